@@ -1,0 +1,126 @@
+"""SQLite hash cache: a re-run decodes only new or changed files.
+
+An entry is valid only for the same resolved path, inode, size and mtime_ns *and* the same
+hash settings (algorithm, size, decode mode, library versions, imgdup's hash version). Hashes
+are stored as hex text, so values of 64 bits and more round-trip (SQLite INTEGER is signed
+64-bit). WAL mode and a busy timeout let two runs share a cache; a corrupt or foreign file is
+set aside with a warning and a fresh cache is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+
+from .models import FileEntry, HashFailure, ImageRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "imgdup.cache/1"
+_APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
+
+
+def default_cache_path() -> str:
+    """``$XDG_CACHE_HOME/imgdup/hashes.sqlite3`` (``~/.cache`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "imgdup", "hashes.sqlite3")
+
+
+class HashCache:
+    """Look-ups and batched writes for one set of hash settings."""
+
+    def __init__(self, path: str | os.PathLike[str], settings_key: str) -> None:
+        self.path = os.fspath(path)
+        self.settings_key = settings_key
+        self.hits = 0
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = f"{self.path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+            log.warning("hash cache %s is unusable (%s); moved it to %s and started a new one", self.path, exc, aside)
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.replace(self.path + suffix, aside + suffix)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and app_id != _APP_ID:
+                raise sqlite3.DatabaseError("not an imgdup cache")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if not tables:
+                db.executescript(
+                    f"""
+                    PRAGMA application_id={_APP_ID};
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    INSERT INTO meta VALUES ('schema', '{SCHEMA}');
+                    CREATE TABLE files (
+                        settings TEXT NOT NULL, path TEXT NOT NULL,
+                        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                        width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
+                        PRIMARY KEY (settings, path)
+                    ) WITHOUT ROWID;
+                    """
+                )
+            schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if schema is None or schema[0] != SCHEMA:
+                raise sqlite3.DatabaseError(f"cache schema {schema and schema[0]!r}, expected {SCHEMA!r}")
+        except Exception:
+            db.close()
+            raise
+        return db
+
+    def get(self, entry: FileEntry) -> ImageRecord | HashFailure | None:
+        """The cached result for this exact file version, or None."""
+        row = self._db.execute(
+            "SELECT inode, size, mtime_ns, width, height, hash, digest, failure FROM files WHERE settings=? AND path=?",
+            (self.settings_key, entry.path),
+        ).fetchone()
+        if row is None or tuple(row[:3]) != (entry.inode, entry.size, entry.mtime_ns):
+            return None
+        self.hits += 1
+        if row[7] is not None:
+            return HashFailure(entry.path, row[7])
+        return ImageRecord(entry=entry, width=row[3], height=row[4], hash=int(row[5], 16), digest=row[6])
+
+    def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
+        """Store results in one transaction; transient failures are not stored."""
+        rows = []
+        for entry, res in pairs:
+            if isinstance(res, HashFailure):
+                if res.transient:
+                    continue
+                rows.append((entry, None, None, None, None, res.reason))
+            else:
+                rows.append((entry, res.width, res.height, format(res.hash, "x"), res.digest, None))
+        if not rows:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> HashCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""Find candidate image files under the roots: regular files only, sorted, hard links folded.
+
+Symbolic links are never followed, so a scan cannot escape its roots or loop; special files
+(FIFOs, sockets, devices) are never opened, so they cannot hang the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable, Iterator
+
+from .errors import UsageError
+from .models import FileEntry, Skipped
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
+     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".mpo"}
+)  # fmt: skip
+
+# Leading bytes of the formats hashing may open; used to recognise images without a known
+# extension (e.g. "IMG_0001" or "photo.dat") without handing every file to Pillow.
+_MAGIC: tuple[bytes, ...] = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",  # TIFF little-endian
+    b"MM\x00*",  # TIFF big-endian
+)
+
+
+def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """Absolute, real, de-duplicated roots; a root nested in another is dropped (same files)."""
+    out: list[str] = []
+    for root in roots:
+        path = os.path.realpath(os.fspath(root))
+        if not os.path.isdir(path):
+            raise UsageError(f"not a directory: {os.fspath(root)}")
+        if path not in out:
+            out.append(path)
+    out.sort()
+    kept: list[str] = []
+    for path in out:
+        if not any(path == k or path.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+            kept.append(path)
+    return tuple(kept)
+
+
+def looks_like_image(path: str) -> bool:
+    """True when the name or the first bytes say image; reading 16 bytes is cheap and safe."""
+    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (path, lstat) of regular files below ``root`` in sorted order, depth first."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        subdirs: list[str] = []
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                skipped.append(Skipped(entry.path, f"cannot stat: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                skipped.append(Skipped(entry.path, "symbolic link (not followed)"))
+            elif stat.S_ISDIR(st.st_mode):
+                subdirs.append(entry.path)
+            elif stat.S_ISREG(st.st_mode):
+                yield entry.path, st
+            else:
+                skipped.append(Skipped(entry.path, "not a regular file (FIFO, socket or device)"))
+        stack.extend(reversed(subdirs))
+
+
+def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], list[Skipped]]:
+    """Candidate image files of all roots, sorted by path, one entry per inode.
+
+    Several names of one inode (hard links) become one entry whose other names are listed in
+    ``aliases``: they are one copy of the picture and must never be removed as each other's
+    duplicate.
+    """
+    skipped: list[Skipped] = []
+    found: dict[tuple[int, int], list[tuple[str, str, os.stat_result]]] = {}
+    for root in normalise_roots(roots):
+        for path, st in _walk(root, skipped):
+            if looks_like_image(path):
+                found.setdefault((st.st_dev, st.st_ino), []).append((path, root, st))
+    entries = []
+    for (dev, ino), names in found.items():
+        names.sort(key=lambda n: n[0])
+        path, root, st = names[0]
+        entries.append(
+            FileEntry(
+                path=path,
+                root=root,
+                relpath=os.path.relpath(path, root),
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                inode=ino,
+                device=dev,
+                aliases=tuple(n[0] for n in names[1:]),
+            )
+        )
+    entries.sort(key=lambda e: e.path)
+    skipped.sort(key=lambda s: s.path)
+    return entries, skipped

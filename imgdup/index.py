@@ -1,0 +1,377 @@
+"""Hamming range search over unique hash values: every pair within the threshold.
+
+Pure logic: takes plain ints, returns :class:`~imgdup.models.Match` records. Several exact
+backends sit behind :func:`self_join`; they must return exactly the same pairs (a property
+test compares each with the brute-force oracle).
+
+Backends:
+
+* ``bktree``: pybktree; simple and obviously right, the design reference (slow in Python).
+* ``brute``: numpy tiles of all-pairs XOR + popcount; O(N^2), best for small N.
+* ``mih``: multi-index hashing. The bits are cut into disjoint chunks; two hashes within
+  ``t`` bits are within a small radius in at least one chunk (pigeonhole), so only pairs that
+  nearly agree on a chunk are checked, with the exact full distance. Near-linear in N.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pybktree
+
+from .models import Match
+
+BACKENDS = ("auto", "bktree", "brute", "mih")
+
+# Rows of the query tile in the numpy brute force: tile x N uint64 temporaries stay ~64 MiB at
+# N = 1M (measured to be no faster with larger tiles on 2 cores).
+_TILE_ELEMENTS = 8_000_000
+
+# MIH candidate pairs verified per numpy batch: ~40 bytes of temporaries per pair keeps a batch
+# near 80 MiB whatever N is, so peak memory stays linear in N.
+_PAIR_BATCH = 1 << 21
+
+# A chunk is looked up in a dense table of 2^width counts (8 bytes an entry) when the table is
+# no larger than this many entries per hash (or 2^20, for small N); wider chunks fall back to
+# binary search over the sorted unique chunk values (~10x slower per probe).
+_TABLE_ENTRIES_PER_HASH = 8
+_TABLE_MIN_BITS = 20
+
+# Cost model, nanoseconds, measured on the 2-core benchmark machine (numpy 2.4, one thread;
+# see benchmarks/RESULTS_index.md). They only need to rank plans, not predict seconds exactly.
+_NS_PROBE = 9.0  # one table probe (xor, gather, nonzero) per query hash, queries in chunk order
+_NS_PROBE_SEARCH = 90.0  # the same through np.searchsorted, for chunks too wide for a table
+_NS_SELECT = 6.0  # per hash, selecting the queries whose top flipped bit is clear
+_NS_SORT = 150.0  # per hash per chunk: stable argsort plus gathers into chunk order
+_NS_TABLE = 2.0  # per table entry: bincount + cumsum
+_NS_PAIR = 25.0  # per candidate pair per 64-bit word: expand, gather, xor, popcount, compare
+_NS_CALL = 25_000.0  # Python and numpy call overhead per probed mask
+_NS_BRUTE = 2.5  # brute force, per pair per 64-bit word
+_NS_BRUTE_TILE = 150_000.0  # brute force, per tile of rows
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits in which two hashes differ (~40 ns, versus ~1 us for ImageHash subtraction)."""
+    return (a ^ b).bit_count()
+
+
+def self_join(hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto") -> list[Match]:
+    """All pairs ``i < j`` of distinct positions with ``hamming(hashes[i], hashes[j]) <= threshold``.
+
+    ``hashes`` should hold unique values (group identical hashes first): a picture copied
+    10,000 times is then one value, not 50 million pairs. Results are sorted by (a, b).
+    """
+    if not 0 <= threshold <= bits:
+        raise ValueError(f"threshold must be between 0 and {bits} bits, got {threshold}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown index backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if len(hashes) < 2:
+        return []
+    search = _BACKEND_FUNCS[choose_backend(len(hashes), threshold, bits) if backend == "auto" else backend]
+    matches = search(hashes, threshold, bits)
+    matches.sort(key=lambda m: (m.a, m.b))
+    return matches
+
+
+def choose_backend(n: int, threshold: int, bits: int) -> str:
+    """The backend ``auto`` picks: whichever of brute and MIH the cost model says is cheaper.
+
+    The model's constants are fitted to benchmarks/RESULTS_index.md. In practice brute wins
+    below a few thousand hashes (MIH pays a fixed sort and per-mask overhead) and when the
+    threshold is a large share of the bits (every chunk then needs a huge flip radius); MIH
+    wins from ~5k hashes at 64 bits and t <= 10 (20x at 100k, t=8). The BK-tree is never
+    faster than both and stays as the oracle.
+    """
+    if n < 2:
+        return "brute"
+    return "mih" if _mih_plan(n, threshold, bits).cost < _brute_cost(n, bits) else "brute"
+
+
+def _bktree(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
+    # Items are (hash, position) so equal hashes at different positions stay distinct nodes.
+    def distance(x: tuple[int, int], y: tuple[int, int]) -> int:
+        return (x[0] ^ y[0]).bit_count()
+
+    tree = pybktree.BKTree(distance, [(h, i) for i, h in enumerate(hashes)])
+    out: list[Match] = []
+    for i, h in enumerate(hashes):
+        for d, (_, j) in tree.find((h, i), threshold):
+            if j > i:
+                out.append(Match(i, j, d))
+    return out
+
+
+def to_words(hashes: Sequence[int], bits: int) -> np.ndarray:
+    """Hashes as an (N, words) uint64 array, most significant word first."""
+    words = max(1, (bits + 63) // 64)
+    mask = (1 << 64) - 1
+    arr = np.empty((len(hashes), words), dtype=np.uint64)
+    if words == 1:
+        # Python ints below 2^64 convert directly; ~10x faster than the generator below.
+        arr[:, 0] = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+        return arr
+    for w in range(words):
+        shift = 64 * (words - 1 - w)
+        arr[:, w] = np.fromiter(((h >> shift) & mask for h in hashes), dtype=np.uint64, count=len(hashes))
+    return arr
+
+
+def _brute_cost(n: int, bits: int) -> float:
+    words = max(1, (bits + 63) // 64)
+    tiles = math.ceil(n / max(1, _TILE_ELEMENTS // max(1, n * words)))
+    return _NS_BRUTE * words * n * (n - 1) / 2 + _NS_BRUTE_TILE * tiles
+
+
+def _brute(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
+    arr = to_words(hashes, bits)
+    n = len(arr)
+    tile = max(1, _TILE_ELEMENTS // max(1, n * arr.shape[1]))
+    out: list[Match] = []
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        # Only the upper triangle: compare rows [start, stop) with columns [start, n).
+        dist = np.zeros((stop - start, n - start), dtype=np.uint16)
+        for w in range(arr.shape[1]):
+            dist += np.bitwise_count(arr[start:stop, w, None] ^ arr[None, start:, w])
+        rows, cols = np.nonzero(dist <= threshold)
+        keep = cols > rows  # strictly above the diagonal
+        rows, cols = rows[keep], cols[keep]
+        ds = dist[rows, cols]
+        out.extend(Match(int(r) + start, int(c) + start, int(d)) for r, c, d in zip(rows, cols, ds))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-index hashing
+
+
+@dataclass(frozen=True)
+class MihPlan:
+    """How MIH cuts the hash: chunk widths (bits, least significant chunk first) and flip radii.
+
+    A radius of -1 means the chunk is not searched. Chunks are disjoint, so if two hashes are
+    within ``t`` and ``t = m*r + a`` then one of the first ``a + 1`` chunks differs in at most
+    ``r`` bits or one of the others in at most ``r - 1`` (else the distance is >= t + 1).
+    """
+
+    widths: tuple[int, ...]
+    radii: tuple[int, ...]
+    cost: float
+
+
+def _ball(width: int, radius: int) -> int:
+    """Chunk values within ``radius`` flips of one value."""
+    return sum(math.comb(width, i) for i in range(radius + 1)) if radius >= 0 else 0
+
+
+def _uses_table(width: int, n: int) -> bool:
+    return width <= max(_TABLE_MIN_BITS, (_TABLE_ENTRIES_PER_HASH * n).bit_length() - 1)
+
+
+def _plan_for(n: int, t: int, bits: int, m: int) -> MihPlan:
+    base, extra = divmod(bits, m)
+    widths = tuple(base + (k < extra) for k in range(m))  # wider chunks first
+    r, a = divmod(t, m)
+    # The larger radius goes to the wider chunks: they have fewer chance collisions per flip.
+    radii = tuple(r if k <= a else r - 1 for k in range(m))
+    words = max(1, (bits + 63) // 64)
+    cost = 0.0
+    for width, radius in zip(widths, radii):
+        if radius < 0:
+            continue
+        masks = _ball(width, radius) - 1
+        table = _uses_table(width, n)
+        probe = _NS_PROBE if table else _NS_PROBE_SEARCH * max(1, n.bit_length()) / 20
+        # Queries are halved: each value pair is probed from the side whose top flipped bit is 0.
+        cost += n * _NS_SORT + (_NS_TABLE * 2**width if table else 0.0)
+        cost += masks * (probe * n / 2 + _NS_CALL) + (width * n * _NS_SELECT if radius >= 2 else 0.0)
+        # Expected candidates for hashes that look random within a chunk (planted duplicates
+        # add their true pairs, which are few by comparison).
+        cost += _NS_PAIR * words * n * (n - 1) / 2 * _ball(width, radius) / 2.0**width
+    return MihPlan(widths, radii, cost)
+
+
+def _mih_plan(n: int, t: int, bits: int) -> MihPlan:
+    """The cheapest chunking by the cost model, not the textbook ``m = t + 1``.
+
+    With m = t + 1 every chunk is matched exactly, but at 64 bits and t = 8 that is 7-bit
+    chunks: N^2/256 candidate pairs, hopeless at N = 1M. Fewer, wider chunks with a flip
+    radius of 1-2 trade candidates for probes.
+    """
+    m_min = max(1, -(-bits // 64))  # chunk values must fit in one uint64
+    m_max = min(bits, max(m_min, t + 1))  # more chunks than t + 1 only makes them narrower
+    return min((_plan_for(n, t, bits, m) for m in range(m_min, m_max + 1)), key=lambda p: p.cost)
+
+
+def _chunk_values(arr: np.ndarray, lo: int, width: int) -> np.ndarray:
+    """Bits ``[lo, lo + width)`` of every hash (bit 0 = least significant), as uint64."""
+    words = arr.shape[1]
+    out = np.zeros(len(arr), dtype=np.uint64)
+    filled = 0
+    while filled < width:
+        q, off = divmod(lo + filled, 64)
+        take = min(width - filled, 64 - off)
+        piece = (arr[:, words - 1 - q] >> np.uint64(off)) & np.uint64((1 << take) - 1)
+        out |= piece << np.uint64(filled)
+        filled += take
+    return out
+
+
+def _masks_by_top_bit(width: int, radius: int) -> Iterator[tuple[int, list[int]]]:
+    """Nonzero flip masks of at most ``radius`` bits, grouped by their highest set bit."""
+    for top in range(width):
+        masks = []
+        for k in range(radius):
+            for low in itertools.combinations(range(top), k):
+                masks.append((1 << top) | sum(1 << b for b in low))
+        yield top, masks
+
+
+class _ChunkIndex:
+    """Hashes sorted by one chunk's value, with the value -> run of sorted positions lookup."""
+
+    def __init__(self, values: np.ndarray, width: int, n: int) -> None:
+        self.order = np.argsort(values, kind="stable")
+        sv = values[self.order]
+        self.table = _uses_table(width, n)
+        if self.table:
+            # Dense: counts[v] and starts[v] for every possible chunk value.
+            self.values = sv.astype(np.int64)
+            self.counts = np.bincount(self.values, minlength=1 << width)
+            self.starts = np.cumsum(self.counts) - self.counts
+        else:
+            self.values = sv
+            self.uniq, self.ustart, self.ucount = np.unique(sv, return_index=True, return_counts=True)
+
+    def lookup(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For chunk values ``q``: which are present, and their (start, count) runs."""
+        if self.table:
+            cnt = self.counts[q]
+            hit = np.flatnonzero(cnt)
+            return hit, self.starts[q[hit]], cnt[hit]
+        pos = np.minimum(np.searchsorted(self.uniq, q), len(self.uniq) - 1)
+        hit = np.flatnonzero(self.uniq[pos] == q)
+        pos = pos[hit]
+        return hit, self.ustart[pos], self.ucount[pos]
+
+    def run_ends(self) -> np.ndarray:
+        """End of the run of equal chunk values that each sorted position belongs to."""
+        if self.table:
+            return self.starts[self.values] + self.counts[self.values]
+        return np.repeat(self.ustart + self.ucount, self.ucount)
+
+
+def _batches(cnt: np.ndarray) -> Iterator[slice]:
+    """Slices of queries whose candidate counts sum to about ``_PAIR_BATCH`` each."""
+    ends = np.cumsum(cnt)
+    if len(ends) == 0:
+        return
+    if ends[-1] <= _PAIR_BATCH:
+        yield slice(0, len(cnt))
+        return
+    cuts = np.searchsorted(ends, np.arange(_PAIR_BATCH, ends[-1], _PAIR_BATCH), side="left") + 1
+    bounds = [0, *np.unique(np.minimum(cuts, len(cnt))).tolist()]
+    if bounds[-1] != len(cnt):
+        bounds.append(len(cnt))
+    for start, stop in itertools.pairwise(bounds):
+        yield slice(start, stop)
+
+
+def _verify(
+    qpos: np.ndarray, lo: np.ndarray, cnt: np.ndarray, hs: np.ndarray, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check query ``qpos[i]`` against sorted positions ``lo[i] .. lo[i] + cnt[i] - 1``.
+
+    Returns the (query, candidate, distance) triples within ``t``, in sorted positions.
+    """
+    ends = np.cumsum(cnt)
+    if len(cnt) == int(ends[-1]):  # every run has one member: the common case with wide chunks
+        jpos, rep = lo, qpos
+    else:
+        jpos = np.arange(ends[-1]) + np.repeat(lo - (ends - cnt), cnt)
+        rep = np.repeat(qpos, cnt)
+    if hs.ndim == 1:
+        d = np.bitwise_count(hs[rep] ^ hs[jpos])
+    else:
+        d = np.bitwise_count(hs[rep] ^ hs[jpos]).sum(axis=1, dtype=np.uint16)
+    ok = np.flatnonzero(d <= t)
+    return rep[ok], jpos[ok], d[ok]
+
+
+def _mih(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
+    arr = to_words(hashes, bits)
+    a, b, d = mih_pairs(arr, threshold, bits)
+    return list(map(Match, a.tolist(), b.tolist(), d.tolist()))
+
+
+def mih_pairs(
+    arr: np.ndarray, threshold: int, bits: int, *, plan: MihPlan | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MIH self-join over a :func:`to_words` array: arrays ``a < b`` and distances, sorted by (a, b).
+
+    Memory is linear in N: a few arrays of N values per chunk plus one bounded candidate batch.
+    """
+    n = len(arr)
+    plan = plan or _mih_plan(n, threshold, bits)
+    los = np.cumsum((0, *plan.widths[:-1])).tolist()
+    searched = [(lo, w, r) for lo, w, r in zip(los, plan.widths, plan.radii) if r >= 0]
+    chunk_values = [_chunk_values(arr, lo, w) for lo, w, _ in searched]
+    flat = arr[:, 0] if arr.shape[1] == 1 else arr
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for k, (_, width, radius) in enumerate(searched):
+        index = _ChunkIndex(chunk_values[k], width, n)
+        hs = flat[index.order]  # hashes in chunk order: candidate runs are contiguous
+        sv = index.values
+
+        def emit(qpos: np.ndarray, lo: np.ndarray, cnt: np.ndarray, k: int = k, index: _ChunkIndex = index) -> None:
+            for part in _batches(cnt):
+                i, j, d = _verify(qpos[part], lo[part], cnt[part], hs, threshold)  # noqa: B023 - used at once
+                if len(i) == 0:
+                    continue
+                i, j = index.order[i], index.order[j]
+                # A pair close in an earlier chunk was already found there: report it once.
+                keep = np.ones(len(i), dtype=bool)
+                for (_, _, r_prev), cv in zip(searched[:k], chunk_values[:k]):
+                    keep &= np.bitwise_count(cv[i] ^ cv[j]) > r_prev
+                i, j, d = i[keep], j[keep], d[keep]
+                found.append((np.minimum(i, j), np.maximum(i, j), d))
+
+        # Radius 0: every pair inside a run of equal chunk values.
+        after = index.run_ends() - np.arange(n) - 1
+        qpos = np.flatnonzero(after)
+        emit(qpos, qpos + 1, after[qpos])
+        # Radius >= 1: probe value ^ mask. A value pair (u, u ^ mask) is probed only from the
+        # side whose bit at the mask's top bit is 0, so each pair is generated once.
+        for top, masks in _masks_by_top_bit(width, radius):
+            if not masks:
+                continue
+            if len(masks) > 2:
+                qpos = np.flatnonzero((sv >> top) & 1 == 0)
+                qv = sv[qpos]
+            else:  # selecting would cost as much as probing everything and filtering hits
+                qpos, qv = None, sv
+            for mask in masks:
+                hit, lo, cnt = index.lookup(qv ^ (np.uint64(mask) if qv.dtype == np.uint64 else mask))
+                if qpos is None:
+                    low = ((qv[hit] >> top) & 1) == 0
+                    hit, lo, cnt = hit[low], lo[low], cnt[low]
+                    emit(hit, lo, cnt)
+                else:
+                    emit(qpos[hit], lo, cnt)
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    a, b, d = (np.concatenate(parts) for parts in zip(*found))
+    order = np.lexsort((b, a))
+    return a[order].astype(np.int64), b[order].astype(np.int64), d[order].astype(np.int64)
+
+
+_BACKEND_FUNCS: dict[str, Callable[[Sequence[int], int, int], list[Match]]] = {
+    "bktree": _bktree,
+    "brute": _brute,
+    "mih": _mih,
+}

@@ -1,0 +1,172 @@
+"""Immutable records passed between pipeline stages (standard library only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+ALGORITHMS = ("phash", "dhash", "ahash", "whash")
+DECODE_MODES = ("draft", "full")
+
+
+@dataclass(frozen=True)
+class HashSettings:
+    """Every setting that changes a hash value; a cache entry is valid only for equal settings.
+
+    ``decode="draft"`` lets libjpeg scale JPEGs down while decoding (DCT scaling), which is
+    ~3x cheaper but yields slightly different hashes than a full decode, so the two modes
+    must never meet in one index or cache entry.
+    """
+
+    algorithm: str = "phash"
+    hash_size: int = 8
+    decode: str = "draft"
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown hash {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if self.decode not in DECODE_MODES:
+            raise ValueError(f"unknown decode mode {self.decode!r}; choose one of {', '.join(DECODE_MODES)}")
+        if not 4 <= self.hash_size <= 32 or self.hash_size & (self.hash_size - 1):
+            raise ValueError("hash_size must be a power of two between 4 and 32")
+
+    @property
+    def bits(self) -> int:
+        """Number of bits in one hash: the largest meaningful threshold."""
+        return self.hash_size * self.hash_size
+
+    @property
+    def hex_width(self) -> int:
+        return (self.bits + 3) // 4
+
+    def to_hex(self, value: int) -> str:
+        """Zero-padded hex, the same spelling as ``str(imagehash.ImageHash)``."""
+        return format(value, f"0{self.hex_width}x")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A regular file found under a root; hard links to it are folded into ``aliases``."""
+
+    path: str
+    root: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """A successfully hashed image; ``digest`` is the SHA-256 of the very bytes that were decoded."""
+
+    entry: FileEntry
+    width: int
+    height: int
+    hash: int
+    digest: str
+
+    @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class HashFailure:
+    """A file that could not be hashed, and why; failures are data, not exceptions."""
+
+    path: str
+    reason: str
+    # Transient failures (file changed mid-scan, out of memory, timeout) are not cached.
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path that was seen but not scanned (symlink, special file, unreadable folder)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """Two distinct hash values (indices into the unique-hash list) within the threshold."""
+
+    a: int
+    b: int
+    distance: int
+
+
+class Action(str, Enum):
+    KEEP = "keep"
+    REMOVE = "remove"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a cluster with its distance to the kept file and what will happen to it."""
+
+    record: ImageRecord
+    distance: int
+    action: Action
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A connected group of near-identical images with the keeper chosen by the keep policy.
+
+    ``diameter`` is the largest distance between any two members: larger than the threshold
+    when union-find chained members together (A~B, B~C, A far from C).
+    """
+
+    id: int
+    keep: ImageRecord
+    keep_reason: str
+    members: tuple[Member, ...]
+    diameter: int
+
+    @property
+    def removable(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.action is Action.REMOVE)
+
+
+@dataclass(frozen=True)
+class Summary:
+    files: int
+    images: int
+    failures: int
+    clusters: int
+    duplicates: int
+    to_remove: int
+    to_review: int
+    bytes_to_remove: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    hash: HashSettings
+    threshold: int
+    keep: tuple[str, ...]
+    index: str
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything one scan found: the input of reports and of removal."""
+
+    settings: ScanSettings
+    roots: tuple[str, ...]
+    clusters: tuple[Cluster, ...]
+    failures: tuple[HashFailure, ...]
+    skipped: tuple[Skipped, ...]
+    summary: Summary
+    records: tuple[ImageRecord, ...] = field(default=(), repr=False)

@@ -1,0 +1,88 @@
+"""The scan result as a versioned JSON document: the report, and the input of actions.
+
+The document is stable: keys are only ever added within one schema version. Paths are
+absolute; ``relpath`` is the path inside the member's root. It holds no timings, so the same
+input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from .models import Cluster, ImageRecord, Member, ScanResult
+
+SCHEMA = "imgdup.report/1"
+
+
+def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
+    r = m.record
+    doc = {
+        "path": r.path,
+        "root": r.entry.root,
+        "relpath": r.entry.relpath,
+        "hash": settings_hex(r.hash),
+        "distance": m.distance,
+        "action": m.action.value,
+        "width": r.width,
+        "height": r.height,
+        "bytes": r.entry.size,
+        "mtime_ns": r.entry.mtime_ns,
+        "sha256": r.digest,
+    }
+    if r.entry.aliases:
+        doc["hardlinks"] = list(r.entry.aliases)
+    return doc
+
+
+def _cluster(c: Cluster, to_hex: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "hash": to_hex(c.keep.hash),
+        "keep": c.keep.path,
+        "keep_reason": c.keep_reason,
+        "diameter": c.diameter,
+        "members": [_member(m, to_hex) for m in c.members],
+    }
+
+
+def to_document(result: ScanResult) -> dict[str, Any]:
+    """The JSON-ready report of a scan (schema ``imgdup.report/1``)."""
+    from . import __version__
+
+    s = result.settings
+    to_hex = s.hash.to_hex
+    return {
+        "schema": SCHEMA,
+        "imgdup": __version__,
+        "host": platform.node(),
+        "settings": {
+            "hash": s.hash.algorithm,
+            "hash_size": s.hash.hash_size,
+            "bits": s.hash.bits,
+            "decode": s.hash.decode,
+            "threshold": s.threshold,
+            "keep": list(s.keep),
+            "index": s.index,
+        },
+        "roots": list(result.roots),
+        "clusters": [_cluster(c, to_hex) for c in result.clusters],
+        "failures": [{"path": f.path, "reason": f.reason} for f in result.failures],
+        "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        "summary": {
+            "files": result.summary.files,
+            "images": result.summary.images,
+            "failures": result.summary.failures,
+            "skipped": len(result.skipped),
+            "clusters": result.summary.clusters,
+            "duplicates": result.summary.duplicates,
+            "to_remove": result.summary.to_remove,
+            "to_review": result.summary.to_review,
+            "bytes_to_remove": result.summary.bytes_to_remove,
+        },
+    }
+
+
+def records_of(result: ScanResult) -> list[ImageRecord]:
+    """Every record that belongs to a cluster, in report order."""
+    return [m.record for c in result.clusters for m in c.members]

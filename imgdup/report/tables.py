@@ -1,0 +1,40 @@
+"""Machine-readable reports: the JSON document and a flat CSV of cluster members."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..models import ScanResult
+from ..plan import to_document
+
+CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes")
+
+
+def to_json(result: ScanResult) -> str:
+    """The versioned report document, indented, with a final newline."""
+    return json.dumps(to_document(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def _safe_cell(value: object) -> object:
+    # A file name starting with = + - @ would run as a formula when the CSV is opened in a
+    # spreadsheet; a leading apostrophe keeps it text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(result: ScanResult) -> str:
+    """One row per cluster member, keeper first in each cluster."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    to_hex = result.settings.hash.to_hex
+    for c in result.clusters:
+        for m in c.members:
+            r = m.record
+            row = (c.id, m.action.value, m.distance, r.path, r.entry.root, r.entry.relpath,
+                   to_hex(r.hash), r.width, r.height, r.entry.size)  # fmt: skip
+            writer.writerow([_safe_cell(v) for v in row])
+    return buf.getvalue()

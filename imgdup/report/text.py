@@ -1,0 +1,55 @@
+"""The human-readable report printed to stdout."""
+
+from __future__ import annotations
+
+from ..models import ScanResult
+
+
+def display_path(path: str) -> str:
+    """A path safe to print: control characters (a newline in a name, an escape sequence that
+    would repaint the terminal) are shown escaped instead of acting."""
+    if path.isprintable():
+        return path
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in path)
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def format_text(result: ScanResult, *, removed: bool = False) -> str:
+    """Every cluster with its keeper, each member's distance and action, then a summary."""
+    to_hex = result.settings.hash.to_hex
+    lines: list[str] = []
+    for c in result.clusters:
+        lines.append(f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}")
+        for m in c.members:
+            r = m.record
+            detail = f"{r.width}x{r.height}, {human_bytes(r.entry.size)}"
+            note = f"  ({c.keep_reason})" if m.action.value == "keep" else f"  distance {m.distance}"
+            lines.append(f"  {m.action.value:<6} {display_path(r.path)}  [{detail}]{note}")
+            for alias in r.entry.aliases:
+                lines.append(f"         hard link: {display_path(alias)} (same file)")
+        lines.append("")
+    for f in result.failures:
+        lines.append(f"failed  {display_path(f.path)}: {f.reason}")
+    if result.failures:
+        lines.append("")
+    s = result.summary
+    lines.append(
+        f"{s.files} files scanned, {s.images} images hashed, {s.failures} failed, "
+        f"{len(result.skipped)} skipped (symlinks, special files)"
+    )
+    verb = "removed" if removed else "would remove"
+    lines.append(
+        f"{s.clusters} clusters, {s.duplicates} duplicates: {verb} {s.to_remove} files "
+        f"({human_bytes(s.bytes_to_remove)}), {s.to_review} left for review "
+        f"[{result.settings.hash.algorithm}, {result.settings.hash.bits} bits, threshold {result.settings.threshold}, "
+        f"{s.seconds:.2f} s]"
+    )
+    return "\n".join(lines) + "\n"
