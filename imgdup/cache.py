@@ -36,18 +36,27 @@ class HashCache:
         self.path = os.fspath(path)
         self.settings_key = settings_key
         self.hits = 0
+        self.broken: str | None = None  # set when the file turns out damaged mid-run
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
-            aside = f"{self.path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
-            log.warning("hash cache %s is unusable (%s); moved it to %s and started a new one", self.path, exc, aside)
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(self.path + suffix):
-                    os.replace(self.path + suffix, aside + suffix)
+            self._set_aside(str(exc))
             self._db = self._open()
+
+    def _set_aside(self, why: str) -> None:
+        aside = f"{self.path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        log.warning("hash cache %s is unusable (%s); moved it to %s and started a new one", self.path, why, aside)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.replace(self.path + suffix, aside + suffix)
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """Damage found after opening: stop using the file for this run, set it aside at close."""
+        if self.broken is None:
+            log.warning("hash cache %s is damaged (%s); continuing without it", self.path, exc)
+            self.broken = str(exc)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -82,10 +91,17 @@ class HashCache:
 
     def get(self, entry: FileEntry) -> ImageRecord | HashFailure | None:
         """The cached result for this exact file version, or None."""
-        row = self._db.execute(
-            "SELECT inode, size, mtime_ns, width, height, hash, digest, failure FROM files WHERE settings=? AND path=?",
-            (self.settings_key, entry.path),
-        ).fetchone()
+        if self.broken:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure FROM files"
+                " WHERE settings=? AND path=?",
+                (self.settings_key, entry.path),
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
+            return None
         if row is None or tuple(row[:3]) != (entry.inode, entry.size, entry.mtime_ns):
             return None
         self.hits += 1
@@ -103,21 +119,26 @@ class HashCache:
                 rows.append((entry, None, None, None, None, res.reason))
             else:
                 rows.append((entry, res.width, res.height, format(res.hash, "x"), res.digest, None))
-        if not rows:
+        if not rows or self.broken:
             return
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
 
     def close(self) -> None:
         self._db.close()
+        if self.broken:
+            self._set_aside(self.broken)
 
     def __enter__(self) -> HashCache:
         return self

@@ -22,7 +22,8 @@ from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
-IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
+# (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.)
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
 
 # Files up to this size are read into memory once, so the content digest and the decoder see
 # exactly the same bytes; larger files are digested in a streaming pass and decoded from disk.

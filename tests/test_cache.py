@@ -1,0 +1,168 @@
+"""The SQLite hash cache: hits skip decoding, any change re-hashes, damage never crashes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import imgdup
+import imgdup.parallel
+from imgdup.cache import HashCache
+from imgdup.hashing import settings_key
+from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
+
+from .synth import photo
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(6):
+        photo(100 + i).save(root / f"{i}.png")
+    photo(100).save(root / "copy.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg body")
+    return root
+
+
+@pytest.fixture
+def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = imgdup.parallel.hash_entry
+
+    def counting(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+        calls.append(os.path.basename(entry.path))
+        return real(entry, settings)
+
+    monkeypatch.setattr(imgdup.parallel, "hash_entry", counting)
+    return calls
+
+
+def scan(root: Path, cache: Path, **kw: object) -> imgdup.ScanResult:
+    return imgdup.find_duplicates([root], threshold=4, jobs=1, cache=cache, **kw)  # type: ignore[arg-type]
+
+
+def test_warm_run_decodes_nothing_and_gives_the_same_result(
+    folder: Path, tmp_path: Path, decode_calls: list[str]
+) -> None:
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(folder, cache)
+    assert len(decode_calls) == 8
+    decode_calls.clear()
+    warm = scan(folder, cache)
+    assert decode_calls == []  # the broken file's failure is cached too
+    assert imgdup.to_document(warm) == imgdup.to_document(cold)
+    assert [f.path for f in warm.failures] == [str(folder / "broken.jpg")]
+
+
+def test_changed_file_and_other_settings_are_rehashed(folder: Path, tmp_path: Path, decode_calls: list[str]) -> None:
+    cache = tmp_path / "c.sqlite3"
+    scan(folder, cache)
+    decode_calls.clear()
+    photo(999).save(folder / "3.png")
+    st = (folder / "3.png").stat()
+    os.utime(folder / "3.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    scan(folder, cache)
+    assert decode_calls == ["3.png"]
+    decode_calls.clear()
+    scan(folder, cache, decode="full")
+    assert len(decode_calls) == 8  # another decode mode never reuses draft hashes
+    decode_calls.clear()
+    scan(folder, cache, hash_size=16)
+    assert len(decode_calls) == 8
+
+
+def test_wide_hashes_round_trip(folder: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(folder, cache, hash_size=16, hash="dhash")
+    warm = scan(folder, cache, hash_size=16, hash="dhash")
+    assert [r.hash for r in cold.records] == [r.hash for r in warm.records]
+    assert max(r.hash for r in warm.records).bit_length() > 64
+
+
+def test_interrupted_run_resumes_from_the_cache(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decode_calls: list[str]
+) -> None:
+    cache = tmp_path / "c.sqlite3"
+    counting = imgdup.parallel.hash_entry
+
+    def interrupted(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+        if len(decode_calls) == 5:
+            raise KeyboardInterrupt
+        return counting(entry, settings)
+
+    monkeypatch.setattr(imgdup.parallel, "hash_entry", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan(folder, cache)
+    monkeypatch.setattr(imgdup.parallel, "hash_entry", counting)
+    decode_calls.clear()
+    resumed = scan(folder, cache)
+    assert len(decode_calls) == 3
+    clean = imgdup.find_duplicates([folder], threshold=4, jobs=1)
+    assert imgdup.to_document(resumed) == imgdup.to_document(clean)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "foreign-sqlite", "truncated"])
+def test_damaged_cache_is_set_aside_with_a_warning(
+    folder: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "c.sqlite3"
+    if damage == "garbage":
+        cache.write_bytes(os.urandom(4096))
+    elif damage == "foreign-sqlite":
+        with sqlite3.connect(cache) as db:
+            db.execute("CREATE TABLE photos (name TEXT)")
+    else:
+        scan(folder, cache)
+        data = cache.read_bytes()
+        cache.write_bytes(data[: len(data) // 2] + os.urandom(512))
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        result = scan(folder, cache)
+    assert result.summary.images == 7
+    assert any("unusable" in r.message for r in caplog.records)
+    assert list(tmp_path.glob("c.sqlite3.corrupt-*"))
+    assert scan(folder, cache).summary.images == 7
+
+
+def test_damage_found_mid_run_disables_the_cache_without_crashing(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    entries = [FileEntry(f"/x/{i:05d}.png", "/x", f"{i:05d}.png", 10, 5, i, 1) for i in range(5000)]
+    with HashCache(path, "k") as cache:
+        cache.put_many([(e, ImageRecord(e, 2, 3, i, "d" * 64)) for i, e in enumerate(entries)])
+    data = bytearray(path.read_bytes())
+    assert len(data) > 64 * 1024
+    data[len(data) // 2 : len(data) // 2 + 16384] = os.urandom(16384)  # header pages stay intact
+    path.write_bytes(bytes(data))
+    with HashCache(path, "k") as cache:
+        found = [cache.get(e) for e in entries]
+        cache.put_many([(entries[0], HashFailure(entries[0].path, "x"))])
+    assert any(f is None for f in found)
+    assert cache.broken
+    assert list(tmp_path.glob("c.db.corrupt-*"))
+
+
+def test_entry_must_match_inode_size_and_mtime(tmp_path: Path) -> None:
+    key = settings_key(HashSettings())
+    e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)
+    rec = ImageRecord(e, 2, 3, (1 << 63) + 5, "ab" * 32)
+    with HashCache(tmp_path / "c.db", key) as cache:
+        cache.put_many([(e, rec)])
+        assert cache.get(e) == rec
+        for changed in (e.__class__(**{**e.__dict__, field: value}) for field, value in
+                        (("size", 11), ("mtime_ns", 6), ("inode", 8))):  # fmt: skip
+            assert cache.get(changed) is None
+    with HashCache(tmp_path / "c.db", key + "-other") as other:
+        assert other.get(e) is None
+
+
+def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
+    e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)
+    with HashCache(tmp_path / "c.db", "k") as cache:
+        cache.put_many([(e, HashFailure(e.path, "file changed", transient=True))])
+        assert cache.get(e) is None
+        cache.put_many([(e, HashFailure(e.path, "not an image"))])
+        assert cache.get(e) == HashFailure(e.path, "not an image")

@@ -1,0 +1,206 @@
+"""Hashing sees what a viewer sees: twins match, different pictures do not."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from imgdup.hashing import bits_to_int, hash_entry, hash_image, load_for_hashing, normalise
+from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
+
+from .synth import photo
+
+FULL = HashSettings(decode="full")
+DRAFT = HashSettings(decode="draft")
+
+
+def entry_for(path: Path) -> FileEntry:
+    st = path.stat()
+    return FileEntry(str(path), str(path.parent), path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def file_hash(path: Path, settings: HashSettings = FULL) -> int:
+    res = hash_entry(entry_for(path), settings)
+    assert isinstance(res, ImageRecord), res
+    return res.hash
+
+
+def dist(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+@pytest.mark.parametrize("algorithm", ["phash", "dhash", "ahash", "whash"])
+@pytest.mark.parametrize("size", [8, 16])
+def test_int_equals_imagehash_hex(algorithm: str, size: int) -> None:
+    img = photo(1)
+    value = hash_image(img, HashSettings(algorithm=algorithm, hash_size=size, decode="full"))
+    fn = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash}.get(algorithm)
+    ref = fn(img, hash_size=size) if fn else imagehash.whash(img, hash_size=size, image_scale=4 * size)
+    assert value == int(str(ref), 16)
+    assert value.bit_length() <= size * size
+
+
+def test_bits_to_int_order() -> None:
+    assert bits_to_int(np.array([[1, 0], [0, 0]], dtype=bool)) == 0b1000
+    assert bits_to_int(np.array([0, 0, 0, 0, 0, 0, 0, 0, 1], dtype=bool)) == 1  # not a multiple of 8
+
+
+def test_exif_rotated_copy_matches_its_upright_twin(tmp_path: Path) -> None:
+    img = photo(2)
+    img.save(tmp_path / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; a viewer rotates it 90 degrees clockwise
+    img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "rotated.jpg", quality=95, exif=exif)
+    assert ImageOps.exif_transpose(Image.open(tmp_path / "rotated.jpg")).size == img.size
+    for settings in (FULL, DRAFT):
+        a, b = file_hash(tmp_path / "upright.jpg", settings), file_hash(tmp_path / "rotated.jpg", settings)
+        assert dist(a, b) <= 4
+    # the reason EXIF matters: ignoring the tag puts the twins about half the bits apart
+    raw = Image.open(tmp_path / "rotated.jpg").convert("RGB")
+    assert dist(hash_image(raw, FULL), file_hash(tmp_path / "upright.jpg")) > 16
+    record = hash_entry(entry_for(tmp_path / "rotated.jpg"), FULL)
+    assert isinstance(record, ImageRecord) and (record.width, record.height) == img.size
+
+
+def test_16bit_grey_matches_8bit_twin_and_not_a_stranger(tmp_path: Path) -> None:
+    grey8 = photo(3).convert("L")
+    Image.fromarray(np.asarray(grey8, dtype=np.uint16) * 257).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    grey8.save(tmp_path / "g8.png")
+    Image.fromarray(np.asarray(photo(4).convert("L"), dtype=np.uint16) * 257).save(tmp_path / "other16.png")
+    h16, h8, other = (file_hash(tmp_path / n) for n in ("g16.png", "g8.png", "other16.png"))
+    assert dist(h16, h8) <= 2
+    assert dist(h16, other) > 12
+
+
+def test_transparency_is_composited_on_white(tmp_path: Path) -> None:
+    base = photo(5)
+    rgba = base.convert("RGBA")
+    alpha = Image.new("L", base.size, 0)
+    alpha.paste(255, (40, 30, 280, 210))
+    rgba.putalpha(alpha)
+    rgba.save(tmp_path / "alpha.png")
+    flat = Image.new("RGB", base.size, (255, 255, 255))
+    flat.paste(base, mask=alpha)
+    flat.save(tmp_path / "flat.png")
+    # the same pixels on black would look different to a viewer: it must not match
+    dark = Image.new("RGB", base.size, (0, 0, 0))
+    dark.paste(base, mask=alpha)
+    dark.save(tmp_path / "dark.png")
+    a, f, d = (file_hash(tmp_path / n) for n in ("alpha.png", "flat.png", "dark.png"))
+    assert dist(a, f) <= 2
+    assert dist(a, d) > 4
+
+
+def test_palette_with_transparency_and_cmyk_match_their_rgb_twins(tmp_path: Path) -> None:
+    base = photo(6)
+    pal = base.quantize(64)
+    pal.save(tmp_path / "pal.png")
+    pal.convert("RGB").save(tmp_path / "pal-as-rgb.png")
+    base.save(tmp_path / "rgb.png")
+    pal.save(tmp_path / "pal-transparent.png", transparency=0)
+    # what a viewer shows for the transparent one: palette colour 0 replaced by the white page
+    white = Image.new("RGBA", base.size, (255, 255, 255, 255))
+    Image.alpha_composite(white, Image.open(tmp_path / "pal-transparent.png").convert("RGBA")).save(
+        tmp_path / "seen.png"
+    )
+    base.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    assert Image.open(tmp_path / "pal.png").mode == "P" and Image.open(tmp_path / "cmyk.jpg").mode == "CMYK"
+    assert file_hash(tmp_path / "pal.png") == file_hash(tmp_path / "pal-as-rgb.png")
+    rgb = file_hash(tmp_path / "rgb.png")
+    assert file_hash(tmp_path / "pal-transparent.png") == file_hash(tmp_path / "seen.png")
+    assert dist(rgb, file_hash(tmp_path / "cmyk.jpg")) <= 4
+    assert dist(rgb, file_hash(tmp_path / "cmyk.jpg", DRAFT)) <= 6
+    assert dist(rgb, hash_image(photo(7), FULL)) > 12
+
+
+def test_animated_image_is_hashed_on_its_first_frame(tmp_path: Path) -> None:
+    first, second = photo(8), photo(9)
+    first.save(tmp_path / "anim.gif", save_all=True, append_images=[second], duration=100)
+    first.save(tmp_path / "first.png")
+    second.save(tmp_path / "second.png")
+    anim = file_hash(tmp_path / "anim.gif")
+    assert dist(anim, file_hash(tmp_path / "first.png")) <= 6
+    assert dist(anim, file_hash(tmp_path / "second.png")) > 12
+
+
+@pytest.mark.parametrize("algorithm", ["phash", "dhash", "ahash", "whash"])
+def test_half_size_copy_stays_close_in_both_decode_modes(tmp_path: Path, algorithm: str) -> None:
+    img = photo(10, (640, 480))
+    img.save(tmp_path / "full.jpg", quality=90)
+    img.resize((320, 240), Image.Resampling.LANCZOS).save(tmp_path / "half.jpg", quality=90)
+    photo(11, (640, 480)).save(tmp_path / "other.jpg", quality=90)
+    for decode in ("full", "draft"):
+        s = HashSettings(algorithm=algorithm, decode=decode)
+        full, half, other = (file_hash(tmp_path / n, s) for n in ("full.jpg", "half.jpg", "other.jpg"))
+        assert dist(full, half) <= 4, (decode, dist(full, half))
+        assert dist(full, other) > 8
+
+
+def test_draft_decodes_jpeg_reduced_but_not_below_twice_the_hash_input(tmp_path: Path) -> None:
+    photo(12, (1600, 1200)).save(tmp_path / "big.jpg", quality=90)
+    with open(tmp_path / "big.jpg", "rb") as fh:
+        data = io.BytesIO(fh.read())
+    img, w, h = load_for_hashing(data, DRAFT)
+    assert (w, h) == (1600, 1200)
+    assert 64 <= min(img.size) < 300  # 1/8 scale = 150 px; phash samples 32 px
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("side", "word"), [(12_000, "bomb"), (40_000, "bomb")])
+def test_decompression_bombs_are_refused(tmp_path: Path, side: int, word: str) -> None:
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(side, side))  # 144 M pixels warns, 1.6 G pixels errors
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and word in res.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.jpg", b"", "empty"),
+        ("text.jpg", b"hello, I am not a picture\n", "not an image"),
+        ("cut.jpg", None, "decode"),
+    ],
+)
+def test_bad_files_become_failures(tmp_path: Path, name: str, data: bytes | None, reason: str) -> None:
+    path = tmp_path / name
+    if data is None:
+        buf = io.BytesIO()
+        photo(13).save(buf, "JPEG")
+        data = buf.getvalue()[: len(buf.getvalue()) // 3]
+    path.write_bytes(data)
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and reason in res.reason
+
+
+def test_file_changed_after_discovery_is_a_transient_failure(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    photo(14).save(path)
+    entry = entry_for(path)
+    photo(15).save(path)
+    res = hash_entry(entry, FULL)
+    assert isinstance(res, HashFailure) and res.transient
+
+
+def test_normalise_modes() -> None:
+    assert normalise(Image.new("1", (4, 4))).mode == "L"
+    assert normalise(Image.new("LA", (4, 4))).mode == "RGB"
+    assert normalise(Image.new("I;16", (4, 4))).mode == "L"
+    assert normalise(Image.new("YCbCr", (4, 4))).mode == "RGB"
