@@ -18,6 +18,7 @@ from .actions import remove, undo
 from .cache import default_cache_path
 from .errors import ImgdupError, UsageError
 from .models import ALGORITHMS, DECODE_MODES
+from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--index", choices=index.BACKENDS, default="auto", help="near-duplicate search backend")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for hashing (default: all cores)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds one file may take to decode (default {DEFAULT_TIMEOUT:g})",
+    )
     p.add_argument("--cache", metavar="PATH", default=None, help=f"hash cache file (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the hash cache")
     p.add_argument("--report", metavar="FILE", help="also write the result as JSON (.json) or CSV (.csv)")
@@ -102,6 +109,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             index=args.index,
             jobs=args.jobs,
             cache=None if args.no_cache else (args.cache or default_cache_path()),
+            timeout=args.timeout,
             progress=progress,
         )
     finally:

@@ -121,15 +121,20 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
-            if settings.decode == "draft" and img.format in ("JPEG", "MPO"):
-                side = draft_size(settings)
-                # draft() keeps both sides >= the request; ask relative to the short side.
+            reduced = settings.decode == "draft"
+            if reduced and img.format in ("JPEG", "MPO"):
+                # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
+                # files, can skip the chroma planes: every hash works on grey levels anyway.
                 w, h = img.size
-                scale = side / min(w, h)
-                img.draft("L" if img.mode == "L" else "RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+                scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
+                img.draft("L" if img.mode in ("L", "RGB", "YCbCr") else img.mode, (int(w * scale), int(h * scale)))
             img.load()
-            img = ImageOps.exif_transpose(img) if orientation != 1 else img
-            return normalise(img), width, height
+            img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
+            if reduced and min(img.size) >= 2 * draft_size(settings):
+                # Other formats decode in full; a box reduction to >= the draft size is far
+                # cheaper than letting the hash's Lanczos resize read every source pixel.
+                img = img.reduce(min(img.size) // draft_size(settings))
+            return img, width, height
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:

@@ -142,6 +142,7 @@ class Cluster:
 class Summary:
     files: int
     images: int
+    from_cache: int
     failures: int
     clusters: int
     duplicates: int

@@ -24,7 +24,7 @@ from .models import (
     ScanSettings,
     Summary,
 )
-from .parallel import default_jobs, hash_all
+from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide, parse_keep
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def find_duplicates(
     index: str = "auto",
     jobs: int | None = None,
     cache: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
 ) -> ScanResult:
     """Scan ``roots`` and group near-identical images; changes nothing on disk.
@@ -53,6 +54,7 @@ def find_duplicates(
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
     ``hash_size ** 2`` bits). ``keep`` orders the rules that choose the kept file (see
     :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite file path, or None for no cache.
+    ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
     """
     started = time.perf_counter()
@@ -73,7 +75,9 @@ def find_duplicates(
         raise UsageError("no folder to scan")
 
     entries, skipped = discover(root_list)
-    results = _hash(entries, settings, jobs=jobs, cache=cache, progress=progress)
+    if not timeout > 0:
+        raise UsageError("timeout must be a positive number of seconds")
+    results, from_cache = _hash(entries, settings, jobs=jobs, cache=cache, timeout=timeout, progress=progress)
     records = [r for r in results if isinstance(r, ImageRecord)]
     failures = tuple(r for r in results if isinstance(r, HashFailure))
 
@@ -87,6 +91,7 @@ def find_duplicates(
     summary = Summary(
         files=len(entries),
         images=len(records),
+        from_cache=from_cache,
         failures=len(failures),
         clusters=len(clusters),
         duplicates=sum(len(c.members) - 1 for c in clusters),
@@ -112,9 +117,11 @@ def _hash(
     *,
     jobs: int,
     cache: str | os.PathLike[str] | None,
+    timeout: float,
     progress: ProgressCallback | None,
-) -> list[ImageRecord | HashFailure]:
-    """Results for every entry, in entry order: from the cache where valid, else decoded."""
+) -> tuple[list[ImageRecord | HashFailure], int]:
+    """Results for every entry, in entry order, from the cache where valid, else decoded; and
+    how many came from the cache."""
     total = len(entries)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
@@ -127,6 +134,7 @@ def _hash(
             todo,
             settings,
             jobs=jobs,
+            timeout=timeout,
             on_results=store.put_many if store else None,
             on_progress=(lambda n: progress("hash", done_before + n, total)) if progress else None,
         )
@@ -134,7 +142,7 @@ def _hash(
         if store:
             store.close()
     it = iter(fresh)
-    return [c if c is not None else next(it) for c in cached]
+    return [c if c is not None else next(it) for c in cached], done_before
 
 
 def _cluster(

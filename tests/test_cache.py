@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import imgdup
-import imgdup.parallel
 from imgdup.cache import HashCache
 from imgdup.hashing import settings_key
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
@@ -29,80 +28,64 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = imgdup.parallel.hash_entry
-
-    def counting(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
-        calls.append(os.path.basename(entry.path))
-        return real(entry, settings)
-
-    monkeypatch.setattr(imgdup.parallel, "hash_entry", counting)
-    return calls
-
-
 def scan(root: Path, cache: Path, **kw: object) -> imgdup.ScanResult:
     return imgdup.find_duplicates([root], threshold=4, jobs=1, cache=cache, **kw)  # type: ignore[arg-type]
 
 
-def test_warm_run_decodes_nothing_and_gives_the_same_result(
-    folder: Path, tmp_path: Path, decode_calls: list[str]
-) -> None:
+def decoded(result: imgdup.ScanResult) -> int:
+    return result.summary.files - result.summary.from_cache
+
+
+def test_warm_run_decodes_nothing_and_gives_the_same_result(folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "c.sqlite3"
     cold = scan(folder, cache)
-    assert len(decode_calls) == 8
-    decode_calls.clear()
+    assert decoded(cold) == 8
     warm = scan(folder, cache)
-    assert decode_calls == []  # the broken file's failure is cached too
+    assert decoded(warm) == 0  # the broken file's failure is cached too
     assert imgdup.to_document(warm) == imgdup.to_document(cold)
     assert [f.path for f in warm.failures] == [str(folder / "broken.jpg")]
 
 
-def test_changed_file_and_other_settings_are_rehashed(folder: Path, tmp_path: Path, decode_calls: list[str]) -> None:
+def test_changed_file_and_other_settings_are_rehashed(folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "c.sqlite3"
-    scan(folder, cache)
-    decode_calls.clear()
+    before = scan(folder, cache)
     photo(999).save(folder / "3.png")
     st = (folder / "3.png").stat()
     os.utime(folder / "3.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    scan(folder, cache)
-    assert decode_calls == ["3.png"]
-    decode_calls.clear()
-    scan(folder, cache, decode="full")
-    assert len(decode_calls) == 8  # another decode mode never reuses draft hashes
-    decode_calls.clear()
-    scan(folder, cache, hash_size=16)
-    assert len(decode_calls) == 8
+    after = scan(folder, cache)
+    assert decoded(after) == 1
+    changed = {r.path: r.hash for r in after.records}.items() - {r.path: r.hash for r in before.records}.items()
+    assert [p for p, _ in changed] == [str(folder / "3.png")]
+    assert decoded(scan(folder, cache, decode="full")) == 8  # another decode mode never reuses draft hashes
+    assert decoded(scan(folder, cache, hash_size=16)) == 8
+    assert decoded(scan(folder, cache, hash="dhash")) == 8
 
 
 def test_wide_hashes_round_trip(folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "c.sqlite3"
     cold = scan(folder, cache, hash_size=16, hash="dhash")
     warm = scan(folder, cache, hash_size=16, hash="dhash")
+    assert decoded(warm) == 0
     assert [r.hash for r in cold.records] == [r.hash for r in warm.records]
     assert max(r.hash for r in warm.records).bit_length() > 64
 
 
-def test_interrupted_run_resumes_from_the_cache(
-    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decode_calls: list[str]
-) -> None:
+def test_interrupted_run_resumes_from_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(40):
+        photo(200 + i, (96, 72)).save(root / f"{i:02d}.png")
     cache = tmp_path / "c.sqlite3"
-    counting = imgdup.parallel.hash_entry
 
-    def interrupted(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
-        if len(decode_calls) == 5:
+    def interrupt(stage: str, done: int, total: int) -> None:
+        if stage == "hash" and done == 20:
             raise KeyboardInterrupt
-        return counting(entry, settings)
 
-    monkeypatch.setattr(imgdup.parallel, "hash_entry", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        scan(folder, cache)
-    monkeypatch.setattr(imgdup.parallel, "hash_entry", counting)
-    decode_calls.clear()
-    resumed = scan(folder, cache)
-    assert len(decode_calls) == 3
-    clean = imgdup.find_duplicates([folder], threshold=4, jobs=1)
+        imgdup.find_duplicates([root], jobs=2, cache=cache, progress=interrupt)
+    resumed = scan(root, cache)
+    assert resumed.summary.from_cache == 20
+    clean = imgdup.find_duplicates([root], jobs=1)
     assert imgdup.to_document(resumed) == imgdup.to_document(clean)
 
 

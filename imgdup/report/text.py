@@ -42,7 +42,7 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         lines.append("")
     s = result.summary
     lines.append(
-        f"{s.files} files scanned, {s.images} images hashed, {s.failures} failed, "
+        f"{s.files} files scanned ({s.from_cache} from the cache), {s.images} images hashed, {s.failures} failed, "
         f"{len(result.skipped)} skipped (symlinks, special files)"
     )
     verb = "removed" if removed else "would remove"

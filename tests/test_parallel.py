@@ -1,0 +1,72 @@
+"""Worker processes: order, crashes, hangs and the memory bound never take the run down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from imgdup.hashing import hash_entry
+from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
+from imgdup.parallel import hash_all
+
+from .synth import photo
+
+
+def misbehaving(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """Stand-in decoder for fault injection, run inside the workers."""
+    name = os.path.basename(entry.path)
+    if name.startswith("crash"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if name.startswith("hang"):
+        time.sleep(3600)
+    if name.startswith("hog"):
+        hog = bytearray(8 * 1024**3)  # far beyond the memory bound
+        return HashFailure(entry.path, f"allocated {len(hog)}")
+    return hash_entry(entry, settings)
+
+
+def make_entries(folder: Path, names: list[str]) -> list[FileEntry]:
+    out = []
+    for i, name in enumerate(names):
+        path = folder / name
+        photo(300 + i, (64, 48)).save(path, "PNG")
+        st = path.stat()
+        out.append(FileEntry(str(path), str(folder), name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+    return out
+
+
+def test_results_come_back_in_input_order(tmp_path: Path) -> None:
+    entries = make_entries(tmp_path, [f"{i:03d}.png" for i in range(70)])
+    parallel = hash_all(entries, HashSettings(), jobs=2)
+    serial = [hash_entry(e, HashSettings()) for e in entries]
+    assert parallel == serial
+
+
+@pytest.mark.parametrize(("bad", "words"), [("crash.png", "crashed (signal 11)"), ("hog.png", "memory")])
+def test_a_crashing_worker_is_replaced_and_only_its_file_fails(tmp_path: Path, bad: str, words: str) -> None:
+    names = [f"{i:02d}.png" for i in range(40)]
+    names.insert(21, bad)
+    entries = make_entries(tmp_path, names)
+    results = hash_all(entries, HashSettings(), jobs=2, work=misbehaving)
+    assert len(results) == 41
+    failed = [r for r in results if isinstance(r, HashFailure)]
+    assert [f.path for f in failed] == [str(tmp_path / bad)]
+    assert words in failed[0].reason
+    assert [r.path for r in results] == [e.path for e in entries]
+
+
+def test_a_hanging_file_times_out_and_the_run_goes_on(tmp_path: Path) -> None:
+    names = [f"{i:02d}.png" for i in range(20)]
+    names.insert(5, "hang.png")
+    entries = make_entries(tmp_path, names)
+    started = time.monotonic()
+    results = hash_all(entries, HashSettings(), jobs=2, timeout=2.0, work=misbehaving)
+    assert time.monotonic() - started < 30
+    failed = [r for r in results if isinstance(r, HashFailure)]
+    assert [f.path for f in failed] == [str(tmp_path / "hang.png")]
+    assert "longer than 2 s" in failed[0].reason and failed[0].transient
+    assert sum(isinstance(r, ImageRecord) for r in results) == 20
