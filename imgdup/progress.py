@@ -15,6 +15,8 @@ class TqdmProgress:
 
     def __init__(self) -> None:
         self._bars: dict[str, Any] = {}
+        # tqdm's monitor thread would make worker start-up fall back from fork to forkserver.
+        tqdm.monitor_interval = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         bar = self._bars.get(stage)

@@ -92,3 +92,18 @@ def test_cli_remove_then_undo(dogs_copy: Path, tmp_path: Path, capsys: pytest.Ca
     manifest = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("manifest: "))
     assert main(["--undo", manifest]) == 0
     assert len(os.listdir(dogs_copy)) == 1000
+
+
+def test_numpy_phash_is_bit_identical_to_imagehash_on_real_photos(dogs: Path) -> None:
+    import imagehash
+    from PIL import Image
+
+    from imgdup.hashing import hash_image
+    from imgdup.models import HashSettings
+
+    for size in (8, 16):
+        settings = HashSettings(hash_size=size, decode="full")
+        for path in sorted(dogs.iterdir())[:150]:
+            with Image.open(path) as img:
+                img.draft("L", (64, 64))  # small images keep the test fast; any input will do
+                assert hash_image(img, settings) == int(str(imagehash.phash(img, hash_size=size)), 16), path

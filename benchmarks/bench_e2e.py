@@ -1,0 +1,221 @@
+"""End-to-end speed: imgdup cold and warm against a naive pipeline and imagededup.
+
+Every measurement runs the real command in a fresh process (interpreter start included) and
+reports the median of --repeats runs, images/s, ratios measured side by side in this run, and
+the peak resident memory of the largest process.
+
+    python benchmarks/bench_e2e.py                        # dogs-1000
+    python benchmarks/bench_e2e.py --dataset ~/stanford-dogs/Images
+    python benchmarks/bench_e2e.py --scale 20000          # + a 20,000-file labelled variant set
+    python benchmarks/bench_e2e.py --smoke                # a few seconds, for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import dogs1000, machine, run_measured
+
+NAIVE = r"""
+import json, os, sys
+import imagehash, pybktree
+from PIL import Image
+root, t = sys.argv[1], int(sys.argv[2])
+paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+hashes = []
+for p in paths:
+    try:
+        hashes.append((int(str(imagehash.phash(Image.open(p))), 16), len(hashes)))
+    except Exception:
+        pass
+tree = pybktree.BKTree(lambda a, b: (a[0] ^ b[0]).bit_count(), hashes)
+parent = list(range(len(hashes)))
+def find(x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+for h in hashes:
+    for _, other in tree.find(h, t):
+        parent[find(h[1])] = find(other[1])
+groups = {}
+for i in range(len(hashes)):
+    groups.setdefault(find(i), []).append(i)
+print(json.dumps({"images": len(hashes), "clusters": sum(len(g) > 1 for g in groups.values())}))
+"""
+
+IMAGEDEDUP = r"""
+import json, sys
+from imagededup.methods import PHash
+root, t = sys.argv[1], int(sys.argv[2])
+ph = PHash(verbose=False)
+enc = ph.encode_images(image_dir=root, recursive=True)
+dups = ph.find_duplicates(encoding_map=enc, max_distance_threshold=t)
+print(json.dumps({"images": len(enc), "with_duplicates": sum(bool(v) for v in dups.values())}))
+"""
+
+
+def imgdup_cmd(root: Path, *, jobs: int, cache: str | None, threshold: int) -> list[str]:
+    cmd = [sys.executable, "-m", "imgdup", "-d", str(root), "-t", str(threshold), "-j", str(jobs)]
+    cmd += ["--no-progress", "--format", "json"]
+    return cmd + (["--cache", cache] if cache else ["--no-cache"])
+
+
+def count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def build_scale_set(source: Path, target: Path, size: int, seed: int = 0) -> Path:
+    """~``size`` files: each source photo plus labelled variants (resize, recompress, crop)."""
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    from PIL import Image
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    photos = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    variants = [
+        ("resize50", lambda im: im.resize((im.width // 2, im.height // 2)), "JPEG", {"quality": 90}),
+        ("resize75", lambda im: im.resize((im.width * 3 // 4, im.height * 3 // 4)), "JPEG", {"quality": 90}),
+        ("q50", lambda im: im, "JPEG", {"quality": 50}),
+        ("q70", lambda im: im, "JPEG", {"quality": 70}),
+        ("png", lambda im: im, "PNG", {}),
+        (
+            "crop5",
+            lambda im: im.crop((im.width // 40, im.height // 40, im.width * 39 // 40, im.height * 39 // 40)),
+            "JPEG",
+            {"quality": 90},
+        ),
+        (
+            "crop10",
+            lambda im: im.crop((im.width // 20, im.height // 20, im.width * 19 // 20, im.height * 19 // 20)),
+            "JPEG",
+            {"quality": 90},
+        ),
+        ("upscale", lambda im: im.resize((im.width * 3 // 2, im.height * 3 // 2)), "JPEG", {"quality": 85}),
+    ]
+    truth = []
+    per_photo = max(1, size // max(1, len(photos)))
+    count = 0
+    for i, photo in enumerate(photos):
+        folder = target / f"{i % 97:02d}"
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(photo, folder / f"{i:06d}-0{photo.suffix.lower()}")
+        truth.append({"file": f"{folder.name}/{i:06d}-0{photo.suffix.lower()}", "source": i, "variant": "original"})
+        count += 1
+        with Image.open(photo) as im:
+            im = im.convert("RGB")
+            for k in range(1, per_photo):
+                if count >= size:
+                    break
+                name, fn, fmt, kw = variants[(k - 1 + i) % len(variants)]
+                suffix = ".png" if fmt == "PNG" else ".jpg"
+                rel = f"{folder.name}/{i:06d}-{k}{suffix}"
+                fn(im).save(target / rel, fmt, **kw)
+                truth.append({"file": rel, "source": i, "variant": name})
+                count += 1
+    (target.parent / f"{target.name}.truth.json").write_text(json.dumps(truth))
+    marker.touch()
+    return target
+
+
+def median_run(cmd: list[str], repeats: int) -> tuple[float, float, str]:
+    runs = [run_measured(cmd) for _ in range(repeats)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+
+
+def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, object]:
+    n = count_files(root)
+    rows: dict[str, dict[str, float]] = {}
+
+    def record(name: str, seconds: float, rss: float) -> None:
+        rows[name] = {"seconds": round(seconds, 3), "images_per_s": round(n / seconds, 1), "peak_rss_mib": round(rss)}
+        print(f"  {name:<28} {seconds:8.2f} s  {n / seconds:8.1f} img/s  {rss:7.0f} MiB", flush=True)
+
+    print(f"{label}: {root} ({n} files), median of {args.repeats}")
+    if not args.skip_naive:
+        s, rss, out = median_run([sys.executable, "-c", NAIVE, str(root), str(args.threshold)], args.repeats)
+        record("naive (1 process)", s, rss)
+    for jobs in args.jobs:
+        s, rss, out = median_run(imgdup_cmd(root, jobs=jobs, cache=None, threshold=args.threshold), args.repeats)
+        record(f"imgdup cold -j{jobs}", s, rss)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = os.path.join(tmp, "cache.sqlite3")
+        s_fill, rss, _ = run_measured(imgdup_cmd(root, jobs=max(args.jobs), cache=cache, threshold=args.threshold))
+        record(f"imgdup cold+cache -j{max(args.jobs)}", s_fill, rss)
+        s, rss, out = median_run(
+            imgdup_cmd(root, jobs=max(args.jobs), cache=cache, threshold=args.threshold), args.repeats
+        )
+        record("imgdup warm (cached)", s, rss)
+    summary = json.loads(out)["summary"]
+    idd = args.imagededup_python
+    if idd:
+        s, rss, _ = median_run([idd, "-c", IMAGEDEDUP, str(root), str(args.threshold)], args.repeats)
+        record("imagededup PHash (defaults)", s, rss)
+
+    ratios = {}
+    j1, jmax = rows.get("imgdup cold -j1"), rows[f"imgdup cold -j{max(args.jobs)}"]
+    if "naive (1 process)" in rows and j1:
+        ratios["naive / imgdup -j1"] = rows["naive (1 process)"]["seconds"] / j1["seconds"]
+    if j1 and max(args.jobs) > 1:
+        ratios[f"imgdup -j1 / -j{max(args.jobs)}"] = j1["seconds"] / jmax["seconds"]
+    ratios["cold / warm"] = (
+        rows[f"imgdup cold+cache -j{max(args.jobs)}"]["seconds"] / rows["imgdup warm (cached)"]["seconds"]
+    )
+    if "imagededup PHash (defaults)" in rows:
+        ratios[f"imagededup / imgdup -j{max(args.jobs)}"] = (
+            rows["imagededup PHash (defaults)"]["seconds"] / jmax["seconds"]
+        )
+    for name, value in ratios.items():
+        print(f"  ratio {name:<30} {value:6.2f}x")
+    return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", type=Path, help="folder to benchmark (default: dogs-1000)")
+    p.add_argument("--scale", type=int, default=0, help="also build and benchmark a labelled variant set of N files")
+    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "imgdup-bench")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--jobs", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
+    p.add_argument("--threshold", type=int, default=4)
+    p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--imagededup-python", help="python that has imagededup installed (default: this one, if it has)")
+    p.add_argument("--json", type=Path, help="write the figures here")
+    p.add_argument("--smoke", action="store_true", help="tiny run for CI: 40 files, 1 repeat")
+    args = p.parse_args()
+    if args.imagededup_python is None:
+        import importlib.util
+
+        args.imagededup_python = sys.executable if importlib.util.find_spec("imagededup") else None
+
+    results = {"machine": machine(), "threshold": args.threshold, "sets": []}
+    if args.smoke:
+        args.repeats = 1
+        with tempfile.TemporaryDirectory() as tmp:
+            small = Path(tmp) / "smoke"
+            small.mkdir()
+            for f in sorted((args.dataset or dogs1000()).iterdir())[:40]:
+                shutil.copyfile(f, small / f.name)
+            results["sets"].append(bench_folder(small, args, "smoke"))
+    else:
+        source = args.dataset or dogs1000()
+        results["sets"].append(bench_folder(source, args, "dataset"))
+        if args.scale:
+            scale = build_scale_set(dogs1000(), args.workdir / f"scale-{args.scale}", args.scale)
+            results["sets"].append(bench_folder(scale, args, f"scale set ({args.scale})"))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
