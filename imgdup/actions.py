@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,9 +24,9 @@ import platform
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import ManifestError, RemovalError
 from .models import Cluster, FileEntry, ScanResult
@@ -38,12 +39,17 @@ QUARANTINE_SUFFIX = ".imgdup-quarantine"
 
 @dataclass(frozen=True)
 class Removed:
-    """One file name moved to the quarantine (``quarantine`` is None when deleted)."""
+    """One file name moved to the quarantine (``quarantine`` is None when deleted).
+
+    ``frees_space`` is False when another hard link outside the scanned roots still holds the
+    data: the name is gone from the dataset, but the disk space is not freed.
+    """
 
     cluster: int
     path: str
     quarantine: str | None
     bytes: int
+    frees_space: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class RemovalResult:
 
     @property
     def bytes_freed(self) -> int:
-        return sum(r.bytes for r in self.removed)
+        return sum(r.bytes for r in self.removed if r.frees_space)
 
 
 @dataclass(frozen=True)
@@ -91,40 +97,70 @@ def default_quarantine(roots: tuple[str, ...]) -> str:
     return os.path.join(os.path.dirname(first), os.path.basename(first) + QUARANTINE_SUFFIX)
 
 
-def _check_unchanged(path: str, entry: FileEntry, digest: str) -> str | None:
+@contextlib.contextmanager
+def _anchored(path: str, root: str) -> Iterator[tuple[int, str]]:
+    """A descriptor of ``path``'s folder reached from ``root`` without following any symbolic
+    link, and the file's name in it. Acting through it, a folder swapped for a symlink after
+    the scan cannot redirect a move or a deletion outside the root."""
+    parts = os.path.relpath(path, root).split(os.sep)
+    if parts[0] == os.pardir:
+        raise OSError(errno.EXDEV, "outside the scanned root", path)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise OSError(exc.errno, "a folder on the path is now a symbolic link or a file", path) from None
+                raise
+            os.close(fd)
+            fd = inner
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def _same_file(st: os.stat_result, entry: FileEntry) -> bool:
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) == (entry.inode, entry.device, entry.size, entry.mtime_ns)
+
+
+def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str | None:
     """Why ``path`` is no longer the file that was scanned, or None if it still is."""
     try:
-        st = os.lstat(path)
+        with _anchored(path, root) as (dir_fd, name):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                return f"{path} is no longer a regular file"
+            if not _same_file(st, entry):
+                return f"{path} changed since the scan (inode, size or modification time)"
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as fh:
+                if not _same_file(os.fstat(fh.fileno()), entry):
+                    return f"{path} changed since the scan"
+                if hashlib.file_digest(fh, "sha256").hexdigest() != digest:
+                    return f"{path} changed since the scan (content)"
+    except FileNotFoundError:
+        return f"{path} is gone"
     except OSError as exc:
-        return f"{path} is gone ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is no longer a regular file"
-    if os.path.realpath(path) != path:
-        return f"a folder on the path of {path} is now a symbolic link"
-    if (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) != (entry.inode, entry.device, entry.size, entry.mtime_ns):
-        return f"{path} changed since the scan (inode, size or modification time)"
-    try:
-        if sha256_file(path) != digest:
-            return f"{path} changed since the scan (content)"
-    except OSError as exc:
-        return f"{path} cannot be read ({exc.strerror})"
+        return f"{path} cannot be checked: {exc.strerror or exc}"
     return None
 
 
-def _copy_exclusive(src: str, dst: str) -> None:
-    """Copy to a new file (never replacing one), fsync it, keep timestamps and mode."""
-    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd_in, "rb") as fin:
-        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd_out, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1024 * 1024)
-                fout.flush()
-                os.fsync(fout.fileno())
-        except BaseException:
-            os.unlink(dst)
-            raise
-    shutil.copystat(src, dst, follow_symlinks=False)
+def _copy_exclusive(src: BinaryIO, dst: str) -> None:
+    """Copy an open file to a new path (never replacing one), fsynced, timestamps kept."""
+    fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd_out, "wb") as fout:
+            shutil.copyfileobj(src, fout, 1024 * 1024)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except BaseException:
+        os.unlink(dst)
+        raise
+    st = os.fstat(src.fileno())
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
 
 
 def move_no_clobber(src: str, dst: str, digest: str) -> None:
@@ -136,7 +172,8 @@ def move_no_clobber(src: str, dst: str, digest: str) -> None:
         raise
     except OSError as exc:
         if exc.errno == errno.EXDEV:
-            _copy_exclusive(src, dst)
+            with open(src, "rb") as fh:
+                _copy_exclusive(fh, dst)
             if sha256_file(dst) != digest:
                 os.unlink(dst)
                 raise OSError(errno.EIO, "copy does not match the original", dst) from None
@@ -146,6 +183,35 @@ def move_no_clobber(src: str, dst: str, digest: str) -> None:
             os.rename(src, dst)
             return
     os.unlink(src)
+
+
+def _move_out(path: str, root: str, entry: FileEntry, digest: str, dst: str | None) -> None:
+    """Move (``dst``) or delete (None) one checked file through its anchored folder."""
+    with _anchored(path, root) as (dir_fd, name):
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode) or not _same_file(st, entry):
+            raise OSError(errno.ESTALE, "changed just before the move", path)
+        if dst is None:
+            os.unlink(name, dir_fd=dir_fd)
+            return
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            os.link(name, dst, src_dir_fd=dir_fd, follow_symlinks=False)  # never replaces dst
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                if os.path.lexists(dst):
+                    raise FileExistsError(errno.EEXIST, "already exists", dst) from None
+                os.rename(name, dst, src_dir_fd=dir_fd)  # a file system without hard links
+                return
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as src:
+                _copy_exclusive(src, dst)
+            if sha256_file(dst) != digest:
+                os.unlink(dst)
+                raise OSError(errno.EIO, "the copy does not match the scanned file", dst) from None
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _write_manifest(path: str, doc: dict[str, Any]) -> None:
@@ -184,10 +250,37 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
-    roots = result.roots
     work = [c for c in result.clusters if c.removable]
     if not work:
         return RemovalResult(None, (), (), permanent)
+    with _locked(result.roots):
+        return _remove(result.roots, work, quarantine, permanent, before_cluster)
+
+
+@contextlib.contextmanager
+def _locked(roots: tuple[str, ...]) -> Iterator[None]:
+    """Hold an exclusive lock on every root folder: two removals on one root never overlap."""
+    fds: list[int] = []
+    try:
+        for root in roots:
+            fds.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY))
+            try:
+                fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RemovalError(f"another imgdup removal is running on {root}; nothing was removed") from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _remove(
+    roots: tuple[str, ...],
+    work: list[Cluster],
+    quarantine: str | os.PathLike[str] | None,
+    permanent: bool,
+    before_cluster: Callable[[Cluster], None] | None,
+) -> RemovalResult:
     base = os.path.realpath(os.fspath(quarantine)) if quarantine is not None else default_quarantine(roots)
     for root in roots:
         if _inside(base, root) or _inside(root, base):
@@ -238,27 +331,35 @@ def remove(
     for c in work:
         if before_cluster:
             before_cluster(c)
-        problem = _check_unchanged(c.keep.path, c.keep.entry, c.keep.digest)
+        problem = _check_unchanged(c.keep.path, c.keep.entry.root, c.keep.entry, c.keep.digest)
         for m in c.removable:
             e = m.record.entry
             for name in (e.path, *e.aliases):
-                problem = problem or _check_unchanged(name, e, m.record.digest)
+                problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
         if problem:
             log.warning("cluster %d skipped: %s", c.id, problem)
             skipped.append(SkippedCluster(c.id, problem))
             continue
+        entry_of = {
+            name: m.record.entry for m in c.removable for name in (m.record.entry.path, *m.record.entry.aliases)
+        }
+        # Space is freed once every name of the inode is gone; a name kept elsewhere (a hard
+        # link outside the roots) keeps the data on disk. Counted once, on the first name.
+        frees = {}
+        for m in c.removable:
+            e = m.record.entry
+            with contextlib.suppress(OSError):
+                frees[e.path] = os.lstat(e.path).st_nlink <= 1 + len(e.aliases)
         for item in by_cluster[c.id]:
+            path = item["path"]
             try:
-                if permanent:
-                    os.unlink(item["path"])
-                else:
-                    move_no_clobber(item["path"], item["quarantine"], item["sha256"])
+                _move_out(path, roots[_root_of(path, roots)], entry_of[path], item["sha256"], item["quarantine"])
             except OSError as exc:
-                reason = f"{item['path']}: {exc.strerror or exc}"
-                log.warning("cluster %d: could not remove %s", c.id, reason)
+                reason = f"{path}: {exc.strerror or exc}"
+                log.warning("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
-            removed.append(Removed(c.id, item["path"], item["quarantine"], item["bytes"]))
+            removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
     return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
 
 
