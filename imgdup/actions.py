@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -98,16 +99,20 @@ def default_quarantine(roots: tuple[str, ...]) -> str:
 
 
 @contextlib.contextmanager
-def _anchored(path: str, root: str) -> Iterator[tuple[int, str]]:
+def _anchored(path: str, root: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
     """A descriptor of ``path``'s folder reached from ``root`` without following any symbolic
     link, and the file's name in it. Acting through it, a folder swapped for a symlink after
-    the scan cannot redirect a move or a deletion outside the root."""
+    the scan cannot redirect a move, a deletion or a restore outside the root. ``create``
+    makes missing folders on the way (for undo)."""
     parts = os.path.relpath(path, root).split(os.sep)
     if parts[0] == os.pardir:
         raise OSError(errno.EXDEV, "outside the scanned root", path)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for part in parts[:-1]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
             try:
                 inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
@@ -147,42 +152,20 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
     return None
 
 
-def _copy_exclusive(src: BinaryIO, dst: str) -> None:
+def _copy_exclusive(src: BinaryIO, dst: str, *, dir_fd: int | None = None) -> None:
     """Copy an open file to a new path (never replacing one), fsynced, timestamps kept."""
-    fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
     try:
         with os.fdopen(fd_out, "wb") as fout:
             shutil.copyfileobj(src, fout, 1024 * 1024)
             fout.flush()
             os.fsync(fout.fileno())
+            st = os.fstat(src.fileno())
+            os.utime(fout.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.chmod(fout.fileno(), stat.S_IMODE(st.st_mode))
     except BaseException:
-        os.unlink(dst)
+        os.unlink(dst, dir_fd=dir_fd)
         raise
-    st = os.fstat(src.fileno())
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-    os.chmod(dst, stat.S_IMODE(st.st_mode))
-
-
-def move_no_clobber(src: str, dst: str, digest: str) -> None:
-    """Move a file to a path that must not exist yet; across file systems by verified copy."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    try:
-        os.link(src, dst, follow_symlinks=False)  # fails if dst exists: no race with a check
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.EXDEV:
-            with open(src, "rb") as fh:
-                _copy_exclusive(fh, dst)
-            if sha256_file(dst) != digest:
-                os.unlink(dst)
-                raise OSError(errno.EIO, "copy does not match the original", dst) from None
-        elif os.path.lexists(dst):  # file system without hard links: rename after a check
-            raise FileExistsError(errno.EEXIST, "already exists", dst) from None
-        else:
-            os.rename(src, dst)
-            return
-    os.unlink(src)
 
 
 def _move_out(path: str, root: str, entry: FileEntry, digest: str, dst: str | None) -> None:
@@ -285,9 +268,18 @@ def _remove(
     for root in roots:
         if _inside(base, root) or _inside(root, base):
             raise RemovalError(f"the quarantine {base} must be outside the scanned folder {root}")
-    run_dir = os.path.join(base, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
-    if os.path.lexists(run_dir):
-        raise RemovalError(f"{run_dir} already exists")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        os.makedirs(base, exist_ok=True)
+        for n in itertools.count(1):
+            run_dir = os.path.join(base, f"{stamp}-{n}")
+            try:
+                os.mkdir(run_dir)  # atomic: two removals never share a run folder
+                break
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
 
     entries = []
     for c in work:
@@ -387,8 +379,16 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     restored: list[str] = []
     already: list[str] = []
     problems: list[tuple[str, str]] = []
+    roots = [r for r in doc.get("roots", []) if isinstance(r, str)]
+    run_dir = os.path.dirname(os.path.abspath(os.fspath(manifest)))
     for item in doc["entries"]:
         path, q, digest = item["path"], item["quarantine"], item["sha256"]
+        # A manifest is data: it may only bring files back from its own folder into its roots.
+        if not (isinstance(q, str) and _inside(os.path.abspath(q), run_dir)) or not any(
+            _inside(path, r) for r in roots
+        ):
+            problems.append((str(path), "outside the manifest's quarantine or roots; refused"))
+            continue
         in_place = os.path.lexists(path)
         in_quarantine = os.path.lexists(q)
         if in_place and in_quarantine:
@@ -406,12 +406,33 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
                 if sha256_file(q) != digest:
                     problems.append((path, f"the quarantined copy {q} was modified; left there"))
                     continue
-                move_no_clobber(q, path, digest)
+                _restore(q, path, roots, digest)
                 restored.append(path)
             except OSError as exc:
-                problems.append((path, f"cannot restore: {exc.strerror or exc}"))
+                problems.append((path, f"cannot restore: {exc.strerror or exc}; left in quarantine"))
     _prune_empty_dirs(os.path.join(os.path.dirname(os.fspath(manifest)), "files"))
     return UndoResult(tuple(restored), tuple(already), tuple(problems))
+
+
+def _restore(q: str, path: str, roots: list[str], digest: str) -> None:
+    """Bring one file back through folders anchored at its root; never overwrites."""
+    root = next(r for r in roots if _inside(path, r))
+    with _anchored(path, root, create=True) as (dir_fd, name):
+        try:
+            os.link(q, name, dst_dir_fd=dir_fd, follow_symlinks=False)  # fails if name exists
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            with open(q, "rb") as src:
+                _copy_exclusive(src, name, dir_fd=dir_fd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as copy:
+                if hashlib.file_digest(copy, "sha256").hexdigest() != digest:
+                    os.unlink(name, dir_fd=dir_fd)
+                    raise OSError(errno.EIO, "the copy does not match the quarantined file", path) from None
+    os.unlink(q)
 
 
 def _prune_empty_dirs(top: str) -> None:

@@ -14,8 +14,8 @@ def photo(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
     img = Image.fromarray(base, "RGB").resize((w, h), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
     for _ in range(6):
-        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
-        x1, y1 = x0 + int(rng.integers(20, w // 2)), y0 + int(rng.integers(20, h // 2))
+        x0, y0 = int(rng.integers(0, w * 3 // 4)), int(rng.integers(0, h * 3 // 4))
+        x1, y1 = x0 + int(rng.integers(w // 8, w // 2)), y0 + int(rng.integers(h // 8, h // 2))
         colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
         if rng.random() < 0.5:
             draw.ellipse((x0, y0, x1, y1), fill=colour)

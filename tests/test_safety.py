@@ -1,0 +1,423 @@
+"""Fault injection: hostile input, races between scan and removal, crashes, full disks.
+
+Every test stages one fault deterministically and checks that no picture is lost and that the
+run says what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import imgdup
+from imgdup.cli import main
+from imgdup.models import FileEntry
+
+from .synth import photo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def regular_files(root: Path) -> dict[str, str]:
+    """relpath -> sha256 of every regular file (symlinks and special files excluded)."""
+    out = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(folder) / name
+            if p.is_file() and not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    out[str(p.relative_to(root))] = digest(p)
+    return out
+
+
+def save(img: Image.Image, path: Path, fmt: str | None = None, **kw: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt, **kw)
+    return path
+
+
+def build_hostile_tree(root: Path, outside: Path) -> None:
+    """Every category of bad or odd input next to one real duplicate pair."""
+    save(photo(1), root / "dup" / "a.jpg", quality=92)
+    shutil.copyfile(root / "dup" / "a.jpg", root / "dup" / "b.jpg")
+    # odd but legal images, each unique
+    save(Image.new("RGB", (1, 1), (200, 10, 10)), root / "odd" / "one-pixel.png")
+    save(photo(2).convert("CMYK"), root / "odd" / "cmyk.jpg", quality=90)
+    save(Image.fromarray(np.asarray(photo(3).convert("L"), dtype=np.uint16) * 257), root / "odd" / "grey16.png")
+    save(photo(4).quantize(32), root / "odd" / "palette-transparent.png", transparency=0)
+    rgba = photo(5).convert("RGBA")
+    rgba.putalpha(128)
+    save(rgba, root / "odd" / "rgba.png")
+    photo(6).save(root / "odd" / "anim.gif", save_all=True, append_images=[photo(7)], duration=50)
+    photo(8).save(root / "odd" / "pages.tiff", save_all=True, append_images=[photo(9)])
+    save(photo(10), root / "odd" / "pic.webp", quality=80)
+    save(photo(11), root / "odd" / "pic.bmp")
+    save(photo(12), root / "odd" / "no_extension", "JPEG")
+    save(photo(13), root / "odd" / "UPPER.PNG")
+    exif = Image.Exif()
+    exif[0x010E] = "<script>alert('imgdup')</script>"  # ImageDescription
+    save(photo(14), root / "odd" / "meta-html.jpg", exif=exif)
+    # hostile names
+    for i, name in enumerate(["with space.jpg", "ünïcødé-图像.jpg", "new\nline.jpg", "-leading-dash.jpg",
+                              "<b>tag</b>.jpg", "tab\there.jpg"]):  # fmt: skip
+        save(photo(20 + i), root / "names" / name, "JPEG")
+    # broken files
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.jpg").write_bytes(b"")
+    (bad / "text.jpg").write_text("this is not a picture\n")
+    (bad / "random.png").write_bytes(np.random.default_rng(0).bytes(5000))
+    good = (root / "dup" / "a.jpg").read_bytes()
+    (bad / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    png = (root / "odd" / "UPPER.PNG").read_bytes()
+    broken = bytearray(png)
+    broken[40] ^= 0xFF  # inside the first IDAT chunk: its CRC no longer matches
+    (bad / "bad-crc.png").write_bytes(bytes(broken))
+    ihdr = b"\x00\x00\x9c\x40\x00\x00\x9c\x40\x08\x00\x00\x00\x00"  # 40000 x 40000
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    (bad / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 99)) + chunk(b"IEND", b"")
+    )
+    # a folder named like an image, and a deep tree
+    save(photo(30), root / "x.jpg" / "inside.png")
+    deep = root.joinpath(*[f"d{i}" for i in range(40)])
+    save(photo(31), deep / "deep.png")
+    # a path longer than PATH_MAX, built through directory descriptors
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            name = "L" * 250
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with os.fdopen(os.open("far.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as fh:
+            photo(32).save(fh, "PNG")
+    finally:
+        os.close(fd)
+    # links
+    links = root / "links"
+    links.mkdir()
+    save(photo(40), outside / "outside.jpg")
+    os.symlink(root / "dup" / "a.jpg", links / "inside-link.jpg")
+    os.symlink(outside / "outside.jpg", links / "outside-link.jpg")
+    os.symlink(root / "nowhere.jpg", links / "dangling.jpg")
+    os.symlink(links / "loop.jpg", links / "loop.jpg")
+    os.symlink(root, links / "dir-loop")
+    os.link(root / "odd" / "pic.bmp", root / "odd" / "pic-hardlink.bmp")
+    # special files: never opened
+    os.mkfifo(root / "special-fifo.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "special-socket.jpg"))
+    sock.close()
+    if os.geteuid() == 0:
+        os.mknod(root / "special-null.jpg", 0o600 | 0o020000, os.makedev(1, 3))
+    unreadable = save(photo(41), root / "odd" / "unreadable.png")
+    unreadable.chmod(0)
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "data"
+    root.mkdir()
+    build_hostile_tree(root, tmp_path / "outside")
+    yield root
+    (root / "odd" / "unreadable.png").chmod(0o644)
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgdup", *args, "--no-progress"],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_remove_over_the_hostile_tree_loses_nothing_and_never_hangs(hostile: Path, tmp_path: Path) -> None:
+    before = regular_files(hostile)
+    outside_before = regular_files(tmp_path / "outside")
+    proc = run_cli("-d", str(hostile), "-r", "1", "--no-cache", "--quarantine", str(tmp_path / "q"), "--format", "json")
+    assert proc.returncode == 3, proc.stderr  # done, but some files failed
+    doc = json.loads(proc.stdout)
+    removed = set(doc["removal"]["removed"])
+    assert removed == {str(hostile / "dup" / "b.jpg")}
+    assert [len(c["members"]) for c in doc["clusters"]] == [2]
+    after = regular_files(hostile)
+    assert set(before) - set(after) == {"dup/b.jpg"}
+    assert all(after[k] == v for k, v in before.items() if k in after)
+    assert regular_files(tmp_path / "outside") == outside_before
+    failures = {Path(f["path"]).name: f["reason"] for f in doc["failures"]}
+    for name in ("empty.jpg", "text.jpg", "random.png", "truncated.jpg", "bad-crc.png", "bomb.png"):
+        assert failures.get(name), name
+    assert "bomb" in failures["bomb.png"]
+    skipped = {Path(s["path"]).name: s["reason"] for s in doc["skipped"]}
+    for name in ("inside-link.jpg", "outside-link.jpg", "dangling.jpg", "loop.jpg", "dir-loop"):
+        assert "symbolic link" in skipped[name]
+    assert "regular file" in skipped["special-fifo.jpg"] and "regular file" in skipped["special-socket.jpg"]
+    assert any("too long" in s["reason"] for s in doc["skipped"])  # past PATH_MAX
+    hashed = {Path(m["path"]).name for c in doc["clusters"] for m in c["members"]}
+    assert hashed == {"a.jpg", "b.jpg"}
+    assert doc["summary"]["images"] >= 20  # every odd-but-legal image was decoded
+    assert "files could not be read" in proc.stderr
+
+
+def test_hostile_names_are_escaped_in_text_and_csv(hostile: Path, tmp_path: Path) -> None:
+    for name in ("new\nline.jpg", "-leading-dash.jpg", "tab\there.jpg"):
+        shutil.copyfile(hostile / "names" / name, hostile / "names" / ("copy " + name))
+    proc = run_cli("-d", str(hostile), "--no-cache", "--report", str(tmp_path / "r.csv"))
+    lines = proc.stdout.splitlines()
+    assert any("new\\nline.jpg" in line for line in lines) and any("tab\\there.jpg" in line for line in lines)
+    assert not any(line.startswith("line.jpg") for line in lines)  # no raw newline split a line
+    csv_text = (tmp_path / "r.csv").read_text()
+    assert "'-leading-dash.jpg" not in csv_text  # only cells that start with - are guarded
+    assert "script" not in proc.stdout  # metadata never reaches the report
+
+
+# --- races between scan and removal -------------------------------------------------------
+
+
+@pytest.fixture
+def two_clusters(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for group in ("g1", "g2"):
+        save(photo(50 if group == "g1" else 51), root / group / "keep.png")
+        shutil.copyfile(root / group / "keep.png", root / group / "copy.png")
+    return root
+
+
+def remove_with_hook(
+    root: Path, quarantine: Path, hook: Callable[[imgdup.Cluster], None] | None
+) -> imgdup.RemovalResult:
+    result = imgdup.find_duplicates([root], jobs=1)
+    assert [len(c.members) for c in result.clusters] == [2, 2]
+    return imgdup.remove(result, quarantine=quarantine, before_cluster=hook)
+
+
+def test_keeper_deleted_between_scan_and_removal_skips_its_cluster(two_clusters: Path, tmp_path: Path) -> None:
+    last_copy: list[str] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if cluster.id == 0:
+            os.unlink(cluster.keep.path)
+            last_copy.extend(m.record.path for m in cluster.removable)
+
+    done = remove_with_hook(two_clusters, tmp_path / "q", hook)
+    assert [s.cluster for s in done.skipped] == [0] and "gone" in done.skipped[0].reason
+    assert len(last_copy) == 1 and os.path.exists(last_copy[0])  # the last copy stays
+    assert len(regular_files(two_clusters / "g2")) == 1
+
+
+@pytest.mark.parametrize("victim", ["keep", "copy"])
+def test_file_replaced_with_mtime_preserved_skips_its_cluster(two_clusters: Path, tmp_path: Path, victim: str) -> None:
+    def hook(cluster: imgdup.Cluster) -> None:
+        if cluster.id == 0:
+            path = two_clusters / "g1" / f"{victim}.png"
+            st = path.stat()
+            data = bytearray(path.read_bytes())
+            data[-20] ^= 0x01  # same size, different content, in place (same inode)
+            with open(path, "r+b") as fh:
+                fh.write(data)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    done = remove_with_hook(two_clusters, tmp_path / "q", hook)
+    assert [s.cluster for s in done.skipped] == [0] and "content" in done.skipped[0].reason
+    assert (two_clusters / "g1" / "copy.png").exists() and (two_clusters / "g1" / "keep.png").exists()
+    assert [r.cluster for r in done.removed] == [1]
+
+
+def test_parent_swapped_for_a_symlink_cannot_redirect_removal(two_clusters: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if cluster.id == 0:
+            # same names, same inode numbers are impossible, so copy the folder whole and
+            # point the old name at it: a naive path-based move would take files from there
+            shutil.copytree(two_clusters / "g1", elsewhere, copy_function=shutil.copy2)
+            shutil.rmtree(two_clusters / "g1")
+            os.symlink(elsewhere, two_clusters / "g1")
+
+    done = remove_with_hook(two_clusters, tmp_path / "q", hook)
+    assert [s.cluster for s in done.skipped] == [0]
+    assert sorted(os.listdir(elsewhere)) == ["copy.png", "keep.png"]
+
+
+def test_directory_swapped_after_the_check_is_still_refused(
+    two_clusters: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imgdup.actions as actions
+
+    real_check = actions._check_unchanged
+    elsewhere = tmp_path / "elsewhere"
+
+    def check_then_swap(path: str, root: str, entry: FileEntry, digest_: str) -> str | None:
+        problem = real_check(path, root, entry, digest_)
+        if path.endswith("g1/copy.png") and not elsewhere.exists():
+            shutil.copytree(two_clusters / "g1", elsewhere)
+            shutil.rmtree(two_clusters / "g1")
+            os.symlink(elsewhere, two_clusters / "g1")
+        return problem
+
+    monkeypatch.setattr(actions, "_check_unchanged", check_then_swap)
+    done = remove_with_hook(two_clusters, tmp_path / "q", None)
+    assert 0 in [s.cluster for s in done.skipped] and "symbolic link" in done.skipped[0].reason
+    assert sorted(os.listdir(elsewhere)) == ["copy.png", "keep.png"]
+
+
+# --- crashes ----------------------------------------------------------------------------------
+
+
+def test_sigkill_during_removal_then_undo_restores_everything(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for i in range(4):
+        save(photo(60 + i), root / f"g{i}" / "keep.png")
+        for k in range(2):
+            shutil.copyfile(root / f"g{i}" / "keep.png", root / f"g{i}" / f"copy{k}.png")
+    before = regular_files(root)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, imgdup
+        result = imgdup.find_duplicates([{str(root)!r}], jobs=1)
+        def hook(cluster):
+            if cluster.id == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        imgdup.remove(result, quarantine={str(tmp_path / "q")!r}, before_cluster=hook)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(regular_files(root)) == 12 - 4  # two clusters were done before the kill
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert main(["--undo", str(manifest)]) == 0
+    assert regular_files(root) == before
+
+
+def test_undo_completes_a_move_interrupted_between_link_and_unlink(two_clusters: Path, tmp_path: Path) -> None:
+    done = remove_with_hook(two_clusters, tmp_path / "q", None)
+    first = done.removed[0]
+    os.link(first.quarantine, first.path)  # the state a kill between link() and unlink() leaves
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and first.path in res.already_in_place
+    assert not os.path.exists(first.quarantine)
+    assert (two_clusters / "g1" / "copy.png").exists() and (two_clusters / "g2" / "copy.png").exists()
+
+
+def test_sigkill_during_hashing_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for i in range(300):
+        save(photo(1000 + i, (48, 36)), root / f"{i:03d}.png")
+    shutil.copyfile(root / "007.png", root / "copy.png")
+    cache = tmp_path / "cache.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, imgdup
+        def progress(stage, done, total):
+            if stage == "hash" and done == 280:
+                os.kill(os.getpid(), signal.SIGKILL)
+        imgdup.find_duplicates([{str(root)!r}], jobs=2, cache={str(cache)!r}, progress=progress)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    resumed = imgdup.find_duplicates([root], jobs=2, cache=cache)
+    assert resumed.summary.from_cache >= 256  # the batches written before the kill
+    clean = imgdup.find_duplicates([root], jobs=1)
+    assert imgdup.to_document(resumed) == imgdup.to_document(clean)
+
+
+def test_corrupt_manifest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "manifest.json"
+    bad.write_text('{"schema": "imgdup.manifest/1", "entries": [')
+    with pytest.raises(imgdup.ManifestError):
+        imgdup.undo(bad)
+    bad.write_text('{"schema": "something-else", "entries": []}')
+    assert main(["--undo", str(bad)]) == 1
+    assert "not an imgdup manifest" in capsys.readouterr().err
+
+
+# --- concurrency and full disks ------------------------------------------------------------------
+
+
+def test_a_second_removal_on_the_same_root_is_refused(two_clusters: Path, tmp_path: Path) -> None:
+    result = imgdup.find_duplicates([two_clusters], jobs=1)
+    fd = os.open(two_clusters, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(imgdup.RemovalError, match="another imgdup removal"):
+            imgdup.remove(result, quarantine=tmp_path / "q")
+    finally:
+        os.close(fd)
+    assert len(regular_files(two_clusters)) == 4
+    assert len(imgdup.remove(result, quarantine=tmp_path / "q").removed) == 2
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(path: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
+    path.mkdir()
+    options = f"size={size}" + (",ro" if read_only else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.mark.parametrize(("size", "read_only"), [("4k", False), ("64k", True)])
+def test_full_or_read_only_quarantine_removes_nothing(
+    two_clusters: Path, tmp_path: Path, size: str, read_only: bool
+) -> None:
+    before = regular_files(two_clusters)
+    result = imgdup.find_duplicates([two_clusters], jobs=1)
+    with tiny_tmpfs(tmp_path / "small", size, read_only=read_only) as q:
+        if not read_only:
+            (q / "filler").write_bytes(b"x" * 4096)  # fill it
+        with pytest.raises(imgdup.RemovalError, match="nothing was removed"):
+            imgdup.remove(result, quarantine=q / "quarantine")
+    assert regular_files(two_clusters) == before
+
+
+def test_quarantine_that_fills_up_mid_copy_keeps_every_original(two_clusters: Path, tmp_path: Path) -> None:
+    big = two_clusters / "g1" / "keep.png"
+    save(photo(70, (900, 700)), big)
+    shutil.copyfile(big, two_clusters / "g1" / "copy.png")
+    before = regular_files(two_clusters)
+    result = imgdup.find_duplicates([two_clusters], jobs=1)
+    with tiny_tmpfs(tmp_path / "small", "64k") as q:  # room for the manifest, not the big copy
+        done = imgdup.remove(result, quarantine=q / "quarantine")
+        assert done.skipped and "No space left" in done.skipped[0].reason
+    after = regular_files(two_clusters)
+    for rel, value in before.items():
+        moved = str(two_clusters / rel) in {r.path for r in done.removed}
+        assert moved or after[rel] == value
+
+
+def test_report_on_a_full_disk_fails_before_anything_moves(two_clusters: Path, tmp_path: Path) -> None:
+    before = regular_files(two_clusters)
+    with tiny_tmpfs(tmp_path / "small", "4k") as full:
+        (full / "filler").write_bytes(b"x" * 4096)
+        rc = main(["-d", str(two_clusters), "-r", "1", "--no-cache", "--report", str(full / "r.json"),
+                   "--quarantine", str(tmp_path / "q")])  # fmt: skip
+    assert rc == 1
+    assert regular_files(two_clusters) == before
