@@ -56,8 +56,13 @@ def looks_like_image(path: str) -> bool:
     if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
         return True
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        # O_NONBLOCK|O_NOFOLLOW: a file swapped for a FIFO or a symlink since the listing
+        # must neither hang the scan nor lead it outside the root.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        try:
+            head = os.read(fd, 16) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        finally:
+            os.close(fd)
     except OSError:
         return False
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")

@@ -1,0 +1,212 @@
+"""The accuracy benchmark's generator and evaluator, on a tiny synthetic dataset (no dogs-1000)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+generate = importlib.import_module("benchmarks.accuracy.generate")
+evaluate = importlib.import_module("benchmarks.accuracy.evaluate")
+sweep = importlib.import_module("benchmarks.accuracy.sweep")
+
+N_SOURCES, N_DISTRACTORS = 2, 2
+
+
+def _photo(seed: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
+    """A deterministic, non-square picture with some structure (so hashes have something to see)."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, size[0])[None, :, None]
+    y = np.linspace(0, 1, size[1])[:, None, None]
+    base = (rng.random(3) * 255 * x + rng.random(3) * 255 * y) % 256
+    img = Image.fromarray(base.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, size[0] - 20)), int(rng.integers(0, size[1] - 20))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x0, y0, x0 + int(rng.integers(10, 60)), y0 + int(rng.integers(10, 60))), fill=color)
+    return img
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any], Path]:
+    """Source photos (one byte-identical duplicate among them), the dataset and its truth."""
+    base = tmp_path_factory.mktemp("acc")
+    photos = base / "photos"
+    photos.mkdir()
+    for i in range(N_SOURCES + N_DISTRACTORS):
+        _photo(i).save(photos / f"dog_{i:02d}.jpg", quality=95)
+    (photos / "dog_99.jpg").write_bytes((photos / "dog_00.jpg").read_bytes())  # must be ignored
+    out = base / "dataset"
+    truth_path = generate.default_truth_path(out)
+    truth = generate.generate(photos, out, truth_path, seed=1, n_sources=N_SOURCES, n_distractors=N_DISTRACTORS)
+    return photos, out, truth, truth_path
+
+
+def test_byte_identical_inputs_are_deduplicated(built: tuple[Path, Path, dict[str, Any], Path]) -> None:
+    photos, _out, truth, _ = built
+    kept, dropped = generate.unique_photos(photos)
+    assert dropped == 1 and len(kept) == N_SOURCES + N_DISTRACTORS
+    used = [f["source"] for f in truth["files"] if f["transform"] in ("original", "distractor")]
+    assert len(used) == len(set(used)) == N_SOURCES + N_DISTRACTORS
+    assert not {"dog_00.jpg", "dog_99.jpg"} <= set(used)
+
+
+def test_truth_lies_beside_the_dataset(built: tuple[Path, Path, dict[str, Any], Path], tmp_path: Path) -> None:
+    photos, out, truth, truth_path = built
+    assert truth_path.is_file() and out not in truth_path.parents
+    assert json.loads(truth_path.read_text()) == truth
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert on_disk == sorted(f["relpath"] for f in truth["files"])
+    assert len(on_disk) == N_SOURCES * (len(generate.TRANSFORMS) + 1) + N_DISTRACTORS
+    with pytest.raises(generate.GenerateError):
+        generate.generate(photos, tmp_path / "ds", tmp_path / "ds" / "truth.json", n_sources=1)
+
+
+def test_names_reveal_nothing(built: tuple[Path, Path, dict[str, Any], Path]) -> None:
+    _photos, _out, truth, _ = built
+    words = {t.name for t in generate.TRANSFORMS} | {"original", "distractor", "dog", "copy", "jpeg_q"}
+    for f in truth["files"]:
+        rel = f["relpath"]
+        assert re.fullmatch(r"([0-9a-z]{2,6}/)*[0-9a-z]{12}\.(jpe?g|png|webp)", rel, re.IGNORECASE), rel
+        stem = rel.rsplit(".", 1)[0].lower()  # the extension names the format, as it must
+        assert not any(w in stem for w in words), rel
+    assert any("/" in f["relpath"] for f in truth["files"])  # nested folders are used
+    transforms = {f["transform"] for f in truth["files"]}
+    assert transforms == {t.name for t in generate.TRANSFORMS} | {"original", "distractor"}
+    hard = {f["transform"] for f in truth["files"] if f["hard"]}
+    assert hard == {"flip", "rotate_90", "crop_20"}
+    assert all(f["group"] is None for f in truth["files"] if f["transform"] == "distractor")
+
+
+def test_exif_rotated_variant_displays_upright(built: tuple[Path, Path, dict[str, Any], Path]) -> None:
+    _photos, out, truth, _ = built
+    by_key = {(f["group"], f["transform"]): f["relpath"] for f in truth["files"]}
+    for group in range(N_SOURCES):
+        with Image.open(out / by_key[(group, "original")]) as im:
+            original = im.convert("RGB")
+        with Image.open(out / by_key[(group, "exif_rotated")]) as im:
+            assert im.getexif().get(generate.EXIF_ORIENTATION) in (6, 8)
+            assert im.size == original.size[::-1]  # the stored pixels really are rotated
+            upright = ImageOps.exif_transpose(im).convert("RGB")
+        assert upright.size == original.size
+        diff = np.abs(np.asarray(upright, np.int16) - np.asarray(original, np.int16)).mean()
+        assert diff < 8, diff  # same picture up to JPEG noise, not a mirrored or upside-down one
+
+
+def _report(truth: dict[str, Any], clusters: list[list[str]]) -> dict[str, Any]:
+    """A hand-made imgdup.report/1: the first member of each cluster is kept, the rest removed."""
+    root = truth["dataset"]
+    return {
+        "schema": "imgdup.report/1",
+        "roots": [root],
+        "clusters": [
+            {
+                "id": i,
+                "keep": f"{root}/{rels[0]}",
+                "members": [
+                    {
+                        "path": f"{root}/{r}",
+                        "root": root,
+                        "relpath": r,
+                        "action": "keep" if j == 0 else "remove",
+                    }
+                    for j, r in enumerate(rels)
+                ],
+            }
+            for i, rels in enumerate(clusters)
+        ],
+        "failures": [],
+    }
+
+
+def _groups(truth: dict[str, Any]) -> dict[int, list[str]]:
+    """Each source's files, original first."""
+    out: dict[int, list[str]] = {}
+    for f in sorted(truth["files"], key=lambda f: f["transform"] != "original"):
+        if f["group"] is not None:
+            out.setdefault(f["group"], []).append(f["relpath"])
+    return out
+
+
+def test_perfect_report_scores_one(built: tuple[Path, Path, dict[str, Any], Path]) -> None:
+    truth = built[2]
+    result = evaluate.evaluate(_report(truth, list(_groups(truth).values())), truth)
+    for split in ("expected", "hard", "all"):
+        p = result["pairs"][split]
+        assert p["precision"] == p["recall"] == p["f1"] == 1.0
+        assert p["wrong_pairs"] == 0
+        assert result["variant_recall"][split]["recall"] == 1.0
+    n = len(generate.TRANSFORMS) + 1
+    assert result["pairs"]["all"]["true_pairs"] == N_SOURCES * n * (n - 1) // 2
+    assert result["pairs"]["hard"]["true_pairs"] == N_SOURCES * (n * (n - 1) // 2 - (n - 3) * (n - 4) // 2)
+    removal = result["removal"]
+    assert removal["lost_pictures"] == 0 and removal["wrongly_removed"]["all"] == 0
+    assert removal["best_copy_kept"]["pct"] == 100.0
+
+
+def test_merged_groups_and_distractors_are_counted_exactly(
+    built: tuple[Path, Path, dict[str, Any], Path],
+) -> None:
+    truth = built[2]
+    groups = _groups(truth)
+    a, b = groups[0], groups[1]
+    d0, _d1 = (f["relpath"] for f in truth["files"] if f["group"] is None)
+    upscale = next(f["relpath"] for f in truth["files"] if f["group"] == 1 and f["transform"] == "upscale_150")
+    # One cluster: group 1 kept as its upscale, all of group 0 and one distractor; d1 stays a singleton.
+    merged = [upscale] + [r for r in b if r != upscale] + a + [d0]
+    result = evaluate.evaluate(_report(truth, [merged]), truth)
+
+    n, hard = len(a), 3  # files per source; flip, rotate_90 and crop_20 are hard
+    pairs = result["pairs"]
+    assert pairs["all"]["wrong"] == {
+        "cross_source": n * n,
+        "distractor_variant": 2 * n,
+        "distractor_distractor": 0,
+    }
+    assert pairs["all"]["wrong_pairs"] == n * n + 2 * n
+    assert pairs["all"]["correct_pairs"] == pairs["all"]["true_pairs"] == 2 * (n * (n - 1) // 2)
+    assert pairs["all"]["precision"] == pytest.approx(n * (n - 1) / (n * (n - 1) + n * n + 2 * n))
+    assert pairs["all"]["recall"] == 1.0
+    assert pairs["hard"]["wrong"]["cross_source"] == n * n - (n - hard) ** 2
+    assert pairs["hard"]["wrong"]["distractor_variant"] == 2 * hard
+    assert pairs["expected"]["wrong_pairs"] == (n - hard) ** 2 + 2 * (n - hard)
+    assert result["counts"]["mixed_clusters"] == 1
+    assert result["variant_recall"]["all"]["found"] == 2 * (n - 1)
+
+    removal = result["removal"]
+    assert removal["lost_groups"] == 1 and removal["lost_distractors"] == 1 and removal["lost_pictures"] == 2
+    assert removal["wrongly_removed"] == {"expected": n - hard + 1, "hard": hard, "all": n + 1}
+    assert removal["best_copy_kept"] == {"best": 0, "eligible": 1, "pct": 0.0}
+    assert removal["keeper_transforms"] == {"upscale_150": 1}
+    assert "cross" in evaluate.format_text(result)
+
+
+def test_sweep_table_has_one_row_per_run(built: tuple[Path, Path, dict[str, Any], Path]) -> None:
+    truth = built[2]
+    result = evaluate.evaluate(_report(truth, list(_groups(truth).values())), truth)
+    settings = {"hash": "phash", "hash_size": 8, "threshold": 4, "decode": "draft"}
+    runs = [sweep.Run("phash", 8, t, 0.1, result, {**settings, "threshold": t}) for t in (2, 4)]
+    table = sweep.markdown(runs, truth, "python -m benchmarks.accuracy.sweep")
+    assert "| phash | 64 | 2 | 1.000 | 1.000 | 1.000 |" in table
+    assert "| phash | 64 | 4 | 1.000 |" in table
+    assert 'decode="draft"' in table
+    assert sweep.thresholds_for(8, {8: [4, 0, 4]}) == [0, 4]
+    assert sweep.thresholds_for(32, {}) == [t * 16 for t in sweep.THRESHOLDS[8]]
+
+
+def test_missing_source_folder_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = generate.main(["--source", str(tmp_path / "nope"), "--out", str(tmp_path / "ds")])
+    assert rc != 0
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
