@@ -62,7 +62,7 @@ def find_duplicates(
         settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
         raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
     if index not in index_mod.BACKENDS:
         raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
