@@ -374,6 +374,11 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     left alone, files still in the quarantine are moved back.
     """
     doc = read_manifest(manifest)
+    if doc.get("host") != platform.node():
+        raise ManifestError(
+            f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}); "
+            "its paths may mean other files here, so nothing was restored"
+        )
     if doc.get("permanent"):
         raise ManifestError("the files of this manifest were deleted permanently; there is nothing to restore")
     restored: list[str] = []

@@ -346,6 +346,25 @@ def test_sigkill_during_hashing_then_rerun_equals_a_clean_run(tmp_path: Path) ->
     assert imgdup.to_document(resumed) == imgdup.to_document(clean)
 
 
+def test_manifest_from_another_machine_or_pointing_outside_is_refused(two_clusters: Path, tmp_path: Path) -> None:
+    done = remove_with_hook(two_clusters, tmp_path / "q", None)
+    manifest = Path(done.manifest)
+    original = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**original, "host": "some-other-machine"}))
+    with pytest.raises(imgdup.ManifestError, match="not on this machine"):
+        imgdup.undo(manifest)
+    # a forged entry that would "restore" a file outside the roots, from outside the quarantine
+    forged = dict(original)
+    victim = tmp_path / "victim.txt"
+    forged["entries"] = [
+        {**original["entries"][0], "path": str(victim), "quarantine": str(two_clusters / "g1" / "keep.png")}
+    ]
+    manifest.write_text(json.dumps(forged))
+    res = imgdup.undo(manifest)
+    assert res.problems and "refused" in res.problems[0][1]
+    assert not victim.exists() and (two_clusters / "g1" / "keep.png").exists()
+
+
 def test_corrupt_manifest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "manifest.json"
     bad.write_text('{"schema": "imgdup.manifest/1", "entries": [')
