@@ -19,7 +19,7 @@ from .models import FileEntry, HashFailure, ImageRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/1"
+SCHEMA = "imgdup.cache/2"  # 2: low_information and rotation variants
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
 
@@ -77,6 +77,7 @@ class HashCache:
                         settings TEXT NOT NULL, path TEXT NOT NULL,
                         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
+                        low_information INTEGER, variants TEXT,
                         PRIMARY KEY (settings, path)
                     ) WITHOUT ROWID;
                     """
@@ -95,8 +96,8 @@ class HashCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure FROM files"
-                " WHERE settings=? AND path=?",
+                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants"
+                " FROM files WHERE settings=? AND path=?",
                 (self.settings_key, entry.path),
             ).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -107,7 +108,15 @@ class HashCache:
         self.hits += 1
         if row[7] is not None:
             return HashFailure(entry.path, row[7])
-        return ImageRecord(entry=entry, width=row[3], height=row[4], hash=int(row[5], 16), digest=row[6])
+        return ImageRecord(
+            entry=entry,
+            width=row[3],
+            height=row[4],
+            hash=int(row[5], 16),
+            digest=row[6],
+            low_information=bool(row[8]),
+            variants=tuple(int(v, 16) for v in row[9].split(",") if v),
+        )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
         """Store results in one transaction; transient failures are not stored."""
@@ -116,16 +125,18 @@ class HashCache:
             if isinstance(res, HashFailure):
                 if res.transient:
                     continue
-                rows.append((entry, None, None, None, None, res.reason))
+                rows.append((entry, None, None, None, None, res.reason, None, None))
             else:
-                rows.append((entry, res.width, res.height, format(res.hash, "x"), res.digest, None))
+                variants = ",".join(format(v, "x") for v in res.variants)
+                low = int(res.low_information)
+                rows.append((entry, res.width, res.height, format(res.hash, "x"), res.digest, None, low, variants))
         if not rows or self.broken:
             return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
                 )
                 self._db.execute("COMMIT")

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--hash", choices=ALGORITHMS, default="phash", help="perceptual hash (default phash)")
     p.add_argument("--hash-size", type=int, default=8, help="hash side; bits = size^2 (default 8 = 64 bits)")
+    p.add_argument("--rotations", action="store_true", help="also match rotated (90/180/270) and mirrored copies")
     p.add_argument("--decode", choices=DECODE_MODES, default="draft", help="JPEG decode: draft = reduced (fast)")
     p.add_argument(
         "--keep", default=",".join(DEFAULT_KEEP),
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cache", metavar="PATH", default=None, help=f"hash cache file (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the hash cache")
-    p.add_argument("--report", metavar="FILE", help="also write the result as JSON (.json) or CSV (.csv)")
+    p.add_argument("--report", metavar="FILE", help="also write the result as JSON (.json), CSV (.csv) or HTML (.html)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
@@ -105,6 +106,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             hash=args.hash,
             hash_size=args.hash_size,
             decode=args.decode,
+            rotations=args.rotations,
             keep=args.keep,
             index=args.index,
             jobs=args.jobs,
@@ -152,16 +154,15 @@ def _run_scan(args: argparse.Namespace) -> int:
                 print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
     if args.report:
         print(f"report written to {display_path(args.report)}", file=sys.stderr)
-    if result.failures or (removal and removal.skipped):
-        where = f" (listed in {args.report})" if args.report else " (listed above)"
-        print(
-            f"imgdup: {len(result.failures)} files could not be read"
-            + (f", {len(removal.skipped)} clusters skipped" if removal else "")
-            + where,
-            file=sys.stderr,
-        )
-        return EXIT_PARTIAL
-    return EXIT_OK
+    partial = bool(result.failures or (removal and removal.skipped))
+    where = f"listed in {args.report}" if args.report else "listed above" if args.format == "text" else "in the JSON"
+    print(
+        f"imgdup: {len(result.failures)} files could not be read"
+        + (f", {len(removal.skipped)} clusters skipped" if removal else "")
+        + (f" ({where})" if partial else ""),
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,8 @@ class HashSettings:
     algorithm: str = "phash"
     hash_size: int = 8
     decode: str = "draft"
+    # Also hash the 7 rotated/flipped versions of every image (see ImageRecord.variants).
+    rotations: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -59,14 +61,38 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class Quality:
+    """What the ``quality`` keep rule compares, measured on the full-resolution grey image.
+
+    ``upscaled`` is True when the picture survives a round trip through a smaller size almost
+    unchanged (it carries fewer details than pixels: an enlargement). ``pixels_sha256`` is a
+    digest of the decoded pixels: two files with equal pixels hold the same picture, and the
+    smaller file is the better copy (a lossless PNG of a JPEG is not better than the JPEG).
+    """
+
+    upscaled: bool
+    pixels_sha256: str
+
+
+@dataclass(frozen=True)
 class ImageRecord:
-    """A successfully hashed image; ``digest`` is the SHA-256 of the very bytes that were decoded."""
+    """A successfully hashed image; ``digest`` is the SHA-256 of the very bytes that were decoded.
+
+    The optional fields default to "unknown" so records from an older cache stay valid:
+    ``variants`` holds the hashes of the 7 rotated/flipped versions (only with
+    ``HashSettings.rotations``), ``low_information`` marks nearly flat images (solid colours,
+    blank scans) whose perceptual hash means nothing, and ``quality`` is measured only for
+    cluster members, when the keep policy asks for it.
+    """
 
     entry: FileEntry
     width: int
     height: int
     hash: int
     digest: str
+    variants: tuple[int, ...] = ()
+    low_information: bool = False
+    quality: Quality | None = None
 
     @property
     def path(self) -> str:
@@ -171,3 +197,6 @@ class ScanResult:
     skipped: tuple[Skipped, ...]
     summary: Summary
     records: tuple[ImageRecord, ...] = field(default=(), repr=False)
+    # Nearly flat images kept out of the near-duplicate search (they cluster only with
+    # byte-identical copies).
+    low_information: tuple[ImageRecord, ...] = ()

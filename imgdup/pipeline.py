@@ -6,13 +6,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from . import index as index_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .hashing import settings_key
+from .hashing import quality_entry, settings_key
 from .models import (
     Action,
     Cluster,
@@ -20,8 +21,10 @@ from .models import (
     HashFailure,
     HashSettings,
     ImageRecord,
+    Match,
     ScanResult,
     ScanSettings,
+    Skipped,
     Summary,
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
@@ -32,7 +35,10 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``; stages are "hash" and "search"."""
 
-DEFAULT_THRESHOLD = 4
+# phash/64 at T=8 had the best expected-transform F1 (0.981) with zero wrong pairs on the accuracy
+# benchmark (T=4: 0.906; T=10 merges different sources; the closest two different dogs-1000 photos
+# are 12 bits apart): benchmarks/ACCURACY.md.
+DEFAULT_THRESHOLD = 8
 
 
 def find_duplicates(
@@ -42,6 +48,7 @@ def find_duplicates(
     hash: str = "phash",  # noqa: A002 - the CLI's and the report's name for it
     hash_size: int = 8,
     decode: str = "draft",
+    rotations: bool = False,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
@@ -52,14 +59,15 @@ def find_duplicates(
     """Scan ``roots`` and group near-identical images; changes nothing on disk.
 
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
-    ``hash_size ** 2`` bits). ``keep`` orders the rules that choose the kept file (see
+    ``hash_size ** 2`` bits). ``rotations`` also matches rotated and mirrored copies (each image
+    is compared in its 8 orientations). ``keep`` orders the rules that choose the kept file (see
     :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite file path, or None for no cache.
     ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
     """
     started = time.perf_counter()
     try:
-        settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode)
+        settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
@@ -83,14 +91,49 @@ def find_duplicates(
 
     if progress:
         progress("search", 0, 1)
-    clusters = _cluster(records, settings, threshold=threshold, keep=keep_rules, backend=index)
+    scanned = cluster_records(
+        records, settings, threshold=threshold, keep=keep_rules, index=index, jobs=jobs, timeout=timeout
+    )
     if progress:
         progress("search", 1, 1)
+    return make_result(
+        scanned,
+        settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
+        roots=root_list,
+        files=len(entries),
+        from_cache=from_cache,
+        failures=failures,
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - started,
+    )
 
+
+@dataclass(frozen=True)
+class Clustered:
+    """The search-and-decide half of a scan: clusters, low-information images, all records."""
+
+    clusters: tuple[Cluster, ...]
+    low_information: tuple[ImageRecord, ...]
+    records: tuple[ImageRecord, ...]
+
+
+def make_result(
+    scanned: Clustered,
+    *,
+    settings: ScanSettings,
+    roots: tuple[str, ...],
+    files: int,
+    from_cache: int,
+    failures: tuple[HashFailure, ...],
+    skipped: tuple[Skipped, ...],
+    seconds: float,
+) -> ScanResult:
+    """Assemble the immutable :class:`ScanResult` (summary included) from the clusters."""
+    clusters = scanned.clusters
     removable = [m for c in clusters for m in c.removable]
     summary = Summary(
-        files=len(entries),
-        images=len(records),
+        files=files,
+        images=len(scanned.records),
         from_cache=from_cache,
         failures=len(failures),
         clusters=len(clusters),
@@ -98,16 +141,17 @@ def find_duplicates(
         to_remove=len(removable),
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
         bytes_to_remove=sum(m.record.entry.size for m in removable),
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(seconds, 3),
     )
     return ScanResult(
-        settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
-        roots=root_list,
-        clusters=tuple(clusters),
+        settings=settings,
+        roots=roots,
+        clusters=clusters,
         failures=failures,
-        skipped=tuple(skipped),
+        skipped=skipped,
         summary=summary,
-        records=tuple(records),
+        records=scanned.records,
+        low_information=scanned.low_information,
     )
 
 
@@ -145,20 +189,97 @@ def _hash(
     return [c if c is not None else next(it) for c in cached], done_before
 
 
-def _cluster(
-    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, keep: Sequence[str], backend: str
-) -> list[Cluster]:
-    """Group identical hashes, search near ones among the unique values, and decide."""
+def cluster_records(
+    records: Sequence[ImageRecord],
+    settings: HashSettings,
+    *,
+    threshold: int,
+    keep: Sequence[str],
+    index: str = "auto",
+    jobs: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Clustered:
+    """Search, cluster and decide over already hashed records (in path order).
+
+    Low-information images (solid colours, blank scans) stay out of the search and group only
+    with byte-identical copies. With the ``quality`` keep rule, cluster members are decoded
+    again in full to measure it (only duplicates pay that cost); returned records carry it, so
+    a caller that clusters the same records again (a threshold sweep) measures once.
+    """
+    normal = [r for r in records if not r.low_information]
+    low = [r for r in records if r.low_information]
+    groups = _components(normal, settings, threshold=threshold, backend=index)
+    by_digest: dict[str, list[ImageRecord]] = {}
+    for r in low:
+        by_digest.setdefault(r.digest, []).append(r)
+    groups += [g for g in by_digest.values() if len(g) > 1]
+    groups.sort(key=lambda g: min(r.path for r in g))
+    if "quality" in keep:
+        groups, records = _with_quality(groups, records, settings, jobs=jobs, timeout=timeout)
+    clusters = []
+    for members in groups:
+        members = sorted(members, key=lambda r: r.path)
+        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep))
+    paired = {r.path for g in groups for r in g}
+    lonely_low = tuple(r for r in records if r.low_information and r.path not in paired)
+    return Clustered(tuple(clusters), lonely_low, tuple(records))
+
+
+def _components(
+    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str
+) -> list[list[ImageRecord]]:
+    """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
+
+    With rotation variants, the index holds every distinct value of every image's 8 hashes,
+    each with its owners (unique primary hashes); a match between two values links their
+    owners, so image A matches B when some orientation of A is within the threshold of B.
+    """
     by_hash: dict[int, list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
-    matches = index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)
-    clusters: list[Cluster] = []
-    for comp in components(len(unique), matches):
-        members = [r for i in comp for r in by_hash[unique[i]]]
-        if len(members) < 2:
-            continue
-        members.sort(key=lambda r: r.path)
-        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep))
-    return clusters
+    if not settings.rotations:
+        pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
+    else:
+        owners: dict[int, set[int]] = {}
+        for i, h in enumerate(unique):
+            owners.setdefault(h, set()).add(i)
+            for r in by_hash[h]:
+                for v in r.variants:
+                    owners.setdefault(v, set()).add(i)
+        values = list(owners)
+        owner_lists = [sorted(owners[v]) for v in values]
+        pairs = [(o[0], x) for o in owner_lists for x in o[1:]]  # one value, several images
+        for m in index_mod.self_join(values, threshold, bits=settings.bits, backend=backend):
+            a, b = owner_lists[m.a], owner_lists[m.b]
+            pairs += [(x, y) for x in a for y in b if x != y]
+    matches = [Match(a, b, 0) for a, b in pairs]
+    return [[r for i in comp for r in by_hash[unique[i]]] for comp in components(len(unique), matches)
+            if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
+
+
+def _with_quality(
+    groups: list[list[ImageRecord]],
+    records: Sequence[ImageRecord],
+    settings: HashSettings,
+    *,
+    jobs: int,
+    timeout: float,
+) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
+    """Measure :class:`Quality` for the cluster members that lack it (full decode, workers)."""
+    todo = [r for g in groups for r in g if r.quality is None]
+    measured: dict[str, ImageRecord] = {}
+    if todo:
+        results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
+        for r, res in zip(todo, results):
+            # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
+            if isinstance(res, ImageRecord) and res.digest == r.digest:
+                measured[r.path] = replace(r, quality=res.quality)
+            else:
+                log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
+    if not measured:
+        return groups, list(records)
+    return (
+        [[measured.get(r.path, r) for r in g] for g in groups],
+        [measured.get(r.path, r) for r in records],
+    )

@@ -46,6 +46,18 @@ def _cluster(c: Cluster, to_hex: Any) -> dict[str, Any]:
     }
 
 
+def _low_info(r: ImageRecord) -> dict[str, Any]:
+    return {
+        "path": r.path,
+        "root": r.entry.root,
+        "relpath": r.entry.relpath,
+        "width": r.width,
+        "height": r.height,
+        "bytes": r.entry.size,
+        "sha256": r.digest,
+    }
+
+
 def to_document(result: ScanResult) -> dict[str, Any]:
     """The JSON-ready report of a scan (schema ``imgdup.report/1``)."""
     from . import __version__
@@ -61,6 +73,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "hash_size": s.hash.hash_size,
             "bits": s.hash.bits,
             "decode": s.hash.decode,
+            "rotations": s.hash.rotations,
             "threshold": s.threshold,
             "keep": list(s.keep),
             "index": s.index,
@@ -69,6 +82,9 @@ def to_document(result: ScanResult) -> dict[str, Any]:
         "clusters": [_cluster(c, to_hex) for c in result.clusters],
         "failures": [{"path": f.path, "reason": f.reason} for f in result.failures],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        # Nearly flat images (solid colours, blank scans): never compared by hash, only grouped
+        # with byte-identical copies (those copies are in "clusters").
+        "low_information": [_low_info(r) for r in result.low_information],
         "summary": {
             "files": result.summary.files,
             "images": result.summary.images,
@@ -79,6 +95,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "to_remove": result.summary.to_remove,
             "to_review": result.summary.to_review,
             "bytes_to_remove": result.summary.bytes_to_remove,
+            "low_information": len(result.low_information),
         },
     }
 

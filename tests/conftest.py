@@ -215,7 +215,7 @@ def build_planted_set() -> PlantedSet:
             "B": frozenset({B_COPY, B_ORIG, B_SMALL, B_NOEXT}),
             "chain": frozenset({CHAIN_X, CHAIN_Y, CHAIN_Z}),
         },
-        keepers={"A": A_PNG, "B": B_COPY, "chain": CHAIN_X},
+        keepers={"A": A_ORIG, "B": B_COPY, "chain": CHAIN_X},
         review=frozenset({CHAIN_Z}),
         distractors=frozenset((*DISTRACTORS, "distractors/d4.png")),
         failures=frozenset({BAD_CORRUPT, BAD_EMPTY, BAD_TEXT}),
@@ -255,8 +255,11 @@ def _check_premises(planted: PlantedSet, a: Image.Image) -> None:
             assert hamming(h[m], h[n]) > 2 * THRESHOLD, (m, n, hamming(h[m], h[n]))
 
     # The default keepers win for the stated reasons.
+    # A: the PNG holds the same pixels as orig.jpg in a bigger file, so the smaller JPEG wins
+    # ("quality" rule), then path order picks orig.jpg over its byte copy orig_copy.jpg.
     full_a = [A_ORIG, A_COPY, A_Q50, A_ROT]
     assert all(len(files[A_PNG]) > len(files[n]) for n in full_a), "PNG must be the largest full-size A file"
+    assert A_ORIG < A_COPY
     assert len(files[B_NOEXT]) < len(files[B_ORIG]) and B_COPY < B_ORIG
     assert sorted([B_ORIG, B_LINK])[0] == B_ORIG
     with Image.open(io.BytesIO(files[CHAIN_X])) as x, Image.open(io.BytesIO(files[CHAIN_Y])) as y:

@@ -74,7 +74,9 @@ def test_cli_dry_run_changes_nothing(
     planted_root: Path, tmp_path: Path, snapshot: Snapshot, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = snapshot(planted_root)
-    rc = main(["-d", str(planted_root), "--no-cache", "-j", "1", "--quarantine", str(tmp_path / "q")])
+    rc = main(
+        ["-d", str(planted_root), "-t", str(THRESHOLD), "--no-cache", "-j", "1", "--quarantine", str(tmp_path / "q")]
+    )
     assert rc == 3  # the planted tree holds unreadable files
     assert "dry run" in capsys.readouterr().out
     assert snapshot(planted_root) == before
@@ -385,7 +387,9 @@ def test_cli_remove_then_undo_round_trip(
     cache = tmp_path / "cache.sqlite"
     common = ["--cache", str(cache), "-j", "1", "--no-progress"]
 
-    rc = main(["-d", str(planted_root), "--remove", "1", "--quarantine", str(tmp_path / "q"), *common])
+    rc = main(
+        ["-d", str(planted_root), "-t", str(THRESHOLD), "--remove", "1", "--quarantine", str(tmp_path / "q"), *common]
+    )
     assert rc == 3  # unreadable files in the planted tree
     out = capsys.readouterr().out
     (manifest,) = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("manifest: ")]
@@ -403,7 +407,7 @@ def test_cli_remove_then_undo_round_trip(
 def test_cli_remove_with_json_output(planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     planned = planned_names(scan(planted_root))
     args = ["-d", str(planted_root), "--remove", "1", "--quarantine", str(tmp_path / "q"), "--format", "json"]
-    assert main([*args, "--no-cache", "-j", "1"]) == 3
+    assert main([*args, "-t", str(THRESHOLD), "--no-cache", "-j", "1"]) == 3
     doc = json.loads(capsys.readouterr().out)
     assert set(doc["removal"]["removed"]) == planned
     assert doc["removal"]["skipped_clusters"] == []

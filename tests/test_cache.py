@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import imgdup
 from imgdup.cache import HashCache
@@ -85,7 +86,7 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path: Path) -> None:
         imgdup.find_duplicates([root], jobs=2, cache=cache, progress=interrupt)
     resumed = scan(root, cache)
     assert resumed.summary.from_cache == 20
-    clean = imgdup.find_duplicates([root], jobs=1)
+    clean = imgdup.find_duplicates([root], threshold=4, jobs=1)
     assert imgdup.to_document(resumed) == imgdup.to_document(clean)
 
 
@@ -126,6 +127,20 @@ def test_damage_found_mid_run_disables_the_cache_without_crashing(tmp_path: Path
     assert any(f is None for f in found)
     assert cache.broken
     assert list(tmp_path.glob("c.db.corrupt-*"))
+
+
+def test_rotation_variants_and_low_information_round_trip(folder: Path, tmp_path: Path) -> None:
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(folder / "flat.png")
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(folder, cache, rotations=True)
+    warm = scan(folder, cache, rotations=True)
+    assert decoded(warm) == 0
+    assert [(r.path, r.variants, r.low_information) for r in warm.records] == [
+        (r.path, r.variants, r.low_information) for r in cold.records
+    ]
+    assert all(len(r.variants) == 7 for r in warm.records)
+    assert [r.path for r in warm.records if r.low_information] == [str(folder / "flat.png")]
+    assert decoded(scan(folder, cache)) == 9  # without rotations: other settings, other entries
 
 
 def test_entry_must_match_inode_size_and_mtime(tmp_path: Path) -> None:

@@ -362,7 +362,7 @@ def test_csv_report_has_one_row_per_member(planted_scan: ScanResult, tmp_path: P
     ]
 
 
-@pytest.mark.parametrize("name", ["x.txt", "x.html", "x", "x.json.bak"])
+@pytest.mark.parametrize("name", ["x.txt", "x", "x.json.bak"])
 def test_report_with_unknown_suffix_is_a_usage_error(planted_scan: ScanResult, tmp_path: Path, name: str) -> None:
     with pytest.raises(imgdup.UsageError):
         imgdup.write_report(planted_scan, tmp_path / name)
@@ -386,7 +386,8 @@ def test_text_report_escapes_control_characters_in_names(planted_set: PlantedSet
 
 
 def _cli(*args: str) -> int:
-    return main([*args, "--no-cache", "-j", "1", "--no-progress"])
+    threshold = [] if {"-t", "--threshold"} & set(args) else ["-t", str(THRESHOLD)]
+    return main([*args, *threshold, "--no-cache", "-j", "1", "--no-progress"])
 
 
 def test_cli_exit_code_zero_on_a_clean_tree(

@@ -439,3 +439,15 @@ def test_report_on_a_full_disk_fails_before_anything_moves(two_clusters: Path, t
                    "--quarantine", str(tmp_path / "q")])  # fmt: skip
     assert rc == 1
     assert regular_files(two_clusters) == before
+
+
+def test_html_report_escapes_hostile_names(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    evil = "<img src=x onerror=alert(1)>&'\".png"
+    save(photo(80), root / evil)
+    shutil.copyfile(root / evil, root / "copy.png")
+    result = imgdup.find_duplicates([root], jobs=1)
+    page = Path(imgdup.write_report(result, tmp_path / "r.html")).read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;&amp;" in page
+    assert "<script" not in page and "default-src 'none'" in page
+    assert page.count("<tr>") == 1 + 2  # header + two members

@@ -1,7 +1,7 @@
 """Run imgdup over a generated dataset for several hashes, sizes and thresholds; tabulate accuracy.
 
-Every run is a dry run (``--report``); nothing in the dataset changes. A hash cache (when the CLI
-has ``--cache``) makes every run after the first one per (hash, size) cheap. The Markdown table
+Every run is a dry run; nothing in the dataset changes. Each (hash, size) is hashed once and
+every threshold re-runs the search and keep policy on those records (in-process). The Markdown table
 goes to stdout, and to ``benchmarks/ACCURACY.md`` only with ``--write``.
 
 Usage (from the repository root)::
@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +36,9 @@ THRESHOLDS: dict[int, tuple[int, ...]] = {
 }
 
 
-class SweepError(Exception):
-    """imgdup failed or the inputs are missing."""
-
-
 @dataclass(frozen=True)
 class Run:
-    """One imgdup invocation and its scored result."""
+    """One imgdup configuration and its scored result."""
 
     hash: str
     size: int
@@ -58,40 +52,6 @@ class Run:
         return self.size * self.size
 
 
-def cli_options(python: str) -> str:
-    """The CLI's ``--help`` text, to find out which optional flags it supports."""
-    proc = subprocess.run(
-        [python, "-m", "imgdup", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise SweepError(f"imgdup CLI not available:\n{proc.stderr.strip()}")
-    return proc.stdout
-
-
-def run_imgdup(
-    python: str,
-    dataset: Path,
-    report: Path,
-    *,
-    hash_name: str,
-    size: int,
-    threshold: int,
-    extra: Sequence[str],
-) -> float:
-    """One dry run writing a JSON report; returns the wall time in seconds."""
-    cmd = [
-        python, "-m", "imgdup", "--dataset", str(dataset), "--threshold", str(threshold),
-        "--hash", hash_name, "--hash-size", str(size), "--report", str(report), "--no-progress", *extra,
-    ]  # fmt: skip
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    # Exit 3 = "done, but some files failed": the failures are in the report and scored as misses.
-    if not report.is_file() or proc.returncode not in (0, 3):
-        raise SweepError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.strip()[-2000:]}")
-    return elapsed
-
-
 def sweep(
     dataset: Path,
     truth: dict[str, Any],
@@ -99,33 +59,65 @@ def sweep(
     hashes: Sequence[str] = HASHES,
     sizes: Sequence[int] = SIZES,
     thresholds: dict[int, Sequence[int]] | None = None,
-    python: str = sys.executable,
-    cache: Path | None = None,
-    reports_dir: Path,
+    rotations: bool = False,
+    keep: str | None = None,
+    jobs: int | None = None,
     log: Any = print,
 ) -> list[Run]:
-    """Run every combination and score it; a report is kept in ``reports_dir`` per run."""
-    help_text = cli_options(python)
-    extra: list[str] = []
-    if "--cache" in help_text and cache is not None:
-        extra += ["--cache", str(cache)]
-    else:
-        log("note: imgdup has no --cache option; every run hashes the whole dataset")
+    """Run every combination in-process and score it.
+
+    Each (hash, size) is hashed once; every threshold then re-runs only the search, clustering
+    and keep policy (``imgdup.pipeline.cluster_records``) on the same records, and the report
+    is the very document ``--report`` writes (``imgdup.plan.to_document``). The keep policy's
+    quality check is measured once per file and reused.
+    """
+    from imgdup.discover import discover, normalise_roots
+    from imgdup.models import HashSettings, ImageRecord, ScanSettings
+    from imgdup.parallel import default_jobs, hash_all
+    from imgdup.pipeline import cluster_records, make_result
+    from imgdup.plan import to_document
+    from imgdup.policy import DEFAULT_KEEP, parse_keep
+
+    keep_rules = parse_keep(keep or DEFAULT_KEEP)
+    jobs = jobs or default_jobs()
+    roots = normalise_roots([dataset])
+    entries, skipped = discover(roots)
+    measured: dict[str, ImageRecord] = {}  # path -> record with its quality, shared by every run
     runs = []
     for size in sizes:
         for hash_name in hashes:
+            settings = HashSettings(algorithm=hash_name, hash_size=size, rotations=rotations)
+            started = time.perf_counter()
+            results = hash_all(entries, settings, jobs=jobs)
+            hash_seconds = time.perf_counter() - started
+            records = [r for r in results if isinstance(r, ImageRecord)]
+            failures = tuple(r for r in results if not isinstance(r, ImageRecord))
             for threshold in thresholds_for(size, thresholds or {}):
-                report = reports_dir / f"{hash_name}-{size}-{threshold}.json"
-                seconds = run_imgdup(
-                    python, dataset, report, hash_name=hash_name, size=size, threshold=threshold, extra=extra
+                started = time.perf_counter()
+                records = [replace(r, quality=measured[r.path].quality) if r.path in measured else r for r in records]
+                scanned = cluster_records(records, settings, threshold=threshold, keep=keep_rules, jobs=jobs)
+                records = list(scanned.records)
+                measured.update((r.path, r) for r in records if r.quality is not None)
+                result_obj = make_result(
+                    scanned,
+                    settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index="auto"),
+                    roots=roots,
+                    files=len(entries),
+                    from_cache=0,
+                    failures=failures,  # type: ignore[arg-type]
+                    skipped=tuple(skipped),
+                    seconds=0.0,
                 )
-                document = load_json(report)
+                document = to_document(result_obj)
+                seconds = time.perf_counter() - started
                 result = evaluate(document, truth)
-                runs.append(Run(hash_name, size, threshold, seconds, result, document.get("settings", {})))
+                review = sum(1 for c in document["clusters"] for m in c["members"] if m["action"] == "review")
+                result["review_members"] = review
+                runs.append(Run(hash_name, size, threshold, seconds, result, document["settings"]))
                 p = result["pairs"]["expected"]
                 log(
-                    f"{hash_name:>5} {size * size:>3} bits T={threshold:<3} {seconds:6.1f}s  "
-                    f"P={_f(p['precision'])} R={_f(p['recall'])} F1={_f(p['f1'])}"
+                    f"{hash_name:>5} {size * size:>3} bits T={threshold:<3} hash {hash_seconds:5.1f}s "
+                    f"search+decide {seconds:5.1f}s  P={_f(p['precision'])} R={_f(p['recall'])} F1={_f(p['f1'])}"
                 )
     return runs
 
@@ -263,14 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ")",
     )
     parser.add_argument(
-        "--cache", type=Path, help="hash cache file to reuse across sweeps (default: a fresh one per sweep)"
-    )
-    parser.add_argument("--reports", type=Path, help="keep every imgdup report in this folder")
-    parser.add_argument(
         "--write", nargs="?", const=DEFAULT_OUTPUT, type=Path, metavar="FILE",
         help=f"write the Markdown table to FILE (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})",
     )  # fmt: skip
-    parser.add_argument("--python", default=sys.executable, help="interpreter that runs imgdup")
+    parser.add_argument("--rotations", action="store_true", help="match rotated and mirrored copies too")
+    parser.add_argument("--keep", help="keep policy for every run (default: imgdup's default)")
+    parser.add_argument("-j", "--jobs", type=int, help="worker processes for hashing (default: all cores)")
     args = parser.parse_args(argv)
 
     dataset = args.dataset.resolve()
@@ -281,33 +271,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth = load_json(truth_path)
     chosen = dict(args.thresholds or [])
     sizes = _ints(args.sizes)
-    command = f"python -m benchmarks.accuracy.sweep --hashes {args.hashes} --sizes {args.sizes}" + "".join(
-        f" --thresholds {s}={','.join(map(str, thresholds_for(s, chosen)))}" for s in sizes
+    command = (
+        f"python -m benchmarks.accuracy.sweep --hashes {args.hashes} --sizes {args.sizes}"
+        + "".join(f" --thresholds {s}={','.join(map(str, thresholds_for(s, chosen)))}" for s in sizes)
+        + (" --rotations" if args.rotations else "")
+        + (f" --keep {args.keep}" if args.keep else "")
     )
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="imgdup-sweep-") as tmp:
-            reports_dir = args.reports or Path(tmp)
-            # A fresh cache by default: a cached failure or hash from an older imgdup must not leak in.
-            cache = args.cache or Path(tmp) / "hashes.sqlite3"
-            reports_dir.mkdir(parents=True, exist_ok=True)
-            runs = sweep(
-                dataset,
-                truth,
-                hashes=[h.strip() for h in args.hashes.split(",") if h.strip()],
-                sizes=sizes,
-                thresholds=chosen,
-                python=args.python,
-                cache=cache,
-                reports_dir=reports_dir,
-                log=log,
-            )
-    except SweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    runs = sweep(
+        dataset,
+        truth,
+        hashes=[h.strip() for h in args.hashes.split(",") if h.strip()],
+        sizes=sizes,
+        thresholds=chosen,
+        rotations=args.rotations,
+        keep=args.keep,
+        jobs=args.jobs,
+        log=log,
+    )
     text = markdown(runs, truth, command)
     print(text, end="")
     if args.write:

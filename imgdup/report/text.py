@@ -36,6 +36,10 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
             for alias in r.entry.aliases:
                 lines.append(f"         hard link: {display_path(alias)} (same file)")
         lines.append("")
+    for r in result.low_information:
+        lines.append(f"low information (solid colour or blank; not compared): {display_path(r.path)}")
+    if result.low_information:
+        lines.append("")
     for f in result.failures:
         lines.append(f"failed  {display_path(f.path)}: {f.reason}")
     if result.failures:
@@ -46,10 +50,11 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         f"{len(result.skipped)} skipped (symlinks, special files)"
     )
     verb = "removed" if removed else "would remove"
+    hs = result.settings.hash
+    rot = "rotations, " if hs.rotations else ""
     lines.append(
         f"{s.clusters} clusters, {s.duplicates} duplicates: {verb} {s.to_remove} files "
         f"({human_bytes(s.bytes_to_remove)}), {s.to_review} left for review "
-        f"[{result.settings.hash.algorithm}, {result.settings.hash.bits} bits, threshold {result.settings.threshold}, "
-        f"{s.seconds:.2f} s]"
+        f"[{hs.algorithm}, {hs.bits} bits, threshold {result.settings.threshold}, {rot}{s.seconds:.2f} s]"
     )
     return "\n".join(lines) + "\n"

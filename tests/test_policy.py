@@ -1,0 +1,54 @@
+"""The keep policy keeps the best copy: not an enlargement, not a lossless re-encode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import imgdup
+from imgdup.hashing import measure_quality
+from imgdup.policy import DEFAULT_KEEP
+
+from .synth import photo
+
+
+def detailed(seed: int) -> Image.Image:
+    """A synthetic photo with pixel-level texture, as a real camera picture has."""
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(photo(seed, (400, 300)), dtype=np.float64) + rng.normal(0, 12, (300, 400, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+def test_enlargement_is_recognised_and_the_original_is_not() -> None:
+    img = detailed(1)
+    assert not measure_quality(img).upscaled
+    assert measure_quality(img.resize((600, 450), Image.Resampling.LANCZOS)).upscaled
+    assert not measure_quality(img.resize((200, 150), Image.Resampling.LANCZOS)).upscaled
+    flat = Image.new("RGB", (300, 200), (40, 90, 200))
+    assert not measure_quality(flat).upscaled
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_original_kept_over_its_upscale_and_png_reencode(tmp_path: Path, seed: int) -> None:
+    img = detailed(seed)
+    img.save(tmp_path / "c_original.jpg", quality=85)
+    with Image.open(tmp_path / "c_original.jpg") as decoded:
+        decoded.load()
+        # Names sort before the original's, and the copies are larger files with as many or more
+        # pixels: "first in path order", "most pixels" and "largest file" would all pick them.
+        decoded.resize((600, 450), Image.Resampling.LANCZOS).save(tmp_path / "a_upscale.jpg", quality=95)
+        decoded.save(tmp_path / "b_lossless.png")
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert len(cluster.members) == 3
+    assert Path(cluster.keep.path).name == "c_original.jpg", cluster.keep_reason
+    old = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="pixels,size,path")
+    assert Path(old.clusters[0].keep.path).name == "a_upscale.jpg"  # the case the rule fixes
+
+
+def test_quality_is_first_in_the_default_policy() -> None:
+    assert DEFAULT_KEEP[0] == "quality"
+    assert "size" not in DEFAULT_KEEP  # a larger re-encode is not a better copy (benchmark)
