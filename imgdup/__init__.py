@@ -15,7 +15,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .actions import RemovalResult, UndoResult, remove, undo
+from .actions import remove, undo
 from .errors import ImgdupError, ManifestError, RemovalError, UsageError
 from .models import (
     Action,
@@ -24,8 +24,12 @@ from .models import (
     HashSettings,
     ImageRecord,
     Member,
+    RemovalResult,
+    Removed,
     ScanResult,
+    SkippedCluster,
     Summary,
+    UndoResult,
 )
 from .pipeline import find_duplicates
 from .plan import to_document
@@ -42,7 +46,9 @@ __all__ = [
     "Member",
     "RemovalError",
     "RemovalResult",
+    "Removed",
     "ScanResult",
+    "SkippedCluster",
     "Summary",
     "UndoResult",
     "UsageError",

@@ -26,56 +26,15 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .errors import ManifestError, RemovalError
-from .models import Cluster, FileEntry, ScanResult
+from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
 
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "imgdup.manifest/1"
 QUARANTINE_SUFFIX = ".imgdup-quarantine"
-
-
-@dataclass(frozen=True)
-class Removed:
-    """One file name moved to the quarantine (``quarantine`` is None when deleted).
-
-    ``frees_space`` is False when another hard link outside the scanned roots still holds the
-    data: the name is gone from the dataset, but the disk space is not freed.
-    """
-
-    cluster: int
-    path: str
-    quarantine: str | None
-    bytes: int
-    frees_space: bool = True
-
-
-@dataclass(frozen=True)
-class SkippedCluster:
-    cluster: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class RemovalResult:
-    manifest: str | None
-    removed: tuple[Removed, ...]
-    skipped: tuple[SkippedCluster, ...]
-    permanent: bool
-
-    @property
-    def bytes_freed(self) -> int:
-        return sum(r.bytes for r in self.removed if r.frees_space)
-
-
-@dataclass(frozen=True)
-class UndoResult:
-    restored: tuple[str, ...]
-    already_in_place: tuple[str, ...]
-    problems: tuple[tuple[str, str], ...]
 
 
 def sha256_file(path: str) -> str:

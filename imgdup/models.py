@@ -200,3 +200,49 @@ class ScanResult:
     # Nearly flat images kept out of the near-duplicate search (they cluster only with
     # byte-identical copies).
     low_information: tuple[ImageRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Removed:
+    """One file name moved to the quarantine (``quarantine`` is None when deleted).
+
+    ``frees_space`` is False when another hard link outside the scanned roots still holds the
+    data: the name is gone from the dataset, but the disk space is not freed.
+    """
+
+    cluster: int
+    path: str
+    quarantine: str | None
+    bytes: int
+    frees_space: bool = True
+
+
+@dataclass(frozen=True)
+class SkippedCluster:
+    """A cluster left untouched by a removal, and why (a file changed since the scan, ...)."""
+
+    cluster: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemovalResult:
+    """What a removal did: the manifest to undo it with, the files moved, the clusters skipped."""
+
+    manifest: str | None
+    removed: tuple[Removed, ...]
+    skipped: tuple[SkippedCluster, ...]
+    permanent: bool
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(r.bytes for r in self.removed if r.frees_space)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What an undo did; ``problems`` are (path, reason) pairs left as they were."""
+
+    restored: tuple[str, ...]
+    already_in_place: tuple[str, ...]
+    problems: tuple[tuple[str, str], ...]

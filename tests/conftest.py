@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+import imgdup
 from imgdup.hashing import hash_image, load_for_hashing, normalise
-from imgdup.models import HashSettings
+from imgdup.models import HashSettings, ScanResult
 
 # The threshold every planted-set test uses (inclusive, bits): the library default.
 THRESHOLD = 4
@@ -51,6 +52,17 @@ BAD_CORRUPT = "bad/corrupt.jpg"
 BAD_EMPTY = "bad/empty.jpg"
 BAD_TEXT = "bad/notes.jpg"
 SYMLINK = "links/orig_symlink.jpg"
+
+
+def scan(root: Path, **options: object) -> ScanResult:
+    """find_duplicates at the planted set's threshold, in one worker."""
+    options.setdefault("threshold", THRESHOLD)
+    options.setdefault("jobs", 1)
+    return imgdup.find_duplicates([root], **options)  # type: ignore[arg-type]
+
+
+def rel(root: Path, path: str) -> str:
+    return os.path.relpath(path, os.path.realpath(root))
 
 
 def picture(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:

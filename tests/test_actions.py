@@ -15,19 +15,9 @@ import imgdup
 from imgdup.cli import main
 from imgdup.models import Action, ScanResult
 
-from .conftest import A_ORIG, A_Q50, B_COPY, B_LINK, B_ORIG, THRESHOLD, PlantedSet, sha256
+from .conftest import A_ORIG, A_Q50, B_COPY, B_LINK, B_ORIG, THRESHOLD, PlantedSet, rel, scan, sha256
 
 Snapshot = Callable[[Path], dict[str, tuple[str, int, str]]]
-
-
-def scan(root: Path, **options: object) -> ScanResult:
-    options.setdefault("threshold", THRESHOLD)
-    options.setdefault("jobs", 1)
-    return imgdup.find_duplicates([root], **options)
-
-
-def rel(root: Path, path: str) -> str:
-    return os.path.relpath(path, os.path.realpath(root))
 
 
 def planned_names(result: ScanResult) -> set[str]:

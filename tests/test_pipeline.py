@@ -36,17 +36,9 @@ from .conftest import (
     SYMLINK,
     THRESHOLD,
     PlantedSet,
+    rel,
+    scan,
 )
-
-
-def scan(root: Path, **options: object) -> ScanResult:
-    options.setdefault("threshold", THRESHOLD)
-    options.setdefault("jobs", 1)
-    return imgdup.find_duplicates([root], **options)
-
-
-def rel(root: Path, path: str) -> str:
-    return os.path.relpath(path, os.path.realpath(root))
 
 
 def cluster_sets(result: ScanResult, root: Path) -> set[frozenset[str]]:
