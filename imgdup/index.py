@@ -15,6 +15,7 @@ Backends:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -41,17 +42,20 @@ _PAIR_BATCH = 1 << 21
 _TABLE_ENTRIES_PER_HASH = 8
 _TABLE_MIN_BITS = 20
 
-# Cost model, nanoseconds, measured on the 2-core benchmark machine (numpy 2.4, one thread;
-# see benchmarks/RESULTS_index.md). They only need to rank plans, not predict seconds exactly.
-_NS_PROBE = 9.0  # one table probe (xor, gather, nonzero) per query hash, queries in chunk order
-_NS_PROBE_SEARCH = 90.0  # the same through np.searchsorted, for chunks too wide for a table
-_NS_SELECT = 6.0  # per hash, selecting the queries whose top flipped bit is clear
-_NS_SORT = 150.0  # per hash per chunk: stable argsort plus gathers into chunk order
+# Cost model, nanoseconds, fitted to timings on the 2-core benchmark machine (numpy 2.4, one
+# thread; benchmarks/RESULTS_index.md): at N = 1M, t = 4 the model ranks 3 chunks (1.4 s) < 4 (3.1 s)
+# < 5 (5.2 s), and at t = 8 3 chunks (8 s) < 4 (21 s). It only has to rank plans, not predict seconds.
+_NS_PROBE = 12.0  # one table probe (xor, gather, nonzero) of one query, queries in chunk order
+_NS_PROBE_SEARCH = 30.0  # the same through np.searchsorted (sorted queries), chunks too wide for a table
+_NS_HIT = 15.0  # per probe that finds an occupied value: run lookup and per-query expansion
+_NS_SELECT = 6.0  # per hash and top bit, selecting the queries whose top flipped bit is clear
+_NS_SORT = 170.0  # per hash per chunk: stable argsort plus gathers into chunk order
 _NS_TABLE = 2.0  # per table entry: bincount + cumsum
-_NS_PAIR = 25.0  # per candidate pair per 64-bit word: expand, gather, xor, popcount, compare
+_NS_PAIR = 14.0  # per candidate pair per 64-bit word: gather, xor, popcount, compare
 _NS_CALL = 25_000.0  # Python and numpy call overhead per probed mask
-_NS_BRUTE = 2.5  # brute force, per pair per 64-bit word
-_NS_BRUTE_TILE = 150_000.0  # brute force, per tile of rows
+_NS_CHUNK = 60_000.0  # the same per searched chunk (sort, table, run pairs): decides tiny N
+_NS_BRUTE = 6.0  # brute force, per computed pair per 64-bit word (1.2 s for all pairs of 20k)
+_NS_BRUTE_TILE = 100_000.0  # brute force, per tile of rows
 
 
 def hamming(a: int, b: int) -> int:
@@ -80,15 +84,15 @@ def self_join(hashes: Sequence[int], threshold: int, *, bits: int = 64, backend:
 def choose_backend(n: int, threshold: int, bits: int) -> str:
     """The backend ``auto`` picks: whichever of brute and MIH the cost model says is cheaper.
 
-    The model's constants are fitted to benchmarks/RESULTS_index.md. In practice brute wins
-    below a few thousand hashes (MIH pays a fixed sort and per-mask overhead) and when the
-    threshold is a large share of the bits (every chunk then needs a huge flip radius); MIH
-    wins from ~5k hashes at 64 bits and t <= 10 (20x at 100k, t=8). The BK-tree is never
-    faster than both and stays as the oracle.
+    The model's constants are fitted to benchmarks/RESULTS_index.md. Measured: brute wins below
+    ~500 hashes (at 200, t=4: 0.35 ms vs 0.9 ms; MIH pays a fixed sort and per-chunk overhead)
+    and when the threshold is a large share of the bits (1k hashes, t=16: 7 ms vs 12 ms); MIH
+    wins from ~1k hashes at t <= 10 (1k: 1.4 ms vs 7.6 ms; 100k, t=8: 0.5 s vs 27 s). The
+    BK-tree is never the fastest and stays as the oracle.
     """
     if n < 2:
         return "brute"
-    return "mih" if _mih_plan(n, threshold, bits).cost < _brute_cost(n, bits) else "brute"
+    return "mih" if mih_plan(n, threshold, bits).cost < _brute_cost(n, bits) else "brute"
 
 
 def _bktree(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
@@ -122,8 +126,10 @@ def to_words(hashes: Sequence[int], bits: int) -> np.ndarray:
 
 def _brute_cost(n: int, bits: int) -> float:
     words = max(1, (bits + 63) // 64)
-    tiles = math.ceil(n / max(1, _TILE_ELEMENTS // max(1, n * words)))
-    return _NS_BRUTE * words * n * (n - 1) / 2 + _NS_BRUTE_TILE * tiles
+    tile = max(1, _TILE_ELEMENTS // max(1, n * words))
+    # Each tile computes its rows against every later column: about n * (n + tile) / 2 cells.
+    computed = n * n if tile >= n else n * (n + tile) / 2
+    return _NS_BRUTE * words * computed + _NS_BRUTE_TILE * math.ceil(n / tile)
 
 
 def _brute(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
@@ -183,28 +189,36 @@ def _plan_for(n: int, t: int, bits: int, m: int) -> MihPlan:
     for width, radius in zip(widths, radii):
         if radius < 0:
             continue
-        masks = _ball(width, radius) - 1
         table = _uses_table(width, n)
-        probe = _NS_PROBE if table else _NS_PROBE_SEARCH * max(1, n.bit_length()) / 20
-        # Queries are halved: each value pair is probed from the side whose top flipped bit is 0.
-        cost += n * _NS_SORT + (_NS_TABLE * 2**width if table else 0.0)
-        cost += masks * (probe * n / 2 + _NS_CALL) + (width * n * _NS_SELECT if radius >= 2 else 0.0)
-        # Expected candidates for hashes that look random within a chunk (planted duplicates
-        # add their true pairs, which are few by comparison).
-        cost += _NS_PAIR * words * n * (n - 1) / 2 * _ball(width, radius) / 2.0**width
+        cost += _NS_CHUNK + n * _NS_SORT + (_NS_TABLE * 2**width if table else 0.0)
+        masks = _ball(width, radius) - 1
+        # Radius 1 probes every hash per mask; larger radii first select the half of the hashes
+        # whose bit at the mask's top bit is 0 (each value pair is probed from one side only).
+        probes = masks * n if radius == 1 else masks * n / 2
+        per_probe = _NS_PROBE if table else _NS_PROBE_SEARCH
+        occupied = -math.expm1(-n / 2**width)  # chance that a random chunk value is present
+        cost += probes * (per_probe + occupied * _NS_HIT) + masks * _NS_CALL
+        cost += width * n * _NS_SELECT if radius >= 2 else 0.0
+        # Expected candidates if hashes look random within a chunk (planted duplicates add their
+        # true pairs, few by comparison; skewed real hashes add more).
+        cost += _NS_PAIR * words * n * (n - 1) / 2 * _ball(width, radius) / (1 << width)
     return MihPlan(widths, radii, cost)
 
 
-def _mih_plan(n: int, t: int, bits: int) -> MihPlan:
-    """The cheapest chunking by the cost model, not the textbook ``m = t + 1``.
+def mih_plan(n: int, threshold: int, bits: int, *, chunks: int | None = None) -> MihPlan:
+    """The cheapest chunking by the cost model (or the given number of chunks).
 
-    With m = t + 1 every chunk is matched exactly, but at 64 bits and t = 8 that is 7-bit
-    chunks: N^2/256 candidate pairs, hopeless at N = 1M. Fewer, wider chunks with a flip
-    radius of 1-2 trade candidates for probes.
+    Not the textbook ``m = t + 1``: with every chunk matched exactly, 64 bits at t = 8 means
+    7-bit chunks and N^2/256 candidate pairs, hopeless at N = 1M. Fewer, wider chunks with a
+    flip radius of 1-2 trade candidates for probes.
     """
     m_min = max(1, -(-bits // 64))  # chunk values must fit in one uint64
-    m_max = min(bits, max(m_min, t + 1))  # more chunks than t + 1 only makes them narrower
-    return min((_plan_for(n, t, bits, m) for m in range(m_min, m_max + 1)), key=lambda p: p.cost)
+    if chunks is not None:
+        if not m_min <= chunks <= bits:
+            raise ValueError(f"chunks must be between {m_min} and {bits}, got {chunks}")
+        return _plan_for(n, threshold, bits, chunks)
+    m_max = min(bits, max(m_min, threshold + 1))  # more than t + 1 chunks only makes them narrower
+    return min((_plan_for(n, threshold, bits, m) for m in range(m_min, m_max + 1)), key=lambda p: p.cost)
 
 
 def _chunk_values(arr: np.ndarray, lo: int, width: int) -> np.ndarray:
@@ -302,6 +316,31 @@ def _verify(
     return rep[ok], jpos[ok], d[ok]
 
 
+def _collect(
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    qpos: np.ndarray,
+    lo: np.ndarray,
+    cnt: np.ndarray,
+    *,
+    index: _ChunkIndex,
+    hs: np.ndarray,
+    threshold: int,
+    earlier: list[tuple[int, np.ndarray]],
+) -> None:
+    """Verify candidate runs batch by batch; append the pairs not already found in an earlier chunk."""
+    for part in _batches(cnt):
+        i, j, d = _verify(qpos[part], lo[part], cnt[part], hs, threshold)
+        if len(i) == 0:
+            continue
+        i, j = index.order[i], index.order[j]
+        # A pair within an earlier chunk's radius was found there: report each pair once.
+        keep = np.ones(len(i), dtype=bool)
+        for radius, values in earlier:
+            keep &= np.bitwise_count(values[i] ^ values[j]) > radius
+        i, j, d = i[keep], j[keep], d[keep]
+        found.append((np.minimum(i, j), np.maximum(i, j), d))
+
+
 def _mih(hashes: Sequence[int], threshold: int, bits: int) -> list[Match]:
     arr = to_words(hashes, bits)
     a, b, d = mih_pairs(arr, threshold, bits)
@@ -316,7 +355,7 @@ def mih_pairs(
     Memory is linear in N: a few arrays of N values per chunk plus one bounded candidate batch.
     """
     n = len(arr)
-    plan = plan or _mih_plan(n, threshold, bits)
+    plan = plan or mih_plan(n, threshold, bits)
     los = np.cumsum((0, *plan.widths[:-1])).tolist()
     searched = [(lo, w, r) for lo, w, r in zip(los, plan.widths, plan.radii) if r >= 0]
     chunk_values = [_chunk_values(arr, lo, w) for lo, w, _ in searched]
@@ -327,41 +366,30 @@ def mih_pairs(
         hs = flat[index.order]  # hashes in chunk order: candidate runs are contiguous
         sv = index.values
 
-        def emit(qpos: np.ndarray, lo: np.ndarray, cnt: np.ndarray, k: int = k, index: _ChunkIndex = index) -> None:
-            for part in _batches(cnt):
-                i, j, d = _verify(qpos[part], lo[part], cnt[part], hs, threshold)  # noqa: B023 - used at once
-                if len(i) == 0:
-                    continue
-                i, j = index.order[i], index.order[j]
-                # A pair close in an earlier chunk was already found there: report it once.
-                keep = np.ones(len(i), dtype=bool)
-                for (_, _, r_prev), cv in zip(searched[:k], chunk_values[:k]):
-                    keep &= np.bitwise_count(cv[i] ^ cv[j]) > r_prev
-                i, j, d = i[keep], j[keep], d[keep]
-                found.append((np.minimum(i, j), np.maximum(i, j), d))
-
         # Radius 0: every pair inside a run of equal chunk values.
         after = index.run_ends() - np.arange(n) - 1
         qpos = np.flatnonzero(after)
+        earlier = list(zip((r for _, _, r in searched[:k]), chunk_values[:k]))
+        emit = functools.partial(_collect, found, index=index, hs=hs, threshold=threshold, earlier=earlier)
         emit(qpos, qpos + 1, after[qpos])
         # Radius >= 1: probe value ^ mask. A value pair (u, u ^ mask) is probed only from the
         # side whose bit at the mask's top bit is 0, so each pair is generated once.
         for top, masks in _masks_by_top_bit(width, radius):
             if not masks:
                 continue
+            chosen: np.ndarray | None = None
+            qv = sv
             if len(masks) > 2:
-                qpos = np.flatnonzero((sv >> top) & 1 == 0)
-                qv = sv[qpos]
-            else:  # selecting would cost as much as probing everything and filtering hits
-                qpos, qv = None, sv
+                chosen = np.flatnonzero((sv >> top) & 1 == 0)
+                qv = sv[chosen]
+            # else selecting would cost as much as probing every hash and filtering the hits
             for mask in masks:
                 hit, lo, cnt = index.lookup(qv ^ (np.uint64(mask) if qv.dtype == np.uint64 else mask))
-                if qpos is None:
+                if chosen is None:
                     low = ((qv[hit] >> top) & 1) == 0
-                    hit, lo, cnt = hit[low], lo[low], cnt[low]
-                    emit(hit, lo, cnt)
+                    emit(hit[low], lo[low], cnt[low])
                 else:
-                    emit(qpos[hit], lo, cnt)
+                    emit(chosen[hit], lo, cnt)
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
