@@ -267,7 +267,9 @@ def _with_quality(
     timeout: float,
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` for the cluster members that lack it (full decode, workers)."""
-    todo = [r for g in groups for r in g if r.quality is None]
+    # Byte-identical members need no comparison: only clusters of different files pay the
+    # full decode (dogs-1000's clusters are all exact copies: nothing to measure).
+    todo = [r for g in groups if len({m.digest for m in g}) > 1 for r in g if r.quality is None]
     measured: dict[str, ImageRecord] = {}
     if todo:
         results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
