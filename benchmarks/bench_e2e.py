@@ -70,7 +70,7 @@ def imgdup_cmd(root: Path, *, jobs: int, cache: str | None, threshold: int) -> l
 
 
 def count_files(root: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(root))
+    return sum(not f.startswith(".") for _, _, files in os.walk(root) for f in files)
 
 
 def build_scale_set(source: Path, target: Path, size: int, seed: int = 0) -> Path:

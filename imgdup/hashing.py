@@ -252,7 +252,9 @@ def load_thumbnail(path: str, size: int) -> Image.Image:
 
 
 # Central crop (native pixels, so the per-pixel detail is unchanged) the quality check looks at.
-_QUALITY_CROP = 512
+# 256 rather than 512: 5.5 instead of 14 ms a file, for 14.0% instead of 15.3% best copies on
+# the accuracy benchmark (21 vs 23 of 150 clusters), with the same precision and recall.
+_QUALITY_CROP = 256
 # An image whose round trip through 80% of its size loses less than this share of what a round
 # trip through 50% loses carries fewer details than pixels: it was enlarged. Measured on the
 # accuracy benchmark (150 dogs-1000 photos): the ratio is 0.07-0.51 (5th percentile 0.185,

@@ -215,7 +215,7 @@ def cluster_records(
     groups += [g for g in by_digest.values() if len(g) > 1]
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
-        groups, records = _with_quality(groups, records, settings, jobs=jobs, timeout=timeout)
+        groups, records = _with_quality(groups, records, settings, keep=keep, jobs=jobs, timeout=timeout)
     clusters = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
@@ -263,15 +263,29 @@ def _with_quality(
     records: Sequence[ImageRecord],
     settings: HashSettings,
     *,
+    keep: Sequence[str],
     jobs: int,
     timeout: float,
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
-    """Measure :class:`Quality` for the cluster members that lack it (full decode, workers)."""
-    # Byte-identical members need no comparison: only clusters of different files pay the
-    # full decode (dogs-1000's clusters are all exact copies: nothing to measure).
-    todo = [r for g in groups if len({m.digest for m in g}) > 1 for r in g if r.quality is None]
+    """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
+
+    Byte-identical members need no comparison, so clusters of exact copies measure nothing.
+    When the policy starts ``quality, pixels`` (the default), the keeper is the largest image
+    that is not an enlargement: members are measured one pixel-count tier at a time, largest
+    first, stopping at the first tier holding a non-enlarged image. Typically one or two
+    files per cluster are decoded again instead of all of them (measured on a 20,000-file set
+    of 20-member clusters: measuring every member cost 5x the hashing).
+    """
+    tiered = tuple(keep[:2]) == ("quality", "pixels")
     measured: dict[str, ImageRecord] = {}
-    if todo:
+    # Per cluster: its members that still may need measuring, largest pixel count first.
+    waiting = [
+        sorted((r for r in g if r.quality is None), key=lambda r: (-r.pixels, r.path))
+        for g in groups
+        if len({m.digest for m in g}) > 1 and any(r.quality is None for r in g)
+    ]
+    while waiting:
+        todo = [r for w in waiting for r in w if not tiered or r.pixels == w[0].pixels]
         results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
         for r, res in zip(todo, results):
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
@@ -279,6 +293,17 @@ def _with_quality(
                 measured[r.path] = replace(r, quality=res.quality)
             else:
                 log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
+        if not tiered:
+            break
+        done = {r.path for r in todo}
+        next_round = []
+        for w in waiting:
+            tier = [measured.get(r.path) for r in w if r.path in done]
+            settled = any(m is None or m.quality is None or not m.quality.upscaled for m in tier)
+            rest = [r for r in w if r.path not in done]
+            if rest and not settled:
+                next_round.append(rest)
+        waiting = next_round
     if not measured:
         return groups, list(records)
     return (

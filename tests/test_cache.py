@@ -164,3 +164,23 @@ def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
         assert cache.get(e) is None
         cache.put_many([(e, HashFailure(e.path, "not an image"))])
         assert cache.get(e) == HashFailure(e.path, "not an image")
+
+
+def test_two_runs_sharing_one_cache_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cache = tmp_path / "shared.sqlite3"
+    roots = []
+    for k in range(2):
+        root = tmp_path / f"set{k}"
+        root.mkdir()
+        for i in range(120):
+            photo(5000 + 200 * k + i, (40, 30)).save(root / f"{i:03d}.png")
+        roots.append(root)
+    script = "import sys, imgdup; imgdup.find_duplicates([sys.argv[1]], jobs=1, cache=sys.argv[2])"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(r), str(cache)]) for r in roots]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    for root in roots:
+        assert scan(root, cache).summary.from_cache == 120
+    assert not list(tmp_path.glob("shared.sqlite3.corrupt-*"))

@@ -204,3 +204,10 @@ def test_normalise_modes() -> None:
     assert normalise(Image.new("LA", (4, 4))).mode == "RGB"
     assert normalise(Image.new("I;16", (4, 4))).mode == "L"
     assert normalise(Image.new("YCbCr", (4, 4))).mode == "RGB"
+
+
+def test_formats_that_run_external_programs_are_never_opened(tmp_path: Path) -> None:
+    eps = tmp_path / "drawing.jpg"  # an extension means nothing: Pillow would sniff EPS
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    res = hash_entry(entry_for(eps), FULL)
+    assert isinstance(res, HashFailure) and "does not open" in res.reason

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -451,3 +452,33 @@ def test_html_report_escapes_hostile_names(tmp_path: Path) -> None:
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;&amp;" in page
     assert "<script" not in page and "default-src 'none'" in page
     assert page.count("<tr>") == 1 + 2  # header + two members
+
+
+def test_unreadable_file_is_a_failure_and_the_run_goes_on(tmp_path: Path) -> None:
+    """Also as root: the scan then runs as the unprivileged user 'nobody', for whom mode 000 holds."""
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    root.chmod(0o755)
+    tmp_path.chmod(0o755)
+    save(photo(90), root / "readable.png").chmod(0o644)
+    shutil.copyfile(root / "readable.png", root / "copy.png")
+    (root / "copy.png").chmod(0o644)
+    secret = save(photo(91), root / "secret.png")
+    secret.chmod(0)
+    script = textwrap.dedent(
+        f"""
+        import json, os
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        import imgdup
+        r = imgdup.find_duplicates([{str(root)!r}], jobs=1)
+        print(json.dumps(imgdup.to_document(r)))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd="/", capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [Path(f["path"]).name for f in doc["failures"]] == ["secret.png"]
+    assert "ermission" in doc["failures"][0]["reason"]
+    assert [len(c["members"]) for c in doc["clusters"]] == [2]
