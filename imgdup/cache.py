@@ -15,11 +15,11 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from .models import FileEntry, HashFailure, ImageRecord
+from .models import FileEntry, HashFailure, ImageRecord, Quality
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/2"  # 2: low_information and rotation variants
+SCHEMA = "imgdup.cache/3"  # 2: low_information and rotation variants; 3: quality
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
 
@@ -77,7 +77,7 @@ class HashCache:
                         settings TEXT NOT NULL, path TEXT NOT NULL,
                         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-                        low_information INTEGER, variants TEXT,
+                        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
                         PRIMARY KEY (settings, path)
                     ) WITHOUT ROWID;
                     """
@@ -96,8 +96,8 @@ class HashCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants"
-                " FROM files WHERE settings=? AND path=?",
+                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
+                " upscaled, pixels_sha256 FROM files WHERE settings=? AND path=?",
                 (self.settings_key, entry.path),
             ).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -116,29 +116,52 @@ class HashCache:
             digest=row[6],
             low_information=bool(row[8]),
             variants=tuple(int(v, 16) for v in row[9].split(",") if v),
+            quality=None if row[11] is None else Quality(upscaled=bool(row[10]), pixels_sha256=row[11]),
         )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
         """Store results in one transaction; transient failures are not stored."""
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for entry, res in pairs:
             if isinstance(res, HashFailure):
                 if res.transient:
                     continue
-                rows.append((entry, None, None, None, None, res.reason, None, None))
+                rows.append((entry, None, None, None, None, res.reason, None, None, None, None))
             else:
                 variants = ",".join(format(v, "x") for v in res.variants)
                 low = int(res.low_information)
-                rows.append((entry, res.width, res.height, format(res.hash, "x"), res.digest, None, low, variants))
+                q = res.quality
+                rows.append(
+                    (entry, res.width, res.height, format(res.hash, "x"), res.digest, None, low, variants,
+                     None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256)
+                )  # fmt: skip
+        self._write(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
+        )
+
+    def put_quality(self, records: Iterable[ImageRecord]) -> None:
+        """Store measured :class:`Quality` on the rows of exactly these file versions."""
+        rows = [
+            (int(r.quality.upscaled), r.quality.pixels_sha256, self.settings_key, r.path, r.entry.inode, r.entry.size,
+             r.entry.mtime_ns)
+            for r in records
+            if r.quality is not None
+        ]  # fmt: skip
+        self._write(
+            "UPDATE files SET upscaled=?, pixels_sha256=?"
+            " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
+            rows,
+        )
+
+    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """One transaction; damage found here disables the cache instead of failing the run."""
         if not rows or self.broken:
             return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
-                )
+                self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

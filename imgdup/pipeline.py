@@ -82,20 +82,31 @@ def find_duplicates(
     if not root_list:
         raise UsageError("no folder to scan")
 
-    entries, skipped = discover(root_list)
     if not timeout > 0:
         raise UsageError("timeout must be a positive number of seconds")
-    results, from_cache = _hash(entries, settings, jobs=jobs, cache=cache, timeout=timeout, progress=progress)
-    records = [r for r in results if isinstance(r, ImageRecord)]
-    failures = tuple(r for r in results if isinstance(r, HashFailure))
-
-    if progress:
-        progress("search", 0, 1)
-    scanned = cluster_records(
-        records, settings, threshold=threshold, keep=keep_rules, index=index, jobs=jobs, timeout=timeout
-    )
-    if progress:
-        progress("search", 1, 1)
+    entries, skipped = discover(root_list)
+    store = HashCache(cache, settings_key(settings)) if cache is not None else None
+    try:
+        results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
+        records = [r for r in results if isinstance(r, ImageRecord)]
+        failures = tuple(r for r in results if isinstance(r, HashFailure))
+        if progress:
+            progress("search", 0, 1)
+        scanned = cluster_records(
+            records,
+            settings,
+            threshold=threshold,
+            keep=keep_rules,
+            index=index,
+            jobs=jobs,
+            timeout=timeout,
+            on_quality=store.put_quality if store else None,
+        )
+        if progress:
+            progress("search", 1, 1)
+    finally:
+        if store:
+            store.close()
     return make_result(
         scanned,
         settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
@@ -160,31 +171,26 @@ def _hash(
     settings: HashSettings,
     *,
     jobs: int,
-    cache: str | os.PathLike[str] | None,
+    store: HashCache | None,
     timeout: float,
     progress: ProgressCallback | None,
 ) -> tuple[list[ImageRecord | HashFailure], int]:
     """Results for every entry, in entry order, from the cache where valid, else decoded; and
     how many came from the cache."""
     total = len(entries)
-    store = HashCache(cache, settings_key(settings)) if cache is not None else None
-    try:
-        cached = [store.get(e) for e in entries] if store else [None] * total
-        todo = [e for e, c in zip(entries, cached) if c is None]
-        done_before = total - len(todo)
-        if progress:
-            progress("hash", done_before, total)
-        fresh = hash_all(
-            todo,
-            settings,
-            jobs=jobs,
-            timeout=timeout,
-            on_results=store.put_many if store else None,
-            on_progress=(lambda n: progress("hash", done_before + n, total)) if progress else None,
-        )
-    finally:
-        if store:
-            store.close()
+    cached = [store.get(e) for e in entries] if store else [None] * total
+    todo = [e for e, c in zip(entries, cached) if c is None]
+    done_before = total - len(todo)
+    if progress:
+        progress("hash", done_before, total)
+    fresh = hash_all(
+        todo,
+        settings,
+        jobs=jobs,
+        timeout=timeout,
+        on_results=store.put_many if store else None,
+        on_progress=(lambda n: progress("hash", done_before + n, total)) if progress else None,
+    )
     it = iter(fresh)
     return [c if c is not None else next(it) for c in cached], done_before
 
@@ -198,13 +204,15 @@ def cluster_records(
     index: str = "auto",
     jobs: int = 1,
     timeout: float = DEFAULT_TIMEOUT,
+    on_quality: Callable[[Sequence[ImageRecord]], None] | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
     Low-information images (solid colours, blank scans) stay out of the search and group only
     with byte-identical copies. With the ``quality`` keep rule, cluster members are decoded
     again in full to measure it (only duplicates pay that cost); returned records carry it, so
-    a caller that clusters the same records again (a threshold sweep) measures once.
+    a caller that clusters the same records again (a threshold sweep) measures once; ``on_quality``
+    receives them (the cache stores them, so a warm run measures nothing).
     """
     normal = [r for r in records if not r.low_information]
     low = [r for r in records if r.low_information]
@@ -216,6 +224,8 @@ def cluster_records(
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
         groups, records = _with_quality(groups, records, settings, keep=keep, jobs=jobs, timeout=timeout)
+        if on_quality:
+            on_quality([r for r in records if r.quality is not None])
     clusters = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)

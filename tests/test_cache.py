@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -184,3 +185,23 @@ def test_two_runs_sharing_one_cache_at_once(tmp_path: Path) -> None:
     for root in roots:
         assert scan(root, cache).summary.from_cache == 120
     assert not list(tmp_path.glob("shared.sqlite3.corrupt-*"))
+
+
+def test_quality_is_cached_so_a_warm_run_decodes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    smooth = np.asarray(photo(77, (320, 240)), dtype=np.float64)
+    grain = np.random.default_rng(7).normal(0, 20, smooth.shape)  # real photos have fine detail
+    original = Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8))
+    original.save(root / "orig.jpg", quality=90)
+    original.resize((480, 360), Image.Resampling.LANCZOS).save(root / "upscaled.jpg", quality=90)
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(root, cache)
+    assert [c.keep.path for c in cold.clusters] == [str(root / "orig.jpg")]
+    measured = {r.path: r.quality for r in cold.records if r.quality is not None}
+    assert measured and measured[str(root / "upscaled.jpg")].upscaled
+    with HashCache(cache, settings_key(HashSettings())) as store:
+        entries = {r.path: r.entry for r in cold.records}
+        assert {p: store.get(e).quality for p, e in entries.items() if p in measured} == measured  # type: ignore[union-attr]
+    warm = scan(root, cache)
+    assert imgdup.to_document(warm) == imgdup.to_document(cold)
