@@ -268,6 +268,22 @@ def _components(
             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
 
 
+def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> list[ImageRecord]:
+    """The members of one cluster whose quality the policy still needs."""
+    unknown = [r for r in members if r.quality is None and r.path not in tried]
+    if not tiered:
+        return unknown
+    unknown_paths = {r.path for r in unknown}
+    for pixels in sorted({r.pixels for r in members}, reverse=True):
+        tier = [r for r in members if r.pixels == pixels]
+        need = [r for r in tier if r.path in unknown_paths]
+        if need:
+            return need
+        if any(r.quality is None or not r.quality.upscaled for r in tier):
+            return []  # the keeper's tier: every larger file is an enlargement
+    return []
+
+
 def _with_quality(
     groups: list[list[ImageRecord]],
     records: Sequence[ImageRecord],
@@ -288,32 +304,27 @@ def _with_quality(
     """
     tiered = tuple(keep[:2]) == ("quality", "pixels")
     measured: dict[str, ImageRecord] = {}
-    # Per cluster: its members that still may need measuring, largest pixel count first.
-    waiting = [
-        sorted((r for r in g if r.quality is None), key=lambda r: (-r.pixels, r.path))
-        for g in groups
-        if len({m.digest for m in g}) > 1 and any(r.quality is None for r in g)
-    ]
-    while waiting:
-        todo = [r for w in waiting for r in w if not tiered or r.pixels == w[0].pixels]
+    tried: set[str] = set()  # measured or failed: never asked for twice
+    active = [g for g in groups if len({m.digest for m in g}) > 1]
+    while active:
+        todo: list[ImageRecord] = []
+        still = []
+        for g in active:
+            need = _to_measure([measured.get(r.path, r) for r in g], tried, tiered)
+            if need:
+                todo += need
+                still.append(g)
+        if not todo:
+            break
         results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
         for r, res in zip(todo, results):
+            tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
             if isinstance(res, ImageRecord) and res.digest == r.digest:
                 measured[r.path] = replace(r, quality=res.quality)
             else:
                 log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
-        if not tiered:
-            break
-        done = {r.path for r in todo}
-        next_round = []
-        for w in waiting:
-            tier = [measured.get(r.path) for r in w if r.path in done]
-            settled = any(m is None or m.quality is None or not m.quality.upscaled for m in tier)
-            rest = [r for r in w if r.path not in done]
-            if rest and not settled:
-                next_round.append(rest)
-        waiting = next_round
+        active = still
     if not measured:
         return groups, list(records)
     return (

@@ -70,3 +70,15 @@ def test_a_hanging_file_times_out_and_the_run_goes_on(tmp_path: Path) -> None:
     assert [f.path for f in failed] == [str(tmp_path / "hang.png")]
     assert "longer than 2 s" in failed[0].reason and failed[0].transient
     assert sum(isinstance(r, ImageRecord) for r in results) == 20
+
+
+def test_huge_legal_jpeg_is_decoded_reduced_within_a_small_memory_bound(tmp_path: Path) -> None:
+    big = tmp_path / "big.jpg"
+    photo(400, (800, 600)).resize((8000, 6000)).save(big, quality=80)  # 48 megapixels, legal
+    st = big.stat()
+    entry = FileEntry(str(big), str(tmp_path), "big.jpg", st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    # Draft decoding needs a few MB; a full decode (48 M pixels, ~144 MB as RGB) exceeds 100 MB.
+    (reduced,) = hash_all([entry], HashSettings(decode="draft"), jobs=1, memory_mb=100)
+    assert isinstance(reduced, ImageRecord) and (reduced.width, reduced.height) == (8000, 6000)
+    (full,) = hash_all([entry], HashSettings(decode="full"), jobs=1, memory_mb=100)
+    assert isinstance(full, HashFailure) and "memory" in full.reason
