@@ -133,6 +133,8 @@ def _run_scan(args: argparse.Namespace) -> int:
             doc["removal"] = {
                 "manifest": removal.manifest,
                 "removed": [r.path for r in removal.removed],
+                "bytes_freed": removal.bytes_freed,
+                "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
                 "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
             }
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
@@ -147,6 +149,9 @@ def _run_scan(args: argparse.Namespace) -> int:
         else:
             verb = "deleted" if removal.permanent else "moved to the quarantine"
             print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
+            for r in removal.removed:
+                if not r.frees_space:
+                    print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
             for s in removal.skipped:
                 print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
             print(f"manifest: {display_path(removal.manifest)}")

@@ -471,3 +471,18 @@ def test_unreadable_file_is_a_failure_and_the_run_goes_on(tmp_path: Path) -> Non
     assert [Path(f["path"]).name for f in doc["failures"]] == ["secret.png"]
     assert "ermission" in doc["failures"][0]["reason"]
     assert [len(c["members"]) for c in doc["clusters"]] == [2]
+
+
+def test_removing_a_file_whose_other_hard_link_is_outside_the_roots_says_no_space_is_freed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "data"
+    save(photo(95), root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    os.link(root / "b.png", tmp_path / "elsewhere.png")  # a name outside the scanned root
+    rc = main(["-d", str(root), "-r", "1", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "b.png: another name of this file (a hard link) keeps its data" in out
+    assert (tmp_path / "elsewhere.png").exists() and (root / "a.png").exists()
+    assert "moved to the quarantine: 1 files (0 B)" in out
