@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import itertools
 import json
 import logging
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from .errors import ManifestError, RemovalError
+from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def sha256_file(path: str) -> str:
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        return sha256_stream(fh)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -102,7 +102,7 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
             with os.fdopen(fd, "rb") as fh:
                 if not _same_file(os.fstat(fh.fileno()), entry):
                     return f"{path} changed since the scan"
-                if hashlib.file_digest(fh, "sha256").hexdigest() != digest:
+                if sha256_stream(fh) != digest:
                     return f"{path} changed since the scan (content)"
     except FileNotFoundError:
         return f"{path} is gone"
@@ -240,7 +240,7 @@ def _remove(
     except OSError as exc:
         raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for c in work:
         for m in c.removable:
             e = m.record.entry
@@ -393,7 +393,7 @@ def _restore(q: str, path: str, roots: list[str], digest: str) -> None:
                 _copy_exclusive(src, name, dir_fd=dir_fd)
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
             with os.fdopen(fd, "rb") as copy:
-                if hashlib.file_digest(copy, "sha256").hexdigest() != digest:
+                if sha256_stream(copy) != digest:
                     os.unlink(name, dir_fd=dir_fd)
                     raise OSError(errno.EIO, "the copy does not match the quarantined file", path) from None
     os.unlink(q)

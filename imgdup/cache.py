@@ -123,26 +123,22 @@ class HashCache:
         """Store results in one transaction; transient failures are not stored."""
         rows: list[tuple[object, ...]] = []
         for entry, res in pairs:
+            key = (self.settings_key, entry.path, entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
-                if res.transient:
-                    continue
-                rows.append((entry, None, None, None, None, res.reason, None, None, None, None))
-            else:
-                variants = ",".join(format(v, "x") for v in res.variants)
-                low = int(res.low_information)
-                q = res.quality
-                rows.append(
-                    (entry, res.width, res.height, format(res.hash, "x"), res.digest, None, low, variants,
-                     None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256)
-                )  # fmt: skip
-        self._write(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(self.settings_key, e.path, e.inode, e.size, e.mtime_ns, *rest) for e, *rest in rows],
-        )
+                if not res.transient:
+                    rows.append((*key, None, None, None, None, res.reason, None, None, None, None))
+                continue
+            variants = ",".join(format(v, "x") for v in res.variants)
+            q = res.quality
+            rows.append(
+                (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
+                 variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256)
+            )  # fmt: skip
+        self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def put_quality(self, records: Iterable[ImageRecord]) -> None:
         """Store measured :class:`Quality` on the rows of exactly these file versions."""
-        rows = [
+        rows: list[tuple[object, ...]] = [
             (int(r.quality.upscaled), r.quality.pixels_sha256, self.settings_key, r.path, r.entry.inode, r.entry.size,
              r.entry.mtime_ns)
             for r in records

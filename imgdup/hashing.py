@@ -14,6 +14,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable
+from typing import BinaryIO
 
 import imagehash
 import numpy as np
@@ -202,8 +203,16 @@ def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
             if len(data) != entry.size:
                 raise _Changed()
             return io.BytesIO(data), hashlib.sha256(data).hexdigest()
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = sha256_stream(fh)
         return entry.path, digest
+
+
+def sha256_stream(fh: BinaryIO) -> str:
+    """SHA-256 of the rest of an open file, read in 1 MiB blocks (hashlib.file_digest is 3.11+)."""
+    digest = hashlib.sha256()
+    while block := fh.read(1024 * 1024):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 class _Changed(Exception):

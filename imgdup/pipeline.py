@@ -226,7 +226,7 @@ def cluster_records(
         groups, records = _with_quality(groups, records, settings, keep=keep, jobs=jobs, timeout=timeout)
         if on_quality:
             on_quality([r for r in records if r.quality is not None])
-    clusters = []
+    clusters: list[Cluster] = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
         clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep))
