@@ -41,7 +41,7 @@ KEEP_RULES: dict[str, KeepRule] = {
 # Measured on the accuracy benchmark (phash/64, T=8; benchmarks/ACCURACY.md): the original is
 # kept in 0% of clusters with pixels,size,path (the 150% upscale has the most pixels, then a
 # larger re-encode wins on size) and with quality,pixels,size,path (a q90/q92 re-encode of a q75
-# original is larger), in 14-15% with quality,pixels,path. "size" is not a measure of quality.
+# original is larger), in 15% with quality,pixels,path. "size" is not a measure of quality.
 DEFAULT_KEEP = ("quality", "pixels", "path")
 
 

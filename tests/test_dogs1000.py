@@ -107,3 +107,23 @@ def test_numpy_phash_is_bit_identical_to_imagehash_on_real_photos(dogs: Path) ->
             with Image.open(path) as img:
                 img.draft("L", (64, 64))  # small images keep the test fast; any input will do
                 assert hash_image(img, settings) == int(str(imagehash.phash(img, hash_size=size)), 16), path
+
+
+def test_enlargements_of_real_photos_are_recognised(dogs: Path) -> None:
+    from PIL import Image
+
+    from imgdup.hashing import measure_quality
+
+    photos = sorted(dogs.iterdir())[:40]
+    flagged = {1.0: 0, 1.5: 0, 2.0: 0}
+    for path in photos:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+        for factor in flagged:
+            size = (int(rgb.width * factor), int(rgb.height * factor))
+            big = rgb if factor == 1.0 else rgb.resize(size, Image.Resampling.LANCZOS)
+            flagged[factor] += measure_quality(big).upscaled
+    # Measured on 200 photos: 2% of originals flagged, 95% / 85% of 1.5x / 2x Lanczos enlargements
+    # (bicubic ones are harder: 28 of these 40 at 1.5x).
+    assert flagged[1.0] <= 2
+    assert flagged[1.5] >= 34 and flagged[2.0] >= 30, flagged

@@ -52,3 +52,37 @@ def test_original_kept_over_its_upscale_and_png_reencode(tmp_path: Path, seed: i
 def test_quality_is_first_in_the_default_policy() -> None:
     assert DEFAULT_KEEP[0] == "quality"
     assert "size" not in DEFAULT_KEEP  # a larger re-encode is not a better copy (benchmark)
+
+
+def test_lazy_quality_tiers_pick_the_same_keepers_as_measuring_everything(tmp_path: Path) -> None:
+    """The pipeline measures one pixel tier at a time; the keepers must equal full measurement."""
+    from dataclasses import replace
+
+    from imgdup.hashing import quality_entry
+    from imgdup.models import HashSettings, ImageRecord
+    from imgdup.pipeline import cluster_records
+
+    for seed in range(4):
+        img = detailed(10 + seed)
+        folder = tmp_path / f"g{seed}"
+        folder.mkdir()
+        img.save(folder / "m_original.jpg", quality=85)
+        img.resize((600, 450), Image.Resampling.LANCZOS).save(folder / "a_up150.jpg", quality=90)
+        img.resize((800, 600), Image.Resampling.LANCZOS).save(folder / "b_up200.jpg", quality=90)
+        img.save(folder / "c_q60.jpg", quality=60)
+        with Image.open(folder / "m_original.jpg") as decoded:
+            decoded.save(folder / "d_twin.png")  # same pixels as the original, bigger file
+        img.resize((200, 150), Image.Resampling.LANCZOS).save(folder / "e_half.jpg", quality=85)
+    lazy = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    assert len(lazy.clusters) == 4
+    # Measure every clustered record up front: nothing is left for the lazy path to decide.
+    full_records = []
+    for r in lazy.records:
+        measured = quality_entry(r.entry, HashSettings())
+        assert isinstance(measured, ImageRecord)
+        full_records.append(replace(r, quality=measured.quality))
+    full = cluster_records(full_records, HashSettings(), threshold=8, keep=DEFAULT_KEEP)
+    assert [c.keep.path for c in lazy.clusters] == [c.keep.path for c in full.clusters]
+    assert "a_up150.jpg" not in {Path(c.keep.path).name for c in lazy.clusters}
+    # and the lazy path really skipped files: the half-size copies were never measured
+    assert all(r.quality is None for r in lazy.records if r.path.endswith("e_half.jpg"))
