@@ -98,8 +98,3 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "low_information": len(result.low_information),
         },
     }
-
-
-def records_of(result: ScanResult) -> list[ImageRecord]:
-    """Every record that belongs to a cluster, in report order."""
-    return [m.record for c in result.clusters for m in c.members]
