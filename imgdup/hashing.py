@@ -219,16 +219,12 @@ class _Changed(Exception):
     pass
 
 
-def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
-    """Hash one file; never raises for a bad file, returns a failure with a readable reason."""
+def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord | HashFailure:
+    """Run ``work`` on one file; every problem a bad file can cause becomes a readable failure."""
     if entry.size == 0:
         return HashFailure(entry.path, "empty file")
     try:
-        source, digest = _read(entry)
-        img, width, height = load_for_hashing(source, settings)
-        value = hash_image(img, settings)
-        variants = variant_hashes(img, settings) if settings.rotations else ()
-        low = is_low_information(img)
+        return work()
     except _Changed:
         return HashFailure(entry.path, "file changed while it was being scanned", transient=True)
     except Image.DecompressionBombWarning as exc:
@@ -243,9 +239,25 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         return HashFailure(entry.path, "not enough memory to decode", transient=True)
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything from a decoder
         return HashFailure(entry.path, f"cannot decode: {type(exc).__name__}: {exc}")
-    return ImageRecord(
-        entry=entry, width=width, height=height, hash=value, digest=digest, variants=variants, low_information=low
-    )
+
+
+def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """Hash one file; never raises for a bad file, returns a failure with a readable reason."""
+
+    def work() -> ImageRecord:
+        source, digest = _read(entry)
+        img, width, height = load_for_hashing(source, settings)
+        return ImageRecord(
+            entry=entry,
+            width=width,
+            height=height,
+            hash=hash_image(img, settings),
+            digest=digest,
+            variants=variant_hashes(img, settings) if settings.rotations else (),
+            low_information=is_low_information(img),
+        )
+
+    return _guarded(entry, work)
 
 
 def load_thumbnail(path: str, size: int) -> Image.Image:
@@ -306,12 +318,11 @@ def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
 
     The record's hash is not computed (0); only ``quality``, the size and the digest matter.
     """
-    try:
+
+    def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height = load_for_hashing(source, HashSettings(settings.algorithm, settings.hash_size, "full"))
-        quality = measure_quality(img)
-    except _Changed:
-        return HashFailure(entry.path, "file changed while it was being scanned", transient=True)
-    except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything from a decoder
-        return HashFailure(entry.path, f"cannot decode: {type(exc).__name__}: {exc}")
-    return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=quality)
+        full = HashSettings(settings.algorithm, settings.hash_size, "full")
+        img, width, height = load_for_hashing(source, full)
+        return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_quality(img))
+
+    return _guarded(entry, work)

@@ -223,9 +223,10 @@ def cluster_records(
     groups += [g for g in by_digest.values() if len(g) > 1]
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
+        before = records
         groups, records = _with_quality(groups, records, settings, keep=keep, jobs=jobs, timeout=timeout)
-        if on_quality:
-            on_quality([r for r in records if r.quality is not None])
+        if on_quality:  # only what was measured now: cached measurements are not written again
+            on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
     clusters: list[Cluster] = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
