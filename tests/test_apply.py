@@ -183,7 +183,9 @@ def test_cli_apply_verb_and_option(planted_root: Path, tmp_path: Path, capsys: p
     assert doc["removal"]["removed"] == [] and doc["removal"]["skipped_clusters"]
 
 
-def test_cli_apply_refuses_a_foreign_plan(planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_apply_refuses_a_foreign_plan(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     doc = scanned_plan(planted_root)
     doc["host"] = "elsewhere.example"
     before = present(planted_root)
