@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from ..models import ScanResult
 
 
@@ -11,6 +13,13 @@ def display_path(path: str) -> str:
     if path.isprintable():
         return path
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in path)
+
+
+def root_labels(roots: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """A short name for each root: its folder name, numbered when two roots share one
+    (``/a/data`` and ``/b/data`` read ``data#1`` and ``data#2``)."""
+    names = [posixpath.basename(r.rstrip("/")) or "/" for r in roots]
+    return {r: n if names.count(n) == 1 else f"{n}#{i + 1}" for i, (r, n) in enumerate(zip(roots, names))}
 
 
 def human_bytes(n: int) -> str:
