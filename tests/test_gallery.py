@@ -43,8 +43,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     binary, driver_path = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(driver_path), options=options)
     drv.downloads = tmp_path_factory.mktemp("downloads")  # type: ignore[attr-defined]
@@ -203,7 +204,7 @@ def test_toggle_export_and_apply_moves_exactly_those_files(
 
 
 def test_keep_this_one_and_keyboard(browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult]) -> None:
-    root, page, result = reviewed
+    _root, page, result = reviewed
     _load(browser, page.as_uri())
     first = result.clusters[0]
     card = browser.find_element("css selector", f'.cluster[data-cluster="{first.id}"]')
@@ -251,10 +252,28 @@ def _synthetic_plan(n: int) -> dict[str, Any]:
         for j in range(2):
             root = "/r/two" if (i % 3 == 0 and j == 1) else "/r/one"
             members.append(
-                {"path": f"{root}/c{i}/f{j}.jpg", "root": root, "relpath": f"c{i}/f{j}.jpg", "action": ("keep", "remove")[j],
-                 "distance": j, "width": 64, "height": 48, "bytes": 1000 + i, "mtime_ns": 1, "sha256": f"{i:032x}{j:032x}",
-                 "hash": "0" * 16, "label": "cat" if (i % 5 == 0 and j == 1) else "dog"}  # fmt: skip
+                {
+                    "path": f"{root}/c{i}/f{j}.jpg",
+                    "root": root,
+                    "relpath": f"c{i}/f{j}.jpg",
+                    "action": ("keep", "remove")[j],
+                    "distance": j,
+                    "width": 64,
+                    "height": 48,
+                    "bytes": 1000 + i,
+                    "mtime_ns": 1,
+                    "sha256": f"{i:032x}{j:032x}",
+                    "hash": "0" * 16,
+                    "label": "cat" if (i % 5 == 0 and j == 1) else "dog",
+                }
             )
-        clusters.append({"id": i, "keep": members[0]["path"], "keep_reason": "first", "diameter": 1, "members": members})
-    return {"schema": "imgdup.report/1", "host": "h", "roots": ["/r/one", "/r/two"], "clusters": clusters,
-            "settings": {"hash": "phash", "threshold": 8}, "summary": {"files": 2 * n}, "failures": []}  # fmt: skip
+        clusters.append({"id": i, "keep": members[0]["path"], "keep_reason": "1st", "diameter": 1, "members": members})
+    return {
+        "schema": "imgdup.report/1",
+        "host": "h",
+        "roots": ["/r/one", "/r/two"],
+        "clusters": clusters,
+        "settings": {"hash": "phash", "threshold": 8},
+        "summary": {"files": 2 * n},
+        "failures": [],
+    }
