@@ -312,4 +312,5 @@
 
   filterSort();
   render();
+  performance.mark("imgdup-first-screen"); // read by benchmarks/bench_report.py
 })();
