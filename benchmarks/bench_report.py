@@ -18,13 +18,11 @@ import io
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from imgdup.report.html import render_page  # noqa: E402
+from imgdup.report.html import render_page
 
 THUMBS = 60  # distinct thumbnail files: the first page needs at most 20 clusters x 3
 
@@ -82,8 +80,9 @@ def browser() -> Any:
         return None
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
