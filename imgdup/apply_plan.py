@@ -47,10 +47,12 @@ def _check_roots(plan: Plan) -> None:
             raise PlanError(f"the plan's root {root} is missing or is no longer a real folder; nothing was done")
 
 
-def _record(f: PlanFile, settings: HashSettings) -> ImageRecord:
+def _record(f: PlanFile) -> ImageRecord:
     inode, device = f.inode, f.device
     if inode is None or device is None:
-        # An older plan without file identity: the re-check still covers size, mtime and digest.
+        # The report holds no inode (the same files copied elsewhere give the same report), so
+        # the re-check compares size, mtime and content digest, and the file's identity is taken
+        # now: actions still refuses a file swapped between its check and its move.
         try:
             st = os.lstat(f.path)
             inode, device = st.st_ino, st.st_dev
@@ -64,10 +66,10 @@ def _record(f: PlanFile, settings: HashSettings) -> ImageRecord:
     return ImageRecord(entry=entry, width=f.width, height=f.height, hash=value, digest=f.sha256)
 
 
-def _cluster(c: PlanCluster, settings: HashSettings) -> Cluster | None:
+def _cluster(c: PlanCluster) -> Cluster | None:
     if c.keep is None:
         return None  # nothing kept means nothing removed (validated): left alone
-    records = {m.path: _record(m, settings) for m in c.members}
+    records = {m.path: _record(m) for m in c.members}
     members = tuple(Member(records[m.path], m.distance, Action(m.action)) for m in c.members)
     return Cluster(id=c.id, keep=records[c.keep], keep_reason=c.keep_reason, members=members, diameter=c.diameter)
 
@@ -87,7 +89,7 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
 def plan_to_result(plan: Plan) -> ScanResult:
     """The plan as the :class:`ScanResult` that :func:`imgdup.remove` acts on."""
     hs = _hash_settings(plan.settings)
-    clusters = tuple(c for c in (_cluster(pc, hs) for pc in plan.clusters) if c is not None)
+    clusters = tuple(c for c in (_cluster(pc) for pc in plan.clusters) if c is not None)
     removable = [m for c in clusters for m in c.removable]
     threshold = plan.settings.get("threshold", 0)
     summary = Summary(

@@ -33,9 +33,6 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
         "bytes": r.entry.size,
         "mtime_ns": r.entry.mtime_ns,
         "sha256": r.digest,
-        # Identity of the file at scan time: apply re-checks it (same file, not only same bytes).
-        "inode": r.entry.inode,
-        "device": r.entry.device,
     }
     if r.entry.aliases:
         doc["hardlinks"] = list(r.entry.aliases)

@@ -117,7 +117,8 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
     data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
     page = _asset("gallery.html")
     # One pass, so a value can never be taken for another placeholder.
-    parts = {"csp": e(csp), "style": style, "summary": e(summary), "failures": failures, "data": data, "script": script}
+    parts = {"csp": e(csp, quote=False), "style": style, "summary": e(summary), "failures": failures}
+    parts.update(data=data, script=script)
     out = []
     rest = page
     while "{" in rest:
