@@ -7,7 +7,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-_LABELS = {"hash": "hashing", "search": "searching"}
+# stage -> (label, unit); a total of 0 means "not known yet" (discovery counts as it goes).
+_STAGES = {
+    "discover": ("finding files", " files"),
+    "hash": ("hashing", " files"),
+    "measure": ("measuring quality", " files"),
+    "search": ("searching", " hashes"),
+    "decide": ("deciding", " clusters"),
+}
 
 
 class TqdmProgress:
@@ -23,9 +30,13 @@ class TqdmProgress:
         if bar is None:
             for other in self._bars.values():
                 other.close()
+            desc, unit = _STAGES.get(stage, (stage, ""))
             bar = self._bars[stage] = tqdm(
-                total=total, desc=_LABELS.get(stage, stage), unit=" files" if stage == "hash" else "", file=sys.stderr
+                total=total or None, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, unit_scale=False
             )
+        if total and bar.total != total:  # a stage whose total grows (quality tiers)
+            bar.total = total
+            bar.refresh()
         bar.update(done - bar.n)
 
     def close(self) -> None:
