@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
@@ -15,6 +16,13 @@ _STAGES = {
     "search": ("searching", " hashes"),
     "decide": ("deciding", " clusters"),
 }
+
+
+def _size() -> tuple[int, int]:
+    """Columns and rows for the bars: a terminal that reports no size (a bare pty says 0x0, and
+    tqdm then draws nothing) gets 100x24."""
+    size = shutil.get_terminal_size((100, 24))
+    return min(size.columns, 120), max(size.lines, 5)
 
 
 class TqdmProgress:
@@ -31,8 +39,9 @@ class TqdmProgress:
             for other in self._bars.values():
                 other.close()
             desc, unit = _STAGES.get(stage, (stage, ""))
+            cols, rows = _size()
             bar = self._bars[stage] = tqdm(
-                total=total or None, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, unit_scale=False
+                total=total or None, desc=desc, unit=unit, file=sys.stderr, ncols=cols, nrows=rows
             )
         if total and bar.total != total:  # a stage whose total grows (quality tiers)
             bar.total = total
