@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import imgdup
 from imgdup.report.montage import _wrap
 from imgdup.report.text import root_labels, rooted_path
@@ -35,3 +37,33 @@ def test_montage_label_keeps_the_file_name_of_a_long_path() -> None:
     lines = _wrap("train/" + "deep/" * 20 + "photo_0001.jpg")
     assert len(lines) == 2 and lines[0].startswith("...") and "".join(lines).endswith("photo_0001.jpg")
     assert _wrap("train/x.jpg") == ["train/x.jpg"]
+
+
+def test_gallery_assets_are_package_data() -> None:
+    """Every web asset under imgdup/report is listed for the wheel (pyproject's package-data)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    repo = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["imgdup.report"]
+    )
+    on_disk = {p.name for p in (repo / "imgdup" / "report").iterdir() if p.suffix in (".html", ".css", ".js")}
+    assert on_disk == listed == {"gallery.html", "gallery.css", "gallery.js"}
+
+
+def test_gallery_csp_hashes_match_its_script_and_style(shared_planted_root: Path) -> None:
+    import base64
+    import hashlib
+    import re
+
+    from imgdup.report.html import to_html
+
+    page = to_html(imgdup.find_duplicates([shared_planted_root], jobs=1))
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)
+    style = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(script) == 1 and len(style) == 1
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert f"script-src {digest(script[0])};" in page and f"style-src {digest(style[0])};" in page
+    assert page == to_html(imgdup.find_duplicates([shared_planted_root], jobs=1))  # deterministic bytes
