@@ -26,6 +26,7 @@ from .conftest import A_ORIG, PlantedSet, rel, scan
 HOSTILE = 'a/"><img src=x onerror=alert(1)><script>alert(2)<\\script>.jpg'
 
 webdriver = pytest.importorskip("selenium.webdriver")
+Select = pytest.importorskip("selenium.webdriver.support.ui").Select
 
 
 def _chromium() -> tuple[str, str]:
@@ -227,8 +228,8 @@ def test_keep_this_one_and_keyboard(browser: Any, reviewed: tuple[Path, Path, im
     assert actions.count("keep") == 1 and actions.count("review") == 1
 
 
-def test_filters_and_pages(browser: Any, tmp_path: Path) -> None:
-    """A synthetic 45-cluster plan: 3 pages of 20; 'between roots' and 'label conflicts' filter."""
+def test_filters_sorting_and_pages(browser: Any, tmp_path: Path) -> None:
+    """A synthetic 45-cluster plan: 3 pages of 20, two filters, sorting by bytes, the next-page key."""
     doc = _synthetic_plan(45)
     page = tmp_path / "big.html"
     page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
@@ -241,6 +242,14 @@ def test_filters_and_pages(browser: Any, tmp_path: Path) -> None:
     browser.find_element("id", "f-conflict").click()
     ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
     assert ids == {str(i) for i in range(45) if i % 5 == 0}
+    browser.find_element("id", "f-conflict").click()
+    # Sorted by bytes to free: the synthetic cluster i frees 1000 + i bytes, so 44 comes first.
+    Select(browser.find_element("id", "sort")).select_by_value("bytes")
+    ids_in_order = [e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")]
+    assert ids_in_order == [str(i) for i in range(44, 24, -1)]
+    body = browser.find_element("css selector", "body")
+    body.send_keys("n")  # next page
+    assert browser.find_element("css selector", ".cluster").get_attribute("data-cluster") == "24"
     assert _console_problems(browser) == []
 
 
