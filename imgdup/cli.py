@@ -15,9 +15,10 @@ from collections.abc import Sequence
 
 from . import __version__, index
 from .actions import remove, undo
+from .apply_plan import apply
 from .cache import default_cache_path
 from .errors import ImgdupError, UsageError
-from .models import ALGORITHMS, DECODE_MODES
+from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
@@ -68,10 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
     p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 run")
+    p.add_argument(
+        "--apply", metavar="PLAN",
+        help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "
+        "(also: imgdup apply PLAN); every file is re-checked first",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     p.add_argument("--version", action="version", version=f"imgdup {__version__}")
+    return p
+
+
+def _apply_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="imgdup apply",
+        description="Remove what a saved JSON report, or a plan exported from the HTML report, marks 'remove'. "
+        "Every file is re-checked against the plan (size, mtime, SHA-256); a cluster with any change is skipped.",
+    )
+    p.add_argument("plan", help="the plan: a --report FILE.json or the JSON exported from the HTML report")
+    p.add_argument("--quarantine", metavar="DIR", help="where files are moved (default: beside the first root)")
+    p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings")
+    p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     return p
 
 
@@ -91,6 +112,42 @@ def _run_undo(manifest: str) -> int:
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
     print(f"restored {restored} files, {in_place} already in place, {problems} problems")
     return EXIT_PARTIAL if res.problems else EXIT_OK
+
+
+def _print_removal(removal: RemovalResult) -> None:
+    if removal.manifest is None:
+        print("nothing to remove")
+        return
+    verb = "deleted" if removal.permanent else "moved to the quarantine"
+    print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
+    for r in removal.removed:
+        if not r.frees_space:
+            print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
+    for s in removal.skipped:
+        print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
+    print(f"manifest: {display_path(removal.manifest)}")
+    if not removal.permanent:
+        print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
+
+
+def _removal_doc(removal: RemovalResult) -> dict[str, object]:
+    return {
+        "manifest": removal.manifest,
+        "removed": [r.path for r in removal.removed],
+        "bytes_freed": removal.bytes_freed,
+        "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
+        "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
+    }
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent)
+    if args.format == "json":
+        json.dump({"removal": _removal_doc(removal)}, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_removal(removal)
+    return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
 
 def _run_scan(args: argparse.Namespace) -> int:
@@ -130,13 +187,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.format == "json":
         doc = to_document(result)
         if removal:
-            doc["removal"] = {
-                "manifest": removal.manifest,
-                "removed": [r.path for r in removal.removed],
-                "bytes_freed": removal.bytes_freed,
-                "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
-                "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
-            }
+            doc["removal"] = _removal_doc(removal)
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
@@ -144,19 +195,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         if removal is None:
             if result.summary.to_remove:
                 print("dry run: nothing was changed (add --remove 1 to act)")
-        elif removal.manifest is None:
-            print("nothing to remove")
         else:
-            verb = "deleted" if removal.permanent else "moved to the quarantine"
-            print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
-            for r in removal.removed:
-                if not r.frees_space:
-                    print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
-            for s in removal.skipped:
-                print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
-            print(f"manifest: {display_path(removal.manifest)}")
-            if not removal.permanent:
-                print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
+            _print_removal(removal)
     if args.report:
         print(f"report written to {display_path(args.report)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
@@ -171,13 +211,23 @@ def _run_scan(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
+        verb = _apply_parser().parse_args(argv[1:])
+        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
+        argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
+        argv += ["--format", verb.format]
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
     if args.undo:
-        if args.dataset or args.remove:
+        if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
         runner = lambda: _run_undo(args.undo)  # noqa: E731
+    elif args.apply:
+        if args.dataset or args.remove:
+            parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
+        runner = lambda: _run_apply(args)  # noqa: E731
     else:
         if not args.dataset:
             parser.error("give at least one folder with -d/--dataset (or --undo MANIFEST)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .errors import UsageError
 from .models import FileEntry, Skipped
@@ -97,12 +97,14 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
         stack.extend(reversed(subdirs))
 
 
-def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], list[Skipped]]:
+def discover(
+    roots: Iterable[str | os.PathLike[str]], *, on_found: Callable[[int], None] | None = None
+) -> tuple[list[FileEntry], list[Skipped]]:
     """Candidate image files of all roots, sorted by path, one entry per inode.
 
     Several names of one inode (hard links) become one entry whose other names are listed in
     ``aliases``: they are one copy of the picture and must never be removed as each other's
-    duplicate.
+    duplicate. ``on_found`` is told the number of files (inodes) found so far.
     """
     skipped: list[Skipped] = []
     found: dict[tuple[int, int], list[tuple[str, str, os.stat_result]]] = {}
@@ -110,6 +112,10 @@ def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], 
         for path, st in _walk(root, skipped):
             if looks_like_image(path):
                 found.setdefault((st.st_dev, st.st_ino), []).append((path, root, st))
+                if on_found and len(found) % 256 == 0:  # a progress callback, not a call per file
+                    on_found(len(found))
+    if on_found:
+        on_found(len(found))
     entries = []
     for (dev, ino), names in found.items():
         names.sort(key=lambda n: n[0])

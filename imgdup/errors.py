@@ -15,3 +15,7 @@ class RemovalError(ImgdupError):
 
 class ManifestError(ImgdupError):
     """A manifest is missing, unreadable or not an imgdup manifest."""
+
+
+class PlanError(ImgdupError):
+    """A saved plan (report or exported review) is unreadable, invalid or not for this machine."""

@@ -6,7 +6,7 @@ import os
 
 from ..errors import UsageError
 from ..models import ScanResult
-from .html import to_html
+from .html import to_html, write_thumbnails
 from .montage import write_montages
 from .tables import to_csv, to_json
 from .text import format_text
@@ -23,7 +23,7 @@ def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
     elif suffix == ".csv":
         text = to_csv(result)
     elif suffix in (".html", ".htm"):
-        text = to_html(result)
+        text = to_html(result, thumbs=write_thumbnails(result, path))
     else:
         raise UsageError(f"report file must end in .json, .csv or .html: {path}")
     tmp = f"{path}.tmp-{os.getpid()}"

@@ -8,16 +8,17 @@ from PIL import Image, ImageDraw
 
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, ScanResult
+from .text import root_labels, rooted
 
 THUMB = 160
-LABEL_HEIGHT = 34
+LABEL_HEIGHT = 48  # three lines: action, distance and pixel size; the path inside its root on two
 PER_ROW = 6
 MAX_MEMBERS = 48  # a huge cluster gets its first 48 members; the report lists them all
 
 _COLOURS = {Action.KEEP: (20, 140, 60), Action.REMOVE: (200, 40, 40), Action.REVIEW: (210, 140, 0)}
 
 
-def _tile(cluster: Cluster, index: int) -> Image.Image:
+def _tile(cluster: Cluster, index: int, labels: dict[str, str]) -> Image.Image:
     m = cluster.members[index]
     tile = Image.new("RGB", (THUMB, THUMB + LABEL_HEIGHT), (245, 245, 245))
     try:
@@ -28,11 +29,22 @@ def _tile(cluster: Cluster, index: int) -> Image.Image:
     draw = ImageDraw.Draw(tile)
     colour = _COLOURS[m.action]
     draw.rectangle((0, 0, THUMB - 1, THUMB + LABEL_HEIGHT - 1), outline=colour, width=3)
+    r = m.record
     label = m.action.value.upper() + ("" if m.action is Action.KEEP else f"  d={m.distance}")
-    draw.text((6, THUMB + 2), label, fill=colour)
-    name = os.path.basename(m.record.path).encode("ascii", "replace").decode("ascii")
-    draw.text((6, THUMB + 17), name if len(name) <= 24 else name[:21] + "...", fill=(0, 0, 0))
+    draw.text((6, THUMB + 2), f"{label}  {r.width}x{r.height}", fill=colour)
+    # The path inside its root, with the root's name: train/x.jpg and test/x.jpg must differ.
+    # Long names keep their end (the file name) and as much of the folders as fits.
+    name = rooted(r.entry, labels).encode("ascii", "replace").decode("ascii")
+    for row, part in enumerate(_wrap(name)):
+        draw.text((6, THUMB + 17 + 14 * row), part, fill=(0, 0, 0))
     return tile
+
+
+def _wrap(name: str, width: int = 25, rows: int = 2) -> list[str]:
+    """``name`` on up to ``rows`` lines of ``width`` characters; an elided start when too long."""
+    if len(name) > width * rows:
+        name = "..." + name[-(width * rows - 3) :]
+    return [name[i : i + width] for i in range(0, len(name), width)]
 
 
 def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[str]:
@@ -40,13 +52,14 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     written = []
+    labels = root_labels(result.roots)
     for cluster in result.clusters:
         count = min(len(cluster.members), MAX_MEMBERS)
         cols = min(count, PER_ROW)
         rows = (count + PER_ROW - 1) // PER_ROW
         sheet = Image.new("RGB", (cols * THUMB, rows * (THUMB + LABEL_HEIGHT)), (255, 255, 255))
         for i in range(count):
-            sheet.paste(_tile(cluster, i), ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
+            sheet.paste(_tile(cluster, i, labels), ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
         path = os.path.join(folder, f"cluster-{cluster.id:04d}.png")
         sheet.save(path)
         written.append(path)

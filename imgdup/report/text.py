@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..models import ScanResult
+import posixpath
+
+from ..models import FileEntry, ScanResult
 
 
 def display_path(path: str) -> str:
@@ -11,6 +13,25 @@ def display_path(path: str) -> str:
     if path.isprintable():
         return path
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in path)
+
+
+def root_labels(roots: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """A short name for each root: its folder name, numbered when two roots share one
+    (``/a/data`` and ``/b/data`` read ``data#1`` and ``data#2``)."""
+    names = [posixpath.basename(r.rstrip("/")) or "/" for r in roots]
+    return {r: n if names.count(n) == 1 else f"{n}#{i + 1}" for i, (r, n) in enumerate(zip(roots, names))}
+
+
+def rooted_path(path: str, labels: dict[str, str]) -> str:
+    """``<root name>/<path inside the root>`` for a path under one of the labelled roots (else the path)."""
+    for root, label in labels.items():
+        if path.startswith(root.rstrip("/") + "/"):
+            return f"{label}/{path[len(root.rstrip('/')) + 1 :]}"
+    return path
+
+
+def rooted(entry: FileEntry, labels: dict[str, str]) -> str:
+    return f"{labels[entry.root]}/{entry.relpath}" if entry.root in labels else entry.path
 
 
 def human_bytes(n: int) -> str:
@@ -25,19 +46,24 @@ def human_bytes(n: int) -> str:
 def format_text(result: ScanResult, *, removed: bool = False) -> str:
     """Every cluster with its keeper, each member's distance and action, then a summary."""
     to_hex = result.settings.hash.to_hex
+    labels = root_labels(result.roots)
     lines: list[str] = []
+    if result.clusters or result.low_information:
+        # Paths below read "<root name>/<path inside the root>": train/x.jpg and test/x.jpg differ.
+        lines.append("roots: " + ", ".join(f"{labels[r]} = {display_path(r)}" for r in result.roots))
+        lines.append("")
     for c in result.clusters:
         lines.append(f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}")
         for m in c.members:
             r = m.record
-            detail = f"{r.width}x{r.height}, {human_bytes(r.entry.size)}"
+            detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
             note = f"  ({c.keep_reason})" if m.action.value == "keep" else f"  distance {m.distance}"
-            lines.append(f"  {m.action.value:<6} {display_path(r.path)}  [{detail}]{note}")
+            lines.append(f"  {m.action.value:<6} {display_path(rooted(r.entry, labels))}  [{detail}]{note}")
             for alias in r.entry.aliases:
-                lines.append(f"         hard link: {display_path(alias)} (same file)")
+                lines.append(f"         hard link: {display_path(rooted_path(alias, labels))} (same file)")
         lines.append("")
     for r in result.low_information:
-        lines.append(f"low information (solid colour or blank; not compared): {display_path(r.path)}")
+        lines.append(f"low information (solid colour or blank; not compared): {display_path(rooted(r.entry, labels))}")
     if result.low_information:
         lines.append("")
     for f in result.failures:
