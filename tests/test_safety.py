@@ -313,7 +313,9 @@ def test_sigkill_during_removal_then_undo_restores_everything(tmp_path: Path) ->
     assert regular_files(root) == before
 
 
-def test_undo_leaves_a_hard_link_of_the_quarantined_file_at_the_original_path(two_clusters: Path, tmp_path: Path) -> None:
+def test_undo_leaves_a_hard_link_of_the_quarantined_file_at_the_original_path(
+    two_clusters: Path, tmp_path: Path
+) -> None:
     """Moves are renames, so this state is not one an interrupted removal leaves; if it is found,
     undo deletes neither name (undo never deletes) and says so."""
     done = remove_with_hook(two_clusters, tmp_path / "q", None)

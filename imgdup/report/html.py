@@ -26,6 +26,9 @@ img{max-width:160px;max-height:120px}
 _CSP = "default-src 'none'; img-src file:; style-src 'unsafe-inline'"
 
 
+GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
+
+
 def _uri(path: str) -> str:
     return "file://" + quote(PurePosixPath(path).as_posix())
 
@@ -36,7 +39,7 @@ def to_html(result: ScanResult) -> str:
     to_hex = result.settings.hash.to_hex
     s = result.summary
     out = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<!doctype html><html><head><meta charset='utf-8'>{GENERATOR}",
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">",
         f"<title>imgdup report</title><style>{_STYLE}</style></head><body>",
         "<h1>imgdup report</h1>",
