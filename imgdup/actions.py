@@ -29,7 +29,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ManifestError, RemovalError, RemovalInterrupted
-from .fsafe import Identity, anchored, inside, lock_trees, move_in, move_out, remove_partials, sha256_fd, unlink_checked
+from .fsafe import (
+    Identity,
+    anchored,
+    inside,
+    lock_trees,
+    move_in,
+    move_out,
+    one_step,
+    remove_partials,
+    sha256_fd,
+    unlink_checked,
+)
 from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
 
@@ -252,16 +263,16 @@ def _act(
         for item in by_cluster[c.id]:
             path = item["path"]
             entry = entry_of[path]
+            root = roots[_root_of(path, roots)]
             try:
-                _move_one(
-                    path, roots[_root_of(path, roots)], entry, item["sha256"], item["quarantine"], run_dir, copied
-                )
+                with one_step():  # Ctrl-C stops between two files, never in the middle of one
+                    _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
+                    removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.warning("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
-            removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
 
 
 def _move_one(

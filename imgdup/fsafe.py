@@ -31,14 +31,18 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import secrets
+import signal
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import OutputError
 
 PARTIAL_MARK = ".imgdup-partial-"  # temporary copies; undo deletes these (and only these)
+_PARTIAL = re.compile(r"\..*" + re.escape(PARTIAL_MARK) + "[0-9a-f]{8}", re.DOTALL)
 _STAGE_PREFIX = ".imgdup-unlink-"  # private folders a name is renamed into before it is unlinked
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -320,7 +324,9 @@ def move_in(
     never replacing anything there. Returns True when it was a copy (cross-device).
 
     ``link_from`` is an earlier restored name of the same file (hard links come back together).
+    A temporary copy of ``name`` that a kill cut short is deleted first.
     """
+    _drop_partials(dir_fd, name)
     if link_from is not None:
         try:
             # both names on the original file system (unless the root spans several)
@@ -347,19 +353,50 @@ def move_in(
     return True
 
 
+def _partial_name(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{name[:100]}{PARTIAL_MARK}") + "[0-9a-f]{8}")
+
+
+def _drop_partials(dir_fd: int, name: str) -> None:
+    pattern = _partial_name(name)
+    for other in os.listdir(dir_fd):
+        if pattern.fullmatch(other):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.stat(other, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    os.unlink(other, dir_fd=dir_fd)
+
+
 def remove_partials(top: str) -> list[str]:
     """Delete the temporary copies (:data:`PARTIAL_MARK`) a killed copy left under ``top``,
     walking without following symbolic links; returns their paths. Nothing else is deleted."""
     gone = []
     for folder, _dirs, files in os.walk(top):
         for name in files:
-            if PARTIAL_MARK in name:
+            if _PARTIAL.fullmatch(name):
                 path = os.path.join(folder, name)
                 with contextlib.suppress(OSError):
                     if stat.S_ISREG(os.lstat(path).st_mode):
                         os.unlink(path)
                         gone.append(path)
     return gone
+
+
+@contextlib.contextmanager
+def one_step() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, so a move or a checked deletion is never
+    cut between its rename and its check; the KeyboardInterrupt comes right after. Only in the
+    main thread (where Python delivers signals); the previous handler is restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt  # also after a failed step: the user asked to stop
 
 
 # --- locks ------------------------------------------------------------------------------------

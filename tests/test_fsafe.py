@@ -374,6 +374,33 @@ def test_sigkill_in_the_middle_of_a_cross_device_copy_loses_nothing_and_undo_cle
     assert files_under(root) == before
 
 
+def test_sigkill_in_the_middle_of_a_cross_device_restore_then_undo_again(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    pair(root, 61)
+    before = files_under(root)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        def half(src, dst, *a, **k):
+            os.write(dst, os.read(src, 1000))
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._copy_data = half
+        imgdup.undo({done.manifest!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in root.iterdir() if "imgdup-partial" in p.name]  # the cut-short copy
+    assert not (root / "copy.png").exists()  # never a partial file under the real name
+    res = imgdup.undo(done.manifest)
+    assert res.restored == (str(root / "copy.png"),) and not res.problems
+    assert files_under(root) == before and sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
+
+
 # --- 12. a symlinked default quarantine ------------------------------------------------------------
 
 
@@ -384,6 +411,28 @@ def test_symlinked_default_quarantine_pointing_into_the_root_is_refused(data: Pa
     with pytest.raises(imgdup.RemovalError, match="outside the scanned folder"):
         imgdup.remove(imgdup.find_duplicates([data], jobs=1))
     assert files_under(data) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_ctrl_c_in_the_middle_of_a_file_lets_that_file_finish(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """SIGINT arrives between the rename and the check of the first file: that file's move (or
+    deletion) completes, no private folder is left behind, and the interruption says so."""
+    real = fsafe._verify
+
+    def interrupted(*a: Any) -> str | None:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*a)
+
+    monkeypatch.setattr(fsafe, "_verify", interrupted)
+    with pytest.raises(KeyboardInterrupt) as exc:
+        imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    done = exc.value.done  # type: ignore[attr-defined]
+    assert [Path(r.path).relative_to(data).as_posix() for r in done.removed] == ["g1/copy.png"]
+    assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
+    assert not [p for p in data.rglob("*") if "imgdup-" in p.name]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # --- small traps ------------------------------------------------------------------------------------
