@@ -11,7 +11,7 @@ Public API::
 __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.metadata costs ~50 ms)
 
 from .actions import remove, undo
-from .errors import ImgdupError, ManifestError, RemovalError, UsageError
+from .errors import ImgdupError, ManifestError, OutputError, RemovalError, UsageError
 from .models import (
     Action,
     Cluster,
@@ -39,6 +39,7 @@ __all__ = [
     "ImgdupError",
     "ManifestError",
     "Member",
+    "OutputError",
     "RemovalError",
     "RemovalResult",
     "Removed",

@@ -362,8 +362,17 @@ def _stored(item: dict[str, Any], run_dir: str) -> str | None:
         rel = os.path.normpath(stored)
         return None if os.path.isabs(rel) or rel.split(os.sep)[0] == os.pardir else os.path.join(run_dir, rel)
     q = item.get("quarantine")  # a manifest from before "stored": absolute paths only
-    if isinstance(q, str) and inside(os.path.normpath(os.path.abspath(q)), run_dir):
-        return os.path.normpath(os.path.abspath(q))
+    if not isinstance(q, str):
+        return None
+    q = os.path.normpath(os.path.abspath(q))
+    if inside(q, run_dir):
+        return q
+    # moved since: the run folder's own name is still in the old path
+    marker = os.sep + os.path.join(os.path.basename(run_dir), "files") + os.sep
+    if marker in q:
+        rel = os.path.normpath(os.path.join("files", q.rsplit(marker, 1)[1]))
+        if rel.split(os.sep)[0] == "files":
+            return os.path.join(run_dir, rel)
     return None
 
 
@@ -389,8 +398,10 @@ def _undo_one(
     digest = item.get("sha256")
     q = _stored(item, run_dir)
     root = next((r for r in roots if inside(os.path.normpath(path), r)), None)
-    if q is None or root is None or os.path.normpath(path) != path:
-        return "outside the manifest's quarantine folder or its roots; refused"
+    if q is None:
+        return f"its quarantined file is not under this manifest's folder {run_dir}; refused"
+    if root is None or os.path.normpath(path) != path:
+        return "the original path is outside the manifest's roots; refused"
     with contextlib.ExitStack() as stack:
         try:
             q_fd, q_name = stack.enter_context(anchored(q, run_dir))

@@ -22,6 +22,22 @@ path or unlinks a user's file in its own way. The rules they keep:
 - **Outputs** (:func:`write_output`) never follow a symbolic link and never replace a file imgdup
   did not write: an existing target is replaced (atomic rename) only when it is a regular file
   that carries the writer's own mark.
+
+API (folder descriptors come from :func:`anchored`; every function raises ``OSError``, with
+``ESTALE`` for "not the expected file", except the output functions, which raise
+:class:`~imgdup.errors.OutputError` naming the path):
+
+- ``anchored(path, root, create=False)``: context manager, ``(dir_fd, name)``;
+- ``Identity.of(stat)`` / ``Identity.differs(stat)``: what a checked file was;
+- ``unlink_checked(dir_fd, name, identity, digest=None)``: delete only the checked file;
+- ``move_out(dir_fd, name, dst_dir_fd, dst, identity, ...)``: into a private folder (quarantine);
+- ``move_in(src_dir_fd, src, dir_fd, name, ...)``: back to a shared folder, never replacing;
+- ``copy_durable(src_fd, dst_dir_fd, dst, digest=None)``: the cross-device copy;
+- ``remove_partials(top)``: delete the temporary copies a kill left under ``top``;
+- ``one_step()``: hold Ctrl-C back for the length of one file's action;
+- ``lock_trees(roots)``: context manager, the nested-root lock;
+- ``check_output(path, is_ours)`` / ``write_output(path, data, is_ours)``: output files, where
+  ``is_ours(first_4_KiB) -> bool`` recognises an earlier output of the same kind.
 """
 
 from __future__ import annotations

@@ -283,6 +283,18 @@ def test_undo_finds_a_moved_quarantine_from_the_manifest_location(data: Path, tm
     assert files_under(data) == before
 
 
+def test_undo_of_an_older_manifest_without_relative_paths_after_a_move(data: Path, tmp_path: Path) -> None:
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    doc = json.loads(Path(done.manifest).read_text())
+    for item in doc["entries"]:
+        del item["stored"]  # as written before entries were relative to the manifest's folder
+    Path(done.manifest).write_text(json.dumps(doc))
+    shutil.move(tmp_path / "q", tmp_path / "moved")
+    res = imgdup.undo(tmp_path / "moved" / Path(done.manifest).relative_to(tmp_path / "q"))
+    assert not res.problems and files_under(data) == before
+
+
 # --- 11. cross-device quarantine ------------------------------------------------------------------
 
 
