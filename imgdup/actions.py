@@ -144,7 +144,7 @@ def _locked(roots: tuple[str, ...]) -> Iterator[None]:
     except BlockingIOError as exc:
         raise RemovalError(
             f"another imgdup removal is running on {exc.filename} (a scanned folder, or one above or inside it); "
-            "nothing was removed"
+            "nothing was changed"
         ) from None
 
 
@@ -333,9 +333,23 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     problems: list[tuple[str, str]] = []
     roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
-    remove_partials(os.path.join(run_dir, "files"))  # copies a kill cut short; never the only copy
+    with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+        remove_partials(os.path.join(run_dir, "files"))  # copies a kill cut short; never the only copy
+        _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
+    _prune_empty_dirs(os.path.join(run_dir, "files"))
+    return UndoResult(tuple(restored), tuple(already), tuple(problems))
+
+
+def _undo_all(
+    entries: list[Any],
+    roots: list[str],
+    run_dir: str,
+    restored: list[str],
+    already: list[str],
+    problems: list[tuple[str, str]],
+) -> None:
     back: dict[tuple[int, int], tuple[str, str]] = {}  # quarantined inode -> restored (path, root)
-    for item in doc["entries"]:
+    for item in entries:
         path = item.get("path") if isinstance(item, dict) else None
         if not isinstance(path, str):
             problems.append((str(path), "not a valid manifest entry; refused"))
@@ -350,8 +364,6 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
             already.append(path)
         else:
             problems.append((path, outcome))
-    _prune_empty_dirs(os.path.join(run_dir, "files"))
-    return UndoResult(tuple(restored), tuple(already), tuple(problems))
 
 
 def _stored(item: dict[str, Any], run_dir: str) -> str | None:

@@ -190,14 +190,6 @@ def _verify(dir_fd: int, name: str, expected: Identity, digest: str | None) -> s
         os.close(fd)
 
 
-def _put_back(stage_fd: int, name: str, dir_fd: int) -> bool:
-    try:
-        _place(name, stage_fd, name, dir_fd)
-    except OSError:
-        return False
-    return True
-
-
 def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | None = None) -> None:
     """Delete ``name`` only if it is the ``expected`` file (and has ``digest``).
 
@@ -216,7 +208,7 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
         if problem is None:
             os.unlink(name, dir_fd=stage_fd)
             return
-        if not _put_back(stage_fd, name, dir_fd):
+        if not _put_back(stage_fd, name, dir_fd, name):
             keep_stage = True
             problem += f"; it was left in {stage}"
         raise OSError(errno.ESTALE, problem, name)
@@ -299,7 +291,7 @@ def move_out(
     else:
         problem = _verify(dst_dir_fd, dst, expected, None)
         if problem is not None:
-            if not _put_back_from(dst_dir_fd, dst, dir_fd, name):
+            if not _put_back(dst_dir_fd, dst, dir_fd, name):
                 problem += f"; it was left at {dst} in the quarantine"
             raise OSError(errno.ESTALE, problem, name)
         _fsync_dir(dst_dir_fd)
@@ -319,7 +311,8 @@ def move_out(
     return True
 
 
-def _put_back_from(src_dir_fd: int, src: str, dir_fd: int, name: str) -> bool:
+def _put_back(src_dir_fd: int, src: str, dir_fd: int, name: str) -> bool:
+    """Return a file taken by mistake to its name, if that name is still free."""
     try:
         _place(src, src_dir_fd, name, dir_fd)
     except OSError:

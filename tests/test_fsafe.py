@@ -174,6 +174,23 @@ def test_two_removals_on_nested_roots_never_both_run(tmp_path: Path, outer_first
     assert not (tmp_path / "q2").exists() or not list((tmp_path / "q2").rglob("*.png"))
 
 
+def test_undo_is_refused_while_a_removal_holds_the_same_tree(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    pair(data / "sub", 62)
+    first = imgdup.remove(imgdup.find_duplicates([data / "sub"], jobs=1), quarantine=tmp_path / "q1")
+    pair(data / "top", 63)
+    refused: list[str] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        with pytest.raises(imgdup.RemovalError, match="another imgdup removal") as exc:
+            imgdup.undo(first.manifest)
+        refused.append(str(exc.value))
+
+    imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q2", before_cluster=hook)
+    assert refused and not (data / "sub" / "copy.png").exists()
+    assert imgdup.undo(first.manifest).restored == (str(data / "sub" / "copy.png"),)
+
+
 def test_removals_on_sibling_folders_do_not_block_each_other(tmp_path: Path) -> None:
     data = tmp_path / "data"
     pair(data / "a", 56)
