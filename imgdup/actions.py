@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ManifestError, RemovalError, RemovalInterrupted
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
 from .fsafe import (
     Identity,
     anchored,
@@ -40,6 +40,7 @@ from .fsafe import (
     remove_partials,
     sha256_fd,
     unlink_checked,
+    write_output,
 )
 from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
@@ -48,15 +49,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "imgdup.manifest/1"
 QUARANTINE_SUFFIX = ".imgdup-quarantine"
-
-
-def sha256_file(path: str) -> str:
-    """Content digest of a regular file, refusing to follow a symlink at ``path``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        return sha256_stream(fh)
 
 
 def default_quarantine(roots: tuple[str, ...]) -> str:
@@ -93,20 +85,10 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
 
 
 def _write_manifest(path: str, doc: dict[str, Any]) -> None:
-    """Write atomically and durably: the manifest must exist before anything moves."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write atomically and durably (file and folder fsynced): the manifest must exist before
+    anything moves. A new file in the run's new folder: nothing is ever replaced."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    write_output(path, text.encode("utf-8"), lambda _head: False)
 
 
 def _root_of(path: str, roots: tuple[str, ...]) -> int:
@@ -212,8 +194,8 @@ def _remove(
                 "entries": entries,
             },
         )
-    except OSError as exc:
-        raise RemovalError(f"cannot write the manifest {manifest}: {exc.strerror or exc}; nothing was removed") from exc
+    except OutputError as exc:
+        raise RemovalError(f"{exc}; nothing was removed") from exc
 
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
