@@ -13,7 +13,7 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.m
 
 from .actions import remove, undo
 from .apply_plan import apply, load_plan
-from .errors import ImgdupError, ManifestError, PlanError, RemovalError, UsageError
+from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
 from .models import (
     Action,
     Cluster,
@@ -41,6 +41,7 @@ __all__ = [
     "ImgdupError",
     "ManifestError",
     "Member",
+    "OutputError",
     "Plan",
     "PlanError",
     "RemovalError",

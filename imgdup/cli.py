@@ -17,13 +17,14 @@ from . import __version__, index
 from .actions import remove, undo
 from .apply_plan import apply
 from .cache import default_cache_path
-from .errors import ImgdupError, UsageError
+from .discover import normalise_roots
+from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
-from .report import format_text, write_montages, write_report
+from .report import check_montages, check_report, format_text, report_format, write_montages, write_report
 from .report.text import display_path, human_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -63,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cache", metavar="PATH", default=None, help=f"hash cache file (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the hash cache")
-    p.add_argument("--report", metavar="FILE", help="also write the result as JSON (.json), CSV (.csv) or HTML (.html)")
+    p.add_argument(
+        "--report", metavar="FILE", action="append", default=[],
+        help="also write the result as JSON (.json), CSV (.csv) or HTML (.html); repeat for several formats",
+    )  # fmt: skip
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
@@ -150,7 +154,19 @@ def _run_apply(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Output locations are checked before the scan, not after it (a usage error)."""
+    try:
+        for path in args.report:
+            check_report(path)
+        if args.montage:
+            check_montages(args.montage, normalise_roots(args.dataset))
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _run_scan(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     progress = None
     if not (args.no_progress or args.quiet) and sys.stderr.isatty():
         from .progress import TqdmProgress
@@ -175,8 +191,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         if progress:
             progress.close()
 
-    if args.report:
-        write_report(result, args.report)
+    for path in args.report:
+        write_report(result, path)
     if args.montage:
         write_montages(result, args.montage)
 
@@ -197,10 +213,12 @@ def _run_scan(args: argparse.Namespace) -> int:
                 print("dry run: nothing was changed (add --remove 1 to act)")
         else:
             _print_removal(removal)
-    if args.report:
-        print(f"report written to {display_path(args.report)}", file=sys.stderr)
+    for path in args.report:
+        print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
-    where = f"listed in {args.report}" if args.report else "listed above" if args.format == "text" else "in the JSON"
+    where = "listed above" if args.format == "text" else "in the JSON"
+    if args.report:
+        where = f"listed in {', '.join(args.report)}"
     print(
         f"imgdup: {len(result.failures)} files could not be read"
         + (f", {len(removal.skipped)} clusters skipped" if removal else "")
@@ -208,6 +226,17 @@ def _run_scan(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def _say_interrupted_removal(done: object) -> None:
+    """What an interrupted removal had done, and how to undo it."""
+    assert isinstance(done, RemovalResult)
+    verb = "deleted" if done.permanent else "moved to the quarantine"
+    print(f"imgdup: interrupted during removal: {len(done.removed)} files {verb} before the interruption, "
+          f"the others left in place", file=sys.stderr)  # fmt: skip
+    print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
+    if not done.permanent:
+        print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,6 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
+        try:
+            formats = [report_format(path) for path in args.report]
+        except UsageError as exc:
+            parser.error(str(exc))
+        if len(set(formats)) < len(formats):
+            parser.error("--report: one file per format (.json, .csv, .html)")
         runner = lambda: _run_scan(args)  # noqa: E731
     try:
         return runner()
@@ -244,8 +279,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImgdupError as exc:
         print(f"imgdup: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except RemovalInterrupted as exc:
+        _say_interrupted_removal(exc.done)
+        return 130
     except KeyboardInterrupt:
-        print("imgdup: interrupted; hashes computed so far are kept in the cache", file=sys.stderr)
+        cached = not args.undo and not args.apply and not args.no_cache
+        print("imgdup: interrupted" + ("; hashes computed so far are kept in the cache" if cached else ""),
+              file=sys.stderr)  # fmt: skip
         return 130
     except OSError as exc:
         print(f"imgdup: error: {exc}", file=sys.stderr)

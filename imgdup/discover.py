@@ -38,6 +38,8 @@ def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     """Absolute, real, de-duplicated roots; a root nested in another is dropped (same files)."""
     out: list[str] = []
     for root in roots:
+        if not os.fspath(root):  # an unset shell variable: never the current folder by accident
+            raise UsageError("an empty folder name is not a folder to scan (an unset variable?)")
         path = os.path.realpath(os.fspath(root))
         if not os.path.isdir(path):
             raise UsageError(f"not a directory: {os.fspath(root)}")

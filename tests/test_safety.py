@@ -313,13 +313,17 @@ def test_sigkill_during_removal_then_undo_restores_everything(tmp_path: Path) ->
     assert regular_files(root) == before
 
 
-def test_undo_completes_a_move_interrupted_between_link_and_unlink(two_clusters: Path, tmp_path: Path) -> None:
+def test_undo_leaves_a_hard_link_of_the_quarantined_file_at_the_original_path(
+    two_clusters: Path, tmp_path: Path
+) -> None:
+    """Moves are renames, so this state is not one an interrupted removal leaves; if it is found,
+    undo deletes neither name (undo never deletes) and says so."""
     done = remove_with_hook(two_clusters, tmp_path / "q", None)
     first = done.removed[0]
-    os.link(first.quarantine, first.path)  # the state a kill between link() and unlink() leaves
+    os.link(first.quarantine, first.path)
     res = imgdup.undo(done.manifest)
-    assert not res.problems and first.path in res.already_in_place
-    assert not os.path.exists(first.quarantine)
+    assert [p for p, _ in res.problems] == [first.path] and "hard link" in res.problems[0][1]
+    assert os.path.exists(first.quarantine) and os.path.exists(first.path)
     assert (two_clusters / "g1" / "copy.png").exists() and (two_clusters / "g2" / "copy.png").exists()
 
 

@@ -25,11 +25,13 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+from ..fsafe import write_output
 from ..hashing import load_thumbnail
 from ..models import ScanResult
 from ..plan import to_document
 from .text import human_bytes, root_labels
 
+GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
 THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
 THUMB_QUALITY = 75  # JPEG quality: ~5-10 KiB a thumbnail
 
@@ -62,6 +64,10 @@ def _exact_ints(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "clusters": clusters}
 
 
+def _is_jpeg(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
 def thumbnail_folder(page: str) -> str:
     """The folder beside ``page`` that holds its thumbnails."""
     stem = os.path.splitext(os.path.basename(page))[0]
@@ -89,10 +95,7 @@ def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[s
                     continue
                 buf = io.BytesIO()
                 thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)
-                tmp = f"{target}.tmp-{os.getpid()}"
-                with open(tmp, "wb") as fh:
-                    fh.write(buf.getvalue())
-                os.replace(tmp, target)
+                write_output(target, buf.getvalue(), _is_jpeg)
             out[digest] = f"{base}/{name}"
     return out
 
@@ -117,7 +120,13 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
     data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
     page = _asset("gallery.html")
     # One pass, so a value can never be taken for another placeholder.
-    parts = {"csp": e(csp, quote=False), "style": style, "summary": e(summary), "failures": failures}
+    parts = {
+        "generator": GENERATOR,
+        "csp": e(csp, quote=False),
+        "style": style,
+        "summary": e(summary),
+        "failures": failures,
+    }
     parts.update(data=data, script=script)
     out = []
     rest = page
