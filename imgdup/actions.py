@@ -17,7 +17,6 @@ import contextlib
 import errno
 import fcntl
 import itertools
-import json
 import logging
 import os
 import platform
@@ -30,6 +29,7 @@ from typing import Any, BinaryIO
 from .errors import ManifestError, RemovalError
 from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,7 @@ def _write_manifest(path: str, doc: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
+        fh.write(to_json_text(doc))  # names that are not UTF-8 stay exact: imgdup.names
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -318,7 +317,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            doc = from_json_text(fh.read())
     except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):

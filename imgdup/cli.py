@@ -8,7 +8,6 @@ summary line says how many and where they are listed).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from .actions import remove, undo
 from .cache import default_cache_path
 from .errors import ImgdupError, UsageError
 from .models import ALGORITHMS, DECODE_MODES
+from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
@@ -137,8 +137,7 @@ def _run_scan(args: argparse.Namespace) -> int:
                 "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
                 "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
             }
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(to_json_text(doc))
     else:
         sys.stdout.write(format_text(result, removed=removal is not None and not removal.skipped))
         if removal is None:

@@ -7,11 +7,11 @@ link through ``urllib.parse.quote``: a file named ``<script>...</script>.jpg`` i
 from __future__ import annotations
 
 import html
-from pathlib import PurePosixPath
+import os
 from urllib.parse import quote
 
 from ..models import ScanResult
-from .text import human_bytes
+from .text import display_path, human_bytes
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -27,7 +27,8 @@ _CSP = "default-src 'none'; img-src file:; style-src 'unsafe-inline'"
 
 
 def _uri(path: str) -> str:
-    return "file://" + quote(PurePosixPath(path).as_posix())
+    # Quoting the name's bytes keeps a name that is not UTF-8 exact (%FF), not replaced.
+    return "file://" + quote(os.fsencode(path))
 
 
 def to_html(result: ScanResult) -> str:
@@ -54,13 +55,13 @@ def to_html(result: ScanResult) -> str:
             act = m.action.value
             out.append(
                 f"<tr><td><img src='{e(_uri(r.path))}' alt=''></td><td class='{act}'>{act}</td>"
-                f"<td>{m.distance}</td><td>{e(r.path)}</td>"
+                f"<td>{m.distance}</td><td>{e(display_path(r.path))}</td>"
                 f"<td>{r.width}x{r.height}, {e(human_bytes(r.entry.size))}</td></tr>"
             )
         out.append("</table>")
     if result.failures:
         out.append("<h2>Files that could not be read</h2><ul>")
-        out.extend(f"<li>{e(f.path)}: {e(f.reason)}</li>" for f in result.failures)
+        out.extend(f"<li>{e(display_path(f.path))}: {e(display_path(f.reason))}</li>" for f in result.failures)
         out.append("</ul>")
     out.append("</body></html>\n")
     return "\n".join(out)
