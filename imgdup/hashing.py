@@ -32,7 +32,17 @@ IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 2  # 2: 2x enlargements detected by the quality check (cached with the hashes)
+HASH_VERSION = 3  # 2: 2x enlargements detected by the quality check; 3: every frame hashed
+
+# Formats whose files may hold several pictures (animation frames, pages), all of which are
+# hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
+# only the first picture counts.
+_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF")
+
+MAX_FRAMES = 64
+"""Frames hashed per file: a bound on the cost of one file (every frame is decoded). A file with
+more frames is compared on these only, and is never removed as a duplicate unless it is a
+byte-identical copy (see :mod:`imgdup.frames`)."""
 
 _BACKGROUND = (255, 255, 255)
 
@@ -163,15 +173,22 @@ def is_low_information(img: Image.Image) -> bool:
 
 
 def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int]:
-    """Open, decode (reduced where allowed), orient and normalise one image.
+    """Open, decode (reduced where allowed), orient and normalise one image (its first frame).
 
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
+    img, width, height, _frames = _load_first_frame(source, settings)
+    return img, width, height
+
+
+def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, int]:
+    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=IMAGE_FORMATS) as img:
             width, height = img.size
+            frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
@@ -188,7 +205,34 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
-            return img, width, height
+            return img, width, height, frames
+
+
+def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
+    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it.
+
+    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
+    size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
+    """
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    out: list[int] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source, formats=IMAGE_FORMATS) as img:
+            for index in range(1, min(frames, MAX_FRAMES)):
+                img.seek(index)
+                w, h = img.size
+                if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(
+                        f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
+                    )
+                img.load()
+                frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
+                if min(frame.size) >= 2 * draft_size(settings):
+                    frame = frame.reduce(min(frame.size) // draft_size(settings))
+                out.append(hash_image(frame, settings))
+    return tuple(out)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -246,7 +290,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height = load_for_hashing(source, settings)
+        img, width, height, frames = _load_first_frame(source, settings)
         return ImageRecord(
             entry=entry,
             width=width,
@@ -255,6 +299,8 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             digest=digest,
             variants=variant_hashes(img, settings) if settings.rotations else (),
             low_information=is_low_information(img),
+            frames=frames,
+            frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
         )
 
     return _guarded(entry, work)

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from imgdup.names import from_csv_cell, from_json_text, to_csv_cell, to_json_text
-
 from .synth import photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +46,8 @@ def imgdup(*args: str) -> subprocess.CompletedProcess[bytes]:
     "raw", [b"caf\xe9.png", b"\xff\xfe", b"back\\x41slash\\\\.png", "ünï.png".encode(), b"plain.png"]
 )
 def test_json_and_csv_encodings_round_trip_the_exact_bytes(raw: bytes) -> None:
+    from imgdup.names import from_csv_cell, from_json_text, to_csv_cell, to_json_text
+
     path = os.fsdecode(raw)
     text = to_json_text({"path": path, "list": [path]})
     text.encode("utf-8")  # always writable as UTF-8
@@ -58,6 +58,10 @@ def test_json_and_csv_encodings_round_trip_the_exact_bytes(raw: bytes) -> None:
 
 
 def test_names_that_are_not_utf8_through_scan_reports_removal_and_undo(tmp_path: Path) -> None:
+    from json import loads as from_json_text  # what any reader does: the escapes are plain JSON
+
+    from imgdup.names import from_csv_cell
+
     root = tmp_path / "data"
     root.mkdir()
     photo(1).save(root / "a.png")
