@@ -23,7 +23,7 @@ from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
 from .report import format_text, write_montages, write_report
-from .report.text import display_path, human_bytes
+from .report.text import display_path, human_bytes, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -89,7 +89,7 @@ def _run_undo(manifest: str) -> int:
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
-    print(f"restored {restored} files, {in_place} already in place, {problems} problems")
+    print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
@@ -147,7 +147,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             print("nothing to remove")
         else:
             verb = "deleted" if removal.permanent else "moved to the quarantine"
-            print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
+            print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
             for r in removal.removed:
                 if not r.frees_space:
                     print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
@@ -159,13 +159,14 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.report:
         print(f"report written to {display_path(args.report)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
-    where = f"listed in {args.report}" if args.report else "listed above" if args.format == "text" else "in the JSON"
-    print(
-        f"imgdup: {len(result.failures)} files could not be read"
-        + (f", {len(removal.skipped)} clusters skipped" if removal else "")
-        + (f" ({where})" if partial else ""),
-        file=sys.stderr,
-    )
+    if partial:  # said only when something went wrong: a clean run ends quietly
+        where = (
+            f"listed in {args.report}" if args.report else "listed above" if args.format == "text" else "in the JSON"
+        )
+        problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
+        if removal and removal.skipped:
+            problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
+        print(f"imgdup: {', '.join(problems)} ({where})", file=sys.stderr)
     return EXIT_PARTIAL if partial else EXIT_OK
 
 

@@ -27,6 +27,50 @@ from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality
 # (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.)
 IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
 
+# Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
+# installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
+# by the optional pillow-heif package (``pip install 'imgdup[heic]'``).
+_ISOBMFF_EXTENSIONS = {".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
+
+
+@functools.cache
+def optional_formats() -> tuple[str, ...]:
+    """The optional formats this installation reads (imports pillow-heif at most once)."""
+    from PIL import features
+
+    found = []
+    if "avif" in features.modules and features.check_module("avif"):
+        found.append("AVIF")
+    try:
+        import pillow_heif  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+        pillow_heif.register_heif_opener()
+        found.append("HEIF")
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
+    """The formats Pillow may try on this file: the optional ones only for an ISO-BMFF file."""
+    if isinstance(source, io.BytesIO):
+        head = source.getbuffer()[:12].tobytes()
+    else:
+        with open(source, "rb") as fh:
+            head = fh.read(12)
+    return IMAGE_FORMATS + optional_formats() if head[4:8] == b"ftyp" else IMAGE_FORMATS
+
+
+def _unidentified(path: str) -> str:
+    """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
+    wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if wanted == "HEIF" and wanted not in optional_formats():
+        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup[heic]')"
+    if wanted == "AVIF" and wanted not in optional_formats():
+        return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
+    return "not an image Pillow can identify (or a format imgdup does not open)"
+
+
 # Files up to this size are read into memory once, so the content digest and the decoder see
 # exactly the same bytes; larger files are digested in a streaming pass and decoded from disk.
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
@@ -186,7 +230,7 @@ def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple
     """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=IMAGE_FORMATS) as img:
+        with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
             frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
@@ -219,7 +263,7 @@ def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames:
     out: list[int] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=IMAGE_FORMATS) as img:
+        with Image.open(source, formats=_formats_for(source)) as img:
             for index in range(1, min(frames, MAX_FRAMES)):
                 img.seek(index)
                 w, h = img.size
@@ -276,7 +320,7 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except Image.DecompressionBombError as exc:
         return HashFailure(entry.path, f"refused: decompression bomb ({exc})")
     except Image.UnidentifiedImageError:
-        return HashFailure(entry.path, "not an image Pillow can identify (or a format imgdup does not open)")
+        return HashFailure(entry.path, _unidentified(entry.path))
     except OSError as exc:
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:
@@ -310,7 +354,7 @@ def load_thumbnail(path: str, size: int) -> Image.Image:
     """An upright RGB thumbnail for montages, decoded with the same guards as hashing."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path, formats=IMAGE_FORMATS) as img:
+        with Image.open(path, formats=_formats_for(path)) as img:
             img.draft("RGB", (size, size))
             img.load()
             img = normalise(ImageOps.exif_transpose(img))

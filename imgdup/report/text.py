@@ -19,6 +19,11 @@ def display_path(path: str) -> str:
     )  # fmt: skip
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``: the count and the word in the right number."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def human_bytes(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -51,15 +56,19 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
     if result.failures:
         lines.append("")
     s = result.summary
+    if not s.files:
+        lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
+    elif not s.images:
+        lines.append("no image could be read (see the failures above)")
     lines.append(
-        f"{s.files} files scanned ({s.from_cache} from the cache), {s.images} images hashed, {s.failures} failed, "
-        f"{len(result.skipped)} skipped (symlinks, special files)"
+        f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
+        f"{s.failures} failed, {len(result.skipped)} skipped (symlinks, special files)"
     )
     verb = "removed" if removed else "would remove"
     hs = result.settings.hash
     rot = "rotations, " if hs.rotations else ""
     lines.append(
-        f"{s.clusters} clusters, {s.duplicates} duplicates: {verb} {s.to_remove} files "
+        f"{plural(s.clusters, 'cluster')}, {plural(s.duplicates, 'duplicate')}: {verb} {plural(s.to_remove, 'file')} "
         f"({human_bytes(s.bytes_to_remove)}), {s.to_review} left for review "
         f"[{hs.algorithm}, {hs.bits} bits, threshold {result.settings.threshold}, {rot}{s.seconds:.2f} s]"
     )
