@@ -10,7 +10,8 @@ lose pictures. A member is removable only when its frames *match* the kept file'
   the same position (the first frame's distance is the member's own distance).
 
 Anything else (a still image against an animation, other frame counts, a frame beyond the
-threshold, more frames than were read) leaves the member in place for ``review``.
+threshold, more frames than were read) leaves the member in place for ``review``. Frames are
+compared as stored: with ``rotations``, a rotated copy of an animation is left for review too.
 """
 
 from __future__ import annotations
