@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import json
 import logging
 import os
 import platform
@@ -44,6 +43,7 @@ from .fsafe import (
 )
 from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
 def _write_manifest(path: str, doc: dict[str, Any]) -> None:
     """Write atomically and durably (file and folder fsynced): the manifest must exist before
     anything moves. A new file in the run's new folder: nothing is ever replaced."""
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    text = to_json_text(doc)  # names that are not UTF-8 stay exact: imgdup.names
     write_output(path, text.encode("utf-8"), lambda _head: False)
 
 
@@ -284,7 +284,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            doc = from_json_text(fh.read())
     except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):

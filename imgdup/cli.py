@@ -8,7 +8,6 @@ summary line says how many and where they are listed).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,12 +19,13 @@ from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
+from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
 from .report import check_montages, check_report, format_text, report_format, write_montages, write_report
-from .report.text import display_path, human_bytes
+from .report.text import display_path, human_bytes, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -114,7 +114,7 @@ def _run_undo(manifest: str) -> int:
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
-    print(f"restored {restored} files, {in_place} already in place, {problems} problems")
+    print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
@@ -123,7 +123,7 @@ def _print_removal(removal: RemovalResult) -> None:
         print("nothing to remove")
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
-    print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
+    print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
     for r in removal.removed:
         if not r.frees_space:
             print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
@@ -147,8 +147,7 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 def _run_apply(args: argparse.Namespace) -> int:
     removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent)
     if args.format == "json":
-        json.dump({"removal": _removal_doc(removal)}, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
     else:
         _print_removal(removal)
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
@@ -204,8 +203,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         doc = to_document(result)
         if removal:
             doc["removal"] = _removal_doc(removal)
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(to_json_text(doc))
     else:
         sys.stdout.write(format_text(result, removed=removal is not None and not removal.skipped))
         if removal is None:
@@ -216,15 +214,14 @@ def _run_scan(args: argparse.Namespace) -> int:
     for path in args.report:
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
-    where = "listed above" if args.format == "text" else "in the JSON"
-    if args.report:
-        where = f"listed in {', '.join(args.report)}"
-    print(
-        f"imgdup: {len(result.failures)} files could not be read"
-        + (f", {len(removal.skipped)} clusters skipped" if removal else "")
-        + (f" ({where})" if partial else ""),
-        file=sys.stderr,
-    )
+    if partial:  # said only when something went wrong: a clean run ends quietly
+        where = "listed above" if args.format == "text" else "in the JSON"
+        if args.report:
+            where = f"listed in {', '.join(args.report)}"
+        problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
+        if removal and removal.skipped:
+            problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
+        print(f"imgdup: {', '.join(problems)} ({where})", file=sys.stderr)
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -232,7 +229,7 @@ def _say_interrupted_removal(done: object) -> None:
     """What an interrupted removal had done, and how to undo it."""
     assert isinstance(done, RemovalResult)
     verb = "deleted" if done.permanent else "moved to the quarantine"
-    print(f"imgdup: interrupted during removal: {len(done.removed)} files {verb} before the interruption, "
+    print(f"imgdup: interrupted during removal: {plural(len(done.removed), 'file')} {verb} before the interruption, "
           f"the others left in place", file=sys.stderr)  # fmt: skip
     print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
     if not done.permanent:

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
-     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".mpo"}
+     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".mpo",
+     ".heic", ".heif", ".avif"}  # read when this installation can (hashing.optional_formats), else failures
 )  # fmt: skip
 
 # Leading bytes of the formats hashing may open; used to recognise images without a known

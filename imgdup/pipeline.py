@@ -43,7 +43,7 @@ DEFAULT_THRESHOLD = 8
 
 
 def find_duplicates(
-    roots: Iterable[str | os.PathLike[str]],
+    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     threshold: int = DEFAULT_THRESHOLD,
     hash: str = "phash",  # noqa: A002 - the CLI's and the report's name for it
@@ -57,7 +57,8 @@ def find_duplicates(
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
 ) -> ScanResult:
-    """Scan ``roots`` and group near-identical images; changes nothing on disk.
+    """Scan ``roots`` (one folder, or an iterable of folders) and group near-identical images;
+    changes nothing on disk.
 
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
     ``hash_size ** 2`` bits). ``rotations`` also matches rotated and mirrored copies (each image
@@ -79,6 +80,8 @@ def find_duplicates(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError("jobs must be at least 1")
+    if isinstance(roots, (str, bytes, os.PathLike)):  # one folder, not an iterable of its characters
+        roots = [os.fsdecode(roots)]
     root_list = normalise_roots(roots)
     if not root_list:
         raise UsageError("no folder to scan")

@@ -36,6 +36,8 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
     }
     if r.entry.aliases:
         doc["hardlinks"] = list(r.entry.aliases)
+    if r.frames > 1:  # an animation or a multi-page file: removed only if every frame matches
+        doc["frames"] = r.frames
     return doc
 
 

@@ -285,7 +285,7 @@ def test_undo_goes_on_past_a_dangling_symlink_at_an_original_path(
     os.symlink(tmp_path / "nowhere", data / "g1" / "copy.png")
     assert main(["--undo", str(done.manifest)]) == 3
     out = capsys.readouterr()
-    assert "restored 1 files" in out.out and "symbolic link" in out.err
+    assert "restored 1 file," in out.out and "symbolic link" in out.err
     assert (data / "g2" / "copy.png").is_file()
     assert len(list((tmp_path / "q").rglob("copy.png"))) == 1  # the other one waits in the quarantine
 
@@ -495,6 +495,6 @@ def test_ctrl_c_during_removal_says_what_was_done_and_how_to_undo(
     err = capsys.readouterr().err
     assert rc == 130
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
-    assert "1 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+    assert "1 file moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
     assert "cache" not in err
     assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()

@@ -491,4 +491,4 @@ def test_removing_a_file_whose_other_hard_link_is_outside_the_roots_says_no_spac
     assert rc == 0
     assert "b.png: another name of this file (a hard link) keeps its data" in out
     assert (tmp_path / "elsewhere.png").exists() and (root / "a.png").exists()
-    assert "moved to the quarantine: 1 files (0 B)" in out
+    assert "moved to the quarantine: 1 file (0 B)" in out

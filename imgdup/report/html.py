@@ -19,7 +19,6 @@ import base64
 import hashlib
 import html
 import io
-import json
 import os
 from importlib import resources
 from typing import Any
@@ -28,8 +27,9 @@ from urllib.parse import quote
 from ..fsafe import write_output
 from ..hashing import load_thumbnail
 from ..models import ScanResult
+from ..names import to_json_text
 from ..plan import to_document
-from .text import human_bytes, root_labels
+from .text import display_path, human_bytes, root_labels
 
 GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
 THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
@@ -46,7 +46,7 @@ def _csp_hash(text: str) -> str:
 
 def _json_for_html(value: Any) -> str:
     """JSON that cannot end its <script> block early nor be read as markup."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = to_json_text(value, indent=None).rstrip("\n")  # names that are not UTF-8 stay exact
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -115,7 +115,9 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
     )
     failures = ""
     if document.get("failures"):
-        items = "".join(f"<li>{e(f['path'])}: {e(f['reason'])}</li>" for f in document["failures"])
+        items = "".join(
+            f"<li>{e(display_path(f['path']))}: {e(display_path(f['reason']))}</li>" for f in document["failures"]
+        )
         failures = f"<section id='failures'><h2>Files that could not be read</h2><ul>{items}</ul></section>"
     data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
     page = _asset("gallery.html")

@@ -9,10 +9,21 @@ from ..models import FileEntry, ScanResult
 
 def display_path(path: str) -> str:
     """A path safe to print: control characters (a newline in a name, an escape sequence that
-    would repaint the terminal) are shown escaped instead of acting."""
+    would repaint the terminal) are shown escaped instead of acting; a byte that is not valid
+    UTF-8 (held as a lone surrogate, see :mod:`imgdup.names`) is shown as ``\\xNN``."""
     if path.isprintable():
         return path
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in path)
+    return "".join(
+        ch if ch.isprintable()
+        else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in path
+    )  # fmt: skip
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``: the count and the word in the right number."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def root_labels(roots: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -71,15 +82,19 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
     if result.failures:
         lines.append("")
     s = result.summary
+    if not s.files:
+        lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
+    elif not s.images:
+        lines.append("no image could be read (see the failures above)")
     lines.append(
-        f"{s.files} files scanned ({s.from_cache} from the cache), {s.images} images hashed, {s.failures} failed, "
-        f"{len(result.skipped)} skipped (symlinks, special files)"
+        f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
+        f"{s.failures} failed, {len(result.skipped)} skipped (symlinks, special files)"
     )
     verb = "removed" if removed else "would remove"
     hs = result.settings.hash
     rot = "rotations, " if hs.rotations else ""
     lines.append(
-        f"{s.clusters} clusters, {s.duplicates} duplicates: {verb} {s.to_remove} files "
+        f"{plural(s.clusters, 'cluster')}, {plural(s.duplicates, 'duplicate')}: {verb} {plural(s.to_remove, 'file')} "
         f"({human_bytes(s.bytes_to_remove)}), {s.to_review} left for review "
         f"[{hs.algorithm}, {hs.bits} bits, threshold {result.settings.threshold}, {rot}{s.seconds:.2f} s]"
     )
