@@ -19,7 +19,7 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/3"  # 2: low_information and rotation variants; 3: quality
+SCHEMA = "imgdup.cache/4"  # 2: low_information and rotation variants; 3: quality; 4: regions
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
 
@@ -77,7 +77,7 @@ class HashCache:
                         settings TEXT NOT NULL, path TEXT NOT NULL,
                         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-                        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
+                        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT, regions TEXT,
                         PRIMARY KEY (settings, path)
                     ) WITHOUT ROWID;
                     """
@@ -97,7 +97,7 @@ class HashCache:
         try:
             row = self._db.execute(
                 "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-                " upscaled, pixels_sha256 FROM files WHERE settings=? AND path=?",
+                " upscaled, pixels_sha256, regions FROM files WHERE settings=? AND path=?",
                 (self.settings_key, entry.path),
             ).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -117,6 +117,7 @@ class HashCache:
             low_information=bool(row[8]),
             variants=tuple(int(v, 16) for v in row[9].split(",") if v),
             quality=None if row[11] is None else Quality(upscaled=bool(row[10]), pixels_sha256=row[11]),
+            regions=tuple(int(v, 16) for v in (row[12] or "").split(",") if v),
         )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
@@ -126,15 +127,16 @@ class HashCache:
             key = (self.settings_key, entry.path, entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, None, None, None, None))
+                    rows.append((*key, None, None, None, None, res.reason, None, None, None, None, None))
                 continue
             variants = ",".join(format(v, "x") for v in res.variants)
             q = res.quality
             rows.append(
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
-                 variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256)
+                 variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256,
+                 ",".join(format(v, "x") for v in res.regions))
             )  # fmt: skip
-        self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def put_quality(self, records: Iterable[ImageRecord]) -> None:
         """Store measured :class:`Quality` on the rows of exactly these file versions."""

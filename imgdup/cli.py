@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash", choices=ALGORITHMS, default="phash", help="perceptual hash (default phash)")
     p.add_argument("--hash-size", type=int, default=8, help="hash side; bits = size^2 (default 8 = 64 bits)")
     p.add_argument("--rotations", action="store_true", help="also match rotated (90/180/270) and mirrored copies")
+    p.add_argument(
+        "--regions", action="store_true", help="also match copies with borders, bars, frames and crops (content box)"
+    )
     p.add_argument("--decode", choices=DECODE_MODES, default="draft", help="JPEG decode: draft = reduced (fast)")
     p.add_argument(
         "--keep", default=",".join(DEFAULT_KEEP),
@@ -107,6 +110,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             hash_size=args.hash_size,
             decode=args.decode,
             rotations=args.rotations,
+            regions=args.regions,
             keep=args.keep,
             index=args.index,
             jobs=args.jobs,

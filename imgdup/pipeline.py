@@ -29,6 +29,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide, parse_keep
+from .regions import region_links
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def find_duplicates(
     hash_size: int = 8,
     decode: str = "draft",
     rotations: bool = False,
+    regions: bool = False,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
@@ -67,7 +69,9 @@ def find_duplicates(
     """
     started = time.perf_counter()
     try:
-        settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations))
+        settings = HashSettings(
+            algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations), regions=bool(regions)
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
@@ -230,7 +234,7 @@ def cluster_records(
     clusters: list[Cluster] = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
-        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep))
+        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep, bits=settings.bits))
     paired = {r.path for g in groups for r in g}
     lonely_low = tuple(r for r in records if r.low_information and r.path not in paired)
     return Clustered(tuple(clusters), lonely_low, tuple(records))
@@ -249,7 +253,10 @@ def _components(
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
-    if not settings.rotations:
+    if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
+        images = [[(r.hash, r.regions) for r in by_hash[h]] for h in unique]
+        pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend)]
+    elif not settings.rotations:
         pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
     else:
         owners: dict[int, set[int]] = {}

@@ -13,6 +13,7 @@ from itertools import combinations
 
 from .errors import UsageError
 from .models import Action, Cluster, ImageRecord, Member
+from .regions import region_distance
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,23 @@ def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[
     return best, "first in path order"
 
 
-def distance(a: ImageRecord, b: ImageRecord) -> int:
-    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions."""
+def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
+    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions;
+    with regions, the least under :func:`imgdup.regions.region_distance` as well."""
+    if a.regions and b.regions:
+        return region_distance(a.hash, a.regions, b.hash, b.regions, bits=bits)
     return min((h ^ b.hash).bit_count() for h in (a.hash, *a.variants))
 
 
-def diameter(records: Sequence[ImageRecord]) -> int:
-    """Largest distance between any two members (over distinct hash values)."""
-    reps = list({(r.hash, r.variants): r for r in records}.values())
-    return max((distance(a, b) for a, b in combinations(reps, 2)), default=0)
+def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
+    """Largest distance between any two members (over distinct hash values); ``bits`` per hash."""
+    reps = list({(r.hash, r.variants, r.regions): r for r in records}.values())
+    return max((distance(a, b, bits=bits) for a, b in combinations(reps, 2)), default=0)
 
 
-def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str]) -> Cluster:
+def decide(
+    cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str], bits: int = 64
+) -> Cluster:
     """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member."""
     keeper, reason = choose_keeper(records, keep)
     members = [Member(keeper, 0, Action.KEEP)]
@@ -107,7 +113,7 @@ def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, k
     for r in records:
         if r is keeper:
             continue
-        d = distance(keeper, r)
+        d = distance(keeper, r, bits=bits)
         others.append(Member(r, d, Action.REMOVE if d <= threshold else Action.REVIEW))
     others.sort(key=lambda m: (m.distance, m.record.path))
     return Cluster(
@@ -115,5 +121,5 @@ def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, k
         keep=keeper,
         keep_reason=reason,
         members=tuple(members + others),
-        diameter=diameter(records),
+        diameter=diameter(records, bits=bits),
     )

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from .edits import EDITS
+
 TRUTH_SCHEMA = "imgdup.accuracy-truth/1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "datasets" / "dogs-1000"
@@ -253,7 +255,14 @@ def _transforms() -> tuple[Transform, ...]:
     )
 
 
-TRANSFORMS = _transforms()
+def _edit(
+    name: str, hard: bool, description: str, edit: Callable[[Image.Image, random.Random], Image.Image]
+) -> Transform:
+    return Transform(name, hard, f"{description}, JPEG q92", lambda im, r: Rendered(edit(im, r), "JPEG", _jpeg(92)))
+
+
+# Layout edits (borders, letterboxes, captions, small rotations, crops, screenshots): edits.py.
+TRANSFORMS = (*_transforms(), *(_edit(n, h, d, e) for n, h, _c, d, e in EDITS))
 
 
 def resolve_source(cli_value: str | None) -> Path:
