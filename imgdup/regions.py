@@ -52,7 +52,7 @@ SUB_REGIONS: tuple[Box, ...] = (
 # _TEXT_SHARE does. JPEG noise at quality 30 on a flat band stays within ~10 levels.
 _TOLERANCE = 24
 _UNIFORM_SHARE = 0.97
-_TEXT_SHARE = 0.6
+_TEXT_SHARE = 0.3
 # Never peel more than this share of a side in total: what is left must still be a picture.
 _MIN_KEEP = 0.3
 _ROUNDS = 6  # frames nest (desktop, window border, title bar, page): peel layer by layer
