@@ -254,7 +254,7 @@ def _components(
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
-        images = [[(r.hash, r.regions) for r in by_hash[h]] for h in unique]
+        images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
         pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend)]
     elif not settings.rotations:
         pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]

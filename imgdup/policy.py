@@ -13,7 +13,7 @@ from itertools import combinations
 
 from .errors import UsageError
 from .models import Action, Cluster, ImageRecord, Member
-from .regions import region_distance
+from .regions import link_distance
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[
 
 def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
     """Bits between two images' hashes; with rotation variants, the least over a's 8 versions;
-    with regions, the least under :func:`imgdup.regions.region_distance` as well."""
+    with regions, :func:`imgdup.regions.link_distance` (every link confirmed by finer hashes)."""
     if a.regions and b.regions:
-        return region_distance(a.hash, a.regions, b.hash, b.regions, bits=bits)
+        return link_distance((a.hash, a.regions, a.variants), (b.hash, b.regions, b.variants), bits=bits)
     return min((h ^ b.hash).bit_count() for h in (a.hash, *a.variants))
 
 

@@ -30,10 +30,7 @@ def bordered(img: Image.Image, fraction: float, colour: tuple[int, int, int]) ->
 def letterboxed(img: Image.Image, aspect: float = 16 / 9) -> Image.Image:
     """The photo centred in a black frame of the given aspect ratio (bars on two sides)."""
     w, h = img.size
-    if w / h < aspect:
-        size = (round(h * aspect), h)
-    else:
-        size = (w, round(w / aspect))
+    size = (round(h * aspect), h) if w / h < aspect else (w, round(w / aspect))
     out = Image.new("RGB", size, (0, 0, 0))
     out.paste(img, ((size[0] - w) // 2, (size[1] - h) // 2))
     return out

@@ -143,8 +143,10 @@ def markdown(
 
 
 def _order(cat: str) -> tuple[int, str]:
-    order = ["border", "letterbox", "caption", "rotation <= 3", "rotation 5", "edge crop 5%", "edge crop 10%",
-             "centre crop 5%", "centre crop 10%", "centre crop 20%", "centre crop 30%", "screenshot", "collage"]  # fmt: skip
+    order = [
+        *("border", "letterbox", "caption", "rotation <= 3", "rotation 5", "edge crop 5%", "edge crop 10%"),
+        *("centre crop 5%", "centre crop 10%", "centre crop 20%", "centre crop 30%", "screenshot", "collage"),
+    ]
     return (order.index(cat) if cat in order else len(order), cat)
 
 
@@ -169,8 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="cold runs per setting (default 3)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("-t", "--threshold", type=int)
+    default = DEFAULT_OUTPUT.relative_to(REPO_ROOT)
     parser.add_argument("--write", nargs="?", const=DEFAULT_OUTPUT, type=Path, metavar="FILE",
-                        help=f"replace the layout section of FILE (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")  # fmt: skip
+                        help=f"replace the layout section of FILE (default {default})")  # fmt: skip
     args = parser.parse_args(argv)
     runs = []
     for dataset in args.dataset:
