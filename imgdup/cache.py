@@ -68,20 +68,28 @@ class HashCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             if not tables:
-                db.executescript(
-                    f"""
-                    PRAGMA application_id={_APP_ID};
-                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    INSERT INTO meta VALUES ('schema', '{SCHEMA}');
-                    CREATE TABLE files (
-                        settings TEXT NOT NULL, path TEXT NOT NULL,
-                        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                        width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-                        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT, regions TEXT,
-                        PRIMARY KEY (settings, path)
-                    ) WITHOUT ROWID;
-                    """
-                )
+                # Two runs may create one new cache at once: create it in a write transaction
+                # and look again inside it, so the second run finds the first one's tables.
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if not db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                        db.execute(f"PRAGMA application_id={_APP_ID}")
+                        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                        db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
+                        db.execute(
+                            """CREATE TABLE files (
+                                settings TEXT NOT NULL, path TEXT NOT NULL,
+                                inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                                width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
+                                low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
+                                regions TEXT,
+                                PRIMARY KEY (settings, path)
+                            ) WITHOUT ROWID"""
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
             schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if schema is None or schema[0] != SCHEMA:
                 raise sqlite3.DatabaseError(f"cache schema {schema and schema[0]!r}, expected {SCHEMA!r}")

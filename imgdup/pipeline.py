@@ -50,7 +50,7 @@ def find_duplicates(
     hash_size: int = 8,
     decode: str = "draft",
     rotations: bool = False,
-    regions: bool = False,
+    regions: bool | None = None,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
@@ -62,7 +62,9 @@ def find_duplicates(
 
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
     ``hash_size ** 2`` bits). ``rotations`` also matches rotated and mirrored copies (each image
-    is compared in its 8 orientations). ``keep`` orders the rules that choose the kept file (see
+    is compared in its 8 orientations). ``regions`` also matches copies with borders, letterboxes,
+    caption bars, window frames, small rotations and crops (:mod:`imgdup.regions`); None (the
+    default) turns it on for phash, the hash it was measured with. ``keep`` orders the rules that choose the kept file (see
     :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite file path, or None for no cache.
     ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
@@ -70,7 +72,11 @@ def find_duplicates(
     started = time.perf_counter()
     try:
         settings = HashSettings(
-            algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations), regions=bool(regions)
+            algorithm=hash,
+            hash_size=hash_size,
+            decode=decode,
+            rotations=bool(rotations),
+            regions=hash == "phash" if regions is None else bool(regions),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

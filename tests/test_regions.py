@@ -70,7 +70,7 @@ def test_plain_hashes_miss_the_added_frames(tmp_path: Path, edit: str) -> None:
     original = photo(21, (400, 300))
     original.save(tmp_path / "original.jpg", quality=92)
     EDITS[edit](original).save(tmp_path / "copy.jpg", quality=92)
-    assert imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters == ()
+    assert imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=False).clusters == ()
 
 
 def test_same_layout_different_pictures_stay_apart(tmp_path: Path) -> None:
@@ -82,9 +82,9 @@ def test_same_layout_different_pictures_stay_apart(tmp_path: Path) -> None:
             EDITS[edit](img).save(tmp_path / f"{edit}-{seed}.jpg", quality=92)
         # Half the screen is the same window: plain hashes of different photos come within 8 bits.
         edits.screenshot(img, random.Random(4), 0.5).save(tmp_path / f"window-{seed}.jpg", quality=92)
-    plain = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    plain = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=False)
     assert any(len({n.rsplit("-", 1)[1] for n in group}) > 1 for group in names(plain))
-    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=True)
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default: regions on
     for group in names(found):  # every cluster holds one picture only
         assert len({n.rsplit("-", 1)[1] for n in group}) == 1, group
 
@@ -134,6 +134,13 @@ def test_region_rule_needs_the_finer_hashes_to_agree() -> None:
     assert len(split(a)[0]) == n and len(split(a)[1]) == n + 1
 
 
+def test_on_by_default_for_phash_only(tmp_path: Path) -> None:
+    photo(1).save(tmp_path / "a.jpg")
+    assert imgdup.find_duplicates([tmp_path], jobs=1).settings.hash.regions is True
+    assert imgdup.find_duplicates([tmp_path], jobs=1, hash="dhash").settings.hash.regions is False
+    assert imgdup.to_document(imgdup.find_duplicates([tmp_path], jobs=1))["settings"]["regions"] is True
+
+
 def test_regions_are_in_the_cache_key_and_round_trip(tmp_path: Path) -> None:
     assert settings_key(HashSettings()) != settings_key(HashSettings(regions=True))
     photo(1).save(tmp_path / "a.jpg")
@@ -154,9 +161,13 @@ def test_cli_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original.save(tmp_path / "original.jpg", quality=92)
     EDITS["letterbox"](original).save(tmp_path / "copy.jpg", quality=92)
     args = ["-d", str(tmp_path), "-t", "8", "--no-cache", "-j", "1", "--no-progress"]
-    assert main(args) == 0
+    assert main([*args, "--no-regions"]) == 0
     assert "0 clusters" in capsys.readouterr().out
-    assert main([*args, "--regions"]) == 0
+    assert main(args) == 0  # on by default with phash
+    assert "1 clusters" in capsys.readouterr().out
+    assert main([*args, "--hash", "dhash"]) == 0  # measured with phash only: off for the others
+    assert "0 clusters" in capsys.readouterr().out
+    assert main([*args, "--hash", "dhash", "--regions"]) == 0
     assert "1 clusters" in capsys.readouterr().out
 
 

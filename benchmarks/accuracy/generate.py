@@ -9,7 +9,8 @@ written beside the dataset (never inside it), one record per file::
     {"relpath": "k3/9f2c81d04ab7.jpeg", "group": 12, "transform": "jpeg_q50", "hard": false}
 
 ``group`` is the source id (``null`` for distractors). ``hard`` marks transforms that a
-perceptual hash is not expected to survive (flip, 90-degree rotation, 20% crop).
+perceptual hash is not expected to survive (flip, 90-degree rotation, 20% crop; and of the
+layout edits in ``edits.py``: 5-degree rotation, 10% edge crop, 30% crop, screenshot, collage).
 
 Usage (from the repository root)::
 
