@@ -65,7 +65,8 @@ def find_duplicates(
     is compared in its 8 orientations). ``regions`` also matches copies with borders, letterboxes,
     caption bars, window frames, small rotations and crops (:mod:`imgdup.regions`); None (the
     default) turns it on for phash, the hash it was measured with. ``keep`` orders the rules
-    that choose the kept file (see :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite file path, or None for no cache.
+    that choose the kept file (see :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite
+    file path, or None for no cache.
     ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
     """
