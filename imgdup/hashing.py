@@ -218,8 +218,12 @@ def region_hashes(img: Image.Image, settings: HashSettings, plain: int) -> tuple
     full = (0, 0, grey.width, grey.height)
     boxes = [content_box(arr), *sub_boxes(grey.width, grey.height)]
     if settings.algorithm == "phash":
-        coarse, fine = _phash_boxes(arr.astype(np.float64), [full, *boxes], settings.hash_size)
-        return (*(plain if b == full else h for b, h in zip(boxes, coarse[1:])), *fine)
+        peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
+        todo = [full, *boxes] if peeled else [full, *boxes[1:]]
+        coarse, fine = _phash_boxes(arr.astype(np.float64), todo, settings.hash_size)
+        if not peeled:
+            coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
+        return (*coarse[1:], *fine)
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(grey.crop(b), settings) for b in boxes]
     return (*coarse, *(hash_image(grey if b == full else grey.crop(b), finer) for b in [full, *boxes]))

@@ -7,7 +7,7 @@ original. So every image carries, beside its plain hash:
 - the hash of its content box (:func:`content_box`: uniform or near-uniform bands of any colour,
   with JPEG noise, peeled from every side, also bands holding a line of text such as a caption);
   equal to the plain hash when nothing was peeled;
-- the hashes of a few fixed sub-regions (:data:`SUB_REGIONS`: centre 90/80/70%, the four 92%
+- the hashes of a few fixed sub-regions (:data:`SUB_REGIONS`: centre 90/80%, the four 92%
   corners);
 - the same boxes (and the whole image) hashed at twice the side, to confirm a link.
 
@@ -34,13 +34,15 @@ Box = tuple[float, float, float, float]
 """(left, top, right, bottom) as fractions of the width and height."""
 
 # Sub-regions whose hashes are compared with other images' canonical hashes. Centre crops of
-# 10-30% (and small rotations cropped to their inner rectangle, which are centre crops of
+# 10-20% (and small rotations cropped to their inner rectangle, which are centre crops of
 # 88-94% plus a few degrees) land within a few percent of one of the centre boxes; an edge crop
 # of 5-10% off two adjacent sides within 3-5% of one of the corners.
+# Measured on the layout benchmark (seed 0): without the corners, 5% edge crops drop from 100% to
+# 58% found; a centre 70% box added nothing the 90% and 80% ones did not find (30% crops chain
+# through 20% ones) and cost a ninth of the region hashing.
 SUB_REGIONS: tuple[Box, ...] = (
     (0.05, 0.05, 0.95, 0.95),
     (0.10, 0.10, 0.90, 0.90),
-    (0.15, 0.15, 0.85, 0.85),
     (0.00, 0.00, 0.92, 0.92),
     (0.08, 0.00, 1.00, 0.92),
     (0.00, 0.08, 0.92, 1.00),
