@@ -110,9 +110,11 @@ def sub_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
-# A link made by a content box or a sub-region counts only when the finer hashes (twice the side,
-# 4x the bits) of the same two boxes also agree: within this share of their bits. Placeholder,
-# set by measurement below.
+# A link counts only when the finer hashes (4x the bits) of the same two boxes also agree: within
+# this share of their bits. Measured on the layout benchmark (seed 0, T=8): every wrong link the
+# coarse hashes made had finer hashes >= 66 of 256 bits apart (two screenshots in the same window);
+# 0.25 (64 bits) kept all of them out and lost no expected copy; 0.2 lost 15% of the 5% edge crops
+# and a third of the 5-degree rotations; 0.3 let 80 wrong (hard) pairs in.
 FINE_SHARE = 0.25
 
 _N = 1 + len(SUB_REGIONS)  # content box + sub-regions
