@@ -9,13 +9,15 @@ original. So every image carries, beside its plain hash:
   equal to the plain hash when nothing was peeled;
 - the hashes of a few fixed sub-regions (:data:`SUB_REGIONS`: centre 90/80%, the four 92%
   corners);
-- the same boxes (and the whole image) hashed at twice the side, to confirm a link.
+- finer hashes of the whole image and of the same boxes (twice the frequencies on each side,
+  4x the bits), to confirm a link.
 
 :func:`region_distance` is the matching rule: the plain and content-box hashes are *canonical*
 and are compared with each other; a sub-region hash is compared only with the other image's
 canonical hashes (never with its sub-regions, which would double the chances of a chance match),
-and such a comparison counts only when the finer hashes of the same two boxes agree too (more
-hashes per image mean more chances of a chance match; the finer hash rules them out).
+and every comparison, plain against plain included, counts only when the finer hashes of the
+same two boxes agree too (more hashes per image mean more chances of a chance match; the finer
+hash rules them out). Identical plain hashes need no confirmation.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
 
