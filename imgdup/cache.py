@@ -27,10 +27,10 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/4"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames
+SCHEMA = "imgdup.cache/5"  # 2: low_information, rotation variants; 3: quality; 4: byte paths, frames; 5: regions
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
-_COLUMNS = 16
+_COLUMNS = 17
 
 # SQLite's primary result codes that prove the file itself is unusable (as opposed to a
 # read-only folder, a full disk or a lock, which say nothing about the file).
@@ -42,7 +42,7 @@ _CREATE_FILES = """
         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
-        frames INTEGER, frame_hashes TEXT,
+        frames INTEGER, frame_hashes TEXT, regions TEXT,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
@@ -187,7 +187,7 @@ class HashCache:
         try:
             row = self._db.execute(
                 "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-                " upscaled, pixels_sha256, frames, frame_hashes FROM files WHERE settings=? AND path=?",
+                " upscaled, pixels_sha256, frames, frame_hashes, regions FROM files WHERE settings=? AND path=?",
                 (self.settings_key, os.fsencode(entry.path)),
             ).fetchone()
         except sqlite3.Error as exc:
@@ -209,6 +209,7 @@ class HashCache:
             quality=None if row[11] is None else Quality(upscaled=bool(row[10]), pixels_sha256=row[11]),
             frames=row[12],
             frame_hashes=tuple(int(v, 16) for v in row[13].split(",") if v),
+            regions=tuple(int(v, 16) for v in (row[14] or "").split(",") if v),
         )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
@@ -218,14 +219,15 @@ class HashCache:
             key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, *[None] * 6))
+                    rows.append((*key, None, None, None, None, res.reason, *[None] * 7))
                 continue
             variants = ",".join(format(v, "x") for v in res.variants)
             q = res.quality
             rows.append(
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256,
-                 res.frames, ",".join(format(v, "x") for v in res.frame_hashes))
+                 res.frames, ",".join(format(v, "x") for v in res.frame_hashes),
+                 ",".join(format(v, "x") for v in res.regions))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality
+from .regions import content_box, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -111,6 +112,7 @@ def settings_key(settings: HashSettings) -> str:
     """Everything that changes a hash value, as one string (cache key component)."""
     return (
         f"{settings.algorithm}/{settings.hash_size}/{settings.decode}{'/rot' if settings.rotations else ''}"
+        f"{'/reg' if settings.regions else ''}"
         f"/v{HASH_VERSION}/imagehash-{imagehash.__version__}/pillow-{Image.__version__}"
     )
 
@@ -201,6 +203,84 @@ def variant_hashes(img: Image.Image, settings: HashSettings) -> tuple[int, ...]:
     """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap)."""
     grey = img.convert("L")
     return tuple(hash_image(grey.transpose(t), settings) for t in DIHEDRAL)
+
+
+@functools.cache
+def _lanczos_rows(size_in: int, size_out: int) -> np.ndarray:
+    """Pillow's Lanczos resampling from ``size_in`` to ``size_out`` samples as a matrix (out x in)."""
+    scale = size_in / size_out
+    filterscale = max(scale, 1.0)
+    support = 3.0 * filterscale
+    centre = (np.arange(size_out) + 0.5) * scale
+    lo = np.maximum((centre - support + 0.5).astype(np.int64), 0)[:, None]
+    hi = np.minimum((centre + support + 0.5).astype(np.int64), size_in)[:, None]
+    j = np.arange(size_in)[None, :]
+    x = (j - centre[:, None] + 0.5) / filterscale
+    w = np.sinc(x) * np.sinc(x / 3.0) * ((j >= lo) & (j < hi) & (np.abs(x) < 3.0))
+    total = w.sum(axis=1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total != 0)
+
+
+@functools.cache
+def _phash_rows(size_in: int, hash_size: int) -> np.ndarray:
+    """Lanczos resampling to phash's input size followed by the first ``2 * hash_size`` DCT rows:
+    one (2 * hash_size x in) matrix."""
+    side = 4 * hash_size
+    return _dct_rows(side, 2 * hash_size) @ _lanczos_rows(size_in, side)
+
+
+def _median_rows(blocks: np.ndarray) -> list[int]:
+    """phash's rule on each row of ``blocks`` (n x bits): 1 above the row's median, as ints."""
+    half = blocks.shape[1] // 2
+    ordered = np.sort(blocks, axis=1)
+    bits = blocks > ((ordered[:, half - 1] + ordered[:, half]) / 2)[:, None]
+    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(bits, axis=1)]
+
+
+def _phash_boxes(
+    grey: np.ndarray, boxes: list[tuple[int, int, int, int]], hash_size: int
+) -> tuple[list[int], list[int]]:
+    """phash of each box (left, top, right, bottom) of ``grey``, and a finer hash of each (4x the bits).
+
+    The resize and the DCT are both linear, so they fold into one matrix per side: two small
+    products per box instead of a Pillow crop, resize and DCT (~150 us). The first list is
+    phash (the lowest ``hash_size`` x ``hash_size`` frequencies of the 4 * hash_size square),
+    not bit-identical to :func:`_phash` of the crop (Pillow rounds to 8 bits between its two
+    resize passes) but within a bit or two. The second thresholds twice as many frequencies on
+    each side of the same square: more detail, to confirm a link. (Hash sizes are powers of two
+    >= 4, so every bit count is a multiple of 8 and packs into whole bytes.)
+    """
+    lows = np.stack(
+        [_phash_rows(y1 - y0, hash_size) @ grey[y0:y1, x0:x1] @ _phash_rows(x1 - x0, hash_size).T
+         for x0, y0, x1, y1 in boxes]
+    )  # fmt: skip
+    n = len(boxes)
+    return _median_rows(lows[:, :hash_size, :hash_size].reshape(n, -1)), _median_rows(lows.reshape(n, -1))
+
+
+def region_hashes(img: Image.Image, settings: HashSettings, plain: int) -> tuple[int, ...]:
+    """Content-box and sub-region hashes of ``img`` (already reduced: cropping it is cheap).
+
+    The layout is :func:`imgdup.regions.split`'s: the content-box hash and the sub-region hashes
+    at the scan's hash size, then finer hashes (4x the bits) of the whole image, the content
+    box and the sub-regions, which confirm every link. The content box is found on the reduced
+    grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
+    ``plain``, the image's plain hash.
+    """
+    grey = img.convert("L")
+    arr = np.asarray(grey)
+    full = (0, 0, grey.width, grey.height)
+    boxes = [content_box(arr), *sub_boxes(grey.width, grey.height)]
+    if settings.algorithm == "phash":
+        peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
+        todo = [full, *boxes] if peeled else [full, *boxes[1:]]
+        coarse, fine = _phash_boxes(arr.astype(np.float64), todo, settings.hash_size)
+        if not peeled:
+            coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
+        return (*coarse[1:], *fine)
+    finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
+    coarse = [plain if b == full else hash_image(grey.crop(b), settings) for b in boxes]
+    return (*coarse, *(hash_image(grey if b == full else grey.crop(b), finer) for b in [full, *boxes]))
 
 
 # Grey-level standard deviation (0-255) of a 32x32 reduction below which an image is "low
@@ -335,16 +415,18 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
     def work() -> ImageRecord:
         source, digest = _read(entry)
         img, width, height, frames = _load_first_frame(source, settings)
+        plain = hash_image(img, settings)
         return ImageRecord(
             entry=entry,
             width=width,
             height=height,
-            hash=hash_image(img, settings),
+            hash=plain,
             digest=digest,
             variants=variant_hashes(img, settings) if settings.rotations else (),
             low_information=is_low_information(img),
             frames=frames,
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
+            regions=region_hashes(img, settings, plain) if settings.regions else (),
         )
 
     return _guarded(entry, work)

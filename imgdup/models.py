@@ -23,6 +23,8 @@ class HashSettings:
     decode: str = "draft"
     # Also hash the 7 rotated/flipped versions of every image (see ImageRecord.variants).
     rotations: bool = False
+    # Also hash the content box and a few sub-regions of every image (see ImageRecord.regions).
+    regions: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -100,6 +102,8 @@ class ImageRecord:
     quality: Quality | None = None
     frames: int = 1
     frame_hashes: tuple[int, ...] = ()
+    # With HashSettings.regions: (content-box hash, *sub-region hashes), see imgdup.regions.
+    regions: tuple[int, ...] = ()
 
     @property
     def path(self) -> str:

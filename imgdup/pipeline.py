@@ -29,6 +29,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide, parse_keep
+from .regions import region_links
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def find_duplicates(
     hash_size: int = 8,
     decode: str = "draft",
     rotations: bool = False,
+    regions: bool | None = None,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
@@ -62,14 +64,23 @@ def find_duplicates(
 
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
     ``hash_size ** 2`` bits). ``rotations`` also matches rotated and mirrored copies (each image
-    is compared in its 8 orientations). ``keep`` orders the rules that choose the kept file (see
-    :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite file path, or None for no cache.
+    is compared in its 8 orientations). ``regions`` also matches copies with borders, letterboxes,
+    caption bars, window frames, small rotations and crops (:mod:`imgdup.regions`); None (the
+    default) turns it on for phash, the hash it was measured with. ``keep`` orders the rules
+    that choose the kept file (see :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite
+    file path, or None for no cache.
     ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
     """
     started = time.perf_counter()
     try:
-        settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations))
+        settings = HashSettings(
+            algorithm=hash,
+            hash_size=hash_size,
+            decode=decode,
+            rotations=bool(rotations),
+            regions=hash == "phash" if regions is None else bool(regions),
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
@@ -239,7 +250,7 @@ def cluster_records(
     clusters: list[Cluster] = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
-        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep))
+        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep, bits=settings.bits))
         if progress and (len(clusters) % 256 == 0 or len(clusters) == len(groups)):
             progress("decide", len(clusters), len(groups))
     paired = {r.path for g in groups for r in g}
@@ -260,7 +271,10 @@ def _components(
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
-    if not settings.rotations:
+    if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
+        images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
+        pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend)]
+    elif not settings.rotations:
         pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
     else:
         owners: dict[int, set[int]] = {}

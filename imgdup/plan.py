@@ -80,6 +80,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "bits": s.hash.bits,
             "decode": s.hash.decode,
             "rotations": s.hash.rotations,
+            "regions": s.hash.regions,
             "threshold": s.threshold,
             "keep": list(s.keep),
             "index": s.index,

@@ -14,6 +14,7 @@ from itertools import combinations
 from .errors import UsageError
 from .frames import frames_match
 from .models import Action, Cluster, ImageRecord, Member
+from .regions import link_distance
 
 
 @dataclass(frozen=True)
@@ -89,18 +90,23 @@ def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[
     return best, "first in path order"
 
 
-def distance(a: ImageRecord, b: ImageRecord) -> int:
-    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions."""
+def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
+    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions;
+    with regions, :func:`imgdup.regions.link_distance` (every link confirmed by finer hashes)."""
+    if a.regions and b.regions:
+        return link_distance((a.hash, a.regions, a.variants), (b.hash, b.regions, b.variants), bits=bits)
     return min((h ^ b.hash).bit_count() for h in (a.hash, *a.variants))
 
 
-def diameter(records: Sequence[ImageRecord]) -> int:
-    """Largest distance between any two members (over distinct hash values)."""
-    reps = list({(r.hash, r.variants): r for r in records}.values())
-    return max((distance(a, b) for a, b in combinations(reps, 2)), default=0)
+def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
+    """Largest distance between any two members (over distinct hash values); ``bits`` per hash."""
+    reps = list({(r.hash, r.variants, r.regions): r for r in records}.values())
+    return max((distance(a, b, bits=bits) for a, b in combinations(reps, 2)), default=0)
 
 
-def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str]) -> Cluster:
+def decide(
+    cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str], bits: int = 64
+) -> Cluster:
     """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member."""
     keeper, reason = choose_keeper(records, keep)
     members = [Member(keeper, 0, Action.KEEP)]
@@ -108,7 +114,7 @@ def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, k
     for r in records:
         if r is keeper:
             continue
-        d = distance(keeper, r)
+        d = distance(keeper, r, bits=bits)
         # A multi-frame file is removed only when all its frames match the keeper's (imgdup.frames).
         removable = d <= threshold and frames_match(keeper, r, threshold)
         others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
@@ -118,5 +124,5 @@ def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, k
         keep=keeper,
         keep_reason=reason,
         members=tuple(members + others),
-        diameter=diameter(records),
+        diameter=diameter(records, bits=bits),
     )

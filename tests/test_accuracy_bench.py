@@ -85,7 +85,8 @@ def test_names_reveal_nothing(built: tuple[Path, Path, dict[str, Any], Path]) ->
     transforms = {f["transform"] for f in truth["files"]}
     assert transforms == {t.name for t in generate.TRANSFORMS} | {"original", "distractor"}
     hard = {f["transform"] for f in truth["files"] if f["hard"]}
-    assert hard == {"flip", "rotate_90", "crop_20"}
+    edits_hard = {name for name, is_hard, *_ in importlib.import_module("benchmarks.accuracy.edits").EDITS if is_hard}
+    assert hard == {"flip", "rotate_90", "crop_20"} | edits_hard
     assert all(f["group"] is None for f in truth["files"] if f["transform"] == "distractor")
 
 
@@ -149,7 +150,8 @@ def test_perfect_report_scores_one(built: tuple[Path, Path, dict[str, Any], Path
         assert result["variant_recall"][split]["recall"] == 1.0
     n = len(generate.TRANSFORMS) + 1
     assert result["pairs"]["all"]["true_pairs"] == N_SOURCES * n * (n - 1) // 2
-    assert result["pairs"]["hard"]["true_pairs"] == N_SOURCES * (n * (n - 1) // 2 - (n - 3) * (n - 4) // 2)
+    h = sum(t.hard for t in generate.TRANSFORMS)  # pairs touching a hard transform are "hard"
+    assert result["pairs"]["hard"]["true_pairs"] == N_SOURCES * (n * (n - 1) // 2 - (n - h) * (n - h - 1) // 2)
     removal = result["removal"]
     assert removal["lost_pictures"] == 0 and removal["wrongly_removed"]["all"] == 0
     assert removal["best_copy_kept"]["pct"] == 100.0
@@ -167,7 +169,7 @@ def test_merged_groups_and_distractors_are_counted_exactly(
     merged = [upscale] + [r for r in b if r != upscale] + a + [d0]
     result = evaluate.evaluate(_report(truth, [merged]), truth)
 
-    n, hard = len(a), 3  # files per source; flip, rotate_90 and crop_20 are hard
+    n, hard = len(a), sum(t.hard for t in generate.TRANSFORMS)  # files per source; hard transforms
     pairs = result["pairs"]
     assert pairs["all"]["wrong"] == {
         "cross_source": n * n,

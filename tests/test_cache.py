@@ -200,7 +200,7 @@ def test_quality_is_cached_so_a_warm_run_decodes_nothing(tmp_path: Path) -> None
     assert [c.keep.path for c in cold.clusters] == [str(root / "orig.jpg")]
     measured = {r.path: r.quality for r in cold.records if r.quality is not None}
     assert measured and measured[str(root / "upscaled.jpg")].upscaled
-    with HashCache(cache, settings_key(HashSettings())) as store:
+    with HashCache(cache, settings_key(cold.settings.hash)) as store:
         entries = {r.path: r.entry for r in cold.records}
         assert {p: store.get(e).quality for p, e in entries.items() if p in measured} == measured  # type: ignore[union-attr]
     warm = scan(root, cache)

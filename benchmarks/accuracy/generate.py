@@ -9,7 +9,8 @@ written beside the dataset (never inside it), one record per file::
     {"relpath": "k3/9f2c81d04ab7.jpeg", "group": 12, "transform": "jpeg_q50", "hard": false}
 
 ``group`` is the source id (``null`` for distractors). ``hard`` marks transforms that a
-perceptual hash is not expected to survive (flip, 90-degree rotation, 20% crop).
+perceptual hash is not expected to survive (flip, 90-degree rotation, 20% crop; and of the
+layout edits in ``edits.py``: 5-degree rotation, 10% edge crop, 30% crop, screenshot, collage).
 
 Usage (from the repository root)::
 
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+from .edits import EDITS
 
 TRUTH_SCHEMA = "imgdup.accuracy-truth/1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -253,7 +256,14 @@ def _transforms() -> tuple[Transform, ...]:
     )
 
 
-TRANSFORMS = _transforms()
+def _edit(
+    name: str, hard: bool, description: str, edit: Callable[[Image.Image, random.Random], Image.Image]
+) -> Transform:
+    return Transform(name, hard, f"{description}, JPEG q92", lambda im, r: Rendered(edit(im, r), "JPEG", _jpeg(92)))
+
+
+# Layout edits (borders, letterboxes, captions, small rotations, crops, screenshots): edits.py.
+TRANSFORMS = (*_transforms(), *(_edit(n, h, d, e) for n, h, _c, d, e in EDITS))
 
 
 def resolve_source(cli_value: str | None) -> Path:

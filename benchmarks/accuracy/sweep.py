@@ -295,7 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(runs, truth, command)
     print(text, end="")
     if args.write:
-        args.write.write_text(text, encoding="utf-8")
+        # Keep the layout-edit section (benchmarks/accuracy/layout.py writes it) below the sweep.
+        from .layout import MARKER
+
+        old = args.write.read_text(encoding="utf-8") if args.write.exists() else ""
+        kept = MARKER + old.split(MARKER, 1)[1] if MARKER in old else ""
+        args.write.write_text(text + ("\n" + kept if kept else ""), encoding="utf-8")
         log(f"wrote {args.write}")
     return 0
 

@@ -1,0 +1,228 @@
+"""Content boxes and sub-regions: find copies with borders, bars, frames and crops (pure logic).
+
+A copy with a uniform border, a letterbox, a caption bar or a window frame around it holds the
+picture in a *content box*; a cropped or slightly rotated copy holds a *sub-region* of the
+original. So every image carries, beside its plain hash:
+
+- the hash of its content box (:func:`content_box`: uniform or near-uniform bands of any colour,
+  with JPEG noise, peeled from every side, also bands holding a line of text such as a caption);
+  equal to the plain hash when nothing was peeled;
+- the hashes of a few fixed sub-regions (:data:`SUB_REGIONS`: centre 90/80%, the four 92%
+  corners);
+- finer hashes of the whole image and of the same boxes (twice the frequencies on each side,
+  4x the bits), to confirm a link.
+
+:func:`region_distance` is the matching rule: the plain and content-box hashes are *canonical*
+and are compared with each other; a sub-region hash is compared only with the other image's
+canonical hashes (never with its sub-regions, which would double the chances of a chance match),
+and every comparison, plain against plain included, counts only when the finer hashes of the
+same two boxes agree too (more hashes per image mean more chances of a chance match; the finer
+hash rules them out). Identical plain hashes need no confirmation.
+The distance of a link is the smallest of those comparisons, and it is the number reported as
+member distance and diameter and used by the removal rule.
+
+This module never opens files: it works on grey-level arrays handed over by ``hashing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import index
+
+Box = tuple[float, float, float, float]
+"""(left, top, right, bottom) as fractions of the width and height."""
+
+# Sub-regions whose hashes are compared with other images' canonical hashes. Centre crops of
+# 10-20% (and small rotations cropped to their inner rectangle, which are centre crops of
+# 88-94% plus a few degrees) land within a few percent of one of the centre boxes; an edge crop
+# of 5-10% off two adjacent sides within 3-5% of one of the corners.
+# Measured on the layout benchmark (seed 0): without the corners, 5% edge crops drop from 100% to
+# 58% found; a centre 70% box added nothing the 90% and 80% ones did not find (30% crops chain
+# through 20% ones) and cost a ninth of the region hashing.
+SUB_REGIONS: tuple[Box, ...] = (
+    (0.05, 0.05, 0.95, 0.95),
+    (0.10, 0.10, 0.90, 0.90),
+    (0.00, 0.00, 0.92, 0.92),
+    (0.08, 0.00, 1.00, 0.92),
+    (0.00, 0.08, 0.92, 1.00),
+    (0.08, 0.08, 1.00, 1.00),
+)
+
+# A line (row or column) is *uniform* when this share of its pixels lies within _TOLERANCE grey
+# levels of the band's colour, and *text* (a caption's letters on a plain band) when at least
+# _TEXT_SHARE does. JPEG noise at quality 30 on a flat band stays within ~10 levels.
+_TOLERANCE = 24
+_UNIFORM_SHARE = 0.97
+_TEXT_SHARE = 0.3
+# Never peel more than this share of a side in total: what is left must still be a picture.
+_MIN_KEEP = 0.3
+_ROUNDS = 6  # frames nest (desktop, window border, title bar, page): peel layer by layer
+
+
+def _peel(lines: np.ndarray, limit: int) -> int:
+    """How many leading lines of ``lines`` (n_lines x length) form a plain band, possibly with text.
+
+    The band's colour is the median of its first line; the band ends after its last uniform
+    line, so a caption's text is peeled with the plain rows around it, while a photo whose edge
+    is merely busy is not peeled at all.
+    """
+    if limit <= 0 or len(lines) == 0:
+        return 0
+    first = lines[0]
+    ref = int(np.sort(first)[len(first) // 2])  # the median (np.median costs ~10x more here)
+    if (np.abs(first - ref) <= _TOLERANCE).mean() < _UNIFORM_SHARE:
+        return 0  # the common case, a photo's busy edge: decided on one line
+    close = (np.abs(lines[:limit] - ref) <= _TOLERANCE).mean(axis=1)
+    busy = np.flatnonzero(close < _TEXT_SHARE)  # the band ends before its first busy line
+    plain = np.flatnonzero(close[: busy[0] if len(busy) else len(close)] >= _UNIFORM_SHARE)
+    return int(plain[-1]) + 1
+
+
+def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) in pixels of what remains after peeling plain bands off every side.
+
+    ``grey`` is a 2-D uint8 array. Returns the whole image when nothing is peeled.
+    """
+    grey = grey.astype(np.int16)  # differences below need signs
+    h, w = grey.shape
+    left, top, right, bottom = 0, 0, w, h
+    min_w, min_h = max(1, int(w * _MIN_KEEP)), max(1, int(h * _MIN_KEEP))
+    for _ in range(_ROUNDS):
+        before = (left, top, right, bottom)
+        area = grey[top:bottom, left:right]
+        top += _peel(area, bottom - top - min_h)
+        area = grey[top:bottom, left:right]
+        bottom -= _peel(area[::-1], bottom - top - min_h)
+        area = grey[top:bottom, left:right]
+        left += _peel(area.T, right - left - min_w)
+        area = grey[top:bottom, left:right]
+        right -= _peel(area.T[::-1], right - left - min_w)
+        if (left, top, right, bottom) == before:
+            break
+    return left, top, right, bottom
+
+
+def sub_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """:data:`SUB_REGIONS` in pixels of a ``width`` x ``height`` image."""
+    return [
+        (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)) for x0, y0, x1, y1 in SUB_REGIONS
+    ]
+
+
+# A link counts only when the finer hashes (4x the bits) of the same two boxes also agree: within
+# this share of their bits. Measured on the layout benchmark (seed 0, T=8): every wrong link the
+# coarse hashes made had finer hashes >= 66 of 256 bits apart (two screenshots in the same window);
+# 0.25 (64 bits) kept all of them out and lost no expected copy; 0.2 lost 15% of the 5% edge crops
+# and a third of the 5-degree rotations; 0.3 let 80 wrong (hard) pairs in.
+FINE_SHARE = 0.25
+
+_N = 1 + len(SUB_REGIONS)  # content box + sub-regions
+
+
+def split(regions: Sequence[int]) -> tuple[Sequence[int], Sequence[int]]:
+    """``regions`` -> (coarse, fine): the content-box and sub-region hashes at the scan's size,
+    and the plain, content-box and sub-region hashes at twice the side."""
+    return regions[:_N], regions[_N:]
+
+
+def _pairs() -> tuple[tuple[int, int], ...]:
+    """The comparisons the rule allows, as (box of a, box of b); 0 = plain, 1 = content box,
+    2.. = sub-regions: canonical (0, 1) with canonical, sub-region with canonical."""
+    out = [(i, j) for i in (0, 1) for j in (0, 1)]
+    for k in range(2, _N + 1):
+        out += [(k, 0), (k, 1), (0, k), (1, k)]
+    return tuple(out)
+
+
+PAIRS = _pairs()
+
+
+def region_distance(
+    a_plain: int, a_regions: Sequence[int], b_plain: int, b_regions: Sequence[int], *, bits: int
+) -> int:
+    """Bits between two images under the region rule (see the module docstring).
+
+    The least of every allowed comparison (:data:`PAIRS`, plain with plain included) whose finer
+    hashes agree (:data:`FINE_SHARE`); identical plain hashes need no confirmation, and a pair
+    with no confirmed comparison is ``bits`` apart (nothing in common). With no
+    regions (``()``), the plain distance. ``regions`` is the layout of :func:`split`.
+    """
+    plain = (a_plain ^ b_plain).bit_count()
+    if not a_regions or not b_regions or plain == 0:
+        return plain
+    (ac, af), (bc, bf) = split(a_regions), split(b_regions)
+    a, b = (a_plain, *ac), (b_plain, *bc)
+    fine_max = FINE_SHARE * 4 * bits
+    best = bits  # no confirmed comparison: as far apart as two hashes can be
+    for i, j in PAIRS:
+        d = (a[i] ^ b[j]).bit_count()
+        if d < best and (af[i] ^ bf[j]).bit_count() <= fine_max:
+            best = d
+    return best
+
+
+def rotated_distance(a_plain: int, a_variants: Sequence[int], b_plain: int, b_variants: Sequence[int]) -> int | None:
+    """The least distance between one image's plain hash and the other's rotated or mirrored
+    versions (``--rotations``); None when neither has any."""
+    ds = [(v ^ b_plain).bit_count() for v in a_variants] + [(v ^ a_plain).bit_count() for v in b_variants]
+    return min(ds) if ds else None
+
+
+def link_distance(
+    a: tuple[int, Sequence[int], Sequence[int]], b: tuple[int, Sequence[int], Sequence[int]], *, bits: int
+) -> int:
+    """Distance of two images given as ``(plain, regions, variants)``: the region rule
+    (:func:`region_distance`), and with rotation variants also :func:`rotated_distance`
+    (not confirmed by finer hashes: rotated versions have none)."""
+    d = region_distance(a[0], a[1], b[0], b[1], bits=bits)
+    rotated = rotated_distance(a[0], a[2], b[0], b[2])
+    return d if rotated is None else min(d, rotated)
+
+
+def region_links(
+    images: Sequence[Sequence[tuple[int, Sequence[int], Sequence[int]]]],
+    threshold: int,
+    *,
+    bits: int,
+    backend: str = "auto",
+) -> list[tuple[int, int, int]]:
+    """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
+
+    ``images[i]`` lists the ``(plain, regions, variants)`` of the records behind image ``i``
+    (records with one plain hash). Candidates come from one self-join over every distinct
+    coarse value (a pair counts when at least one side is canonical for its owner; rotation
+    variants count like sub-regions); each candidate pair of images is then confirmed by
+    :func:`link_distance`, finer hashes included.
+    """
+    canon: dict[int, set[int]] = {}
+    sub: dict[int, set[int]] = {}
+    for i, records in enumerate(images):
+        for plain, regions, variants in records:
+            coarse = split(regions)[0]
+            for v in (plain, *coarse[:1]):
+                canon.setdefault(v, set()).add(i)
+            for v in (*coarse[1:], *variants):
+                sub.setdefault(v, set()).add(i)
+    values = sorted(canon.keys() | sub.keys())
+    empty: set[int] = set()
+    candidates: set[tuple[int, int]] = set()
+
+    def link(xs: set[int], ys: set[int]) -> None:
+        candidates.update((min(x, y), max(x, y)) for x in xs for y in ys if x != y)
+
+    for v in values:  # one value, several owners
+        link(canon.get(v, empty), canon.get(v, empty) | sub.get(v, empty))
+    for m in index.self_join(values, threshold, bits=bits, backend=backend):
+        u, v = values[m.a], values[m.b]
+        cu, cv = canon.get(u, empty), canon.get(v, empty)
+        link(cu, cv | sub.get(v, empty))
+        link(sub.get(u, empty), cv)
+    out = []
+    for i, j in sorted(candidates):
+        d = min(link_distance(a, b, bits=bits) for a in images[i] for b in images[j])
+        if d <= threshold:
+            out.append((i, j, d))
+    return out

@@ -1,0 +1,185 @@
+"""--regions finds copies with borders, bars, frames, small rotations and crops, and keeps
+different pictures with the same layout apart."""
+
+from __future__ import annotations
+
+import importlib
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import imgdup
+from imgdup.cache import HashCache
+from imgdup.discover import discover
+from imgdup.hashing import _phash, _phash_boxes, bits_to_int, hash_entry, settings_key
+from imgdup.models import HashSettings
+from imgdup.policy import distance
+from imgdup.regions import SUB_REGIONS, content_box, region_distance, split
+
+from .synth import photo
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+edits = importlib.import_module("benchmarks.accuracy.edits")
+
+Edit = Callable[[Image.Image], Image.Image]
+
+# The edits the default targets name, as the benchmark makes them (edits.py), with fixed seeds.
+EDITS: dict[str, Edit] = {
+    "border_white": lambda im: edits.bordered(im, 0.05, (255, 255, 255)),
+    "border_black": lambda im: edits.bordered(im, 0.10, (0, 0, 0)),
+    "border_colour": lambda im: edits.bordered(im, 0.20, (40, 90, 200)),
+    "letterbox": edits.letterboxed,
+    "caption": lambda im: edits.captioned(im, random.Random(3)),
+    "rotate_3": lambda im: edits.rotated(im, random.Random(1), 3),
+    "edge_crop_5": lambda im: edits.edge_cropped(im, random.Random(2), 0.05),
+    "centre_crop_20": lambda im: edits.centre_cropped(im, 0.20),
+    "screenshot": lambda im: edits.screenshot(im, random.Random(4)),
+}
+
+
+def names(result: imgdup.ScanResult) -> list[set[str]]:
+    return [{Path(m.record.path).stem for m in c.members} for c in result.clusters]
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edited_copy_joins_its_original_only_with_regions(tmp_path: Path, edit: str) -> None:
+    original = photo(21, (400, 300))
+    original.save(tmp_path / "original.jpg", quality=92)
+    EDITS[edit](original).save(tmp_path / "copy.jpg", quality=92)
+    for seed in (22, 23):  # unrelated pictures with the same edit stay apart
+        EDITS[edit](photo(seed, (400, 300))).save(tmp_path / f"other-{seed}.jpg", quality=92)
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=True)
+    assert names(found) == [{"copy", "original"}]
+    (cluster,) = found.clusters
+    (member,) = cluster.removable
+    # The reported distance is the link's own distance, and removal uses that same number.
+    assert member.distance == distance(cluster.keep, member.record) <= 8
+    assert cluster.diameter == member.distance
+
+
+@pytest.mark.parametrize("edit", ["border_white", "border_black", "letterbox", "caption"])
+def test_plain_hashes_miss_the_added_frames(tmp_path: Path, edit: str) -> None:
+    """What --regions adds: without it these copies are not found (the test can fail)."""
+    original = photo(21, (400, 300))
+    original.save(tmp_path / "original.jpg", quality=92)
+    EDITS[edit](original).save(tmp_path / "copy.jpg", quality=92)
+    assert imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=False).clusters == ()
+
+
+def test_same_layout_different_pictures_stay_apart(tmp_path: Path) -> None:
+    """Two different photos in the same frame (border, letterbox, caption, window) share most
+    of their pixels; the content box and the finer hashes keep them apart."""
+    for seed in range(30, 40):
+        img = photo(seed, (400, 300))
+        for edit in ("border_colour", "letterbox", "caption", "screenshot"):
+            EDITS[edit](img).save(tmp_path / f"{edit}-{seed}.jpg", quality=92)
+        # Half the screen is the same window: plain hashes of different photos come within 8 bits.
+        edits.screenshot(img, random.Random(4), 0.5).save(tmp_path / f"window-{seed}.jpg", quality=92)
+    plain = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=False)
+    assert any(len({n.rsplit("-", 1)[1] for n in group}) > 1 for group in names(plain))
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default: regions on
+    for group in names(found):  # every cluster holds one picture only
+        assert len({n.rsplit("-", 1)[1] for n in group}) == 1, group
+
+
+def _noisy(arr: np.ndarray, seed: int, sigma: float = 4.0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sigma, arr.shape)
+    return np.clip(arr + noise, 0, 255).astype(np.uint8)
+
+
+def test_content_box_peels_noisy_borders_of_any_colour_and_caption_text() -> None:
+    pic = np.asarray(photo(5, (120, 90)).convert("L"), dtype=np.float64)
+    for value in (0, 128, 255):
+        framed = np.full((130, 160), float(value))
+        framed[20:110, 25:145] = pic
+        assert content_box(_noisy(framed, value)) == (25, 20, 145, 110)
+    caption = np.asarray(edits.captioned(photo(5, (120, 90)), random.Random(0)).convert("L"))
+    band = caption.shape[0] - 90
+    assert content_box(caption)[1] in (band - 1, band, band + 1)
+    assert content_box(_noisy(pic, 1)) == (0, 0, 120, 90)  # a photo keeps all of itself
+
+
+def test_content_box_keeps_at_least_a_third_of_a_plain_image() -> None:
+    box = content_box(np.full((60, 80), 200, dtype=np.uint8))
+    assert box[2] - box[0] >= 0.3 * 80 and box[3] - box[1] >= 0.3 * 60
+
+
+def test_matrix_phash_matches_pillow_phash() -> None:
+    grey = photo(9, (125, 94)).convert("L")
+    arr = np.asarray(grey, dtype=np.float64)
+    box = (10, 8, 110, 80)
+    (whole, part), (fine_whole, _fine_part) = _phash_boxes(arr, [(0, 0, 125, 94), box], 8)
+    assert (whole ^ bits_to_int(_phash(grey, 8))).bit_count() <= 2
+    assert (part ^ bits_to_int(_phash(grey.crop(box), 8))).bit_count() <= 2
+    assert (part ^ bits_to_int(_phash(photo(10, (125, 94)).convert("L"), 8))).bit_count() > 8
+    assert fine_whole.bit_length() > 64  # 256 bits
+
+
+def test_region_rule_needs_the_finer_hashes_to_agree() -> None:
+    n = 1 + len(SUB_REGIONS)
+    coarse = tuple(range(1, n + 1))
+    a = (coarse[0], *coarse[1:], *([0] * (n + 1)))
+    b_far = (coarse[0], *coarse[1:], *([(1 << 256) - 1] * (n + 1)))  # every finer hash disagrees
+    b_near = (coarse[0], *coarse[1:], *([0] * (n + 1)))
+    assert region_distance(0xF0, a, 0xF0 ^ 0b111, b_near, bits=64) == 0  # content boxes equal, confirmed
+    assert region_distance(0xF0, a, 0xF0 ^ 0b111, b_far, bits=64) == 64  # nothing confirmed: unrelated
+    assert region_distance(0xF0, a, 0xF0, b_far, bits=64) == 0  # identical plain hashes need nothing
+    assert len(split(a)[0]) == n and len(split(a)[1]) == n + 1
+
+
+def test_on_by_default_for_phash_only(tmp_path: Path) -> None:
+    photo(1).save(tmp_path / "a.jpg")
+    assert imgdup.find_duplicates([tmp_path], jobs=1).settings.hash.regions is True
+    assert imgdup.find_duplicates([tmp_path], jobs=1, hash="dhash").settings.hash.regions is False
+    assert imgdup.to_document(imgdup.find_duplicates([tmp_path], jobs=1))["settings"]["regions"] is True
+
+
+def test_regions_are_in_the_cache_key_and_round_trip(tmp_path: Path) -> None:
+    assert settings_key(HashSettings()) != settings_key(HashSettings(regions=True))
+    photo(1).save(tmp_path / "a.jpg")
+    (entry,), _ = discover([str(tmp_path)])
+    settings = HashSettings(regions=True)
+    record = hash_entry(entry, settings)
+    assert isinstance(record, imgdup.ImageRecord) and len(record.regions) == 2 * (1 + len(SUB_REGIONS)) + 1
+    assert hash_entry(entry, HashSettings()).regions == ()  # type: ignore[union-attr]
+    with HashCache(tmp_path / "c.sqlite3", settings_key(settings)) as cache:
+        cache.put_many([(entry, record)])
+        assert cache.get(entry) == record
+
+
+def test_cli_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from imgdup.cli import main
+
+    original = photo(21, (400, 300))
+    original.save(tmp_path / "original.jpg", quality=92)
+    EDITS["letterbox"](original).save(tmp_path / "copy.jpg", quality=92)
+    args = ["-d", str(tmp_path), "-t", "8", "--no-cache", "-j", "1", "--no-progress"]
+    assert main([*args, "--no-regions"]) == 0
+    assert "0 clusters" in capsys.readouterr().out
+    assert main(args) == 0  # on by default with phash
+    assert "1 cluster," in capsys.readouterr().out
+    assert main([*args, "--hash", "dhash"]) == 0  # measured with phash only: off for the others
+    assert "0 clusters" in capsys.readouterr().out
+    assert main([*args, "--hash", "dhash", "--regions"]) == 0
+    assert "1 cluster," in capsys.readouterr().out
+
+
+def test_regions_combine_with_rotations(tmp_path: Path) -> None:
+    """A rotated copy links through --rotations, a letterboxed one through --regions, together."""
+    original = photo(21, (400, 300))
+    original.save(tmp_path / "original.jpg", quality=92)
+    original.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "rotated.jpg", quality=92)
+    EDITS["letterbox"](original).save(tmp_path / "letterbox.jpg", quality=92)
+    photo(22, (400, 300)).save(tmp_path / "other.jpg", quality=92)
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=True, rotations=True)
+    assert names(found) == [{"original", "rotated", "letterbox"}]
+    assert all(m.distance == distance(found.clusters[0].keep, m.record) <= 8 for m in found.clusters[0].removable)
+    only_regions = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=True)
+    assert names(only_regions) == [{"original", "letterbox"}]
