@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``; stages are "hash" and "search"."""
 
+Join = Callable[..., list[Match]]
+"""A self-join with :func:`imgdup.index.self_join`'s signature and result (another engine's)."""
+Measure = Callable[[Sequence[FileEntry], HashSettings], Sequence[ImageRecord | HashFailure]]
+"""Quality measurement of a batch of files, results in input order (another engine's)."""
+
 # phash/64 at T=8 had the best expected-transform F1 (0.981) with zero wrong pairs on the accuracy
 # benchmark (T=4: 0.906; T=10 merges different sources; the closest two different dogs-1000 photos
 # are 12 bits apart): benchmarks/ACCURACY.md.
@@ -205,6 +210,8 @@ def cluster_records(
     jobs: int = 1,
     timeout: float = DEFAULT_TIMEOUT,
     on_quality: Callable[[Sequence[ImageRecord]], None] | None = None,
+    join: Join | None = None,
+    measure: Measure | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -212,11 +219,13 @@ def cluster_records(
     with byte-identical copies. With the ``quality`` keep rule, cluster members are decoded
     again in full to measure it (only duplicates pay that cost); returned records carry it, so
     a caller that clusters the same records again (a threshold sweep) measures once; ``on_quality``
-    receives them (the cache stores them, so a warm run measures nothing).
+    receives them (the cache stores them, so a warm run measures nothing). ``join`` and
+    ``measure`` replace the local self-join and quality workers (the Dask engine's scheduling
+    of the same kernels).
     """
     normal = [r for r in records if not r.low_information]
     low = [r for r in records if r.low_information]
-    groups = _components(normal, settings, threshold=threshold, backend=index)
+    groups = _components(normal, settings, threshold=threshold, backend=index, join=join)
     by_digest: dict[str, list[ImageRecord]] = {}
     for r in low:
         by_digest.setdefault(r.digest, []).append(r)
@@ -224,7 +233,9 @@ def cluster_records(
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
         before = records
-        groups, records = _with_quality(groups, records, settings, keep=keep, jobs=jobs, timeout=timeout)
+        groups, records = _with_quality(
+            groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, measure=measure
+        )
         if on_quality:  # only what was measured now: cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
     clusters: list[Cluster] = []
@@ -237,7 +248,7 @@ def cluster_records(
 
 
 def _components(
-    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str
+    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str, join: Join | None = None
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
@@ -245,12 +256,13 @@ def _components(
     each with its owners (unique primary hashes); a match between two values links their
     owners, so image A matches B when some orientation of A is within the threshold of B.
     """
+    self_join = join or index_mod.self_join
     by_hash: dict[int, list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
     if not settings.rotations:
-        pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
+        pairs = [(m.a, m.b) for m in self_join(unique, threshold, bits=settings.bits, backend=backend)]
     else:
         owners: dict[int, set[int]] = {}
         for i, h in enumerate(unique):
@@ -261,7 +273,7 @@ def _components(
         values = list(owners)
         owner_lists = [sorted(owners[v]) for v in values]
         pairs = [(o[0], x) for o in owner_lists for x in o[1:]]  # one value, several images
-        for m in index_mod.self_join(values, threshold, bits=settings.bits, backend=backend):
+        for m in self_join(values, threshold, bits=settings.bits, backend=backend):
             a, b = owner_lists[m.a], owner_lists[m.b]
             pairs += [(x, y) for x in a for y in b if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
@@ -293,6 +305,7 @@ def _with_quality(
     keep: Sequence[str],
     jobs: int,
     timeout: float,
+    measure: Measure | None = None,
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
 
@@ -317,7 +330,11 @@ def _with_quality(
                 still.append(g)
         if not todo:
             break
-        results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
+        entries = [r.entry for r in todo]
+        if measure is not None:
+            results = measure(entries, settings)
+        else:
+            results = hash_all(entries, settings, jobs=jobs, timeout=timeout, work=quality_entry)
         for r, res in zip(todo, results):
             tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).

@@ -1,0 +1,292 @@
+"""The Dask engine: the local engine's stages and kernels, scheduled on a Dask cluster.
+
+Only the scheduling differs from :func:`imgdup.find_duplicates`:
+
+* hashing and the keep policy's measurements are :func:`imgdup.kernels.run_batch` tasks, one
+  per batch of ``batch`` files (the local pool's guarded worker runs inside each task);
+* the near-duplicate search is a chunk-subset self-join (:mod:`imgdup.subsets`): map tasks emit
+  keyed rows split into buckets, one reduce task per bucket verifies its candidates with the
+  exact distance;
+* clustering is union-find on the driver (:func:`imgdup.cluster.components`, the local engine's
+  own) while the edge list fits, and :func:`min_label_components` past it.
+
+Removal stays on the driver (``imgdup.remove`` on the result, with every local guarantee) and
+only for local files: object-store inputs are report-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import os
+import time
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+from distributed import Client, as_completed
+
+from ..cache import HashCache
+from ..errors import UsageError
+from ..hashing import settings_key
+from ..index import BACKENDS, to_words
+from ..kernels import can_isolate, run_batch
+from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
+from ..parallel import DEFAULT_TIMEOUT, default_jobs
+from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, make_result
+from ..policy import DEFAULT_KEEP, parse_keep
+from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
+from .sources import collect
+
+log = logging.getLogger(__name__)
+
+Result = ImageRecord | HashFailure
+
+BATCH = 256
+"""Files per hashing task: ~0.3 s of decoding, enough to hide the ~2 ms scheduling cost of a task."""
+PART_HASHES = 1 << 16
+"""Hashes per map task of the self-join: its rows (x subsets per hash) stay a few tens of MB."""
+ROWS_PER_BUCKET = 1 << 22
+"""Rows per reduce task (~120 MB with 64-bit hashes): bounds a task's memory whatever N is."""
+
+
+def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
+    """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
+
+    The local workers are not daemonic, so each task may start the guarded decoding child that
+    isolates a crashing decoder (as the local engine's worker does).
+    """
+    if scheduler:
+        return Client(scheduler)
+    import dask  # noqa: PLC0415
+
+    options: dict[str, Any] = {
+        "n_workers": jobs or default_jobs(),
+        "threads_per_worker": 1,
+        "dashboard_address": ":0",
+    }
+    options.update(cluster)
+    with dask.config.set({"distributed.worker.daemon": False}):
+        return Client(**options)
+
+
+def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str, timeout: float) -> list[Result]:
+    return run_batch(entries, settings, kind=kind, timeout=timeout)
+
+
+def run_batches(
+    client: Client,
+    entries: Sequence[FileEntry],
+    settings: HashSettings,
+    *,
+    kind: str = "hash",
+    timeout: float = DEFAULT_TIMEOUT,
+    batch: int = BATCH,
+    on_results: Any = None,
+    on_progress: Any = None,
+) -> list[Result]:
+    """Run :func:`run_batch` over ``entries`` as tasks; results in input order.
+
+    A task whose worker dies is retried by Dask (on another worker); a batch that keeps killing
+    workers (``KilledWorker``) is run again file by file, and the file that still kills its
+    worker becomes a :class:`HashFailure`, as a crashing decoder does locally.
+    """
+    slices = [slice(s, min(s + batch, len(entries))) for s in range(0, len(entries), batch)]
+    out: list[Result | None] = [None] * len(entries)
+    futures = {
+        client.submit(_hash_task, list(entries[sl]), settings, kind, timeout, pure=False, retries=1): sl for sl in slices
+    }
+    done = 0
+    pending = as_completed(list(futures))
+    for fut in pending:
+        sl = futures.pop(fut)
+        try:
+            results = fut.result()
+        except Exception as exc:  # noqa: BLE001 - KilledWorker or a task error: split the batch, file by file
+            if sl.stop - sl.start == 1:
+                results = [HashFailure(entries[sl.start].path, f"the decoder crashed its Dask worker ({exc})")]
+            else:
+                for i in range(sl.start, sl.stop):
+                    f = client.submit(_hash_task, [entries[i]], settings, kind, timeout, pure=False, retries=0)
+                    futures[f] = slice(i, i + 1)
+                    pending.add(f)
+                fut.release()
+                continue
+        fut.release()
+        out[sl] = results
+        done += len(results)
+        if on_results:
+            on_results(list(zip(entries[sl], results)))
+        if on_progress:
+            on_progress(done)
+    return [r for r in out if r is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-join
+
+
+def _emit_task(part: tuple[np.ndarray, np.ndarray], plan: SubsetPlan, buckets: int) -> list[Rows]:
+    return emit_rows(part[0], part[1], plan, buckets)
+
+
+def _join_task(parts: list[Rows], plan: SubsetPlan, threshold: int, words: int) -> tuple[np.ndarray, ...]:
+    return join_rows(concat_rows(parts, words), plan, threshold)
+
+
+def join_arrays(
+    client: Client,
+    words: np.ndarray,
+    threshold: int,
+    bits: int,
+    *,
+    plan: SubsetPlan | None = None,
+    part_hashes: int = PART_HASHES,
+    rows_per_bucket: int = ROWS_PER_BUCKET,
+    on_progress: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distributed self-join of an (N, W) :func:`imgdup.index.to_words` array.
+
+    Returns arrays ``a < b`` (row numbers) and distances, sorted by (a, b): the same as
+    :func:`imgdup.index.mih_pairs`. Map tasks emit rows into buckets; each bucket's pieces
+    meet in one reduce task. Every task's memory is bounded by ``part_hashes`` and
+    ``rows_per_bucket``, never by N; what waits between the two phases is held by the workers
+    and spilled to their disks past their memory limit.
+    """
+    n = len(words)
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty, empty
+    plan = plan or subset_plan(n, threshold, bits)
+    buckets = max(1, math.ceil(n * plan.rows_per_hash / rows_per_bucket))
+    ids = np.arange(n, dtype=np.int64)
+    starts = range(0, n, part_hashes)
+    data = client.scatter([(ids[s : s + part_hashes], words[s : s + part_hashes]) for s in starts])
+    maps = [client.submit(_emit_task, d, plan, buckets, pure=False) for d in data]
+    del data
+    pieces = [[client.submit(operator.getitem, m, q, pure=False) for m in maps] for q in range(buckets)]
+    del maps
+    reduces = [client.submit(_join_task, p, plan, threshold, words.shape[1], pure=False) for p in pieces]
+    del pieces
+    found = [(empty, empty, empty)]
+    for k, fut in enumerate(as_completed(reduces), 1):
+        found.append(fut.result())
+        fut.release()
+        if on_progress:
+            on_progress(k, buckets)
+    del reduces
+    a, b, d = (np.concatenate(x) for x in zip(*found))
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
+def self_join(client: Client, hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto") -> list[Match]:
+    """:func:`imgdup.index.self_join` on the cluster: the same pairs, in the same order.
+
+    ``backend`` is accepted for the signature's sake: every local backend and this join give
+    exactly the same pairs.
+    """
+    if not 0 <= threshold <= bits:
+        raise ValueError(f"threshold must be between 0 and {bits} bits, got {threshold}")
+    a, b, d = join_arrays(client, to_words(hashes, bits), threshold, bits)
+    return list(map(Match, a.tolist(), b.tolist(), d.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan
+
+
+def find_duplicates(
+    roots: Iterable[str | os.PathLike[str]],
+    *,
+    client: Client,
+    threshold: int = DEFAULT_THRESHOLD,
+    hash: str = "phash",  # noqa: A002 - the same keyword as imgdup.find_duplicates
+    hash_size: int = 8,
+    decode: str = "draft",
+    rotations: bool = False,
+    keep: str | Sequence[str] = DEFAULT_KEEP,
+    index: str = "auto",
+    cache: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: ProgressCallback | None = None,
+    batch: int = BATCH,
+) -> ScanResult:
+    """:func:`imgdup.find_duplicates` with the work done by the Dask cluster behind ``client``.
+
+    ``roots`` may also hold object-store URLs (``s3://bucket/prefix``) and Parquet/CSV file
+    lists. Results are identical to the local engine's (same hashes, pairs, clusters, keepers).
+    The cache, if any, lives on the driver: workers receive only files it does not hold.
+    """
+    started = time.perf_counter()
+    try:
+        settings = HashSettings(algorithm=hash, hash_size=hash_size, decode=decode, rotations=bool(rotations))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
+        raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
+    if index not in BACKENDS:
+        raise UsageError(f"unknown index {index!r}; choose one of {', '.join(BACKENDS)}")
+    if not timeout > 0:
+        raise UsageError("timeout must be a positive number of seconds")
+    keep_rules = parse_keep(keep)
+    entries, skipped, root_list = collect(roots)
+    if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
+        log.info("driver is daemonic: quality tasks run in-process")
+    store = HashCache(cache, settings_key(settings)) if cache is not None else None
+    try:
+        cached = [store.get(e) for e in entries] if store else [None] * len(entries)
+        todo = [e for e, c in zip(entries, cached) if c is None]
+        before = len(entries) - len(todo)
+        if progress:
+            progress("hash", before, len(entries))
+        fresh = run_batches(
+            client,
+            todo,
+            settings,
+            timeout=timeout,
+            batch=batch,
+            on_results=store.put_many if store else None,
+            on_progress=(lambda k: progress("hash", before + k, len(entries))) if progress else None,
+        )
+        it = iter(fresh)
+        results = [c if c is not None else next(it) for c in cached]
+        records = [r for r in results if isinstance(r, ImageRecord)]
+        failures = tuple(r for r in results if isinstance(r, HashFailure))
+        if progress:
+            progress("search", 0, 1)
+        scanned = cluster_records(
+            records,
+            settings,
+            threshold=threshold,
+            keep=keep_rules,
+            index=index,
+            timeout=timeout,
+            on_quality=store.put_quality if store else None,
+            join=partial(self_join, client),
+            measure=partial(_measure, client, timeout=timeout, batch=batch),
+        )
+        if progress:
+            progress("search", 1, 1)
+    finally:
+        if store:
+            store.close()
+    return make_result(
+        scanned,
+        settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
+        roots=root_list,
+        files=len(entries),
+        from_cache=before,
+        failures=failures,
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _measure(
+    client: Client, entries: Sequence[FileEntry], settings: HashSettings, *, timeout: float, batch: int
+) -> list[Result]:
+    return run_batches(client, entries, settings, kind="quality", timeout=timeout, batch=batch)
+
