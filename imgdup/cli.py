@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, index
 from .actions import remove, undo
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
     p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 run")
+    p.add_argument("--engine", choices=("local", "dask"), default="local", help="who hashes and searches")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: scheduler (default: a local cluster)")
+    p.add_argument("--tables", metavar="DIR_OR_URL", help="with --engine dask: write Parquet tables there")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
@@ -100,7 +104,7 @@ def _run_scan(args: argparse.Namespace) -> int:
 
         progress = TqdmProgress()
     try:
-        result = find_duplicates(
+        result = (_scan_dask if args.engine == "dask" else find_duplicates)(
             args.dataset,
             threshold=args.threshold,
             hash=args.hash,
@@ -113,6 +117,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             cache=None if args.no_cache else (args.cache or default_cache_path()),
             timeout=args.timeout,
             progress=progress,
+            **({"scheduler": args.scheduler, "tables": args.tables} if args.engine == "dask" else {}),
         )
     finally:
         if progress:
@@ -170,6 +175,22 @@ def _run_scan(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
+def _scan_dask(roots: list[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any) -> Any:
+    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers."""
+    try:
+        from .engine import dask as dask_engine  # dask is an optional extra
+    except ImportError as exc:
+        raise UsageError(f"--engine dask needs the dask extra: pip install 'imgdup[dask]' ({exc})") from None
+    with dask_engine.connect(scheduler, jobs=jobs) as client:
+        if client.dashboard_link:
+            print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
+        if tables:
+            dask_engine.write_tables(client, result, tables)
+            print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -185,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
+        if args.engine == "local" and (args.scheduler or args.tables):
+            parser.error("--scheduler and --tables need --engine dask")
+        if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset):
+            parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731
     try:
         return runner()

@@ -69,7 +69,9 @@ def run_batch(
         return [results[i] for i in range(len(entries))]
 
 
-def _local_batch(entries: list[FileEntry], settings: HashSettings, work: Work, timeout: float, isolate: bool) -> list[Result]:
+def _local_batch(
+    entries: list[FileEntry], settings: HashSettings, work: Work, timeout: float, isolate: bool
+) -> list[Result]:
     if isolate and can_isolate():
         return hash_all(entries, settings, jobs=1, timeout=timeout, work=work)
     return [work(e, settings) for e in entries]  # hash_entry itself turns every exception into a failure
@@ -77,7 +79,7 @@ def _local_batch(entries: list[FileEntry], settings: HashSettings, work: Work, t
 
 def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:
     """Copy one remote object to ``folder``; a local :class:`FileEntry` for it, or the failure."""
-    import fsspec  # noqa: PLC0415 - only remote inputs need it (it comes with the dask extra)
+    import fsspec  # only remote inputs need it (it comes with the dask extra)
 
     local = os.path.join(folder, f"{n:08d}")
     try:

@@ -60,7 +60,7 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
     """
     if scheduler:
         return Client(scheduler)
-    import dask  # noqa: PLC0415
+    import dask
 
     options: dict[str, Any] = {
         "n_workers": jobs or default_jobs(),
@@ -90,30 +90,22 @@ def run_batches(
     """Run :func:`run_batch` over ``entries`` as tasks; results in input order.
 
     A task whose worker dies is retried by Dask (on another worker); a batch that keeps killing
-    workers (``KilledWorker``) is run again file by file, and the file that still kills its
-    worker becomes a :class:`HashFailure`, as a crashing decoder does locally.
+    workers (``KilledWorker``) is run again one file at a time, and the file that still kills
+    its worker becomes a :class:`HashFailure`, as a crashing decoder does locally. (Workers
+    started by :func:`connect` are not daemonic: there the guarded child inside each task takes
+    the crash, and the worker survives.)
     """
     slices = [slice(s, min(s + batch, len(entries))) for s in range(0, len(entries), batch)]
     out: list[Result | None] = [None] * len(entries)
-    futures = {
-        client.submit(_hash_task, list(entries[sl]), settings, kind, timeout, pure=False, retries=1): sl for sl in slices
-    }
+    submit = partial(client.submit, _hash_task, settings=settings, kind=kind, timeout=timeout, pure=False)
+    futures = {submit(list(entries[sl]), retries=1): sl for sl in slices}
     done = 0
-    pending = as_completed(list(futures))
-    for fut in pending:
+    for fut in as_completed(list(futures)):
         sl = futures.pop(fut)
         try:
             results = fut.result()
-        except Exception as exc:  # noqa: BLE001 - KilledWorker or a task error: split the batch, file by file
-            if sl.stop - sl.start == 1:
-                results = [HashFailure(entries[sl.start].path, f"the decoder crashed its Dask worker ({exc})")]
-            else:
-                for i in range(sl.start, sl.stop):
-                    f = client.submit(_hash_task, [entries[i]], settings, kind, timeout, pure=False, retries=0)
-                    futures[f] = slice(i, i + 1)
-                    pending.add(f)
-                fut.release()
-                continue
+        except Exception:  # noqa: BLE001 - KilledWorker or a task error: the batch again, file by file
+            results = [_one_by_one(submit, entry) for entry in entries[sl]]
         fut.release()
         out[sl] = results
         done += len(results)
@@ -124,6 +116,17 @@ def run_batches(
     return [r for r in out if r is not None]
 
 
+def _one_by_one(submit: Any, entry: FileEntry) -> Result:
+    """One file alone in a task (one at a time, so a crash is never blamed on a neighbour)."""
+    fut = submit([entry], retries=0)
+    try:
+        return fut.result()[0]  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - the file still kills its worker: it is this file's failure
+        return HashFailure(entry.path, f"the decoder crashed its Dask worker ({type(exc).__name__})")
+    finally:
+        fut.release()
+
+
 # ---------------------------------------------------------------------------------------------
 # Self-join
 
@@ -132,8 +135,33 @@ def _emit_task(part: tuple[np.ndarray, np.ndarray], plan: SubsetPlan, buckets: i
     return emit_rows(part[0], part[1], plan, buckets)
 
 
-def _join_task(parts: list[Rows], plan: SubsetPlan, threshold: int, words: int) -> tuple[np.ndarray, ...]:
-    return join_rows(concat_rows(parts, words), plan, threshold)
+def _join_task(
+    parts: list[Rows], plan: SubsetPlan, threshold: int, words: int, out: str | None, bucket: int, bits: int
+) -> tuple[np.ndarray, ...]:
+    rows = concat_rows(parts, words)
+    a, b, d = join_rows(rows, plan, threshold)
+    if out is not None:  # the worker writes its own part of the pairs table
+        ids, first = np.unique(rows[2], return_index=True)
+        hex_of = [_hex_column(rows[3][first[np.searchsorted(ids, x)]], bits) for x in (a, b)]
+        write_parquet(f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()})
+    return a, b, d
+
+
+def _hex_column(words: np.ndarray, bits: int) -> list[str]:
+    width = (bits + 3) // 4
+    return [format(int.from_bytes(w.astype(">u8").tobytes(), "big"), f"0{width}x") for w in words]
+
+
+def write_parquet(url: str, columns: dict[str, list[Any]]) -> None:
+    """One Parquet file through fsspec (a local path or an object-store URL)."""
+    import fsspec  # the dask extra brings fsspec and pyarrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as fh:
+        pq.write_table(pa.table(columns), fh)
 
 
 def join_arrays(
@@ -146,6 +174,7 @@ def join_arrays(
     part_hashes: int = PART_HASHES,
     rows_per_bucket: int = ROWS_PER_BUCKET,
     on_progress: Any = None,
+    pairs_table: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distributed self-join of an (N, W) :func:`imgdup.index.to_words` array.
 
@@ -153,7 +182,8 @@ def join_arrays(
     :func:`imgdup.index.mih_pairs`. Map tasks emit rows into buckets; each bucket's pieces
     meet in one reduce task. Every task's memory is bounded by ``part_hashes`` and
     ``rows_per_bucket``, never by N; what waits between the two phases is held by the workers
-    and spilled to their disks past their memory limit.
+    and spilled to their disks past their memory limit. With ``pairs_table`` (a folder path or
+    URL) each reduce task writes its pairs (hash values in hex) as one Parquet file there.
     """
     n = len(words)
     empty = np.zeros(0, dtype=np.int64)
@@ -168,7 +198,10 @@ def join_arrays(
     del data
     pieces = [[client.submit(operator.getitem, m, q, pure=False) for m in maps] for q in range(buckets)]
     del maps
-    reduces = [client.submit(_join_task, p, plan, threshold, words.shape[1], pure=False) for p in pieces]
+    reduces = [
+        client.submit(_join_task, p, plan, threshold, words.shape[1], pairs_table, q, bits, pure=False)
+        for q, p in enumerate(pieces)
+    ]
     del pieces
     found = [(empty, empty, empty)]
     for k, fut in enumerate(as_completed(reduces), 1):
@@ -182,7 +215,15 @@ def join_arrays(
     return a[order], b[order], d[order]
 
 
-def self_join(client: Client, hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto") -> list[Match]:
+def self_join(
+    client: Client,
+    hashes: Sequence[int],
+    threshold: int,
+    *,
+    bits: int = 64,
+    backend: str = "auto",
+    pairs_table: str | None = None,
+) -> list[Match]:
     """:func:`imgdup.index.self_join` on the cluster: the same pairs, in the same order.
 
     ``backend`` is accepted for the signature's sake: every local backend and this join give
@@ -190,7 +231,7 @@ def self_join(client: Client, hashes: Sequence[int], threshold: int, *, bits: in
     """
     if not 0 <= threshold <= bits:
         raise ValueError(f"threshold must be between 0 and {bits} bits, got {threshold}")
-    a, b, d = join_arrays(client, to_words(hashes, bits), threshold, bits)
+    a, b, d = join_arrays(client, to_words(hashes, bits), threshold, bits, pairs_table=pairs_table)
     return list(map(Match, a.tolist(), b.tolist(), d.tolist()))
 
 
@@ -213,12 +254,15 @@ def find_duplicates(
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
     batch: int = BATCH,
+    tables: str | None = None,
 ) -> ScanResult:
     """:func:`imgdup.find_duplicates` with the work done by the Dask cluster behind ``client``.
 
     ``roots`` may also hold object-store URLs (``s3://bucket/prefix``) and Parquet/CSV file
     lists. Results are identical to the local engine's (same hashes, pairs, clusters, keepers).
     The cache, if any, lives on the driver: workers receive only files it does not hold.
+    With ``tables`` (a folder path or URL), the workers write the pairs table there during the
+    search; :func:`write_tables` adds the members and clusters tables.
     """
     started = time.perf_counter()
     try:
@@ -265,7 +309,7 @@ def find_duplicates(
             index=index,
             timeout=timeout,
             on_quality=store.put_quality if store else None,
-            join=partial(self_join, client),
+            join=partial(self_join, client, pairs_table=f"{tables.rstrip('/')}/pairs" if tables else None),
             measure=partial(_measure, client, timeout=timeout, batch=batch),
         )
         if progress:
@@ -290,3 +334,44 @@ def _measure(
 ) -> list[Result]:
     return run_batches(client, entries, settings, kind="quality", timeout=timeout, batch=batch)
 
+
+TABLE_ROWS = 100_000
+"""Rows per Parquet file of the members and clusters tables (each written by one task)."""
+
+
+def _write_rows_task(url: str, rows: list[dict[str, Any]]) -> int:
+    write_parquet(url, {k: [r[k] for r in rows] for k in rows[0]} if rows else {})
+    return len(rows)
+
+
+def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]:
+    """Members and clusters of ``result`` as Parquet tables under ``url``, written by the workers.
+
+    ``members``: one row per image (path, root, relpath, size, mtime_ns, width, height, hash,
+    sha256, low_information); ``clusters``: one row per cluster member (cluster, path, action,
+    distance, keep_reason). Returns the row counts.
+    """
+    base = url.rstrip("/")
+    hs = result.settings.hash
+    members = [
+        {"path": r.path, "root": r.entry.root, "relpath": r.entry.relpath, "size": r.entry.size,
+         "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height, "hash": hs.to_hex(r.hash),
+         "sha256": r.digest, "low_information": r.low_information}
+        for r in result.records
+    ]  # fmt: skip
+    clusters = [
+        {"cluster": c.id, "path": m.record.path, "action": m.action.value, "distance": m.distance,
+         "keep_reason": c.keep_reason}
+        for c in result.clusters
+        for m in c.members
+    ]  # fmt: skip
+    counts = {}
+    for name, rows in (("members", members), ("clusters", clusters)):
+        parts = [rows[s : s + TABLE_ROWS] for s in range(0, len(rows), TABLE_ROWS)] or [[]]
+        futures = [
+            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", part, pure=False)
+            for k, part in enumerate(parts)
+            if part
+        ]
+        counts[name] = sum(client.gather(futures))
+    return counts

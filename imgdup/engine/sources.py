@@ -70,10 +70,10 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
 
 def read_file_list(source: str) -> list[str]:
     """The paths a Parquet or CSV file list names."""
-    import fsspec  # noqa: PLC0415 - the dask extra brings it
+    import fsspec  # the dask extra brings it
 
     if source.lower().endswith(".parquet"):
-        import pyarrow.parquet as pq  # noqa: PLC0415 - the dask extra brings it
+        import pyarrow.parquet as pq  # the dask extra brings it
 
         with fsspec.open(source, "rb") as fh:
             table = pq.read_table(fh)
@@ -99,7 +99,9 @@ def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
     skipped: list[Skipped] = []
     found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
     for p in paths:
-        path = os.path.abspath(p)
+        # The folders resolved as discover resolves roots; the file itself is never followed.
+        folder, name = os.path.split(os.path.abspath(p))
+        path = os.path.join(os.path.realpath(folder), name)
         try:
             st = os.lstat(path)
         except OSError as exc:
@@ -147,7 +149,7 @@ def _protocol(fs: object) -> str:
 
 def list_remote(url: str) -> list[FileEntry]:
     """Image objects under an fsspec URL, sorted; inode and device are 0 (there are none)."""
-    import fsspec  # noqa: PLC0415 - the dask extra brings it
+    import fsspec  # the dask extra brings it
 
     try:
         fs, base = fsspec.core.url_to_fs(url)
@@ -169,7 +171,7 @@ def _remote_entries(urls: list[str], listing: str) -> list[FileEntry]:
     """Listed remote objects, with size and time from the store (the file list's folder is the root)."""
     if not urls:
         return []
-    import fsspec  # noqa: PLC0415 - the dask extra brings it
+    import fsspec  # the dask extra brings it
 
     out = []
     for url in urls:
