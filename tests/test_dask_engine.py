@@ -260,6 +260,8 @@ def test_cli_dask_engine_writes_the_same_report_and_tables(dogs: Path, tmp_path:
     clusters = pq.read_table(tmp_path / "tables" / "clusters").to_pydict()
     assert len(members["path"]) == 1000 and len(clusters["path"]) == 10
     assert sorted(clusters["action"]) == ["keep"] * 3 + ["remove"] * 7
+    assert main([*args, "--engine", "dask", "--tables", str(tmp_path / "tables")]) == 2  # never mixed with old parts
+    assert "already holds" in capsys.readouterr().err
 
 
 def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:

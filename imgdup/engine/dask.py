@@ -276,6 +276,8 @@ def find_duplicates(
     if not timeout > 0:
         raise UsageError("timeout must be a positive number of seconds")
     keep_rules = parse_keep(keep)
+    if tables:
+        _check_tables_folder(tables)
     entries, skipped, root_list = collect(roots)
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")
@@ -327,6 +329,16 @@ def find_duplicates(
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_tables_folder(url: str) -> None:
+    """Refuse a folder that already holds tables: stale part files would join the new ones."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    for name in ("members", "pairs", "clusters"):
+        if fs.exists(f"{path.rstrip('/')}/{name}"):
+            raise UsageError(f"{url} already holds a {name} table; write the tables to a new folder")
 
 
 def _measure(
