@@ -103,7 +103,9 @@ def emit_rows(ids: np.ndarray, words: np.ndarray, plan: SubsetPlan, buckets: int
     chunks = _all_chunks(words, plan)
     keys, subs = [], []
     for k, mask in enumerate(plan.subsets):
-        key = np.full(len(ids), k + 1, dtype=np.uint64)
+        # Seeded by a mixed subset number: a small seed XOR a small chunk value would collide
+        # across subsets ((1 ^ 0x71) == (2 ^ 0x72)) and flood the buckets with false candidates.
+        key = _mix(np.full(len(ids), k + 1, dtype=np.uint64))
         for c in range(len(plan.widths)):
             if mask >> c & 1:
                 key = _mix(key ^ chunks[c])

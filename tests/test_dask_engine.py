@@ -108,6 +108,16 @@ def test_subset_join_matches_the_brute_force_oracle(
     assert _join_locally(hashes, t, bits, chunks, buckets, part=23) == expected
 
 
+def test_rows_of_different_subsets_never_share_a_key() -> None:
+    """A shared key is only a false candidate (the subset check drops it), but many of them
+    would flood the buckets: keys must separate subsets."""
+    hashes = _planted_hashes(4000, 64, 8, seed=5)
+    plan = subsets.subset_plan(len(hashes), 8, 64, chunks=10)
+    key, sub, _, _ = subsets.emit_rows(np.arange(len(hashes)), index.to_words(hashes, 64), plan, 1)[0]
+    pairs = np.unique(np.stack([key, sub.astype(np.uint64)]), axis=1)
+    assert len(np.unique(pairs[0])) == pairs.shape[1]
+
+
 def test_cost_model_prefers_more_chunks_than_the_textbook_plan() -> None:
     for t in (4, 8):
         plan = subsets.subset_plan(1_000_000, t, 64)
