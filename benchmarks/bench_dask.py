@@ -78,7 +78,7 @@ def bench_join(n: int, t: int, *, workers: int, memory_limit: str, check_max: in
         row["worker_peak_mib"] = sorted(round(v) for v in client.run(_peak_rss_mib).values())
         row["tasks"] = _task_costs(ts.data)
     row["pairs"] = len(a)
-    buckets = row["tasks"].get("_join_task", {}).get("tasks", 0)
+    buckets = row["tasks"].get("join_task", {}).get("tasks", 0)
     row["buckets"] = buckets
     if n <= check_max:
         started = time.perf_counter()

@@ -25,11 +25,13 @@ import numpy as np
 
 from .index import _batches, _chunk_values, _verify
 
-# Cost model, nanoseconds, fitted on the 2-core benchmark machine (benchmarks/bench_dask.py,
-# LocalCluster of 2 workers): a row costs its emission, bucketing, transfer and sort; a candidate
-# its gather, xor and popcount plus the first-subset test. Only the ranking of plans matters.
-_NS_ROW = 60.0
-_NS_PAIR = 25.0
+# Cost model, nanoseconds, measured on the shared 2-core benchmark machine with 100k hashes at
+# t = 8 (emit_rows + join_rows in one process, m = 9, 10, 11): a row costs ~0.85 us (emission,
+# bucketing, sort, gathers), a candidate ~40 ns (xor, popcount, first-subset test). At 1M hashes
+# it ranks m = 11 (165 rows a hash) first at t = 8 and m = 6 (15 rows) at t = 4. Only the ranking
+# of plans matters.
+_NS_ROW = 850.0
+_NS_PAIR = 40.0
 _MAX_SUBSETS = 3432  # C(14, 7): beyond this the rows (N x subsets) dwarf any saving in candidates
 _MAX_CHUNKS = 64  # agreeing-chunk sets are held in one uint64 bit mask
 
@@ -114,6 +116,8 @@ def emit_rows(ids: np.ndarray, words: np.ndarray, plan: SubsetPlan, buckets: int
     key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
     sub = np.concatenate(subs) if subs else np.zeros(0, dtype=np.int32)
     row_of = np.tile(np.arange(len(ids)), len(plan.subsets))
+    if buckets == 1:
+        return [(key, sub, ids[row_of], words[row_of])]
     dest = (key % np.uint64(buckets)).astype(np.int64)
     order = np.argsort(dest, kind="stable")
     bounds = np.searchsorted(dest[order], np.arange(buckets + 1))
@@ -159,7 +163,7 @@ def join_rows(rows: Rows, plan: SubsetPlan, threshold: int) -> tuple[np.ndarray,
     empty = np.zeros(0, dtype=np.int64)
     if len(key) < 2:
         return empty, empty, empty
-    order = np.lexsort((sub, key))
+    order = np.argsort(key)  # runs of equal keys; the order inside a run does not matter
     key, sub, ids, words = key[order], sub[order], ids[order], words[order]
     n = len(key)
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
