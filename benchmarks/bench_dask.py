@@ -68,7 +68,8 @@ def bench_join(n: int, t: int, *, workers: int, memory_limit: str, check_max: in
     del hashes
     plan = subset_plan(n, t, 64)
     row: dict[str, Any] = {"n": n, "t": t, "chunks": len(plan.widths), "agree": plan.agree,
-                           "rows_per_hash": plan.rows_per_hash, "workers": workers, "memory_limit": memory_limit}  # fmt: skip
+                           "rows_per_hash": plan.rows_per_hash, "workers": workers,
+                           "memory_limit": memory_limit}  # fmt: skip
     with engine.connect(jobs=workers, memory_limit=memory_limit, dashboard_address=None) as client:
         client.run(lambda: None)
         with get_task_stream(client) as ts:
@@ -197,4 +198,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
