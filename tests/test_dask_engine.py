@@ -152,6 +152,25 @@ def test_distributed_join_equals_local_mih(client: Any, engine: Any, bits: int, 
     assert engine.self_join(client, hashes, t, bits=bits) == expected
 
 
+@pytest.mark.parametrize("parts", [4])
+def test_min_label_components_equal_union_find(client: Any, engine: Any, parts: int) -> None:
+    from imgdup.cluster import components
+    from imgdup.models import Match
+
+    rng = np.random.default_rng(parts)
+    n = 2000
+    a, b = rng.integers(0, 1500, 300), rng.integers(0, 1500, 300)  # small components; 1500+: the chain
+    chain = np.arange(1500, 1512)  # a 11-hop chain, numbered backwards: labels travel its whole length
+    a, b = np.r_[a, chain[:-1][::-1]], np.r_[b, chain[1:][::-1]]
+    halves = [(a[:150], b[:150]), (a[150:], b[150:])]
+    labels, rounds = engine.min_label_components(client, n, halves, parts=parts)
+    expected = np.empty(n, dtype=np.int64)
+    for comp in components(n, [Match(int(x), int(y), 0) for x, y in zip(a, b)]):
+        expected[comp] = comp[0]
+    assert np.array_equal(labels, expected)
+    assert 12 <= rounds <= 13
+
+
 def _same_scan(local: imgdup.ScanResult, dask: imgdup.ScanResult) -> None:
     assert [(r.path, r.hash, r.digest) for r in dask.records] == [(r.path, r.hash, r.digest) for r in local.records]
     assert dask.failures == local.failures

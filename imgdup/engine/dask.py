@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from distributed import Client, as_completed
 
+from .. import minlabel
 from ..cache import HashCache
 from ..errors import UsageError
 from ..hashing import settings_key
@@ -233,6 +234,70 @@ def self_join(
         raise ValueError(f"threshold must be between 0 and {bits} bits, got {threshold}")
     a, b, d = join_arrays(client, to_words(hashes, bits), threshold, bits, pairs_table=pairs_table)
     return list(map(Match, a.tolist(), b.tolist(), d.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Connected components past the driver
+
+
+def _propose_task(labels: np.ndarray, k: int, edges: minlabel.Edges, size: int, parts: int) -> list[minlabel.Edges]:
+    return minlabel.propose(labels, k * size, edges, size, parts)
+
+
+def _settle_task(labels: np.ndarray, k: int, size: int, proposals: list[minlabel.Edges]) -> tuple[np.ndarray, int]:
+    return minlabel.settle(labels, k * size, proposals)
+
+
+def _edges_task(pieces: list[minlabel.Edges]) -> minlabel.Edges:
+    return minlabel.concat_edges(pieces)
+
+
+def _split_task(pair: tuple[np.ndarray, np.ndarray], size: int, parts: int) -> list[minlabel.Edges]:
+    return minlabel.split_edges(pair[0], pair[1], size, parts)
+
+
+def min_label_components(
+    client: Client, n: int, pairs: Sequence[Any], *, parts: int | None = None, max_rounds: int = 1000
+) -> tuple[np.ndarray, int]:
+    """Component labels of nodes ``0..n-1`` (the least node of each component) and the rounds taken.
+
+    ``pairs`` holds (a, b) array pairs or futures of them (the join's reduce outputs can stay on
+    the workers). Nodes are cut into ``parts`` ranges; every round is one shuffle of one
+    proposal per edge target, so no task ever holds more than its range's labels and edges.
+    The labels are gathered here for the caller; at scale they would be written as a table.
+    """
+    parts = parts or max(1, math.ceil(n / PART_HASHES))
+    size = minlabel.range_size(n, parts)
+    split = [client.submit(_split_task, p, size, parts, pure=False) for p in pairs]
+    edges = [
+        client.submit(_edges_task, [client.submit(operator.getitem, f, k, pure=False) for f in split], pure=False)
+        for k in range(parts)
+    ]
+    del split
+    labels = [client.submit(minlabel.initial_labels, k, n, size, pure=False) for k in range(parts)]
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > max_rounds:  # pragma: no cover - a chain longer than max_rounds hops
+            raise RuntimeError(f"min-label propagation did not converge in {max_rounds} rounds")
+        proposals = [
+            client.submit(_propose_task, labels[k], k, edges[k], size, parts, pure=False) for k in range(parts)
+        ]
+        settled = [
+            client.submit(
+                _settle_task, labels[k], k, size,
+                [client.submit(operator.getitem, p, k, pure=False) for p in proposals], pure=False,
+            )
+            for k in range(parts)
+        ]  # fmt: skip
+        del proposals
+        labels = [client.submit(operator.getitem, f, 0, pure=False) for f in settled]
+        changed = sum(client.gather([client.submit(operator.getitem, f, 1, pure=False) for f in settled]))
+        del settled
+        if not changed:
+            break
+    out = np.concatenate(client.gather(labels)) if labels else np.zeros(0, dtype=np.int64)
+    return out, rounds
 
 
 # ---------------------------------------------------------------------------------------------
