@@ -159,7 +159,8 @@ def main() -> int:
         _uf_child(*map(int, args.uf_child.split(",")))
         return 0
     if args.smoke:
-        args.sizes, args.hash_files, args.repeats, args.union_find = "20000", 100, 1, "10000,10000"
+        args.sizes, args.thresholds, args.hash_files, args.repeats = "20000", "4", 100, 1
+        args.union_find = "10000,10000"
     skip = set(filter(None, args.skip.split(",")))
     out: dict[str, Any] = {"machine": machine(), "join": [], "hashing": None, "union_find": None}
     failed = False
