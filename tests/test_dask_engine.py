@@ -275,13 +275,16 @@ def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path
     assert all("not an image" in why for name, why in reasons.items() if name != "3.jpg"), reasons
 
 
-def test_cli_dask_engine_writes_the_same_report_and_tables(dogs: Path, tmp_path: Path, capsys: Any) -> None:
-    _need("imgdup.engine.dask")
+def test_cli_dask_engine_writes_the_same_report_and_tables(
+    client: Any, dogs: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """The command against a running scheduler (--scheduler tcp://...), as on a real cluster."""
     pq = _need("pyarrow.parquet")
     args = ["-d", str(dogs), "-t", "4", "--no-cache", "--no-progress", "--format", "json", "-j", "1"]
     assert main(args) == 0
     local = json.loads(capsys.readouterr().out)
-    assert main([*args, "--engine", "dask", "--tables", str(tmp_path / "tables")]) == 0
+    dask_args = [*args, "--engine", "dask", "--scheduler", client.scheduler.address]
+    assert main([*dask_args, "--tables", str(tmp_path / "tables")]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out) == local
     assert "Parquet tables written" in out.err
@@ -289,7 +292,7 @@ def test_cli_dask_engine_writes_the_same_report_and_tables(dogs: Path, tmp_path:
     clusters = pq.read_table(tmp_path / "tables" / "clusters").to_pydict()
     assert len(members["path"]) == 1000 and len(clusters["path"]) == 10
     assert sorted(clusters["action"]) == ["keep"] * 3 + ["remove"] * 7
-    assert main([*args, "--engine", "dask", "--tables", str(tmp_path / "tables")]) == 2  # never mixed with old parts
+    assert main([*dask_args, "--tables", str(tmp_path / "tables")]) == 2  # never mixed with old parts
     assert "already holds" in capsys.readouterr().err
 
 
