@@ -78,6 +78,19 @@ def bench_join(n: int, t: int, *, workers: int, memory_limit: str, check_max: in
             row["dask_s"] = round(time.perf_counter() - started, 2)
         row["worker_peak_mib"] = sorted(round(v) for v in client.run(_peak_rss_mib).values())
         row["tasks"] = _task_costs(ts.data)
+        # The same pairs through the distributed connected components, checked against union-find.
+        started = time.perf_counter()
+        labels, rounds = engine.min_label_components(client, n, [(a[i::4], b[i::4]) for i in range(4)])
+        row["min_label_s"], row["min_label_rounds"] = round(time.perf_counter() - started, 2), rounds
+    from imgdup.cluster import UnionFind
+
+    uf = UnionFind(n)
+    for x, y in zip(a.tolist(), b.tolist()):
+        uf.union(x, y)
+    roots = np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
+    least = np.full(n, n, dtype=np.int64)
+    np.minimum.at(least, roots, np.arange(n))
+    row["min_label_identical"] = bool(np.array_equal(labels, least[roots]))
     row["pairs"] = len(a)
     buckets = row["tasks"].get("join_task", {}).get("tasks", 0)
     row["buckets"] = buckets
@@ -175,12 +188,14 @@ def main() -> int:
                 row = bench_join(n, t, workers=args.workers, memory_limit=args.memory_limit,
                                  check_max=args.check_max, seed=n + t)  # fmt: skip
                 out["join"].append(row)
-                failed |= row.get("identical") is False
+                failed |= row.get("identical") is False or not row["min_label_identical"]
                 tasks = row["tasks"]
                 print(f"N={n:>11,} t={t} m={row['chunks']} s={row['agree']} rows/hash={row['rows_per_hash']:>4} "
                       f"buckets={row['buckets']:>5} dask {row['dask_s']:>7.2f} s  local MIH "
                       f"{row.get('local_mih_s', float('nan')):>6.2f} s  identical={row.get('identical', '-')}  "
                       f"worker peak {row['worker_peak_mib']} MiB  pairs {row['pairs']:,}", flush=True)  # fmt: skip
+                print(f"    min-label components: {row['min_label_s']} s, {row['min_label_rounds']} rounds, "
+                      f"same as union-find: {row['min_label_identical']}")  # fmt: skip
                 for name, cost in sorted(tasks.items()):
                     print(f"    {name:<12} {cost['tasks']:>7} tasks, median {cost['median_s'] * 1e3:8.1f} ms, "
                           f"total {cost['total_s']:7.1f} s", flush=True)  # fmt: skip
