@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from distributed import Client, as_completed
+from distributed import Client, KilledWorker, as_completed
 
 from .. import minlabel
 from ..cache import HashCache
@@ -105,7 +105,7 @@ def run_batches(
         sl = futures.pop(fut)
         try:
             results = fut.result()
-        except Exception:  # noqa: BLE001 - KilledWorker or a task error: the batch again, file by file
+        except KilledWorker:  # the batch kept killing workers: again, one file at a time
             results = [_one_by_one(submit, entry) for entry in entries[sl]]
         fut.release()
         out[sl] = results
@@ -122,8 +122,8 @@ def _one_by_one(submit: Any, entry: FileEntry) -> Result:
     fut = submit([entry], retries=0)
     try:
         return fut.result()[0]  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001 - the file still kills its worker: it is this file's failure
-        return HashFailure(entry.path, f"the decoder crashed its Dask worker ({type(exc).__name__})")
+    except KilledWorker:  # the file still kills its worker: it is this file's failure
+        return HashFailure(entry.path, "the decoder crashed its Dask worker; file skipped")
     finally:
         fut.release()
 
