@@ -91,6 +91,12 @@ def test_s3_prefix_scans_like_the_local_folder(s3: Any, small_set: Path, tmp_pat
     assert len(local.clusters) == 8 and len(local.failures) == 1  # the set's own premise
     with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
         remote = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8)
+        # the driver's cache keys objects by URL, size and modification time: a re-run reads nothing
+        cache = tmp_path / "cache.sqlite3"
+        cold = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8, cache=cache)
+        warm = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8, cache=cache)
+    assert cold.summary.from_cache == 0 and warm.summary.from_cache == warm.summary.files  # failures too
+    assert _by_relpath(warm) == _by_relpath(cold) == _by_relpath(remote)
     assert _by_relpath(remote) == _by_relpath(local)
     assert remote.roots == ("s3://photos/set",)
     assert all(r.path.startswith("s3://photos/set/") for r in remote.records)
