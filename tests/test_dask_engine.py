@@ -180,8 +180,11 @@ def _same_scan(local: imgdup.ScanResult, dask: imgdup.ScanResult) -> None:
 
 def test_dogs1000_identical_to_local_engine(client: Any, engine: Any, dogs: Path) -> None:
     local = imgdup.find_duplicates([dogs], threshold=8, jobs=2)
-    dask = engine.find_duplicates([dogs], client=client, threshold=8)
+    seen: list[tuple[str, int, int]] = []
+    dask = engine.find_duplicates([dogs], client=client, threshold=8, progress=lambda *a: seen.append(a))
     _same_scan(local, dask)
+    hashed = [done for stage, done, total in seen if stage == "hash" and total == 1000]
+    assert hashed[0] == 0 and hashed[-1] == 1000 and hashed == sorted(hashed) and len(hashed) >= 5  # per task
     assert len(dask.clusters) == 3 and dask.summary.to_remove == 7
 
 
