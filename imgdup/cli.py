@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, index
 from .actions import remove, undo
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "
         "(also: imgdup apply PLAN); every file is re-checked first",
     )  # fmt: skip
+    p.add_argument("--engine", choices=("local", "dask"), default="local", help="who hashes and searches")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: scheduler (default: a local cluster)")
+    p.add_argument("--tables", metavar="DIR_OR_URL", help="with --engine dask: write Parquet tables there")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
@@ -179,7 +183,7 @@ def _run_scan(args: argparse.Namespace) -> int:
 
         progress = TqdmProgress()
     try:
-        result = find_duplicates(
+        result = (_scan_dask if args.engine == "dask" else find_duplicates)(
             args.dataset,
             threshold=args.threshold,
             hash=args.hash,
@@ -193,6 +197,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             cache=None if args.no_cache else (args.cache or default_cache_path()),
             timeout=args.timeout,
             progress=progress,
+            **({"scheduler": args.scheduler, "tables": args.tables} if args.engine == "dask" else {}),
         )
     finally:
         if progress:
@@ -244,6 +249,22 @@ def _say_interrupted_removal(done: object) -> None:
         print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
 
 
+def _scan_dask(roots: list[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any) -> Any:
+    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers."""
+    try:
+        from .engine import dask as dask_engine  # dask is an optional extra
+    except ImportError as exc:
+        raise UsageError(f"--engine dask needs the dask extra: pip install 'imgdup-ml[dask]' ({exc})") from None
+    with dask_engine.connect(scheduler, jobs=jobs) as client:
+        if client.dashboard_link:
+            print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
+        if tables:
+            dask_engine.write_tables(client, result, tables)
+            print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
@@ -275,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         if len(set(formats)) < len(formats):
             parser.error("--report: one file per format (.json, .csv, .html)")
+        if args.engine == "local" and (args.scheduler or args.tables):
+            parser.error("--scheduler and --tables need --engine dask")
+        if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset):
+            parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731
     try:
         return runner()

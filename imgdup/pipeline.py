@@ -37,6 +37,11 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``. Stages, in order: "discover" (files found; total 0:
 unknown), "hash" (files), "search" (distinct hash values searched), "decide" (clusters)."""
 
+Join = Callable[..., list[Match]]
+"""A self-join with :func:`imgdup.index.self_join`'s signature and result (another engine's)."""
+Measure = Callable[[Sequence[FileEntry], HashSettings], Sequence[ImageRecord | HashFailure]]
+"""Quality measurement of a batch of files, results in input order (another engine's)."""
+
 # phash/64 at T=8 had the best expected-transform F1 (0.981) with zero wrong pairs on the accuracy
 # benchmark (T=4: 0.906; T=10 merges different sources; the closest two different dogs-1000 photos
 # are 12 bits apart): benchmarks/ACCURACY.md.
@@ -73,21 +78,10 @@ def find_duplicates(
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
     """
     started = time.perf_counter()
-    try:
-        settings = HashSettings(
-            algorithm=hash,
-            hash_size=hash_size,
-            decode=decode,
-            rotations=bool(rotations),
-            regions=hash == "phash" if regions is None else bool(regions),
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
-        raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
-    if index not in index_mod.BACKENDS:
-        raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
-    keep_rules = parse_keep(keep)
+    settings, keep_rules = scan_options(
+        threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
+        regions=regions, keep=keep, index=index, timeout=timeout,
+    )  # fmt: skip
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError("jobs must be at least 1")
@@ -97,8 +91,6 @@ def find_duplicates(
     if not root_list:
         raise UsageError("no folder to scan")
 
-    if not timeout > 0:
-        raise UsageError("timeout must be a positive number of seconds")
     entries, skipped = discover(root_list, on_found=(lambda n: progress("discover", n, 0)) if progress else None)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
@@ -129,6 +121,39 @@ def find_duplicates(
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )
+
+
+def scan_options(
+    *,
+    threshold: int,
+    hash: str,  # noqa: A002 - the CLI's and the report's name for it
+    hash_size: int,
+    decode: str,
+    rotations: bool,
+    regions: bool | None,
+    keep: str | Sequence[str],
+    index: str,
+    timeout: float,
+) -> tuple[HashSettings, tuple[str, ...]]:
+    """Validate a scan's options (every engine's): the hash settings and the keep rules, or a
+    :class:`UsageError` that says what is wrong."""
+    try:
+        settings = HashSettings(
+            algorithm=hash,
+            hash_size=hash_size,
+            decode=decode,
+            rotations=bool(rotations),
+            regions=hash == "phash" if regions is None else bool(regions),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
+        raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
+    if index not in index_mod.BACKENDS:
+        raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
+    if not timeout > 0:
+        raise UsageError("timeout must be a positive number of seconds")
+    return settings, parse_keep(keep)
 
 
 @dataclass(frozen=True)
@@ -218,6 +243,8 @@ def cluster_records(
     timeout: float = DEFAULT_TIMEOUT,
     on_quality: Callable[[Sequence[ImageRecord]], None] | None = None,
     progress: ProgressCallback | None = None,
+    join: Join | None = None,
+    measure: Measure | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -225,14 +252,16 @@ def cluster_records(
     with byte-identical copies. With the ``quality`` keep rule, cluster members are decoded
     again in full to measure it (only duplicates pay that cost); returned records carry it, so
     a caller that clusters the same records again (a threshold sweep) measures once; ``on_quality``
-    receives them (the cache stores them, so a warm run measures nothing).
+    receives them (the cache stores them, so a warm run measures nothing). ``join`` and
+    ``measure`` replace the local self-join and quality workers (the Dask engine's scheduling
+    of the same kernels).
     """
     normal = [r for r in records if not r.low_information]
     low = [r for r in records if r.low_information]
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
-    groups = _components(normal, settings, threshold=threshold, backend=index)
+    groups = _components(normal, settings, threshold=threshold, backend=index, join=join)
     if progress:
         progress("search", distinct, distinct)
     by_digest: dict[str, list[ImageRecord]] = {}
@@ -243,7 +272,7 @@ def cluster_records(
     if "quality" in keep:
         before = records
         groups, records = _with_quality(
-            groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress
+            groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress, measure=measure
         )
         if on_quality:  # only what was measured now: cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
@@ -259,7 +288,7 @@ def cluster_records(
 
 
 def _components(
-    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str
+    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str, join: Join | None = None
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
@@ -267,15 +296,16 @@ def _components(
     each with its owners (unique primary hashes); a match between two values links their
     owners, so image A matches B when some orientation of A is within the threshold of B.
     """
+    self_join = join or index_mod.self_join
     by_hash: dict[int, list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(r.hash, []).append(r)
     unique = list(by_hash)
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
-        pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend)]
+        pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend, join=join)]
     elif not settings.rotations:
-        pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
+        pairs = [(m.a, m.b) for m in self_join(unique, threshold, bits=settings.bits, backend=backend)]
     else:
         owners: dict[int, set[int]] = {}
         for i, h in enumerate(unique):
@@ -286,7 +316,7 @@ def _components(
         values = list(owners)
         owner_lists = [sorted(owners[v]) for v in values]
         pairs = [(o[0], x) for o in owner_lists for x in o[1:]]  # one value, several images
-        for m in index_mod.self_join(values, threshold, bits=settings.bits, backend=backend):
+        for m in self_join(values, threshold, bits=settings.bits, backend=backend):
             a, b = owner_lists[m.a], owner_lists[m.b]
             pairs += [(x, y) for x in a for y in b if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
@@ -319,6 +349,7 @@ def _with_quality(
     jobs: int,
     timeout: float,
     progress: ProgressCallback | None = None,
+    measure: Measure | None = None,
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
 
@@ -345,14 +376,18 @@ def _with_quality(
             break
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
         done_before, total = len(tried), len(tried) + len(todo)
-        results = hash_all(
-            [r.entry for r in todo],
-            settings,
-            jobs=jobs,
-            timeout=timeout,
-            work=quality_entry,
-            on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
-        )
+        entries = [r.entry for r in todo]
+        if measure is not None:
+            results = measure(entries, settings)
+        else:
+            results = hash_all(
+                entries,
+                settings,
+                jobs=jobs,
+                timeout=timeout,
+                work=quality_entry,
+                on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
+            )
         for r, res in zip(todo, results):
             tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).

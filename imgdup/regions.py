@@ -26,11 +26,12 @@ This module never opens files: it works on grey-level arrays handed over by ``ha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from . import index
+from .models import Match
 
 Box = tuple[float, float, float, float]
 """(left, top, right, bottom) as fractions of the width and height."""
@@ -188,6 +189,7 @@ def region_links(
     *,
     bits: int,
     backend: str = "auto",
+    join: Callable[..., list[Match]] | None = None,
 ) -> list[tuple[int, int, int]]:
     """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
 
@@ -215,7 +217,7 @@ def region_links(
 
     for v in values:  # one value, several owners
         link(canon.get(v, empty), canon.get(v, empty) | sub.get(v, empty))
-    for m in index.self_join(values, threshold, bits=bits, backend=backend):
+    for m in (join or index.self_join)(values, threshold, bits=bits, backend=backend):  # join: another engine's
         u, v = values[m.a], values[m.b]
         cu, cv = canon.get(u, empty), canon.get(v, empty)
         link(cu, cv | sub.get(v, empty))

@@ -1,0 +1,448 @@
+"""The Dask engine: the local engine's stages and kernels, scheduled on a Dask cluster.
+
+Only the scheduling differs from :func:`imgdup.find_duplicates`:
+
+* hashing and the keep policy's measurements are :func:`imgdup.kernels.run_batch` tasks, one
+  per batch of ``batch`` files (the local pool's guarded worker runs inside each task);
+* the near-duplicate search is a chunk-subset self-join (:mod:`imgdup.subsets`): map tasks emit
+  keyed rows split into buckets, one reduce task per bucket verifies its candidates with the
+  exact distance;
+* clustering is union-find on the driver (:func:`imgdup.cluster.components`, the local engine's
+  own) while the edge list fits, and :func:`min_label_components` past it.
+
+Removal stays on the driver (``imgdup.remove`` on the result, with every local guarantee) and
+only for local files: object-store inputs are report-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import os
+import time
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+from distributed import Client, KilledWorker, as_completed
+
+from .. import minlabel
+from ..cache import HashCache
+from ..errors import UsageError
+from ..hashing import settings_key
+from ..index import to_words
+from ..kernels import can_isolate, run_batch
+from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
+from ..parallel import DEFAULT_TIMEOUT, default_jobs
+from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, make_result, scan_options
+from ..policy import DEFAULT_KEEP
+from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
+from .sources import collect
+
+log = logging.getLogger(__name__)
+
+Result = ImageRecord | HashFailure
+
+BATCH = 256
+"""Files per hashing task: ~0.3 s of decoding, enough to hide the ~2 ms scheduling cost of a task."""
+PART_HASHES = 1 << 16
+"""Hashes per map task of the self-join: its rows (x subsets per hash) stay a few tens of MB."""
+ROWS_PER_BUCKET = 1 << 22
+"""Rows per reduce task (~120 MB with 64-bit hashes): bounds a task's memory whatever N is."""
+
+
+def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
+    """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
+
+    The local workers are not daemonic, so each task may start the guarded decoding child that
+    isolates a crashing decoder (as the local engine's worker does).
+    """
+    if scheduler:
+        return Client(scheduler)
+    import dask
+
+    options: dict[str, Any] = {
+        "n_workers": jobs or default_jobs(),
+        "threads_per_worker": 1,
+        "dashboard_address": ":0",
+    }
+    options.update(cluster)
+    with dask.config.set({"distributed.worker.daemon": False}):
+        return Client(**options)
+
+
+def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str, timeout: float) -> list[Result]:
+    return run_batch(entries, settings, kind=kind, timeout=timeout)
+
+
+def run_batches(
+    client: Client,
+    entries: Sequence[FileEntry],
+    settings: HashSettings,
+    *,
+    kind: str = "hash",
+    timeout: float = DEFAULT_TIMEOUT,
+    batch: int = BATCH,
+    on_results: Any = None,
+    on_progress: Any = None,
+) -> list[Result]:
+    """Run :func:`run_batch` over ``entries`` as tasks; results in input order.
+
+    A task whose worker dies is retried by Dask (on another worker); a batch that keeps killing
+    workers (``KilledWorker``) is run again one file at a time, and the file that still kills
+    its worker becomes a :class:`HashFailure`, as a crashing decoder does locally. (Workers
+    started by :func:`connect` are not daemonic: there the guarded child inside each task takes
+    the crash, and the worker survives.)
+    """
+    slices = [slice(s, min(s + batch, len(entries))) for s in range(0, len(entries), batch)]
+    out: list[Result | None] = [None] * len(entries)
+    submit = partial(client.submit, _hash_task, settings=settings, kind=kind, timeout=timeout, pure=False)
+    futures = {submit(list(entries[sl]), retries=1): sl for sl in slices}
+    done = 0
+    for fut in as_completed(list(futures)):
+        sl = futures.pop(fut)
+        try:
+            results = fut.result()
+        except KilledWorker:  # the batch kept killing workers: again, one file at a time
+            results = [_one_by_one(submit, entry) for entry in entries[sl]]
+        fut.release()
+        out[sl] = results
+        done += len(results)
+        if on_results:
+            on_results(list(zip(entries[sl], results)))
+        if on_progress:
+            on_progress(done)
+    return [r for r in out if r is not None]
+
+
+def _one_by_one(submit: Any, entry: FileEntry) -> Result:
+    """One file alone in a task (one at a time, so a crash is never blamed on a neighbour)."""
+    fut = submit([entry], retries=0)
+    try:
+        return fut.result()[0]  # type: ignore[no-any-return]
+    except KilledWorker:  # the file still kills its worker: it is this file's failure
+        return HashFailure(entry.path, "the decoder crashed its Dask worker; file skipped")
+    finally:
+        fut.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-join
+
+
+def _emit_task(part: tuple[np.ndarray, np.ndarray], plan: SubsetPlan, buckets: int) -> list[Rows]:
+    return emit_rows(part[0], part[1], plan, buckets)
+
+
+def _join_task(
+    parts: list[Rows], plan: SubsetPlan, threshold: int, words: int, out: str | None, bucket: int, bits: int
+) -> tuple[np.ndarray, ...]:
+    rows = concat_rows(parts, words)
+    a, b, d = join_rows(rows, plan, threshold)
+    if out is not None:  # the worker writes its own part of the pairs table
+        ids, first = np.unique(rows[2], return_index=True)
+        hex_of = [_hex_column(rows[3][first[np.searchsorted(ids, x)]], bits) for x in (a, b)]
+        write_parquet(f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()})
+    return a, b, d
+
+
+def _hex_column(words: np.ndarray, bits: int) -> list[str]:
+    width = (bits + 3) // 4
+    return [format(int.from_bytes(w.astype(">u8").tobytes(), "big"), f"0{width}x") for w in words]
+
+
+def write_parquet(url: str, columns: dict[str, list[Any]]) -> None:
+    """One Parquet file through fsspec (a local path or an object-store URL)."""
+    import fsspec  # the dask extra brings fsspec and pyarrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as fh:
+        pq.write_table(pa.table(columns), fh)
+
+
+def join_arrays(
+    client: Client,
+    words: np.ndarray,
+    threshold: int,
+    bits: int,
+    *,
+    plan: SubsetPlan | None = None,
+    part_hashes: int = PART_HASHES,
+    rows_per_bucket: int = ROWS_PER_BUCKET,
+    on_progress: Any = None,
+    pairs_table: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distributed self-join of an (N, W) :func:`imgdup.index.to_words` array.
+
+    Returns arrays ``a < b`` (row numbers) and distances, sorted by (a, b): the same as
+    :func:`imgdup.index.mih_pairs`. Map tasks emit rows into buckets; each bucket's pieces
+    meet in one reduce task. Every task's memory is bounded by ``part_hashes`` and
+    ``rows_per_bucket``, never by N; what waits between the two phases is held by the workers
+    and spilled to their disks past their memory limit. With ``pairs_table`` (a folder path or
+    URL) each reduce task writes its pairs (hash values in hex) as one Parquet file there.
+    """
+    n = len(words)
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty, empty
+    plan = plan or subset_plan(n, threshold, bits)
+    buckets = max(1, math.ceil(n * plan.rows_per_hash / rows_per_bucket))
+    ids = np.arange(n, dtype=np.int64)
+    starts = range(0, n, part_hashes)
+    data = client.scatter([(ids[s : s + part_hashes], words[s : s + part_hashes]) for s in starts])
+    maps = [client.submit(_emit_task, d, plan, buckets, pure=False) for d in data]
+    del data
+    pieces = [[client.submit(operator.getitem, m, q, pure=False) for m in maps] for q in range(buckets)]
+    del maps
+    reduces = [
+        client.submit(_join_task, p, plan, threshold, words.shape[1], pairs_table, q, bits, pure=False)
+        for q, p in enumerate(pieces)
+    ]
+    del pieces
+    found = [(empty, empty, empty)]
+    for k, fut in enumerate(as_completed(reduces), 1):
+        found.append(fut.result())
+        fut.release()
+        if on_progress:
+            on_progress(k, buckets)
+    del reduces
+    a, b, d = (np.concatenate(x) for x in zip(*found))
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
+def self_join(
+    client: Client,
+    hashes: Sequence[int],
+    threshold: int,
+    *,
+    bits: int = 64,
+    backend: str = "auto",
+    pairs_table: str | None = None,
+) -> list[Match]:
+    """:func:`imgdup.index.self_join` on the cluster: the same pairs, in the same order.
+
+    ``backend`` is accepted for the signature's sake: every local backend and this join give
+    exactly the same pairs.
+    """
+    if not 0 <= threshold <= bits:
+        raise ValueError(f"threshold must be between 0 and {bits} bits, got {threshold}")
+    a, b, d = join_arrays(client, to_words(hashes, bits), threshold, bits, pairs_table=pairs_table)
+    return list(map(Match, a.tolist(), b.tolist(), d.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Connected components past the driver
+
+
+def _propose_task(labels: np.ndarray, k: int, edges: minlabel.Edges, size: int, parts: int) -> list[minlabel.Edges]:
+    return minlabel.propose(labels, k * size, edges, size, parts)
+
+
+def _settle_task(labels: np.ndarray, k: int, size: int, proposals: list[minlabel.Edges]) -> tuple[np.ndarray, int]:
+    return minlabel.settle(labels, k * size, proposals)
+
+
+def _edges_task(pieces: list[minlabel.Edges]) -> minlabel.Edges:
+    return minlabel.concat_edges(pieces)
+
+
+def _split_task(pair: tuple[np.ndarray, np.ndarray], size: int, parts: int) -> list[minlabel.Edges]:
+    return minlabel.split_edges(pair[0], pair[1], size, parts)
+
+
+def min_label_components(
+    client: Client, n: int, pairs: Sequence[Any], *, parts: int | None = None, max_rounds: int = 1000
+) -> tuple[np.ndarray, int]:
+    """Component labels of nodes ``0..n-1`` (the least node of each component) and the rounds taken.
+
+    ``pairs`` holds (a, b) array pairs or futures of them (the join's reduce outputs can stay on
+    the workers). Nodes are cut into ``parts`` ranges; every round is one shuffle of one
+    proposal per edge target, so no task ever holds more than its range's labels and edges.
+    The labels are gathered here for the caller; at scale they would be written as a table.
+    """
+    parts = parts or max(1, math.ceil(n / PART_HASHES))
+    size = minlabel.range_size(n, parts)
+    split = [client.submit(_split_task, p, size, parts, pure=False) for p in pairs]
+    edges = [
+        client.submit(_edges_task, [client.submit(operator.getitem, f, k, pure=False) for f in split], pure=False)
+        for k in range(parts)
+    ]
+    del split
+    labels = [client.submit(minlabel.initial_labels, k, n, size, pure=False) for k in range(parts)]
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > max_rounds:  # pragma: no cover - a chain longer than max_rounds hops
+            raise RuntimeError(f"min-label propagation did not converge in {max_rounds} rounds")
+        proposals = [
+            client.submit(_propose_task, labels[k], k, edges[k], size, parts, pure=False) for k in range(parts)
+        ]
+        settled = [
+            client.submit(
+                _settle_task, labels[k], k, size,
+                [client.submit(operator.getitem, p, k, pure=False) for p in proposals], pure=False,
+            )
+            for k in range(parts)
+        ]  # fmt: skip
+        del proposals
+        labels = [client.submit(operator.getitem, f, 0, pure=False) for f in settled]
+        changed = sum(client.gather([client.submit(operator.getitem, f, 1, pure=False) for f in settled]))
+        del settled
+        if not changed:
+            break
+    out = np.concatenate(client.gather(labels)) if labels else np.zeros(0, dtype=np.int64)
+    return out, rounds
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan
+
+
+def find_duplicates(
+    roots: Iterable[str | os.PathLike[str]],
+    *,
+    client: Client,
+    threshold: int = DEFAULT_THRESHOLD,
+    hash: str = "phash",  # noqa: A002 - the same keyword as imgdup.find_duplicates
+    hash_size: int = 8,
+    decode: str = "draft",
+    rotations: bool = False,
+    regions: bool | None = None,
+    keep: str | Sequence[str] = DEFAULT_KEEP,
+    index: str = "auto",
+    cache: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: ProgressCallback | None = None,
+    batch: int = BATCH,
+    tables: str | None = None,
+) -> ScanResult:
+    """:func:`imgdup.find_duplicates` with the work done by the Dask cluster behind ``client``.
+
+    ``roots`` may also hold object-store URLs (``s3://bucket/prefix``) and Parquet/CSV file
+    lists. Results are identical to the local engine's (same hashes, pairs, clusters, keepers).
+    The cache, if any, lives on the driver: workers receive only files it does not hold.
+    With ``tables`` (a folder path or URL), the workers write the pairs table there during the
+    search; :func:`write_tables` adds the members and clusters tables.
+    """
+    started = time.perf_counter()
+    settings, keep_rules = scan_options(
+        threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
+        regions=regions, keep=keep, index=index, timeout=timeout,
+    )  # fmt: skip
+    if tables:
+        _check_tables_folder(tables)
+    entries, skipped, root_list = collect(roots)
+    if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
+        log.info("driver is daemonic: quality tasks run in-process")
+    store = HashCache(cache, settings_key(settings)) if cache is not None else None
+    try:
+        cached = [store.get(e) for e in entries] if store else [None] * len(entries)
+        todo = [e for e, c in zip(entries, cached) if c is None]
+        before = len(entries) - len(todo)
+        if progress:
+            progress("hash", before, len(entries))
+        fresh = run_batches(
+            client,
+            todo,
+            settings,
+            timeout=timeout,
+            batch=batch,
+            on_results=store.put_many if store else None,
+            on_progress=(lambda k: progress("hash", before + k, len(entries))) if progress else None,
+        )
+        it = iter(fresh)
+        results = [c if c is not None else next(it) for c in cached]
+        records = [r for r in results if isinstance(r, ImageRecord)]
+        failures = tuple(r for r in results if isinstance(r, HashFailure))
+        if progress:
+            progress("search", 0, 1)
+        scanned = cluster_records(
+            records,
+            settings,
+            threshold=threshold,
+            keep=keep_rules,
+            index=index,
+            timeout=timeout,
+            on_quality=store.put_quality if store else None,
+            join=partial(self_join, client, pairs_table=f"{tables.rstrip('/')}/pairs" if tables else None),
+            measure=partial(_measure, client, timeout=timeout, batch=batch),
+        )
+        if progress:
+            progress("search", 1, 1)
+    finally:
+        if store:
+            store.close()
+    return make_result(
+        scanned,
+        settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
+        roots=root_list,
+        files=len(entries),
+        from_cache=before,
+        failures=failures,
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _check_tables_folder(url: str) -> None:
+    """Refuse a folder that already holds tables: stale part files would join the new ones."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    for name in ("members", "pairs", "clusters"):
+        if fs.exists(f"{path.rstrip('/')}/{name}"):
+            raise UsageError(f"{url} already holds a {name} table; write the tables to a new folder")
+
+
+def _measure(
+    client: Client, entries: Sequence[FileEntry], settings: HashSettings, *, timeout: float, batch: int
+) -> list[Result]:
+    return run_batches(client, entries, settings, kind="quality", timeout=timeout, batch=batch)
+
+
+TABLE_ROWS = 100_000
+"""Rows per Parquet file of the members and clusters tables (each written by one task)."""
+
+
+def _write_rows_task(url: str, rows: list[dict[str, Any]]) -> int:
+    write_parquet(url, {k: [r[k] for r in rows] for k in rows[0]} if rows else {})
+    return len(rows)
+
+
+def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]:
+    """Members and clusters of ``result`` as Parquet tables under ``url``, written by the workers.
+
+    ``members``: one row per image (path, root, relpath, size, mtime_ns, width, height, hash,
+    sha256, low_information); ``clusters``: one row per cluster member (cluster, path, action,
+    distance, keep_reason). Returns the row counts.
+    """
+    base = url.rstrip("/")
+    hs = result.settings.hash
+    members = [
+        {"path": r.path, "root": r.entry.root, "relpath": r.entry.relpath, "size": r.entry.size,
+         "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height, "hash": hs.to_hex(r.hash),
+         "sha256": r.digest, "low_information": r.low_information}
+        for r in result.records
+    ]  # fmt: skip
+    clusters = [
+        {"cluster": c.id, "path": m.record.path, "action": m.action.value, "distance": m.distance,
+         "keep_reason": c.keep_reason}
+        for c in result.clusters
+        for m in c.members
+    ]  # fmt: skip
+    counts = {}
+    for name, rows in (("members", members), ("clusters", clusters)):
+        parts = [rows[s : s + TABLE_ROWS] for s in range(0, len(rows), TABLE_ROWS)] or [[]]
+        futures = [
+            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", part, pure=False)
+            for k, part in enumerate(parts)
+            if part
+        ]
+        counts[name] = sum(client.gather(futures))
+    return counts

@@ -1,0 +1,182 @@
+"""Inputs of a cluster scan: local folders, object-store prefixes (fsspec) and file lists.
+
+* a local folder is discovered exactly as the local engine does (:func:`imgdup.discover.discover`);
+* ``s3://bucket/prefix`` (or any fsspec URL whose package is installed: ``gs://`` with gcsfs)
+  is listed recursively; objects with an image extension are candidates (no content sniffing:
+  reading the first bytes of every object would cost a request each);
+* a ``.parquet`` or ``.csv`` file is a file list: its ``path`` column (CSV: the column named
+  ``path``, else the first) names local files or URLs.
+
+Remote files are report-only: nothing is ever removed from an object store.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import stat
+from collections.abc import Iterable
+
+from ..discover import IMAGE_EXTENSIONS, discover
+from ..errors import UsageError
+from ..kernels import is_remote
+from ..models import FileEntry, Skipped
+
+LIST_SUFFIXES = (".parquet", ".csv")
+
+
+def is_file_list(root: str) -> bool:
+    return root.lower().endswith(LIST_SUFFIXES) and (is_remote(root) or os.path.isfile(root))
+
+
+def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], list[Skipped], tuple[str, ...]]:
+    """Entries (sorted by path, one per file), skipped paths, and the normalised roots."""
+    local: list[str] = []
+    entries: list[FileEntry] = []
+    skipped: list[Skipped] = []
+    named: list[str] = []
+    for raw in roots:
+        root = os.fspath(raw)
+        if is_file_list(root):
+            listed = read_file_list(root)
+            remote = [p for p in listed if is_remote(p)]
+            entries += _remote_entries(remote, root)
+            found, skip = _local_entries([p for p in listed if not is_remote(p)])
+            entries += found
+            skipped += skip
+            named.append(root)
+        elif is_remote(root):
+            entries += list_remote(root)
+            named.append(root.rstrip("/"))
+        else:
+            local.append(root)
+    roots_out: tuple[str, ...] = ()
+    if local:
+        found, skip = discover(local)
+        entries += found
+        skipped += skip
+        roots_out = tuple(sorted({e.root for e in found} | {os.path.realpath(p) for p in local}))
+    if not entries and not named and not local:
+        raise UsageError("no folder to scan")
+    seen: set[str] = set()
+    unique = []
+    for e in sorted(entries, key=lambda e: e.path):
+        if e.path not in seen:
+            seen.add(e.path)
+            unique.append(e)
+    return unique, sorted(skipped, key=lambda s: s.path), tuple(sorted({*roots_out, *named}))
+
+
+def read_file_list(source: str) -> list[str]:
+    """The paths a Parquet or CSV file list names."""
+    import fsspec  # the dask extra brings it
+
+    if source.lower().endswith(".parquet"):
+        import pyarrow.parquet as pq  # the dask extra brings it
+
+        with fsspec.open(source, "rb") as fh:
+            table = pq.read_table(fh)
+        column = "path" if "path" in table.column_names else table.column_names[0]
+        return [str(p) for p in table.column(column).to_pylist() if p]
+    with fsspec.open(source, "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return []
+    header = rows[0]
+    if "path" in header:
+        col = header.index("path")
+        rows = rows[1:]
+    else:
+        col = 0
+    return [r[col] for r in rows if len(r) > col and r[col]]
+
+
+def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
+    """Listed local files: regular files only (links and special files skipped), one per inode."""
+    if not paths:
+        return [], []
+    skipped: list[Skipped] = []
+    found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
+    for p in paths:
+        # The folders resolved as discover resolves roots; the file itself is never followed.
+        folder, name = os.path.split(os.path.abspath(p))
+        path = os.path.join(os.path.realpath(folder), name)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            skipped.append(Skipped(path, f"cannot stat: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            skipped.append(Skipped(path, "symbolic link (not followed)"))
+        elif not stat.S_ISREG(st.st_mode):
+            skipped.append(Skipped(path, "not a regular file (FIFO, socket, device or folder)"))
+        else:
+            found.setdefault((st.st_dev, st.st_ino), []).append((path, st))
+    if not found:
+        return [], skipped
+    root = os.path.commonpath([os.path.dirname(n[0]) for names in found.values() for n in names])
+    entries = []
+    for (dev, ino), names in found.items():
+        names.sort()
+        path, st = names[0]
+        entries.append(
+            FileEntry(path, root, os.path.relpath(path, root), st.st_size, st.st_mtime_ns, ino, dev,
+                      tuple(n[0] for n in names[1:]))
+        )  # fmt: skip
+    return entries, skipped
+
+
+def _mtime_ns(info: dict[str, object]) -> int:
+    for name in ("LastModified", "mtime", "updated", "created"):
+        value = info.get(name)
+        if isinstance(value, dt.datetime):
+            return int(value.timestamp() * 1e9)
+        if isinstance(value, (int, float)):
+            return int(value * 1e9)
+        if isinstance(value, str):
+            try:
+                return int(dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+            except ValueError:
+                continue
+    return 0
+
+
+def _protocol(fs: object) -> str:
+    proto = getattr(fs, "protocol", "file")
+    return proto[0] if isinstance(proto, (tuple, list)) else str(proto)
+
+
+def list_remote(url: str) -> list[FileEntry]:
+    """Image objects under an fsspec URL, sorted; inode and device are 0 (there are none)."""
+    import fsspec  # the dask extra brings it
+
+    try:
+        fs, base = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise UsageError(f"cannot open {url}: {exc}") from None
+    proto = _protocol(fs)
+    base = base.rstrip("/")
+    root = f"{proto}://{base}"
+    out = []
+    for path, info in sorted(fs.find(base, detail=True).items()):
+        if info.get("type", "file") != "file" or os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
+            continue
+        rel = path[len(base) :].lstrip("/")
+        out.append(FileEntry(f"{proto}://{path}", root, rel, int(info.get("size") or 0), _mtime_ns(info), 0, 0))
+    return out
+
+
+def _remote_entries(urls: list[str], listing: str) -> list[FileEntry]:
+    """Listed remote objects, with size and time from the store (the file list's folder is the root)."""
+    if not urls:
+        return []
+    import fsspec  # the dask extra brings it
+
+    out = []
+    for url in urls:
+        fs, path = fsspec.core.url_to_fs(url)
+        info = fs.info(path)
+        root = url.rsplit("/", 1)[0]
+        out.append(FileEntry(url, root, url.rsplit("/", 1)[1], int(info.get("size") or 0), _mtime_ns(info), 0, 0))
+    return out

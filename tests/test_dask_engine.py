@@ -1,0 +1,306 @@
+"""The Dask engine gives exactly the local engine's hashes, pairs, clusters and kept files.
+
+One real LocalCluster (2 worker processes) serves the module. Without the dask extra the tests
+skip with a message, except in CI (CI=true), where they fail: CI installs the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imgdup
+from imgdup import index, subsets
+from imgdup.cli import main
+from imgdup.plan import to_document
+
+REPO = Path(__file__).resolve().parents[1]
+DOGS = Path(os.environ.get("IMGDUP_DOGS1000", REPO.parent / "shared" / "datasets" / "dogs-1000"))
+
+
+def _need(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed (pip install -e '.[test,dask]')"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return _need("imgdup.engine.dask")
+
+
+@pytest.fixture(scope="module")
+def client(engine: Any) -> Iterator[Any]:
+    with engine.connect(jobs=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dogs() -> Path:
+    if not DOGS.is_dir():
+        message = f"dogs-1000 dataset not found at {DOGS} (set IMGDUP_DOGS1000)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return DOGS
+
+
+def _planted_hashes(n: int, bits: int, t: int, seed: int) -> list[int]:
+    """Random hashes plus near copies at 1..t bits (and a few just past t), unique values."""
+    rng = random.Random(seed)
+    base = [rng.getrandbits(bits) for _ in range(n)]
+    near = []
+    for h in base[: n // 5]:
+        for d in (1, t, t + 1):
+            near.append(h ^ sum(1 << b for b in rng.sample(range(bits), min(d, bits))))
+    return list(dict.fromkeys(base + near))
+
+
+def _join_locally(hashes: list[int], t: int, bits: int, chunks: int | None, buckets: int, part: int) -> set[tuple]:
+    """The pure kernels chained in one process: map partitions, then one reduce per bucket."""
+    words = index.to_words(hashes, bits)
+    ids = np.arange(len(hashes))
+    plan = subsets.subset_plan(len(hashes), t, bits, chunks=chunks)
+    maps = [subsets.emit_rows(ids[s : s + part], words[s : s + part], plan, buckets) for s in range(0, len(ids), part)]
+    got: list[tuple[int, int, int]] = []
+    for q in range(buckets):
+        a, b, d = subsets.join_rows(subsets.concat_rows([m[q] for m in maps], words.shape[1]), plan, t)
+        got += zip(a.tolist(), b.tolist(), d.tolist())
+    assert len(got) == len(set(got)), "a pair came out of two subsets or buckets"
+    return set(got)
+
+
+# --- pure kernels (no cluster) ----------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bits=st.sampled_from([16, 64, 256]),
+    t=st.integers(0, 10),
+    extra_chunks=st.integers(0, 3),
+    buckets=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+)
+def test_subset_join_matches_the_brute_force_oracle(
+    bits: int, t: int, extra_chunks: int, buckets: int, seed: int
+) -> None:
+    t = min(t, bits)
+    hashes = _planted_hashes(60, bits, t, seed)
+    chunks = min(t + 1 + extra_chunks, bits, 64)
+    expected = {(m.a, m.b, m.distance) for m in index.self_join(hashes, t, bits=bits, backend="brute")}
+    assert _join_locally(hashes, t, bits, chunks, buckets, part=23) == expected
+
+
+def test_rows_of_different_subsets_never_share_a_key() -> None:
+    """A shared key is only a false candidate (the subset check drops it), but many of them
+    would flood the buckets: keys must separate subsets."""
+    hashes = _planted_hashes(4000, 64, 8, seed=5)
+    plan = subsets.subset_plan(len(hashes), 8, 64, chunks=10)
+    key, sub, _, _ = subsets.emit_rows(np.arange(len(hashes)), index.to_words(hashes, 64), plan, 1)[0]
+    pairs = np.unique(np.stack([key, sub.astype(np.uint64)]), axis=1)
+    assert len(np.unique(pairs[0])) == pairs.shape[1]
+
+
+def test_cost_model_prefers_more_chunks_than_the_textbook_plan() -> None:
+    for t in (4, 8):
+        plan = subsets.subset_plan(1_000_000, t, 64)
+        textbook = subsets.subset_plan(1_000_000, t, 64, chunks=t + 1)
+        assert len(plan.widths) >= t + 1 and plan.agree == len(plan.widths) - t
+        assert plan.cost < textbook.cost
+
+
+def test_import_imgdup_does_not_import_dask() -> None:
+    code = "import sys, imgdup, imgdup.cli; print([m for m in ('dask', 'distributed', 'pyarrow') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- on a LocalCluster -------------------------------------------------------------------------
+
+
+def test_workers_may_isolate_a_decoder_in_a_child(client: Any) -> None:
+    from imgdup.kernels import can_isolate
+
+    assert all(client.run(can_isolate).values())
+
+
+@pytest.mark.parametrize(("bits", "t"), [(64, 4), (64, 8), (256, 12)])
+def test_distributed_join_equals_local_mih(client: Any, engine: Any, bits: int, t: int) -> None:
+    hashes = _planted_hashes(3000, bits, t, seed=bits + t)
+    expected = index.self_join(hashes, t, bits=bits, backend="mih")
+    assert len(expected) >= 600  # the planted pairs are there to be found
+    # Small partitions and buckets: many map and reduce tasks, as at scale.
+    a, b, d = engine.join_arrays(client, index.to_words(hashes, bits), t, bits, part_hashes=700, rows_per_bucket=9000)
+    assert list(zip(a.tolist(), b.tolist(), d.tolist())) == [(m.a, m.b, m.distance) for m in expected]
+    assert engine.self_join(client, hashes, t, bits=bits) == expected
+
+
+@pytest.mark.parametrize("parts", [4])
+def test_min_label_components_equal_union_find(client: Any, engine: Any, parts: int) -> None:
+    from imgdup.cluster import components
+    from imgdup.models import Match
+
+    rng = np.random.default_rng(parts)
+    n = 2000
+    a, b = rng.integers(0, 1500, 300), rng.integers(0, 1500, 300)  # small components; 1500+: the chain
+    chain = np.arange(1500, 1512)  # a 11-hop chain, numbered backwards: labels travel its whole length
+    a, b = np.r_[a, chain[:-1][::-1]], np.r_[b, chain[1:][::-1]]
+    halves = [(a[:150], b[:150]), (a[150:], b[150:])]
+    labels, rounds = engine.min_label_components(client, n, halves, parts=parts)
+    expected = np.empty(n, dtype=np.int64)
+    for comp in components(n, [Match(int(x), int(y), 0) for x, y in zip(a, b)]):
+        expected[comp] = comp[0]
+    assert np.array_equal(labels, expected)
+    assert 12 <= rounds <= 13
+
+
+def _same_scan(local: imgdup.ScanResult, dask: imgdup.ScanResult) -> None:
+    assert [(r.path, r.hash, r.digest) for r in dask.records] == [(r.path, r.hash, r.digest) for r in local.records]
+    assert dask.failures == local.failures
+    assert to_document(dask) == to_document(local)  # clusters, members, actions, keepers, summary
+    assert [c.keep.path for c in dask.clusters] == [c.keep.path for c in local.clusters]
+
+
+def test_dogs1000_identical_to_local_engine(client: Any, engine: Any, dogs: Path) -> None:
+    local = imgdup.find_duplicates([dogs], threshold=8, jobs=2)
+    seen: list[tuple[str, int, int]] = []
+    dask = engine.find_duplicates([dogs], client=client, threshold=8, progress=lambda *a: seen.append(a))
+    _same_scan(local, dask)
+    hashed = [done for stage, done, total in seen if stage == "hash" and total == 1000]
+    assert hashed[0] == 0 and hashed[-1] == 1000 and hashed == sorted(hashed) and len(hashed) >= 5  # per task
+    assert len(dask.clusters) == 3 and dask.summary.to_remove == 7
+
+
+def test_variant_set_identical_to_local_engine(client: Any, engine: Any, dogs: Path, tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        build_scale_set = importlib.import_module("benchmarks.bench_e2e").build_scale_set
+    finally:
+        sys.path.remove(str(REPO))
+    source = tmp_path / "src"
+    source.mkdir()
+    for p in sorted(dogs.iterdir())[:40]:
+        shutil.copyfile(p, source / p.name)
+    root = build_scale_set(source, tmp_path / "variants", 360)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")  # a per-file failure, both engines
+    for t in (4, 8):
+        local = imgdup.find_duplicates([root], threshold=t, jobs=2)
+        dask = engine.find_duplicates([root], client=client, threshold=t, batch=64)
+        _same_scan(local, dask)
+        assert len(dask.clusters) >= 35 and len(dask.failures) == 1
+        # the keep policy's quality measurements ran on the workers, with the same results
+        assert [r.quality for r in dask.records] == [r.quality for r in local.records]
+        assert sum(r.quality is not None for r in dask.records) >= 35
+
+
+def test_removal_from_a_dask_scan_keeps_the_same_files(client: Any, engine: Any, dogs: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "dogs"
+    shutil.copytree(dogs, copy)
+    result = engine.find_duplicates([copy], client=client, threshold=4)
+    done = imgdup.remove(result)
+    assert len(done.removed) == 7 and not done.skipped
+    assert len(os.listdir(copy)) == 993
+    assert all(Path(c.keep.path).exists() for c in result.clusters)
+
+
+def test_file_lists_parquet_and_csv(client: Any, engine: Any, dogs: Path, tmp_path: Path) -> None:
+    pa = _need("pyarrow")
+    pq = _need("pyarrow.parquet")
+    files = sorted(str(p) for p in dogs.iterdir())[:120]
+    pq.write_table(pa.table({"path": files}), tmp_path / "list.parquet")
+    (tmp_path / "list.csv").write_text("path\n" + "\n".join(files) + "\n")
+    local = imgdup.find_duplicates([dogs], threshold=8, jobs=1)
+    wanted = {os.path.realpath(f) for f in files}
+    expected = [(r.path, r.hash) for r in local.records if r.path in wanted]
+    for name in ("list.parquet", "list.csv"):
+        result = engine.find_duplicates([tmp_path / name], client=client, threshold=8)
+        assert [(r.path, r.hash) for r in result.records] == expected
+
+
+def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path) -> None:
+    """On a daemonic worker (no guarded child possible) a crash kills the worker: Dask retries,
+    then the batch runs file by file and only the killer is reported."""
+    dask = _need("dask")
+    distributed = _need("distributed")
+    cloudpickle = _need("cloudpickle")
+    from imgdup.engine.sources import collect
+
+    class CrashOnKill(distributed.WorkerPlugin):  # type: ignore[misc]
+        """Stands in for a decoder segfault: hashing a file holding b"KILL" exits the worker."""
+
+        def setup(self, worker: Any) -> None:
+            import imgdup.kernels as kernels
+
+            real = kernels.WORK["hash"]
+
+            def work(entry: Any, settings: Any) -> Any:
+                with open(entry.path, "rb") as fh:
+                    if fh.read() == b"KILL":
+                        os._exit(70)
+                return real(entry, settings)
+
+            kernels.WORK["hash"] = work
+
+    for i in range(6):
+        (tmp_path / f"{i}.jpg").write_bytes(b"not an image")
+    (tmp_path / "3.jpg").write_bytes(b"KILL")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with (
+            dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+            distributed.Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c,
+        ):
+            c.register_plugin(CrashOnKill(), name="crash-on-kill")
+            entries, _, _ = collect([tmp_path])
+            results = engine.run_batches(c, entries, imgdup.HashSettings(), batch=6)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    reasons = {Path(r.path).name: r.reason for r in results}
+    assert len(results) == 6
+    assert "crashed its Dask worker" in reasons["3.jpg"]
+    assert all("not an image" in why for name, why in reasons.items() if name != "3.jpg"), reasons
+
+
+def test_cli_dask_engine_writes_the_same_report_and_tables(
+    client: Any, dogs: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """The command against a running scheduler (--scheduler tcp://...), as on a real cluster."""
+    pq = _need("pyarrow.parquet")
+    args = ["-d", str(dogs), "-t", "4", "--no-cache", "--no-progress", "--format", "json", "-j", "1"]
+    assert main(args) == 0
+    local = json.loads(capsys.readouterr().out)
+    dask_args = [*args, "--engine", "dask", "--scheduler", client.scheduler.address]
+    assert main([*dask_args, "--tables", str(tmp_path / "tables")]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == local
+    assert "Parquet tables written" in out.err
+    members = pq.read_table(tmp_path / "tables" / "members").to_pydict()
+    clusters = pq.read_table(tmp_path / "tables" / "clusters").to_pydict()
+    assert len(members["path"]) == 1000 and len(clusters["path"]) == 10
+    assert sorted(clusters["action"]) == ["keep"] * 3 + ["remove"] * 7
+    assert main([*dask_args, "--tables", str(tmp_path / "tables")]) == 2  # never mixed with old parts
+    assert "already holds" in capsys.readouterr().err
+
+
+def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
+    assert exc.value.code == 2
+    assert "report-only" in capsys.readouterr().err

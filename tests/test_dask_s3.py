@@ -1,0 +1,113 @@
+"""Object-store input: the Dask engine scans ``s3://bucket/prefix`` served by a local S3 server.
+
+moto's server runs in this process on 127.0.0.1 (a free port); nothing leaves the machine.
+Without the test/dask/s3 extras the test skips, except in CI (CI=true), where it fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import imgdup
+from imgdup.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+DOGS = Path(os.environ.get("IMGDUP_DOGS1000", REPO.parent / "shared" / "datasets" / "dogs-1000"))
+
+
+def _need(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed (pip install -e '.[test,dask,s3]')"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A bucket ``photos`` on a moto server at 127.0.0.1; fsspec (driver and workers) points at it."""
+    server_mod = _need("moto.server")
+    s3fs = _need("s3fs")
+    fsspec = _need("fsspec")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint,
+                       "FSSPEC_S3_KEY": "testing", "FSSPEC_S3_SECRET": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)  # worker processes started by the test read these
+    monkeypatch.setitem(fsspec.config.conf, "s3", options)  # this process read its config at import
+    fs = s3fs.S3FileSystem(**options)
+    fs.mkdir("photos")
+    try:
+        yield fs
+    finally:
+        fs.clear_instance_cache()
+        server.stop()
+
+
+@pytest.fixture
+def small_set(tmp_path: Path) -> Path:
+    if not DOGS.is_dir():
+        message = f"dogs-1000 dataset not found at {DOGS} (set IMGDUP_DOGS1000)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = tmp_path / "set"
+    (root / "sub").mkdir(parents=True)
+    for k, photo in enumerate(sorted(DOGS.iterdir())[:24]):
+        with Image.open(photo) as im:
+            im = im.convert("RGB")
+            im.save(root / photo.name, "JPEG", quality=90)
+            if k % 3 == 0:
+                im.resize((im.width // 2, im.height // 2)).save(root / "sub" / f"half-{photo.name}", "JPEG")
+                im.save(root / "sub" / f"{photo.stem}.png", "PNG")
+    (root / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    return root
+
+
+def _by_relpath(result: imgdup.ScanResult) -> tuple[dict[str, int], list[list[tuple[str, str]]], list[str]]:
+    hashes = {r.entry.relpath: r.hash for r in result.records}
+    clusters = [[(m.record.entry.relpath, m.action.value) for m in c.members] for c in result.clusters]
+    return hashes, clusters, sorted(os.path.basename(f.path) for f in result.failures)
+
+
+def test_s3_prefix_scans_like_the_local_folder(s3: Any, small_set: Path, tmp_path: Path, capsys: Any) -> None:
+    engine = _need("imgdup.engine.dask")
+    s3.put(str(small_set) + "/", "photos/set/", recursive=True)
+    local = imgdup.find_duplicates([small_set], threshold=8, jobs=1)
+    assert len(local.clusters) == 8 and len(local.failures) == 1  # the set's own premise
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        remote = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8)
+        # the driver's cache keys objects by URL, size and modification time: a re-run reads nothing
+        cache = tmp_path / "cache.sqlite3"
+        cold = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8, cache=cache)
+        warm = engine.find_duplicates(["s3://photos/set"], client=client, threshold=8, cache=cache)
+    assert cold.summary.from_cache == 0 and warm.summary.from_cache == warm.summary.files  # failures too
+    assert _by_relpath(warm) == _by_relpath(cold) == _by_relpath(remote)
+    assert _by_relpath(remote) == _by_relpath(local)
+    assert remote.roots == ("s3://photos/set",)
+    assert all(r.path.startswith("s3://photos/set/") for r in remote.records)
+
+    # End to end through the command, with worker processes reading the endpoint from the environment.
+    report = tmp_path / "report.json"
+    args = ["-d", "s3://photos/set", "--engine", "dask", "-j", "1", "-t", "8", "--no-cache", "--no-progress"]
+    assert main([*args, "--report", str(report), "--tables", "s3://photos/tables"]) == 3  # one unreadable file
+    doc = json.loads(report.read_text())
+    assert [[m["relpath"] for m in c["members"]] for c in doc["clusters"]] == [
+        [rel for rel, _ in c] for c in _by_relpath(local)[1]
+    ]
+    assert "dry run" in capsys.readouterr().out
+    assert s3.ls("photos/tables/members") and s3.ls("photos/tables/clusters")
