@@ -241,29 +241,33 @@ def _components(
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
-    With rotation variants, the index holds every distinct value of every image's 8 hashes,
-    each with its owners (unique primary hashes); a match between two values links their
-    owners, so image A matches B when some orientation of A is within the threshold of B.
+    With rotation variants, the index holds every distinct value of every image's 8 hashes; a
+    match between two values links two images only when one value is the plain hash of one of
+    them and the other is any orientation of the other: exactly the pairs whose
+    :func:`~imgdup.index.oriented_distance` is within the threshold (two rotated versions of two
+    images never link them). Images are grouped by (hash, variants) so that the distance the
+    report shows between two files is the one that linked them.
     """
-    by_hash: dict[int, list[ImageRecord]] = {}
+    by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
-        by_hash.setdefault(r.hash, []).append(r)
+        by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
     unique = list(by_hash)
     if not settings.rotations:
-        pairs = [(m.a, m.b) for m in index_mod.self_join(unique, threshold, bits=settings.bits, backend=backend)]
+        hashes = [h for h, _ in unique]
+        pairs = [(m.a, m.b) for m in index_mod.self_join(hashes, threshold, bits=settings.bits, backend=backend)]
     else:
-        owners: dict[int, set[int]] = {}
-        for i, h in enumerate(unique):
-            owners.setdefault(h, set()).add(i)
-            for r in by_hash[h]:
-                for v in r.variants:
-                    owners.setdefault(v, set()).add(i)
-        values = list(owners)
-        owner_lists = [sorted(owners[v]) for v in values]
-        pairs = [(o[0], x) for o in owner_lists for x in o[1:]]  # one value, several images
+        plain: dict[int, list[int]] = {}  # value -> images whose plain hash it is
+        anyo: dict[int, list[int]] = {}  # value -> images having it among their 8 orientations
+        for i, (h, variants) in enumerate(unique):
+            plain.setdefault(h, []).append(i)
+            for v in dict.fromkeys((h, *variants)):
+                anyo.setdefault(v, []).append(i)
+        values = list(anyo)
+        pairs = [(x, y) for v in values for x in plain.get(v, ()) for y in anyo[v] if x != y]
         for m in index_mod.self_join(values, threshold, bits=settings.bits, backend=backend):
-            a, b = owner_lists[m.a], owner_lists[m.b]
-            pairs += [(x, y) for x in a for y in b if x != y]
+            va, vb = values[m.a], values[m.b]
+            pairs += [(x, y) for x in plain.get(va, ()) for y in anyo[vb] if x != y]
+            pairs += [(x, y) for x in plain.get(vb, ()) for y in anyo[va] if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in components(len(unique), matches)
             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from .errors import UsageError
+from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 
 
@@ -89,8 +90,8 @@ def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[
 
 
 def distance(a: ImageRecord, b: ImageRecord) -> int:
-    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions."""
-    return min((h ^ b.hash).bit_count() for h in (a.hash, *a.variants))
+    """Bits between two images' hashes; with rotation variants, :func:`~imgdup.index.oriented_distance`."""
+    return oriented_distance(a.hash, a.variants, b.hash, b.variants)
 
 
 def diameter(records: Sequence[ImageRecord]) -> int:
