@@ -14,13 +14,15 @@ import io
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import BinaryIO
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality
+from . import quality as quality_mod
+from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -32,7 +34,7 @@ IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 2  # 2: 2x enlargements detected by the quality check (cached with the hashes)
+HASH_VERSION = 3  # 2: 2x enlargements detected by the quality check; 3: traits, sibling-relative quality
 
 _BACKGROUND = (255, 255, 255)
 
@@ -168,27 +170,74 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
+    img, width, height, _traits = _load(source, settings)
+    return img, width, height
+
+
+# Formats that store pixels exactly (their quality is what they hold, not what they lost).
+_LOSSLESS = ("PNG", "BMP", "DIB", "TIFF", "PPM", "TGA")
+_THUMB = 16
+
+
+def _load(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, Traits]:
+    """:func:`load_for_hashing`, plus the :class:`Traits` its reduced decode shows for free.
+
+    A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
+    grey decode gives (same hash), and the chroma planes say whether the picture has colour.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=IMAGE_FORMATS) as img:
+            fmt = img.format
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
+            jpeg_quality = None
+            if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
+                jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
             reduced = settings.decode == "draft"
-            if reduced and img.format in ("JPEG", "MPO"):
+            if reduced and fmt in ("JPEG", "MPO"):
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
-                # files, can skip the chroma planes: every hash works on grey levels anyway.
+                # files, can skip colour conversion: every hash works on grey levels anyway.
                 w, h = img.size
                 scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
-                img.draft("L" if img.mode in ("L", "RGB", "YCbCr") else img.mode, (int(w * scale), int(h * scale)))
+                want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
+                img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            colour = 0.0
+            if img.mode == "YCbCr":
+                y, cb, cr = img.split()
+                colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
+                img = y
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
             if reduced and min(img.size) >= 2 * draft_size(settings):
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
-            return img, width, height
+            if img.mode == "RGB":
+                small = img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr")
+                _y, cb, cr = small.split()
+                colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
+            thumb = img.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
+            traits = Traits(
+                colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
+            )
+            return img, width, height, traits
+
+
+def _intact(source: str | io.BytesIO) -> bool:
+    """Pillow's full check of a PNG (every chunk checksum): a damaged file must never be kept
+    over an intact copy, and a PNG with a bad checksum still decodes."""
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        with Image.open(source, formats=IMAGE_FORMATS) as img:
+            if img.format == "PNG":
+                img.verify()
+    except Exception:  # noqa: BLE001 - any complaint of the checker means "not intact"
+        return False
+    return True
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -246,7 +295,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height = load_for_hashing(source, settings)
+        img, width, height, traits = _load(source, settings)
+        if traits.lossless and not _intact(source):
+            traits = replace(traits, intact=False)
         return ImageRecord(
             entry=entry,
             width=width,
@@ -255,6 +306,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             digest=digest,
             variants=variant_hashes(img, settings) if settings.rotations else (),
             low_information=is_low_information(img),
+            traits=traits,
         )
 
     return _guarded(entry, work)
@@ -313,6 +365,32 @@ def measure_quality(img: Image.Image) -> Quality:
     return Quality(upscaled=upscaled, pixels_sha256=pixels_sha256)
 
 
+# Side of the native-resolution centre crop the sibling-relative measurements look at (a
+# multiple of 8 so that its blocks are the JPEG blocks).
+_MEASURE_CROP = 256
+
+
+def measure_siblingwise(img: Image.Image) -> Quality:
+    """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
+    (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks)."""
+    digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
+    pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
+    grey = np.asarray(img.convert("L"))
+    h, w = grey.shape
+    side_y, side_x = min(h, _MEASURE_CROP), min(w, _MEASURE_CROP)
+    top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
+    spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
+    # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
+    wide = grey[top : top + side_y + 8, left : left + side_x + 8]
+    offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]
+    return Quality(
+        upscaled=quality_mod.is_enlargement(spec, 0.5),
+        pixels_sha256=pixels_sha256,
+        spectrum=tuple(round(x, 4) for x in spec),
+        lowest_fit=quality_mod.lowest_fit(wide, None, offsets),
+    )
+
+
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
     """Decode one file in full and measure its :class:`Quality` (a worker function).
 
@@ -321,8 +399,14 @@ def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        full = HashSettings(settings.algorithm, settings.hash_size, "full")
-        img, width, height = load_for_hashing(source, full)
-        return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_quality(img))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source, formats=IMAGE_FORMATS) as img:
+                width, height = img.size
+                img.load()
+                img = normalise(img)
+        return ImageRecord(
+            entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img)
+        )
 
     return _guarded(entry, work)
