@@ -370,9 +370,10 @@ def measure_quality(img: Image.Image) -> Quality:
 _MEASURE_CROP = 256
 
 
-def measure_siblingwise(img: Image.Image) -> Quality:
+def measure_siblingwise(img: Image.Image, jpeg_quality: int | None = None) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
-    (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks)."""
+    (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
+    tested against lattices as coarse as its own table or coarser."""
     digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
     pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
     grey = np.asarray(img.convert("L"))
@@ -384,10 +385,11 @@ def measure_siblingwise(img: Image.Image) -> Quality:
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
     offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]
     return Quality(
-        upscaled=quality_mod.is_enlargement(spec, 0.5),
+        # informational (the policy compares with the actual siblings' sizes): a 1.5x-2x enlargement
+        upscaled=any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3)),
         pixels_sha256=pixels_sha256,
         spectrum=tuple(round(x, 4) for x in spec),
-        lowest_fit=quality_mod.lowest_fit(wide, None, offsets),
+        lowest_fit=quality_mod.lowest_fit(wide, None if jpeg_quality is None else jpeg_quality + 1, offsets),
     )
 
 
@@ -403,10 +405,15 @@ def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source, formats=IMAGE_FORMATS) as img:
                 width, height = img.size
+                own = None
+                if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
+                    # Decoded in colour although the measures need only luminance: the pixel
+                    # digest must equal that of a lossless copy of the same pixels (a PNG twin).
+                    own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
                 img.load()
                 img = normalise(img)
         return ImageRecord(
-            entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img)
+            entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own)
         )
 
     return _guarded(entry, work)

@@ -295,12 +295,36 @@ def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> li
         has_source = any(s.pixels <= quality_mod.SAME_SIZE**2 * pixels for s in members)
         if len({r.digest for r in tier}) == 1 and not has_source:
             return []  # one picture on top, nothing smaller it could be an enlargement of
-        need = [r for r in tier if r.path in unknown_paths]
-        if need:
-            return need
-        if any(r.path not in enlarged for r in tier):
-            return []  # the keeper's tier
+        if has_source:  # is any file of this tier not an enlargement? Only a spectrum says
+            need = [r for r in tier if r.path in unknown_paths]
+            if need:
+                return need
+            if all(r.path in enlarged for r in tier):
+                continue
+        return _best_quality_first([(r, v) for r, v in zip(members, verdicts) if r in tier], unknown_paths)
     return []
+
+
+def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], unknown: set[str]) -> list[ImageRecord]:
+    """In the keeper's tier, the files whose measurement can still change the keeper.
+
+    A file's effective quality never exceeds what its own format says (JPEG table, lossless),
+    and edited files rank below unedited ones anyway: so files are measured best-claim first,
+    stopping once the best measured file's effective quality beats every unmeasured claim.
+    One distinct file per digest is enough.
+    """
+    live = [(r, v) for r, v in tier if not v.edited] or tier
+    if len({r.digest for r, _ in live}) < 2:
+        return []
+    claims = [(quality_mod.effective_quality(r)[0], r, v) for r, v in live]
+    best = max((q for q, r, v in claims if r.path not in unknown and not v.blurred), default=-1)
+    open_claims = [(q, r) for q, r, _ in claims if r.path in unknown and q >= best]
+    if not open_claims:
+        return []
+    # the two best claims at least: "blurred" is relative to the other measured files
+    measured = sum(1 for _, r, _ in claims if r.path not in unknown)
+    tops = sorted({q for q, _ in open_claims}, reverse=True)[: 1 if measured >= 2 else 2]
+    return [r for q, r in open_claims if q in tops]
 
 
 def _with_quality(

@@ -40,10 +40,10 @@ COLOUR_MIN = 3.0
 # 1.3 f (past the interpolation kernel's roll-off) is below ENLARGED_RATIO * f**1.5 times its
 # density in the octave below f (natural photos fall off with frequency, hence the f term).
 # Measured on 30 dogs-1000 photos (q92 enlargements): originals' least ratio at f = 3/4, 2/3,
-# 1/2, 1/4, 1/8 is 0.055, 0.037, 0.028, 0.015, 0.0043 (threshold 0.039, 0.033, 0.021, 0.0075,
-# 0.0027); median enlargements 1.5x Lanczos 0.013, 2x bicubic 0.0125, 2x Lanczos 0.0056,
+# 1/2, 1/4, 1/8 is 0.055, 0.037, 0.028, 0.015, 0.0043 (threshold 0.042, 0.035, 0.023, 0.0081,
+# 0.0029); median enlargements 1.5x Lanczos 0.013, 2x bicubic 0.0125, 2x Lanczos 0.0056,
 # 4x bicubic 0.0016, 8x Lanczos 0.0001 (the largest: 0.071, 0.049, 0.036, 0.0038, 0.0005).
-ENLARGED_RATIO = 0.06
+ENLARGED_RATIO = 0.065
 # Siblings closer in size than this (linear) are "the same resolution" for the policy.
 SAME_SIZE = 0.8
 
@@ -61,6 +61,8 @@ BLUR_RATIO = 0.5
 # the q75 lattice, their q90 re-encodes 0.09-0.14, WebP / blurred / brightened copies 0.24-0.28.
 LATTICE_QUALITIES = tuple(range(10, 100, 5))
 LATTICE_FIT = 0.16
+# JPEG blocks sampled for the lattice test (every k-th block of the crop): enough to be sure.
+_FIT_BLOCKS = 256
 
 _IJG_LUMA = np.array(
     [
@@ -119,25 +121,30 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
     coefficients quantised to a non-zero step count (zero says nothing about a lattice); a
     transposed table is tried too (a copy stored rotated by 90 degrees).
     """
+    d = _dct8()
     grids = []
     for oy, ox in dict.fromkeys(offsets):
         h, w = ((y.shape[0] - oy) // 8) * 8, ((y.shape[1] - ox) // 8) * 8
         if h < 16 or w < 16:
             continue
         blocks = (y[oy : oy + h, ox : ox + w].astype(np.float64) - 128.0).reshape(h // 8, 8, w // 8, 8)
-        d = _dct8()
-        grids.append((d @ blocks.transpose(0, 2, 1, 3) @ d.T).reshape(-1, 64)[:, _LOW])  # low frequencies
-    for q in LATTICE_QUALITIES:
-        if below is not None and q >= below:
-            break
-        table = ijg_table(q)
-        for coef in grids:
-            for t in (table.ravel()[_LOW], table.T.ravel()[_LOW]):
-                c = coef / t
-                c = c[np.abs(c) >= 0.5]
-                if c.size >= 64 and float(np.abs(c - np.round(c)).mean()) < LATTICE_FIT:
-                    return q
-    return None
+        blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+        blocks = blocks[:: max(1, len(blocks) // _FIT_BLOCKS)]
+        grids.append((d @ blocks @ d.T).reshape(-1, 64)[:, _LOW])  # low frequencies
+    qualities = [q for q in LATTICE_QUALITIES if below is None or q < below]
+    if not grids or not qualities:
+        return None
+    tables = np.stack([ijg_table(q) for q in qualities])
+    steps = np.concatenate([tables.reshape(-1, 64)[:, _LOW], tables.transpose(0, 2, 1).reshape(-1, 64)[:, _LOW]])
+    best = np.inf * np.ones(len(steps))
+    for coef in grids:  # every quality and orientation of the table at once
+        c = coef[None, :, :] / steps[:, None, :]
+        used = np.abs(c) >= 0.5
+        err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
+        n = used.sum(axis=(1, 2))
+        best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
+    fits = [q for q, e in zip(qualities * 2, best) if e < LATTICE_FIT]
+    return min(fits) if fits else None
 
 
 def spectrum(grey: np.ndarray) -> tuple[float, ...]:
@@ -152,8 +159,12 @@ def spectrum(grey: np.ndarray) -> tuple[float, ...]:
     fx = np.fft.rfftfreq(w)[None, :] * 2
     radius = np.maximum(fy, fx)  # per-axis Nyquist fraction: a resize scales each axis
     weight = np.where((fx == 0) | (fx == 1), 1.0, 2.0)  # rfft holds each other column twice
-    flat_r, flat_p = radius.ravel(), (power * weight).ravel()
-    return tuple(float(flat_p[flat_r > c].sum()) for c in CUTOFFS)
+    # bin k holds the power between CUTOFFS[k] and CUTOFFS[k-1]; cumulative sums give "above"
+    edges = np.array(CUTOFFS[::-1])
+    bins = np.searchsorted(edges, radius.ravel(), side="left")  # 0: at or below the lowest cut-off
+    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(edges) + 1)
+    above = np.cumsum(per_bin[::-1])[::-1]  # above[i] = power in bins >= i
+    return tuple(float(above[len(edges) - k]) for k in range(len(CUTOFFS)))
 
 
 def power_above(spec: Sequence[float], f: float) -> float:
