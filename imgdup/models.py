@@ -74,8 +74,8 @@ class Quality:
     pixels_sha256: str
     # Added by the sibling-relative keep policy (imgdup.quality); empty/None in older records.
     # ``spectrum``: mean power per pixel above each of quality.CUTOFFS (fractions of Nyquist),
-    # on a native-resolution centre crop. ``lowest_fit``: the lowest standard JPEG quality whose
-    # luminance quantisation lattice the pixels still sit on (they went through it), or None.
+    # on a native-resolution centre crop. ``lowest_fit``: the standard JPEG quality whose
+    # luminance quantisation lattice the pixels sit on best (they went through it), or None.
     spectrum: tuple[float, ...] = ()
     lowest_fit: int | None = None
 

@@ -7,8 +7,8 @@ measurements here are compared across the members of one cluster:
 * **enlargement**: a file is an enlargement of a smaller sibling (linear factor ``f``) when it
   holds almost no power above ``f`` of its Nyquist frequency compared with the octave below
   ``f``: whatever resampling made it, it carries no detail the sibling scaled up lacks;
-* **JPEG history**: the quality the luminance quantisation table says, and the lowest standard
-  quality whose lattice the decoded pixels still sit on (a q90 re-encode of a q75 file, or a
+* **JPEG history**: the quality the luminance quantisation table says, and the standard
+  quality whose lattice the decoded pixels sit on best (a q90 re-encode of a q75 file, or a
   PNG of a q30 JPEG, went through that coarser quantisation);
 * **edits and overlays**: a 16x16 thumbnail that differs locally from the per-pixel median of
   the siblings (a watermark, a caption, a brightness change);
@@ -52,15 +52,18 @@ SAME_SIZE = 0.8
 # whose rounded sizes shift a sharp edge by a fraction of a cell: up to 11 levels measured on
 # synthetic shapes; a 30% x 10% caption box or a x1.25 brightness moves cells by > 25.
 EDIT_LEVELS = 14.0
+# A thumbnail whose grey-level spread differs from the siblings' median spread by this factor
+# (x1.3 contrast, say) is edited as well, even where no cell moves by EDIT_LEVELS.
+CONTRAST_EDIT = 0.15
 # A same-size member whose middle-band power is below BLUR_RATIO of the tier's median is blurred.
 BLUR_RATIO = 0.5
 
 # Standard (IJG) qualities tried as the lattice a file's pixels went through, and how close to
 # it they must sit (mean distance of quantised coefficients from an integer; uniform: 0.25).
 # Measured on 15 benchmark sources (dogs-1000 originals are IJG q75): originals 0.03-0.09 from
-# the q75 lattice, their q90 re-encodes 0.09-0.14, WebP / blurred / brightened copies 0.24-0.28.
+# the q75 lattice, their q90/q92 re-encodes 0.09-0.19, WebP / blurred / brightened copies 0.20-0.28.
 LATTICE_QUALITIES = tuple(range(10, 100, 5))
-LATTICE_FIT = 0.16
+LATTICE_FIT = 0.18
 # JPEG blocks sampled for the lattice test (every k-th block of the crop): enough to be sure.
 _FIT_BLOCKS = 256
 
@@ -112,7 +115,7 @@ _LOW = np.array([u * 8 + v for u in range(8) for v in range(8) if 0 < u + v <= 4
 
 
 def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, int]] = ((0, 0),)) -> int | None:
-    """The lowest standard quality under ``below`` whose luminance lattice ``y`` sits on.
+    """The standard quality under ``below`` whose luminance lattice ``y`` sits on best, if any.
 
     ``y`` is the luminance of the file as stored (no rotation applied), cropped at a multiple
     of 8 pixels from the top-left corner so that its 8x8 blocks are the JPEG blocks; each of
@@ -143,8 +146,10 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
         n = used.sum(axis=(1, 2))
         best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
-    fits = [q for q, e in zip(qualities * 2, best) if e < LATTICE_FIT]
-    return min(fits) if fits else None
+    # The best-fitting lattice, not the lowest that fits: a q50 table is nearly twice a q75 one,
+    # so a q75 file half fits it (0.16-0.28 measured), while it fits its own at 0.03-0.09.
+    k = int(np.argmin(best))
+    return (qualities * 2)[k] if best[k] < LATTICE_FIT else None
 
 
 def spectrum(grey: np.ndarray) -> tuple[float, ...]:
@@ -193,14 +198,18 @@ def detail(spec: Sequence[float]) -> float:
 
 
 def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
-    """For each 16x16 thumbnail, the largest 2x2-cell mean difference from the others' median."""
+    """For each 16x16 thumbnail, how far it is from what the others agree on, in grey levels:
+    the largest 2x2-cell difference from the others' per-pixel median (an overlay), or a
+    global change of contrast scaled to the same units (EDIT_LEVELS per CONTRAST_EDIT)."""
     stack = np.stack([t.astype(np.float64) for t in thumbs])
+    spread = stack.reshape(len(thumbs), -1).std(axis=1)
     scores = []
     for i in range(len(thumbs)):
-        others = np.delete(stack, i, axis=0)
-        diff = np.abs(stack[i] - np.median(others, axis=0))
+        diff = np.abs(stack[i] - np.median(np.delete(stack, i, axis=0), axis=0))
         cells = diff.reshape(8, 2, 8, 2).mean(axis=(1, 3))
-        scores.append(float(cells.max()))
+        agreed = float(np.median(np.delete(spread, i)))
+        contrast = abs(np.log(max(spread[i], 1e-3) / max(agreed, 1e-3))) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+        scores.append(max(float(cells.max()), contrast))
     return scores
 
 
