@@ -389,7 +389,7 @@ def measure_siblingwise(img: Image.Image, jpeg_quality: int | None = None) -> Qu
         upscaled=any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3)),
         pixels_sha256=pixels_sha256,
         spectrum=tuple(round(x, 4) for x in spec),
-        lowest_fit=quality_mod.lowest_fit(wide, None if jpeg_quality is None else jpeg_quality + 1, offsets),
+        lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
     )
 
 

@@ -114,8 +114,18 @@ def _dct8() -> np.ndarray:
 _LOW = np.array([u * 8 + v for u in range(8) for v in range(8) if 0 < u + v <= 4])
 
 
+def _harmonic(coarse: int, own: int) -> bool:
+    """True when a coarser lattice says nothing about a file's history: steps under 1.5x its own
+    (a q92 file sits near the q90 lattice whatever it went through), or about twice its own
+    (every other point of the own lattice lies on it: a q75 file half fits the q50 lattice,
+    0.16-0.28 measured)."""
+    ratio = float(np.median(ijg_table(coarse).ravel()[_LOW] / ijg_table(own).ravel()[_LOW]))
+    return ratio < 1.5 or abs(ratio - 2) < 0.25
+
+
 def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, int]] = ((0, 0),)) -> int | None:
-    """The standard quality under ``below`` whose luminance lattice ``y`` sits on best, if any.
+    """The standard quality under ``below`` (a JPEG's own quality: only coarser lattices, and none
+    that is a whole multiple of its own) whose luminance lattice ``y`` sits on best, if any.
 
     ``y`` is the luminance of the file as stored (no rotation applied), cropped at a multiple
     of 8 pixels from the top-left corner so that its 8x8 blocks are the JPEG blocks; each of
@@ -134,7 +144,7 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 8, 8)
         blocks = blocks[:: max(1, len(blocks) // _FIT_BLOCKS)]
         grids.append((d @ blocks @ d.T).reshape(-1, 64)[:, _LOW])  # low frequencies
-    qualities = [q for q in LATTICE_QUALITIES if below is None or q < below]
+    qualities = [q for q in LATTICE_QUALITIES if below is None or (q < below and not _harmonic(q, below))]
     if not grids or not qualities:
         return None
     tables = np.stack([ijg_table(q) for q in qualities])
@@ -146,8 +156,7 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
         n = used.sum(axis=(1, 2))
         best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
-    # The best-fitting lattice, not the lowest that fits: a q50 table is nearly twice a q75 one,
-    # so a q75 file half fits it (0.16-0.28 measured), while it fits its own at 0.03-0.09.
+    # The best-fitting lattice among those tried (the file's own is not: it always fits best).
     k = int(np.argmin(best))
     return (qualities * 2)[k] if best[k] < LATTICE_FIT else None
 
