@@ -262,7 +262,9 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     out = []
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
-        smaller = {min(1.0, (s.pixels / r.pixels) ** 0.5) for s in members if s.pixels < r.pixels} if r.pixels else set()
+        smaller = (
+            {min(1.0, (s.pixels / r.pixels) ** 0.5) for s in members if s.pixels < r.pixels} if r.pixels else set()
+        )
         same = [
             s.quality.spectrum
             for s in members

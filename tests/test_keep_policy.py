@@ -156,3 +156,18 @@ def test_jpeg_quality_is_read_from_the_quantisation_tables() -> None:
         detailed(12).save(buf, "JPEG", quality=q)
         with Image.open(buf) as im:
             assert quality.estimate_jpeg_quality(im.quantization[0]) == q  # type: ignore[attr-defined]
+
+
+def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    img = detailed(13)
+    img.save(root / "a.jpg", quality=85)
+    img.save(root / "b.jpg", quality=60)
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 2
+    assert [(r.traits, r.quality) for r in warm.records] == [(r.traits, r.quality) for r in cold.records]
+    assert all(r.traits is not None and r.traits.jpeg_quality in (85, 60) for r in warm.records)
+    assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"

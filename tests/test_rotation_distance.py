@@ -53,7 +53,9 @@ def test_chained_rotations_report_the_distances_that_linked_them(tmp_path: Path)
     threshold = 8
     result = imgdup.find_duplicates([tmp_path], threshold=threshold, rotations=True, jobs=1)
     by_name = {Path(r.path).name: r for r in result.records}
-    assert {"a.jpg", "b.jpg", "c.jpg", "d.jpg"} in [{Path(m.record.path).name for m in c.members} for c in result.clusters]
+    assert {"a.jpg", "b.jpg", "c.jpg", "d.jpg"} in [
+        {Path(m.record.path).name for m in c.members} for c in result.clusters
+    ]
     for c in result.clusters:
         recs = [m.record for m in c.members]
         dist = [[oriented_distance(x.hash, x.variants, y.hash, y.variants) for y in recs] for x in recs]

@@ -264,13 +264,19 @@ QUALITY_CLASS = {
     "png": "lossless",
     **dict.fromkeys(("jpeg_q90", "jpeg_q70", "jpeg_q50", "jpeg_q30", "webp", "blur", "exif_rotated"), "degraded"),
     **dict.fromkeys(("png_of_q30", "rotate_90"), "degraded"),
-    **dict.fromkeys(("downscale_75", "downscale_50", "downscale_25", "crop_5", "crop_10", "crop_20"), "lower resolution"),
+    **dict.fromkeys(
+        ("downscale_75", "downscale_50", "downscale_25", "crop_5", "crop_10", "crop_20"), "lower resolution"
+    ),
     **dict.fromkeys(("squash_10", "chain_down50_q50", "chain_crop5_q70", "chain_down75_webp"), "lower resolution"),
     "chain_bright_down50": "edited",
     **dict.fromkeys(("upscale_150", "enlarge_2x_bicubic", "enlarge_2x_lanczos"), "enlargement"),
-    **dict.fromkeys(("enlarge_4x_bicubic", "enlarge_4x_lanczos", "enlarge_8x_bicubic", "enlarge_8x_lanczos"), "enlargement"),
+    **dict.fromkeys(
+        ("enlarge_4x_bicubic", "enlarge_4x_lanczos", "enlarge_8x_bicubic", "enlarge_8x_lanczos"), "enlargement"
+    ),
     "grayscale": "grayscale",
-    **dict.fromkeys(("brightness_up", "brightness_down", "contrast", "watermark", "chain_watermark_q60", "flip"), "edited"),
+    **dict.fromkeys(
+        ("brightness_up", "brightness_down", "contrast", "watermark", "chain_watermark_q60", "flip"), "edited"
+    ),
 }
 
 
@@ -302,7 +308,11 @@ def _keep_policy_transforms() -> tuple[Transform, ...]:
             return Rendered(degraded.convert("RGB"), "PNG")
 
     return (
-        *(enlarge(f, m, n) for f in (2, 4, 8) for m, n in ((Image.Resampling.BICUBIC, "bicubic"), (Image.Resampling.LANCZOS, "lanczos"))),
+        *(
+            enlarge(f, m, n)
+            for f in (2, 4, 8)
+            for m, n in ((Image.Resampling.BICUBIC, "bicubic"), (Image.Resampling.LANCZOS, "lanczos"))
+        ),
         Transform("png_of_q30", False, "JPEG q30 decoded and saved as PNG (big file, degraded pixels)", png_of_q30),
     )
 
