@@ -393,27 +393,36 @@ def measure_siblingwise(img: Image.Image, jpeg_quality: int | None = None) -> Qu
     )
 
 
+def _quality_work(entry: FileEntry, colour: bool) -> ImageRecord:
+    source, digest = _read(entry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source, formats=IMAGE_FORMATS) as img:
+            width, height = img.size
+            own = None
+            if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
+                own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+                if not colour and img.mode in ("RGB", "YCbCr"):
+                    # full size, luminance only: about half the cost of a colour decode; the
+                    # pixel digest is then of the luminance (it can only equal another JPEG's)
+                    img.draft("L", img.size)
+            img.load()
+            img = normalise(img)
+    return ImageRecord(
+        entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own)
+    )
+
+
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
     """Decode one file in full and measure its :class:`Quality` (a worker function).
 
     The record's hash is not computed (0); only ``quality``, the size and the digest matter.
+    A JPEG is decoded as luminance only (all the measures need).
     """
+    return _guarded(entry, lambda: _quality_work(entry, colour=False))
 
-    def work() -> ImageRecord:
-        source, digest = _read(entry)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source, formats=IMAGE_FORMATS) as img:
-                width, height = img.size
-                own = None
-                if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
-                    # Decoded in colour although the measures need only luminance: the pixel
-                    # digest must equal that of a lossless copy of the same pixels (a PNG twin).
-                    own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
-                img.load()
-                img = normalise(img)
-        return ImageRecord(
-            entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own)
-        )
 
-    return _guarded(entry, work)
+def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """:func:`quality_entry` with a colour decode, so that the pixel digest of a JPEG equals that
+    of a lossless copy of the same pixels (asked for when a same-size lossless sibling exists)."""
+    return _guarded(entry, lambda: _quality_work(entry, colour=True))

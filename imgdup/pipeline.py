@@ -14,7 +14,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .hashing import quality_entry, settings_key
+from .hashing import quality_entry, quality_entry_rgb, settings_key
 from .models import (
     Action,
     Cluster,
@@ -349,15 +349,24 @@ def _with_quality(
     active = [g for g in groups if len({m.digest for m in g}) > 1]
     while active:
         todo: list[ImageRecord] = []
+        colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
         still = []
         for g in active:
-            need = _to_measure([measured.get(r.path, r) for r in g], tried, tiered)
+            members = [measured.get(r.path, r) for r in g]
+            need = _to_measure(members, tried, tiered)
             if need:
                 todo += need
                 still.append(g)
+                lossless = {r.pixels for r in members if r.traits and r.traits.lossless}
+                colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
             break
-        results = hash_all([r.entry for r in todo], settings, jobs=jobs, timeout=timeout, work=quality_entry)
+        plain = [r for r in todo if r.path not in colour]
+        rgb = [r for r in todo if r.path in colour]
+        results = hash_all([r.entry for r in plain], settings, jobs=jobs, timeout=timeout, work=quality_entry)
+        if rgb:
+            results += hash_all([r.entry for r in rgb], settings, jobs=jobs, timeout=timeout, work=quality_entry_rgb)
+        todo = plain + rgb
         for r, res in zip(todo, results):
             tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
