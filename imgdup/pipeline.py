@@ -295,13 +295,17 @@ def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> li
         has_source = any(s.pixels <= quality_mod.SAME_SIZE**2 * pixels for s in members)
         if len({r.digest for r in tier}) == 1 and not has_source:
             return []  # one picture on top, nothing smaller it could be an enlargement of
-        if has_source:  # is any file of this tier not an enlargement? Only a spectrum says
-            need = [r for r in tier if r.path in unknown_paths]
-            if need:
-                return need
-            if all(r.path in enlarged for r in tier):
+        in_tier = {r.path for r in tier}
+        pairs = [(r, v) for r, v in zip(members, verdicts) if r.path in in_tier and r.path not in enlarged]
+        if has_source and not any(r.path not in unknown_paths for r, _ in pairs):
+            # Is any file of this tier not an enlargement? Only a spectrum says: measure the
+            # best claims first; if all of the tier turn out enlarged, go on to the next tier.
+            if not pairs:
                 continue
-        return _best_quality_first([(r, v) for r, v in zip(members, verdicts) if r in tier], unknown_paths)
+            live = [(r, v) for r, v in pairs if not v.edited] or pairs
+            top = max(quality_mod.effective_quality(r)[0] for r, _ in live)
+            return [r for r, _ in live if quality_mod.effective_quality(r)[0] == top]
+        return _best_quality_first(pairs, unknown_paths)
     return []
 
 
@@ -317,7 +321,12 @@ def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], 
     if len({r.digest for r, _ in live}) < 2:
         return []
     claims = [(quality_mod.effective_quality(r)[0], r, v) for r, v in live]
-    best = max((q for q, r, v in claims if r.path not in unknown and not v.blurred), default=-1)
+    # A measured lossless file does not stop the search: it may hold a JPEG sibling's very pixels
+    # (the pixel digest of that JPEG tells), so the best JPEG claims are measured as well.
+    best = max(
+        (q for q, r, v in claims if r.path not in unknown and not v.blurred and not (r.traits and r.traits.lossless)),
+        default=-1,
+    )
     open_claims = [(q, r) for q, r, _ in claims if r.path in unknown and q >= best]
     if not open_claims:
         return []
@@ -361,12 +370,17 @@ def _with_quality(
                 colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
             break
-        plain = [r for r in todo if r.path not in colour]
-        rgb = [r for r in todo if r.path in colour]
-        results = hash_all([r.entry for r in plain], settings, jobs=jobs, timeout=timeout, work=quality_entry)
+        # byte-identical files measure the same: decode one of them (exact copies cost nothing)
+        first: dict[tuple[str, bool], ImageRecord] = {}
+        for r in todo:
+            first.setdefault((r.digest, r.path in colour), r)
+        plain = [r for (_, c), r in first.items() if not c]
+        rgb = [r for (_, c), r in first.items() if c]
+        got = hash_all([r.entry for r in plain], settings, jobs=jobs, timeout=timeout, work=quality_entry)
         if rgb:
-            results += hash_all([r.entry for r in rgb], settings, jobs=jobs, timeout=timeout, work=quality_entry_rgb)
-        todo = plain + rgb
+            got += hash_all([r.entry for r in rgb], settings, jobs=jobs, timeout=timeout, work=quality_entry_rgb)
+        by_key = {(r.digest, r.path in colour): res for r, res in zip(plain + rgb, got)}
+        results = [by_key[(r.digest, r.path in colour)] for r in todo]
         for r, res in zip(todo, results):
             tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
