@@ -426,3 +426,11 @@ def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord |
     """:func:`quality_entry` with a colour decode, so that the pixel digest of a JPEG equals that
     of a lossless copy of the same pixels (asked for when a same-size lossless sibling exists)."""
     return _guarded(entry, lambda: _quality_work(entry, colour=True))
+
+
+def quality_entry_some_rgb(
+    entry: FileEntry, settings: HashSettings, *, colour_paths: frozenset[str] = frozenset()
+) -> ImageRecord | HashFailure:
+    """:func:`quality_entry_rgb` for ``colour_paths``, :func:`quality_entry` for the rest: one
+    batch, one set of workers (bind ``colour_paths`` with functools.partial)."""
+    return _guarded(entry, lambda: _quality_work(entry, colour=entry.path in colour_paths))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -14,7 +15,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .hashing import quality_entry, quality_entry_rgb, settings_key
+from .hashing import quality_entry_some_rgb, settings_key
 from .models import (
     Action,
     Cluster,
@@ -374,12 +375,12 @@ def _with_quality(
         first: dict[tuple[str, bool], ImageRecord] = {}
         for r in todo:
             first.setdefault((r.digest, r.path in colour), r)
-        plain = [r for (_, c), r in first.items() if not c]
-        rgb = [r for (_, c), r in first.items() if c]
-        got = hash_all([r.entry for r in plain], settings, jobs=jobs, timeout=timeout, work=quality_entry)
-        if rgb:
-            got += hash_all([r.entry for r in rgb], settings, jobs=jobs, timeout=timeout, work=quality_entry_rgb)
-        by_key = {(r.digest, r.path in colour): res for r, res in zip(plain + rgb, got)}
+        unique = list(first.values())
+        work = functools.partial(
+            quality_entry_some_rgb, colour_paths=frozenset(r.path for r in unique if r.path in colour)
+        )
+        got = hash_all([r.entry for r in unique], settings, jobs=jobs, timeout=timeout, work=work)
+        by_key = {(r.digest, r.path in colour): res for r, res in zip(unique, got)}
         results = [by_key[(r.digest, r.path in colour)] for r in todo]
         for r, res in zip(todo, results):
             tried.add(r.path)
