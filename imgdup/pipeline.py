@@ -348,10 +348,11 @@ def _with_quality(
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
 
-    Byte-identical members need no comparison, so clusters of exact copies measure nothing.
-    When the policy starts with ``quality`` (the default), members are measured one pixel-count
-    tier at a time (see :func:`_to_measure`) instead of all of them (measured on a 20,000-file
-    set of 20-member clusters: measuring every member cost 5x the hashing).
+    Byte-identical members need no comparison, so clusters of exact copies measure nothing, and
+    byte-identical members of other clusters are decoded once. When the policy starts with
+    ``quality`` (the default), members are measured lazily, one round for all clusters at a
+    time (see :func:`_to_measure`) instead of all of them (measured on a 20,000-file set of
+    20-member clusters: measuring every member cost 5x the hashing).
     """
     tiered = keep[0] == "quality"
     measured: dict[str, ImageRecord] = {}
