@@ -6,12 +6,14 @@ Public API::
     for cluster in result.clusters: ...                            # keeper, members, actions
     done = imgdup.remove(result)                                   # quarantine the duplicates
     imgdup.undo(done.manifest)                                     # and put them back
+    done = imgdup.apply(imgdup.load_plan("plan.json"))             # act on a saved, reviewed plan
 """
 
 __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.metadata costs ~50 ms)
 
 from .actions import remove, undo
-from .errors import ImgdupError, ManifestError, RemovalError, UsageError
+from .apply_plan import apply, load_plan
+from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
 from .models import (
     Action,
     Cluster,
@@ -27,7 +29,7 @@ from .models import (
     UndoResult,
 )
 from .pipeline import find_duplicates
-from .plan import to_document
+from .plan import Plan, to_document
 from .report import format_text, write_montages, write_report
 
 __all__ = [
@@ -39,6 +41,9 @@ __all__ = [
     "ImgdupError",
     "ManifestError",
     "Member",
+    "OutputError",
+    "Plan",
+    "PlanError",
     "RemovalError",
     "RemovalResult",
     "Removed",
@@ -48,8 +53,10 @@ __all__ = [
     "UndoResult",
     "UsageError",
     "__version__",
+    "apply",
     "find_duplicates",
     "format_text",
+    "load_plan",
     "remove",
     "to_document",
     "undo",

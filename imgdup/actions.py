@@ -8,46 +8,47 @@ Safety rules, in the order they apply:
 - just before a cluster is acted on, its keeper and every file to remove are re-checked
   (regular file, no symlink on the path, same inode, size, mtime_ns and content digest as at
   scan time); any difference skips the whole cluster;
-- nothing is ever overwritten, neither in the quarantine nor when undoing.
+- the file moved or deleted is the inode that was checked (renamed first, then checked by
+  descriptor: see :mod:`imgdup.fsafe`, which does every move, copy, deletion and lock);
+- nothing is ever overwritten, neither in the quarantine nor when undoing, and undo never
+  deletes: it only moves quarantined files back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import itertools
-import json
 import logging
 import os
 import platform
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
-from .errors import ManifestError, RemovalError
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
+from .fsafe import (
+    Identity,
+    anchored,
+    inside,
+    lock_trees,
+    move_in,
+    move_out,
+    one_step,
+    remove_partials,
+    sha256_fd,
+    unlink_checked,
+    write_output,
+)
 from .hashing import sha256_stream
 from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "imgdup.manifest/1"
 QUARANTINE_SUFFIX = ".imgdup-quarantine"
-
-
-def sha256_file(path: str) -> str:
-    """Content digest of a regular file, refusing to follow a symlink at ``path``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        return sha256_stream(fh)
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def default_quarantine(roots: tuple[str, ...]) -> str:
@@ -57,50 +58,22 @@ def default_quarantine(roots: tuple[str, ...]) -> str:
     return os.path.join(os.path.dirname(first), os.path.basename(first) + QUARANTINE_SUFFIX)
 
 
-@contextlib.contextmanager
-def _anchored(path: str, root: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
-    """A descriptor of ``path``'s folder reached from ``root`` without following any symbolic
-    link, and the file's name in it. Acting through it, a folder swapped for a symlink after
-    the scan cannot redirect a move, a deletion or a restore outside the root. ``create``
-    makes missing folders on the way (for undo)."""
-    parts = os.path.relpath(path, root).split(os.sep)
-    if parts[0] == os.pardir:
-        raise OSError(errno.EXDEV, "outside the scanned root", path)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for part in parts[:-1]:
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=fd)
-            try:
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise OSError(exc.errno, "a folder on the path is now a symbolic link or a file", path) from None
-                raise
-            os.close(fd)
-            fd = inner
-        yield fd, parts[-1]
-    finally:
-        os.close(fd)
-
-
-def _same_file(st: os.stat_result, entry: FileEntry) -> bool:
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) == (entry.inode, entry.device, entry.size, entry.mtime_ns)
+def _identity(entry: FileEntry) -> Identity:
+    return Identity(entry.device, entry.inode, entry.size, entry.mtime_ns)
 
 
 def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str | None:
     """Why ``path`` is no longer the file that was scanned, or None if it still is."""
     try:
-        with _anchored(path, root) as (dir_fd, name):
+        with anchored(path, root) as (dir_fd, name):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
                 return f"{path} is no longer a regular file"
-            if not _same_file(st, entry):
+            if _identity(entry).differs(st):
                 return f"{path} changed since the scan (inode, size or modification time)"
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
             with os.fdopen(fd, "rb") as fh:
-                if not _same_file(os.fstat(fh.fileno()), entry):
+                if _identity(entry).differs(os.fstat(fh.fileno())):
                     return f"{path} changed since the scan"
                 if sha256_stream(fh) != digest:
                     return f"{path} changed since the scan (content)"
@@ -111,71 +84,16 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
     return None
 
 
-def _copy_exclusive(src: BinaryIO, dst: str, *, dir_fd: int | None = None) -> None:
-    """Copy an open file to a new path (never replacing one), fsynced, timestamps kept."""
-    fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
-    try:
-        with os.fdopen(fd_out, "wb") as fout:
-            shutil.copyfileobj(src, fout, 1024 * 1024)
-            fout.flush()
-            os.fsync(fout.fileno())
-            st = os.fstat(src.fileno())
-            os.utime(fout.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
-            os.chmod(fout.fileno(), stat.S_IMODE(st.st_mode))
-    except BaseException:
-        os.unlink(dst, dir_fd=dir_fd)
-        raise
-
-
-def _move_out(path: str, root: str, entry: FileEntry, digest: str, dst: str | None) -> None:
-    """Move (``dst``) or delete (None) one checked file through its anchored folder."""
-    with _anchored(path, root) as (dir_fd, name):
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode) or not _same_file(st, entry):
-            raise OSError(errno.ESTALE, "changed just before the move", path)
-        if dst is None:
-            os.unlink(name, dir_fd=dir_fd)
-            return
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        try:
-            os.link(name, dst, src_dir_fd=dir_fd, follow_symlinks=False)  # never replaces dst
-        except FileExistsError:
-            raise
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                if os.path.lexists(dst):
-                    raise FileExistsError(errno.EEXIST, "already exists", dst) from None
-                os.rename(name, dst, src_dir_fd=dir_fd)  # a file system without hard links
-                return
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-            with os.fdopen(fd, "rb") as src:
-                _copy_exclusive(src, dst)
-            if sha256_file(dst) != digest:
-                os.unlink(dst)
-                raise OSError(errno.EIO, "the copy does not match the scanned file", dst) from None
-        os.unlink(name, dir_fd=dir_fd)
-
-
 def _write_manifest(path: str, doc: dict[str, Any]) -> None:
-    """Write atomically and durably: the manifest must exist before anything moves."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write atomically and durably (file and folder fsynced): the manifest must exist before
+    anything moves. A new file in the run's new folder: nothing is ever replaced."""
+    text = to_json_text(doc)  # names that are not UTF-8 stay exact: imgdup.names
+    write_output(path, text.encode("utf-8"), lambda _head: False)
 
 
 def _root_of(path: str, roots: tuple[str, ...]) -> int:
     for i, root in enumerate(roots):
-        if _inside(path, root):
+        if inside(path, root):
             return i
     raise RemovalError(f"{path} is outside every scanned root")
 
@@ -201,19 +119,25 @@ def remove(
 
 @contextlib.contextmanager
 def _locked(roots: tuple[str, ...]) -> Iterator[None]:
-    """Hold an exclusive lock on every root folder: two removals on one root never overlap."""
-    fds: list[int] = []
+    """Two removals whose roots are equal or nested never overlap (see :func:`fsafe.lock_trees`)."""
     try:
-        for root in roots:
-            fds.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY))
-            try:
-                fcntl.flock(fds[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RemovalError(f"another imgdup removal is running on {root}; nothing was removed") from None
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
+        with lock_trees(roots):
+            yield
+    except BlockingIOError as exc:
+        raise RemovalError(
+            f"another imgdup removal is running on {exc.filename} (a scanned folder, or one above or inside it); "
+            "nothing was changed"
+        ) from None
+
+
+def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
+    """The real quarantine folder, refused when it is inside a root or holds one. Resolved
+    first: a symlink at the default path that points into a root is refused, not followed."""
+    base = os.path.realpath(os.fspath(quarantine) if quarantine is not None else default_quarantine(roots))
+    for root in roots:
+        if inside(base, root) or inside(root, base):
+            raise RemovalError(f"the quarantine {base} must be outside the scanned folder {root}")
+    return base
 
 
 def _remove(
@@ -223,20 +147,18 @@ def _remove(
     permanent: bool,
     before_cluster: Callable[[Cluster], None] | None,
 ) -> RemovalResult:
-    base = os.path.realpath(os.fspath(quarantine)) if quarantine is not None else default_quarantine(roots)
-    for root in roots:
-        if _inside(base, root) or _inside(root, base):
-            raise RemovalError(f"the quarantine {base} must be outside the scanned folder {root}")
+    base = _quarantine_base(roots, quarantine)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         os.makedirs(base, exist_ok=True)
         for n in itertools.count(1):
             run_dir = os.path.join(base, f"{stamp}-{n}")
             try:
-                os.mkdir(run_dir)  # atomic: two removals never share a run folder
+                os.mkdir(run_dir, 0o700)  # atomic: two removals never share a run folder; private
                 break
             except FileExistsError:
                 continue
+        _quarantine_base(roots, run_dir)  # the folder made is where it was meant to be
     except OSError as exc:
         raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
 
@@ -247,13 +169,14 @@ def _remove(
             for name in (e.path, *e.aliases):
                 i = _root_of(name, roots)
                 rel = os.path.relpath(name, roots[i])
-                q = None if permanent else os.path.join(run_dir, "files", f"{i}-{os.path.basename(roots[i])}", rel)
+                stored = None if permanent else os.path.join("files", f"{i}-{os.path.basename(roots[i])}", rel)
                 entries.append(
                     {
                         "cluster": c.id,
                         "keep": c.keep.path,
                         "path": name,
-                        "quarantine": q,
+                        "quarantine": None if stored is None else os.path.join(run_dir, stored),
+                        "stored": stored,  # relative to the manifest's folder: undo works after a move
                         "bytes": e.size,
                         "sha256": m.record.digest,
                     }
@@ -271,14 +194,32 @@ def _remove(
                 "entries": entries,
             },
         )
-    except OSError as exc:
-        raise RemovalError(f"cannot write the manifest {manifest}: {exc.strerror or exc}; nothing was removed") from exc
+    except OutputError as exc:
+        raise RemovalError(f"{exc}; nothing was removed") from exc
 
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
+    try:
+        _act(roots, work, entries, run_dir, removed, skipped, before_cluster)
+    except KeyboardInterrupt:
+        raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
+    return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+
+
+def _act(
+    roots: tuple[str, ...],
+    work: list[Cluster],
+    entries: list[dict[str, Any]],
+    run_dir: str,
+    removed: list[Removed],
+    skipped: list[SkippedCluster],
+    before_cluster: Callable[[Cluster], None] | None,
+) -> None:
+    """Re-check each cluster, then move or delete its files; appends to ``removed``/``skipped``."""
     by_cluster: dict[int, list[dict[str, Any]]] = {}
     for item in entries:
         by_cluster.setdefault(item["cluster"], []).append(item)
+    copied: dict[tuple[int, int], str] = {}  # inode -> its quarantine copy (cross-device), links kept
     for c in work:
         if before_cluster:
             before_cluster(c)
@@ -303,22 +244,47 @@ def _remove(
                 frees[e.path] = os.lstat(e.path).st_nlink <= 1 + len(e.aliases)
         for item in by_cluster[c.id]:
             path = item["path"]
+            entry = entry_of[path]
+            root = roots[_root_of(path, roots)]
             try:
-                _move_out(path, roots[_root_of(path, roots)], entry_of[path], item["sha256"], item["quarantine"])
+                with one_step():  # Ctrl-C stops between two files, never in the middle of one
+                    _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
+                    removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.warning("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
-            removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
-    return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+
+
+def _move_one(
+    path: str,
+    root: str,
+    entry: FileEntry,
+    digest: str,
+    dst: str | None,
+    run_dir: str,
+    copied: dict[tuple[int, int], str],
+) -> None:
+    """Move (``dst``) or delete (None) one checked file; the inode acted on is the one checked."""
+    expected = _identity(entry)
+    with anchored(path, root) as (dir_fd, name):
+        if dst is None:
+            unlink_checked(dir_fd, name, expected, digest=digest)
+            return
+        with contextlib.ExitStack() as stack:
+            q_fd, q_name = stack.enter_context(anchored(dst, run_dir, create=True))
+            key = (entry.device, entry.inode)
+            link_from = stack.enter_context(anchored(copied[key], run_dir)) if key in copied else None
+            if move_out(dir_fd, name, q_fd, q_name, expected, digest=digest, link_from=link_from):
+                copied.setdefault(key, dst)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            doc = from_json_text(fh.read())
     except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):
@@ -327,10 +293,14 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def undo(manifest: str | os.PathLike[str]) -> UndoResult:
-    """Put every quarantined file back where it was, byte-identical; never overwrites.
+    """Put every quarantined file back where it was, byte-identical; never deletes or
+    overwrites anything of yours.
 
-    Safe to run more than once and after an interrupted removal: files already in place are
-    left alone, files still in the quarantine are moved back.
+    Restores every entry it can and reports each one it cannot, with the reason. Safe to run
+    more than once and after an interrupted removal. A file counts as already in place only
+    when the original path, reached from its root without symbolic links, holds a regular file
+    with the recorded content that is not the quarantined file itself. The quarantine is found
+    from the manifest's own folder, so a moved quarantine folder still restores.
     """
     doc = read_manifest(manifest)
     if doc.get("host") != platform.node():
@@ -343,60 +313,129 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     restored: list[str] = []
     already: list[str] = []
     problems: list[tuple[str, str]] = []
-    roots = [r for r in doc.get("roots", []) if isinstance(r, str)]
-    run_dir = os.path.dirname(os.path.abspath(os.fspath(manifest)))
-    for item in doc["entries"]:
-        path, q, digest = item["path"], item["quarantine"], item["sha256"]
-        # A manifest is data: it may only bring files back from its own folder into its roots.
-        if not (isinstance(q, str) and _inside(os.path.abspath(q), run_dir)) or not any(
-            _inside(path, r) for r in roots
-        ):
-            problems.append((str(path), "outside the manifest's quarantine or roots; refused"))
-            continue
-        in_place = os.path.lexists(path)
-        in_quarantine = os.path.lexists(q)
-        if in_place and in_quarantine:
-            if os.path.samefile(path, q):  # interrupted between link and unlink
-                os.unlink(q)
-                already.append(path)
-            else:
-                problems.append((path, "a different file now exists at the original path; not overwritten"))
-        elif in_place:
-            already.append(path)
-        elif not in_quarantine:
-            problems.append((path, f"missing from the quarantine ({q})"))
-        else:
-            try:
-                if sha256_file(q) != digest:
-                    problems.append((path, f"the quarantined copy {q} was modified; left there"))
-                    continue
-                _restore(q, path, roots, digest)
-                restored.append(path)
-            except OSError as exc:
-                problems.append((path, f"cannot restore: {exc.strerror or exc}; left in quarantine"))
-    _prune_empty_dirs(os.path.join(os.path.dirname(os.fspath(manifest)), "files"))
+    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
+    run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
+    with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+        remove_partials(os.path.join(run_dir, "files"))  # copies a kill cut short; never the only copy
+        _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
+    _prune_empty_dirs(os.path.join(run_dir, "files"))
     return UndoResult(tuple(restored), tuple(already), tuple(problems))
 
 
-def _restore(q: str, path: str, roots: list[str], digest: str) -> None:
-    """Bring one file back through folders anchored at its root; never overwrites."""
-    root = next(r for r in roots if _inside(path, r))
-    with _anchored(path, root, create=True) as (dir_fd, name):
+def _undo_all(
+    entries: list[Any],
+    roots: list[str],
+    run_dir: str,
+    restored: list[str],
+    already: list[str],
+    problems: list[tuple[str, str]],
+) -> None:
+    back: dict[tuple[int, int], tuple[str, str]] = {}  # quarantined inode -> restored (path, root)
+    for item in entries:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(path, str):
+            problems.append((str(path), "not a valid manifest entry; refused"))
+            continue
         try:
-            os.link(q, name, dst_dir_fd=dir_fd, follow_symlinks=False)  # fails if name exists
-        except FileExistsError:
-            raise
+            outcome = _undo_one(item, path, roots, run_dir, back)
         except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            with open(q, "rb") as src:
-                _copy_exclusive(src, name, dir_fd=dir_fd)
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-            with os.fdopen(fd, "rb") as copy:
-                if sha256_stream(copy) != digest:
-                    os.unlink(name, dir_fd=dir_fd)
-                    raise OSError(errno.EIO, "the copy does not match the quarantined file", path) from None
-    os.unlink(q)
+            outcome = f"cannot restore: {exc.strerror or exc}; left in the quarantine"
+        if outcome == "restored":
+            restored.append(path)
+        elif outcome == "in place":
+            already.append(path)
+        else:
+            problems.append((path, outcome))
+
+
+def _stored(item: dict[str, Any], run_dir: str) -> str | None:
+    """The quarantined file's path under ``run_dir`` (the manifest's own folder), or None when
+    the entry points outside it (a manifest is data: it only restores from its own folder)."""
+    stored = item.get("stored")
+    if isinstance(stored, str):
+        rel = os.path.normpath(stored)
+        return None if os.path.isabs(rel) or rel.split(os.sep)[0] == os.pardir else os.path.join(run_dir, rel)
+    q = item.get("quarantine")  # a manifest from before "stored": absolute paths only
+    if not isinstance(q, str):
+        return None
+    q = os.path.normpath(os.path.abspath(q))
+    if inside(q, run_dir):
+        return q
+    # moved since: the run folder's own name is still in the old path
+    marker = os.sep + os.path.join(os.path.basename(run_dir), "files") + os.sep
+    if marker in q:
+        rel = os.path.normpath(os.path.join("files", q.rsplit(marker, 1)[1]))
+        if rel.split(os.sep)[0] == "files":
+            return os.path.join(run_dir, rel)
+    return None
+
+
+def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _digest_at(name: str, dir_fd: int) -> str:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        return sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _undo_one(
+    item: dict[str, Any], path: str, roots: list[str], run_dir: str, back: dict[tuple[int, int], tuple[str, str]]
+) -> str:
+    """Restore one entry: returns "restored", "in place", or the reason it was not restored."""
+    digest = item.get("sha256")
+    q = _stored(item, run_dir)
+    root = next((r for r in roots if inside(os.path.normpath(path), r)), None)
+    if q is None:
+        return f"its quarantined file is not under this manifest's folder {run_dir}; refused"
+    if root is None or os.path.normpath(path) != path:
+        return "the original path is outside the manifest's roots; refused"
+    with contextlib.ExitStack() as stack:
+        try:
+            q_fd, q_name = stack.enter_context(anchored(q, run_dir))
+            q_st = _lstat(q_name, q_fd)
+        except FileNotFoundError:
+            q_st = None
+        if q_st is not None and not stat.S_ISREG(q_st.st_mode):
+            return f"the quarantined copy {q} is not a regular file (a symbolic link?); left there"
+        try:
+            dir_fd, name = stack.enter_context(anchored(path, root))
+            st = _lstat(name, dir_fd)
+        except FileNotFoundError:  # its folder is gone: restored below, folders made again
+            dir_fd, st = -1, None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                return "a folder on the original path is now a symbolic link or a file; nothing restored there"
+            raise
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode):
+                return "a symbolic link is now at the original path; not replaced"
+            if not stat.S_ISREG(st.st_mode):
+                return "something that is not a regular file is now at the original path; not replaced"
+            if q_st is not None and (st.st_dev, st.st_ino) == (q_st.st_dev, q_st.st_ino):
+                return (
+                    f"the original path is another name (hard link) of the quarantined copy {q}; both left as they are"
+                )
+            if _digest_at(name, dir_fd) == digest:
+                return "in place"
+            return "a different file now exists at the original path; not overwritten"
+        if q_st is None:
+            return f"missing from the quarantine ({q})"
+        if _digest_at(q_name, q_fd) != digest:
+            return f"the quarantined copy {q} was modified; left there"
+        if dir_fd < 0:
+            dir_fd, name = stack.enter_context(anchored(path, root, create=True))
+        key = (q_st.st_dev, q_st.st_ino)
+        link_from = stack.enter_context(anchored(*back[key])) if key in back else None
+        move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from)
+        back.setdefault(key, (path, root))
+    return "restored"
 
 
 def _prune_empty_dirs(top: str) -> None:

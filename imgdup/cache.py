@@ -1,14 +1,22 @@
 """SQLite hash cache: a re-run decodes only new or changed files.
 
-An entry is valid only for the same resolved path, inode, size and mtime_ns *and* the same
-hash settings (algorithm, size, decode mode, library versions, imgdup's hash version). Hashes
-are stored as hex text, so values of 64 bits and more round-trip (SQLite INTEGER is signed
-64-bit). WAL mode and a busy timeout let two runs share a cache; a corrupt or foreign file is
-set aside with a warning and a fresh cache is built.
+An entry is valid only for the same path, inode, size and mtime_ns *and* the same hash settings
+(algorithm, size, decode mode, library versions, imgdup's hash version). Paths are stored as
+their bytes (``os.fsencode``, a BLOB), so a name that is not valid UTF-8 is cached like any
+other. Hashes are stored as hex text, so values of 64 bits and more round-trip (SQLite INTEGER
+is signed 64-bit). WAL mode and a busy timeout let two runs share a cache.
+
+The cache is an optimisation, never a reason to stop: a cache that cannot be opened or written
+(read-only folder, full disk, locked, written by a newer imgdup) is left as it is, with one
+warning, and the run goes on without it. Only a file *proven* not to be a usable imgdup cache
+(not an SQLite file, another program's database, or damage SQLite itself reports) is set
+aside (renamed ``*.corrupt-*``) and replaced. The schema is created inside one write
+transaction, so a run never sees another's half-made cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,8 +28,26 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/4"  # 2: low_information and rotation variants; 3: quality; 4: traits, sibling measures
+SCHEMA = "imgdup.cache/5"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+# 5: traits and sibling measures (keep policy)
+_SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
+_COLUMNS = 18
+
+# SQLite's primary result codes that prove the file itself is unusable (as opposed to a
+# read-only folder, a full disk or a lock, which say nothing about the file).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+_CREATE_FILES = """
+    CREATE TABLE IF NOT EXISTS files (
+        settings TEXT NOT NULL, path BLOB NOT NULL,
+        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
+        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
+        frames INTEGER, frame_hashes TEXT, traits TEXT, measures TEXT,
+        PRIMARY KEY (settings, path)
+    ) WITHOUT ROWID
+"""
 
 
 def default_cache_path() -> str:
@@ -30,80 +56,145 @@ def default_cache_path() -> str:
     return os.path.join(base, "imgdup", "hashes.sqlite3")
 
 
+class _NotACache(Exception):
+    """Proof that the file is not a usable imgdup cache: it may be set aside."""
+
+
+class _Unusable(Exception):
+    """The cache cannot be used now; the file must be left exactly as it is."""
+
+
+def _proves_damage(exc: sqlite3.Error) -> bool:
+    """True when SQLite says the file is not a database or is malformed (not a mere I/O error)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc)  # pragma: no cover - Python 3.10
+    return "file is not a database" in text or "malformed" in text  # pragma: no cover
+
+
+def _schema_version(value: str | None) -> int | None:
+    if value and value.startswith(_SCHEMA_PREFIX) and value[len(_SCHEMA_PREFIX) :].isdigit():
+        return int(value[len(_SCHEMA_PREFIX) :])
+    return None
+
+
 class HashCache:
-    """Look-ups and batched writes for one set of hash settings."""
+    """Look-ups and batched writes for one set of hash settings.
+
+    Never raises for a cache problem: ``disabled`` says why the cache is not used this run
+    (warned once); ``broken`` is set when the file proved damaged mid-run (set aside at close).
+    """
 
     def __init__(self, path: str | os.PathLike[str], settings_key: str) -> None:
         self.path = os.fspath(path)
         self.settings_key = settings_key
         self.hits = 0
-        self.broken: str | None = None  # set when the file turns out damaged mid-run
-        parent = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(parent, exist_ok=True)
+        self.broken: str | None = None  # damage proven mid-run: set aside at close
+        self.disabled: str | None = None  # why this run goes on without the cache
+        self._db: sqlite3.Connection | None = None
         try:
-            self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            self._set_aside(str(exc))
-            self._db = self._open()
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            try:
+                self._db = self._open()
+            except _NotACache as exc:
+                self._replace(str(exc))
+            except sqlite3.Error as exc:
+                if not _proves_damage(exc):
+                    raise
+                self._replace(str(exc))
+        except (_Unusable, sqlite3.Error, OSError) as exc:
+            self._disable(exc)
 
-    def _set_aside(self, why: str) -> None:
-        aside = f"{self.path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    def _replace(self, why: str) -> None:
+        """Set a file proven unusable aside and start a new cache in its place."""
+        aside = self._move_aside()
         log.warning("hash cache %s is unusable (%s); moved it to %s and started a new one", self.path, why, aside)
+        self._db = self._open()
+
+    def _move_aside(self) -> str:
+        aside = f"{self.path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(self.path + suffix):
                 os.replace(self.path + suffix, aside + suffix)
+        return aside
 
-    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
-        """Damage found after opening: stop using the file for this run, set it aside at close."""
-        if self.broken is None:
+    def _disable(self, exc: BaseException) -> None:
+        if self.disabled is None:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("cannot use the hash cache %s (%s); continuing without it", self.path, why)
+            self.disabled = why
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        """A problem after opening: stop using the cache; only proven damage sets it aside."""
+        if _proves_damage(exc) and self.broken is None:
             log.warning("hash cache %s is damaged (%s); continuing without it", self.path, exc)
             self.broken = str(exc)
+        if not self.broken:
+            self._disable(exc)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            app_id = db.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and app_id != _APP_ID:
-                raise sqlite3.DatabaseError("not an imgdup cache")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            if not tables:
-                db.executescript(
-                    f"""
-                    PRAGMA application_id={_APP_ID};
-                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    INSERT INTO meta VALUES ('schema', '{SCHEMA}');
-                    CREATE TABLE files (
-                        settings TEXT NOT NULL, path TEXT NOT NULL,
-                        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                        width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-                        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
-                        traits TEXT, measures TEXT,
-                        PRIMARY KEY (settings, path)
-                    ) WITHOUT ROWID;
-                    """
-                )
-            schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if schema is None or schema[0] != SCHEMA:
-                raise sqlite3.DatabaseError(f"cache schema {schema and schema[0]!r}, expected {SCHEMA!r}")
-        except Exception:
+            # One write transaction checks and creates: two runs creating the same new cache
+            # take turns, and the second finds the first one's complete schema.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_schema(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+        except BaseException:
             db.close()
             raise
         return db
 
+    @staticmethod
+    def _check_schema(db: sqlite3.Connection) -> None:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and app_id != _APP_ID:
+            raise _NotACache("another program's SQLite database, not an imgdup cache")
+        if not tables:
+            db.execute(f"PRAGMA application_id={_APP_ID}")
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        found = row[0] if row else None
+        if found == SCHEMA and "files" in tables:
+            return
+        version = _schema_version(found)
+        current = _schema_version(SCHEMA)
+        if found is not None and (version is None or current is None or version > current):
+            raise _Unusable(
+                f"written by a newer imgdup or another program (schema {found!r}, this imgdup reads {SCHEMA!r})"
+            )
+        # A new file, or an older imgdup's cache: its entries are recomputed, in place.
+        db.execute("DROP TABLE IF EXISTS files")
+        db.execute(_CREATE_FILES)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA,))
+
     def get(self, entry: FileEntry) -> ImageRecord | HashFailure | None:
         """The cached result for this exact file version, or None."""
-        if self.broken:
+        if self.broken or self._db is None:
             return None
         try:
             row = self._db.execute(
                 "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-                " upscaled, pixels_sha256, traits, measures FROM files WHERE settings=? AND path=?",
-                (self.settings_key, entry.path),
+                " upscaled, pixels_sha256, frames, frame_hashes, traits, measures"
+                " FROM files WHERE settings=? AND path=?",
+                (self.settings_key, os.fsencode(entry.path)),
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
+        except sqlite3.Error as exc:
+            self._failed(exc)
             return None
         if row is None or tuple(row[:3]) != (entry.inode, entry.size, entry.mtime_ns):
             return None
@@ -118,33 +209,36 @@ class HashCache:
             digest=row[6],
             low_information=bool(row[8]),
             variants=tuple(int(v, 16) for v in row[9].split(",") if v),
-            quality=None if row[11] is None else _quality(bool(row[10]), row[11], row[13]),
-            traits=None if row[12] is None else _traits(row[12]),
+            quality=None if row[11] is None else _quality(bool(row[10]), row[11], row[15]),
+            traits=None if row[14] is None else _traits(row[14]),
+            frames=row[12],
+            frame_hashes=tuple(int(v, 16) for v in row[13].split(",") if v),
         )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
         """Store results in one transaction; transient failures are not stored."""
         rows: list[tuple[object, ...]] = []
         for entry, res in pairs:
-            key = (self.settings_key, entry.path, entry.inode, entry.size, entry.mtime_ns)
+            key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, None, None, None, None, None, None))
+                    rows.append((*key, None, None, None, None, res.reason, *[None] * 8))
                 continue
             variants = ",".join(format(v, "x") for v in res.variants)
             q = res.quality
             rows.append(
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256,
+                 res.frames, ",".join(format(v, "x") for v in res.frame_hashes),
                  None if res.traits is None else _traits_json(res.traits), None if q is None else _measures_json(q))
             )  # fmt: skip
-        self._write("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
 
     def put_quality(self, records: Iterable[ImageRecord]) -> None:
         """Store measured :class:`Quality` on the rows of exactly these file versions."""
         rows: list[tuple[object, ...]] = [
-            (int(r.quality.upscaled), r.quality.pixels_sha256, _measures_json(r.quality), self.settings_key, r.path,
-             r.entry.inode, r.entry.size, r.entry.mtime_ns)
+            (int(r.quality.upscaled), r.quality.pixels_sha256, _measures_json(r.quality), self.settings_key,
+             os.fsencode(r.path), r.entry.inode, r.entry.size, r.entry.mtime_ns)
             for r in records
             if r.quality is not None
         ]  # fmt: skip
@@ -155,24 +249,35 @@ class HashCache:
         )
 
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        """One transaction; damage found here disables the cache instead of failing the run."""
-        if not rows or self.broken:
+        """One transaction; any failure here disables the cache instead of failing the run."""
+        db = self._db
+        if not rows or self.broken or db is None:
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): no second error.
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
+        except sqlite3.Error as exc:
+            self._failed(exc)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
         if self.broken:
-            self._set_aside(self.broken)
+            try:
+                aside = self._move_aside()
+                log.warning("moved the damaged hash cache %s to %s; the next run starts a new one", self.path, aside)
+            except OSError as exc:
+                log.warning("cannot move the damaged hash cache %s aside: %s", self.path, exc.strerror or exc)
 
     def __enter__(self) -> HashCache:
         return self

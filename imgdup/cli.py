@@ -8,22 +8,24 @@ summary line says how many and where they are listed).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from . import __version__, index
 from .actions import remove, undo
+from .apply_plan import apply
 from .cache import default_cache_path
-from .errors import ImgdupError, UsageError
-from .models import ALGORITHMS, DECODE_MODES
+from .discover import normalise_roots
+from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
+from .models import ALGORITHMS, DECODE_MODES, RemovalResult
+from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
-from .report import format_text, write_montages, write_report
-from .report.text import display_path, human_bytes
+from .report import check_montages, check_report, format_text, report_format, write_montages, write_report
+from .report.text import display_path, human_bytes, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -62,16 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cache", metavar="PATH", default=None, help=f"hash cache file (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the hash cache")
-    p.add_argument("--report", metavar="FILE", help="also write the result as JSON (.json), CSV (.csv) or HTML (.html)")
+    p.add_argument(
+        "--report", metavar="FILE", action="append", default=[],
+        help="also write the result as JSON (.json), CSV (.csv) or HTML (.html); repeat for several formats",
+    )  # fmt: skip
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
     p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 run")
+    p.add_argument(
+        "--apply", metavar="PLAN",
+        help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "
+        "(also: imgdup apply PLAN); every file is re-checked first",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     p.add_argument("--version", action="version", version=f"imgdup {__version__}")
+    return p
+
+
+def _apply_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="imgdup apply",
+        description="Remove what a saved JSON report, or a plan exported from the HTML report, marks 'remove'. "
+        "Every file is re-checked against the plan (size, mtime, SHA-256); a cluster with any change is skipped.",
+    )
+    p.add_argument("plan", help="the plan: a --report FILE.json or the JSON exported from the HTML report")
+    p.add_argument("--quarantine", metavar="DIR", help="where files are moved (default: beside the first root)")
+    p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings")
+    p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     return p
 
 
@@ -89,11 +114,58 @@ def _run_undo(manifest: str) -> int:
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
-    print(f"restored {restored} files, {in_place} already in place, {problems} problems")
+    print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
+def _print_removal(removal: RemovalResult) -> None:
+    if removal.manifest is None:
+        print("nothing to remove")
+        return
+    verb = "deleted" if removal.permanent else "moved to the quarantine"
+    print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+    for r in removal.removed:
+        if not r.frees_space:
+            print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
+    for s in removal.skipped:
+        print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
+    print(f"manifest: {display_path(removal.manifest)}")
+    if not removal.permanent:
+        print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
+
+
+def _removal_doc(removal: RemovalResult) -> dict[str, object]:
+    return {
+        "manifest": removal.manifest,
+        "removed": [r.path for r in removal.removed],
+        "bytes_freed": removal.bytes_freed,
+        "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
+        "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
+    }
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent)
+    if args.format == "json":
+        sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
+    else:
+        _print_removal(removal)
+    return EXIT_PARTIAL if removal.skipped else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Output locations are checked before the scan, not after it (a usage error)."""
+    try:
+        for path in args.report:
+            check_report(path)
+        if args.montage:
+            check_montages(args.montage, normalise_roots(args.dataset))
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _run_scan(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     progress = None
     if not (args.no_progress or args.quiet) and sys.stderr.isatty():
         from .progress import TqdmProgress
@@ -118,8 +190,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         if progress:
             progress.close()
 
-    if args.report:
-        write_report(result, args.report)
+    for path in args.report:
+        write_report(result, path)
     if args.montage:
         write_montages(result, args.montage)
 
@@ -130,54 +202,58 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.format == "json":
         doc = to_document(result)
         if removal:
-            doc["removal"] = {
-                "manifest": removal.manifest,
-                "removed": [r.path for r in removal.removed],
-                "bytes_freed": removal.bytes_freed,
-                "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
-                "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
-            }
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+            doc["removal"] = _removal_doc(removal)
+        sys.stdout.write(to_json_text(doc))
     else:
         sys.stdout.write(format_text(result, removed=removal is not None and not removal.skipped))
         if removal is None:
             if result.summary.to_remove:
                 print("dry run: nothing was changed (add --remove 1 to act)")
-        elif removal.manifest is None:
-            print("nothing to remove")
         else:
-            verb = "deleted" if removal.permanent else "moved to the quarantine"
-            print(f"{verb}: {len(removal.removed)} files ({human_bytes(removal.bytes_freed)})")
-            for r in removal.removed:
-                if not r.frees_space:
-                    print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
-            for s in removal.skipped:
-                print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
-            print(f"manifest: {display_path(removal.manifest)}")
-            if not removal.permanent:
-                print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
-    if args.report:
-        print(f"report written to {display_path(args.report)}", file=sys.stderr)
+            _print_removal(removal)
+    for path in args.report:
+        print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
-    where = f"listed in {args.report}" if args.report else "listed above" if args.format == "text" else "in the JSON"
-    print(
-        f"imgdup: {len(result.failures)} files could not be read"
-        + (f", {len(removal.skipped)} clusters skipped" if removal else "")
-        + (f" ({where})" if partial else ""),
-        file=sys.stderr,
-    )
+    if partial:  # said only when something went wrong: a clean run ends quietly
+        where = "listed above" if args.format == "text" else "in the JSON"
+        if args.report:
+            where = f"listed in {', '.join(args.report)}"
+        problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
+        if removal and removal.skipped:
+            problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
+        print(f"imgdup: {', '.join(problems)} ({where})", file=sys.stderr)
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
+def _say_interrupted_removal(done: object) -> None:
+    """What an interrupted removal had done, and how to undo it."""
+    assert isinstance(done, RemovalResult)
+    verb = "deleted" if done.permanent else "moved to the quarantine"
+    print(f"imgdup: interrupted during removal: {plural(len(done.removed), 'file')} {verb} before the interruption, "
+          f"the others left in place", file=sys.stderr)  # fmt: skip
+    print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
+    if not done.permanent:
+        print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
+        verb = _apply_parser().parse_args(argv[1:])
+        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
+        argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
+        argv += ["--format", verb.format]
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
     if args.undo:
-        if args.dataset or args.remove:
+        if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
         runner = lambda: _run_undo(args.undo)  # noqa: E731
+    elif args.apply:
+        if args.dataset or args.remove:
+            parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
+        runner = lambda: _run_apply(args)  # noqa: E731
     else:
         if not args.dataset:
             parser.error("give at least one folder with -d/--dataset (or --undo MANIFEST)")
@@ -185,6 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
+        try:
+            formats = [report_format(path) for path in args.report]
+        except UsageError as exc:
+            parser.error(str(exc))
+        if len(set(formats)) < len(formats):
+            parser.error("--report: one file per format (.json, .csv, .html)")
         runner = lambda: _run_scan(args)  # noqa: E731
     try:
         return runner()
@@ -194,8 +276,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImgdupError as exc:
         print(f"imgdup: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except RemovalInterrupted as exc:
+        _say_interrupted_removal(exc.done)
+        return 130
     except KeyboardInterrupt:
-        print("imgdup: interrupted; hashes computed so far are kept in the cache", file=sys.stderr)
+        cached = not args.undo and not args.apply and not args.no_cache
+        print("imgdup: interrupted" + ("; hashes computed so far are kept in the cache" if cached else ""),
+              file=sys.stderr)  # fmt: skip
         return 130
     except OSError as exc:
         print(f"imgdup: error: {exc}", file=sys.stderr)

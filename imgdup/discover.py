@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .errors import UsageError
 from .models import FileEntry, Skipped
@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
-     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".mpo"}
+     ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".mpo",
+     ".heic", ".heif", ".avif"}  # read when this installation can (hashing.optional_formats), else failures
 )  # fmt: skip
 
 # Leading bytes of the formats hashing may open; used to recognise images without a known
@@ -38,6 +39,8 @@ def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     """Absolute, real, de-duplicated roots; a root nested in another is dropped (same files)."""
     out: list[str] = []
     for root in roots:
+        if not os.fspath(root):  # an unset shell variable: never the current folder by accident
+            raise UsageError("an empty folder name is not a folder to scan (an unset variable?)")
         path = os.path.realpath(os.fspath(root))
         if not os.path.isdir(path):
             raise UsageError(f"not a directory: {os.fspath(root)}")
@@ -97,12 +100,14 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
         stack.extend(reversed(subdirs))
 
 
-def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], list[Skipped]]:
+def discover(
+    roots: Iterable[str | os.PathLike[str]], *, on_found: Callable[[int], None] | None = None
+) -> tuple[list[FileEntry], list[Skipped]]:
     """Candidate image files of all roots, sorted by path, one entry per inode.
 
     Several names of one inode (hard links) become one entry whose other names are listed in
     ``aliases``: they are one copy of the picture and must never be removed as each other's
-    duplicate.
+    duplicate. ``on_found`` is told the number of files (inodes) found so far.
     """
     skipped: list[Skipped] = []
     found: dict[tuple[int, int], list[tuple[str, str, os.stat_result]]] = {}
@@ -110,6 +115,10 @@ def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], 
         for path, st in _walk(root, skipped):
             if looks_like_image(path):
                 found.setdefault((st.st_dev, st.st_ino), []).append((path, root, st))
+                if on_found and len(found) % 256 == 0:  # a progress callback, not a call per file
+                    on_found(len(found))
+    if on_found:
+        on_found(len(found))
     entries = []
     for (dev, ino), names in found.items():
         names.sort(key=lambda n: n[0])
@@ -118,7 +127,9 @@ def discover(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], 
             FileEntry(
                 path=path,
                 root=root,
-                relpath=os.path.relpath(path, root),
+                # The walk builds every path as root + sep + names: slicing is exact, and ~40x
+                # cheaper than os.path.relpath (two abspath calls), 39 ms of a 140 ms warm run at 1k.
+                relpath=path[len(root.rstrip(os.sep)) + 1 :],
                 size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
                 inode=ino,

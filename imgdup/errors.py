@@ -15,3 +15,20 @@ class RemovalError(ImgdupError):
 
 class ManifestError(ImgdupError):
     """A manifest is missing, unreadable or not an imgdup manifest."""
+
+
+class PlanError(ImgdupError):
+    """A saved plan (report or exported review) is unreadable, invalid or not for this machine."""
+
+
+class OutputError(ImgdupError):
+    """An output file (report, montage) cannot be written where asked, or would replace a file
+    imgdup did not write."""
+
+
+class RemovalInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a removal; ``done`` is what had been done (a RemovalResult) when it came."""
+
+    def __init__(self, done: object) -> None:
+        super().__init__("interrupted during removal")
+        self.done = done

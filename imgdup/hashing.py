@@ -29,12 +29,67 @@ from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, 
 # (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.)
 IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
 
+# Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
+# installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
+# by the optional pillow-heif package (``pip install 'imgdup[heic]'``).
+_ISOBMFF_EXTENSIONS = {".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
+
+
+@functools.cache
+def optional_formats() -> tuple[str, ...]:
+    """The optional formats this installation reads (imports pillow-heif at most once)."""
+    from PIL import features
+
+    found = []
+    if "avif" in features.modules and features.check_module("avif"):
+        found.append("AVIF")
+    try:
+        import pillow_heif  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+        pillow_heif.register_heif_opener()
+        found.append("HEIF")
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
+    """The formats Pillow may try on this file: the optional ones only for an ISO-BMFF file."""
+    if isinstance(source, io.BytesIO):
+        head = source.getbuffer()[:12].tobytes()
+    else:
+        with open(source, "rb") as fh:
+            head = fh.read(12)
+    return IMAGE_FORMATS + optional_formats() if head[4:8] == b"ftyp" else IMAGE_FORMATS
+
+
+def _unidentified(path: str) -> str:
+    """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
+    wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if wanted == "HEIF" and wanted not in optional_formats():
+        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup[heic]')"
+    if wanted == "AVIF" and wanted not in optional_formats():
+        return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
+    return "not an image Pillow can identify (or a format imgdup does not open)"
+
+
 # Files up to this size are read into memory once, so the content digest and the decoder see
 # exactly the same bytes; larger files are digested in a streaming pass and decoded from disk.
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 3  # 2: 2x enlargements detected by the quality check; 3: traits, sibling-relative quality
+HASH_VERSION = 4  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+# 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail)
+
+# Formats whose files may hold several pictures (animation frames, pages), all of which are
+# hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
+# only the first picture counts.
+_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF")
+
+MAX_FRAMES = 64
+"""Frames hashed per file: a bound on the cost of one file (every frame is decoded). A file with
+more frames is compared on these only, and is never removed as a duplicate unless it is a
+byte-identical copy (see :mod:`imgdup.frames`)."""
 
 _BACKGROUND = (255, 255, 255)
 
@@ -165,12 +220,12 @@ def is_low_information(img: Image.Image) -> bool:
 
 
 def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int]:
-    """Open, decode (reduced where allowed), orient and normalise one image.
+    """Open, decode (reduced where allowed), orient and normalise one image (its first frame).
 
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
-    img, width, height, _traits = _load(source, settings)
+    img, width, height, _frames, _traits = _load_first_frame(source, settings)
     return img, width, height
 
 
@@ -179,17 +234,19 @@ _LOSSLESS = ("PNG", "BMP", "DIB", "TIFF", "PPM", "TGA")
 _THUMB = 16
 
 
-def _load(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, Traits]:
-    """:func:`load_for_hashing`, plus the :class:`Traits` its reduced decode shows for free.
+def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, int, Traits]:
+    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image) and the
+    :class:`Traits` its reduced decode shows for free.
 
     A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
     grey decode gives (same hash), and the chroma planes say whether the picture has colour.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=IMAGE_FORMATS) as img:
+        with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
             width, height = img.size
+            frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
@@ -223,7 +280,7 @@ def _load(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image
             traits = Traits(
                 colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
             )
-            return img, width, height, traits
+            return img, width, height, frames, traits
 
 
 def _intact(source: str | io.BytesIO) -> bool:
@@ -232,12 +289,39 @@ def _intact(source: str | io.BytesIO) -> bool:
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
-        with Image.open(source, formats=IMAGE_FORMATS) as img:
+        with Image.open(source, formats=_formats_for(source)) as img:
             if img.format == "PNG":
                 img.verify()
     except Exception:  # noqa: BLE001 - any complaint of the checker means "not intact"
         return False
     return True
+
+
+def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
+    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it.
+
+    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
+    size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
+    """
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    out: list[int] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source, formats=_formats_for(source)) as img:
+            for index in range(1, min(frames, MAX_FRAMES)):
+                img.seek(index)
+                w, h = img.size
+                if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(
+                        f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
+                    )
+                img.load()
+                frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
+                if min(frame.size) >= 2 * draft_size(settings):
+                    frame = frame.reduce(min(frame.size) // draft_size(settings))
+                out.append(hash_image(frame, settings))
+    return tuple(out)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -281,7 +365,7 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except Image.DecompressionBombError as exc:
         return HashFailure(entry.path, f"refused: decompression bomb ({exc})")
     except Image.UnidentifiedImageError:
-        return HashFailure(entry.path, "not an image Pillow can identify (or a format imgdup does not open)")
+        return HashFailure(entry.path, _unidentified(entry.path))
     except OSError as exc:
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:
@@ -295,7 +379,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height, traits = _load(source, settings)
+        img, width, height, frames, traits = _load_first_frame(source, settings)
         if traits.lossless and not _intact(source):
             traits = replace(traits, intact=False)
         return ImageRecord(
@@ -306,6 +390,8 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             digest=digest,
             variants=variant_hashes(img, settings) if settings.rotations else (),
             low_information=is_low_information(img),
+            frames=frames,
+            frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
             traits=traits,
         )
 
@@ -316,7 +402,7 @@ def load_thumbnail(path: str, size: int) -> Image.Image:
     """An upright RGB thumbnail for montages, decoded with the same guards as hashing."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path, formats=IMAGE_FORMATS) as img:
+        with Image.open(path, formats=_formats_for(path)) as img:
             img.draft("RGB", (size, size))
             img.load()
             img = normalise(ImageOps.exif_transpose(img))
@@ -397,7 +483,7 @@ def _quality_work(entry: FileEntry, colour: bool) -> ImageRecord:
     source, digest = _read(entry)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=IMAGE_FORMATS) as img:
+        with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
             own = None
             if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):

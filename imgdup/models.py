@@ -107,6 +107,11 @@ class ImageRecord:
     ``HashSettings.rotations``), ``low_information`` marks nearly flat images (solid colours,
     blank scans) whose perceptual hash means nothing, and ``quality`` is measured only for
     cluster members, when the keep policy asks for it.
+
+    ``frames`` is the number of frames (pages) of an animated or multi-page file and
+    ``frame_hashes`` the hashes of frames 2, 3, ... (``hash`` is the first frame's), read up to
+    a cap: a file with more frames than hashes was not compared in full and is never removed
+    as a duplicate (see :func:`imgdup.frames.frames_match`).
     """
 
     entry: FileEntry
@@ -117,6 +122,8 @@ class ImageRecord:
     variants: tuple[int, ...] = ()
     low_information: bool = False
     quality: Quality | None = None
+    frames: int = 1
+    frame_hashes: tuple[int, ...] = ()
     traits: Traits | None = None
 
     @property

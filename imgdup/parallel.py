@@ -6,6 +6,12 @@ timeout is killed and replaced; the file it was on becomes a failure and the res
 goes back to the queue. Workers ignore SIGINT, so Ctrl-C reaches only the parent, which stops
 them; results already handed to ``on_results`` (the cache) are kept, so a rerun resumes.
 
+Workers never outlive the run: on Linux each asks the kernel for SIGKILL when its parent dies
+(PR_SET_PDEATHSIG; under forkserver the parent is the fork server, which exits with the main
+process once the workers drop their copy of its keep-alive fd), and each holds only its own
+end of its pipe, so a worker waiting for work reads end-of-file once the parent is gone,
+whatever killed it (SIGKILL included).
+
 Library callers on macOS/Windows, or any caller with a script as ``__main__``: guard the call
 with ``if __name__ == "__main__":`` as for any use of multiprocessing.
 """
@@ -76,10 +82,58 @@ def _limit_memory(megabytes: int) -> None:
         pass
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process as soon as its parent exits, even mid-file.
+
+    Without it a worker busy on a slow file would go on for as long as the file takes, holding
+    the caller's stderr open. Elsewhere a worker notices only at its next read (end-of-file).
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover - not Linux
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        pass
+
+
+def _release_fork_server() -> None:
+    """Drop this worker's copy of the fd that keeps the fork server alive.
+
+    The fork server exits when every holder of that fd is gone, and it hands a copy to each
+    child it starts: while the workers hold it, the server outlives a killed main process, and
+    so do the workers (their parent, for PR_SET_PDEATHSIG, is the server). A worker never
+    starts processes of its own, so it has no use for the fd.
+    """
+    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 HashFunction = Callable[[FileEntry, HashSettings], Result]
 
 
-def _worker_main(conn: Connection, state: Any, work: HashFunction, settings: HashSettings, memory_mb: int) -> None:
+def _worker_main(
+    conn: Connection,
+    state: Any,
+    work: HashFunction,
+    settings: HashSettings,
+    memory_mb: int,
+    inherited: Sequence[Connection] = (),
+) -> None:
+    _die_with_parent()
+    _release_fork_server()
+    # A forked worker inherits the parent's ends of every pipe (its own and its siblings'):
+    # while it holds them, no pipe ever reaches end-of-file when the parent dies.
+    for other in inherited:
+        other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(memory_mb)
     try:
@@ -107,10 +161,15 @@ def _worker_main(conn: Connection, state: Any, work: HashFunction, settings: Has
 
 
 class _Worker:
-    def __init__(self, ctx: Any, work: HashFunction, settings: HashSettings, memory_mb: int) -> None:
+    def __init__(
+        self, ctx: Any, work: HashFunction, settings: HashSettings, memory_mb: int, siblings: Sequence[_Worker] = ()
+    ) -> None:
         self.conn, child = ctx.Pipe()
         self.state = ctx.RawArray("d", [-1.0, 0.0])  # [index being decoded or -1, its start time]
-        args = (child, self.state, work, settings, memory_mb)
+        # Only a forked child holds copies of the parent's ends (other start methods pass just
+        # the child's end, and pickling a parent end would hand the worker a duplicate of it).
+        inherited = [self.conn, *(w.conn for w in siblings)] if ctx.get_start_method() == "fork" else []
+        args = (child, self.state, work, settings, memory_mb, inherited)
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()
@@ -172,7 +231,8 @@ def hash_all(
     try:
         if queue:
             ctx = _context()
-            workers = [_Worker(ctx, work, settings, memory_mb) for _ in range(max(1, min(jobs, len(queue))))]
+            for _ in range(max(1, min(jobs, len(queue)))):
+                workers.append(_Worker(ctx, work, settings, memory_mb, workers))
         while done < len(entries):
             for w in workers:
                 if not w.todo and queue:
@@ -209,7 +269,7 @@ def hash_all(
                     queue.appendleft(sorted(w.todo.items()))
                 w.todo = {}
                 w.kill()
-                workers[i] = _Worker(ctx, work, settings, memory_mb)
+                workers[i] = _Worker(ctx, work, settings, memory_mb, workers)
         for w in workers:
             with contextlib.suppress(Exception):
                 w.conn.send(None)

@@ -8,8 +8,12 @@ input gives the same bytes.
 from __future__ import annotations
 
 import platform
+import posixpath
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from .errors import PlanError
 from .models import Cluster, ImageRecord, Member, ScanResult
 
 SCHEMA = "imgdup.report/1"
@@ -32,6 +36,8 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
     }
     if r.entry.aliases:
         doc["hardlinks"] = list(r.entry.aliases)
+    if r.frames > 1:  # an animation or a multi-page file: removed only if every frame matches
+        doc["frames"] = r.frames
     return doc
 
 
@@ -98,3 +104,179 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "low_information": len(result.low_information),
         },
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a plan back: the saved report, or the decisions exported by the HTML gallery (the same
+# shape). A plan is data from outside: everything is checked before anything acts on it.
+
+ACTIONS = ("keep", "remove", "review")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """One member of a plan cluster: where it is, what it was at scan time, what to do with it."""
+
+    path: str
+    root: str
+    relpath: str
+    action: str
+    distance: int
+    width: int
+    height: int
+    bytes: int
+    mtime_ns: int
+    sha256: str
+    hash: str
+    inode: int | None
+    device: int | None
+    hardlinks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlanCluster:
+    id: int
+    keep: str | None
+    keep_reason: str
+    diameter: int
+    members: tuple[PlanFile, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan: every path inside its roots, at most one entry per path, and every
+    cluster that removes a file keeps another one."""
+
+    host: str
+    roots: tuple[str, ...]
+    settings: dict[str, Any]
+    clusters: tuple[PlanCluster, ...]
+
+
+def _need(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise PlanError(f"invalid plan: {where}: {what}")
+
+
+def _int(doc: dict[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
+    value = doc.get(key)
+    if optional and value is None:
+        return None
+    _need(isinstance(value, int) and not isinstance(value, bool) and value >= 0, where, f"{key} must be a whole number")
+    return value
+
+
+def _str(doc: dict[str, Any], key: str, where: str) -> str:
+    value = doc.get(key)
+    _need(isinstance(value, str), where, f"{key} must be a string")
+    return value  # type: ignore[return-value]
+
+
+def _abs_path(value: object, where: str) -> str:
+    _need(isinstance(value, str) and value.startswith("/") and "\x00" not in value, where, "not an absolute path")
+    assert isinstance(value, str)
+    _need(posixpath.normpath(value) == value, where, f"path {value!r} is not normalised ('..', '//' or a trailing /)")
+    return value
+
+
+def _inside(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def _file(doc: object, roots: tuple[str, ...], where: str) -> PlanFile:
+    _need(isinstance(doc, dict), where, "a member must be an object")
+    assert isinstance(doc, dict)
+    path = _abs_path(doc.get("path"), where)
+    where = f"{where} ({path})"
+    root = _str(doc, "root", where)
+    _need(root in roots, where, "its root is not one of the plan's roots")
+    relpath = _str(doc, "relpath", where)
+    _need(_inside(path, root) and posixpath.join(root, relpath) == path, where, "path is outside its root")
+    action = doc.get("action")
+    _need(action in ACTIONS, where, f"action must be one of {', '.join(ACTIONS)}")
+    sha = _str(doc, "sha256", where)
+    _need(bool(_SHA256.fullmatch(sha)), where, "sha256 must be 64 lower-case hex digits")
+    links = doc.get("hardlinks", [])
+    _need(isinstance(links, list), where, "hardlinks must be a list")
+    for link in links:
+        _abs_path(link, where)
+        _need(any(_inside(link, r) for r in roots), where, f"hard link {link!r} is outside every root")
+    return PlanFile(
+        path=path,
+        root=root,
+        relpath=relpath,
+        action=str(action),
+        distance=_int(doc, "distance", where),
+        width=_int(doc, "width", where),
+        height=_int(doc, "height", where),
+        bytes=_int(doc, "bytes", where),
+        mtime_ns=_int(doc, "mtime_ns", where),
+        sha256=sha,
+        hash=str(doc.get("hash", "")),
+        inode=_int(doc, "inode", where, optional=True),
+        device=_int(doc, "device", where, optional=True),
+        hardlinks=tuple(links),
+    )
+
+
+def _plan_cluster(doc: object, roots: tuple[str, ...], n: int) -> PlanCluster:
+    where = f"cluster #{n}"
+    _need(isinstance(doc, dict), where, "a cluster must be an object")
+    assert isinstance(doc, dict)
+    cid = _int(doc, "id", where)
+    where = f"cluster {cid}"
+    members_doc = doc.get("members")
+    _need(isinstance(members_doc, list) and len(members_doc) > 0, where, "members must be a non-empty list")
+    members = tuple(_file(m, roots, f"{where}, member {i}") for i, m in enumerate(members_doc))  # type: ignore[arg-type]
+    keep = doc.get("keep")
+    kept = [m.path for m in members if m.action == "keep"]
+    if any(m.action == "remove" for m in members):
+        # The last copy of a picture is never removed: a cluster that removes keeps one.
+        _need(isinstance(keep, str) and keep in kept, where, "it removes files but its keep path is not a kept member")
+    elif keep is not None:
+        _need(keep in kept, where, "its keep path is not a kept member")
+    return PlanCluster(
+        id=cid,
+        keep=keep if isinstance(keep, str) else None,
+        keep_reason=str(doc.get("keep_reason", "")),
+        diameter=int(doc.get("diameter", 0)) if isinstance(doc.get("diameter"), int) else 0,
+        members=members,
+    )
+
+
+def parse_plan(doc: object, *, host: str | None = None) -> Plan:
+    """Validate a plan document (schema ``imgdup.report/1``) for this machine.
+
+    Refused: another schema, a plan written on another host (its paths may name other files
+    here), a path outside its roots or not normalised, a path listed twice, a cluster that
+    removes files without keeping one.
+    """
+    _need(isinstance(doc, dict), "document", "not a JSON object")
+    assert isinstance(doc, dict)
+    _need(doc.get("schema") == SCHEMA, "document", f"schema must be {SCHEMA!r}, got {doc.get('schema')!r}")
+    here = platform.node() if host is None else host
+    if doc.get("host") != here:
+        raise PlanError(
+            f"this plan was written on {doc.get('host')!r}, not on this machine ({here!r}); "
+            "its paths may name other files here, so nothing was done"
+        )
+    roots_doc = doc.get("roots")
+    _need(isinstance(roots_doc, list) and len(roots_doc) > 0, "roots", "must be a non-empty list")
+    roots = tuple(_abs_path(r, "roots") for r in roots_doc)  # type: ignore[union-attr]
+    _need(len(set(roots)) == len(roots), "roots", "a root is listed twice")
+    _need(not any(_inside(a, b) for a in roots for b in roots), "roots", "a root lies inside another")
+    clusters_doc = doc.get("clusters")
+    _need(isinstance(clusters_doc, list), "clusters", "must be a list")
+    clusters = tuple(_plan_cluster(c, roots, i) for i, c in enumerate(clusters_doc))  # type: ignore[arg-type]
+    seen: set[str] = set()
+    ids: set[int] = set()
+    for c in clusters:
+        _need(c.id not in ids, f"cluster {c.id}", "cluster id listed twice")
+        ids.add(c.id)
+        for m in c.members:
+            for name in (m.path, *m.hardlinks):
+                _need(name not in seen, f"cluster {c.id}", f"{name!r} is listed twice in the plan")
+                seen.add(name)
+    settings = doc.get("settings")
+    return Plan(host=here, roots=roots, settings=settings if isinstance(settings, dict) else {}, clusters=clusters)

@@ -13,6 +13,7 @@ from itertools import combinations
 
 from . import quality
 from .errors import UsageError
+from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 from .quality import Assessment
@@ -147,7 +148,9 @@ def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, k
         if r is keeper:
             continue
         d = distance(keeper, r)
-        others.append(Member(r, d, Action.REMOVE if d <= threshold else Action.REVIEW))
+        # A multi-frame file is removed only when all its frames match the keeper's (imgdup.frames).
+        removable = d <= threshold and frames_match(keeper, r, threshold)
+        others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
     others.sort(key=lambda m: (m.distance, m.record.path))
     return Cluster(
         id=cluster_id,

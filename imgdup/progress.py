@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
 from tqdm import tqdm
 
-_LABELS = {"hash": "hashing", "search": "searching"}
+# stage -> (label, unit); a total of 0 means "not known yet" (discovery counts as it goes).
+_STAGES = {
+    "discover": ("finding files", " files"),
+    "hash": ("hashing", " files"),
+    "measure": ("measuring quality", " files"),
+    "search": ("searching", " hashes"),
+    "decide": ("deciding", " clusters"),
+}
+
+
+def _size() -> tuple[int, int]:
+    """Columns and rows for the bars: a terminal that reports no size (a bare pty says 0x0, and
+    tqdm then draws nothing) gets 100x24."""
+    size = shutil.get_terminal_size((100, 24))
+    return min(size.columns, 120), max(size.lines, 5)
 
 
 class TqdmProgress:
@@ -23,9 +38,14 @@ class TqdmProgress:
         if bar is None:
             for other in self._bars.values():
                 other.close()
+            desc, unit = _STAGES.get(stage, (stage, ""))
+            cols, rows = _size()
             bar = self._bars[stage] = tqdm(
-                total=total, desc=_LABELS.get(stage, stage), unit=" files" if stage == "hash" else "", file=sys.stderr
+                total=total or None, desc=desc, unit=unit, file=sys.stderr, ncols=cols, nrows=rows
             )
+        if total and bar.total != total:  # a stage whose total grows (quality tiers)
+            bar.total = total
+            bar.refresh()
         bar.update(done - bar.n)
 
     def close(self) -> None:

@@ -3,38 +3,65 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from ..errors import UsageError
+from ..fsafe import check_output, write_output
 from ..models import ScanResult
-from .html import to_html
-from .montage import write_montages
-from .tables import to_csv, to_json
+from .html import GENERATOR, to_html, write_thumbnails
+from .montage import check_montages, write_montages
+from .tables import CSV_COLUMNS, to_csv, to_json
 from .text import format_text
 
-__all__ = ["format_text", "to_csv", "to_html", "to_json", "write_montages", "write_report"]
+__all__ = [
+    "check_montages",
+    "check_report",
+    "format_text",
+    "report_format",
+    "to_csv",
+    "to_html",
+    "to_json",
+    "write_montages",
+    "write_report",
+]
+
+
+# The mark of each kind of output imgdup writes: an existing file is replaced only if its first
+# 4 KiB carry the mark of the same kind (see imgdup.fsafe.write_output).
+MARKS: dict[str, Callable[[bytes], bool]] = {
+    "json": lambda head: head.startswith(b"{") and b'"schema": "imgdup.report/' in head,
+    "csv": lambda head: head.startswith(",".join(CSV_COLUMNS).encode() + b"\n"),
+    "html": lambda head: head.startswith(b"<!doctype html>") and GENERATOR.encode() in head,
+}
+
+
+def report_format(path: str | os.PathLike[str]) -> str:
+    """``json``, ``csv`` or ``html``, from the file name's suffix."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    fmt = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}.get(suffix)
+    if fmt is None:
+        raise UsageError(f"report file must end in .json, .csv or .html: {os.fspath(path)}")
+    return fmt
+
+
+def check_report(path: str | os.PathLike[str]) -> None:
+    """Raise now (:class:`UsageError`, :class:`OutputError`) if :func:`write_report` could not
+    write ``path``: a missing folder, a symlink or a file imgdup did not write. Call it before
+    a long scan."""
+    check_output(os.fspath(path), MARKS[report_format(path)])
 
 
 def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
-    """Write the report as JSON (``.json``), CSV (``.csv``) or HTML (``.html``), chosen by suffix; atomic."""
+    """Write the report as JSON (``.json``), CSV (``.csv``) or HTML (``.html``), chosen by suffix.
+
+    Atomic, never through a symbolic link, and never over a file that imgdup did not write
+    (an earlier report of the same format is replaced): :func:`imgdup.fsafe.write_output`.
+    """
     path = os.fspath(path)
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".json":
-        text = to_json(result)
-    elif suffix == ".csv":
-        text = to_csv(result)
-    elif suffix in (".html", ".htm"):
-        text = to_html(result)
+    fmt = report_format(path)
+    if fmt == "html":
+        text = to_html(result, thumbs=write_thumbnails(result, path))
     else:
-        raise UsageError(f"report file must end in .json, .csv or .html: {path}")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        text = {"json": to_json, "csv": to_csv}[fmt](result)
+    write_output(path, text.encode("utf-8"), MARKS[fmt])
     return path

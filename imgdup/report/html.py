@@ -1,66 +1,151 @@
-"""A self-contained HTML report: every cluster as a table, with thumbnails linked by file URI.
+"""The HTML gallery: a page to review clusters in, decide, and export the plan ``imgdup apply`` reads.
 
-Every piece of text that comes from the file system goes through ``html.escape`` and every
-link through ``urllib.parse.quote``: a file named ``<script>...</script>.jpg`` is shown, never run.
+The page is a template, a stylesheet and a script shipped as package data (``gallery.*``); Python
+only fills in data. The scan's plan document is embedded as JSON in a non-executed
+``application/json`` block (``<``, ``>`` and ``&`` escaped, so a file name cannot close it), and
+the script sets every name with ``textContent``: a file named ``<script>...</script>.jpg`` is
+shown, never run. The content security policy allows only this page's own script and style (by
+SHA-256 hash), images from the page's own folder or data URIs, and nothing else: no request
+leaves the page.
+
+Thumbnails (small JPEGs, never the originals) are written into a folder beside the page,
+``<page name>_files/``, and linked relatively, so the page works opened from disk, served over
+HTTP, or copied elsewhere together with that folder.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
-from pathlib import PurePosixPath
+import io
+import os
+from importlib import resources
+from typing import Any
 from urllib.parse import quote
 
+from ..fsafe import write_output
+from ..hashing import load_thumbnail
 from ..models import ScanResult
-from .text import human_bytes
+from ..names import to_json_text
+from ..plan import to_document
+from .text import display_path, human_bytes, root_labels
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin-bottom:2em}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}
-img{max-width:160px;max-height:120px}
-.keep{color:#146c2e}.remove{color:#b3261e}.review{color:#b26a00}
-"""
+GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
+THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
+THUMB_QUALITY = 75  # JPEG quality: ~5-10 KiB a thumbnail
 
 
-# No script may run even if escaping were ever missed: only local images and the inline style.
-_CSP = "default-src 'none'; img-src file:; style-src 'unsafe-inline'"
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _uri(path: str) -> str:
-    return "file://" + quote(PurePosixPath(path).as_posix())
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def to_html(result: ScanResult) -> str:
-    """The report as one HTML page (no scripts, no external resources)."""
-    e = html.escape
-    to_hex = result.settings.hash.to_hex
-    s = result.summary
-    out = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">",
-        f"<title>imgdup report</title><style>{_STYLE}</style></head><body>",
-        "<h1>imgdup report</h1>",
-        f"<p>{s.files} files, {s.images} images, {s.failures} failed; {s.clusters} clusters, "
-        f"{s.to_remove} to remove ({e(human_bytes(s.bytes_to_remove))}), {s.to_review} to review. "
-        f"Hash {e(result.settings.hash.algorithm)} ({result.settings.hash.bits} bits), "
-        f"threshold {result.settings.threshold}.</p>",
-    ]
+def _json_for_html(value: Any) -> str:
+    """JSON that cannot end its <script> block early nor be read as markup."""
+    text = to_json_text(value, indent=None).rstrip("\n")  # names that are not UTF-8 stay exact
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+# Whole numbers a browser's JSON.parse would round (JavaScript numbers hold 53 bits; an mtime in
+# nanoseconds needs 61): the page holds them as strings and its export writes them back as numbers.
+_EXACT = ("mtime_ns", "inode", "device")
+
+
+def _exact_ints(document: dict[str, Any]) -> dict[str, Any]:
+    clusters = [
+        {**c, "members": [{k: str(v) if k in _EXACT and isinstance(v, int) else v for k, v in m.items()}
+                          for m in c["members"]]}
+        for c in document.get("clusters", [])
+    ]  # fmt: skip
+    return {**document, "clusters": clusters}
+
+
+def _is_jpeg(head: bytes) -> bool:
+    return head.startswith(b"\xff\xd8\xff")
+
+
+def thumbnail_folder(page: str) -> str:
+    """The folder beside ``page`` that holds its thumbnails."""
+    stem = os.path.splitext(os.path.basename(page))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(page)), f"{stem}_files")
+
+
+def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[str, str]:
+    """Write one small JPEG per distinct cluster member (by content digest) beside ``page``;
+    returns digest -> URL relative to the page. An unreadable file gets no thumbnail."""
+    folder = thumbnail_folder(os.fspath(page))
+    os.makedirs(folder, exist_ok=True)
+    base = quote(os.path.basename(folder))
+    out: dict[str, str] = {}
     for c in result.clusters:
-        out.append(f"<h2>Cluster {c.id}</h2><p>hash {e(to_hex(c.keep.hash))}, diameter {c.diameter}, "
-                   f"kept: {e(c.keep_reason)}</p>")  # fmt: skip
-        out.append("<table><tr><th></th><th>action</th><th>distance</th><th>file</th><th>size</th></tr>")
         for m in c.members:
-            r = m.record
-            act = m.action.value
-            out.append(
-                f"<tr><td><img src='{e(_uri(r.path))}' alt=''></td><td class='{act}'>{act}</td>"
-                f"<td>{m.distance}</td><td>{e(r.path)}</td>"
-                f"<td>{r.width}x{r.height}, {e(human_bytes(r.entry.size))}</td></tr>"
-            )
-        out.append("</table>")
-    if result.failures:
-        out.append("<h2>Files that could not be read</h2><ul>")
-        out.extend(f"<li>{e(f.path)}: {e(f.reason)}</li>" for f in result.failures)
-        out.append("</ul>")
-    out.append("</body></html>\n")
-    return "\n".join(out)
+            digest = m.record.digest
+            if digest in out:
+                continue
+            name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
+            target = os.path.join(folder, name)
+            if not os.path.exists(target):
+                try:
+                    thumb = load_thumbnail(m.record.path, THUMB)
+                except Exception:  # noqa: BLE001 - gone or changed since the scan: shown without preview
+                    continue
+                buf = io.BytesIO()
+                thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)
+                write_output(target, buf.getvalue(), _is_jpeg)
+            out[digest] = f"{base}/{name}"
+    return out
+
+
+def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dict[str, str]) -> str:
+    """The gallery page for a plan document (pure: the same input gives the same bytes)."""
+    e = html.escape
+    style, script = _asset("gallery.css"), _asset("gallery.js")
+    csp = (
+        f"default-src 'none'; img-src 'self' data:; style-src {_csp_hash(style)}; "
+        f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
+    )
+    s = document.get("summary", {})
+    summary = (
+        f"{s.get('files', 0)} files scanned; {s.get('clusters', 0)} clusters, {s.get('to_remove', 0)} files to remove "
+        f"({human_bytes(int(s.get('bytes_to_remove', 0)))}), {s.get('to_review', 0)} to review."
+    )
+    failures = ""
+    if document.get("failures"):
+        items = "".join(
+            f"<li>{e(display_path(f['path']))}: {e(display_path(f['reason']))}</li>" for f in document["failures"]
+        )
+        failures = f"<section id='failures'><h2>Files that could not be read</h2><ul>{items}</ul></section>"
+    data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
+    page = _asset("gallery.html")
+    # One pass, so a value can never be taken for another placeholder.
+    parts = {
+        "generator": GENERATOR,
+        "csp": e(csp, quote=False),
+        "style": style,
+        "summary": e(summary),
+        "failures": failures,
+    }
+    parts.update(data=data, script=script)
+    out = []
+    rest = page
+    while "{" in rest:
+        head, _, tail = rest.partition("{")
+        key, sep, after = tail.partition("}")
+        if sep and key in parts:
+            out += [head, parts[key]]
+            rest = after
+        else:
+            out.append(head + "{")
+            rest = tail
+    out.append(rest)
+    return "".join(out)
+
+
+def to_html(result: ScanResult, *, thumbs: dict[str, str] | None = None) -> str:
+    """The report as one HTML gallery page; ``thumbs`` maps digests to image URLs (see
+    :func:`write_thumbnails`; without it the page shows no previews)."""
+    return render_page(to_document(result), thumbs=thumbs or {}, labels=root_labels(result.roots))

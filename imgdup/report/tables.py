@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..models import ScanResult
+from ..names import to_csv_cell, to_json_text
 from ..plan import to_document
 
 CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes")
 
 
 def to_json(result: ScanResult) -> str:
-    """The versioned report document, indented, with a final newline."""
-    return json.dumps(to_document(result), indent=2, ensure_ascii=False) + "\n"
+    """The versioned report document, indented, with a final newline (names: :mod:`imgdup.names`)."""
+    return to_json_text(to_document(result))
 
 
 def _safe_cell(value: object) -> object:
@@ -26,7 +26,7 @@ def _safe_cell(value: object) -> object:
 
 
 def to_csv(result: ScanResult) -> str:
-    """One row per cluster member, keeper first in each cluster."""
+    """One row per cluster member, keeper first in each cluster; paths escaped by :func:`to_csv_cell`."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -34,7 +34,8 @@ def to_csv(result: ScanResult) -> str:
     for c in result.clusters:
         for m in c.members:
             r = m.record
-            row = (c.id, m.action.value, m.distance, r.path, r.entry.root, r.entry.relpath,
+            row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
+                   to_csv_cell(r.entry.relpath),
                    to_hex(r.hash), r.width, r.height, r.entry.size)  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()

@@ -1,0 +1,136 @@
+"""Act on a saved plan: a scan's JSON report, or the decisions exported by the HTML gallery.
+
+A plan is turned back into the clusters :func:`imgdup.actions.remove` takes, so a reviewed
+plan is removed by the very code (and with the very guarantees) of ``--remove 1``: each
+cluster's kept file and every file to remove is re-checked against the plan's recorded inode,
+size, mtime and SHA-256 just before it moves; a cluster with any change is skipped; files go
+to a quarantine with a manifest, and ``undo`` puts them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .actions import remove
+from .errors import PlanError
+from .models import (
+    Action,
+    Cluster,
+    FileEntry,
+    HashSettings,
+    ImageRecord,
+    Member,
+    RemovalResult,
+    ScanResult,
+    ScanSettings,
+    Summary,
+)
+from .plan import Plan, PlanCluster, PlanFile, parse_plan
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read and validate a plan file (see :func:`imgdup.plan.parse_plan` for what is refused)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
+    return parse_plan(doc)
+
+
+def _check_roots(plan: Plan) -> None:
+    """Each root must still be the real folder it was: not gone, not replaced by a symlink."""
+    for root in plan.roots:
+        if not os.path.isdir(root) or os.path.realpath(root) != root:
+            raise PlanError(f"the plan's root {root} is missing or is no longer a real folder; nothing was done")
+
+
+def _record(f: PlanFile) -> ImageRecord:
+    inode, device = f.inode, f.device
+    if inode is None or device is None:
+        # The report holds no inode (the same files copied elsewhere give the same report), so
+        # the re-check compares size, mtime and content digest, and the file's identity is taken
+        # now: actions still refuses a file swapped between its check and its move.
+        try:
+            st = os.lstat(f.path)
+            inode, device = st.st_ino, st.st_dev
+        except OSError:
+            inode, device = -1, -1  # gone: the re-check reports it and skips the cluster
+    try:
+        value = int(f.hash, 16)
+    except ValueError:
+        value = 0
+    entry = FileEntry(f.path, f.root, f.relpath, f.bytes, f.mtime_ns, inode, device, f.hardlinks)
+    return ImageRecord(entry=entry, width=f.width, height=f.height, hash=value, digest=f.sha256)
+
+
+def _cluster(c: PlanCluster) -> Cluster | None:
+    if c.keep is None:
+        return None  # nothing kept means nothing removed (validated): left alone
+    records = {m.path: _record(m) for m in c.members}
+    members = tuple(Member(records[m.path], m.distance, Action(m.action)) for m in c.members)
+    return Cluster(id=c.id, keep=records[c.keep], keep_reason=c.keep_reason, members=members, diameter=c.diameter)
+
+
+def _hash_settings(settings: dict[str, Any]) -> HashSettings:
+    try:
+        return HashSettings(
+            algorithm=str(settings.get("hash", "phash")),
+            hash_size=int(settings.get("hash_size", 8)),
+            decode=str(settings.get("decode", "draft")),
+            rotations=bool(settings.get("rotations", False)),
+        )
+    except (TypeError, ValueError):
+        return HashSettings()
+
+
+def plan_to_result(plan: Plan) -> ScanResult:
+    """The plan as the :class:`ScanResult` that :func:`imgdup.remove` acts on."""
+    hs = _hash_settings(plan.settings)
+    clusters = tuple(c for c in (_cluster(pc) for pc in plan.clusters) if c is not None)
+    removable = [m for c in clusters for m in c.removable]
+    threshold = plan.settings.get("threshold", 0)
+    summary = Summary(
+        files=sum(len(c.members) for c in clusters),
+        images=sum(len(c.members) for c in clusters),
+        from_cache=0,
+        failures=0,
+        clusters=len(clusters),
+        duplicates=sum(len(c.members) - 1 for c in clusters),
+        to_remove=len(removable),
+        to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
+        bytes_to_remove=sum(m.record.entry.size for m in removable),
+        seconds=0.0,
+    )
+    keep = plan.settings.get("keep", [])
+    return ScanResult(
+        settings=ScanSettings(
+            hash=hs,
+            threshold=threshold if isinstance(threshold, int) else 0,
+            keep=tuple(str(k) for k in keep) if isinstance(keep, list) else (),
+            index=str(plan.settings.get("index", "auto")),
+        ),
+        roots=plan.roots,
+        clusters=clusters,
+        failures=(),
+        skipped=(),
+        summary=summary,
+    )
+
+
+def apply(
+    plan: Plan | str | os.PathLike[str],
+    *,
+    quarantine: str | os.PathLike[str] | None = None,
+    permanent: bool = False,
+) -> RemovalResult:
+    """Remove what a plan marks ``remove``, with every guarantee of :func:`imgdup.remove`.
+
+    ``plan`` is a :class:`Plan` (from :func:`load_plan`) or the path of a plan file.
+    """
+    if not isinstance(plan, Plan):
+        plan = load_plan(plan)
+    _check_roots(plan)
+    return remove(plan_to_result(plan), quarantine=quarantine, permanent=permanent)

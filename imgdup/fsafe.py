@@ -1,0 +1,545 @@
+"""File-system safety: the one place that moves, deletes, copies, locks and writes outputs.
+
+Removal, undo, apply and every report writer go through these functions; none opens an output
+path or unlinks a user's file in its own way. The rules they keep:
+
+- **Anchored folders.** A file is reached through folder descriptors opened one component at a
+  time from its root with ``O_NOFOLLOW`` (:func:`anchored`): a folder swapped for a symlink
+  cannot redirect an action outside the root.
+- **Act on the checked inode.** A name in a folder others may change is never unlinked
+  directly: it is first renamed (atomic) into a private folder, checked there by descriptor
+  against the expected :class:`Identity`, and only then unlinked; anything else is put back
+  (:func:`unlink_checked`, :func:`move_out`).
+- **Never replace.** A file is placed at a name others may use with ``link()`` (fails if the name
+  exists) or ``O_EXCL`` (:func:`move_in`, :func:`copy_durable`).
+- **Cross-device moves are copies**, done as: copy to a temporary name beside the target, fsync
+  the file, give it the final name without replacing anything, fsync the folder, and only then
+  unlink the source (checked as above). Owner, mode and times are kept. A kill leaves at most a
+  temporary file named with :data:`PARTIAL_MARK`, never a partial file under a real name.
+- **Locks cover nested trees.** :func:`lock_trees` takes an exclusive ``flock`` on every root and
+  a shared one on every folder above it, so two holders of nested (or equal) roots always
+  collide, while siblings do not.
+- **Outputs** (:func:`write_output`) never follow a symbolic link and never replace a file imgdup
+  did not write: an existing target is replaced (atomic rename) only when it is a regular file
+  that carries the writer's own mark.
+
+API (folder descriptors come from :func:`anchored`; every function raises ``OSError``, with
+``ESTALE`` for "not the expected file", except the output functions, which raise
+:class:`~imgdup.errors.OutputError` naming the path):
+
+- ``anchored(path, root, create=False)``: context manager, ``(dir_fd, name)``;
+- ``Identity.of(stat)`` / ``Identity.differs(stat)``: what a checked file was;
+- ``unlink_checked(dir_fd, name, identity, digest=None)``: delete only the checked file;
+- ``move_out(dir_fd, name, dst_dir_fd, dst, identity, ...)``: into a private folder (quarantine);
+- ``move_in(src_dir_fd, src, dir_fd, name, ...)``: back to a shared folder, never replacing;
+- ``copy_durable(src_fd, dst_dir_fd, dst, digest=None)``: the cross-device copy;
+- ``remove_partials(top)``: delete the temporary copies a kill left under ``top``;
+- ``one_step()``: hold Ctrl-C back for the length of one file's action;
+- ``lock_trees(roots)``: context manager, the nested-root lock;
+- ``check_output(path, is_ours)`` / ``write_output(path, data, is_ours)``: output files, where
+  ``is_ours(first_4_KiB) -> bool`` recognises an earlier output of the same kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import signal
+import stat
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from .errors import OutputError
+
+PARTIAL_MARK = ".imgdup-partial-"  # temporary copies; undo deletes these (and only these)
+_PARTIAL = re.compile(r"\..*" + re.escape(PARTIAL_MARK) + "[0-9a-f]{8}", re.DOTALL)
+_STAGE_PREFIX = ".imgdup-unlink-"  # private folders a name is renamed into before it is unlinked
+_CHUNK = 1024 * 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a checked file was: a name is acted on only while it still is this file."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def differs(self, st: os.stat_result) -> str | None:
+        """Why ``st`` is not this file, or None."""
+        if not stat.S_ISREG(st.st_mode):
+            return "no longer a regular file"
+        if (st.st_dev, st.st_ino) != (self.device, self.inode):
+            return "a different file now has this name"
+        if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
+            return "changed (size or modification time)"
+        return None
+
+
+def inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or below it (both absolute and normalised)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+# Indirections so a test can stage a cross-device move on one file system.
+def _rename_between(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+    os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+
+def _link_between(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+    os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
+
+
+# --- anchored folders ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def anchored(path: str, root: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    """A descriptor of ``path``'s folder reached from ``root`` without following any symbolic
+    link below ``root``, and the file's name in it. ``create`` makes missing folders (0o755)."""
+    parts = os.path.relpath(path, root).split(os.sep)
+    if parts[0] == os.pardir or parts == ["."]:
+        raise OSError(errno.EXDEV, "outside its root", path)
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise OSError(exc.errno, "a folder on the path is a symbolic link or a file", path) from None
+                raise
+            os.close(fd)
+            fd = inner
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(dir_fd: int) -> None:
+    with contextlib.suppress(OSError):  # some file systems refuse fsync on folders
+        os.fsync(dir_fd)
+
+
+def _free(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def _place(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
+    """Give ``src`` the name ``dst`` and drop ``src``; never replaces ``dst``."""
+    link = os.link if src_dir_fd == dst_dir_fd else _link_between  # one folder: one file system
+    rename = os.rename if src_dir_fd == dst_dir_fd else _rename_between
+    try:
+        link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)  # fails if dst exists
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        # a file system without hard links (or a folder): check, then rename
+        if not _free(dst, dst_dir_fd):
+            raise FileExistsError(errno.EEXIST, "already exists", dst) from None
+        rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+        return
+    os.unlink(src, dir_fd=src_dir_fd)
+
+
+# --- acting on the checked inode -------------------------------------------------------------
+
+
+def sha256_fd(fd: int) -> str:
+    """SHA-256 of an open file from its start (the offset is moved)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    h = hashlib.sha256()
+    while chunk := os.read(fd, _CHUNK):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(dir_fd: int, name: str, expected: Identity, digest: str | None) -> str | None:
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        return "a symbolic link now has this name" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+    try:
+        problem = expected.differs(os.fstat(fd))
+        if problem is None and digest is not None and sha256_fd(fd) != digest:
+            problem = "changed (content)"
+        return problem
+    finally:
+        os.close(fd)
+
+
+def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | None = None) -> None:
+    """Delete ``name`` only if it is the ``expected`` file (and has ``digest``).
+
+    The name is first renamed into a private folder beside it (same file system, mode 0o700), so
+    the file checked is the file deleted even if another one is renamed over the name meanwhile.
+    Raises ``OSError(ESTALE)`` when it was not the expected file (the file is put back; if its
+    name was taken meanwhile it stays in the private folder, named in the message).
+    """
+    stage = _STAGE_PREFIX + secrets.token_hex(6)
+    os.mkdir(stage, 0o700, dir_fd=dir_fd)
+    stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=dir_fd)
+    keep_stage = False
+    try:
+        os.rename(name, name, src_dir_fd=dir_fd, dst_dir_fd=stage_fd)  # same file system: one folder down
+        problem = _verify(stage_fd, name, expected, digest)
+        if problem is None:
+            os.unlink(name, dir_fd=stage_fd)
+            return
+        if not _put_back(stage_fd, name, dir_fd, name):
+            keep_stage = True
+            problem += f"; it was left in {stage}"
+        raise OSError(errno.ESTALE, problem, name)
+    finally:
+        os.close(stage_fd)
+        if not keep_stage:
+            with contextlib.suppress(OSError):
+                os.rmdir(stage, dir_fd=dir_fd)
+
+
+def _copy_data(src: int, dst: int) -> str:
+    """Copy an open file's bytes; returns their SHA-256."""
+    os.lseek(src, 0, os.SEEK_SET)
+    h = hashlib.sha256()
+    while chunk := os.read(src, _CHUNK):
+        h.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
+    return h.hexdigest()
+
+
+def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None = None) -> None:
+    """Copy an open regular file to the new name ``dst`` (never replacing one), durably.
+
+    Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner
+    (when allowed), mode and times, checked against ``digest``, then named ``dst`` and the
+    folder fsynced: ``dst`` is either absent or complete.
+    """
+    st = os.fstat(src_fd)
+    tmp = f".{dst[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dst_dir_fd)
+    placed = False
+    try:
+        try:
+            got = _copy_data(src_fd, out)
+            if digest is not None and got != digest:
+                raise OSError(errno.EIO, "the copy does not match the checked file", dst)
+            with contextlib.suppress(PermissionError):
+                os.fchown(out, st.st_uid, st.st_gid)
+            os.fchmod(out, stat.S_IMODE(st.st_mode))
+            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.fsync(out)
+        finally:
+            os.close(out)
+        _place(tmp, dst_dir_fd, dst, dst_dir_fd)
+        placed = True
+        _fsync_dir(dst_dir_fd)
+    finally:
+        if not placed:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dst_dir_fd)
+
+
+def move_out(
+    dir_fd: int,
+    name: str,
+    dst_dir_fd: int,
+    dst: str,
+    expected: Identity,
+    *,
+    digest: str | None = None,
+    link_from: tuple[int, str] | None = None,
+) -> bool:
+    """Move the checked file ``name`` (in a folder others may change) to ``dst`` in a private
+    folder (which no one else writes to). Returns True when it was a copy (cross-device).
+
+    Same file system: one atomic rename, then the moved file is checked by descriptor; a file
+    that is not ``expected`` is put back and ``OSError(ESTALE)`` raised. Across file systems:
+    :func:`copy_durable` (or a hard link to ``link_from``, an earlier copy of the same inode in
+    this run, so hard links stay together), then :func:`unlink_checked`.
+    """
+    if not _free(dst, dst_dir_fd):
+        raise FileExistsError(errno.EEXIST, "already exists", dst)
+    try:
+        _rename_between(name, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_dir_fd)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    else:
+        problem = _verify(dst_dir_fd, dst, expected, None)
+        if problem is not None:
+            if not _put_back(dst_dir_fd, dst, dir_fd, name):
+                problem += f"; it was left at {dst} in the quarantine"
+            raise OSError(errno.ESTALE, problem, name)
+        _fsync_dir(dst_dir_fd)
+        return False
+    if link_from is not None:
+        os.link(link_from[1], dst, src_dir_fd=link_from[0], dst_dir_fd=dst_dir_fd, follow_symlinks=False)
+    else:
+        src = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        try:
+            problem = expected.differs(os.fstat(src))
+            if problem is not None:
+                raise OSError(errno.ESTALE, problem, name)
+            copy_durable(src, dst_dir_fd, dst, digest=digest)
+        finally:
+            os.close(src)
+    unlink_checked(dir_fd, name, expected, digest=digest)
+    return True
+
+
+def _put_back(src_dir_fd: int, src: str, dir_fd: int, name: str) -> bool:
+    """Return a file taken by mistake to its name, if that name is still free."""
+    try:
+        _place(src, src_dir_fd, name, dir_fd)
+    except OSError:
+        return False
+    return True
+
+
+def move_in(
+    src_dir_fd: int,
+    src: str,
+    dir_fd: int,
+    name: str,
+    *,
+    digest: str | None = None,
+    link_from: tuple[int, str] | None = None,
+) -> bool:
+    """Move ``src`` from a private folder to the new name ``name`` in a folder others may use,
+    never replacing anything there. Returns True when it was a copy (cross-device).
+
+    ``link_from`` is an earlier restored name of the same file (hard links come back together).
+    A temporary copy of ``name`` that a kill cut short is deleted first.
+    """
+    _drop_partials(dir_fd, name)
+    if link_from is not None:
+        try:
+            # both names on the original file system (unless the root spans several)
+            os.link(link_from[1], name, src_dir_fd=link_from[0], dst_dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        else:
+            os.unlink(src, dir_fd=src_dir_fd)
+            return False
+    try:
+        _place(src, src_dir_fd, name, dir_fd)
+        _fsync_dir(dir_fd)
+        return False
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    fd = os.open(src, _READ_FLAGS, dir_fd=src_dir_fd)
+    try:
+        copy_durable(fd, dir_fd, name, digest=digest)
+    finally:
+        os.close(fd)
+    os.unlink(src, dir_fd=src_dir_fd)
+    return True
+
+
+def _partial_name(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{name[:100]}{PARTIAL_MARK}") + "[0-9a-f]{8}")
+
+
+def _drop_partials(dir_fd: int, name: str) -> None:
+    pattern = _partial_name(name)
+    for other in os.listdir(dir_fd):
+        if pattern.fullmatch(other):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.stat(other, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    os.unlink(other, dir_fd=dir_fd)
+
+
+def remove_partials(top: str) -> list[str]:
+    """Delete the temporary copies (:data:`PARTIAL_MARK`) a killed copy left under ``top``,
+    walking without following symbolic links; returns their paths. Nothing else is deleted."""
+    gone = []
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            if _PARTIAL.fullmatch(name):
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        os.unlink(path)
+                        gone.append(path)
+    return gone
+
+
+@contextlib.contextmanager
+def one_step() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, so a move or a checked deletion is never
+    cut between its rename and its check; the KeyboardInterrupt comes right after. Only in the
+    main thread (where Python delivers signals); the previous handler is restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt  # also after a failed step: the user asked to stop
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+
+def ancestors(path: str) -> list[str]:
+    """Every folder above ``path`` (absolute, normalised), from ``/`` down."""
+    out = []
+    parent = os.path.dirname(path)
+    while parent and parent != path:
+        out.append(parent)
+        path, parent = parent, os.path.dirname(parent)
+    return out[::-1]
+
+
+@contextlib.contextmanager
+def lock_trees(roots: Iterable[str]) -> Iterator[None]:
+    """Hold every root exclusively and every folder above a root shared; never waits.
+
+    Two holders whose roots are equal or nested always collide: the deeper one needs a shared
+    lock on a folder the other holds exclusively. Siblings only share their common ancestors.
+    Locks are ``flock`` on the folders themselves (keyed by inode, so every path to a folder and
+    every user sees the same lock; released by the kernel when the process dies). A folder
+    above a root that cannot be opened for reading is passed over: only holders that can read
+    it contend there. Raises ``BlockingIOError`` naming the folder held by someone else.
+    """
+    roots = [os.path.abspath(r) for r in roots]
+    wanted: dict[str, int] = {}
+    for root in roots:
+        for folder in ancestors(root):
+            wanted.setdefault(folder, fcntl.LOCK_SH)
+    for root in roots:
+        wanted[root] = fcntl.LOCK_EX
+    fds: list[int] = []
+    try:
+        for folder in sorted(wanted):
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                if wanted[folder] == fcntl.LOCK_EX:
+                    raise
+                continue
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, wanted[folder] | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BlockingIOError(errno.EWOULDBLOCK, "locked by another process", folder) from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# --- output files -----------------------------------------------------------------------------
+
+Mark = Callable[[bytes], bool]
+
+
+def _existing_output(dir_fd: int, name: str, path: str, is_ours: Mark) -> os.stat_result | None:
+    """The stat of an existing output that may be replaced, None when the name is free."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise OutputError(f"{path} is a symbolic link; imgdup never writes through one")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path} exists and is not a regular file")
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    try:
+        head = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    if not is_ours(head):
+        raise OutputError(
+            f"{path} exists and was not written by imgdup; not overwritten (remove it or pick another name)"
+        )
+    return st
+
+
+def check_output(path: str, is_ours: Mark) -> None:
+    """Raise :class:`OutputError` now if :func:`write_output` could not write ``path`` (a missing
+    or unwritable folder, a symlink, a file imgdup did not write): checked before a long scan."""
+    folder = os.path.dirname(os.path.abspath(path)) or os.sep
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
+    try:
+        _existing_output(dir_fd, os.path.basename(path), path, is_ours)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    finally:
+        os.close(dir_fd)
+
+
+def write_output(path: str, data: bytes, is_ours: Mark) -> None:
+    """Write an output file: a new name, or an earlier imgdup output (``is_ours`` on its first
+    4 KiB) replaced by one atomic rename; never through a symbolic link, never anything else.
+
+    Written to a temporary name (``O_EXCL | O_NOFOLLOW``) and fsynced first, so a reader sees
+    the old file or the whole new one. Errors name ``path``, never the temporary file.
+    """
+    folder = os.path.dirname(os.path.abspath(path)) or os.sep
+    name = os.path.basename(path)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
+    tmp = f".{name[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    try:
+        old = _existing_output(dir_fd, name, path, is_ours)
+        try:
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view) :]
+                os.fsync(out)
+            finally:
+                os.close(out)
+            if old is None:
+                _place(tmp, dir_fd, name, dir_fd)
+            else:
+                again = _existing_output(dir_fd, name, path, is_ours)
+                if again is None or (again.st_dev, again.st_ino) != (old.st_dev, old.st_ino):
+                    raise OutputError(f"{path} changed while imgdup was writing it; not overwritten")
+                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            _fsync_dir(dir_fd)
+        except FileExistsError:
+            raise OutputError(f"{path} appeared while imgdup was writing it; not overwritten") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        os.close(dir_fd)

@@ -1,0 +1,316 @@
+"use strict";
+// The imgdup gallery: renders one page of clusters at a time from the embedded plan, lets the
+// reader change decisions, and exports the plan (the same JSON document `imgdup apply` reads).
+// Every name from the file system is set with textContent, never parsed as HTML.
+(function () {
+  const data = JSON.parse(document.getElementById("imgdup-data").textContent);
+  const plan = data.plan;
+  const clusters = plan.clusters;
+  const thumbs = data.thumbs;
+  const rootLabel = data.root_labels;
+  const PER_PAGE = 20;
+  const LABEL = { keep: "keep", remove: "remove", review: "leave" };
+  const NEXT = { keep: "remove", remove: "review", review: "keep" };
+  const original = clusters.map((c) => c.members.map((m) => m.action));
+  let view = [];
+  let page = 0;
+  let focusC = 0;
+  let focusM = 0;
+
+  const $ = (id) => document.getElementById(id);
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function human(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
+  }
+  function kind(path) {
+    const dot = path.lastIndexOf(".");
+    return dot > path.lastIndexOf("/") ? path.slice(dot + 1).toUpperCase() : "no extension";
+  }
+  function freed(c) {
+    let s = 0;
+    for (const m of c.members) if (m.action === "remove") s += m.bytes;
+    return s;
+  }
+  function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
+  function conflict(c) {
+    if (c.conflict) return true;
+    const labels = new Set(c.members.filter((m) => m.label !== undefined && m.label !== null).map((m) => String(m.label)));
+    return labels.size > 1;
+  }
+  function broken(c) {
+    // The last copy is never removed: apply refuses a cluster that removes without keeping.
+    return c.members.some((m) => m.action === "remove") && !c.members.some((m) => m.action === "keep");
+  }
+
+  function summary() {
+    let files = 0, remove = 0, review = 0, bytes = 0;
+    const per = new Map(plan.roots.map((r) => [r, { files: 0, remove: 0, bytes: 0 }]));
+    for (const c of clusters) {
+      for (const m of c.members) {
+        files++;
+        const p = per.get(m.root);
+        if (p) p.files++;
+        if (m.action === "remove") { remove++; bytes += m.bytes; if (p) { p.remove++; p.bytes += m.bytes; } }
+        if (m.action === "review") review++;
+      }
+    }
+    return { files, remove, review, bytes, per };
+  }
+  function drawSummary() {
+    const s = summary();
+    const scanned = plan.summary || {};
+    $("summary").textContent =
+      (scanned.files !== undefined ? scanned.files + " files scanned, " : "") +
+      clusters.length + " clusters holding " + s.files + " files: " + s.remove + " to remove (" + human(s.bytes) +
+      " to free), " + s.review + " left alone" +
+      (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
+      (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "");
+    const body = $("roots").tBodies[0];
+    body.textContent = "";
+    for (const [root, p] of s.per) {
+      const tr = el("tr");
+      const name = el("td", "", rootLabel[root]);
+      name.title = root;
+      tr.append(name, el("td", "", String(p.files)), el("td", "", String(p.remove)), el("td", "", human(p.bytes)));
+      body.append(tr);
+    }
+    let changed = 0;
+    clusters.forEach((c, i) => c.members.forEach((m, j) => { if (m.action !== original[i][j]) changed++; }));
+    const bad = clusters.filter(broken).length;
+    $("changes").textContent = (changed ? changed + (changed === 1 ? " decision changed" : " decisions changed") : "no decision changed") +
+      (bad ? " · " + bad + " clusters remove every copy: keep one before exporting" : "");
+  }
+
+  function filterSort() {
+    const review = $("f-review").checked, between = $("f-roots").checked, conf = $("f-conflict").checked;
+    view = [];
+    clusters.forEach((c, i) => {
+      if (review && !c.members.some((m) => m.action === "review")) return;
+      if (between && rootsOf(c).size < 2) return;
+      if (conf && !conflict(c)) return;
+      view.push(i);
+    });
+    const key = $("sort").value;
+    const score = {
+      bytes: (c) => freed(c),
+      size: (c) => c.members.length,
+      distance: (c) => c.diameter,
+    }[key];
+    if (score) view.sort((a, b) => score(clusters[b]) - score(clusters[a]) || a - b);
+    page = 0;
+    focusC = 0;
+    focusM = 0;
+  }
+
+  function tile(ci, mi, big) {
+    const c = clusters[ci];
+    const m = c.members[mi];
+    const box = el("div", "file " + m.action + (big ? " big" : ""));
+    if (original[ci][mi] !== m.action) box.classList.add("changed");
+    const t = el("div", "thumb");
+    const src = thumbs[m.sha256];
+    if (src) {
+      const img = el("img");
+      img.loading = "lazy";
+      img.decoding = "async";
+      img.alt = m.relpath;
+      img.src = src;
+      t.append(img);
+    } else {
+      t.append(el("span", "info", "(no preview)"));
+    }
+    box.append(t);
+    const act = el("div", "", "");
+    act.append(el("span", "act", LABEL[m.action]));
+    if (m.path !== c.keep) act.append(el("span", "info", " · distance " + m.distance));
+    box.append(act);
+    const name = el("div", "name", rootLabel[m.root] + "/" + m.relpath);
+    name.title = m.path;
+    box.append(name);
+    box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
+    const tags = el("div", "tags");
+    for (const key of ["label", "split", "role"]) {
+      if (m[key] !== undefined && m[key] !== null) tags.append(el("span", "", key + ": " + String(m[key])));
+    }
+    if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
+    if (tags.childNodes.length) box.append(tags);
+    if (m.path === c.keep && c.keep_reason) box.append(el("div", "reason", "kept: " + c.keep_reason));
+    const acts = el("div", "acts");
+    for (const action of ["keep", "remove", "review"]) {
+      const b = el("button", "set-" + action, LABEL[action]);
+      b.type = "button";
+      b.setAttribute("aria-pressed", String(m.action === action));
+      b.addEventListener("click", () => setAction(ci, mi, action));
+      acts.append(b);
+    }
+    box.append(acts);
+    const only = el("button", "only", "keep only this one");
+    only.type = "button";
+    only.addEventListener("click", () => keepOnly(ci, mi));
+    box.append(only);
+    return box;
+  }
+
+  function card(i, pos) {
+    const c = clusters[i];
+    const box = el("section", "cluster");
+    box.dataset.cluster = String(c.id);
+    box.dataset.pos = String(pos);
+    const h = el("h2", "", "Cluster " + c.id + " ");
+    const roots = [...rootsOf(c)].map((r) => rootLabel[r]);
+    h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter + " · frees " +
+      human(freed(c)) + " · " + roots.join(", ")));
+    if (conflict(c)) h.append(el("span", "bad", " · label conflict"));
+    if (broken(c)) h.append(el("span", "bad", " · removes every copy: keep one"));
+    box.append(h);
+    const row = el("div", "row");
+    const keeper = c.members.find((m) => m.path === c.keep) || c.members.find((m) => m.action === "keep");
+    if (keeper) row.append(tile(i, c.members.indexOf(keeper), true));
+    const others = el("div", "others");
+    c.members.forEach((m, j) => { if (m !== keeper) others.append(tile(i, j, false)); });
+    row.append(others);
+    box.append(row);
+    box.addEventListener("click", () => { focusC = pos; markFocus(false); });
+    return box;
+  }
+
+  function render() {
+    const main = $("clusters");
+    const pages = Math.max(1, Math.ceil(view.length / PER_PAGE));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    const frag = document.createDocumentFragment();
+    const first = page * PER_PAGE;
+    view.slice(first, first + PER_PAGE).forEach((i, k) => frag.append(card(i, k)));
+    if (!view.length) frag.append(el("p", "", "No cluster matches the filters."));
+    main.textContent = "";
+    main.append(frag);
+    $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + view.length + " clusters)";
+    drawSummary();
+    markFocus(false);
+  }
+
+  function markFocus(scroll) {
+    const cards = document.querySelectorAll(".cluster");
+    cards.forEach((e) => e.classList.remove("focus"));
+    document.querySelectorAll(".file.focus").forEach((e) => e.classList.remove("focus"));
+    if (!cards.length) return;
+    focusC = Math.min(Math.max(focusC, 0), cards.length - 1);
+    const card = cards[focusC];
+    card.classList.add("focus");
+    const files = card.querySelectorAll(".file");
+    focusM = Math.min(Math.max(focusM, 0), files.length - 1);
+    files[focusM].classList.add("focus");
+    if (scroll) card.scrollIntoView({ block: "nearest" });
+  }
+
+  function rerenderCard(ci) {
+    const pos = view.slice(page * PER_PAGE, page * PER_PAGE + PER_PAGE).indexOf(ci);
+    const old = document.querySelector('.cluster[data-pos="' + pos + '"]');
+    if (pos >= 0 && old) old.replaceWith(card(ci, pos));
+    drawSummary();
+    markFocus(false);
+  }
+  function setAction(ci, mi, action) {
+    const c = clusters[ci];
+    const m = c.members[mi];
+    m.action = action;
+    if (action === "keep" && !c.members.some((o) => o.path === c.keep && o.action === "keep")) c.keep = m.path;
+    if (c.keep === m.path && action !== "keep") {
+      const other = c.members.find((o) => o.action === "keep");
+      c.keep = other ? other.path : null;
+    }
+    rerenderCard(ci);
+  }
+  function keepOnly(ci, mi) {
+    const c = clusters[ci];
+    c.members.forEach((m, j) => { m.action = j === mi ? "keep" : "remove"; });
+    c.keep = c.members[mi].path;
+    rerenderCard(ci);
+  }
+  function focusedFile() {
+    const card = document.querySelectorAll(".cluster")[focusC];
+    if (!card) return null;
+    const ci = view[page * PER_PAGE + focusC];
+    const c = clusters[ci];
+    const keeper = c.members.find((m) => m.path === c.keep) || c.members.find((m) => m.action === "keep");
+    const order = keeper ? [keeper, ...c.members.filter((m) => m !== keeper)] : c.members;
+    return [ci, c.members.indexOf(order[focusM])];
+  }
+
+  function exported() {
+    const s = summary();
+    const doc = Object.assign({}, plan);
+    doc.summary = Object.assign({}, plan.summary, { to_remove: s.remove, to_review: s.review, bytes_to_remove: s.bytes });
+    // Big whole numbers travel as strings in the page (see html.py); the plan holds numbers.
+    return JSON.stringify(doc, null, 1).replace(/"(mtime_ns|inode|device)": "(\d+)"/g, '"$1": $2') + "\n";
+  }
+  function exportCheck() {
+    const bad = clusters.filter(broken);
+    if (bad.length) {
+      $("copied").textContent = "not exported: cluster " + bad[0].id + " removes every copy; keep one first";
+      return null;
+    }
+    const text = exported();
+    const out = $("plan-out");
+    out.value = text;
+    out.hidden = false;
+    return text;
+  }
+  $("download").addEventListener("click", () => {
+    const text = exportCheck();
+    if (text === null) return;
+    const a = el("a");
+    a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    a.download = "imgdup-plan.json";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    $("copied").textContent = "plan downloaded as imgdup-plan.json; apply it with: imgdup apply imgdup-plan.json";
+  });
+  $("copy").addEventListener("click", () => {
+    const text = exportCheck();
+    if (text === null) return;
+    const done = () => { $("copied").textContent = "plan copied to the clipboard"; };
+    const fallback = () => {
+      const out = $("plan-out");
+      out.select();
+      const ok = document.execCommand && document.execCommand("copy");
+      $("copied").textContent = ok ? "plan copied to the clipboard" : "select the text below and copy it";
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
+    else fallback();
+  });
+
+  for (const id of ["sort", "f-review", "f-roots", "f-conflict"]) $(id).addEventListener("change", () => { filterSort(); render(); });
+  $("prev").addEventListener("click", () => { page--; focusC = 0; render(); window.scrollTo(0, 0); });
+  $("next").addEventListener("click", () => { page++; focusC = 0; render(); window.scrollTo(0, 0); });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement ||
+        ev.target instanceof HTMLTextAreaElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const f = focusedFile();
+    switch (ev.key) {
+      case "j": focusC++; focusM = 0; markFocus(true); break;
+      case "k": focusC--; focusM = 0; markFocus(true); break;
+      case "l": case "ArrowRight": focusM++; markFocus(true); break;
+      case "h": case "ArrowLeft": focusM--; markFocus(true); break;
+      case " ": if (f) setAction(f[0], f[1], NEXT[clusters[f[0]].members[f[1]].action]); break;
+      case "Enter": if (f) keepOnly(f[0], f[1]); break;
+      case "n": page++; focusC = 0; render(); window.scrollTo(0, 0); break;
+      case "p": page--; focusC = 0; render(); window.scrollTo(0, 0); break;
+      default: return;
+    }
+    ev.preventDefault();
+  });
+
+  filterSort();
+  render();
+  performance.mark("imgdup-first-screen"); // read by benchmarks/bench_report.py
+})();

@@ -1,0 +1,194 @@
+"""Applying a saved plan: the same guarantees as --remove 1, and every hostile plan refused."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import imgdup
+from imgdup.cli import main
+from imgdup.plan import parse_plan
+
+from .conftest import A_ORIG, A_Q50, B_LINK, B_ORIG, THRESHOLD, rel, scan
+
+
+def write_plan(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def scanned_plan(root: Path) -> dict[str, Any]:
+    return imgdup.to_document(scan(root))
+
+
+def to_remove(doc: dict[str, Any]) -> set[str]:
+    return {n for c in doc["clusters"] for m in c["members"] if m["action"] == "remove"
+            for n in (m["path"], *m.get("hardlinks", []))}  # fmt: skip
+
+
+def present(root: Path) -> set[str]:
+    return {str(p) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def test_apply_saved_report_moves_exactly_the_planned_files(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    planned = to_remove(doc)
+    assert planned
+    before = present(planted_root)
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert {r.path for r in done.removed} == planned
+    assert present(planted_root) == before - planned
+    assert not done.skipped
+    imgdup.undo(done.manifest)  # type: ignore[arg-type]
+    assert present(planted_root) == before
+
+
+def test_apply_follows_the_reviewed_decisions(planted_root: Path, tmp_path: Path) -> None:
+    """A member switched to 'review' stays; one switched to 'remove' goes; 'keep this one' moves the keeper."""
+    doc = scanned_plan(planted_root)
+    (a,) = [c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == A_ORIG for m in c["members"])]
+    by_rel = {rel(planted_root, m["path"]): m for m in a["members"]}
+    for m in a["members"]:
+        m["action"] = "remove"
+    by_rel[A_Q50]["action"] = "keep"  # keep this one: the q50 copy instead of the original
+    a["keep"] = by_rel[A_Q50]["path"]
+    by_rel[A_ORIG]["action"] = "review"  # leave the original alone
+    planned = to_remove(doc)
+    before = present(planted_root)
+    done = imgdup.apply(imgdup.load_plan(write_plan(doc, tmp_path / "plan.json")), quarantine=tmp_path / "q")
+    assert {r.path for r in done.removed} == planned
+    assert by_rel[A_ORIG]["path"] in present(planted_root)
+    assert by_rel[A_Q50]["path"] in present(planted_root)
+    assert present(planted_root) == before - planned
+
+
+def test_apply_skips_a_cluster_whose_file_changed(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    (b,) = [c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == B_ORIG for m in c["members"])]
+    victim = next(m for m in b["members"] if m["action"] == "remove")
+    with open(victim["path"], "ab") as fh:
+        fh.write(b"changed")
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert b["id"] in {s.cluster for s in done.skipped}
+    names_b = {n for m in b["members"] for n in (m["path"], *m.get("hardlinks", []))}
+    assert all(os.path.lexists(n) for n in names_b)
+    assert {r.path for r in done.removed} == to_remove(doc) - names_b
+
+
+def test_apply_skips_a_cluster_whose_keeper_changed(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    c = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    keeper = c["keep"]
+    content = Path(keeper).read_bytes()
+    st = os.stat(keeper)
+    Path(keeper).write_bytes(content[::-1])  # same size, same mtime, other content
+    os.utime(keeper, ns=(st.st_atime_ns, st.st_mtime_ns))
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert c["id"] in {s.cluster for s in done.skipped}
+    assert all(os.path.lexists(m["path"]) for m in c["members"])
+
+
+def test_hard_links_of_a_removed_file_go_with_it(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    removed = {rel(planted_root, r.path) for r in done.removed}
+    assert (B_ORIG in removed) == (B_LINK in removed)
+
+
+def _refused(doc: Any, match: str) -> None:
+    with pytest.raises(imgdup.PlanError, match=match):
+        parse_plan(doc)
+
+
+def test_plan_from_another_machine_is_refused(shared_planted_root: Path) -> None:
+    doc = scanned_plan(shared_planted_root)
+    doc["host"] = platform.node() + "-elsewhere"
+    _refused(doc, "not on this machine")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m, c, d: m.update(path="/etc/passwd"), "outside its root"),
+        (lambda m, c, d: m.update(path=m["root"] + "/../x.jpg", relpath="../x.jpg"), "not normalised"),
+        (lambda m, c, d: m.update(relpath="other.jpg"), "outside its root"),
+        (lambda m, c, d: m.update(root="/tmp"), "not one of the plan's roots"),
+        (lambda m, c, d: m.update(hardlinks=["/etc/shadow"]), "outside every root"),
+        (lambda m, c, d: m.update(action="delete"), "action must be"),
+        (lambda m, c, d: m.update(sha256="x"), "sha256"),
+        (lambda m, c, d: m.update(bytes=-1), "bytes"),
+        (lambda m, c, d: d["roots"].append(d["roots"][0] + "/inner"), "inside another"),
+        (lambda m, c, d: d.update(schema="imgdup.report/0"), "schema"),
+        (lambda m, c, d: c["members"].append(copy.deepcopy(c["members"][0])), "listed twice"),
+    ],
+)
+def test_hostile_or_broken_plans_are_refused(shared_planted_root: Path, change: Any, match: str) -> None:
+    doc = scanned_plan(shared_planted_root)
+    cluster = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    member = next(m for m in cluster["members"] if m["action"] == "remove")
+    change(member, cluster, doc)
+    _refused(doc, match)
+
+
+def test_a_cluster_that_removes_every_copy_is_refused(shared_planted_root: Path) -> None:
+    doc = scanned_plan(shared_planted_root)
+    cluster = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    for m in cluster["members"]:
+        m["action"] = "remove"
+    _refused(doc, "keep path is not a kept member")
+
+
+def test_a_cluster_left_entirely_alone_is_valid_and_untouched(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    for c in doc["clusters"]:
+        c["keep"] = None
+        for m in c["members"]:
+            m["action"] = "review"
+    before = present(planted_root)
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert done.removed == () and present(planted_root) == before
+
+
+def test_a_root_replaced_by_a_symlink_is_refused(planted_root: Path, tmp_path: Path) -> None:
+    doc = scanned_plan(planted_root)
+    moved = tmp_path / "moved"
+    planted_root.rename(moved)
+    planted_root.symlink_to(moved)
+    with pytest.raises(imgdup.PlanError, match="no longer a real folder"):
+        imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert present(moved) == {str(p) for p in moved.rglob("*") if p.is_file() or p.is_symlink()}
+    assert not (tmp_path / "q").exists()
+
+
+def test_cli_apply_verb_and_option(planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "r.json"
+    rc = main(["-d", str(planted_root), "-t", str(THRESHOLD), "--no-cache", "-j", "1", "--report", str(report), "-q"])
+    assert rc == 3  # unreadable planted files
+    planned = to_remove(json.loads(report.read_text(encoding="utf-8")))
+    before = present(planted_root)
+    capsys.readouterr()
+    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert f"moved to the quarantine: {len(planned)} files" in out
+    assert present(planted_root) == before - planned
+    # Applying again: every planned file is gone now, so each of those clusters is skipped.
+    assert main(["--apply", str(report), "--quarantine", str(tmp_path / "q"), "--format", "json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["removal"]["removed"] == [] and doc["removal"]["skipped_clusters"]
+
+
+def test_cli_apply_refuses_a_foreign_plan(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = scanned_plan(planted_root)
+    doc["host"] = "elsewhere.example"
+    before = present(planted_root)
+    assert main(["apply", str(write_plan(doc, tmp_path / "p.json")), "--quarantine", str(tmp_path / "q")]) == 1
+    assert "not on this machine" in capsys.readouterr().err
+    assert present(planted_root) == before

@@ -1,0 +1,119 @@
+"""Multi-frame files (animated GIF/WebP/PNG, multi-page TIFF) are judged by all their frames."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import imgdup
+from imgdup import hashing
+from imgdup.hashing import hash_entry
+from imgdup.models import Action, FileEntry, HashFailure, HashSettings, ImageRecord
+
+from .synth import photo
+
+
+def actions(result: imgdup.ScanResult) -> dict[str, str]:
+    return {Path(m.record.path).name: m.action.value for c in result.clusters for m in c.members}
+
+
+def scan(root: Path, **kw: object) -> imgdup.ScanResult:
+    """Keep the first file in path order: the tests choose which file is the keeper."""
+    return imgdup.find_duplicates([root], threshold=8, jobs=1, keep="path", **kw)  # type: ignore[arg-type]
+
+
+def save_frames(path: Path, seeds: list[int], fmt: str, size: tuple[int, int] = (160, 120), **kw: object) -> None:
+    first, *rest = [photo(s, size) for s in seeds]
+    first.save(path, fmt, save_all=True, append_images=rest, **kw)
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("GIF", "gif"), ("TIFF", "tiff"), ("WEBP", "webp"), ("PNG", "png")])
+def test_same_first_frame_different_later_frames_is_never_removed(tmp_path: Path, fmt: str, ext: str) -> None:
+    save_frames(tmp_path / f"a.{ext}", [1, 2, 3], fmt)
+    save_frames(tmp_path / f"b.{ext}", [1, 2, 4], fmt)  # the third frame is another picture
+    result = scan(tmp_path)
+    assert actions(result) == {f"a.{ext}": "keep", f"b.{ext}": "review"}
+    (record,) = [r for r in result.records if r.path.endswith(f"b.{ext}")]
+    assert record.frames == 3 and len(record.frame_hashes) == 2
+
+
+def test_files_whose_frames_all_match_are_removed(tmp_path: Path) -> None:
+    save_frames(tmp_path / "a.gif", [1, 2, 3], "GIF", duration=100)
+    save_frames(tmp_path / "b.gif", [1, 2, 3], "GIF", duration=40, loop=0)  # other bytes, same frames
+    assert (tmp_path / "a.gif").read_bytes() != (tmp_path / "b.gif").read_bytes()
+    assert actions(scan(tmp_path)) == {"a.gif": "keep", "b.gif": "remove"}
+
+
+def test_another_frame_count_or_a_still_first_frame_is_left_for_review(tmp_path: Path) -> None:
+    save_frames(tmp_path / "a.gif", [1, 2], "GIF")
+    save_frames(tmp_path / "b.gif", [1, 2, 3], "GIF")  # one more frame
+    with Image.open(tmp_path / "a.gif") as gif:
+        gif.convert("RGB").save(tmp_path / "c.png")  # the animation's first frame as a still
+    assert actions(scan(tmp_path)) == {"a.gif": "keep", "b.gif": "review", "c.png": "review"}
+
+
+def test_more_frames_than_the_cap_are_removed_only_as_byte_identical_copies(tmp_path: Path) -> None:
+    cap = hashing.MAX_FRAMES
+    seeds = list(range(cap + 1))
+    save_frames(tmp_path / "a.gif", seeds, "GIF", size=(48, 36), duration=100)
+    shutil.copyfile(tmp_path / "a.gif", tmp_path / "a-copy.gif")
+    save_frames(tmp_path / "b.gif", seeds, "GIF", size=(48, 36), duration=40)  # same frames, other bytes
+    result = scan(tmp_path)
+    assert actions(result) == {"a-copy.gif": "keep", "a.gif": "remove", "b.gif": "review"}
+    assert {len(r.frame_hashes) for r in result.records} == {cap - 1}
+    assert {r.frames for r in result.records} == {cap + 1}
+
+
+def test_frames_round_trip_through_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    save_frames(root / "a.gif", [1, 2, 3], "GIF")
+    save_frames(root / "b.gif", [1, 2, 4], "GIF")
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(root, cache=cache)
+    warm = scan(root, cache=cache)
+    assert warm.summary.from_cache == 2
+    assert [(r.frames, r.frame_hashes) for r in warm.records] == [(r.frames, r.frame_hashes) for r in cold.records]
+    assert imgdup.to_document(warm) == imgdup.to_document(cold)
+
+
+def test_a_later_page_over_the_pixel_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "pages.tiff"
+    photo(1, (64, 48)).save(path, "TIFF", save_all=True, append_images=[photo(2, (640, 480))])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 48 * 2)  # the first page passes, the second not
+    st = path.stat()
+    res = hash_entry(FileEntry(str(path), str(tmp_path), path.name, st.st_size, st.st_mtime_ns, st.st_ino, 0),
+                     HashSettings())  # fmt: skip
+    assert isinstance(res, HashFailure) and "decompression bomb" in res.reason
+
+
+def record(digest: str, frames: int, hashes: tuple[int, ...]) -> ImageRecord:
+    return ImageRecord(FileEntry("/x", "/", "x", 1, 1, 1, 1), 10, 10, 0, digest, frames=frames, frame_hashes=hashes)
+
+
+def test_frames_match_rule() -> None:
+    from imgdup.frames import frames_match
+
+    a = record("a", 3, (0b1111, 0))
+    assert frames_match(a, record("b", 3, (0b0111, 0)), 1)
+    assert not frames_match(a, record("b", 3, (0b0011, 0)), 1)  # a frame 2 bits away
+    assert not frames_match(a, record("b", 2, (0b1111,)), 8)  # frame count
+    assert not frames_match(a, record("b", 4, (0b1111, 0)), 8)  # not every frame was read
+    assert frames_match(record("same", 500, ()), record("same", 500, ()), 0)  # byte-identical
+    assert frames_match(record("a", 1, ()), record("b", 1, ()), 0)
+    assert Action.REVIEW.value == "review"
+
+
+def test_gif_bytes_decode_the_same_in_memory_and_on_disk(tmp_path: Path) -> None:
+    """The frame hashes do not depend on how the bytes reach the decoder (premise of the cache)."""
+    save_frames(tmp_path / "a.gif", [5, 6], "GIF")
+    data = (tmp_path / "a.gif").read_bytes()
+    from imgdup.hashing import other_frame_hashes
+
+    assert other_frame_hashes(io.BytesIO(data), HashSettings(), 2) == other_frame_hashes(
+        str(tmp_path / "a.gif"), HashSettings(), 2
+    )

@@ -1,0 +1,500 @@
+"""File-system safety (issue 8): undo never deletes, deletion acts on the checked inode, locks
+cover nested roots, outputs never overwrite what imgdup did not write, cross-device moves.
+
+Every race is staged deterministically: a hook runs a real second process (``mv``, another
+imgdup) at the exact moment the race needs, never a timing loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import imgdup
+import imgdup.actions as actions
+import imgdup.fsafe as fsafe
+from imgdup.cli import main
+
+from .synth import photo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_png(seed: int, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo(seed).save(path)
+    return path
+
+
+def pair(folder: Path, seed: int, keep: str = "a-keep.png", copy: str = "copy.png") -> None:
+    """A kept file and a byte-identical copy: a cluster whose ``copy`` is removed (path rule)."""
+    save_png(seed, folder / keep)
+    shutil.copyfile(folder / keep, folder / copy)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    pair(root / "g1", 50)
+    pair(root / "g2", 51)
+    return root
+
+
+def files_under(root: Path) -> dict[str, str]:
+    out = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            p = Path(folder) / name
+            if p.is_file() and not p.is_symlink():
+                out[str(p.relative_to(root))] = digest(p)
+    return out
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgdup", *args, "--no-progress", "--no-cache"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+# --- 1. undo never deletes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["folder", "file"])
+def test_undo_never_deletes_the_quarantined_file_reached_through_a_symlink(
+    data: Path, tmp_path: Path, how: str
+) -> None:
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    removed = {r.path: r.quarantine for r in done.removed}
+    q_copy = Path(removed[str(data / "g1" / "copy.png")])
+    if how == "folder":  # the folder that held the removed file now points at its quarantine folder
+        shutil.move(data / "g1" / "a-keep.png", tmp_path / "keep-aside.png")
+        shutil.rmtree(data / "g1")
+        os.symlink(q_copy.parent, data / "g1")
+    else:
+        os.symlink(q_copy, data / "g1" / "copy.png")
+    kept = digest(q_copy)
+    res = imgdup.undo(done.manifest)
+    assert q_copy.exists() and digest(q_copy) == kept  # the only copy is still there
+    problems = dict(res.problems)
+    assert str(data / "g1" / "copy.png") in problems and "symbolic link" in problems[str(data / "g1" / "copy.png")]
+    assert str(data / "g1" / "copy.png") not in res.already_in_place
+    assert (data / "g2" / "copy.png").exists()  # every other entry is still restored
+
+
+def test_undo_counts_an_identical_copy_in_place_and_still_deletes_nothing(data: Path, tmp_path: Path) -> None:
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    first = next(r for r in done.removed if r.path.endswith("g1/copy.png"))
+    shutil.copyfile(first.quarantine, first.path)  # a different inode, identical bytes
+    res = imgdup.undo(done.manifest)
+    assert first.path in res.already_in_place and not res.problems
+    assert os.path.exists(first.quarantine)  # left where it was: undo never deletes
+
+
+def test_undo_with_a_hard_link_of_the_quarantined_file_in_place_deletes_nothing(data: Path, tmp_path: Path) -> None:
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    first = done.removed[0]
+    os.link(first.quarantine, first.path)
+    res = imgdup.undo(done.manifest)
+    assert first.path in dict(res.problems) and os.path.exists(first.quarantine) and os.path.exists(first.path)
+
+
+# --- 2. deletion acts on the checked inode ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_file_renamed_over_the_checked_one_just_before_the_unlink_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """A real ``mv`` renames another picture over the checked duplicate at the last moment: just
+    before imgdup's first system call that acts on that name (link, rename or unlink)."""
+    root = tmp_path / "data"
+    pair(root, 52, keep="a.png", copy="victim.png")
+    intruder = save_png(53, tmp_path / "intruder.png")
+    wanted = digest(intruder)
+    result = imgdup.find_duplicates([root], jobs=1)
+    fired: list[str] = []
+
+    def staged(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(src: Any, *args: Any, **kw: Any) -> Any:
+            if not fired and os.path.basename(os.fsdecode(src)) == "victim.png":
+                fired.append(real.__name__)
+                subprocess.run(["mv", "-f", str(intruder), str(root / "victim.png")], check=True)
+            return real(src, *args, **kw)
+
+        return call
+
+    for name in ("link", "rename", "unlink", "replace"):
+        monkeypatch.setattr(os, name, staged(getattr(os, name)))
+    done = imgdup.remove(result, quarantine=tmp_path / "q", permanent=permanent)
+    monkeypatch.undo()
+    assert fired  # the renamer really ran
+    assert (root / "victim.png").exists() and digest(root / "victim.png") == wanted
+    assert (root / "a.png").exists()
+    assert not done.removed and len(done.skipped) == 1
+
+
+# --- 3. locks cover nested roots ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outer_first", [True, False])
+def test_two_removals_on_nested_roots_never_both_run(tmp_path: Path, outer_first: bool) -> None:
+    data = tmp_path / "data"
+    pair(data / "top", 54)
+    pair(data / "sub", 55)
+    outer, inner = imgdup.find_duplicates([data], jobs=1), imgdup.find_duplicates([data / "sub"], jobs=1)
+    first, second = (outer, data / "sub") if outer_first else (inner, data)
+    other: list[subprocess.CompletedProcess[str]] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if not other:  # the second removal starts while the first one holds its lock
+            other.append(cli("-d", str(second), "-r", "1", "--quarantine", str(tmp_path / "q2")))
+
+    done = imgdup.remove(first, quarantine=tmp_path / "q1", before_cluster=hook)
+    assert other[0].returncode == 1 and "another imgdup removal" in other[0].stderr, other[0].stderr
+    assert done.removed and not done.skipped
+    assert not (tmp_path / "q2").exists() or not list((tmp_path / "q2").rglob("*.png"))
+
+
+def test_undo_is_refused_while_a_removal_holds_the_same_tree(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    pair(data / "sub", 62)
+    first = imgdup.remove(imgdup.find_duplicates([data / "sub"], jobs=1), quarantine=tmp_path / "q1")
+    pair(data / "top", 63)
+    refused: list[str] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        with pytest.raises(imgdup.RemovalError, match="another imgdup removal") as exc:
+            imgdup.undo(first.manifest)
+        refused.append(str(exc.value))
+
+    imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q2", before_cluster=hook)
+    assert refused and not (data / "sub" / "copy.png").exists()
+    assert imgdup.undo(first.manifest).restored == (str(data / "sub" / "copy.png"),)
+
+
+def test_removals_on_sibling_folders_do_not_block_each_other(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    pair(data / "a", 56)
+    pair(data / "b", 57)
+    other: list[subprocess.CompletedProcess[str]] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if not other:
+            other.append(cli("-d", str(data / "b"), "-r", "1", "--quarantine", str(tmp_path / "q2")))
+
+    imgdup.remove(imgdup.find_duplicates([data / "a"], jobs=1), quarantine=tmp_path / "q1", before_cluster=hook)
+    assert other[0].returncode == 0, other[0].stderr
+    assert sorted(os.listdir(data / "a")) == sorted(os.listdir(data / "b")) == ["a-keep.png"]
+
+
+# --- 7. outputs never overwrite what imgdup did not write ------------------------------------------
+
+
+def test_montage_never_overwrites_or_follows_a_symlink(data: Path, tmp_path: Path) -> None:
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    (sheets / "cluster-0000.png").write_bytes(b"my own picture")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("do not touch")
+    os.symlink(precious, sheets / "cluster-0001.png")
+    proc = cli("-d", str(data), "--montage", str(sheets))
+    assert proc.returncode == 2, proc.stderr
+    assert "cluster-0000.png" in proc.stderr and "not written by imgdup" in proc.stderr
+    assert (sheets / "cluster-0000.png").read_bytes() == b"my own picture"
+    assert precious.read_text() == "do not touch"
+    (sheets / "cluster-0000.png").unlink()
+    proc = cli("-d", str(data), "--montage", str(sheets))
+    assert proc.returncode == 2 and "cluster-0001.png" in proc.stderr and "symbolic link" in proc.stderr
+    assert precious.read_text() == "do not touch"
+
+
+def test_montages_and_reports_replace_only_their_own_earlier_output(data: Path, tmp_path: Path) -> None:
+    sheets, report = tmp_path / "sheets", tmp_path / "r.json"
+    for _ in range(2):  # a second run replaces the first run's files (they carry imgdup's mark)
+        proc = cli("-d", str(data), "--montage", str(sheets), "--report", str(report))
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(sheets)) == ["cluster-0000.png", "cluster-0001.png"]
+    assert json.loads(report.read_text())["schema"] == "imgdup.report/1"
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own,table\n")
+    proc = cli("-d", str(data), "--report", str(mine))
+    assert proc.returncode == 2 and "not written by imgdup" in proc.stderr
+    assert mine.read_text() == "my,own,table\n"
+    os.symlink(tmp_path / "elsewhere.html", tmp_path / "link.html")
+    proc = cli("-d", str(data), "--report", str(tmp_path / "link.html"))
+    assert proc.returncode == 2 and not (tmp_path / "elsewhere.html").exists()
+
+
+def test_montage_folder_inside_a_scanned_root_is_refused(data: Path) -> None:
+    proc = cli("-d", str(data), "--montage", str(data / "sheets"))
+    assert proc.returncode == 2 and "inside the scanned folder" in proc.stderr
+    assert not (data / "sheets").exists()
+
+
+def test_report_into_a_missing_folder_fails_before_the_scan(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import imgdup.cli as cli_mod
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the output location was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    target = tmp_path / "missing" / "r.json"
+    assert main(["-d", str(data), "--no-cache", "--report", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and ".tmp" not in err
+
+
+def test_several_reports_one_per_format(data: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "r.json", tmp_path / "r.csv"
+    assert main(["-d", str(data), "--no-cache", "--no-progress", "--report", str(a), "--report", str(b)]) == 0
+    assert json.loads(a.read_text())["schema"] == "imgdup.report/1"
+    assert b.read_text().startswith("cluster,action,")
+    with pytest.raises(SystemExit) as exc:  # a usage error: one file per format
+        main(["-d", str(data), "--no-cache", "--report", str(a), "--report", str(tmp_path / "s.json")])
+    assert exc.value.code == 2
+
+
+# --- 9. undo restores every entry it can ------------------------------------------------------------
+
+
+def test_undo_goes_on_past_a_dangling_symlink_at_an_original_path(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    os.symlink(tmp_path / "nowhere", data / "g1" / "copy.png")
+    assert main(["--undo", str(done.manifest)]) == 3
+    out = capsys.readouterr()
+    assert "restored 1 file," in out.out and "symbolic link" in out.err
+    assert (data / "g2" / "copy.png").is_file()
+    assert len(list((tmp_path / "q").rglob("copy.png"))) == 1  # the other one waits in the quarantine
+
+
+def test_undo_finds_a_moved_quarantine_from_the_manifest_location(data: Path, tmp_path: Path) -> None:
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    shutil.move(tmp_path / "q", tmp_path / "moved")
+    manifest = tmp_path / "moved" / Path(done.manifest).relative_to(tmp_path / "q")
+    res = imgdup.undo(manifest)
+    assert not res.problems and len(res.restored) == 2
+    assert files_under(data) == before
+
+
+def test_undo_of_an_older_manifest_without_relative_paths_after_a_move(data: Path, tmp_path: Path) -> None:
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    doc = json.loads(Path(done.manifest).read_text())
+    for item in doc["entries"]:
+        del item["stored"]  # as written before entries were relative to the manifest's folder
+    Path(done.manifest).write_text(json.dumps(doc))
+    shutil.move(tmp_path / "q", tmp_path / "moved")
+    res = imgdup.undo(tmp_path / "moved" / Path(done.manifest).relative_to(tmp_path / "q"))
+    assert not res.problems and files_under(data) == before
+
+
+# --- 11. cross-device quarantine ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path) -> Iterator[Path]:
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root and mount rights)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def stage_exdev(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rename and link between two folders fails as it would across file systems."""
+
+    def exdev(*_a: object, **_k: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(fsafe, "_rename_between", exdev)
+    monkeypatch.setattr(fsafe, "_link_between", exdev)
+
+
+def metadata(path: Path) -> tuple[int, int, int, int, int]:
+    st = path.lstat()
+    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, st.st_size)
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "staged"])
+def test_cross_device_move_keeps_metadata_and_hard_links_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if how == "tmpfs":
+            root = stack.enter_context(tmpfs(tmp_path / "mnt")) / "data"
+        else:
+            stage_exdev(monkeypatch)
+            root = tmp_path / "data"
+        pair(root, 58)
+        copy = root / "copy.png"
+        os.link(copy, root / "copy-link.png")
+        os.chmod(copy, 0o640)
+        os.utime(copy, ns=(1_600_000_000_000_000_000, 1_600_000_000_123_456_789))
+        if os.geteuid() == 0:
+            os.chown(copy, 1234, 2345)
+        meta = metadata(copy)
+        before = files_under(root)
+        done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+        assert sorted(os.listdir(root)) == ["a-keep.png"] and not done.skipped
+        moved = {Path(r.path).name: Path(r.quarantine or "") for r in done.removed}
+        assert metadata(moved["copy.png"]) == meta
+        assert moved["copy.png"].stat().st_ino == moved["copy-link.png"].stat().st_ino  # still one file
+        assert not [p for p in (tmp_path / "q").rglob("*") if "imgdup-" in p.name]  # no temporary left
+        res = imgdup.undo(done.manifest)
+        assert not res.problems and files_under(root) == before
+        assert metadata(copy) == meta
+        assert copy.stat().st_ino == (root / "copy-link.png").stat().st_ino
+        assert not [p for p in root.rglob("*") if "imgdup-" in p.name]
+
+
+def test_sigkill_in_the_middle_of_a_cross_device_copy_loses_nothing_and_undo_cleans_up(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    pair(root, 59)
+    before = files_under(root)
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        real = fsafe._copy_data
+        def half(src, dst, *a, **k):
+            os.write(dst, os.read(src, 1000))
+            os.fsync(dst)
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._copy_data = half
+        imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(tmp_path / "q")!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert files_under(root) == before  # the original is unlinked only after a complete, durable copy
+    assert [p for p in (tmp_path / "q").rglob("*") if "imgdup-" in p.name]  # the partial copy
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    res = imgdup.undo(manifest)
+    assert not res.problems and res.already_in_place == (str(root / "copy.png"),)
+    assert not [p for p in (tmp_path / "q").rglob("*") if "imgdup-" in p.name]
+    assert files_under(root) == before
+
+
+def test_sigkill_in_the_middle_of_a_cross_device_restore_then_undo_again(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    pair(root, 61)
+    before = files_under(root)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        def half(src, dst, *a, **k):
+            os.write(dst, os.read(src, 1000))
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._copy_data = half
+        imgdup.undo({done.manifest!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in root.iterdir() if "imgdup-partial" in p.name]  # the cut-short copy
+    assert not (root / "copy.png").exists()  # never a partial file under the real name
+    res = imgdup.undo(done.manifest)
+    assert res.restored == (str(root / "copy.png"),) and not res.problems
+    assert files_under(root) == before and sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
+
+
+# --- 12. a symlinked default quarantine ------------------------------------------------------------
+
+
+def test_symlinked_default_quarantine_pointing_into_the_root_is_refused(data: Path, tmp_path: Path) -> None:
+    before = files_under(data)
+    (data / "inside").mkdir()
+    os.symlink(data / "inside", tmp_path / "data.imgdup-quarantine")
+    with pytest.raises(imgdup.RemovalError, match="outside the scanned folder"):
+        imgdup.remove(imgdup.find_duplicates([data], jobs=1))
+    assert files_under(data) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_ctrl_c_in_the_middle_of_a_file_lets_that_file_finish(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """SIGINT arrives between the rename and the check of the first file: that file's move (or
+    deletion) completes, no private folder is left behind, and the interruption says so."""
+    real = fsafe._verify
+
+    def interrupted(*a: Any) -> str | None:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*a)
+
+    monkeypatch.setattr(fsafe, "_verify", interrupted)
+    with pytest.raises(KeyboardInterrupt) as exc:
+        imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    done = exc.value.done  # type: ignore[attr-defined]
+    assert [Path(r.path).relative_to(data).as_posix() for r in done.removed] == ["g1/copy.png"]
+    assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
+    assert not [p for p in data.rglob("*") if "imgdup-" in p.name]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --- small traps ------------------------------------------------------------------------------------
+
+
+def test_an_empty_root_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    pair(tmp_path, 60)
+    assert main(["-d", "", "-r", "1", "--no-cache"]) == 2
+    assert sorted(os.listdir(tmp_path)) == ["a-keep.png", "copy.png"]
+    with pytest.raises(imgdup.UsageError, match="empty"):
+        imgdup.find_duplicates([""])
+
+
+@pytest.mark.parametrize("no_cache", [True, False])
+def test_ctrl_c_during_removal_says_what_was_done_and_how_to_undo(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_cache: bool
+) -> None:
+    real = actions._check_unchanged
+    calls: list[str] = []
+
+    def interrupt_second_cluster(path: str, *a: Any) -> str | None:
+        calls.append(path)
+        if "g2" in path:
+            raise KeyboardInterrupt
+        return real(path, *a)
+
+    monkeypatch.setattr(actions, "_check_unchanged", interrupt_second_cluster)
+    cache = ["--no-cache"] if no_cache else ["--cache", str(tmp_path / "c.sqlite3")]
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--quarantine", str(tmp_path / "q"), *cache])
+    err = capsys.readouterr().err
+    assert rc == 130
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert "1 file moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+    assert "cache" not in err
+    assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()

@@ -1,0 +1,291 @@
+"""The HTML gallery in a real browser (headless Chromium driven by selenium).
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (.ci/run installs them) and the ``selenium``
+test extra; without them these tests are skipped, never a browser downloaded. Screenshots go to
+pytest's temporary folders, never into the repository.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import imgdup
+from imgdup.report.html import render_page, thumbnail_folder
+
+from .conftest import A_ORIG, PlantedSet, rel, scan
+
+HOSTILE = 'a/"><img src=x onerror=alert(1)><script>alert(2)<\\script>.jpg'
+
+webdriver = pytest.importorskip("selenium.webdriver")
+Select = pytest.importorskip("selenium.webdriver.support.ui").Select
+
+
+def _chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not (browser and driver):
+        if os.environ.get("CI") == "true":  # .ci/run installs them: a skip there would hide a lost test
+            pytest.fail("headless Chromium not installed in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(driver_path), options=options)
+    drv.downloads = tmp_path_factory.mktemp("downloads")  # type: ignore[attr-defined]
+    drv.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(drv.downloads)})  # type: ignore[attr-defined]
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+@pytest.fixture
+def reviewed(planted_set: PlantedSet, tmp_path: Path) -> tuple[Path, Path, imgdup.ScanResult]:
+    """A planted tree with a hostile file name in cluster A, scanned, and its gallery written."""
+    root = planted_set.materialise(tmp_path / "data")
+    (root / HOSTILE).write_bytes((root / A_ORIG).read_bytes())
+    result = scan(root)
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    return root, page, result
+
+
+def _console_problems(drv: Any) -> list[str]:
+    return [e["message"] for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+
+
+def _load(drv: Any, url: str) -> None:
+    drv.get_log("browser")  # drop what earlier tests left
+    drv.get(url)
+    drv.find_element("css selector", ".cluster")  # rendered by the page's script
+
+
+def _images_loaded(drv: Any) -> tuple[int, int]:
+    """(thumbnails in the first cluster, those decoded) after scrolling them into view."""
+    return tuple(  # type: ignore[return-value]
+        drv.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            const imgs = [...document.querySelectorAll('.cluster')[0].querySelectorAll('img')];
+            imgs.forEach((i) => { i.loading = 'eager'; });
+            Promise.all(imgs.map((i) => i.decode().catch(() => null)))
+              .then(() => done([imgs.length, imgs.filter((i) => i.complete && i.naturalWidth > 0).length]));
+            """
+        )
+    )
+
+
+def test_page_loads_without_console_errors_and_shows_thumbnails_from_disk(
+    browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult], tmp_path: Path
+) -> None:
+    _root, page, result = reviewed
+    _load(browser, page.as_uri())
+    total, loaded = _images_loaded(browser)
+    assert total >= 2 and loaded == total
+    assert _console_problems(browser) == []
+    assert len(browser.find_elements("css selector", ".cluster")) == min(20, len(result.clusters))
+    browser.save_screenshot(str(tmp_path / "gallery.png"))  # a test artefact, outside the repository
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def test_thumbnails_show_over_http(browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult]) -> None:
+    _root, page, _result = reviewed
+    handler = functools.partial(_QuietHandler, directory=str(page.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _load(browser, f"http://127.0.0.1:{server.server_address[1]}/{page.name}")
+        total, loaded = _images_loaded(browser)
+        assert total >= 2 and loaded == total
+        assert _console_problems(browser) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_thumbnails_show_from_a_copied_folder_without_the_originals(
+    browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult], tmp_path: Path
+) -> None:
+    root, page, _result = reviewed
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(page.parent, copy)
+    shutil.rmtree(root)  # the page must not need the originals
+    _load(browser, (copy / page.name).as_uri())
+    total, loaded = _images_loaded(browser)
+    assert total >= 2 and loaded == total
+    assert _console_problems(browser) == []
+
+
+def test_hostile_file_name_is_shown_not_run(browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult]) -> None:
+    root, page, _result = reviewed
+    _load(browser, page.as_uri())
+    names = [e.text for e in browser.find_elements("css selector", ".name")]
+    assert f"{root.name}/{HOSTILE}" in names
+    # Only the page's own thumbnails are images; the name made no element of its own.
+    srcs = browser.execute_script("return [...document.images].map((i) => i.getAttribute('src'))")
+    assert "x" not in srcs and all(s.startswith(f"{Path(thumbnail_folder(str(page))).name}/") for s in srcs)
+    assert browser.execute_script("return document.querySelectorAll('script').length") == 2
+    assert _console_problems(browser) == []
+
+
+def _present(root: Path) -> set[str]:
+    return {str(p) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def _cluster_of(result: imgdup.ScanResult, root: Path, relpath: str) -> imgdup.Cluster:
+    (c,) = [c for c in result.clusters if any(rel(root, m.record.path) == relpath for m in c.members)]
+    return c
+
+
+def test_toggle_export_and_apply_moves_exactly_those_files(
+    browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult], tmp_path: Path
+) -> None:
+    root, page, result = reviewed
+    _load(browser, page.as_uri())
+    a = _cluster_of(result, root, A_ORIG)
+    removable = [m for m in a.members if m.action is imgdup.Action.REMOVE]
+    spared = removable[0].record.path
+    # 'leave' on a member marked 'remove' (the plan's "review": left alone).
+    card = browser.find_element("css selector", f'.cluster[data-cluster="{a.id}"]')
+    tile = next(t for t in card.find_elements("css selector", ".file") if
+                t.find_element("css selector", ".name").get_attribute("title") == spared)  # fmt: skip
+    tile.find_element("css selector", "button.set-review").click()
+    browser.find_element("id", "download").click()
+    exported = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+
+    expected = imgdup.to_document(result)
+    for c in expected["clusters"]:
+        for m in c["members"]:
+            if m["path"] == spared:
+                m["action"] = "review"
+    assert exported["clusters"] == expected["clusters"]
+    downloaded = browser.downloads / "imgdup-plan.json"
+    for _ in range(100):  # the download lands asynchronously; wait for it, up to 10 s
+        if downloaded.exists():
+            break
+        browser.implicitly_wait(0)
+        threading.Event().wait(0.1)
+    assert json.loads(downloaded.read_text(encoding="utf-8")) == exported
+    downloaded.unlink()
+
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(exported), encoding="utf-8")
+    planned = {n for c in exported["clusters"] for m in c["members"] if m["action"] == "remove"
+               for n in (m["path"], *m.get("hardlinks", []))}  # fmt: skip
+    before = _present(root)
+    done = imgdup.apply(plan_file, quarantine=tmp_path / "q")
+    assert {r.path for r in done.removed} == planned
+    assert spared not in planned and Path(spared).exists()
+    assert _present(root) == before - planned
+
+
+def test_keep_this_one_and_keyboard(browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult]) -> None:
+    _root, page, result = reviewed
+    _load(browser, page.as_uri())
+    first = result.clusters[0]
+    card = browser.find_element("css selector", f'.cluster[data-cluster="{first.id}"]')
+    other = card.find_elements("css selector", ".others .file")[0]
+    chosen = other.find_element("css selector", ".name").get_attribute("title")
+    other.find_element("css selector", "button.only").click()
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    c0 = doc["clusters"][0]
+    assert c0["keep"] == chosen
+    assert {m["path"]: m["action"] for m in c0["members"]} == {
+        m.record.path: "keep" if m.record.path == chosen else "remove" for m in first.members
+    }
+    # Keyboard: the focused file is the first cluster's kept one; 'l' moves right, space cycles it.
+    body = browser.find_element("css selector", "body")
+    body.send_keys("l", " ")
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    actions = [m["action"] for m in doc["clusters"][0]["members"]]
+    assert actions.count("keep") == 1 and actions.count("review") == 1
+
+
+def test_filters_sorting_and_pages(browser: Any, tmp_path: Path) -> None:
+    """A synthetic 45-cluster plan: 3 pages of 20, two filters, sorting by bytes, the next-page key."""
+    doc = _synthetic_plan(45)
+    page = tmp_path / "big.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    assert "of 3" in browser.find_element("id", "page").text
+    browser.find_element("id", "f-roots").click()
+    ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
+    assert ids == {str(i) for i in range(45) if i % 3 == 0}
+    browser.find_element("id", "f-roots").click()
+    browser.find_element("id", "f-conflict").click()
+    ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
+    assert ids == {str(i) for i in range(45) if i % 5 == 0}
+    browser.find_element("id", "f-conflict").click()
+    # Sorted by bytes to free: the synthetic cluster i frees 1000 + i bytes, so 44 comes first.
+    Select(browser.find_element("id", "sort")).select_by_value("bytes")
+    ids_in_order = [e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")]
+    assert ids_in_order == [str(i) for i in range(44, 24, -1)]
+    body = browser.find_element("css selector", "body")
+    body.send_keys("n")  # next page
+    assert browser.find_element("css selector", ".cluster").get_attribute("data-cluster") == "24"
+    assert _console_problems(browser) == []
+
+
+def _synthetic_plan(n: int) -> dict[str, Any]:
+    """A plan of ``n`` two-member clusters: every 3rd spans both roots, every 5th has two labels."""
+    clusters = []
+    for i in range(n):
+        members = []
+        for j in range(2):
+            root = "/r/two" if (i % 3 == 0 and j == 1) else "/r/one"
+            members.append(
+                {
+                    "path": f"{root}/c{i}/f{j}.jpg",
+                    "root": root,
+                    "relpath": f"c{i}/f{j}.jpg",
+                    "action": ("keep", "remove")[j],
+                    "distance": j,
+                    "width": 64,
+                    "height": 48,
+                    "bytes": 1000 + i,
+                    "mtime_ns": 1,
+                    "sha256": f"{i:032x}{j:032x}",
+                    "hash": "0" * 16,
+                    "label": "cat" if (i % 5 == 0 and j == 1) else "dog",
+                }
+            )
+        clusters.append({"id": i, "keep": members[0]["path"], "keep_reason": "1st", "diameter": 1, "members": members})
+    return {
+        "schema": "imgdup.report/1",
+        "host": "h",
+        "roots": ["/r/one", "/r/two"],
+        "clusters": clusters,
+        "settings": {"hash": "phash", "threshold": 8},
+        "summary": {"files": 2 * n},
+        "failures": [],
+    }

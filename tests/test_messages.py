@@ -1,0 +1,108 @@
+"""What a run says: quiet when all is well, right plurals, no images, formats it cannot read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import imgdup
+from imgdup import hashing
+from imgdup.cli import main
+from imgdup.models import FileEntry, HashFailure, HashSettings
+
+from .synth import photo
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    rc = main([*args, "--no-cache", "--no-progress", "-j", "1"])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_a_clean_run_prints_no_failure_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    for quiet in ([], ["-q"]):
+        rc, _out, err = cli(capsys, "-d", str(tmp_path), *quiet)
+        assert rc == 0 and "could not be read" not in err and err == ""
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rc, _out, err = cli(capsys, "-d", str(tmp_path), "-q")
+    assert rc == 3 and err.strip().splitlines()[-1] == "imgdup: 1 file could not be read (listed above)"
+
+
+def test_counts_of_one_are_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    _rc, out, _err = cli(capsys, "-d", str(tmp_path))
+    assert "1 cluster, 1 duplicate: would remove 1 file (" in out
+    assert "2 files scanned" in out and "2 images hashed" in out
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "c.png")
+    _rc, out, _err = cli(capsys, "-d", str(tmp_path))
+    assert "1 cluster, 2 duplicates: would remove 2 files (" in out
+
+
+def test_a_folder_without_images_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("no pictures here\n")
+    rc, out, _err = cli(capsys, "-d", str(tmp_path))
+    assert rc == 0 and f"no images found in {tmp_path}" in out
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rc, out, _err = cli(capsys, "-d", str(tmp_path))
+    assert rc == 3 and "no image could be read" in out
+
+
+def entry(path: Path) -> FileEntry:
+    st = path.stat()
+    return FileEntry(str(path), str(path.parent), path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def isobmff(brand: bytes) -> bytes:
+    """The start of a HEIC/AVIF file (an ftyp box), not a decodable picture."""
+    return b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand + b"\x00" * 64
+
+
+@pytest.mark.parametrize(("name", "brand", "hint"), [
+    ("photo.heic", b"heic", "pip install 'imgdup[heic]'"),
+    ("photo.avif", b"avif", "without AVIF support"),
+])  # fmt: skip
+def test_heic_and_avif_are_listed_with_how_to_enable_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, brand: bytes, hint: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(isobmff(brand))
+    result = imgdup.find_duplicates(tmp_path, jobs=1)
+    assert [f.path for f in result.failures] == [str(path)]  # found and listed, not silently skipped
+    monkeypatch.setattr(hashing, "optional_formats", lambda: ())  # an installation without either
+    res = hashing.hash_entry(entry(path), HashSettings())
+    assert isinstance(res, HashFailure) and hint in res.reason
+
+
+def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if "HEIF" not in hashing.optional_formats():
+        pytest.skip("pillow-heif cannot register its opener here")
+    picture = photo(3)
+    picture.save(tmp_path / "a.jpg", quality=95)
+    pillow_heif.from_pillow(picture).save(str(tmp_path / "a.heic"), quality=90)
+    result = imgdup.find_duplicates(tmp_path, jobs=1, keep="path")
+    assert not result.failures
+    assert [sorted(Path(m.record.path).name for m in c.members) for c in result.clusters] == [["a.heic", "a.jpg"]]
+
+
+def test_avif_is_read_when_pillow_supports_it(tmp_path: Path) -> None:
+    if "AVIF" not in hashing.optional_formats():
+        pytest.skip("this Pillow has no AVIF support")
+    picture = photo(4)
+    picture.save(tmp_path / "a.png")
+    picture.save(tmp_path / "a.avif", quality=90)
+    result = imgdup.find_duplicates(tmp_path, jobs=1)
+    assert not result.failures and len(result.clusters) == 1
+
+
+@pytest.mark.parametrize("kind", [str, Path])
+def test_find_duplicates_accepts_one_folder(tmp_path: Path, kind: type) -> None:
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    result = imgdup.find_duplicates(kind(tmp_path), jobs=1)
+    assert result.roots == (str(tmp_path),) and result.summary.clusters == 1

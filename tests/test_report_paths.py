@@ -1,0 +1,69 @@
+"""Text report and montages name each file by its root and its path inside it, with its pixel size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import imgdup
+from imgdup.report.montage import _wrap
+from imgdup.report.text import root_labels, rooted_path
+
+from .conftest import A_ORIG, PlantedSet
+
+
+def test_same_name_in_two_roots_reads_differently(planted_set: PlantedSet, tmp_path: Path) -> None:
+    data = planted_set.files[A_ORIG]
+    for split in ("train", "test"):
+        (tmp_path / split / "cls").mkdir(parents=True)
+        (tmp_path / split / "cls" / "x.jpg").write_bytes(data)
+    result = imgdup.find_duplicates([tmp_path / "train", tmp_path / "test"], jobs=1)
+    text = imgdup.format_text(result)
+    members = [line.split()[1] for line in text.splitlines() if line.startswith(("  keep", "  remove"))]
+    assert sorted(members) == ["test/cls/x.jpg", "train/cls/x.jpg"]
+    assert text.count("[320x240 px, ") == 2
+    assert f"train = {(tmp_path / 'train').resolve()}" in text
+
+
+def test_roots_with_one_folder_name_are_numbered() -> None:
+    labels = root_labels(["/a/data", "/b/data", "/c/other"])
+    assert labels == {"/a/data": "data#1", "/b/data": "data#2", "/c/other": "other"}
+    assert rooted_path("/b/data/x/y.jpg", labels) == "data#2/x/y.jpg"
+    assert rooted_path("/elsewhere/y.jpg", labels) == "/elsewhere/y.jpg"
+
+
+def test_montage_label_keeps_the_file_name_of_a_long_path() -> None:
+    lines = _wrap("train/" + "deep/" * 20 + "photo_0001.jpg")
+    assert len(lines) == 2 and lines[0].startswith("...") and "".join(lines).endswith("photo_0001.jpg")
+    assert _wrap("train/x.jpg") == ["train/x.jpg"]
+
+
+def test_gallery_assets_are_package_data() -> None:
+    """Every web asset under imgdup/report is listed for the wheel (pyproject's package-data)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    repo = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["imgdup.report"]
+    )
+    on_disk = {p.name for p in (repo / "imgdup" / "report").iterdir() if p.suffix in (".html", ".css", ".js")}
+    assert on_disk == listed == {"gallery.html", "gallery.css", "gallery.js"}
+
+
+def test_gallery_csp_hashes_match_its_script_and_style(shared_planted_root: Path) -> None:
+    import base64
+    import hashlib
+    import re
+
+    from imgdup.report.html import to_html
+
+    page = to_html(imgdup.find_duplicates([shared_planted_root], jobs=1))
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)
+    style = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(script) == 1 and len(style) == 1
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert f"script-src {digest(script[0])};" in page and f"style-src {digest(style[0])};" in page
+    assert page == to_html(imgdup.find_duplicates([shared_planted_root], jobs=1))  # deterministic bytes
