@@ -63,9 +63,9 @@ print(json.dumps({"images": len(enc), "with_duplicates": sum(bool(v) for v in du
 """
 
 
-def imgdup_cmd(root: Path, *, jobs: int, cache: str | None, threshold: int) -> list[str]:
+def imgdup_cmd(root: Path, *, jobs: int, cache: str | None, threshold: int, keep: str | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "imgdup", "-d", str(root), "-t", str(threshold), "-j", str(jobs)]
-    cmd += ["--no-progress", "--format", "json"]
+    cmd += ["--no-progress", "--format", "json"] + (["--keep", keep] if keep else [])
     return cmd + (["--cache", cache] if cache else ["--no-cache"])
 
 
@@ -148,6 +148,11 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
     for jobs in args.jobs:
         s, rss, out = median_run(imgdup_cmd(root, jobs=jobs, cache=None, threshold=args.threshold), args.repeats)
         record(f"imgdup cold -j{jobs}", s, rss)
+    # What the default keep policy (sibling-relative quality) adds: the same cold run without it.
+    s, rss, _ = median_run(
+        imgdup_cmd(root, jobs=max(args.jobs), cache=None, threshold=args.threshold, keep="pixels,path"), args.repeats
+    )
+    record(f"imgdup cold -j{max(args.jobs)} --keep pixels,path", s, rss)
     with tempfile.TemporaryDirectory() as tmp:
         cache = os.path.join(tmp, "cache.sqlite3")
         s_fill, rss, _ = run_measured(imgdup_cmd(root, jobs=max(args.jobs), cache=cache, threshold=args.threshold))
@@ -168,6 +173,9 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
         ratios["naive / imgdup -j1"] = rows["naive (1 process)"]["seconds"] / j1["seconds"]
     if j1 and max(args.jobs) > 1:
         ratios[f"imgdup -j1 / -j{max(args.jobs)}"] = j1["seconds"] / jmax["seconds"]
+    ratios[f"keep policy cost: default / --keep pixels,path (-j{max(args.jobs)})"] = (
+        jmax["seconds"] / rows[f"imgdup cold -j{max(args.jobs)} --keep pixels,path"]["seconds"]
+    )
     ratios["cold / warm"] = (
         rows[f"imgdup cold+cache -j{max(args.jobs)}"]["seconds"] / rows["imgdup warm (cached)"]["seconds"]
     )
@@ -176,7 +184,7 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
             rows["imagededup PHash (defaults)"]["seconds"] / jmax["seconds"]
         )
     for name, value in ratios.items():
-        print(f"  ratio {name:<30} {value:6.2f}x")
+        print(f"  ratio {name:<58} {value:6.2f}x")
     return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary}
 
 

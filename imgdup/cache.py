@@ -17,20 +17,22 @@ transaction, so a run never sees another's half-made cache.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterable
 
-from .models import FileEntry, HashFailure, ImageRecord, Quality
+from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "imgdup.cache/5"  # 2: low_information, rotation variants; 3: quality; 4: byte paths, frames; 5: regions
+SCHEMA = "imgdup.cache/6"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+# 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
-_COLUMNS = 17
+_COLUMNS = 19
 
 # SQLite's primary result codes that prove the file itself is unusable (as opposed to a
 # read-only folder, a full disk or a lock, which say nothing about the file).
@@ -42,7 +44,7 @@ _CREATE_FILES = """
         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
-        frames INTEGER, frame_hashes TEXT, regions TEXT,
+        frames INTEGER, frame_hashes TEXT, traits TEXT, measures TEXT, regions TEXT,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
@@ -187,7 +189,8 @@ class HashCache:
         try:
             row = self._db.execute(
                 "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-                " upscaled, pixels_sha256, frames, frame_hashes, regions FROM files WHERE settings=? AND path=?",
+                " upscaled, pixels_sha256, frames, frame_hashes, traits, measures, regions"
+                " FROM files WHERE settings=? AND path=?",
                 (self.settings_key, os.fsencode(entry.path)),
             ).fetchone()
         except sqlite3.Error as exc:
@@ -206,10 +209,11 @@ class HashCache:
             digest=row[6],
             low_information=bool(row[8]),
             variants=tuple(int(v, 16) for v in row[9].split(",") if v),
-            quality=None if row[11] is None else Quality(upscaled=bool(row[10]), pixels_sha256=row[11]),
+            quality=None if row[11] is None else _quality(bool(row[10]), row[11], row[15]),
+            traits=None if row[14] is None else _traits(row[14]),
             frames=row[12],
             frame_hashes=tuple(int(v, 16) for v in row[13].split(",") if v),
-            regions=tuple(int(v, 16) for v in (row[14] or "").split(",") if v),
+            regions=tuple(int(v, 16) for v in (row[16] or "").split(",") if v),
         )
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
@@ -219,7 +223,7 @@ class HashCache:
             key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, *[None] * 7))
+                    rows.append((*key, None, None, None, None, res.reason, *[None] * 9))
                 continue
             variants = ",".join(format(v, "x") for v in res.variants)
             q = res.quality
@@ -227,6 +231,7 @@ class HashCache:
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256,
                  res.frames, ",".join(format(v, "x") for v in res.frame_hashes),
+                 None if res.traits is None else _traits_json(res.traits), None if q is None else _measures_json(q),
                  ",".join(format(v, "x") for v in res.regions))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
@@ -234,13 +239,13 @@ class HashCache:
     def put_quality(self, records: Iterable[ImageRecord]) -> None:
         """Store measured :class:`Quality` on the rows of exactly these file versions."""
         rows: list[tuple[object, ...]] = [
-            (int(r.quality.upscaled), r.quality.pixels_sha256, self.settings_key, os.fsencode(r.path), r.entry.inode,
-             r.entry.size, r.entry.mtime_ns)
+            (int(r.quality.upscaled), r.quality.pixels_sha256, _measures_json(r.quality), self.settings_key,
+             os.fsencode(r.path), r.entry.inode, r.entry.size, r.entry.mtime_ns)
             for r in records
             if r.quality is not None
         ]  # fmt: skip
         self._write(
-            "UPDATE files SET upscaled=?, pixels_sha256=?"
+            "UPDATE files SET upscaled=?, pixels_sha256=?, measures=?"
             " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
             rows,
         )
@@ -281,3 +286,27 @@ class HashCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _traits_json(t: Traits) -> str:
+    return json.dumps([int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless), t.thumb.hex()])
+
+
+def _traits(text: str) -> Traits | None:
+    try:
+        intact, colour, jpeg_quality, lossless, thumb = json.loads(text)
+        return Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), bytes.fromhex(thumb))
+    except (ValueError, TypeError):
+        return None  # unreadable: unknown, as for a record from before traits
+
+
+def _measures_json(q: Quality) -> str:
+    return json.dumps([list(q.spectrum), q.lowest_fit])
+
+
+def _quality(upscaled: bool, pixels_sha256: str, measures: str | None) -> Quality:
+    try:
+        spectrum, lowest_fit = json.loads(measures) if measures else ((), None)
+        return Quality(upscaled, pixels_sha256, tuple(float(x) for x in spectrum), lowest_fit)
+    except (ValueError, TypeError):
+        return Quality(upscaled, pixels_sha256)

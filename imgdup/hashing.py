@@ -14,13 +14,15 @@ import io
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import BinaryIO
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality
+from . import quality as quality_mod
+from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
 from .regions import content_box, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
@@ -77,7 +79,8 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 3  # 2: 2x enlargements detected by the quality check; 3: every frame hashed
+HASH_VERSION = 4  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+# 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -302,34 +305,76 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
-    img, width, height, _frames = _load_first_frame(source, settings)
+    img, width, height, _frames, _traits = _load_first_frame(source, settings)
     return img, width, height
 
 
-def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, int]:
-    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image)."""
+# Formats that store pixels exactly (their quality is what they hold, not what they lost).
+_LOSSLESS = ("PNG", "BMP", "DIB", "TIFF", "PPM", "TGA")
+_THUMB = 16
+
+
+def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, int, Traits]:
+    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image) and the
+    :class:`Traits` its reduced decode shows for free.
+
+    A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
+    grey decode gives (same hash), and the chroma planes say whether the picture has colour.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
+            fmt = img.format
             width, height = img.size
             frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
+            jpeg_quality = None
+            if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
+                jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
             reduced = settings.decode == "draft"
-            if reduced and img.format in ("JPEG", "MPO"):
+            if reduced and fmt in ("JPEG", "MPO"):
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
-                # files, can skip the chroma planes: every hash works on grey levels anyway.
+                # files, can skip colour conversion: every hash works on grey levels anyway.
                 w, h = img.size
                 scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
-                img.draft("L" if img.mode in ("L", "RGB", "YCbCr") else img.mode, (int(w * scale), int(h * scale)))
+                want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
+                img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            colour = 0.0
+            if img.mode == "YCbCr":
+                y, cb, cr = img.split()
+                colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
+                img = y
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
             if reduced and min(img.size) >= 2 * draft_size(settings):
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
-            return img, width, height, frames
+            if img.mode == "RGB":
+                small = img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr")
+                _y, cb, cr = small.split()
+                colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
+            thumb = img.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
+            traits = Traits(
+                colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
+            )
+            return img, width, height, frames, traits
+
+
+def _intact(source: str | io.BytesIO) -> bool:
+    """Pillow's full check of a PNG (every chunk checksum): a damaged file must never be kept
+    over an intact copy, and a PNG with a bad checksum still decodes."""
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        with Image.open(source, formats=_formats_for(source)) as img:
+            if img.format == "PNG":
+                img.verify()
+    except Exception:  # noqa: BLE001 - any complaint of the checker means "not intact"
+        return False
+    return True
 
 
 def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
@@ -414,7 +459,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height, frames = _load_first_frame(source, settings)
+        img, width, height, frames, traits = _load_first_frame(source, settings)
+        if traits.lossless and not _intact(source):
+            traits = replace(traits, intact=False)
         plain = hash_image(img, settings)
         return ImageRecord(
             entry=entry,
@@ -427,6 +474,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             frames=frames,
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
             regions=region_hashes(img, settings, plain) if settings.regions else (),
+            traits=traits,
         )
 
     return _guarded(entry, work)
@@ -485,16 +533,72 @@ def measure_quality(img: Image.Image) -> Quality:
     return Quality(upscaled=upscaled, pixels_sha256=pixels_sha256)
 
 
+# Side of the native-resolution centre crop the sibling-relative measurements look at (a
+# multiple of 8 so that its blocks are the JPEG blocks).
+_MEASURE_CROP = 256
+
+
+def measure_siblingwise(img: Image.Image, jpeg_quality: int | None = None) -> Quality:
+    """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
+    (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
+    tested against lattices as coarse as its own table or coarser."""
+    digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
+    pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
+    grey = np.asarray(img.convert("L"))
+    h, w = grey.shape
+    side_y, side_x = min(h, _MEASURE_CROP), min(w, _MEASURE_CROP)
+    top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
+    spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
+    # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
+    wide = grey[top : top + side_y + 8, left : left + side_x + 8]
+    offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]
+    return Quality(
+        # informational (the policy compares with the actual siblings' sizes): a 1.5x-2x enlargement
+        upscaled=any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3)),
+        pixels_sha256=pixels_sha256,
+        spectrum=tuple(round(x, 4) for x in spec),
+        lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
+    )
+
+
+def _quality_work(entry: FileEntry, colour: bool) -> ImageRecord:
+    source, digest = _read(entry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source, formats=_formats_for(source)) as img:
+            width, height = img.size
+            own = None
+            if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
+                own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+                if not colour and img.mode in ("RGB", "YCbCr"):
+                    # full size, luminance only: about half the cost of a colour decode; the
+                    # pixel digest is then of the luminance (it can only equal another JPEG's)
+                    img.draft("L", img.size)
+            img.load()
+            img = normalise(img)
+    return ImageRecord(
+        entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own)
+    )
+
+
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
     """Decode one file in full and measure its :class:`Quality` (a worker function).
 
     The record's hash is not computed (0); only ``quality``, the size and the digest matter.
+    A JPEG is decoded as luminance only (all the measures need).
     """
+    return _guarded(entry, lambda: _quality_work(entry, colour=False))
 
-    def work() -> ImageRecord:
-        source, digest = _read(entry)
-        full = HashSettings(settings.algorithm, settings.hash_size, "full")
-        img, width, height = load_for_hashing(source, full)
-        return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_quality(img))
 
-    return _guarded(entry, work)
+def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """:func:`quality_entry` with a colour decode, so that the pixel digest of a JPEG equals that
+    of a lossless copy of the same pixels (asked for when a same-size lossless sibling exists)."""
+    return _guarded(entry, lambda: _quality_work(entry, colour=True))
+
+
+def quality_entry_some_rgb(
+    entry: FileEntry, settings: HashSettings, *, colour_paths: frozenset[str] = frozenset()
+) -> ImageRecord | HashFailure:
+    """:func:`quality_entry_rgb` for ``colour_paths``, :func:`quality_entry` for the rest: one
+    batch, one set of workers (bind ``colour_paths`` with functools.partial)."""
+    return _guarded(entry, lambda: _quality_work(entry, colour=entry.path in colour_paths))

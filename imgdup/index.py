@@ -63,6 +63,25 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def oriented_distance(a: int, a_variants: Sequence[int], b: int, b_variants: Sequence[int]) -> int:
+    """THE distance between two images under ``--rotations`` (symmetric, one definition for all).
+
+    The smallest distance between one image's plain hash and any of the other's 8 orientations
+    (its plain hash and its 7 ``variants``), taken both ways. It is never smaller than a
+    comparison with a plain hash on one side: two orientations of two different pictures may
+    look alike (an any-of-8 against any-of-8 search made photos 24 bits apart come out at 6),
+    while an upright picture and a rotated copy always meet with one side plain. The search,
+    the clusters' diameter, every member's distance and the removal rule all use this function.
+    Without variants it is the plain Hamming distance.
+    """
+    d = (a ^ b).bit_count()
+    for v in b_variants:
+        d = min(d, (a ^ v).bit_count())
+    for v in a_variants:
+        d = min(d, (v ^ b).bit_count())
+    return d
+
+
 def self_join(hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto") -> list[Match]:
     """All pairs ``i < j`` of distinct positions with ``hamming(hashes[i], hashes[j]) <= threshold``.
 

@@ -48,15 +48,17 @@ def run_batch(
     entries: Sequence[FileEntry],
     settings: HashSettings,
     *,
-    kind: str = "hash",
+    kind: str | Work = "hash",
     timeout: float = DEFAULT_TIMEOUT,
     isolate: bool = True,
 ) -> list[Result]:
-    """Hash (``kind="hash"``) or measure (``"quality"``) a batch; results in input order.
+    """Hash (``kind="hash"``) or measure (``"quality"``) a batch; results in input order. ``kind``
+    may also be the per-file function itself (picklable), e.g. the keep policy's measurement with
+    its per-round options bound.
 
     Never raises for a bad file: every per-file problem is a :class:`HashFailure`.
     """
-    work = WORK[kind]
+    work = WORK[kind] if isinstance(kind, str) else kind
     remote = [i for i, e in enumerate(entries) if is_remote(e.path)]
     if not remote:
         return _local_batch(list(entries), settings, work, timeout, isolate)

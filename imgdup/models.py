@@ -74,6 +74,30 @@ class Quality:
 
     upscaled: bool
     pixels_sha256: str
+    # Added by the sibling-relative keep policy (imgdup.quality); empty/None in older records.
+    # ``spectrum``: mean power per pixel above each of quality.CUTOFFS (fractions of Nyquist),
+    # on a native-resolution centre crop. ``lowest_fit``: the standard JPEG quality whose
+    # luminance quantisation lattice the pixels sit on best (they went through it), or None.
+    spectrum: tuple[float, ...] = ()
+    lowest_fit: int | None = None
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the keep policy needs that the hash's own (reduced) decode already shows, for free.
+
+    ``intact``: the file passed a full check (Pillow's ``verify()``: chunk checksums of a PNG).
+    ``colourfulness``: mean chroma distance from grey (0-~180; a grey picture stored as RGB ~0).
+    ``jpeg_quality``: the IJG quality the luminance quantisation table corresponds to, None
+    when the file is no JPEG; ``lossless``: a format that stores pixels exactly (PNG, BMP, ...).
+    ``thumb``: a 16x16 grey thumbnail (256 bytes, row-major) to compare siblings with.
+    """
+
+    intact: bool = True
+    colourfulness: float = 0.0
+    jpeg_quality: int | None = None
+    lossless: bool = False
+    thumb: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,7 @@ class ImageRecord:
     frame_hashes: tuple[int, ...] = ()
     # With HashSettings.regions: (content-box hash, *sub-region hashes), see imgdup.regions.
     regions: tuple[int, ...] = ()
+    traits: Traits | None = None
 
     @property
     def path(self) -> str:

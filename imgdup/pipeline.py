@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from . import index as index_mod
+from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .hashing import quality_entry, settings_key
+from .hashing import quality_entry_some_rgb, settings_key
 from .models import (
     Action,
     Cluster,
@@ -39,8 +42,9 @@ unknown), "hash" (files), "search" (distinct hash values searched), "decide" (cl
 
 Join = Callable[..., list[Match]]
 """A self-join with :func:`imgdup.index.self_join`'s signature and result (another engine's)."""
-Measure = Callable[[Sequence[FileEntry], HashSettings], Sequence[ImageRecord | HashFailure]]
-"""Quality measurement of a batch of files, results in input order (another engine's)."""
+Measure = Callable[[Sequence[FileEntry], HashSettings, Callable[..., Any]], Sequence[ImageRecord | HashFailure]]
+"""Runs the keep policy's per-file measurement (the third argument, picklable) over a batch of
+files, results in input order (another engine's scheduler)."""
 
 # phash/64 at T=8 had the best expected-transform F1 (0.981) with zero wrong pairs on the accuracy
 # benchmark (T=4: 0.906; T=10 merges different sources; the closest two different dogs-1000 photos
@@ -292,52 +296,102 @@ def _components(
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
-    With rotation variants, the index holds every distinct value of every image's 8 hashes,
-    each with its owners (unique primary hashes); a match between two values links their
-    owners, so image A matches B when some orientation of A is within the threshold of B.
+    With rotation variants, the index holds every distinct value of every image's 8 hashes; a
+    match between two values links two images only when one value is the plain hash of one of
+    them and the other is any orientation of the other: exactly the pairs whose
+    :func:`~imgdup.index.oriented_distance` is within the threshold (two rotated versions of two
+    images never link them). Images are grouped by (hash, variants) so that the distance the
+    report shows between two files is the one that linked them.
     """
     self_join = join or index_mod.self_join
-    by_hash: dict[int, list[ImageRecord]] = {}
+    by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
-        by_hash.setdefault(r.hash, []).append(r)
+        by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
     unique = list(by_hash)
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
         pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend, join=join)]
     elif not settings.rotations:
-        pairs = [(m.a, m.b) for m in self_join(unique, threshold, bits=settings.bits, backend=backend)]
+        hashes = [h for h, _ in unique]
+        pairs = [(m.a, m.b) for m in self_join(hashes, threshold, bits=settings.bits, backend=backend)]
     else:
-        owners: dict[int, set[int]] = {}
-        for i, h in enumerate(unique):
-            owners.setdefault(h, set()).add(i)
-            for r in by_hash[h]:
-                for v in r.variants:
-                    owners.setdefault(v, set()).add(i)
-        values = list(owners)
-        owner_lists = [sorted(owners[v]) for v in values]
-        pairs = [(o[0], x) for o in owner_lists for x in o[1:]]  # one value, several images
+        plain: dict[int, list[int]] = {}  # value -> images whose plain hash it is
+        anyo: dict[int, list[int]] = {}  # value -> images having it among their 8 orientations
+        for i, (h, variants) in enumerate(unique):
+            plain.setdefault(h, []).append(i)
+            for v in dict.fromkeys((h, *variants)):
+                anyo.setdefault(v, []).append(i)
+        values = list(anyo)
+        pairs = [(x, y) for v in values for x in plain.get(v, ()) for y in anyo[v] if x != y]
         for m in self_join(values, threshold, bits=settings.bits, backend=backend):
-            a, b = owner_lists[m.a], owner_lists[m.b]
-            pairs += [(x, y) for x in a for y in b if x != y]
+            va, vb = values[m.a], values[m.b]
+            pairs += [(x, y) for x in plain.get(va, ()) for y in anyo[vb] if x != y]
+            pairs += [(x, y) for x in plain.get(vb, ()) for y in anyo[va] if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in components(len(unique), matches)
             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
 
 
 def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> list[ImageRecord]:
-    """The members of one cluster whose quality the policy still needs."""
+    """The members of one cluster whose quality the policy still needs.
+
+    Tiered (the ``quality`` rule first): only files that can still win are measured. Damaged
+    files, and grey ones where a sibling has colour, are out (the hash's own decode says so);
+    the rest go one pixel-count tier at a time, largest first, stopping at the first tier that
+    holds a file that is not an enlargement of a smaller sibling. A lone file with no sibling
+    small enough to be its source needs no measurement at all.
+    """
     unknown = [r for r in members if r.quality is None and r.path not in tried]
     if not tiered:
         return unknown
     unknown_paths = {r.path for r in unknown}
-    for pixels in sorted({r.pixels for r in members}, reverse=True):
-        tier = [r for r in members if r.pixels == pixels]
-        need = [r for r in tier if r.path in unknown_paths]
-        if need:
-            return need
-        if any(r.quality is None or not r.quality.upscaled for r in tier):
-            return []  # the keeper's tier: every larger file is an enlargement
+    verdicts = quality_mod.assess(members)
+    pool = [r for r, v in zip(members, verdicts) if not v.damaged and not v.grey] or members
+    enlarged = {r.path for r, v in zip(members, verdicts) if v.enlarged}
+    for pixels in sorted({r.pixels for r in pool}, reverse=True):
+        tier = [r for r in pool if r.pixels == pixels]
+        has_source = any(s.pixels <= quality_mod.SAME_SIZE**2 * pixels for s in members)
+        if len({r.digest for r in tier}) == 1 and not has_source:
+            return []  # one picture on top, nothing smaller it could be an enlargement of
+        in_tier = {r.path for r in tier}
+        pairs = [(r, v) for r, v in zip(members, verdicts) if r.path in in_tier and r.path not in enlarged]
+        if has_source and not any(r.path not in unknown_paths for r, _ in pairs):
+            # Is any file of this tier not an enlargement? Only a spectrum says: measure the
+            # best claims first; if all of the tier turn out enlarged, go on to the next tier.
+            if not pairs:
+                continue
+            live = [(r, v) for r, v in pairs if not v.edited] or pairs
+            top = max(quality_mod.effective_quality(r)[0] for r, _ in live)
+            return [r for r, _ in live if quality_mod.effective_quality(r)[0] == top]
+        return _best_quality_first(pairs, unknown_paths)
     return []
+
+
+def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], unknown: set[str]) -> list[ImageRecord]:
+    """In the keeper's tier, the files whose measurement can still change the keeper.
+
+    A file's effective quality never exceeds what its own format says (JPEG table, lossless),
+    and edited files rank below unedited ones anyway: so files are measured best-claim first,
+    stopping once the best measured file's effective quality beats every unmeasured claim.
+    One distinct file per digest is enough.
+    """
+    live = [(r, v) for r, v in tier if not v.edited] or tier
+    if len({r.digest for r, _ in live}) < 2:
+        return []
+    claims = [(quality_mod.effective_quality(r)[0], r, v) for r, v in live]
+    # A measured lossless file does not stop the search: it may hold a JPEG sibling's very pixels
+    # (the pixel digest of that JPEG tells), so the best JPEG claims are measured as well.
+    best = max(
+        (q for q, r, v in claims if r.path not in unknown and not v.blurred and not (r.traits and r.traits.lossless)),
+        default=-1,
+    )
+    open_claims = [(q, r) for q, r, _ in claims if r.path in unknown and q >= best]
+    if not open_claims:
+        return []
+    # the two best claims at least: "blurred" is relative to the other measured files
+    measured = sum(1 for _, r, _ in claims if r.path not in unknown)
+    tops = sorted({q for q, _ in open_claims}, reverse=True)[: 1 if measured >= 2 else 2]
+    return [r for q, r in open_claims if q in tops]
 
 
 def _with_quality(
@@ -353,41 +407,53 @@ def _with_quality(
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
 
-    Byte-identical members need no comparison, so clusters of exact copies measure nothing.
-    When the policy starts ``quality, pixels`` (the default), the keeper is the largest image
-    that is not an enlargement: members are measured one pixel-count tier at a time, largest
-    first, stopping at the first tier holding a non-enlarged image. Typically one or two
-    files per cluster are decoded again instead of all of them (measured on a 20,000-file set
-    of 20-member clusters: measuring every member cost 5x the hashing).
+    Byte-identical members need no comparison, so clusters of exact copies measure nothing, and
+    byte-identical members of other clusters are decoded once. When the policy starts with
+    ``quality`` (the default), members are measured lazily, one round for all clusters at a
+    time (see :func:`_to_measure`) instead of all of them (measured on a 20,000-file set of
+    20-member clusters: measuring every member cost 5x the hashing).
     """
-    tiered = tuple(keep[:2]) == ("quality", "pixels")
+    tiered = keep[0] == "quality"
     measured: dict[str, ImageRecord] = {}
     tried: set[str] = set()  # measured or failed: never asked for twice
     active = [g for g in groups if len({m.digest for m in g}) > 1]
     while active:
         todo: list[ImageRecord] = []
+        colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
         still = []
         for g in active:
-            need = _to_measure([measured.get(r.path, r) for r in g], tried, tiered)
+            members = [measured.get(r.path, r) for r in g]
+            need = _to_measure(members, tried, tiered)
             if need:
                 todo += need
                 still.append(g)
+                lossless = {r.pixels for r in members if r.traits and r.traits.lossless}
+                colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
             break
+        # byte-identical files measure the same: decode one of them (exact copies cost nothing)
+        first: dict[tuple[str, bool], ImageRecord] = {}
+        for r in todo:
+            first.setdefault((r.digest, r.path in colour), r)
+        unique = list(first.values())
+        work = functools.partial(
+            quality_entry_some_rgb, colour_paths=frozenset(r.path for r in unique if r.path in colour)
+        )
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
-        done_before, total = len(tried), len(tried) + len(todo)
-        entries = [r.entry for r in todo]
+        done_before, total = len(tried), len(tried) + len(unique)
         if measure is not None:
-            results = measure(entries, settings)
+            got = measure([r.entry for r in unique], settings, work)
         else:
-            results = hash_all(
-                entries,
+            got = hash_all(
+                [r.entry for r in unique],
                 settings,
                 jobs=jobs,
                 timeout=timeout,
-                work=quality_entry,
+                work=work,
                 on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
             )
+        by_key = {(r.digest, r.path in colour): res for r, res in zip(unique, got)}
+        results = [by_key[(r.digest, r.path in colour)] for r in todo]
         for r, res in zip(todo, results):
             tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).

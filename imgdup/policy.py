@@ -11,9 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from . import quality
 from .errors import UsageError
 from .frames import frames_match
+from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
+from .quality import Assessment
 from .regions import link_distance
 
 
@@ -25,13 +28,10 @@ class KeepRule:
     describe: Callable[[ImageRecord], str]
 
 
-def _not_enlarged(r: ImageRecord) -> int:
-    return 1 if r.quality is not None and r.quality.upscaled else 0
-
-
 KEEP_RULES: dict[str, KeepRule] = {
-    # Unknown quality (not measured) counts as "not enlarged": the next rules decide.
-    "quality": KeepRule(_not_enlarged, lambda r: "not an enlargement (the others look upscaled)"),
+    # Ranked relative to the other members of the cluster (see _QualityRank); unknown
+    # measurements count as "nothing wrong": the next rules decide.
+    "quality": KeepRule(lambda r: 0, lambda r: "best copy"),
     "pixels": KeepRule(lambda r: -r.pixels, lambda r: f"most pixels ({r.width}x{r.height})"),
     "size": KeepRule(lambda r: -r.entry.size, lambda r: f"largest file ({r.entry.size} bytes)"),
     "oldest": KeepRule(lambda r: r.entry.mtime_ns, lambda r: "oldest modification time"),
@@ -73,9 +73,46 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     return out + list(best.values())
 
 
+def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
+    """The order of the ``quality`` rule: intact, colour, not an enlargement of a sibling, most
+    pixels, then at equal resolution the least processed (no edit or overlay, not blurred,
+    highest effective JPEG quality, not re-encoded from a coarser one)."""
+    return (a.damaged, a.grey, a.enlarged, -r.pixels, a.edited, a.blurred, -a.quality, a.reencoded_from is not None)
+
+
+def _quality_reason(best: tuple[Assessment, ImageRecord], other: tuple[Assessment, ImageRecord]) -> str:
+    """Why ``best`` beat ``other`` under the ``quality`` rule, in words."""
+    (a, r), (b, s) = best, other
+    if a.damaged != b.damaged:
+        return "intact (another copy fails Pillow's full check)"
+    if a.grey != b.grey:
+        return "colour (another copy is grayscale)"
+    if a.enlarged != b.enlarged:
+        return "the others are enlargements of it"
+    if r.pixels != s.pixels:
+        return f"most pixels ({r.width}x{r.height}), not an enlargement"
+    if a.edited != b.edited:
+        return "no overlay or edit (another copy differs where the others agree)"
+    if a.blurred != b.blurred:
+        return "sharper (another copy has less detail)"
+    if a.quality != b.quality:
+        if a.quality == 100:
+            return f"lossless (vs q{b.quality})"
+        return f"highest JPEG quality (q{a.quality} vs q{b.quality})" if b.quality else f"JPEG quality q{a.quality}"
+    return f"not a re-encode (another copy went through q{b.reencoded_from})"
+
+
 def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[ImageRecord, str]:
     """The record the policy keeps, and the rule that decided it against the runner-up."""
     rules = [KEEP_RULES[name] for name in keep]
+    if "quality" in keep:
+        assessed = {r.path: a for r, a in zip(records, quality.assess(records))}
+        rules = [
+            KeepRule(lambda r: _quality_key(assessed[r.path], r), KEEP_RULES["quality"].describe)
+            if name == "quality"
+            else KEEP_RULES[name]
+            for name in keep
+        ]
     candidates = _smallest_of_twins(records) if "quality" in keep else list(records)
     ranked = sorted(candidates, key=lambda r: tuple(rule.key(r) for rule in rules))
     best = ranked[0]
@@ -84,18 +121,20 @@ def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[
             return best, "only member" if len(records) == 1 else "first in path order"
         return best, "smallest of the files with identical pixels"
     runner_up = ranked[1]
-    for rule in rules:
+    for name, rule in zip(keep, rules):
         if rule.key(best) != rule.key(runner_up):
+            if name == "quality":
+                return best, _quality_reason((assessed[best.path], best), (assessed[runner_up.path], runner_up))
             return best, rule.describe(best)
     return best, "first in path order"
 
 
 def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
-    """Bits between two images' hashes; with rotation variants, the least over a's 8 versions;
+    """Bits between two images' hashes: with rotation variants, :func:`~imgdup.index.oriented_distance`;
     with regions, :func:`imgdup.regions.link_distance` (every link confirmed by finer hashes)."""
     if a.regions and b.regions:
         return link_distance((a.hash, a.regions, a.variants), (b.hash, b.regions, b.variants), bits=bits)
-    return min((h ^ b.hash).bit_count() for h in (a.hash, *a.variants))
+    return oriented_distance(a.hash, a.variants, b.hash, b.variants)
 
 
 def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:

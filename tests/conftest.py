@@ -191,7 +191,8 @@ def build_planted_set() -> PlantedSet:
     files[A_COPY] = files[A_ORIG]
     files[A_HALF] = encode(a.resize((160, 120), Image.Resampling.LANCZOS), quality=92)
     files[A_Q50] = encode(a, quality=50)
-    files[A_PNG] = encode(a, "PNG")
+    with Image.open(io.BytesIO(files[A_ORIG])) as decoded:  # the JPEG's own pixels, losslessly
+        files[A_PNG] = encode(decoded.convert("RGB"), "PNG")
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to view": exif_transpose undoes the CCW turn stored below
     files[A_ROT] = encode(a.transpose(Image.Transpose.ROTATE_90), quality=92, exif=exif.tobytes())

@@ -240,6 +240,7 @@ def _removal_figures(
             eligible += 1
             best += krec["transform"] in BEST_COPY
 
+    keep_policy = _keeper_classes(clusters, files)
     lost_groups = sum(1 for rels in groups.values() if all(r in removed for r in rels))
     lost_groups_soft = sum(1 for rels in groups.values() if all(r in removed for r in rels if not files[r]["hard"]))
     lost_distractors = sum(1 for rel in removed if files[rel]["group"] is None)
@@ -258,7 +259,56 @@ def _removal_figures(
         "best_copy_kept": {"best": best, "eligible": eligible, "pct": _pct(best, eligible)},
         "keeper_is_hard_variant": keeper_hard,
         "keeper_transforms": dict(keeper_transforms.most_common()),
+        "keep_policy": keep_policy,
     }
+
+
+# --- keep-policy block (issue 9): which class of copy the kept file is --------------------
+GOOD_CLASSES = frozenset({"source", "lossless"})
+
+
+def _keeper_classes(
+    clusters: Sequence[Sequence[tuple[str, Mapping[str, Any]]]], files: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Per cluster, the quality class of the kept file, and the keep-policy error counts."""
+
+    def cls(rel: str) -> str:
+        return files[rel].get("quality_class") or ("source" if files[rel]["transform"] == "original" else "unknown")
+
+    def pixels(m: Mapping[str, Any]) -> int:
+        return int(m.get("width") or 0) * int(m.get("height") or 0)
+
+    per_cluster = []
+    classes = Counter[str]()
+    good = eligible = grey = enlarged = lower = 0
+    for i, members in enumerate(clusters):
+        keepers = [(rel, m) for rel, m in members if m.get("action") == "keep"]
+        if not keepers or files[keepers[0][0]]["group"] is None:
+            continue
+        krel, km = keepers[0]
+        kc = cls(krel)
+        same = [(rel, m) for rel, m in members if files[rel]["group"] == files[krel]["group"] and rel != krel]
+        classes[kc] += 1
+        per_cluster.append({"cluster": i, "keeper": krel, "transform": files[krel]["transform"], "class": kc})
+        if any(cls(rel) in GOOD_CLASSES for rel, _ in same) or kc in GOOD_CLASSES:
+            eligible += 1
+            good += kc in GOOD_CLASSES
+        grey += kc == "grayscale" and any(cls(rel) != "grayscale" for rel, _ in same)
+        enlarged += kc == "enlargement" and any(cls(rel) != "enlargement" for rel, _ in same)
+        lower += kc == "lower resolution" and any(
+            pixels(m) > pixels(km) and cls(rel) not in ("enlargement", "lower resolution") for rel, m in same
+        )
+    return {
+        "source_or_lossless_kept": {"kept": good, "eligible": eligible, "pct": _pct(good, eligible)},
+        "grayscale_kept_over_colour": grey,
+        "enlargement_kept_over_source": enlarged,
+        "lower_resolution_kept_over_larger": lower,
+        "keeper_classes": dict(classes.most_common()),
+        "per_cluster": per_cluster,
+    }
+
+
+# --- end of keep-policy block -------------------------------------------------------------
 
 
 def _pct(num: int, den: int) -> float | None:
@@ -323,6 +373,14 @@ def format_text(result: Mapping[str, Any]) -> str:
         f"original; keeper is a hard variant in {r['keeper_is_hard_variant']}"
     )
     lines.append("  keeper transforms: " + ", ".join(f"{k} {v}" for k, v in r["keeper_transforms"].items()))
+    k = r["keep_policy"]
+    g = k["source_or_lossless_kept"]
+    lines.append(
+        f"  keeper is the source or a lossless copy: {g['kept']}/{g['eligible']} = {_fmt(g['pct'], 1)}%; kept over a"
+        f" better copy: grayscale {k['grayscale_kept_over_colour']}, enlargement {k['enlargement_kept_over_source']},"
+        f" lower resolution {k['lower_resolution_kept_over_larger']}"
+    )
+    lines.append("  keeper classes: " + ", ".join(f"{c} {n}" for c, n in k["keeper_classes"].items()))
     return "\n".join(lines)
 
 

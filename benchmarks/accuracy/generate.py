@@ -262,8 +262,76 @@ def _edit(
     return Transform(name, hard, f"{description}, JPEG q92", lambda im, r: Rendered(edit(im, r), "JPEG", _jpeg(92)))
 
 
+# --- keep-policy block (issue 9): quality classes and enlargements -------------------------
+# Every file carries the class of copy it is, so the evaluator can say what kind of file the
+# keep policy kept: source (the original, a byte copy), lossless (same pixels, lossless format),
+# degraded (re-encoded, blurred, a lossless file of a degraded copy), lower resolution (resized
+# down or cropped), enlargement, grayscale, edited (brightness, contrast, overlay, mirror).
+QUALITY_CLASS = {
+    "original": "source",
+    "exact_copy": "source",
+    "png": "lossless",
+    **dict.fromkeys(("jpeg_q90", "jpeg_q70", "jpeg_q50", "jpeg_q30", "webp", "blur", "exif_rotated"), "degraded"),
+    **dict.fromkeys(("png_of_q30", "rotate_90"), "degraded"),
+    **dict.fromkeys(
+        ("downscale_75", "downscale_50", "downscale_25", "crop_5", "crop_10", "crop_20"), "lower resolution"
+    ),
+    **dict.fromkeys(("squash_10", "chain_down50_q50", "chain_crop5_q70", "chain_down75_webp"), "lower resolution"),
+    "chain_bright_down50": "edited",
+    **dict.fromkeys(("upscale_150", "enlarge_2x_bicubic", "enlarge_2x_lanczos"), "enlargement"),
+    **dict.fromkeys(
+        ("enlarge_4x_bicubic", "enlarge_4x_lanczos", "enlarge_8x_bicubic", "enlarge_8x_lanczos"), "enlargement"
+    ),
+    "grayscale": "grayscale",
+    **dict.fromkeys(
+        ("brightness_up", "brightness_down", "contrast", "watermark", "chain_watermark_q60", "flip"), "edited"
+    ),
+}
+
+
+def _keep_policy_transforms() -> tuple[Transform, ...]:
+    """Enlargements by 2x, 4x and 8x (bicubic and Lanczos), and a PNG of a q30 JPEG.
+
+    The 4x and 8x enlargements are made from the 50% and 25% downscales, so every enlargement
+    ends at twice the original's size (a 8x enlargement of a 500 px photo would be 4000 px):
+    each is an enlargement of a sibling in the set, and larger than the original.
+    """
+
+    def enlarge(factor: int, method: Image.Resampling, label: str) -> Transform:
+        def render(im: Image.Image, _r: random.Random) -> Rendered:
+            small = _resize(im, 2 / factor) if factor > 2 else im
+            return Rendered(small.resize((im.width * 2, im.height * 2), method), "JPEG", _jpeg(92))
+
+        return Transform(
+            f"enlarge_{factor}x_{label}",
+            False,
+            f"{'' if factor == 2 else f'{200 // factor}% downscale, then '}{factor}x {label} enlargement, JPEG q92",
+            render,
+        )
+
+    def png_of_q30(im: Image.Image, _r: random.Random) -> Rendered:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=30)
+        buf.seek(0)
+        with Image.open(buf) as degraded:
+            return Rendered(degraded.convert("RGB"), "PNG")
+
+    return (
+        *(
+            enlarge(f, m, n)
+            for f in (2, 4, 8)
+            for m, n in ((Image.Resampling.BICUBIC, "bicubic"), (Image.Resampling.LANCZOS, "lanczos"))
+        ),
+        Transform("png_of_q30", False, "JPEG q30 decoded and saved as PNG (big file, degraded pixels)", png_of_q30),
+    )
+
+
+# --- end of keep-policy block -------------------------------------------------------------
+
 # Layout edits (borders, letterboxes, captions, small rotations, crops, screenshots): edits.py.
-TRANSFORMS = (*_transforms(), *(_edit(n, h, d, e) for n, h, _c, d, e in EDITS))
+# Crops hold less of the picture; the others add or move things around it.
+QUALITY_CLASS.update({n: "lower resolution" if "crop" in n else "edited" for n, *_rest in EDITS})
+TRANSFORMS = (*_transforms(), *_keep_policy_transforms(), *(_edit(n, h, d, e) for n, h, _c, d, e in EDITS))
 
 
 def resolve_source(cli_value: str | None) -> Path:
@@ -386,14 +454,15 @@ def generate(
         fmt = _format_of(path)
         upright = _load_upright(path)
         base = {"group": group, "source": path.name}
-        write(original, fmt, {**base, "transform": "original", "hard": False})
+        write(original, fmt, {**base, "transform": "original", "hard": False, "quality_class": "source"})
         trng = random.Random(f"{seed}:{group}")
         for t in transforms:
+            record = {**base, "transform": t.name, "hard": t.hard, "quality_class": QUALITY_CLASS.get(t.name)}
             if t.render is None:
-                write(original, fmt, {**base, "transform": t.name, "hard": t.hard})
+                write(original, fmt, record)
             else:
                 rendered = t.render(upright, trng)
-                write(_encode(rendered), rendered.fmt, {**base, "transform": t.name, "hard": t.hard})
+                write(_encode(rendered), rendered.fmt, record)
         if (group + 1) % 25 == 0:
             log(f"  {group + 1}/{n_sources} sources")
     for path in distractors:
@@ -410,7 +479,10 @@ def generate(
         "seed": seed,
         "sources": n_sources,
         "distractors": n_distractors,
-        "transforms": {t.name: {"hard": t.hard, "description": t.description} for t in transforms},
+        "transforms": {
+            t.name: {"hard": t.hard, "description": t.description, "quality_class": QUALITY_CLASS.get(t.name)}
+            for t in transforms
+        },
         "files": sorted(files, key=lambda f: str(f["relpath"])),
     }
     truth_path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from ..cache import HashCache
 from ..errors import UsageError
 from ..hashing import settings_key
 from ..index import to_words
-from ..kernels import can_isolate, run_batch
+from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
 from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, make_result, scan_options
@@ -73,7 +73,7 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
         return Client(**options)
 
 
-def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str, timeout: float) -> list[Result]:
+def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str | Work, timeout: float) -> list[Result]:
     return run_batch(entries, settings, kind=kind, timeout=timeout)
 
 
@@ -82,7 +82,7 @@ def run_batches(
     entries: Sequence[FileEntry],
     settings: HashSettings,
     *,
-    kind: str = "hash",
+    kind: str | Work = "hash",
     timeout: float = DEFAULT_TIMEOUT,
     batch: int = BATCH,
     on_results: Any = None,
@@ -401,9 +401,9 @@ def _check_tables_folder(url: str) -> None:
 
 
 def _measure(
-    client: Client, entries: Sequence[FileEntry], settings: HashSettings, *, timeout: float, batch: int
+    client: Client, entries: Sequence[FileEntry], settings: HashSettings, work: Work, *, timeout: float, batch: int
 ) -> list[Result]:
-    return run_batches(client, entries, settings, kind="quality", timeout=timeout, batch=batch)
+    return run_batches(client, entries, settings, kind=work, timeout=timeout, batch=batch)
 
 
 TABLE_ROWS = 100_000

@@ -1,0 +1,286 @@
+"""How much of a picture a copy carries, relative to its siblings (pure functions over arrays).
+
+A score of one file alone cannot tell an original from an enlargement or a re-encode, so the
+measurements here are compared across the members of one cluster:
+
+* **colour**: a member is grey when its chroma is nearly zero while a sibling has real colour;
+* **enlargement**: a file is an enlargement of a smaller sibling (linear factor ``f``) when it
+  holds almost no power above ``f`` of its Nyquist frequency compared with the octave below
+  ``f``: whatever resampling made it, it carries no detail the sibling scaled up lacks;
+* **JPEG history**: the quality the luminance quantisation table says, and the standard
+  quality whose lattice the decoded pixels sit on best (a q90 re-encode of a q75 file, or a
+  PNG of a q30 JPEG, went through that coarser quantisation);
+* **edits and overlays**: a 16x16 thumbnail that differs locally from the per-pixel median of
+  the siblings (a watermark, a caption, a brightness change);
+* **detail**: power in the upper middle band compared with same-size siblings (a blur).
+
+hashing.py opens the files and hands over arrays; policy.py ranks and explains.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .models import ImageRecord
+
+# Cut-off frequencies (fractions of Nyquist) at which a spectrum stores the power above it.
+CUTOFFS = tuple(2.0 ** (-k / 4) for k in range(21))  # 1 .. 1/32, four per octave
+
+# Chroma (mean distance from grey in Cb/Cr, 0-255 units) below which a picture is grey, and
+# above which a sibling counts as having real colour. A grey JPEG stored as RGB measures < 0.5;
+# the least colourful dogs-1000 photos measure > 3.
+GREY_MAX = 1.5
+COLOUR_MIN = 3.0
+
+# A file is an enlargement of a sibling f times its size (linear) when its power density above
+# 1.3 f (past the interpolation kernel's roll-off) is below ENLARGED_RATIO * f**1.5 times its
+# density in the octave below f (natural photos fall off with frequency, hence the f term).
+# Measured on 30 dogs-1000 photos (q92 enlargements): originals' least ratio at f = 3/4, 2/3,
+# 1/2, 1/4, 1/8 is 0.055, 0.037, 0.028, 0.015, 0.0043 (threshold 0.042, 0.035, 0.023, 0.0081,
+# 0.0029); median enlargements 1.5x Lanczos 0.013, 2x bicubic 0.0125, 2x Lanczos 0.0056,
+# 4x bicubic 0.0016, 8x Lanczos 0.0001 (the largest: 0.071, 0.049, 0.036, 0.0038, 0.0005).
+ENLARGED_RATIO = 0.065
+# Siblings closer in size than this (linear) are "the same resolution" for the policy.
+SAME_SIZE = 0.8
+
+# A thumbnail cell (2x2 of 16x16) more than EDIT_LEVELS grey levels from the siblings' median,
+# on average, is an edit or an overlay. Copies of other sizes are decoded at other DCT scales,
+# whose rounded sizes shift a sharp edge by a fraction of a cell: up to 11 levels measured on
+# synthetic shapes; a 30% x 10% caption box or a x1.25 brightness moves cells by > 25.
+EDIT_LEVELS = 14.0
+# A thumbnail whose grey-level spread differs from the siblings' median spread by this factor
+# (x1.3 contrast, say) is edited as well, even where no cell moves by EDIT_LEVELS.
+CONTRAST_EDIT = 0.15
+# A same-size member whose middle-band power is below BLUR_RATIO of the tier's median is blurred.
+BLUR_RATIO = 0.5
+
+# Standard (IJG) qualities tried as the lattice a file's pixels went through, and how close to
+# it they must sit (mean distance of quantised coefficients from an integer; uniform: 0.25).
+# Measured on 15 benchmark sources (dogs-1000 originals are IJG q75): originals 0.03-0.09 from
+# the q75 lattice, their q90/q92 re-encodes 0.09-0.19, WebP / blurred / brightened copies 0.20-0.28.
+LATTICE_QUALITIES = tuple(range(10, 100, 5))
+LATTICE_FIT = 0.18
+# JPEG blocks sampled for the lattice test (every k-th block of the crop): enough to be sure.
+_FIT_BLOCKS = 256
+
+_IJG_LUMA = np.array(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ],
+    dtype=np.float64,
+)
+
+
+def ijg_table(quality: int) -> np.ndarray:
+    """The standard luminance quantisation table libjpeg writes at ``quality`` (8x8)."""
+    q = min(100, max(1, quality))
+    scale = 5000 / q if q < 50 else 200 - 2 * q
+    return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
+
+
+def estimate_jpeg_quality(luma_table: Sequence[int]) -> int:
+    """The IJG quality whose luminance table is closest to ``luma_table`` (64 values)."""
+    total = float(sum(luma_table))
+    return min(range(1, 101), key=lambda q: abs(float(ijg_table(q).sum()) - total))
+
+
+def colourfulness(cb: np.ndarray, cr: np.ndarray) -> float:
+    """Mean distance from grey of Cb/Cr planes (uint8, 128 = no colour)."""
+    return float(np.hypot(cb.astype(np.float64) - 128.0, cr.astype(np.float64) - 128.0).mean())
+
+
+@functools.cache
+def _dct8() -> np.ndarray:
+    k = np.arange(8)[:, None]
+    i = np.arange(8)[None, :]
+    m = np.cos(np.pi * k * (2 * i + 1) / 16) * np.sqrt(2 / 8)
+    m[0] /= np.sqrt(2)
+    return m
+
+
+# AC positions (row-major index in an 8x8 block) with u + v <= 4: the DC term's level shift and
+# rounding make it fit anything, high frequencies are mostly quantised to zero.
+_LOW = np.array([u * 8 + v for u in range(8) for v in range(8) if 0 < u + v <= 4])
+
+
+def _harmonic(coarse: int, own: int) -> bool:
+    """True when a coarser lattice says nothing about a file's history: steps under 1.5x its own
+    (a q92 file sits near the q90 lattice whatever it went through), or about twice its own
+    (every other point of the own lattice lies on it: a q75 file half fits the q50 lattice,
+    0.16-0.28 measured)."""
+    ratio = float(np.median(ijg_table(coarse).ravel()[_LOW] / ijg_table(own).ravel()[_LOW]))
+    return ratio < 1.5 or abs(ratio - 2) < 0.25
+
+
+def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, int]] = ((0, 0),)) -> int | None:
+    """The standard quality under ``below`` (a JPEG's own quality: only coarser lattices, and none
+    that is a whole multiple of its own) whose luminance lattice ``y`` sits on best, if any.
+
+    ``y`` is the luminance of the file as stored (no rotation applied), cropped at a multiple
+    of 8 pixels from the top-left corner so that its 8x8 blocks are the JPEG blocks; each of
+    ``offsets`` (rows, columns) is tried as the block grid too (a copy rotated or mirrored from
+    a picture whose sides are no multiple of 8 has its source's grid shifted). Only
+    coefficients quantised to a non-zero step count (zero says nothing about a lattice); a
+    transposed table is tried too (a copy stored rotated by 90 degrees).
+    """
+    d = _dct8()
+    grids = []
+    for oy, ox in dict.fromkeys(offsets):
+        h, w = ((y.shape[0] - oy) // 8) * 8, ((y.shape[1] - ox) // 8) * 8
+        if h < 16 or w < 16:
+            continue
+        blocks = (y[oy : oy + h, ox : ox + w].astype(np.float64) - 128.0).reshape(h // 8, 8, w // 8, 8)
+        blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+        blocks = blocks[:: max(1, len(blocks) // _FIT_BLOCKS)]
+        grids.append((d @ blocks @ d.T).reshape(-1, 64)[:, _LOW])  # low frequencies
+    qualities = [q for q in LATTICE_QUALITIES if below is None or (q < below and not _harmonic(q, below))]
+    if not grids or not qualities:
+        return None
+    tables = np.stack([ijg_table(q) for q in qualities])
+    steps = np.concatenate([tables.reshape(-1, 64)[:, _LOW], tables.transpose(0, 2, 1).reshape(-1, 64)[:, _LOW]])
+    best = np.inf * np.ones(len(steps))
+    for coef in grids:  # every quality and orientation of the table at once
+        c = coef[None, :, :] / steps[:, None, :]
+        used = np.abs(c) >= 0.5
+        err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
+        n = used.sum(axis=(1, 2))
+        best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
+    # The best-fitting lattice among those tried (the file's own is not: it always fits best).
+    k = int(np.argmin(best))
+    return (qualities * 2)[k] if best[k] < LATTICE_FIT else None
+
+
+def spectrum(grey: np.ndarray) -> tuple[float, ...]:
+    """Mean power per pixel above each of :data:`CUTOFFS` (Hann-windowed 2-D FFT of a crop)."""
+    h, w = grey.shape
+    if h < 16 or w < 16:
+        return ()
+    a = grey.astype(np.float64)
+    a = (a - a.mean()) * np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
+    fy = np.abs(np.fft.fftfreq(h))[:, None] * 2
+    fx = np.fft.rfftfreq(w)[None, :] * 2
+    radius = np.maximum(fy, fx)  # per-axis Nyquist fraction: a resize scales each axis
+    weight = np.where((fx == 0) | (fx == 1), 1.0, 2.0)  # rfft holds each other column twice
+    # bin k holds the power between CUTOFFS[k] and CUTOFFS[k-1]; cumulative sums give "above"
+    edges = np.array(CUTOFFS[::-1])
+    bins = np.searchsorted(edges, radius.ravel(), side="left")  # 0: at or below the lowest cut-off
+    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(edges) + 1)
+    above = np.cumsum(per_bin[::-1])[::-1]  # above[i] = power in bins >= i
+    return tuple(float(above[len(edges) - k]) for k in range(len(CUTOFFS)))
+
+
+def power_above(spec: Sequence[float], f: float) -> float:
+    """Power above ``f`` (Nyquist fraction), interpolated in log-frequency between cut-offs."""
+    if not spec or f >= 1.0:
+        return 0.0
+    pos = -4 * np.log2(max(f, CUTOFFS[-1]))
+    k = min(int(pos), len(spec) - 2)
+    t = pos - k
+    return float(spec[k] * (1 - t) + spec[k + 1] * t)
+
+
+def is_enlargement(spec: Sequence[float], f: float) -> bool:
+    """True when a picture holds no detail above ``f`` of its resolution (a sibling's size)."""
+    if not spec or f > SAME_SIZE:
+        return False
+    lo = min(1.3 * f, 0.95)
+    hi = (power_above(spec, lo) - power_above(spec, 1.0)) / (1 - lo * lo)
+    mid = (power_above(spec, f / 2) - power_above(spec, f)) / (0.75 * f * f)
+    return mid > 1e-6 and hi < ENLARGED_RATIO * f**1.5 * mid
+
+
+def detail(spec: Sequence[float]) -> float:
+    """Power in the band 1/4 .. 1/2 of Nyquist: what a blur takes away first."""
+    return power_above(spec, 0.25) - power_above(spec, 0.5) if spec else 0.0
+
+
+def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
+    """For each 16x16 thumbnail, how far it is from what the others agree on, in grey levels:
+    the largest 2x2-cell difference from the others' per-pixel median (an overlay), or a
+    global change of contrast scaled to the same units (EDIT_LEVELS per CONTRAST_EDIT)."""
+    stack = np.stack([t.astype(np.float64) for t in thumbs])
+    spread = stack.reshape(len(thumbs), -1).std(axis=1)
+    scores = []
+    for i in range(len(thumbs)):
+        diff = np.abs(stack[i] - np.median(np.delete(stack, i, axis=0), axis=0))
+        cells = diff.reshape(8, 2, 8, 2).mean(axis=(1, 3))
+        agreed = float(np.median(np.delete(spread, i)))
+        contrast = abs(np.log(max(spread[i], 1e-3) / max(agreed, 1e-3))) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+        scores.append(max(float(cells.max()), contrast))
+    return scores
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one member of a cluster carries compared with its siblings (False/0: unknown)."""
+
+    damaged: bool = False
+    grey: bool = False
+    enlarged: bool = False
+    edited: bool = False
+    blurred: bool = False
+    quality: int = 0  # effective quality 0-100: JPEG quality, capped by the lattice it sits on
+    reencoded_from: int | None = None  # the coarser quality its pixels went through
+
+
+def _thumb(r: ImageRecord) -> np.ndarray | None:
+    t = r.traits
+    return np.frombuffer(t.thumb, dtype=np.uint8).reshape(16, 16) if t and len(t.thumb) == 256 else None
+
+
+def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
+    """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy."""
+    t = r.traits
+    own = 100 if t and t.lossless else (t.jpeg_quality if t and t.jpeg_quality else 0)
+    fit = r.quality.lowest_fit if r.quality else None
+    if fit is not None and (own == 0 or fit < own):
+        return fit, fit
+    return own, None
+
+
+def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
+    """Compare every member with its siblings (same order as ``members``)."""
+    colourful = any(r.traits is not None and r.traits.colourfulness >= COLOUR_MIN for r in members)
+    thumbs = [_thumb(r) for r in members]
+    with_thumb = [i for i, t in enumerate(thumbs) if t is not None]
+    edited = [False] * len(members)
+    if len(with_thumb) >= 3:  # "what the others agree on" needs at least two others
+        for i, s in zip(with_thumb, edit_scores([thumbs[i] for i in with_thumb])):  # type: ignore[misc]
+            edited[i] = s > EDIT_LEVELS
+    out = []
+    for i, r in enumerate(members):
+        spec = r.quality.spectrum if r.quality else ()
+        smaller = (
+            {min(1.0, (s.pixels / r.pixels) ** 0.5) for s in members if s.pixels < r.pixels} if r.pixels else set()
+        )
+        same = [
+            s.quality.spectrum
+            for s in members
+            if s.quality and s.quality.spectrum and r.pixels and abs(s.pixels / r.pixels - 1) < 0.05
+        ]
+        tier_detail = float(np.median([detail(x) for x in same])) if len(same) >= 2 else 0.0
+        q, fit = effective_quality(r)
+        out.append(
+            Assessment(
+                damaged=r.traits is not None and not r.traits.intact,
+                grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
+                enlarged=any(is_enlargement(spec, f) for f in smaller),
+                edited=edited[i],
+                blurred=bool(spec) and tier_detail > 0 and detail(spec) < BLUR_RATIO * tier_detail,
+                quality=q,
+                reencoded_from=fit,
+            )
+        )
+    return out

@@ -1,0 +1,173 @@
+"""The keep policy ranks copies of one picture relative to each other (issue 9, issue 8 item 5).
+
+Every case names its copies so that path order, "most pixels" or a higher JPEG quality would
+pick the wrong file: only the sibling-relative rule keeps the right one.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+import imgdup
+from imgdup import quality
+
+from .synth import photo
+
+
+def detailed(seed: int, size: tuple[int, int] = (400, 300)) -> Image.Image:
+    """A synthetic photo with pixel-level texture, as a real camera picture has."""
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(photo(seed, size), dtype=np.float64) + rng.normal(0, 12, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+def keeper(root: Path) -> tuple[str, str]:
+    result = imgdup.find_duplicates([root], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    return Path(cluster.keep.path).name, cluster.keep_reason
+
+
+def decoded(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_colour_kept_over_a_grayscale_copy(tmp_path: Path, seed: int) -> None:
+    img = detailed(seed)
+    img.save(tmp_path / "z_colour.jpg", quality=85)
+    img.convert("L").save(tmp_path / "a_grey.jpg", quality=95)
+    img.convert("L").convert("RGB").save(tmp_path / "b_grey_rgb.jpg", quality=95)  # grey stored as RGB
+    assert keeper(tmp_path) == ("z_colour.jpg", "colour (another copy is grayscale)")
+
+
+@pytest.mark.parametrize("method", [Image.Resampling.BICUBIC, Image.Resampling.LANCZOS])
+def test_source_kept_over_its_4x_enlargement(tmp_path: Path, method: Image.Resampling) -> None:
+    img = detailed(3, (200, 150))
+    img.save(tmp_path / "z_small.jpg", quality=85)
+    decoded(tmp_path / "z_small.jpg").resize((800, 600), method).save(tmp_path / "a_big.jpg", quality=95)
+    assert keeper(tmp_path) == ("z_small.jpg", "the others are enlargements of it")
+
+
+def test_larger_original_kept_over_its_downscale(tmp_path: Path) -> None:
+    img = detailed(4)
+    img.save(tmp_path / "z_original.jpg", quality=75)
+    img.resize((200, 150), Image.Resampling.LANCZOS).save(tmp_path / "a_half.jpg", quality=95)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg" and reason.startswith("most pixels"), reason
+
+
+def test_watermarked_copy_loses_to_what_the_others_agree_on(tmp_path: Path) -> None:
+    img = detailed(5)
+    img.save(tmp_path / "z_original.jpg", quality=80)
+    img.resize((300, 225), Image.Resampling.LANCZOS).save(tmp_path / "m_smaller.jpg", quality=90)
+    img.resize((200, 150), Image.Resampling.LANCZOS).save(tmp_path / "n_small.jpg", quality=90)
+    marked = img.copy()
+    draw = ImageDraw.Draw(marked)
+    draw.rectangle((262, 262, 392, 292), fill=(245, 245, 245), outline=(20, 20, 20))  # 30% x 10%
+    draw.text((270, 268), "(c) PHOTO", fill=(200, 30, 30))
+    marked.save(tmp_path / "a_marked.jpg", quality=95)  # same size, higher quality, first path
+    assert keeper(tmp_path) == ("z_original.jpg", "no overlay or edit (another copy differs where the others agree)")
+
+
+def test_higher_jpeg_quality_wins_at_equal_size(tmp_path: Path) -> None:
+    img = detailed(6)
+    img.save(tmp_path / "z_q85.jpg", quality=85)
+    img.save(tmp_path / "a_q30.jpg", quality=30)
+    assert keeper(tmp_path) == ("z_q85.jpg", "highest JPEG quality (q85 vs q30)")
+
+
+def test_original_kept_over_its_higher_quality_reencode_and_a_png_of_a_q30_copy(tmp_path: Path) -> None:
+    img = detailed(7)
+    img.save(tmp_path / "z_original.jpg", quality=75)
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "a_q92_reencode.jpg", quality=92)
+    img.save(tmp_path / "q30.jpg", quality=30)
+    decoded(tmp_path / "q30.jpg").save(tmp_path / "b_png_of_q30.png")
+    (tmp_path / "q30.jpg").unlink()
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
+    assert reason == "not a re-encode (another copy went through q75)"
+
+
+def test_blurred_copy_loses_at_equal_size(tmp_path: Path) -> None:
+    img = detailed(8)
+    img.save(tmp_path / "z_original.jpg", quality=85)
+    img.filter(ImageFilter.GaussianBlur(1.2)).save(tmp_path / "a_blur.jpg", quality=95)
+    assert keeper(tmp_path) == ("z_original.jpg", "sharper (another copy has less detail)")
+
+
+def damaged_png(img: Image.Image) -> bytes:
+    """A PNG whose image-data checksum is wrong: Pillow still decodes it, verify() fails."""
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"IDAT")
+    length = struct.unpack(">I", data[at - 4 : at])[0]
+    data[at + 4 + length] ^= 0xFF  # the chunk's CRC
+    return bytes(data)
+
+
+def test_damaged_file_never_kept_over_intact_copies(tmp_path: Path) -> None:
+    """Issue 8 item 5: a PNG with a bad CRC was kept and its intact copies removed."""
+    img = detailed(9)
+    img.save(tmp_path / "z_copy.jpg", quality=85)
+    (tmp_path / "a_damaged.png").write_bytes(damaged_png(img))  # lossless, first in path order
+    with Image.open(tmp_path / "a_damaged.png") as im:
+        im.load()  # the premise: it decodes
+    assert keeper(tmp_path) == ("z_copy.jpg", "intact (another copy fails Pillow's full check)")
+    for i in range(3):  # more intact copies: still never the damaged one
+        img.save(tmp_path / f"z_more{i}.jpg", quality=70 + i)
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert Path(cluster.keep.path).name == "z_copy.jpg"
+    damaged = next(m for m in cluster.members if m.record.path.endswith("a_damaged.png"))
+    assert damaged.action is imgdup.Action.REMOVE
+
+
+def test_exact_copies_measure_nothing(tmp_path: Path) -> None:
+    data = io.BytesIO()
+    detailed(10).save(data, "JPEG", quality=85)
+    for i in range(3):
+        (tmp_path / f"c{i}.jpg").write_bytes(data.getvalue())
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    assert all(r.quality is None for r in result.records)
+    assert result.clusters[0].keep_reason == "first in path order"
+
+
+def test_enlargement_test_follows_the_siblings_factor() -> None:
+    """Pure: a 2x enlargement is one relative to a half-size sibling, not to a 90% one."""
+    img = detailed(11, (256, 256))
+    big = np.asarray(img.resize((512, 512), Image.Resampling.BICUBIC).convert("L"))[128:384, 128:384]
+    orig = np.asarray(img.convert("L"))
+    assert quality.is_enlargement(quality.spectrum(big), 0.5)
+    assert not quality.is_enlargement(quality.spectrum(big), 0.9)
+    assert not quality.is_enlargement(quality.spectrum(orig), 0.5)
+
+
+def test_jpeg_quality_is_read_from_the_quantisation_tables() -> None:
+    for q in (30, 75, 92):
+        buf = io.BytesIO()
+        detailed(12).save(buf, "JPEG", quality=q)
+        with Image.open(buf) as im:
+            assert quality.estimate_jpeg_quality(im.quantization[0]) == q  # type: ignore[attr-defined]
+
+
+def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    img = detailed(13)
+    img.save(root / "a.jpg", quality=85)
+    img.save(root / "b.jpg", quality=60)
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 2
+    assert [(r.traits, r.quality) for r in warm.records] == [(r.traits, r.quality) for r in cold.records]
+    assert all(r.traits is not None and r.traits.jpeg_quality in (85, 60) for r in warm.records)
+    assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
