@@ -99,15 +99,41 @@ def diameter(records: Sequence[ImageRecord]) -> int:
     return max((distance(a, b) for a, b in combinations(reps, 2)), default=0)
 
 
-def decide(cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str]) -> Cluster:
-    """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member."""
-    keeper, reason = choose_keeper(records, keep)
+def reference_first(records: Sequence[ImageRecord], protected: Callable[[ImageRecord], bool]) -> list[ImageRecord]:
+    """The keeper candidates: the reference members when the cluster holds any (a reference
+    file never loses its place as the kept file), else every member. Runs before the rules."""
+    ref = [r for r in records if protected(r)]
+    return ref or list(records)
+
+
+def decide(
+    cluster_id: int,
+    records: Sequence[ImageRecord],
+    *,
+    threshold: int,
+    keep: Sequence[str],
+    protected: Callable[[ImageRecord], bool] | None = None,
+) -> Cluster:
+    """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member.
+
+    ``protected`` marks reference files: the keeper is chosen among them, every one of them is
+    kept, and another member is removed when it is within the threshold of the nearest of them.
+    """
+    is_ref = protected or (lambda _r: False)
+    candidates = reference_first(records, is_ref)
+    keeper, reason = choose_keeper(candidates, keep)
+    if len(candidates) < len(records):
+        reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
+    kept = [r for r in candidates if is_ref(r)] or [keeper]
     members = [Member(keeper, 0, Action.KEEP)]
     others = []
     for r in records:
         if r is keeper:
             continue
-        d = distance(keeper, r)
+        if is_ref(r):
+            others.append(Member(r, distance(keeper, r), Action.KEEP))
+            continue
+        d = min(distance(k, r) for k in kept)
         others.append(Member(r, d, Action.REMOVE if d <= threshold else Action.REVIEW))
     others.sort(key=lambda m: (m.distance, m.record.path))
     return Cluster(
