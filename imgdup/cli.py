@@ -17,6 +17,7 @@ from . import __version__, index
 from .actions import remove, undo
 from .cache import default_cache_path
 from .errors import ImgdupError, UsageError
+from .filelist import read_file_list
 from .models import ALGORITHMS, DECODE_MODES
 from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
@@ -37,6 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 done but some files failed or clusters were skipped.",
     )
     p.add_argument("-d", "--dataset", action="append", metavar="DIR", help="folder to scan (repeat for several)")
+    p.add_argument(
+        "--reference", action="append", metavar="DIR", default=[],
+        help="folder matched but never removed (repeatable): its files keep their place as kept files",
+    )  # fmt: skip
+    p.add_argument("--files", metavar="LIST", help="also scan the image files named in LIST, one per line ('-': stdin)")
+    # No "-0" alias: a digit-like option would make argparse read "--threshold -1" as an option.
+    p.add_argument("--null", action="store_true", help="the --files list is NUL-separated (names with newlines)")
+    p.add_argument(
+        "--labels", metavar="folder|FILE.csv",
+        help="class labels: 'folder' (parent folder name, as torchvision ImageFolder) or a CSV of path,label",
+    )  # fmt: skip
+    p.add_argument(
+        "--label-conflicts", choices=("review", "remove"), default="review",
+        help="members of a cluster whose labels disagree: left for review (default) or removed as usual",
+    )  # fmt: skip
+    p.add_argument(
+        "--between", action="store_true",
+        help="only clusters spanning two or more folders (train/test leaks), with a per-folder summary",
+    )  # fmt: skip
     p.add_argument(
         "-t", "--threshold", type=int, default=DEFAULT_THRESHOLD,
         help=f"max Hamming distance in bits, inclusive (default {DEFAULT_THRESHOLD}; 0 = identical hashes)",
@@ -99,9 +119,17 @@ def _run_scan(args: argparse.Namespace) -> int:
         from .progress import TqdmProgress
 
         progress = TqdmProgress()
+    files = None
+    if args.files:
+        files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)
     try:
         result = find_duplicates(
-            args.dataset,
+            args.dataset or (),
+            reference=args.reference,
+            files=files,
+            labels=args.labels,
+            label_conflicts=args.label_conflicts,
+            between=args.between,
             threshold=args.threshold,
             hash=args.hash,
             hash_size=args.hash_size,
@@ -179,8 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--undo takes only the manifest")
         runner = lambda: _run_undo(args.undo)  # noqa: E731
     else:
-        if not args.dataset:
-            parser.error("give at least one folder with -d/--dataset (or --undo MANIFEST)")
+        if not (args.dataset or args.reference or args.files):
+            parser.error("give at least one folder with -d/--dataset, --reference or --files (or --undo MANIFEST)")
+        if args.null and not args.files:
+            parser.error("--null describes the --files list")
         if args.permanent and not args.remove:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:

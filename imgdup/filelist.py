@@ -17,18 +17,18 @@ from .discover import looks_like_image
 from .models import FileEntry, Skipped
 
 
-def parse_file_list(text: str, *, null: bool = False) -> list[str]:
-    """Paths from a list's text: one per line (only the line end is stripped), or
-    NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored."""
-    if null:
-        return [p for p in text.split("\0") if p]
-    return [p[:-1] if p.endswith("\r") else p for p in text.split("\n") if p and p != "\r"]
+def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
+    """Paths from a list's bytes: one per line (only the line end is stripped), or
+    NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored.
+    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``)."""
+    parts = data.split(b"\x00") if null else [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
+    return [os.fsdecode(p) for p in parts if p]
 
 
-def read_file_list(source: str | IO[str], *, null: bool = False) -> list[str]:
-    """Read a list from a path or an open text stream (``sys.stdin`` for ``-``)."""
-    if isinstance(source, str):
-        with open(source, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+def read_file_list(source: str | os.PathLike[str] | IO[bytes], *, null: bool = False) -> list[str]:
+    """Read a list from a path or an open binary stream (``sys.stdin.buffer`` for ``-``)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
             return parse_file_list(fh.read(), null=null)
     return parse_file_list(source.read(), null=null)
 
@@ -46,9 +46,7 @@ def file_root(paths: Sequence[str], roots: Sequence[str]) -> str | None:
     return os.path.commonpath([os.path.dirname(p) for p in loose])
 
 
-def entries_for_files(
-    paths: Iterable[str], roots: Sequence[str]
-) -> tuple[list[FileEntry], list[Skipped]]:
+def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[FileEntry], list[Skipped]]:
     """FileEntry for every listed regular image file under ``roots`` (deepest root wins);
     symlinks, missing and special files are skipped with a reason, hard links folded."""
     skipped: list[Skipped] = []

@@ -323,9 +323,8 @@ def cluster_records(
     if "quality" in keep:
         before = records
         if protected:  # only the reference members compete for the keeper: measure only them
-            _, records = _with_quality(
-                [reference_first(g, protected) for g in groups], records, settings, keep=keep, jobs=jobs, timeout=timeout
-            )
+            candidates = [reference_first(g, protected) for g in groups]
+            _, records = _with_quality(candidates, records, settings, keep=keep, jobs=jobs, timeout=timeout)
             latest = {r.path: r for r in records}
             groups = [[latest.get(r.path, r) for r in g] for g in groups]
         else:

@@ -161,4 +161,3 @@ def annotate(
 
 def _spans(c: Cluster, set_roots: Sequence[str], sep: str) -> bool:
     return len({set_of(m.record.path, set_roots, sep) for m in c.members}) > 1
-

@@ -10,8 +10,15 @@ import html
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from ..models import ScanResult
-from .text import human_bytes
+from ..models import Member, ScanResult
+from .text import human_bytes, sets_lines
+
+
+def _tags(m: Member) -> str:
+    """Split, label and reference role of a member, when the scan has them."""
+    tags = [t for t in (m.split, f"label {m.label}" if m.label is not None else "", m.reference and "reference") if t]
+    return f" ({', '.join(tags)})" if tags else ""
+
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -45,16 +52,21 @@ def to_html(result: ScanResult) -> str:
         f"Hash {e(result.settings.hash.algorithm)} ({result.settings.hash.bits} bits), "
         f"threshold {result.settings.threshold}.</p>",
     ]
-    for c in result.clusters:
+    out += [f"<p>{e(line)}</p>" for line in sets_lines(result)]
+    for c in (*result.clusters, *result.reference_clusters):
         out.append(f"<h2>Cluster {c.id}</h2><p>hash {e(to_hex(c.keep.hash))}, diameter {c.diameter}, "
                    f"kept: {e(c.keep_reason)}</p>")  # fmt: skip
+        if c.label_conflict:
+            out.append(f"<p class='review'>label conflict: {e(', '.join(c.label_conflict))}</p>")
+        if c in result.reference_clusters:
+            out.append("<p>only reference files: never acted on</p>")
         out.append("<table><tr><th></th><th>action</th><th>distance</th><th>file</th><th>size</th></tr>")
         for m in c.members:
             r = m.record
             act = m.action.value
             out.append(
                 f"<tr><td><img src='{e(_uri(r.path))}' alt=''></td><td class='{act}'>{act}</td>"
-                f"<td>{m.distance}</td><td>{e(r.path)}</td>"
+                f"<td>{m.distance}</td><td>{e(r.path)}{e(_tags(m))}</td>"
                 f"<td>{r.width}x{r.height}, {e(human_bytes(r.entry.size))}</td></tr>"
             )
         out.append("</table>")
