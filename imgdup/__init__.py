@@ -12,16 +12,19 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.m
 
 from .actions import remove, undo
 from .errors import ImgdupError, ManifestError, RemovalError, UsageError
+from .frames import to_dataframe
 from .models import (
     Action,
     Cluster,
     HashFailure,
     HashSettings,
     ImageRecord,
+    LeakPair,
     Member,
     RemovalResult,
     Removed,
     ScanResult,
+    SetSummary,
     SkippedCluster,
     Summary,
     UndoResult,
@@ -37,12 +40,14 @@ __all__ = [
     "HashSettings",
     "ImageRecord",
     "ImgdupError",
+    "LeakPair",
     "ManifestError",
     "Member",
     "RemovalError",
     "RemovalResult",
     "Removed",
     "ScanResult",
+    "SetSummary",
     "SkippedCluster",
     "Summary",
     "UndoResult",
@@ -51,6 +56,7 @@ __all__ = [
     "find_duplicates",
     "format_text",
     "remove",
+    "to_dataframe",
     "to_document",
     "undo",
     "write_montages",

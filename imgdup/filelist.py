@@ -40,7 +40,8 @@ def _real_name(path: str) -> str:
 
 def file_root(paths: Sequence[str], roots: Sequence[str]) -> str | None:
     """The folder for listed files outside every given root: their deepest common folder."""
-    loose = [p for p in paths if not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
+    # Missing names are only reported as skipped: they must not widen the folder.
+    loose = [p for p in paths if os.path.lexists(p) and not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
     if not loose:
         return None
     return os.path.commonpath([os.path.dirname(p) for p in loose])
