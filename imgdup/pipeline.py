@@ -30,7 +30,7 @@ from .models import (
     Summary,
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
-from .policy import DEFAULT_KEEP, decide, parse_keep, reference_first
+from .policy import DEFAULT_KEEP, decide, parse_keep
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
 log = logging.getLogger(__name__)
@@ -322,9 +322,12 @@ def cluster_records(
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
         before = records
-        if protected:  # only the reference members compete for the keeper: measure only them
-            candidates = [reference_first(g, protected) for g in groups]
-            _, records = _with_quality(candidates, records, settings, keep=keep, jobs=jobs, timeout=timeout)
+        if protected:
+            # Every reference member is kept and the others are removed against the nearest of
+            # them, so which reference file is named the keeper changes no action: clusters that
+            # hold one are not measured (a warm reference then costs no decode at all).
+            unprotected = [g for g in groups if not any(protected(r) for r in g)]
+            _, records = _with_quality(unprotected, records, settings, keep=keep, jobs=jobs, timeout=timeout)
             latest = {r.path: r for r in records}
             groups = [[latest.get(r.path, r) for r in g] for g in groups]
         else:
