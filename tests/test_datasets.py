@@ -281,3 +281,11 @@ def test_to_dataframe_matches_records(tmp_path: Path) -> None:
     result = _scan(tmp_path / "train", tmp_path / "test", labels="folder")
     frame = imgdup.to_dataframe(result)
     assert frame.to_dict("records") == result.to_records()
+
+
+def test_a_reference_folder_nested_in_the_scanned_folder_is_protected(tmp_path: Path) -> None:
+    ref = _write(tmp_path / "data" / "zz_train" / "a.jpg", _small(40))
+    new = _write(tmp_path / "data" / "aa_new" / "a.jpg", _big(40))
+    result = _scan(tmp_path / "data", reference=[tmp_path / "data" / "zz_train"], between=True)
+    assert _actions(result) == {_real(ref): "keep", _real(new): "remove"}
+    assert {s.name: s.reference for s in result.sets} == {"data": False, "zz_train": True}
