@@ -211,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("give at least one folder with -d/--dataset, --reference or --files (or --undo MANIFEST)")
         if args.null and not args.files:
             parser.error("--null describes the --files list")
+        if args.between and len(args.dataset or []) + len(args.reference) < 2 and not args.files:
+            parser.error("--between compares two or more folders (-d/--dataset, --reference)")
         if args.permanent and not args.remove:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:

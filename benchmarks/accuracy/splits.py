@@ -189,7 +189,9 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def removal_run(dataset: Path, truth: dict[str, Any], workdir: Path, jobs: int) -> dict[str, Any]:
+def removal_run(
+    dataset: Path, truth: dict[str, Any], workdir: Path, jobs: int, extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """A real ``--reference train -d test --between --labels folder --remove 1`` on a copy."""
     copy = workdir / "removal-copy"
     shutil.rmtree(copy, ignore_errors=True)
@@ -197,7 +199,7 @@ def removal_run(dataset: Path, truth: dict[str, Any], workdir: Path, jobs: int) 
     before = {"train": _tree(copy / "train"), "test": _tree(copy / "test")}
     doc, _ = _imgdup(["--reference", str(copy / "train"), "-d", str(copy / "test"), "--between",
                       "--labels", "folder", "--remove", "1", "-j", str(jobs),
-                      "--quarantine", str(workdir / "removal-quarantine")])  # fmt: skip
+                      "--quarantine", str(workdir / "removal-quarantine"), *extra])  # fmt: skip
     after = {"train": _tree(copy / "train"), "test": _tree(copy / "test")}
     train_touched = sum(after["train"].get(k) != v for k, v in before["train"].items())
     removed_test = {f"test/{k}" for k in before["test"] if k not in after["test"]}
@@ -223,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--train", type=int, default=500)
     p.add_argument("--test", type=int, default=150)
     p.add_argument("-j", "--jobs", type=int, default=2)
+    p.add_argument("-t", "--threshold", type=int, help="imgdup's threshold (default: imgdup's default)")
     p.add_argument("--json", type=Path, help="also write the scores here")
     p.add_argument("--smoke", action="store_true", help="a tiny set (CI: the script runs; not a figure)")
     args = p.parse_args(argv)
@@ -239,11 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         truth_path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     truth = _load(truth_path)
     common = ["--reference", str(dataset / "train"), "-d", str(dataset / "test"), "--labels", "folder"]
+    common += ["-t", str(args.threshold)] if args.threshold is not None else []
     between_doc, seconds = _imgdup([*common, "--between", "-j", str(args.jobs)])
     all_doc, _ = _imgdup([*common, "-j", str(args.jobs)])
     scores = score(truth, between_doc, all_doc, dataset)
     scores["scan_seconds"] = round(seconds, 2)
-    scores["removal"] = removal_run(dataset, truth, args.workdir, args.jobs)
+    scores["removal"] = removal_run(dataset, truth, args.workdir, args.jobs, common[6:])
     scores["threshold"] = between_doc["settings"]["threshold"]
     for k, v in scores.items():
         print(f"{k:<36} {v}")
