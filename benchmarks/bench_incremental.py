@@ -47,19 +47,39 @@ def _write_variants(job: tuple[str, str, list[tuple[int, str]]]) -> int:
     return len(todo)
 
 
-def build(workdir: Path, ref_size: int, batch_size: int, jobs: int) -> tuple[Path, Path]:
-    """``workdir/ref`` and ``workdir/new`` (reused when complete)."""
-    ref, new = workdir / "ref", workdir / "new"
-    marker = workdir / f".complete-{ref_size}-{batch_size}"
-    if marker.exists():
-        return ref, new
-    shutil.rmtree(ref, ignore_errors=True)
-    shutil.rmtree(new, ignore_errors=True)
+def build(workdir: Path, ref_size: int, batch_size: int, jobs: int, kind: str) -> tuple[Path, Path]:
+    """``workdir/ref`` and ``workdir/new-<kind>`` (each reused when complete).
+
+    ``grouped``: half the batch are new variants of reference photos, half are photos the
+    reference lacks, each with 4 variants (groups inside the batch: their keeper is chosen by
+    the quality rule, which decodes some of them again). ``distinct``: 90% new variants of
+    reference photos, 10% photos the reference lacks, each once (no group inside the batch).
+    """
+    ref, new = workdir / "ref", workdir / f"new-{kind}"
     photos, _ = unique_photos(dogs1000())
     n_new_photos = max(1, batch_size // 10)  # photos only the new batch holds
     old, fresh = photos[:-n_new_photos][:ref_size], photos[-n_new_photos:]
     per_photo = max(1, ref_size // len(old))
     jobs_list: list[tuple[str, str, list[tuple[int, str]]]] = []
+    ref_marker = workdir / f".ref-{ref_size}-{n_new_photos}"
+    new_marker = workdir / f".new-{kind}-{ref_size}-{batch_size}"
+    if not ref_marker.exists():
+        shutil.rmtree(ref, ignore_errors=True)
+        jobs_list += _ref_jobs(ref, old, ref_size, per_photo)
+    if not new_marker.exists():
+        shutil.rmtree(new, ignore_errors=True)
+        jobs_list += _new_jobs(new, old, fresh, batch_size, per_photo, kind)
+    with ProcessPoolExecutor(jobs) as pool:
+        list(pool.map(_write_variants, jobs_list, chunksize=8))
+    ref_marker.touch()
+    new_marker.touch()
+    return ref, new
+
+
+def _ref_jobs(
+    ref: Path, old: list[Path], ref_size: int, per_photo: int
+) -> list[tuple[str, str, list[tuple[int, str]]]]:
+    jobs_list = []
     count = 0
     for i, p in enumerate(old):
         folder = ref / f"{i % 50:02d}"
@@ -73,8 +93,14 @@ def build(workdir: Path, ref_size: int, batch_size: int, jobs: int) -> tuple[Pat
             todo.append((k, f"{i:05d}-v{k}"))
             count += 1
         jobs_list.append((str(p), str(folder), todo))
-    # The new batch: half new variants of reference photos, half photos the reference lacks.
-    seen_variants = batch_size // 2
+    return jobs_list
+
+
+def _new_jobs(
+    new: Path, old: list[Path], fresh: list[Path], batch_size: int, per_photo: int, kind: str
+) -> list[tuple[str, str, list[tuple[int, str]]]]:
+    jobs_list = []
+    seen_variants = batch_size // 2 if kind == "grouped" else batch_size - len(fresh)
     new.mkdir(parents=True, exist_ok=True)
     for j in range(seen_variants):
         p = old[(j * 7) % len(old)]
@@ -86,10 +112,7 @@ def build(workdir: Path, ref_size: int, batch_size: int, jobs: int) -> tuple[Pat
     for j in range(max(0, extra)):
         p = fresh[j % len(fresh)]
         jobs_list.append((str(p), str(new), [(j, f"fresh-{j % len(fresh):05d}-v{j}")]))
-    with ProcessPoolExecutor(jobs) as pool:
-        list(pool.map(_write_variants, jobs_list, chunksize=8))
-    marker.touch()
-    return ref, new
+    return jobs_list
 
 
 def _cmd(ref: Path, new: Path, cache: str | None, jobs: int) -> list[str]:
@@ -111,16 +134,20 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("-j", "--jobs", type=int, default=2)
+    p.add_argument("--batch-kind", choices=("grouped", "distinct"), default="grouped", help="see build()")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
 
-    ref, new = build(args.workdir, args.reference_size, args.batch_size, args.jobs)
+    ref, new = build(args.workdir, args.reference_size, args.batch_size, args.jobs, args.batch_kind)
     n_ref = sum(len(f) for _, _, f in os.walk(ref))
     n_new = sum(len(f) for _, _, f in os.walk(new))
-    print(f"reference {n_ref} files, new batch {n_new} files, -j{args.jobs}, median of {args.repeats}", flush=True)
+    print(f"reference {n_ref} files, new batch ({args.batch_kind}) {n_new} files, -j{args.jobs}, "
+          f"median of {args.repeats}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         warm_ref = os.path.join(tmp, "ref.sqlite3")
-        fill = [sys.executable, "-m", "imgdup", "-d", str(ref), "-j", str(args.jobs), "--no-progress",
+        # Any earlier scan of the reference warms the cache; this one hashes it (as a reference
+        # it measures no keeper quality: nothing in it is ever acted on).
+        fill = [sys.executable, "-m", "imgdup", "--reference", str(ref), "-j", str(args.jobs), "--no-progress",
                 "--format", "json", "--cache", warm_ref]  # fmt: skip
         fill_s, _, _ = run_measured(fill)
         print(f"  fill the reference cache       {fill_s:8.2f} s", flush=True)
@@ -142,7 +169,8 @@ def main() -> None:
     print(f"  new files already held: {s['to_remove'] + s['to_review']} ({s['clusters']} clusters), "
           f"{s['reference_clusters']} clusters inside the reference")  # fmt: skip
     if args.json:
-        out = {"machine": machine(), "reference_files": n_ref, "batch_files": n_new, "jobs": args.jobs,
+        out = {"machine": machine(), "reference_files": n_ref, "batch_files": n_new, "batch_kind": args.batch_kind,
+               "jobs": args.jobs,
                "cold_seconds": round(cold_s, 3), "incremental_seconds": round(incr_s, 3),
                "ratio": round(cold_s / incr_s, 2), "same_clusters": same, "fill_seconds": round(fill_s, 3),
                "summary": s}  # fmt: skip
