@@ -229,7 +229,8 @@ def make_result(
         from_cache=from_cache,
         failures=len(failures),
         clusters=len(clusters),
-        duplicates=sum(len(c.members) - 1 for c in clusters),
+        # Members beyond the kept ones: with reference files, every reference member is kept.
+        duplicates=sum(1 for c in clusters for m in c.members if m.action is not Action.KEEP),
         to_remove=len(removable),
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
         bytes_to_remove=sum(m.record.entry.size for m in removable),
