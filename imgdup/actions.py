@@ -203,6 +203,9 @@ def remove(
                 ref = next((r for r in result.reference if _inside(name, r)), None)
                 if ref is not None:
                     raise RemovalError(f"{name} lies in the reference folder {ref}; nothing was removed")
+    if quarantine is None and result.reference:  # beside the first folder files are removed from
+        acted = tuple(r for r in result.roots if not any(_inside(r, f) for f in result.reference))
+        quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
         return _remove(result.roots, work, quarantine, permanent, before_cluster)
 

@@ -289,3 +289,13 @@ def test_a_reference_folder_nested_in_the_scanned_folder_is_protected(tmp_path: 
     result = _scan(tmp_path / "data", reference=[tmp_path / "data" / "zz_train"], between=True)
     assert _actions(result) == {_real(ref): "keep", _real(new): "remove"}
     assert {s.name: s.reference for s in result.sets} == {"data": False, "zz_train": True}
+
+
+def test_default_quarantine_sits_beside_the_scanned_folder_not_the_reference(tmp_path: Path) -> None:
+    _write(tmp_path / "a_train" / "x.jpg", _big(41))
+    new = _write(tmp_path / "b_new" / "x.jpg", _small(41))
+    done = imgdup.remove(_scan(tmp_path / "b_new", reference=[tmp_path / "a_train"]))
+    assert [r.path for r in done.removed] == [_real(new)]
+    assert done.manifest is not None and os.path.basename(os.path.dirname(os.path.dirname(done.manifest))) == (
+        "b_new.imgdup-quarantine"
+    )
