@@ -9,11 +9,11 @@ mode, and counts duplicates within and leaks between the folders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from .models import Action, Cluster, LeakPair, SetSummary
+from .models import Action, Cluster, LeakPair, Member, SetSummary
 
 CONFLICT_POLICIES = ("review", "remove")
 
@@ -52,22 +52,25 @@ class Annotated:
 def _annotate(
     c: Cluster,
     *,
-    set_roots: Sequence[str],
-    reference: Sequence[str],
+    where: Callable[[str], str],
+    names: Mapping[str, str],
+    reference: frozenset[str],
     labels: Mapping[str, str],
     label_conflicts: str,
-    sep: str,
 ) -> Cluster:
     members = []
     for m in c.members:
-        root = set_of(m.record.path, set_roots, sep)
+        path = m.record.path
         members.append(
-            replace(
-                m,
-                reference=any(inside(m.record.path, r, sep) for r in reference),
-                label=labels.get(m.record.path),
-                # A split names one folder among several; a single folder has none.
-                split=split_name(root, sep) if root and len(set_roots) > 1 else "",
+            Member(
+                m.record,
+                m.distance,
+                m.action,
+                # A scanned folder never lies inside a reference folder (refused), so a file is a
+                # reference file exactly when the deepest folder holding it is a reference folder.
+                reference=where(path) in reference,
+                label=labels.get(path),
+                split=names[where(path)],
             )
         )
     distinct = sorted({m.label for m in members if m.label is not None})
@@ -79,7 +82,12 @@ def _annotate(
 
 
 def _summaries(
-    clusters: Sequence[Cluster], set_roots: Sequence[str], reference: Sequence[str], files: Mapping[str, int], sep: str
+    clusters: Sequence[Cluster],
+    set_roots: Sequence[str],
+    reference: Sequence[str],
+    files: Mapping[str, int],
+    sep: str,
+    where: Callable[[str], str],
 ) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
     within = dict.fromkeys(set_roots, 0)
     leaked: dict[tuple[str, str], set[str]] = {}
@@ -87,7 +95,7 @@ def _summaries(
     for c in clusters:
         by_set: dict[str, list[str]] = {}
         for m in c.members:
-            by_set.setdefault(set_of(m.record.path, set_roots, sep), []).append(m.record.path)
+            by_set.setdefault(where(m.record.path), []).append(m.record.path)
         for root, paths in by_set.items():
             if root in within:
                 within[root] += len(paths) - 1
@@ -135,20 +143,31 @@ def annotate(
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
     set_roots = sorted(set(roots) | set(reference))
+    memo: dict[str, str] = {}
+
+    def where(path: str) -> str:
+        # Each path is looked up several times (annotation, summaries, spans): once is enough.
+        found = memo.get(path)
+        if found is None:
+            found = memo[path] = set_of(path, set_roots, sep)
+        return found
+
+    # A split names one folder among several; a single folder has none.
+    names = {r: split_name(r, sep) if len(set_roots) > 1 else "" for r in set_roots} | {"": ""}
     done = [
         _annotate(
             c,
-            set_roots=set_roots,
-            reference=reference,
+            where=where,
+            names=names,
+            reference=frozenset(reference),
             labels=labels or {},
             label_conflicts=label_conflicts,
-            sep=sep,
         )
         for c in clusters
     ]
     # A per-folder summary says something only when there are several folders.
-    sets, pairs = _summaries(done, set_roots, reference, files or {}, sep) if len(set_roots) > 1 else ((), ())
-    spanning = [c for c in done if _spans(c, set_roots, sep)]
+    sets, pairs = _summaries(done, set_roots, reference, files or {}, sep, where) if len(set_roots) > 1 else ((), ())
+    spanning = [c for c in done if len({where(m.record.path) for m in c.members}) > 1]
     leaks = len(spanning)
     if between:
         done = spanning
@@ -157,7 +176,3 @@ def annotate(
     acted = [replace(c, id=i) for i, c in enumerate(acted)]
     ref_only = [replace(c, id=len(acted) + i) for i, c in enumerate(ref_only)]
     return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks)
-
-
-def _spans(c: Cluster, set_roots: Sequence[str], sep: str) -> bool:
-    return len({set_of(m.record.path, set_roots, sep) for m in c.members}) > 1
