@@ -299,3 +299,16 @@ def test_default_quarantine_sits_beside_the_scanned_folder_not_the_reference(tmp
     assert done.manifest is not None and os.path.basename(os.path.dirname(os.path.dirname(done.manifest))) == (
         "b_new.imgdup-quarantine"
     )
+
+
+def test_bad_labels_file_and_lonely_between_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "imgs" / "a.jpg", _big(42))
+    bad = tmp_path / "labels.csv"
+    bad.write_text("a.jpg\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match="no label column"):
+        _scan(tmp_path / "imgs", labels=bad)
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path / "imgs"), "--between", "--no-cache"])
+    assert exc.value.code == 2 and "--between compares two or more folders" in capsys.readouterr().err
