@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import UsageError
 
@@ -57,11 +57,12 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     return labels
 
 
-def load_labels(spec: str | os.PathLike[str] | None, paths: Iterable[str]) -> dict[str, str]:
-    """Labels of the scanned ``paths`` from ``spec``: None (no labels), ``"folder"``, or a CSV path."""
+def label_source(spec: str | os.PathLike[str] | None) -> Callable[[Iterable[str]], dict[str, str]]:
+    """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
+    path. A labels file is read now, so a bad one stops the run before any image is decoded."""
     if spec is None:
-        return {}
+        return lambda _paths: {}
     if os.fspath(spec) == FOLDER:
-        return folder_labels(paths)
+        return folder_labels
     table = read_labels_csv(spec)
-    return {p: table[p] for p in paths if p in table}
+    return lambda paths: {p: table[p] for p in paths if p in table}

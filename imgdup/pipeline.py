@@ -15,7 +15,7 @@ from .discover import discover, normalise_roots
 from .errors import UsageError
 from .filelist import entries_for_files, file_root, real_file_paths
 from .hashing import quality_entry, settings_key
-from .labels import load_labels
+from .labels import label_source
 from .models import (
     Action,
     Cluster,
@@ -136,6 +136,7 @@ def find_duplicates(
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | ({extra} if extra else set()))
     protected = _protector(ref_roots)
+    labels_of = label_source(labels)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
@@ -159,7 +160,7 @@ def find_duplicates(
     finally:
         if store:
             store.close()
-    label_of = load_labels(labels, [r.path for r in scanned.records])
+    label_of = labels_of([r.path for r in scanned.records])
     counts: dict[str, int] = {}
     for r in scanned.records:
         key = set_of(r.path, set_roots, os.sep)
