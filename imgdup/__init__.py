@@ -13,6 +13,7 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.m
 
 from .actions import remove, undo
 from .apply_plan import apply, load_plan
+from .dataframe import to_dataframe
 from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
 from .models import (
     Action,
@@ -20,10 +21,12 @@ from .models import (
     HashFailure,
     HashSettings,
     ImageRecord,
+    LeakPair,
     Member,
     RemovalResult,
     Removed,
     ScanResult,
+    SetSummary,
     SkippedCluster,
     Summary,
     UndoResult,
@@ -39,6 +42,7 @@ __all__ = [
     "HashSettings",
     "ImageRecord",
     "ImgdupError",
+    "LeakPair",
     "ManifestError",
     "Member",
     "OutputError",
@@ -48,6 +52,7 @@ __all__ = [
     "RemovalResult",
     "Removed",
     "ScanResult",
+    "SetSummary",
     "SkippedCluster",
     "Summary",
     "UndoResult",
@@ -58,6 +63,7 @@ __all__ = [
     "format_text",
     "load_plan",
     "remove",
+    "to_dataframe",
     "to_document",
     "undo",
     "write_montages",

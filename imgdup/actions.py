@@ -113,6 +113,17 @@ def remove(
     work = [c for c in result.clusters if c.removable]
     if not work:
         return RemovalResult(None, (), (), permanent)
+    # Second line of defence: the policy never marks a reference file for removal; a result
+    # that does (edited, or from a bug) is refused before anything moves.
+    for c in work:
+        for m in c.removable:
+            for name in (m.record.path, *m.record.entry.aliases):
+                ref = next((r for r in result.reference if inside(name, r)), None)
+                if ref is not None:
+                    raise RemovalError(f"{name} lies in the reference folder {ref}; nothing was removed")
+    if quarantine is None and result.reference:  # beside the first folder files are removed from
+        acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
+        quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
         return _remove(result.roots, work, quarantine, permanent, before_cluster)
 

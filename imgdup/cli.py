@@ -19,6 +19,7 @@ from .apply_plan import apply
 from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
+from .filelist import read_file_list
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
@@ -40,6 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 done but some files failed or clusters were skipped.",
     )
     p.add_argument("-d", "--dataset", action="append", metavar="DIR", help="folder to scan (repeat for several)")
+    p.add_argument(
+        "--reference", action="append", metavar="DIR", default=[],
+        help="folder matched but never removed (repeatable): its files keep their place as kept files",
+    )  # fmt: skip
+    p.add_argument("--files", metavar="LIST", help="also scan the image files named in LIST, one per line ('-': stdin)")
+    # No "-0" alias: a digit-like option would make argparse read "--threshold -1" as an option.
+    p.add_argument("--null", action="store_true", help="the --files list is NUL-separated (names with newlines)")
+    p.add_argument(
+        "--labels", metavar="folder|FILE.csv",
+        help="class labels: 'folder' (parent folder name, as torchvision ImageFolder) or a CSV of path,label",
+    )  # fmt: skip
+    p.add_argument(
+        "--label-conflicts", choices=("review", "remove"), default="review",
+        help="members of a cluster whose labels disagree: left for review (default) or removed as usual",
+    )  # fmt: skip
+    p.add_argument(
+        "--between", action="store_true",
+        help="only clusters spanning two or more folders (train/test leaks), with a per-folder summary",
+    )  # fmt: skip
     p.add_argument(
         "-t", "--threshold", type=int, default=DEFAULT_THRESHOLD,
         help=f"max Hamming distance in bits, inclusive (default {DEFAULT_THRESHOLD}; 0 = identical hashes)",
@@ -182,9 +202,19 @@ def _run_scan(args: argparse.Namespace) -> int:
         from .progress import TqdmProgress
 
         progress = TqdmProgress()
+    files = None
+    if args.files:
+        files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)
     try:
+        dataset_options: dict[str, Any] = {}
+        if args.engine == "local":  # reference sets, file lists and labels: the local engine's for now
+            dataset_options = dict(
+                reference=args.reference, files=files, labels=args.labels,
+                label_conflicts=args.label_conflicts, between=args.between,
+            )  # fmt: skip
         result = (_scan_dask if args.engine == "dask" else find_duplicates)(
-            args.dataset,
+            args.dataset or (),
+            **dataset_options,
             threshold=args.threshold,
             hash=args.hash,
             hash_size=args.hash_size,
@@ -249,7 +279,9 @@ def _say_interrupted_removal(done: object) -> None:
         print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
 
 
-def _scan_dask(roots: list[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any) -> Any:
+def _scan_dask(
+    roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any
+) -> Any:
     """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers."""
     try:
         from .engine import dask as dask_engine  # dask is an optional extra
@@ -284,8 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
         runner = lambda: _run_apply(args)  # noqa: E731
     else:
-        if not args.dataset:
-            parser.error("give at least one folder with -d/--dataset (or --undo MANIFEST)")
+        if not (args.dataset or args.reference or args.files):
+            parser.error("give at least one folder with -d/--dataset, --reference or --files (or --undo MANIFEST)")
+        if args.null and not args.files:
+            parser.error("--null describes the --files list")
+        if args.between and len(args.dataset or []) + len(args.reference) < 2 and not args.files:
+            parser.error("--between compares two or more folders (-d/--dataset, --reference)")
         if args.permanent and not args.remove:
             parser.error("--permanent only makes sense with --remove 1")
         if args.cache and args.no_cache:
@@ -298,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--report: one file per format (.json, .csv, .html)")
         if args.engine == "local" and (args.scheduler or args.tables):
             parser.error("--scheduler and --tables need --engine dask")
+        if args.engine == "dask" and (args.reference or args.files or args.labels or args.between):
+            parser.error("--reference, --files, --labels and --between work with the local engine only (for now)")
         if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731

@@ -179,6 +179,11 @@ class Member:
     record: ImageRecord
     distance: int
     action: Action
+    # Dataset annotations (imgdup.sets): a member of a reference folder is never removed;
+    # ``split`` names the folder given on the command line that holds the file (train, test).
+    reference: bool = False
+    label: str | None = None
+    split: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,8 @@ class Cluster:
     keep_reason: str
     members: tuple[Member, ...]
     diameter: int
+    # The distinct labels of the members when they disagree (a "label conflict"), else ().
+    label_conflict: tuple[str, ...] = ()
 
     @property
     def removable(self) -> tuple[Member, ...]:
@@ -212,6 +219,11 @@ class Summary:
     to_review: int
     bytes_to_remove: int
     seconds: float
+    label_conflicts: int = 0
+    # Clusters spanning two or more of the given folders (train/test leaks), and clusters made
+    # only of reference files (reported, never acted on).
+    leaks: int = 0
+    reference_clusters: int = 0
 
 
 @dataclass(frozen=True)
@@ -220,6 +232,36 @@ class ScanSettings:
     threshold: int
     keep: tuple[str, ...]
     index: str
+    labels: str | None = None  # "folder", a labels file's path, or None
+    label_conflicts: str = "review"  # what happens to members of a conflicting cluster
+    between: bool = False  # only clusters spanning two or more folders
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """One folder given to the scan (a dataset root or a reference root) and its duplicates.
+
+    ``duplicates_within``: files beyond the first of each picture inside this folder;
+    ``leaks``: (other folder, files of this folder that share a cluster with it).
+    """
+
+    root: str
+    name: str
+    reference: bool
+    files: int
+    duplicates_within: int
+    leaks: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class LeakPair:
+    """Clusters holding files of both folders ``a`` and ``b`` (a < b), and those files."""
+
+    a: str
+    b: str
+    clusters: int
+    files_a: tuple[str, ...]
+    files_b: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -236,6 +278,42 @@ class ScanResult:
     # Nearly flat images kept out of the near-duplicate search (they cluster only with
     # byte-identical copies).
     low_information: tuple[ImageRecord, ...] = ()
+    # Reference folders (matched, never touched), clusters made only of reference files, and
+    # the per-folder summary of duplicates and leaks (imgdup.sets).
+    reference: tuple[str, ...] = ()
+    reference_clusters: tuple[Cluster, ...] = ()
+    sets: tuple[SetSummary, ...] = ()
+    leak_pairs: tuple[LeakPair, ...] = ()
+
+    def to_records(self) -> list[dict[str, object]]:
+        """One flat row per cluster member (reference-only clusters too), ready for
+        ``pandas.DataFrame(result.to_records())`` or ``csv.DictWriter``."""
+        to_hex = self.settings.hash.to_hex
+        rows: list[dict[str, object]] = []
+        for group, clusters in (("duplicates", self.clusters), ("reference", self.reference_clusters)):
+            for c in clusters:
+                for m in c.members:
+                    r = m.record
+                    rows.append(
+                        {
+                            "cluster": c.id,
+                            "group": group,
+                            "action": m.action.value,
+                            "distance": m.distance,
+                            "path": r.path,
+                            "root": r.entry.root,
+                            "relpath": r.entry.relpath,
+                            "split": m.split,
+                            "label": m.label,
+                            "reference": m.reference,
+                            "label_conflict": bool(c.label_conflict),
+                            "hash": to_hex(r.hash),
+                            "width": r.width,
+                            "height": r.height,
+                            "bytes": r.entry.size,
+                        }
+                    )
+        return rows
 
 
 @dataclass(frozen=True)

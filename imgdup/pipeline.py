@@ -16,7 +16,9 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
+from .filelist import entries_for_files, file_root, real_file_paths
 from .hashing import quality_entry_some_rgb, settings_key
+from .labels import label_source
 from .models import (
     Action,
     Cluster,
@@ -33,6 +35,7 @@ from .models import (
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide, parse_keep
 from .regions import region_links
+from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,26 @@ files, results in input order (another engine's scheduler)."""
 DEFAULT_THRESHOLD = 8
 
 
+PathOrPaths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def _paths(value: PathOrPaths | None) -> list[str]:
+    """One path or any iterable of paths (a generator, a list, pandas' column) as strings."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, os.PathLike)):  # one path, not an iterable of its characters
+        return [os.fsdecode(value)]
+    return [os.fsdecode(v) for v in value]
+
+
 def find_duplicates(
-    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    roots: PathOrPaths = (),
     *,
+    reference: PathOrPaths = (),
+    files: Iterable[str | os.PathLike[str]] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    label_conflicts: str = "review",
+    between: bool = False,
     threshold: int = DEFAULT_THRESHOLD,
     hash: str = "phash",  # noqa: A002 - the CLI's and the report's name for it
     hash_size: int = 8,
@@ -80,6 +100,15 @@ def find_duplicates(
     file path, or None for no cache.
     ``timeout`` is the seconds one file may take to decode before it is reported as failed.
     Returns an immutable :class:`ScanResult`; pass it to :func:`imgdup.remove` to act on it.
+
+    ``roots`` is one path or any iterable of paths: folders are scanned recursively, image
+    files are taken as they are. ``files`` lists more files (missing ones are reported as
+    skipped, not an error). ``reference`` folders are matched but never removed: a cluster
+    holding a reference file keeps it, and clusters made only of reference files are set
+    apart in ``reference_clusters``. ``labels`` is ``"folder"`` (parent folder name) or a CSV
+    file (path,label); a cluster whose members carry different labels is a label conflict,
+    whose members are left for ``review`` (``label_conflicts="remove"`` removes them as
+    usual). ``between`` keeps only clusters spanning two or more of the given folders.
     """
     started = time.perf_counter()
     settings, keep_rules = scan_options(
@@ -89,13 +118,40 @@ def find_duplicates(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError("jobs must be at least 1")
-    if isinstance(roots, (str, bytes, os.PathLike)):  # one folder, not an iterable of its characters
-        roots = [os.fsdecode(roots)]
-    root_list = normalise_roots(roots)
+    if label_conflicts not in CONFLICT_POLICIES:
+        raise UsageError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
+    items = _paths(roots)
+    if "" in items or "" in _paths(reference):  # an unset shell variable: never the current folder
+        raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
+    folders = [p for p in items if os.path.isdir(p)]
+    listed = real_file_paths([p for p in items if os.path.isfile(p)] + _paths(files))
+    for p in items:
+        if not os.path.isdir(p) and not os.path.isfile(p):
+            raise UsageError(f"not a directory or a file: {p}")
+    ref_roots = normalise_roots(_paths(reference))
+    given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
+    for f in normalise_roots(folders):
+        ref = next((r for r in ref_roots if f != r and f.startswith(r.rstrip(os.sep) + os.sep)), None)
+        if ref:
+            raise UsageError(f"{f} lies inside the reference folder {ref}: its files would be protected too")
+    extra = file_root(listed, given)
+    root_list = normalise_roots(given + ([extra] if extra else []))
     if not root_list:
-        raise UsageError("no folder to scan")
+        raise UsageError("no folder or file to scan")
 
-    entries, skipped = discover(root_list, on_found=(lambda n: progress("discover", n, 0)) if progress else None)
+    entries, skipped = (
+        discover(normalise_roots(given), on_found=(lambda n: progress("discover", n, 0)) if progress else None)
+        if given
+        else ([], [])
+    )
+    if listed:
+        more, more_skipped = entries_for_files(listed, given + ([extra] if extra else []))
+        seen = {(e.device, e.inode) for e in entries}
+        entries = sorted(entries + [e for e in more if (e.device, e.inode) not in seen], key=lambda e: e.path)
+        skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
+    set_roots = sorted(set(given) | ({extra} if extra else set()))
+    protected = _protector(ref_roots)
+    labels_of = label_source(labels)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
@@ -111,14 +167,40 @@ def find_duplicates(
             timeout=timeout,
             on_quality=store.put_quality if store else None,
             progress=progress,
+            protected=protected,
         )
     finally:
         if store:
             store.close()
+    label_of = labels_of([r.path for r in scanned.records])
+    counts: dict[str, int] = {}
+    for r in scanned.records:
+        key = set_of(r.path, set_roots, os.sep)
+        counts[key] = counts.get(key, 0) + 1
+    sets = annotate(
+        scanned.clusters,
+        roots=set_roots,
+        reference=ref_roots,
+        labels=label_of,
+        label_conflicts=label_conflicts,
+        between=between,
+        files=counts,
+        sep=os.sep,
+    )
     return make_result(
         scanned,
-        settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
+        settings=ScanSettings(
+            hash=settings,
+            threshold=threshold,
+            keep=keep_rules,
+            index=index,
+            labels=None if labels is None else os.fspath(labels),
+            label_conflicts=label_conflicts,
+            between=between,
+        ),
         roots=root_list,
+        reference=ref_roots,
+        sets=sets,
         files=len(entries),
         from_cache=from_cache,
         failures=failures,
@@ -179,9 +261,13 @@ def make_result(
     failures: tuple[HashFailure, ...],
     skipped: tuple[Skipped, ...],
     seconds: float,
+    reference: tuple[str, ...] = (),
+    sets: Annotated | None = None,
 ) -> ScanResult:
-    """Assemble the immutable :class:`ScanResult` (summary included) from the clusters."""
-    clusters = scanned.clusters
+    """Assemble the immutable :class:`ScanResult` (summary included) from the clusters
+    (annotated by :func:`imgdup.sets.annotate` when ``sets`` is given)."""
+    clusters = sets.clusters if sets else scanned.clusters
+    ref_clusters = sets.reference_clusters if sets else ()
     removable = [m for c in clusters for m in c.removable]
     summary = Summary(
         files=files,
@@ -189,11 +275,15 @@ def make_result(
         from_cache=from_cache,
         failures=len(failures),
         clusters=len(clusters),
-        duplicates=sum(len(c.members) - 1 for c in clusters),
+        # Members beyond the kept ones: with reference files, every reference member is kept.
+        duplicates=sum(1 for c in clusters for m in c.members if m.action is not Action.KEEP),
         to_remove=len(removable),
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
         bytes_to_remove=sum(m.record.entry.size for m in removable),
         seconds=round(seconds, 3),
+        label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict),
+        leaks=sets.leaks if sets else 0,
+        reference_clusters=len(ref_clusters),
     )
     return ScanResult(
         settings=settings,
@@ -204,7 +294,20 @@ def make_result(
         summary=summary,
         records=scanned.records,
         low_information=scanned.low_information,
+        reference=reference,
+        reference_clusters=ref_clusters,
+        sets=sets.sets if sets else (),
+        leak_pairs=sets.leak_pairs if sets else (),
     )
+
+
+def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None:
+    """A test "is this record a reference file?" (by path: a reference folder may be nested in
+    a scanned one), or None without reference folders."""
+    if not reference:
+        return None
+    prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
+    return lambda r: r.path.startswith(prefixes)
 
 
 def _hash(
@@ -249,6 +352,7 @@ def cluster_records(
     progress: ProgressCallback | None = None,
     join: Join | None = None,
     measure: Measure | None = None,
+    protected: Callable[[ImageRecord], bool] | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -275,15 +379,35 @@ def cluster_records(
     groups.sort(key=lambda g: min(r.path for r in g))
     if "quality" in keep:
         before = records
-        groups, records = _with_quality(
-            groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress, measure=measure
-        )
+        if protected:
+            # Every reference member is kept and the others are removed against the nearest of
+            # them, so which reference file is named the keeper changes no action: clusters that
+            # hold one are not measured (a warm reference then costs no decode at all).
+            unprotected = [g for g in groups if not any(protected(r) for r in g)]
+            _, records = _with_quality(
+                unprotected,
+                records,
+                settings,
+                keep=keep,
+                jobs=jobs,
+                timeout=timeout,
+                progress=progress,
+                measure=measure,
+            )
+            latest = {r.path: r for r in records}
+            groups = [[latest.get(r.path, r) for r in g] for g in groups]
+        else:
+            groups, records = _with_quality(
+                groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress, measure=measure
+            )
         if on_quality:  # only what was measured now: cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
     clusters: list[Cluster] = []
     for members in groups:
         members = sorted(members, key=lambda r: r.path)
-        clusters.append(decide(len(clusters), members, threshold=threshold, keep=keep, bits=settings.bits))
+        clusters.append(
+            decide(len(clusters), members, threshold=threshold, keep=keep, bits=settings.bits, protected=protected)
+        )
         if progress and (len(clusters) % 256 == 0 or len(clusters) == len(groups)):
             progress("decide", len(clusters), len(groups))
     paired = {r.path for g in groups for r in g}

@@ -33,6 +33,11 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
         "bytes": r.entry.size,
         "mtime_ns": r.entry.mtime_ns,
         "sha256": r.digest,
+        # Dataset annotations: the folder (split) holding the file, its class label, and
+        # whether it is a reference file (never removed).
+        "split": m.split,
+        "label": m.label,
+        "reference": m.reference,
     }
     if r.entry.aliases:
         doc["hardlinks"] = list(r.entry.aliases)
@@ -48,6 +53,7 @@ def _cluster(c: Cluster, to_hex: Any) -> dict[str, Any]:
         "keep": c.keep.path,
         "keep_reason": c.keep_reason,
         "diameter": c.diameter,
+        "label_conflict": list(c.label_conflict),
         "members": [_member(m, to_hex) for m in c.members],
     }
 
@@ -84,9 +90,30 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "threshold": s.threshold,
             "keep": list(s.keep),
             "index": s.index,
+            "labels": s.labels,
+            "label_conflicts": s.label_conflicts,
+            "between": s.between,
         },
         "roots": list(result.roots),
+        "reference": list(result.reference),
         "clusters": [_cluster(c, to_hex) for c in result.clusters],
+        # Clusters made only of reference files: reported, never acted on.
+        "reference_clusters": [_cluster(c, to_hex) for c in result.reference_clusters],
+        "sets": [
+            {
+                "root": t.root,
+                "name": t.name,
+                "reference": t.reference,
+                "files": t.files,
+                "duplicates_within": t.duplicates_within,
+                "leaks": {other: n for other, n in t.leaks},
+            }
+            for t in result.sets
+        ],
+        "leaks": [
+            {"a": p.a, "b": p.b, "clusters": p.clusters, "files_a": list(p.files_a), "files_b": list(p.files_b)}
+            for p in result.leak_pairs
+        ],
         "failures": [{"path": f.path, "reason": f.reason} for f in result.failures],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
         # Nearly flat images (solid colours, blank scans): never compared by hash, only grouped
@@ -103,6 +130,9 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "to_review": result.summary.to_review,
             "bytes_to_remove": result.summary.bytes_to_remove,
             "low_information": len(result.low_information),
+            "label_conflicts": result.summary.label_conflicts,
+            "leaks": result.summary.leaks,
+            "reference_clusters": result.summary.reference_clusters,
         },
     }
 

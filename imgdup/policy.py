@@ -143,19 +143,45 @@ def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
     return max((distance(a, b, bits=bits) for a, b in combinations(reps, 2)), default=0)
 
 
+def reference_first(records: Sequence[ImageRecord], protected: Callable[[ImageRecord], bool]) -> list[ImageRecord]:
+    """The keeper candidates: the reference members when the cluster holds any (a reference
+    file never loses its place as the kept file), else every member. Runs before the rules."""
+    ref = [r for r in records if protected(r)]
+    return ref or list(records)
+
+
 def decide(
-    cluster_id: int, records: Sequence[ImageRecord], *, threshold: int, keep: Sequence[str], bits: int = 64
+    cluster_id: int,
+    records: Sequence[ImageRecord],
+    *,
+    threshold: int,
+    keep: Sequence[str],
+    bits: int = 64,
+    protected: Callable[[ImageRecord], bool] | None = None,
 ) -> Cluster:
-    """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member."""
-    keeper, reason = choose_keeper(records, keep)
+    """Build a cluster: the keeper, and ``remove`` or ``review`` for every other member.
+
+    ``protected`` marks reference files: the keeper is chosen among them, every one of them is
+    kept, and another member is removed when it is within the threshold of the nearest of them.
+    """
+    is_ref = protected or (lambda _r: False)
+    candidates = reference_first(records, is_ref)
+    keeper, reason = choose_keeper(candidates, keep)
+    if len(candidates) < len(records):
+        reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
+    kept = [r for r in candidates if is_ref(r)] or [keeper]
     members = [Member(keeper, 0, Action.KEEP)]
     others = []
     for r in records:
         if r is keeper:
             continue
-        d = distance(keeper, r, bits=bits)
-        # A multi-frame file is removed only when all its frames match the keeper's (imgdup.frames).
-        removable = d <= threshold and frames_match(keeper, r, threshold)
+        if is_ref(r):
+            others.append(Member(r, distance(keeper, r, bits=bits), Action.KEEP))
+            continue
+        nearest = min(kept, key=lambda k: (distance(k, r, bits=bits), k.path))
+        d = distance(nearest, r, bits=bits)
+        # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
+        removable = d <= threshold and frames_match(nearest, r, threshold)
         others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
     others.sort(key=lambda m: (m.distance, m.record.path))
     return Cluster(

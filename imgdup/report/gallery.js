@@ -41,7 +41,7 @@
   }
   function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
   function conflict(c) {
-    if (c.conflict) return true;
+    if (c.conflict || (c.label_conflict && c.label_conflict.length)) return true;
     const labels = new Set(c.members.filter((m) => m.label !== undefined && m.label !== null).map((m) => String(m.label)));
     return labels.size > 1;
   }
@@ -138,8 +138,9 @@
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
     const tags = el("div", "tags");
     for (const key of ["label", "split", "role"]) {
-      if (m[key] !== undefined && m[key] !== null) tags.append(el("span", "", key + ": " + String(m[key])));
+      if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + String(m[key])));
     }
+    if (m.reference) tags.append(el("span", "", "reference (never removed)"));
     if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
     if (tags.childNodes.length) box.append(tags);
     if (m.path === c.keep && c.keep_reason) box.append(el("div", "reason", "kept: " + c.keep_reason));

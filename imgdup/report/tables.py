@@ -9,7 +9,8 @@ from ..models import ScanResult
 from ..names import to_csv_cell, to_json_text
 from ..plan import to_document
 
-CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes")
+CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes",
+               "split", "label", "reference", "label_conflict")  # fmt: skip
 
 
 def to_json(result: ScanResult) -> str:
@@ -31,11 +32,13 @@ def to_csv(result: ScanResult) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     to_hex = result.settings.hash.to_hex
-    for c in result.clusters:
+    for c in (*result.clusters, *result.reference_clusters):
+        conflict = "|".join(c.label_conflict)
         for m in c.members:
             r = m.record
             row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
-                   to_csv_cell(r.entry.relpath),
-                   to_hex(r.hash), r.width, r.height, r.entry.size)  # fmt: skip
+                   to_csv_cell(r.entry.relpath), to_hex(r.hash), r.width, r.height, r.entry.size,
+                   m.split, to_csv_cell(m.label or ""), "yes" if m.reference else "",
+                   to_csv_cell(conflict))  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 
-from ..models import FileEntry, ScanResult
+from ..models import Cluster, FileEntry, ScanResult
 
 
 def display_path(path: str) -> str:
@@ -54,25 +55,60 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, str]) -> list[str]:
+    lines = [f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}"]
+    if c.label_conflict:
+        lines.append(f"  LABEL CONFLICT: {', '.join(display_path(x) for x in c.label_conflict)}")
+    for m in c.members:
+        r = m.record
+        detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
+        if m.split or m.label is not None:
+            detail += f"; {m.split}" + (f" label {display_path(m.label)}" if m.label is not None else "")
+        if m.reference:
+            detail += "; reference"
+        note = f"  ({c.keep_reason})" if m is c.members[0] else f"  distance {m.distance}"
+        lines.append(f"  {m.action.value:<6} {display_path(rooted(r.entry, labels))}  [{detail}]{note}")
+        for alias in r.entry.aliases:
+            lines.append(f"         hard link: {display_path(rooted_path(alias, labels))} (same file)")
+    lines.append("")
+    return lines
+
+
+def sets_lines(result: ScanResult) -> list[str]:
+    """Per folder: files, duplicates within, files leaking to each other folder; then per pair."""
+    names = {t.root: t.name for t in result.sets}
+    lines = []
+    for t in result.sets:
+        leaks = ", ".join(f"{n} to {names.get(o, o)}" for o, n in t.leaks) or "none"
+        role = " (reference)" if t.reference else ""
+        lines.append(
+            f"{t.name}{role}: {t.files} images, {t.duplicates_within} duplicates within, "
+            f"leaks: {leaks}  [{display_path(t.root)}]"
+        )
+    for p in result.leak_pairs:
+        lines.append(
+            f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {p.clusters} clusters, "
+            f"{len(p.files_a)} files in {names.get(p.a, p.a)}, {len(p.files_b)} in {names.get(p.b, p.b)}"
+        )
+    return lines
+
+
 def format_text(result: ScanResult, *, removed: bool = False) -> str:
     """Every cluster with its keeper, each member's distance and action, then a summary."""
     to_hex = result.settings.hash.to_hex
     labels = root_labels(result.roots)
     lines: list[str] = []
-    if result.clusters or result.low_information:
+    if result.clusters or result.reference_clusters or result.low_information:
         # Paths below read "<root name>/<path inside the root>": train/x.jpg and test/x.jpg differ.
         lines.append("roots: " + ", ".join(f"{labels[r]} = {display_path(r)}" for r in result.roots))
         lines.append("")
     for c in result.clusters:
-        lines.append(f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}")
-        for m in c.members:
-            r = m.record
-            detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
-            note = f"  ({c.keep_reason})" if m.action.value == "keep" else f"  distance {m.distance}"
-            lines.append(f"  {m.action.value:<6} {display_path(rooted(r.entry, labels))}  [{detail}]{note}")
-            for alias in r.entry.aliases:
-                lines.append(f"         hard link: {display_path(rooted_path(alias, labels))} (same file)")
+        lines += _cluster_lines(c, to_hex, labels)
+    if result.reference_clusters:
+        lines.append("duplicates inside the reference folders (never acted on):")
         lines.append("")
+        for c in result.reference_clusters:
+            lines += _cluster_lines(c, to_hex, labels)
     for r in result.low_information:
         lines.append(f"low information (solid colour or blank; not compared): {display_path(rooted(r.entry, labels))}")
     if result.low_information:
@@ -86,6 +122,13 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
     elif not s.images:
         lines.append("no image could be read (see the failures above)")
+    if result.sets:
+        lines += [*sets_lines(result), ""]
+    if s.label_conflicts or s.leaks or s.reference_clusters or result.settings.labels:
+        lines.append(
+            f"{s.leaks} clusters span two or more folders, {s.label_conflicts} label conflicts, "
+            f"{s.reference_clusters} clusters only inside the reference"
+        )
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
         f"{s.failures} failed, {len(result.skipped)} skipped (symlinks, special files)"

@@ -1,0 +1,95 @@
+"""Explicit lists of image files (``--files LIST``, or file paths given to the API).
+
+A list names files, not folders; each file belongs to the given folder that holds it, else to
+the nearest folder holding all such files, so removal, locking and the quarantine layout work
+as for a scanned folder. Names are taken verbatim: spaces, a leading dash and (in a
+NUL-separated list) newlines are part of the name.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from typing import IO
+
+from .discover import looks_like_image
+from .models import FileEntry, Skipped
+
+
+def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
+    """Paths from a list's bytes: one per line (only the line end is stripped), or
+    NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored.
+    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``)."""
+    parts = data.split(b"\x00") if null else [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
+    return [os.fsdecode(p) for p in parts if p]
+
+
+def read_file_list(source: str | os.PathLike[str] | IO[bytes], *, null: bool = False) -> list[str]:
+    """Read a list from a path or an open binary stream (``sys.stdin.buffer`` for ``-``)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return parse_file_list(fh.read(), null=null)
+    return parse_file_list(source.read(), null=null)
+
+
+def _real_name(path: str) -> str:
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(folder), name)
+
+
+def file_root(paths: Sequence[str], roots: Sequence[str]) -> str | None:
+    """The folder for listed files outside every given root: their deepest common folder."""
+    # Missing names are only reported as skipped: they must not widen the folder.
+    loose = [p for p in paths if os.path.lexists(p) and not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
+    if not loose:
+        return None
+    return os.path.commonpath([os.path.dirname(p) for p in loose])
+
+
+def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[FileEntry], list[Skipped]]:
+    """FileEntry for every listed regular image file under ``roots`` (deepest root wins);
+    symlinks, missing and special files are skipped with a reason, hard links folded."""
+    skipped: list[Skipped] = []
+    found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
+    for raw in paths:
+        path = _real_name(raw)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            skipped.append(Skipped(path, f"listed but cannot stat: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            skipped.append(Skipped(path, "symbolic link (not followed)"))
+        elif not stat.S_ISREG(st.st_mode):
+            skipped.append(Skipped(path, "not a regular file (folder, FIFO, socket or device)"))
+        elif not looks_like_image(path):
+            skipped.append(Skipped(path, "listed but not an image"))
+        else:
+            names = found.setdefault((st.st_dev, st.st_ino), [])
+            if all(n != path for n, _ in names):
+                names.append((path, st))
+    entries = []
+    for (dev, ino), names in found.items():
+        names.sort(key=lambda n: n[0])
+        path, st = names[0]
+        root = max((r for r in roots if path.startswith(r.rstrip(os.sep) + os.sep)), key=len)
+        entries.append(
+            FileEntry(
+                path=path,
+                root=root,
+                relpath=os.path.relpath(path, root),
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                inode=ino,
+                device=dev,
+                aliases=tuple(n for n, _ in names[1:]),
+            )
+        )
+    entries.sort(key=lambda e: e.path)
+    return entries, skipped
+
+
+def real_file_paths(paths: Iterable[str]) -> list[str]:
+    """Listed paths in the spelling the scan uses (real folders; the file itself not resolved)."""
+    return [_real_name(p) for p in paths]

@@ -1,0 +1,68 @@
+"""Where a file's class label comes from: its parent folder's name, or a labels file.
+
+``folder`` follows the torchvision ``ImageFolder`` convention (``root/<class>/<image>``); a
+labels file is CSV with a path and a label per row (optionally a header naming the columns
+``path`` or ``file_name``, and ``label``), as Hugging Face's image-folder ``metadata.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable
+
+from .errors import UsageError
+
+FOLDER = "folder"
+_PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
+_LABEL_COLUMNS = ("label", "class", "category", "target")
+
+
+def folder_labels(paths: Iterable[str]) -> dict[str, str]:
+    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``)."""
+    return {p: os.path.basename(os.path.dirname(p)) for p in paths}
+
+
+def _real(path: str) -> str:
+    """The spelling the scan uses: real folder, file name as given (a symlink stays itself)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(folder), name)
+
+
+def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{real path: label}`` from a CSV file; relative paths are relative to the CSV's folder
+    (like ``metadata.csv`` beside the images)."""
+    path = os.fspath(path)
+    base = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except OSError as exc:
+        raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"the labels file {path} is not UTF-8 CSV: {exc}") from None
+    if not rows:
+        return {}
+    head = [c.strip().lower() for c in rows[0]]
+    pcol, lcol = 0, 1
+    if any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
+        pcol = next(i for i, h in enumerate(head) if h in _PATH_COLUMNS)
+        lcol = next(i for i, h in enumerate(head) if h in _LABEL_COLUMNS)
+        rows = rows[1:]
+    labels: dict[str, str] = {}
+    for n, row in enumerate(rows, 1):
+        if len(row) <= max(pcol, lcol):
+            raise UsageError(f"{path}: row {n} has no label column: {row!r}")
+        labels[_real(os.path.join(base, row[pcol]))] = row[lcol]
+    return labels
+
+
+def label_source(spec: str | os.PathLike[str] | None) -> Callable[[Iterable[str]], dict[str, str]]:
+    """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
+    path. A labels file is read now, so a bad one stops the run before any image is decoded."""
+    if spec is None:
+        return lambda _paths: {}
+    if os.fspath(spec) == FOLDER:
+        return folder_labels
+    table = read_labels_csv(spec)
+    return lambda paths: {p: table[p] for p in paths if p in table}

@@ -1,0 +1,178 @@
+"""Datasets made of several folders: reference sets, leaks between folders, label conflicts.
+
+Pure logic over decided clusters (no file system): the pipeline hands in the folders given to
+the scan, which of them are references, and each file's label; this module annotates every
+member (split, label, reference), turns the members of a label conflict into ``review``,
+sets reference-only clusters apart, keeps only clusters spanning two folders in between-sets
+mode, and counts duplicates within and leaks between the folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import combinations
+
+from .models import Action, Cluster, LeakPair, Member, SetSummary
+
+CONFLICT_POLICIES = ("review", "remove")
+
+
+def inside(path: str, folder: str, sep: str) -> bool:
+    """True when ``path`` is ``folder`` or lies below it (plain string test on absolute paths)."""
+    return path == folder or path.startswith(folder.rstrip(sep) + sep)
+
+
+def set_of(path: str, roots: Sequence[str], sep: str) -> str:
+    """The deepest given folder holding ``path`` (a reference folder nested in a scanned
+    folder is its own set); "" when none does."""
+    best = ""
+    for root in roots:
+        if inside(path, root, sep) and len(root) > len(best):
+            best = root
+    return best
+
+
+def split_name(root: str, sep: str) -> str:
+    """What a folder is called in reports: its last component (``train``, ``test``)."""
+    return root.rstrip(sep).rsplit(sep, 1)[-1] or root
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """Clusters after the dataset step: acted-on clusters, reference-only clusters, summaries."""
+
+    clusters: tuple[Cluster, ...]
+    reference_clusters: tuple[Cluster, ...]
+    sets: tuple[SetSummary, ...]
+    leak_pairs: tuple[LeakPair, ...]
+    leaks: int
+
+
+def _annotate(
+    c: Cluster,
+    *,
+    where: Callable[[str], str],
+    names: Mapping[str, str],
+    reference: frozenset[str],
+    labels: Mapping[str, str],
+    label_conflicts: str,
+) -> Cluster:
+    members = []
+    for m in c.members:
+        path = m.record.path
+        members.append(
+            Member(
+                m.record,
+                m.distance,
+                m.action,
+                # A scanned folder never lies inside a reference folder (refused), so a file is a
+                # reference file exactly when the deepest folder holding it is a reference folder.
+                reference=where(path) in reference,
+                label=labels.get(path),
+                split=names[where(path)],
+            )
+        )
+    distinct = sorted({m.label for m in members if m.label is not None})
+    conflict = tuple(distinct) if len(distinct) > 1 else ()
+    if conflict and label_conflicts == "review":
+        # A conflict is never resolved by removal silently: a person decides which label is right.
+        members = [replace(m, action=Action.REVIEW) if m.action is Action.REMOVE else m for m in members]
+    return replace(c, members=tuple(members), label_conflict=conflict)
+
+
+def _summaries(
+    clusters: Sequence[Cluster],
+    set_roots: Sequence[str],
+    reference: Sequence[str],
+    files: Mapping[str, int],
+    sep: str,
+    where: Callable[[str], str],
+) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
+    within = dict.fromkeys(set_roots, 0)
+    leaked: dict[tuple[str, str], set[str]] = {}
+    pair_clusters: dict[tuple[str, str], int] = {}
+    for c in clusters:
+        by_set: dict[str, list[str]] = {}
+        for m in c.members:
+            by_set.setdefault(where(m.record.path), []).append(m.record.path)
+        for root, paths in by_set.items():
+            if root in within:
+                within[root] += len(paths) - 1
+        for a, b in combinations(sorted(r for r in by_set if r), 2):
+            pair_clusters[(a, b)] = pair_clusters.get((a, b), 0) + 1
+            leaked.setdefault((a, b), set()).update(by_set[a])
+            leaked.setdefault((b, a), set()).update(by_set[b])
+    sets = tuple(
+        SetSummary(
+            root=root,
+            name=split_name(root, sep),
+            reference=root in reference,
+            files=files.get(root, 0),
+            duplicates_within=within[root],
+            leaks=tuple((other, len(leaked[(root, other)])) for other in set_roots if (root, other) in leaked),
+        )
+        for root in set_roots
+    )
+    pairs = tuple(
+        LeakPair(a, b, n, tuple(sorted(leaked[(a, b)])), tuple(sorted(leaked[(b, a)])))
+        for (a, b), n in sorted(pair_clusters.items())
+    )
+    return sets, pairs
+
+
+def annotate(
+    clusters: Sequence[Cluster],
+    *,
+    roots: Sequence[str],
+    reference: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    label_conflicts: str = "review",
+    between: bool = False,
+    files: Mapping[str, int] | None = None,
+    sep: str = "/",
+) -> Annotated:
+    """Annotate decided clusters for a dataset made of several folders.
+
+    ``roots`` are every folder given to the scan (reference folders included); ``files``
+    counts the images of each. Reference-only clusters are set apart; with ``between``, only
+    clusters spanning two or more folders are kept (both lists). Cluster ids are renumbered
+    0.. over the acted-on clusters, then on over the reference-only ones, so every id in a
+    report is unique and in order.
+    """
+    if label_conflicts not in CONFLICT_POLICIES:
+        raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
+    set_roots = sorted(set(roots) | set(reference))
+    memo: dict[str, str] = {}
+
+    def where(path: str) -> str:
+        # Each path is looked up several times (annotation, summaries, spans): once is enough.
+        found = memo.get(path)
+        if found is None:
+            found = memo[path] = set_of(path, set_roots, sep)
+        return found
+
+    # A split names one folder among several; a single folder has none.
+    names = {r: split_name(r, sep) if len(set_roots) > 1 else "" for r in set_roots} | {"": ""}
+    done = [
+        _annotate(
+            c,
+            where=where,
+            names=names,
+            reference=frozenset(reference),
+            labels=labels or {},
+            label_conflicts=label_conflicts,
+        )
+        for c in clusters
+    ]
+    # A per-folder summary says something only when there are several folders.
+    sets, pairs = _summaries(done, set_roots, reference, files or {}, sep, where) if len(set_roots) > 1 else ((), ())
+    spanning = [c for c in done if len({where(m.record.path) for m in c.members}) > 1]
+    leaks = len(spanning)
+    if between:
+        done = spanning
+    acted = [c for c in done if not all(m.reference for m in c.members)]
+    ref_only = [c for c in done if all(m.reference for m in c.members)]
+    acted = [replace(c, id=i) for i, c in enumerate(acted)]
+    ref_only = [replace(c, id=len(acted) + i) for i, c in enumerate(ref_only)]
+    return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks)

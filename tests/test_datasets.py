@@ -1,0 +1,315 @@
+"""Dataset workflows: reference folders, leaks between folders, label conflicts, file lists."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import imgdup
+from imgdup.cli import main
+from imgdup.errors import RemovalError
+from imgdup.filelist import parse_file_list
+from imgdup.labels import read_labels_csv
+from imgdup.models import Action, ScanResult
+
+from .conftest import encode, picture
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _big(seed: int) -> bytes:
+    return encode(picture(seed, (400, 300)), quality=95)
+
+
+def _small(seed: int) -> bytes:
+    return encode(picture(seed, (400, 300)).resize((200, 150)), quality=70)
+
+
+def _scan(*roots: object, **options: object) -> ScanResult:
+    options.setdefault("threshold", 8)
+    options.setdefault("jobs", 1)
+    return imgdup.find_duplicates([os.fspath(r) for r in roots], **options)  # type: ignore[arg-type]
+
+
+def _real(p: Path) -> str:
+    return os.path.join(os.path.realpath(p.parent), p.name)
+
+
+def _actions(result: ScanResult) -> dict[str, str]:
+    return {m.record.path: m.action.value for c in result.clusters for m in c.members}
+
+
+# --- reference folders ---------------------------------------------------------------------------
+
+
+def test_reference_copy_is_kept_even_when_smaller_and_later_in_path_order(tmp_path: Path) -> None:
+    big = _write(tmp_path / "aa_new" / "big.jpg", _big(1))
+    small = _write(tmp_path / "zz_ref" / "small.jpg", _small(1))
+    plain = _scan(tmp_path / "aa_new", tmp_path / "zz_ref")
+    assert _actions(plain) == {_real(big): "keep", _real(small): "remove"}  # the premise: it would lose
+
+    result = _scan(tmp_path / "aa_new", reference=[tmp_path / "zz_ref"])
+    assert _actions(result) == {_real(small): "keep", _real(big): "remove"}
+    (cluster,) = result.clusters
+    assert cluster.keep.path == _real(small) and "reference" in cluster.keep_reason
+    assert [m.reference for m in cluster.members] == [True, False]
+
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert [r.path for r in done.removed] == [_real(big)]
+    assert small.exists() and not big.exists()
+
+
+def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> None:
+    refs = [_write(tmp_path / "ref" / f"r{i}.jpg", _small(2) if i else _big(2)) for i in range(2)]
+    new = _write(tmp_path / "new" / "a.jpg", encode(picture(2, (400, 300)), quality=80))
+    result = _scan(tmp_path / "new", reference=str(tmp_path / "ref"))
+    assert _actions(result) == {_real(refs[0]): "keep", _real(refs[1]): "keep", _real(new): "remove"}
+    assert (result.summary.to_remove, result.summary.duplicates) == (1, 1)  # the second reference file is kept
+
+
+def test_reference_only_cluster_is_reported_apart_and_never_acted_on(tmp_path: Path) -> None:
+    a = _write(tmp_path / "ref" / "a.jpg", _big(3))
+    b = _write(tmp_path / "ref" / "b.jpg", _small(3))
+    _write(tmp_path / "new" / "other.jpg", _big(4))
+    result = _scan(tmp_path / "new", reference=[tmp_path / "ref"])
+    assert result.clusters == ()
+    (ref_cluster,) = result.reference_clusters
+    assert {m.record.path for m in ref_cluster.members} == {_real(a), _real(b)}
+    assert {m.action for m in ref_cluster.members} == {Action.KEEP}
+    assert result.summary.reference_clusters == 1 and result.summary.to_remove == 0
+    doc = imgdup.to_document(result)
+    assert len(doc["reference_clusters"]) == 1 and doc["clusters"] == []
+    assert imgdup.remove(result, quarantine=tmp_path / "q").removed == ()
+    assert a.exists() and b.exists()
+
+
+def test_removal_refuses_a_plan_that_removes_a_reference_file(tmp_path: Path) -> None:
+    ref = _write(tmp_path / "ref" / "a.jpg", _big(5))
+    new = _write(tmp_path / "new" / "a.jpg", _small(5))
+    result = _scan(tmp_path / "new", reference=[tmp_path / "ref"])
+    (c,) = result.clusters
+    # A tampered plan: the reference file marked for removal, the new file kept.
+    members = tuple(replace(m, action=Action.REMOVE if m.reference else Action.KEEP) for m in c.members)
+    bad = replace(result, clusters=(replace(c, members=members, keep=members[1].record),))
+    with pytest.raises(RemovalError, match="reference"):
+        imgdup.remove(bad, quarantine=tmp_path / "q")
+    assert ref.exists() and new.exists() and not (tmp_path / "q").exists()
+
+
+def test_a_scanned_folder_inside_a_reference_folder_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path / "data" / "new" / "a.jpg", _big(6))
+    with pytest.raises(imgdup.UsageError, match="inside the reference"):
+        _scan(tmp_path / "data" / "new", reference=[tmp_path / "data"])
+
+
+# --- between sets ----------------------------------------------------------------------------------
+
+
+def _splits(tmp_path: Path) -> dict[str, Path]:
+    """train: a within-train pair (10), a leak (11); test: a within-test pair (12), the leak."""
+    return {
+        "train_a": _write(tmp_path / "train" / "cat" / "a.jpg", _big(10)),
+        "train_a2": _write(tmp_path / "train" / "cat" / "a2.jpg", _small(10)),
+        "train_leak": _write(tmp_path / "train" / "dog" / "l.jpg", _big(11)),
+        "test_leak": _write(tmp_path / "test" / "dog" / "l.jpg", _small(11)),
+        "test_b": _write(tmp_path / "test" / "cat" / "b.jpg", _big(12)),
+        "test_b2": _write(tmp_path / "test" / "cat" / "b2.jpg", _small(12)),
+        "test_alone": _write(tmp_path / "test" / "cat" / "c.jpg", _big(13)),
+    }
+
+
+def test_between_reports_only_clusters_spanning_folders(tmp_path: Path) -> None:
+    f = _splits(tmp_path)
+    train, test = os.path.realpath(tmp_path / "train"), os.path.realpath(tmp_path / "test")
+    every = _scan(tmp_path / "train", tmp_path / "test")
+    assert every.summary.clusters == 3 and every.summary.leaks == 1
+
+    result = _scan(tmp_path / "train", tmp_path / "test", between=True)
+    (leak,) = result.clusters
+    assert {m.record.path for m in leak.members} == {_real(f["train_leak"]), _real(f["test_leak"])}
+    assert {m.split for m in leak.members} == {"train", "test"}
+    sets = {s.name: s for s in result.sets}
+    assert (sets["train"].files, sets["train"].duplicates_within, sets["train"].leaks) == (3, 1, ((test, 1),))
+    assert (sets["test"].files, sets["test"].duplicates_within, sets["test"].leaks) == (4, 1, ((train, 1),))
+    (pair,) = result.leak_pairs
+    assert (pair.a, pair.b, pair.clusters) == (test, train, 1)
+    assert pair.files_a == (_real(f["test_leak"]),) and pair.files_b == (_real(f["train_leak"]),)
+
+
+def test_cli_reference_train_removes_exactly_the_leaked_test_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _splits(tmp_path)
+    before = {k: p.read_bytes() for k, p in f.items()}
+    args = ["--reference", str(tmp_path / "train"), "-d", str(tmp_path / "test"), "--between", "-t", "8"]
+    code = main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q"), "--no-cache", "-j", "1"])
+    assert code == 0
+    gone = {k for k, p in f.items() if not p.exists()}
+    assert gone == {"test_leak"}
+    assert all(f[k].read_bytes() == before[k] for k in f if k != "test_leak")
+    out = capsys.readouterr().out
+    assert "leaks test <-> train: 1 clusters" in out
+
+
+# --- labels ----------------------------------------------------------------------------------------
+
+
+def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
+    cat = _write(tmp_path / "train" / "cat" / "x.jpg", _big(20))
+    dog = _write(tmp_path / "train" / "dog" / "x.jpg", _small(20))
+    same = [_write(tmp_path / "train" / "cat" / f"y{i}.jpg", (_big if i else _small)(21)) for i in range(2)]
+    result = _scan(tmp_path / "train", labels="folder")
+    by_path = {m.record.path: (c, m) for c in result.clusters for m in c.members}
+    conflict, _ = by_path[_real(cat)]
+    assert conflict.label_conflict == ("cat", "dog")
+    assert by_path[_real(dog)][1].action is Action.REVIEW and by_path[_real(dog)][1].label == "dog"
+    agreeing, _ = by_path[_real(same[0])]
+    assert agreeing.label_conflict == () and by_path[_real(same[0])][1].action is Action.REMOVE
+    assert result.summary.label_conflicts == 1
+
+    doc = imgdup.to_document(result)
+    assert [c["label_conflict"] for c in doc["clusters"]].count(["cat", "dog"]) == 1
+    assert "LABEL CONFLICT: cat, dog" in imgdup.format_text(result)
+    csv_text = imgdup.report.to_csv(result)
+    assert "cat|dog" in csv_text
+    # The gallery's embedded plan carries the conflict; its script flags and filters such clusters.
+    assert '"label_conflict":["cat","dog"]' in imgdup.report.to_html(result).replace(", ", ",").replace('": ', '":')
+
+    unlabeled = _scan(tmp_path / "train")
+    assert unlabeled.summary.label_conflicts == 0 and unlabeled.summary.to_review == 0
+    asked = _scan(tmp_path / "train", labels="folder", label_conflicts="remove")
+    assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
+
+
+def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
+    a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
+    b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
+    labels = tmp_path / "imgs" / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,3\nb.jpg,5\n", encoding="utf-8")
+    assert read_labels_csv(labels) == {_real(a): "3", _real(b): "5"}
+    result = _scan(tmp_path / "imgs", labels=labels)
+    (c,) = result.clusters
+    assert c.label_conflict == ("3", "5")
+    assert [m.action for m in c.members] == [Action.KEEP, Action.REVIEW]
+    labels.write_text(f"{a},3\n{b},3\n", encoding="utf-8")  # no header, absolute paths, agreeing
+    (c,) = _scan(tmp_path / "imgs", labels=labels).clusters
+    assert c.label_conflict == () and [m.label for m in c.members] == ["3", "3"]
+
+
+# --- inputs and outputs ----------------------------------------------------------------------------
+
+
+ODD_NAMES = ("with space.jpg", "-leading-dash.jpg", "new\nline.jpg", "tab\tand ünïcode.jpg")
+
+
+def _odd_tree(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "odd"
+    paths = [_write(folder / name, _big(30) if i % 2 == 0 else _small(30)) for i, name in enumerate(ODD_NAMES)]
+    _write(folder / "unlisted.jpg", _big(30))
+    return paths
+
+
+def test_parse_file_list_keeps_names_verbatim() -> None:
+    assert parse_file_list(b"a b.jpg\n-x.jpg\r\n\nc.jpg") == ["a b.jpg", "-x.jpg", "c.jpg"]
+    assert parse_file_list(b"new\nline.jpg\0 lead.jpg\0", null=True) == ["new\nline.jpg", " lead.jpg"]
+
+
+def test_file_list_with_odd_names_from_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _odd_tree(tmp_path)
+    data = b"\0".join(os.fsencode(p) for p in paths) + b"\0"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code = main(["--files", "-", "--null", "-t", "8", "--format", "json", "--no-cache", "-j", "1"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    (cluster,) = doc["clusters"]
+    assert sorted(m["path"] for m in cluster["members"]) == sorted(_real(p) for p in paths)  # not "unlisted"
+
+
+def test_file_list_api_and_missing_entries(tmp_path: Path) -> None:
+    paths = _odd_tree(tmp_path)
+    result = imgdup.find_duplicates(files=[*map(str, paths), str(tmp_path / "gone.jpg")], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert len(cluster.members) == len(ODD_NAMES)
+    assert [s.path for s in result.skipped] == [_real(tmp_path / "gone.jpg")]
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert len(done.removed) == len(ODD_NAMES) - 1
+    assert (tmp_path / "odd" / "unlisted.jpg").exists()
+
+
+def test_a_string_root_and_a_generator_of_paths(tmp_path: Path) -> None:
+    _splits(tmp_path)
+    as_list = _scan(tmp_path / "train")
+    as_string = imgdup.find_duplicates(str(tmp_path / "train"), threshold=8, jobs=1)
+    assert [[m.record.path for m in c.members] for c in as_string.clusters] == [
+        [m.record.path for m in c.members] for c in as_list.clusters
+    ]
+    files = (str(p) for p in sorted((tmp_path / "train").rglob("*.jpg")))
+    from_files = imgdup.find_duplicates(files, threshold=8, jobs=1)
+    assert [[m.record.path for m in c.members] for c in from_files.clusters] == [
+        [m.record.path for m in c.members] for c in as_list.clusters
+    ]
+
+
+def test_to_records_one_row_per_member(tmp_path: Path) -> None:
+    _splits(tmp_path)
+    result = _scan(tmp_path / "test", reference=[tmp_path / "train"], labels="folder")
+    rows = result.to_records()
+    members = [m for c in (*result.clusters, *result.reference_clusters) for m in c.members]
+    assert len(rows) == len(members)
+    assert {"cluster", "action", "path", "root", "label", "split", "distance", "reference"} <= set(rows[0])
+    leak = next(r for r in rows if r["path"].endswith(os.path.join("test", "dog", "l.jpg")))
+    assert (leak["split"], leak["label"], leak["action"], leak["reference"]) == ("test", "dog", "remove", False)
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(rows)
+    assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
+
+
+def test_to_dataframe_matches_records(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    _splits(tmp_path)
+    result = _scan(tmp_path / "train", tmp_path / "test", labels="folder")
+    frame = imgdup.to_dataframe(result)
+    assert frame.to_dict("records") == result.to_records()
+
+
+def test_a_reference_folder_nested_in_the_scanned_folder_is_protected(tmp_path: Path) -> None:
+    ref = _write(tmp_path / "data" / "zz_train" / "a.jpg", _small(40))
+    new = _write(tmp_path / "data" / "aa_new" / "a.jpg", _big(40))
+    result = _scan(tmp_path / "data", reference=[tmp_path / "data" / "zz_train"], between=True)
+    assert _actions(result) == {_real(ref): "keep", _real(new): "remove"}
+    assert {s.name: s.reference for s in result.sets} == {"data": False, "zz_train": True}
+
+
+def test_default_quarantine_sits_beside_the_scanned_folder_not_the_reference(tmp_path: Path) -> None:
+    _write(tmp_path / "a_train" / "x.jpg", _big(41))
+    new = _write(tmp_path / "b_new" / "x.jpg", _small(41))
+    done = imgdup.remove(_scan(tmp_path / "b_new", reference=[tmp_path / "a_train"]))
+    assert [r.path for r in done.removed] == [_real(new)]
+    assert done.manifest is not None and os.path.basename(os.path.dirname(os.path.dirname(done.manifest))) == (
+        "b_new.imgdup-quarantine"
+    )
+
+
+def test_bad_labels_file_and_lonely_between_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "imgs" / "a.jpg", _big(42))
+    bad = tmp_path / "labels.csv"
+    bad.write_text("a.jpg\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match="no label column"):
+        _scan(tmp_path / "imgs", labels=bad)
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path / "imgs"), "--between", "--no-cache"])
+    assert exc.value.code == 2 and "--between compares two or more folders" in capsys.readouterr().err
