@@ -32,7 +32,7 @@ IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA
 
 # Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
 # installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
-# by the optional pillow-heif package (``pip install 'imgdup[heic]'``).
+# by the optional pillow-heif package (``pip install 'imgdup-ml[heic]'``).
 _ISOBMFF_EXTENSIONS = {".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
 
 
@@ -68,7 +68,7 @@ def _unidentified(path: str) -> str:
     """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
     wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     if wanted == "HEIF" and wanted not in optional_formats():
-        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup[heic]')"
+        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
     if wanted == "AVIF" and wanted not in optional_formats():
         return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
     return "not an image Pillow can identify (or a format imgdup does not open)"

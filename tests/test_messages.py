@@ -63,7 +63,7 @@ def isobmff(brand: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("name", "brand", "hint"), [
-    ("photo.heic", b"heic", "pip install 'imgdup[heic]'"),
+    ("photo.heic", b"heic", "pip install 'imgdup-ml[heic]'"),
     ("photo.avif", b"avif", "without AVIF support"),
 ])  # fmt: skip
 def test_heic_and_avif_are_listed_with_how_to_enable_them(
