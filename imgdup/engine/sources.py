@@ -15,11 +15,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
-import stat
 from collections.abc import Iterable
 
 from ..discover import IMAGE_EXTENSIONS, discover
 from ..errors import UsageError
+from ..filelist import entries_for_files, file_root, real_file_paths
 from ..kernels import is_remote
 from ..models import FileEntry, Skipped
 
@@ -93,38 +93,14 @@ def read_file_list(source: str) -> list[str]:
 
 
 def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
-    """Listed local files: regular files only (links and special files skipped), one per inode."""
+    """Listed local files, exactly as the local engine takes a file list (:mod:`imgdup.filelist`):
+    regular image files only (links and special files skipped), one per inode, under the deepest
+    folder holding them all."""
     if not paths:
         return [], []
-    skipped: list[Skipped] = []
-    found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
-    for p in paths:
-        # The folders resolved as discover resolves roots; the file itself is never followed.
-        folder, name = os.path.split(os.path.abspath(p))
-        path = os.path.join(os.path.realpath(folder), name)
-        try:
-            st = os.lstat(path)
-        except OSError as exc:
-            skipped.append(Skipped(path, f"cannot stat: {exc.strerror or exc}"))
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            skipped.append(Skipped(path, "symbolic link (not followed)"))
-        elif not stat.S_ISREG(st.st_mode):
-            skipped.append(Skipped(path, "not a regular file (FIFO, socket, device or folder)"))
-        else:
-            found.setdefault((st.st_dev, st.st_ino), []).append((path, st))
-    if not found:
-        return [], skipped
-    root = os.path.commonpath([os.path.dirname(n[0]) for names in found.values() for n in names])
-    entries = []
-    for (dev, ino), names in found.items():
-        names.sort()
-        path, st = names[0]
-        entries.append(
-            FileEntry(path, root, os.path.relpath(path, root), st.st_size, st.st_mtime_ns, ino, dev,
-                      tuple(n[0] for n in names[1:]))
-        )  # fmt: skip
-    return entries, skipped
+    real = real_file_paths(paths)
+    root = file_root(real, [])
+    return entries_for_files(real, [root] if root else [])
 
 
 def _mtime_ns(info: dict[str, object]) -> int:
