@@ -455,13 +455,15 @@ def test_ctrl_c_in_the_middle_of_a_file_lets_that_file_finish(
         return real(*a)
 
     monkeypatch.setattr(fsafe, "_verify", interrupted)
+    # Whatever handler was there is put back (a background job starts with SIGINT ignored).
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt) as exc:
         imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
     done = exc.value.done  # type: ignore[attr-defined]
     assert [Path(r.path).relative_to(data).as_posix() for r in done.removed] == ["g1/copy.png"]
     assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
     assert not [p for p in data.rglob("*") if "imgdup-" in p.name]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 # --- small traps ------------------------------------------------------------------------------------
