@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from imgdup.models import HashSettings
 from .synth import photo
 
 SCAN = """
-import sys
+import json, sys
 import imgdup.cli
 imgdup.cli.main(["-d", sys.argv[1], "--no-cache", "--format", "json", "--no-progress", "-j", "1"])
 """
@@ -22,9 +23,9 @@ imgdup.cli.main(["-d", sys.argv[1], "--no-cache", "--format", "json", "--no-prog
 def test_a_scan_does_not_import_removal_report_or_imagehash(tmp_path: Path) -> None:
     photo(1).save(tmp_path / "a.png")
     photo(1).save(tmp_path / "b.png")
-    probe = SCAN + "print(sorted(m for m in sys.modules if m.startswith(('imgdup', 'imagehash', 'PIL.ImageDraw'))))"
+    probe = SCAN + "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imgdup', 'imagehash', 'PIL')))))"
     out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
-    loaded = set(eval(out.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own repr of a list of names
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "imgdup.pipeline" in loaded and "imgdup.hashing" in loaded  # it did scan
     unused = {"imagehash", "PIL.ImageDraw", "imgdup.actions", "imgdup.apply_plan", "imgdup.dataframe"}
     assert not loaded & (unused | {"imgdup.report.html", "imgdup.report.montage"})

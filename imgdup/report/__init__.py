@@ -24,6 +24,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "check_montages",
     "check_report",
