@@ -7,6 +7,7 @@ the peak resident memory of the largest process.
     python benchmarks/bench_e2e.py                        # dogs-1000
     python benchmarks/bench_e2e.py --dataset ~/stanford-dogs/Images
     python benchmarks/bench_e2e.py --scale 20000          # + a 20,000-file labelled variant set
+    python benchmarks/bench_e2e.py --mixed 300 --per-format   # + JPEG/PNG/WebP near-duplicate set
     python benchmarks/bench_e2e.py --smoke                # a few seconds, for CI
 """
 
@@ -128,6 +129,81 @@ def build_scale_set(source: Path, target: Path, size: int, seed: int = 0) -> Pat
     return target
 
 
+FLOOR = r"""
+import os, sys, time
+from PIL import Image
+paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs if not f.startswith("."))
+start = time.perf_counter()
+for p in paths:
+    with Image.open(p) as im:
+        im.draft("L", (64, 64))  # imgdup's phash draft size (JPEG only: other formats decode in full)
+        im.convert("L").load()
+print((time.perf_counter() - start) / len(paths))
+"""
+
+
+def build_mixed_set(source: Path, target: Path, photos: int = 300, seed: int = 0) -> Path:
+    """A realistic mixed set: per source photo the original JPEG plus near-duplicates in JPEG,
+    PNG and WebP at a spread of sizes (some upscaled to ~2,400 px), in one folder per format
+    (so each format's cost per image can be measured on its own)."""
+    import random
+
+    from PIL import Image
+
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    for fmt in ("jpeg", "png", "webp"):
+        (target / fmt).mkdir(parents=True)
+    rng = random.Random(seed)
+    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:photos]
+    for i, path in enumerate(files):
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+        w, h = im.size
+        big = im.resize((w * 2400 // max(w, h), h * 2400 // max(w, h)), Image.Resampling.BICUBIC)
+        small = im.resize((max(1, w // 2), max(1, h // 2)))
+        crop = im.crop((w // 20, h // 20, w * 19 // 20, h * 19 // 20))
+        shutil.copyfile(path, target / "jpeg" / f"{i:04d}-0.jpg")
+        kind = rng.randrange(6)  # each photo gets some near-duplicates, in varying formats and sizes
+        if kind == 0:
+            big.save(target / "jpeg" / f"{i:04d}-big.jpg", "JPEG", quality=92)
+        elif kind == 1:
+            shrunk = big.resize((big.width * 2 // 3, big.height * 2 // 3))
+            shrunk.save(target / "webp" / f"{i:04d}-big.webp", "WEBP", quality=80)
+        elif kind == 2:
+            im.save(target / "png" / f"{i:04d}-1.png", "PNG")
+        elif kind == 3:
+            small.save(target / "webp" / f"{i:04d}-1.webp", "WEBP", quality=75)
+            crop.save(target / "jpeg" / f"{i:04d}-crop.jpg", "JPEG", quality=85)
+        elif kind == 4:
+            im.save(target / "jpeg" / f"{i:04d}-q50.jpg", "JPEG", quality=50)
+            big.resize((big.width * 3 // 4, big.height * 3 // 4)).save(target / "png" / f"{i:04d}-big.png", "PNG")
+    marker.touch()
+    return target
+
+
+def per_format(root: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Per image, ``-j1`` whole process (the empty-folder run's fixed cost taken off) against the
+    decode floor of the same files, for each format folder of the mixed set."""
+    ratios: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as empty:
+        fixed, _, _ = median_run(imgdup_cmd(Path(empty), jobs=1, cache=None, threshold=args.threshold), args.repeats)
+    for fmt in ("jpeg", "png", "webp"):
+        folder = root / fmt
+        n = count_files(folder)
+        if not n:
+            continue
+        s, _, _ = median_run(imgdup_cmd(folder, jobs=1, cache=None, threshold=args.threshold), args.repeats)
+        per = (s - fixed) / n
+        floors = [float(run_measured([sys.executable, "-c", FLOOR, str(folder)])[2]) for _ in range(args.repeats)]
+        floor = statistics.median(floors)
+        print(f"  {fmt:<5} {n:5d} files: -j1 {per * 1e3:6.2f} ms/img, floor {floor * 1e3:6.2f} ms/img", flush=True)
+        ratios[f"per image -j1 / decode floor, {fmt}"] = per / floor
+    return ratios
+
+
 def median_run(cmd: list[str], repeats: int) -> tuple[float, float, str]:
     runs = [run_measured(cmd) for _ in range(repeats)]
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
@@ -171,6 +247,17 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
     j1, jmax = rows.get("imgdup cold -j1"), rows[f"imgdup cold -j{max(args.jobs)}"]
     if "naive (1 process)" in rows and j1:
         ratios["naive / imgdup -j1"] = rows["naive (1 process)"]["seconds"] / j1["seconds"]
+    # The issue-14 targets, each as a ratio from this run (smaller is better).
+    if "naive (1 process)" in rows:
+        naive = rows["naive (1 process)"]["seconds"]
+        for jobs in args.jobs:
+            ratios[f"target: imgdup cold -j{jobs} / naive"] = rows[f"imgdup cold -j{jobs}"]["seconds"] / naive
+    ratios[f"target: warm / cold (-j{max(args.jobs)})"] = (
+        rows["imgdup warm (cached)"]["seconds"] / rows[f"imgdup cold+cache -j{max(args.jobs)}"]["seconds"]
+    )
+    ratios["peak MiB per 1,000 files (cold, largest process)"] = jmax["peak_rss_mib"] * 1000 / n
+    if args.per_format and all((root / f).is_dir() for f in ("jpeg", "png", "webp")):
+        ratios |= per_format(root, args)
     if j1 and max(args.jobs) > 1:
         ratios[f"imgdup -j1 / -j{max(args.jobs)}"] = j1["seconds"] / jmax["seconds"]
     ratios[f"keep policy cost: default / --keep pixels,path (-j{max(args.jobs)})"] = (
@@ -184,7 +271,8 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
             rows["imagededup PHash (defaults)"]["seconds"] / jmax["seconds"]
         )
     for name, value in ratios.items():
-        print(f"  ratio {name:<58} {value:6.2f}x")
+        peak = name.startswith("peak")
+        print(f"  {'' if peak else 'ratio '}{name:<58} {value:6.2f}{'' if peak else 'x'}")
     return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary}
 
 
@@ -200,6 +288,8 @@ def main() -> None:
     p.add_argument("--imagededup-python", help="python that has imagededup installed (default: this one, if it has)")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--smoke", action="store_true", help="tiny run for CI: 40 files, 1 repeat")
+    p.add_argument("--mixed", type=int, default=0, help="also benchmark a mixed JPEG/PNG/WebP set of N photos")
+    p.add_argument("--per-format", action="store_true", help="mixed set: per-image cost vs decode floor")
     args = p.parse_args()
     if args.imagededup_python is None:
         import importlib.util
@@ -218,6 +308,9 @@ def main() -> None:
     else:
         source = args.dataset or dogs1000()
         results["sets"].append(bench_folder(source, args, "dataset"))
+        if args.mixed:
+            mixed = build_mixed_set(dogs1000(), args.workdir / f"mixed-{args.mixed}", args.mixed)
+            results["sets"].append(bench_folder(mixed, args, f"mixed set ({args.mixed} photos)"))
         if args.scale:
             scale = build_scale_set(dogs1000(), args.workdir / f"scale-{args.scale}", args.scale)
             results["sets"].append(bench_folder(scale, args, f"scale set ({args.scale})"))

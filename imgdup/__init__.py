@@ -11,9 +11,8 @@ Public API::
 
 __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.metadata costs ~50 ms)
 
-from .actions import remove, undo
-from .apply_plan import apply, load_plan
-from .dataframe import to_dataframe
+from typing import TYPE_CHECKING
+
 from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
 from .models import (
     Action,
@@ -31,9 +30,44 @@ from .models import (
     Summary,
     UndoResult,
 )
-from .pipeline import find_duplicates
 from .plan import Plan, to_document
-from .report import format_text, write_montages, write_report
+
+if TYPE_CHECKING:
+    from .actions import remove, undo
+    from .apply_plan import apply, load_plan
+    from .dataframe import to_dataframe
+    from .pipeline import find_duplicates
+    from .report import format_text, write_report
+    from .report.montage import write_montages
+
+# The functions below load on first use (PEP 562): ``import imgdup`` and a command-line run pay
+# only for the modules they use (a scan does not import the removal, report or pandas code).
+_LAZY = {
+    "remove": "actions",
+    "undo": "actions",
+    "apply": "apply_plan",
+    "load_plan": "apply_plan",
+    "to_dataframe": "dataframe",
+    "find_duplicates": "pipeline",
+    "format_text": "report",
+    "write_report": "report",
+    "write_montages": "report.montage",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Action",

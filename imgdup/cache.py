@@ -22,7 +22,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 
@@ -48,6 +49,15 @@ _CREATE_FILES = """
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
+
+
+# The columns a cached result is read from, in the order _from_row reads them.
+_READ = (
+    "inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
+    " upscaled, pixels_sha256, frames, frame_hashes, traits, measures, regions"
+)
+# Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
+_CHUNK = 900
 
 
 def default_cache_path() -> str:
@@ -188,14 +198,37 @@ class HashCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-                " upscaled, pixels_sha256, frames, frame_hashes, traits, measures, regions"
-                " FROM files WHERE settings=? AND path=?",
+                f"SELECT {_READ} FROM files WHERE settings=? AND path=?",
                 (self.settings_key, os.fsencode(entry.path)),
             ).fetchone()
         except sqlite3.Error as exc:
             self._failed(exc)
             return None
+        return self._from_row(entry, row)
+
+    def get_many(self, entries: Sequence[FileEntry]) -> list[ImageRecord | HashFailure | None]:
+        """:meth:`get` for many entries, in their order: one query per chunk of paths, not one
+        query per file (a warm run's cache reads cost a third as much; see bench_e2e.py)."""
+        if self.broken or self._db is None:
+            return [None] * len(entries)
+        rows: dict[bytes, tuple[object, ...]] = {}
+        keys = [os.fsencode(e.path) for e in entries]
+        try:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT path, {_READ} FROM files WHERE settings=? AND path IN ({marks})",
+                    (self.settings_key, *chunk),
+                ):
+                    rows[bytes(row[0])] = tuple(row[1:])
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return [None] * len(entries)
+        return [self._from_row(e, rows.get(k)) for e, k in zip(entries, keys)]
+
+    def _from_row(self, entry: FileEntry, row: Sequence[Any] | None) -> ImageRecord | HashFailure | None:
+        """The cached result in ``row`` if it is of this exact file version (and count the hit)."""
         if row is None or tuple(row[:3]) != (entry.inode, entry.size, entry.mtime_ns):
             return None
         self.hits += 1

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__, index
-from .actions import remove, undo
-from .apply_plan import apply
 from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
@@ -26,7 +24,7 @@ from .parallel import DEFAULT_TIMEOUT
 from .pipeline import DEFAULT_THRESHOLD, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
-from .report import check_montages, check_report, format_text, report_format, write_montages, write_report
+from .report import check_report, format_text, report_format, write_report
 from .report.text import display_path, human_bytes, plural
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -141,6 +139,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _run_undo(manifest: str) -> int:
+    from .actions import undo  # removal code loads only for the runs that remove or restore
+
     res = undo(manifest)
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
@@ -176,6 +176,8 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 
 
 def _run_apply(args: argparse.Namespace) -> int:
+    from .apply_plan import apply
+
     removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent)
     if args.format == "json":
         sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
@@ -190,6 +192,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         for path in args.report:
             check_report(path)
         if args.montage:
+            from .report.montage import check_montages
+
             check_montages(args.montage, normalise_roots(args.dataset))
     except OutputError as exc:
         raise UsageError(str(exc)) from None
@@ -236,10 +240,14 @@ def _run_scan(args: argparse.Namespace) -> int:
     for path in args.report:
         write_report(result, path)
     if args.montage:
+        from .report.montage import write_montages
+
         write_montages(result, args.montage)
 
     removal = None
     if args.remove:
+        from .actions import remove
+
         removal = remove(result, quarantine=args.quarantine, permanent=args.permanent)
 
     if args.format == "json":

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import BinaryIO
 
-import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -112,11 +111,22 @@ def draft_size(settings: HashSettings) -> int:
 
 
 def settings_key(settings: HashSettings) -> str:
-    """Everything that changes a hash value, as one string (cache key component)."""
+    """Everything that changes a hash value, as one string (cache key component).
+
+    ImageHash's version is part of the key only for the algorithms it computes (dhash, ahash,
+    whash): phash is imgdup's own code, so a run that only reads the cache never imports
+    ImageHash (and the key stays correct when ImageHash is upgraded).
+    """
+    if settings.algorithm == "phash":
+        library = "own"
+    else:
+        import imagehash
+
+        library = f"imagehash-{imagehash.__version__}"
     return (
         f"{settings.algorithm}/{settings.hash_size}/{settings.decode}{'/rot' if settings.rotations else ''}"
         f"{'/reg' if settings.regions else ''}"
-        f"/v{HASH_VERSION}/imagehash-{imagehash.__version__}/pillow-{Image.__version__}"
+        f"/v{HASH_VERSION}/{library}/pillow-{Image.__version__}"
     )
 
 
@@ -127,10 +137,24 @@ def bits_to_int(bits: np.ndarray) -> int:
     return int.from_bytes(np.packbits(flat).tobytes(), "big") >> pad
 
 
-def _whash(img: Image.Image, hash_size: int) -> imagehash.ImageHash:
+def _whash(img: Image.Image, hash_size: int) -> np.ndarray:
     # ImageHash derives whash's working scale from the image size, so a 50% copy would be hashed
     # at a different scale than its original; a fixed scale makes resized copies comparable.
-    return imagehash.whash(img, hash_size=hash_size, image_scale=4 * hash_size)
+    import imagehash  # only for dhash/ahash/whash: phash runs without it (~15 ms of imports)
+
+    return imagehash.whash(img, hash_size=hash_size, image_scale=4 * hash_size).hash
+
+
+def _dhash(img: Image.Image, hash_size: int) -> np.ndarray:
+    import imagehash
+
+    return imagehash.dhash(img, hash_size=hash_size).hash
+
+
+def _ahash(img: Image.Image, hash_size: int) -> np.ndarray:
+    import imagehash
+
+    return imagehash.average_hash(img, hash_size=hash_size).hash
 
 
 @functools.cache
@@ -156,9 +180,9 @@ def _phash(img: Image.Image, hash_size: int) -> np.ndarray:
 
 _HASHERS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
     "phash": _phash,
-    "dhash": lambda img, n: imagehash.dhash(img, hash_size=n).hash,
-    "ahash": lambda img, n: imagehash.average_hash(img, hash_size=n).hash,
-    "whash": lambda img, n: _whash(img, n).hash,
+    "dhash": _dhash,
+    "ahash": _ahash,
+    "whash": _whash,
 }
 
 

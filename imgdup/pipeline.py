@@ -322,7 +322,7 @@ def _hash(
     """Results for every entry, in entry order, from the cache where valid, else decoded; and
     how many came from the cache."""
     total = len(entries)
-    cached = [store.get(e) for e in entries] if store else [None] * total
+    cached = store.get_many(entries) if store else [None] * total
     todo = [e for e, c in zip(entries, cached) if c is None]
     done_before = total - len(todo)
     if progress:

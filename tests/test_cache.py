@@ -158,6 +158,27 @@ def test_entry_must_match_inode_size_and_mtime(tmp_path: Path) -> None:
         assert other.get(e) is None
 
 
+def test_get_many_reads_in_chunks_what_get_reads_one_by_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("imgdup.cache._CHUNK", 2)  # five entries: three queries
+    entries = [FileEntry(f"/x/{i}.png", "/x", f"{i}.png", 10 + i, 5, 7, i) for i in range(5)]
+    stored: list[tuple[FileEntry, ImageRecord | HashFailure]] = [
+        (entries[0], ImageRecord(entries[0], 2, 3, 5, "ab" * 32)),
+        (entries[1], HashFailure(entries[1].path, "cannot identify image file")),
+        (entries[3], ImageRecord(entries[3], 4, 6, 9, "cd" * 32, regions=(3, 4))),
+        (entries[4], ImageRecord(entries[4], 4, 6, 9, "ef" * 32)),
+    ]
+    stale = FileEntry(entries[4].path, "/x", "4.png", 99, 5, 7, 4)  # the file changed since
+    asked = [*entries[:4], stale, entries[0]]
+    with HashCache(tmp_path / "c.db", "k") as cache:
+        cache.put_many(stored)
+        got = cache.get_many(asked)
+        assert got == [stored[0][1], stored[1][1], None, stored[2][1], None, stored[0][1]]
+        assert got == [cache.get(e) for e in asked]
+        assert cache.hits == 8  # four hits each way
+    with HashCache(tmp_path / "c.db", "other") as other:
+        assert other.get_many(entries) == [None] * 5
+
+
 def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
     e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)
     with HashCache(tmp_path / "c.db", "k") as cache:

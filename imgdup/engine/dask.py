@@ -342,7 +342,7 @@ def find_duplicates(
         log.info("driver is daemonic: quality tasks run in-process")
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
-        cached = [store.get(e) for e in entries] if store else [None] * len(entries)
+        cached = store.get_many(entries) if store else [None] * len(entries)
         todo = [e for e, c in zip(entries, cached) if c is None]
         before = len(entries) - len(todo)
         if progress:

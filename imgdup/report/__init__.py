@@ -8,10 +8,22 @@ from collections.abc import Callable
 from ..errors import UsageError
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
-from .html import GENERATOR, to_html, write_thumbnails
-from .montage import check_montages, write_montages
 from .tables import CSV_COLUMNS, to_csv, to_json
 from .text import format_text
+
+# The HTML and montage writers (Pillow's drawing modules, thumbnails) load on first use: a scan
+# that writes neither does not pay for their imports.
+_LAZY = {"to_html": "html", "write_thumbnails": "html", "GENERATOR": "html"}
+_LAZY |= {"check_montages": "montage", "write_montages": "montage"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "check_montages",
@@ -31,8 +43,14 @@ __all__ = [
 MARKS: dict[str, Callable[[bytes], bool]] = {
     "json": lambda head: head.startswith(b"{") and b'"schema": "imgdup.report/' in head,
     "csv": lambda head: head.startswith(",".join(CSV_COLUMNS).encode() + b"\n"),
-    "html": lambda head: head.startswith(b"<!doctype html>") and GENERATOR.encode() in head,
+    "html": lambda head: head.startswith(b"<!doctype html>") and _generator().encode() in head,
 }
+
+
+def _generator() -> str:
+    from .html import GENERATOR
+
+    return GENERATOR
 
 
 def report_format(path: str | os.PathLike[str]) -> str:
@@ -60,6 +78,8 @@ def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
     path = os.fspath(path)
     fmt = report_format(path)
     if fmt == "html":
+        from .html import to_html, write_thumbnails
+
         text = to_html(result, thumbs=write_thumbnails(result, path))
     else:
         text = {"json": to_json, "csv": to_csv}[fmt](result)
