@@ -171,3 +171,15 @@ def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
     assert [(r.traits, r.quality) for r in warm.records] == [(r.traits, r.quality) for r in cold.records]
     assert all(r.traits is not None and r.traits.jpeg_quality in (85, 60) for r in warm.records)
     assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 40])
+def test_leave_one_out_medians_equal_separate_medians(n: int) -> None:
+    """The one-sort median of "the others" equals n separate medians, ties included."""
+    from imgdup.quality import _leave_one_out_medians
+
+    rng = np.random.default_rng(n)
+    for high in (3, 256):  # few distinct values: many ties
+        stack = rng.integers(0, high, (n, 16, 16)).astype(np.float64)
+        want = np.stack([np.median(np.delete(stack, i, axis=0), axis=0) for i in range(n)])
+        assert np.array_equal(_leave_one_out_medians(stack), want)
