@@ -159,26 +159,43 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         return None
     tables = np.stack([ijg_table(q) for q in qualities])
     steps = np.concatenate([tables.reshape(-1, 64)[:, _LOW], tables.transpose(0, 2, 1).reshape(-1, 64)[:, _LOW]])
-    best = np.inf * np.ones(len(steps))
-    for coef in grids:  # every quality and orientation of the table at once
-        c = coef[None, :, :] / steps[:, None, :]
-        used = np.abs(c) >= 0.5
-        err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
-        n = used.sum(axis=(1, 2))
-        best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
+    # Coarse to fine: every grid and table on a quarter of the blocks, then the few best
+    # candidates on all of them (a wrong grid or table fits like noise, ~0.25: far from the best).
+    coarse = np.stack([_lattice_errors(coef[::_COARSE_STEP], steps, 64 // _COARSE_STEP) for coef in grids])
+    order = np.argsort(coarse, axis=None, kind="stable")[:_FINE_CANDIDATES]
+    best, k = np.inf, -1
+    for g, t in zip(*np.unravel_index(order, coarse.shape)):
+        if np.isfinite(coarse[g, t]):
+            err = float(_lattice_errors(grids[g], steps[t : t + 1], 64)[0])
+            if err < best or (err == best and t < k):
+                best, k = err, int(t)
     # The best-fitting lattice among those tried (the file's own is not: it always fits best).
-    k = int(np.argmin(best))
-    return (qualities * 2)[k] if best[k] < LATTICE_FIT else None
+    return (qualities * 2)[k] if k >= 0 and best < LATTICE_FIT else None
 
 
-def spectrum(grey: np.ndarray) -> tuple[float, ...]:
-    """Mean power per pixel above each of :data:`CUTOFFS` (Hann-windowed 2-D FFT of a crop)."""
-    h, w = grey.shape
-    if h < 16 or w < 16:
-        return ()
-    a = grey.astype(np.float64)
-    a = (a - a.mean()) * np.outer(np.hanning(h), np.hanning(w))
-    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
+# The lattice test's first pass looks at every _COARSE_STEP-th sampled block, the second pass
+# at all of them for the _FINE_CANDIDATES best (grid, table) pairs of the first.
+_COARSE_STEP = 4
+_FINE_CANDIDATES = 4
+
+
+def _lattice_errors(coef: np.ndarray, steps: np.ndarray, min_used: int) -> np.ndarray:
+    """For each row of ``steps``, the mean distance of ``coef / step`` from an integer over the
+    coefficients not quantised to zero (inf where fewer than ``min_used`` are)."""
+    c = coef[None, :, :] / steps[:, None, :]
+    used = np.abs(c) >= 0.5
+    np.subtract(c, np.rint(c), out=c)  # in place: the largest arrays of a file's measurement
+    np.abs(c, out=c)
+    err = np.sum(c, axis=(1, 2), where=used)
+    n = np.count_nonzero(used, axis=(1, 2))
+    return np.where(n >= min_used, err / np.maximum(n, 1), np.inf)
+
+
+@functools.lru_cache(maxsize=16)
+def _spectrum_layout(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Hann window, rfft column weights and cut-off bin of every frequency for an h x w
+    crop: the same for nearly every file (the crop is 256 x 256), so computed once."""
+    window = np.outer(np.hanning(h), np.hanning(w))
     fy = np.abs(np.fft.fftfreq(h))[:, None] * 2
     fx = np.fft.rfftfreq(w)[None, :] * 2
     radius = np.maximum(fy, fx)  # per-axis Nyquist fraction: a resize scales each axis
@@ -186,9 +203,23 @@ def spectrum(grey: np.ndarray) -> tuple[float, ...]:
     # bin k holds the power between CUTOFFS[k] and CUTOFFS[k-1]; cumulative sums give "above"
     edges = np.array(CUTOFFS[::-1])
     bins = np.searchsorted(edges, radius.ravel(), side="left")  # 0: at or below the lowest cut-off
-    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(edges) + 1)
+    for arr in (window, weight, bins):
+        arr.flags.writeable = False
+    return window, weight, bins
+
+
+def spectrum(grey: np.ndarray) -> tuple[float, ...]:
+    """Mean power per pixel above each of :data:`CUTOFFS` (Hann-windowed 2-D FFT of a crop)."""
+    h, w = grey.shape
+    if h < 16 or w < 16:
+        return ()
+    window, weight, bins = _spectrum_layout(h, w)
+    a = grey.astype(np.float64)
+    a = (a - a.mean()) * window
+    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
+    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(CUTOFFS) + 1)
     above = np.cumsum(per_bin[::-1])[::-1]  # above[i] = power in bins >= i
-    return tuple(float(above[len(edges) - k]) for k in range(len(CUTOFFS)))
+    return tuple(float(above[len(CUTOFFS) - k]) for k in range(len(CUTOFFS)))
 
 
 def power_above(spec: Sequence[float], f: float) -> float:
