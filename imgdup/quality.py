@@ -296,11 +296,6 @@ class Assessment:
     reencoded_from: int | None = None  # the coarser quality its pixels went through
 
 
-def _thumb(r: ImageRecord) -> np.ndarray | None:
-    t = r.traits
-    return np.frombuffer(t.thumb, dtype=np.uint8).reshape(16, 16) if t and len(t.thumb) == 256 else None
-
-
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
     """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy."""
     t = r.traits
@@ -311,15 +306,26 @@ def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
     return own, None
 
 
+@functools.lru_cache(maxsize=1024)
+def _edited(thumbs: tuple[bytes, ...]) -> tuple[bool, ...]:
+    """Which members' thumbnails are edits or overlays (remembered: the measuring rounds ask
+    again for the same cluster, whose thumbnails come from the hash and do not change)."""
+    with_thumb = [i for i, t in enumerate(thumbs) if len(t) == _THUMB_BYTES]
+    edited = [False] * len(thumbs)
+    if len(with_thumb) >= 3:  # "what the others agree on" needs at least two others
+        arrays = [np.frombuffer(thumbs[i], dtype=np.uint8).reshape(16, 16) for i in with_thumb]
+        for i, s in zip(with_thumb, edit_scores(arrays)):
+            edited[i] = s > EDIT_LEVELS
+    return tuple(edited)
+
+
+_THUMB_BYTES = 256
+
+
 def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     """Compare every member with its siblings (same order as ``members``)."""
     colourful = any(r.traits is not None and r.traits.colourfulness >= COLOUR_MIN for r in members)
-    thumbs = [_thumb(r) for r in members]
-    with_thumb = [i for i, t in enumerate(thumbs) if t is not None]
-    edited = [False] * len(members)
-    if len(with_thumb) >= 3:  # "what the others agree on" needs at least two others
-        for i, s in zip(with_thumb, edit_scores([thumbs[i] for i in with_thumb])):  # type: ignore[misc]
-            edited[i] = s > EDIT_LEVELS
+    edited = _edited(tuple(r.traits.thumb if r.traits else b"" for r in members))
     out = []
     pixels = [r.pixels for r in members]
     sizes = sorted(set(pixels))
