@@ -82,11 +82,15 @@ _IJG_LUMA = np.array(
 )
 
 
+@functools.cache
 def ijg_table(quality: int) -> np.ndarray:
-    """The standard luminance quantisation table libjpeg writes at ``quality`` (8x8)."""
+    """The standard luminance quantisation table libjpeg writes at ``quality`` (8x8, read-only:
+    computed once per quality, as the lattice test asks for the same tables for every file)."""
     q = min(100, max(1, quality))
     scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
+    table = np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
+    table.flags.writeable = False
+    return table
 
 
 # The sums of the 100 standard tables, computed once: estimating a file's quality is then one
@@ -119,6 +123,7 @@ def _dct8() -> np.ndarray:
 _LOW = np.array([u * 8 + v for u in range(8) for v in range(8) if 0 < u + v <= 4])
 
 
+@functools.cache
 def _harmonic(coarse: int, own: int) -> bool:
     """True when a coarser lattice says nothing about a file's history: steps under 1.5x its own
     (a q92 file sits near the q90 lattice whatever it went through), or about twice its own
@@ -154,26 +159,43 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         return None
     tables = np.stack([ijg_table(q) for q in qualities])
     steps = np.concatenate([tables.reshape(-1, 64)[:, _LOW], tables.transpose(0, 2, 1).reshape(-1, 64)[:, _LOW]])
-    best = np.inf * np.ones(len(steps))
-    for coef in grids:  # every quality and orientation of the table at once
-        c = coef[None, :, :] / steps[:, None, :]
-        used = np.abs(c) >= 0.5
-        err = np.where(used, np.abs(c - np.round(c)), 0.0).sum(axis=(1, 2))
-        n = used.sum(axis=(1, 2))
-        best = np.minimum(best, np.where(n >= 64, err / np.maximum(n, 1), np.inf))
+    # Coarse to fine: every grid and table on a quarter of the blocks, then the few best
+    # candidates on all of them (a wrong grid or table fits like noise, ~0.25: far from the best).
+    coarse = np.stack([_lattice_errors(coef[::_COARSE_STEP], steps, 64 // _COARSE_STEP) for coef in grids])
+    order = np.argsort(coarse, axis=None, kind="stable")[:_FINE_CANDIDATES]
+    best, k = np.inf, -1
+    for g, t in zip(*np.unravel_index(order, coarse.shape)):
+        if np.isfinite(coarse[g, t]):
+            err = float(_lattice_errors(grids[g], steps[t : t + 1], 64)[0])
+            if err < best or (err == best and t < k):
+                best, k = err, int(t)
     # The best-fitting lattice among those tried (the file's own is not: it always fits best).
-    k = int(np.argmin(best))
-    return (qualities * 2)[k] if best[k] < LATTICE_FIT else None
+    return (qualities * 2)[k] if k >= 0 and best < LATTICE_FIT else None
 
 
-def spectrum(grey: np.ndarray) -> tuple[float, ...]:
-    """Mean power per pixel above each of :data:`CUTOFFS` (Hann-windowed 2-D FFT of a crop)."""
-    h, w = grey.shape
-    if h < 16 or w < 16:
-        return ()
-    a = grey.astype(np.float64)
-    a = (a - a.mean()) * np.outer(np.hanning(h), np.hanning(w))
-    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
+# The lattice test's first pass looks at every _COARSE_STEP-th sampled block, the second pass
+# at all of them for the _FINE_CANDIDATES best (grid, table) pairs of the first.
+_COARSE_STEP = 4
+_FINE_CANDIDATES = 4
+
+
+def _lattice_errors(coef: np.ndarray, steps: np.ndarray, min_used: int) -> np.ndarray:
+    """For each row of ``steps``, the mean distance of ``coef / step`` from an integer over the
+    coefficients not quantised to zero (inf where fewer than ``min_used`` are)."""
+    c = coef[None, :, :] / steps[:, None, :]
+    used = np.abs(c) >= 0.5
+    np.subtract(c, np.rint(c), out=c)  # in place: the largest arrays of a file's measurement
+    np.abs(c, out=c)
+    err = np.sum(c, axis=(1, 2), where=used)
+    n = np.count_nonzero(used, axis=(1, 2))
+    return np.where(n >= min_used, err / np.maximum(n, 1), np.inf)
+
+
+@functools.lru_cache(maxsize=16)
+def _spectrum_layout(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Hann window, rfft column weights and cut-off bin of every frequency for an h x w
+    crop: the same for nearly every file (the crop is 256 x 256), so computed once."""
+    window = np.outer(np.hanning(h), np.hanning(w))
     fy = np.abs(np.fft.fftfreq(h))[:, None] * 2
     fx = np.fft.rfftfreq(w)[None, :] * 2
     radius = np.maximum(fy, fx)  # per-axis Nyquist fraction: a resize scales each axis
@@ -181,9 +203,23 @@ def spectrum(grey: np.ndarray) -> tuple[float, ...]:
     # bin k holds the power between CUTOFFS[k] and CUTOFFS[k-1]; cumulative sums give "above"
     edges = np.array(CUTOFFS[::-1])
     bins = np.searchsorted(edges, radius.ravel(), side="left")  # 0: at or below the lowest cut-off
-    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(edges) + 1)
+    for arr in (window, weight, bins):
+        arr.flags.writeable = False
+    return window, weight, bins
+
+
+def spectrum(grey: np.ndarray) -> tuple[float, ...]:
+    """Mean power per pixel above each of :data:`CUTOFFS` (Hann-windowed 2-D FFT of a crop)."""
+    h, w = grey.shape
+    if h < 16 or w < 16:
+        return ()
+    window, weight, bins = _spectrum_layout(h, w)
+    a = grey.astype(np.float64)
+    a = (a - a.mean()) * window
+    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
+    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(CUTOFFS) + 1)
     above = np.cumsum(per_bin[::-1])[::-1]  # above[i] = power in bins >= i
-    return tuple(float(above[len(edges) - k]) for k in range(len(CUTOFFS)))
+    return tuple(float(above[len(CUTOFFS) - k]) for k in range(len(CUTOFFS)))
 
 
 def power_above(spec: Sequence[float], f: float) -> float:
@@ -211,18 +247,38 @@ def detail(spec: Sequence[float]) -> float:
     return power_above(spec, 0.25) - power_above(spec, 0.5) if spec else 0.0
 
 
+def _leave_one_out_medians(stack: np.ndarray) -> np.ndarray:
+    """``out[i]`` = the per-position median of every row of ``stack`` but row ``i`` (exactly what
+    ``np.median(np.delete(stack, i, axis=0), axis=0)`` gives), from one sort instead of n: in a
+    cluster of ~40 copies, n separate medians were most of the keep policy's main-process time."""
+    n = len(stack)
+    order = np.argsort(stack, axis=0, kind="stable")
+    s = np.take_along_axis(stack, order, axis=0)  # sorted values per position
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n).reshape((n,) + (1,) * (stack.ndim - 1)), axis=0)
+
+    def kth(k: int) -> np.ndarray:  # k-th smallest of the others: skip the row's own rank
+        return np.where(k < rank, s[k], s[min(k + 1, n - 1)])
+
+    m = n - 1
+    return kth(m // 2) if m % 2 else (kth(m // 2 - 1) + kth(m // 2)) / 2
+
+
 def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
     """For each 16x16 thumbnail, how far it is from what the others agree on, in grey levels:
     the largest 2x2-cell difference from the others' per-pixel median (an overlay), or a
     global change of contrast scaled to the same units (EDIT_LEVELS per CONTRAST_EDIT)."""
     stack = np.stack([t.astype(np.float64) for t in thumbs])
     spread = stack.reshape(len(thumbs), -1).std(axis=1)
+    medians = _leave_one_out_medians(stack)
+    agreed = _leave_one_out_medians(spread)
     scores = []
     for i in range(len(thumbs)):
-        diff = np.abs(stack[i] - np.median(np.delete(stack, i, axis=0), axis=0))
+        diff = np.abs(stack[i] - medians[i])
         cells = diff.reshape(8, 2, 8, 2).mean(axis=(1, 3))
-        agreed = float(np.median(np.delete(spread, i)))
-        contrast = abs(np.log(max(spread[i], 1e-3) / max(agreed, 1e-3))) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+        contrast = (
+            abs(np.log(max(spread[i], 1e-3) / max(float(agreed[i]), 1e-3))) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+        )
         scores.append(max(float(cells.max()), contrast))
     return scores
 
@@ -240,11 +296,6 @@ class Assessment:
     reencoded_from: int | None = None  # the coarser quality its pixels went through
 
 
-def _thumb(r: ImageRecord) -> np.ndarray | None:
-    t = r.traits
-    return np.frombuffer(t.thumb, dtype=np.uint8).reshape(16, 16) if t and len(t.thumb) == 256 else None
-
-
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
     """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy."""
     t = r.traits
@@ -255,26 +306,35 @@ def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
     return own, None
 
 
+@functools.lru_cache(maxsize=1024)
+def _edited(thumbs: tuple[bytes, ...]) -> tuple[bool, ...]:
+    """Which members' thumbnails are edits or overlays (remembered: the measuring rounds ask
+    again for the same cluster, whose thumbnails come from the hash and do not change)."""
+    with_thumb = [i for i, t in enumerate(thumbs) if len(t) == _THUMB_BYTES]
+    edited = [False] * len(thumbs)
+    if len(with_thumb) >= 3:  # "what the others agree on" needs at least two others
+        arrays = [np.frombuffer(thumbs[i], dtype=np.uint8).reshape(16, 16) for i in with_thumb]
+        for i, s in zip(with_thumb, edit_scores(arrays)):
+            edited[i] = s > EDIT_LEVELS
+    return tuple(edited)
+
+
+_THUMB_BYTES = 256
+
+
 def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     """Compare every member with its siblings (same order as ``members``)."""
     colourful = any(r.traits is not None and r.traits.colourfulness >= COLOUR_MIN for r in members)
-    thumbs = [_thumb(r) for r in members]
-    with_thumb = [i for i, t in enumerate(thumbs) if t is not None]
-    edited = [False] * len(members)
-    if len(with_thumb) >= 3:  # "what the others agree on" needs at least two others
-        for i, s in zip(with_thumb, edit_scores([thumbs[i] for i in with_thumb])):  # type: ignore[misc]
-            edited[i] = s > EDIT_LEVELS
+    edited = _edited(tuple(r.traits.thumb if r.traits else b"" for r in members))
     out = []
+    pixels = [r.pixels for r in members]
+    sizes = sorted(set(pixels))
+    spectra = [(p, r.quality.spectrum) for p, r in zip(pixels, members) if r.quality and r.quality.spectrum]
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
-        smaller = (
-            {min(1.0, (s.pixels / r.pixels) ** 0.5) for s in members if s.pixels < r.pixels} if r.pixels else set()
-        )
-        same = [
-            s.quality.spectrum
-            for s in members
-            if s.quality and s.quality.spectrum and r.pixels and abs(s.pixels / r.pixels - 1) < 0.05
-        ]
+        own = pixels[i]
+        smaller = {min(1.0, (p / own) ** 0.5) for p in sizes if p < own} if own else set()
+        same = [x for p, x in spectra if own and abs(p / own - 1) < 0.05]
         tier_detail = float(np.median([detail(x) for x in same])) if len(same) >= 2 else 0.0
         q, fit = effective_quality(r)
         out.append(

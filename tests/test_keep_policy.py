@@ -171,3 +171,55 @@ def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
     assert [(r.traits, r.quality) for r in warm.records] == [(r.traits, r.quality) for r in cold.records]
     assert all(r.traits is not None and r.traits.jpeg_quality in (85, 60) for r in warm.records)
     assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 40])
+def test_leave_one_out_medians_equal_separate_medians(n: int) -> None:
+    """The one-sort median of "the others" equals n separate medians, ties included."""
+    from imgdup.quality import _leave_one_out_medians
+
+    rng = np.random.default_rng(n)
+    for high in (3, 256):  # few distinct values: many ties
+        stack = rng.integers(0, high, (n, 16, 16)).astype(np.float64)
+        want = np.stack([np.median(np.delete(stack, i, axis=0), axis=0) for i in range(n)])
+        assert np.array_equal(_leave_one_out_medians(stack), want)
+
+
+def _exhaustive_fit(y: np.ndarray, below: int | None, offsets: list[tuple[int, int]]) -> int | None:
+    """The lattice test without the coarse pass: every grid and table on every sampled block."""
+    d = quality._dct8()
+    lattices = quality.LATTICE_QUALITIES
+    qualities = [q for q in lattices if below is None or (q < below and not quality._harmonic(q, below))]
+    tables = np.stack([quality.ijg_table(q) for q in qualities])
+    low = quality._LOW
+    steps = np.concatenate([tables.reshape(-1, 64)[:, low], tables.transpose(0, 2, 1).reshape(-1, 64)[:, low]])
+    best = np.full(len(steps), np.inf)
+    for oy, ox in dict.fromkeys(offsets):
+        h, w = ((y.shape[0] - oy) // 8) * 8, ((y.shape[1] - ox) // 8) * 8
+        blocks = (y[oy : oy + h, ox : ox + w].astype(np.float64) - 128.0).reshape(h // 8, 8, w // 8, 8)
+        blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+        blocks = blocks[:: max(1, len(blocks) // quality._FIT_BLOCKS)]
+        best = np.minimum(best, quality._lattice_errors((d @ blocks @ d.T).reshape(-1, 64)[:, low], steps, 64))
+    k = int(np.argmin(best))
+    return (qualities * 2)[k] if best[k] < quality.LATTICE_FIT else None
+
+
+@pytest.mark.parametrize(("first", "second"), [(30, 90), (50, 92), (75, 95), (None, 90), (40, None)])
+def test_coarse_to_fine_lattice_test_matches_the_exhaustive_one(first: int | None, second: int | None) -> None:
+    """The two-pass lattice test finds the lattice an exhaustive search finds (re-encodes of a
+    coarser JPEG, stored with sides that are no multiple of 8, so four grids are tried)."""
+    img = photo(3, (267, 205)).convert("L")
+    if first is not None:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=first)
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("L")
+    if second is not None:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=second)
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("L")
+    y = np.asarray(img)
+    offsets = [(0, 0), (y.shape[0] % 8, 0), (0, y.shape[1] % 8), (y.shape[0] % 8, y.shape[1] % 8)]
+    want = _exhaustive_fit(y, second, offsets)
+    assert quality.lowest_fit(y, second, offsets) == want
+    if first is not None and second is not None:
+        assert want == first  # the case is one where a coarser lattice is found
