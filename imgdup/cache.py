@@ -22,7 +22,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
@@ -58,6 +58,21 @@ _READ = (
 )
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (taken at once, so two writers take turns), committed or rolled back.
+    SQLite has already rolled back after some errors (a full disk): no second error then."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
 
 
 def default_cache_path() -> str:
@@ -154,15 +169,8 @@ class HashCache:
             db.execute("PRAGMA synchronous=NORMAL")
             # One write transaction checks and creates: two runs creating the same new cache
             # take turns, and the second finds the first one's complete schema.
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(db):
                 self._check_schema(db)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
         except BaseException:
             db.close()
             raise
@@ -289,16 +297,8 @@ class HashCache:
         if not rows or self.broken or db is None:
             return
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(db):
                 db.executemany(sql, rows)
-                db.execute("COMMIT")
-            except BaseException:
-                # SQLite has already rolled back after some errors (a full disk): no second error.
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             self._failed(exc)
 
