@@ -114,6 +114,7 @@ def plan_to_result(plan: Plan) -> ScanResult:
         ),
         roots=plan.roots,
         clusters=clusters,
+        reference=plan.reference,  # remove() refuses to touch anything under these
         failures=(),
         skipped=(),
         summary=summary,

@@ -183,6 +183,8 @@ class Plan:
     roots: tuple[str, ...]
     settings: dict[str, Any]
     clusters: tuple[PlanCluster, ...]
+    # Reference folders of the scan (inside ``roots``): nothing under them is ever removed.
+    reference: tuple[str, ...] = ()
 
 
 def _need(cond: bool, where: str, what: str) -> None:
@@ -309,5 +311,15 @@ def parse_plan(doc: object, *, host: str | None = None) -> Plan:
             for name in (m.path, *m.hardlinks):
                 _need(name not in seen, f"cluster {c.id}", f"{name!r} is listed twice in the plan")
                 seen.add(name)
+    reference_doc = doc.get("reference", [])
+    _need(isinstance(reference_doc, list), "reference", "must be a list")
+    reference = tuple(_abs_path(r, "reference") for r in reference_doc)
+    _need(all(any(_inside(r, root) for root in roots) for r in reference), "reference", "a folder outside the roots")
     settings = doc.get("settings")
-    return Plan(host=here, roots=roots, settings=settings if isinstance(settings, dict) else {}, clusters=clusters)
+    return Plan(
+        host=here,
+        roots=roots,
+        settings=settings if isinstance(settings, dict) else {},
+        clusters=clusters,
+        reference=reference,
+    )

@@ -313,3 +313,20 @@ def test_bad_labels_file_and_lonely_between_are_usage_errors(
     with pytest.raises(SystemExit) as exc:
         main(["-d", str(tmp_path / "imgs"), "--between", "--no-cache"])
     assert exc.value.code == 2 and "--between compares two or more folders" in capsys.readouterr().err
+
+
+def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
+    """A reviewed plan that marks the reference copy "remove" (and keeps the new one) is refused
+    by apply, as by remove: reference files are never removed, whatever a plan says."""
+    big = _write(tmp_path / "aa_new" / "big.jpg", _big(1))
+    small = _write(tmp_path / "zz_ref" / "small.jpg", _small(1))
+    doc = imgdup.to_document(_scan(tmp_path / "aa_new", reference=[tmp_path / "zz_ref"]))
+    (cluster,) = doc["clusters"]
+    for m in cluster["members"]:
+        m["action"] = "remove" if m["path"] == _real(small) else "keep"
+    cluster["keep"] = _real(big)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(imgdup.ImgdupError, match="reference"):
+        imgdup.apply(plan, quarantine=tmp_path / "q")
+    assert small.exists() and big.exists()
