@@ -75,6 +75,23 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+def _to_wal(db: sqlite3.Connection, *, within: float = 30.0) -> None:
+    """Switch to WAL mode, waiting for another process that is creating or switching the same
+    file: SQLite answers "database is locked" at once there, without calling its busy handler
+    (seen 1 run in ~10 with two runs creating one new cache at the same moment)."""
+    deadline = time.monotonic() + within
+    pause = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
 def default_cache_path() -> str:
     """``$XDG_CACHE_HOME/imgdup/hashes.sqlite3`` (``~/.cache`` when unset)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -165,7 +182,7 @@ class HashCache:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _to_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             # One write transaction checks and creates: two runs creating the same new cache
             # take turns, and the second finds the first one's complete schema.
