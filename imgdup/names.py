@@ -22,9 +22,32 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _CSV_ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
 
 
+_EXPANDED = 4
+"""Levels of a document laid out one item per line (report -> clusters -> cluster -> members);
+anything deeper (a member) is written on one line. json.dumps with ``indent`` runs json's
+pure-Python encoder over every value: 0.6 s for a 20,000-member report, against a tenth of that
+for the C encoder on the one-line parts."""
+
+
+def _layout(value: Any, level: int, indent: int) -> str:
+    if level >= _EXPANDED or not value or not isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+    if isinstance(value, dict):
+        keys = [json.dumps(k if isinstance(k, str) else json.dumps(k), ensure_ascii=False) for k in value]
+        items = [f"{inner}{k}: {_layout(v, level + 1, indent)}" for k, v in zip(keys, value.values())]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    items = [inner + _layout(v, level + 1, indent) for v in value]
+    return "[\n" + ",\n".join(items) + f"\n{pad}]"
+
+
 def to_json_text(doc: Any, *, indent: int | None = 2) -> str:
-    """``doc`` as JSON text (readable unicode, final newline) that always encodes as UTF-8."""
-    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    """``doc`` as JSON text (readable unicode, final newline) that always encodes as UTF-8.
+
+    With ``indent``, the outer levels are laid out one item per line and every deeper value
+    (a cluster member, a file) stays on one line: as readable, and fast on large reports.
+    """
+    text = json.dumps(doc, ensure_ascii=False) if indent is None else _layout(doc, 0, indent)
     # A lone surrogate can only stand inside a JSON string here: its \\u escape is the same value.
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 

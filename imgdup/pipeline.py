@@ -33,7 +33,7 @@ from .models import (
     Summary,
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
-from .policy import DEFAULT_KEEP, decide, parse_keep
+from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import region_links
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
@@ -403,12 +403,12 @@ def cluster_records(
         if on_quality:  # only what was measured now: cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
     clusters: list[Cluster] = []
-    for members in groups:
-        members = sorted(members, key=lambda r: r.path)
-        clusters.append(
-            decide(len(clusters), members, threshold=threshold, keep=keep, bits=settings.bits, protected=protected)
+    for start in range(0, len(groups), 256):
+        batch = [sorted(members, key=lambda r: r.path) for members in groups[start : start + 256]]
+        clusters += decide_all(
+            batch, threshold=threshold, keep=keep, bits=settings.bits, protected=protected, first_id=start
         )
-        if progress and (len(clusters) % 256 == 0 or len(clusters) == len(groups)):
+        if progress:
             progress("decide", len(clusters), len(groups))
     paired = {r.path for g in groups for r in g}
     lonely_low = tuple(r for r in records if r.low_information and r.path not in paired)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
+
+import numpy as np
 
 from . import quality
 from .errors import UsageError
@@ -17,7 +18,7 @@ from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 from .quality import Assessment
-from .regions import link_distance
+from .regions import LinkHashes, link_distance
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,30 @@ def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
     return oriented_distance(a.hash, a.variants, b.hash, b.variants)
 
 
+def _hashes(records: Sequence[ImageRecord], bits: int) -> LinkHashes:
+    return LinkHashes([(r.hash, r.regions, r.variants) for r in records], bits=bits)
+
+
+def _diameter_pairs(records: Sequence[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of distinct hash values once (members with equal hashes are 0 apart)."""
+    reps = np.array(list({(r.hash, r.variants, r.regions): i for i, r in reversed(list(enumerate(records)))}.values()))
+    ia, ib = np.triu_indices(len(reps), k=1)
+    return reps[ia], reps[ib]
+
+
 def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
     """Largest distance between any two members (over distinct hash values); ``bits`` per hash."""
     reps = list({(r.hash, r.variants, r.regions): r for r in records}.values())
-    return max((distance(a, b, bits=bits) for a, b in combinations(reps, 2)), default=0)
+    hashes, n, widest = _hashes(reps, bits), len(reps), 0
+    rows = max(1, _BATCH_PAIRS // max(n, 1))  # every pair once, a block of rows at a time (bounded memory)
+    for lo in range(0, n - 1, rows):
+        ia, ib = np.nonzero(np.arange(n)[None, :] > np.arange(lo, min(lo + rows, n))[:, None])
+        widest = max(widest, int(hashes.distances(ia + lo, ib).max(initial=0)))
+    return widest
+
+
+def _distinct(records: Sequence[ImageRecord]) -> int:
+    return len({(r.hash, r.variants, r.regions) for r in records})
 
 
 def reference_first(records: Sequence[ImageRecord], protected: Callable[[ImageRecord], bool]) -> list[ImageRecord]:
@@ -164,30 +185,100 @@ def decide(
     ``protected`` marks reference files: the keeper is chosen among them, every one of them is
     kept, and another member is removed when it is within the threshold of the nearest of them.
     """
-    is_ref = protected or (lambda _r: False)
-    candidates = reference_first(records, is_ref)
-    keeper, reason = choose_keeper(candidates, keep)
-    if len(candidates) < len(records):
-        reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
-    kept = [r for r in candidates if is_ref(r)] or [keeper]
-    members = [Member(keeper, 0, Action.KEEP)]
-    others = []
-    for r in records:
-        if r is keeper:
-            continue
-        if is_ref(r):
-            others.append(Member(r, distance(keeper, r, bits=bits), Action.KEEP))
-            continue
-        nearest = min(kept, key=lambda k: (distance(k, r, bits=bits), k.path))
-        d = distance(nearest, r, bits=bits)
-        # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
-        removable = d <= threshold and frames_match(nearest, r, threshold)
-        others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
-    others.sort(key=lambda m: (m.distance, m.record.path))
-    return Cluster(
-        id=cluster_id,
-        keep=keeper,
-        keep_reason=reason,
-        members=tuple(members + others),
-        diameter=diameter(records, bits=bits),
-    )
+    return decide_all([records], threshold=threshold, keep=keep, bits=bits, protected=protected, first_id=cluster_id)[0]
+
+
+_BATCH_PAIRS = 1 << 20  # distance pairs computed in one go: bounded memory, few numpy calls
+
+
+def decide_all(
+    groups: Sequence[Sequence[ImageRecord]],
+    *,
+    threshold: int,
+    keep: Sequence[str],
+    bits: int = 64,
+    protected: Callable[[ImageRecord], bool] | None = None,
+    first_id: int = 0,
+) -> list[Cluster]:
+    """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
+    (each member to the kept files, every pair for the diameter) computed in one vectorised
+    pass per batch: one call per cluster cost more in numpy overhead than the distances themselves."""
+    out: list[Cluster] = []
+    batch: list[Sequence[ImageRecord]] = []
+    budget = 0
+    for records in [*groups, None]:
+        if batch and (records is None or budget + 2 * len(records) ** 2 > _BATCH_PAIRS):
+            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out))
+            batch, budget = [], 0
+        if records is not None:
+            batch.append(records)
+            budget += 2 * len(records) ** 2  # an upper bound of its pairs (kept x members, diameter)
+    return out
+
+
+def _decide_batch(
+    groups: Sequence[Sequence[ImageRecord]],
+    threshold: int,
+    keep: Sequence[str],
+    bits: int,
+    protected: Callable[[ImageRecord], bool] | None,
+    first_id: int,
+) -> list[Cluster]:
+    plans = []
+    for records in groups:
+        refs = [i for i, r in enumerate(records) if protected and protected(r)]
+        candidates = [records[i] for i in refs] or list(records)  # reference_first()
+        keeper, reason = choose_keeper(candidates, keep)
+        if len(candidates) < len(records):
+            reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
+        at = next(i for i, r in enumerate(records) if r is keeper)
+        # The kept files in path order: the nearest of them wins, the first in path order on a tie.
+        kept = sorted(refs, key=lambda i: records[i].path) or [at]
+        plans.append((keeper, reason, at, kept, set(refs)))
+    # Pairs, per cluster: the keeper x every member; every kept file x every member that is not
+    # (the nearest of them decides its action); the diameter's pairs.
+    pa: list[np.ndarray] = []
+    pb: list[np.ndarray] = []
+    huge: list[bool] = []
+    offset = 0
+    for records, (_keeper, _reason, at, kept, ref_set) in zip(groups, plans):
+        n = len(records)
+        free = np.array([i for i in range(n) if i not in ref_set], dtype=np.int64)
+        # A huge cluster's diameter goes block by block (diameter()); the rest come in one batch.
+        big = _distinct(records) ** 2 > 2 * _BATCH_PAIRS
+        da, db = (np.array([], int),) * 2 if big else _diameter_pairs(records)
+        huge.append(big)
+        pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, da + offset]
+        pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, db + offset]
+        offset += n
+    everyone = [r for records in groups for r in records]
+    dist = _hashes(everyone, bits).distances(np.concatenate(pa), np.concatenate(pb))
+    out = []
+    at_pair = 0
+    for c, (records, (keeper, reason, _at, kept, ref_set)) in enumerate(zip(groups, plans)):
+        n, n_free, n_diameter = len(records), len(pb[3 * c + 1]) // len(kept), len(pa[3 * c + 2])
+        to_keeper = dist[at_pair : at_pair + n]
+        to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
+        at_pair += n + len(kept) * n_free
+        widest = diameter(records, bits=bits) if huge[c] else int(dist[at_pair : at_pair + n_diameter].max(initial=0))
+        at_pair += n_diameter
+        members = [Member(keeper, 0, Action.KEEP)]
+        others = []
+        column = 0
+        for i, r in enumerate(records):
+            if r is keeper:
+                column += i not in ref_set
+                continue
+            if i in ref_set:
+                others.append(Member(r, int(to_keeper[i]), Action.KEEP))
+                continue
+            k = int(np.argmin(to_kept[:, column]))
+            d, nearest = int(to_kept[k, column]), records[kept[k]]
+            column += 1
+            # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
+            removable = d <= threshold and frames_match(nearest, r, threshold)
+            others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
+        others.sort(key=lambda m: (m.distance, m.record.path))
+        members_ = tuple(members + others)
+        out.append(Cluster(id=first_id + c, keep=keeper, keep_reason=reason, members=members_, diameter=widest))
+    return out

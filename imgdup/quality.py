@@ -272,15 +272,12 @@ def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
     spread = stack.reshape(len(thumbs), -1).std(axis=1)
     medians = _leave_one_out_medians(stack)
     agreed = _leave_one_out_medians(spread)
-    scores = []
-    for i in range(len(thumbs)):
-        diff = np.abs(stack[i] - medians[i])
-        cells = diff.reshape(8, 2, 8, 2).mean(axis=(1, 3))
-        contrast = (
-            abs(np.log(max(spread[i], 1e-3) / max(float(agreed[i]), 1e-3))) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
-        )
-        scores.append(max(float(cells.max()), contrast))
-    return scores
+    n = len(thumbs)
+    # Every member at once (one numpy pass per cluster, not one per member).
+    cells = np.abs(stack - medians).reshape(n, 8, 2, 8, 2).mean(axis=(2, 4)).reshape(n, -1).max(axis=1)
+    ratio = np.maximum(spread, 1e-3) / np.maximum(agreed, 1e-3)
+    contrast = np.abs(np.log(ratio)) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+    return [float(x) for x in np.maximum(cells, contrast)]
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,75 @@ def link_distance(
     return d if rotated is None else min(d, rotated)
 
 
+class LinkHashes:
+    """Many images' ``(plain, regions, variants)`` as arrays: :func:`link_distance` for many pairs
+    in a few numpy operations.
+
+    The same numbers as :func:`link_distance` (a property test pins it), for a fraction of the
+    cost: a cluster of 20 copies has 190 pairs, and a 20,000-file reference set of such clusters
+    spent seconds in the one-pair-at-a-time version.
+    """
+
+    _PAIRS_A = np.array([i for i, _ in PAIRS])
+    _PAIRS_B = np.array([j for _, j in PAIRS])
+
+    def __init__(self, items: Sequence[tuple[int, Sequence[int], Sequence[int]]], *, bits: int) -> None:
+        n = len(items)
+        self.bits = bits
+        self.plain = index.to_words([it[0] for it in items], bits)  # (n, words)
+        self.has_regions = np.array([bool(it[1]) for it in items], dtype=bool)
+        zeros = (0,) * (2 * _N + 1)
+        regs = [tuple(it[1]) if it[1] else zeros for it in items]
+        coarse = [(it[0], *r[:_N]) for it, r in zip(items, regs)]
+        words = max(1, (bits + 63) // 64)
+        self.coarse = index.to_words([h for row in coarse for h in row], bits).reshape(n, _N + 1, words)
+        self.fine = index.to_words([h for r in regs for h in r[_N:]], 4 * bits).reshape(n, _N + 1, -1 if n else 1)
+        width = max((len(it[2]) for it in items), default=0)
+        self.n_variants = np.array([len(it[2]) for it in items], dtype=np.int64)
+        padded = [h for it in items for h in (*it[2], *(0,) * (width - len(it[2])))]
+        self.variants = index.to_words(padded, bits).reshape(n, width, words)
+
+    def distances(self, ia: np.ndarray, ib: np.ndarray, other: LinkHashes | None = None) -> np.ndarray:
+        """``link_distance(self[ia[k]], other[ib[k]])`` for every k (``other`` defaults to self)."""
+        b = other or self
+        ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+        out = np.empty(len(ia), dtype=np.int64)
+        step = 1024  # temporaries of <1 MB stay in cache: 3x faster than 65,536 pairs at a time
+        for lo in range(0, len(ia), step):
+            out[lo : lo + step] = self._chunk(ia[lo : lo + step], ib[lo : lo + step], b)
+        return out
+
+    def _chunk(self, ia: np.ndarray, ib: np.ndarray, b: LinkHashes) -> np.ndarray:
+        def bits_apart(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            count = np.bitwise_count(x ^ y)  # uint8 per word; a word-by-word sum beats .sum(axis=-1)
+            out = count[..., 0].astype(np.int16)
+            for w in range(1, count.shape[-1]):
+                out += count[..., w]
+            return out
+
+        plain = bits_apart(self.plain[ia], b.plain[ib])
+        coarse = bits_apart(self.coarse[ia][:, self._PAIRS_A], b.coarse[ib][:, self._PAIRS_B])  # (n, pairs)
+        fine = bits_apart(self.fine[ia][:, self._PAIRS_A], b.fine[ib][:, self._PAIRS_B])
+        confirmed = np.where(fine <= FINE_SHARE * 4 * self.bits, coarse, self.bits).min(axis=1)
+        ruled = self.has_regions[ia] & b.has_regions[ib] & (plain != 0)
+        d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
+        for k in range(self.variants.shape[1]):  # rotations: one side plain, the other turned
+            d = np.where(self.n_variants[ia] > k, np.minimum(d, bits_apart(self.variants[ia, k], b.plain[ib])), d)
+        for k in range(b.variants.shape[1]):
+            d = np.where(b.n_variants[ib] > k, np.minimum(d, bits_apart(b.variants[ib, k], self.plain[ia])), d)
+        return d
+
+
+def _cross(
+    x_start: np.ndarray, x_count: np.ndarray, y_start: np.ndarray, y_count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (x, y) with x in x_start[p] + range(x_count[p]) and y likewise, for every p."""
+    n = x_count * y_count
+    p = np.repeat(np.arange(len(n)), n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return x_start[p] + k // y_count[p], y_start[p] + k % y_count[p]
+
+
 def region_links(
     images: Sequence[Sequence[tuple[int, Sequence[int], Sequence[int]]]],
     threshold: int,
@@ -199,32 +268,53 @@ def region_links(
     variants count like sub-regions); each candidate pair of images is then confirmed by
     :func:`link_distance`, finer hashes included.
     """
-    canon: dict[int, set[int]] = {}
-    sub: dict[int, set[int]] = {}
+    owner: list[int] = []  # one entry per (image, hash value, kind)
+    sub: list[bool] = []
+    value: list[int] = []
     for i, records in enumerate(images):
         for plain, regions, variants in records:
             coarse = split(regions)[0]
-            for v in (plain, *coarse[:1]):
-                canon.setdefault(v, set()).add(i)
-            for v in (*coarse[1:], *variants):
-                sub.setdefault(v, set()).add(i)
-    values = sorted(canon.keys() | sub.keys())
-    empty: set[int] = set()
-    candidates: set[tuple[int, int]] = set()
-
-    def link(xs: set[int], ys: set[int]) -> None:
-        candidates.update((min(x, y), max(x, y)) for x in xs for y in ys if x != y)
-
-    for v in values:  # one value, several owners
-        link(canon.get(v, empty), canon.get(v, empty) | sub.get(v, empty))
-    for m in (join or index.self_join)(values, threshold, bits=bits, backend=backend):  # join: another engine's
-        u, v = values[m.a], values[m.b]
-        cu, cv = canon.get(u, empty), canon.get(v, empty)
-        link(cu, cv | sub.get(v, empty))
-        link(sub.get(u, empty), cv)
-    out = []
-    for i, j in sorted(candidates):
-        d = min(link_distance(a, b, bits=bits) for a in images[i] for b in images[j])
-        if d <= threshold:
-            out.append((i, j, d))
-    return out
+            own_values = (plain, *coarse, *variants)
+            canonical = 1 + min(1, len(coarse))  # the plain hash and the content box's
+            owner += [i] * len(own_values)
+            sub += [False] * canonical + [True] * (len(own_values) - canonical)
+            value += own_values
+    values = sorted(set(value))
+    where = {v: k for k, v in enumerate(values)}
+    slot = np.array([where[v] for v in value], dtype=np.int64)
+    is_sub = np.array(sub, dtype=bool)
+    order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
+    own = np.array(owner, dtype=np.int64)[order]
+    count = np.bincount(slot, minlength=len(values))
+    n_canon = np.bincount(slot[~is_sub], minlength=len(values))
+    start = np.cumsum(count) - count
+    matches = (join or index.self_join)(values, threshold, bits=bits, backend=backend)  # join: another engine's
+    ma = np.array([m.a for m in matches], dtype=np.int64)
+    mb = np.array([m.b for m in matches], dtype=np.int64)
+    shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
+    # A pair counts when at least one side is canonical for its owner: canonical entries of u
+    # against all of v, sub-region entries of u against canonical ones of v.
+    xs, ys = zip(
+        _cross(start[shared], n_canon[shared], start[shared], count[shared]),
+        _cross(start[ma], n_canon[ma], start[mb], count[mb]),
+        _cross(start[ma] + n_canon[ma], count[ma] - n_canon[ma], start[mb], n_canon[mb]),
+    )
+    x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
+    apart = x != y
+    candidates = np.unique(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
+    if not len(candidates):
+        return []
+    pairs = np.stack([candidates // len(images), candidates % len(images)], axis=1)
+    per_image = np.array([len(records) for records in images], dtype=np.int64)
+    first = np.cumsum(per_image) - per_image  # records of image i: first[i] ..
+    if per_image.max(initial=1) == 1:  # one record per image, the common case
+        which, ra, rb = np.arange(len(pairs)), pairs[:, 0], pairs[:, 1]
+    else:  # every record of one image against every record of the other
+        rows = [(k, first[i] + a, first[j] + b) for k, (i, j) in enumerate(pairs.tolist())
+                for a in range(per_image[i]) for b in range(per_image[j])]  # fmt: skip
+        which, ra, rb = (np.array(col, dtype=np.int64) for col in zip(*rows))
+    hashes = LinkHashes([record for records in images for record in records], bits=bits)
+    d = np.full(len(pairs), bits + 1, dtype=np.int64)
+    np.minimum.at(d, which, hashes.distances(ra, rb))
+    linked = np.flatnonzero(d <= threshold)
+    return [(int(pairs[k, 0]), int(pairs[k, 1]), int(d[k])) for k in linked]

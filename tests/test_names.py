@@ -116,3 +116,24 @@ def test_names_that_are_not_utf8_through_scan_reports_removal_and_undo(tmp_path:
     res = imgdup("--undo", str(manifest))
     assert res.returncode == 0, res.stderr
     assert snapshot(root) == before
+
+
+def test_json_layout_is_the_same_document_as_plain_json() -> None:
+    """The fast layout (outer levels one item per line, members on one line) reads back as exactly
+    what json.dumps would write, for every kind of key and value and for empty containers."""
+    import json
+
+    from imgdup.names import to_json_text
+
+    doc = {
+        "clusters": [{"id": 1, "members": [{"path": "a\udcff.jpg", "d": [1, 2.5], "m": {}}, {}], "e": []}],
+        "summary": {"files": 3, "ok": True, "none": None},
+        7: "int key",
+        True: "bool key",
+        "nested": [[[[[1]]]]],
+    }
+    text = to_json_text(doc)
+    assert json.loads(text) == json.loads(json.dumps(doc))
+    lines = text.splitlines()
+    assert '        {"path": "a\\udcff.jpg", "d": [1, 2.5], "m": {}},' in lines  # a member: one line
+    assert '  "7": "int key",' in lines and '  "true": "bool key",' in lines

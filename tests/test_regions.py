@@ -183,3 +183,149 @@ def test_regions_combine_with_rotations(tmp_path: Path) -> None:
     assert all(m.distance == distance(found.clusters[0].keep, m.record) <= 8 for m in found.clusters[0].removable)
     only_regions = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, regions=True)
     assert names(only_regions) == [{"original", "letterbox"}]
+
+
+def _near(rng: random.Random, value: int, bits: int, flips: int) -> int:
+    for b in rng.sample(range(bits), flips):
+        value ^= 1 << b
+    return value
+
+
+def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: bool, variants: int):
+    """An image's (plain, regions, variants) near ``base``: a few bits flipped here and there, so
+    that comparisons are sometimes confirmed by the finer hashes and sometimes not."""
+    plain, layout = base
+    flips = rng.choice([0, 0, 1, 3, 8, bits // 4, bits // 2])
+    # bits flips of a finer hash (4x the bits) against an unflipped one: exactly FINE_SHARE's limit
+    regs = [
+        _near(rng, h, (bits if i < 7 else 4 * bits), rng.choice([0, 0, 2, flips, bits // 3] + [bits] * (i >= 7)))
+        for i, h in enumerate(layout)
+    ]
+    turned = tuple(_near(rng, plain, bits, rng.choice([2, bits // 2])) for _ in range(variants))
+    return (_near(rng, plain, bits, flips), tuple(regs) if regions else (), turned)
+
+
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
+    """LinkHashes (the cluster decisions' and region search's numpy kernel) gives exactly
+    link_distance's numbers: regions on both, one or neither side, rotation variants on either."""
+    from imgdup.regions import LinkHashes, link_distance
+
+    rng = random.Random(bits)
+    items = []
+    for _ in range(12):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        base = (rng.getrandbits(bits), layout)
+        for _ in range(15):
+            items.append(_item(rng, base, bits, regions=rng.random() < 0.8, variants=rng.choice([0, 0, 7])))
+    ia = [rng.randrange(len(items)) for _ in range(3000)]
+    ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
+    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
+    want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
+    assert got == want
+    assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
+
+
+def test_batched_decisions_use_the_one_pair_distances(monkeypatch: pytest.MonkeyPatch) -> None:
+    """decide_all (every distance of many clusters in one vectorised pass) reports for each member
+    link_distance to the nearest kept file, and as diameter the largest link_distance of any two
+    members; the same with a batch budget so small that every cluster goes alone and the
+    diameter block by block."""
+    from imgdup import policy
+    from imgdup.models import Action, FileEntry, ImageRecord
+    from imgdup.regions import link_distance
+
+    rng = random.Random(5)
+    groups = []
+    for g in range(6):
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        base = (rng.getrandbits(64), layout)
+        records = []
+        for k in range(3 + 4 * g):
+            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
+            entry = FileEntry(f"/d/{g}/{k:02d}.jpg", "/d", f"{g}/{k:02d}.jpg", 1, 1, 1, 1)
+            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
+        groups.append(records)
+
+    def check(clusters: list) -> None:
+        assert len(clusters) == len(groups)
+        for c in clusters:
+            items = {m.record.path: (m.record.hash, m.record.regions, m.record.variants) for m in c.members}
+            keep = items[c.keep.path]
+            for m in c.members:
+                assert m.distance == link_distance(keep, items[m.record.path], bits=64)
+                assert (m.action is Action.REMOVE) == (m.record is not c.keep and m.distance <= 8)
+            assert c.diameter == max(link_distance(a, b, bits=64) for a in items.values() for b in items.values())
+
+    batched = policy.decide_all(groups, threshold=8, keep=["path"])
+    check(batched)
+    assert len({c.diameter for c in batched}) > 1 and any(m.action is Action.REVIEW for c in batched for m in c.members)
+    monkeypatch.setattr(policy, "_BATCH_PAIRS", 16)
+    alone = policy.decide_all(groups, threshold=8, keep=["path"])
+    check(alone)
+    assert [(c.id, c.diameter, c.members) for c in alone] == [(c.id, c.diameter, c.members) for c in batched]
+
+
+@pytest.mark.parametrize("variants", [0, 7])
+def test_region_links_are_every_pair_within_the_threshold(variants: int) -> None:
+    """The region search (candidates from one self-join over plain, content-box, sub-region and
+    rotation values, then confirmed) finds exactly the pairs of images whose link_distance is
+    within the threshold: none missed, none extra; images with two records take the nearer."""
+    from imgdup.regions import link_distance, region_links
+
+    rng = random.Random(variants)
+    items = []
+    for _ in range(15):
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        base = (rng.getrandbits(64), layout)
+        items += [_item(rng, base, 64, regions=rng.random() < 0.9, variants=variants) for _ in range(8)]
+    images = [[it] for it in items[:100]] + [[a, b] for a, b in zip(items[100::2], items[101::2])]
+    for threshold in (4, 10):
+        want = [
+            (i, j, d)
+            for i in range(len(images))
+            for j in range(i + 1, len(images))
+            if (d := min(link_distance(a, b, bits=64) for a in images[i] for b in images[j])) <= threshold
+        ]
+        assert region_links(images, threshold, bits=64) == want
+        assert len(want) > 20
+
+
+def test_batched_decisions_with_reference_files_measure_to_the_nearest_one() -> None:
+    """With reference files in a cluster, every one of them is kept (distance to the keeper) and
+    every other member is measured against the nearest reference file."""
+    from imgdup import policy
+    from imgdup.models import Action, FileEntry, ImageRecord
+    from imgdup.regions import link_distance
+
+    rng = random.Random(9)
+    groups = []
+    for g in range(5):
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        base = (rng.getrandbits(64), layout)
+        records = []
+        for k in range(4 + 3 * g):
+            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
+            root = "/ref" if k % 3 == g % 2 else "/new"
+            entry = FileEntry(f"{root}/{g}-{k:02d}.jpg", root, f"{g}-{k:02d}.jpg", 1, 1, 1, 1)
+            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
+        groups.append(sorted(records, key=lambda r: r.path))
+
+    def is_ref(r: ImageRecord) -> bool:
+        return r.path.startswith("/ref/")
+
+    clusters = policy.decide_all(groups, threshold=8, keep=["path"], protected=is_ref)
+    reviewed = 0
+    for c in clusters:
+        item = {m.record.path: (m.record.hash, m.record.regions, m.record.variants) for m in c.members}
+        refs = [p for p in item if p.startswith("/ref/")]
+        assert is_ref(c.keep) and c.keep.path == min(refs)
+        for m in c.members:
+            if is_ref(m.record):
+                assert m.action is Action.KEEP
+                assert m.distance == link_distance(item[c.keep.path], item[m.record.path], bits=64)
+            else:
+                nearest = min(link_distance(item[p], item[m.record.path], bits=64) for p in refs)
+                assert m.distance == nearest and (m.action is Action.REMOVE) == (nearest <= 8)
+                reviewed += m.action is Action.REVIEW
+    assert reviewed and any(m.action is Action.REMOVE for c in clusters for m in c.members)
