@@ -277,11 +277,14 @@ def _phash_boxes(
     each side of the same square: more detail, to confirm a link. (Hash sizes are powers of two
     >= 4, so every bit count is a multiple of 8 and packs into whole bytes.)
     """
-    lows = np.stack(
-        [_phash_rows(y1 - y0, hash_size) @ grey[y0:y1, x0:x1] @ _phash_rows(x1 - x0, hash_size).T
-         for x0, y0, x1, y1 in boxes]
-    )  # fmt: skip
-    n = len(boxes)
+    n, (h, w), side = len(boxes), grey.shape, 2 * hash_size
+    # Each box's row and column matrices, zero outside the box: every box in two batched
+    # products instead of two small ones each (the per-call overhead was most of the cost).
+    rows, cols = np.zeros((n, side, h)), np.zeros((n, w, side))
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        rows[k, :, y0:y1] = _phash_rows(y1 - y0, hash_size)
+        cols[k, x0:x1, :] = _phash_rows(x1 - x0, hash_size).T
+    lows = (rows @ grey) @ cols
     return _median_rows(lows[:, :hash_size, :hash_size].reshape(n, -1)), _median_rows(lows.reshape(n, -1))
 
 

@@ -43,6 +43,7 @@ DEFAULT_MEMORY_MB = 2048
 open (~89 M pixels x 4 bytes, plus conversions), not for a decoder gone wild."""
 
 _CHUNK = 16  # files per message: small enough to rebalance, large enough to amortise IPC
+_IN_FLIGHT = 2  # chunks sent ahead to each worker
 
 
 def default_jobs() -> int:
@@ -173,10 +174,12 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()
-        self.todo: dict[int, FileEntry] = {}  # the chunk in flight
+        self.todo: dict[int, FileEntry] = {}  # every file sent and not yet answered
+        self.chunks = 0  # chunks in flight
 
     def send(self, chunk: list[tuple[int, FileEntry]]) -> None:
-        self.todo = dict(chunk)
+        self.todo.update(chunk)
+        self.chunks += 1
         self.conn.send(chunk)
 
     def overdue(self, timeout: float) -> bool:
@@ -234,9 +237,12 @@ def hash_all(
             for _ in range(max(1, min(jobs, len(queue)))):
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers))
         while done < len(entries):
-            for w in workers:
-                if not w.todo and queue:
-                    w.send(queue.popleft())
+            # Every worker gets a chunk, then a second one: it starts on that as soon as it has
+            # sent its results, instead of idling while this process collects them and answers.
+            for depth in range(1, _IN_FLIGHT + 1):
+                for w in workers:
+                    if w.chunks < depth and queue:
+                        w.send(queue.popleft())
             busy = [w for w in workers if w.todo]
             ready = wait([w.conn for w in busy], timeout=min(0.5, timeout / 4))
             for i, w in enumerate(workers):
@@ -246,7 +252,8 @@ def hash_all(
                     try:
                         for index, res in w.conn.recv():
                             collect(index, res)
-                        w.todo = {}
+                            del w.todo[index]
+                        w.chunks -= 1
                         continue
                     except (EOFError, OSError):
                         w.proc.join(5)
@@ -265,9 +272,9 @@ def hash_all(
                     lost += 1
                     if lost > 3:
                         raise RuntimeError(f"hashing workers keep dying ({failure})")
-                if w.todo:  # the rest of the chunk, finished or not, goes back to the queue
+                if w.todo:  # the rest of its chunks, finished or not, goes back to the queue
                     queue.appendleft(sorted(w.todo.items()))
-                w.todo = {}
+                w.todo, w.chunks = {}, 0
                 w.kill()
                 workers[i] = _Worker(ctx, work, settings, memory_mb, workers)
         for w in workers:
