@@ -36,6 +36,7 @@ from .fsafe import (
     move_in,
     move_out,
     one_step,
+    put_back_staged,
     remove_partials,
     sha256_fd,
     unlink_checked,
@@ -125,7 +126,21 @@ def remove(
         acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
         quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
+        _put_back_staged(result.roots)
         return _remove(result.roots, work, quarantine, permanent, before_cluster)
+
+
+def _put_back_staged(roots: tuple[str, ...]) -> None:
+    """Files an interrupted ``--permanent`` run left in its private folders go back to their
+    names first (under the lock, so no other removal is between its rename and its unlink)."""
+    for root in roots:
+        for path, problem in put_back_staged(root):
+            if problem is None:
+                log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
+            else:
+                log.warning(
+                    "left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem
+                )
 
 
 @contextlib.contextmanager

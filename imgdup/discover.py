@@ -12,6 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import UsageError
+from .fsafe import is_stage
 from .models import FileEntry, Skipped
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ def looks_like_image(path: str) -> bool:
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
+_STAGE_REASON = (
+    "left by an interrupted --permanent removal (its file was being deleted); not scanned. "
+    "The next run with --remove puts the file back first"
+)
+
+
 def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path, lstat) of regular files below ``root`` in sorted order, depth first."""
     stack = [root]
@@ -91,6 +98,9 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
                 continue
             if stat.S_ISLNK(st.st_mode):
                 skipped.append(Skipped(entry.path, "symbolic link (not followed)"))
+            elif stat.S_ISDIR(st.st_mode) and is_stage(entry.name):
+                # Only a killed --permanent removal leaves one: its file was about to be deleted.
+                skipped.append(Skipped(entry.path, _STAGE_REASON))
             elif stat.S_ISDIR(st.st_mode):
                 subdirs.append(entry.path)
             elif stat.S_ISREG(st.st_mode):

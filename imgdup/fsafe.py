@@ -34,6 +34,7 @@ API (folder descriptors come from :func:`anchored`; every function raises ``OSEr
 - ``move_in(src_dir_fd, src, dir_fd, name, ...)``: back to a shared folder, never replacing;
 - ``copy_durable(src_fd, dst_dir_fd, dst, digest=None)``: the cross-device copy;
 - ``remove_partials(top)``: delete the temporary copies a kill left under ``top``;
+- ``put_back_staged(top)``: return the files a killed checked deletion left in its private folder;
 - ``one_step()``: hold Ctrl-C back for the length of one file's action;
 - ``lock_trees(roots)``: context manager, the nested-root lock;
 - ``check_output(path, is_ours)`` / ``write_output(path, data, is_ours)``: output files, where
@@ -388,6 +389,42 @@ def remove_partials(top: str) -> list[str]:
                         os.unlink(path)
                         gone.append(path)
     return gone
+
+
+_STAGE = re.compile(re.escape(_STAGE_PREFIX) + "[0-9a-f]{12}")
+
+
+def is_stage(name: str) -> bool:
+    """True for the name of a private folder :func:`unlink_checked` renames a file into."""
+    return _STAGE.fullmatch(name) is not None
+
+
+def put_back_staged(top: str) -> list[tuple[str, str | None]]:
+    """Return to their names the files a killed :func:`unlink_checked` left in its private folders
+    under ``top`` (it was stopped between the rename and the unlink, or a wrong file's name was
+    taken). A file is never deleted here: it goes back only to a free name; otherwise it stays
+    where it is. Returns ``(path, problem)`` per file: the restored path and None, or the path
+    it stays at and why. Empty private folders are removed. No symbolic link is followed.
+    """
+    out: list[tuple[str, str | None]] = []
+    for folder, dirs, _files in os.walk(top):
+        for stage in [d for d in dirs if is_stage(d)]:
+            dirs.remove(stage)  # never walk into it
+            with contextlib.suppress(OSError), anchored(os.path.join(folder, stage), top) as (parent_fd, _):
+                stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
+                try:
+                    for name in sorted(os.listdir(stage_fd)):
+                        if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
+                            continue
+                        if _put_back(stage_fd, name, parent_fd, name):
+                            out.append((os.path.join(folder, name), None))
+                        else:
+                            out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
+                finally:
+                    os.close(stage_fd)
+                with contextlib.suppress(OSError):
+                    os.rmdir(stage, dir_fd=parent_fd)
+    return out
 
 
 @contextlib.contextmanager

@@ -152,6 +152,52 @@ def test_file_renamed_over_the_checked_one_just_before_the_unlink_survives(
     assert not done.removed and len(done.skipped) == 1
 
 
+def _kill_between_rename_and_unlink(root: Path, name: str) -> None:
+    """A real ``--permanent`` deletion of ``root/name``, SIGKILLed right after the file was
+    renamed into its private folder (before it is checked and unlinked)."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import imgdup.fsafe as fsafe
+        fsafe._verify = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        st = os.stat({str(root / name)!r})
+        with fsafe.anchored({str(root / name)!r}, {str(root)!r}) as (fd, n):
+            fsafe.unlink_checked(fd, n, fsafe.Identity.of(st))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_a_file_left_aside_by_a_killed_permanent_removal_is_reported_and_put_back(tmp_path: Path) -> None:
+    """A kill between the rename into the private folder and the unlink leaves the file in a
+    hidden ``.imgdup-unlink-*`` folder. The next scan names that folder instead of scanning its
+    file as a picture of its own; the next removal puts the file back first; a file whose name
+    was taken meanwhile stays where it is. Nothing is deleted."""
+    root = tmp_path / "data"
+    pair(root, 56, keep="a.png", copy="b.png")
+    save_png(57, root / "sub" / "c.png")
+    save_png(58, root / "sub" / "d.png")
+    c_digest, d_digest = digest(root / "sub" / "c.png"), digest(root / "sub" / "d.png")
+    _kill_between_rename_and_unlink(root, "sub/c.png")
+    _kill_between_rename_and_unlink(root, "sub/d.png")
+    stages = sorted(p for p in (root / "sub").iterdir() if p.name.startswith(".imgdup-unlink-"))
+    assert len(stages) == 2 and not (root / "sub" / "c.png").exists()
+    save_png(59, root / "sub" / "d.png")  # d.png's name is taken meanwhile
+
+    result = imgdup.find_duplicates([root], jobs=1)
+    assert sorted(os.path.basename(r.path) for r in result.records) == ["a.png", "b.png", "d.png"]
+    flagged = [s for s in result.skipped if "interrupted --permanent" in s.reason]
+    assert sorted(s.path for s in flagged) == [str(p) for p in stages]
+
+    done = imgdup.remove(result, quarantine=tmp_path / "q", permanent=True)
+    assert [os.path.basename(r.path) for r in done.removed] == ["b.png"]
+    assert digest(root / "sub" / "c.png") == c_digest  # back at its name
+    left = [p for stage in (root / "sub").glob(".imgdup-unlink-*") for p in stage.iterdir()]
+    assert [digest(p) for p in left] == [d_digest]  # kept aside, not deleted, not over the new d.png
+    assert digest(root / "sub" / "d.png") != d_digest
+
+
 # --- 3. locks cover nested roots ----------------------------------------------------------------
 
 
