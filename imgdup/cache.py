@@ -351,12 +351,13 @@ def _traits(text: str) -> Traits | None:
 
 
 def _measures_json(q: Quality) -> str:
-    return json.dumps([list(q.spectrum), q.lowest_fit])
+    return json.dumps([list(q.spectrum), q.lowest_fit, *([] if q.complete else [False])])
 
 
 def _quality(upscaled: bool, pixels_sha256: str, measures: str | None) -> Quality:
     try:
-        spectrum, lowest_fit = json.loads(measures) if measures else ((), None)
-        return Quality(upscaled, pixels_sha256, tuple(float(x) for x in spectrum), lowest_fit)
+        spectrum, lowest_fit, *rest = json.loads(measures) if measures else ((), None)
+        complete = bool(rest[0]) if rest else True  # absent: a complete measurement
+        return Quality(upscaled, pixels_sha256, tuple(float(x) for x in spectrum), lowest_fit, complete)
     except (ValueError, TypeError):
         return Quality(upscaled, pixels_sha256)

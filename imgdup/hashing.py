@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -567,30 +567,40 @@ def measure_quality(img: Image.Image) -> Quality:
 _MEASURE_CROP = 256
 
 
-def measure_siblingwise(img: Image.Image, jpeg_quality: int | None = None) -> Quality:
+def measure_siblingwise(
+    img: Image.Image, jpeg_quality: int | None = None, enlargement_factors: Sequence[float] = ()
+) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
-    tested against lattices as coarse as its own table or coarser."""
-    digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
-    pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
+    tested against lattices as coarse as its own table or coarser.
+
+    ``enlargement_factors``: the siblings' scales (as :func:`imgdup.quality.assess` computes
+    them). When the spectrum shows an enlargement at one of them, the file can never be kept
+    over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
+    """
     grey = np.asarray(img.convert("L"))
     h, w = grey.shape
     side_y, side_x = min(h, _MEASURE_CROP), min(w, _MEASURE_CROP)
     top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
     spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
+    upscaled = any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3))
+    if any(quality_mod.is_enlargement(spec, f) for f in enlargement_factors):
+        return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
+    digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
+    pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
     # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
     offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]
     return Quality(
         # informational (the policy compares with the actual siblings' sizes): a 1.5x-2x enlargement
-        upscaled=any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3)),
+        upscaled=upscaled,
         pixels_sha256=pixels_sha256,
         spectrum=tuple(round(x, 4) for x in spec),
         lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
     )
 
 
-def _quality_work(entry: FileEntry, colour: bool) -> ImageRecord:
+def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = ()) -> ImageRecord:
     source, digest = _read(entry)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -606,7 +616,7 @@ def _quality_work(entry: FileEntry, colour: bool) -> ImageRecord:
             img.load()
             img = normalise(img)
     return ImageRecord(
-        entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own)
+        entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own, factors)
     )
 
 
@@ -626,8 +636,14 @@ def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord |
 
 
 def quality_entry_some_rgb(
-    entry: FileEntry, settings: HashSettings, *, colour_paths: frozenset[str] = frozenset()
+    entry: FileEntry,
+    settings: HashSettings,
+    *,
+    colour_paths: frozenset[str] = frozenset(),
+    factors: Mapping[str, tuple[float, ...]] | None = None,
 ) -> ImageRecord | HashFailure:
     """:func:`quality_entry_rgb` for ``colour_paths``, :func:`quality_entry` for the rest: one
-    batch, one set of workers (bind ``colour_paths`` with functools.partial)."""
-    return _guarded(entry, lambda: _quality_work(entry, colour=entry.path in colour_paths))
+    batch, one set of workers (bind ``colour_paths`` with functools.partial). ``factors``: per
+    path, the siblings' scales for :func:`measure_siblingwise`."""
+    scales = (factors or {}).get(entry.path, ())
+    return _guarded(entry, lambda: _quality_work(entry, colour=entry.path in colour_paths, factors=scales))

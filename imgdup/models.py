@@ -80,6 +80,10 @@ class Quality:
     # luminance quantisation lattice the pixels sit on best (they went through it), or None.
     spectrum: tuple[float, ...] = ()
     lowest_fit: int | None = None
+    # False when only the spectrum was measured: it showed an enlargement of a sibling (which
+    # never wins over its source), so the JPEG lattice test and the pixel digest were skipped
+    # (``pixels_sha256`` is then "").
+    complete: bool = True
 
 
 @dataclass(frozen=True)

@@ -465,11 +465,14 @@ def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> li
     holds a file that is not an enlargement of a smaller sibling. A lone file with no sibling
     small enough to be its source needs no measurement at all.
     """
-    unknown = [r for r in members if r.quality is None and r.path not in tried]
+    verdicts = quality_mod.assess(members)
+    # Only a spectrum was measured (an enlargement of a sibling then): enough while it still is
+    # one here; measured again in full if this cluster has no sibling it is an enlargement of.
+    partial = {r.path for r, v in zip(members, verdicts) if r.quality and not r.quality.complete and not v.enlarged}
+    unknown = [r for r in members if (r.quality is None or r.path in partial) and r.path not in tried]
     if not tiered:
         return unknown
     unknown_paths = {r.path for r in unknown}
-    verdicts = quality_mod.assess(members)
     pool = [r for r, v in zip(members, verdicts) if not v.damaged and not v.grey] or members
     enlarged = {r.path for r, v in zip(members, verdicts) if v.enlarged}
     for pixels in sorted({r.pixels for r in pool}, reverse=True):
@@ -544,6 +547,7 @@ def _with_quality(
     while active:
         todo: list[ImageRecord] = []
         colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
+        scales: dict[str, tuple[float, ...]] = {}  # the smaller siblings' scales (as assess() has them)
         still = []
         for g in active:
             members = [measured.get(r.path, r) for r in g]
@@ -551,6 +555,8 @@ def _with_quality(
             if need:
                 todo += need
                 still.append(g)
+                sizes = {r.pixels for r in members}
+                scales |= {r.path: quality_mod.sibling_scales(r.pixels, sizes) for r in need}
                 lossless = {r.pixels for r in members if r.traits and r.traits.lossless}
                 colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
@@ -561,7 +567,9 @@ def _with_quality(
             first.setdefault((r.digest, r.path in colour), r)
         unique = list(first.values())
         work = functools.partial(
-            quality_entry_some_rgb, colour_paths=frozenset(r.path for r in unique if r.path in colour)
+            quality_entry_some_rgb,
+            colour_paths=frozenset(r.path for r in unique if r.path in colour),
+            factors={r.path: scales[r.path] for r in unique if scales.get(r.path)},
         )
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
         done_before, total = len(tried), len(tried) + len(unique)

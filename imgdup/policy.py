@@ -65,7 +65,7 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     best: dict[str, ImageRecord] = {}
     out = []
     for r in records:
-        if r.quality is None:
+        if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
             out.append(r)
             continue
         seen = best.get(r.quality.pixels_sha256)

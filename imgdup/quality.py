@@ -20,7 +20,7 @@ hashing.py opens the files and hands over arrays; policy.py ranks and explains.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -319,6 +319,12 @@ def _edited(thumbs: tuple[bytes, ...]) -> tuple[bool, ...]:
 _THUMB_BYTES = 256
 
 
+def sibling_scales(own: int, sizes: Iterable[int]) -> tuple[float, ...]:
+    """The linear scales of a file of ``own`` pixels at which its smaller siblings (``sizes``,
+    pixel counts) hold it: the factors the enlargement test tries."""
+    return tuple(sorted({min(1.0, (p / own) ** 0.5) for p in sizes if p < own})) if own else ()
+
+
 def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     """Compare every member with its siblings (same order as ``members``)."""
     colourful = any(r.traits is not None and r.traits.colourfulness >= COLOUR_MIN for r in members)
@@ -330,7 +336,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         own = pixels[i]
-        smaller = {min(1.0, (p / own) ** 0.5) for p in sizes if p < own} if own else set()
+        smaller = sibling_scales(own, sizes)
         same = [x for p, x in spectra if own and abs(p / own - 1) < 0.05]
         tier_detail = float(np.median([detail(x) for x in same])) if len(same) >= 2 else 0.0
         q, fit = effective_quality(r)

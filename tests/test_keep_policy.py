@@ -173,6 +173,36 @@ def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
     assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
 
 
+def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_could_win(tmp_path: Path) -> None:
+    """A file whose spectrum shows an enlargement of a sibling skips the rest of the measurement
+    (it can never be kept over that sibling): no pixel digest, no lattice test. That partial
+    measurement survives the cache; when a later scan finds the same file with no sibling it is
+    an enlargement of, it is measured again, in full, before the keeper is chosen."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    img = detailed(14, (200, 150))
+    img.save(root / "z_small.jpg", quality=85)
+    big = decoded(root / "z_small.jpg").resize((800, 600), Image.Resampling.LANCZOS)
+    big.save(root / "a_big.jpg", quality=95)
+    cache = tmp_path / "c.sqlite3"
+    first = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    by_name = {Path(r.path).name: r.quality for r in first.records}
+    assert first.clusters[0].keep.path.endswith("z_small.jpg")
+    enlarged, source = by_name["a_big.jpg"], by_name["z_small.jpg"]
+    assert enlarged is not None and not enlarged.complete and enlarged.pixels_sha256 == "" and enlarged.spectrum
+    assert source is None  # the smallest file, once its enlargement is out: nothing to compare
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert {Path(r.path).name: r.quality for r in warm.records} == by_name
+
+    (root / "z_small.jpg").unlink()  # now a_big.jpg is the largest of two same-size copies
+    big.save(root / "b_big_q60.jpg", quality=60)
+    again = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    now = {Path(r.path).name: r.quality for r in again.records}
+    assert now["a_big.jpg"] is not None and now["a_big.jpg"].complete and now["a_big.jpg"].pixels_sha256
+    assert again.clusters[0].keep.path.endswith("a_big.jpg")
+    assert again.clusters[0].keep_reason == "highest JPEG quality (q95 vs q60)"
+
+
 @pytest.mark.parametrize("n", [2, 3, 4, 7, 40])
 def test_leave_one_out_medians_equal_separate_medians(n: int) -> None:
     """The one-sort median of "the others" equals n separate medians, ties included."""
