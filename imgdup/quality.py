@@ -20,6 +20,7 @@ hashing.py opens the files and hands over arrays; policy.py ranks and explains.
 from __future__ import annotations
 
 import functools
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -332,13 +333,16 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     out = []
     pixels = [r.pixels for r in members]
     sizes = sorted(set(pixels))
-    spectra = [(p, r.quality.spectrum) for p, r in zip(pixels, members) if r.quality and r.quality.spectrum]
+    # Each spectrum's detail once, and each pixel count's scales and tier median once: the
+    # measuring rounds assess every cluster again, and per-member recomputation was quadratic.
+    details = [(p, detail(r.quality.spectrum)) for p, r in zip(pixels, members) if r.quality and r.quality.spectrum]
+    per_size: dict[int, tuple[tuple[float, ...], float]] = {}
+    for own in sizes:
+        same = [d for p, d in details if own and abs(p / own - 1) < 0.05]
+        per_size[own] = (sibling_scales(own, sizes), statistics.median(same) if len(same) >= 2 else 0.0)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
-        own = pixels[i]
-        smaller = sibling_scales(own, sizes)
-        same = [x for p, x in spectra if own and abs(p / own - 1) < 0.05]
-        tier_detail = float(np.median([detail(x) for x in same])) if len(same) >= 2 else 0.0
+        smaller, tier_detail = per_size[pixels[i]]
         q, fit = effective_quality(r)
         out.append(
             Assessment(
