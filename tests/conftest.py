@@ -10,6 +10,7 @@ files get their own copy.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import itertools
 import os
@@ -17,6 +18,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -52,6 +54,35 @@ BAD_CORRUPT = "bad/corrupt.jpg"
 BAD_EMPTY = "bad/empty.jpg"
 BAD_TEXT = "bad/notes.jpg"
 SYMLINK = "links/orig_symlink.jpg"
+
+
+DOGS1000 = Path(
+    os.environ.get("IMGDUP_DOGS1000", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "dogs-1000")
+)
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing; under ``CI=true`` fail instead (CI must never
+    pass by skipping)."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need(module: str, extras: str) -> Any:
+    """Import an optional module, or :func:`unavailable` naming the extras that install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed (pip install -e '.[{extras}]')")
+
+
+@pytest.fixture(scope="session")
+def dogs() -> Path:
+    """The 1,000-photo sample beside the repository (``IMGDUP_DOGS1000`` overrides the path)."""
+    if not DOGS1000.is_dir():
+        unavailable(f"dogs-1000 dataset not found at {DOGS1000} (set IMGDUP_DOGS1000)")
+    return DOGS1000
 
 
 def scan(root: Path, **options: object) -> ScanResult:

@@ -27,18 +27,13 @@ from imgdup import index, subsets
 from imgdup.cli import main
 from imgdup.plan import to_document
 
+from .conftest import need
+
 REPO = Path(__file__).resolve().parents[1]
-DOGS = Path(os.environ.get("IMGDUP_DOGS1000", REPO.parent / "shared" / "datasets" / "dogs-1000"))
 
 
 def _need(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        message = f"{module} is not installed (pip install -e '.[test,dask]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    return need(module, "test,dask")
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +45,6 @@ def engine() -> Any:
 def client(engine: Any) -> Iterator[Any]:
     with engine.connect(jobs=2) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def dogs() -> Path:
-    if not DOGS.is_dir():
-        message = f"dogs-1000 dataset not found at {DOGS} (set IMGDUP_DOGS1000)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return DOGS
 
 
 def _planted_hashes(n: int, bits: int, t: int, seed: int) -> list[int]:

@@ -6,7 +6,6 @@ Without the test/dask/s3 extras the test skips, except in CI (CI=true), where it
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,18 +18,11 @@ from PIL import Image
 import imgdup
 from imgdup.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-DOGS = Path(os.environ.get("IMGDUP_DOGS1000", REPO.parent / "shared" / "datasets" / "dogs-1000"))
+from .conftest import need
 
 
 def _need(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        message = f"{module} is not installed (pip install -e '.[test,dask,s3]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    return need(module, "test,dask,s3")
 
 
 @pytest.fixture
@@ -59,15 +51,10 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture
-def small_set(tmp_path: Path) -> Path:
-    if not DOGS.is_dir():
-        message = f"dogs-1000 dataset not found at {DOGS} (set IMGDUP_DOGS1000)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def small_set(tmp_path: Path, dogs: Path) -> Path:
     root = tmp_path / "set"
     (root / "sub").mkdir(parents=True)
-    for k, photo in enumerate(sorted(DOGS.iterdir())[:24]):
+    for k, photo in enumerate(sorted(dogs.iterdir())[:24]):
         with Image.open(photo) as im:
             im = im.convert("RGB")
             im.save(root / photo.name, "JPEG", quality=90)

@@ -18,23 +18,11 @@ import pytest
 import imgdup
 from imgdup.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-DOGS = Path(os.environ.get("IMGDUP_DOGS1000", REPO.parent / "shared" / "datasets" / "dogs-1000"))
 EXPECTED = [
     {"00000005.jpg", "00000071.jpg", "00000869.jpg"},
     {"00000026.jpg", "00000104.jpg", "00000355.jpg", "00000738.jpg"},
     {"00000062.jpg", "00000494.jpg", "00000971.jpg"},
 ]
-
-
-@pytest.fixture(scope="module")
-def dogs() -> Path:
-    if not DOGS.is_dir():
-        message = f"dogs-1000 dataset not found at {DOGS} (set IMGDUP_DOGS1000)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return DOGS
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import imgdup
 from imgdup.cache import HashCache
 from imgdup.discover import discover
 from imgdup.hashing import _phash, _phash_boxes, bits_to_int, hash_entry, settings_key
-from imgdup.models import HashSettings
+from imgdup.models import FileEntry, HashSettings, ImageRecord
 from imgdup.policy import distance
 from imgdup.regions import SUB_REGIONS, content_box, region_distance, split
 
@@ -226,26 +226,33 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
 
 
+def _clusters(rng: random.Random, sizes: list[int], root_of: Callable[[int, int], str]) -> list[list[ImageRecord]]:
+    """Groups of records around random base pictures (``_item``), in path order; member k of
+    group g lies under ``root_of(g, k)``."""
+    groups = []
+    for g, size in enumerate(sizes):
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        base = (rng.getrandbits(64), layout)
+        records = []
+        for k in range(size):
+            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
+            root = root_of(g, k)
+            entry = FileEntry(f"{root}/{g}-{k:02d}.jpg", root, f"{g}-{k:02d}.jpg", 1, 1, 1, 1)
+            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
+        groups.append(sorted(records, key=lambda r: r.path))
+    return groups
+
+
 def test_batched_decisions_use_the_one_pair_distances(monkeypatch: pytest.MonkeyPatch) -> None:
     """decide_all (every distance of many clusters in one vectorised pass) reports for each member
     link_distance to the nearest kept file, and as diameter the largest link_distance of any two
     members; the same with a batch budget so small that every cluster goes alone and the
     diameter block by block."""
     from imgdup import policy
-    from imgdup.models import Action, FileEntry, ImageRecord
+    from imgdup.models import Action
     from imgdup.regions import link_distance
 
-    rng = random.Random(5)
-    groups = []
-    for g in range(6):
-        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
-        base = (rng.getrandbits(64), layout)
-        records = []
-        for k in range(3 + 4 * g):
-            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
-            entry = FileEntry(f"/d/{g}/{k:02d}.jpg", "/d", f"{g}/{k:02d}.jpg", 1, 1, 1, 1)
-            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
-        groups.append(records)
+    groups = _clusters(random.Random(5), [3 + 4 * g for g in range(6)], lambda g, k: "/d")
 
     def check(clusters: list) -> None:
         assert len(clusters) == len(groups)
@@ -295,21 +302,12 @@ def test_batched_decisions_with_reference_files_measure_to_the_nearest_one() -> 
     """With reference files in a cluster, every one of them is kept (distance to the keeper) and
     every other member is measured against the nearest reference file."""
     from imgdup import policy
-    from imgdup.models import Action, FileEntry, ImageRecord
+    from imgdup.models import Action
     from imgdup.regions import link_distance
 
-    rng = random.Random(9)
-    groups = []
-    for g in range(5):
-        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
-        base = (rng.getrandbits(64), layout)
-        records = []
-        for k in range(4 + 3 * g):
-            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
-            root = "/ref" if k % 3 == g % 2 else "/new"
-            entry = FileEntry(f"{root}/{g}-{k:02d}.jpg", root, f"{g}-{k:02d}.jpg", 1, 1, 1, 1)
-            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
-        groups.append(sorted(records, key=lambda r: r.path))
+    groups = _clusters(
+        random.Random(9), [4 + 3 * g for g in range(5)], lambda g, k: "/ref" if k % 3 == g % 2 else "/new"
+    )
 
     def is_ref(r: ImageRecord) -> bool:
         return r.path.startswith("/ref/")
