@@ -377,6 +377,7 @@ def cluster_records(
         by_digest.setdefault(r.digest, []).append(r)
     groups += [g for g in by_digest.values() if len(g) > 1]
     groups.sort(key=lambda g: min(r.path for r in g))
+    assess = quality_mod.Assessor()  # the measuring rounds and the keeper choice share answers
     if "quality" in keep:
         before = records
         if protected:
@@ -393,20 +394,28 @@ def cluster_records(
                 timeout=timeout,
                 progress=progress,
                 measure=measure,
+                assess=assess,
             )
             latest = {r.path: r for r in records}
             groups = [[latest.get(r.path, r) for r in g] for g in groups]
         else:
             groups, records = _with_quality(
-                groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress, measure=measure
-            )
-        if on_quality:  # only what was measured now: cached measurements are not written again
-            on_quality([r for r, old in zip(records, before) if r.quality is not None and old.quality is None])
+                groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress,
+                measure=measure, assess=assess,
+            )  # fmt: skip
+        if on_quality:  # only what was measured now (a new record): cached measurements are not written again
+            on_quality([r for r, old in zip(records, before) if r is not old and r.quality is not None])
     clusters: list[Cluster] = []
     for start in range(0, len(groups), 256):
         batch = [sorted(members, key=lambda r: r.path) for members in groups[start : start + 256]]
         clusters += decide_all(
-            batch, threshold=threshold, keep=keep, bits=settings.bits, protected=protected, first_id=start
+            batch,
+            threshold=threshold,
+            keep=keep,
+            bits=settings.bits,
+            protected=protected,
+            first_id=start,
+            assess=assess,
         )
         if progress:
             progress("decide", len(clusters), len(groups))
@@ -456,7 +465,9 @@ def _components(
             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
 
 
-def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> list[ImageRecord]:
+def _to_measure(
+    members: list[ImageRecord], tried: set[str], tiered: bool, assess: quality_mod.Assess = quality_mod.assess
+) -> list[ImageRecord]:
     """The members of one cluster whose quality the policy still needs.
 
     Tiered (the ``quality`` rule first): only files that can still win are measured. Damaged
@@ -465,7 +476,7 @@ def _to_measure(members: list[ImageRecord], tried: set[str], tiered: bool) -> li
     holds a file that is not an enlargement of a smaller sibling. A lone file with no sibling
     small enough to be its source needs no measurement at all.
     """
-    verdicts = quality_mod.assess(members)
+    verdicts = assess(members)
     # Only a spectrum was measured (an enlargement of a sibling then): enough while it still is
     # one here; measured again in full if this cluster has no sibling it is an enlargement of.
     partial = {r.path for r, v in zip(members, verdicts) if r.quality and not r.quality.complete and not v.enlarged}
@@ -531,6 +542,7 @@ def _with_quality(
     timeout: float,
     progress: ProgressCallback | None = None,
     measure: Measure | None = None,
+    assess: quality_mod.Assess = quality_mod.assess,
 ) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
     """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
 
@@ -551,7 +563,7 @@ def _with_quality(
         still = []
         for g in active:
             members = [measured.get(r.path, r) for r in g]
-            need = _to_measure(members, tried, tiered)
+            need = _to_measure(members, tried, tiered, assess)
             if need:
                 todo += need
                 still.append(g)

@@ -103,11 +103,14 @@ def _quality_reason(best: tuple[Assessment, ImageRecord], other: tuple[Assessmen
     return f"not a re-encode (another copy went through q{b.reencoded_from})"
 
 
-def choose_keeper(records: Sequence[ImageRecord], keep: Sequence[str]) -> tuple[ImageRecord, str]:
-    """The record the policy keeps, and the rule that decided it against the runner-up."""
+def choose_keeper(
+    records: Sequence[ImageRecord], keep: Sequence[str], assess: quality.Assess = quality.assess
+) -> tuple[ImageRecord, str]:
+    """The record the policy keeps, and the rule that decided it against the runner-up.
+    ``assess``: :func:`imgdup.quality.assess` or a remembering :class:`~imgdup.quality.Assessor`."""
     rules = [KEEP_RULES[name] for name in keep]
     if "quality" in keep:
-        assessed = {r.path: a for r, a in zip(records, quality.assess(records))}
+        assessed = {r.path: a for r, a in zip(records, assess(records))}
         rules = [
             KeepRule(lambda r: _quality_key(assessed[r.path], r), KEEP_RULES["quality"].describe)
             if name == "quality"
@@ -199,6 +202,7 @@ def decide_all(
     bits: int = 64,
     protected: Callable[[ImageRecord], bool] | None = None,
     first_id: int = 0,
+    assess: quality.Assess = quality.assess,
 ) -> list[Cluster]:
     """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
     (each member to the kept files, every pair for the diameter) computed in one vectorised
@@ -208,7 +212,7 @@ def decide_all(
     budget = 0
     for records in [*groups, None]:
         if batch and (records is None or budget + 2 * len(records) ** 2 > _BATCH_PAIRS):
-            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out))
+            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out), assess)
             batch, budget = [], 0
         if records is not None:
             batch.append(records)
@@ -223,12 +227,13 @@ def _decide_batch(
     bits: int,
     protected: Callable[[ImageRecord], bool] | None,
     first_id: int,
+    assess: quality.Assess,
 ) -> list[Cluster]:
     plans = []
     for records in groups:
         refs = [i for i, r in enumerate(records) if protected and protected(r)]
         candidates = [records[i] for i in refs] or list(records)  # reference_first()
-        keeper, reason = choose_keeper(candidates, keep)
+        keeper, reason = choose_keeper(candidates, keep, assess)
         if len(candidates) < len(records):
             reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
         at = next(i for i, r in enumerate(records) if r is keeper)

@@ -6,6 +6,8 @@ pick the wrong file: only the sibling-relative rule keeps the right one.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import struct
 from pathlib import Path
@@ -15,7 +17,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 import imgdup
-from imgdup import quality
+from imgdup import pipeline, quality
+from imgdup.models import Quality
 
 from .synth import photo
 
@@ -173,7 +176,9 @@ def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
     assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
 
 
-def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_could_win(tmp_path: Path) -> None:
+def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_could_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file whose spectrum shows an enlargement of a sibling skips the rest of the measurement
     (it can never be kept over that sibling): no pixel digest, no lattice test. That partial
     measurement survives the cache; when a later scan finds the same file with no sibling it is
@@ -201,6 +206,17 @@ def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_
     assert now["a_big.jpg"] is not None and now["a_big.jpg"].complete and now["a_big.jpg"].pixels_sha256
     assert again.clusters[0].keep.path.endswith("a_big.jpg")
     assert again.clusters[0].keep_reason == "highest JPEG quality (q95 vs q60)"
+    # ... and that full measurement is what the cache holds now: the next run decodes nothing.
+    marker = tmp_path / "measured"
+    monkeypatch.setattr(pipeline, "quality_entry_some_rgb", functools.partial(_mark_and_fail, marker))
+    last = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert not marker.exists()
+    assert {Path(r.path).name: r.quality for r in last.records} == now
+
+
+def _mark_and_fail(marker: Path, *args: object, **kwargs: object) -> None:
+    marker.touch()  # in a worker process: a file is what the test can see
+    raise AssertionError("measured again")
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 7, 40])
@@ -253,3 +269,26 @@ def test_coarse_to_fine_lattice_test_matches_the_exhaustive_one(first: int | Non
     assert quality.lowest_fit(y, second, offsets) == want
     if first is not None and second is not None:
         assert want == first  # the case is one where a coarser lattice is found
+
+
+def test_the_remembering_assessor_answers_as_assess_does(tmp_path: Path) -> None:
+    """Assessor gives assess()'s answers for the same records in any order, and a record
+    replaced by a measured one (a new object) is assessed afresh, not from memory."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    img = detailed(15, (200, 150))
+    img.save(root / "a.jpg", quality=90)
+    img.convert("L").save(root / "b_grey.jpg", quality=90)
+    decoded(root / "a.jpg").resize((800, 600), Image.Resampling.BICUBIC).save(root / "c_big.jpg", quality=90)
+    records = list(imgdup.find_duplicates([root], threshold=8, jobs=1).records)
+    assessor = quality.Assessor()
+    assert assessor(records) == quality.assess(records)
+    assert assessor(records[::-1]) == quality.assess(records)[::-1]
+    big = next(r for r in records if r.path.endswith("c_big.jpg"))
+    spectrum = tuple(float(x) for x in range(21))  # a flat, detailed spectrum: not an enlargement
+    measured = [r if r is not big else dataclasses.replace(r, quality=_measured_as(spectrum)) for r in records]
+    assert assessor(measured) == quality.assess(measured) != quality.assess(records)
+
+
+def _measured_as(spectrum: tuple[float, ...]) -> Quality:
+    return Quality(upscaled=False, pixels_sha256="x" * 64, spectrum=spectrum)
