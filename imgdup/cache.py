@@ -29,6 +29,7 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 
 log = logging.getLogger(__name__)
 
+_SEARCHES = 8  # search outcomes kept (see HashCache.get_search)
 SCHEMA = "imgdup.cache/6"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes)
 _SCHEMA_PREFIX = "imgdup.cache/"
@@ -202,6 +203,8 @@ class HashCache:
         if not tables:
             db.execute(f"PRAGMA application_id={_APP_ID}")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # The search's outcome for one exact set of hashes (see get_search); older caches gain it.
+        db.execute("CREATE TABLE IF NOT EXISTS searches (key TEXT PRIMARY KEY, groups TEXT NOT NULL, used REAL)")
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         found = row[0] if row else None
         if found == SCHEMA and "files" in tables:
@@ -306,6 +309,34 @@ class HashCache:
             "UPDATE files SET upscaled=?, pixels_sha256=?, measures=?"
             " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
             rows,
+        )
+
+    def get_search(self, key: str) -> list[list[int]] | None:
+        """The groups a search over exactly the hashes behind ``key`` found (see
+        :func:`imgdup.pipeline.search_key`), or None. A re-run over unchanged files (scan, then
+        ``--remove 1``) then skips the search."""
+        if self.broken or self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT groups FROM searches WHERE key=?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return None
+        try:
+            groups = json.loads(row[0]) if row else None
+        except ValueError:
+            return None
+        ok = isinstance(groups, list) and all(isinstance(g, list) and all(type(i) is int for i in g) for g in groups)
+        return groups if ok else None
+
+    def put_search(self, key: str, groups: list[list[int]]) -> None:
+        """Remember a search's groups; only the most recent _SEARCHES are kept (each is one
+        dataset's, and a changed file makes a new key)."""
+        rows: list[tuple[object, ...]] = [(key, json.dumps(groups, separators=(",", ":")), time.time())]
+        self._write("INSERT OR REPLACE INTO searches VALUES (?, ?, ?)", rows)
+        self._write(
+            "DELETE FROM searches WHERE key NOT IN (SELECT key FROM searches ORDER BY used DESC LIMIT ?)",
+            [(_SEARCHES,)],
         )
 
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import time
@@ -168,6 +169,7 @@ def find_duplicates(
             on_quality=store.put_quality if store else None,
             progress=progress,
             protected=protected,
+            searches=store,
         )
     finally:
         if store:
@@ -353,6 +355,7 @@ def cluster_records(
     join: Join | None = None,
     measure: Measure | None = None,
     protected: Callable[[ImageRecord], bool] | None = None,
+    searches: HashCache | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -369,7 +372,7 @@ def cluster_records(
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
-    groups = _components(normal, settings, threshold=threshold, backend=index, join=join)
+    groups = _components(normal, settings, threshold=threshold, backend=index, join=join, searches=searches)
     if progress:
         progress("search", distinct, distinct)
     by_digest: dict[str, list[ImageRecord]] = {}
@@ -424,8 +427,27 @@ def cluster_records(
     return Clustered(tuple(clusters), lonely_low, tuple(records))
 
 
+def search_key(unique: Sequence[Sequence[ImageRecord]], settings: HashSettings, threshold: int) -> str:
+    """What a search's outcome depends on, as a digest: the settings, the threshold and every
+    image's hashes (plain, rotation variants, regions), in order. Paths, sizes and quality do
+    not enter: the groups are positions in this list."""
+    h = hashlib.sha256(f"search/1\n{settings_key(settings)}\n{threshold}\n".encode())
+    for records in unique:
+        for r in records:
+            h.update(f"{r.hash:x}|{','.join(map('{:x}'.format, r.variants))}|".encode())
+            h.update(f"{','.join(map('{:x}'.format, r.regions))};".encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
 def _components(
-    records: Sequence[ImageRecord], settings: HashSettings, *, threshold: int, backend: str, join: Join | None = None
+    records: Sequence[ImageRecord],
+    settings: HashSettings,
+    *,
+    threshold: int,
+    backend: str,
+    join: Join | None = None,
+    searches: HashCache | None = None,
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
@@ -441,6 +463,10 @@ def _components(
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
     unique = list(by_hash)
+    key = search_key([by_hash[h] for h in unique], settings, threshold) if searches else ""
+    known = searches.get_search(key) if searches else None
+    if known is not None and all(0 <= i < len(unique) for g in known for i in g):
+        return [[r for i in comp for r in by_hash[unique[i]]] for comp in known]
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
         pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend, join=join)]
@@ -461,8 +487,11 @@ def _components(
             pairs += [(x, y) for x in plain.get(va, ()) for y in anyo[vb] if x != y]
             pairs += [(x, y) for x in plain.get(vb, ()) for y in anyo[va] if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
-    return [[r for i in comp for r in by_hash[unique[i]]] for comp in components(len(unique), matches)
-            if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
+    found = [list(comp) for comp in components(len(unique), matches)
+             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
+    if searches:
+        searches.put_search(key, found)
+    return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
 
 
 def _to_measure(

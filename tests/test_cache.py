@@ -226,3 +226,50 @@ def test_quality_is_cached_so_a_warm_run_decodes_nothing(tmp_path: Path) -> None
         assert {p: store.get(e).quality for p, e in entries.items() if p in measured} == measured  # type: ignore[union-attr]
     warm = scan(root, cache)
     assert imgdup.to_document(warm) == imgdup.to_document(cold)
+
+
+def scan8(root: Path, cache: Path | None) -> imgdup.ScanResult:
+    return imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+
+
+def _clusters(result: imgdup.ScanResult) -> list[tuple[str, tuple[tuple[str, str, int], ...], int]]:
+    return [(c.keep.path, tuple((m.record.path, m.action.value, m.distance) for m in c.members), c.diameter)
+            for c in result.clusters]  # fmt: skip
+
+
+def test_a_rerun_over_unchanged_files_reuses_the_search_and_any_change_searches_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache remembers a search's groups for one exact set of hashes: a re-run over the same
+    files (scan, then --remove 1) does not search again and finds the same clusters; a changed
+    file, an added one or another threshold is a new search."""
+    from imgdup import pipeline
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(5):
+        img = photo(120 + i)
+        img.save(root / f"{i}.png")
+        img.resize((img.width // 2, img.height // 2)).save(root / f"{i}-half.jpg", quality=80)
+    cache = tmp_path / "c.sqlite3"
+    first = scan8(root, cache)
+    searched: list[int] = []
+    real = pipeline.region_links
+
+    def counting(*args: object, **kwargs: object) -> object:
+        searched.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "region_links", counting)
+    again = scan8(root, cache)
+    assert not searched and _clusters(again) == _clusters(first) and len(first.clusters) == 5
+    photo(130).save(root / "new.png")  # another file: another set of hashes
+    added = scan8(root, cache)
+    assert len(searched) == 1
+    assert _clusters(added) == _clusters(scan8(root, None))  # (no cache: a search of its own)
+    scan(root, cache)  # another threshold
+    assert len(searched) == 3
+    photo(131).save(root / "0.png")  # a changed picture under an old name
+    changed = scan8(root, cache)
+    assert len(searched) == 4 and len(changed.clusters) == 4
+    assert _clusters(scan8(root, cache)) == _clusters(changed) and len(searched) == 4
