@@ -167,13 +167,6 @@ def _distinct(records: Sequence[ImageRecord]) -> int:
     return len({(r.hash, r.variants, r.regions) for r in records})
 
 
-def reference_first(records: Sequence[ImageRecord], protected: Callable[[ImageRecord], bool]) -> list[ImageRecord]:
-    """The keeper candidates: the reference members when the cluster holds any (a reference
-    file never loses its place as the kept file), else every member. Runs before the rules."""
-    ref = [r for r in records if protected(r)]
-    return ref or list(records)
-
-
 def decide(
     cluster_id: int,
     records: Sequence[ImageRecord],
@@ -232,7 +225,9 @@ def _decide_batch(
     plans = []
     for records in groups:
         refs = [i for i, r in enumerate(records) if protected and protected(r)]
-        candidates = [records[i] for i in refs] or list(records)  # reference_first()
+        # A reference file never loses its place as the kept file: when the cluster holds any,
+        # the keeper is chosen among them (the rules run on those only).
+        candidates = [records[i] for i in refs] or list(records)
         keeper, reason = choose_keeper(candidates, keep, assess)
         if len(candidates) < len(records):
             reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
