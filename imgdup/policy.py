@@ -145,26 +145,20 @@ def _hashes(records: Sequence[ImageRecord], bits: int) -> LinkHashes:
     return LinkHashes([(r.hash, r.regions, r.variants) for r in records], bits=bits)
 
 
-def _diameter_pairs(records: Sequence[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of distinct hash values once (members with equal hashes are 0 apart)."""
-    reps = np.array(list({(r.hash, r.variants, r.regions): i for i, r in reversed(list(enumerate(records)))}.values()))
-    ia, ib = np.triu_indices(len(reps), k=1)
-    return reps[ia], reps[ib]
+def _reps(records: Sequence[ImageRecord]) -> list[int]:
+    """The first member of each distinct hash value (members with equal hashes are 0 apart)."""
+    return list({(r.hash, r.variants, r.regions): i for i, r in reversed(list(enumerate(records)))}.values())
 
 
 def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
     """Largest distance between any two members (over distinct hash values); ``bits`` per hash."""
-    reps = list({(r.hash, r.variants, r.regions): r for r in records}.values())
+    reps = [records[i] for i in _reps(records)]
     hashes, n, widest = _hashes(reps, bits), len(reps), 0
     rows = max(1, _BATCH_PAIRS // max(n, 1))  # every pair once, a block of rows at a time (bounded memory)
     for lo in range(0, n - 1, rows):
         ia, ib = np.nonzero(np.arange(n)[None, :] > np.arange(lo, min(lo + rows, n))[:, None])
         widest = max(widest, int(hashes.distances(ia + lo, ib).max(initial=0)))
     return widest
-
-
-def _distinct(records: Sequence[ImageRecord]) -> int:
-    return len({(r.hash, r.variants, r.regions) for r in records})
 
 
 def decide(
@@ -241,22 +235,25 @@ def _decide_batch(
     pb: list[np.ndarray] = []
     huge: list[bool] = []
     offset = 0
+    sizes: list[tuple[int, int]] = []  # per cluster: members not kept, diameter pairs
     for records, (_keeper, _reason, at, kept, ref_set) in zip(groups, plans):
         n = len(records)
         free = np.array([i for i in range(n) if i not in ref_set], dtype=np.int64)
+        reps = np.array(_reps(records), dtype=np.int64)
         # A huge cluster's diameter goes block by block (diameter()); the rest come in one batch.
-        big = _distinct(records) ** 2 > 2 * _BATCH_PAIRS
-        da, db = (np.array([], int),) * 2 if big else _diameter_pairs(records)
+        big = len(reps) ** 2 > 2 * _BATCH_PAIRS
+        ia, ib = np.triu_indices(0 if big else len(reps), k=1)
         huge.append(big)
-        pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, da + offset]
-        pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, db + offset]
+        sizes.append((len(free), len(ia)))
+        pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, reps[ia] + offset]
+        pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, reps[ib] + offset]
         offset += n
     everyone = [r for records in groups for r in records]
     dist = _hashes(everyone, bits).distances(np.concatenate(pa), np.concatenate(pb))
     out = []
     at_pair = 0
     for c, (records, (keeper, reason, _at, kept, ref_set)) in enumerate(zip(groups, plans)):
-        n, n_free, n_diameter = len(records), len(pb[3 * c + 1]) // len(kept), len(pa[3 * c + 2])
+        n, (n_free, n_diameter) = len(records), sizes[c]
         to_keeper = dist[at_pair : at_pair + n]
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
