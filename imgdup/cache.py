@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -29,12 +30,12 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 
 log = logging.getLogger(__name__)
 
-_SEARCHES = 8  # search outcomes kept (see HashCache.get_search)
-SCHEMA = "imgdup.cache/6"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
-# 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes)
+_MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
+SCHEMA = "imgdup.cache/7"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+# 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
+# 7: traits, measures and regions in plain columns (faster to read)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
-_COLUMNS = 19
 
 # SQLite's primary result codes that prove the file itself is unusable (as opposed to a
 # read-only folder, a full disk or a lock, which say nothing about the file).
@@ -45,17 +46,21 @@ _CREATE_FILES = """
         settings TEXT NOT NULL, path BLOB NOT NULL,
         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-        low_information INTEGER, variants TEXT, upscaled INTEGER, pixels_sha256 TEXT,
-        frames INTEGER, frame_hashes TEXT, traits TEXT, measures TEXT, regions TEXT,
+        low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
+        intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB,
+        upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-
+_COLUMNS = 25
+# Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.52 s
+# with JSON and hex lists, see benchmarks/RESULTS.md).
 
 # The columns a cached result is read from, in the order _from_row reads them.
 _READ = (
-    "inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants,"
-    " upscaled, pixels_sha256, frames, frame_hashes, traits, measures, regions"
+    "path, inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
+    " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, upscaled, pixels_sha256,"
+    " spectrum, lowest_fit, complete"
 )
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
@@ -203,7 +208,7 @@ class HashCache:
         if not tables:
             db.execute(f"PRAGMA application_id={_APP_ID}")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        # The search's outcome for one exact set of hashes (see get_search); older caches gain it.
+        # Remembered searches and decisions (see get_memo); older caches gain the table.
         db.execute("CREATE TABLE IF NOT EXISTS searches (key TEXT PRIMARY KEY, groups TEXT NOT NULL, used REAL)")
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         found = row[0] if row else None
@@ -239,43 +244,55 @@ class HashCache:
         query per file (a warm run's cache reads cost a third as much; see bench_e2e.py)."""
         if self.broken or self._db is None:
             return [None] * len(entries)
-        rows: dict[bytes, tuple[object, ...]] = {}
+        rows: dict[bytes, Sequence[Any]] = {}
         keys = [os.fsencode(e.path) for e in entries]
         try:
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(
-                    f"SELECT path, {_READ} FROM files WHERE settings=? AND path IN ({marks})",
-                    (self.settings_key, *chunk),
+                    f"SELECT {_READ} FROM files WHERE settings=? AND path IN ({marks})", (self.settings_key, *chunk)
                 ):
-                    rows[bytes(row[0])] = tuple(row[1:])
+                    rows[row[0]] = row
         except sqlite3.Error as exc:
             self._failed(exc)
             return [None] * len(entries)
         return [self._from_row(e, rows.get(k)) for e, k in zip(entries, keys)]
 
     def _from_row(self, entry: FileEntry, row: Sequence[Any] | None) -> ImageRecord | HashFailure | None:
-        """The cached result in ``row`` if it is of this exact file version (and count the hit)."""
-        if row is None or tuple(row[:3]) != (entry.inode, entry.size, entry.mtime_ns):
+        """The cached result in ``row`` if it is of this exact file version (and count the hit);
+        a row that cannot be read back is a miss (the file is hashed again)."""
+        if row is None:
+            return None
+        (_, inode, size, mtime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
+         regions, intact, colour, jpeg_quality, lossless, thumb, upscaled, pixels_sha256, spectrum, fit,
+         complete) = row  # fmt: skip
+        if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
+            return None
+        if failure is not None:
+            self.hits += 1
+            return HashFailure(entry.path, failure)
+        try:
+            quality = None if pixels_sha256 is None else Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit,
+                                                                 bool(complete))  # fmt: skip
+            record = ImageRecord(
+                entry,
+                width,
+                height,
+                int(hash_, 16),
+                digest,
+                tuple(int(v, 16) for v in variants.split(",")) if variants else (),
+                bool(low),
+                quality,
+                frames,
+                tuple(int(v, 16) for v in frame_hashes.split(",")) if frame_hashes else (),
+                _unpack(regions),
+                None if intact is None else Traits(bool(intact), colour, jpeg_quality, bool(lossless), thumb),
+            )
+        except (ValueError, TypeError, IndexError, struct.error):
             return None
         self.hits += 1
-        if row[7] is not None:
-            return HashFailure(entry.path, row[7])
-        return ImageRecord(
-            entry=entry,
-            width=row[3],
-            height=row[4],
-            hash=int(row[5], 16),
-            digest=row[6],
-            low_information=bool(row[8]),
-            variants=tuple(int(v, 16) for v in row[9].split(",") if v),
-            quality=None if row[11] is None else _quality(bool(row[10]), row[11], row[15]),
-            traits=None if row[14] is None else _traits(row[14]),
-            frames=row[12],
-            frame_hashes=tuple(int(v, 16) for v in row[13].split(",") if v),
-            regions=tuple(int(v, 16) for v in (row[16] or "").split(",") if v),
-        )
+        return record
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
         """Store results in one transaction; transient failures are not stored."""
@@ -284,37 +301,37 @@ class HashCache:
             key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, *[None] * 9))
+                    rows.append((*key, None, None, None, None, res.reason, *[None] * (_COLUMNS - 10)))
                 continue
-            variants = ",".join(format(v, "x") for v in res.variants)
-            q = res.quality
+            q, t = res.quality, res.traits
             rows.append(
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
-                 variants, None if q is None else int(q.upscaled), None if q is None else q.pixels_sha256,
-                 res.frames, ",".join(format(v, "x") for v in res.frame_hashes),
-                 None if res.traits is None else _traits_json(res.traits), None if q is None else _measures_json(q),
-                 ",".join(format(v, "x") for v in res.regions))
+                 ",".join(format(v, "x") for v in res.variants), res.frames,
+                 ",".join(format(v, "x") for v in res.frame_hashes), _pack(res.regions),
+                 *((None,) * 5 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
+                                                  t.thumb)),
+                 *((None,) * 5 if q is None else _quality_columns(q)))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
 
     def put_quality(self, records: Iterable[ImageRecord]) -> None:
         """Store measured :class:`Quality` on the rows of exactly these file versions."""
         rows: list[tuple[object, ...]] = [
-            (int(r.quality.upscaled), r.quality.pixels_sha256, _measures_json(r.quality), self.settings_key,
-             os.fsencode(r.path), r.entry.inode, r.entry.size, r.entry.mtime_ns)
+            (*_quality_columns(r.quality), self.settings_key, os.fsencode(r.path), r.entry.inode, r.entry.size,
+             r.entry.mtime_ns)
             for r in records
             if r.quality is not None
         ]  # fmt: skip
         self._write(
-            "UPDATE files SET upscaled=?, pixels_sha256=?, measures=?"
+            "UPDATE files SET upscaled=?, pixels_sha256=?, spectrum=?, lowest_fit=?, complete=?"
             " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
             rows,
         )
 
-    def get_search(self, key: str) -> list[list[int]] | None:
-        """The groups a search over exactly the hashes behind ``key`` found (see
-        :func:`imgdup.pipeline.search_key`), or None. A re-run over unchanged files (scan, then
-        ``--remove 1``) then skips the search."""
+    def get_memo(self, key: str) -> Any:
+        """The JSON value remembered under ``key`` (a search's groups, a scan's decisions: see
+        :mod:`imgdup.memo`), or None. A re-run over unchanged files (scan, then ``--remove 1``)
+        then skips that work."""
         if self.broken or self._db is None:
             return None
         try:
@@ -323,20 +340,18 @@ class HashCache:
             self._failed(exc)
             return None
         try:
-            groups = json.loads(row[0]) if row else None
+            return json.loads(row[0]) if row else None
         except ValueError:
             return None
-        ok = isinstance(groups, list) and all(isinstance(g, list) and all(type(i) is int for i in g) for g in groups)
-        return groups if ok else None
 
-    def put_search(self, key: str, groups: list[list[int]]) -> None:
-        """Remember a search's groups; only the most recent _SEARCHES are kept (each is one
-        dataset's, and a changed file makes a new key)."""
-        rows: list[tuple[object, ...]] = [(key, json.dumps(groups, separators=(",", ":")), time.time())]
+    def put_memo(self, key: str, value: object) -> None:
+        """Remember ``value`` under ``key``; only the most recent _MEMOS are kept (each is one
+        dataset's search or decisions, and a changed file makes a new key)."""
+        rows: list[tuple[object, ...]] = [(key, json.dumps(value, separators=(",", ":")), time.time())]
         self._write("INSERT OR REPLACE INTO searches VALUES (?, ?, ?)", rows)
         self._write(
             "DELETE FROM searches WHERE key NOT IN (SELECT key FROM searches ORDER BY used DESC LIMIT ?)",
-            [(_SEARCHES,)],
+            [(_MEMOS,)],
         )
 
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
@@ -369,26 +384,42 @@ class HashCache:
         self.close()
 
 
-def _traits_json(t: Traits) -> str:
-    return json.dumps([int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless), t.thumb.hex()])
+def _quality_columns(q: Quality) -> tuple[object, ...]:
+    return (int(q.upscaled), q.pixels_sha256, struct.pack(f"<{len(q.spectrum)}d", *q.spectrum), q.lowest_fit,
+            int(q.complete))  # fmt: skip
 
 
-def _traits(text: str) -> Traits | None:
-    try:
-        intact, colour, jpeg_quality, lossless, thumb = json.loads(text)
-        return Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), bytes.fromhex(thumb))
-    except (ValueError, TypeError):
-        return None  # unreadable: unknown, as for a record from before traits
+def _floats(blob: bytes | None) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(blob) // 8}d", blob) if blob else ()
 
 
-def _measures_json(q: Quality) -> str:
-    return json.dumps([list(q.spectrum), q.lowest_fit, *([] if q.complete else [False])])
+def _pack(values: tuple[int, ...]) -> bytes:
+    """Hash values as one blob of runs, each a byte giving the width of its values (in 8-byte
+    words), a byte giving their count, then the values, big-endian: the 64-bit values of a run
+    unpack in one call (regions: 7 coarse 64-bit hashes, then 8 fine 256-bit ones)."""
+    out = bytearray()
+    start = 0
+    while start < len(values):
+        words = max(1, (values[start].bit_length() + 63) // 64)
+        end = start
+        while end < len(values) and end - start < 255 and max(1, (values[end].bit_length() + 63) // 64) <= words:
+            end += 1
+        out += bytes([words, end - start]) + b"".join(v.to_bytes(8 * words, "big") for v in values[start:end])
+        start = end
+    return bytes(out)
 
 
-def _quality(upscaled: bool, pixels_sha256: str, measures: str | None) -> Quality:
-    try:
-        spectrum, lowest_fit, *rest = json.loads(measures) if measures else ((), None)
-        complete = bool(rest[0]) if rest else True  # absent: a complete measurement
-        return Quality(upscaled, pixels_sha256, tuple(float(x) for x in spectrum), lowest_fit, complete)
-    except (ValueError, TypeError):
-        return Quality(upscaled, pixels_sha256)
+def _unpack(blob: bytes | None) -> tuple[int, ...]:
+    values: list[int] = []
+    at = 0
+    while blob and at < len(blob):
+        words, count = blob[at], blob[at + 1]
+        end = at + 2 + 8 * words * count
+        if not words or end > len(blob):
+            raise ValueError("a run of hash values cut short")
+        if words == 1:
+            values += struct.unpack_from(f">{count}Q", blob, at + 2)
+        else:
+            values += [int.from_bytes(blob[p : p + 8 * words], "big") for p in range(at + 2, end, 8 * words)]
+        at = end
+    return tuple(values)

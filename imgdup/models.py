@@ -212,6 +212,15 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class Clustered:
+    """The search-and-decide half of a scan: clusters, low-information images, all records."""
+
+    clusters: tuple[Cluster, ...]
+    low_information: tuple[ImageRecord, ...]
+    records: tuple[ImageRecord, ...]
+
+
+@dataclass(frozen=True)
 class Summary:
     files: int
     images: int

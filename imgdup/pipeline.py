@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from . import index as index_mod
+from . import memo
 from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
@@ -23,6 +23,7 @@ from .labels import label_source
 from .models import (
     Action,
     Cluster,
+    Clustered,
     FileEntry,
     HashFailure,
     HashSettings,
@@ -244,15 +245,6 @@ def scan_options(
     return settings, parse_keep(keep)
 
 
-@dataclass(frozen=True)
-class Clustered:
-    """The search-and-decide half of a scan: clusters, low-information images, all records."""
-
-    clusters: tuple[Cluster, ...]
-    low_information: tuple[ImageRecord, ...]
-    records: tuple[ImageRecord, ...]
-
-
 def make_result(
     scanned: Clustered,
     *,
@@ -367,6 +359,17 @@ def cluster_records(
     ``measure`` replace the local self-join and quality workers (the Dask engine's scheduling
     of the same kernels).
     """
+    decided = functools.partial(
+        memo.decision_key, settings_key=settings_key(settings), threshold=threshold, keep=keep, protected=protected
+    )
+    key = ""
+    if searches is not None:  # a re-run over unchanged files: the decisions are remembered
+        key = decided(records)
+        known = memo.decode(searches.get_memo(key), records)
+        if known is not None:
+            if progress:
+                progress("decide", len(known.clusters), len(known.clusters))
+            return known
     normal = [r for r in records if not r.low_information]
     low = [r for r in records if r.low_information]
     distinct = len({r.hash for r in normal})
@@ -381,14 +384,15 @@ def cluster_records(
     groups += [g for g in by_digest.values() if len(g) > 1]
     groups.sort(key=lambda g: min(r.path for r in g))
     assess = quality_mod.Assessor()  # the measuring rounds and the keeper choice share answers
+    missed = 0  # files whose quality could not be measured (tried again next time)
+    before = records
     if "quality" in keep:
-        before = records
         if protected:
             # Every reference member is kept and the others are removed against the nearest of
             # them, so which reference file is named the keeper changes no action: clusters that
             # hold one are not measured (a warm reference then costs no decode at all).
             unprotected = [g for g in groups if not any(protected(r) for r in g)]
-            _, records = _with_quality(
+            _, records, missed = _with_quality(
                 unprotected,
                 records,
                 settings,
@@ -402,7 +406,7 @@ def cluster_records(
             latest = {r.path: r for r in records}
             groups = [[latest.get(r.path, r) for r in g] for g in groups]
         else:
-            groups, records = _with_quality(
+            groups, records, missed = _with_quality(
                 groups, records, settings, keep=keep, jobs=jobs, timeout=timeout, progress=progress,
                 measure=measure, assess=assess,
             )  # fmt: skip
@@ -424,20 +428,14 @@ def cluster_records(
             progress("decide", len(clusters), len(groups))
     paired = {r.path for g in groups for r in g}
     lonely_low = tuple(r for r in records if r.low_information and r.path not in paired)
-    return Clustered(tuple(clusters), lonely_low, tuple(records))
-
-
-def search_key(unique: Sequence[Sequence[ImageRecord]], settings: HashSettings, threshold: int) -> str:
-    """What a search's outcome depends on, as a digest: the settings, the threshold and every
-    image's hashes (plain, rotation variants, regions), in order. Paths, sizes and quality do
-    not enter: the groups are positions in this list."""
-    h = hashlib.sha256(f"search/1\n{settings_key(settings)}\n{threshold}\n".encode())
-    for records in unique:
-        for r in records:
-            h.update(f"{r.hash:x}|{','.join(map('{:x}'.format, r.variants))}|".encode())
-            h.update(f"{','.join(map('{:x}'.format, r.regions))};".encode())
-        h.update(b"\n")
-    return h.hexdigest()
+    scanned = Clustered(tuple(clusters), lonely_low, tuple(records))
+    if searches is not None and not missed:
+        # Under the key of the records as measured: those are what the next run reads back
+        # from the cache (the key this run started from, when nothing was measured).
+        if any(r is not old for r, old in zip(records, before)):
+            key = decided(records)
+        searches.put_memo(key, memo.encode(scanned))
+    return scanned
 
 
 def _components(
@@ -463,9 +461,9 @@ def _components(
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
     unique = list(by_hash)
-    key = search_key([by_hash[h] for h in unique], settings, threshold) if searches else ""
-    known = searches.get_search(key) if searches else None
-    if known is not None and all(0 <= i < len(unique) for g in known for i in g):
+    key = memo.search_key([by_hash[h] for h in unique], settings_key(settings), threshold) if searches else ""
+    known = memo.search_groups(searches.get_memo(key), len(unique)) if searches else None
+    if known is not None:
         return [[r for i in comp for r in by_hash[unique[i]]] for comp in known]
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
@@ -490,7 +488,7 @@ def _components(
     found = [list(comp) for comp in components(len(unique), matches)
              if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
     if searches:
-        searches.put_search(key, found)
+        searches.put_memo(key, found)
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
 
 
@@ -572,8 +570,9 @@ def _with_quality(
     progress: ProgressCallback | None = None,
     measure: Measure | None = None,
     assess: quality_mod.Assess = quality_mod.assess,
-) -> tuple[list[list[ImageRecord]], list[ImageRecord]]:
-    """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs.
+) -> tuple[list[list[ImageRecord]], list[ImageRecord], int]:
+    """Measure :class:`Quality` (a full decode, in workers) for the members the policy needs;
+    and how many of them could not be measured.
 
     Byte-identical members need no comparison, so clusters of exact copies measure nothing, and
     byte-identical members of other clusters are decoded once. When the policy starts with
@@ -584,6 +583,7 @@ def _with_quality(
     tiered = keep[0] == "quality"
     measured: dict[str, ImageRecord] = {}
     tried: set[str] = set()  # measured or failed: never asked for twice
+    missed = 0
     active = [g for g in groups if len({m.digest for m in g}) > 1]
     while active:
         todo: list[ImageRecord] = []
@@ -633,11 +633,13 @@ def _with_quality(
             if isinstance(res, ImageRecord) and res.digest == r.digest:
                 measured[r.path] = replace(r, quality=res.quality)
             else:
+                missed += 1
                 log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
         active = still
     if not measured:
-        return groups, list(records)
+        return groups, list(records), missed
     return (
         [[measured.get(r.path, r) for r in g] for g in groups],
         [measured.get(r.path, r) for r in records],
+        missed,
     )

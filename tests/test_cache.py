@@ -273,3 +273,136 @@ def test_a_rerun_over_unchanged_files_reuses_the_search_and_any_change_searches_
     changed = scan8(root, cache)
     assert len(searched) == 4 and len(changed.clusters) == 4
     assert _clusters(scan8(root, cache)) == _clusters(changed) and len(searched) == 4
+
+
+def _measured_set(root: Path) -> None:
+    """Three pictures, each with a half-size copy and a low-quality one (the quality rule
+    measures members to choose), and one picture alone."""
+    root.mkdir()
+    for i in range(3):
+        img = photo(140 + i)
+        img.save(root / f"{i}.png")
+        img.resize((img.width // 2, img.height // 2)).save(root / f"{i}-half.jpg", quality=90)
+        img.save(root / f"{i}-q30.jpg", quality=30)
+    photo(150).save(root / "alone.png")
+
+
+def test_a_rerun_over_unchanged_files_reuses_the_decisions_and_any_input_change_decides_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache remembers a scan's clusters, keepers, actions and reasons under everything they
+    depend on: the first warm run (right after the cold one that measured quality) neither
+    searches, measures nor decides, and gives the same report; another keep order, threshold or
+    reference folder, or a changed file, decides again (and correctly)."""
+    from imgdup import pipeline
+
+    root = tmp_path / "imgs"
+    _measured_set(root)
+    cache = tmp_path / "c.sqlite3"
+    cold = scan8(root, cache)
+    assert len(cold.clusters) == 3
+    calls: list[str] = []
+    for name in ("decide_all", "_with_quality", "region_links"):
+        real = getattr(pipeline, name)
+        monkeypatch.setattr(pipeline, name, lambda *a, _n=name, _f=real, **k: (calls.append(_n), _f(*a, **k))[1])
+    warm = scan8(root, cache)
+    assert calls == []
+    assert imgdup.to_document(warm) == imgdup.to_document(cold)
+
+    by_pixels = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache, keep="pixels,path")
+    assert "decide_all" in calls and region_free(calls) == ["decide_all"]
+    fresh = imgdup.find_duplicates([root], threshold=8, jobs=1, keep="pixels,path")
+    assert [c.keep.path for c in by_pixels.clusters] == [c.keep.path for c in fresh.clusters]
+    assert [c.keep.path for c in by_pixels.clusters] != [c.keep.path for c in cold.clusters]  # not the memo's
+    calls.clear()
+    imgdup.find_duplicates([root], threshold=7, jobs=1, cache=cache)
+    assert "decide_all" in calls
+    calls.clear()
+    (root / "ref").mkdir()
+    os.replace(root / "0-q30.jpg", root / "ref" / "0-q30.jpg")
+    with_ref = imgdup.find_duplicates([root], reference=[root / "ref"], threshold=8, jobs=1, cache=cache)
+    assert "decide_all" in calls
+    assert with_ref.clusters[0].keep.path == str(root / "ref" / "0-q30.jpg")  # a reference file is kept
+    calls.clear()
+    photo(151).save(root / "alone.png")  # a changed file under an old name
+    changed = scan8(root, cache)
+    assert "decide_all" in calls
+    assert _clusters(changed) == _clusters(scan8(root, None))
+
+
+def region_free(calls: list[str]) -> list[str]:
+    """The calls other than the search (a search memo of its own may or may not hit)."""
+    return [c for c in calls if c != "region_links"]
+
+
+def test_decisions_made_without_a_measurement_are_not_remembered(tmp_path: Path) -> None:
+    """A quality measurement that failed (a timeout on a loaded machine) is tried again by the
+    next run: the decisions made without it are not remembered."""
+    from imgdup.pipeline import cluster_records
+    from imgdup.policy import DEFAULT_KEEP
+
+    root = tmp_path / "imgs"
+    _measured_set(root)
+    records = imgdup.find_duplicates([root], threshold=8, jobs=1, keep="pixels,path").records
+    settings = HashSettings(regions=True)
+    asked: list[int] = []
+
+    def failing(entries: list[FileEntry], *_: object) -> list[HashFailure]:
+        asked.append(len(entries))
+        return [HashFailure(e.path, "decoding took longer than 1 s", transient=True) for e in entries]
+
+    with HashCache(tmp_path / "c.sqlite3", settings_key(settings)) as store:
+        store.put_many([(r.entry, r) for r in records])
+        for _ in range(2):
+            cluster_records(records, settings, threshold=8, keep=DEFAULT_KEEP, measure=failing, searches=store)
+        assert len(asked) >= 2 and asked.count(asked[0]) >= 2  # the second run measured again
+
+
+def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> None:
+    """Regions mix 64-bit and 256-bit hashes (and a value may have leading zero bits); the cache
+    stores them packed and must give back exactly the same values, traits and quality."""
+    from imgdup.models import Quality, Traits
+
+    entry = FileEntry(str(tmp_path / "a.png"), str(tmp_path), "a.png", 10, 20, 30, 40)
+    rng = np.random.default_rng(5)
+    widths = [64] * 7 + [256] * 8 + [3, 64, 65, 300, 1]
+    regions = tuple(int.from_bytes(rng.bytes(40), "big") >> (320 - w) for w in widths)
+    rec = ImageRecord(entry, 640, 480, (1 << 64) - 1, "d" * 64, variants=(5, 1 << 63), regions=regions,
+                      frames=3, frame_hashes=(7, 9), low_information=True,
+                      quality=Quality(True, "p" * 64, (0.5, 1e-300, 3.25), 75, False),
+                      traits=Traits(False, 12.375, 92, True, bytes(range(256))))  # fmt: skip
+    bare = ImageRecord(entry, 1, 1, 0, "e" * 64)
+    for r in (rec, bare):
+        with HashCache(tmp_path / "c.sqlite3", "k") as store:
+            store.put_many([(entry, r)])
+        with HashCache(tmp_path / "c.sqlite3", "k") as store:
+            assert store.get_many([entry]) == [r]
+
+
+def test_a_row_that_cannot_be_read_back_is_a_miss(tmp_path: Path) -> None:
+    entry = FileEntry(str(tmp_path / "a.png"), str(tmp_path), "a.png", 10, 20, 30, 40)
+    path = tmp_path / "c.sqlite3"
+    with HashCache(path, "k") as store:
+        store.put_many([(entry, ImageRecord(entry, 1, 1, 0, "e" * 64, regions=(1, 2)))])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE files SET regions=x'0409'")  # a run of 4-word values, cut short
+    db.close()
+    with HashCache(path, "k") as store:
+        assert store.get_many([entry]) == [None] and store.hits == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 3, "x", [[], [5]], [[[0, 9, "r", 0, []]], []], [[[0, 0, "r", 0, [[0, 0, "delete"]]]], []],
+     [[[0, 0, 1, 0, [[0, 0, "keep"]]]], []], [[[0, 0, "r", 0.5, [[0, 0, "keep"]]]], []], [[[0, 0, "r", 0]], []]],
+)  # fmt: skip
+def test_a_remembered_decision_that_does_not_fit_the_records_is_ignored(value: object) -> None:
+    """A memo is read back from a file anyone could have edited: a value that is not exactly
+    the shape :func:`imgdup.memo.encode` writes, over these records, is a miss, not a crash."""
+    from imgdup import memo
+
+    entry = FileEntry("/x/a.png", "/x", "a.png", 10, 20, 30, 40)
+    records = [ImageRecord(entry, 1, 1, 0, "e" * 64)]
+    assert memo.decode(value, records) is None
+    good = memo.decode([[[0, 0, "r", 0, [[0, 0, "keep"]]]], []], records)
+    assert good is not None and good.clusters[0].keep is records[0]

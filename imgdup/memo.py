@@ -1,0 +1,118 @@
+"""What a re-run over unchanged files may skip, and the keys that say when it may.
+
+A warm run reads every hash from the cache, but searching and deciding again would still cost
+more than the read (warm 20,000-file set: 1.1 s of 1.9 s, benchmarks/RESULTS.md). Their outcomes
+depend on nothing but the records and the settings, so the hash cache remembers them under a
+digest of exactly those: the search's groups under :func:`search_key`, the clusters and actions
+under :func:`decision_key`. Any changed file, setting, threshold, keep rule or reference folder
+makes another key, and the work is done again. Pure: keys and JSON values, no storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .models import Action, Cluster, Clustered, ImageRecord, Member
+
+_ACTIONS = {a.value: a for a in Action}
+
+
+def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
+    """What a search's outcome depends on, as a digest: the settings, the threshold and every
+    image's hashes (plain, rotation variants, regions), in order. Paths, sizes and quality do
+    not enter: the groups are positions in this list."""
+    h = hashlib.sha256(f"search/1\n{settings_key}\n{threshold}\n".encode())
+    for records in unique:
+        for r in records:
+            h.update(f"{r.hash:x}|{','.join(map('{:x}'.format, r.variants))}|".encode())
+            h.update(f"{','.join(map('{:x}'.format, r.regions))};".encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def search_groups(value: Any, size: int) -> list[list[int]] | None:
+    """A remembered search's groups if ``value`` is a well-formed one over ``size`` positions."""
+    if not isinstance(value, list):
+        return None
+    for g in value:
+        if not isinstance(g, list) or not all(type(i) is int and 0 <= i < size for i in g):
+            return None
+    return value
+
+
+def decision_key(
+    records: Sequence[ImageRecord],
+    settings_key: str,
+    *,
+    threshold: int,
+    keep: Sequence[str],
+    protected: Callable[[ImageRecord], bool] | None,
+) -> str:
+    """What the clusters, keepers, actions and reasons depend on: imgdup's version (its keep
+    policy), the settings, the threshold, the keep rules, and for every record in order its
+    path, size, content digest, measured quality, and whether it is a reference file.
+
+    Everything else a record holds (hashes, regions, traits, frames, size in pixels) is computed
+    from the file's bytes under ``settings_key``, so the digest stands for it; quality is not
+    (a measurement depends on the siblings it was measured with), so it enters as measured.
+    """
+    h = hashlib.sha256(f"decide/1/{__version__}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
+    parts = []
+    for r in records:
+        q = r.quality
+        parts.append(
+            f"{r.entry.path}\0{r.entry.size}|{r.digest}|{bool(protected and protected(r))}|"
+            f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}\n"
+        )
+        if q and q.spectrum:  # as bytes: the floats' exact values, 10x cheaper than their repr
+            parts.append(struct.pack(f"<{len(q.spectrum)}d", *q.spectrum).hex())
+    h.update("".join(parts).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def encode(scanned: Clustered) -> list[Any]:
+    """``scanned`` as JSON values: records are positions in ``scanned.records``."""
+    at = {r.path: i for i, r in enumerate(scanned.records)}
+    clusters = [
+        [c.id, at[c.keep.path], c.keep_reason, c.diameter, [[at[m.record.path], m.distance, m.action.value]
+                                                            for m in c.members]]
+        for c in scanned.clusters
+    ]  # fmt: skip
+    return [clusters, [at[r.path] for r in scanned.low_information]]
+
+
+def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
+    """The :class:`Clustered` that :func:`encode` made, over these very records (the ones its
+    key was computed from), or None if ``value`` is not a well-formed one."""
+    n = len(records)
+
+    def pos(i: Any) -> ImageRecord:
+        if type(i) is not int or not 0 <= i < n:
+            raise ValueError(i)
+        return records[i]
+
+    try:
+        clusters_v, low_v = value
+        clusters = tuple(
+            Cluster(
+                id=cid,
+                keep=pos(keep),
+                keep_reason=reason,
+                members=tuple(Member(pos(i), d, _ACTIONS[a]) for i, d, a in members),
+                diameter=diameter,
+            )
+            for cid, keep, reason, diameter, members in clusters_v
+        )
+        low = tuple(pos(i) for i in low_v)
+    except (ValueError, TypeError, KeyError):
+        return None
+    ok = all(
+        type(c.id) is int and isinstance(c.keep_reason, str) and type(c.diameter) is int
+        and all(type(m.distance) is int for m in c.members)
+        for c in clusters
+    )  # fmt: skip
+    return Clustered(clusters, low, tuple(records)) if ok else None
