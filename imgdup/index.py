@@ -100,6 +100,27 @@ def self_join(hashes: Sequence[int], threshold: int, *, bits: int = 64, backend:
     return matches
 
 
+def self_join_arrays(
+    hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`self_join` as three arrays (a, b, distance), in the same order: a large join's
+    pairs as Python objects cost more than finding them (the region search of a 20,000-file
+    set: 130,000 pairs, ~0.2 s of objects and sorting against ~0.15 s of search)."""
+    n = len(hashes)
+    mih = backend == "mih" or (backend == "auto" and n >= 2 and choose_backend(n, threshold, bits) == "mih")
+    if mih and n >= 2 and 0 <= threshold <= bits:
+        return mih_pairs(to_words(hashes, bits), threshold, bits)
+    return match_arrays(self_join(hashes, threshold, bits=bits, backend=backend))
+
+
+def match_arrays(matches: Sequence[Match]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matches as three arrays (a, b, distance)."""
+    if not matches:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a, b, d = (np.array(v, dtype=np.int64) for v in zip(*((m.a, m.b, m.distance) for m in matches)))
+    return a, b, d
+
+
 def choose_backend(n: int, threshold: int, bits: int) -> str:
     """The backend ``auto`` picks: whichever of brute and MIH the cost model says is cheaper.
 

@@ -375,7 +375,9 @@ def cluster_records(
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
-    groups = _components(normal, settings, threshold=threshold, backend=index, join=join, searches=searches)
+    groups = _components(
+        normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected
+    )
     if progress:
         progress("search", distinct, distinct)
     by_digest: dict[str, list[ImageRecord]] = {}
@@ -412,6 +414,7 @@ def cluster_records(
             )  # fmt: skip
         if on_quality:  # only what was measured now (a new record): cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r is not old and r.quality is not None])
+    chosen = _reference_keepers(records, decided, searches, protected)
     clusters: list[Cluster] = []
     for start in range(0, len(groups), 256):
         batch = [sorted(members, key=lambda r: r.path) for members in groups[start : start + 256]]
@@ -423,6 +426,7 @@ def cluster_records(
             protected=protected,
             first_id=start,
             assess=assess,
+            chosen=chosen,
         )
         if progress:
             progress("decide", len(clusters), len(groups))
@@ -446,6 +450,7 @@ def _components(
     backend: str,
     join: Join | None = None,
     searches: HashCache | None = None,
+    protected: Callable[[ImageRecord], bool] | None = None,
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
@@ -455,6 +460,10 @@ def _components(
     :func:`~imgdup.index.oriented_distance` is within the threshold (two rotated versions of two
     images never link them). Images are grouped by (hash, variants) so that the distance the
     report shows between two files is the one that linked them.
+
+    With reference files and a cache that remembers a search over the reference files alone
+    (any earlier scan of them), only the links that involve another file are searched for: a
+    new batch checked against a cached reference does not search the reference again.
     """
     self_join = join or index_mod.self_join
     by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
@@ -467,7 +476,9 @@ def _components(
         return [[r for i in comp for r in by_hash[unique[i]]] for comp in known]
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
-        pairs = [(i, j) for i, j, _d in region_links(images, threshold, bits=settings.bits, backend=backend, join=join)]
+        known_links, fresh = _reference_links(records, by_hash, settings, threshold, searches, protected)
+        found_links = region_links(images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh)
+        pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:
         hashes = [h for h, _ in unique]
         pairs = [(m.a, m.b) for m in self_join(hashes, threshold, bits=settings.bits, backend=backend)]
@@ -490,6 +501,54 @@ def _components(
     if searches:
         searches.put_memo(key, found)
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
+
+
+def _reference_keepers(
+    records: Sequence[ImageRecord],
+    decided: Callable[[Sequence[ImageRecord]], str],
+    searches: HashCache | None,
+    protected: Callable[[ImageRecord], bool] | None,
+) -> dict[frozenset[str], tuple[str, str]]:
+    """The keepers (path, reason) that a remembered scan of the reference files alone chose, by
+    the set of files they were chosen from (see :func:`imgdup.policy.decide_all`): a cluster
+    whose reference members are one of those sets keeps the same file, for the same reason,
+    without running the rules again."""
+    if searches is None or protected is None:
+        return {}
+    refs = [r for r in records if protected(r)]
+    if not refs or len(refs) == len(records):
+        return {}
+    known = memo.decode(searches.get_memo(decided(refs)), refs)
+    if known is None:
+        return {}
+    return {frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason) for c in known.clusters}
+
+
+def _reference_links(
+    records: Sequence[ImageRecord],
+    by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]],
+    settings: HashSettings,
+    threshold: int,
+    searches: HashCache | None,
+    protected: Callable[[ImageRecord], bool] | None,
+) -> tuple[list[tuple[int, int]], list[bool] | None]:
+    """Links among the reference files that a remembered search over them alone already holds
+    (as pairs of positions in ``by_hash``), and which positions are fresh (hold a file that is
+    not a reference file); or no links and None when no such search is remembered."""
+    if searches is None or protected is None:
+        return [], None
+    ref_by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
+    for r in records:  # in path order: grouped exactly as a scan of the reference files alone
+        if protected(r):
+            ref_by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
+    ref_unique = list(ref_by_hash)
+    key = memo.search_key([ref_by_hash[h] for h in ref_unique], settings_key(settings), threshold)
+    groups = memo.search_groups(searches.get_memo(key), len(ref_unique))
+    if groups is None:
+        return [], None
+    at = {h: i for i, h in enumerate(by_hash)}
+    links = [(at[ref_unique[g[0]]], at[ref_unique[i]]) for g in groups for i in g[1:]]
+    return links, [not all(protected(r) for r in rs) for rs in by_hash.values()]
 
 
 def _to_measure(

@@ -7,7 +7,7 @@ for a person to ``review``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +108,8 @@ def choose_keeper(
 ) -> tuple[ImageRecord, str]:
     """The record the policy keeps, and the rule that decided it against the runner-up.
     ``assess``: :func:`imgdup.quality.assess` or a remembering :class:`~imgdup.quality.Assessor`."""
+    if len(records) == 1:
+        return records[0], "only member"
     rules = [KEEP_RULES[name] for name in keep]
     if "quality" in keep:
         assessed = {r.path: a for r, a in zip(records, assess(records))}
@@ -190,16 +192,21 @@ def decide_all(
     protected: Callable[[ImageRecord], bool] | None = None,
     first_id: int = 0,
     assess: quality.Assess = quality.assess,
+    chosen: Mapping[frozenset[str], tuple[str, str]] | None = None,
 ) -> list[Cluster]:
     """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
     (each member to the kept files, every pair for the diameter) computed in one vectorised
-    pass per batch: one call per cluster cost more in numpy overhead than the distances themselves."""
+    pass per batch: one call per cluster cost more in numpy overhead than the distances themselves.
+
+    ``chosen`` maps a set of candidate paths to the keeper's path and reason that
+    :func:`choose_keeper` gave for exactly those files before (a cached reference set's own
+    clusters): the rules are not run again for them."""
     out: list[Cluster] = []
     batch: list[Sequence[ImageRecord]] = []
     budget = 0
     for records in [*groups, None]:
         if batch and (records is None or budget + 2 * len(records) ** 2 > _BATCH_PAIRS):
-            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out), assess)
+            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out), assess, chosen or {})
             batch, budget = [], 0
         if records is not None:
             batch.append(records)
@@ -215,6 +222,7 @@ def _decide_batch(
     protected: Callable[[ImageRecord], bool] | None,
     first_id: int,
     assess: quality.Assess,
+    chosen: Mapping[frozenset[str], tuple[str, str]],
 ) -> list[Cluster]:
     plans = []
     for records in groups:
@@ -222,7 +230,11 @@ def _decide_batch(
         # A reference file never loses its place as the kept file: when the cluster holds any,
         # the keeper is chosen among them (the rules run on those only).
         candidates = [records[i] for i in refs] or list(records)
-        keeper, reason = choose_keeper(candidates, keep, assess)
+        known = chosen.get(frozenset(r.path for r in candidates)) if chosen else None
+        if known is not None:
+            keeper, reason = next(r for r in candidates if r.path == known[0]), known[1]
+        else:
+            keeper, reason = choose_keeper(candidates, keep, assess)
         if len(candidates) < len(records):
             reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
         at = next(i for i, r in enumerate(records) if r is keeper)

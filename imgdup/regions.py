@@ -257,6 +257,7 @@ def region_links(
     bits: int,
     backend: str = "auto",
     join: Callable[..., list[Match]] | None = None,
+    fresh: Sequence[bool] | None = None,
 ) -> list[tuple[int, int, int]]:
     """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
 
@@ -264,7 +265,8 @@ def region_links(
     (records with one plain hash). Candidates come from one self-join over every distinct
     coarse value (a pair counts when at least one side is canonical for its owner; rotation
     variants count like sub-regions); each candidate pair of images is then confirmed by
-    :func:`link_distance`, finer hashes included.
+    :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
+    one fresh image are confirmed (the links between the others are already known).
     """
     owner: list[int] = []  # one entry per (image, hash value, kind)
     sub: list[bool] = []
@@ -286,9 +288,10 @@ def region_links(
     count = np.bincount(slot, minlength=len(values))
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
     start = np.cumsum(count) - count
-    matches = (join or index.self_join)(values, threshold, bits=bits, backend=backend)  # join: another engine's
-    ma = np.array([m.a for m in matches], dtype=np.int64)
-    mb = np.array([m.b for m in matches], dtype=np.int64)
+    if join is None:
+        ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
+    else:  # another engine's
+        ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
     shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
     # A pair counts when at least one side is canonical for its owner: canonical entries of u
     # against all of v, sub-region entries of u against canonical ones of v.
@@ -303,13 +306,22 @@ def region_links(
     if not len(candidates):
         return []
     pairs = np.stack([candidates // len(images), candidates % len(images)], axis=1)
-    per_image = np.array([len(records) for records in images], dtype=np.int64)
-    first = np.cumsum(per_image) - per_image  # records of image i: first[i] ..
+    if fresh is not None:
+        new = np.asarray(fresh, dtype=bool)
+        pairs = pairs[new[pairs[:, 0]] | new[pairs[:, 1]]]
+        if not len(pairs):
+            return []
+    # Only the images of candidate pairs are compared: their records alone go into arrays.
+    involved = np.unique(pairs)
+    local = np.zeros(len(images), dtype=np.int64)
+    local[involved] = np.arange(len(involved))
+    per_image = np.array([len(images[i]) for i in involved.tolist()], dtype=np.int64)
+    first = np.cumsum(per_image) - per_image  # records of involved image k: first[k] ..
     # Every record of one image against every record of the other; the pair takes the nearest.
-    left, right = pairs[:, 0], pairs[:, 1]
+    left, right = local[pairs[:, 0]], local[pairs[:, 1]]
     ra, rb = _cross(first[left], per_image[left], first[right], per_image[right])
     which = np.repeat(np.arange(len(pairs)), per_image[left] * per_image[right])
-    hashes = LinkHashes([record for records in images for record in records], bits=bits)
+    hashes = LinkHashes([record for i in involved.tolist() for record in images[i]], bits=bits)
     d = np.full(len(pairs), bits + 1, dtype=np.int64)
     np.minimum.at(d, which, hashes.distances(ra, rb))
     linked = np.flatnonzero(d <= threshold)

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import imgdup
@@ -330,3 +331,92 @@ def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
     with pytest.raises(imgdup.ImgdupError, match="reference"):
         imgdup.apply(plan, quarantine=tmp_path / "q")
     assert small.exists() and big.exists()
+
+
+# --- a new batch against a cached reference --------------------------------------------------
+
+
+def _batch(tmp_path: Path) -> tuple[Path, Path]:
+    """A reference of 9 files (6 pictures, 3 of them with a smaller copy) and a new batch of 6:
+    copies of 3 reference pictures (one that has a copy in the reference), and 2 pictures of
+    its own, one with a copy."""
+    ref, new = tmp_path / "ref", tmp_path / "new"
+    for i in range(6):
+        _write(ref / f"r{i}.jpg", _big(10 + i))
+        if i < 3:
+            _write(ref / f"r{i}-small.jpg", _small(10 + i))
+    for i in (0, 3, 5):
+        _write(new / f"n{i}.jpg", encode(picture(10 + i, (400, 300)), quality=60))
+    for i in (40, 41):
+        _write(new / f"own{i}.jpg", _big(i))
+    _write(new / "own40-small.jpg", _small(40))
+    return ref, new
+
+
+def _outcome(result: ScanResult) -> list[list[tuple[str, str, int]]]:
+    return [
+        [(m.record.path, m.action.value, m.distance) for m in c.members]
+        for c in (*result.clusters, *result.reference_clusters)
+    ]
+
+
+def test_a_new_batch_against_a_cached_reference_searches_only_around_the_new_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a cache that remembers a scan of the reference alone (any earlier scan of it),
+    checking a new batch confirms only candidate pairs that hold a new file, runs the keep
+    rules only for clusters without a reference file (the reference's own clusters say which
+    of its files is kept), and finds exactly what a scan without any cache finds (clusters,
+    keepers, reasons, actions, distances, reference clusters)."""
+    from imgdup import pipeline, policy
+
+    ref, new = _batch(tmp_path)
+    cache = tmp_path / "c.sqlite3"
+    _scan(reference=[ref], cache=cache)  # any earlier scan of the reference warms the cache
+    seen: list[tuple[object, list[tuple[int, int, int]]]] = []
+    real = pipeline.region_links
+
+    def spy(images: list[object], *args: object, **kwargs: object) -> list[tuple[int, int, int]]:
+        out = real(images, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append((kwargs.get("fresh"), out))
+        return out
+
+    monkeypatch.setattr(pipeline, "region_links", spy)
+    chooser = policy.choose_keeper
+    asked: list[list[str]] = []
+    monkeypatch.setattr(
+        policy, "choose_keeper", lambda rs, *a: (asked.append([r.path for r in rs]), chooser(rs, *a))[1]
+    )
+    incremental = _scan(new, reference=[ref], cache=cache)
+    # (a lone reference file, r3 or r5 here, is "chosen" at no cost: it is the only candidate)
+    assert [[Path(p).name for p in ps] for ps in asked if len(ps) > 1] == [["own40-small.jpg", "own40.jpg"]]
+    ((fresh, links),) = seen
+    # one entry per distinct hash value (copies may share one), fresh when a new file has it
+    values: dict[int, bool] = {}
+    for r in incremental.records:
+        values[r.hash] = values.get(r.hash, False) or not r.path.startswith(_real(ref) + os.sep)
+    assert fresh == list(values.values()) and 0 < sum(values.values()) < len(values)
+    assert links and all(fresh[i] or fresh[j] for i, j, _ in links)  # type: ignore[index]
+    monkeypatch.setattr(pipeline, "region_links", real)
+    cold = _scan(new, reference=[ref])
+    assert _outcome(incremental) == _outcome(cold)
+    assert [(c.keep.path, c.keep_reason) for c in incremental.clusters] == [
+        (c.keep.path, c.keep_reason) for c in cold.clusters
+    ]
+    assert len(cold.clusters) == 4 and len(cold.reference_clusters) == 2
+
+
+def test_region_links_restricted_to_fresh_images_are_the_full_links_that_touch_them(tmp_path: Path) -> None:
+    """The restricted search loses no link that holds a fresh image and adds none."""
+    from imgdup.regions import region_links
+
+    ref, new = _batch(tmp_path)
+    records = [r for r in _scan(ref, new).records if not r.low_information]
+    images = [[(r.hash, r.regions, r.variants)] for r in records]
+    full = region_links(images, 8, bits=64)
+    assert len(full) >= 6
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        fresh = (rng.random(len(images)) < 0.3).tolist()
+        got = region_links(images, 8, bits=64, fresh=fresh)
+        assert got == [(i, j, d) for i, j, d in full if fresh[i] or fresh[j]]

@@ -54,6 +54,16 @@ def test_backend_matches_oracle(backend: str, case: tuple[list[int], int, int]) 
     assert self_join(hashes, threshold, bits=bits, backend=backend) == oracle(hashes, threshold)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(case=hash_sets(max_size=1200))
+def test_array_join_matches_oracle(backend: str, case: tuple[list[int], int, int]) -> None:
+    """The arrays the region search reads (MIH's own for large sets) hold the oracle's pairs, in order."""
+    hashes, threshold, bits = case
+    a, b, d = index.self_join_arrays(hashes, threshold, bits=bits, backend=backend)
+    assert list(map(Match, a.tolist(), b.tolist(), d.tolist())) == oracle(hashes, threshold)
+
+
 @settings(max_examples=80, deadline=None)
 @given(case=hash_sets(max_size=60), data=st.data())
 def test_every_mih_chunking_is_exact(case: tuple[list[int], int, int], data: st.DataObject) -> None:
