@@ -562,11 +562,6 @@ def measure_quality(img: Image.Image) -> Quality:
     return Quality(upscaled=upscaled, pixels_sha256=pixels_sha256)
 
 
-# Side of the native-resolution centre crop the sibling-relative measurements look at (a
-# multiple of 8 so that its blocks are the JPEG blocks).
-_MEASURE_CROP = 256
-
-
 def measure_siblingwise(
     img: Image.Image, jpeg_quality: int | None = None, enlargement_factors: Sequence[float] = ()
 ) -> Quality:
@@ -580,11 +575,12 @@ def measure_siblingwise(
     """
     grey = np.asarray(img.convert("L"))
     h, w = grey.shape
-    side_y, side_x = min(h, _MEASURE_CROP), min(w, _MEASURE_CROP)
+    side_y, side_x = min(h, quality_mod.MEASURE_CROP), min(w, quality_mod.MEASURE_CROP)
     top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
     spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
-    upscaled = any(quality_mod.is_enlargement(spec, f) for f in (0.5, 2 / 3))
-    if any(quality_mod.is_enlargement(spec, f) for f in enlargement_factors):
+    energy = quality_mod.noise_energy(w, h, jpeg_quality)
+    upscaled = any(quality_mod.is_enlargement(spec, f, energy) for f in (0.5, 2 / 3))
+    if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
     digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
     pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()

@@ -19,6 +19,9 @@ from . import __version__
 from .models import Action, Cluster, Clustered, ImageRecord, Member
 
 _ACTIONS = {a.value: a for a in Action}
+# Part of every decision key besides imgdup's version: raise it when the keep policy's answers
+# change within a version (a remembered decision would be stale). 2: the enlargement noise test.
+DECISIONS = 2
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -57,7 +60,7 @@ def decision_key(
     from the file's bytes under ``settings_key``, so the digest stands for it; quality is not
     (a measurement depends on the siblings it was measured with), so it enters as measured.
     """
-    h = hashlib.sha256(f"decide/1/{__version__}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
+    h = hashlib.sha256(f"decide/{DECISIONS}/{__version__}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
     parts = []
     for r in records:
         q = r.quality
