@@ -53,8 +53,8 @@ _CREATE_FILES = """
     ) WITHOUT ROWID
 """
 _COLUMNS = 25
-# Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.52 s
-# with JSON and hex lists, see benchmarks/RESULTS.md).
+# Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
+# 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
 # The columns a cached result is read from, in the order _from_row reads them.
 _READ = (
