@@ -108,7 +108,7 @@ def choose_keeper(
 ) -> tuple[ImageRecord, str]:
     """The record the policy keeps, and the rule that decided it against the runner-up.
     ``assess``: :func:`imgdup.quality.assess` or a remembering :class:`~imgdup.quality.Assessor`."""
-    if len(records) == 1:
+    if len(records) == 1:  # a lone reference file among other members: nothing to compare
         return records[0], "only member"
     rules = [KEEP_RULES[name] for name in keep]
     if "quality" in keep:
@@ -123,8 +123,8 @@ def choose_keeper(
     ranked = sorted(candidates, key=lambda r: tuple(rule.key(r) for rule in rules))
     best = ranked[0]
     if len(ranked) == 1:
-        if len(records) == 1 or len({r.digest for r in records}) == 1:
-            return best, "only member" if len(records) == 1 else "first in path order"
+        if len({r.digest for r in records}) == 1:
+            return best, "first in path order"
         return best, "smallest of the files with identical pixels"
     runner_up = ranked[1]
     for name, rule in zip(keep, rules):
