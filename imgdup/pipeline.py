@@ -508,8 +508,8 @@ def _reference_keepers(
     decided: Callable[[Sequence[ImageRecord]], str],
     searches: HashCache | None,
     protected: Callable[[ImageRecord], bool] | None,
-) -> dict[frozenset[str], tuple[str, str]]:
-    """The keepers (path, reason) that a remembered scan of the reference files alone chose, by
+) -> dict[frozenset[str], tuple[str, str, int]]:
+    """The keepers (path, reason) and diameters that a remembered scan of the reference files alone chose, by
     the set of files they were chosen from (see :func:`imgdup.policy.decide_all`): a cluster
     whose reference members are one of those sets keeps the same file, for the same reason,
     without running the rules again."""
@@ -521,7 +521,9 @@ def _reference_keepers(
     known = memo.decode(searches.get_memo(decided(refs)), refs)
     if known is None:
         return {}
-    return {frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason) for c in known.clusters}
+    return {
+        frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason, c.diameter) for c in known.clusters
+    }
 
 
 def _reference_links(

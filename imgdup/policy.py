@@ -192,15 +192,16 @@ def decide_all(
     protected: Callable[[ImageRecord], bool] | None = None,
     first_id: int = 0,
     assess: quality.Assess = quality.assess,
-    chosen: Mapping[frozenset[str], tuple[str, str]] | None = None,
+    chosen: Mapping[frozenset[str], tuple[str, str, int]] | None = None,
 ) -> list[Cluster]:
     """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
     (each member to the kept files, every pair for the diameter) computed in one vectorised
     pass per batch: one call per cluster cost more in numpy overhead than the distances themselves.
 
     ``chosen`` maps a set of candidate paths to the keeper's path and reason that
-    :func:`choose_keeper` gave for exactly those files before (a cached reference set's own
-    clusters): the rules are not run again for them."""
+    :func:`choose_keeper` gave for exactly those files before, and their diameter (a cached
+    reference set's own clusters): the rules are not run again for them, and of the diameter's
+    pairs only those with another member are measured."""
     out: list[Cluster] = []
     batch: list[Sequence[ImageRecord]] = []
     budget = 0
@@ -222,7 +223,7 @@ def _decide_batch(
     protected: Callable[[ImageRecord], bool] | None,
     first_id: int,
     assess: quality.Assess,
-    chosen: Mapping[frozenset[str], tuple[str, str]],
+    chosen: Mapping[frozenset[str], tuple[str, str, int]],
 ) -> list[Cluster]:
     plans = []
     for records in groups:
@@ -235,12 +236,14 @@ def _decide_batch(
             keeper, reason = next(r for r in candidates if r.path == known[0]), known[1]
         else:
             keeper, reason = choose_keeper(candidates, keep, assess)
+        # the candidates' own diameter, when known: only pairs with another member are left
+        inner = known[2] if known is not None else None
         if len(candidates) < len(records):
             reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
         at = next(i for i, r in enumerate(records) if r is keeper)
         # The kept files in path order: the nearest of them wins, the first in path order on a tie.
         kept = sorted(refs, key=lambda i: records[i].path) or [at]
-        plans.append((keeper, reason, at, kept, set(refs)))
+        plans.append((keeper, reason, at, kept, set(refs), inner))
     # Pairs, per cluster: the keeper x every member; every kept file x every member that is not
     # (the nearest of them decides its action); the diameter's pairs.
     pa: list[np.ndarray] = []
@@ -248,13 +251,16 @@ def _decide_batch(
     huge: list[bool] = []
     offset = 0
     sizes: list[tuple[int, int]] = []  # per cluster: members not kept, diameter pairs
-    for records, (_keeper, _reason, at, kept, ref_set) in zip(groups, plans):
+    for records, (_keeper, _reason, at, kept, ref_set, inner) in zip(groups, plans):
         n = len(records)
         free = np.array([i for i in range(n) if i not in ref_set], dtype=np.int64)
         reps = np.array(_reps(records), dtype=np.int64)
         # A huge cluster's diameter goes block by block (diameter()); the rest come in one batch.
         big = len(reps) ** 2 > 2 * _BATCH_PAIRS
         ia, ib = np.triu_indices(0 if big else len(reps), k=1)
+        if inner is not None:  # pairs of two reference members: their widest is known
+            other = np.isin(reps, free)
+            ia, ib = ia[other[ia] | other[ib]], ib[other[ia] | other[ib]]
         huge.append(big)
         sizes.append((len(free), len(ia)))
         pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, reps[ia] + offset]
@@ -264,12 +270,13 @@ def _decide_batch(
     dist = _hashes(everyone, bits).distances(np.concatenate(pa), np.concatenate(pb))
     out = []
     at_pair = 0
-    for c, (records, (keeper, reason, _at, kept, ref_set)) in enumerate(zip(groups, plans)):
+    for c, (records, (keeper, reason, _at, kept, ref_set, inner)) in enumerate(zip(groups, plans)):
         n, (n_free, n_diameter) = len(records), sizes[c]
         to_keeper = dist[at_pair : at_pair + n]
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
         widest = diameter(records, bits=bits) if huge[c] else int(dist[at_pair : at_pair + n_diameter].max(initial=0))
+        widest = max(widest, inner or 0)
         at_pair += n_diameter
         members = [Member(keeper, 0, Action.KEEP)]
         others = []

@@ -353,9 +353,9 @@ def _batch(tmp_path: Path) -> tuple[Path, Path]:
     return ref, new
 
 
-def _outcome(result: ScanResult) -> list[list[tuple[str, str, int]]]:
+def _outcome(result: ScanResult) -> list[tuple[int, list[tuple[str, str, int]]]]:
     return [
-        [(m.record.path, m.action.value, m.distance) for m in c.members]
+        (c.diameter, [(m.record.path, m.action.value, m.distance) for m in c.members])
         for c in (*result.clusters, *result.reference_clusters)
     ]
 

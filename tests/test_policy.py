@@ -86,3 +86,27 @@ def test_lazy_quality_tiers_pick_the_same_keepers_as_measuring_everything(tmp_pa
     assert "a_up150.jpg" not in {Path(c.keep.path).name for c in lazy.clusters}
     # and the lazy path really skipped files: the half-size copies were never measured
     assert all(r.quality is None for r in lazy.records if r.path.endswith("e_half.jpg"))
+
+
+def test_a_reference_clusters_remembered_keeper_and_diameter_give_what_deciding_afresh_gives() -> None:
+    """decide_all(chosen=...) takes the keeper, reason and diameter of a set of reference files
+    from a remembered scan of them; the cluster must equal one decided afresh, and the diameter
+    must come from the remembered one where the widest pair is two reference files (a new member
+    is nearer to both)."""
+    from imgdup.models import FileEntry, ImageRecord
+    from imgdup.policy import decide_all
+
+    def rec(name: str, h: int) -> ImageRecord:
+        return ImageRecord(FileEntry(f"/d/{name}", "/d", name, 10, 1, hash(name) & 0xFFFF, 1), 8, 8, h, name * 8)
+
+    a, b, c = rec("ref/a", 0), rec("ref/b", 0b1111), rec("new/c", 0b1)  # a-b 4 bits; c-a 1, c-b 3
+    protected = lambda r: r.path.startswith("/d/ref/")  # noqa: E731
+    options = {"threshold": 8, "keep": ("pixels", "path"), "protected": protected}
+    (alone,) = decide_all([[a, b]], **options)  # the reference scanned alone: what the cache remembers
+    (fresh,) = decide_all([[c, a, b]], **options)
+    chosen = {frozenset({a.path, b.path}): (alone.keep.path, alone.keep_reason, alone.diameter)}
+    (remembered,) = decide_all([[c, a, b]], chosen=chosen, **options)
+    assert remembered == fresh and fresh.diameter == 4
+    wrong = {frozenset({a.path, b.path}): (b.path, "first in path order", 0)}  # a memo saying otherwise...
+    (told,) = decide_all([[c, a, b]], chosen=wrong, **options)
+    assert told.keep is b and told.diameter == 3  # ...is what it is used for
