@@ -273,12 +273,20 @@ class HashCache:
             self.hits += 1
             return HashFailure(entry.path, failure)
         try:
-            quality = None if pixels_sha256 is None else Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit,
-                                                                 bool(complete))  # fmt: skip
+            # A hand-edited or foreign row must not reach the policy with wrong types (a miss instead).
+            if not (type(thumb) in (bytes, type(None)) and type(pixels_sha256) in (str, type(None))):
+                raise TypeError("a column of the wrong type")
+            quality = traits = None
+            if pixels_sha256 is not None:
+                fit = None if fit is None else int(fit)
+                quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete))
+            if intact is not None:
+                jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
+                traits = Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"")
             record = ImageRecord(
                 entry,
-                width,
-                height,
+                int(width),
+                int(height),
                 int(hash_, 16),
                 digest,
                 tuple(int(v, 16) for v in variants.split(",")) if variants else (),
@@ -287,7 +295,7 @@ class HashCache:
                 frames,
                 tuple(int(v, 16) for v in frame_hashes.split(",")) if frame_hashes else (),
                 _unpack(regions),
-                None if intact is None else Traits(bool(intact), colour, jpeg_quality, bool(lossless), thumb),
+                traits,
             )
         except (ValueError, TypeError, IndexError, struct.error):
             return None

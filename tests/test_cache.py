@@ -379,13 +379,32 @@ def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> 
             assert store.get_many([entry]) == [r]
 
 
-def test_a_row_that_cannot_be_read_back_is_a_miss(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "regions=x'0409'",  # a run of 4-word values, cut short
+        "colourfulness='much'",
+        "thumb='not bytes'",
+        "jpeg_quality='q75'",
+        "spectrum='1,2,3'",
+        "pixels_sha256=x'00'",
+        "width='wide'",
+    ],
+)
+def test_a_row_that_cannot_be_read_back_is_a_miss(tmp_path: Path, damage: str) -> None:
+    """A row edited by hand or by another program is a miss (the file is hashed again), never a
+    crash later in the keep policy."""
+    from imgdup.models import Quality, Traits
+
     entry = FileEntry(str(tmp_path / "a.png"), str(tmp_path), "a.png", 10, 20, 30, 40)
     path = tmp_path / "c.sqlite3"
+    record = ImageRecord(entry, 1, 1, 0, "e" * 64, regions=(1, 2), quality=Quality(False, "p", (1.0,), 75),
+                         traits=Traits(True, 2.5, 75, False, b"\x01" * 256))  # fmt: skip
     with HashCache(path, "k") as store:
-        store.put_many([(entry, ImageRecord(entry, 1, 1, 0, "e" * 64, regions=(1, 2)))])
+        store.put_many([(entry, record)])
+        assert store.get_many([entry]) == [record]
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE files SET regions=x'0409'")  # a run of 4-word values, cut short
+        db.execute(f"UPDATE files SET {damage}")
     db.close()
     with HashCache(path, "k") as store:
         assert store.get_many([entry]) == [None] and store.hits == 0
