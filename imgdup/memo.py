@@ -2,11 +2,11 @@
 
 A warm run reads every hash from the cache, but searching and deciding again cost more than
 the read (a warm run of the 20,000-file set spent 1.1 s of 2.6 s assessing and deciding again,
-benchmarks/RESULTS.md). Their outcomes
-depend on nothing but the records and the settings, so the hash cache remembers them under a
-digest of exactly those: the search's groups under :func:`search_key`, the clusters and actions
-under :func:`decision_key`. Any changed file, setting, threshold, keep rule or reference folder
-makes another key, and the work is done again. Pure: keys and JSON values, no storage.
+benchmarks/RESULTS.md). Their outcomes depend on nothing but the records and the settings, so
+the hash cache remembers them under a digest of exactly those: the search's groups under
+:func:`search_key`, the clusters and actions under :func:`decision_key`. Any changed file,
+setting, threshold, keep rule or reference folder makes another key, and the work is done
+again. Pure: keys and JSON values, no storage.
 """
 
 from __future__ import annotations

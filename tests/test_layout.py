@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "imgdup"
-PURE = ["models.py", "index.py", "cluster.py", "policy.py", "plan.py", "frames.py", "quality.py", "sets.py"]
+PURE = ["models.py", "index.py", "cluster.py", "policy.py", "plan.py", "frames.py", "quality.py", "sets.py", "memo.py"]
 FORBIDDEN_IN_PURE = {"os", "PIL", "sqlite3", "tqdm", "imagehash", "shutil", "subprocess"}
 
 
