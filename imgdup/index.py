@@ -104,8 +104,9 @@ def self_join_arrays(
     hashes: Sequence[int], threshold: int, *, bits: int = 64, backend: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`self_join` as three arrays (a, b, distance), in the same order: a large join's
-    pairs as Python objects cost more than finding them (the region search of a 20,000-file
-    set: 130,000 pairs, ~0.2 s of objects and sorting against ~0.15 s of search)."""
+    pairs as Python objects cost more than finding them (the region search of the 20,646-file
+    incremental benchmark: 43,355 values, 129,462 pairs, 0.135 s as arrays against 0.353 s
+    through Match objects and back, medians of 5)."""
     n = len(hashes)
     mih = backend == "mih" or (backend == "auto" and n >= 2 and choose_backend(n, threshold, bits) == "mih")
     if mih and n >= 2 and 0 <= threshold <= bits:

@@ -1,8 +1,8 @@
 """What a re-run over unchanged files may skip, and the keys that say when it may.
 
 A warm run reads every hash from the cache, but searching and deciding again cost more than
-the read (a warm run of the 20,000-file set spent 1.1 s of 2.6 s assessing and deciding again,
-benchmarks/RESULTS.md). Their outcomes depend on nothing but the records and the settings, so
+the read (a warm run of the 20,000-file set spent 0.9-1.0 s of 2.4-2.7 s assessing and deciding
+again, in-process timings, benchmarks/RESULTS.md). Their outcomes depend on nothing but the records and the settings, so
 the hash cache remembers them under a digest of exactly those: the search's groups under
 :func:`search_key`, the clusters and actions under :func:`decision_key`. Any changed file,
 setting, threshold, keep rule or reference folder makes another key, and the work is done
