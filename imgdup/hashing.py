@@ -169,7 +169,7 @@ def _phash(img: Image.Image, hash_size: int) -> np.ndarray:
     # ImageHash's phash, with the 2-D DCT as two small matrix products: bit-identical (a test
     # pins it against ImageHash) and it spares every worker the ~0.3 s import of scipy.fft.
     side = 4 * hash_size
-    pixels = np.asarray(img.convert("L").resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
+    pixels = np.asarray(_luma(img).resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
     dct = _dct_rows(side, hash_size)
     low = dct @ pixels @ dct.T
     # np.median costs ~50 us here; the mean of the two middle values of the sorted block is
@@ -209,6 +209,11 @@ def normalise(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
 
 
+def _luma(img: Image.Image) -> Image.Image:
+    """``img`` as grey levels; the image itself when it already is (a conversion would copy it)."""
+    return img if img.mode == "L" else img.convert("L")
+
+
 def hash_image(img: Image.Image, settings: HashSettings) -> int:
     """Perceptual hash of an already oriented and normalised PIL image, as an int."""
     return bits_to_int(_HASHERS[settings.algorithm](img, settings.hash_size))
@@ -228,8 +233,8 @@ DIHEDRAL = (
 
 def variant_hashes(img: Image.Image, settings: HashSettings) -> tuple[int, ...]:
     """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap)."""
-    grey = img.convert("L")
-    return tuple(hash_image(grey.transpose(t), settings) for t in DIHEDRAL)
+    luma = _luma(img)
+    return tuple(hash_image(luma.transpose(t), settings) for t in DIHEDRAL)
 
 
 @functools.cache
@@ -297,10 +302,10 @@ def region_hashes(img: Image.Image, settings: HashSettings, plain: int) -> tuple
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
     ``plain``, the image's plain hash.
     """
-    grey = img.convert("L")
-    arr = np.asarray(grey)
-    full = (0, 0, grey.width, grey.height)
-    boxes = [content_box(arr), *sub_boxes(grey.width, grey.height)]
+    luma = _luma(img)
+    arr = np.asarray(luma)
+    full = (0, 0, luma.width, luma.height)
+    boxes = [content_box(arr), *sub_boxes(luma.width, luma.height)]
     if settings.algorithm == "phash":
         peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
         todo = [full, *boxes] if peeled else [full, *boxes[1:]]
@@ -309,8 +314,8 @@ def region_hashes(img: Image.Image, settings: HashSettings, plain: int) -> tuple
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
         return (*coarse[1:], *fine)
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
-    coarse = [plain if b == full else hash_image(grey.crop(b), settings) for b in boxes]
-    return (*coarse, *(hash_image(grey if b == full else grey.crop(b), finer) for b in [full, *boxes]))
+    coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
+    return (*coarse, *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]))
 
 
 # Grey-level standard deviation (0-255) of a 32x32 reduction below which an image is "low
@@ -322,7 +327,7 @@ _LOW_INFO_SIDE = 32
 
 def is_low_information(img: Image.Image) -> bool:
     """True for solid colours, blank pages, near-flat scans: a perceptual hash of them is noise."""
-    small = img.convert("L").resize((_LOW_INFO_SIDE, _LOW_INFO_SIDE), Image.Resampling.BOX)
+    small = _luma(img).resize((_LOW_INFO_SIDE, _LOW_INFO_SIDE), Image.Resampling.BOX)
     return float(np.asarray(small, dtype=np.float64).std()) < LOW_INFO_STD
 
 
@@ -371,11 +376,11 @@ def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple
             img.load()
             colour = 0.0
             if img.mode == "YCbCr":
-                y, cb, cr = img.split()
                 # Every second row and column: chroma is stored at half resolution in most JPEGs,
                 # so this loses next to nothing and costs a quarter (0.15 -> 0.04 ms a file).
-                colour = quality_mod.colourfulness(np.asarray(cb)[::2, ::2], np.asarray(cr)[::2, ::2])
-                img = y
+                ycc = np.asarray(img)[::2, ::2]  # one copy of the planes instead of a split and two
+                colour = quality_mod.colourfulness(ycc[..., 1], ycc[..., 2])
+                img = img.getchannel(0)
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
             if reduced and min(img.size) >= 2 * draft_size(settings):
                 # Other formats decode in full; a box reduction to >= the draft size is far
@@ -385,7 +390,7 @@ def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple
                 small = img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr")
                 _y, cb, cr = small.split()
                 colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
-            thumb = img.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
+            thumb = _luma(img).resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
             traits = Traits(
                 colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
             )
@@ -573,7 +578,7 @@ def measure_siblingwise(
     them). When the spectrum shows an enlargement at one of them, the file can never be kept
     over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
     """
-    grey = np.asarray(img.convert("L"))
+    grey = np.asarray(_luma(img))
     h, w = grey.shape
     side_y, side_x = min(h, quality_mod.MEASURE_CROP), min(w, quality_mod.MEASURE_CROP)
     top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
@@ -583,7 +588,9 @@ def measure_siblingwise(
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
     digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
-    pixels_sha256 = hashlib.sha256(digest + img.tobytes()).hexdigest()
+    pixels = hashlib.sha256(digest)
+    pixels.update(grey.data if img.mode == "L" else img.tobytes())  # grey: its bytes as they are, no copy
+    pixels_sha256 = pixels.hexdigest()
     # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
     offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]

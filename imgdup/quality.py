@@ -142,6 +142,15 @@ _LOW = np.array([u * 8 + v for u in range(8) for v in range(8) if 0 < u + v <= 4
 
 
 @functools.cache
+def _low_dct() -> np.ndarray:
+    """The :data:`_LOW` rows of the 2-D 8x8 DCT as one (len(_LOW) x 64) matrix on row-major
+    blocks: ``kron(d, d) @ block`` is ``d @ block @ d.T`` flattened, and only those rows are used."""
+    m = np.kron(_dct8(), _dct8())[_LOW]
+    m.flags.writeable = False
+    return m
+
+
+@functools.cache
 def _harmonic(coarse: int, own: int) -> bool:
     """True when a coarser lattice says nothing about a file's history: steps under 1.5x its own
     (a q92 file sits near the q90 lattice whatever it went through), or about twice its own
@@ -162,16 +171,16 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
     coefficients quantised to a non-zero step count (zero says nothing about a lattice); a
     transposed table is tried too (a copy stored rotated by 90 degrees).
     """
-    d = _dct8()
+    low = _low_dct()
     grids = []
     for oy, ox in dict.fromkeys(offsets):
         h, w = ((y.shape[0] - oy) // 8) * 8, ((y.shape[1] - ox) // 8) * 8
         if h < 16 or w < 16:
             continue
         blocks = (y[oy : oy + h, ox : ox + w].astype(np.float64) - 128.0).reshape(h // 8, 8, w // 8, 8)
-        blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+        blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, 64)
         blocks = blocks[:: max(1, len(blocks) // _FIT_BLOCKS)]
-        grids.append((d @ blocks @ d.T).reshape(-1, 64)[:, _LOW])  # low frequencies
+        grids.append(blocks @ low.T)  # the low frequencies of every block, one product
     qualities = [q for q in LATTICE_QUALITIES if below is None or (q < below and not _harmonic(q, below))]
     if not grids or not qualities:
         return None
@@ -204,8 +213,9 @@ def _lattice_errors(coef: np.ndarray, steps: np.ndarray, min_used: int) -> np.nd
     used = np.abs(c) >= 0.5
     np.subtract(c, np.rint(c), out=c)  # in place: the largest arrays of a file's measurement
     np.abs(c, out=c)
-    err = np.sum(c, axis=(1, 2), where=used)
-    n = np.count_nonzero(used, axis=(1, 2))
+    c *= used  # then plain sums: a third cheaper than sum(where=) and count_nonzero
+    err = c.sum(axis=(1, 2))
+    n = used.sum(axis=(1, 2))
     return np.where(n >= min_used, err / np.maximum(n, 1), np.inf)
 
 
@@ -234,8 +244,9 @@ def spectrum(grey: np.ndarray) -> tuple[float, ...]:
     window, weight, bins = _spectrum_layout(h, w)
     a = grey.astype(np.float64)
     a = (a - a.mean()) * window
-    power = np.abs(np.fft.rfft2(a)) ** 2 / (h * w)
-    per_bin = np.bincount(bins, weights=(power * weight).ravel(), minlength=len(CUTOFFS) + 1)
+    f = np.fft.rfft2(a)
+    power = (f.real * f.real + f.imag * f.imag) * weight  # |f|^2 without the square root
+    per_bin = np.bincount(bins, weights=power.ravel(), minlength=len(CUTOFFS) + 1) / (h * w)
     above = np.cumsum(per_bin[::-1])[::-1]  # above[i] = power in bins >= i
     return tuple(float(above[len(CUTOFFS) - k]) for k in range(len(CUTOFFS)))
 
@@ -272,12 +283,18 @@ def is_enlargement(spec: Sequence[float], f: float, energy: float = 0.0) -> bool
     ``energy``: :func:`window_energy` of the picture's size (0: the noise test is not made)."""
     if not spec or f > SAME_SIZE:
         return False
-    lo = min(1.3 * f, 0.95)
-    hi = (power_above(spec, lo) - power_above(spec, 1.0)) / (1 - lo * lo)
+    hi = _top_band(spec, f)
     mid = (power_above(spec, f / 2) - power_above(spec, f)) / (0.75 * f * f)
     if mid <= 1e-6:
         return False
     return hi < ENLARGED_RATIO * f**1.5 * mid or (f <= NOISE_MAX_F and hi < NOISE_VAR * energy)
+
+
+def _top_band(spec: Sequence[float], f: float) -> float:
+    """Power density above 1.3 ``f`` (past an interpolation kernel's roll-off), per unit of
+    frequency area: where an enlargement from a sibling ``f`` times the size holds nothing."""
+    lo = min(1.3 * f, 0.95)
+    return (power_above(spec, lo) - power_above(spec, 1.0)) / (1 - lo * lo)
 
 
 def detail(spec: Sequence[float]) -> float:
