@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -297,6 +297,15 @@ def _top_band(spec: Sequence[float], f: float) -> float:
     return (power_above(spec, lo) - power_above(spec, 1.0)) / (1 - lo * lo)
 
 
+def holds_only_noise(spec: Sequence[float], f: float, energy: float) -> bool:
+    """True when a picture holds no more above 1.3 ``f`` than the noise of 8-bit rounding
+    (:data:`NOISE_VAR`): nothing there is detail, whatever the picture's encoding. Only for
+    ``f`` <= :data:`NOISE_MAX_F`: the band above 1.3 f of a larger ``f`` is the top few percent
+    of the spectrum, which a q75 JPEG source quantises away too. ``energy``:
+    :func:`window_energy` of its size."""
+    return bool(spec) and f <= NOISE_MAX_F and _top_band(spec, f) < NOISE_VAR * energy
+
+
 def detail(spec: Sequence[float]) -> float:
     """Power in the band 1/4 .. 1/2 of Nyquist: what a blur takes away first."""
     return power_above(spec, 0.25) - power_above(spec, 0.5) if spec else 0.0
@@ -414,7 +423,46 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 reencoded_from=fit,
             )
         )
+    return _enlarged_with_the_cleanest(members, pixels, out)
+
+
+def _enlarged_with_the_cleanest(
+    members: Sequence[ImageRecord], pixels: Sequence[int], verdicts: list[Assessment]
+) -> list[Assessment]:
+    """A lossy copy is an enlargement when a lossless sibling of its size, whose pixels never
+    went through JPEG, is one and holds nothing but rounding noise above the smaller sibling's
+    resolution: a lossy encode adds noise there, not detail (a q30 copy's block edges passed
+    for detail where the smooth original, a drawing or a render, had none, and the q30 copy
+    was kept). Every measured, unedited, unblurred lossless member of the tier must be both.
+
+    Not from a lossy copy: measured on the accuracy benchmark, passing on the verdict of the
+    tier's best JPEG kept a smaller copy over the source in 1-3 clusters per seed (a soft
+    photo's q92 re-encode is an enlargement by the noise test while its q75 source is not, and
+    an EXIF-rotated re-encode's effective quality can stay above its source's)."""
+    out = list(verdicts)
+    sizes = sorted(set(pixels))
+    for own in sizes:
+        tier = [i for i, p in enumerate(pixels) if own and abs(p / own - 1) < 0.05]
+        clean = [i for i in tier if _spectrum(members[i]) and not verdicts[i].edited and not verdicts[i].blurred]
+        if not clean:
+            continue
+        top = max(verdicts[i].quality for i in clean)
+        if top < 100:
+            continue  # a lossy top can be a re-encode the lattice test missed, ranked above its source
+        scales = sibling_scales(own, sizes)
+        if all(verdicts[i].enlarged and _bare(members[i], scales) for i in clean if verdicts[i].quality == top):
+            for i in tier:
+                if verdicts[i].quality < top and not out[i].enlarged:
+                    out[i] = replace(out[i], enlarged=True)
     return out
+
+
+def _spectrum(r: ImageRecord) -> tuple[float, ...]:
+    return r.quality.spectrum if r.quality else ()
+
+
+def _bare(r: ImageRecord, scales: Iterable[float]) -> bool:
+    return any(holds_only_noise(_spectrum(r), f, window_energy(r.width, r.height)) for f in scales)
 
 
 Assess = Callable[[Sequence[ImageRecord]], list[Assessment]]
