@@ -255,10 +255,17 @@ def power_above(spec: Sequence[float], f: float) -> float:
     """Power above ``f`` (Nyquist fraction), interpolated in log-frequency between cut-offs."""
     if not spec or f >= 1.0:
         return 0.0
-    pos = -4 * np.log2(max(f, CUTOFFS[-1]))
+    pos = _position(f)
     k = min(int(pos), len(spec) - 2)
     t = pos - k
     return float(spec[k] * (1 - t) + spec[k + 1] * t)
+
+
+@functools.lru_cache(maxsize=4096)
+def _position(f: float) -> float:
+    """``f``'s place among :data:`CUTOFFS` (remembered: a scan asks ~100,000 times for a few
+    hundred distinct values, the siblings' scales and the fixed bands)."""
+    return float(-4 * np.log2(max(f, CUTOFFS[-1])))
 
 
 def window_energy(width: int, height: int) -> float:
@@ -439,6 +446,8 @@ def _enlarged_with_the_cleanest(
     tier's best JPEG kept a smaller copy over the source in 1-3 clusters per seed (a soft
     photo's q92 re-encode is an enlargement by the noise test while its q75 source is not, and
     an EXIF-rotated re-encode's effective quality can stay above its source's)."""
+    if not any(v.quality == 100 and _spectrum(r) for r, v in zip(members, verdicts)):
+        return verdicts  # the common case: no measured lossless original, nothing to pass on
     out = list(verdicts)
     sizes = sorted(set(pixels))
     for own in sizes:
