@@ -250,6 +250,13 @@ def _cross(
     return x_start[p] + k // y_count[p], y_start[p] + k % y_count[p]
 
 
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a 1-D integer array, without its first call importing ``numpy.ma``
+    (6-10 ms, a few percent of a warm 1,000-file run)."""
+    s = np.sort(a)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+
+
 def region_links(
     images: Sequence[Sequence[tuple[int, Sequence[int], Sequence[int]]]],
     threshold: int,
@@ -302,7 +309,7 @@ def region_links(
     )
     x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
     apart = x != y
-    candidates = np.unique(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
+    candidates = _distinct(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
     if not len(candidates):
         return []
     pairs = np.stack([candidates // len(images), candidates % len(images)], axis=1)
@@ -312,7 +319,7 @@ def region_links(
         if not len(pairs):
             return []
     # Only the images of candidate pairs are compared: their records alone go into arrays.
-    involved = np.unique(pairs)
+    involved = _distinct(pairs.ravel())
     local = np.zeros(len(images), dtype=np.int64)
     local[involved] = np.arange(len(involved))
     per_image = np.array([len(images[i]) for i in involved.tolist()], dtype=np.int64)

@@ -23,11 +23,15 @@ imgdup.cli.main(["-d", sys.argv[1], "--no-cache", "--format", "json", "--no-prog
 def test_a_scan_does_not_import_removal_report_or_imagehash(tmp_path: Path) -> None:
     photo(1).save(tmp_path / "a.png")
     photo(1).save(tmp_path / "b.png")
-    probe = SCAN + "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imgdup', 'imagehash', 'PIL')))))"
+    photo(1).resize((300, 225)).save(tmp_path / "c.jpg", quality=90)  # a near copy: the region search runs
+    watched = "('imgdup', 'imagehash', 'PIL', 'numpy.ma')"
+    probe = SCAN + f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({watched}))))"
     out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "imgdup.pipeline" in loaded and "imgdup.hashing" in loaded  # it did scan
-    unused = {"imagehash", "PIL.ImageDraw", "imgdup.actions", "imgdup.apply_plan", "imgdup.dataframe"}
+    report = json.loads("\n".join(out.stdout.strip().splitlines()[:-1]))
+    assert len(report["clusters"][0]["members"]) == 3  # and linked all three
+    unused = {"imagehash", "PIL.ImageDraw", "imgdup.actions", "imgdup.apply_plan", "imgdup.dataframe", "numpy.ma"}
     assert not loaded & (unused | {"imgdup.report.html", "imgdup.report.montage"})
 
 
