@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dogs1000, machine, run_measured
+from _common import byte_compile_imgdup, dogs1000, machine, run_measured
 
 NAIVE = r"""
 import json, os, sys
@@ -297,6 +297,7 @@ def main() -> None:
         args.imagededup_python = sys.executable if importlib.util.find_spec("imagededup") else None
 
     results = {"machine": machine(), "threshold": args.threshold, "sets": []}
+    print(f"imgdup byte-compiled at {byte_compile_imgdup()} (as an install is)", flush=True)
     if args.smoke:
         args.repeats = 1
         with tempfile.TemporaryDirectory() as tmp:

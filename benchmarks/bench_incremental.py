@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import dogs1000, machine, run_measured
+from benchmarks._common import byte_compile_imgdup, dogs1000, machine, run_measured
 from benchmarks.accuracy.generate import TRANSFORMS, unique_photos
 from benchmarks.accuracy.splits import _variant
 
@@ -138,6 +138,7 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     args = p.parse_args()
 
+    print(f"imgdup byte-compiled at {byte_compile_imgdup()} (as an install is)", flush=True)
     ref, new = build(args.workdir, args.reference_size, args.batch_size, args.jobs, args.batch_kind)
     n_ref = sum(len(f) for _, _, f in os.walk(ref))
     n_new = sum(len(f) for _, _, f in os.walk(new))

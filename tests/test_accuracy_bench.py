@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 import sys
@@ -212,3 +213,19 @@ def test_missing_source_folder_exits_non_zero(tmp_path: Path, capsys: pytest.Cap
     assert rc != 0
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+def test_benchmarks_time_imgdup_with_its_bytecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timed commands import imgdup as an install does, from bytecode: without it, a run
+    that writes no bytecode compiles every changed module again in each timed command."""
+    common = importlib.import_module("benchmarks._common")
+    package = tmp_path / "imgdup"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    (package / "stage.py").write_text("def f() -> int:\n    return 2\n")
+    monkeypatch.chdir(tmp_path)  # `python -m imgdup` from here finds this package first
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    folder = common.byte_compile_imgdup()
+    assert Path(folder) == package
+    for module in ("__init__", "stage"):
+        assert Path(importlib.util.cache_from_source(str(package / f"{module}.py"))).is_file()
