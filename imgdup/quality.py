@@ -452,16 +452,15 @@ def _enlarged_with_the_cleanest(
     sizes = sorted(set(pixels))
     for own in sizes:
         tier = [i for i, p in enumerate(pixels) if own and abs(p / own - 1) < 0.05]
-        clean = [i for i in tier if _spectrum(members[i]) and not verdicts[i].edited and not verdicts[i].blurred]
-        if not clean:
-            continue
-        top = max(verdicts[i].quality for i in clean)
-        if top < 100:
-            continue  # a lossy top can be a re-encode the lattice test missed, ranked above its source
+        lossless = [
+            i
+            for i in tier
+            if verdicts[i].quality == 100 and _spectrum(members[i]) and not (verdicts[i].edited or verdicts[i].blurred)
+        ]
         scales = sibling_scales(own, sizes)
-        if all(verdicts[i].enlarged and _bare(members[i], scales) for i in clean if verdicts[i].quality == top):
+        if lossless and all(verdicts[i].enlarged and _bare(members[i], scales) for i in lossless):
             for i in tier:
-                if verdicts[i].quality < top and not out[i].enlarged:
+                if verdicts[i].quality < 100 and not out[i].enlarged:
                     out[i] = replace(out[i], enlarged=True)
     return out
 
