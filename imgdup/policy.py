@@ -260,7 +260,8 @@ def _decide_batch(
         ia, ib = np.triu_indices(0 if big else len(reps), k=1)
         if inner is not None:  # pairs of two reference members: their widest is known
             other = np.isin(reps, free)
-            ia, ib = ia[other[ia] | other[ib]], ib[other[ia] | other[ib]]
+            with_other = other[ia] | other[ib]
+            ia, ib = ia[with_other], ib[with_other]
         huge.append(big)
         sizes.append((len(free), len(ia)))
         pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, reps[ia] + offset]

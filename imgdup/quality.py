@@ -430,11 +430,11 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 reencoded_from=fit,
             )
         )
-    return _enlarged_with_the_cleanest(members, pixels, out)
+    return _enlarged_with_the_cleanest(members, pixels, sizes, out)
 
 
 def _enlarged_with_the_cleanest(
-    members: Sequence[ImageRecord], pixels: Sequence[int], verdicts: list[Assessment]
+    members: Sequence[ImageRecord], pixels: Sequence[int], sizes: Sequence[int], verdicts: list[Assessment]
 ) -> list[Assessment]:
     """A lossy copy is an enlargement when a lossless sibling of its size, whose pixels never
     went through JPEG, is one and holds nothing but rounding noise above the smaller sibling's
@@ -449,7 +449,6 @@ def _enlarged_with_the_cleanest(
     if not any(v.quality == 100 and _spectrum(r) for r, v in zip(members, verdicts)):
         return verdicts  # the common case: no measured lossless original, nothing to pass on
     out = list(verdicts)
-    sizes = sorted(set(pixels))
     for own in sizes:
         tier = [i for i, p in enumerate(pixels) if own and abs(p / own - 1) < 0.05]
         lossless = [
