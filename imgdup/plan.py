@@ -314,7 +314,12 @@ def parse_plan(doc: object, *, host: str | None = None) -> Plan:
     reference_doc = doc.get("reference", [])
     _need(isinstance(reference_doc, list), "reference", "must be a list")
     reference = tuple(_abs_path(r, "reference") for r in reference_doc)
-    _need(all(any(_inside(r, root) for root in roots) for r in reference), "reference", "a folder outside the roots")
+    # A reference folder is one of the roots (``--reference train -d test``) or lies inside one.
+    _need(
+        all(any(r == root or _inside(r, root) for root in roots) for r in reference),
+        "reference",
+        "a folder outside the roots",
+    )
     settings = doc.get("settings")
     return Plan(
         host=here,

@@ -125,6 +125,7 @@ def test_plan_from_another_machine_is_refused(shared_planted_root: Path) -> None
         (lambda m, c, d: m.update(bytes=-1), "bytes"),
         (lambda m, c, d: d["roots"].append(d["roots"][0] + "/inner"), "inside another"),
         (lambda m, c, d: d.update(schema="imgdup.report/0"), "schema"),
+        (lambda m, c, d: d.update(reference=["/etc"]), "reference: a folder outside the roots"),
         (lambda m, c, d: c["members"].append(copy.deepcopy(c["members"][0])), "listed twice"),
     ],
 )

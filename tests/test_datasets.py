@@ -328,9 +328,22 @@ def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
     cluster["keep"] = _real(big)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(imgdup.ImgdupError, match="reference"):
+    with pytest.raises(imgdup.ImgdupError, match="lies in the reference folder"):
         imgdup.apply(plan, quarantine=tmp_path / "q")
     assert small.exists() and big.exists()
+
+
+def test_a_saved_reference_report_applies_as_scanned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The train/test recipe in two steps: save the report of ``--reference train -d test``, review
+    it, apply it. The reference folder is one of the plan's roots (not inside one): the plan is
+    valid, and applying it removes exactly the leaked test file."""
+    f = _splits(tmp_path)
+    report = tmp_path / "leaks.json"
+    args = ["--reference", str(tmp_path / "train"), "-d", str(tmp_path / "test"), "--between", "-t", "8"]
+    assert main([*args, "--no-cache", "-j", "1", "--report", str(report), "-q"]) == 0
+    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
+    assert {k for k, p in f.items() if not p.exists()} == {"test_leak"}
+    assert "moved to the quarantine: 1 file" in capsys.readouterr().out
 
 
 # --- a new batch against a cached reference --------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 import imgdup
 from imgdup.report.html import render_page, thumbnail_folder
 
-from .conftest import A_ORIG, PlantedSet, rel, scan
+from .conftest import A_ORIG, PlantedSet, encode, picture, rel, scan
 
 HOSTILE = 'a/"><img src=x onerror=alert(1)><script>alert(2)<\\script>.jpg'
 
@@ -229,6 +229,42 @@ def test_keep_this_one_and_keyboard(browser: Any, reviewed: tuple[Path, Path, im
     doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
     actions = [m["action"] for m in doc["clusters"][0]["members"]]
     assert actions.count("keep") == 1 and actions.count("review") == 1
+
+
+def test_a_reference_file_stays_kept_whatever_is_clicked(browser: Any, tmp_path: Path) -> None:
+    """A reviewed train/test plan must stay one that apply accepts: a reference file can never be
+    marked remove (apply refuses the whole plan), so its remove and leave buttons are disabled, the
+    space key passes it by, and "keep only this one" on a test file keeps the reference file too."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    train.mkdir(), test.mkdir()
+    (train / "a.jpg").write_bytes(encode(picture(60, (400, 300)), quality=95))
+    for name, q in (("b.jpg", 90), ("c.jpg", 70)):
+        (test / name).write_bytes(encode(picture(60, (400, 300)).resize((200, 150)), quality=q))
+    result = imgdup.find_duplicates([test], reference=[train], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    ref_path = next(m.record.path for m in cluster.members if m.reference)
+    chosen = os.path.join(os.path.realpath(test), "c.jpg")
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    tiles = {t.find_element("css selector", ".name").get_attribute("title"): t
+             for t in browser.find_elements("css selector", ".file")}  # fmt: skip
+    ref_tile = tiles[ref_path]
+    assert ref_tile.find_element("css selector", "button.set-remove").get_attribute("disabled") is not None
+    assert ref_tile.find_element("css selector", "button.set-review").get_attribute("disabled") is not None
+    browser.find_element("css selector", "body").send_keys(" ")  # the focused file: the kept reference file
+    tiles[chosen].find_element("css selector", "button.only").click()
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    actions = {m["path"]: m["action"] for m in doc["clusters"][0]["members"]}
+    other = os.path.join(os.path.realpath(test), "b.jpg")
+    assert actions == {ref_path: "keep", chosen: "keep", other: "remove"}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q")
+    assert [r.path for r in done.removed] == [other]
+    assert os.path.exists(ref_path) and os.path.exists(chosen)
 
 
 def test_filters_sorting_and_pages(browser: Any, tmp_path: Path) -> None:

@@ -149,6 +149,10 @@
       const b = el("button", "set-" + action, LABEL[action]);
       b.type = "button";
       b.setAttribute("aria-pressed", String(m.action === action));
+      if (m.reference && action !== "keep") {
+        b.disabled = true;  // apply refuses a plan that touches a reference file
+        b.title = "a reference file is always kept";
+      }
       b.addEventListener("click", () => setAction(ci, mi, action));
       acts.append(b);
     }
@@ -222,6 +226,7 @@
   function setAction(ci, mi, action) {
     const c = clusters[ci];
     const m = c.members[mi];
+    if (m.reference) return;  // always kept (the buttons are disabled; this covers the keys)
     m.action = action;
     if (action === "keep" && !c.members.some((o) => o.path === c.keep && o.action === "keep")) c.keep = m.path;
     if (c.keep === m.path && action !== "keep") {
@@ -232,7 +237,8 @@
   }
   function keepOnly(ci, mi) {
     const c = clusters[ci];
-    c.members.forEach((m, j) => { m.action = j === mi ? "keep" : "remove"; });
+    // Reference files stay kept: "only this one" among the files that may be removed.
+    c.members.forEach((m, j) => { m.action = j === mi || m.reference ? "keep" : "remove"; });
     c.keep = c.members[mi].path;
     rerenderCard(ci);
   }
