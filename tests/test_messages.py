@@ -106,3 +106,24 @@ def test_find_duplicates_accepts_one_folder(tmp_path: Path, kind: type) -> None:
     shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
     result = imgdup.find_duplicates(kind(tmp_path), jobs=1)
     assert result.roots == (str(tmp_path),) and result.summary.clusters == 1
+
+
+def test_skipped_paths_are_named_with_their_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A listed file that is missing, or a symbolic link, is skipped: the text report names each
+    one and why (not only a count labelled "symlinks, special files"), up to a cap."""
+    photo(1).save(tmp_path / "a.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "a.png")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{tmp_path / 'gone.png'}\n", encoding="utf-8")
+    rc, out, _err = cli(capsys, "-d", str(tmp_path), "--files", str(listed))
+    assert rc == 0
+    lines = out.splitlines()
+    assert any(ln.startswith("skipped ") and "gone.png" in ln and "cannot stat" in ln for ln in lines)
+    assert any(ln.startswith("skipped ") and "link.png" in ln and "symbolic link" in ln for ln in lines)
+    assert "2 skipped (listed above)" in out
+    for i in range(25):
+        (tmp_path / f"l{i:02}.png").symlink_to(tmp_path / "a.png")
+    rc, out, _err = cli(capsys, "-d", str(tmp_path))
+    assert sum(ln.startswith("skipped ") for ln in out.splitlines()) == 20
+    assert "... and 6 more skipped (the JSON report lists every one)" in out
+    assert "26 skipped (listed above)" in out

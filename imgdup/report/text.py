@@ -93,6 +93,10 @@ def sets_lines(result: ScanResult) -> list[str]:
     return lines
 
 
+SKIPPED_SHOWN = 20
+"""Skipped paths (symbolic links, special files, missing listed files) the text report names."""
+
+
 def format_text(result: ScanResult, *, removed: bool = False) -> str:
     """Every cluster with its keeper, each member's distance and action, then a summary."""
     to_hex = result.settings.hash.to_hex
@@ -117,6 +121,14 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         lines.append(f"failed  {display_path(f.path)}: {f.reason}")
     if result.failures:
         lines.append("")
+    # Named, so a listed file that is missing is not mistaken for a link; capped, since a tree of
+    # symbolic links would bury the clusters (the JSON report keeps every one).
+    for k in result.skipped[:SKIPPED_SHOWN]:
+        lines.append(f"skipped {display_path(k.path)}: {k.reason}")
+    if len(result.skipped) > SKIPPED_SHOWN:
+        lines.append(f"... and {len(result.skipped) - SKIPPED_SHOWN} more skipped (the JSON report lists every one)")
+    if result.skipped:
+        lines.append("")
     s = result.summary
     if not s.files:
         lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
@@ -131,7 +143,8 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         )
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
-        f"{s.failures} failed, {len(result.skipped)} skipped (symlinks, special files)"
+        f"{s.failures} failed, {len(result.skipped)} skipped "
+        + ("(listed above)" if result.skipped else "(symlinks, special files)")
     )
     verb = "removed" if removed else "would remove"
     hs = result.settings.hash
