@@ -159,7 +159,7 @@ def test_cli_reference_train_removes_exactly_the_leaked_test_files(
     assert gone == {"test_leak"}
     assert all(f[k].read_bytes() == before[k] for k in f if k != "test_leak")
     out = capsys.readouterr().out
-    assert "leaks test <-> train: 1 clusters" in out
+    assert "leaks test <-> train: 1 cluster, 1 file in test, 1 in train" in out
 
 
 # --- labels ----------------------------------------------------------------------------------------

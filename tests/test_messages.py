@@ -127,3 +127,20 @@ def test_skipped_paths_are_named_with_their_reason(tmp_path: Path, capsys: pytes
     assert sum(ln.startswith("skipped ") for ln in out.splitlines()) == 20
     assert "... and 6 more skipped (the JSON report lists every one)" in out
     assert "26 skipped (listed above)" in out
+
+
+def test_dataset_summaries_count_in_the_right_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One leak, one conflict: singular words, and no stray blank in a member's detail."""
+    for split, label in (("train", "cat"), ("test", "dog")):
+        (tmp_path / split / label).mkdir(parents=True)
+        photo(1).save(tmp_path / split / label / "a.png")
+    _rc, out, _err = cli(
+        capsys, "--reference", str(tmp_path / "train"), "-d", str(tmp_path / "test"), "--labels", "folder"
+    )
+    assert "1 cluster spans two or more folders, 1 label conflict, 0 clusters only inside the reference" in out
+    assert "leaks test <-> train: 1 cluster, 1 file in test, 1 in train" in out
+    assert "test: 1 image, 0 duplicates within, leaks: 1 to train" in out
+    assert "[320x240 px, " in out and ";  " not in out
+    (tmp_path / "labels.csv").write_text("path,label\ntrain/cat/a.png,cat\ntest/dog/a.png,dog\n", encoding="utf-8")
+    _rc, out, _err = cli(capsys, "-d", str(tmp_path), "--labels", str(tmp_path / "labels.csv"))
+    assert "; label cat]" in out and ";  " not in out

@@ -62,8 +62,11 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
     for m in c.members:
         r = m.record
         detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
-        if m.split or m.label is not None:
-            detail += f"; {m.split}" + (f" label {display_path(m.label)}" if m.label is not None else "")
+        tags = [m.split] if m.split else []
+        if m.label is not None:
+            tags.append(f"label {display_path(m.label)}")
+        if tags:
+            detail += "; " + " ".join(tags)
         if m.reference:
             detail += "; reference"
         note = f"  ({c.keep_reason})" if m is c.members[0] else f"  distance {m.distance}"
@@ -82,13 +85,13 @@ def sets_lines(result: ScanResult) -> list[str]:
         leaks = ", ".join(f"{n} to {names.get(o, o)}" for o, n in t.leaks) or "none"
         role = " (reference)" if t.reference else ""
         lines.append(
-            f"{t.name}{role}: {t.files} images, {t.duplicates_within} duplicates within, "
+            f"{t.name}{role}: {plural(t.files, 'image')}, {plural(t.duplicates_within, 'duplicate')} within, "
             f"leaks: {leaks}  [{display_path(t.root)}]"
         )
     for p in result.leak_pairs:
         lines.append(
-            f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {p.clusters} clusters, "
-            f"{len(p.files_a)} files in {names.get(p.a, p.a)}, {len(p.files_b)} in {names.get(p.b, p.b)}"
+            f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {plural(p.clusters, 'cluster')}, "
+            f"{plural(len(p.files_a), 'file')} in {names.get(p.a, p.a)}, {len(p.files_b)} in {names.get(p.b, p.b)}"
         )
     return lines
 
@@ -138,8 +141,9 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         lines += [*sets_lines(result), ""]
     if s.label_conflicts or s.leaks or s.reference_clusters or result.settings.labels:
         lines.append(
-            f"{s.leaks} clusters span two or more folders, {s.label_conflicts} label conflicts, "
-            f"{s.reference_clusters} clusters only inside the reference"
+            f"{plural(s.leaks, 'cluster spans', 'clusters span')} two or more folders, "
+            f"{plural(s.label_conflicts, 'label conflict')}, "
+            f"{plural(s.reference_clusters, 'cluster')} only inside the reference"
         )
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
