@@ -238,6 +238,12 @@ def scan_options(
         raise UsageError(str(exc)) from None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
         raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
+    if threshold > settings.bits // 4:
+        log.warning(
+            "threshold %d is high for %d-bit hashes: unrelated photos differ in about %d bits, so different "
+            "pictures may be grouped and marked remove; check the report before --remove 1",
+            threshold, settings.bits, settings.bits // 2,
+        )  # fmt: skip
     if index not in index_mod.BACKENDS:
         raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
     if not timeout > 0:
