@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from . import quality as quality_mod
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
-from .regions import content_box, sub_boxes
+from .regions import content_box, content_share, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -293,19 +293,21 @@ def _phash_boxes(
     return _median_rows(lows[:, :hash_size, :hash_size].reshape(n, -1)), _median_rows(lows.reshape(n, -1))
 
 
-def region_hashes(img: Image.Image, settings: HashSettings, plain: int) -> tuple[int, ...]:
+def region_hashes(
+    img: Image.Image, settings: HashSettings, plain: int, box: tuple[int, int, int, int] | None = None
+) -> tuple[int, ...]:
     """Content-box and sub-region hashes of ``img`` (already reduced: cropping it is cheap).
 
     The layout is :func:`imgdup.regions.split`'s: the content-box hash and the sub-region hashes
     at the scan's hash size, then finer hashes (4x the bits) of the whole image, the content
     box and the sub-regions, which confirm every link. The content box is found on the reduced
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
-    ``plain``, the image's plain hash.
+    ``plain``, the image's plain hash. ``box``: the content box, when the caller found it already.
     """
     luma = _luma(img)
     arr = np.asarray(luma)
     full = (0, 0, luma.width, luma.height)
-    boxes = [content_box(arr), *sub_boxes(luma.width, luma.height)]
+    boxes = [content_box(arr) if box is None else box, *sub_boxes(luma.width, luma.height)]
     if settings.algorithm == "phash":
         peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
         todo = [full, *boxes] if peeled else [full, *boxes[1:]]
@@ -497,6 +499,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         if traits.lossless and not _intact(source):
             traits = replace(traits, intact=False)
         plain = hash_image(img, settings)
+        box = content_box(np.asarray(_luma(img))) if settings.regions else None
+        if box is not None:
+            traits = replace(traits, content=content_share(box, img.size))
         return ImageRecord(
             entry=entry,
             width=width,
@@ -507,7 +512,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             low_information=is_low_information(img),
             frames=frames,
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
-            regions=region_hashes(img, settings, plain) if settings.regions else (),
+            regions=region_hashes(img, settings, plain, box) if box is not None else (),
             traits=traits,
         )
 

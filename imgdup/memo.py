@@ -22,8 +22,8 @@ from .models import Action, Cluster, Clustered, ImageRecord, Member
 _ACTIONS = {a.value: a for a in Action}
 # Part of every decision key besides imgdup's version: raise it when the keep policy's answers
 # change within a version (a remembered decision would be stale). 2: the enlargement noise test;
-# 3: lossy copies inherit a bare lossless sibling's enlargement verdict.
-DECISIONS = 3
+# 3: lossy copies inherit a bare lossless sibling's enlargement verdict; 4: framed copies lose.
+DECISIONS = 4
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

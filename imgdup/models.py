@@ -95,6 +95,10 @@ class Traits:
     ``jpeg_quality``: the IJG quality the luminance quantisation table corresponds to, None
     when the file is no JPEG; ``lossless``: a format that stores pixels exactly (PNG, BMP, ...).
     ``thumb``: a 16x16 grey thumbnail (256 bytes, row-major) to compare siblings with.
+    ``content``: the share of the image's area inside its content box (what is left after
+    peeling plain bands: an added border, letterbox bars, a caption band, a window frame; see
+    :func:`imgdup.regions.content_box`); 1.0 when nothing was peeled or it was not looked for
+    (without regions). A copy with an added frame holds no more of the picture than one without.
     """
 
     intact: bool = True
@@ -102,6 +106,7 @@ class Traits:
     jpeg_quality: int | None = None
     lossless: bool = False
     thumb: bytes = b""
+    content: float = 1.0
 
 
 @dataclass(frozen=True)

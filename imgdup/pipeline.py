@@ -565,7 +565,8 @@ def _to_measure(
     """The members of one cluster whose quality the policy still needs.
 
     Tiered (the ``quality`` rule first): only files that can still win are measured. Damaged
-    files, and grey ones where a sibling has colour, are out (the hash's own decode says so);
+    files, grey ones where a sibling has colour, and framed ones where a sibling shows as much of
+    the picture without the frame, are out (the hash's own decode says so);
     the rest go one pixel-count tier at a time, largest first, stopping at the first tier that
     holds a file that is not an enlargement of a smaller sibling. A lone file with no sibling
     small enough to be its source needs no measurement at all.
@@ -578,7 +579,7 @@ def _to_measure(
     if not tiered:
         return unknown
     unknown_paths = {r.path for r in unknown}
-    pool = [r for r, v in zip(members, verdicts) if not v.damaged and not v.grey] or members
+    pool = [r for r, v in zip(members, verdicts) if not (v.damaged or v.grey or v.framed)] or members
     enlarged = {r.path for r, v in zip(members, verdicts) if v.enlarged}
     for pixels in sorted({r.pixels for r in pool}, reverse=True):
         tier = [r for r in pool if r.pixels == pixels]

@@ -75,10 +75,14 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
 
 
 def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
-    """The order of the ``quality`` rule: intact, colour, not an enlargement of a sibling, most
-    pixels, then at equal resolution the least processed (no edit or overlay, not blurred,
-    highest effective JPEG quality, not re-encoded from a coarser one)."""
-    return (a.damaged, a.grey, a.enlarged, -r.pixels, a.edited, a.blurred, -a.quality, a.reencoded_from is not None)
+    """The order of the ``quality`` rule: intact, colour, not an enlargement of a sibling, no
+    added frame (its pixels are not picture), most pixels, then at equal resolution the least
+    processed (no edit or overlay, not blurred, highest effective JPEG quality, not re-encoded
+    from a coarser one)."""
+    return (
+        a.damaged, a.grey, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality,
+        a.reencoded_from is not None,
+    )  # fmt: skip
 
 
 def _quality_reason(best: tuple[Assessment, ImageRecord], other: tuple[Assessment, ImageRecord]) -> str:
@@ -90,6 +94,8 @@ def _quality_reason(best: tuple[Assessment, ImageRecord], other: tuple[Assessmen
         return "colour (another copy is grayscale)"
     if a.enlarged != b.enlarged:
         return "the others are enlargements of it"
+    if a.framed != b.framed:
+        return "no added border, bars or caption (another copy has them)"
     if r.pixels != s.pixels:
         return f"most pixels ({r.width}x{r.height}), not an enlargement"
     if a.edited != b.edited:

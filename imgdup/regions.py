@@ -106,6 +106,14 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
     return left, top, right, bottom
 
 
+def content_share(box: tuple[int, int, int, int], size: tuple[int, int]) -> float:
+    """The share of an image of ``size`` (width, height) that its content ``box`` covers, to 4
+    places: 1.0 when nothing was peeled."""
+    left, top, right, bottom = box
+    width, height = size
+    return round((right - left) * (bottom - top) / (width * height), 4) if width and height else 1.0
+
+
 def sub_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     """:data:`SUB_REGIONS` in pixels of a ``width`` x ``height`` image."""
     return [
