@@ -229,3 +229,20 @@ def test_benchmarks_time_imgdup_with_its_bytecode(tmp_path: Path, monkeypatch: p
     assert Path(folder) == package
     for module in ("__init__", "stage"):
         assert Path(importlib.util.cache_from_source(str(package / f"{module}.py"))).is_file()
+
+
+def test_incremental_sets_built_from_another_recipe_are_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench_incremental reuses a complete workdir, but not one built from another list of
+    variants: its reference set of 2026-11-29 predated the layout edits and was timed again for a
+    day as if it were what the script builds."""
+    incremental = importlib.import_module("benchmarks.bench_incremental")
+    ref, new = incremental.build(tmp_path, ref_size=6, batch_size=2, jobs=1, kind="distinct")
+    stale = ref / "00" / "left-from-another-recipe.jpg"
+    stale.write_bytes(b"x")
+    incremental.build(tmp_path, ref_size=6, batch_size=2, jobs=1, kind="distinct")
+    assert stale.exists()  # same recipe: reused as it is
+    monkeypatch.setattr(incremental, "recipe", lambda: "another")
+    incremental.build(tmp_path, ref_size=6, batch_size=2, jobs=1, kind="distinct")
+    assert not stale.exists() and any(ref.rglob("*.jpg")) and any(new.iterdir())
