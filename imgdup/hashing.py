@@ -263,10 +263,11 @@ def _phash_rows(size_in: int, hash_size: int) -> np.ndarray:
 
 def _median_rows(blocks: np.ndarray) -> list[int]:
     """phash's rule on each row of ``blocks`` (n x bits): 1 above the row's median, as ints."""
-    half = blocks.shape[1] // 2
+    half, width = blocks.shape[1] // 2, blocks.shape[1] // 8
     ordered = np.sort(blocks, axis=1)
     bits = blocks > ((ordered[:, half - 1] + ordered[:, half]) / 2)[:, None]
-    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(bits, axis=1)]
+    packed = np.packbits(bits, axis=1).tobytes()  # one bytes object, sliced: no numpy call per row
+    return [int.from_bytes(packed[k : k + width], "big") for k in range(0, len(packed), width)]
 
 
 def _phash_boxes(
