@@ -118,7 +118,13 @@ _IJG_SUMS = np.array([ijg_table(q).sum() for q in range(1, 101)])
 
 def estimate_jpeg_quality(luma_table: Sequence[int]) -> int:
     """The IJG quality whose luminance table is closest to ``luma_table`` (64 values)."""
-    total = float(sum(luma_table))
+    return _quality_of_sum(float(sum(luma_table)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _quality_of_sum(total: float) -> int:
+    """:func:`estimate_jpeg_quality` of a table's sum, remembered: the files of one camera or
+    encoder share a few tables (dogs-1000: 12 sums), and numpy's calls cost more than the answer."""
     return int(np.argmin(np.abs(_IJG_SUMS - total))) + 1  # the first (lowest) quality on a tie, as min() did
 
 
