@@ -232,9 +232,23 @@ DIHEDRAL = (
 
 
 def variant_hashes(img: Image.Image, settings: HashSettings) -> tuple[int, ...]:
-    """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap)."""
+    """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap).
+
+    phash's DCT and threshold run on the 7 resized versions at once: the same products, one per
+    version, as :func:`_phash` computes for one image (the same hashes), for fewer numpy calls.
+    """
     luma = _luma(img)
-    return tuple(hash_image(luma.transpose(t), settings) for t in DIHEDRAL)
+    if settings.algorithm != "phash":
+        return tuple(hash_image(luma.transpose(t), settings) for t in DIHEDRAL)
+    side = 4 * settings.hash_size
+    pixels = np.stack(
+        [
+            np.asarray(luma.transpose(t).resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
+            for t in DIHEDRAL
+        ]
+    )
+    dct = _dct_rows(side, settings.hash_size)
+    return tuple(_median_rows((dct @ pixels @ dct.T).reshape(len(DIHEDRAL), -1)))
 
 
 @functools.cache
