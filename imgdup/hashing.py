@@ -232,9 +232,23 @@ DIHEDRAL = (
 
 
 def variant_hashes(img: Image.Image, settings: HashSettings) -> tuple[int, ...]:
-    """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap)."""
+    """Hashes of the 7 rotated/flipped versions of ``img`` (already reduced: transposing it is cheap).
+
+    phash's DCT and threshold run on the 7 resized versions at once: the same products, one per
+    version, as :func:`_phash` computes for one image (the same hashes), for fewer numpy calls.
+    """
     luma = _luma(img)
-    return tuple(hash_image(luma.transpose(t), settings) for t in DIHEDRAL)
+    if settings.algorithm != "phash":
+        return tuple(hash_image(luma.transpose(t), settings) for t in DIHEDRAL)
+    side = 4 * settings.hash_size
+    pixels = np.stack(
+        [
+            np.asarray(luma.transpose(t).resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
+            for t in DIHEDRAL
+        ]
+    )
+    dct = _dct_rows(side, settings.hash_size)
+    return tuple(_median_rows((dct @ pixels @ dct.T).reshape(len(DIHEDRAL), -1)))
 
 
 @functools.cache
@@ -263,10 +277,11 @@ def _phash_rows(size_in: int, hash_size: int) -> np.ndarray:
 
 def _median_rows(blocks: np.ndarray) -> list[int]:
     """phash's rule on each row of ``blocks`` (n x bits): 1 above the row's median, as ints."""
-    half = blocks.shape[1] // 2
+    half, width = blocks.shape[1] // 2, blocks.shape[1] // 8
     ordered = np.sort(blocks, axis=1)
     bits = blocks > ((ordered[:, half - 1] + ordered[:, half]) / 2)[:, None]
-    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(bits, axis=1)]
+    packed = np.packbits(bits, axis=1).tobytes()  # one bytes object, sliced: no numpy call per row
+    return [int.from_bytes(packed[k : k + width], "big") for k in range(0, len(packed), width)]
 
 
 def _phash_boxes(

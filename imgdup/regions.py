@@ -74,9 +74,11 @@ def _peel(lines: np.ndarray, limit: int) -> int:
         return 0
     first = lines[0]
     ref = int(np.sort(first)[len(first) // 2])  # the median (np.median costs ~10x more here)
-    if (np.abs(first - ref) <= _TOLERANCE).mean() < _UNIFORM_SHARE:
+    # Shares as counts / lengths: the same floats as .mean(), without its per-call overhead
+    # (most of the cost of a call: 4 calls a photo, ~10 an image with borders).
+    if np.count_nonzero(np.abs(first - ref) <= _TOLERANCE) / len(first) < _UNIFORM_SHARE:
         return 0  # the common case, a photo's busy edge: decided on one line
-    close = (np.abs(lines[:limit] - ref) <= _TOLERANCE).mean(axis=1)
+    close = np.count_nonzero(np.abs(lines[:limit] - ref) <= _TOLERANCE, axis=1) / lines.shape[1]
     busy = np.flatnonzero(close < _TEXT_SHARE)  # the band ends before its first busy line
     plain = np.flatnonzero(close[: busy[0] if len(busy) else len(close)] >= _UNIFORM_SHARE)
     return int(plain[-1]) + 1

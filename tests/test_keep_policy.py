@@ -271,6 +271,21 @@ def test_coarse_to_fine_lattice_test_matches_the_exhaustive_one(first: int | Non
         assert want == first  # the case is one where a coarser lattice is found
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (47, 63), (94, 125), (256, 256)])
+def test_colourfulness_by_lookup_is_the_per_pixel_formula(shape: tuple[int, int]) -> None:
+    """The table lookup gives the very float the per-pixel formula gives (it is stored in every
+    record's traits, and a cache entry must not change with the implementation), strided views included."""
+    rng = np.random.default_rng(shape[0])
+    planes = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    if shape == (256, 256):  # every pair of levels once
+        planes[..., 1], planes[..., 2] = np.divmod(np.arange(256 * 256).reshape(256, 256), 256)
+    for cb, cr in ((planes[..., 1], planes[..., 2]), (planes[::2, ::2, 1], planes[::2, ::2, 2])):
+        want = float(np.hypot(cb.astype(np.float64) - 128.0, cr.astype(np.float64) - 128.0).mean())
+        assert quality.colourfulness(cb, cr) == want
+    with pytest.raises(TypeError):
+        quality.colourfulness(planes[..., 1].astype(np.int16), planes[..., 2])
+
+
 def test_the_remembering_assessor_answers_as_assess_does(tmp_path: Path) -> None:
     """Assessor gives assess()'s answers for the same records in any order, and a record
     replaced by a measured one (a new object) is assessed afresh, not from memory."""

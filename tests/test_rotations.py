@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageOps
 
 import imgdup
-from imgdup.hashing import settings_key
+from imgdup.hashing import DIHEDRAL, hash_image, settings_key, variant_hashes
 from imgdup.models import HashSettings
 
 from .synth import photo
@@ -64,3 +65,14 @@ def test_cli_option(tmp_path: Path, capsys: object) -> None:
     assert main(["-d", str(tmp_path), "-t", "8", "--rotations", "--no-cache", "-j", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "4 clusters" in out and "rotations" in out
+
+
+@pytest.mark.parametrize("hash_size", [4, 8, 16])
+def test_variant_hashes_are_the_hashes_of_the_turned_images(hash_size: int) -> None:
+    """The 7 variants hashed together are, bit for bit, each turned image hashed on its own."""
+    settings = HashSettings(hash_size=hash_size, rotations=True)
+    for seed, size in ((21, (125, 94)), (22, (70, 133))):
+        grey = photo(seed, size).convert("L")
+        want = tuple(hash_image(grey.transpose(t), settings) for t in DIHEDRAL)
+        assert variant_hashes(grey, settings) == want
+        assert len(set(want)) == len(DIHEDRAL)  # the test can tell the variants apart
