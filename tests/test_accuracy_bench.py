@@ -246,3 +246,13 @@ def test_incremental_sets_built_from_another_recipe_are_rebuilt(
     monkeypatch.setattr(incremental, "recipe", lambda: "another")
     incremental.build(tmp_path, ref_size=6, batch_size=2, jobs=1, kind="distinct")
     assert not stale.exists() and any(ref.rglob("*.jpg")) and any(new.iterdir())
+
+
+def test_keepers_benchmark_keeps_the_camera_file_not_a_framed_copy(tmp_path: Path) -> None:
+    """bench_keepers on 10 dogs-1000 photos: the camera file is kept in every cluster (before the
+    frame rule the copy in a thin white frame was, in all 10: "most pixels")."""
+    keepers = importlib.import_module("benchmarks.bench_keepers")
+    out = tmp_path / "k.json"
+    assert keepers.main(["--photos", "10", "--jobs", "1", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["clusters"] == 10 and doc["kept"] == {"camera": 10}

@@ -1,0 +1,85 @@
+"""Which copy the default keep policy keeps, in the clusters a photo collection really holds.
+
+Per dogs-1000 photo, seven versions of one picture, as a phone, a chat app and social media
+leave them: the camera file (``IMG_NNNN.jpg``, q92), a chat re-send (q60), a centre square crop,
+a half-size thumbnail, a caption "meme" (a white band with a line of text above the photo), a
+copy in a thin white frame, and a colour-filtered copy. The camera file is the one to keep;
+the script prints which version was kept, per version, over all clusters.
+
+    python benchmarks/bench_keepers.py                   # 100 photos (dogs-1000 #300-399)
+    python benchmarks/bench_keepers.py --photos 20 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+
+import imgdup
+from benchmarks._common import dogs1000
+
+VERSIONS = ("camera", "chat", "square", "thumb", "meme", "framed", "filter")
+
+
+def write_versions(photo: Path, folder: Path, index: int) -> None:
+    """The seven versions of one photo in ``folder`` (named so that path order favours none)."""
+    folder.mkdir(parents=True)
+    im = Image.open(photo).convert("RGB")
+    w, h = im.size
+    im.save(folder / f"IMG_{index:04d}.jpg", quality=92)
+    im.save(folder / "chat.jpg", quality=60)
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    im.crop((left, top, left + side, top + side)).save(folder / "square.jpg", quality=85)
+    im.resize((w // 2, h // 2), Image.Resampling.LANCZOS).save(folder / "thumb.jpg", quality=85)
+    band = 40
+    meme = Image.new("RGB", (w, h + band), (255, 255, 255))
+    meme.paste(im, (0, band))
+    font = ImageFont.load_default(size=18)
+    ImageDraw.Draw(meme).text((10, 10), "Look at this dog!! #dogsofinstagram", fill=(0, 0, 0), font=font)
+    meme.save(folder / "meme.jpg", quality=85)
+    ImageOps.expand(im, border=max(8, w // 25), fill=(255, 255, 255)).save(folder / "framed.jpg", quality=90)
+    ImageEnhance.Color(im).enhance(1.6).save(folder / "filter.jpg", quality=90)
+
+
+def version_of(path: str) -> str:
+    name = Path(path).name
+    return "camera" if name.startswith("IMG_") else Path(name).stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", type=int, default=100)
+    p.add_argument("--first", type=int, default=300, help="index of the first dogs-1000 photo used")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    photos = sorted(p for p in dogs1000().iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    photos = photos[args.first : args.first + args.photos]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, photo in enumerate(photos):
+            write_versions(photo, Path(tmp) / f"{i:03d}", i)
+        result = imgdup.find_duplicates(tmp, jobs=args.jobs)
+    kept = collections.Counter(version_of(c.keep.path) for c in result.clusters)
+    reasons = collections.Counter(c.keep_reason for c in result.clusters if version_of(c.keep.path) != "camera")
+    print(f"{len(photos)} photos x {len(VERSIONS)} versions, {len(result.clusters)} clusters")
+    for v in VERSIONS:
+        print(f"  kept: {v:8s} {kept.get(v, 0):4d}")
+    print(f"  camera file kept in {kept.get('camera', 0)} of {len(result.clusters)} clusters")
+    for reason, n in reasons.most_common(5):
+        print(f"    another kept ({n}): {reason}")
+    if args.json:
+        args.json.write_text(json.dumps({"photos": len(photos), "clusters": len(result.clusters), "kept": kept}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
