@@ -58,6 +58,8 @@ SUB_REGIONS: tuple[Box, ...] = (
 _TOLERANCE = 24
 _UNIFORM_SHARE = 0.97
 _TEXT_SHARE = 0.3
+# Busy lines (below _TEXT_SHARE) that a uniform line follows within this many lines are text.
+_TEXT_RUN = 6
 # Never peel more than this share of a side in total: what is left must still be a picture.
 _MIN_KEEP = 0.3
 _ROUNDS = 6  # frames nest (desktop, window border, title bar, page): peel layer by layer
@@ -79,9 +81,14 @@ def _peel(lines: np.ndarray, limit: int) -> int:
     if np.count_nonzero(np.abs(first - ref) <= _TOLERANCE) / len(first) < _UNIFORM_SHARE:
         return 0  # the common case, a photo's busy edge: decided on one line
     close = np.count_nonzero(np.abs(lines[:limit] - ref) <= _TOLERANCE, axis=1) / lines.shape[1]
-    busy = np.flatnonzero(close < _TEXT_SHARE)  # the band ends before its first busy line
-    plain = np.flatnonzero(close[: busy[0] if len(busy) else len(close)] >= _UNIFORM_SHARE)
-    return int(plain[-1]) + 1
+    # The band ends before its first busy line, unless a uniform line follows within _TEXT_RUN
+    # lines: on the reduced image a caption's line of text is a few rows of mostly ink between
+    # plain rows, which ended the band in the middle of its text (a 40 px meme band: 3 of 10 rows).
+    plain = np.flatnonzero(close >= _UNIFORM_SHARE)
+    busy = np.flatnonzero(close < _TEXT_SHARE)
+    after = plain[np.minimum(np.searchsorted(plain, busy), len(plain) - 1)]  # next plain line (or the last)
+    ends = busy[(after < busy) | (after - busy > _TEXT_RUN)]
+    return int(plain[plain < ends[0]][-1] if len(ends) else plain[-1]) + 1
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:

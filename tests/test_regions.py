@@ -327,3 +327,18 @@ def test_batched_decisions_with_reference_files_measure_to_the_nearest_one() -> 
                 assert m.distance == nearest and (m.action is Action.REMOVE) == (nearest <= 8)
                 reviewed += m.action is Action.REVIEW
     assert reviewed and any(m.action is Action.REMOVE for c in clusters for m in c.members)
+
+
+def test_a_caption_with_dense_letters_is_peeled_whole() -> None:
+    """On the reduced image a caption's line of text is a few rows of mostly ink: they ended the
+    band in its middle (a 40 px meme band: 3 of 10 rows peeled), so the content box kept the rest
+    of the band and its text. Busy rows that a plain row follows within a few rows are text; more
+    busy rows than that are the picture, and the band ends before them."""
+    pic = np.asarray(photo(6, (120, 90)).convert("L"), dtype=np.float64)
+    meme = np.full((102, 120), 250.0)
+    meme[12:, :] = pic
+    meme[3:8, 5:115] = 20.0  # five rows of ink: letters that fill 92% of each row
+    assert content_box(_noisy(meme, 2))[1] == 12
+    tall = meme.copy()
+    tall[3:11, 5:115] = 20.0  # eight rows of ink and one plain row: a dark stripe of the picture
+    assert content_box(_noisy(tall, 2))[1] == 3
