@@ -514,21 +514,24 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         img, width, height, frames, traits = _load_first_frame(source, settings)
         if traits.lossless and not _intact(source):
             traits = replace(traits, intact=False)
-        plain = hash_image(img, settings)
-        box = content_box(np.asarray(_luma(img))) if settings.regions else None
+        # Every hash below works on grey levels: convert a colour image once, not once per step
+        # (the colour traits were taken from the decode already).
+        grey = _luma(img)
+        plain = hash_image(grey, settings)
+        box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:
-            traits = replace(traits, content=content_share(box, img.size))
+            traits = replace(traits, content=content_share(box, grey.size))
         return ImageRecord(
             entry=entry,
             width=width,
             height=height,
             hash=plain,
             digest=digest,
-            variants=variant_hashes(img, settings) if settings.rotations else (),
-            low_information=is_low_information(img),
+            variants=variant_hashes(grey, settings) if settings.rotations else (),
+            low_information=is_low_information(grey),
             frames=frames,
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
-            regions=region_hashes(img, settings, plain, box) if box is not None else (),
+            regions=region_hashes(grey, settings, plain, box) if box is not None else (),
             traits=traits,
         )
 
