@@ -85,15 +85,20 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _quality_reason(best: tuple[Assessment, ImageRecord], other: tuple[Assessment, ImageRecord]) -> str:
-    """Why ``best`` beat ``other`` under the ``quality`` rule, in words."""
+def _quality_reason(
+    best: tuple[Assessment, ImageRecord], other: tuple[Assessment, ImageRecord], others: Sequence[Assessment] = ()
+) -> str:
+    """Why ``best`` beat ``other`` under the ``quality`` rule, in words (``others``: every other
+    candidate's assessment, for a reason that speaks of them all)."""
     (a, r), (b, s) = best, other
     if a.damaged != b.damaged:
         return "intact (another copy fails Pillow's full check)"
     if a.grey != b.grey:
         return "colour (another copy is grayscale)"
     if a.enlarged != b.enlarged:
-        return "the others are enlargements of it"
+        if all(o.enlarged for o in others):
+            return "the others are enlargements of it"
+        return f"a larger copy ({s.width}x{s.height}) is an enlargement of it"
     if a.framed != b.framed:
         return "no added border, bars or caption (another copy has them)"
     if r.pixels != s.pixels:
@@ -132,11 +137,20 @@ def choose_keeper(
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
         return best, "smallest of the files with identical pixels"
-    runner_up = ranked[1]
+    rival = ranked[1]
+    if keep[0] == "quality":
+        # The file a user looks for first is the largest one that is not framed (a frame shows):
+        # say why it lost, not why the runner-up did (a thumbnail kept over its enlargements was
+        # explained against a copy in a white frame, or as "most pixels" against a smaller one).
+        plain = [r for r in candidates if not assessed[r.path].framed] or candidates
+        largest = min(plain, key=lambda r: (-r.pixels, r.path))
+        if largest is not best and rules[0].key(largest) != rules[0].key(best):
+            rival = largest
     for name, rule in zip(keep, rules):
-        if rule.key(best) != rule.key(runner_up):
+        if rule.key(best) != rule.key(rival):
             if name == "quality":
-                return best, _quality_reason((assessed[best.path], best), (assessed[runner_up.path], runner_up))
+                others = [assessed[r.path] for r in candidates if r is not best]
+                return best, _quality_reason((assessed[best.path], best), (assessed[rival.path], rival), others)
             return best, rule.describe(best)
     return best, "first in path order"
 

@@ -58,6 +58,20 @@ def test_source_kept_over_its_4x_enlargement(tmp_path: Path, method: Image.Resam
     assert keeper(tmp_path) == ("z_small.jpg", "the others are enlargements of it")
 
 
+def test_the_reason_says_why_the_largest_copy_lost(tmp_path: Path) -> None:
+    """The reason is given against the largest copy, the one a user expects to be kept: a source
+    kept over its enlargement and a smaller thumbnail was explained as "most pixels" (against the
+    thumbnail), which reads as if the enlargement were not there."""
+    img = detailed(3, (200, 150))
+    img.save(tmp_path / "z_small.jpg", quality=85)
+    decoded(tmp_path / "z_small.jpg").resize((800, 600), Image.Resampling.BICUBIC).save(tmp_path / "a_big.jpg")
+    img.resize((100, 75), Image.Resampling.LANCZOS).save(tmp_path / "b_thumb.jpg", quality=90)
+    assert keeper(tmp_path) == ("z_small.jpg", "a larger copy (800x600) is an enlargement of it")
+    # A framed copy, larger still, is not the one a user asks about: its frame shows.
+    _bordered(decoded(tmp_path / "a_big.jpg"), 0.1, (255, 255, 255)).save(tmp_path / "c_framed.jpg", quality=95)
+    assert keeper(tmp_path) == ("z_small.jpg", "a larger copy (800x600) is an enlargement of it")
+
+
 def test_larger_original_kept_over_its_downscale(tmp_path: Path) -> None:
     img = detailed(4)
     img.save(tmp_path / "z_original.jpg", quality=75)
