@@ -355,7 +355,7 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
-    img, width, height, _frames, _traits = _load_first_frame(source, settings)
+    img, width, height, _frames, _traits, _measured = _load_first_frame(source, settings)
     return img, width, height
 
 
@@ -364,9 +364,21 @@ _LOSSLESS = ("PNG", "BMP", "DIB", "TIFF", "PPM", "TGA")
 _THUMB = 16
 
 
-def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int, int, Traits]:
-    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image) and the
-    :class:`Traits` its reduced decode shows for free.
+# A file this large that the hash pass decodes in full anyway (not a JPEG) has its enlargement
+# spectrum taken there (a 256 px crop: ~0.9 ms, under 4% of such a decode): in a cluster where it
+# is an enlargement of a sibling, which a large PNG or WebP copy usually is, it is then never
+# decoded again (mixed set of bench_e2e.py: 96 such copies, ~4 s of the measuring's 5.5 s).
+# Smaller files skip it: the crop would cost up to ~20% of their decode, paid by every file
+# whether or not it has a sibling.
+SPECTRUM_IN_HASH_PIXELS = 1_000_000
+
+
+def _load_first_frame(
+    source: str | io.BytesIO, settings: HashSettings
+) -> tuple[Image.Image, int, int, int, Traits, Quality | None]:
+    """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image), the
+    :class:`Traits` its reduced decode shows for free, and, for a large file decoded in full, the
+    spectrum part of its :class:`Quality` (see :data:`SPECTRUM_IN_HASH_PIXELS`).
 
     A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
     grey decode gives (same hash), and the chroma planes say whether the picture has colour.
@@ -400,6 +412,10 @@ def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple
                 colour = quality_mod.colourfulness(ycc[..., 1], ycc[..., 2])
                 img = img.getchannel(0)
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
+            measured = None
+            if fmt not in ("JPEG", "MPO") and orientation == 1 and img.width * img.height >= SPECTRUM_IN_HASH_PIXELS:
+                # as stored (no rotation: what measure_siblingwise sees), before any reduction
+                measured = spectrum_only(np.asarray(_luma(img)), None)
             if reduced and min(img.size) >= 2 * draft_size(settings):
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
@@ -412,7 +428,7 @@ def _load_first_frame(source: str | io.BytesIO, settings: HashSettings) -> tuple
             traits = Traits(
                 colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
             )
-            return img, width, height, frames, traits
+            return img, width, height, frames, traits, measured
 
 
 def _intact(source: str | io.BytesIO) -> bool:
@@ -511,7 +527,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height, frames, traits = _load_first_frame(source, settings)
+        img, width, height, frames, traits, measured = _load_first_frame(source, settings)
         if traits.lossless and not _intact(source):
             traits = replace(traits, intact=False)
         # Every hash below works on grey levels: convert a colour image once, not once per step
@@ -533,6 +549,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
             regions=region_hashes(grey, settings, plain, box) if box is not None else (),
             traits=traits,
+            quality=measured,
         )
 
     return _guarded(entry, work)
@@ -591,6 +608,31 @@ def measure_quality(img: Image.Image) -> Quality:
     return Quality(upscaled=upscaled, pixels_sha256=pixels_sha256)
 
 
+def _centre_crop(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """Height, width, top and left of the centre crop the sibling-relative measures look at (on
+    the 8 px grid: a JPEG's blocks)."""
+    h, w = grey.shape
+    side_y, side_x = min(h, quality_mod.MEASURE_CROP), min(w, quality_mod.MEASURE_CROP)
+    return side_y, side_x, ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
+
+
+def _crop_spectrum(grey: np.ndarray, jpeg_quality: int | None) -> tuple[tuple[float, ...], float, bool]:
+    """The centre crop's spectrum, the noise energy :func:`quality.is_enlargement` takes, and
+    whether the picture looks enlarged by 1.5-2x (informational)."""
+    side_y, side_x, top, left = _centre_crop(grey)
+    spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
+    energy = quality_mod.noise_energy(grey.shape[1], grey.shape[0], jpeg_quality)
+    return spec, energy, any(quality_mod.is_enlargement(spec, f, energy) for f in (0.5, 2 / 3))
+
+
+def spectrum_only(grey: np.ndarray, jpeg_quality: int | None) -> Quality:
+    """The spectrum part of :func:`measure_siblingwise` (``complete`` False: no lattice test, no
+    pixel digest), from the full-resolution grey image as stored: what it returns when the
+    spectrum shows an enlargement, bit for bit."""
+    spec, _energy, upscaled = _crop_spectrum(grey, jpeg_quality)
+    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
+
+
 def measure_siblingwise(
     img: Image.Image, jpeg_quality: int | None = None, enlargement_factors: Sequence[float] = ()
 ) -> Quality:
@@ -604,11 +646,8 @@ def measure_siblingwise(
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
-    side_y, side_x = min(h, quality_mod.MEASURE_CROP), min(w, quality_mod.MEASURE_CROP)
-    top, left = ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
-    spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
-    energy = quality_mod.noise_energy(w, h, jpeg_quality)
-    upscaled = any(quality_mod.is_enlargement(spec, f, energy) for f in (0.5, 2 / 3))
+    side_y, side_x, top, left = _centre_crop(grey)
+    spec, energy, upscaled = _crop_spectrum(grey, jpeg_quality)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
     digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()

@@ -588,7 +588,10 @@ def _to_measure(
             return []  # one picture on top, nothing smaller it could be an enlargement of
         in_tier = {r.path for r in tier}
         pairs = [(r, v) for r, v in zip(members, verdicts) if r.path in in_tier and r.path not in enlarged]
-        if has_source and not any(r.path not in unknown_paths for r, _ in pairs):
+        # A spectrum alone (the hash pass takes it from a large PNG's or WebP's full decode)
+        # answers "is it an enlargement?"; the rest of a measurement is for the tier's ranking.
+        spectral = [r for r, _ in pairs if r.path not in unknown_paths or (r.quality and r.quality.spectrum)]
+        if has_source and not spectral:
             # Is any file of this tier not an enlargement? Only a spectrum says: measure the
             # best claims first; if all of the tier turn out enlarged, go on to the next tier.
             if not pairs:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 import imgdup
-from imgdup import pipeline, quality
+from imgdup import hashing, pipeline, quality
 from imgdup.models import Quality
 
 from .synth import photo
@@ -226,6 +226,40 @@ def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_
     last = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
     assert not marker.exists()
     assert {Path(r.path).name: r.quality for r in last.records} == now
+
+
+def test_a_large_png_or_webp_is_not_decoded_again_to_tell_its_enlargements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PNG or WebP of a megapixel or more is decoded in full by the hash pass anyway, which takes
+    its spectrum there: an enlargement among them is known as one, and a lone original on top
+    as none, without a second decode (on bench_e2e.py's mixed set the measuring had spent 4 of
+    its 5.5 s decoding such enlargements again)."""
+    img = detailed(15, (300, 225))
+    img.save(tmp_path / "z_small.jpg", quality=85)
+    big = decoded(tmp_path / "z_small.jpg").resize((1200, 900), Image.Resampling.BICUBIC)
+    big.save(tmp_path / "a_big.png")
+    big.save(tmp_path / "b_big.webp", quality=90)
+    original = detailed(16, (1200, 900))
+    (tmp_path / "other").mkdir()
+    original.save(tmp_path / "other" / "a_original.png")
+    original.resize((600, 450), Image.Resampling.LANCZOS).save(tmp_path / "other" / "b_half.jpg", quality=90)
+    marker = tmp_path / "measured"
+    monkeypatch.setattr(pipeline, "quality_entry_some_rgb", functools.partial(_mark_and_fail, marker))
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    assert not marker.exists()
+    kept = sorted((Path(c.keep.path).name, c.keep_reason) for c in result.clusters)
+    assert kept == [("a_original.png", "most pixels (1200x900), not an enlargement"),
+                    ("z_small.jpg", "the others are enlargements of it")]  # fmt: skip
+    # What the hash pass took is what the measurement would give for that file, bit for bit.
+    by_name = {Path(r.path).name: r for r in result.records}
+    for name, factors in (("a_big.png", (0.25,)), ("b_big.webp", (0.25,)), ("a_original.png", ())):
+        with Image.open(by_name[name].path) as im:
+            im.load()
+            again = hashing.measure_siblingwise(hashing.normalise(im), None, factors)
+        assert by_name[name].quality is not None and by_name[name].quality.spectrum == again.spectrum, name
+        assert by_name[name].quality.upscaled == again.upscaled and not by_name[name].quality.complete
+    assert by_name["z_small.jpg"].quality is None and by_name["b_half.jpg"].quality is None
 
 
 def _mark_and_fail(marker: Path, *args: object, **kwargs: object) -> None:
