@@ -24,8 +24,9 @@ _ACTIONS = {a.value: a for a in Action}
 # change within a version (a remembered decision would be stale). 2: the enlargement noise test;
 # 3: lossy copies inherit a bare lossless sibling's enlargement verdict; 4: framed copies lose;
 # 5: the frame rule's share sieve 0.9 -> 0.97 and its 4-member minimum (decisions of 4 differ);
-# 6: the keep reason speaks of the largest copy when it lost (the reasons are remembered too).
-DECISIONS = 6
+# 6: the keep reason speaks of the largest copy when it lost (the reasons are remembered too);
+# 7: a copy whose colours were changed (a filter) is an edit.
+DECISIONS = 7
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -98,12 +98,16 @@ def _quality_reason(
     if a.enlarged != b.enlarged:
         if all(o.enlarged for o in others):
             return "the others are enlargements of it"
-        return f"a larger copy ({s.width}x{s.height}) is an enlargement of it"
+        if s.pixels > r.pixels:
+            return f"a larger copy ({s.width}x{s.height}) is an enlargement of it"
+        return "another copy of its size is an enlargement of a smaller one"
     if a.framed != b.framed:
         return "no added border, bars or caption (another copy has them)"
     if r.pixels != s.pixels:
         return f"most pixels ({r.width}x{r.height}), not an enlargement"
     if a.edited != b.edited:
+        if b.recoloured:
+            return "true colours (another copy's colours were changed: a filter)"
         return "no overlay or edit (another copy differs where the others agree)"
     if a.blurred != b.blurred:
         return "sharper (another copy has less detail)"
@@ -137,22 +141,35 @@ def choose_keeper(
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
         return best, "smallest of the files with identical pixels"
-    rival = ranked[1]
+    reason = _why(best, ranked[1], keep, rules, candidates, assessed if "quality" in keep else {})
     if keep[0] == "quality":
         # The file a user looks for first is the largest one that is not framed (a frame shows):
-        # say why it lost, not why the runner-up did (a thumbnail kept over its enlargements was
-        # explained against a copy in a white frame, or as "most pixels" against a smaller one).
+        # when it lost, say why too (a thumbnail kept over its enlargements was explained only
+        # against a copy in a white frame; an original only against its re-encodes).
         plain = [r for r in candidates if not assessed[r.path].framed] or candidates
         largest = min(plain, key=lambda r: (-r.pixels, r.path))
-        if largest is not best and rules[0].key(largest) != rules[0].key(best):
-            rival = largest
+        if largest is not best and largest is not ranked[1] and largest.pixels >= best.pixels:
+            more = _why(best, largest, keep, rules, candidates, assessed)
+            reason = reason if more == reason else f"{reason}; {more}"
+    return best, reason
+
+
+def _why(
+    best: ImageRecord,
+    other: ImageRecord,
+    keep: Sequence[str],
+    rules: Sequence[KeepRule],
+    candidates: Sequence[ImageRecord],
+    assessed: Mapping[str, Assessment],
+) -> str:
+    """The first rule that ranks ``best`` before ``other``, in words."""
     for name, rule in zip(keep, rules):
-        if rule.key(best) != rule.key(rival):
+        if rule.key(best) != rule.key(other):
             if name == "quality":
                 others = [assessed[r.path] for r in candidates if r is not best]
-                return best, _quality_reason((assessed[best.path], best), (assessed[rival.path], rival), others)
-            return best, rule.describe(best)
-    return best, "first in path order"
+                return _quality_reason((assessed[best.path], best), (assessed[other.path], other), others)
+            return rule.describe(best)
+    return "first in path order"
 
 
 def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:

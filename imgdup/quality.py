@@ -92,6 +92,14 @@ EDIT_LEVELS = 14.0
 # A thumbnail whose grey-level spread differs from the siblings' median spread by this factor
 # (x1.3 contrast, say) is edited as well, even where no cell moves by EDIT_LEVELS.
 CONTRAST_EDIT = 0.15
+# A member whose colourfulness is this factor above or below the median of the others' (those
+# with colour, frames left out) had its colours changed: a filter, a saturation boost, a fade.
+# Such an edit barely moves the grey thumbnails the overlay test compares. Measured (member /
+# median of the others): originals 0.99-1.05 on the accuracy benchmark (seed 0, 147 clusters),
+# re-encodes, crops, rotations and enlargements 0.45-1.53 only for crops of 20-30% (smaller: they
+# do not compete at equal size), brightness and contrast edits 0.74-1.31 (found by the thumbnails
+# already); bench_keepers.py's x1.6 saturation filter 1.48-1.64, its camera files 0.81-1.01.
+COLOUR_EDIT = 1.4
 # A same-size member whose middle-band power is below BLUR_RATIO of the tier's median is blurred.
 BLUR_RATIO = 0.5
 
@@ -401,6 +409,7 @@ class Assessment:
     blurred: bool = False
     quality: int = 0  # effective quality 0-100: JPEG quality, capped by the lattice it sits on
     reencoded_from: int | None = None  # the coarser quality its pixels went through
+    recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
 
 
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
@@ -427,6 +436,22 @@ def _edited(thumbs: tuple[bytes, ...]) -> tuple[bool, ...]:
 
 
 _THUMB_BYTES = 256
+
+
+def _recoloured(members: Sequence[ImageRecord], frames: Sequence[bool]) -> list[bool]:
+    """Which members' colours were changed (:data:`COLOUR_EDIT`); a grey member is the grey
+    rule's, and a nearly grey picture's colourfulness is too small a number to compare."""
+    values = [r.traits.colourfulness if r.traits and not f else None for r, f in zip(members, frames)]
+    out = [False] * len(members)
+    for i, own in enumerate(values):
+        if own is None or own < GREY_MAX:
+            continue
+        others = [v for j, v in enumerate(values) if j != i and v is not None and v >= GREY_MAX]
+        if len(others) < 2:  # "what the others agree on" needs at least two others
+            continue
+        agreed = statistics.median(others)
+        out[i] = agreed >= COLOUR_MIN and not 1 / COLOUR_EDIT < own / agreed < COLOUR_EDIT
+    return out
 
 
 def sibling_scales(own: int, sizes: Iterable[int]) -> tuple[float, ...]:
@@ -483,6 +508,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     """Compare every member with its siblings (same order as ``members``)."""
     edited = _edited(tuple(r.traits.thumb if r.traits else b"" for r in members))
     frames = framed(members, edited)
+    recoloured = _recoloured(members, frames)
     # A frame's colour is not the picture's: a grey photo in a coloured border (or on a coloured
     # desktop) must not make its plain copies "grey" next to it.
     colourful = any(
@@ -513,7 +539,8 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
                 enlarged=bool(spec) and any(is_enlargement(spec, f, energy[r.path]) for f in smaller),
                 framed=frames[i],
-                edited=edited[i],
+                edited=edited[i] or recoloured[i],
+                recoloured=recoloured[i],
                 blurred=bool(spec) and tier_detail > 0 and detail(spec) < BLUR_RATIO * tier_detail,
                 quality=q,
                 reencoded_from=fit,
