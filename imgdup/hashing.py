@@ -634,7 +634,10 @@ def spectrum_only(grey: np.ndarray, jpeg_quality: int | None) -> Quality:
 
 
 def measure_siblingwise(
-    img: Image.Image, jpeg_quality: int | None = None, enlargement_factors: Sequence[float] = ()
+    img: Image.Image,
+    jpeg_quality: int | None = None,
+    enlargement_factors: Sequence[float] = (),
+    pixels: Callable[[], Image.Image] | None = None,
 ) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
@@ -643,6 +646,7 @@ def measure_siblingwise(
     ``enlargement_factors``: the siblings' scales (as :func:`imgdup.quality.assess` computes
     them). When the spectrum shows an enlargement at one of them, the file can never be kept
     over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
+    ``pixels``: the image the pixel digest is of, when it is not ``img`` (a JPEG's colour decode).
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
@@ -650,10 +654,11 @@ def measure_siblingwise(
     spec, energy, upscaled = _crop_spectrum(grey, jpeg_quality)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
-    digest = hashlib.sha256(f"{img.mode} {img.width} {img.height}\n".encode()).digest()
-    pixels = hashlib.sha256(digest)
-    pixels.update(grey.data if img.mode == "L" else img.tobytes())  # grey: its bytes as they are, no copy
-    pixels_sha256 = pixels.hexdigest()
+    shown = pixels() if pixels is not None else img
+    digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n".encode()).digest()
+    summed = hashlib.sha256(digest)
+    summed.update(grey.data if shown is img and img.mode == "L" else shown.tobytes())  # grey: as they are, no copy
+    pixels_sha256 = summed.hexdigest()
     # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
     offsets = [(0, 0), (h % 8, 0), (0, w % 8), (h % 8, w % 8)]
@@ -668,22 +673,35 @@ def measure_siblingwise(
 
 def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = ()) -> ImageRecord:
     source, digest = _read(entry)
+
+    def in_colour() -> Image.Image:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        with Image.open(source, formats=_formats_for(source)) as again:
+            again.load()
+            return normalise(again)
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
             own = None
+            colour_jpeg = False
             if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
                 own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
-                if not colour and img.mode in ("RGB", "YCbCr"):
-                    # full size, luminance only: about half the cost of a colour decode; the
-                    # pixel digest is then of the luminance (it can only equal another JPEG's)
+                if img.mode in ("RGB", "YCbCr"):
+                    # Full size, luminance only: about half the cost of a colour decode, and the
+                    # exact plane the encoder quantised (a conversion to RGB and back rounds it,
+                    # enough to hide a coarser lattice: an EXIF-rotated q92 re-encode of a q75
+                    # original was kept over it). The pixel digest is then of the luminance.
                     img.draft("L", img.size)
+                    colour_jpeg = colour
             img.load()
             img = normalise(img)
-    return ImageRecord(
-        entry=entry, width=width, height=height, hash=0, digest=digest, quality=measure_siblingwise(img, own, factors)
-    )
+        # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
+        # same pixels has the same one), made only once the spectrum shows no enlargement.
+        measured = measure_siblingwise(img, own, factors, pixels=in_colour if colour_jpeg else None)
+    return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
 
 
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
