@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import byte_compile_imgdup, dogs1000, machine, run_measured
@@ -221,9 +222,11 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
     if not args.skip_naive:
         s, rss, out = median_run([sys.executable, "-c", NAIVE, str(root), str(args.threshold)], args.repeats)
         record("naive (1 process)", s, rss)
+    keepers: dict[str, int] = {}
     for jobs in args.jobs:
         s, rss, out = median_run(imgdup_cmd(root, jobs=jobs, cache=None, threshold=args.threshold), args.repeats)
         record(f"imgdup cold -j{jobs}", s, rss)
+        keepers = keeper_variants(root, json.loads(out))
     # What the default keep policy (sibling-relative quality) adds: the same cold run without it.
     s, rss, _ = median_run(
         imgdup_cmd(root, jobs=max(args.jobs), cache=None, threshold=args.threshold, keep="pixels,path"), args.repeats
@@ -273,7 +276,26 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
     for name, value in ratios.items():
         peak = name.startswith("peak")
         print(f"  {'' if peak else 'ratio '}{name:<58} {value:6.2f}{'' if peak else 'x'}")
-    return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary}
+    if keepers:
+        good = keepers.get("original", 0) + keepers.get("png", 0)
+        print(f"  kept file by variant (default keep policy): {dict(sorted(keepers.items(), key=lambda kv: -kv[1]))}")
+        print(f"  original or its lossless PNG kept in {good} of {sum(keepers.values())} clusters")
+    return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary,
+            "kept_variants": keepers}  # fmt: skip
+
+
+def keeper_variants(root: Path, doc: dict[str, Any]) -> dict[str, int]:
+    """For a labelled set (a ``.truth.json`` beside it, as build_scale_set writes), which
+    variant each cluster kept; empty for other folders."""
+    truth = root.parent / f"{root.name}.truth.json"
+    if not truth.is_file():
+        return {}
+    variant = {row["file"]: row["variant"] for row in json.loads(truth.read_text())}
+    kept: dict[str, int] = {}
+    for cluster in doc["clusters"]:
+        name = variant.get(Path(cluster["keep"]).relative_to(root).as_posix(), "unlabelled")
+        kept[name] = kept.get(name, 0) + 1
+    return kept
 
 
 def main() -> None:

@@ -671,7 +671,7 @@ def measure_siblingwise(
     )
 
 
-def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = ()) -> ImageRecord:
+def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (), spectrum: bool = False) -> ImageRecord:
     source, digest = _read(entry)
 
     def in_colour() -> Image.Image:
@@ -698,9 +698,12 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = ())
                     colour_jpeg = colour
             img.load()
             img = normalise(img)
-        # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
-        # same pixels has the same one), made only once the spectrum shows no enlargement.
-        measured = measure_siblingwise(img, own, factors, pixels=in_colour if colour_jpeg else None)
+        if spectrum:  # all a smaller sibling is asked for: what a larger copy is compared with
+            measured = spectrum_only(np.asarray(_luma(img)), own)
+        else:
+            # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
+            # same pixels has the same one), made only once the spectrum shows no enlargement.
+            measured = measure_siblingwise(img, own, factors, pixels=in_colour if colour_jpeg else None)
     return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
 
 
@@ -725,9 +728,16 @@ def quality_entry_some_rgb(
     *,
     colour_paths: frozenset[str] = frozenset(),
     factors: Mapping[str, tuple[float, ...]] | None = None,
+    spectrum_paths: frozenset[str] = frozenset(),
 ) -> ImageRecord | HashFailure:
     """:func:`quality_entry_rgb` for ``colour_paths``, :func:`quality_entry` for the rest: one
     batch, one set of workers (bind ``colour_paths`` with functools.partial). ``factors``: per
-    path, the siblings' scales for :func:`measure_siblingwise`."""
+    path, the siblings' scales for :func:`measure_siblingwise`. ``spectrum_paths``: files whose
+    spectrum alone is asked for (:func:`spectrum_only`)."""
     scales = (factors or {}).get(entry.path, ())
-    return _guarded(entry, lambda: _quality_work(entry, colour=entry.path in colour_paths, factors=scales))
+    return _guarded(
+        entry,
+        lambda: _quality_work(
+            entry, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
+        ),
+    )

@@ -561,8 +561,9 @@ def _reference_links(
 
 def _to_measure(
     members: list[ImageRecord], tried: set[str], tiered: bool, assess: quality_mod.Assess = quality_mod.assess
-) -> list[ImageRecord]:
-    """The members of one cluster whose quality the policy still needs.
+) -> tuple[list[ImageRecord], bool]:
+    """The members of one cluster whose quality the policy still needs, and whether their
+    spectrum is all it needs (smaller siblings a candidate is compared with).
 
     Tiered (the ``quality`` rule first): only files that can still win are measured. Damaged
     files, grey ones where a sibling has colour, and framed ones where a sibling shows as much of
@@ -577,7 +578,7 @@ def _to_measure(
     partial = {r.path for r, v in zip(members, verdicts) if r.quality and not r.quality.complete and not v.enlarged}
     unknown = [r for r in members if (r.quality is None or r.path in partial) and r.path not in tried]
     if not tiered:
-        return unknown
+        return unknown, False
     unknown_paths = {r.path for r in unknown}
     pool = [r for r, v in zip(members, verdicts) if not (v.damaged or v.grey or v.framed)] or members
     enlarged = {r.path for r, v in zip(members, verdicts) if v.enlarged}
@@ -585,7 +586,7 @@ def _to_measure(
         tier = [r for r in pool if r.pixels == pixels]
         has_source = any(s.pixels <= quality_mod.SAME_SIZE**2 * pixels for s in members)
         if len({r.digest for r in tier}) == 1 and not has_source:
-            return []  # one picture on top, nothing smaller it could be an enlargement of
+            return [], False  # one picture on top, nothing smaller it could be an enlargement of
         in_tier = {r.path for r in tier}
         pairs = [(r, v) for r, v in zip(members, verdicts) if r.path in in_tier and r.path not in enlarged]
         # A spectrum alone (the hash pass takes it from a large PNG's or WebP's full decode)
@@ -598,9 +599,36 @@ def _to_measure(
                 continue
             live = [(r, v) for r, v in pairs if not v.edited] or pairs
             top = max(quality_mod.effective_quality(r)[0] for r, _ in live)
-            return [r for r, _ in live if quality_mod.effective_quality(r)[0] == top]
-        return _best_quality_first(pairs, unknown_paths)
-    return []
+            return [r for r, _ in live if quality_mod.effective_quality(r)[0] == top], False
+        sources = _sibling_sources_to_measure(members, verdicts, spectral, tried)
+        if sources:
+            return sources, True
+        return _best_quality_first(pairs, unknown_paths), False
+    return [], False
+
+
+def _sibling_sources_to_measure(
+    members: list[ImageRecord],
+    verdicts: list[quality_mod.Assessment],
+    candidates: list[ImageRecord],
+    tried: set[str],
+) -> list[ImageRecord]:
+    """Smaller siblings whose spectrum :func:`imgdup.quality.enlarged_against` needs before the
+    candidates (measured, not enlargements by their own spectrum) can be kept: per pixel count
+    0.6-0.8 times a candidate's size (linear), one unmeasured, unframed, unedited member with
+    the best claimed quality, unless one of that size is measured already."""
+    low, high = quality_mod.SIBLING_SCALES
+    measured = {r.pixels for r in members if r.quality and r.quality.spectrum}
+    by_size: dict[int, ImageRecord] = {}
+    for r, v in zip(members, verdicts):
+        if r.path in tried or r.pixels in measured or v.framed or v.edited:
+            continue
+        if not any(low <= (r.pixels / c.pixels) ** 0.5 <= high for c in candidates if c.pixels):
+            continue
+        best = by_size.get(r.pixels)
+        if best is None or quality_mod.effective_quality(r)[0] > quality_mod.effective_quality(best)[0]:
+            by_size[r.pixels] = r
+    return list(by_size.values())
 
 
 def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], unknown: set[str]) -> list[ImageRecord]:
@@ -660,12 +688,15 @@ def _with_quality(
         todo: list[ImageRecord] = []
         colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
         scales: dict[str, tuple[float, ...]] = {}  # the smaller siblings' scales (as assess() has them)
+        spectral: set[str] = set()  # needed for their spectrum only (unless another cluster needs more)
+        full: set[str] = set()
         still = []
         for g in active:
             members = [measured.get(r.path, r) for r in g]
-            need = _to_measure(members, tried, tiered, assess)
+            need, as_sources = _to_measure(members, tried, tiered, assess)
             if need:
                 todo += need
+                (spectral if as_sources else full).update(r.path for r in need)
                 still.append(g)
                 sizes = {r.pixels for r in members}
                 scales |= {r.path: quality_mod.sibling_scales(r.pixels, sizes) for r in need}
@@ -673,15 +704,21 @@ def _with_quality(
                 colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
             break
+        spectral -= full
+
+        def kind(r: ImageRecord, colour: set[str] = colour, spectral: set[str] = spectral) -> tuple[str, bool, bool]:
+            return r.digest, r.path in colour, r.path in spectral
+
         # byte-identical files measure the same: decode one of them (exact copies cost nothing)
-        first: dict[tuple[str, bool], ImageRecord] = {}
+        first: dict[tuple[str, bool, bool], ImageRecord] = {}
         for r in todo:
-            first.setdefault((r.digest, r.path in colour), r)
+            first.setdefault(kind(r), r)
         unique = list(first.values())
         work = functools.partial(
             quality_entry_some_rgb,
             colour_paths=frozenset(r.path for r in unique if r.path in colour),
             factors={r.path: scales[r.path] for r in unique if scales.get(r.path)},
+            spectrum_paths=frozenset(r.path for r in unique if r.path in spectral),
         )
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
         done_before, total = len(tried), len(tried) + len(unique)
@@ -696,14 +733,16 @@ def _with_quality(
                 work=work,
                 on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
             )
-        by_key = {(r.digest, r.path in colour): res for r, res in zip(unique, got)}
-        results = [by_key[(r.digest, r.path in colour)] for r in todo]
+        by_key = {kind(r): res for r, res in zip(unique, got)}
+        results = [by_key[kind(r)] for r in todo]
         for r, res in zip(todo, results):
-            tried.add(r.path)
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
             if isinstance(res, ImageRecord) and res.digest == r.digest:
                 measured[r.path] = replace(r, quality=res.quality)
+                if r.path not in spectral:  # a spectrum alone: measured in full if it can still win
+                    tried.add(r.path)
             else:
+                tried.add(r.path)
                 missed += 1
                 log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
         active = still

@@ -61,6 +61,17 @@ ENLARGED_RATIO = 0.065
 NOISE_VAR = 0.3
 NOISE_MAX_F = 0.7
 NOISE_MIN_QUALITY = 85
+# A 1.25-1.67x enlargement (of a sibling SIBLING_SCALES times its size) is told by its sibling too:
+# its power above 1.3 f is below SIBLING_RATIO of the sibling's own power in the same relative
+# band (above 1.3 f of the sibling's resolution). A photo's spectrum is roughly scale-invariant,
+# so a larger original holds about as much there as its smaller copy does; an enlargement holds
+# only the interpolation's residue. Its own ratio test misses bicubic 1.5x enlargements saved at
+# q85 (their block noise fills the band: 215 of 993 kept on bench_e2e.py's 20k set). Measured on
+# 150 dogs-1000 photos (power ratio): 1.5x bicubic q85 0.045-0.52 (75% below 0.2), 1.5x Lanczos
+# q92 0.015-0.40; originals against their Lanczos copies of 2/3 and 3/4 the size, saved as JPEG
+# q30/q50/q90 or WebP q75, 0.24 and more (0.30 and more at 3/4).
+SIBLING_RATIO = 0.2
+SIBLING_SCALES = (0.6, 0.8)
 # Side of the native-resolution centre crop the sibling-relative measurements look at (a
 # multiple of 8 so that its blocks are the JPEG blocks).
 MEASURE_CROP = 256
@@ -343,6 +354,16 @@ def is_enlargement(spec: Sequence[float], f: float, energy: float = 0.0) -> bool
     return hi < ENLARGED_RATIO * f**1.5 * mid or (f <= NOISE_MAX_F and hi < NOISE_VAR * energy)
 
 
+def enlarged_against(spec: Sequence[float], sibling: Sequence[float], f: float) -> bool:
+    """True when a picture holds far less above 1.3 ``f`` than its sibling (``f`` times its size,
+    within :data:`SIBLING_SCALES`) holds in the same band of its own resolution: an enlargement
+    of it (:data:`SIBLING_RATIO`)."""
+    if not spec or not sibling or not SIBLING_SCALES[0] <= f <= SIBLING_SCALES[1]:
+        return False
+    theirs = _top_band(sibling, f)
+    return theirs > 0 and _top_band(spec, f) < SIBLING_RATIO * theirs
+
+
 def _top_band(spec: Sequence[float], f: float) -> float:
     """Power density above 1.3 ``f`` (past an interpolation kernel's roll-off), per unit of
     frequency area: where an enlargement from a sibling ``f`` times the size holds nothing."""
@@ -529,6 +550,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     for own in sizes:
         same = [d for p, d in details if own and abs(p / own - 1) < 0.05]
         per_size[own] = (sibling_scales(own, sizes), statistics.median(same) if len(same) >= 2 else 0.0)
+    sources = _sibling_sources(members, frames)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller, tier_detail = per_size[pixels[i]]
@@ -537,7 +559,13 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
                 grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
-                enlarged=bool(spec) and any(is_enlargement(spec, f, energy[r.path]) for f in smaller),
+                enlarged=bool(spec)
+                and (
+                    any(is_enlargement(spec, f, energy[r.path]) for f in smaller)
+                    or any(
+                        enlarged_against(spec, theirs, (p / pixels[i]) ** 0.5) for p, theirs in sources if p < pixels[i]
+                    )
+                ),
                 framed=frames[i],
                 edited=edited[i] or recoloured[i],
                 recoloured=recoloured[i],
@@ -547,6 +575,21 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)
+
+
+def _sibling_sources(members: Sequence[ImageRecord], frames: Sequence[bool]) -> list[tuple[int, tuple[float, ...]]]:
+    """Per pixel count, the spectrum :func:`enlarged_against` compares with: the measured,
+    unframed member of that size whose top band is the median of theirs (one q30 copy's block
+    edges or one blurred copy does not decide)."""
+    by_size: dict[int, list[tuple[float, ...]]] = {}
+    for r, f in zip(members, frames):
+        if r.quality and r.quality.spectrum and not f:
+            by_size.setdefault(r.pixels, []).append(r.quality.spectrum)
+    out = []
+    for p, specs in by_size.items():
+        specs.sort(key=lambda sp: power_above(sp, 0.95))
+        out.append((p, specs[(len(specs) - 1) // 2]))
+    return out
 
 
 def _enlarged_with_the_cleanest(

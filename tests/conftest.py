@@ -199,11 +199,15 @@ class PlantedSet:
 def _chain(seed: int) -> tuple[bytes, bytes, bytes]:
     """X, Y, Z: graded blends of one picture towards another with d(X,Y), d(Y,Z) <= t < d(X,Z).
 
-    X is stored larger (most pixels), so the default policy keeps X and Z is beyond t of it.
+    X is stored larger (most pixels), so the default policy keeps X and Z is beyond t of it. X
+    carries sensor-like noise at its own size, as a larger original does: a plain resize of Y's
+    picture would be an enlargement of it, which the policy does not keep.
     """
     for s in range(seed, seed + 20, 2):
         p, q = picture(s), picture(s + 1)
-        x = encode(p.resize((400, 300), Image.Resampling.LANCZOS), quality=92)
+        larger = np.asarray(p.resize((400, 300), Image.Resampling.LANCZOS), dtype=np.float64)
+        larger += np.random.default_rng(s).normal(0, 6, larger.shape)
+        x = encode(Image.fromarray(np.clip(larger, 0, 255).astype(np.uint8), "RGB"), quality=92)
         hx = fixture_hash(x)
         steps = [(a, encode(Image.blend(p, q, a), quality=92)) for a in np.arange(0.02, 0.5, 0.02)]
         hashed = [(data, fixture_hash(data)) for _a, data in steps]

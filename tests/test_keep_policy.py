@@ -91,6 +91,34 @@ def test_a_colour_filtered_copy_loses_to_the_true_colours(tmp_path: Path, factor
     assert Path(cluster.keep.path).name == "z_original.jpg"
 
 
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_a_bicubic_enlargement_by_half_is_told_by_its_source(tmp_path: Path, seed: int) -> None:
+    """A 1.5x bicubic enlargement saved at q85: its block noise fills the band its own spectrum is
+    tested on, and it was kept over its source (215 of 993 clusters of bench_e2e.py's 20k set).
+    Its source holds far more in the same band of its own resolution: the source's spectrum,
+    measured for that alone, tells (and "most pixels" then has no say)."""
+    detailed(seed, (400, 300)).save(tmp_path / "z_original.jpg", quality=75)
+    img = decoded(tmp_path / "z_original.jpg")
+    img.resize((600, 450), Image.Resampling.BICUBIC).save(tmp_path / "a_upscale.jpg", quality=85)
+    img.save(tmp_path / "b_q70.jpg", quality=70)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
+
+
+@pytest.mark.parametrize("seed", [24, 25])
+def test_a_larger_original_is_no_enlargement_of_its_sharp_small_copies(tmp_path: Path, seed: int) -> None:
+    """The other side of the sibling test: a Lanczos copy at 2/3 or 3/4 of the size, saved at
+    q90 or as WebP, holds a little more near its resolution than the original (a q75 JPEG) does
+    in the same band of its own, but nowhere near five times more."""
+    detailed(seed, (600, 450)).save(tmp_path / "z_original.jpg", quality=75)
+    img = decoded(tmp_path / "z_original.jpg")
+    img.resize((400, 300), Image.Resampling.LANCZOS).save(tmp_path / "a_two_thirds.jpg", quality=90)
+    img.resize((450, 338), Image.Resampling.LANCZOS).save(tmp_path / "b_three_quarters.webp", quality=75)
+    img.save(tmp_path / "c_q70.jpg", quality=70)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg" and reason.startswith("highest JPEG quality"), reason
+
+
 def test_larger_original_kept_over_its_downscale(tmp_path: Path) -> None:
     img = detailed(4)
     img.save(tmp_path / "z_original.jpg", quality=75)
