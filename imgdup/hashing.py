@@ -365,7 +365,7 @@ _THUMB = 16
 
 
 # A file this large that the hash pass decodes in full anyway (not a JPEG) has its enlargement
-# spectrum taken there (a 256 px crop: ~0.9 ms, under 4% of such a decode): in a cluster where it
+# spectrum taken there (a 256 px crop: ~1-2 ms, 3-5% of such a decode): in a cluster where it
 # is an enlargement of a sibling, which a large PNG or WebP copy usually is, it is then never
 # decoded again (mixed set of bench_e2e.py: 96 such copies, ~4 s of the measuring's 5.5 s).
 # Smaller files skip it: the crop would cost up to ~20% of their decode, paid by every file
@@ -415,7 +415,7 @@ def _load_first_frame(
             measured = None
             if fmt not in ("JPEG", "MPO") and orientation == 1 and img.width * img.height >= SPECTRUM_IN_HASH_PIXELS:
                 # as stored (no rotation: what measure_siblingwise sees), before any reduction
-                measured = spectrum_only(np.asarray(_luma(img)), None)
+                measured = spectrum_only(img, None)
             if reduced and min(img.size) >= 2 * draft_size(settings):
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
@@ -608,28 +608,31 @@ def measure_quality(img: Image.Image) -> Quality:
     return Quality(upscaled=upscaled, pixels_sha256=pixels_sha256)
 
 
-def _centre_crop(grey: np.ndarray) -> tuple[int, int, int, int]:
+def _centre_crop(height: int, width: int) -> tuple[int, int, int, int]:
     """Height, width, top and left of the centre crop the sibling-relative measures look at (on
     the 8 px grid: a JPEG's blocks)."""
-    h, w = grey.shape
-    side_y, side_x = min(h, quality_mod.MEASURE_CROP), min(w, quality_mod.MEASURE_CROP)
-    return side_y, side_x, ((h - side_y) // 2) // 8 * 8, ((w - side_x) // 2) // 8 * 8
+    side_y, side_x = min(height, quality_mod.MEASURE_CROP), min(width, quality_mod.MEASURE_CROP)
+    return side_y, side_x, ((height - side_y) // 2) // 8 * 8, ((width - side_x) // 2) // 8 * 8
 
 
-def _crop_spectrum(grey: np.ndarray, jpeg_quality: int | None) -> tuple[tuple[float, ...], float, bool]:
-    """The centre crop's spectrum, the noise energy :func:`quality.is_enlargement` takes, and
-    whether the picture looks enlarged by 1.5-2x (informational)."""
-    side_y, side_x, top, left = _centre_crop(grey)
-    spec = quality_mod.spectrum(grey[top : top + side_y, left : left + side_x])
-    energy = quality_mod.noise_energy(grey.shape[1], grey.shape[0], jpeg_quality)
+def _crop_spectrum(
+    crop: np.ndarray, width: int, height: int, jpeg_quality: int | None
+) -> tuple[tuple[float, ...], float, bool]:
+    """The centre crop's spectrum, the noise energy :func:`quality.is_enlargement` takes for a
+    ``width`` x ``height`` file, and whether it looks enlarged by 1.5-2x (informational)."""
+    spec = quality_mod.spectrum(crop)
+    energy = quality_mod.noise_energy(width, height, jpeg_quality)
     return spec, energy, any(quality_mod.is_enlargement(spec, f, energy) for f in (0.5, 2 / 3))
 
 
-def spectrum_only(grey: np.ndarray, jpeg_quality: int | None) -> Quality:
+def spectrum_only(img: Image.Image, jpeg_quality: int | None) -> Quality:
     """The spectrum part of :func:`measure_siblingwise` (``complete`` False: no lattice test, no
-    pixel digest), from the full-resolution grey image as stored: what it returns when the
-    spectrum shows an enlargement, bit for bit."""
-    spec, _energy, upscaled = _crop_spectrum(grey, jpeg_quality)
+    pixel digest), from the full-resolution image as stored: what it returns when the spectrum
+    shows an enlargement, bit for bit. Only the crop is converted to grey (the conversion is per
+    pixel): a 2.4 MP RGB image's conversion had cost more than the spectrum."""
+    side_y, side_x, top, left = _centre_crop(img.height, img.width)
+    crop = np.asarray(_luma(img.crop((left, top, left + side_x, top + side_y))))
+    spec, _energy, upscaled = _crop_spectrum(crop, img.width, img.height, jpeg_quality)
     return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
 
 
@@ -650,8 +653,8 @@ def measure_siblingwise(
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
-    side_y, side_x, top, left = _centre_crop(grey)
-    spec, energy, upscaled = _crop_spectrum(grey, jpeg_quality)
+    side_y, side_x, top, left = _centre_crop(h, w)
+    spec, energy, upscaled = _crop_spectrum(grey[top : top + side_y, left : left + side_x], w, h, jpeg_quality)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
     shown = pixels() if pixels is not None else img
@@ -699,7 +702,7 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
             img.load()
             img = normalise(img)
         if spectrum:  # all a smaller sibling is asked for: what a larger copy is compared with
-            measured = spectrum_only(np.asarray(_luma(img)), own)
+            measured = spectrum_only(img, own)
         else:
             # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
             # same pixels has the same one), made only once the spectrum shows no enlargement.
