@@ -705,14 +705,11 @@ def _with_quality(
         if not todo:
             break
         spectral -= full
-
-        def kind(r: ImageRecord, colour: set[str] = colour, spectral: set[str] = spectral) -> tuple[str, bool, bool]:
-            return r.digest, r.path in colour, r.path in spectral
-
         # byte-identical files measure the same: decode one of them (exact copies cost nothing)
+        kind = {r.path: (r.digest, r.path in colour, r.path in spectral) for r in todo}
         first: dict[tuple[str, bool, bool], ImageRecord] = {}
         for r in todo:
-            first.setdefault(kind(r), r)
+            first.setdefault(kind[r.path], r)
         unique = list(first.values())
         work = functools.partial(
             quality_entry_some_rgb,
@@ -733,8 +730,8 @@ def _with_quality(
                 work=work,
                 on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
             )
-        by_key = {kind(r): res for r, res in zip(unique, got)}
-        results = [by_key[kind(r)] for r in todo]
+        by_key = {kind[r.path]: res for r, res in zip(unique, got)}
+        results = [by_key[kind[r.path]] for r in todo]
         for r, res in zip(todo, results):
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
             if isinstance(res, ImageRecord) and res.digest == r.digest:

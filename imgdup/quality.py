@@ -19,6 +19,7 @@ hashing.py opens the files and hands over arrays; policy.py ranks and explains.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -462,16 +463,16 @@ _THUMB_BYTES = 256
 def _recoloured(members: Sequence[ImageRecord], frames: Sequence[bool]) -> list[bool]:
     """Which members' colours were changed (:data:`COLOUR_EDIT`); a grey member is the grey
     rule's, and a nearly grey picture's colourfulness is too small a number to compare."""
-    values = [r.traits.colourfulness if r.traits and not f else None for r, f in zip(members, frames)]
+    values = [r.traits.colourfulness if r.traits is not None and not f else 0.0 for r, f in zip(members, frames)]
+    at = [i for i, v in enumerate(values) if v >= GREY_MAX]
     out = [False] * len(members)
-    for i, own in enumerate(values):
-        if own is None or own < GREY_MAX:
-            continue
-        others = [v for j, v in enumerate(values) if j != i and v is not None and v >= GREY_MAX]
-        if len(others) < 2:  # "what the others agree on" needs at least two others
-            continue
-        agreed = statistics.median(others)
-        out[i] = agreed >= COLOUR_MIN and not 1 / COLOUR_EDIT < own / agreed < COLOUR_EDIT
+    if len(at) < 3:  # "what the others agree on" needs at least two others
+        return out
+    own = np.array([values[i] for i in at])
+    agreed = _leave_one_out_medians(own)
+    ratio = own / np.maximum(agreed, 1e-9)
+    for i, a, x in zip(at, agreed, ratio):
+        out[i] = bool(a >= COLOUR_MIN and not 1 / COLOUR_EDIT < x < COLOUR_EDIT)
     return out
 
 
@@ -562,9 +563,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 enlarged=bool(spec)
                 and (
                     any(is_enlargement(spec, f, energy[r.path]) for f in smaller)
-                    or any(
-                        enlarged_against(spec, theirs, (p / pixels[i]) ** 0.5) for p, theirs in sources if p < pixels[i]
-                    )
+                    or any(enlarged_against(spec, theirs, (p / pixels[i]) ** 0.5) for p, theirs in sources(pixels[i]))
                 ),
                 framed=frames[i],
                 edited=edited[i] or recoloured[i],
@@ -577,19 +576,28 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)
 
 
-def _sibling_sources(members: Sequence[ImageRecord], frames: Sequence[bool]) -> list[tuple[int, tuple[float, ...]]]:
-    """Per pixel count, the spectrum :func:`enlarged_against` compares with: the measured,
-    unframed member of that size whose top band is the median of theirs (one q30 copy's block
-    edges or one blurred copy does not decide)."""
+def _sibling_sources(
+    members: Sequence[ImageRecord], frames: Sequence[bool]
+) -> Callable[[int], list[tuple[int, tuple[float, ...]]]]:
+    """For a member's pixel count, the (pixel count, spectrum) pairs :func:`enlarged_against`
+    compares it with: per size within :data:`SIBLING_SCALES`, the measured, unframed member of
+    that size whose top band is the median of theirs (one q30 copy's block edges or one blurred
+    copy does not decide). Sizes are sorted once: a member looks only at its range of them."""
     by_size: dict[int, list[tuple[float, ...]]] = {}
     for r, f in zip(members, frames):
         if r.quality and r.quality.spectrum and not f:
             by_size.setdefault(r.pixels, []).append(r.quality.spectrum)
-    out = []
-    for p, specs in by_size.items():
-        specs.sort(key=lambda sp: power_above(sp, 0.95))
-        out.append((p, specs[(len(specs) - 1) // 2]))
-    return out
+    sizes = sorted(by_size)
+    chosen = []
+    for p in sizes:
+        specs = sorted(by_size[p], key=lambda sp: power_above(sp, 0.95))
+        chosen.append((p, specs[(len(specs) - 1) // 2]))
+    low, high = (s * s for s in SIBLING_SCALES)
+
+    def within(pixels: int) -> list[tuple[int, tuple[float, ...]]]:
+        return chosen[bisect.bisect_left(sizes, low * pixels) : bisect.bisect_right(sizes, high * pixels)]
+
+    return within
 
 
 def _enlarged_with_the_cleanest(
