@@ -277,24 +277,33 @@ def bench_folder(root: Path, args: argparse.Namespace, label: str) -> dict[str, 
         peak = name.startswith("peak")
         print(f"  {'' if peak else 'ratio '}{name:<58} {value:6.2f}{'' if peak else 'x'}")
     if keepers:
+        holding = keepers.pop("clusters holding the original")
         good = keepers.get("original", 0) + keepers.get("png", 0)
         print(f"  kept file by variant (default keep policy): {dict(sorted(keepers.items(), key=lambda kv: -kv[1]))}")
-        print(f"  original or its lossless PNG kept in {good} of {sum(keepers.values())} clusters")
+        print(f"  original or its lossless PNG kept in {good} of the {holding} clusters that hold the original")
+        keepers["clusters holding the original"] = holding
     return {"folder": str(root), "files": n, "runs": rows, "ratios": ratios, "imgdup_summary": summary,
             "kept_variants": keepers}  # fmt: skip
 
 
 def keeper_variants(root: Path, doc: dict[str, Any]) -> dict[str, int]:
     """For a labelled set (a ``.truth.json`` beside it, as build_scale_set writes), which
-    variant each cluster kept; empty for other folders."""
+    variant each cluster kept, and (key "clusters holding the original") how many clusters hold
+    an original at all (a cluster of crops that did not link to theirs holds none); empty for
+    other folders."""
     truth = root.parent / f"{root.name}.truth.json"
     if not truth.is_file():
         return {}
     variant = {row["file"]: row["variant"] for row in json.loads(truth.read_text())}
-    kept: dict[str, int] = {}
+
+    def of(path: str) -> str:
+        return variant.get(Path(path).relative_to(root).as_posix(), "unlabelled")
+
+    kept: dict[str, int] = {"clusters holding the original": 0}
     for cluster in doc["clusters"]:
-        name = variant.get(Path(cluster["keep"]).relative_to(root).as_posix(), "unlabelled")
+        name = of(cluster["keep"])
         kept[name] = kept.get(name, 0) + 1
+        kept["clusters holding the original"] += any(of(m["path"]) == "original" for m in cluster["members"])
     return kept
 
 

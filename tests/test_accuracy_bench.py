@@ -273,8 +273,11 @@ def test_bench_e2e_counts_which_variant_each_cluster_kept(tmp_path: Path) -> Non
     kept = bench_e2e.keeper_variants(root, doc)
     truth = {row["file"]: row["variant"] for row in json.loads((tmp_path / "scale-20.truth.json").read_text())}
     expected: dict[str, int] = {}
+    holding = 0
     for cluster in doc["clusters"]:
         name = truth[Path(cluster["keep"]).relative_to(root).as_posix()]
         expected[name] = expected.get(name, 0) + 1
+        holding += any(truth[Path(m["path"]).relative_to(root).as_posix()] == "original" for m in cluster["members"])
+    assert kept.pop("clusters holding the original") == holding == 2
     assert kept == expected and sum(kept.values()) == len(doc["clusters"]) == 2
     assert bench_e2e.keeper_variants(source, doc) == {}  # no truth file beside it: not a labelled set
