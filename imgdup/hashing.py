@@ -633,6 +633,11 @@ def spectrum_only(img: Image.Image, jpeg_quality: int | None) -> Quality:
     side_y, side_x, top, left = _centre_crop(img.height, img.width)
     crop = np.asarray(_luma(img.crop((left, top, left + side_x, top + side_y))))
     spec, _energy, upscaled = _crop_spectrum(crop, img.width, img.height, jpeg_quality)
+    return _spectrum_alone(spec, upscaled)
+
+
+def _spectrum_alone(spec: Sequence[float], upscaled: bool) -> Quality:
+    """A measurement of the spectrum only (rounded as stored): no lattice test, no digest."""
     return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
 
 
@@ -656,7 +661,7 @@ def measure_siblingwise(
     side_y, side_x, top, left = _centre_crop(h, w)
     spec, energy, upscaled = _crop_spectrum(grey[top : top + side_y, left : left + side_x], w, h, jpeg_quality)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
-        return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
+        return _spectrum_alone(spec, upscaled)
     shown = pixels() if pixels is not None else img
     digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n".encode()).digest()
     summed = hashlib.sha256(digest)

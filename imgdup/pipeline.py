@@ -688,7 +688,7 @@ def _with_quality(
         todo: list[ImageRecord] = []
         colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
         scales: dict[str, tuple[float, ...]] = {}  # the smaller siblings' scales (as assess() has them)
-        spectral: set[str] = set()  # needed for their spectrum only (unless another cluster needs more)
+        sources_only: set[str] = set()  # needed for their spectrum only (unless another cluster needs more)
         full: set[str] = set()
         still = []
         for g in active:
@@ -696,7 +696,7 @@ def _with_quality(
             need, as_sources = _to_measure(members, tried, tiered, assess)
             if need:
                 todo += need
-                (spectral if as_sources else full).update(r.path for r in need)
+                (sources_only if as_sources else full).update(r.path for r in need)
                 still.append(g)
                 sizes = {r.pixels for r in members}
                 scales |= {r.path: quality_mod.sibling_scales(r.pixels, sizes) for r in need}
@@ -704,9 +704,9 @@ def _with_quality(
                 colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
         if not todo:
             break
-        spectral -= full
+        sources_only -= full
         # byte-identical files measure the same: decode one of them (exact copies cost nothing)
-        kind = {r.path: (r.digest, r.path in colour, r.path in spectral) for r in todo}
+        kind = {r.path: (r.digest, r.path in colour, r.path in sources_only) for r in todo}
         first: dict[tuple[str, bool, bool], ImageRecord] = {}
         for r in todo:
             first.setdefault(kind[r.path], r)
@@ -715,7 +715,7 @@ def _with_quality(
             quality_entry_some_rgb,
             colour_paths=frozenset(r.path for r in unique if r.path in colour),
             factors={r.path: scales[r.path] for r in unique if scales.get(r.path)},
-            spectrum_paths=frozenset(r.path for r in unique if r.path in spectral),
+            spectrum_paths=frozenset(r.path for r in unique if r.path in sources_only),
         )
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
         done_before, total = len(tried), len(tried) + len(unique)
@@ -736,7 +736,7 @@ def _with_quality(
             # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
             if isinstance(res, ImageRecord) and res.digest == r.digest:
                 measured[r.path] = replace(r, quality=res.quality)
-                if r.path not in spectral:  # a spectrum alone: measured in full if it can still win
+                if r.path not in sources_only:  # a spectrum alone: measured in full if it can still win
                     tried.add(r.path)
             else:
                 tried.add(r.path)
