@@ -194,7 +194,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if args.montage:
             from .report.montage import check_montages
 
-            check_montages(args.montage, normalise_roots(args.dataset))
+            check_montages(args.montage, normalise_roots([*(args.dataset or ()), *args.reference]))
     except OutputError as exc:
         raise UsageError(str(exc)) from None
 
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--scheduler and --tables need --engine dask")
         if args.engine == "dask" and (args.reference or args.files or args.labels or args.between):
             parser.error("--reference, --files, --labels and --between work with the local engine only (for now)")
-        if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset):
+        if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset or ()):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731
     try:

@@ -238,6 +238,22 @@ def test_file_list_with_odd_names_from_stdin(
     assert sorted(m["path"] for m in cluster["members"]) == sorted(_real(p) for p in paths)  # not "unlisted"
 
 
+def test_file_list_alone_can_remove_and_make_montages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--files`` with no ``-d``: the README's own ``find . | imgdup --files -`` recipe, with
+    --remove 1 and --montage, crashed on the missing folder list (a TypeError)."""
+    paths = _odd_tree(tmp_path)
+    data = b"\0".join(os.fsencode(p) for p in paths) + b"\0"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    quarantine = tmp_path / "q"
+    code = main(["--files", "-", "--null", "-t", "8", "--no-cache", "-j", "1", "--remove", "1",
+                 "--quarantine", str(quarantine), "--montage", str(tmp_path / "m"), "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert sum(1 for p in paths if os.path.exists(p)) == 1  # one kept, the rest in the quarantine
+    assert any(quarantine.rglob("*.jpg"))
+
+
 def test_file_list_api_and_missing_entries(tmp_path: Path) -> None:
     paths = _odd_tree(tmp_path)
     result = imgdup.find_duplicates(files=[*map(str, paths), str(tmp_path / "gone.jpg")], threshold=8, jobs=1)
