@@ -303,11 +303,12 @@ def make_result(
 
 def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None:
     """A test "is this record a reference file?" (by path: a reference folder may be nested in
-    a scanned one), or None without reference folders."""
+    a scanned one), or None without reference folders. A file with hard links is one whenever
+    any of its names is: the removal would take the reference's name with it."""
     if not reference:
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
-    return lambda r: r.path.startswith(prefixes)
+    return lambda r: r.path.startswith(prefixes) or any(a.startswith(prefixes) for a in r.entry.aliases)
 
 
 def _hash(

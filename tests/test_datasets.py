@@ -238,6 +238,23 @@ def test_file_list_with_odd_names_from_stdin(
     assert sorted(m["path"] for m in cluster["members"]) == sorted(_real(p) for p in paths)  # not "unlisted"
 
 
+def test_a_hard_link_into_the_reference_is_a_reference_file(tmp_path: Path) -> None:
+    """One inode named in the reference and in the scanned folder (``cp -al`` splits) is one
+    entry under its first name; it was a scanned file, marked remove, and --remove 1 then
+    refused the whole run ("lies in the reference folder"). Any of its names in a reference
+    folder makes it a reference file: kept, and the other copy is removed."""
+    ref = _write(tmp_path / "d" / "train" / "a.jpg", _big(41))
+    _write(tmp_path / "d" / "test" / "0.jpg", _big(41))
+    os.link(ref, tmp_path / "d" / "test" / "a.jpg")
+    result = _scan(tmp_path / "d" / "test", reference=[tmp_path / "d" / "train"])
+    (c,) = result.clusters
+    assert _actions(result) == {_real(tmp_path / "d" / "test" / "0.jpg"): "remove", c.keep.path: "keep"}
+    assert c.keep.entry.inode == os.stat(ref).st_ino
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert [r.path for r in done.removed] == [_real(tmp_path / "d" / "test" / "0.jpg")]
+    assert ref.exists() and (tmp_path / "d" / "test" / "a.jpg").exists()
+
+
 def test_file_list_alone_can_remove_and_make_montages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
