@@ -60,6 +60,16 @@ _UNIFORM_SHARE = 0.97
 _TEXT_SHARE = 0.3
 # Busy lines (below _TEXT_SHARE) that a uniform line follows within this many lines are text.
 _TEXT_RUN = 6
+# Lines of text (between _TEXT_SHARE and _UNIFORM_SHARE) belong to the band only while a uniform
+# line follows within this share of the lines (or _TEXT_RUN, if more): a caption's line of text is
+# a few percent of an image's height (the accuracy benchmark's: about 7%), while the rows through a
+# picture pasted on a plain canvas are as long a run as the picture is tall. Without the bound
+# they read as text (the canvas beside the picture is most of each row), the peel ran through the
+# picture to the canvas's blank corner, and different pictures on one canvas got one hash.
+_TEXT_SPAN = 0.12
+# A content box as flat as this (grey-level standard deviation) holds no picture: the image's
+# own box is used instead (a blank box's hash is the same in every image; see _TEXT_SPAN).
+_FLAT_STD = 4.0
 # Never peel more than this share of a side in total: what is left must still be a picture.
 _MIN_KEEP = 0.3
 _ROUNDS = 6  # frames nest (desktop, window border, title bar, page): peel layer by layer
@@ -85,9 +95,10 @@ def _peel(lines: np.ndarray, limit: int) -> int:
     # lines: on the reduced image a caption's line of text is a few rows of mostly ink between
     # plain rows, which ended the band in the middle of its text (a 40 px meme band: 3 of 10 rows).
     plain = np.flatnonzero(close >= _UNIFORM_SHARE)
-    busy = np.flatnonzero(close < _TEXT_SHARE)
+    busy = np.flatnonzero(close < _UNIFORM_SHARE)
     after = plain[np.minimum(np.searchsorted(plain, busy), len(plain) - 1)]  # next plain line (or the last)
-    ends = busy[(after < busy) | (after - busy > _TEXT_RUN)]
+    run = np.where(close[busy] < _TEXT_SHARE, _TEXT_RUN, max(_TEXT_RUN, round(_TEXT_SPAN * len(lines))))
+    ends = busy[(after < busy) | (after - busy > run)]
     return int(plain[plain < ends[0]][-1] if len(ends) else plain[-1]) + 1
 
 
@@ -112,6 +123,8 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
         right -= _peel(area.T[::-1], right - left - min_w)
         if (left, top, right, bottom) == before:
             break
+    if (left, top, right, bottom) != (0, 0, w, h) and float(grey[top:bottom, left:right].std()) < _FLAT_STD:
+        return 0, 0, w, h
     return left, top, right, bottom
 
 

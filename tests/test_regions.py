@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import imgdup
 from imgdup.cache import HashCache
@@ -342,3 +342,46 @@ def test_a_caption_with_dense_letters_is_peeled_whole() -> None:
     tall = meme.copy()
     tall[3:11, 5:115] = 20.0  # eight rows of ink and one plain row: a dark stripe of the picture
     assert content_box(_noisy(tall, 2))[1] == 3
+
+
+def _on_canvas(img: Image.Image, size: tuple[int, int], at: tuple[int, int]) -> Image.Image:
+    canvas = Image.new("RGB", size, "white")
+    canvas.paste(img, at)
+    return canvas
+
+
+def test_a_small_picture_on_a_plain_canvas_is_its_content_box() -> None:
+    """Rows through a picture that covers under ~70% of a plain canvas's width are mostly
+    canvas: they were read as a caption's text rows, and the peel ran through the picture to
+    the canvas's blank corner (every such image then had the same content-box hash)."""
+    pic = photo(7, (105, 79))
+    grey = np.asarray(_on_canvas(pic, (250, 188), (15, 38)).convert("L"))
+    left, top, right, bottom = content_box(_noisy(grey.astype(np.float64), 3))
+    assert abs(left - 15) <= 1 and abs(top - 38) <= 1 and abs(right - 120) <= 1 and abs(bottom - 117) <= 1
+
+
+@pytest.mark.parametrize("layout", ["off-centre", "border-0.5", "border-1.0"])
+def test_different_pictures_on_the_same_plain_canvas_stay_apart(tmp_path: Path, layout: str) -> None:
+    """Product shots and padded images: different pictures on the same white canvas must never
+    be linked (they were, at distance 0, by the blank corner the peel had left as content box)."""
+    for seed in range(40, 48):
+        pic = photo(seed, (420, 315))
+        if layout == "off-centre":
+            img = _on_canvas(pic, (1000, 750), (60, 150))
+        else:
+            img = ImageOps.expand(pic, border=int(float(layout.split("-")[1]) * 420), fill="white")
+        img.save(tmp_path / f"{layout}-{seed}.png")
+    found = imgdup.find_duplicates([tmp_path], jobs=1)  # the defaults: regions on
+    assert names(found) == []
+
+
+def test_a_flat_content_box_is_no_content_box() -> None:
+    """A picture too small to stop the peel (under the text-line bound) is passed over as a line
+    of text; the box left is blank canvas, the same in every such image: the whole image is
+    taken instead."""
+    canvas = np.full((188, 250), 255.0)
+    canvas[12:30, 10:34] = np.asarray(photo(8, (24, 18)).convert("L"), dtype=np.float64)
+    grey = _noisy(canvas, 4, sigma=1.0)
+    box = content_box(grey)
+    left, top, right, bottom = box
+    assert box == (0, 0, 250, 188) or grey[top:bottom, left:right].std() >= 4.0
