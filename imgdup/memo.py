@@ -25,8 +25,9 @@ _ACTIONS = {a.value: a for a in Action}
 # 3: lossy copies inherit a bare lossless sibling's enlargement verdict; 4: framed copies lose;
 # 5: the frame rule's share sieve 0.9 -> 0.97 and its 4-member minimum (decisions of 4 differ);
 # 6: the keep reason speaks of the largest copy when it lost (the reasons are remembered too);
-# 7: a copy whose colours were changed (a filter) is an edit.
-DECISIONS = 7
+# 7: a copy whose colours were changed (a filter) is an edit; 8: two framed images link only when
+# their content boxes agree (regions.framed), so remembered clusters may hold a wrong link.
+DECISIONS = 8
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -35,7 +36,7 @@ def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, thres
     the records behind each hash value stand for (hashes are computed from a file's bytes under
     ``settings_key``; 20x cheaper than writing the hashes out). Paths, sizes and quality do not
     enter: the groups are positions in this list."""
-    head = f"search/2\n{settings_key}\n{threshold}\n"
+    head = f"search/3\n{settings_key}\n{threshold}\n"
     return hashlib.sha256((head + "\n".join(",".join(r.digest for r in rs) for rs in unique)).encode()).hexdigest()
 
 

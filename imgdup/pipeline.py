@@ -36,7 +36,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
-from .regions import region_links
+from .regions import link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
 log = logging.getLogger(__name__)
@@ -473,26 +473,26 @@ def _components(
     new batch checked against a cached reference does not search the reference again.
     """
     self_join = join or index_mod.self_join
-    by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
+    by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
-        by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
+        by_hash.setdefault(_node(r, settings), []).append(r)
     unique = list(by_hash)
     key = memo.search_key([by_hash[h] for h in unique], settings_key(settings), threshold) if searches else ""
     known = memo.search_groups(searches.get_memo(key), len(unique)) if searches else None
     if known is not None:
         return [[r for i in comp for r in by_hash[unique[i]]] for comp in known]
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
-        images = [[(r.hash, r.regions, r.variants) for r in by_hash[h]] for h in unique]
+        images = [[link_item(r) for r in by_hash[h]] for h in unique]
         known_links, fresh = _reference_links(records, by_hash, settings, threshold, searches, protected)
         found_links = region_links(images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh)
         pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:
-        hashes = [h for h, _ in unique]
+        hashes = [h for h, _, _ in unique]
         pairs = [(m.a, m.b) for m in self_join(hashes, threshold, bits=settings.bits, backend=backend)]
     else:
         plain: dict[int, list[int]] = {}  # value -> images whose plain hash it is
         anyo: dict[int, list[int]] = {}  # value -> images having it among their 8 orientations
-        for i, (h, variants) in enumerate(unique):
+        for i, (h, variants, _box) in enumerate(unique):
             plain.setdefault(h, []).append(i)
             for v in dict.fromkeys((h, *variants)):
                 anyo.setdefault(v, []).append(i)
@@ -508,6 +508,14 @@ def _components(
     if searches:
         searches.put_memo(key, found)
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
+
+
+def _node(r: ImageRecord, settings: HashSettings) -> tuple[int, tuple[int, ...], int]:
+    """The search's node of a record: records with the same node are linked without a search.
+    The plain hash (and rotation variants); for a picture in a wide frame also its content box's
+    finer hash (:data:`imgdup.regions.FRAMED_SHARE`: there different pictures share a plain hash)."""
+    box = split(r.regions)[1][1] if settings.regions and link_item(r)[3] else -1
+    return r.hash, r.variants if settings.rotations else (), box
 
 
 def _reference_keepers(
@@ -535,7 +543,7 @@ def _reference_keepers(
 
 def _reference_links(
     records: Sequence[ImageRecord],
-    by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]],
+    by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]],
     settings: HashSettings,
     threshold: int,
     searches: HashCache | None,
@@ -546,10 +554,10 @@ def _reference_links(
     not a reference file); or no links and None when no such search is remembered."""
     if searches is None or protected is None:
         return [], None
-    ref_by_hash: dict[tuple[int, tuple[int, ...]], list[ImageRecord]] = {}
+    ref_by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]] = {}
     for r in records:  # in path order: grouped exactly as a scan of the reference files alone
         if protected(r):
-            ref_by_hash.setdefault((r.hash, r.variants if settings.rotations else ()), []).append(r)
+            ref_by_hash.setdefault(_node(r, settings), []).append(r)
     ref_unique = list(ref_by_hash)
     key = memo.search_key([ref_by_hash[h] for h in ref_unique], settings_key(settings), threshold)
     groups = memo.search_groups(searches.get_memo(key), len(ref_unique))

@@ -18,7 +18,7 @@ from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 from .quality import Assessment
-from .regions import LinkHashes, link_distance
+from .regions import LinkHashes, link_distance, link_item
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,12 @@ def distance(a: ImageRecord, b: ImageRecord, *, bits: int = 64) -> int:
     """Bits between two images' hashes: with rotation variants, :func:`~imgdup.index.oriented_distance`;
     with regions, :func:`imgdup.regions.link_distance` (every link confirmed by finer hashes)."""
     if a.regions and b.regions:
-        return link_distance((a.hash, a.regions, a.variants), (b.hash, b.regions, b.variants), bits=bits)
+        return link_distance(link_item(a), link_item(b), bits=bits)
     return oriented_distance(a.hash, a.variants, b.hash, b.variants)
 
 
 def _hashes(records: Sequence[ImageRecord], bits: int) -> LinkHashes:
-    return LinkHashes([(r.hash, r.regions, r.variants) for r in records], bits=bits)
+    return LinkHashes([link_item(r) for r in records], bits=bits)
 
 
 def _reps(records: Sequence[ImageRecord]) -> list[int]:

@@ -454,11 +454,11 @@ def test_a_new_batch_against_a_cached_reference_searches_only_around_the_new_fil
 
 def test_region_links_restricted_to_fresh_images_are_the_full_links_that_touch_them(tmp_path: Path) -> None:
     """The restricted search loses no link that holds a fresh image and adds none."""
-    from imgdup.regions import region_links
+    from imgdup.regions import link_item, region_links
 
     ref, new = _batch(tmp_path)
     records = [r for r in _scan(ref, new).records if not r.low_information]
-    images = [[(r.hash, r.regions, r.variants)] for r in records]
+    images = [[link_item(r)] for r in records]
     full = region_links(images, 8, bits=64)
     assert len(full) >= 6
     rng = np.random.default_rng(3)

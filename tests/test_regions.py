@@ -17,9 +17,9 @@ import imgdup
 from imgdup.cache import HashCache
 from imgdup.discover import discover
 from imgdup.hashing import _phash, _phash_boxes, bits_to_int, hash_entry, settings_key
-from imgdup.models import FileEntry, HashSettings, ImageRecord
+from imgdup.models import FileEntry, HashSettings, ImageRecord, Traits
 from imgdup.policy import distance
-from imgdup.regions import SUB_REGIONS, content_box, region_distance, split
+from imgdup.regions import SUB_REGIONS, content_box, link_item, region_distance, split
 
 from .synth import photo
 
@@ -201,8 +201,12 @@ def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: b
         _near(rng, h, (bits if i < 7 else 4 * bits), rng.choice([0, 0, 2, flips, bits // 3] + [bits] * (i >= 7)))
         for i, h in enumerate(layout)
     ]
+    own = _near(rng, plain, bits, flips)
+    if rng.random() < 0.3:  # nothing peeled: the content box is the image
+        regs[0], regs[8] = own, regs[7]
     turned = tuple(_near(rng, plain, bits, rng.choice([2, bits // 2])) for _ in range(variants))
-    return (_near(rng, plain, bits, flips), tuple(regs) if regions else (), turned)
+    # a picture in a wide frame (regions.FRAMED_SHARE): then the content boxes must agree
+    return (own, tuple(regs) if regions else (), turned, regions and regs[8] != regs[7] and rng.random() < 0.5)
 
 
 @pytest.mark.parametrize("bits", [16, 64, 256])
@@ -235,10 +239,11 @@ def _clusters(rng: random.Random, sizes: list[int], root_of: Callable[[int, int]
         base = (rng.getrandbits(64), layout)
         records = []
         for k in range(size):
-            plain, regs, turned = _item(rng, base, 64, regions=True, variants=0)
+            plain, regs, turned, framed = _item(rng, base, 64, regions=True, variants=0)
             root = root_of(g, k)
             entry = FileEntry(f"{root}/{g}-{k:02d}.jpg", root, f"{g}-{k:02d}.jpg", 1, 1, 1, 1)
-            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned))
+            traits = Traits(content=0.1 if framed else 1.0)
+            records.append(ImageRecord(entry, 10, 10, plain, f"{g}-{k}", regions=regs, variants=turned, traits=traits))
         groups.append(sorted(records, key=lambda r: r.path))
     return groups
 
@@ -257,7 +262,7 @@ def test_batched_decisions_use_the_one_pair_distances(monkeypatch: pytest.Monkey
     def check(clusters: list) -> None:
         assert len(clusters) == len(groups)
         for c in clusters:
-            items = {m.record.path: (m.record.hash, m.record.regions, m.record.variants) for m in c.members}
+            items = {m.record.path: link_item(m.record) for m in c.members}
             keep = items[c.keep.path]
             for m in c.members:
                 assert m.distance == link_distance(keep, items[m.record.path], bits=64)
@@ -315,7 +320,7 @@ def test_batched_decisions_with_reference_files_measure_to_the_nearest_one() -> 
     clusters = policy.decide_all(groups, threshold=8, keep=["path"], protected=is_ref)
     reviewed = 0
     for c in clusters:
-        item = {m.record.path: (m.record.hash, m.record.regions, m.record.variants) for m in c.members}
+        item = {m.record.path: link_item(m.record) for m in c.members}
         refs = [p for p in item if p.startswith("/ref/")]
         assert is_ref(c.keep) and c.keep.path == min(refs)
         for m in c.members:
@@ -385,3 +390,16 @@ def test_a_flat_content_box_is_no_content_box() -> None:
     box = content_box(grey)
     left, top, right, bottom = box
     assert box == (0, 0, 250, 188) or grey[top:bottom, left:right].std() >= 4.0
+
+
+def test_different_pictures_in_frames_wider_than_themselves_stay_apart(tmp_path: Path) -> None:
+    """A white frame 1.5x the picture's width on every side is most of the image: the plain
+    hashes of different pictures in it came within the threshold and their finer whole-image
+    hashes agreed (mostly frame too), so they were linked. Their content boxes, which both
+    images have, hold the pictures and disagree: then no comparison links them."""
+    for seed in range(50, 70):
+        ImageOps.expand(photo(seed, (300, 225)), border=450, fill="white").save(tmp_path / f"{seed}.jpg", quality=90)
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []
+    copy = ImageOps.expand(photo(50, (300, 225)), border=450, fill="white")  # a re-encoded copy is still found
+    copy.save(tmp_path / "copy.jpg", quality=60)
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == [{"50", "copy"}]
