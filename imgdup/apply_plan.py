@@ -10,7 +10,9 @@ to a quarantine with a manifest, and ``undo`` puts them back.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 from .actions import remove
@@ -25,9 +27,14 @@ from .models import (
     RemovalResult,
     ScanResult,
     ScanSettings,
+    SkippedCluster,
     Summary,
 )
+from .parallel import default_jobs, hash_all
 from .plan import Plan, PlanCluster, PlanFile, parse_plan
+from .policy import distance
+
+log = logging.getLogger(__name__)
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
@@ -81,9 +88,45 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
             hash_size=int(settings.get("hash_size", 8)),
             decode=str(settings.get("decode", "draft")),
             rotations=bool(settings.get("rotations", False)),
+            regions=bool(settings.get("regions", False)),
         )
     except (TypeError, ValueError):
         return HashSettings()
+
+
+def _not_duplicates(plan: Plan) -> dict[int, str]:
+    """Clusters whose plan removes a file that is not within the threshold of a file the
+    cluster keeps, measured as the scan measured (the plan's hash settings), and why.
+
+    --remove 1 only removes a file within the threshold of the nearest kept one; a plan edited
+    by hand or by a script (two clusters crossed, another keeper chosen in a chain) could ask
+    for more. The files are hashed again (their recorded plain hashes cannot tell a copy linked
+    through its content box, a crop or a rotation). A file that changed or cannot be decoded is
+    left to the re-check of :func:`imgdup.remove`, which skips its cluster anyway.
+    """
+    settings = _hash_settings(plan.settings)
+    threshold = plan.settings.get("threshold")
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        threshold = 0
+    acting = [c for c in plan.clusters if c.keep is not None and any(m.action == "remove" for m in c.members)]
+    files = {m.path: m for c in acting for m in c.members if m.action in ("keep", "remove")}
+    entries = [_record(f).entry for f in files.values()]
+    hashed = dict(zip(files, hash_all(entries, settings, jobs=min(default_jobs(), max(1, len(entries) // 64)))))
+    out: dict[int, str] = {}
+    for c in acting:
+        kept = [hashed[m.path] for m in c.members if m.action == "keep"]
+        for m in c.members:
+            got = hashed.get(m.path) if m.action == "remove" else None
+            if not isinstance(got, ImageRecord) or got.digest != m.sha256:
+                continue
+            near = min((distance(got, k, bits=settings.bits) for k in kept if isinstance(k, ImageRecord)), default=None)
+            if near is not None and near > threshold:
+                out[c.id] = (
+                    f"{m.path} is not within the threshold of a kept file ({near} bits from the nearest, "
+                    f"threshold {threshold}): not a duplicate of it; nothing in this cluster was removed"
+                )
+                break
+    return out
 
 
 def plan_to_result(plan: Plan) -> ScanResult:
@@ -134,4 +177,13 @@ def apply(
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
-    return remove(plan_to_result(plan), quarantine=quarantine, permanent=permanent)
+    far = _not_duplicates(plan)
+    result = plan_to_result(plan)
+    result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))
+    done = remove(result, quarantine=quarantine, permanent=permanent)
+    for cid, reason in sorted(far.items()):
+        log.warning("cluster %d skipped: %s", cid, reason)
+    skipped = sorted(
+        [*done.skipped, *(SkippedCluster(cid, reason) for cid, reason in far.items())], key=lambda s: s.cluster
+    )
+    return replace(done, skipped=tuple(skipped))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import imgdup
 from imgdup.cli import main
@@ -193,3 +194,46 @@ def test_cli_apply_refuses_a_foreign_plan(
     assert main(["apply", str(write_plan(doc, tmp_path / "p.json")), "--quarantine", str(tmp_path / "q")]) == 1
     assert "not on this machine" in capsys.readouterr().err
     assert present(planted_root) == before
+
+
+def test_a_file_moved_into_another_cluster_is_not_removed(planted_root: Path, tmp_path: Path) -> None:
+    """A scripted or hand-edited plan that crosses two clusters (each now removes a copy of the
+    other's picture) would have removed both copies of a picture: apply checks every file to
+    remove against its cluster's kept file, under the plan's settings, as --remove 1 does, and
+    skips a cluster that removes a file not within the threshold of it."""
+    doc = scanned_plan(planted_root)
+    a, b = (next(c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == x for m in c["members"]))
+            for x in (A_ORIG, B_ORIG))  # fmt: skip
+    ma = next(m for m in a["members"] if m["action"] == "remove")
+    mb = next(m for m in b["members"] if m["action"] == "remove")
+    a["members"] = [m for m in a["members"] if m is not ma] + [mb]
+    b["members"] = [m for m in b["members"] if m is not mb] + [ma]
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    skipped = {s.cluster: s.reason for s in done.skipped}
+    assert set(skipped) >= {a["id"], b["id"]}
+    assert "not within the threshold" in skipped[a["id"]]
+    for c in (a, b):
+        assert all(os.path.lexists(m["path"]) for m in c["members"])
+    rest = [c for c in doc["clusters"] if c["id"] not in (a["id"], b["id"])]
+    assert {r.path for r in done.removed} == to_remove({"clusters": rest})
+
+
+def test_a_copy_linked_by_its_content_box_is_applied(tmp_path: Path) -> None:
+    """The check measures as the scan did: a bordered copy, far from its original by the plain
+    hashes the plan records, is linked through its content box (regions), and is removed."""
+    from .conftest import picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    original = picture(61, (400, 300))
+    original.save(root / "a.jpg", quality=92)
+    framed = Image.new("RGB", (560, 420), (255, 255, 255))
+    framed.paste(original, (80, 60))
+    framed.save(root / "b.jpg", quality=92)
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    (c,) = doc["clusters"]
+    assert (int(c["members"][0]["hash"], 16) ^ int(c["members"][1]["hash"], 16)).bit_count() > doc["settings"][
+        "threshold"
+    ]
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert not done.skipped and {r.path for r in done.removed} == to_remove(doc) and len(done.removed) == 1
