@@ -69,7 +69,10 @@ def to_csv_cell(path: str) -> str:
 
 
 def from_csv_cell(cell: str) -> str:
-    """The path (``os.fsdecode`` form) of a cell written by :func:`to_csv_cell`."""
+    """The path (``os.fsdecode`` form) of a cell of imgdup's CSV report (:func:`to_csv_cell`,
+    then a leading ``'`` added against spreadsheet formulas, which this drops)."""
+    if cell.startswith("'"):
+        cell = cell[1:]
 
     def unescape(m: re.Match[str]) -> str:
         code = m.group(1)

@@ -137,3 +137,22 @@ def test_json_layout_is_the_same_document_as_plain_json() -> None:
     lines = text.splitlines()
     assert '        {"path": "a\\udcff.jpg", "d": [1, 2.5], "m": {}},' in lines  # a member: one line
     assert '  "7": "int key",' in lines and '  "true": "bool key",' in lines
+
+
+def test_csv_cells_guarded_against_formulas_read_back_exactly(tmp_path: Path) -> None:
+    """A name starting with - = + @ is written with a leading ' (a spreadsheet would run it);
+    a name that itself starts with ' must not then read back as another file's name: both are
+    told apart, and from_csv_cell gives each exact name back."""
+    from imgdup import find_duplicates
+    from imgdup.names import from_csv_cell
+    from imgdup.report.tables import to_csv
+
+    root = tmp_path / "d"
+    root.mkdir()
+    names = ["-rf.jpg", "'-rf.jpg", "=1+1.jpg", "''x.jpg", "plain.jpg"]
+    for name in names:
+        photo(3).save(root / name, quality=95 - len(name))  # one cluster: every file is a row
+    rows = list(csv.DictReader(io.StringIO(to_csv(find_duplicates([root], jobs=1)))))
+    assert sorted(from_csv_cell(r["relpath"]) for r in rows) == sorted(names)
+    assert sorted(from_csv_cell(r["path"]) for r in rows) == sorted(str(root / n) for n in names)
+    assert all(not r["relpath"].startswith(("-", "=", "+", "@")) for r in rows)

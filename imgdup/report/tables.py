@@ -20,8 +20,10 @@ def to_json(result: ScanResult) -> str:
 
 def _safe_cell(value: object) -> object:
     # A file name starting with = + - @ would run as a formula when the CSV is opened in a
-    # spreadsheet; a leading apostrophe keeps it text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # spreadsheet; a leading apostrophe keeps it text. A name that starts with one gets another,
+    # so that every leading apostrophe is a guard (names.from_csv_cell drops one): "'-rf.jpg"
+    # and "-rf.jpg" read back as the names they are.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "'"):
         return "'" + value
     return value
 
