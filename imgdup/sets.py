@@ -68,7 +68,7 @@ def _annotate(
                 m.action,
                 # A scanned folder never lies inside a reference folder (refused), so a file is a
                 # reference file exactly when the deepest folder holding it is a reference folder.
-                reference=where(path) in reference,
+                reference=any(where(n) in reference for n in (path, *m.record.entry.aliases)),
                 label=labels.get(path),
                 split=names[where(path)],
             )
@@ -78,6 +78,11 @@ def _annotate(
     if conflict and label_conflicts == "review":
         # A conflict is never resolved by removal silently: a person decides which label is right.
         members = [replace(m, action=Action.REVIEW) if m.action is Action.REMOVE else m for m in members]
+    elif distinct and label_conflicts == "review" and all(m.label is None for m in members if m.action is Action.KEEP):
+        # Nor is a labelled copy removed for an unlabelled one (a labels file that does not name
+        # every file): that would drop a labelled sample from the dataset.
+        members = [replace(m, action=Action.REVIEW) if m.action is Action.REMOVE and m.label is not None else m
+                   for m in members]  # fmt: skip
     return replace(c, members=tuple(members), label_conflict=conflict)
 
 

@@ -207,6 +207,22 @@ def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     assert c.label_conflict == () and [m.label for m in c.members] == ["3", "3"]
 
 
+def test_a_labelled_copy_is_not_removed_for_an_unlabelled_one(tmp_path: Path) -> None:
+    """With a labels file, the only labelled copy of a picture was removed and an unlabelled one
+    kept (path order), silently: a labelled training sample lost. It is left for review, as a
+    label conflict is (``label_conflicts="remove"`` removes it as usual)."""
+    a = _write(tmp_path / "imgs" / "0.jpg", _big(23))  # unlabelled, first in path order
+    b = _write(tmp_path / "imgs" / "d.jpg", _small(23))
+    labels = tmp_path / "imgs" / "metadata.csv"
+    labels.write_text("file_name,label\nd.jpg,cat\n", encoding="utf-8")
+    (c,) = _scan(tmp_path / "imgs", labels=labels, keep="path").clusters
+    assert c.keep.path == _real(a)
+    assert {m.record.path: m.action for m in c.members} == {_real(a): Action.KEEP, _real(b): Action.REVIEW}
+    assert c.label_conflict == ()
+    (c,) = _scan(tmp_path / "imgs", labels=labels, keep="path", label_conflicts="remove").clusters
+    assert {m.record.path: m.action for m in c.members} == {_real(a): Action.KEEP, _real(b): Action.REMOVE}
+
+
 # --- inputs and outputs ----------------------------------------------------------------------------
 
 
@@ -250,6 +266,7 @@ def test_a_hard_link_into_the_reference_is_a_reference_file(tmp_path: Path) -> N
     (c,) = result.clusters
     assert _actions(result) == {_real(tmp_path / "d" / "test" / "0.jpg"): "remove", c.keep.path: "keep"}
     assert c.keep.entry.inode == os.stat(ref).st_ino
+    assert [m.reference for m in c.members if m.record is c.keep] == [True]  # and reported as one
     done = imgdup.remove(result, quarantine=tmp_path / "q")
     assert [r.path for r in done.removed] == [_real(tmp_path / "d" / "test" / "0.jpg")]
     assert ref.exists() and (tmp_path / "d" / "test" / "a.jpg").exists()
