@@ -94,7 +94,7 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
         return HashSettings()
 
 
-def _not_duplicates(plan: Plan) -> dict[int, str]:
+def _not_duplicates(plan: Plan, *, jobs: int) -> dict[int, str]:
     """Clusters whose plan removes a file that is not within the threshold of a file the
     cluster keeps, measured as the scan measured (the plan's hash settings), and why.
 
@@ -111,7 +111,7 @@ def _not_duplicates(plan: Plan) -> dict[int, str]:
     acting = [c for c in plan.clusters if c.keep is not None and any(m.action == "remove" for m in c.members)]
     files = {m.path: m for c in acting for m in c.members if m.action in ("keep", "remove")}
     entries = [_record(f).entry for f in files.values()]
-    hashed = dict(zip(files, hash_all(entries, settings, jobs=min(default_jobs(), max(1, len(entries) // 64)))))
+    hashed = dict(zip(files, hash_all(entries, settings, jobs=min(jobs, max(1, len(entries) // 64)))))
     out: dict[int, str] = {}
     for c in acting:
         kept = [hashed[m.path] for m in c.members if m.action == "keep"]
@@ -169,15 +169,17 @@ def apply(
     *,
     quarantine: str | os.PathLike[str] | None = None,
     permanent: bool = False,
+    jobs: int | None = None,
 ) -> RemovalResult:
     """Remove what a plan marks ``remove``, with every guarantee of :func:`imgdup.remove`.
 
-    ``plan`` is a :class:`Plan` (from :func:`load_plan`) or the path of a plan file.
+    ``plan`` is a :class:`Plan` (from :func:`load_plan`) or the path of a plan file. ``jobs``:
+    worker processes that hash the files again (default: all cores).
     """
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
-    far = _not_duplicates(plan)
+    far = _not_duplicates(plan, jobs=default_jobs() if jobs is None else max(1, jobs))
     result = plan_to_result(plan)
     result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))
     done = remove(result, quarantine=quarantine, permanent=permanent)

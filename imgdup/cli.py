@@ -124,6 +124,8 @@ def _apply_parser() -> argparse.ArgumentParser:
     p.add_argument("--quarantine", metavar="DIR", help="where files are moved (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for re-hashing (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with a scan (no bar here)")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     return p
@@ -178,7 +180,7 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 def _run_apply(args: argparse.Namespace) -> int:
     from .apply_plan import apply
 
-    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent)
+    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs)
     if args.format == "json":
         sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
     else:
@@ -311,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb = _apply_parser().parse_args(argv[1:])
         argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
         argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
-        argv += ["--format", verb.format]
+        argv += ["--format", verb.format, *(["-j", str(verb.jobs)] if verb.jobs is not None else [])]
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)

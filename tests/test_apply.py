@@ -175,7 +175,8 @@ def test_cli_apply_verb_and_option(planted_root: Path, tmp_path: Path, capsys: p
     planned = to_remove(json.loads(report.read_text(encoding="utf-8")))
     before = present(planted_root)
     capsys.readouterr()
-    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
+    # the options a scan takes for its workers and its bar are taken here too (apply hashes files)
+    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q"), "-j", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"moved to the quarantine: {len(planned)} files" in out
     assert present(planted_root) == before - planned
