@@ -33,6 +33,16 @@ def test_roots_with_one_folder_name_are_numbered() -> None:
     assert rooted_path("/elsewhere/y.jpg", labels) == "/elsewhere/y.jpg"
 
 
+def test_files_under_the_file_system_root_read_as_their_path() -> None:
+    """``--files`` spread over the tree give the root ``/``: a file read ``//tmp/a.jpg``."""
+    from imgdup.models import FileEntry
+    from imgdup.report.text import rooted
+
+    labels = root_labels(["/"])
+    assert rooted_path("/tmp/a.jpg", labels) == "/tmp/a.jpg"
+    assert rooted(FileEntry("/tmp/a.jpg", "/", "tmp/a.jpg", 1, 1, 1, 1), labels) == "/tmp/a.jpg"
+
+
 def test_montage_label_keeps_the_file_name_of_a_long_path() -> None:
     lines = _wrap("train/" + "deep/" * 20 + "photo_0001.jpg")
     assert len(lines) == 2 and lines[0].startswith("...") and "".join(lines).endswith("photo_0001.jpg")

@@ -38,12 +38,17 @@ def rooted_path(path: str, labels: dict[str, str]) -> str:
     """``<root name>/<path inside the root>`` for a path under one of the labelled roots (else the path)."""
     for root, label in labels.items():
         if path.startswith(root.rstrip("/") + "/"):
-            return f"{label}/{path[len(root.rstrip('/')) + 1 :]}"
+            return _joined(label, path[len(root.rstrip("/")) + 1 :])
     return path
 
 
 def rooted(entry: FileEntry, labels: dict[str, str]) -> str:
-    return f"{labels[entry.root]}/{entry.relpath}" if entry.root in labels else entry.path
+    return _joined(labels[entry.root], entry.relpath) if entry.root in labels else entry.path
+
+
+def _joined(label: str, rel: str) -> str:
+    # the file system's root is labelled "/" (a --files list spread over the tree): "/tmp/a.jpg", not "//tmp/a.jpg"
+    return f"{label.rstrip('/')}/{rel}"
 
 
 def human_bytes(n: int) -> str:
