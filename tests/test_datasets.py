@@ -353,6 +353,18 @@ def test_default_quarantine_sits_beside_the_scanned_folder_not_the_reference(tmp
     )
 
 
+def test_two_folders_of_one_name_read_apart_in_the_folder_summary(tmp_path: Path) -> None:
+    """``-d x/data -d y/data``: the roots line numbered them (data#1, data#2) but the summary
+    printed "leaks data <-> data"."""
+    from imgdup.report.text import sets_lines
+
+    _write(tmp_path / "x" / "data" / "a.jpg", _big(24))
+    _write(tmp_path / "y" / "data" / "b.jpg", _small(24))
+    lines = sets_lines(_scan(tmp_path / "x" / "data", tmp_path / "y" / "data"))
+    assert lines[0].startswith("data#1: ") and lines[1].startswith("data#2: ")
+    assert any(line.startswith("leaks data#1 <-> data#2: 1 cluster") for line in lines), lines
+
+
 def test_bad_labels_file_and_lonely_between_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

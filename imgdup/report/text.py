@@ -84,13 +84,14 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
 
 def sets_lines(result: ScanResult) -> list[str]:
     """Per folder: files, duplicates within, files leaking to each other folder; then per pair."""
-    names = {t.root: t.name for t in result.sets}
+    # numbered as the roots line numbers them when two folders share a name (data#1, data#2)
+    names = root_labels([t.root for t in result.sets])
     lines = []
     for t in result.sets:
         leaks = ", ".join(f"{n} to {names.get(o, o)}" for o, n in t.leaks) or "none"
         role = " (reference)" if t.reference else ""
         lines.append(
-            f"{t.name}{role}: {plural(t.files, 'image')}, {plural(t.duplicates_within, 'duplicate')} within, "
+            f"{names[t.root]}{role}: {plural(t.files, 'image')}, {plural(t.duplicates_within, 'duplicate')} within, "
             f"leaks: {leaks}  [{display_path(t.root)}]"
         )
     for p in result.leak_pairs:
