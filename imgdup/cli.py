@@ -258,7 +258,9 @@ def _run_scan(args: argparse.Namespace) -> int:
             doc["removal"] = _removal_doc(removal)
         sys.stdout.write(to_json_text(doc))
     else:
-        sys.stdout.write(format_text(result, removed=removal is not None and not removal.skipped))
+        sys.stdout.write(
+            format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
+        )
         if removal is None:
             if result.summary.to_remove:
                 print("dry run: nothing was changed (add --remove 1 to act)")

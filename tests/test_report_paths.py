@@ -77,3 +77,12 @@ def test_gallery_csp_hashes_match_its_script_and_style(shared_planted_root: Path
 
     assert f"script-src {digest(script[0])};" in page and f"style-src {digest(style[0])};" in page
     assert page == to_html(imgdup.find_duplicates([shared_planted_root], jobs=1))  # deterministic bytes
+
+
+def test_summary_of_a_removal_that_skipped_a_cluster(shared_planted_root: Path) -> None:
+    """A --remove 1 run that left a cluster alone said "would remove N files", as a dry run does."""
+    result = imgdup.find_duplicates([shared_planted_root], jobs=1)
+    last = imgdup.format_text(result, removed=True, skipped=1).splitlines()[-1]
+    assert f"planned to remove {result.summary.to_remove} files" in last and "1 cluster skipped, see below" in last
+    assert "removed " in imgdup.format_text(result, removed=True).splitlines()[-1]
+    assert "would remove" in imgdup.format_text(result).splitlines()[-1]

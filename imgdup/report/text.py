@@ -106,8 +106,10 @@ SKIPPED_SHOWN = 20
 """Skipped paths (symbolic links, special files, missing listed files) the text report names."""
 
 
-def format_text(result: ScanResult, *, removed: bool = False) -> str:
-    """Every cluster with its keeper, each member's distance and action, then a summary."""
+def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) -> str:
+    """Every cluster with its keeper, each member's distance and action, then a summary.
+    ``removed``: the summary says what was removed (a ``--remove 1`` run), else what would be;
+    ``skipped``: clusters that run left alone (then it says what was planned)."""
     to_hex = result.settings.hash.to_hex
     labels = root_labels(result.roots)
     lines: list[str] = []
@@ -156,12 +158,13 @@ def format_text(result: ScanResult, *, removed: bool = False) -> str:
         f"{s.failures} failed, {len(result.skipped)} skipped "
         + ("(listed above)" if result.skipped else "(symlinks, special files)")
     )
-    verb = "removed" if removed else "would remove"
+    verb = ("planned to remove" if skipped else "removed") if removed else "would remove"
+    left = "; " + plural(skipped, "cluster") + " skipped, see below" if removed and skipped else ""
     hs = result.settings.hash
     rot = "rotations, " if hs.rotations else ""
     lines.append(
         f"{plural(s.clusters, 'cluster')}, {plural(s.duplicates, 'duplicate')}: {verb} {plural(s.to_remove, 'file')} "
-        f"({human_bytes(s.bytes_to_remove)}), {s.to_review} left for review "
+        f"({human_bytes(s.bytes_to_remove)}{left}), {s.to_review} left for review "
         f"[{hs.algorithm}, {hs.bits} bits, threshold {result.settings.threshold}, {rot}{s.seconds:.2f} s]"
     )
     return "\n".join(lines) + "\n"
