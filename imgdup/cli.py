@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
 from .filelist import read_file_list
+from .fsafe import inside
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
@@ -199,6 +201,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_montages(args.montage, normalise_roots([*(args.dataset or ()), *args.reference]))
     except OutputError as exc:
         raise UsageError(str(exc)) from None
+    if args.remove and args.quarantine and not args.permanent:
+        # removal refuses it too (actions); said here it costs no scan, and it is a usage error
+        where = os.path.realpath(args.quarantine)
+        for root in normalise_roots([*(args.dataset or ()), *args.reference]):
+            if inside(where, root) or inside(root, where):
+                raise UsageError(f"the quarantine {where} must be outside the scanned folder {root}")
 
 
 def _run_scan(args: argparse.Namespace) -> int:

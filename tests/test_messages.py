@@ -159,3 +159,14 @@ def test_a_threshold_near_chance_level_is_warned_about(tmp_path: Path, capsys: p
     assert err == ""
     _rc, _out, err = cli(capsys, "-d", str(tmp_path), "-t", "17", "-q")
     assert err == ""
+
+
+def test_a_quarantine_inside_a_scanned_folder_is_a_usage_error_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused at removal time it cost a whole scan and exited 1 (an error), not 2 (usage)."""
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    rc, _out, err = cli(capsys, "-d", str(tmp_path), "-r", "1", "--quarantine", str(tmp_path / "q"))
+    assert rc == 2 and "quarantine" in err
+    assert (tmp_path / "b.png").exists() and not (tmp_path / "q").exists()
