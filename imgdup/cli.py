@@ -127,6 +127,8 @@ def _apply_parser() -> argparse.ArgumentParser:
     p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for re-hashing (default: all cores)")
+    p.add_argument("--cache", metavar="PATH", default=None, help="hash cache to read hashes from (default: the scan's)")
+    p.add_argument("--no-cache", action="store_true", help="hash every file of the plan again")
     p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with a scan (no bar here)")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
@@ -182,7 +184,8 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 def _run_apply(args: argparse.Namespace) -> int:
     from .apply_plan import apply
 
-    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs)
+    cache = None if args.no_cache else (args.cache or default_cache_path())
+    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     if args.format == "json":
         sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
     else:
@@ -324,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
         argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
         argv += ["--format", verb.format, *(["-j", str(verb.jobs)] if verb.jobs is not None else [])]
+        argv += [*(["--cache", verb.cache] if verb.cache else []), *(["--no-cache"] if verb.no_cache else [])]
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
