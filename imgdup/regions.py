@@ -36,9 +36,9 @@ from . import index
 from .models import ImageRecord, Match
 
 Box = tuple[float, float, float, float]
+"""(left, top, right, bottom) as fractions of the width and height."""
 LinkItem = tuple[int, Sequence[int], Sequence[int], bool]
 """(plain hash, regions, rotation variants, framed): see :func:`link_item`."""
-"""(left, top, right, bottom) as fractions of the width and height."""
 
 # Sub-regions whose hashes are compared with other images' canonical hashes. Centre crops of
 # 10-20% (and small rotations cropped to their inner rectangle, which are centre crops of
@@ -336,8 +336,8 @@ def region_links(
     """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
 
     ``images[i]`` lists the :func:`link_item` of the records behind image ``i`` (records with
-    one plain hash, and in a wide frame one content box). Candidates come from one self-join over every distinct
-    coarse value (a pair counts when at least one side is canonical for its owner; rotation
+    one plain hash, and in a wide frame one content box). Candidates come from one self-join
+    over every distinct coarse value (a pair counts when at least one side is canonical for its owner; rotation
     variants count like sub-regions); each candidate pair of images is then confirmed by
     :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
     one fresh image are confirmed (the links between the others are already known).
