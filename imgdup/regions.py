@@ -337,9 +337,9 @@ def region_links(
 
     ``images[i]`` lists the :func:`link_item` of the records behind image ``i`` (records with
     one plain hash, and in a wide frame one content box). Candidates come from one self-join
-    over every distinct coarse value (a pair counts when at least one side is canonical for its owner; rotation
-    variants count like sub-regions); each candidate pair of images is then confirmed by
-    :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
+    over every distinct coarse value (a pair counts when at least one side is canonical for its
+    owner; rotation variants count like sub-regions); each candidate pair of images is then
+    confirmed by :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
     one fresh image are confirmed (the links between the others are already known).
     """
     owner: list[int] = []  # one entry per (image, hash value, kind)
