@@ -78,10 +78,11 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 7  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 8  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
-# 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas)
+# 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
+# 8: a palette PNG/BMP/TIFF is not lossless (traits)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -388,6 +389,9 @@ def _load_first_frame(
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
+            # A palette file holds at most 256 colours: of a photo, a quantisation (as lossy as a
+            # GIF of them), not a lossless copy; it was kept over the camera file as "lossless".
+            lossless = fmt in _LOSSLESS and img.mode not in ("P", "PA")
             width, height = img.size
             frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
@@ -426,9 +430,7 @@ def _load_first_frame(
                 _y, cb, cr = small.split()
                 colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
             thumb = _luma(img).resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
-            traits = Traits(
-                colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=fmt in _LOSSLESS, thumb=thumb
-            )
+            traits = Traits(colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=lossless, thumb=thumb)
             return img, width, height, frames, traits, measured
 
 
@@ -529,7 +531,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
     def work() -> ImageRecord:
         source, digest = _read(entry)
         img, width, height, frames, traits, measured = _load_first_frame(source, settings)
-        if traits.lossless and not _intact(source):
+        if traits.jpeg_quality is None and not _intact(source):  # PNGs, palette ones too (others: just opened)
             traits = replace(traits, intact=False)
         # Every hash below works on grey levels: convert a colour image once, not once per step
         # (the colour traits were taken from the decode already).

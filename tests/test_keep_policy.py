@@ -51,6 +51,19 @@ def test_colour_kept_over_a_grayscale_copy(tmp_path: Path, seed: int) -> None:
     assert keeper(tmp_path) == ("z_colour.jpg", "colour (another copy is grayscale)")
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_copy_reduced_to_256_colours_is_no_lossless_copy(tmp_path: Path, seed: int) -> None:
+    """A palette PNG (or BMP) of a photo holds a quantisation of it: it ranked as lossless (q100)
+    and was kept over the camera JPEG and over an exact-pixel copy; a palette file is as
+    unknown-lossy as a GIF of the same 256 colours."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_camera.jpg", quality=90)
+    decoded(tmp_path / "z_camera.jpg").quantize(256).save(tmp_path / "a_web_256.png")
+    decoded(tmp_path / "z_camera.jpg").quantize(256).save(tmp_path / "b_web_256.bmp")
+    name, _reason = keeper(tmp_path)
+    assert name == "z_camera.jpg"
+
+
 @pytest.mark.parametrize("method", [Image.Resampling.BICUBIC, Image.Resampling.LANCZOS])
 def test_source_kept_over_its_4x_enlargement(tmp_path: Path, method: Image.Resampling) -> None:
     img = detailed(3, (200, 150))
@@ -572,3 +585,15 @@ def test_three_copies_are_too_few_to_call_one_framed(tmp_path: Path) -> None:
         canvas.save(folder / "y_q70.jpg", quality=70)
         canvas.crop((80, 0, 400, 300)).save(folder / "a_edge_crop.jpg", quality=95)
         assert keeper(folder)[0] == "z_original.jpg", seed
+
+
+def test_a_damaged_palette_png_is_still_found_damaged(tmp_path: Path) -> None:
+    """Palette PNGs are no longer "lossless" for the ranking; Pillow's full check of them stays."""
+    (tmp_path / "a.png").write_bytes(damaged_png(detailed(6).quantize(256)))
+    st = (tmp_path / "a.png").stat()
+    from imgdup.models import FileEntry, HashSettings, ImageRecord
+
+    entry = FileEntry(str(tmp_path / "a.png"), str(tmp_path), "a.png", st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    rec = hashing.hash_entry(entry, HashSettings())
+    assert isinstance(rec, ImageRecord) and rec.traits is not None
+    assert not rec.traits.lossless and not rec.traits.intact
