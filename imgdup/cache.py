@@ -1,6 +1,7 @@
 """SQLite hash cache: a re-run decodes only new or changed files.
 
-An entry is valid only for the same path, inode, size and mtime_ns *and* the same hash settings
+An entry is valid only for the same path, inode, size, mtime_ns and ctime_ns (the inode's change
+time, which a rewrite in place moves even when it sets size and mtime back) *and* the same hash settings
 (algorithm, size, decode mode, library versions, imgdup's hash version). Paths are stored as
 their bytes (``os.fsencode``, a BLOB), so a name that is not valid UTF-8 is cached like any
 other. Hashes are stored as hex text, so values of 64 bits and more round-trip (SQLite INTEGER
@@ -31,9 +32,10 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 log = logging.getLogger(__name__)
 
 _MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
-SCHEMA = "imgdup.cache/8"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+SCHEMA = "imgdup.cache/9"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
-# 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share
+# 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
+# 9: ctime_ns in the key
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -44,7 +46,7 @@ _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 _CREATE_FILES = """
     CREATE TABLE IF NOT EXISTS files (
         settings TEXT NOT NULL, path BLOB NOT NULL,
-        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
@@ -52,13 +54,13 @@ _CREATE_FILES = """
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 26
+_COLUMNS = 27
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
 # The columns a cached result is read from, in the order _from_row reads them.
 _READ = (
-    "path, inode, size, mtime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
+    "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, upscaled, pixels_sha256,"
     " spectrum, lowest_fit, complete"
 )
@@ -264,10 +266,12 @@ class HashCache:
         a row that cannot be read back is a miss (the file is hashed again)."""
         if row is None:
             return None
-        (_, inode, size, mtime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
+        (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
          regions, intact, colour, jpeg_quality, lossless, thumb, content, upscaled, pixels_sha256, spectrum, fit,
          complete) = row  # fmt: skip
         if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
+            return None
+        if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
             return None
         if failure is not None:
             self.hits += 1
@@ -306,10 +310,10 @@ class HashCache:
         """Store results in one transaction; transient failures are not stored."""
         rows: list[tuple[object, ...]] = []
         for entry, res in pairs:
-            key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns)
+            key = (self.settings_key, os.fsencode(entry.path), entry.inode, entry.size, entry.mtime_ns, entry.ctime_ns)
             if isinstance(res, HashFailure):
                 if not res.transient:
-                    rows.append((*key, None, None, None, None, res.reason, *[None] * (_COLUMNS - 10)))
+                    rows.append((*key, None, None, None, None, res.reason, *[None] * (_COLUMNS - 11)))
                 continue
             q, t = res.quality, res.traits
             rows.append(

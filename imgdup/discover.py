@@ -145,6 +145,7 @@ def discover(
                 inode=ino,
                 device=dev,
                 aliases=tuple(n[0] for n in names[1:]),
+                ctime_ns=st.st_ctime_ns,
             )
         )
     entries.sort(key=lambda e: e.path)

@@ -84,6 +84,7 @@ def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[
                 inode=ino,
                 device=dev,
                 aliases=tuple(n for n, _ in names[1:]),
+                ctime_ns=st.st_ctime_ns,
             )
         )
     entries.sort(key=lambda e: e.path)

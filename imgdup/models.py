@@ -60,6 +60,9 @@ class FileEntry:
     inode: int
     device: int
     aliases: tuple[str, ...] = ()
+    # The inode's change time: a rewrite in place with size and mtime set back still moves it
+    # (the cache's key holds it). 0 = unknown (an object store's file, a plan's record).
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,34 @@ def test_changed_file_and_other_settings_are_rehashed(folder: Path, tmp_path: Pa
     assert decoded(scan(folder, cache, hash="dhash")) == 8
 
 
+def test_a_file_rewritten_with_its_size_and_mtime_restored_is_hashed_again(tmp_path: Path) -> None:
+    """Same inode, same size, mtime set back (what ``utime`` or a careful tool does): the cache
+    gave the old hash and SHA-256, so the file was clustered with what it no longer is and its
+    real copy was missed, on every later run. The inode's change time cannot be set back."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(120).save(root / "a.bmp")
+    photo(120).save(root / "a_copy.bmp")
+    photo(121).save(root / "b.bmp")  # same size in bytes: BMPs of one size
+    cache = tmp_path / "c.sqlite3"
+    assert [{Path(m.record.path).name for m in c.members} for c in scan(root, cache).clusters] == [
+        {"a.bmp", "a_copy.bmp"}
+    ]
+    victim = root / "a_copy.bmp"
+    st = victim.stat()
+    with open(victim, "r+b") as fh:  # in place: same inode
+        fh.write((root / "b.bmp").read_bytes())
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (victim.stat().st_ino, victim.stat().st_size, victim.stat().st_mtime_ns) == (
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+    )
+    warm = scan(root, cache)
+    assert [{Path(m.record.path).name for m in c.members} for c in warm.clusters] == [{"a_copy.bmp", "b.bmp"}]
+    assert decoded(warm) == 1
+
+
 def test_wide_hashes_round_trip(folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "c.sqlite3"
     cold = scan(folder, cache, hash_size=16, hash="dhash")
@@ -144,16 +172,18 @@ def test_rotation_variants_and_low_information_round_trip(folder: Path, tmp_path
     assert decoded(scan(folder, cache)) == 9  # without rotations: other settings, other entries
 
 
-def test_entry_must_match_inode_size_and_mtime(tmp_path: Path) -> None:
+def test_entry_must_match_inode_size_mtime_and_ctime(tmp_path: Path) -> None:
     key = settings_key(HashSettings())
-    e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)
+    e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1, ctime_ns=9)
     rec = ImageRecord(e, 2, 3, (1 << 63) + 5, "ab" * 32)
     with HashCache(tmp_path / "c.db", key) as cache:
         cache.put_many([(e, rec)])
         assert cache.get(e) == rec
         for changed in (e.__class__(**{**e.__dict__, field: value}) for field, value in
-                        (("size", 11), ("mtime_ns", 6), ("inode", 8))):  # fmt: skip
+                        (("size", 11), ("mtime_ns", 6), ("inode", 8), ("ctime_ns", 10))):  # fmt: skip
             assert cache.get(changed) is None
+        unknown = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)  # a plan's entry: change time not known
+        assert cache.get(unknown) is not None
     with HashCache(tmp_path / "c.db", key + "-other") as other:
         assert other.get(e) is None
 
