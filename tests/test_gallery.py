@@ -156,6 +156,24 @@ def test_hostile_file_name_is_shown_not_run(browser: Any, reviewed: tuple[Path, 
     assert _console_problems(browser) == []
 
 
+def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) -> None:
+    """README: the page shows a byte that is not UTF-8 as \\xNN (it showed U+FFFD), control
+    characters escaped as the text report shows them."""
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(5).save(root / "a.png")
+    odd = os.path.join(os.fsencode(root), b"caf\xe9\tx.png")
+    shutil.copyfile(root / "a.png", odd)
+    page = tmp_path / "r.html"
+    imgdup.write_report(scan(root), page)
+    _load(browser, page.as_uri())
+    names = [e.text for e in browser.find_elements("css selector", ".name")]
+    assert "d/caf\\xe9\\tx.png" in names, names
+    titles = [e.get_attribute("title") for e in browser.find_elements("css selector", ".name")]
+    assert any(t.endswith("/d/caf\\xe9\\tx.png") for t in titles), titles
+    assert _console_problems(browser) == []
+
+
 def _present(root: Path) -> set[str]:
     return {str(p) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 

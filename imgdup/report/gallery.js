@@ -18,6 +18,15 @@
   let focusM = 0;
 
   const $ = (id) => document.getElementById(id);
+  // A name as the text report shows it: a byte that is not UTF-8 (a lone surrogate U+DC80-U+DCFF
+  // in the JSON, see imgdup.names) as \xNN, a control character as its escape.
+  const ESCAPES = { 9: "\\t", 10: "\\n", 13: "\\r" };
+  function shown(name) {
+    return name.replace(/(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]|[\u0000-\u001F\u007F-\u009F]/g, (ch) => {
+      const c = ch.charCodeAt(0);
+      return ESCAPES[c] || "\\x" + (c >= 0xdc80 ? c - 0xdc00 : c).toString(16).padStart(2, "0");
+    });
+  }
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -121,7 +130,7 @@
       const img = el("img");
       img.loading = "lazy";
       img.decoding = "async";
-      img.alt = m.relpath;
+      img.alt = shown(m.relpath);
       img.src = src;
       t.append(img);
     } else {
@@ -132,8 +141,8 @@
     act.append(el("span", "act", LABEL[m.action]));
     if (m.path !== c.keep) act.append(el("span", "info", " · distance " + m.distance));
     box.append(act);
-    const name = el("div", "name", rootLabel[m.root] + "/" + m.relpath);
-    name.title = m.path;
+    const name = el("div", "name", shown(rootLabel[m.root] + "/" + m.relpath));
+    name.title = shown(m.path);
     box.append(name);
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
     const tags = el("div", "tags");
