@@ -11,6 +11,7 @@ Public API::
 
 __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.metadata costs ~50 ms)
 
+import logging
 from typing import TYPE_CHECKING
 
 from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from .pipeline import find_duplicates
     from .report import format_text, write_report
     from .report.montage import write_montages
+
+# A library prints nothing: without this, Python's last-resort handler writes its warnings to
+# stderr when the caller configured no logging (remove() printed "cluster N skipped: ...").
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # The functions below load on first use (PEP 562): ``import imgdup`` and a command-line run pay
 # only for the modules they use (a scan does not import the removal, report or pandas code).

@@ -66,7 +66,10 @@ def _paths(value: PathOrPaths | None) -> list[str]:
         return []
     if isinstance(value, (str, bytes, os.PathLike)):  # one path, not an iterable of its characters
         return [os.fsdecode(value)]
-    return [os.fsdecode(v) for v in value]
+    try:
+        return [os.fsdecode(v) for v in value]
+    except TypeError:
+        raise UsageError(f"not a path, nor an iterable of paths: {value!r}") from None
 
 
 def find_duplicates(

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import random
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -448,3 +450,18 @@ def test_cli_montage_writes_one_png_per_cluster(
         with Image.open(path) as img:
             assert img.format == "PNG"
             assert img.width > 0 and img.height > 0
+
+
+@pytest.mark.parametrize("bad", [5, [5], 3.5, [None]])
+def test_a_root_that_is_no_path_is_a_usage_error(bad: object) -> None:
+    """README: invalid options raise imgdup.UsageError (find_duplicates(5) raised a bare TypeError)."""
+    with pytest.raises(imgdup.UsageError, match="not a path"):
+        imgdup.find_duplicates(bad)  # type: ignore[arg-type]
+
+
+def test_the_library_prints_nothing_when_the_caller_configured_no_logging(tmp_path: Path) -> None:
+    """Without a handler, Python prints warnings of any library to stderr ("last resort"):
+    remove() printed "cluster N skipped: ..."; the package's logger has a NullHandler."""
+    code = "import logging, imgdup; logging.getLogger('imgdup.actions').warning('cluster 0 skipped: x')"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stderr == ""
