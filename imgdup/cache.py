@@ -11,8 +11,10 @@ The cache is an optimisation, never a reason to stop: a cache that cannot be ope
 (read-only folder, full disk, locked, written by a newer imgdup) is left as it is, with one
 warning, and the run goes on without it. Only a file *proven* not to be a usable imgdup cache
 (not an SQLite file, another program's database, or damage SQLite itself reports) is set
-aside (renamed ``*.corrupt-*``) and replaced. The schema is created inside one write
-transaction, so a run never sees another's half-made cache.
+aside (renamed ``*.corrupt-*``) and replaced, and only when it is imgdup's: its header says so,
+or it sits at imgdup's default path; another program's file at a path the user gave is left
+alone. The schema is created inside one write transaction, so a run never sees another's
+half-made cache.
 """
 
 from __future__ import annotations
@@ -123,6 +125,18 @@ def _proves_damage(exc: sqlite3.Error) -> bool:
     return "file is not a database" in text or "malformed" in text  # pragma: no cover
 
 
+def _carries_our_id(path: str) -> bool:
+    """Whether the file's SQLite header holds imgdup's application id (offset 68, big-endian)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(72)
+    except OSError:
+        return False
+    if len(header) < 72 or header[:16] != b"SQLite format 3\x00":
+        return False
+    return struct.unpack(">I", header[68:72])[0] == _APP_ID
+
+
 def _schema_version(value: str | None) -> int | None:
     if value and value.startswith(_SCHEMA_PREFIX) and value[len(_SCHEMA_PREFIX) :].isdigit():
         return int(value[len(_SCHEMA_PREFIX) :])
@@ -148,13 +162,22 @@ class HashCache:
             try:
                 self._db = self._open()
             except _NotACache as exc:
-                self._replace(str(exc))
+                self._replace_if_ours(str(exc))
             except sqlite3.Error as exc:
                 if not _proves_damage(exc):
                     raise
-                self._replace(str(exc))
+                self._replace_if_ours(str(exc))
         except (_Unusable, sqlite3.Error, OSError) as exc:
             self._disable(exc)
+
+    def _replace_if_ours(self, why: str) -> None:
+        """Set an unusable file aside only when it is imgdup's: its header carries imgdup's
+        application id (a damaged cache), or it sits at imgdup's own default path. Anything else
+        at a path the user gave (another program's database, a typo in --cache) is left alone."""
+        if _carries_our_id(self.path) or os.path.abspath(self.path) == os.path.abspath(default_cache_path()):
+            self._replace(why)
+        else:
+            raise _Unusable(f"{why}; not an imgdup cache, so it is left as it is")
 
     def _replace(self, why: str) -> None:
         """Set a file proven unusable aside and start a new cache in its place."""
@@ -190,6 +213,11 @@ class HashCache:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
+            # Read only, before WAL mode (which rewrites the header): another program's database
+            # must come out of here unchanged.
+            tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            if tables and db.execute("PRAGMA application_id").fetchone()[0] != _APP_ID:
+                raise _NotACache("another program's SQLite database, not an imgdup cache")
             _to_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             # One write transaction checks and creates: two runs creating the same new cache

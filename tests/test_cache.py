@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import imgdup
-from imgdup.cache import HashCache
+from imgdup.cache import HashCache, default_cache_path
 from imgdup.hashing import settings_key
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
 
@@ -119,26 +119,39 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path: Path) -> None:
     assert imgdup.to_document(resumed) == imgdup.to_document(clean)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "foreign-sqlite", "truncated"])
-def test_damaged_cache_is_set_aside_with_a_warning(
-    folder: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("damage", ["garbage", "foreign-sqlite", "half"])
+def test_an_unusable_cache_of_imgdup_is_set_aside_and_another_programs_file_left_alone(
+    folder: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "c.sqlite3"
-    if damage == "garbage":
-        cache.write_bytes(os.urandom(4096))
-    elif damage == "foreign-sqlite":
-        with sqlite3.connect(cache) as db:
-            db.execute("CREATE TABLE photos (name TEXT)")
-    else:
-        scan(folder, cache)
-        data = cache.read_bytes()
-        cache.write_bytes(data[: len(data) // 2] + os.urandom(512))
-    with caplog.at_level(logging.WARNING, logger="imgdup"):
-        result = scan(folder, cache)
-    assert result.summary.images == 7
-    assert any("unusable" in r.message for r in caplog.records)
-    assert list(tmp_path.glob("c.sqlite3.corrupt-*"))
-    assert scan(folder, cache).summary.images == 7
+    """A damaged imgdup cache (its header still says so), or anything unusable at imgdup's own
+    default path, is renamed ``*.corrupt-*`` and rebuilt. Another program's database or any
+    other file at a path the user gave (a typo in --cache) is left exactly as it is: it was
+    renamed away from its program, for a healthy database "corrupt"."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    for cache in (tmp_path / "c.sqlite3", Path(default_cache_path())):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        if damage == "garbage":
+            cache.write_bytes(os.urandom(4096))
+        elif damage == "foreign-sqlite":
+            with sqlite3.connect(cache) as db:
+                db.execute("CREATE TABLE photos (name TEXT)")
+        else:
+            scan(folder, cache)
+            data = cache.read_bytes()
+            cache.write_bytes(data[: len(data) // 2] + os.urandom(512))
+        before = cache.read_bytes()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="imgdup"):
+            result = scan(folder, cache)
+        assert result.summary.images == 7
+        aside = list(cache.parent.glob(cache.name + ".corrupt-*"))
+        if damage == "half" or cache.parent.name == "imgdup":  # imgdup's own: set aside, rebuilt
+            assert any("unusable" in r.message for r in caplog.records) and aside
+            assert decoded(scan(folder, cache)) == 0
+        else:  # the user's path, not imgdup's file: untouched, the run goes on without a cache
+            assert not aside and cache.read_bytes() == before
+            assert any("not an imgdup cache" in r.message and "left as it is" in r.message for r in caplog.records)
+            assert decoded(scan(folder, cache)) == 8
 
 
 def test_damage_found_mid_run_disables_the_cache_without_crashing(tmp_path: Path) -> None:
