@@ -174,6 +174,8 @@ def _remove(
     before_cluster: Callable[[Cluster], None] | None,
 ) -> RemovalResult:
     base = _quarantine_base(roots, quarantine)
+    if os.path.exists(base) and not os.path.isdir(base):
+        raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         os.makedirs(base, exist_ok=True)

@@ -207,6 +207,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.remove and args.quarantine and not args.permanent:
         # removal refuses it too (actions); said here it costs no scan, and it is a usage error
         where = os.path.realpath(args.quarantine)
+        if os.path.exists(where) and not os.path.isdir(where):
+            raise UsageError(f"the quarantine {where} exists and is not a folder")
         for root in normalise_roots([*(args.dataset or ()), *args.reference]):
             if inside(where, root) or inside(root, where):
                 raise UsageError(f"the quarantine {where} must be outside the scanned folder {root}")

@@ -170,3 +170,20 @@ def test_a_quarantine_inside_a_scanned_folder_is_a_usage_error_before_the_scan(
     rc, _out, err = cli(capsys, "-d", str(tmp_path), "-r", "1", "--quarantine", str(tmp_path / "q"))
     assert rc == 2 and "quarantine" in err
     assert (tmp_path / "b.png").exists() and not (tmp_path / "q").exists()
+
+
+def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "cannot create the quarantine ...: File exists", after the whole scan."""
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    (tmp_path / "q").write_text("not a folder")
+    rc, _out, err = cli(capsys, "-d", str(root), "-r", "1", "--quarantine", str(tmp_path / "q"))
+    assert rc == 2 and "is not a folder" in err
+    assert (root / "b.png").exists()
+    result = imgdup.find_duplicates([root], jobs=1)
+    with pytest.raises(imgdup.RemovalError, match="is not a folder"):
+        imgdup.remove(result, quarantine=tmp_path / "q")
