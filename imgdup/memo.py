@@ -26,8 +26,10 @@ _ACTIONS = {a.value: a for a in Action}
 # 5: the frame rule's share sieve 0.9 -> 0.97 and its 4-member minimum (decisions of 4 differ);
 # 6: the keep reason speaks of the largest copy when it lost (the reasons are remembered too);
 # 7: a copy whose colours were changed (a filter) is an edit; 8: two framed images link only when
-# their content boxes agree (regions.FRAMED_SHARE), so remembered clusters may hold a wrong link.
-DECISIONS = 8
+# their content boxes agree (regions.FRAMED_SHARE), so remembered clusters may hold a wrong link;
+# 9: animations are pixel twins only with the same later frames, and "lossless (vs q0)" reads
+# "vs a lossy copy of unknown quality".
+DECISIONS = 9
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -61,16 +61,18 @@ def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
-    lossless re-encode holds the same picture in more bytes, so it is never the better copy."""
-    best: dict[str, ImageRecord] = {}
+    lossless re-encode holds the same picture in more bytes, so it is never the better copy.
+    The digest is of the first frame: animations are twins only with the same later frames."""
+    best: dict[tuple[str, int, tuple[int, ...]], ImageRecord] = {}
     out = []
     for r in records:
         if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
             out.append(r)
             continue
-        seen = best.get(r.quality.pixels_sha256)
+        key = (r.quality.pixels_sha256, r.frames, r.frame_hashes)
+        seen = best.get(key)
         if seen is None or (r.entry.size, r.path) < (seen.entry.size, seen.path):
-            best[r.quality.pixels_sha256] = r
+            best[key] = r
     return out + list(best.values())
 
 
@@ -112,8 +114,8 @@ def _quality_reason(
     if a.blurred != b.blurred:
         return "sharper (another copy has less detail)"
     if a.quality != b.quality:
-        if a.quality == 100:
-            return f"lossless (vs q{b.quality})"
+        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file, WebP)
+            return f"lossless (vs q{b.quality})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
         return f"highest JPEG quality (q{a.quality} vs q{b.quality})" if b.quality else f"JPEG quality q{a.quality}"
     return f"not a re-encode (another copy went through q{b.reencoded_from})"
 

@@ -41,6 +41,15 @@ def test_same_first_frame_different_later_frames_is_never_removed(tmp_path: Path
     assert record.frames == 3 and len(record.frame_hashes) == 2
 
 
+def test_files_that_differ_in_a_later_frame_are_not_called_identical(tmp_path: Path) -> None:
+    """The keep policy's "identical pixels" compared first frames only: two GIFs differing in
+    their third frame read "smallest of the files with identical pixels" (QA pass)."""
+    save_frames(tmp_path / "a.gif", [1, 2, 3], "GIF")
+    save_frames(tmp_path / "b.gif", [1, 2, 4], "GIF")
+    (c,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters  # the default keep policy
+    assert "identical pixels" not in c.keep_reason, c.keep_reason
+
+
 def test_files_whose_frames_all_match_are_removed(tmp_path: Path) -> None:
     save_frames(tmp_path / "a.gif", [1, 2, 3], "GIF", duration=100)
     save_frames(tmp_path / "b.gif", [1, 2, 3], "GIF", duration=40, loop=0)  # other bytes, same frames
