@@ -136,7 +136,9 @@ def find_duplicates(
     ref_roots = normalise_roots(_paths(reference))
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):
-        ref = next((r for r in ref_roots if f != r and f.startswith(r.rstrip(os.sep) + os.sep)), None)
+        if f in ref_roots:
+            raise UsageError(f"{f} is given both to scan and as a reference folder: nothing in it could be removed")
+        ref = next((r for r in ref_roots if f.startswith(r.rstrip(os.sep) + os.sep)), None)
         if ref:
             raise UsageError(f"{f} lies inside the reference folder {ref}: its files would be protected too")
     extra = file_root(listed, given)

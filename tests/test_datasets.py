@@ -365,6 +365,17 @@ def test_two_folders_of_one_name_read_apart_in_the_folder_summary(tmp_path: Path
     assert any(line.startswith("leaks data#1 <-> data#2: 1 cluster") for line in lines), lines
 
 
+def test_a_folder_given_to_scan_and_as_reference_is_a_usage_error(tmp_path: Path) -> None:
+    """``-d data --reference data`` protected every file and acted on none, silently (QA pass);
+    a folder inside a reference folder was refused already."""
+    _write(tmp_path / "data" / "a.jpg", _big(25))
+    _write(tmp_path / "data" / "b.jpg", _small(25))
+    with pytest.raises(imgdup.UsageError, match="both to scan and as a reference"):
+        _scan(tmp_path / "data", reference=[tmp_path / "data"])
+    with pytest.raises(imgdup.UsageError, match="inside the reference folder"):
+        _scan(tmp_path / "data", reference=[tmp_path])
+
+
 def test_bad_labels_file_and_lonely_between_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
