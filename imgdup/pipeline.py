@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -180,20 +180,13 @@ def find_duplicates(
     finally:
         if store:
             store.close()
-    label_of = labels_of([r.path for r in scanned.records])
-    counts: dict[str, int] = {}
-    for r in scanned.records:
-        key = set_of(r.path, set_roots, os.sep)
-        counts[key] = counts.get(key, 0) + 1
-    sets = annotate(
-        scanned.clusters,
-        roots=set_roots,
+    sets = dataset_sets(
+        scanned,
+        set_roots,
         reference=ref_roots,
-        labels=label_of,
+        labels=labels_of([r.path for r in scanned.records]),
         label_conflicts=label_conflicts,
         between=between,
-        files=counts,
-        sep=os.sep,
     )
     return make_result(
         scanned,
@@ -214,6 +207,34 @@ def find_duplicates(
         failures=failures,
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
+    )
+
+
+def dataset_sets(
+    scanned: Clustered,
+    roots: Sequence[str],
+    *,
+    reference: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    label_conflicts: str = "review",
+    between: bool = False,
+) -> Annotated:
+    """The dataset step over decided clusters: each folder's files counted, reference-only
+    clusters set apart, label conflicts and leaks between the ``roots`` (see :func:`annotate`);
+    shared by the local and the Dask engine, whose reports must be the same."""
+    counts: dict[str, int] = {}
+    for r in scanned.records:
+        key = set_of(r.path, roots, os.sep)
+        counts[key] = counts.get(key, 0) + 1
+    return annotate(
+        scanned.clusters,
+        roots=roots,
+        reference=reference,
+        labels=labels,
+        label_conflicts=label_conflicts,
+        between=between,
+        files=counts,
+        sep=os.sep,
     )
 
 

@@ -195,6 +195,25 @@ def test_variant_set_identical_to_local_engine(client: Any, engine: Any, dogs: P
         assert sum(r.quality is not None for r in dask.records) >= 35
 
 
+def test_two_folders_give_the_same_folder_summary_and_leaks(
+    client: Any, engine: Any, dogs: Path, tmp_path: Path
+) -> None:
+    """The Dask engine left out the per-folder summary and the leak counts of a scan of several
+    folders (``sets: []``, ``summary.leaks: 0``; the clusters were the same). QA pass 3."""
+    photos = sorted(dogs.iterdir())[:12]
+    for name, part in (("a", photos[:8]), ("b", photos[4:])):
+        (tmp_path / name).mkdir()
+        for p in part:
+            shutil.copyfile(p, tmp_path / name / p.name)
+    roots = [tmp_path / "a", tmp_path / "b"]
+    local = imgdup.find_duplicates(roots, threshold=8, jobs=1)
+    dask = engine.find_duplicates(roots, client=client, threshold=8)
+    assert local.summary.leaks >= 4 and local.sets
+    _same_scan(local, dask)
+    with pytest.raises(imgdup.UsageError, match="reference: not with the Dask engine"):
+        engine.find_duplicates(roots[:1], client=client, reference=roots[1:])  # a TypeError before
+
+
 def test_removal_from_a_dask_scan_keeps_the_same_files(client: Any, engine: Any, dogs: Path, tmp_path: Path) -> None:
     copy = tmp_path / "dogs"
     shutil.copytree(dogs, copy)

@@ -36,7 +36,7 @@ from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, make_result, scan_options
+from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, dataset_sets, make_result, scan_options
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
@@ -304,6 +304,10 @@ def min_label_components(
 # The scan
 
 
+# imgdup.find_duplicates' keywords this engine does not take yet (the dataset step's inputs).
+_LOCAL_ONLY = ("reference", "files", "labels", "label_conflicts", "between", "jobs")
+
+
 def find_duplicates(
     roots: Iterable[str | os.PathLike[str]],
     *,
@@ -321,6 +325,7 @@ def find_duplicates(
     progress: ProgressCallback | None = None,
     batch: int = BATCH,
     tables: str | None = None,
+    **local_only: object,
 ) -> ScanResult:
     """:func:`imgdup.find_duplicates` with the work done by the Dask cluster behind ``client``.
 
@@ -331,6 +336,12 @@ def find_duplicates(
     search; :func:`write_tables` adds the members and clusters tables.
     """
     started = time.perf_counter()
+    unknown = sorted(set(local_only) - set(_LOCAL_ONLY))
+    if unknown:
+        raise TypeError(f"find_duplicates() got an unexpected keyword argument {unknown[0]!r}")
+    if local_only:
+        given = ", ".join(sorted(local_only))
+        raise UsageError(f"{given}: not with the Dask engine (for now); use imgdup.find_duplicates")
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
         regions=regions, keep=keep, index=index, timeout=timeout,
@@ -382,6 +393,7 @@ def find_duplicates(
         scanned,
         settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
         roots=root_list,
+        sets=dataset_sets(scanned, sorted(root_list)),  # several folders: summary and leaks, as the local engine
         files=len(entries),
         from_cache=before,
         failures=failures,
