@@ -50,8 +50,8 @@ DEFAULT_KEEP = ("quality", "pixels", "path")
 
 def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
     """Validate a keep policy (``"oldest,size"`` or a sequence); path order always breaks ties."""
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    unknown = [n for n in names if n not in KEEP_RULES]
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    unknown = [n or "(empty)" for n in names if n not in KEEP_RULES]  # "oldest," is a typo too
     if unknown or not names:
         raise UsageError(f"unknown keep rule {', '.join(unknown) or '(empty)'}; choose from {', '.join(KEEP_RULES)}")
     if "path" not in names:

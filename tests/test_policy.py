@@ -110,3 +110,13 @@ def test_a_reference_clusters_remembered_keeper_and_diameter_give_what_deciding_
     wrong = {frozenset({a.path, b.path}): (b.path, "first in path order", 0)}  # a memo saying otherwise...
     (told,) = decide_all([[c, a, b]], chosen=wrong, **options)
     assert told.keep is b and told.diameter == 3  # ...is what it is used for
+
+
+@pytest.mark.parametrize("spec", ["oldest,", ",size", "oldest,,size", "", "oldest, nope"])
+def test_a_keep_policy_with_an_empty_or_unknown_rule_is_refused(spec: str) -> None:
+    """``--keep oldest,`` (a trailing comma) was accepted as ``oldest`` (QA pass 3)."""
+    from imgdup.policy import parse_keep
+
+    with pytest.raises(imgdup.UsageError, match="unknown keep rule"):
+        parse_keep(spec)
+    assert parse_keep(" oldest , size ") == ("oldest", "size", "path")
