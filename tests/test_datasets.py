@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -90,6 +91,11 @@ def test_reference_only_cluster_is_reported_apart_and_never_acted_on(tmp_path: P
     assert result.summary.reference_clusters == 1 and result.summary.to_remove == 0
     doc = imgdup.to_document(result)
     assert len(doc["reference_clusters"]) == 1 and doc["clusters"] == []
+    # the CSV says which group a row is in, as to_records() does (it mixed them: QA pass 3)
+    from imgdup.report.tables import to_csv
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(result))))
+    assert [r["group"] for r in rows] == [r["group"] for r in result.to_records()] == ["reference", "reference"]
     assert imgdup.remove(result, quarantine=tmp_path / "q").removed == ()
     assert a.exists() and b.exists()
 

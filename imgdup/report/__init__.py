@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..errors import UsageError
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
-from .tables import CSV_COLUMNS, to_csv, to_json
+from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
 from .text import format_text
 
 # The HTML and montage writers (Pillow's drawing modules, thumbnails) load on first use: a scan
@@ -42,7 +42,7 @@ __all__ = [
 # 4 KiB carry the mark of the same kind (see imgdup.fsafe.write_output).
 MARKS: dict[str, Callable[[bytes], bool]] = {
     "json": lambda head: head.startswith(b"{") and b'"schema": "imgdup.report/' in head,
-    "csv": lambda head: head.startswith(",".join(CSV_COLUMNS).encode() + b"\n"),
+    "csv": lambda head: head.startswith(",".join(CSV_FIRST_COLUMNS).encode()),  # earlier reports too
     "html": lambda head: head.startswith(b"<!doctype html>") and _generator().encode() in head,
 }
 

@@ -10,7 +10,11 @@ from ..names import to_csv_cell, to_json_text
 from ..plan import to_document
 
 CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes",
-               "split", "label", "reference", "label_conflict")  # fmt: skip
+               "split", "label", "reference", "label_conflict", "group")  # fmt: skip
+# ``group``: "duplicates" or "reference" (a cluster only inside the reference folders), as in
+# ScanResult.to_records(). The columns before it are those of earlier reports, which an output
+# check still recognises as imgdup's (report.MARKS).
+CSV_FIRST_COLUMNS = CSV_COLUMNS[:-1]
 
 
 def to_json(result: ScanResult) -> str:
@@ -34,13 +38,14 @@ def to_csv(result: ScanResult) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     to_hex = result.settings.hash.to_hex
-    for c in (*result.clusters, *result.reference_clusters):
+    groups = [("duplicates", c) for c in result.clusters] + [("reference", c) for c in result.reference_clusters]
+    for group, c in groups:
         conflict = "|".join(c.label_conflict)
         for m in c.members:
             r = m.record
             row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
                    to_csv_cell(r.entry.relpath), to_hex(r.hash), r.width, r.height, r.entry.size,
                    m.split, to_csv_cell(m.label or ""), "yes" if m.reference else "",
-                   to_csv_cell(conflict))  # fmt: skip
+                   to_csv_cell(conflict), group)  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()
