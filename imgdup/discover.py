@@ -146,6 +146,7 @@ def discover(
                 device=dev,
                 aliases=tuple(n[0] for n in names[1:]),
                 ctime_ns=st.st_ctime_ns,
+                links=st.st_nlink,
             )
         )
     entries.sort(key=lambda e: e.path)

@@ -85,6 +85,7 @@ def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[
                 device=dev,
                 aliases=tuple(n for n, _ in names[1:]),
                 ctime_ns=st.st_ctime_ns,
+                links=st.st_nlink,
             )
         )
     entries.sort(key=lambda e: e.path)

@@ -63,6 +63,14 @@ class FileEntry:
     # The inode's change time: a rewrite in place with size and mtime set back still moves it
     # (the cache's key holds it). 0 = unknown (an object store's file, a plan's record).
     ctime_ns: int = 0
+    # Names of the inode on the file system (st_nlink): more than the scan's own names means a
+    # name outside the scan keeps the data when this file is removed (no space freed).
+    links: int = 1
+
+    @property
+    def frees_space(self) -> bool:
+        """Whether removing every name the scan found frees the file's bytes."""
+        return self.links <= 1 + len(self.aliases)
 
 
 @dataclass(frozen=True)

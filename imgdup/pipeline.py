@@ -305,7 +305,7 @@ def make_result(
         duplicates=sum(1 for c in clusters for m in c.members if m.action is not Action.KEEP),
         to_remove=len(removable),
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
-        bytes_to_remove=sum(m.record.entry.size for m in removable),
+        bytes_to_remove=sum(m.record.entry.size for m in removable if m.record.entry.frees_space),
         seconds=round(seconds, 3),
         label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict),
         leaks=sets.leaks if sets else 0,

@@ -278,6 +278,21 @@ def test_a_hard_link_into_the_reference_is_a_reference_file(tmp_path: Path) -> N
     assert ref.exists() and (tmp_path / "d" / "test" / "a.jpg").exists()
 
 
+def test_the_dry_run_counts_no_bytes_for_a_file_whose_other_name_keeps_the_data(tmp_path: Path) -> None:
+    """A file with a hard link outside the scanned folder frees nothing when removed (the
+    removal said 0 B) but the dry run's "would remove" total counted its size (QA pass)."""
+    _write(tmp_path / "d" / "a.jpg", _big(26))
+    b = _write(tmp_path / "d" / "b.jpg", _small(26))
+    before = _scan(tmp_path / "d", keep="path")
+    assert before.summary.bytes_to_remove == b.stat().st_size
+    (tmp_path / "elsewhere").mkdir()
+    os.link(b, tmp_path / "elsewhere" / "b.jpg")
+    after = _scan(tmp_path / "d", keep="path")
+    assert after.summary.to_remove == 1 and after.summary.bytes_to_remove == 0
+    done = imgdup.remove(after, quarantine=tmp_path / "q")
+    assert done.bytes_freed == 0 == after.summary.bytes_to_remove
+
+
 def test_file_list_alone_can_remove_and_make_montages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
