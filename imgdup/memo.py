@@ -62,7 +62,8 @@ def decision_key(
 ) -> str:
     """What the clusters, keepers, actions and reasons depend on: imgdup's version (its keep
     policy), the settings, the threshold, the keep rules, and for every record in order its
-    path, size, content digest, measured quality, and whether it is a reference file.
+    path, size, modification time (the oldest/newest rules read it; a touch changes no byte),
+    content digest, measured quality, and whether it is a reference file.
 
     Everything else a record holds (hashes, regions, traits, frames, size in pixels) is computed
     from the file's bytes under ``settings_key``, so the digest stands for it; quality is not
@@ -73,7 +74,7 @@ def decision_key(
     for r in records:
         q = r.quality
         parts.append(
-            f"{r.entry.path}\0{r.entry.size}|{r.digest}|{bool(protected and protected(r))}|"
+            f"{r.entry.path}\0{r.entry.size}|{r.entry.mtime_ns}|{r.digest}|{bool(protected and protected(r))}|"
             f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}\n"
         )
         if q and q.spectrum:  # as bytes: the floats' exact values, 10x cheaper than their repr

@@ -378,6 +378,24 @@ def region_free(calls: list[str]) -> list[str]:
     return [c for c in calls if c != "region_links"]
 
 
+def test_a_file_touched_since_is_decided_again_under_the_oldest_rule(tmp_path: Path) -> None:
+    """--keep oldest decides on mtimes, which the remembered decision's key did not hold: after
+    a touch the warm run kept the old keeper ("oldest modification time", now false) and
+    --remove 1 moved the oldest file away (QA pass 4)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(130).save(root / "a.jpg", quality=90)
+    photo(130).save(root / "b.jpg", quality=80)
+    os.utime(root / "a.jpg", ns=(1_580_000_000 * 10**9,) * 2)  # 2020
+    os.utime(root / "b.jpg", ns=(1_550_000_000 * 10**9,) * 2)  # 2019
+    cache = tmp_path / "c.sqlite3"
+    assert Path(scan(root, cache, keep="oldest").clusters[0].keep.path).name == "b.jpg"
+    os.utime(root / "a.jpg", ns=(1_260_000_000 * 10**9,) * 2)  # 2010: now the oldest
+    warm = scan(root, cache, keep="oldest")
+    assert Path(warm.clusters[0].keep.path).name == "a.jpg"
+    assert imgdup.to_document(warm)["clusters"] == imgdup.to_document(scan(root, None, keep="oldest"))["clusters"]
+
+
 def test_decisions_made_without_a_measurement_are_not_remembered(tmp_path: Path) -> None:
     """A quality measurement that failed (a timeout on a loaded machine) is tried again by the
     next run: the decisions made without it are not remembered."""
