@@ -8,7 +8,7 @@ for a person to ``review``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +59,36 @@ def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _twin_key(r: ImageRecord) -> tuple[str, int, tuple[int, ...]] | None:
+    """Files with equal keys hold identical pixels (every frame): measured pixel digests."""
+    if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
+        return None
+    return r.quality.pixels_sha256, r.frames, r.frame_hashes
+
+
+def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]) -> dict[str, Assessment]:
+    """Give files with identical pixels the same verdicts on their picture (edit, frame): those
+    come from thumbnails of the hash's reduced decode, which differs between a JPEG and a PNG of
+    the same pixels. One twin passing for "edited" and the other not made the smaller one,
+    ranked alone (:func:`_smallest_of_twins`), lose to a colour-filtered copy."""
+    groups: dict[tuple[str, int, tuple[int, ...]], list[str]] = {}
+    for r in records:
+        key = _twin_key(r)
+        if key is not None:
+            groups.setdefault(key, []).append(r.path)
+    out = dict(assessed)
+    for paths in groups.values():
+        if len(paths) > 1:
+            same = {
+                "edited": all(assessed[p].edited for p in paths),
+                "recoloured": all(assessed[p].recoloured for p in paths),
+                "framed": all(assessed[p].framed for p in paths),
+            }
+            for p in paths:
+                out[p] = replace(assessed[p], **same)
+    return out
+
+
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
     lossless re-encode holds the same picture in more bytes, so it is never the better copy.
@@ -66,10 +96,10 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     best: dict[tuple[str, int, tuple[int, ...]], ImageRecord] = {}
     out = []
     for r in records:
-        if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
+        key = _twin_key(r)
+        if key is None:
             out.append(r)
             continue
-        key = (r.quality.pixels_sha256, r.frames, r.frame_hashes)
         seen = best.get(key)
         if seen is None or (r.entry.size, r.path) < (seen.entry.size, seen.path):
             best[key] = r
@@ -129,7 +159,7 @@ def choose_keeper(
         return records[0], "only member"
     rules = [KEEP_RULES[name] for name in keep]
     if "quality" in keep:
-        assessed = {r.path: a for r, a in zip(records, assess(records))}
+        assessed = _twins_agree(records, {r.path: a for r, a in zip(records, assess(records))})
         rules = [
             KeepRule(lambda r: _quality_key(assessed[r.path], r), KEEP_RULES["quality"].describe)
             if name == "quality"

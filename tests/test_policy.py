@@ -120,3 +120,35 @@ def test_a_keep_policy_with_an_empty_or_unknown_rule_is_refused(spec: str) -> No
     with pytest.raises(imgdup.UsageError, match="unknown keep rule"):
         parse_keep(spec)
     assert parse_keep(" oldest , size ") == ("oldest", "size", "path")
+
+
+def test_pixel_twins_share_what_their_pixels_say() -> None:
+    """Files with identical pixels (a JPEG and its PNG) hold one picture; only the smaller is
+    ranked. Their thumbnails come from different reduced decodes, so one of them can pass for
+    "edited" and the other not: the smaller one, so flagged, lost to a colour-filtered copy,
+    which was kept (a warm run whose cache held both twins' measurements; QA pass 4)."""
+    from dataclasses import replace
+
+    from imgdup.models import FileEntry, ImageRecord, Quality
+    from imgdup.policy import choose_keeper
+    from imgdup.quality import Assessment
+
+    def rec(name: str, size: int, pixels: str) -> ImageRecord:
+        entry = FileEntry(f"/d/{name}", "/d", name, size, 1, len(name), 1)
+        return ImageRecord(entry, 400, 300, 0, name * 8, quality=Quality(False, pixels, (), None))
+
+    jpeg, png, sat = (
+        rec("a_q60.jpg", 30_000, "p" * 64),
+        rec("a_q60.png", 300_000, "p" * 64),
+        rec("a_sat.jpg", 60_000, "s" * 64),
+    )
+    verdicts = {
+        jpeg.path: Assessment(edited=True, quality=60),  # a noisy thumbnail
+        png.path: Assessment(quality=60, reencoded_from=60),
+        sat.path: Assessment(edited=True, recoloured=True, quality=75),
+    }
+    keeper, _reason = choose_keeper([jpeg, png, sat], ("quality", "path"), lambda rs: [verdicts[r.path] for r in rs])
+    assert keeper.path in (jpeg.path, png.path)
+    verdicts[png.path] = replace(verdicts[png.path], edited=True)  # both twins edited: then the filter may win
+    keeper, _reason = choose_keeper([jpeg, png, sat], ("quality", "path"), lambda rs: [verdicts[r.path] for r in rs])
+    assert keeper.path == sat.path
