@@ -144,14 +144,19 @@ def _setup_logging(args: argparse.Namespace) -> None:
     log.propagate = False
 
 
-def _run_undo(manifest: str) -> int:
+def _run_undo(manifest: str, fmt: str = "text") -> int:
     from .actions import undo  # removal code loads only for the runs that remove or restore
 
     res = undo(manifest)
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
-    print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
+    if fmt == "json":
+        doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
+               "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
+        sys.stdout.write(to_json_text({"undo": doc}))
+    else:
+        print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
@@ -336,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
-        runner = lambda: _run_undo(args.undo)  # noqa: E731
+        runner = lambda: _run_undo(args.undo, args.format)  # noqa: E731
     elif args.apply:
         if args.dataset or args.remove:
             parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO
 
 from .discover import looks_like_image
+from .errors import UsageError
 from .models import FileEntry, Skipped
 
 
@@ -28,8 +29,11 @@ def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
 def read_file_list(source: str | os.PathLike[str] | IO[bytes], *, null: bool = False) -> list[str]:
     """Read a list from a path or an open binary stream (``sys.stdin.buffer`` for ``-``)."""
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            return parse_file_list(fh.read(), null=null)
+        try:
+            with open(source, "rb") as fh:
+                return parse_file_list(fh.read(), null=null)
+        except OSError as exc:
+            raise UsageError(f"cannot read the file list {os.fsdecode(source)}: {exc.strerror or exc}") from None
     return parse_file_list(source.read(), null=null)
 
 

@@ -28,8 +28,9 @@ _ACTIONS = {a.value: a for a in Action}
 # 7: a copy whose colours were changed (a filter) is an edit; 8: two framed images link only when
 # their content boxes agree (regions.FRAMED_SHARE), so remembered clusters may hold a wrong link;
 # 9: animations are pixel twins only with the same later frames, and "lossless (vs q0)" reads
-# "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts.
-DECISIONS = 10
+# "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts; 11: a keep
+# reason names a rule once.
+DECISIONS = 11
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -182,7 +182,8 @@ def choose_keeper(
         largest = min(plain, key=lambda r: (-r.pixels, r.path))
         if largest is not best and largest is not ranked[1] and largest.pixels >= best.pixels:
             more = _why(best, largest, keep, rules, candidates, assessed)
-            reason = reason if more == reason else f"{reason}; {more}"
+            # the same rule again (a copy of the keeper's size, lower quality): nothing new to say
+            reason = reason if more.split(" (")[0] == reason.split(" (")[0] else f"{reason}; {more}"
     return best, reason
 
 

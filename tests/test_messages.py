@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -187,3 +188,23 @@ def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
     result = imgdup.find_duplicates([root], jobs=1)
     with pytest.raises(imgdup.RemovalError, match="is not a folder"):
         imgdup.remove(result, quarantine=tmp_path / "q")
+
+
+def test_undo_with_format_json_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--format json meant plain text from --undo (scan, --remove 1 and apply honour it)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    rc, _out, _err = cli(capsys, "-d", str(root), "-r", "1", "--quarantine", str(tmp_path / "q"))
+    assert rc == 0
+    (manifest,) = (tmp_path / "q").rglob("manifest.json")
+    rc, out, _err = cli(capsys, "--undo", str(manifest), "--format", "json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["undo"]["restored"] == [str(root / "b.png")] and doc["undo"]["problems"] == []
+
+
+def test_a_missing_file_list_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It gave exit 1 and Python's '[Errno 2] ...' (a missing --labels file: exit 2, clear)."""
+    rc, _out, err = cli(capsys, "--files", str(tmp_path / "nolist.txt"))
+    assert rc == 2 and "cannot read the file list" in err and "nolist.txt" in err

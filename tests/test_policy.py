@@ -152,3 +152,22 @@ def test_pixel_twins_share_what_their_pixels_say() -> None:
     verdicts[png.path] = replace(verdicts[png.path], edited=True)  # both twins edited: then the filter may win
     keeper, _reason = choose_keeper([jpeg, png, sat], ("quality", "path"), lambda rs: [verdicts[r.path] for r in rs])
     assert keeper.path == sat.path
+
+
+def test_the_keep_reason_does_not_say_one_rule_twice() -> None:
+    """ "highest JPEG quality (q94 vs q92); highest JPEG quality (q94 vs q30)": the clause about
+    the largest copy repeated the runner-up's rule when that copy had the keeper's size (QA pass 5)."""
+    from imgdup.models import FileEntry, ImageRecord, Traits
+    from imgdup.policy import choose_keeper
+    from imgdup.quality import Assessment
+
+    def rec(name: str, q: int) -> ImageRecord:
+        entry = FileEntry(f"/d/{name}", "/d", name, 1000, 1, len(name), 1)
+        return ImageRecord(entry, 500, 375, 0, name * 8, traits=Traits(jpeg_quality=q))
+
+    best, second, worst = rec("c_q94.jpg", 94), rec("b_q92.jpg", 92), rec("a_q30.jpg", 30)
+    verdicts = {r.path: Assessment(quality=q) for r, q in ((best, 94), (second, 92), (worst, 30))}
+    keeper, reason = choose_keeper(
+        [worst, second, best], ("quality", "path"), lambda rs: [verdicts[r.path] for r in rs]
+    )
+    assert keeper is best and reason == "highest JPEG quality (q94 vs q92)"
