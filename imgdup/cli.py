@@ -34,6 +34,17 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("imgdup")
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second --labels silently replaced the first (one
+    metadata.csv per split left the others' files unlabelled)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} is given once (merge the CSV files into one: path,label rows)")
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="imgdup",
@@ -49,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     # No "-0" alias: a digit-like option would make argparse read "--threshold -1" as an option.
     p.add_argument("--null", action="store_true", help="the --files list is NUL-separated (names with newlines)")
     p.add_argument(
-        "--labels", metavar="folder|FILE.csv",
+        "--labels", metavar="folder|FILE.csv", action=_Once,
         help="class labels: 'folder' (parent folder name, as torchvision ImageFolder) or a CSV of path,label",
     )  # fmt: skip
     p.add_argument(

@@ -53,7 +53,9 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     for n, row in enumerate(rows, 1):
         if len(row) <= max(pcol, lcol):
             raise UsageError(f"{path}: row {n} has no label column: {row!r}")
-        labels[_real(os.path.join(base, row[pcol]))] = row[lcol]
+        label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
+        if label:
+            labels[_real(os.path.join(base, row[pcol]))] = label
     return labels
 
 

@@ -213,6 +213,15 @@ def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     assert c.label_conflict == () and [m.label for m in c.members] == ["3", "3"]
 
 
+def test_labels_are_read_without_stray_spaces_and_an_empty_one_is_none(tmp_path: Path) -> None:
+    """``cat`` against ``cat `` was a label conflict, and an empty label was a label
+    (``LABEL CONFLICT: , cat``) while a missing row meant unlabelled (QA pass 5)."""
+    labels = tmp_path / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg, cat \nc.jpg,\n", encoding="utf-8")
+    got = read_labels_csv(labels)
+    assert got == {_real(tmp_path / "a.jpg"): "cat", _real(tmp_path / "b.jpg"): "cat"}
+
+
 def test_a_labelled_copy_is_not_removed_for_an_unlabelled_one(tmp_path: Path) -> None:
     """With a labels file, the only labelled copy of a picture was removed and an unlabelled one
     kept (path order), silently: a labelled training sample lost. It is left for review, as a

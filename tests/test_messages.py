@@ -208,3 +208,10 @@ def test_a_missing_file_list_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     """It gave exit 1 and Python's '[Errno 2] ...' (a missing --labels file: exit 2, clear)."""
     rc, _out, err = cli(capsys, "--files", str(tmp_path / "nolist.txt"))
     assert rc == 2 and "cannot read the file list" in err and "nolist.txt" in err
+
+
+def test_labels_given_twice_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The second --labels silently replaced the first (one metadata.csv per split; QA pass 5)."""
+    with pytest.raises(SystemExit) as exc:
+        cli(capsys, "-d", str(tmp_path), "--labels", "a.csv", "--labels", "b.csv")
+    assert exc.value.code == 2 and "--labels is given once" in capsys.readouterr().err
