@@ -290,6 +290,18 @@ def test_montages_and_reports_replace_only_their_own_earlier_output(data: Path, 
     assert proc.returncode == 2 and not (tmp_path / "elsewhere.html").exists()
 
 
+def test_a_second_run_leaves_no_sheet_of_a_cluster_it_no_longer_has(data: Path, tmp_path: Path) -> None:
+    """Sheets of an earlier run's clusters stayed beside the new ones, labelled REMOVE for files
+    long gone and looking like current output (QA pass 5); other files are left alone."""
+    sheets = tmp_path / "sheets"
+    assert cli("-d", str(data), "--montage", str(sheets)).returncode == 0
+    assert sorted(os.listdir(sheets)) == ["cluster-0000.png", "cluster-0001.png"]
+    shutil.copyfile(sheets / "cluster-0001.png", sheets / "cluster-0007.png")  # as a run with more clusters left
+    (sheets / "notes.txt").write_text("mine")
+    assert cli("-d", str(data), "--montage", str(sheets)).returncode == 0
+    assert sorted(os.listdir(sheets)) == ["cluster-0000.png", "cluster-0001.png", "notes.txt"]
+
+
 def test_montage_folder_inside_a_scanned_root_is_refused(data: Path) -> None:
     proc = cli("-d", str(data), "--montage", str(data / "sheets"))
     assert proc.returncode == 2 and "inside the scanned folder" in proc.stderr

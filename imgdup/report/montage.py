@@ -89,7 +89,8 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
     """Write ``cluster-NNNN.png`` for every cluster into ``folder``; returns the paths.
 
     Refuses a folder inside a scanned root; never writes through a symbolic link nor over a
-    file that is not an earlier imgdup montage (:func:`imgdup.fsafe.write_output`).
+    file that is not an earlier imgdup montage (:func:`imgdup.fsafe.write_output`); removes the
+    earlier montages of clusters this result does not have.
     """
     folder = os.fspath(folder)
     _montage_folder(folder, result.roots)
@@ -113,4 +114,20 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
         sheet.save(data, "PNG", pnginfo=info)
         write_output(path, data.getvalue(), _is_montage)
         written.append(path)
+    _drop_stale(folder, written)
     return written
+
+
+def _drop_stale(folder: str, written: list[str]) -> None:
+    """Remove the sheets an earlier run wrote for clusters this one does not have: they would
+    pass for current output (a REMOVE label on a file long gone). Only ``cluster-NNNN.png``
+    regular files that carry imgdup's mark; anything else in the folder is left alone."""
+    keep = {os.path.basename(p) for p in written}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name in keep or not _NAME.fullmatch(name) or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        with open(path, "rb") as fh:
+            if not _is_montage(fh.read(4096)):
+                continue
+        os.unlink(path)
