@@ -42,13 +42,21 @@ def _real_name(path: str) -> str:
     return os.path.join(os.path.realpath(folder), name)
 
 
-def file_root(paths: Sequence[str], roots: Sequence[str]) -> str | None:
-    """The folder for listed files outside every given root: their deepest common folder."""
+def _tree(path: str) -> list[str]:
+    """The top-level folder a path lies in (``/data``), as path components."""
+    return path.split(os.sep)[:2]
+
+
+def file_roots(paths: Sequence[str], roots: Sequence[str]) -> list[str]:
+    """The folders for listed files outside every given root: per top-level tree, the deepest
+    folder holding that tree's files. One folder for all of them would be ``/`` for files on
+    two trees (``/data``, ``/tmp``), and every quarantine then lies inside a scanned folder."""
     # Missing names are only reported as skipped: they must not widen the folder.
     loose = [p for p in paths if os.path.lexists(p) and not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
-    if not loose:
-        return None
-    return os.path.commonpath([os.path.dirname(p) for p in loose])
+    trees: dict[tuple[str, ...], list[str]] = {}
+    for p in loose:
+        trees.setdefault(tuple(_tree(p)), []).append(os.path.dirname(p))
+    return sorted(os.path.commonpath(folders) for folders in trees.values())
 
 
 def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[FileEntry], list[Skipped]]:

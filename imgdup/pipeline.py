@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_root, real_file_paths
+from .filelist import entries_for_files, file_roots, real_file_paths
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -141,8 +141,8 @@ def find_duplicates(
         ref = next((r for r in ref_roots if f.startswith(r.rstrip(os.sep) + os.sep)), None)
         if ref:
             raise UsageError(f"{f} lies inside the reference folder {ref}: its files would be protected too")
-    extra = file_root(listed, given)
-    root_list = normalise_roots(given + ([extra] if extra else []))
+    extras = file_roots(listed, given)
+    root_list = normalise_roots(given + extras)
     if not root_list:
         raise UsageError("no folder or file to scan")
 
@@ -152,11 +152,11 @@ def find_duplicates(
         else ([], [])
     )
     if listed:
-        more, more_skipped = entries_for_files(listed, given + ([extra] if extra else []))
+        more, more_skipped = entries_for_files(listed, given + extras)
         seen = {(e.device, e.inode) for e in entries}
         entries = sorted(entries + [e for e in more if (e.device, e.inode) not in seen], key=lambda e: e.path)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
-    set_roots = sorted(set(given) | ({extra} if extra else set()))
+    set_roots = sorted(set(given) | set(extras))
     protected = _protector(ref_roots)
     labels_of = label_source(labels)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None

@@ -318,6 +318,29 @@ def test_file_list_alone_can_remove_and_make_montages(
     assert any(quarantine.rglob("*.jpg"))
 
 
+def test_listed_files_on_two_trees_get_a_root_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listed files that share no folder but ``/`` made ``/`` their root: every quarantine lies
+    inside it, so nothing could ever be removed (QA pass 5). Files of one top-level tree share
+    its deepest common folder; each tree is a root of its own."""
+    import imgdup.filelist as fl
+
+    a = _write(tmp_path / "one" / "x" / "a.jpg", _big(27))
+    b = _write(tmp_path / "one" / "y" / "b.jpg", _big(27))
+    c = _write(tmp_path / "two" / "z" / "c.jpg", _small(27))
+    paths = [_real(p) for p in (a, b, c)]
+    top = os.path.realpath(tmp_path)
+    assert fl.file_roots(paths, []) == [top]  # one tree (everything under /tmp): its deepest folder
+    # tmp_path's sub-folders standing in for two top-level trees (/data, /tmp)
+    depth = len(top.split(os.sep)) + 1
+    monkeypatch.setattr(fl, "_tree", lambda p: p.split(os.sep)[:depth])
+    assert fl.file_roots(paths, []) == [os.path.join(top, "one"), os.path.join(top, "two", "z")]
+    assert fl.file_roots(paths, [os.path.join(top, "two")]) == [os.path.join(top, "one")]  # under a given root
+    result = imgdup.find_duplicates(files=paths, threshold=8, jobs=1)
+    assert sorted(result.roots) == [os.path.join(top, "one"), os.path.join(top, "two", "z")]
+    done = imgdup.remove(result)
+    assert len(done.removed) == 2 and done.manifest is not None
+
+
 def test_file_list_api_and_missing_entries(tmp_path: Path) -> None:
     paths = _odd_tree(tmp_path)
     result = imgdup.find_duplicates(files=[*map(str, paths), str(tmp_path / "gone.jpg")], threshold=8, jobs=1)

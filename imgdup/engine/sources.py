@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from ..discover import IMAGE_EXTENSIONS, discover
 from ..errors import UsageError
-from ..filelist import entries_for_files, file_root, real_file_paths
+from ..filelist import entries_for_files, file_roots, real_file_paths
 from ..kernels import is_remote
 from ..models import FileEntry, Skipped
 
@@ -95,12 +95,11 @@ def read_file_list(source: str) -> list[str]:
 def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
     """Listed local files, exactly as the local engine takes a file list (:mod:`imgdup.filelist`):
     regular image files only (links and special files skipped), one per inode, under the deepest
-    folder holding them all."""
+    folder holding them (one per top-level tree)."""
     if not paths:
         return [], []
     real = real_file_paths(paths)
-    root = file_root(real, [])
-    return entries_for_files(real, [root] if root else [])
+    return entries_for_files(real, file_roots(real, []))
 
 
 def _mtime_ns(info: dict[str, object]) -> int:
