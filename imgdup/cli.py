@@ -18,7 +18,7 @@ from . import __version__, index
 from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
-from .filelist import read_file_list
+from .filelist import file_roots, read_file_list, real_file_paths
 from .fsafe import inside
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
@@ -209,15 +209,18 @@ def _run_apply(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Output locations are checked before the scan, not after it (a usage error)."""
+def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
+    """Output locations are checked before the scan, not after it (a usage error), against
+    every folder the scan will have: the named ones and those of listed files."""
+    named = normalise_roots([*(args.dataset or ()), *args.reference])
+    roots = normalise_roots([*named, *file_roots(real_file_paths(files), list(named))]) if files else named
     try:
         for path in args.report:
             check_report(path)
         if args.montage:
             from .report.montage import check_montages
 
-            check_montages(args.montage, normalise_roots([*(args.dataset or ()), *args.reference]))
+            check_montages(args.montage, roots)
     except OutputError as exc:
         raise UsageError(str(exc)) from None
     if args.remove and args.quarantine and not args.permanent:
@@ -225,21 +228,21 @@ def _check_outputs(args: argparse.Namespace) -> None:
         where = os.path.realpath(args.quarantine)
         if os.path.exists(where) and not os.path.isdir(where):
             raise UsageError(f"the quarantine {where} exists and is not a folder")
-        for root in normalise_roots([*(args.dataset or ()), *args.reference]):
+        for root in roots:
             if inside(where, root) or inside(root, where):
                 raise UsageError(f"the quarantine {where} must be outside the scanned folder {root}")
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    _check_outputs(args)
+    files = None
+    if args.files:
+        files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)
+    _check_outputs(args, files or ())
     progress = None
     if not (args.no_progress or args.quiet) and sys.stderr.isatty():
         from .progress import TqdmProgress
 
         progress = TqdmProgress()
-    files = None
-    if args.files:
-        files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)
     try:
         dataset_options: dict[str, Any] = {}
         if args.engine == "local":  # reference sets, file lists and labels: the local engine's for now

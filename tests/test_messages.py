@@ -215,3 +215,21 @@ def test_labels_given_twice_is_a_usage_error(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exc:
         cli(capsys, "-d", str(tmp_path), "--labels", "a.csv", "--labels", "b.csv")
     assert exc.value.code == 2 and "--labels is given once" in capsys.readouterr().err
+
+
+def test_outputs_inside_a_listed_files_folder_are_refused_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Listed files belong to their common folder: a montage inside it was refused only after
+    the scan, with exit 1 (README: a usage error at once, exit 2) (QA pass 5)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{root / 'a.png'}\n{root / 'b.png'}\n")
+    rc, _out, err = cli(capsys, "--files", str(listed), "--montage", str(root / "sheets"))
+    assert rc == 2 and "inside the scanned folder" in err
+    rc, _out, err = cli(capsys, "--files", str(listed), "-r", "1", "--quarantine", str(root / "q"))
+    assert rc == 2 and "outside the scanned folder" in err
+    assert (root / "b.png").exists()
