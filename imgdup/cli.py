@@ -212,15 +212,18 @@ def _run_apply(args: argparse.Namespace) -> int:
 def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     """Output locations are checked before the scan, not after it (a usage error), against
     every folder the scan will have: the named ones and those of listed files."""
-    named = normalise_roots([*(args.dataset or ()), *args.reference])
-    roots = normalise_roots([*named, *file_roots(real_file_paths(files), list(named))]) if files else named
+
+    def roots() -> tuple[str, ...]:  # only when a local output needs them (-d may name s3:// URLs)
+        named = normalise_roots([*(args.dataset or ()), *args.reference])
+        return normalise_roots([*named, *file_roots(real_file_paths(files), list(named))]) if files else named
+
     try:
         for path in args.report:
             check_report(path)
         if args.montage:
             from .report.montage import check_montages
 
-            check_montages(args.montage, roots)
+            check_montages(args.montage, roots())
     except OutputError as exc:
         raise UsageError(str(exc)) from None
     if args.remove and args.quarantine and not args.permanent:
@@ -228,7 +231,7 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
         where = os.path.realpath(args.quarantine)
         if os.path.exists(where) and not os.path.isdir(where):
             raise UsageError(f"the quarantine {where} exists and is not a folder")
-        for root in roots:
+        for root in roots():
             if inside(where, root) or inside(root, where):
                 raise UsageError(f"the quarantine {where} must be outside the scanned folder {root}")
 
