@@ -156,6 +156,15 @@ def _locked(roots: tuple[str, ...]) -> Iterator[None]:
         ) from None
 
 
+def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
+    """The real quarantine folder for ``roots``, or :class:`RemovalError` if it is no folder or
+    lies inside (or holds) one of them; the command asks before its scan, a removal again."""
+    base = _quarantine_base(roots, quarantine)
+    if os.path.exists(base) and not os.path.isdir(base):
+        raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
+    return base
+
+
 def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
     """The real quarantine folder, refused when it is inside a root or holds one. Resolved
     first: a symlink at the default path that points into a root is refused, not followed."""
@@ -173,9 +182,7 @@ def _remove(
     permanent: bool,
     before_cluster: Callable[[Cluster], None] | None,
 ) -> RemovalResult:
-    base = _quarantine_base(roots, quarantine)
-    if os.path.exists(base) and not os.path.isdir(base):
-        raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
+    base = check_quarantine(roots, quarantine)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         os.makedirs(base, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,9 +16,8 @@ from typing import Any
 from . import __version__, index
 from .cache import default_cache_path
 from .discover import normalise_roots
-from .errors import ImgdupError, OutputError, RemovalInterrupted, UsageError
+from .errors import ImgdupError, OutputError, RemovalError, RemovalInterrupted, UsageError
 from .filelist import file_roots, read_file_list, real_file_paths
-from .fsafe import inside
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
@@ -227,13 +225,12 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     except OutputError as exc:
         raise UsageError(str(exc)) from None
     if args.remove and args.quarantine and not args.permanent:
-        # removal refuses it too (actions); said here it costs no scan, and it is a usage error
-        where = os.path.realpath(args.quarantine)
-        if os.path.exists(where) and not os.path.isdir(where):
-            raise UsageError(f"the quarantine {where} exists and is not a folder")
-        for root in roots():
-            if inside(where, root) or inside(root, where):
-                raise UsageError(f"the quarantine {where} must be outside the scanned folder {root}")
+        from .actions import check_quarantine  # a removal run loads it anyway
+
+        try:  # removal asks again; asked here it costs no scan, and it is a usage error
+            check_quarantine(roots(), args.quarantine)
+        except RemovalError as exc:
+            raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
 
 
 def _run_scan(args: argparse.Namespace) -> int:
