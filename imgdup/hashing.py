@@ -78,11 +78,11 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 8  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 9  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
-# 8: a palette PNG/BMP/TIFF is not lossless (traits)
+# 8: a palette PNG/BMP/TIFF is not lossless (traits); 9: regions carry colour layouts
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -217,6 +217,19 @@ def _luma(img: Image.Image) -> Image.Image:
     return img if img.mode == "L" else img.convert("L")
 
 
+# numpy's version of each EXIF orientation's transpose (what ImageOps.exif_transpose does), for
+# the chroma planes a JPEG's reduced decode gives before it is turned upright
+_ORIENTED: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, :, ::-1],
+    3: lambda a: a[:, ::-1, ::-1],
+    4: lambda a: a[:, ::-1, :],
+    5: lambda a: a.transpose(0, 2, 1),
+    6: lambda a: np.rot90(a, -1, axes=(1, 2)),
+    7: lambda a: a[:, ::-1, ::-1].transpose(0, 2, 1),
+    8: lambda a: np.rot90(a, 1, axes=(1, 2)),
+}
+
+
 def hash_image(img: Image.Image, settings: HashSettings) -> int:
     """Perceptual hash of an already oriented and normalised PIL image, as an int."""
     return bits_to_int(_HASHERS[settings.algorithm](img, settings.hash_size))
@@ -312,13 +325,19 @@ def _phash_boxes(
 
 
 def region_hashes(
-    img: Image.Image, settings: HashSettings, plain: int, box: tuple[int, int, int, int] | None = None
+    img: Image.Image,
+    settings: HashSettings,
+    plain: int,
+    box: tuple[int, int, int, int] | None = None,
+    chroma: np.ndarray | None = None,
 ) -> tuple[int, ...]:
     """Content-box and sub-region hashes of ``img`` (already reduced: cropping it is cheap).
 
-    The layout is :func:`imgdup.regions.split`'s: the content-box hash and the sub-region hashes
-    at the scan's hash size, then finer hashes (4x the bits) of the whole image, the content
-    box and the sub-regions, which confirm every link. The content box is found on the reduced
+    The layout is :func:`imgdup.regions.split`'s and :func:`imgdup.regions.colour_layout`'s: the
+    content-box hash and the sub-region hashes at the scan's hash size, then finer hashes (4x the
+    bits) of the whole image, the content box and the sub-regions, which confirm every link,
+    then the colour layouts of the same boxes (:func:`colour_layouts`; ``chroma``: the image's
+    chroma planes, None for a grey one). The content box is found on the reduced
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
     ``plain``, the image's plain hash. ``box``: the content box, when the caller found it already.
     """
@@ -326,16 +345,62 @@ def region_hashes(
     arr = np.asarray(luma)
     full = (0, 0, luma.width, luma.height)
     boxes = [content_box(arr) if box is None else box, *sub_boxes(luma.width, luma.height)]
+    colour = colour_layouts(chroma, [full, *boxes], luma.size)
     if settings.algorithm == "phash":
         peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
         todo = [full, *boxes] if peeled else [full, *boxes[1:]]
         coarse, fine = _phash_boxes(arr.astype(np.float64), todo, settings.hash_size)
         if not peeled:
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
-        return (*coarse[1:], *fine)
+        return (*coarse[1:], *fine, *colour)
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
-    return (*coarse, *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]))
+    return (*coarse, *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]), *colour)
+
+
+_GRID = 4  # cells a side of a box's colour layout
+
+
+def colour_layouts(
+    colour: np.ndarray | None, boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
+) -> tuple[int, ...]:
+    """Each box's colour layout: the mean Cb and Cr (less 128) of a 4 x 4 grid of cells, as 32
+    signed bytes packed in one int (see :func:`imgdup.regions.colour_grids`); 0 for a grey image.
+    ``colour``: the image's Cb and Cr planes less 128, (2, h, w), at any scale (the hash pass
+    has them at 32 x 32 or half size); ``boxes`` in pixels of the image, whose ``size`` it is.
+
+    Perceptual hashes see grey levels only; where two images' colours lie is what tells a flag
+    from another with a blue stripe for a black one. Means of cells, not a phash of the chroma
+    planes: on flat graphics most of a phash's bits are the sign of a near-zero coefficient,
+    alike in any two pictures of stripes."""
+    if colour is None:
+        return (0,) * len(boxes)
+    _, h, w = colour.shape
+    total = np.zeros((2, h + 1, w + 1))  # integral images: every cell's sum from four corners
+    total[:, 1:, 1:] = colour.cumsum(axis=1).cumsum(axis=2)
+    corners, area = _cell_corners(h, w, size, tuple(boxes))
+    at = total.reshape(2, -1)[:, corners]  # (2, 4 corners, k, 4, 4)
+    means = (at[:, 3] - at[:, 1] - at[:, 2] + at[:, 0]) / area
+    raw = np.clip(np.rint(means), -128, 127).astype(np.int8).transpose(1, 2, 3, 0).tobytes()  # (k, 4, 4, 2)
+    return tuple(int.from_bytes(raw[k : k + 32], "big") for k in range(0, len(raw), 32))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cell_corners(
+    h: int, w: int, size: tuple[int, int], boxes: tuple[tuple[int, int, int, int], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each cell of each box starts and ends in an (h + 1) x (w + 1) integral image, as flat
+    indices (4 corners: top-left, top-right, bottom-left, bottom-right; k boxes; 4 x 4 cells),
+    and each cell's area. Images of one size share them (the boxes are fractions of the image,
+    the content box too when nothing is peeled): cached."""
+    edges = np.arange(_GRID + 1) / _GRID
+    b = np.array(boxes, dtype=np.float64) * ([w / size[0], h / size[1]] * 2)  # (k, 4): all boxes at once
+    ys = np.rint(b[:, 1:2] + (b[:, 3:4] - b[:, 1:2]) * edges).astype(np.int64)  # (k, 5)
+    xs = np.rint(b[:, 0:1] + (b[:, 2:3] - b[:, 0:1]) * edges).astype(np.int64)
+    top, left = np.minimum(ys[:, :-1], h - 1)[:, :, None], np.minimum(xs[:, :-1], w - 1)[:, None, :]
+    bottom, right = np.maximum(ys[:, 1:, None], top + 1), np.maximum(xs[:, None, 1:], left + 1)
+    corners = np.stack([top * (w + 1) + left, top * (w + 1) + right, bottom * (w + 1) + left, bottom * (w + 1) + right])
+    return corners, ((bottom - top) * (right - left)).astype(np.float64)
 
 
 # Grey-level standard deviation (0-255) of a 32x32 reduction below which an image is "low
@@ -357,7 +422,7 @@ def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[
     Returns the image and the full, oriented width and height. Decompression-bomb warnings
     are errors here: a small file declaring a huge size must fail, not eat the memory.
     """
-    img, width, height, _frames, _traits, _measured = _load_first_frame(source, settings)
+    img, width, height, _frames, _traits, _measured, _chroma = _load_first_frame(source, settings)
     return img, width, height
 
 
@@ -377,10 +442,12 @@ SPECTRUM_IN_HASH_PIXELS = 1_000_000
 
 def _load_first_frame(
     source: str | io.BytesIO, settings: HashSettings
-) -> tuple[Image.Image, int, int, int, Traits, Quality | None]:
+) -> tuple[Image.Image, int, int, int, Traits, Quality | None, np.ndarray | None]:
     """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image), the
-    :class:`Traits` its reduced decode shows for free, and, for a large file decoded in full, the
-    spectrum part of its :class:`Quality` (see :data:`SPECTRUM_IN_HASH_PIXELS`).
+    :class:`Traits` its reduced decode shows for free, for a large file decoded in full the
+    spectrum part of its :class:`Quality` (see :data:`SPECTRUM_IN_HASH_PIXELS`), and with
+    regions its chroma planes for :func:`colour_layouts` (None for a grey image), from what
+    the colourfulness trait samples anyway.
 
     A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
     grey decode gives (same hash), and the chroma planes say whether the picture has colour.
@@ -409,12 +476,16 @@ def _load_first_frame(
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
-            colour = 0.0
+            colour, chroma = 0.0, None
             if img.mode == "YCbCr":
                 # Every second row and column: chroma is stored at half resolution in most JPEGs,
                 # so this loses next to nothing and costs a quarter (0.15 -> 0.04 ms a file).
                 ycc = np.asarray(img)[::2, ::2]  # one copy of the planes instead of a split and two
                 colour = quality_mod.colourfulness(ycc[..., 1], ycc[..., 2])
+                if settings.regions:
+                    step = max(1, min(ycc.shape[:2]) // 32)  # 4 x 4 means need no more
+                    chroma = np.moveaxis(ycc[::step, ::step, 1:], -1, 0).astype(np.float64) - 128.0
+                    chroma = _ORIENTED[orientation](chroma) if orientation in _ORIENTED else chroma
                 img = img.getchannel(0)
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
             measured = None
@@ -426,12 +497,13 @@ def _load_first_frame(
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
             if img.mode == "RGB":
-                small = img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr")
-                _y, cb, cr = small.split()
-                colour = quality_mod.colourfulness(np.asarray(cb), np.asarray(cr))
+                small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
+                colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
+                if settings.regions:
+                    chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0
             thumb = _luma(img).resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
             traits = Traits(colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=lossless, thumb=thumb)
-            return img, width, height, frames, traits, measured
+            return img, width, height, frames, traits, measured, chroma
 
 
 def _intact(source: str | io.BytesIO) -> bool:
@@ -530,7 +602,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
     def work() -> ImageRecord:
         source, digest = _read(entry)
-        img, width, height, frames, traits, measured = _load_first_frame(source, settings)
+        img, width, height, frames, traits, measured, chroma = _load_first_frame(source, settings)
         if traits.jpeg_quality is None and not _intact(source):  # PNGs, palette ones too (others: just opened)
             traits = replace(traits, intact=False)
         # Every hash below works on grey levels: convert a colour image once, not once per step
@@ -550,7 +622,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             low_information=is_low_information(grey),
             frames=frames,
             frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
-            regions=region_hashes(grey, settings, plain, box) if box is not None else (),
+            regions=region_hashes(grey, settings, plain, box, chroma) if box is not None else (),
             traits=traits,
             quality=measured,
         )

@@ -36,7 +36,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
-from .regions import link_item, region_links, split
+from .regions import colour_layout, link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
 log = logging.getLogger(__name__)
@@ -499,7 +499,7 @@ def _components(
     new batch checked against a cached reference does not search the reference again.
     """
     self_join = join or index_mod.self_join
-    by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]] = {}
+    by_hash: dict[Node, list[ImageRecord]] = {}
     for r in records:  # records are in path order, so unique values are too
         by_hash.setdefault(_node(r, settings), []).append(r)
     unique = list(by_hash)
@@ -513,12 +513,12 @@ def _components(
         found_links = region_links(images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh)
         pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:
-        hashes = [h for h, _, _ in unique]
+        hashes = [node[0] for node in unique]
         pairs = [(m.a, m.b) for m in self_join(hashes, threshold, bits=settings.bits, backend=backend)]
     else:
         plain: dict[int, list[int]] = {}  # value -> images whose plain hash it is
         anyo: dict[int, list[int]] = {}  # value -> images having it among their 8 orientations
-        for i, (h, variants, _box) in enumerate(unique):
+        for i, (h, variants, *_rest) in enumerate(unique):
             plain.setdefault(h, []).append(i)
             for v in dict.fromkeys((h, *variants)):
                 anyo.setdefault(v, []).append(i)
@@ -536,12 +536,17 @@ def _components(
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
 
 
-def _node(r: ImageRecord, settings: HashSettings) -> tuple[int, tuple[int, ...], int]:
+Node = tuple[int, tuple[int, ...], int, int]
+"""See :func:`_node`."""
+
+
+def _node(r: ImageRecord, settings: HashSettings) -> Node:
     """The search's node of a record: records with the same node are linked without a search.
     The plain hash (and rotation variants); for a picture in a wide frame also its content box's
-    finer hash (:data:`imgdup.regions.FRAMED_SHARE`: there different pictures share a plain hash)."""
+    finer hash (:data:`imgdup.regions.FRAMED_SHARE`: there different pictures share a plain hash);
+    with regions, the whole image's colour layout (flags of other colours share a plain hash)."""
     box = split(r.regions)[1][1] if settings.regions and link_item(r)[3] else -1
-    return r.hash, r.variants if settings.rotations else (), box
+    return r.hash, r.variants if settings.rotations else (), box, colour_layout(r.regions)[0]
 
 
 def _reference_keepers(
@@ -569,7 +574,7 @@ def _reference_keepers(
 
 def _reference_links(
     records: Sequence[ImageRecord],
-    by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]],
+    by_hash: dict[Node, list[ImageRecord]],
     settings: HashSettings,
     threshold: int,
     searches: HashCache | None,
@@ -580,7 +585,7 @@ def _reference_links(
     not a reference file); or no links and None when no such search is remembered."""
     if searches is None or protected is None:
         return [], None
-    ref_by_hash: dict[tuple[int, tuple[int, ...], int], list[ImageRecord]] = {}
+    ref_by_hash: dict[Node, list[ImageRecord]] = {}
     for r in records:  # in path order: grouped exactly as a scan of the reference files alone
         if protected(r):
             ref_by_hash.setdefault(_node(r, settings), []).append(r)

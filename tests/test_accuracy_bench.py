@@ -281,3 +281,21 @@ def test_bench_e2e_counts_which_variant_each_cluster_kept(tmp_path: Path) -> Non
     assert kept.pop("clusters holding the original") == holding == 2
     assert kept == expected and sum(kept.values()) == len(doc["clusters"]) == 2
     assert bench_e2e.keeper_variants(source, doc) == {}  # no truth file beside it: not a labelled set
+
+
+def test_graphics_sources_are_reproducible_distinct_and_feed_the_generator(tmp_path: Path) -> None:
+    """graphics.py writes the same pictures for the same seed, no two alike, refuses a folder
+    that holds files, and generate.py builds the benchmark from them as from photos."""
+    graphics = importlib.import_module("benchmarks.accuracy.graphics")
+    for name in ("a", "b"):
+        assert graphics.main(["--out", str(tmp_path / name), "--count", "12", "--seed", "3"]) == 0
+    a = sorted((tmp_path / "a").iterdir())
+    assert len(a) == 12 and [p.read_bytes() for p in a] == [p.read_bytes() for p in sorted((tmp_path / "b").iterdir())]
+    assert len({np.asarray(Image.open(p)).tobytes() for p in a}) == 12
+    with pytest.raises(SystemExit):
+        graphics.main(["--out", str(tmp_path / "a"), "--count", "1"])
+    out = tmp_path / "dataset"
+    argv = ["--source", str(tmp_path / "a"), "--out", str(out), "--sources", "2", "--distractors", "3"]
+    assert generate.main(argv) == 0
+    groups = [r["group"] for r in json.loads(generate.default_truth_path(out).read_text())["files"]]
+    assert set(groups) - {None} == {0, 1} and groups.count(None) == 3

@@ -530,10 +530,11 @@ def test_a_new_batch_against_a_cached_reference_searches_only_around_the_new_fil
     # (a lone reference file, r3 or r5 here, is "chosen" at no cost: it is the only candidate)
     assert [[Path(p).name for p in ps] for ps in asked if len(ps) > 1] == [["own40-small.jpg", "own40.jpg"]]
     ((fresh, links),) = seen
-    # one entry per distinct hash value (copies may share one), fresh when a new file has it
-    values: dict[int, bool] = {}
+    # one entry per search node (copies may share one: hash value and colours), fresh when a new file has it
+    values: dict[object, bool] = {}
     for r in incremental.records:
-        values[r.hash] = values.get(r.hash, False) or not r.path.startswith(_real(ref) + os.sep)
+        node = pipeline._node(r, incremental.settings.hash)
+        values[node] = values.get(node, False) or not r.path.startswith(_real(ref) + os.sep)
     assert fresh == list(values.values()) and 0 < sum(values.values()) < len(values)
     assert links and all(fresh[i] or fresh[j] for i, j, _ in links)  # type: ignore[index]
     monkeypatch.setattr(pipeline, "region_links", real)

@@ -147,7 +147,9 @@ def test_regions_are_in_the_cache_key_and_round_trip(tmp_path: Path) -> None:
     (entry,), _ = discover([str(tmp_path)])
     settings = HashSettings(regions=True)
     record = hash_entry(entry, settings)
-    assert isinstance(record, imgdup.ImageRecord) and len(record.regions) == 2 * (1 + len(SUB_REGIONS)) + 1
+    # coarse hashes of the content box and sub-regions; fine and colour ones of those and the image
+    assert isinstance(record, imgdup.ImageRecord) and len(record.regions) == 3 * (1 + len(SUB_REGIONS)) + 2
+    assert all(record.regions[2 * (1 + len(SUB_REGIONS)) + 1 :])  # a colour photo has a colour layout everywhere
     assert hash_entry(entry, HashSettings()).regions == ()  # type: ignore[union-attr]
     with HashCache(tmp_path / "c.sqlite3", settings_key(settings)) as cache:
         cache.put_many([(entry, record)])
@@ -191,6 +193,16 @@ def _near(rng: random.Random, value: int, bits: int, flips: int) -> int:
     return value
 
 
+def _recoloured(rng: random.Random, layout: int) -> int:
+    """A colour layout (32 signed bytes) near ``layout``: grey (0), the same, shifted a little or
+    a lot in some cells, so that colour checks sometimes pass and sometimes fail."""
+    if rng.random() < 0.2:
+        return 0
+    grid = np.frombuffer(layout.to_bytes(32, "big"), dtype=np.int8).astype(np.int64)
+    noise = np.array([rng.choice([0] * 10 + [3, 60]) for _ in range(32)]) * rng.choice([0, 0, 1, 2])
+    return int.from_bytes(np.clip(grid + noise, -128, 127).astype(np.int8).tobytes(), "big")
+
+
 def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: bool, variants: int):
     """An image's (plain, regions, variants) near ``base``: a few bits flipped here and there, so
     that comparisons are sometimes confirmed by the finer hashes and sometimes not."""
@@ -199,8 +211,9 @@ def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: b
     # bits flips of a finer hash (4x the bits) against an unflipped one: exactly FINE_SHARE's limit
     regs = [
         _near(rng, h, (bits if i < 7 else 4 * bits), rng.choice([0, 0, 2, flips, bits // 3] + [bits] * (i >= 7)))
-        for i, h in enumerate(layout)
+        for i, h in enumerate(layout[:15])
     ]
+    regs += [_recoloured(rng, h) for h in layout[15:]]
     own = _near(rng, plain, bits, flips)
     if rng.random() < 0.3:  # nothing peeled: the content box is the image
         regs[0], regs[8] = own, regs[7]
@@ -219,6 +232,7 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     items = []
     for _ in range(12):
         layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [rng.getrandbits(256) for _ in range(8)]  # colour layouts
         base = (rng.getrandbits(bits), layout)
         for _ in range(15):
             items.append(_item(rng, base, bits, regions=rng.random() < 0.8, variants=rng.choice([0, 0, 7])))
@@ -235,7 +249,7 @@ def _clusters(rng: random.Random, sizes: list[int], root_of: Callable[[int, int]
     group g lies under ``root_of(g, k)``."""
     groups = []
     for g, size in enumerate(sizes):
-        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(16)]
         base = (rng.getrandbits(64), layout)
         records = []
         for k in range(size):
@@ -288,7 +302,7 @@ def test_region_links_are_every_pair_within_the_threshold(variants: int) -> None
     rng = random.Random(variants)
     items = []
     for _ in range(15):
-        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(8)]
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(16)]
         base = (rng.getrandbits(64), layout)
         items += [_item(rng, base, 64, regions=rng.random() < 0.9, variants=variants) for _ in range(8)]
     images = [[it] for it in items[:100]] + [[a, b] for a, b in zip(items[100::2], items[101::2])]
@@ -403,3 +417,111 @@ def test_different_pictures_in_frames_wider_than_themselves_stay_apart(tmp_path:
     copy = ImageOps.expand(photo(50, (300, 225)), border=450, fill="white")  # a re-encoded copy is still found
     copy.save(tmp_path / "copy.jpg", quality=60)
     assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == [{"50", "copy"}]
+
+
+# Flags of three stripes (RGB): their grey levels nearly agree, their colours do not.
+_RED, _YELLOW, _BLUE, _BLACK = (206, 17, 38), (252, 209, 22), (0, 35, 149), (0, 0, 0)
+_WHITE, _GREEN = (255, 255, 255), (0, 150, 57)
+
+
+def _stripes(colours: tuple[tuple[int, int, int], ...], vertical: bool) -> Image.Image:
+    size = (300, 200)
+    img = Image.new("RGB", size)
+    w, h = size
+    for k, colour in enumerate(colours):
+        box = (k * w // 3, 0, (k + 1) * w // 3, h) if vertical else (0, k * h // 3, w, (k + 1) * h // 3)
+        img.paste(colour, box)
+    return img
+
+
+FLAGS = {
+    "belgium": ((_BLACK, _YELLOW, _RED), True),
+    "romania": ((_BLUE, _YELLOW, _RED), True),
+    "bulgaria": ((_WHITE, _GREEN, _RED), False),
+    "lithuania": ((_YELLOW, _GREEN, _RED), False),
+    "russia": ((_WHITE, _BLUE, _RED), False),
+}
+
+
+def test_pictures_that_differ_only_in_colour_stay_apart(tmp_path: Path) -> None:
+    """phash sees grey levels only: the flags of Belgium and Romania (black or blue stripe), or of
+    Bulgaria, Lithuania and Russia, were linked at 2-6 bits and all but one of each removed.
+    Where both images carry colour, their colour layouts must agree too."""
+    for name, (colours, vertical) in FLAGS.items():
+        _stripes(colours, vertical).save(tmp_path / f"{name}.png")
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []
+
+
+def test_copies_with_changed_brightness_or_no_colour_are_still_found(tmp_path: Path) -> None:
+    """The colour check compares colour layouts, not colours: a brighter or re-encoded copy and a
+    smaller one still join their original, the flag that differs in colour does not. A grayscale
+    copy has no colour to compare, and is as near one flag as the other: it joins both, and the
+    other flag, beyond the threshold of the kept file, is left for review (never removed)."""
+    from PIL import ImageEnhance
+
+    belgium = _stripes(*FLAGS["belgium"])
+    belgium.save(tmp_path / "belgium.png")
+    _stripes(*FLAGS["romania"]).save(tmp_path / "romania.png")
+    ImageEnhance.Brightness(belgium).enhance(1.25).save(tmp_path / "brighter.jpg", quality=80)
+    belgium.resize((150, 100), Image.Resampling.LANCZOS).save(tmp_path / "smaller.jpg", quality=70)
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == [{"belgium", "brighter", "smaller"}]
+    belgium.convert("L").save(tmp_path / "grey.png")
+    (cluster,) = imgdup.find_duplicates([tmp_path], jobs=1).clusters
+    actions = {Path(m.record.path).stem: m.action for m in cluster.members}
+    assert Path(cluster.keep.path).stem == "belgium"
+    assert actions["romania"] is imgdup.Action.REVIEW
+    assert actions["brighter"] is actions["grey"] is imgdup.Action.REMOVE and "smaller" in actions
+
+
+def test_identical_grey_levels_in_other_colours_stay_apart(tmp_path: Path) -> None:
+    """Two pictures with the same luminance and other colours have the same plain hash, which
+    linked them without any other check (they were one search node)."""
+    y = np.asarray(photo(21, (240, 180)).convert("L"))
+    yy, xx = np.mgrid[0:180, 0:240]
+    for name, sign in (("warm", 1), ("cold", -1)):
+        cb = np.clip(128 + sign * 60 * np.sign(xx - 120), 0, 255).astype(np.uint8)
+        cr = np.clip(128 - sign * 60 * np.sign(yy - 90), 0, 255).astype(np.uint8)
+        planes = [Image.fromarray(p) for p in (y, cb, cr)]
+        Image.merge("YCbCr", planes).convert("RGB").save(tmp_path / f"{name}.png")
+    records = {Path(r.path).stem: r for r in imgdup.find_duplicates([tmp_path], jobs=1).records}
+    assert records["warm"].hash == records["cold"].hash  # the case: one plain hash
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []
+    Image.open(tmp_path / "warm.png").save(tmp_path / "copy.jpg", quality=85)
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == [{"warm", "copy"}]
+
+
+_UNDO = {  # the transpose that stores an upright picture under each EXIF orientation
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_colour_layouts_of_an_exif_rotated_jpeg_are_those_of_the_upright_picture(
+    tmp_path: Path, orientation: int
+) -> None:
+    """A JPEG's colour layouts come from its reduced decode before it is turned upright: they
+    must be turned as the picture is, or an EXIF-rotated copy would differ from its original."""
+    from imgdup.regions import colour_grids, colour_layout
+
+    upright = _stripes(*FLAGS["romania"]).resize((240, 180))
+    upright.paste((0, 150, 57), (0, 0, 120, 60))  # no symmetry: every turn and mirror shows
+    upright.save(tmp_path / "upright.png")
+    stored = upright.transpose(_UNDO[orientation]) if orientation in _UNDO else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "stored.jpg", quality=95, exif=exif)
+    layouts = []
+    for entry in discover([str(tmp_path)])[0]:  # stored.jpg, then upright.png
+        record = hash_entry(entry, HashSettings(regions=True))
+        assert isinstance(record, ImageRecord)
+        layouts.append(colour_grids(colour_layout(record.regions)))
+    (grid_a, rms_a), (grid_b, rms_b) = layouts
+    assert (rms_a > 30).all() and np.abs(rms_a - rms_b).max() < 6
+    unit_a, unit_b = grid_a / rms_a[:, None, None], grid_b / rms_b[:, None, None]
+    assert np.abs(unit_a - unit_b).max() < 0.25
