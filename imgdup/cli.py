@@ -21,7 +21,7 @@ from .filelist import file_roots, read_file_list, real_file_paths
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
-from .pipeline import DEFAULT_THRESHOLD, find_duplicates
+from .pipeline import DEFAULT_THRESHOLDS, find_duplicates
 from .plan import to_document
 from .policy import DEFAULT_KEEP, KEEP_RULES
 from .report import check_report, format_text, report_format, write_report
@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="only clusters spanning two or more folders (train/test leaks), with a per-folder summary",
     )  # fmt: skip
     p.add_argument(
-        "-t", "--threshold", type=int, default=DEFAULT_THRESHOLD,
-        help=f"max Hamming distance in bits, inclusive (default {DEFAULT_THRESHOLD}; 0 = identical hashes)",
+        "-t", "--threshold", type=int, default=None,
+        help="max Hamming distance in bits, inclusive (0 = identical hashes); default: the hash's own, at 64 bits "
+        + ", ".join(f"{h} {t}" for h, t in DEFAULT_THRESHOLDS.items()) + ", scaled to other sizes",
     )  # fmt: skip
     p.add_argument(
         "-r", "--remove", type=int, choices=(0, 1), default=0, help="1 = prune each cluster to its kept file"

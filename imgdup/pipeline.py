@@ -55,6 +55,19 @@ files, results in input order (another engine's scheduler)."""
 # benchmark (T=4: 0.906; T=10 merges different sources; the closest two different dogs-1000 photos
 # are 12 bits apart): benchmarks/ACCURACY.md.
 DEFAULT_THRESHOLD = 8
+# Each hash's own, at 64 bits: the largest threshold with zero wrong pairs on the benchmark's sweep
+# and on dogs-1000 (benchmarks/ACCURACY.md). Distances between different photos are far smaller
+# under ahash and whash: at phash's 8 they marked 43 and 47 unique dogs-1000 photos for removal.
+# The closest different dogs-1000 photos: dhash > 6 bits, whash 4, ahash 0 (one pair has the
+# same ahash: no threshold keeps it apart) and 1.
+DEFAULT_THRESHOLDS = {"phash": DEFAULT_THRESHOLD, "dhash": 4, "ahash": 0, "whash": 2}
+
+
+def default_threshold(algorithm: str, hash_size: int = 8) -> int:
+    """The threshold a scan uses when none is given: :data:`DEFAULT_THRESHOLDS` scaled to the
+    hash's bits (measured at 64 bits; at 256 the sweep's zero-wrong-pair thresholds are 2-4x
+    these, so the scaled value is on the safe side)."""
+    return round(DEFAULT_THRESHOLDS.get(algorithm, DEFAULT_THRESHOLD) * hash_size * hash_size / 64)
 
 
 PathOrPaths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -80,7 +93,7 @@ def find_duplicates(
     labels: str | os.PathLike[str] | None = None,
     label_conflicts: str = "review",
     between: bool = False,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
     hash: str = "phash",  # noqa: A002 - the CLI's and the report's name for it
     hash_size: int = 8,
     decode: str = "draft",
@@ -97,8 +110,9 @@ def find_duplicates(
     changes nothing on disk.
 
     ``threshold`` is inclusive and in bits (0 = identical hashes only, at most the hash's
-    ``hash_size ** 2`` bits). ``rotations`` also matches rotated and mirrored copies (each image
-    is compared in its 8 orientations). ``regions`` also matches copies with borders, letterboxes,
+    ``hash_size ** 2`` bits); None: the hash's own default (:func:`default_threshold`).
+    ``rotations`` also matches rotated and mirrored copies (each image is compared in its 8
+    orientations). ``regions`` also matches copies with borders, letterboxes,
     caption bars, window frames, small rotations and crops (:mod:`imgdup.regions`); None (the
     default) turns it on for phash, the hash it was measured with. ``keep`` orders the rules
     that choose the kept file (see :data:`imgdup.policy.KEEP_RULES`). ``cache`` is a SQLite
@@ -116,6 +130,7 @@ def find_duplicates(
     usual). ``between`` keeps only clusters spanning two or more of the given folders.
     """
     started = time.perf_counter()
+    threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
         regions=regions, keep=keep, index=index, timeout=timeout,
@@ -264,7 +279,15 @@ def scan_options(
         raise UsageError(str(exc)) from None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= settings.bits:
         raise UsageError(f"threshold must be a whole number of bits from 0 to {settings.bits}, got {threshold!r}")
-    if threshold > settings.bits // 4:
+    own = default_threshold(settings.algorithm, settings.hash_size)
+    if settings.algorithm != "phash" and threshold > own:
+        log.warning(
+            "threshold %d is above %s's default (%d): %s merges different photos from a few bits on, and "
+            "without regions' confirmation copies of different pictures in one frame or letterbox too; "
+            "check the report before --remove 1 (phash is the measured default)",
+            threshold, settings.algorithm, own, settings.algorithm,
+        )  # fmt: skip
+    elif threshold > settings.bits // 4:
         log.warning(
             "threshold %d is high for %d-bit hashes: unrelated photos differ in about %d bits, so different "
             "pictures may be grouped and marked remove; check the report before --remove 1",

@@ -162,6 +162,20 @@ def test_a_threshold_near_chance_level_is_warned_about(tmp_path: Path, capsys: p
     assert err == ""
 
 
+def test_a_threshold_above_the_hash_s_own_default_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ahash and whash at phash's threshold marked 43 and 47 unique dogs-1000 photos for removal:
+    their defaults are lower, and a threshold above them says why it is risky."""
+    photo(1).save(tmp_path / "a.png")
+    _rc, _out, err = cli(capsys, "-d", str(tmp_path), "--hash", "whash")
+    assert err == ""
+    _rc, out, err = cli(capsys, "-d", str(tmp_path), "--hash", "whash", "-t", "8")
+    assert "threshold 8 is above whash's default (2)" in err and "threshold 8" in out
+    _rc, _out, err = cli(capsys, "-d", str(tmp_path), "--hash", "dhash", "--hash-size", "16", "-t", "16")
+    assert err == ""  # dhash's 4 at 64 bits is 16 at 256
+
+
 def test_a_quarantine_inside_a_scanned_folder_is_a_usage_error_before_the_scan(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -285,10 +285,16 @@ def test_components_ignore_match_order(case: tuple[int, list[tuple[int, int]]], 
 # --- 3. threshold ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [-1, 65, 1000, 2.5, 4.0, "4", None])
+@pytest.mark.parametrize("bad", [-1, 65, 1000, 2.5, 4.0, "4", True])
 def test_invalid_threshold_is_a_usage_error(shared_planted_root: Path, bad: object) -> None:
     with pytest.raises(imgdup.UsageError):
         imgdup.find_duplicates([shared_planted_root], threshold=bad, jobs=1)  # type: ignore[arg-type]
+
+
+def test_no_threshold_is_the_hash_s_own_default(shared_planted_root: Path) -> None:
+    for algorithm, size, expected in (("phash", 8, 8), ("whash", 8, 2), ("ahash", 8, 0), ("dhash", 16, 16)):
+        result = imgdup.find_duplicates([shared_planted_root], threshold=None, hash=algorithm, hash_size=size, jobs=1)
+        assert result.settings.threshold == expected
 
 
 def test_threshold_is_checked_against_the_hash_size(tmp_path: Path) -> None:

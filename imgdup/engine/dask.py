@@ -36,7 +36,7 @@ from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import DEFAULT_THRESHOLD, ProgressCallback, cluster_records, dataset_sets, make_result, scan_options
+from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
@@ -312,7 +312,7 @@ def find_duplicates(
     roots: Iterable[str | os.PathLike[str]],
     *,
     client: Client,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
     hash: str = "phash",  # noqa: A002 - the same keyword as imgdup.find_duplicates
     hash_size: int = 8,
     decode: str = "draft",
@@ -342,6 +342,7 @@ def find_duplicates(
     if local_only:
         given = ", ".join(sorted(local_only))
         raise UsageError(f"{given}: not with the Dask engine (for now); use imgdup.find_duplicates")
+    threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
         regions=regions, keep=keep, index=index, timeout=timeout,
