@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from PIL import Image
+
 from . import __version__, index
 from .cache import default_cache_path
 from .discover import normalise_roots
@@ -100,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"seconds one file may take to decode (default {DEFAULT_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--max-pixels", type=int, default=None, metavar="N",
+        help="largest image, in pixels, that is decoded (default: Pillow's decompression-bomb limit, "
+        f"{Image.MAX_IMAGE_PIXELS:,}); raise it for trusted high-resolution files",
+    )  # fmt: skip
     p.add_argument("--cache", metavar="PATH", default=None, help=f"hash cache file (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the hash cache")
     p.add_argument(
@@ -139,6 +146,7 @@ def _apply_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for re-hashing (default: all cores)")
     p.add_argument("--cache", metavar="PATH", default=None, help="hash cache to read hashes from (default: the scan's)")
     p.add_argument("--no-cache", action="store_true", help="hash every file of the plan again")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N", help="as for a scan: the pixel limit")
     p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with a scan (no bar here)")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
@@ -350,9 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
         argv += ["--format", verb.format, *(["-j", str(verb.jobs)] if verb.jobs is not None else [])]
         argv += [*(["--cache", verb.cache] if verb.cache else []), *(["--no-cache"] if verb.no_cache else [])]
+        argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
+    if args.max_pixels is not None:
+        if args.max_pixels < 1:
+            parser.error("--max-pixels takes a positive number of pixels")
+        Image.MAX_IMAGE_PIXELS = args.max_pixels  # every decode of this run, its workers' too
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
@@ -382,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--scheduler and --tables need --engine dask")
         if args.engine == "dask" and (args.reference or args.files or args.labels or args.between):
             parser.error("--reference, --files, --labels and --between work with the local engine only (for now)")
+        if args.engine == "dask" and args.max_pixels is not None:
+            parser.error("--max-pixels works with the local engine only (a Dask worker keeps its own limit)")
         if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset or ()):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731

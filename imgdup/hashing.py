@@ -575,6 +575,9 @@ class _Changed(Exception):
     pass
 
 
+_RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
+
+
 def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord | HashFailure:
     """Run ``work`` on one file; every problem a bad file can cause becomes a readable failure."""
     if entry.size == 0:
@@ -584,9 +587,9 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except _Changed:
         return HashFailure(entry.path, "file changed while it was being scanned", transient=True)
     except Image.DecompressionBombWarning as exc:
-        return HashFailure(entry.path, f"refused: possible decompression bomb ({exc})")
+        return HashFailure(entry.path, f"refused: possible decompression bomb ({exc}; {_RAISE_LIMIT})")
     except Image.DecompressionBombError as exc:
-        return HashFailure(entry.path, f"refused: decompression bomb ({exc})")
+        return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})")
     except Image.UnidentifiedImageError:
         return HashFailure(entry.path, _unidentified(entry.path))
     except OSError as exc:

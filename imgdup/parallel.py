@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from PIL import Image
+
 from .hashing import hash_entry
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
@@ -128,8 +130,12 @@ def _worker_main(
     settings: HashSettings,
     memory_mb: int,
     inherited: Sequence[Connection] = (),
+    max_pixels: int | None = Image.MAX_IMAGE_PIXELS,
 ) -> None:
     _die_with_parent()
+    # The caller's decompression-bomb limit (--max-pixels sets it), which a worker started by a
+    # fork server or spawned would not inherit.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     _release_fork_server()
     # A forked worker inherits the parent's ends of every pipe (its own and its siblings'):
     # while it holds them, no pipe ever reaches end-of-file when the parent dies.
@@ -170,7 +176,7 @@ class _Worker:
         # Only a forked child holds copies of the parent's ends (other start methods pass just
         # the child's end, and pickling a parent end would hand the worker a duplicate of it).
         inherited = [self.conn, *(w.conn for w in siblings)] if ctx.get_start_method() == "fork" else []
-        args = (child, self.state, work, settings, memory_mb, inherited)
+        args = (child, self.state, work, settings, memory_mb, inherited, Image.MAX_IMAGE_PIXELS)
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()

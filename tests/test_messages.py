@@ -247,3 +247,30 @@ def test_outputs_inside_a_listed_files_folder_are_refused_before_the_scan(
     rc, _out, err = cli(capsys, "--files", str(listed), "-r", "1", "--quarantine", str(root / "q"))
     assert rc == 2 and "outside the scanned folder" in err
     assert (root / "b.png").exists()
+
+
+@pytest.fixture
+def pixel_limit() -> object:
+    """Pillow's pixel limit is process-wide: put it back after a test that sets it."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    yield saved
+    Image.MAX_IMAGE_PIXELS = saved
+
+
+def test_the_pixel_limit_can_be_raised_for_trusted_large_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pixel_limit: object
+) -> None:
+    """A 108-megapixel phone photo is over Pillow's decompression-bomb limit (89.5 MP) and was
+    refused with no way forward: the message names --max-pixels, which sets the limit for the
+    scan's workers too (here a limit scaled down to a 300 x 300 picture)."""
+    photo(3, (300, 300)).save(tmp_path / "big.png")
+    shutil.copyfile(tmp_path / "big.png", tmp_path / "copy.png")
+    rc, out, _err = cli(capsys, "-d", str(tmp_path), "-j", "2", "--no-cache", "--max-pixels", "40000")
+    assert rc == 3 and "refused: decompression bomb" in out and "raise the limit with --max-pixels" in out
+    rc, out, _err = cli(capsys, "-d", str(tmp_path), "-j", "2", "--no-cache", "--max-pixels", "90000")
+    assert rc == 0 and "1 cluster" in out and "decompression bomb" not in out
+    for bad in (["--max-pixels", "0"], ["--max-pixels", "90000", "--engine", "dask"]):
+        with pytest.raises(SystemExit):
+            main(["-d", str(tmp_path), *bad])
