@@ -284,13 +284,18 @@ class SetSummary:
 
 @dataclass(frozen=True)
 class LeakPair:
-    """Clusters holding files of both folders ``a`` and ``b`` (a < b), and those files."""
+    """Clusters holding files of both folders ``a`` and ``b`` (a < b), and those files.
+
+    ``hard_links`` counts single files with names in both folders (a ``cp -al`` split): one
+    file, so no cluster, but the same picture in both; their names are in ``files_a`` and
+    ``files_b`` too."""
 
     a: str
     b: str
     clusters: int
     files_a: tuple[str, ...]
     files_b: tuple[str, ...]
+    hard_links: int = 0
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,7 @@ def dataset_sets(
         between=between,
         files=counts,
         sep=os.sep,
+        linked=[(r.path, *r.entry.aliases) for r in scanned.records if r.entry.aliases],
     )
 
 

@@ -111,7 +111,14 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             for t in result.sets
         ],
         "leaks": [
-            {"a": p.a, "b": p.b, "clusters": p.clusters, "files_a": list(p.files_a), "files_b": list(p.files_b)}
+            {
+                "a": p.a,
+                "b": p.b,
+                "clusters": p.clusters,
+                "hard_links": p.hard_links,
+                "files_a": list(p.files_a),
+                "files_b": list(p.files_b),
+            }
             for p in result.leak_pairs
         ],
         "failures": [{"path": f.path, "reason": f.reason} for f in result.failures],

@@ -93,10 +93,20 @@ def _summaries(
     files: Mapping[str, int],
     sep: str,
     where: Callable[[str], str],
+    linked: Sequence[Sequence[str]] = (),
 ) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
     within = dict.fromkeys(set_roots, 0)
     leaked: dict[tuple[str, str], set[str]] = {}
     pair_clusters: dict[tuple[str, str], int] = {}
+    pair_links: dict[tuple[str, str], int] = {}
+    for names in linked:  # one file under names in several folders: the same picture in each
+        named: dict[str, list[str]] = {}
+        for name in names:
+            named.setdefault(where(name), []).append(name)
+        for a, b in combinations(sorted(r for r in named if r), 2):
+            pair_links[(a, b)] = pair_links.get((a, b), 0) + 1
+            leaked.setdefault((a, b), set()).update(named[a])
+            leaked.setdefault((b, a), set()).update(named[b])
     for c in clusters:
         by_set: dict[str, list[str]] = {}
         for m in c.members:
@@ -120,8 +130,15 @@ def _summaries(
         for root in set_roots
     )
     pairs = tuple(
-        LeakPair(a, b, n, tuple(sorted(leaked[(a, b)])), tuple(sorted(leaked[(b, a)])))
-        for (a, b), n in sorted(pair_clusters.items())
+        LeakPair(
+            a,
+            b,
+            pair_clusters.get((a, b), 0),
+            tuple(sorted(leaked[(a, b)])),
+            tuple(sorted(leaked[(b, a)])),
+            pair_links.get((a, b), 0),
+        )
+        for a, b in sorted(pair_clusters.keys() | pair_links.keys())
     )
     return sets, pairs
 
@@ -136,6 +153,7 @@ def annotate(
     between: bool = False,
     files: Mapping[str, int] | None = None,
     sep: str = "/",
+    linked: Sequence[Sequence[str]] = (),
 ) -> Annotated:
     """Annotate decided clusters for a dataset made of several folders.
 
@@ -143,7 +161,8 @@ def annotate(
     counts the images of each. Reference-only clusters are set apart; with ``between``, only
     clusters spanning two or more folders are kept (both lists). Cluster ids are renumbered
     0.. over the acted-on clusters, then on over the reference-only ones, so every id in a
-    report is unique and in order.
+    report is unique and in order. ``linked`` lists the names of each file that has several
+    (hard links): one spanning two folders is a leak between them, though no cluster.
     """
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
@@ -171,7 +190,9 @@ def annotate(
         for c in clusters
     ]
     # A per-folder summary says something only when there are several folders.
-    sets, pairs = _summaries(done, set_roots, reference, files or {}, sep, where) if len(set_roots) > 1 else ((), ())
+    sets, pairs = (
+        _summaries(done, set_roots, reference, files or {}, sep, where, linked) if len(set_roots) > 1 else ((), ())
+    )
     spanning = [c for c in done if len({where(m.record.path) for m in c.members}) > 1]
     leaks = len(spanning)
     if between:

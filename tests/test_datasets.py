@@ -287,6 +287,29 @@ def test_a_hard_link_into_the_reference_is_a_reference_file(tmp_path: Path) -> N
     assert ref.exists() and (tmp_path / "d" / "test" / "a.jpg").exists()
 
 
+def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``cp -al`` split: test/a.jpg is train/a.jpg under another name. It is one file (never
+    a cluster of its own), so it was no leak in the per-folder summary or the leak pairs: the
+    very leak a train/test check is run for. Listed now, as a hard-linked file of both folders;
+    nothing is removed for it (it is one file: unlink the test name yourself)."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    ref = _write(train / "a.jpg", _big(43))
+    _write(train / "b.jpg", _big(44))
+    _write(test / "c.jpg", _big(45))
+    os.link(ref, test / "a.jpg")
+    result = _scan(test, reference=[train], between=True)
+    assert result.clusters == ()
+    (pair,) = result.leak_pairs
+    names = {_real(test): pair.files_a if pair.a == _real(test) else pair.files_b}
+    assert pair.hard_links == 1 and pair.clusters == 0
+    assert set(names[_real(test)]) == {_real(test / "a.jpg")}
+    assert {s.name: dict(s.leaks) for s in result.sets}["test"] == {_real(train): 1}
+    main(["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress"])
+    assert "1 hard-linked file" in capsys.readouterr().out
+
+
 def test_the_dry_run_counts_no_bytes_for_a_file_whose_other_name_keeps_the_data(tmp_path: Path) -> None:
     """A file with a hard link outside the scanned folder frees nothing when removed (the
     removal said 0 B) but the dry run's "would remove" total counted its size (QA pass)."""

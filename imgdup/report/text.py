@@ -95,8 +95,9 @@ def sets_lines(result: ScanResult) -> list[str]:
             f"leaks: {leaks}  [{display_path(t.root)}]"
         )
     for p in result.leak_pairs:
+        links = f", {plural(p.hard_links, 'hard-linked file')} (one file in both)" if p.hard_links else ""
         lines.append(
-            f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {plural(p.clusters, 'cluster')}, "
+            f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {plural(p.clusters, 'cluster')}{links}, "
             f"{plural(len(p.files_a), 'file')} in {names.get(p.a, p.a)}, {len(p.files_b)} in {names.get(p.b, p.b)}"
         )
     return lines
