@@ -26,8 +26,10 @@ from .regions import content_box, content_share, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
-# (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.)
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
+# (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.) Pillow tries them in this order:
+# TGA, which has no signature, comes last, or it claims files of a format that has one (an ICO
+# header is a plausible TGA header: a 256 px .ico failed as "cannot load this image").
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "ICO", "TGA")
 
 # Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
 # installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
@@ -476,6 +478,11 @@ def _load_first_frame(
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
+                # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
+                # reduced): what it holds now is the displayed picture, at its full size.
+                width, height = img.size
+                orientation = 1
             colour, chroma = 0.0, None
             if img.mode == "YCbCr":
                 # Every second row and column: chroma is stored at half resolution in most JPEGs,

@@ -211,3 +211,62 @@ def test_formats_that_run_external_programs_are_never_opened(tmp_path: Path) -> 
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
     res = hash_entry(entry_for(eps), FULL)
     assert isinstance(res, HashFailure) and "does not open" in res.reason
+
+
+def test_ico_and_tga_files_decode(tmp_path: Path) -> None:
+    # An ICO header (00 00 01 00) is also a plausible TGA header, and TGA has no signature of its
+    # own: tried first, TGA claimed an .ico whose byte 16 (here the third byte of the embedded
+    # PNG's length: 64-128 KiB) is a valid TGA depth, and failed to load it.
+    noise = np.random.default_rng(0).normal(0, 4, (256, 256, 3))
+    base = Image.fromarray(np.clip(np.asarray(photo(16, (256, 256)), dtype=np.float64) + noise, 0, 255).astype(np.uint8))
+    base.save(tmp_path / "icon.ico", sizes=[(256, 256)])
+    base.save(tmp_path / "small.ico", sizes=[(48, 48)])
+    base.save(tmp_path / "twin.png")
+    base.save(tmp_path / "plain.tga")
+    base.save(tmp_path / "packed.tga", rle=True)
+    assert Image.open(tmp_path / "icon.ico", formats=("TGA", "ICO")).format == "TGA"  # the premise
+    twin = file_hash(tmp_path / "twin.png")
+    for name in ("icon.ico", "plain.tga", "packed.tga"):
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord), (name, record)
+        assert (record.width, record.height) == (256, 256)
+        assert dist(record.hash, twin) <= 2, name
+    small = hash_entry(entry_for(tmp_path / "small.ico"), FULL)
+    assert isinstance(small, ImageRecord) and (small.width, small.height) == (48, 48)
+    assert dist(small.hash, twin) <= 6
+
+
+# What a viewer does for each EXIF orientation, and the stored picture that it turns upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_gives_the_displayed_size_and_hash_in_tiff_and_jpeg(
+    tmp_path: Path, orientation: int
+) -> None:
+    # Pillow's TIFF decoder applies the orientation itself (and reports the turned size before
+    # loading); the JPEG decoder leaves it to the caller. Both must come out as a viewer shows them.
+    upright = photo(17, (320, 200))
+    stored = upright.transpose(_STORED[orientation]) if orientation in _STORED else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "o.tif", exif=exif.tobytes())
+    stored.save(tmp_path / "o.jpg", quality=95, exif=exif.tobytes())
+    assert ImageOps.exif_transpose(Image.open(tmp_path / "o.jpg")).size == upright.size  # the premise
+    upright.save(tmp_path / "upright.png")
+    reference = file_hash(tmp_path / "upright.png")
+    for name in ("o.tif", "o.jpg"):
+        for settings in (FULL, DRAFT):
+            record = hash_entry(entry_for(tmp_path / name), settings)
+            assert isinstance(record, ImageRecord), record
+            assert (record.width, record.height) == upright.size, (name, settings.decode)
+            assert dist(record.hash, reference) <= 4, (name, settings.decode)
