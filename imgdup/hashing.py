@@ -62,7 +62,9 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
     else:
         with open(source, "rb") as fh:
             head = fh.read(12)
-    return IMAGE_FORMATS + optional_formats() if head[4:8] == b"ftyp" else IMAGE_FORMATS
+    if head[4:8] != b"ftyp":
+        return IMAGE_FORMATS
+    return IMAGE_FORMATS[:-1] + optional_formats() + IMAGE_FORMATS[-1:]  # TGA, with no signature, last
 
 
 def _unidentified(path: str) -> str:
