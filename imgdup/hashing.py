@@ -82,11 +82,12 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 9  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 10  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
 # 8: a palette PNG/BMP/TIFF is not lossless (traits); 9: regions carry colour layouts
+# 10: 16-bit and float grey stretched to their own range; colour-key (tRNS) transparency composited on white
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -203,10 +204,8 @@ def normalise(img: Image.Image) -> Image.Image:
         mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         # Pillow's I -> L conversion clips at 255 instead of scaling, which would turn most
-        # 16-bit images white; scale the full range down instead.
-        arr = np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+        # 16-bit images white.
+        return _stretched(np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64), mode == "F")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
@@ -214,6 +213,38 @@ def normalise(img: Image.Image) -> Image.Image:
     if mode == "1":
         return img.convert("L")
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+
+
+def _to_grey(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
+    """``arr`` with ``lo``..``hi`` mapped linearly onto 0..255 (mid grey when they are equal)."""
+    if hi <= lo:
+        return Image.fromarray(np.full(arr.shape, 128, dtype=np.uint8), "L")
+    return Image.fromarray(np.clip((arr - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _stretched(arr: np.ndarray, is_float: bool) -> Image.Image:
+    """High-bit-depth or float grey levels as 8-bit grey: stretched from their own minimum to
+    their maximum, unless the picture is flat (:func:`is_low_information`) at its own depth.
+
+    12-bit data in a 16-bit file (X-ray, CT), a narrow window of a 16-bit range and floats in
+    0..1 all came out as grey levels 0-16, "low information", and were never compared. phash
+    ignores a gain and an offset, so the stretch hashes like any linearly scaled 8-bit copy.
+    The depth (0..2^bits - 1, the fewest bits >= 8 that hold the largest value; 0..1 or 0..255
+    for floats within them) decides flatness, so a blank 16-bit scan's noise is not stretched
+    into a picture, and a solid colour keeps its grey level.
+    """
+    finite = np.isfinite(arr)
+    if not finite.all():  # NaN / infinity in a float file: no data, shown as its darkest value
+        arr = np.where(finite, arr, arr[finite].min() if finite.any() else 0.0)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if lo < 0:
+        depth = (lo, hi)
+    elif is_float:
+        depth = (0.0, 1.0) if hi <= 1 else (0.0, 255.0) if hi <= 255 else (lo, hi)
+    else:
+        depth = (0.0, float(2 ** max(8, int(hi).bit_length()) - 1))
+    seen = _to_grey(arr, *depth)
+    return seen if hi <= lo or is_low_information(seen) else _to_grey(arr, lo, hi)
 
 
 def _luma(img: Image.Image) -> Image.Image:

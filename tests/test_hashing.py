@@ -270,3 +270,52 @@ def test_every_orientation_gives_the_displayed_size_and_hash_in_tiff_and_jpeg(
             assert isinstance(record, ImageRecord), record
             assert (record.width, record.height) == upright.size, (name, settings.decode)
             assert dist(record.hash, reference) <= 4, (name, settings.decode)
+
+
+def _unit(seed: int) -> np.ndarray:
+    """A grey picture as floats spanning exactly 0..1."""
+    a = np.asarray(photo(seed).convert("L"), dtype=np.float64)
+    return (a - a.min()) / (a.max() - a.min())
+
+
+def test_high_bit_depth_and_float_pictures_are_stretched_to_their_range(tmp_path: Path) -> None:
+    a = _unit(18)
+    Image.fromarray((a * 4095).round().astype(np.uint16)).save(tmp_path / "12bit.png")  # X-ray, CT
+    Image.fromarray((1000 + a * 2000).round().astype(np.uint16)).save(tmp_path / "window.png")
+    Image.fromarray(a.astype(np.float32), "F").save(tmp_path / "float.tif")
+    Image.fromarray((0.25 + a * 0.5).astype(np.float32), "F").save(tmp_path / "float-window.tif")
+    # an 8-bit copy made by another linear scaling: phash ignores gain and offset
+    Image.fromarray((40 + a * 180).round().astype(np.uint8), "L").save(tmp_path / "8bit.png")
+    Image.fromarray((_unit(19) * 4095).round().astype(np.uint16)).save(tmp_path / "stranger.png")
+    assert Image.open(tmp_path / "12bit.png").mode.startswith("I") and Image.open(tmp_path / "float.tif").mode == "F"
+    records = {}
+    for name in ("12bit.png", "window.png", "float.tif", "float-window.tif", "8bit.png", "stranger.png"):
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord), record
+        assert not record.low_information, name
+        records[name] = record.hash
+    eight = records.pop("8bit.png")
+    stranger = records.pop("stranger.png")
+    for name, value in records.items():
+        assert dist(value, eight) <= 2, name
+    assert dist(stranger, eight) > 12
+    # the stretch covers the whole 8-bit range
+    grey = np.asarray(normalise(Image.open(tmp_path / "window.png")))
+    assert (int(grey.min()), int(grey.max())) == (0, 255)
+
+
+def test_flat_high_bit_depth_pictures_stay_low_information(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    flat = {
+        "solid16.png": Image.fromarray(np.full((240, 320), 30000, dtype=np.uint16)),
+        "white16.png": Image.fromarray(np.full((240, 320), 65535, dtype=np.uint16)),
+        # a blank page scanned at 16 bits: sensor noise only (sigma 6 of 255)
+        "scan16.png": Image.fromarray(np.clip(60000 + rng.normal(0, 6 * 257, (600, 450)), 0, 65535).astype(np.uint16)),
+        "solid.tif": Image.fromarray(np.full((240, 320), 0.4, dtype=np.float32), "F"),
+    }
+    for name, img in flat.items():
+        img.save(tmp_path / name)
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord) and record.low_information, name
+    white = np.asarray(normalise(Image.open(tmp_path / "white16.png")))
+    assert int(white.min()) == 255  # a white page stays white
