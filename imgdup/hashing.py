@@ -197,6 +197,11 @@ _HASHERS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
 def normalise(img: Image.Image) -> Image.Image:
     """Convert to what a viewer sees, in mode "RGB" or "L"."""
     mode = img.mode
+    if mode in ("RGB", "L") and "transparency" in img.info:
+        # a colour key (PNG tRNS): that one colour is transparent, shown on white like an alpha
+        # channel (it was shown opaque: the icon did not match its RGBA copy)
+        keyed = normalise(img.convert("RGBA"))
+        return keyed.convert("L") if mode == "L" else keyed
     if mode in ("RGB", "L"):
         return img
     if mode == "P":

@@ -10,7 +10,7 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from imgdup.hashing import bits_to_int, hash_entry, hash_image, load_for_hashing, normalise
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
@@ -319,3 +319,26 @@ def test_flat_high_bit_depth_pictures_stay_low_information(tmp_path: Path) -> No
         assert isinstance(record, ImageRecord) and record.low_information, name
     white = np.asarray(normalise(Image.open(tmp_path / "white16.png")))
     assert int(white.min()) == 255  # a white page stays white
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_colour_key_transparency_is_composited_on_white_like_alpha(tmp_path: Path, mode: str) -> None:
+    # A PNG's tRNS chunk in an RGB or grey file names one colour that is transparent.
+    base = photo(20).convert(mode)
+    inside = Image.new("L", base.size, 0)
+    ImageDraw.Draw(inside).ellipse((30, 10, 290, 230), fill=255)
+    key = (0, 0, 0) if mode == "RGB" else 0
+    pixels = np.asarray(base).copy()
+    lit = np.asarray(inside) >= 128
+    pixels[lit & (pixels.reshape(*lit.shape, -1).sum(axis=-1) == 0)] = 1  # the key only outside
+    pixels[~lit] = 0
+    keyed = Image.fromarray(pixels, mode)
+    keyed.save(tmp_path / "keyed.png", transparency=key)
+    assert (np.asarray(Image.open(tmp_path / "keyed.png").convert("RGBA"))[..., 3] == 0).sum() == (~lit).sum()
+    alpha = keyed.convert("RGBA")
+    alpha.putalpha(inside)
+    alpha.save(tmp_path / "alpha.png")
+    keyed.save(tmp_path / "on-black.png")  # the same pixels, no key: the background is black
+    k, a, black = (file_hash(tmp_path / n) for n in ("keyed.png", "alpha.png", "on-black.png"))
+    assert k == a
+    assert dist(k, black) > 4
