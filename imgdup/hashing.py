@@ -210,7 +210,8 @@ def normalise(img: Image.Image) -> Image.Image:
     if mode.startswith("I;16") or mode in ("I", "F"):
         # Pillow's I -> L conversion clips at 255 instead of scaling, which would turn most
         # 16-bit images white.
-        return _stretched(np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64), mode == "F")
+        levels = np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64)
+        return _stretched(levels, is_float=mode == "F")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))

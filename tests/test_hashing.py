@@ -218,7 +218,8 @@ def test_ico_and_tga_files_decode(tmp_path: Path) -> None:
     # own: tried first, TGA claimed an .ico whose byte 16 (here the third byte of the embedded
     # PNG's length: 64-128 KiB) is a valid TGA depth, and failed to load it.
     noise = np.random.default_rng(0).normal(0, 4, (256, 256, 3))
-    base = Image.fromarray(np.clip(np.asarray(photo(16, (256, 256)), dtype=np.float64) + noise, 0, 255).astype(np.uint8))
+    noisy = np.asarray(photo(16, (256, 256)), dtype=np.float64) + noise
+    base = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
     base.save(tmp_path / "icon.ico", sizes=[(256, 256)])
     base.save(tmp_path / "small.ico", sizes=[(48, 48)])
     base.save(tmp_path / "twin.png")
@@ -250,9 +251,7 @@ _STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_2
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_every_orientation_gives_the_displayed_size_and_hash_in_tiff_and_jpeg(
-    tmp_path: Path, orientation: int
-) -> None:
+def test_every_orientation_gives_the_displayed_size_and_hash_in_tiff_and_jpeg(tmp_path: Path, orientation: int) -> None:
     # Pillow's TIFF decoder applies the orientation itself (and reports the turned size before
     # loading); the JPEG decoder leaves it to the caller. Both must come out as a viewer shows them.
     upright = photo(17, (320, 200))
