@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -591,14 +591,18 @@ def _intact(source: str | io.BytesIO) -> bool:
 
 
 def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
-    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it.
+    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it."""
+    return tuple(hash_image(frame, settings) for frame in _later_frames(source, settings, frames))
+
+
+def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[Image.Image]:
+    """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first.
 
     Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
     size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    out: list[int] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
@@ -613,8 +617,7 @@ def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames:
                 frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
                 if min(frame.size) >= 2 * draft_size(settings):
                     frame = frame.reduce(min(frame.size) // draft_size(settings))
-                out.append(hash_image(frame, settings))
-    return tuple(out)
+                yield frame
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -678,6 +681,16 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         # Every hash below works on grey levels: convert a colour image once, not once per step
         # (the colour traits were taken from the decode already).
         grey = _luma(img)
+        low = is_low_information(grey)
+        frame_hashes: list[int] = []
+        for frame in _later_frames(source, settings, frames) if frames > 1 else ():
+            frame_grey = _luma(frame)
+            frame_hashes.append(hash_image(frame_grey, settings))
+            if low and not is_low_information(frame_grey):
+                # A blank cover page, a fade-in from black: the file is searched by its first
+                # frame with information (a blank first frame's hash is noise, and would group
+                # every file that opens on a blank), and compared frame by frame as before.
+                grey, low, chroma = frame_grey, False, None
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:
@@ -689,9 +702,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             hash=plain,
             digest=digest,
             variants=variant_hashes(grey, settings) if settings.rotations else (),
-            low_information=is_low_information(grey),
+            low_information=low,
             frames=frames,
-            frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
+            frame_hashes=tuple(frame_hashes),
             regions=region_hashes(grey, settings, plain, box, chroma) if box is not None else (),
             traits=traits,
             quality=measured,
