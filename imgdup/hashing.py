@@ -1,8 +1,8 @@
 """Decode images and compute perceptual hashes: the only module that opens image files.
 
 An image is hashed as a viewer sees it: EXIF orientation applied, transparency composited on
-white, palette / CMYK data converted to 8-bit colour, 16-bit / float grey stretched to 8 bits. Hashes leave this module as plain
-ints (``bits`` wide, row-major, most significant bit first: the same value as
+white, palette / CMYK data converted to 8-bit colour, 16-bit / float grey stretched to 8 bits.
+Hashes leave this module as plain ints (``bits`` wide, row-major, most significant bit first: the same value as
 ``int(str(imagehash_hash), 16)``). Every per-file problem becomes a :class:`HashFailure`.
 """
 
@@ -88,7 +88,8 @@ HASH_VERSION = 10  # 2: 2x enlargements detected by the quality check; 3: every 
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
 # 8: a palette PNG/BMP/TIFF is not lossless (traits); 9: regions carry colour layouts
 # 10: 16-bit and float grey stretched to their own range; colour-key (tRNS) transparency composited on white;
-#     sparse detail (star fields) is not low information; a blank first frame: searched by the first one with information
+#     sparse detail (star fields) is not low information; a file with a blank first frame is searched by
+#     its first frame with information
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
