@@ -1,8 +1,8 @@
 """Decode images and compute perceptual hashes: the only module that opens image files.
 
 An image is hashed as a viewer sees it: EXIF orientation applied, transparency composited on
-white, palette / CMYK / 16-bit data converted to 8-bit colour. Hashes leave this module as plain
-ints (``bits`` wide, row-major, most significant bit first: the same value as
+white, palette / CMYK data converted to 8-bit colour, 16-bit / float grey stretched to 8 bits.
+Hashes leave this module as plain ints (``bits`` wide, row-major, most significant bit first: the same value as
 ``int(str(imagehash_hash), 16)``). Every per-file problem becomes a :class:`HashFailure`.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -26,8 +26,10 @@ from .regions import content_box, content_share, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
-# (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.)
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO")
+# (Multi-picture JPEGs, MPO, are opened by the JPEG plugin.) Pillow tries them in this order:
+# TGA, which has no signature, comes last, or it claims files of a format that has one (an ICO
+# header is a plausible TGA header: a 256 px .ico failed as "cannot load this image").
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "ICO", "TGA")
 
 # Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
 # installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
@@ -60,7 +62,9 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
     else:
         with open(source, "rb") as fh:
             head = fh.read(12)
-    return IMAGE_FORMATS + optional_formats() if head[4:8] == b"ftyp" else IMAGE_FORMATS
+    if head[4:8] != b"ftyp":
+        return IMAGE_FORMATS
+    return IMAGE_FORMATS[:-1] + optional_formats() + IMAGE_FORMATS[-1:]  # TGA, with no signature, last
 
 
 def _unidentified(path: str) -> str:
@@ -78,11 +82,14 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 9  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 10  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
 # 8: a palette PNG/BMP/TIFF is not lossless (traits); 9: regions carry colour layouts
+# 10: 16-bit and float grey stretched to their own range; colour-key (tRNS) transparency composited on white;
+#     sparse detail (star fields) is not low information; a file with a blank first frame is searched by
+#     its first frame with information
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -192,6 +199,11 @@ _HASHERS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
 def normalise(img: Image.Image) -> Image.Image:
     """Convert to what a viewer sees, in mode "RGB" or "L"."""
     mode = img.mode
+    if mode in ("RGB", "L") and "transparency" in img.info:
+        # a colour key (PNG tRNS): that one colour is transparent, shown on white like an alpha
+        # channel (it was shown opaque: the icon did not match its RGBA copy)
+        keyed = normalise(img.convert("RGBA"))
+        return keyed.convert("L") if mode == "L" else keyed
     if mode in ("RGB", "L"):
         return img
     if mode == "P":
@@ -199,10 +211,9 @@ def normalise(img: Image.Image) -> Image.Image:
         mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         # Pillow's I -> L conversion clips at 255 instead of scaling, which would turn most
-        # 16-bit images white; scale the full range down instead.
-        arr = np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+        # 16-bit images white.
+        levels = np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64)
+        return _stretched(levels, is_float=mode == "F")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
@@ -210,6 +221,38 @@ def normalise(img: Image.Image) -> Image.Image:
     if mode == "1":
         return img.convert("L")
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+
+
+def _to_grey(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
+    """``arr`` with ``lo``..``hi`` mapped linearly onto 0..255 (mid grey when they are equal)."""
+    if hi <= lo:
+        return Image.fromarray(np.full(arr.shape, 128, dtype=np.uint8), "L")
+    return Image.fromarray(np.clip((arr - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _stretched(arr: np.ndarray, is_float: bool) -> Image.Image:
+    """High-bit-depth or float grey levels as 8-bit grey: stretched from their own minimum to
+    their maximum, unless the picture is flat (:func:`is_low_information`) at its own depth.
+
+    12-bit data in a 16-bit file (X-ray, CT), a narrow window of a 16-bit range and floats in
+    0..1 all came out as grey levels 0-16, "low information", and were never compared. phash
+    ignores a gain and an offset, so the stretch hashes like any linearly scaled 8-bit copy.
+    The depth (0..2^bits - 1, the fewest bits >= 8 that hold the largest value; 0..1 or 0..255
+    for floats within them) decides flatness, so a blank 16-bit scan's noise is not stretched
+    into a picture, and a solid colour keeps its grey level.
+    """
+    finite = np.isfinite(arr)
+    if not finite.all():  # NaN / infinity in a float file: no data, shown as its darkest value
+        arr = np.where(finite, arr, arr[finite].min() if finite.any() else 0.0)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if lo < 0:
+        depth = (lo, hi)
+    elif is_float:
+        depth = (0.0, 1.0) if hi <= 1 else (0.0, 255.0) if hi <= 255 else (lo, hi)
+    else:
+        depth = (0.0, float(2 ** max(8, int(hi).bit_length()) - 1))
+    seen = _to_grey(arr, *depth)
+    return seen if hi <= lo or is_low_information(seen) else _to_grey(arr, lo, hi)
 
 
 def _luma(img: Image.Image) -> Image.Image:
@@ -409,11 +452,34 @@ def _cell_corners(
 LOW_INFO_STD = 4.0
 _LOW_INFO_SIDE = 32
 
+# Sparse detail (stars, sparse dots) that the 32x32 reduction averages away: a 64x64 reduction
+# (the size a draft decode gives anyway) in which at least SPARSE_SHARE of the cells stand out
+# from the median by more than SPARSE_LEVEL grey levels and 6 robust sigmas of the cells' own
+# spread. Measured (seeded fields as in tests/test_lowinfo.py): 512 px star fields with 300
+# stars 6.8-9.3% of cells, with 50 stars 1.3-1.6%; a blank scan (sigma 6 noise) 0%, with 20 dust
+# specks 0.5-0.8%; a ramp over 8 levels 0%; the 32x32 std of the 300-star fields is 2.9.
+SPARSE_SHARE = 0.01
+SPARSE_LEVEL = 4.0
+_SPARSE_SIDE = 64
+
+
+def _sparse_detail(grey: Image.Image) -> bool:
+    """Whether enough small spots stand out of a flat background to make the picture."""
+    fine = np.asarray(grey.resize((_SPARSE_SIDE, _SPARSE_SIDE), Image.Resampling.BOX), dtype=np.float64)
+    deviation = np.abs(fine - np.median(fine))
+    spread = 1.4826 * float(np.median(deviation))  # robust sigma: the spots themselves do not count
+    return float((deviation > max(SPARSE_LEVEL, 6.0 * spread)).mean()) >= SPARSE_SHARE
+
 
 def is_low_information(img: Image.Image) -> bool:
-    """True for solid colours, blank pages, near-flat scans: a perceptual hash of them is noise."""
-    small = _luma(img).resize((_LOW_INFO_SIDE, _LOW_INFO_SIDE), Image.Resampling.BOX)
-    return float(np.asarray(small, dtype=np.float64).std()) < LOW_INFO_STD
+    """True for solid colours, blank pages, near-flat scans: a perceptual hash of them is noise.
+
+    A picture of sparse spots on a flat background (a star field) is not flat although its
+    32x32 reduction nearly is: its hash is set by where the spots are.
+    """
+    grey = _luma(img)
+    small = grey.resize((_LOW_INFO_SIDE, _LOW_INFO_SIDE), Image.Resampling.BOX)
+    return float(np.asarray(small, dtype=np.float64).std()) < LOW_INFO_STD and not _sparse_detail(grey)
 
 
 def load_for_hashing(source: str | io.BytesIO, settings: HashSettings) -> tuple[Image.Image, int, int]:
@@ -476,6 +542,11 @@ def _load_first_frame(
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
+                # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
+                # reduced): what it holds now is the displayed picture, at its full size.
+                width, height = img.size
+                orientation = 1
             colour, chroma = 0.0, None
             if img.mode == "YCbCr":
                 # Every second row and column: chroma is stored at half resolution in most JPEGs,
@@ -521,14 +592,18 @@ def _intact(source: str | io.BytesIO) -> bool:
 
 
 def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
-    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it.
+    """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it."""
+    return tuple(hash_image(frame, settings) for frame in _later_frames(source, settings, frames))
+
+
+def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[Image.Image]:
+    """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first.
 
     Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
     size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    out: list[int] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
@@ -543,8 +618,7 @@ def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames:
                 frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
                 if min(frame.size) >= 2 * draft_size(settings):
                     frame = frame.reduce(min(frame.size) // draft_size(settings))
-                out.append(hash_image(frame, settings))
-    return tuple(out)
+                yield frame
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -611,6 +685,16 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         # Every hash below works on grey levels: convert a colour image once, not once per step
         # (the colour traits were taken from the decode already).
         grey = _luma(img)
+        low = is_low_information(grey)
+        frame_hashes: list[int] = []
+        for frame in _later_frames(source, settings, frames) if frames > 1 else ():
+            frame_grey = _luma(frame)
+            frame_hashes.append(hash_image(frame_grey, settings))
+            if low and not is_low_information(frame_grey):
+                # A blank cover page, a fade-in from black: the file is searched by its first
+                # frame with information (a blank first frame's hash is noise, and would group
+                # every file that opens on a blank), and compared frame by frame as before.
+                grey, low, chroma = frame_grey, False, None
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:
@@ -622,9 +706,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             hash=plain,
             digest=digest,
             variants=variant_hashes(grey, settings) if settings.rotations else (),
-            low_information=is_low_information(grey),
+            low_information=low,
             frames=frames,
-            frame_hashes=other_frame_hashes(source, settings, frames) if frames > 1 else (),
+            frame_hashes=tuple(frame_hashes),
             regions=region_hashes(grey, settings, plain, box, chroma) if box is not None else (),
             traits=traits,
             quality=measured,

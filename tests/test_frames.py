@@ -126,3 +126,29 @@ def test_gif_bytes_decode_the_same_in_memory_and_on_disk(tmp_path: Path) -> None
     assert other_frame_hashes(io.BytesIO(data), HashSettings(), 2) == other_frame_hashes(
         str(tmp_path / "a.gif"), HashSettings(), 2
     )
+
+
+def save_after_blank(path: Path, blank: int, seeds: list[int], fmt: str, **kw: object) -> None:
+    """A blank cover page (or a first frame of black before a fade-in), then the pictures."""
+    pages = [photo(s, (160, 120)) for s in seeds]
+    Image.new("RGB", (160, 120), (blank,) * 3).save(path, fmt, save_all=True, append_images=pages, **kw)
+
+
+def test_a_blank_first_frame_does_not_make_the_file_low_information(tmp_path: Path) -> None:
+    # Searched by the first frame that has information: a copy is found, and two different
+    # scans behind the same blank cover are not grouped by their covers.
+    save_after_blank(tmp_path / "a-scan.tiff", 255, [30, 31, 32], "TIFF", compression="tiff_lzw")
+    save_after_blank(tmp_path / "b-scan-copy.tiff", 255, [30, 31, 32], "TIFF")
+    save_after_blank(tmp_path / "c-other-scan.tiff", 255, [33, 34, 35], "TIFF")
+    save_after_blank(tmp_path / "d-fade.gif", 0, [36, 37], "GIF", duration=100)
+    save_after_blank(tmp_path / "e-fade.webp", 0, [36, 37], "WEBP", duration=100, lossless=True)
+    save_after_blank(tmp_path / "f-other-fade.webp", 0, [38, 39], "WEBP", duration=100, lossless=True)
+    Image.new("RGB", (160, 120), (255, 255, 255)).save(tmp_path / "g-blank-page.tiff")
+    result = scan(tmp_path)
+    assert {Path(r.path).name for r in result.low_information} == {"g-blank-page.tiff"}
+    assert actions(result) == {
+        "a-scan.tiff": "keep",
+        "b-scan-copy.tiff": "remove",
+        "d-fade.gif": "keep",
+        "e-fade.webp": "remove",
+    }

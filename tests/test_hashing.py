@@ -10,7 +10,7 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from imgdup.hashing import bits_to_int, hash_entry, hash_image, load_for_hashing, normalise
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
@@ -211,3 +211,133 @@ def test_formats_that_run_external_programs_are_never_opened(tmp_path: Path) -> 
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
     res = hash_entry(entry_for(eps), FULL)
     assert isinstance(res, HashFailure) and "does not open" in res.reason
+
+
+def test_ico_and_tga_files_decode(tmp_path: Path) -> None:
+    # An ICO header (00 00 01 00) is also a plausible TGA header, and TGA has no signature of its
+    # own: tried first, TGA claimed an .ico whose byte 16 (here the third byte of the embedded
+    # PNG's length: 64-128 KiB) is a valid TGA depth, and failed to load it.
+    noise = np.random.default_rng(0).normal(0, 4, (256, 256, 3))
+    noisy = np.asarray(photo(16, (256, 256)), dtype=np.float64) + noise
+    base = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    base.save(tmp_path / "icon.ico", sizes=[(256, 256)])
+    base.save(tmp_path / "small.ico", sizes=[(48, 48)])
+    base.save(tmp_path / "twin.png")
+    base.save(tmp_path / "plain.tga")
+    base.save(tmp_path / "packed.tga", rle=True)
+    assert Image.open(tmp_path / "icon.ico", formats=("TGA", "ICO")).format == "TGA"  # the premise
+    twin = file_hash(tmp_path / "twin.png")
+    for name in ("icon.ico", "plain.tga", "packed.tga"):
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord), (name, record)
+        assert (record.width, record.height) == (256, 256)
+        assert dist(record.hash, twin) <= 2, name
+    small = hash_entry(entry_for(tmp_path / "small.ico"), FULL)
+    assert isinstance(small, ImageRecord) and (small.width, small.height) == (48, 48)
+    assert dist(small.hash, twin) <= 6
+
+
+# What a viewer does for each EXIF orientation, and the stored picture that it turns upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_gives_the_displayed_size_and_hash_in_tiff_and_jpeg(tmp_path: Path, orientation: int) -> None:
+    # Pillow's TIFF decoder applies the orientation itself (and reports the turned size before
+    # loading); the JPEG decoder leaves it to the caller. Both must come out as a viewer shows them.
+    upright = photo(17, (320, 200))
+    stored = upright.transpose(_STORED[orientation]) if orientation in _STORED else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "o.tif", exif=exif.tobytes())
+    stored.save(tmp_path / "o.jpg", quality=95, exif=exif.tobytes())
+    assert ImageOps.exif_transpose(Image.open(tmp_path / "o.jpg")).size == upright.size  # the premise
+    upright.save(tmp_path / "upright.png")
+    reference = file_hash(tmp_path / "upright.png")
+    for name in ("o.tif", "o.jpg"):
+        for settings in (FULL, DRAFT):
+            record = hash_entry(entry_for(tmp_path / name), settings)
+            assert isinstance(record, ImageRecord), record
+            assert (record.width, record.height) == upright.size, (name, settings.decode)
+            assert dist(record.hash, reference) <= 4, (name, settings.decode)
+
+
+def _unit(seed: int) -> np.ndarray:
+    """A grey picture as floats spanning exactly 0..1."""
+    a = np.asarray(photo(seed).convert("L"), dtype=np.float64)
+    return (a - a.min()) / (a.max() - a.min())
+
+
+def test_high_bit_depth_and_float_pictures_are_stretched_to_their_range(tmp_path: Path) -> None:
+    a = _unit(18)
+    Image.fromarray((a * 4095).round().astype(np.uint16)).save(tmp_path / "12bit.png")  # X-ray, CT
+    Image.fromarray((1000 + a * 2000).round().astype(np.uint16)).save(tmp_path / "window.png")
+    Image.fromarray(a.astype(np.float32), "F").save(tmp_path / "float.tif")
+    Image.fromarray((0.25 + a * 0.5).astype(np.float32), "F").save(tmp_path / "float-window.tif")
+    # an 8-bit copy made by another linear scaling: phash ignores gain and offset
+    Image.fromarray((40 + a * 180).round().astype(np.uint8), "L").save(tmp_path / "8bit.png")
+    Image.fromarray((_unit(19) * 4095).round().astype(np.uint16)).save(tmp_path / "stranger.png")
+    assert Image.open(tmp_path / "12bit.png").mode.startswith("I") and Image.open(tmp_path / "float.tif").mode == "F"
+    records = {}
+    for name in ("12bit.png", "window.png", "float.tif", "float-window.tif", "8bit.png", "stranger.png"):
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord), record
+        assert not record.low_information, name
+        records[name] = record.hash
+    eight = records.pop("8bit.png")
+    stranger = records.pop("stranger.png")
+    for name, value in records.items():
+        assert dist(value, eight) <= 2, name
+    assert dist(stranger, eight) > 12
+    # the stretch covers the whole 8-bit range
+    grey = np.asarray(normalise(Image.open(tmp_path / "window.png")))
+    assert (int(grey.min()), int(grey.max())) == (0, 255)
+
+
+def test_flat_high_bit_depth_pictures_stay_low_information(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    flat = {
+        "solid16.png": Image.fromarray(np.full((240, 320), 30000, dtype=np.uint16)),
+        "white16.png": Image.fromarray(np.full((240, 320), 65535, dtype=np.uint16)),
+        # a blank page scanned at 16 bits: sensor noise only (sigma 6 of 255)
+        "scan16.png": Image.fromarray(np.clip(60000 + rng.normal(0, 6 * 257, (600, 450)), 0, 65535).astype(np.uint16)),
+        "solid.tif": Image.fromarray(np.full((240, 320), 0.4, dtype=np.float32), "F"),
+    }
+    for name, img in flat.items():
+        img.save(tmp_path / name)
+        record = hash_entry(entry_for(tmp_path / name), FULL)
+        assert isinstance(record, ImageRecord) and record.low_information, name
+    white = np.asarray(normalise(Image.open(tmp_path / "white16.png")))
+    assert int(white.min()) == 255  # a white page stays white
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_colour_key_transparency_is_composited_on_white_like_alpha(tmp_path: Path, mode: str) -> None:
+    # A PNG's tRNS chunk in an RGB or grey file names one colour that is transparent.
+    base = photo(20).convert(mode)
+    inside = Image.new("L", base.size, 0)
+    ImageDraw.Draw(inside).ellipse((30, 10, 290, 230), fill=255)
+    key = (0, 0, 0) if mode == "RGB" else 0
+    pixels = np.asarray(base).copy()
+    lit = np.asarray(inside) >= 128
+    pixels[lit & (pixels.reshape(*lit.shape, -1).sum(axis=-1) == 0)] = 1  # the key only outside
+    pixels[~lit] = 0
+    keyed = Image.fromarray(pixels, mode)
+    keyed.save(tmp_path / "keyed.png", transparency=key)
+    assert (np.asarray(Image.open(tmp_path / "keyed.png").convert("RGBA"))[..., 3] == 0).sum() == (~lit).sum()
+    alpha = keyed.convert("RGBA")
+    alpha.putalpha(inside)
+    alpha.save(tmp_path / "alpha.png")
+    keyed.save(tmp_path / "on-black.png")  # the same pixels, no key: the background is black
+    k, a, black = (file_hash(tmp_path / n) for n in ("keyed.png", "alpha.png", "on-black.png"))
+    assert k == a
+    assert dist(k, black) > 4
