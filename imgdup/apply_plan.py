@@ -18,6 +18,7 @@ from typing import Any
 from .actions import remove
 from .cache import HashCache
 from .errors import PlanError
+from .frames import frames_match
 from .hashing import settings_key
 from .models import (
     Action,
@@ -105,9 +106,11 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
     by hand or by a script (two clusters crossed, another keeper chosen in a chain) could ask
     for more. The files are hashed again (their recorded plain hashes cannot tell a copy linked
     through its content box, a crop or a rotation), or read from the hash ``cache`` where it
-    holds them (the scan's: a 20,000-file plan took 23 s to hash again on 2 cores). A file that
-    changed or cannot be decoded is left to the re-check of :func:`imgdup.remove`, which skips
-    its cluster anyway.
+    holds them (the scan's: a 20,000-file plan took 23 s to hash again on 2 cores). A file to
+    remove must also match a kept file frame by frame (an animation whose later frames differ
+    is not a duplicate). A file that changed is left to the re-check of :func:`imgdup.remove`,
+    which skips its cluster anyway; one that cannot be decoded now (or a cluster whose kept
+    files cannot be) skips its cluster here: the check fails closed.
     """
     settings = _hash_settings(plan.settings)
     threshold = plan.settings.get("threshold")
@@ -128,16 +131,34 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
     hashed = {path: k if isinstance(k, ImageRecord) else next(fresh) for path, k in zip(files, known)}
     out: dict[int, str] = {}
     for c in acting:
-        kept = [hashed[m.path] for m in c.members if m.action == "keep"]
+        kept_files = [m for m in c.members if m.action == "keep"]
+        kept = [k for m in kept_files if isinstance(k := hashed[m.path], ImageRecord) and k.digest == m.sha256]
+        if not kept:
+            failed = next((hashed[m.path] for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
+            why = f": {failed.reason}" if isinstance(failed, HashFailure) else " (it changed since the scan)"
+            out[c.id] = f"its kept file cannot be checked now{why}; nothing in this cluster was removed"
+            continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
+            if isinstance(got, HashFailure):
+                out[c.id] = (
+                    f"{m.path} cannot be checked now ({got.reason}): whether it is a duplicate is not known; "
+                    "nothing in this cluster was removed"
+                )
+                break
             if not isinstance(got, ImageRecord) or got.digest != m.sha256:
-                continue
-            near = min((distance(got, k, bits=settings.bits) for k in kept if isinstance(k, ImageRecord)), default=None)
-            if near is not None and near > threshold:
+                continue  # changed since the scan: remove() skips the cluster
+            near = min(distance(got, k, bits=settings.bits) for k in kept)
+            if near > threshold:
                 out[c.id] = (
                     f"{m.path} is not within the threshold of a kept file ({near} bits from the nearest, "
                     f"threshold {threshold}): not a duplicate of it; nothing in this cluster was removed"
+                )
+                break
+            if not any(frames_match(k, got, threshold) for k in kept):
+                out[c.id] = (
+                    f"{m.path} has frames (pages) that differ from every kept file's: not a duplicate; "
+                    "nothing in this cluster was removed"
                 )
                 break
     return out

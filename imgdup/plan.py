@@ -170,6 +170,7 @@ class PlanFile:
     inode: int | None
     device: int | None
     hardlinks: tuple[str, ...]
+    reference: bool = False  # a file of a reference folder, as the scan saw it: never removed
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,12 @@ def _need(cond: bool, where: str, what: str) -> None:
         raise PlanError(f"invalid plan: {where}: {what}")
 
 
-def _int(doc: dict[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
+def _int(doc: dict[str, Any], key: str, where: str, *, optional: bool = False, signed: bool = False) -> Any:
     value = doc.get(key)
     if optional and value is None:
         return None
-    _need(isinstance(value, int) and not isinstance(value, bool) and value >= 0, where, f"{key} must be a whole number")
+    whole = isinstance(value, int) and not isinstance(value, bool) and (signed or value >= 0)
+    _need(whole, where, f"{key} must be a whole number")
     return value
 
 
@@ -239,6 +241,9 @@ def _file(doc: object, roots: tuple[str, ...], where: str) -> PlanFile:
     _need(bool(_SHA256.fullmatch(sha)), where, "sha256 must be 64 lower-case hex digits")
     links = doc.get("hardlinks", [])
     _need(isinstance(links, list), where, "hardlinks must be a list")
+    reference = doc.get("reference", False)
+    _need(isinstance(reference, bool), where, "reference must be true or false")
+    _need(not (reference and action == "remove"), where, "a reference file is never removed")
     for link in links:
         _abs_path(link, where)
         _need(any(_inside(link, r) for r in roots), where, f"hard link {link!r} is outside every root")
@@ -251,12 +256,13 @@ def _file(doc: object, roots: tuple[str, ...], where: str) -> PlanFile:
         width=_int(doc, "width", where),
         height=_int(doc, "height", where),
         bytes=_int(doc, "bytes", where),
-        mtime_ns=_int(doc, "mtime_ns", where),
+        mtime_ns=_int(doc, "mtime_ns", where, signed=True),  # a file dated before 1970
         sha256=sha,
         hash=str(doc.get("hash", "")),
         inode=_int(doc, "inode", where, optional=True),
         device=_int(doc, "device", where, optional=True),
         hardlinks=tuple(links),
+        reference=reference,
     )
 
 

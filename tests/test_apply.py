@@ -263,3 +263,70 @@ def test_the_check_reads_the_scans_hash_cache(tmp_path: Path, monkeypatch: pytes
     hashed.clear()
     done = imgdup.apply(plan, quarantine=tmp_path / "q", cache=cache, jobs=1)
     assert hashed == [] and {r.path for r in done.removed} == to_remove(doc) and len(done.removed) == 3
+
+
+def _gif(path: Path, frames: list[Image.Image]) -> None:
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def test_an_animation_with_other_frames_is_not_removed_by_an_edited_plan(tmp_path: Path) -> None:
+    """Two animations opening on one frame are one cluster; the scan leaves the other for review
+    (its later frames differ). A plan that marks it remove (one click on the page) had it moved:
+    apply compares every frame, as --remove 1 does."""
+    from .conftest import picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    first = picture(71, (160, 120))
+    _gif(root / "a.gif", [first, picture(72, (160, 120)), picture(73, (160, 120))])
+    _gif(root / "b.gif", [first, picture(74, (160, 120)), picture(75, (160, 120))])
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    (c,) = doc["clusters"]
+    assert sorted(m["action"] for m in c["members"]) == ["keep", "review"]
+    for m in c["members"]:
+        m["action"] = "remove" if m["action"] == "review" else m["action"]
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert done.removed == () and "frames" in done.skipped[0].reason
+    assert (root / "a.gif").exists() and (root / "b.gif").exists()
+
+
+def test_a_file_that_cannot_be_checked_now_is_not_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The near-duplicate check let through any file it could not decode at apply time (a
+    scan run with --max-pixels, applied without): a scripted plan moved a unique picture. A
+    file to remove, or a cluster's kept file, that cannot be checked now skips the cluster."""
+    from .conftest import picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(81, (400, 300)).save(root / "a.png")
+    picture(81, (400, 300)).save(root / "b.jpg", quality=80)
+    picture(82, (400, 300)).save(root / "unique.png")
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    (c,) = doc["clusters"]
+    everything = imgdup.to_document(imgdup.find_duplicates([root], jobs=1, threshold=64))["clusters"][0]["members"]
+    unique = next(m for m in everything if m["path"].endswith("unique.png"))
+    c["members"].append({**unique, "action": "remove"})
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # every file over the limit now
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q", jobs=1)
+    assert done.removed == () and "cannot be checked" in done.skipped[0].reason
+    assert (root / "unique.png").exists() and (root / "b.jpg").exists()
+
+
+def test_a_member_marked_reference_is_never_removed_by_a_plan(shared_planted_root: Path) -> None:
+    """Reference files were protected only by the plan's list of reference folders: a script
+    that dropped the list removed a member whose own entry says it is a reference file."""
+    doc = scanned_plan(shared_planted_root)
+    c = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    member = next(m for m in c["members"] if m["action"] == "remove")
+    member["reference"] = True
+    _refused(doc, "reference file")
+
+
+def test_a_file_dated_before_1970_is_a_valid_plan_member(planted_root: Path, tmp_path: Path) -> None:
+    """A negative mtime (a file dated before 1970) made apply refuse imgdup's own report."""
+    path = planted_root / A_Q50
+    os.utime(path, ns=(-86_400 * 10**9, -86_400 * 10**9))
+    doc = scanned_plan(planted_root)
+    assert any(m["mtime_ns"] < 0 for c in doc["clusters"] for m in c["members"])
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert {r.path for r in done.removed} == to_remove(doc) and not done.skipped
