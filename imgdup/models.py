@@ -110,6 +110,9 @@ class Traits:
     peeling plain bands: an added border, letterbox bars, a caption band, a window frame; see
     :func:`imgdup.regions.content_box`); 1.0 when nothing was peeled or it was not looked for
     (without regions). A copy with an added frame holds no more of the picture than one without.
+    ``format`` and ``mode``: Pillow's format and mode of the file as stored ("" when not known):
+    a WebP of unknown quality is no palette quantisation, a 16-bit scan holds more than its 8-bit
+    export, a 1-bit copy less.
     """
 
     intact: bool = True
@@ -118,6 +121,8 @@ class Traits:
     lossless: bool = False
     thumb: bytes = b""
     content: float = 1.0
+    format: str = ""
+    mode: str = ""
 
 
 @dataclass(frozen=True)

@@ -432,6 +432,32 @@ class Assessment:
     quality: int = 0  # effective quality 0-100: JPEG quality, capped by the lattice it sits on
     reencoded_from: int | None = None  # the coarser quality its pixels went through
     recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
+    bits: int = 8  # bits per sample as stored (16 for a 16-bit scan, 1 for a black-and-white copy)
+
+
+# Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
+# the file, which says nothing against them (a q95 WebP was removed for its q30 JPEG).
+CONTINUOUS_LOSSY = ("WEBP", "AVIF", "HEIF")
+
+
+def bits_per_sample(mode: str) -> int:
+    """Bits per sample of a Pillow mode as stored: 1 for "1", 16 for "I;16*", 32 for "I"/"F", else 8
+    (also for an unknown mode, "": an older record)."""
+    if mode == "1":
+        return 1
+    if mode.startswith("I;16"):
+        return 16
+    return 32 if mode in ("I", "F") else 8
+
+
+def claimed_quality(r: ImageRecord) -> int:
+    """The best effective quality a file may turn out to have once measured: what its format says
+    (:func:`effective_quality`), or for an unmeasured WebP/AVIF/HEIF of unknown quality anything
+    up to lossless."""
+    t = r.traits
+    if r.quality is None and t is not None and t.format in CONTINUOUS_LOSSY and not t.lossless:
+        return 100
+    return effective_quality(r)[0]
 
 
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
@@ -552,10 +578,16 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
         same = [d for p, d in details if own and abs(p / own - 1) < 0.05]
         per_size[own] = (sibling_scales(own, sizes), statistics.median(same) if len(same) >= 2 else 0.0)
     sources = _sibling_sources(members, frames)
+    qualities = [effective_quality(r) for r in members]
+    # A WebP/AVIF/HEIF of unknown quality whose pixels sit on no coarser JPEG lattice counts as
+    # good as the best lossy sibling: unknown is not worse (then the next rules decide).
+    best_lossy = max((q for q, _ in qualities if q < 100), default=0)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller, tier_detail = per_size[pixels[i]]
-        q, fit = effective_quality(r)
+        q, fit = qualities[i]
+        if q == 0 and r.traits is not None and r.traits.format in CONTINUOUS_LOSSY:
+            q = best_lossy
         out.append(
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
@@ -571,6 +603,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 blurred=bool(spec) and tier_detail > 0 and detail(spec) < BLUR_RATIO * tier_detail,
                 quality=q,
                 reencoded_from=fit,
+                bits=bits_per_sample(r.traits.mode) if r.traits is not None else 8,
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)
