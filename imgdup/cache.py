@@ -27,6 +27,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
@@ -52,7 +53,8 @@ _CREATE_FILES = """
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
-        format TEXT, mode TEXT, upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER,
+        format TEXT, mode TEXT,
+        upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
@@ -295,8 +297,8 @@ class HashCache:
         if row is None:
             return None
         (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
-         regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, upscaled, pixels_sha256, spectrum, fit,
-         complete) = row  # fmt: skip
+         regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, upscaled, pixels_sha256, spectrum,
+         fit, complete) = row  # fmt: skip
         if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
             return None
         if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
@@ -314,10 +316,8 @@ class HashCache:
                 quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete))
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
-                traits = Traits(
-                    bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content),
-                    str(fmt or ""), str(mode or ""),
-                )
+                traits = Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content))
+                traits = replace(traits, format=str(fmt or ""), mode=str(mode or ""))
             record = ImageRecord(
                 entry,
                 int(width),

@@ -705,7 +705,7 @@ def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], 
     live = [(r, v) for r, v in tier if not v.edited] or tier
     if len({r.digest for r, _ in live}) < 2:
         return []
-    claims = [(quality_mod.claimed_quality(r), r, v) for r, v in live]
+    claims = [(quality_mod.effective_quality(r)[0], r, v) for r, v in live]
     # A measured lossless file does not stop the search: it may hold a JPEG sibling's very pixels
     # (the pixel digest of that JPEG tells), so the best JPEG claims are measured as well.
     best = max(

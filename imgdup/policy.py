@@ -150,12 +150,22 @@ def _quality_reason(
     if a.blurred != b.blurred:
         return "sharper (another copy has less detail)"
     if a.quality != b.quality:
-        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file, WebP)
-            return f"lossless (vs q{b.quality})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
-        return f"highest JPEG quality (q{a.quality} vs q{b.quality})" if b.quality else f"JPEG quality q{a.quality}"
+        theirs = _quality_words(b, s)
+        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file)
+            return f"lossless (vs {theirs})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
+        if a.reencoded_from is None and quality.unknown_quality(r):
+            return f"{_quality_words(a, r)} (vs {theirs})"
+        return f"highest JPEG quality (q{a.quality} vs {theirs})" if b.quality else f"JPEG quality q{a.quality}"
     if a.bits != b.bits:
         return f"more bits per sample ({a.bits} vs {b.bits})"
     return f"not a re-encode (another copy went through q{b.reencoded_from})"
+
+
+def _quality_words(a: Assessment, r: ImageRecord) -> str:
+    """A copy's effective quality in words: "q75", or what a WebP of unknown quality ranks as."""
+    if a.reencoded_from is None and quality.unknown_quality(r) and r.traits is not None:
+        return f"{r.traits.format} of unknown quality, ranked as q{a.quality}"
+    return f"q{a.quality}"
 
 
 def choose_keeper(

@@ -436,8 +436,19 @@ class Assessment:
 
 
 # Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
-# the file, which says nothing against them (a q95 WebP was removed for its q30 JPEG).
+# the file. Such a file ranks as a JPEG of UNKNOWN_QUALITY, the low end of what encoders use by
+# default (libwebp 75, Pillow's WebP 80): above the q30 and q50 copies it was removed for (a q95
+# WebP and a lossless-looking AVIF lost to their q30 JPEGs at 0), below a q75 camera original,
+# which a lossy WebP copy of it can only have degraded (the accuracy benchmark's WebP variants:
+# with "as good as the best JPEG sibling" they were kept over the source in 149 of 150 clusters).
 CONTINUOUS_LOSSY = ("WEBP", "AVIF", "HEIF")
+UNKNOWN_QUALITY = 60
+
+
+def unknown_quality(r: ImageRecord) -> bool:
+    """True for a lossy WebP/AVIF/HEIF: a continuous-tone file whose quality the file does not say."""
+    t = r.traits
+    return t is not None and t.format in CONTINUOUS_LOSSY and not t.lossless
 
 
 def bits_per_sample(mode: str) -> int:
@@ -450,20 +461,13 @@ def bits_per_sample(mode: str) -> int:
     return 32 if mode in ("I", "F") else 8
 
 
-def claimed_quality(r: ImageRecord) -> int:
-    """The best effective quality a file may turn out to have once measured: what its format says
-    (:func:`effective_quality`), or for an unmeasured WebP/AVIF/HEIF of unknown quality anything
-    up to lossless."""
-    t = r.traits
-    if r.quality is None and t is not None and t.format in CONTINUOUS_LOSSY and not t.lossless:
-        return 100
-    return effective_quality(r)[0]
-
-
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
-    """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy."""
+    """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy (a
+    palette file, a GIF), :data:`UNKNOWN_QUALITY` for a lossy WebP/AVIF/HEIF."""
     t = r.traits
     own = 100 if t and t.lossless else (t.jpeg_quality if t and t.jpeg_quality else 0)
+    if unknown_quality(r):
+        own = UNKNOWN_QUALITY
     fit = r.quality.lowest_fit if r.quality else None
     if fit is not None and (own == 0 or fit < own):
         return fit, fit
@@ -578,16 +582,10 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
         same = [d for p, d in details if own and abs(p / own - 1) < 0.05]
         per_size[own] = (sibling_scales(own, sizes), statistics.median(same) if len(same) >= 2 else 0.0)
     sources = _sibling_sources(members, frames)
-    qualities = [effective_quality(r) for r in members]
-    # A WebP/AVIF/HEIF of unknown quality whose pixels sit on no coarser JPEG lattice counts as
-    # good as the best lossy sibling: unknown is not worse (then the next rules decide).
-    best_lossy = max((q for q, _ in qualities if q < 100), default=0)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller, tier_detail = per_size[pixels[i]]
-        q, fit = qualities[i]
-        if q == 0 and r.traits is not None and r.traits.format in CONTINUOUS_LOSSY:
-            q = best_lossy
+        q, fit = effective_quality(r)
         out.append(
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
