@@ -110,13 +110,13 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
 
 
 def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
-    """The order of the ``quality`` rule: intact, colour, not an enlargement of a sibling, no
-    added frame (its pixels are not picture), more than 1 bit per pixel (a dithered copy's noise
-    is no detail), most pixels, then at equal resolution the least processed (no edit or
+    """The order of the ``quality`` rule: intact, colour, more than 1 bit per pixel (a dithered
+    copy's noise is no detail), not an enlargement of a sibling, no added frame (its pixels are
+    not picture), most pixels, then at equal resolution the least processed (no edit or
     overlay, not blurred, highest effective JPEG quality, most bits per sample, not re-encoded
     from a coarser one)."""
     return (
-        a.damaged, a.grey, a.enlarged, a.framed, a.bits == 1, -r.pixels, a.edited, a.blurred, -a.quality, -a.bits,
+        a.damaged, a.grey, a.bits == 1, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality, -a.bits,
         a.reencoded_from is not None,
     )  # fmt: skip
 
@@ -131,6 +131,8 @@ def _quality_reason(
         return "intact (another copy fails Pillow's full check)"
     if a.grey != b.grey:
         return "colour (another copy is grayscale)"
+    if (a.bits == 1) != (b.bits == 1):
+        return "grey levels (another copy is black and white, 1 bit per pixel)"
     if a.enlarged != b.enlarged:
         if all(o.enlarged for o in others):
             return "the others are enlargements of it"
@@ -139,8 +141,6 @@ def _quality_reason(
         return "another copy of its size is an enlargement of a smaller one"
     if a.framed != b.framed:
         return "no added border, bars or caption (another copy has them)"
-    if (a.bits == 1) != (b.bits == 1):
-        return "grey levels (another copy is black and white, 1 bit per pixel)"
     if r.pixels != s.pixels:
         return f"most pixels ({r.width}x{r.height}), not an enlargement"
     if a.edited != b.edited:
