@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from imgdup import hashing
+from imgdup import hashing, quality
 from imgdup.models import HashSettings
 
 from .test_keep_policy import decoded, detailed, keeper
@@ -145,3 +145,34 @@ def test_a_lossless_original_of_odd_size_is_kept_over_its_jpegs(tmp_path: Path, 
     for q in (95, 80, 70):
         decoded(tmp_path / "z_original.png").save(tmp_path / f"a_q{q}.jpg", quality=q)
     assert keeper(tmp_path) == ("z_original.png", "lossless (vs q95)")
+
+
+def sepia(grey: Image.Image, gain: tuple[float, float, float], offset: tuple[int, int, int]) -> Image.Image:
+    """A uniform tint of a grey picture: every pixel's colour is a function of its grey level."""
+    a = np.asarray(grey, dtype=np.float64)[..., None]
+    return Image.fromarray(np.clip(a * gain + offset, 0, 255).astype(np.uint8), "RGB")
+
+
+@pytest.mark.parametrize(
+    ("seed", "gain", "offset"), [(5, (1.0, 0.95, 0.85), (12, 6, 0)), (6, (0.8, 0.9, 1.0), (0, 5, 20))]
+)
+def test_a_tinted_copy_is_no_colour_original(
+    tmp_path: Path, seed: int, gain: tuple[float, float, float], offset: tuple[int, int, int]
+) -> None:
+    """A sepia (or blue-toned) q80 JPEG of a grey original won as "colour (another copy is
+    grayscale)": a uniform tint is no real colour, and the lossless original is kept."""
+    grey = grey8(seed)
+    grey.save(tmp_path / "z_original.png")
+    sepia(grey, gain, offset).save(tmp_path / "a_toned_q80.jpg", quality=80)
+    assert keeper(tmp_path) == ("z_original.png", "lossless (vs q80)")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_photo_with_colour_is_no_tint(seed: int) -> None:
+    """Colours that vary at every grey level are real colour; the same picture's tint is not."""
+    img = detailed(seed)
+    for picture, real in ((img, True), (sepia(img.convert("L"), (1.0, 0.95, 0.85), (12, 6, 0)), False)):
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=90)
+        traits = hashing._load_first_frame(io.BytesIO(out.getvalue()), HashSettings())[4]
+        assert quality.real_colour(traits) is real
