@@ -469,9 +469,9 @@ class Assessment:
 # Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
 # the file. Such a file ranks as a JPEG of UNKNOWN_QUALITY, the low end of what encoders use by
 # default (libwebp 75, Pillow's WebP 80): above the q30 and q50 copies it was removed for (a q95
-# WebP and a lossless-looking AVIF lost to their q30 JPEGs at 0), below a q75 camera original,
-# which a lossy WebP copy of it can only have degraded (the accuracy benchmark's WebP variants:
-# with "as good as the best JPEG sibling" they were kept over the source in 149 of 150 clusters).
+# WebP and a q90 AVIF lost to their q30 JPEGs at 0), below a q75 camera original, which a lossy
+# WebP copy of it can only have degraded (ranked "as good as the best JPEG sibling" instead, the
+# accuracy benchmark's source or a lossless copy was kept in 1 of 150 clusters instead of 142).
 CONTINUOUS_LOSSY = ("WEBP", "AVIF", "HEIF")
 UNKNOWN_QUALITY = 60
 
