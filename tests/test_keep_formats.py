@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+import imgdup
 from imgdup import hashing, quality
 from imgdup.models import HashSettings
 
@@ -176,3 +177,21 @@ def test_a_photo_with_colour_is_no_tint(seed: int) -> None:
         picture.save(out, "JPEG", quality=90)
         traits = hashing._load_first_frame(io.BytesIO(out.getvalue()), HashSettings())[4]
         assert quality.real_colour(traits) is real
+
+
+def test_format_mode_and_chroma_spread_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    a = grey_texture(2)
+    Image.fromarray((a * 65535).round().astype(np.uint16)).save(root / "z_16bit.png")
+    Image.fromarray((a * 255).round().astype(np.uint8)).save(root / "a_8bit.png")
+    sepia(grey8(2), (1.0, 0.95, 0.85), (12, 6, 0)).save(root / "b_toned.jpg", quality=95)
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 3
+    assert [r.traits for r in warm.records] == [r.traits for r in cold.records]
+    modes = {Path(r.path).name: (r.traits.format, r.traits.mode) for r in warm.records if r.traits}
+    assert modes["z_16bit.png"][1].startswith("I;16") and modes["b_toned.jpg"] == ("JPEG", "RGB")
+    assert all(r.traits and (r.traits.chroma_spread is not None) == (r.path.endswith(".jpg")) for r in warm.records)
+    assert Path(warm.clusters[0].keep.path).name == "z_16bit.png"
