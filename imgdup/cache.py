@@ -27,6 +27,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
@@ -34,10 +35,10 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 log = logging.getLogger(__name__)
 
 _MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
-SCHEMA = "imgdup.cache/9"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+SCHEMA = "imgdup.cache/10"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
 # 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
-# 9: ctime_ns in the key
+# 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -52,19 +53,20 @@ _CREATE_FILES = """
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
+        format TEXT, mode TEXT, chroma_spread REAL,
         upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 27
+_COLUMNS = 30
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
 # The columns a cached result is read from, in the order _from_row reads them.
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
-    " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, upscaled, pixels_sha256,"
-    " spectrum, lowest_fit, complete"
+    " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
+    " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete"
 )
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
@@ -295,8 +297,8 @@ class HashCache:
         if row is None:
             return None
         (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
-         regions, intact, colour, jpeg_quality, lossless, thumb, content, upscaled, pixels_sha256, spectrum, fit,
-         complete) = row  # fmt: skip
+         regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, upscaled, pixels_sha256,
+         spectrum, fit, complete) = row  # fmt: skip
         if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
             return None
         if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
@@ -315,6 +317,8 @@ class HashCache:
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
                 traits = Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content))
+                spread = None if spread is None else float(spread)
+                traits = replace(traits, format=str(fmt or ""), mode=str(mode or ""), chroma_spread=spread)
             record = ImageRecord(
                 entry,
                 int(width),
@@ -348,8 +352,8 @@ class HashCache:
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  ",".join(format(v, "x") for v in res.variants), res.frames,
                  ",".join(format(v, "x") for v in res.frame_hashes), _pack(res.regions),
-                 *((None,) * 6 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
-                                                  t.thumb, t.content)),
+                 *((None,) * 9 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
+                                                  t.thumb, t.content, t.format, t.mode, t.chroma_spread)),
                  *((None,) * 5 if q is None else _quality_columns(q)))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)

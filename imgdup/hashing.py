@@ -82,7 +82,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 10  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 11  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -90,6 +90,8 @@ HASH_VERSION = 10  # 2: 2x enlargements detected by the quality check; 3: every 
 # 10: 16-bit and float grey stretched to their own range; colour-key (tRNS) transparency composited on white;
 #     sparse detail (star fields) is not low information; a file with a blank first frame is searched by
 #     its first frame with information
+# 11: traits: format, mode and chroma spread, lossless WebP (VP8L) and grey-ramp palettes are lossless, the
+# thumbnail covers exactly the picture (a box over the full decode, or over a draft's true extent)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -522,10 +524,9 @@ def _load_first_frame(
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
-            # A palette file holds at most 256 colours: of a photo, a quantisation (as lossy as a
-            # GIF of them), not a lossless copy; it was kept over the camera file as "lossless".
-            lossless = fmt in _LOSSLESS and img.mode not in ("P", "PA")
-            width, height = img.size
+            mode = img.mode  # as stored (a draft decode changes it)
+            lossless = _stores_exactly(img, source)
+            width, height = stored = img.size
             frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
@@ -545,10 +546,16 @@ def _load_first_frame(
             if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
                 # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
                 # reduced): what it holds now is the displayed picture, at its full size.
-                width, height = img.size
+                width, height = stored = img.size
                 orientation = 1
-            colour, chroma = 0.0, None
+            # The picture's extent in decoded pixels: a DCT-scaled decode's last row and column
+            # cover part of a pixel (201 px at 1/2: 100.5 of 101), which the thumbnail leaves out.
+            scale_down = 2 ** round(np.log2(stored[0] / img.width)) if img.width != stored[0] else 1
+            extent = (stored[0] / scale_down, stored[1] / scale_down)
+            colour, chroma, spread = 0.0, None, None
             if img.mode == "YCbCr":
+                planes = np.asarray(img.resize((32, 32), Image.Resampling.BOX))  # as the RGB path's below
+                spread = quality_mod.chroma_spread(planes[..., 0], planes[..., 1], planes[..., 2])
                 # Every second row and column: chroma is stored at half resolution in most JPEGs,
                 # so this loses next to nothing and costs a quarter (0.15 -> 0.04 ms a file).
                 ycc = np.asarray(img)[::2, ::2]  # one copy of the planes instead of a split and two
@@ -559,22 +566,90 @@ def _load_first_frame(
                     chroma = _ORIENTED[orientation](chroma) if orientation in _ORIENTED else chroma
                 img = img.getchannel(0)
             img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
+            if orientation in (5, 6, 7, 8):
+                extent = extent[::-1]
             measured = None
             if fmt not in ("JPEG", "MPO") and orientation == 1 and img.width * img.height >= SPECTRUM_IN_HASH_PIXELS:
                 # as stored (no rotation: what measure_siblingwise sees), before any reduction
                 measured = spectrum_only(img, None)
+            thumb = None
             if reduced and min(img.size) >= 2 * draft_size(settings):
+                # A full decode's thumbnail is a box over every pixel, as a JPEG's DCT-scaled
+                # decode gives: the reduction's partial last boxes moved a sharp edge by up to 18
+                # grey levels, and a lossless original passed for "edited" beside its JPEGs.
+                thumb = _thumbnail(img, img.size)
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
             if img.mode == "RGB":
                 small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
                 colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
+                spread = quality_mod.chroma_spread(small[..., 0], small[..., 1], small[..., 2])
                 if settings.regions:
                     chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0
-            thumb = _luma(img).resize((_THUMB, _THUMB), Image.Resampling.BOX).tobytes()
-            traits = Traits(colourfulness=round(colour, 3), jpeg_quality=jpeg_quality, lossless=lossless, thumb=thumb)
+            if thumb is None:
+                thumb = _thumbnail(img, extent)
+            traits = Traits(
+                colourfulness=round(colour, 3),
+                jpeg_quality=jpeg_quality,
+                lossless=lossless,
+                thumb=thumb,
+                format=fmt or "",
+                mode=mode,
+                chroma_spread=None if spread is None else round(spread, 3),
+            )
             return img, width, height, frames, traits, measured, chroma
+
+
+def _thumbnail(img: Image.Image, extent: tuple[float, float]) -> bytes:
+    """The 16x16 grey thumbnail of the picture, which covers ``extent`` (width, height) of ``img``."""
+    box = (0.0, 0.0, min(extent[0], img.width), min(extent[1], img.height))
+    return _luma(img.resize((_THUMB, _THUMB), Image.Resampling.BOX, box=box)).tobytes()
+
+
+def _stores_exactly(img: Image.Image, source: str | io.BytesIO) -> bool:
+    """Whether the file holds its pixels exactly (lossless), from its format and header.
+
+    A palette file holds at most 256 colours: of a photo, a quantisation (as lossy as a GIF of
+    them), not a lossless copy; it was kept over the camera file as "lossless". A palette of
+    all 256 grey levels is no quantisation: it holds any 8-bit grey picture exactly (a grey
+    original stored so lost to its q50 JPEG). A WebP is lossless when its image chunk is VP8L.
+    """
+    if img.format == "WEBP":
+        return _webp_lossless(source)
+    if img.format not in _LOSSLESS:
+        return False
+    return img.mode not in ("P", "PA") or _grey_ramp(img.getpalette() or [])
+
+
+def _grey_ramp(palette: Sequence[int]) -> bool:
+    """True for a palette (RGB triplets) that holds each of the 256 grey levels."""
+    if len(palette) < 768:
+        return False
+    rgb = np.asarray(palette[:768], dtype=np.int64).reshape(256, 3)
+    return bool((rgb[:, 0] == rgb[:, 1]).all() and (rgb[:, 1] == rgb[:, 2]).all() and len(set(rgb[:, 0])) == 256)
+
+
+_WEBP_HEAD = 64 * 1024  # bytes read to find a WebP's image chunk (after ICC, EXIF chunks)
+
+
+def _webp_lossless(source: str | io.BytesIO) -> bool:
+    """True when a WebP's (first) image chunk is VP8L, the lossless codec (Pillow does not say).
+    A simple file has it at byte 12; an extended one (VP8X) after its metadata chunks."""
+    if isinstance(source, io.BytesIO):
+        head = source.getbuffer()[:_WEBP_HEAD].tobytes()
+    else:
+        with open(source, "rb") as fh:
+            head = fh.read(_WEBP_HEAD)
+    at = 12
+    while at + 8 <= len(head):
+        tag, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if tag == b"VP8L":
+            return True
+        if tag in (b"VP8 ", b"ANMF", b"ALPH"):  # lossy data, an animation (frames vary), lossy alpha's partner
+            return False
+        at += 8 + size + (size & 1)
+    return False
 
 
 def _intact(source: str | io.BytesIO) -> bool:

@@ -110,6 +110,11 @@ class Traits:
     peeling plain bands: an added border, letterbox bars, a caption band, a window frame; see
     :func:`imgdup.regions.content_box`); 1.0 when nothing was peeled or it was not looked for
     (without regions). A copy with an added frame holds no more of the picture than one without.
+    ``format`` and ``mode``: Pillow's format and mode of the file as stored ("" when not known):
+    a WebP of unknown quality is no palette quantisation, a 16-bit scan holds more than its 8-bit
+    export, a 1-bit copy less. ``chroma_spread``: how far the colours stray from what the grey
+    level alone predicts (:func:`imgdup.quality.chroma_spread`; near 0 for a grey picture with a
+    uniform tint, such as sepia), None when not measured (a grey file, an older record).
     """
 
     intact: bool = True
@@ -118,6 +123,9 @@ class Traits:
     lossless: bool = False
     thumb: bytes = b""
     content: float = 1.0
+    format: str = ""
+    mode: str = ""
+    chroma_spread: float | None = None
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,14 @@ def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _twin_key(r: ImageRecord) -> tuple[str, int, tuple[int, ...]] | None:
-    """Files with equal keys hold identical pixels (every frame): measured pixel digests."""
+def _twin_key(r: ImageRecord) -> tuple[str, int, tuple[int, ...], int] | None:
+    """Files with equal keys hold identical pixels (every frame): measured pixel digests, of the
+    8-bit picture a viewer sees, and as many bits per sample (a 16-bit scan's 8-bit export has
+    its digest: it was removed as the larger of two "identical" files)."""
     if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
         return None
-    return r.quality.pixels_sha256, r.frames, r.frame_hashes
+    bits = quality.bits_per_sample(r.traits.mode) if r.traits is not None else 8
+    return r.quality.pixels_sha256, r.frames, r.frame_hashes, bits
 
 
 def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]) -> dict[str, Assessment]:
@@ -71,7 +74,7 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
     come from thumbnails of the hash's reduced decode, which differs between a JPEG and a PNG of
     the same pixels. One twin passing for "edited" and the other not made the smaller one,
     ranked alone (:func:`_smallest_of_twins`), lose to a colour-filtered copy."""
-    groups: dict[tuple[str, int, tuple[int, ...]], list[str]] = {}
+    groups: dict[tuple[str, int, tuple[int, ...], int], list[str]] = {}
     for r in records:
         key = _twin_key(r)
         if key is not None:
@@ -93,7 +96,7 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
     lossless re-encode holds the same picture in more bytes, so it is never the better copy.
     The digest is of the first frame: animations are twins only with the same later frames."""
-    best: dict[tuple[str, int, tuple[int, ...]], ImageRecord] = {}
+    best: dict[tuple[str, int, tuple[int, ...], int], ImageRecord] = {}
     out = []
     for r in records:
         key = _twin_key(r)
@@ -107,12 +110,13 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
 
 
 def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
-    """The order of the ``quality`` rule: intact, colour, not an enlargement of a sibling, no
-    added frame (its pixels are not picture), most pixels, then at equal resolution the least
-    processed (no edit or overlay, not blurred, highest effective JPEG quality, not re-encoded
+    """The order of the ``quality`` rule: intact, colour, more than 1 bit per pixel (a dithered
+    copy's noise is no detail), not an enlargement of a sibling, no added frame (its pixels are
+    not picture), most pixels, then at equal resolution the least processed (no edit or
+    overlay, not blurred, highest effective JPEG quality, most bits per sample, not re-encoded
     from a coarser one)."""
     return (
-        a.damaged, a.grey, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality,
+        a.damaged, a.grey, a.bits == 1, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality, -a.bits,
         a.reencoded_from is not None,
     )  # fmt: skip
 
@@ -127,6 +131,8 @@ def _quality_reason(
         return "intact (another copy fails Pillow's full check)"
     if a.grey != b.grey:
         return "colour (another copy is grayscale)"
+    if (a.bits == 1) != (b.bits == 1):
+        return "grey levels (another copy is black and white, 1 bit per pixel)"
     if a.enlarged != b.enlarged:
         if all(o.enlarged for o in others):
             return "the others are enlargements of it"
@@ -144,10 +150,22 @@ def _quality_reason(
     if a.blurred != b.blurred:
         return "sharper (another copy has less detail)"
     if a.quality != b.quality:
-        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file, WebP)
-            return f"lossless (vs q{b.quality})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
-        return f"highest JPEG quality (q{a.quality} vs q{b.quality})" if b.quality else f"JPEG quality q{a.quality}"
+        theirs = _quality_words(b, s)
+        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file)
+            return f"lossless (vs {theirs})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
+        if a.reencoded_from is None and quality.unknown_quality(r):
+            return f"{_quality_words(a, r)} (vs {theirs})"
+        return f"highest JPEG quality (q{a.quality} vs {theirs})" if b.quality else f"JPEG quality q{a.quality}"
+    if a.bits != b.bits:
+        return f"more bits per sample ({a.bits} vs {b.bits})"
     return f"not a re-encode (another copy went through q{b.reencoded_from})"
+
+
+def _quality_words(a: Assessment, r: ImageRecord) -> str:
+    """A copy's effective quality in words: "q75", or what a WebP of unknown quality ranks as."""
+    if a.reencoded_from is None and quality.unknown_quality(r) and r.traits is not None:
+        return f"{r.traits.format} of unknown quality, ranked as q{a.quality}"
+    return f"q{a.quality}"
 
 
 def choose_keeper(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import index
-from .models import ImageRecord
+from .models import ImageRecord, Traits
 from .regions import split
 
 # Cut-off frequencies (fractions of Nyquist) at which a spectrum stores the power above it.
@@ -95,6 +95,16 @@ FRAME_EVIDENCE = 16
 # which a crop drags as far as a frame does. On 298 dogs-1000 clusters of {original, q70 copy,
 # 10% edge crop} the crop was kept in 8 as the "unframed" copy; with a fourth copy, in none.
 _FRAME_MIN_MEMBERS = 4
+
+# A member with colour (COLOUR_MIN) whose colour is a uniform tint (sepia, a blue cast on a grey
+# picture) is no "real colour" for the colour rule: its chroma is what its grey level predicts
+# (chroma_spread below TINT_SPREAD and below TINT_SHARE of its colourfulness). Measured on the
+# 32 x 32 reductions the hash pass takes: of 985 dogs-1000 photos with colour, one (a toned
+# black-and-white photo, 0.56) is a tint by this rule, the next a blue snow scene with a red
+# date stamp (1.36, 0.11 of its colourfulness); 2,478 of 2,500 tinted JPEGs of 500 of them
+# (5 tints, q30-q90) and their lossless copies are (missed: 18 at q50, 3 at q75, 1 at q30).
+TINT_SPREAD = 1.2
+TINT_SHARE = 0.15
 
 # A thumbnail cell (2x2 of 16x16) more than EDIT_LEVELS grey levels from the siblings' median,
 # on average, is an edit or an overlay. Copies of other sizes are decoded at other DCT scales,
@@ -183,6 +193,27 @@ def colourfulness(cb: np.ndarray, cr: np.ndarray) -> float:
     if cb.dtype != np.uint8 or cr.dtype != np.uint8:
         raise TypeError("colourfulness takes uint8 planes")
     return float(_chroma_distances().take((cb.astype(np.intp) << 8) | cr).mean())
+
+
+def chroma_spread(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> float:
+    """Mean distance of each pixel's chroma (Cb, Cr; uint8 planes of one shape) from the mean
+    chroma of the pixels of its grey level (32 bands of 8 levels): how much of a picture's colour
+    its grey levels do not explain. A tinted grey picture's chroma is a function of its grey
+    level (0 but for rounding and compression); a photo's colours vary at every grey level."""
+    band = (y.astype(np.intp) >> 3).ravel()
+    b, r = cb.ravel().astype(np.float64), cr.ravel().astype(np.float64)
+    count = np.maximum(np.bincount(band, minlength=32), 1)
+    mean_b, mean_r = np.bincount(band, b, 32) / count, np.bincount(band, r, 32) / count
+    return float(np.hypot(b - mean_b[band], r - mean_r[band]).mean())
+
+
+def real_colour(traits: Traits | None) -> bool:
+    """True when a file has colour (:data:`COLOUR_MIN`) that is not a uniform tint of a grey
+    picture (:data:`TINT_SPREAD`, :data:`TINT_SHARE`)."""
+    if traits is None or traits.colourfulness < COLOUR_MIN:
+        return False
+    spread = traits.chroma_spread
+    return spread is None or not (spread < TINT_SPREAD and spread < TINT_SHARE * traits.colourfulness)
 
 
 @functools.cache
@@ -432,12 +463,42 @@ class Assessment:
     quality: int = 0  # effective quality 0-100: JPEG quality, capped by the lattice it sits on
     reencoded_from: int | None = None  # the coarser quality its pixels went through
     recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
+    bits: int = 8  # bits per sample as stored (16 for a 16-bit scan, 1 for a black-and-white copy)
+
+
+# Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
+# the file. Such a file ranks as a JPEG of UNKNOWN_QUALITY, the low end of what encoders use by
+# default (libwebp 75, Pillow's WebP 80): above the q30 and q50 copies it was removed for (a q95
+# WebP and a q90 AVIF lost to their q30 JPEGs at 0), below a q75 camera original, which a lossy
+# WebP copy of it can only have degraded (ranked "as good as the best JPEG sibling" instead, the
+# accuracy benchmark's source or a lossless copy was kept in 1 of 150 clusters instead of 142).
+CONTINUOUS_LOSSY = ("WEBP", "AVIF", "HEIF")
+UNKNOWN_QUALITY = 60
+
+
+def unknown_quality(r: ImageRecord) -> bool:
+    """True for a lossy WebP/AVIF/HEIF: a continuous-tone file whose quality the file does not say."""
+    t = r.traits
+    return t is not None and t.format in CONTINUOUS_LOSSY and not t.lossless
+
+
+def bits_per_sample(mode: str) -> int:
+    """Bits per sample of a Pillow mode as stored: 1 for "1", 16 for "I;16*", 32 for "I"/"F", else 8
+    (also for an unknown mode, "": an older record)."""
+    if mode == "1":
+        return 1
+    if mode.startswith("I;16"):
+        return 16
+    return 32 if mode in ("I", "F") else 8
 
 
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
-    """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy."""
+    """(quality 0-100, coarser quality its pixels went through or None); 0 = unknown lossy (a
+    palette file, a GIF), :data:`UNKNOWN_QUALITY` for a lossy WebP/AVIF/HEIF."""
     t = r.traits
     own = 100 if t and t.lossless else (t.jpeg_quality if t and t.jpeg_quality else 0)
+    if unknown_quality(r):
+        own = UNKNOWN_QUALITY
     fit = r.quality.lowest_fit if r.quality else None
     if fit is not None and (own == 0 or fit < own):
         return fit, fit
@@ -533,9 +594,8 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     recoloured = _recoloured(members, frames)
     # A frame's colour is not the picture's: a grey photo in a coloured border (or on a coloured
     # desktop) must not make its plain copies "grey" next to it.
-    colourful = any(
-        r.traits is not None and r.traits.colourfulness >= COLOUR_MIN for r, f in zip(members, frames) if not f
-    )
+    # A tint (sepia) is no colour either: a tinted q80 copy won over the lossless grey original.
+    colourful = any(real_colour(r.traits) for r, f in zip(members, frames) if not f)
     out = []
     pixels = [r.pixels for r in members]
     sizes = sorted(set(pixels))
@@ -571,6 +631,7 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
                 blurred=bool(spec) and tier_detail > 0 and detail(spec) < BLUR_RATIO * tier_detail,
                 quality=q,
                 reencoded_from=fit,
+                bits=bits_per_sample(r.traits.mode) if r.traits is not None else 8,
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)

@@ -477,7 +477,7 @@ def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
     cluster["keep"] = _real(big)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(imgdup.ImgdupError, match="lies in the reference folder"):
+    with pytest.raises(imgdup.ImgdupError, match=r"a reference file is never removed|lies in the reference folder"):
         imgdup.apply(plan, quarantine=tmp_path / "q")
     assert small.exists() and big.exists()
 

@@ -1,0 +1,197 @@
+"""The keep policy and what a file's format, mode and decode path say (QA pass 6).
+
+Each case names its copies so that path order would keep the wrong file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+import imgdup
+from imgdup import hashing, quality
+from imgdup.models import HashSettings
+
+from .test_keep_policy import decoded, detailed, keeper
+
+
+def grey_texture(seed: int, side: int = 256) -> np.ndarray:
+    """A grey picture with a natural (1/f) spectrum, values 0..1."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(side)[:, None], np.fft.fftfreq(side)[None, :]
+    f = np.hypot(fx, fy)
+    f[0, 0] = 1
+    a = np.real(np.fft.ifft2((rng.normal(size=(side, side)) + 1j * rng.normal(size=(side, side))) / f**1.25))
+    return (a - a.min()) / (a.max() - a.min())
+
+
+def grey8(seed: int) -> Image.Image:
+    return Image.fromarray((grey_texture(seed) * 255).round().astype(np.uint8), "L")
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_lossless_webp_is_kept_over_its_low_quality_jpeg(tmp_path: Path, seed: int) -> None:
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.webp", lossless=True)
+    img.save(tmp_path / "a_q30.jpg", quality=30)
+    assert keeper(tmp_path) == ("z_original.webp", "lossless (vs q30)")
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
+def test_only_a_vp8l_webp_is_lossless() -> None:
+    img = detailed(3, (64, 48))
+    settings = HashSettings()
+    for kwargs, lossless in ((dict(lossless=True), True), (dict(quality=95), False)):
+        out = io.BytesIO()
+        img.save(out, "WEBP", **kwargs)
+        traits = hashing._load_first_frame(io.BytesIO(out.getvalue()), settings)[4]
+        assert (traits.format, traits.lossless) == ("WEBP", lossless)
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_webp_of_unknown_quality_is_not_ranked_below_a_q30_jpeg(tmp_path: Path, seed: int) -> None:
+    """Unknown is not worse: the q95 WebP ties with the JPEG on quality and path order decides
+    (the JPEG sorts first: before the fix it won as "JPEG quality q30")."""
+    img = detailed(seed)
+    img.save(tmp_path / "b_original_q95.webp", quality=95)
+    img.save(tmp_path / "c_q30.jpg", quality=30)
+    name, _reason = keeper(tmp_path)
+    assert name == "b_original_q95.webp"
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
+def test_a_lossy_webp_copy_still_loses_to_its_q75_original(tmp_path: Path) -> None:
+    """Unknown is not ranked as good as the best JPEG: the benchmark's WebP copies of q75 camera
+    files were then kept over them."""
+    detailed(4).save(tmp_path / "z_original.jpg", quality=75)
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "a_copy.webp", quality=90)
+    reason = "highest JPEG quality (q75 vs WEBP of unknown quality, ranked as q60)"
+    assert keeper(tmp_path) == ("z_original.jpg", reason)
+
+
+def test_a_16_bit_original_is_kept_over_its_8_bit_export(tmp_path: Path) -> None:
+    a = grey_texture(1)
+    Image.fromarray((a * 65535).round().astype(np.uint16)).save(tmp_path / "z_scan_16bit.png")
+    Image.fromarray((a * 255).round().astype(np.uint8)).save(tmp_path / "a_scan_8bit.png")
+    assert keeper(tmp_path) == ("z_scan_16bit.png", "more bits per sample (16 vs 8)")
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_a_grey_palette_png_holding_the_pixels_exactly_is_lossless(tmp_path: Path, seed: int) -> None:
+    grey = grey8(seed)
+    palette = grey.convert("P")  # the 256 grey levels: the very same pixels
+    assert np.array_equal(np.asarray(palette.convert("L")), np.asarray(grey))
+    palette.save(tmp_path / "z_original_palette.png")
+    grey.save(tmp_path / "a_q50.jpg", quality=50)
+    assert keeper(tmp_path) == ("z_original_palette.png", "lossless (vs q50)")
+
+
+def test_a_posterised_grey_palette_is_no_lossless_copy(tmp_path: Path) -> None:
+    """Only a palette of every grey level holds any grey picture: 16 greys are a quantisation."""
+    grey = grey8(9)
+    grey.quantize(16).save(tmp_path / "a_16_greys.png")
+    traits = hashing._load_first_frame(str(tmp_path / "a_16_greys.png"), HashSettings())[4]
+    assert not traits.lossless
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_dithered_1_bit_copy_never_wins_over_the_grey_original(tmp_path: Path, seed: int) -> None:
+    grey = detailed(seed, (250, 188)).convert("L")
+    grey.save(tmp_path / "z_grey_original.png")
+    grey.convert("1").save(tmp_path / "a_dithered.png")
+    assert keeper(tmp_path) == ("z_grey_original.png", "grey levels (another copy is black and white, 1 bit per pixel)")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_thumbnail_covers_exactly_the_picture(seed: int) -> None:
+    """Sides that are no multiple of the hash's reduction (201 x 250 by 3): a box reduction's
+    partial last row and column made the thumbnail differ from a box over the whole picture by
+    up to 51 grey levels on sharp blocks; a JPEG's DCT-scaled decode is no box, but close."""
+    rng = np.random.default_rng(seed)
+    blocks = (rng.random((25, 20)) < 0.5).astype(np.uint8) * 255
+    img = Image.fromarray(blocks, "L").resize((201, 250), Image.Resampling.NEAREST)
+    expected = np.asarray(img.resize((16, 16), Image.Resampling.BOX), dtype=np.int64).ravel()
+    for fmt, tolerance in (("PNG", 0), ("JPEG", 32)):
+        out = io.BytesIO()
+        img.save(out, fmt, quality=95)
+        thumb = hashing._load_first_frame(io.BytesIO(out.getvalue()), HashSettings())[4].thumb
+        assert np.abs(np.frombuffer(thumb, np.uint8).astype(np.int64) - expected).max() <= tolerance
+
+
+@pytest.mark.parametrize("name", ["00000338.jpg", "00000355.jpg"])
+def test_a_lossless_original_is_not_edited_for_its_decode_path(dogs: Path, tmp_path: Path, name: str) -> None:
+    """A PNG and its q95/q80/q70 JPEGs: the PNG's thumbnail (a box reduction) differed from the
+    JPEGs' (DCT-scaled decodes) by 20-25 grey levels, and the q95 JPEG was kept as "no edit"."""
+    with Image.open(dogs / name) as im:
+        img = im.convert("RGB").resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)
+    img.save(tmp_path / "z_original.png")
+    for q in (95, 80, 70):
+        img.save(tmp_path / f"a_q{q}.jpg", quality=q)
+    assert keeper(tmp_path) == ("z_original.png", "lossless (vs q95)")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_lossless_original_of_odd_size_is_kept_over_its_jpegs(tmp_path: Path, seed: int) -> None:
+    """Sides that are no multiple of the reduction: the PNG's box reduction and the JPEGs' DCT
+    scaling cover the picture differently at its last row and column, and the thumbnails the
+    edit check compares differed by up to 25 grey levels: the q95 JPEG was kept as "no edit"."""
+    img = detailed(seed, (201, 250))
+    img.save(tmp_path / "z_original.png")
+    for q in (95, 80, 70):
+        decoded(tmp_path / "z_original.png").save(tmp_path / f"a_q{q}.jpg", quality=q)
+    assert keeper(tmp_path) == ("z_original.png", "lossless (vs q95)")
+
+
+def sepia(grey: Image.Image, gain: tuple[float, float, float], offset: tuple[int, int, int]) -> Image.Image:
+    """A uniform tint of a grey picture: every pixel's colour is a function of its grey level."""
+    a = np.asarray(grey, dtype=np.float64)[..., None]
+    return Image.fromarray(np.clip(a * gain + offset, 0, 255).astype(np.uint8), "RGB")
+
+
+@pytest.mark.parametrize(
+    ("seed", "gain", "offset"), [(5, (1.0, 0.95, 0.85), (12, 6, 0)), (6, (0.8, 0.9, 1.0), (0, 5, 20))]
+)
+def test_a_tinted_copy_is_no_colour_original(
+    tmp_path: Path, seed: int, gain: tuple[float, float, float], offset: tuple[int, int, int]
+) -> None:
+    """A sepia (or blue-toned) q80 JPEG of a grey original won as "colour (another copy is
+    grayscale)": a uniform tint is no real colour, and the lossless original is kept."""
+    grey = grey8(seed)
+    grey.save(tmp_path / "z_original.png")
+    sepia(grey, gain, offset).save(tmp_path / "a_toned_q80.jpg", quality=80)
+    assert keeper(tmp_path) == ("z_original.png", "lossless (vs q80)")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_photo_with_colour_is_no_tint(seed: int) -> None:
+    """Colours that vary at every grey level are real colour; the same picture's tint is not."""
+    img = detailed(seed)
+    for picture, real in ((img, True), (sepia(img.convert("L"), (1.0, 0.95, 0.85), (12, 6, 0)), False)):
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=90)
+        traits = hashing._load_first_frame(io.BytesIO(out.getvalue()), HashSettings())[4]
+        assert quality.real_colour(traits) is real
+
+
+def test_format_mode_and_chroma_spread_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    a = grey_texture(2)
+    Image.fromarray((a * 65535).round().astype(np.uint16)).save(root / "z_16bit.png")
+    Image.fromarray((a * 255).round().astype(np.uint8)).save(root / "a_8bit.png")
+    sepia(grey8(2), (1.0, 0.95, 0.85), (12, 6, 0)).save(root / "b_toned.jpg", quality=95)
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 3
+    assert [r.traits for r in warm.records] == [r.traits for r in cold.records]
+    modes = {Path(r.path).name: (r.traits.format, r.traits.mode) for r in warm.records if r.traits}
+    assert modes["z_16bit.png"][1].startswith("I;16") and modes["b_toned.jpg"] == ("JPEG", "RGB")
+    assert all(r.traits and (r.traits.chroma_spread is not None) == (r.path.endswith(".jpg")) for r in warm.records)
+    assert Path(warm.clusters[0].keep.path).name == "z_16bit.png"
