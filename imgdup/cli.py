@@ -227,6 +227,10 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     try:
         for path in args.report:
             check_report(path)
+            if report_format(path) == "html" and not any("://" in d for d in args.dataset or ()):
+                from .report.html import check_thumbnail_folder  # (object-store roots hold no local folder)
+
+                check_thumbnail_folder(path, roots())
         if args.montage:
             from .report.montage import check_montages
 

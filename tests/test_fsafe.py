@@ -308,6 +308,21 @@ def test_montage_folder_inside_a_scanned_root_is_refused(data: Path) -> None:
     assert not (data / "sheets").exists()
 
 
+def test_an_html_report_inside_a_scanned_root_is_refused(data: Path, tmp_path: Path) -> None:
+    """Its thumbnails (``FILE_files/*.jpg``) are images: the next scan clustered them with the
+    photos (15 of them marked remove, thumbnails of thumbnails piling up on later runs). Refused
+    before the scan as a montage folder there is; a JSON or CSV report there stays allowed, and
+    the library refuses too."""
+    proc = cli("-d", str(data), "--report", str(data / "review.html"))
+    assert proc.returncode == 2 and "inside the scanned folder" in proc.stderr and "review_files" in proc.stderr
+    assert not (data / "review.html").exists() and not (data / "review_files").exists()
+    assert cli("-d", str(data), "--report", str(data / "r.json"), "--report", str(data / "r.csv")).returncode == 0
+    result = imgdup.find_duplicates([data], jobs=1)
+    with pytest.raises(imgdup.OutputError, match="inside the scanned folder"):
+        imgdup.write_report(result, data / "g1" / "review.html")
+    assert imgdup.write_report(result, tmp_path / "review.html")
+
+
 def test_report_into_a_missing_folder_fails_before_the_scan(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,7 +24,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from ..fsafe import write_output
+from ..errors import OutputError
+from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
 from ..models import ScanResult
 from ..names import to_json_text
@@ -74,9 +75,23 @@ def thumbnail_folder(page: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(page)), f"{stem}_files")
 
 
+def check_thumbnail_folder(page: str | os.PathLike[str], roots: tuple[str, ...]) -> None:
+    """Raise :class:`OutputError` if the page's thumbnails would lie inside a scanned root: they
+    are images, and the next scan would take them for the dataset's (as a montage folder)."""
+    folder = thumbnail_folder(os.fspath(page))
+    real = os.path.join(os.path.realpath(os.path.dirname(folder)), os.path.basename(folder))
+    for root in roots:
+        if inside(real, os.path.realpath(root)):
+            raise OutputError(
+                f"the HTML report {os.fspath(page)} would put its thumbnails ({os.path.basename(folder)}/) inside "
+                f"the scanned folder {root}: they would be scanned as images next time; write it outside"
+            )
+
+
 def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[str, str]:
     """Write one small JPEG per distinct cluster member (by content digest) beside ``page``;
     returns digest -> URL relative to the page. An unreadable file gets no thumbnail."""
+    check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
     base = quote(os.path.basename(folder))
