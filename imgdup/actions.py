@@ -85,11 +85,13 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
     return None
 
 
-def _write_manifest(path: str, doc: dict[str, Any]) -> None:
+def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:
     """Write atomically and durably (file and folder fsynced): the manifest must exist before
-    anything moves. A new file in the run's new folder: nothing is ever replaced."""
+    anything moves. A new file in the run's new folder: nothing is ever replaced, except, with
+    ``replace``, the run's own manifest (once the run is over: :func:`_settle_manifest`)."""
     text = to_json_text(doc)  # names that are not UTF-8 stay exact: imgdup.names
-    write_output(path, text.encode("utf-8"), lambda _head: False)
+    mark = MANIFEST_SCHEMA.encode()
+    write_output(path, text.encode("utf-8"), lambda head: replace and mark in head)
 
 
 def _root_of(path: str, roots: tuple[str, ...]) -> int:
@@ -218,17 +220,14 @@ def _remove(
                 )
     manifest = os.path.join(run_dir, "manifest.json")
     try:
-        _write_manifest(
-            manifest,
-            {
-                "schema": MANIFEST_SCHEMA,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "host": platform.node(),
-                "permanent": permanent,
-                "roots": list(roots),
-                "entries": entries,
-            },
-        )
+        head = {
+            "schema": MANIFEST_SCHEMA,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": platform.node(),
+            "permanent": permanent,
+            "roots": list(roots),
+        }
+        _write_manifest(manifest, {**head, "entries": entries})
     except OutputError as exc:
         raise RemovalError(f"{exc}; nothing was removed") from exc
 
@@ -237,8 +236,26 @@ def _remove(
     try:
         _act(roots, work, entries, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
+        _settle_manifest(manifest, head, entries, removed)
         raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
+    _settle_manifest(manifest, head, entries, removed)
     return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+
+
+def _settle_manifest(
+    manifest: str, head: dict[str, Any], entries: list[dict[str, Any]], removed: list[Removed]
+) -> None:
+    """Once the run is over, the manifest lists what was moved (or deleted), nothing more.
+
+    It was written before anything moved, with every planned file (a crash must leave a record
+    of whatever moved); the files of a cluster skipped since, never moved, made every undo
+    report them "missing from the quarantine". If this rewrite fails, the first one stands:
+    undo then reports those files as missing, as after a crash."""
+    acted = {r.path for r in removed}
+    if len(acted) == len(entries):
+        return
+    with contextlib.suppress(OutputError):
+        _write_manifest(manifest, {**head, "entries": [e for e in entries if e["path"] in acted]}, replace=True)
 
 
 def _act(

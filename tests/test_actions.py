@@ -205,6 +205,22 @@ def test_deleted_keeper_skips_its_cluster(planted_root: Path, tmp_path: Path, sn
         assert after[rel(planted_root, m.record.path)] == before[rel(planted_root, m.record.path)]
 
 
+def test_undo_of_a_run_with_a_skipped_cluster_finds_nothing_missing(planted_root: Path, tmp_path: Path) -> None:
+    """The manifest is written before anything moves, listing every planned file; a cluster then
+    skipped (a duplicate deleted by hand) stayed in it, and every undo reported its files
+    "missing from the quarantine" (exit 3). Once the run is done the manifest lists what moved."""
+    result = scan(planted_root)
+    cluster = cluster_of(result, planted_root, A_ORIG)
+    os.unlink(cluster.removable[0].record.path)
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert [s.cluster for s in done.skipped] == [cluster.id] and done.removed
+    doc = json.loads(Path(done.manifest).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    assert {e["path"] for e in doc["entries"]} == {r.path for r in done.removed}
+    undone = imgdup.undo(done.manifest)  # type: ignore[arg-type]
+    assert undone.problems == () and undone.already_in_place == ()
+    assert set(undone.restored) == {r.path for r in done.removed}
+
+
 def test_replaced_member_with_same_size_and_mtime_skips_cluster(planted_root: Path, tmp_path: Path) -> None:
     """A file swapped for another one (new inode) with the old size and mtime is not the scanned file."""
     result = scan(planted_root)
