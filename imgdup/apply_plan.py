@@ -17,7 +17,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError
+from .errors import PlanError, UsageError
 from .frames import frames_match
 from .hashing import settings_key
 from .models import (
@@ -200,7 +200,7 @@ def plan_to_result(plan: Plan) -> ScanResult:
 
 
 def apply(
-    plan: Plan | str | os.PathLike[str],
+    plan: Plan | dict[str, Any] | str | os.PathLike[str],
     *,
     quarantine: str | os.PathLike[str] | None = None,
     permanent: bool = False,
@@ -209,11 +209,18 @@ def apply(
 ) -> RemovalResult:
     """Remove what a plan marks ``remove``, with every guarantee of :func:`imgdup.remove`.
 
-    ``plan`` is a :class:`Plan` (from :func:`load_plan`) or the path of a plan file. ``jobs``:
+    ``plan`` is a :class:`Plan` (from :func:`load_plan`), the path of a plan file, or a plan
+    document (the dict a plan file holds: :func:`imgdup.to_document`, edited). ``jobs``:
     worker processes that hash the files again (default: all cores); ``cache``: a hash cache
     (SQLite file) that holds them already, as the scan's does (nothing is added to it).
     """
-    if not isinstance(plan, Plan):
+    if isinstance(plan, ScanResult):
+        raise UsageError(
+            "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
+        )
+    if isinstance(plan, dict):
+        plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
+    elif not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
     jobs = default_jobs() if jobs is None else max(1, jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ImgdupError
-from .models import ScanResult
+from .models import RECORD_COLUMNS, ScanResult
 
 
 def to_dataframe(result: ScanResult) -> Any:
@@ -18,4 +18,6 @@ def to_dataframe(result: ScanResult) -> Any:
         import pandas
     except ImportError:
         raise ImgdupError("to_dataframe needs pandas: pip install 'imgdup-ml[pandas]'") from None
-    return pandas.DataFrame(result.to_records())
+    # The columns are named even when there is no row: df[df.action == "remove"] on a scan
+    # without duplicates must give an empty frame, not a KeyError.
+    return pandas.DataFrame(result.to_records(), columns=list(RECORD_COLUMNS))

@@ -306,6 +306,13 @@ class LeakPair:
     hard_links: int = 0
 
 
+RECORD_COLUMNS = (
+    "cluster", "group", "action", "distance", "path", "root", "relpath", "split", "label", "reference",
+    "label_conflict", "hash", "width", "height", "bytes",
+)  # fmt: skip
+"""The keys of every row :meth:`ScanResult.to_records` gives, in order."""
+
+
 @dataclass(frozen=True)
 class ScanResult:
     """Everything one scan found: the input of reports and of removal."""
@@ -327,7 +334,7 @@ class ScanResult:
     sets: tuple[SetSummary, ...] = ()
     leak_pairs: tuple[LeakPair, ...] = ()
 
-    def to_records(self) -> list[dict[str, object]]:
+    def to_records(self) -> list[dict[str, object]]:  # columns: RECORD_COLUMNS
         """One flat row per cluster member (reference-only clusters too), ready for
         ``pandas.DataFrame(result.to_records())`` or ``csv.DictWriter``."""
         to_hex = self.settings.hash.to_hex

@@ -67,6 +67,8 @@ def default_threshold(algorithm: str, hash_size: int = 8) -> int:
     """The threshold a scan uses when none is given: :data:`DEFAULT_THRESHOLDS` scaled to the
     hash's bits (measured at 64 bits; at 256 the sweep's zero-wrong-pair thresholds are 2-4x
     these, so the scaled value is on the safe side)."""
+    if isinstance(hash_size, bool) or not isinstance(hash_size, int):
+        raise UsageError(f"hash_size must be a whole number (a power of two from 4 to 32), got {hash_size!r}")
     return round(DEFAULT_THRESHOLDS.get(algorithm, DEFAULT_THRESHOLD) * hash_size * hash_size / 64)
 
 
@@ -136,8 +138,8 @@ def find_duplicates(
         regions=regions, keep=keep, index=index, timeout=timeout,
     )  # fmt: skip
     jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UsageError("jobs must be at least 1")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     if label_conflicts not in CONFLICT_POLICIES:
         raise UsageError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
     items = _paths(roots)
@@ -268,6 +270,8 @@ def scan_options(
 ) -> tuple[HashSettings, tuple[str, ...]]:
     """Validate a scan's options (every engine's): the hash settings and the keep rules, or a
     :class:`UsageError` that says what is wrong."""
+    if isinstance(hash_size, bool) or not isinstance(hash_size, int):
+        raise UsageError(f"hash_size must be a whole number (a power of two from 4 to 32), got {hash_size!r}")
     try:
         settings = HashSettings(
             algorithm=hash,

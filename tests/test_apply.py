@@ -330,3 +330,15 @@ def test_a_file_dated_before_1970_is_a_valid_plan_member(planted_root: Path, tmp
     assert any(m["mtime_ns"] < 0 for c in doc["clusters"] for m in c["members"])
     done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
     assert {r.path for r in done.removed} == to_remove(doc) and not done.skipped
+
+
+def test_apply_takes_a_plan_document_and_refuses_a_scan_result(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup.apply(dict)`` and ``imgdup.apply(result)`` raised a bare TypeError from open():
+    a plan document (a report edited in Python) is applied as a plan file is; a ScanResult is
+    refused with a pointer to imgdup.remove."""
+    result = scan(planted_root)
+    with pytest.raises(imgdup.UsageError, match=r"imgdup\.remove"):
+        imgdup.apply(result)  # type: ignore[arg-type]
+    doc = imgdup.to_document(result)
+    done = imgdup.apply(doc, quarantine=tmp_path / "q")  # type: ignore[arg-type]
+    assert {r.path for r in done.removed} == to_remove(doc)

@@ -403,6 +403,15 @@ def test_to_records_one_row_per_member(tmp_path: Path) -> None:
     assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
 
 
+def test_to_dataframe_of_a_scan_without_clusters_has_the_columns(tmp_path: Path) -> None:
+    """An empty frame had no columns at all: ``df[df.action == "remove"]`` raised KeyError."""
+    pytest.importorskip("pandas")
+    _write(tmp_path / "d" / "a.jpg", _big(5))
+    frame = imgdup.to_dataframe(_scan(tmp_path / "d"))
+    assert len(frame) == 0 and {"cluster", "action", "path", "reference"} <= set(frame.columns)
+    assert len(frame[frame.action == "remove"]) == 0
+
+
 def test_to_dataframe_matches_records(tmp_path: Path) -> None:
     pytest.importorskip("pandas")
     _splits(tmp_path)

@@ -291,6 +291,14 @@ def test_invalid_threshold_is_a_usage_error(shared_planted_root: Path, bad: obje
         imgdup.find_duplicates([shared_planted_root], threshold=bad, jobs=1)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("bad", [{"hash_size": 8.0}, {"hash_size": "8"}, {"jobs": 1.5}, {"jobs": "2"}, {"jobs": True}])
+def test_options_of_the_wrong_type_are_a_usage_error_naming_them(shared_planted_root: Path, bad: dict) -> None:
+    """Options read from a config file (8.0, "2") raised bare TypeErrors from deep inside."""
+    (name,) = bad
+    with pytest.raises(imgdup.UsageError, match=name):
+        imgdup.find_duplicates([shared_planted_root], **{"jobs": 1, **bad})
+
+
 def test_no_threshold_is_the_hash_s_own_default(shared_planted_root: Path) -> None:
     for algorithm, size, expected in (("phash", 8, 8), ("whash", 8, 2), ("ahash", 8, 0), ("dhash", 16, 16)):
         result = imgdup.find_duplicates([shared_planted_root], threshold=None, hash=algorithm, hash_size=size, jobs=1)
