@@ -281,7 +281,7 @@ def _act(
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
         if problem:
-            log.warning("cluster %d skipped: %s", c.id, problem)
+            log.info("cluster %d skipped: %s", c.id, problem)  # in the result (the command prints it once)
             skipped.append(SkippedCluster(c.id, problem))
             continue
         entry_of = {
@@ -304,7 +304,7 @@ def _act(
                     removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
-                log.warning("cluster %d: stopped at %s", c.id, reason)
+                log.info("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
 

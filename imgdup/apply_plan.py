@@ -140,7 +140,7 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
-            if isinstance(got, HashFailure):
+            if isinstance(got, HashFailure) and os.path.lexists(m.path):  # (gone: remove()'s re-check says so)
                 out[c.id] = (
                     f"{m.path} cannot be checked now ({got.reason}): whether it is a duplicate is not known; "
                     "nothing in this cluster was removed"
@@ -229,7 +229,7 @@ def apply(
     result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))
     done = remove(result, quarantine=quarantine, permanent=permanent)
     for cid, reason in sorted(far.items()):
-        log.warning("cluster %d skipped: %s", cid, reason)
+        log.info("cluster %d skipped: %s", cid, reason)  # in the result (the command prints it once)
     skipped = sorted(
         [*done.skipped, *(SkippedCluster(cid, reason) for cid, reason in far.items())], key=lambda s: s.cluster
     )

@@ -213,6 +213,9 @@ def _run_apply(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
     else:
         _print_removal(removal)
+    if removal.skipped:  # the closing line a scan's removal prints too
+        where = "listed above" if args.format == "text" else "in the JSON"
+        print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
 

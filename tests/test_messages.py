@@ -274,3 +274,21 @@ def test_the_pixel_limit_can_be_raised_for_trusted_large_images(
     for bad in (["--max-pixels", "0"], ["--max-pixels", "90000", "--engine", "dask"]):
         with pytest.raises(SystemExit):
             main(["-d", str(tmp_path), *bad])
+
+
+def test_apply_names_each_skipped_cluster_once_and_ends_with_a_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each skip was printed twice (stdout, and the library's warning on stderr), and apply's
+    exit 3 had no closing line saying how many and where, as a scan's removal has."""
+    (tmp_path / "d").mkdir()
+    photo(5).save(tmp_path / "d" / "a.png")
+    photo(5).save(tmp_path / "d" / "b.jpg", quality=60)
+    report = tmp_path / "r.json"
+    assert main(["-d", str(tmp_path / "d"), "-j", "1", "--no-cache", "--no-progress", "--report", str(report)]) == 0
+    capsys.readouterr()
+    (tmp_path / "d" / "b.jpg").unlink()
+    assert main(["apply", str(report), "-j", "1", "--no-cache"]) == 3
+    out, err = capsys.readouterr()
+    assert out.count("skipped cluster 0") == 1 and "cluster 0" not in err
+    assert err.strip().splitlines()[-1] == "imgdup: 1 cluster skipped (listed above)"
