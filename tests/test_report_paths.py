@@ -86,3 +86,13 @@ def test_summary_of_a_removal_that_skipped_a_cluster(shared_planted_root: Path) 
     assert f"planned to remove {result.summary.to_remove} files" in last and "1 cluster skipped, see below" in last
     assert "removed " in imgdup.format_text(result, removed=True).splitlines()[-1]
     assert "would remove" in imgdup.format_text(result).splitlines()[-1]
+
+
+def test_names_that_differ_only_by_an_escape_are_shown_differently() -> None:
+    """A TAB was shown as ``\\t`` while a literal backslash was not escaped: ``a<TAB>b.jpg`` and
+    ``a\\tb.jpg`` printed identically, and a reader could not tell which file was kept."""
+    from imgdup.report.text import display_path
+
+    tab, literal = "/d/a\tb.jpg", "/d/a\\tb.jpg"
+    assert display_path(tab) != display_path(literal)
+    assert display_path(literal) == "/d/a\\\\tb.jpg" and display_path("/d/plain.jpg") == "/d/plain.jpg"

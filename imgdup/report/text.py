@@ -11,11 +11,13 @@ from ..models import Cluster, FileEntry, ScanResult
 def display_path(path: str) -> str:
     """A path safe to print: control characters (a newline in a name, an escape sequence that
     would repaint the terminal) are shown escaped instead of acting; a byte that is not valid
-    UTF-8 (held as a lone surrogate, see :mod:`imgdup.names`) is shown as ``\\xNN``."""
-    if path.isprintable():
+    UTF-8 (held as a lone surrogate, see :mod:`imgdup.names`) is shown as ``\\xNN``; a backslash
+    as ``\\\\`` (else ``a<TAB>b.jpg`` and ``a\\tb.jpg`` would read the same)."""
+    if path.isprintable() and "\\" not in path:
         return path
     return "".join(
-        ch if ch.isprintable()
+        "\\\\" if ch == "\\"
+        else ch if ch.isprintable()
         else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF
         else ch.encode("unicode_escape").decode("ascii")
         for ch in path
