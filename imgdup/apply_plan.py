@@ -43,10 +43,17 @@ log = logging.getLogger(__name__)
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and validate a plan file (see :func:`imgdup.plan.parse_plan` for what is refused)."""
+    text = ""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            text = fh.read()
+        doc = json.loads(text)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, ValueError) and text.lstrip()[:1] == "<":
+            raise PlanError(
+                f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "
+                "decisions as imgdup-plan.json; apply that file (or the scan's --report FILE.json)"
+            ) from None
         raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
     return parse_plan(doc)
 

@@ -342,3 +342,11 @@ def test_apply_takes_a_plan_document_and_refuses_a_scan_result(planted_root: Pat
     doc = imgdup.to_document(result)
     done = imgdup.apply(doc, quarantine=tmp_path / "q")  # type: ignore[arg-type]
     assert {r.path for r in done.removed} == to_remove(doc)
+
+
+def test_applying_the_html_page_says_which_file_to_apply(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup apply review.html`` said only "Expecting value: line 1 column 1"."""
+    page = tmp_path / "review.html"
+    imgdup.write_report(scan(planted_root), page)
+    with pytest.raises(imgdup.PlanError, match="is the HTML page, not a plan"):
+        imgdup.apply(page)
