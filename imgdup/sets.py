@@ -38,6 +38,13 @@ def split_name(root: str, sep: str) -> str:
     return root.rstrip(sep).rsplit(sep, 1)[-1] or root
 
 
+def split_names(roots: Sequence[str], sep: str) -> dict[str, str]:
+    """:func:`split_name` of each of ``roots`` (in order), numbered where two share one
+    (``data#1``, ``data#2``, as the reports label them): two splits must never read as one."""
+    names = [split_name(r, sep) for r in roots]
+    return {r: n if names.count(n) == 1 else f"{n}#{i + 1}" for i, (r, n) in enumerate(zip(roots, names))}
+
+
 @dataclass(frozen=True)
 class Annotated:
     """Clusters after the dataset step: acted-on clusters, reference-only clusters, summaries."""
@@ -96,6 +103,7 @@ def _summaries(
     linked: Sequence[Sequence[str]] = (),
 ) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
     within = dict.fromkeys(set_roots, 0)
+    labels = split_names(set_roots, sep)
     leaked: dict[tuple[str, str], set[str]] = {}
     pair_clusters: dict[tuple[str, str], int] = {}
     pair_links: dict[tuple[str, str], int] = {}
@@ -121,7 +129,7 @@ def _summaries(
     sets = tuple(
         SetSummary(
             root=root,
-            name=split_name(root, sep),
+            name=labels[root],
             reference=root in reference,
             files=files.get(root, 0),
             duplicates_within=within[root],
@@ -177,7 +185,7 @@ def annotate(
         return found
 
     # A split names one folder among several; a single folder has none.
-    names = {r: split_name(r, sep) if len(set_roots) > 1 else "" for r in set_roots} | {"": ""}
+    names = (split_names(set_roots, sep) if len(set_roots) > 1 else dict.fromkeys(set_roots, "")) | {"": ""}
     done = [
         _annotate(
             c,

@@ -403,6 +403,17 @@ def test_to_records_one_row_per_member(tmp_path: Path) -> None:
     assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
 
 
+def test_two_folders_of_one_name_are_two_splits(tmp_path: Path) -> None:
+    """/a/data and /b/data are shown as data#1 and data#2, but every member's ``split`` (JSON,
+    CSV, records) said "data" for both: a leak between them read as a duplicate within one."""
+    a = _write(tmp_path / "a" / "data" / "x.jpg", _big(7))
+    b = _write(tmp_path / "b" / "data" / "y.jpg", _small(7))
+    result = _scan(tmp_path / "a" / "data", tmp_path / "b" / "data")
+    splits = {r["path"]: r["split"] for r in result.to_records()}
+    assert splits == {_real(a): "data#1", _real(b): "data#2"}
+    assert sorted(s.name for s in result.sets) == ["data#1", "data#2"]
+
+
 def test_to_dataframe_of_a_scan_without_clusters_has_the_columns(tmp_path: Path) -> None:
     """An empty frame had no columns at all: ``df[df.action == "remove"]`` raised KeyError."""
     pytest.importorskip("pandas")
