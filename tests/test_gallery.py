@@ -29,6 +29,7 @@ HOSTILE = 'a/"><img src=x onerror=alert(1)><script>alert(2)<\\script>.jpg'
 
 webdriver = pytest.importorskip("selenium.webdriver")
 Select = pytest.importorskip("selenium.webdriver.support.ui").Select
+Keys = pytest.importorskip("selenium.webdriver.common.keys").Keys
 
 
 def _chromium() -> tuple[str, str]:
@@ -453,3 +454,67 @@ def _synthetic_plan(n: int) -> dict[str, Any]:
         "summary": {"files": 2 * n},
         "failures": [],
     }
+
+
+def test_export_keeps_every_big_or_negative_whole_number_exact(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: the page's export rounded the 61-bit mtime_ns of every reference cluster's
+    member (only ``clusters`` travelled as strings) and left a negative one (a file dated
+    before 1970) as a string; apply reads both as numbers."""
+    doc = _synthetic_plan(2)
+    doc["clusters"][0]["members"][1]["mtime_ns"] = -1_234_567_890_123_456_789
+    doc["clusters"][1]["members"][0]["mtime_ns"] = 1_796_039_391_978_428_463
+    reference = json.loads(json.dumps(_synthetic_plan(1)["clusters"]))
+    for j, m in enumerate(reference[0]["members"]):
+        m.update(mtime_ns=1_796_039_391_978_428_463 + j, path=m["path"].replace("/c0/", "/ref/"), relpath=f"ref/f{j}.jpg")
+    doc["reference_clusters"] = reference
+    page = tmp_path / "exact.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    browser.find_element("id", "copy").click()
+    exported = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    assert exported["clusters"] == doc["clusters"]
+    assert exported["reference_clusters"] == doc["reference_clusters"]
+
+
+def test_keyboard_focus_follows_the_file_kept_with_enter(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: Enter ("keep only this one") on the third file moved it first in the card but
+    left the focus on the third place, so the next space changed another file."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    browser.find_element("css selector", "body").send_keys("l", "l", Keys.ENTER)
+    focused = browser.find_element("css selector", ".file.focus .name").get_attribute("title")
+    assert focused == "/r/b.jpg"
+    browser.find_element("css selector", "body").send_keys(" ")  # keep -> remove, on b
+    actions = {path: t.find_element("css selector", ".act").text for path, t in _tiles(browser, 0).items()}
+    assert actions == {"/r/k.jpg": "REMOVE", "/r/a.jpg": "REMOVE", "/r/b.jpg": "REMOVE"}
+    assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/b.jpg"
+
+
+def test_a_file_with_a_hard_link_outside_the_scan_frees_nothing_on_the_page(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: the page counted a file whose other name lies outside the scanned folder in
+    "bytes to free" (and its export rewrote summary.bytes_to_remove); text and JSON leave it out."""
+    root, outside = tmp_path / "d", tmp_path / "out"
+    root.mkdir(), outside.mkdir()
+    (root / "a.jpg").write_bytes(encode(picture(3, (400, 300)), quality=95))
+    (root / "b.jpg").write_bytes(encode(picture(3, (400, 300)).resize((200, 150)), quality=90))
+    (root / "c.jpg").write_bytes(encode(picture(3, (400, 300)).resize((300, 225)), quality=60))
+    os.link(root / "c.jpg", outside / "elsewhere.jpg")
+    result = scan(root)
+    (cluster,) = result.clusters
+    linked = os.path.join(os.path.realpath(root), "c.jpg")
+    assert {m.record.path: m.action.value for m in cluster.members}[linked] == "remove"  # premise
+    freed = result.summary.bytes_to_remove
+    assert freed == sum(m.record.entry.size for m in cluster.members if m.action.value == "remove" and m.record.path != linked)
+    page = tmp_path / "r.html"
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    assert 1024 <= freed < 1024 * 1024
+    human = browser.execute_script("return (arguments[0] / 1024).toFixed(1) + ' KiB'", freed)  # as the page rounds
+    assert f"({human} to free)" in browser.find_element("id", "summary").text
+    assert f"frees {human}" in browser.find_element("css selector", ".cluster h2").text
+    tags = [t.text for t in _tiles(browser, cluster.id)[linked].find_elements("css selector", ".tags span")]
+    assert any(t.startswith("frees no space") for t in tags), tags
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    assert doc["summary"]["bytes_to_remove"] == freed

@@ -86,3 +86,27 @@ def test_summary_of_a_removal_that_skipped_a_cluster(shared_planted_root: Path) 
     assert f"planned to remove {result.summary.to_remove} files" in last and "1 cluster skipped, see below" in last
     assert "removed " in imgdup.format_text(result, removed=True).splitlines()[-1]
     assert "would remove" in imgdup.format_text(result).splitlines()[-1]
+
+
+def test_a_file_that_frees_nothing_is_named_in_the_json_and_text_reports(tmp_path: Path) -> None:
+    """QA pass 7: a duplicate whose other hard link lies outside the scanned folder frees no
+    space; the summary left it out but no report said which file it was (and the page, which
+    reads the member documents, could not tell)."""
+    import os
+
+    from .conftest import encode, picture
+
+    root, outside = tmp_path / "d", tmp_path / "out"
+    root.mkdir(), outside.mkdir()
+    (root / "a.jpg").write_bytes(encode(picture(3, (400, 300)), quality=95))
+    (root / "b.jpg").write_bytes(encode(picture(3, (400, 300)).resize((200, 150)), quality=90))
+    os.link(root / "b.jpg", outside / "elsewhere.jpg")
+    result = imgdup.find_duplicates([root], jobs=1)
+    doc = imgdup.to_document(result)
+    flags = {m["relpath"]: (m["action"], m.get("frees_space", True)) for c in doc["clusters"] for m in c["members"]}
+    assert flags == {"a.jpg": ("keep", True), "b.jpg": ("remove", False)}
+    assert doc["summary"]["bytes_to_remove"] == 0
+    lines = imgdup.format_text(result).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  remove") and "b.jpg" in line)
+    assert lines[at + 1].strip().startswith("frees no space")
+    assert sum("frees no space" in line for line in lines) == 1
