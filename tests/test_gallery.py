@@ -465,7 +465,7 @@ def test_export_keeps_every_big_or_negative_whole_number_exact(browser: Any, tmp
     doc["clusters"][1]["members"][0]["mtime_ns"] = 1_796_039_391_978_428_463
     reference = json.loads(json.dumps(_synthetic_plan(1)["clusters"]))
     for j, m in enumerate(reference[0]["members"]):
-        m.update(mtime_ns=1_796_039_391_978_428_463 + j, path=m["path"].replace("/c0/", "/ref/"), relpath=f"ref/f{j}.jpg")
+        m.update(mtime_ns=1_796_039_391_978_428_463 + j, path=f"{m['root']}/ref/f{j}.jpg", relpath=f"ref/f{j}.jpg")
     doc["reference_clusters"] = reference
     page = tmp_path / "exact.html"
     page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
@@ -505,7 +505,8 @@ def test_a_file_with_a_hard_link_outside_the_scan_frees_nothing_on_the_page(brow
     linked = os.path.join(os.path.realpath(root), "c.jpg")
     assert {m.record.path: m.action.value for m in cluster.members}[linked] == "remove"  # premise
     freed = result.summary.bytes_to_remove
-    assert freed == sum(m.record.entry.size for m in cluster.members if m.action.value == "remove" and m.record.path != linked)
+    others = [m for m in cluster.members if m.action is imgdup.Action.REMOVE and m.record.path != linked]
+    assert freed == sum(m.record.entry.size for m in others)
     page = tmp_path / "r.html"
     imgdup.write_report(result, page)
     _load(browser, page.as_uri())
