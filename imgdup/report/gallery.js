@@ -317,7 +317,7 @@
   function rerenderCard(ci, mi) {
     const c = clusters[ci];
     // The keeper's name and reason follow the decisions: the scan's reason only for the scan's keeper.
-    c.keep_reason = c.keep === scanKeep[ci] ? scanReason[ci] : "chosen in review";
+    c.keep_reason = c.keep === scanKeep[ci] ? scanReason[ci] : c.keep ? "chosen in review" : "";
     const pos = view.slice(page * PER_PAGE, page * PER_PAGE + PER_PAGE).indexOf(ci);
     const old = document.querySelector('.cluster[data-pos="' + pos + '"]');
     if (pos >= 0 && old) {
