@@ -41,6 +41,8 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
     }
     if r.entry.aliases:
         doc["hardlinks"] = list(r.entry.aliases)
+    if not r.entry.frees_space:  # a name outside the scan keeps the data: bytes_to_remove leaves it out
+        doc["frees_space"] = False
     if r.frames > 1:  # an animation or a multi-page file: removed only if every frame matches
         doc["frames"] = r.frames
     return doc

@@ -20,14 +20,16 @@ from typing import Any
 import pytest
 
 import imgdup
+from imgdup.plan import parse_plan
 from imgdup.report.html import render_page, thumbnail_folder
 
-from .conftest import A_ORIG, PlantedSet, encode, picture, rel, scan
+from .conftest import A_ORIG, CHAIN_X, CHAIN_Y, CHAIN_Z, THRESHOLD, PlantedSet, encode, picture, rel, scan
 
 HOSTILE = 'a/"><img src=x onerror=alert(1)><script>alert(2)<\\script>.jpg'
 
 webdriver = pytest.importorskip("selenium.webdriver")
 Select = pytest.importorskip("selenium.webdriver.support.ui").Select
+Keys = pytest.importorskip("selenium.webdriver.common.keys").Keys
 
 
 def _chromium() -> tuple[str, str]:
@@ -249,6 +251,115 @@ def test_keep_this_one_and_keyboard(browser: Any, reviewed: tuple[Path, Path, im
     assert actions.count("keep") == 1 and actions.count("review") == 1
 
 
+def _tiles(drv: Any, cluster_id: int) -> dict[str, Any]:
+    """A cluster's tiles by full path (the name's title)."""
+    card = drv.find_element("css selector", f'.cluster[data-cluster="{cluster_id}"]')
+    return {t.find_element("css selector", ".name").get_attribute("title"): t
+            for t in card.find_elements("css selector", ".file")}  # fmt: skip
+
+
+def _distance(tile: Any) -> str:
+    return str(tile.find_element("css selector", ".distance").text).strip(" ·")
+
+
+def _warning(drv: Any, cluster_id: int) -> str:
+    card = drv.find_element("css selector", f'.cluster[data-cluster="{cluster_id}"]')
+    return " ".join(e.text for e in card.find_elements("css selector", "h2 .skip"))
+
+
+def test_keeping_the_far_end_of_a_chain_shows_no_stale_distance_and_warns_that_apply_skips(
+    browser: Any, reviewed: tuple[Path, Path, imgdup.ScanResult], tmp_path: Path
+) -> None:
+    """QA pass 7: after "keep only this one" on a chain's far end every tile still showed its
+    distance to the old keeper (the old keeper "distance 0"), the new keeper the old keeper's
+    reason, and the export said nothing, while apply then skipped the whole cluster. The page
+    knows the scan's distance between the two keepers, not the others' (the region rule needs
+    more than the plain hash): it shows that one, "—" for the rest, and warns before export."""
+    root, page, result = reviewed
+    assert result.settings.hash.regions  # the default: distances to a new keeper are unknown
+    chain = _cluster_of(result, root, CHAIN_X)
+    by_rel = {rel(root, m.record.path): m for m in chain.members}
+    x, y, z = by_rel[CHAIN_X], by_rel[CHAIN_Y], by_rel[CHAIN_Z]
+    assert z.distance > THRESHOLD and z.action is imgdup.Action.REVIEW  # the fixture's premise
+    _load(browser, page.as_uri())
+    assert _warning(browser, chain.id) == "" and "may skip" not in browser.find_element("id", "changes").text
+    _tiles(browser, chain.id)[z.record.path].find_element("css selector", "button.only").click()
+
+    tiles = _tiles(browser, chain.id)
+    assert tiles[z.record.path].find_element("css selector", ".reason").text == "kept: chosen in review"
+    assert _distance(tiles[x.record.path]) == f"distance {z.distance}"  # measured by the scan, both ways
+    assert _distance(tiles[y.record.path]) == "distance —"
+    assert "beyond the threshold" in _warning(browser, chain.id)
+    assert "apply may skip 1 cluster" in browser.find_element("id", "changes").text
+    browser.find_element("id", "copy").click()
+    assert f"warning: apply may skip 1 cluster (first: cluster {chain.id})" in browser.find_element("id", "copied").text
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    (exported,) = [c for c in doc["clusters"] if c["id"] == chain.id]
+    assert (exported["keep"], exported["keep_reason"]) == (z.record.path, "chosen in review")
+
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan_file, quarantine=tmp_path / "q")  # the page's warning came true
+    assert chain.id in {s.cluster for s in done.skipped}
+    assert all(os.path.exists(m.record.path) for m in chain.members)
+
+    # Back to the scan's keeper: the scan's distances and reason, no warning.
+    _tiles(browser, chain.id)[x.record.path].find_element("css selector", "button.only").click()
+    tiles = _tiles(browser, chain.id)
+    assert _distance(tiles[y.record.path]) == f"distance {y.distance}"
+    assert tiles[x.record.path].find_element("css selector", ".reason").text == f"kept: {chain.keep_reason}"
+    assert "beyond the threshold" in _warning(browser, chain.id)  # "only this one" marked Z remove: right
+    tiles[z.record.path].find_element("css selector", "button.set-review").click()
+    assert _warning(browser, chain.id) == ""
+
+
+def _chain_plan(*, regions: bool) -> dict[str, Any]:
+    """One cluster K, A, B on a chain (threshold 4): A is 2 bits from K, B 6; A and B 4 apart."""
+    members = []
+    for j, (name, hash_, action, distance) in enumerate(
+        (("k", 0x0, "keep", 0), ("a", 0x3, "remove", 2), ("b", 0x3F, "review", 6))
+    ):
+        members.append(
+            {"path": f"/r/{name}.jpg", "root": "/r", "relpath": f"{name}.jpg", "action": action, "distance": distance,
+             "width": 64, "height": 48, "bytes": 1000, "mtime_ns": 1, "sha256": f"{j:064x}", "hash": f"{hash_:016x}"}
+        )  # fmt: skip
+    return {
+        "schema": "imgdup.report/1",
+        "host": "h",
+        "roots": ["/r"],
+        "clusters": [{"id": 0, "keep": "/r/k.jpg", "keep_reason": "most pixels", "diameter": 6, "members": members}],
+        "settings": {"hash": "phash", "threshold": 4, "regions": regions, "rotations": False},
+        "summary": {"files": 3},
+        "failures": [],
+    }
+
+
+@pytest.mark.parametrize("regions", [False, True])
+def test_distances_to_a_new_keeper_are_computed_only_when_the_plain_hash_tells_them(
+    browser: Any, tmp_path: Path, regions: bool
+) -> None:
+    """Without the region rule the plain hashes give every distance exactly (A is within the
+    threshold of B: no warning); with it only the scan's pair K-B is known (A unknown: warned)."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=regions), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    _tiles(browser, 0)["/r/b.jpg"].find_element("css selector", "button.only").click()
+    tiles = _tiles(browser, 0)
+    assert _distance(tiles["/r/k.jpg"]) == "distance 6"
+    assert _distance(tiles["/r/a.jpg"]) == ("distance —" if regions else "distance 4")
+    warning = _warning(browser, 0)
+    assert "beyond the threshold" in warning  # K, 6 bits from B, is marked remove
+    # K kept as well: A is 2 bits from K (the scan's measure), and with the region rule nothing
+    # more is known of B, so A's nearest kept file is at most 2 bits away.
+    tiles["/r/k.jpg"].find_element("css selector", "button.set-keep").click()
+    assert _warning(browser, 0) == ""
+    assert _distance(_tiles(browser, 0)["/r/a.jpg"]) == ("distance ≤ 2" if regions else "distance 2")
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    parse_plan(doc, host="h")  # still a valid plan
+    assert "warning" not in browser.find_element("id", "copied").text
+
+
 def test_a_reference_file_stays_kept_whatever_is_clicked(browser: Any, tmp_path: Path) -> None:
     """A reviewed train/test plan must stay one that apply accepts: a reference file can never be
     marked remove (apply refuses the whole plan), so its remove and leave buttons are disabled, the
@@ -343,3 +454,68 @@ def _synthetic_plan(n: int) -> dict[str, Any]:
         "summary": {"files": 2 * n},
         "failures": [],
     }
+
+
+def test_export_keeps_every_big_or_negative_whole_number_exact(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: the page's export rounded the 61-bit mtime_ns of every reference cluster's
+    member (only ``clusters`` travelled as strings) and left a negative one (a file dated
+    before 1970) as a string; apply reads both as numbers."""
+    doc = _synthetic_plan(2)
+    doc["clusters"][0]["members"][1]["mtime_ns"] = -1_234_567_890_123_456_789
+    doc["clusters"][1]["members"][0]["mtime_ns"] = 1_796_039_391_978_428_463
+    reference = json.loads(json.dumps(_synthetic_plan(1)["clusters"]))
+    for j, m in enumerate(reference[0]["members"]):
+        m.update(mtime_ns=1_796_039_391_978_428_463 + j, path=f"{m['root']}/ref/f{j}.jpg", relpath=f"ref/f{j}.jpg")
+    doc["reference_clusters"] = reference
+    page = tmp_path / "exact.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    browser.find_element("id", "copy").click()
+    exported = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    assert exported["clusters"] == doc["clusters"]
+    assert exported["reference_clusters"] == doc["reference_clusters"]
+
+
+def test_keyboard_focus_follows_the_file_kept_with_enter(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: Enter ("keep only this one") on the third file moved it first in the card but
+    left the focus on the third place, so the next space changed another file."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    browser.find_element("css selector", "body").send_keys("l", "l", Keys.ENTER)
+    focused = browser.find_element("css selector", ".file.focus .name").get_attribute("title")
+    assert focused == "/r/b.jpg"
+    browser.find_element("css selector", "body").send_keys(" ")  # keep -> remove, on b
+    actions = {path: t.find_element("css selector", ".act").text for path, t in _tiles(browser, 0).items()}
+    assert actions == {"/r/k.jpg": "REMOVE", "/r/a.jpg": "REMOVE", "/r/b.jpg": "REMOVE"}
+    assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/b.jpg"
+
+
+def test_a_file_with_a_hard_link_outside_the_scan_frees_nothing_on_the_page(browser: Any, tmp_path: Path) -> None:
+    """QA pass 7: the page counted a file whose other name lies outside the scanned folder in
+    "bytes to free" (and its export rewrote summary.bytes_to_remove); text and JSON leave it out."""
+    root, outside = tmp_path / "d", tmp_path / "out"
+    root.mkdir(), outside.mkdir()
+    (root / "a.jpg").write_bytes(encode(picture(3, (400, 300)), quality=95))
+    (root / "b.jpg").write_bytes(encode(picture(3, (400, 300)).resize((200, 150)), quality=90))
+    (root / "c.jpg").write_bytes(encode(picture(3, (400, 300)).resize((300, 225)), quality=60))
+    os.link(root / "c.jpg", outside / "elsewhere.jpg")
+    result = scan(root)
+    (cluster,) = result.clusters
+    linked = os.path.join(os.path.realpath(root), "c.jpg")
+    assert {m.record.path: m.action.value for m in cluster.members}[linked] == "remove"  # premise
+    freed = result.summary.bytes_to_remove
+    others = [m for m in cluster.members if m.action is imgdup.Action.REMOVE and m.record.path != linked]
+    assert freed == sum(m.record.entry.size for m in others)
+    page = tmp_path / "r.html"
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    assert 1024 <= freed < 1024 * 1024
+    human = browser.execute_script("return (arguments[0] / 1024).toFixed(1) + ' KiB'", freed)  # as the page rounds
+    assert f"({human} to free)" in browser.find_element("id", "summary").text
+    assert f"frees {human}" in browser.find_element("css selector", ".cluster h2").text
+    tags = [t.text for t in _tiles(browser, cluster.id)[linked].find_elements("css selector", ".tags span")]
+    assert any(t.startswith("frees no space") for t in tags), tags
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    assert doc["summary"]["bytes_to_remove"] == freed

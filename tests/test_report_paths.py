@@ -96,3 +96,27 @@ def test_names_that_differ_only_by_an_escape_are_shown_differently() -> None:
     tab, literal = "/d/a\tb.jpg", "/d/a\\tb.jpg"
     assert display_path(tab) != display_path(literal)
     assert display_path(literal) == "/d/a\\\\tb.jpg" and display_path("/d/plain.jpg") == "/d/plain.jpg"
+
+
+def test_a_file_that_frees_nothing_is_named_in_the_json_and_text_reports(tmp_path: Path) -> None:
+    """QA pass 7: a duplicate whose other hard link lies outside the scanned folder frees no
+    space; the summary left it out but no report said which file it was (and the page, which
+    reads the member documents, could not tell)."""
+    import os
+
+    from .conftest import encode, picture
+
+    root, outside = tmp_path / "d", tmp_path / "out"
+    root.mkdir(), outside.mkdir()
+    (root / "a.jpg").write_bytes(encode(picture(3, (400, 300)), quality=95))
+    (root / "b.jpg").write_bytes(encode(picture(3, (400, 300)).resize((200, 150)), quality=90))
+    os.link(root / "b.jpg", outside / "elsewhere.jpg")
+    result = imgdup.find_duplicates([root], jobs=1)
+    doc = imgdup.to_document(result)
+    flags = {m["relpath"]: (m["action"], m.get("frees_space", True)) for c in doc["clusters"] for m in c["members"]}
+    assert flags == {"a.jpg": ("keep", True), "b.jpg": ("remove", False)}
+    assert doc["summary"]["bytes_to_remove"] == 0
+    lines = imgdup.format_text(result).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  remove") and "b.jpg" in line)
+    assert lines[at + 1].strip().startswith("frees no space")
+    assert sum("frees no space" in line for line in lines) == 1

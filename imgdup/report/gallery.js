@@ -12,6 +12,15 @@
   const LABEL = { keep: "keep", remove: "remove", review: "leave" };
   const NEXT = { keep: "remove", remove: "review", review: "keep" };
   const original = clusters.map((c) => c.members.map((m) => m.action));
+  const scanKeep = clusters.map((c) => c.keep);
+  const scanReason = clusters.map((c) => c.keep_reason);
+  const settings = plan.settings || {};
+  const THRESHOLD = Number.isInteger(settings.threshold) ? settings.threshold : 0;  // read as apply reads it
+  // What two plain hashes say about the distance (imgdup.policy.distance): all of it without the
+  // region rule and rotations, an upper bound with rotations (another orientation may be nearer),
+  // nothing with the region rule (it needs the region hashes, which the page does not have).
+  const PLAIN = settings.regions ? "none" : settings.rotations ? "bound" : "exact";
+  const BITS = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
   let view = [];
   let page = 0;
   let focusC = 0;
@@ -43,10 +52,78 @@
     const dot = path.lastIndexOf(".");
     return dot > path.lastIndexOf("/") ? path.slice(dot + 1).toUpperCase() : "no extension";
   }
+  // A file with a hard link outside the scanned folders frees nothing (the plan says
+  // "frees_space": false), as the text and JSON reports count it.
+  function frees(m) { return m.action === "remove" && m.frees_space !== false ? m.bytes : 0; }
   function freed(c) {
     let s = 0;
-    for (const m of c.members) if (m.action === "remove") s += m.bytes;
+    for (const m of c.members) s += frees(m);
     return s;
+  }
+  function order(c) {
+    // the kept file first (shown large), then the others in plan order
+    const keeper = c.members.find((m) => m.path === c.keep) || c.members.find((m) => m.action === "keep");
+    return keeper ? [keeper, ...c.members.filter((m) => m !== keeper)] : c.members;
+  }
+
+  // Distances the page knows: {d, exact} (exact false: at most d), or null (not known here).
+  function pair(ci, a, b) {
+    if (a === b || a.sha256 === b.sha256) return { d: 0, exact: true };
+    // The scan measured each member against its kept file (a reference member against the keeper).
+    const single = original[ci].filter((x) => x === "keep").length === 1;
+    for (const [x, y] of [[a, b], [b, a]]) {
+      if (x.path === scanKeep[ci] && (single || y.reference)) return { d: y.distance, exact: true };
+    }
+    if (PLAIN === "none" || typeof a.hash !== "string" || typeof b.hash !== "string" || a.hash.length !== b.hash.length) return null;
+    let d = 0;
+    for (let i = 0; i < a.hash.length; i++) d += BITS[parseInt(a.hash[i], 16) ^ parseInt(b.hash[i], 16)];
+    return Number.isNaN(d) ? null : { d, exact: PLAIN === "exact" };
+  }
+  // Per member: a file not kept, its distance to the nearest kept file (what apply checks against
+  // the threshold); a kept one, its distance to the cluster's kept file (shown large).
+  function distances(ci) {
+    const c = clusters[ci];
+    const kept = c.members.filter((m) => m.action === "keep");
+    const keeper = order(c)[0];
+    // The scan's number is to the nearest of the scan's kept files: right while they all stay kept.
+    const scanKept = c.members.filter((m, j) => original[ci][j] === "keep");
+    const stays = scanKept.every((m) => m.action === "keep");
+    return c.members.map((m, j) => {
+      if (m.action === "keep") return m === keeper ? { d: 0, exact: true } : pair(ci, m, keeper);
+      let best = null, exact = true;
+      let rest = kept;
+      if (stays && original[ci][j] !== "keep") {
+        best = m.distance;
+        rest = kept.filter((k) => !scanKept.includes(k));
+      }
+      for (const k of rest) {
+        const p = pair(ci, m, k);
+        if (!p || !p.exact) exact = false;
+        if (p && (best === null || p.d < best)) best = p.d;
+      }
+      return best === null ? null : { d: best, exact: exact || best === 0 };
+    });
+  }
+  // Files marked remove that apply may not find within the threshold of a kept file: apply
+  // measures again and skips the whole cluster. {beyond, unknown}: counts.
+  function risk(ci) {
+    const c = clusters[ci];
+    const out = { beyond: 0, unknown: 0 };
+    if (c.members.every((m, j) => m.action === original[ci][j])) return out;  // the scan's own decisions
+    distances(ci).forEach((p, j) => {
+      if (c.members[j].action !== "remove" || (p && p.d <= THRESHOLD)) return;
+      if (p && p.exact) out.beyond++;
+      else out.unknown++;
+    });
+    return out;
+  }
+  function riskText(r) {
+    if (r.beyond) return r.beyond + " to remove beyond the threshold (" + THRESHOLD + ") of every kept file: apply will skip this cluster";
+    if (r.unknown) return r.unknown + " to remove not known to be within the threshold (" + THRESHOLD + ") of a kept file: apply measures again and skips this cluster if one is not";
+    return "";
+  }
+  function risky() {
+    return clusters.map((c, i) => i).filter((i) => { const r = risk(i); return r.beyond + r.unknown > 0; });
   }
   function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
   function conflict(c) {
@@ -67,7 +144,7 @@
         files++;
         const p = per.get(m.root);
         if (p) p.files++;
-        if (m.action === "remove") { remove++; bytes += m.bytes; if (p) { p.remove++; p.bytes += m.bytes; } }
+        if (m.action === "remove") { remove++; bytes += frees(m); if (p) { p.remove++; p.bytes += frees(m); } }
         if (m.action === "review") review++;
       }
     }
@@ -94,8 +171,10 @@
     let changed = 0;
     clusters.forEach((c, i) => c.members.forEach((m, j) => { if (m.action !== original[i][j]) changed++; }));
     const bad = clusters.filter(broken).length;
+    const skip = risky().length;
     $("changes").textContent = (changed ? changed + (changed === 1 ? " decision changed" : " decisions changed") : "no decision changed") +
-      (bad ? " · " + bad + " clusters remove every copy: keep one before exporting" : "");
+      (bad ? " · " + bad + " clusters remove every copy: keep one before exporting" : "") +
+      (skip ? " · apply may skip " + skip + (skip === 1 ? " cluster" : " clusters") + ": a file to remove is not known to be within the threshold of a kept file" : "");
   }
 
   function filterSort() {
@@ -119,7 +198,7 @@
     focusM = 0;
   }
 
-  function tile(ci, mi, big) {
+  function tile(ci, mi, big, dist) {
     const c = clusters[ci];
     const m = c.members[mi];
     const box = el("div", "file " + m.action + (big ? " big" : ""));
@@ -139,7 +218,13 @@
     box.append(t);
     const act = el("div", "", "");
     act.append(el("span", "act", LABEL[m.action]));
-    if (m.path !== c.keep) act.append(el("span", "info", " · distance " + m.distance));
+    if (m.path !== c.keep) {
+      const p = dist[mi];
+      const d = el("span", "info distance", " · distance " + (p ? (p.exact ? "" : "≤ ") + p.d : "—"));
+      if (!p) d.title = "not known in the page (the region rule needs more than the plain hash); imgdup apply measures it";
+      if (m.action === "remove" && !(p && p.d <= THRESHOLD)) d.classList.add("bad");
+      act.append(d);
+    }
     box.append(act);
     const name = el("div", "name", shown(rootLabel[m.root] + "/" + m.relpath));
     name.title = shown(m.path);
@@ -151,6 +236,7 @@
     }
     if (m.reference) tags.append(el("span", "", "reference (never removed)"));
     if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
+    if (m.frees_space === false) tags.append(el("span", "nofree", "frees no space: a hard link outside the scanned folders keeps it"));
     if (tags.childNodes.length) box.append(tags);
     if (m.path === c.keep && c.keep_reason) box.append(el("div", "reason", "kept: " + c.keep_reason));
     const acts = el("div", "acts");
@@ -184,12 +270,15 @@
       human(freed(c)) + " · " + roots.join(", ")));
     if (conflict(c)) h.append(el("span", "bad", " · label conflict"));
     if (broken(c)) h.append(el("span", "bad", " · removes every copy: keep one"));
+    const warn = riskText(risk(i));
+    if (warn) h.append(el("span", "bad skip", " · " + warn));
     box.append(h);
     const row = el("div", "row");
     const keeper = c.members.find((m) => m.path === c.keep) || c.members.find((m) => m.action === "keep");
-    if (keeper) row.append(tile(i, c.members.indexOf(keeper), true));
+    const dist = distances(i);
+    if (keeper) row.append(tile(i, c.members.indexOf(keeper), true, dist));
     const others = el("div", "others");
-    c.members.forEach((m, j) => { if (m !== keeper) others.append(tile(i, j, false)); });
+    c.members.forEach((m, j) => { if (m !== keeper) others.append(tile(i, j, false, dist)); });
     row.append(others);
     box.append(row);
     box.addEventListener("click", () => { focusC = pos; markFocus(false); });
@@ -225,10 +314,18 @@
     if (scroll) card.scrollIntoView({ block: "nearest" });
   }
 
-  function rerenderCard(ci) {
+  function rerenderCard(ci, mi) {
+    const c = clusters[ci];
+    // The keeper's name and reason follow the decisions: the scan's reason only for the scan's keeper.
+    c.keep_reason = c.keep === scanKeep[ci] ? scanReason[ci] : c.keep ? "chosen in review" : "";
     const pos = view.slice(page * PER_PAGE, page * PER_PAGE + PER_PAGE).indexOf(ci);
     const old = document.querySelector('.cluster[data-pos="' + pos + '"]');
-    if (pos >= 0 && old) old.replaceWith(card(ci, pos));
+    if (pos >= 0 && old) {
+      old.replaceWith(card(ci, pos));
+      // The focus follows the file just decided on, wherever the card now shows it.
+      focusC = pos;
+      focusM = order(c).indexOf(c.members[mi]);
+    }
     drawSummary();
     markFocus(false);
   }
@@ -242,38 +339,41 @@
       const other = c.members.find((o) => o.action === "keep");
       c.keep = other ? other.path : null;
     }
-    rerenderCard(ci);
+    rerenderCard(ci, mi);
   }
   function keepOnly(ci, mi) {
     const c = clusters[ci];
     // Reference files stay kept: "only this one" among the files that may be removed.
     c.members.forEach((m, j) => { m.action = j === mi || m.reference ? "keep" : "remove"; });
     c.keep = c.members[mi].path;
-    rerenderCard(ci);
+    rerenderCard(ci, mi);
   }
   function focusedFile() {
     const card = document.querySelectorAll(".cluster")[focusC];
     if (!card) return null;
     const ci = view[page * PER_PAGE + focusC];
     const c = clusters[ci];
-    const keeper = c.members.find((m) => m.path === c.keep) || c.members.find((m) => m.action === "keep");
-    const order = keeper ? [keeper, ...c.members.filter((m) => m !== keeper)] : c.members;
-    return [ci, c.members.indexOf(order[focusM])];
+    return [ci, c.members.indexOf(order(c)[focusM])];
   }
 
   function exported() {
     const s = summary();
     const doc = Object.assign({}, plan);
     doc.summary = Object.assign({}, plan.summary, { to_remove: s.remove, to_review: s.review, bytes_to_remove: s.bytes });
-    // Big whole numbers travel as strings in the page (see html.py); the plan holds numbers.
-    return JSON.stringify(doc, null, 1).replace(/"(mtime_ns|inode|device)": "(\d+)"/g, '"$1": $2') + "\n";
+    // Big whole numbers travel as strings in the page (see html.py); the plan holds numbers
+    // (negative too: a file dated before 1970).
+    return JSON.stringify(doc, null, 1).replace(/"(mtime_ns|inode|device)": "(-?\d+)"/g, '"$1": $2') + "\n";
   }
+  let warning = "";  // said with every export message, so a plan that apply may partly skip is never silent
   function exportCheck() {
     const bad = clusters.filter(broken);
     if (bad.length) {
       $("copied").textContent = "not exported: cluster " + bad[0].id + " removes every copy; keep one first";
       return null;
     }
+    const skip = risky();
+    warning = skip.length ? " · warning: apply may skip " + skip.length + (skip.length === 1 ? " cluster" : " clusters") +
+      " (first: cluster " + clusters[skip[0]].id + "): " + riskText(risk(skip[0])) : "";
     const text = exported();
     const out = $("plan-out");
     out.value = text;
@@ -289,17 +389,17 @@
     document.body.append(a);
     a.click();
     a.remove();
-    $("copied").textContent = "plan downloaded as imgdup-plan.json; apply it with: imgdup apply imgdup-plan.json";
+    $("copied").textContent = "plan downloaded as imgdup-plan.json; apply it with: imgdup apply imgdup-plan.json" + warning;
   });
   $("copy").addEventListener("click", () => {
     const text = exportCheck();
     if (text === null) return;
-    const done = () => { $("copied").textContent = "plan copied to the clipboard"; };
+    const done = () => { $("copied").textContent = "plan copied to the clipboard" + warning; };
     const fallback = () => {
       const out = $("plan-out");
       out.select();
       const ok = document.execCommand && document.execCommand("copy");
-      $("copied").textContent = ok ? "plan copied to the clipboard" : "select the text below and copy it";
+      $("copied").textContent = (ok ? "plan copied to the clipboard" : "select the text below and copy it") + warning;
     };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
     else fallback();

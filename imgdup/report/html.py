@@ -56,13 +56,15 @@ def _json_for_html(value: Any) -> str:
 _EXACT = ("mtime_ns", "inode", "device")
 
 
-def _exact_ints(document: dict[str, Any]) -> dict[str, Any]:
-    clusters = [
-        {**c, "members": [{k: str(v) if k in _EXACT and isinstance(v, int) else v for k, v in m.items()}
-                          for m in c["members"]]}
-        for c in document.get("clusters", [])
-    ]  # fmt: skip
-    return {**document, "clusters": clusters}
+def _exact_ints(value: Any) -> Any:
+    """``value`` with every ``_EXACT`` whole number, wherever it lies (``clusters``,
+    ``reference_clusters``, any list added later), as a string."""
+    if isinstance(value, dict):
+        return {k: str(v) if k in _EXACT and isinstance(v, int) and not isinstance(v, bool) else _exact_ints(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_exact_ints(v) for v in value]
+    return value
 
 
 def _is_jpeg(head: bytes) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from ..models import Cluster, FileEntry, ScanResult
+from ..models import Action, Cluster, FileEntry, ScanResult
 
 
 def display_path(path: str) -> str:
@@ -80,6 +80,8 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
         lines.append(f"  {m.action.value:<6} {display_path(rooted(r.entry, labels))}  [{detail}]{note}")
         for alias in r.entry.aliases:
             lines.append(f"         hard link: {display_path(rooted_path(alias, labels))} (same file)")
+        if m.action is Action.REMOVE and not r.entry.frees_space:
+            lines.append("         frees no space: a hard link outside the scanned folders keeps it")
     lines.append("")
     return lines
 
