@@ -150,7 +150,7 @@ def test_hostile_file_name_is_shown_not_run(browser: Any, reviewed: tuple[Path, 
     root, page, _result = reviewed
     _load(browser, page.as_uri())
     names = [e.text for e in browser.find_elements("css selector", ".name")]
-    assert f"{root.name}/{HOSTILE}" in names
+    assert f"{root.name}/{HOSTILE}".replace("\\", "\\\\") in names  # shown as text (a backslash as \\)
     # Only the page's own thumbnails are images; the name made no element of its own.
     srcs = browser.execute_script("return [...document.images].map((i) => i.getAttribute('src'))")
     assert "x" not in srcs and all(s.startswith(f"{Path(thumbnail_folder(str(page))).name}/") for s in srcs)
@@ -166,11 +166,12 @@ def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) 
     picture(5).save(root / "a.png")
     odd = os.path.join(os.fsencode(root), b"caf\xe9\tx.png")
     shutil.copyfile(root / "a.png", odd)
+    shutil.copyfile(root / "a.png", root / "caf\\tx.png")  # a literal backslash: shown \\, as in text
     page = tmp_path / "r.html"
     imgdup.write_report(scan(root), page)
     _load(browser, page.as_uri())
     names = [e.text for e in browser.find_elements("css selector", ".name")]
-    assert "d/caf\\xe9\\tx.png" in names, names
+    assert "d/caf\\xe9\\tx.png" in names and "d/caf\\\\tx.png" in names, names
     titles = [e.get_attribute("title") for e in browser.find_elements("css selector", ".name")]
     assert any(t.endswith("/d/caf\\xe9\\tx.png") for t in titles), titles
     assert _console_problems(browser) == []

@@ -28,10 +28,11 @@
 
   const $ = (id) => document.getElementById(id);
   // A name as the text report shows it: a byte that is not UTF-8 (a lone surrogate U+DC80-U+DCFF
-  // in the JSON, see imgdup.names) as \xNN, a control character as its escape.
-  const ESCAPES = { 9: "\\t", 10: "\\n", 13: "\\r" };
+  // in the JSON, see imgdup.names) as \xNN, a control character as its escape, a backslash as
+  // \\ (else a<TAB>b.jpg and a\tb.jpg would read the same).
+  const ESCAPES = { 9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\" };
   function shown(name) {
-    return name.replace(/(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]|[\u0000-\u001F\u007F-\u009F]/g, (ch) => {
+    return name.replace(/(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]|[\u0000-\u001F\u007F-\u009F\\]/g, (ch) => {
       const c = ch.charCodeAt(0);
       return ESCAPES[c] || "\\x" + (c >= 0xdc80 ? c - 0xdc00 : c).toString(16).padStart(2, "0");
     });
