@@ -179,6 +179,33 @@ def test_blurred_copy_loses_at_equal_size(tmp_path: Path) -> None:
     assert keeper(tmp_path) == ("z_original.jpg", "sharper (another copy has less detail)")
 
 
+@pytest.mark.parametrize("seed", [8, 11])
+def test_a_mild_blur_is_blurred_when_half_the_copies_are(tmp_path: Path, seed: int) -> None:
+    """QA pass 7: a q75 original with a q90 copy blurred at radius 1 and one at radius 2. The
+    tier's median detail was the mild blur's own, so it passed as sharp, then won on JPEG quality
+    (the blur erased the q75 lattice): every original of an augmentation set was removed. A
+    copy is blurred against the sharpest sibling, not against the median."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.jpg", quality=75)
+    img.filter(ImageFilter.GaussianBlur(1)).save(tmp_path / "a_blur1.jpg", quality=90)
+    img.filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "b_blur2.jpg", quality=90)
+    assert keeper(tmp_path) == ("z_original.jpg", "sharper (another copy has less detail)")
+
+
+@pytest.mark.parametrize("seed", [8, 11])
+def test_a_sharpened_copy_does_not_make_its_original_blurred(tmp_path: Path, seed: int) -> None:
+    """Sharpening halos raise the middle band 3-6x, as much as a blur takes from it, but the top
+    band only a few times, where a blur takes nearly all: against the sharpest sibling, an
+    unsharp-masked copy would otherwise make its lossless original "blurred" and win."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.png")
+    img.save(tmp_path / "b_q90.jpg", quality=90)
+    img.filter(ImageFilter.UnsharpMask()).save(tmp_path / "a_sharpened.jpg", quality=95)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.png", reason
+    assert reason.startswith("lossless"), reason
+
+
 def damaged_png(img: Image.Image) -> bytes:
     """A PNG whose image-data checksum is wrong: Pillow still decodes it, verify() fails."""
     buf = io.BytesIO()
