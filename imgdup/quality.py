@@ -126,14 +126,16 @@ COLOUR_EDIT = 1.4
 # above 1/2 of Nyquist: a blur takes the top band almost entirely, while sharpening halos raise
 # it only a few times (as much as they raise the middle band). Compared with each sibling, not
 # with the tier's median: once half the copies were blurred, the median was a blurred copy's
-# own detail and a radius-1 blur passed as sharp. Measured on 100 dogs-1000 photos (q75) against
-# their q90 copies: Gaussian blur radius 1 / 1.2 / 2 holds 0.19-0.33 / 0.10-0.21 / 0.01-0.02 of
-# the original's middle band and 0.01-0.12 / 0.002-0.08 / 0.001-0.06 of its top band (flagged:
-# 98, 99, 100 of 100; radius 0.6, 0.54-0.74 of the middle band, is not); the original against
-# an UnsharpMask() copy 0.18-0.36 and 0.17-0.33, against SHARPEN 0.40-0.61 and 0.22-0.35
-# (flagged: 0), against q30 / q50 / q90 re-encodes and a x1.3 contrast 0.64 or more of the
-# middle band (0). Added noise is the known limit: it fills both bands, and the original was
-# flagged against 0 of 100 copies with Gaussian noise of sigma 8, 19 of 100 with sigma 16.
+# own detail and a radius-1 blur passed as sharp. Measured on 100 dogs-1000 photos (q75, luma
+# centre crops) against their q90 copies: Gaussian blur radius 1 / 1.2 / 2 holds 0.18-0.38 /
+# 0.10-0.26 / 0.005-0.03 of the original's middle band and 0.008-0.21 / 0.002-0.16 / 0-0.10 of
+# its top band (flagged: 98, 99, 100 of 100; radius 0.6, 0.53-0.81 of the middle band: 0);
+# the original holds 0.18-0.36 and 0.15-0.33 of an UnsharpMask() copy's, 0.40-0.61 and
+# 0.22-0.35 of a SHARPEN copy's (flagged: 0), and 0.54 or more of the middle band of q30, q50
+# and q90 re-encodes and of a x1.3 contrast copy (0). Added noise is the known limit: it fills
+# both bands, and the original passed for blurred next to 1 of 100 copies with Gaussian noise
+# of sigma 8 and 19 of 100 with sigma 16 (the tier median had the same weakness in two-file
+# tiers, and called an original blurred next to its UnsharpMask() copy).
 BLUR_RATIO = 0.5
 BLUR_TOP = 0.15
 
