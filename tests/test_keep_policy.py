@@ -206,6 +206,20 @@ def test_a_sharpened_copy_does_not_make_its_original_blurred(tmp_path: Path, see
     assert reason.startswith("lossless"), reason
 
 
+@pytest.mark.parametrize("seed", [8, 11])
+def test_block_edges_of_low_quality_copies_do_not_make_the_original_blurred(tmp_path: Path, seed: int) -> None:
+    """q30-q50 re-encodes lose some of the middle band and add block edges above it: none of
+    them is a sharper sibling that the original is a blur of."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    for q in (30, 40, 50):
+        img.save(tmp_path / f"a_q{q}.jpg", quality=q)
+    assert keeper(tmp_path) == ("z_original.jpg", "highest JPEG quality (q95 vs q50)")
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    records = [m.record for m in result.clusters[0].members]
+    assert not any(a.blurred for a in quality.assess(records))
+
+
 def damaged_png(img: Image.Image) -> bytes:
     """A PNG whose image-data checksum is wrong: Pillow still decodes it, verify() fails."""
     buf = io.BytesIO()
