@@ -454,14 +454,21 @@ def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
     global change of contrast scaled to the same units (EDIT_LEVELS per CONTRAST_EDIT)."""
     stack = np.stack([t.astype(np.float64) for t in thumbs])
     spread = stack.reshape(len(thumbs), -1).std(axis=1)
-    medians = _leave_one_out_medians(stack)
-    agreed = _leave_one_out_medians(spread)
     n = len(thumbs)
-    # Every member at once (one numpy pass per cluster, not one per member).
-    cells = np.abs(stack - medians).reshape(n, 8, 2, 8, 2).mean(axis=(2, 4)).reshape(n, -1).max(axis=1)
-    ratio = np.maximum(spread, 1e-3) / np.maximum(agreed, 1e-3)
-    contrast = np.abs(np.log(ratio)) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
-    return [float(x) for x in np.maximum(cells, contrast)]
+
+    def against(medians: np.ndarray, agreed: np.ndarray) -> np.ndarray:
+        # Every member at once (one numpy pass per cluster, not one per member).
+        cells = np.abs(stack - medians).reshape(n, 8, 2, 8, 2).mean(axis=(2, 4)).reshape(n, -1).max(axis=1)
+        ratio = np.maximum(spread, 1e-3) / np.maximum(agreed, 1e-3)
+        contrast = np.abs(np.log(ratio)) / np.log(1 + CONTRAST_EDIT) * EDIT_LEVELS
+        return np.maximum(cells, contrast)
+
+    others = against(_leave_one_out_medians(stack), _leave_one_out_medians(spread))
+    # Also against the median of all members, its own thumbnail included: with four others of
+    # which two are edits in one direction (brighter, more contrast), the others' median is
+    # halfway to them and the original passed for edited, so a brightened copy won on quality.
+    everyone = against(np.median(stack, axis=0), np.full(n, np.median(spread)))
+    return [float(x) for x in np.minimum(others, everyone)]
 
 
 @dataclass(frozen=True)

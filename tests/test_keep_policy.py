@@ -638,3 +638,22 @@ def test_a_damaged_palette_png_is_still_found_damaged(tmp_path: Path) -> None:
     rec = hashing.hash_entry(entry, HashSettings())
     assert isinstance(rec, ImageRecord) and rec.traits is not None
     assert not rec.traits.lossless and not rec.traits.intact
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_edits_in_one_direction_do_not_make_the_original_edited(seed: int) -> None:
+    """QA pass 7: an original, two blurred copies (the same thumbnail), a brightened and a
+    contrast-raised copy. The original's four others have a median halfway to the two edits in
+    bright cells, so it passed for edited, as they did, and the brightened q90 copy won on JPEG
+    quality over the q75 original. The median of all five is the original's picture."""
+    rng = np.random.default_rng(seed)
+    grid = rng.uniform(20, 160, (4, 4)).astype(np.uint8)
+    original = np.asarray(Image.fromarray(grid, "L").resize((16, 16), Image.Resampling.BICUBIC), dtype=np.float64)
+    original[4:8, 4:8] = 205  # a bright patch: where both edits move it up, and brightness does not clip
+    blurred = [np.clip(original + rng.normal(0, 1, original.shape), 0, 255) for _ in range(2)]
+    bright = np.clip(original * 1.2, 0, 255)
+    mean = original.mean()  # Pillow's contrast turns about the mean grey level
+    contrast = np.clip(mean + 1.3 * (original - mean), 0, 255)
+    thumbs = [original, *blurred, bright, contrast]
+    edited = [s > quality.EDIT_LEVELS for s in quality.edit_scores([t.round().astype(np.uint8) for t in thumbs])]
+    assert edited == [False, False, False, True, True]
