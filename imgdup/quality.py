@@ -448,6 +448,14 @@ def _leave_one_out_medians(stack: np.ndarray) -> np.ndarray:
     return kth(m // 2) if m % 2 else (kth(m // 2 - 1) + kth(m // 2)) / 2
 
 
+def _median(stack: np.ndarray) -> np.ndarray:
+    """The per-position median over the first axis (``np.median`` imports ``numpy.ma``, which a
+    scan does not otherwise load)."""
+    s = np.sort(stack, axis=0)
+    m = len(s)
+    return s[m // 2] if m % 2 else (s[m // 2 - 1] + s[m // 2]) / 2
+
+
 def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
     """For each 16x16 thumbnail, how far it is from what the others agree on, in grey levels:
     the largest 2x2-cell difference from the others' per-pixel median (an overlay), or a
@@ -467,7 +475,7 @@ def edit_scores(thumbs: Sequence[np.ndarray]) -> list[float]:
     # Also against the median of all members, its own thumbnail included: with four others of
     # which two are edits in one direction (brighter, more contrast), the others' median is
     # halfway to them and the original passed for edited, so a brightened copy won on quality.
-    everyone = against(np.median(stack, axis=0), np.full(n, np.median(spread)))
+    everyone = against(_median(stack), np.full(n, _median(spread)))
     return [float(x) for x in np.minimum(others, everyone)]
 
 
