@@ -179,6 +179,47 @@ def test_blurred_copy_loses_at_equal_size(tmp_path: Path) -> None:
     assert keeper(tmp_path) == ("z_original.jpg", "sharper (another copy has less detail)")
 
 
+@pytest.mark.parametrize("seed", [8, 11])
+def test_a_mild_blur_is_blurred_when_half_the_copies_are(tmp_path: Path, seed: int) -> None:
+    """QA pass 7: a q75 original with a q90 copy blurred at radius 1 and one at radius 2. The
+    tier's median detail was the mild blur's own, so it passed as sharp, then won on JPEG quality
+    (the blur erased the q75 lattice): every original of an augmentation set was removed. A
+    copy is blurred against the sharpest sibling, not against the median."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.jpg", quality=75)
+    img.filter(ImageFilter.GaussianBlur(1)).save(tmp_path / "a_blur1.jpg", quality=90)
+    img.filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "b_blur2.jpg", quality=90)
+    assert keeper(tmp_path) == ("z_original.jpg", "sharper (another copy has less detail)")
+
+
+@pytest.mark.parametrize("seed", [8, 11])
+def test_a_sharpened_copy_does_not_make_its_original_blurred(tmp_path: Path, seed: int) -> None:
+    """Sharpening halos raise the middle band 3-6x, as much as a blur takes from it, but the top
+    band only a few times, where a blur takes nearly all: against the sharpest sibling, an
+    unsharp-masked copy would otherwise make its lossless original "blurred" and win."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.png")
+    img.save(tmp_path / "b_q90.jpg", quality=90)
+    img.filter(ImageFilter.UnsharpMask()).save(tmp_path / "a_sharpened.jpg", quality=95)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.png", reason
+    assert reason.startswith("lossless"), reason
+
+
+@pytest.mark.parametrize("seed", [8, 11])
+def test_block_edges_of_low_quality_copies_do_not_make_the_original_blurred(tmp_path: Path, seed: int) -> None:
+    """q30-q50 re-encodes lose some of the middle band and add block edges above it: none of
+    them is a sharper sibling that the original is a blur of."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    for q in (30, 40, 50):
+        img.save(tmp_path / f"a_q{q}.jpg", quality=q)
+    assert keeper(tmp_path) == ("z_original.jpg", "highest JPEG quality (q95 vs q50)")
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    records = [m.record for m in result.clusters[0].members]
+    assert not any(a.blurred for a in quality.assess(records))
+
+
 def damaged_png(img: Image.Image) -> bytes:
     """A PNG whose image-data checksum is wrong: Pillow still decodes it, verify() fails."""
     buf = io.BytesIO()
@@ -597,3 +638,22 @@ def test_a_damaged_palette_png_is_still_found_damaged(tmp_path: Path) -> None:
     rec = hashing.hash_entry(entry, HashSettings())
     assert isinstance(rec, ImageRecord) and rec.traits is not None
     assert not rec.traits.lossless and not rec.traits.intact
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_edits_in_one_direction_do_not_make_the_original_edited(seed: int) -> None:
+    """QA pass 7: an original, two blurred copies (the same thumbnail), a brightened and a
+    contrast-raised copy. The original's four others have a median halfway to the two edits in
+    bright cells, so it passed for edited, as they did, and the brightened q90 copy won on JPEG
+    quality over the q75 original. The median of all five is the original's picture."""
+    rng = np.random.default_rng(seed)
+    grid = rng.uniform(20, 160, (4, 4)).astype(np.uint8)
+    original = np.asarray(Image.fromarray(grid, "L").resize((16, 16), Image.Resampling.BICUBIC), dtype=np.float64)
+    original[4:8, 4:8] = 205  # a bright patch: where both edits move it up, and brightness does not clip
+    blurred = [np.clip(original + rng.normal(0, 1, original.shape), 0, 255) for _ in range(2)]
+    bright = np.clip(original * 1.2, 0, 255)
+    mean = original.mean()  # Pillow's contrast turns about the mean grey level
+    contrast = np.clip(mean + 1.3 * (original - mean), 0, 255)
+    thumbs = [original, *blurred, bright, contrast]
+    edited = [s > quality.EDIT_LEVELS for s in quality.edit_scores([t.round().astype(np.uint8) for t in thumbs])]
+    assert edited == [False, False, False, True, True]
