@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 
 from ..models import Action, Cluster, FileEntry, ScanResult
+from ..sets import split_names
 
 
 def display_path(path: str) -> str:
@@ -31,9 +31,8 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def root_labels(roots: tuple[str, ...] | list[str]) -> dict[str, str]:
     """A short name for each root: its folder name, numbered when two roots share one
-    (``/a/data`` and ``/b/data`` read ``data#1`` and ``data#2``)."""
-    names = [posixpath.basename(r.rstrip("/")) or "/" for r in roots]
-    return {r: n if names.count(n) == 1 else f"{n}#{i + 1}" for i, (r, n) in enumerate(zip(roots, names))}
+    (``/a/data`` and ``/b/data`` read ``data#1`` and ``data#2``): the members' ``split``."""
+    return split_names(roots, "/")
 
 
 def rooted_path(path: str, labels: dict[str, str]) -> str:
