@@ -82,7 +82,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 11  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 12  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -92,6 +92,7 @@ HASH_VERSION = 11  # 2: 2x enlargements detected by the quality check; 3: every 
 #     its first frame with information
 # 11: traits: format, mode and chroma spread, lossless WebP (VP8L) and grey-ramp palettes are lossless, the
 # thumbnail covers exactly the picture (a box over the full decode, or over a draft's true extent)
+# 12: an animated WebP of lossless (VP8L) frames is lossless (traits)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -635,7 +636,9 @@ _WEBP_HEAD = 64 * 1024  # bytes read to find a WebP's image chunk (after ICC, EX
 
 def _webp_lossless(source: str | io.BytesIO) -> bool:
     """True when a WebP's (first) image chunk is VP8L, the lossless codec (Pillow does not say).
-    A simple file has it at byte 12; an extended one (VP8X) after its metadata chunks."""
+    A simple file has it at byte 12; an extended one (VP8X) after its metadata chunks; an
+    animation inside its first frame (ANMF: a 16-byte frame header, then the frame's chunks;
+    encoders use one codec for every frame)."""
     if isinstance(source, io.BytesIO):
         head = source.getbuffer()[:_WEBP_HEAD].tobytes()
     else:
@@ -646,7 +649,10 @@ def _webp_lossless(source: str | io.BytesIO) -> bool:
         tag, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
         if tag == b"VP8L":
             return True
-        if tag in (b"VP8 ", b"ANMF", b"ALPH"):  # lossy data, an animation (frames vary), lossy alpha's partner
+        if tag == b"ANMF":  # the first frame: its own chunks follow its header
+            at += 8 + 16
+            continue
+        if tag in (b"VP8 ", b"ALPH"):  # lossy data, lossy alpha's partner
             return False
         at += 8 + size + (size & 1)
     return False

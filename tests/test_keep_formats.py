@@ -54,6 +54,19 @@ def test_only_a_vp8l_webp_is_lossless() -> None:
 
 
 @pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
+def test_an_animated_webp_is_lossless_when_its_frames_are() -> None:
+    """An animated WebP holds its frames in ANMF chunks: a lossless one (VP8L frames) was ranked
+    "of unknown quality, as q60", a lossy one stays lossy (QA pass 6)."""
+    frames = [detailed(k, (64, 48)) for k in (4, 5, 6)]
+    settings = HashSettings()
+    for kwargs, lossless in ((dict(lossless=True), True), (dict(quality=90), False)):
+        out = io.BytesIO()
+        frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=100, **kwargs)
+        traits = hashing._load_first_frame(io.BytesIO(out.getvalue()), settings)[4]
+        assert (traits.format, traits.lossless) == ("WEBP", lossless)
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_webp_of_unknown_quality_is_not_ranked_below_a_q30_jpeg(tmp_path: Path, seed: int) -> None:
     """Unknown is not worse: the q95 WebP ties with the JPEG on quality and path order decides
