@@ -111,13 +111,14 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
 
 def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     """The order of the ``quality`` rule: intact, colour, more than 1 bit per pixel (a dithered
-    copy's noise is no detail), not an enlargement of a sibling, no added frame (its pixels are
-    not picture), most pixels, then at equal resolution the least processed (no edit or
+    copy's noise is no detail), most frames (a still of an animation's first frame, or page 1
+    of a scan, holds part of it), not an enlargement of a sibling, no added frame (its pixels
+    are not picture), most pixels, then at equal resolution the least processed (no edit or
     overlay, not blurred, highest effective JPEG quality, most bits per sample, not re-encoded
     from a coarser one)."""
     return (
-        a.damaged, a.grey, a.bits == 1, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality, -a.bits,
-        a.reencoded_from is not None,
+        a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality,
+        -a.bits, a.reencoded_from is not None,
     )  # fmt: skip
 
 
@@ -133,6 +134,8 @@ def _quality_reason(
         return "colour (another copy is grayscale)"
     if (a.bits == 1) != (b.bits == 1):
         return "grey levels (another copy is black and white, 1 bit per pixel)"
+    if r.frames != s.frames:
+        return f"more frames ({r.frames} vs {s.frames}: the other copy holds only some of them)"
     if a.enlarged != b.enlarged:
         if all(o.enlarged for o in others):
             return "the others are enlargements of it"

@@ -208,3 +208,15 @@ def test_format_mode_and_chroma_spread_survive_the_cache(tmp_path: Path) -> None
     assert modes["z_16bit.png"][1].startswith("I;16") and modes["b_toned.jpg"] == ("JPEG", "RGB")
     assert all(r.traits and (r.traits.chroma_spread is not None) == (r.path.endswith(".jpg")) for r in warm.records)
     assert Path(warm.clusters[0].keep.path).name == "z_16bit.png"
+
+
+def test_an_animation_is_kept_over_a_still_of_its_first_frame(tmp_path: Path) -> None:
+    """A still PNG of the first frame was kept (it sorts first) and the animation itself, that
+    frame and four more, was left for review: the still holds a fifth of the picture. The
+    animation is kept; the still, whose frames differ from it, stays for review (QA pass 6)."""
+    frames = [detailed(k, (160, 120)) for k in (11, 12, 13, 14, 15)]
+    frames[0].save(tmp_path / "a_first_frame.png")
+    frames[0].save(tmp_path / "b_clip.png", save_all=True, append_images=frames[1:], duration=100)
+    (cluster,) = imgdup.find_duplicates([tmp_path], jobs=1).clusters
+    assert Path(cluster.keep.path).name == "b_clip.png" and "frames" in cluster.keep_reason
+    assert {Path(m.record.path).name: m.action for m in cluster.members}["a_first_frame.png"] is imgdup.Action.REVIEW
