@@ -82,7 +82,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 12  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 13  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -93,6 +93,7 @@ HASH_VERSION = 12  # 2: 2x enlargements detected by the quality check; 3: every 
 # 11: traits: format, mode and chroma spread, lossless WebP (VP8L) and grey-ramp palettes are lossless, the
 # thumbnail covers exactly the picture (a box over the full decode, or over a draft's true extent)
 # 12: an animated WebP of lossless (VP8L) frames is lossless (traits)
+# 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:

@@ -17,11 +17,12 @@ and are compared with each other; a sub-region hash is compared only with the ot
 canonical hashes (never with its sub-regions, which would double the chances of a chance match),
 and every comparison, plain against plain included, counts only when the finer hashes of the
 same two boxes agree too (more hashes per image mean more chances of a chance match; the finer
-hash rules them out), and so do their colour layouts where both boxes have one
-(:data:`COLOUR_APART`: perceptual hashes see grey levels only, and flags, icons or graphics that
-differ only in colour have the same ones). Identical plain hashes need no other confirmation
-than the colours', unless both images are framed (:data:`FRAMED_SHARE`): then their content
-boxes must agree, whatever else does.
+hash rules them out), and so do their colour layouts where both boxes have one and the finer
+hashes agree only loosely (:data:`COLOUR_APART`, :data:`COLOUR_FINE_SHARE`: perceptual hashes
+see grey levels only, and flags, icons or graphics that differ only in colour have the same
+ones, while a colour filter keeps a copy's grey levels in every detail). Identical plain
+hashes need no other confirmation than the colours', unless both images are framed
+(:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
 
@@ -189,6 +190,12 @@ def colour_layout(regions: Sequence[int]) -> Sequence[int]:
 COLOUR_RMS = 8.0
 COLOUR_APART = 0.7
 COLOUR_CELLS = 4
+# Colours are asked only where the finer hashes agree less closely than this share of their
+# bits: a colour filter (a warm or cool cast, a hue shift, sepia) keeps the grey levels, and
+# the finer hashes of 80 such copies of 20 dogs-1000 photos came 0-14 bits of 256 apart (one 28),
+# while the flags that differ in a stripe's colour are 32-64 apart (their grey levels differ a
+# little too). Without the bound a cool cast lost 12 of 20 copies, a 56-degree hue shift 15.
+COLOUR_FINE_SHARE = 1 / 16
 
 
 def colour_grids(layouts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +272,8 @@ def region_distance(
     (ua, ra), (ub, rb) = colour_grids(colour_layout(a_regions)), colour_grids(colour_layout(b_regions))
 
     def colours_agree(i: int, j: int) -> bool:
-        return not colours_differ(ua[i], ra[i], ub[j], rb[j])
+        close = (af[i] ^ bf[j]).bit_count() <= COLOUR_FINE_SHARE * 4 * bits  # a colour filter at most
+        return close or not colours_differ(ua[i], ra[i], ub[j], rb[j])
 
     if framed and (af[1] ^ bf[1]).bit_count() > fine_max:
         return bits  # both framed, and what the frames hold differs: only the frames matched
@@ -356,6 +364,7 @@ class LinkHashes:
         rms_a, rms_b = self.colour_rms[ia][:, self._PAIRS_A], self.colour_rms[ib][:, self._PAIRS_B]
         asked = fine_ok.copy()
         asked[:, self._PLAIN_PAIR] |= plain == 0
+        asked &= fine > COLOUR_FINE_SHARE * 4 * self.bits  # closer: the same grey levels, a colour filter at most
         rows, cols = np.nonzero(asked & (rms_a >= COLOUR_RMS) & (rms_b >= COLOUR_RMS))
         differ = np.zeros(fine.shape, dtype=bool)
         if len(rows):
