@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
-from .fsafe import (
+from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
+    MANIFEST_SCHEMA,
+    QUARANTINE_SUFFIX,
     Identity,
     anchored,
     inside,
@@ -47,9 +49,6 @@ from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, Skip
 from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
-
-MANIFEST_SCHEMA = "imgdup.manifest/1"
-QUARANTINE_SUFFIX = ".imgdup-quarantine"
 
 
 def default_quarantine(roots: tuple[str, ...]) -> str:

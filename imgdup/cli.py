@@ -181,6 +181,8 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
 def _print_removal(removal: RemovalResult) -> None:
     if removal.manifest is None:
         print("nothing to remove")
+        for s in removal.skipped:  # every cluster skipped: say why, as below
+            print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
     print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")

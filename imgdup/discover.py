@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import UsageError
-from .fsafe import is_stage
+from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage
 from .models import FileEntry, Skipped
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,25 @@ _STAGE_REASON = (
 )
 
 
+_QUARANTINE_REASON = (
+    "an imgdup quarantine (files removed as duplicates, with their manifest); not scanned: its files "
+    "would be kept over the dataset's own copies. imgdup --undo MANIFEST puts them back"
+)
+_PARTIAL_REASON = "a temporary copy left by an interrupted move across disks; not scanned (the next undo deletes it)"
+
+
+def _is_run_folder(entries: list[os.DirEntry[str]]) -> bool:
+    """Whether a folder holding these entries is a quarantine run (its imgdup manifest.json)."""
+    for entry in entries:
+        if entry.name == "manifest.json" and entry.is_file(follow_symlinks=False):
+            try:
+                with open(entry.path, "rb") as fh:
+                    return MANIFEST_SCHEMA.encode() in fh.read(256)
+            except OSError:
+                return False
+    return False
+
+
 def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path, lstat) of regular files below ``root`` in sorted order, depth first."""
     stack = [root]
@@ -88,6 +107,9 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             skipped.append(Skipped(folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        if folder != root and _is_run_folder(entries):  # a quarantine of the user's choosing
+            skipped.append(Skipped(folder, _QUARANTINE_REASON))
             continue
         subdirs: list[str] = []
         for entry in entries:
@@ -101,6 +123,12 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
             elif stat.S_ISDIR(st.st_mode) and is_stage(entry.name):
                 # Only a killed --permanent removal leaves one: its file was about to be deleted.
                 skipped.append(Skipped(entry.path, _STAGE_REASON))
+            elif stat.S_ISDIR(st.st_mode) and entry.name.endswith(QUARANTINE_SUFFIX):
+                # The default quarantine beside an earlier run's root, inside this one: the files
+                # there were removed as duplicates; scanned, they were kept and the copies removed.
+                skipped.append(Skipped(entry.path, _QUARANTINE_REASON))
+            elif stat.S_ISREG(st.st_mode) and PARTIAL_MARK in entry.name:
+                skipped.append(Skipped(entry.path, _PARTIAL_REASON))
             elif stat.S_ISDIR(st.st_mode):
                 subdirs.append(entry.path)
             elif stat.S_ISREG(st.st_mode):

@@ -59,6 +59,8 @@ from dataclasses import dataclass
 from .errors import OutputError
 
 PARTIAL_MARK = ".imgdup-partial-"  # temporary copies; undo deletes these (and only these)
+QUARANTINE_SUFFIX = ".imgdup-quarantine"  # the default quarantine: <first root>.imgdup-quarantine
+MANIFEST_SCHEMA = "imgdup.manifest/1"
 _PARTIAL = re.compile(r"\..*" + re.escape(PARTIAL_MARK) + "[0-9a-f]{8}", re.DOTALL)
 _STAGE_PREFIX = ".imgdup-unlink-"  # private folders a name is renamed into before it is unlinked
 _CHUNK = 1024 * 1024

@@ -573,3 +573,29 @@ def test_ctrl_c_during_removal_says_what_was_done_and_how_to_undo(
     assert "1 file moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
     assert "cache" not in err
     assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
+
+
+def test_a_quarantine_inside_a_later_scanned_folder_is_not_scanned(tmp_path: Path) -> None:
+    """``-d data/train -d data/test --remove 1`` quarantines beside the first root, inside
+    ``data``; a later ``-d data`` scanned the quarantined files as pictures, kept them by path
+    order and removed the real copies: once the quarantine was emptied, no copy was left (QA pass
+    8). A quarantine folder (its name, or a run folder holding an imgdup manifest) is skipped,
+    and so are temporary copies an interrupted cross-disk move left."""
+    data = tmp_path / "data"
+    pair(data / "train", 60, keep="t.png", copy="u.png")
+    save_png(61, data / "test" / "x.png")
+    first = imgdup.find_duplicates([data / "train", data / "test"], jobs=1, keep="path")
+    imgdup.remove(first)
+    quarantine = data / "test.imgdup-quarantine"
+    assert any(quarantine.rglob("u.png"))
+    custom = data / "mine"  # a quarantine of the user's choosing, inside a folder scanned later
+    pair(tmp_path / "other", 62, keep="k.png", copy="c.png")
+    imgdup.remove(imgdup.find_duplicates([tmp_path / "other"], jobs=1, keep="path"), quarantine=custom)
+    shutil.copyfile(data / "test" / "x.png", data / "test" / ".x.png.imgdup-partial-0123abcd")
+    later = imgdup.find_duplicates([data], jobs=1)
+    assert sorted(os.path.basename(r.path) for r in later.records) == ["t.png", "x.png"]
+    skipped = {s.path: s.reason for s in later.skipped}
+    assert "quarantine" in skipped[str(quarantine)]
+    assert any("quarantine" in reason for path, reason in skipped.items() if path.startswith(str(custom)))
+    assert "temporary copy" in skipped[str(data / "test" / ".x.png.imgdup-partial-0123abcd")]
+    assert later.clusters == ()

@@ -292,3 +292,20 @@ def test_apply_names_each_skipped_cluster_once_and_ends_with_a_count(
     out, err = capsys.readouterr()
     assert out.count("skipped cluster 0") == 1 and "cluster 0" not in err
     assert err.strip().splitlines()[-1] == "imgdup: 1 cluster skipped (listed above)"
+
+
+def test_apply_with_every_cluster_skipped_still_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pixel_limit: object
+) -> None:
+    """With nothing left to remove, apply printed "nothing to remove" and, on stderr, "1 cluster
+    skipped (listed above)" with nothing listed (QA pass 8)."""
+    (tmp_path / "d").mkdir()
+    photo(6).save(tmp_path / "d" / "a.png")
+    photo(6).save(tmp_path / "d" / "b.jpg", quality=60)
+    report = tmp_path / "r.json"
+    assert main(["-d", str(tmp_path / "d"), "-j", "1", "--no-cache", "--no-progress", "--report", str(report)]) == 0
+    capsys.readouterr()
+    # files that cannot be checked now (a pixel limit below them): apply skips before removing
+    assert main(["apply", str(report), "-j", "1", "--no-cache", "--max-pixels", "100"]) == 3
+    out, _err = capsys.readouterr()
+    assert "nothing to remove" in out and "skipped cluster 0" in out
