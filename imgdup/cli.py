@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -409,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset or ()):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731
+    # SIGTERM (a batch system's time limit, a pre-emption) stops the run as Ctrl-C does: between
+    # two files, saying what was done and how to undo it (it ended a removal silently).
+    previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
     try:
         return runner()
     except UsageError as exc:
@@ -428,6 +433,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"imgdup: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -431,20 +431,25 @@ def put_back_staged(top: str) -> list[tuple[str, str | None]]:
 
 @contextlib.contextmanager
 def one_step() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block ends, so a move or a checked deletion is never
-    cut between its rename and its check; the KeyboardInterrupt comes right after. Only in the
-    main thread (where Python delivers signals); the previous handler is restored."""
+    """Hold Ctrl-C (SIGINT) and SIGTERM back until the block ends, so a move or a checked
+    deletion is never cut between its rename and its check; the KeyboardInterrupt comes right
+    after. Only in the main thread (where Python delivers signals); the previous handlers are
+    restored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in _HELD}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if caught:
-            raise KeyboardInterrupt  # also after a failed step: the user asked to stop
+            raise KeyboardInterrupt  # also after a failed step: the user (or the system) asked to stop
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
 
 
 # --- locks ------------------------------------------------------------------------------------

@@ -599,3 +599,32 @@ def test_a_quarantine_inside_a_later_scanned_folder_is_not_scanned(tmp_path: Pat
     assert any("quarantine" in reason for path, reason in skipped.items() if path.startswith(str(custom)))
     assert "temporary copy" in skipped[str(data / "test" / ".x.png.imgdup-partial-0123abcd")]
     assert later.clusters == ()
+
+
+def test_sigterm_during_removal_stops_like_ctrl_c_and_says_how_to_undo(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (a batch system's time limit, a pre-emption) ended a removal silently: exit 143,
+    no manifest path, no undo command, with files already moved (QA pass 8). The command takes
+    it as Ctrl-C: it stops between two files and says what was done."""
+    real = actions._check_unchanged
+
+    def terminate_at_second_cluster(path: str, *a: Any) -> str | None:
+        if "g2" in path:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(path, *a)
+
+    def fallback(_signum: int, _frame: object) -> None:  # what the old code met: no handler of its own
+        raise SystemExit(143)
+
+    monkeypatch.setattr(actions, "_check_unchanged", terminate_at_second_cluster)
+    previous = signal.signal(signal.SIGTERM, fallback)
+    try:
+        rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    finally:
+        assert signal.getsignal(signal.SIGTERM) is fallback  # the command put the handler back
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert rc == 130 and f"imgdup --undo {manifest}" in err
+    assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
