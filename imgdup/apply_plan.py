@@ -19,7 +19,7 @@ from .actions import remove
 from .cache import HashCache
 from .errors import PlanError, UsageError
 from .frames import frames_match
-from .hashing import settings_key
+from .hashing import CHANGED_REASON, settings_key
 from .models import (
     Action,
     Cluster,
@@ -147,6 +147,10 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
+            if isinstance(got, HashFailure) and got.reason == CHANGED_REASON:
+                # replaced or rewritten since the scan (its size, mtime or inode are not the plan's)
+                out[c.id] = f"{m.path} changed since the scan; nothing in this cluster was removed"
+                break
             if isinstance(got, HashFailure) and os.path.lexists(m.path):  # (gone: remove()'s re-check says so)
                 out[c.id] = (
                     f"{m.path} cannot be checked now ({got.reason}): whether it is a duplicate is not known; "

@@ -731,6 +731,7 @@ class _Changed(Exception):
     pass
 
 
+CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime or inode moved under it)
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
 
@@ -741,7 +742,7 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     try:
         return work()
     except _Changed:
-        return HashFailure(entry.path, "file changed while it was being scanned", transient=True)
+        return HashFailure(entry.path, CHANGED_REASON, transient=True)
     except Image.DecompressionBombWarning as exc:
         return HashFailure(entry.path, f"refused: possible decompression bomb ({exc}; {_RAISE_LIMIT})")
     except Image.DecompressionBombError as exc:

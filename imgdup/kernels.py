@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .hashing import hash_entry, quality_entry
+from .hashing import CHANGED_REASON, hash_entry, quality_entry
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 from .parallel import DEFAULT_TIMEOUT, hash_all
 
@@ -120,7 +120,7 @@ def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:
         return HashFailure(entry.path, f"cannot read: {type(exc).__name__}: {exc}", transient=True)
     st = os.stat(local)
     if st.st_size != entry.size:
-        return HashFailure(entry.path, "file changed while it was being scanned", transient=True)
+        return HashFailure(entry.path, CHANGED_REASON, transient=True)
     return dataclasses.replace(
         entry, path=local, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev, aliases=()
     )

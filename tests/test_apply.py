@@ -350,3 +350,17 @@ def test_applying_the_html_page_says_which_file_to_apply(planted_root: Path, tmp
     imgdup.write_report(scan(planted_root), page)
     with pytest.raises(imgdup.PlanError, match="is the HTML page, not a plan"):
         imgdup.apply(page)
+
+
+def test_a_file_replaced_since_the_scan_is_named_as_such(planted_root: Path, tmp_path: Path) -> None:
+    """A file replaced after the scan was skipped as "cannot be checked now (file changed while
+    it was being scanned)": it changed since the scan, not during it (QA pass 8)."""
+    doc = scanned_plan(planted_root)
+    member = next(m for c in doc["clusters"] for m in c["members"] if m["action"] == "remove")
+    other = next(
+        m for c in doc["clusters"] for m in c["members"] if m["path"] != member["path"] and m["action"] == "keep"
+    )
+    Path(member["path"]).write_bytes(Path(other["path"]).read_bytes())
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    reasons = [s.reason for s in done.skipped]
+    assert any("changed since the scan" in r for r in reasons) and not any("while it was" in r for r in reasons)
