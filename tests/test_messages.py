@@ -276,17 +276,23 @@ def test_the_pixel_limit_can_be_raised_for_trusted_large_images(
             main(["-d", str(tmp_path), *bad])
 
 
+def _scanned_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: int) -> Path:
+    """A picture and its JPEG copy in ``tmp_path/d``, scanned; the report's path (output dropped)."""
+    (tmp_path / "d").mkdir()
+    photo(seed).save(tmp_path / "d" / "a.png")
+    photo(seed).save(tmp_path / "d" / "b.jpg", quality=60)
+    report = tmp_path / "r.json"
+    assert main(["-d", str(tmp_path / "d"), "-j", "1", "--no-cache", "--no-progress", "--report", str(report)]) == 0
+    capsys.readouterr()
+    return report
+
+
 def test_apply_names_each_skipped_cluster_once_and_ends_with_a_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Each skip was printed twice (stdout, and the library's warning on stderr), and apply's
     exit 3 had no closing line saying how many and where, as a scan's removal has."""
-    (tmp_path / "d").mkdir()
-    photo(5).save(tmp_path / "d" / "a.png")
-    photo(5).save(tmp_path / "d" / "b.jpg", quality=60)
-    report = tmp_path / "r.json"
-    assert main(["-d", str(tmp_path / "d"), "-j", "1", "--no-cache", "--no-progress", "--report", str(report)]) == 0
-    capsys.readouterr()
+    report = _scanned_pair(tmp_path, capsys, 5)
     (tmp_path / "d" / "b.jpg").unlink()
     assert main(["apply", str(report), "-j", "1", "--no-cache"]) == 3
     out, err = capsys.readouterr()
@@ -299,12 +305,7 @@ def test_apply_with_every_cluster_skipped_still_says_why(
 ) -> None:
     """With nothing left to remove, apply printed "nothing to remove" and, on stderr, "1 cluster
     skipped (listed above)" with nothing listed (QA pass 8)."""
-    (tmp_path / "d").mkdir()
-    photo(6).save(tmp_path / "d" / "a.png")
-    photo(6).save(tmp_path / "d" / "b.jpg", quality=60)
-    report = tmp_path / "r.json"
-    assert main(["-d", str(tmp_path / "d"), "-j", "1", "--no-cache", "--no-progress", "--report", str(report)]) == 0
-    capsys.readouterr()
+    report = _scanned_pair(tmp_path, capsys, 6)
     # files that cannot be checked now (a pixel limit below them): apply skips before removing
     assert main(["apply", str(report), "-j", "1", "--no-cache", "--max-pixels", "100"]) == 3
     out, _err = capsys.readouterr()
