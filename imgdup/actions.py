@@ -287,12 +287,16 @@ def _act(
             name: m.record.entry for m in c.removable for name in (m.record.entry.path, *m.record.entry.aliases)
         }
         # Space is freed once every name of the inode is gone; a name kept elsewhere (a hard
-        # link outside the roots) keeps the data on disk. Counted once, on the first name.
-        frees = {}
+        # link outside the roots) keeps the data on disk. Counted once, on the first name: its
+        # other names here go with it and free no more bytes (not "kept elsewhere" either).
+        frees: dict[str, bool] = {}
         for m in c.removable:
             e = m.record.entry
             with contextlib.suppress(OSError):
                 frees[e.path] = os.lstat(e.path).st_nlink <= 1 + len(e.aliases)
+            for alias in e.aliases:
+                frees[alias] = frees.get(e.path, False)
+        first_names = {m.record.entry.path for m in c.removable}
         for item in by_cluster[c.id]:
             path = item["path"]
             entry = entry_of[path]
@@ -300,7 +304,8 @@ def _act(
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
                     _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
-                    removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
+                    size = item["bytes"] if path in first_names else 0
+                    removed.append(Removed(c.id, path, item["quarantine"], size, frees.get(path, False)))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.info("cluster %d: stopped at %s", c.id, reason)

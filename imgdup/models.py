@@ -370,7 +370,8 @@ class Removed:
     """One file name moved to the quarantine (``quarantine`` is None when deleted).
 
     ``frees_space`` is False when another hard link outside the scanned roots still holds the
-    data: the name is gone from the dataset, but the disk space is not freed.
+    data: the name is gone from the dataset, but the disk space is not freed. ``bytes`` is what
+    this name frees: 0 for a second name of a file whose first name here counts its bytes.
     """
 
     cluster: int

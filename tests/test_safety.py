@@ -27,6 +27,7 @@ from PIL import Image
 import imgdup
 from imgdup.cli import main
 from imgdup.models import FileEntry
+from imgdup.report.text import human_bytes
 
 from .synth import photo
 
@@ -492,3 +493,21 @@ def test_removing_a_file_whose_other_hard_link_is_outside_the_roots_says_no_spac
     assert "b.png: another name of this file (a hard link) keeps its data" in out
     assert (tmp_path / "elsewhere.png").exists() and (root / "a.png").exists()
     assert "moved to the quarantine: 1 file (0 B)" in out
+
+
+def test_two_names_of_one_removed_file_inside_the_roots_are_not_said_to_keep_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both names move: neither keeps the data, and its bytes are freed once (QA pass 8).
+    root = tmp_path / "data"
+    save(photo(95), root / "a" / "k.png")
+    shutil.copyfile(root / "a" / "k.png", root / "a" / "x.png")
+    (root / "b").mkdir()
+    os.link(root / "a" / "x.png", root / "b" / "x2.png")
+    size = (root / "a" / "x.png").stat().st_size
+    rc = main(["-d", str(root), "-r", "1", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert not (root / "a" / "x.png").exists() and not (root / "b" / "x2.png").exists()
+    assert "keeps its data" not in out
+    assert f"moved to the quarantine: 2 files ({human_bytes(size)})" in out
