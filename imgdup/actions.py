@@ -152,8 +152,8 @@ def _locked(roots: tuple[str, ...]) -> Iterator[None]:
             yield
     except BlockingIOError as exc:
         raise RemovalError(
-            f"another imgdup removal is running on {exc.filename} (a scanned folder, or one above or inside it); "
-            "nothing was changed"
+            f"another imgdup removal or undo is running on {exc.filename} (a scanned folder, or one above or "
+            "inside it); nothing was changed"
         ) from None
 
 

@@ -395,6 +395,19 @@ def test_a_second_removal_on_the_same_root_is_refused(two_clusters: Path, tmp_pa
     assert len(imgdup.remove(result, quarantine=tmp_path / "q").removed) == 2
 
 
+def test_an_undo_refused_by_the_lock_does_not_claim_a_removal_holds_it(two_clusters: Path, tmp_path: Path) -> None:
+    # The holder may be another undo as well as a removal: the message names both (QA pass 8).
+    done = imgdup.remove(imgdup.find_duplicates([two_clusters], jobs=1), quarantine=tmp_path / "q")
+    fd = os.open(two_clusters, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(imgdup.RemovalError, match="another imgdup removal or undo is running"):
+            imgdup.undo(done.manifest)
+    finally:
+        os.close(fd)
+    assert len(imgdup.undo(done.manifest).restored) == 2
+
+
 @contextlib.contextmanager
 def tiny_tmpfs(path: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
     path.mkdir()
