@@ -356,8 +356,15 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     more than once and after an interrupted removal. A file counts as already in place only
     when the original path, reached from its root without symbolic links, holds a regular file
     with the recorded content that is not the quarantined file itself. The quarantine is found
-    from the manifest's own folder, so a moved quarantine folder still restores.
+    from the manifest's own folder, so a moved quarantine folder still restores; a manifest that
+    is not a regular file (a pipe, ``<(cat manifest)``) has no such folder and is refused.
     """
+    with contextlib.suppress(OSError):  # a missing file: read_manifest says so
+        if not stat.S_ISREG(os.stat(manifest).st_mode):
+            raise ManifestError(
+                f"{os.fspath(manifest)} is not a regular file: undo reads the manifest in its own run folder, "
+                "beside the quarantined files (imgdup --undo QUARANTINE/RUN/manifest.json); nothing was restored"
+            )
     doc = read_manifest(manifest)
     if doc.get("host") != platform.node():
         raise ManifestError(

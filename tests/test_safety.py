@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -377,6 +378,18 @@ def test_corrupt_manifest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.write_text('{"schema": "something-else", "entries": []}')
     assert main(["--undo", str(bad)]) == 1
     assert "not an imgdup manifest" in capsys.readouterr().err
+
+
+def test_an_undo_given_a_manifest_through_a_pipe_says_where_to_read_it(two_clusters: Path, tmp_path: Path) -> None:
+    # `--undo <(cat manifest)` has no run folder beside it: the files cannot be found, and the
+    # command said only "missing from the quarantine" (QA pass 8).
+    done = imgdup.remove(imgdup.find_duplicates([two_clusters], jobs=1), quarantine=tmp_path / "q")
+    assert done.manifest is not None
+    script = f"{shlex.quote(sys.executable)} -m imgdup --undo <(cat {shlex.quote(done.manifest)})"
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a regular file" in proc.stderr and "its own run folder" in proc.stderr
+    assert len(imgdup.undo(done.manifest).restored) == 2  # from its folder, nothing was lost
 
 
 # --- concurrency and full disks ------------------------------------------------------------------
