@@ -6,8 +6,14 @@ a half-size thumbnail, a caption "meme" (a white band with a line of text above 
 copy in a thin white frame, and a colour-filtered copy. The camera file is the one to keep;
 the script prints which version was kept, per version, over all clusters.
 
+``--processed`` adds two versions a filter app leaves, saved at q90: a sharpened copy
+(UnsharpMask radius 1, 80%) and a grainy one (Gaussian luminance noise, sigma 6). Neither
+carries more of the picture than the camera file; the keep policy's known limit is that
+they win on "highest JPEG quality" (see README, "Which file is kept").
+
     python benchmarks/bench_keepers.py                   # 100 photos (dogs-1000 #300-399)
     python benchmarks/bench_keepers.py --photos 20 --json out.json
+    python benchmarks/bench_keepers.py --processed
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 import imgdup
 from benchmarks._common import dogs1000
 
 VERSIONS = ("camera", "chat", "square", "thumb", "meme", "framed", "filter")
+PROCESSED = ("sharpened", "grain")
 
 
-def write_versions(photo: Path, folder: Path, index: int) -> None:
-    """The seven versions of one photo in ``folder`` (named so that path order favours none)."""
+def write_versions(photo: Path, folder: Path, index: int, processed: bool = False) -> None:
+    """The seven versions of one photo in ``folder`` (named so that path order favours none),
+    and with ``processed`` the sharpened and grainy ones."""
     folder.mkdir(parents=True)
     im = Image.open(photo).convert("RGB")
     w, h = im.size
@@ -48,6 +57,12 @@ def write_versions(photo: Path, folder: Path, index: int) -> None:
     meme.save(folder / "meme.jpg", quality=85)
     ImageOps.expand(im, border=max(8, w // 25), fill=(255, 255, 255)).save(folder / "framed.jpg", quality=90)
     ImageEnhance.Color(im).enhance(1.6).save(folder / "filter.jpg", quality=90)
+    if processed:
+        im.filter(ImageFilter.UnsharpMask(radius=1, percent=80, threshold=2)).save(folder / "sharpened.jpg", quality=90)
+        grain = np.random.default_rng(index).normal(0.0, 6.0, (h, w, 1))
+        Image.fromarray(np.clip(np.asarray(im, dtype=np.float64) + grain, 0, 255).astype(np.uint8)).save(
+            folder / "grain.jpg", quality=90
+        )
 
 
 def version_of(path: str) -> str:
@@ -61,17 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first", type=int, default=300, help="index of the first dogs-1000 photo used")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", type=Path)
+    p.add_argument("--processed", action="store_true", help="add a sharpened and a grainy version (q90)")
     args = p.parse_args(argv)
     photos = sorted(p for p in dogs1000().iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     photos = photos[args.first : args.first + args.photos]
     with tempfile.TemporaryDirectory() as tmp:
         for i, photo in enumerate(photos):
-            write_versions(photo, Path(tmp) / f"{i:03d}", i)
+            write_versions(photo, Path(tmp) / f"{i:03d}", i, args.processed)
         result = imgdup.find_duplicates(tmp, jobs=args.jobs)
     kept = collections.Counter(version_of(c.keep.path) for c in result.clusters)
     reasons = collections.Counter(c.keep_reason for c in result.clusters if version_of(c.keep.path) != "camera")
-    print(f"{len(photos)} photos x {len(VERSIONS)} versions, {len(result.clusters)} clusters")
-    for v in VERSIONS:
+    versions = VERSIONS + (PROCESSED if args.processed else ())
+    print(f"{len(photos)} photos x {len(versions)} versions, {len(result.clusters)} clusters")
+    for v in versions:
         print(f"  kept: {v:8s} {kept.get(v, 0):4d}")
     print(f"  camera file kept in {kept.get('camera', 0)} of {len(result.clusters)} clusters")
     for reason, n in reasons.most_common(5):
