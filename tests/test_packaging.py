@@ -57,7 +57,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     assert meta["Name"] == "imgdup-ml"
     assert meta["License-Expression"] == "MIT"
     assert "Typing :: Typed" in meta.get_all("Classifier")
-    assert "imgdup = imgdup.cli:main" in entry_points
+    assert "imgdup = imgdup.__main__:run" in entry_points
     assert any(n.endswith("/licenses/LICENSE") for n in names)
     # Only the package itself: never a top-level module that could shadow another project's.
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"imgdup"}

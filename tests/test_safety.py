@@ -537,3 +537,29 @@ def test_two_names_of_one_removed_file_inside_the_roots_are_not_said_to_keep_its
     assert not (root / "a" / "x.png").exists() and not (root / "b" / "x2.png").exists()
     assert "keeps its data" not in out
     assert f"moved to the quarantine: 2 files ({human_bytes(size)})" in out
+
+
+def test_ctrl_c_while_the_command_starts_ends_without_a_traceback(tmp_path: Path) -> None:
+    # A Ctrl-C while the command's modules load printed Python's traceback (QA pass 8). The
+    # interrupt is raised by the import of imgdup.cli itself: the same moment, every time.
+    hook = tmp_path / "hook" / "sitecustomize.py"
+    hook.parent.mkdir()
+    hook.write_text(
+        textwrap.dedent(
+            """
+            import sys
+
+            class Interrupt:
+                def find_spec(self, name, path=None, target=None):
+                    if name == "imgdup.cli":
+                        raise KeyboardInterrupt
+
+            sys.meta_path.insert(0, Interrupt())
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook.parent), str(REPO)])}
+    for cmd in (["-m", "imgdup", "--version"], ["-c", "import sys, imgdup.__main__ as m; sys.exit(m.run())"]):
+        proc = subprocess.run([sys.executable, *cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 130, proc.stderr
+        assert proc.stderr.strip() == "imgdup: interrupted", proc.stderr
