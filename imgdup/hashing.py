@@ -82,7 +82,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 13  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 14  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -94,6 +94,7 @@ HASH_VERSION = 13  # 2: 2x enlargements detected by the quality check; 3: every 
 # thumbnail covers exactly the picture (a box over the full decode, or over a draft's true extent)
 # 12: an animated WebP of lossless (VP8L) frames is lossless (traits)
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
+# 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -526,7 +527,7 @@ def _load_first_frame(
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
-            mode = img.mode  # as stored (a draft decode changes it)
+            mode = _stored_mode(img)  # as stored (a draft decode changes it)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
             frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
@@ -601,6 +602,17 @@ def _load_first_frame(
                 chroma_spread=None if spread is None else round(spread, 3),
             )
             return img, width, height, frames, traits, measured, chroma
+
+
+def _stored_mode(img: Image.Image) -> str:
+    """The mode of the samples the file stores: Pillow's mode, with ";16" added where Pillow reads
+    16-bit samples into an 8-bit mode (a 16-bit RGB or RGBA PNG or TIFF opens as "RGB"/"RGBA",
+    and its 8-bit export then held "the same pixels" and was kept as the smaller twin)."""
+    raw = img.tile[0].args if img.tile else None
+    raw = raw[0] if isinstance(raw, tuple) and raw else raw
+    if isinstance(raw, str) and img.mode in ("RGB", "RGBA") and ";16" in raw:
+        return f"{img.mode};16"
+    return img.mode
 
 
 def _thumbnail(img: Image.Image, extent: tuple[float, float]) -> bytes:

@@ -512,11 +512,12 @@ def unknown_quality(r: ImageRecord) -> bool:
 
 
 def bits_per_sample(mode: str) -> int:
-    """Bits per sample of a Pillow mode as stored: 1 for "1", 16 for "I;16*", 32 for "I"/"F", else 8
-    (also for an unknown mode, "": an older record)."""
+    """Bits per sample of a Pillow mode as stored: 1 for "1", 16 for "I;16*" and for the 16-bit
+    colour files Pillow reads as 8-bit ("RGB;16", see hashing), 32 for "I"/"F", else 8 (also
+    for an unknown mode, "": an older record)."""
     if mode == "1":
         return 1
-    if mode.startswith("I;16"):
+    if mode.startswith("I;16") or mode.endswith(";16"):
         return 16
     return 32 if mode in ("I", "F") else 8
 

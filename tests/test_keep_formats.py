@@ -6,6 +6,8 @@ Each case names its copies so that path order would keep the wrong file.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,32 @@ def test_a_16_bit_original_is_kept_over_its_8_bit_export(tmp_path: Path) -> None
     a = grey_texture(1)
     Image.fromarray((a * 65535).round().astype(np.uint16)).save(tmp_path / "z_scan_16bit.png")
     Image.fromarray((a * 255).round().astype(np.uint8)).save(tmp_path / "a_scan_8bit.png")
+    assert keeper(tmp_path) == ("z_scan_16bit.png", "more bits per sample (16 vs 8)")
+
+
+def png_16bit_rgb(path: Path, rgb: np.ndarray) -> None:
+    """A 16-bit RGB PNG (colour type 2), written by hand: Pillow reads such files (as 8-bit RGB)
+    but cannot write them."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = rgb.shape
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def test_a_16_bit_rgb_original_is_kept_over_its_8_bit_export(tmp_path: Path) -> None:
+    # Pillow opens a 16-bit RGB PNG as 8-bit RGB: the two files looked like twins holding the
+    # same pixels, and the smaller one, the 8-bit export, was kept (QA pass 6).
+    rgb = np.stack([grey_texture(s) for s in (3, 4, 5)], axis=-1)
+    png_16bit_rgb(tmp_path / "z_scan_16bit.png", (rgb * 65535).round())
+    with Image.open(tmp_path / "z_scan_16bit.png") as im:
+        im.convert("RGB").save(tmp_path / "a_scan_8bit.png")  # what Pillow reads: the same 8-bit pixels
+    traits = hashing._load_first_frame(str(tmp_path / "z_scan_16bit.png"), HashSettings())[4]
+    assert quality.bits_per_sample(traits.mode) == 16
     assert keeper(tmp_path) == ("z_scan_16bit.png", "more bits per sample (16 vs 8)")
 
 
