@@ -608,7 +608,8 @@ def _stored_mode(img: Image.Image) -> str:
     """The mode of the samples the file stores: Pillow's mode, with ";16" added where Pillow reads
     16-bit samples into an 8-bit mode (a 16-bit RGB or RGBA PNG or TIFF opens as "RGB"/"RGBA",
     and its 8-bit export then held "the same pixels" and was kept as the smaller twin)."""
-    raw = img.tile[0].args if img.tile else None
+    tile = getattr(img, "tile", None)  # an ImageFile's, before load()
+    raw = tile[0].args if tile else None
     raw = raw[0] if isinstance(raw, tuple) and raw else raw
     if isinstance(raw, str) and img.mode in ("RGB", "RGBA") and ";16" in raw:
         return f"{img.mode};16"
