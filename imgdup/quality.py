@@ -617,8 +617,14 @@ def framed(members: Sequence[ImageRecord], edited: Sequence[bool]) -> list[bool]
     return out
 
 
-def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
-    """Compare every member with its siblings (same order as ``members``)."""
+Layout = tuple[tuple[bool, ...], list[bool], list[bool], bool]
+"""What :func:`assess` finds from the hash pass's traits alone (see :func:`layout`)."""
+
+
+def layout(members: Sequence[ImageRecord]) -> Layout:
+    """The verdicts that depend on the members' traits only, not on any measurement: edited,
+    framed and recoloured per member, and whether the cluster has real colour. The measuring
+    rounds ask again about clusters whose members differ only by what was measured."""
     edited = _edited(tuple(r.traits.thumb if r.traits else b"" for r in members))
     frames = framed(members, edited)
     recoloured = _recoloured(members, frames)
@@ -626,6 +632,13 @@ def assess(members: Sequence[ImageRecord]) -> list[Assessment]:
     # desktop) must not make its plain copies "grey" next to it.
     # A tint (sepia) is no colour either: a tinted q80 copy won over the lossless grey original.
     colourful = any(real_colour(r.traits) for r, f in zip(members, frames) if not f)
+    return edited, frames, recoloured, colourful
+
+
+def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[Assessment]:
+    """Compare every member with its siblings (same order as ``members``); ``known``: their
+    :func:`layout`, when the caller has it."""
+    edited, frames, recoloured, colourful = known if known is not None else layout(members)
     out = []
     pixels = [r.pixels for r in members]
     sizes = sorted(set(pixels))
@@ -766,12 +779,20 @@ class Assessor:
     def __init__(self) -> None:
         self._memo: dict[frozenset[int], dict[int, Assessment]] = {}
         self._held: list[Sequence[ImageRecord]] = []  # keeps the ids in the keys from being reused
+        # The traits-only verdicts by the members' traits (objects a measured record shares with
+        # the record it replaces): a round's measurement does not change them, and the rounds
+        # had found them again 1,221 times for 168 clusters (accuracy benchmark, seed 0).
+        self._layouts: dict[tuple[int, ...], Layout] = {}
 
     def __call__(self, members: Sequence[ImageRecord]) -> list[Assessment]:
         key = frozenset(map(id, members))
         known = self._memo.get(key)
         if known is None or len(key) != len(members):
-            known = {id(r): a for r, a in zip(members, assess(members))}
+            traits = tuple(id(r.traits) for r in members)
+            found = self._layouts.get(traits)
+            if found is None:
+                found = self._layouts[traits] = layout(members)
+            known = {id(r): a for r, a in zip(members, assess(members, found))}
             self._memo[key] = known
             self._held.append(members)
         return [known[id(r)] for r in members]
