@@ -231,6 +231,23 @@ def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
         assert cache.get(e) == HashFailure(e.path, "not an image")
 
 
+def test_a_refusal_under_another_pixel_limit_is_not_served_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decompression-bomb refusal depends on the run's limit, not on the file: cached, it
+    stood after the limit was raised as its own message advises (--max-pixels; QA pass 9)."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(1, (80, 60)).save(root / "a.png")  # 4,800 pixels
+    cache = tmp_path / "c.sqlite3"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    refused = scan(root, cache)
+    assert len(refused.failures) == 1 and "--max-pixels" in refused.failures[0].reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    raised = scan(root, cache)
+    assert not raised.failures and raised.summary.images == 1
+
+
 def test_two_runs_sharing_one_cache_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys

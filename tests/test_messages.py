@@ -79,6 +79,18 @@ def test_heic_and_avif_are_listed_with_how_to_enable_them(
     assert isinstance(res, HashFailure) and hint in res.reason
 
 
+def test_a_format_this_installation_cannot_read_is_not_cached_as_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure depends on the installation, not on the file: cached, it stood after
+    ``pip install 'imgdup-ml[heic]'``, as its own message advises (QA pass 9)."""
+    path = tmp_path / "photo.heic"
+    path.write_bytes(isobmff(b"heic"))
+    monkeypatch.setattr(hashing, "optional_formats", lambda: ())
+    res = hashing.hash_entry(entry(path), HashSettings())
+    assert isinstance(res, HashFailure) and "pip install" in res.reason and res.transient
+
+
 def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
     pillow_heif = pytest.importorskip("pillow_heif")
     if "HEIF" not in hashing.optional_formats():
