@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from .errors import UsageError
 
@@ -50,21 +50,43 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         lcol = next(i for i, h in enumerate(head) if h in _LABEL_COLUMNS)
         rows = rows[1:]
     labels: dict[str, str] = {}
+    first: dict[str, int] = {}
     for n, row in enumerate(rows, 1):
         if len(row) <= max(pcol, lcol):
             raise UsageError(f"{path}: row {n} has no label column: {row!r}")
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
-            labels[_real(os.path.join(base, row[pcol]))] = label
+            name = _real(os.path.join(base, row[pcol]))
+            if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
+                raise UsageError(
+                    f"{path}: rows {first[name]} and {n} give {row[pcol]} two labels ({labels[name]}, {label})"
+                )
+            first.setdefault(name, n)
     return labels
 
 
-def label_source(spec: str | os.PathLike[str] | None) -> Callable[[Iterable[str]], dict[str, str]]:
+def _names_none(spec: str, table: dict[str, str], found: int) -> str:
+    """Why a labels file that labels no scanned file is refused, and where its paths led."""
+    example = next(iter(table))
+    return (
+        f"the labels file {spec} names none of the {found} files found (its first row names {example}:"
+        f" relative paths are relative to its own folder, {os.path.dirname(os.path.abspath(spec))});"
+        " no label conflict could be seen"
+    )
+
+
+def label_source(
+    spec: str | os.PathLike[str] | None, found: Collection[str] = ()
+) -> Callable[[Iterable[str]], dict[str, str]]:
     """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
-    path. A labels file is read now, so a bad one stops the run before any image is decoded."""
+    path. A labels file is read now, so a bad one stops the run before any image is decoded;
+    one that labels none of the ``found`` files (paths written relative to another folder) is
+    refused: it would silently see no label conflict."""
     if spec is None:
         return lambda _paths: {}
     if os.fspath(spec) == FOLDER:
         return folder_labels
     table = read_labels_csv(spec)
+    if table and found and not any(p in table for p in found):
+        raise UsageError(_names_none(os.fspath(spec), table, len(found)))
     return lambda paths: {p: table[p] for p in paths if p in table}

@@ -175,7 +175,7 @@ def find_duplicates(
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | set(extras))
     protected = _protector(ref_roots)
-    labels_of = label_source(labels)
+    labels_of = label_source(labels, found=[p for e in entries for p in (e.path, *e.aliases)])
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)

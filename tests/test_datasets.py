@@ -238,6 +238,37 @@ def test_a_labelled_copy_is_not_removed_for_an_unlabelled_one(tmp_path: Path) ->
     assert {m.record.path: m.action for m in c.members} == {_real(a): Action.KEEP, _real(b): Action.REMOVE}
 
 
+def test_a_labels_file_that_names_none_of_the_scanned_files_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paths written relative to the current folder (``data/train/cat/x.jpg`` in
+    ``data/labels.csv``) are read from the CSV's folder and named no scanned file: the run said
+    "0 label conflicts" and would remove a copy filed under another class (QA pass 9)."""
+    _write(tmp_path / "data" / "train" / "cat" / "x.jpg", _big(24))
+    _write(tmp_path / "data" / "test" / "dog" / "x.jpg", _small(24))
+    labels = tmp_path / "data" / "labels.csv"
+    labels.write_text("path,label\ndata/train/cat/x.jpg,cat\ndata/test/dog/x.jpg,dog\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match="names none of the 2 files") as exc:
+        _scan(tmp_path / "data" / "test", reference=[tmp_path / "data" / "train"], labels=labels)
+    assert str(tmp_path / "data" / "data" / "train" / "cat" / "x.jpg") in str(exc.value)  # where it looked
+    assert main(["-d", str(tmp_path / "data"), "--labels", str(labels), "--no-cache", "--no-progress"]) == 2
+    assert "relative to its own folder" in capsys.readouterr().err
+    labels.write_text("path,label\ntrain/cat/x.jpg,cat\ntest/dog/x.jpg,dog\n", encoding="utf-8")
+    (c,) = _scan(tmp_path / "data", labels=labels).clusters
+    assert c.label_conflict == ("cat", "dog")
+
+
+def test_a_labels_file_giving_one_file_two_labels_is_a_usage_error(tmp_path: Path) -> None:
+    """A second row for a file silently replaced its label (the last row won), so a file
+    labelled both cat and dog read as a dog (QA pass 9); a repeated row that agrees is fine."""
+    labels = tmp_path / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\n./b.jpg,cat\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match=r"rows 2 and 4 .*b\.jpg.* two labels \(dog, cat\)"):
+        read_labels_csv(labels)
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,\n", encoding="utf-8")
+    assert read_labels_csv(labels) == {_real(tmp_path / "a.jpg"): "cat", _real(tmp_path / "b.jpg"): "dog"}
+
+
 # --- inputs and outputs ----------------------------------------------------------------------------
 
 
