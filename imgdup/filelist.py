@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import IO
 
 from .discover import looks_like_image
@@ -107,3 +108,21 @@ def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[
 def real_file_paths(paths: Iterable[str]) -> list[str]:
     """Listed paths in the spelling the scan uses (real folders; the file itself not resolved)."""
     return [_real_name(p) for p in paths]
+
+
+def merge_listed(found: Sequence[FileEntry], listed: Sequence[FileEntry]) -> list[FileEntry]:
+    """``listed`` joined to the ``found`` entries, in path order: a listed name of a file already
+    found (a hard link: ``test/a.jpg`` of ``train/a.jpg``, a ``cp -al`` split) becomes one more name of
+    it. Dropped as already seen, it took the leak between the two folders with it."""
+    by_inode = {(e.device, e.inode): e for e in found}
+    for e in listed:
+        key = (e.device, e.inode)
+        known = by_inode.get(key)
+        if known is None:
+            by_inode[key] = e
+            continue
+        names = {known.path, *known.aliases}
+        extra = [n for n in (e.path, *e.aliases) if n not in names]
+        if extra:
+            by_inode[key] = replace(known, aliases=tuple(sorted((*known.aliases, *extra))))
+    return sorted(by_inode.values(), key=lambda e: e.path)

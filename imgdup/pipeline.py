@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_roots, real_file_paths
+from .filelist import entries_for_files, file_roots, merge_listed, real_file_paths
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -170,8 +170,7 @@ def find_duplicates(
     )
     if listed:
         more, more_skipped = entries_for_files(listed, given + extras)
-        seen = {(e.device, e.inode) for e in entries}
-        entries = sorted(entries + [e for e in more if (e.device, e.inode) not in seen], key=lambda e: e.path)
+        entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | set(extras))
     protected = _protector(ref_roots)

@@ -341,6 +341,22 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert "1 hard-linked file" in capsys.readouterr().out
 
 
+def test_a_listed_file_hard_linked_to_a_reference_file_is_still_a_leak(tmp_path: Path) -> None:
+    """``find test | imgdup --files - --reference train``: a listed name of a file the
+    reference folder holds (a ``cp -al`` split) was dropped as already seen, so the leak that a
+    folder scan reports vanished from the leak pairs (QA pass 9). It is one more name now."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    ref = _write(train / "a.jpg", _big(43))
+    _write(train / "b.jpg", _big(44))
+    other = _write(test / "c.jpg", _big(45))
+    os.link(ref, test / "a.jpg")
+    result = _scan(reference=[train], files=[test / "a.jpg", other], between=True)
+    (pair,) = result.leak_pairs
+    assert pair.hard_links == 1 and pair.clusters == 0
+    assert {pair.a: pair.files_a, pair.b: pair.files_b}[_real(test)] == (_real(test / "a.jpg"),)
+    assert result.summary.files == 3  # one file under two names
+
+
 def test_the_dry_run_counts_no_bytes_for_a_file_whose_other_name_keeps_the_data(tmp_path: Path) -> None:
     """A file with a hard link outside the scanned folder frees nothing when removed (the
     removal said 0 B) but the dry run's "would remove" total counted its size (QA pass)."""
