@@ -22,7 +22,9 @@ from .models import FileEntry, Skipped
 def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
     """Paths from a list's bytes: one per line (only the line end is stripped), or
     NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored.
-    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``)."""
+    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``).
+    A leading UTF-8 byte order mark (a list saved by a Windows editor) is not part of the first name."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
     parts = data.split(b"\x00") if null else [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
     return [os.fsdecode(p) for p in parts if p]
 
@@ -126,3 +128,14 @@ def merge_listed(found: Sequence[FileEntry], listed: Sequence[FileEntry]) -> lis
         if extra:
             by_inode[key] = replace(known, aliases=tuple(sorted((*known.aliases, *extra))))
     return sorted(by_inode.values(), key=lambda e: e.path)
+
+
+def nothing_to_scan(listed: Sequence[str], *, list_given: bool) -> str:
+    """Why a run has nothing to scan, in terms of the file list when there is one (it said "no
+    folder or file to scan" for a list of missing names, or a line-per-name list read with --null)."""
+    if not listed:
+        return "the file list names no file" if list_given else "no folder or file to scan"
+    why = f"none of the {len(listed)} listed files exists (first: {listed[0]!r})"
+    if "\n" in listed[0]:
+        why += "; that name holds a line break: a list of one name per line read as NUL-separated (--null)?"
+    return why

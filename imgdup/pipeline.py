@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_roots, merge_listed, real_file_paths
+from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -161,7 +161,7 @@ def find_duplicates(
     extras = file_roots(listed, given)
     root_list = normalise_roots(given + extras)
     if not root_list:
-        raise UsageError("no folder or file to scan")
+        raise UsageError(nothing_to_scan(listed, list_given=files is not None))
 
     entries, skipped = (
         discover(normalise_roots(given), on_found=(lambda n: progress("discover", n, 0)) if progress else None)

@@ -287,6 +287,30 @@ def test_parse_file_list_keeps_names_verbatim() -> None:
     assert parse_file_list(b"new\nline.jpg\0 lead.jpg\0", null=True) == ["new\nline.jpg", " lead.jpg"]
 
 
+def test_a_file_list_that_starts_with_a_byte_order_mark_keeps_its_first_name() -> None:
+    """A list saved by a Windows editor starts with a UTF-8 byte order mark: the first name
+    read ``\\ufefftest/a.jpg`` and was skipped as missing (QA pass 9; the labels CSV drops it)."""
+    assert parse_file_list(b"\xef\xbb\xbfa.jpg\r\nb.jpg\r\n") == ["a.jpg", "b.jpg"]
+    assert parse_file_list(b"\xef\xbb\xbfa.jpg\0b.jpg\0", null=True) == ["a.jpg", "b.jpg"]
+
+
+def test_a_file_list_naming_no_existing_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list of missing names, an empty list, or a one-name-per-line list read with --null
+    (one long name) all said "no folder or file to scan" (QA pass 9)."""
+    _write(tmp_path / "a.jpg", _big(46))
+    with pytest.raises(imgdup.UsageError, match=r"none of the 1 listed files exists \(first: .*gone\.jpg"):
+        _scan(files=[tmp_path / "gone.jpg"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a.jpg\na.jpg\n")))
+    assert main(["--files", "-", "--null", "--no-cache", "--no-progress"]) == 2
+    assert "a line break" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["--files", "-", "--no-cache", "--no-progress"]) == 2
+    assert "the file list names no file" in capsys.readouterr().err
+
+
 def test_file_list_with_odd_names_from_stdin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
