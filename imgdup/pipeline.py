@@ -173,6 +173,11 @@ def find_duplicates(
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | set(extras))
+    if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
+        raise UsageError(
+            f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
+            " name the splits as folders (-d DIR, --reference DIR)"
+        )
     protected = _protector(ref_roots)
     labels_of = label_source(labels, found=[p for e in entries for p in (e.path, *e.aliases)])
     store = HashCache(cache, settings_key(settings)) if cache is not None else None

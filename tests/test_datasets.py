@@ -556,6 +556,18 @@ def test_bad_labels_file_and_lonely_between_are_usage_errors(
     assert exc.value.code == 2 and "--between compares two or more folders" in capsys.readouterr().err
 
 
+def test_between_over_listed_files_of_one_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """``find test train | imgdup --files - --between``: the listed files make one folder (their
+    common one), so no cluster could span two, and the run reported "0 clusters" over four
+    leaks (QA pass 9). Splits are named as folders (-d, --reference)."""
+    train = _write(tmp_path / "d" / "train" / "a.jpg", _big(47))
+    test = _write(tmp_path / "d" / "test" / "a.jpg", _small(47))
+    with pytest.raises(imgdup.UsageError, match="two or more folders"):
+        _scan(files=[train, test], between=True)
+    result = _scan(files=[test], reference=[train.parent], between=True)
+    assert len(result.clusters) == 1
+
+
 def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
     """A reviewed plan that marks the reference copy "remove" (and keeps the new one) is refused
     by apply, as by remove: reference files are never removed, whatever a plan says."""
