@@ -248,6 +248,24 @@ def test_a_refusal_under_another_pixel_limit_is_not_served_from_the_cache(
     assert not raised.failures and raised.summary.images == 1
 
 
+def test_a_cache_whose_columns_differ_from_its_schema_is_rebuilt_in_place(
+    folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A column was once added under the same schema version (chroma_spread, schema 10), so a
+    cache written just before read "no such column" on every later run: warned each time and
+    never used again, though the README says an older imgdup's cache is upgraded in place (QA
+    pass 9). The files table is rebuilt when its columns are not the ones this imgdup reads."""
+    cache = tmp_path / "c.sqlite3"
+    scan(folder, cache)
+    with sqlite3.connect(cache) as db:
+        db.execute("ALTER TABLE files DROP COLUMN chroma_spread")
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        again = scan(folder, cache)
+        warm = scan(folder, cache)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert decoded(again) == 8 and decoded(warm) == 0
+
+
 def test_two_runs_sharing_one_cache_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys
