@@ -18,9 +18,11 @@ _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
 
 
-def folder_labels(paths: Iterable[str]) -> dict[str, str]:
-    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``)."""
-    return {p: os.path.basename(os.path.dirname(p)) for p in paths}
+def folder_labels(paths: Iterable[str], splits: Collection[str] = ()) -> dict[str, str]:
+    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``), except in one of the
+    ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
+    "LABEL CONFLICT: test, train" for every leak)."""
+    return {p: os.path.basename(folder) for p in paths if (folder := os.path.dirname(p)) not in splits}
 
 
 def _real(path: str) -> str:
@@ -76,16 +78,17 @@ def _names_none(spec: str, table: dict[str, str], found: int) -> str:
 
 
 def label_source(
-    spec: str | os.PathLike[str] | None, found: Collection[str] = ()
+    spec: str | os.PathLike[str] | None, found: Collection[str] = (), splits: Collection[str] = ()
 ) -> Callable[[Iterable[str]], dict[str, str]]:
     """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
     path. A labels file is read now, so a bad one stops the run before any image is decoded;
     one that labels none of the ``found`` files (paths written relative to another folder) is
-    refused: it would silently see no label conflict."""
+    refused: it would silently see no label conflict. ``splits``: the folders named to scan,
+    whose own files have no folder label."""
     if spec is None:
         return lambda _paths: {}
     if os.fspath(spec) == FOLDER:
-        return folder_labels
+        return lambda paths: folder_labels(paths, frozenset(splits))
     table = read_labels_csv(spec)
     if table and found and not any(p in table for p in found):
         raise UsageError(_names_none(os.fspath(spec), table, len(found)))

@@ -198,6 +198,23 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
 
 
+def test_a_file_directly_in_a_named_folder_has_no_folder_label(tmp_path: Path) -> None:
+    """``--reference train -d test --labels folder`` on flat splits (no class folders) took the
+    split names for classes: every leak read "LABEL CONFLICT: test, train" and was left for
+    review, so ``--remove 1`` removed none (QA pass 9). A folder named with -d or --reference
+    is a split, not a class; a class folder below it, or the folder of listed files, still is."""
+    train = _write(tmp_path / "train" / "a.jpg", _big(25))
+    test = _write(tmp_path / "test" / "a.jpg", _small(25))
+    result = _scan(tmp_path / "test", reference=[tmp_path / "train"], labels="folder")
+    (c,) = result.clusters
+    assert c.label_conflict == () and result.summary.label_conflicts == 0
+    assert _actions(result) == {_real(train): "keep", _real(test): "remove"}
+    assert [m.label for m in c.members] == [None, None]
+    listed = _write(tmp_path / "split" / "cat" / "b.jpg", _small(25))  # a one-class list: its folder is cat
+    (c,) = _scan(files=[listed], reference=[tmp_path / "train"], labels="folder").clusters
+    assert {m.record.path: m.label for m in c.members} == {_real(train): None, _real(listed): "cat"}
+
+
 def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
     b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
