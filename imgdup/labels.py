@@ -8,10 +8,13 @@ labels file is CSV with a path and a label per row (optionally a header naming t
 from __future__ import annotations
 
 import csv
+import logging
 import os
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 FOLDER = "folder"
 _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
@@ -78,18 +81,25 @@ def _names_none(spec: str, table: dict[str, str], found: int) -> str:
 
 
 def label_source(
-    spec: str | os.PathLike[str] | None, found: Collection[str] = (), splits: Collection[str] = ()
+    spec: str | os.PathLike[str] | None, found: Sequence[Sequence[str]] = (), splits: Collection[str] = ()
 ) -> Callable[[Iterable[str]], dict[str, str]]:
     """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
     path. A labels file is read now, so a bad one stops the run before any image is decoded;
-    one that labels none of the ``found`` files (paths written relative to another folder) is
-    refused: it would silently see no label conflict. ``splits``: the folders named to scan,
-    whose own files have no folder label."""
+    one that labels none of the ``found`` files (each file's names; paths written relative to
+    another folder) is refused: it would silently see no label conflict, and one that labels
+    only some is warned about (one split's ``metadata.csv``). ``splits``: the folders named to
+    scan, whose own files have no folder label."""
     if spec is None:
         return lambda _paths: {}
     if os.fspath(spec) == FOLDER:
         return lambda paths: folder_labels(paths, frozenset(splits))
     table = read_labels_csv(spec)
-    if table and found and not any(p in table for p in found):
+    named = sum(1 for names in found if any(n in table for n in names))
+    if table and found and not named:
         raise UsageError(_names_none(os.fspath(spec), table, len(found)))
+    if named < len(found):
+        log.warning(
+            "the labels file %s labels %d of the %d files found; the rest are unlabelled",
+            os.fspath(spec), named, len(found),
+        )  # fmt: skip
     return lambda paths: {p: table[p] for p in paths if p in table}

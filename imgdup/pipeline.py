@@ -179,7 +179,7 @@ def find_duplicates(
             " name the splits as folders (-d DIR, --reference DIR)"
         )
     protected = _protector(ref_roots)
-    labels_of = label_source(labels, found=[p for e in entries for p in (e.path, *e.aliases)], splits=given)
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)

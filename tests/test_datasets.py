@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -273,6 +274,22 @@ def test_a_labels_file_that_names_none_of_the_scanned_files_is_a_usage_error(
     labels.write_text("path,label\ntrain/cat/x.jpg,cat\ntest/dog/x.jpg,dog\n", encoding="utf-8")
     (c,) = _scan(tmp_path / "data", labels=labels).clusters
     assert c.label_conflict == ("cat", "dog")
+
+
+def test_a_labels_file_that_labels_only_some_files_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One split's ``metadata.csv`` given for two splits left the other split unlabelled, with
+    no word of it: no label conflict could be seen there (QA pass 9)."""
+    _write(tmp_path / "train" / "a.jpg", _big(26))
+    _write(tmp_path / "test" / "a.jpg", _small(26))
+    labels = tmp_path / "train" / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        _scan(tmp_path / "test", reference=[tmp_path / "train"], labels=labels)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the labels file {labels} labels 1 of the 2 files found; the rest are unlabelled"
+    ]
 
 
 def test_a_labels_file_giving_one_file_two_labels_is_a_usage_error(tmp_path: Path) -> None:
