@@ -300,7 +300,11 @@ def _act(
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
                     _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
-                    removed.append(Removed(c.id, path, item["quarantine"], item["bytes"], frees.get(path, False)))
+                    # Another name of a file that frees its space frees nothing more, and no name
+                    # outside keeps it (it read "another name ... keeps its data").
+                    frees_all = frees.get(entry.path, False)
+                    size = item["bytes"] if path == entry.path or not frees_all else 0
+                    removed.append(Removed(c.id, path, item["quarantine"], size, frees_all))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.info("cluster %d: stopped at %s", c.id, reason)

@@ -371,7 +371,8 @@ class Removed:
     """One file name moved to the quarantine (``quarantine`` is None when deleted).
 
     ``frees_space`` is False when another hard link outside the scanned roots still holds the
-    data: the name is gone from the dataset, but the disk space is not freed.
+    data: the name is gone from the dataset, but the disk space is not freed. A file's space is
+    counted once, on its first name: its other names removed with it have ``bytes`` 0.
     """
 
     cluster: int
