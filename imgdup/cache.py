@@ -68,6 +68,20 @@ _READ = (
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
     " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete"
 )
+
+
+def _columns(db: sqlite3.Connection) -> tuple[str, ...]:
+    """The files table's columns, in order."""
+    return tuple(r[1] for r in db.execute("PRAGMA table_info(files)"))
+
+
+def _files_columns() -> tuple[str, ...]:
+    """The columns this imgdup's files table has (a cache is checked against them)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.execute(_CREATE_FILES)
+        return _columns(db)
+
+
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
 
@@ -244,7 +258,7 @@ class HashCache:
         db.execute("CREATE TABLE IF NOT EXISTS searches (key TEXT PRIMARY KEY, groups TEXT NOT NULL, used REAL)")
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         found = row[0] if row else None
-        if found == SCHEMA and "files" in tables:
+        if found == SCHEMA and "files" in tables and _columns(db) == _files_columns():
             return
         version = _schema_version(found)
         current = _schema_version(SCHEMA)
@@ -252,9 +266,11 @@ class HashCache:
             raise _Unusable(
                 f"written by a newer imgdup or another program (schema {found!r}, this imgdup reads {SCHEMA!r})"
             )
-        # A new file, or an older imgdup's cache: its entries are recomputed, in place.
+        # A new file, or an older imgdup's cache (or one whose columns are not this schema's: a
+        # column was once added without a new version): its entries are recomputed, in place.
         db.execute("DROP TABLE IF EXISTS files")
         db.execute(_CREATE_FILES)
+        db.execute("DELETE FROM searches")  # what was decided over the old records goes with them
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA,))
 
     def get(self, entry: FileEntry) -> ImageRecord | HashFailure | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -171,12 +172,16 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
-    if fmt == "json":
-        doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
-               "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
-        sys.stdout.write(to_json_text({"undo": doc}))
-    else:
-        print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
+    try:
+        if fmt == "json":
+            doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
+                   "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
+            sys.stdout.write(to_json_text({"undo": doc}))
+        else:
+            print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed(None)
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
@@ -198,6 +203,22 @@ def _print_removal(removal: RemovalResult) -> None:
         print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
 
 
+def _stdout_closed(removal: RemovalResult | None) -> None:
+    """The reader of stdout left early (``imgdup ... | head``): the run itself is done, so its
+    exit code stands, and what a removal did is said on stderr (it read "error: Broken pipe",
+    exit 1, with no manifest). Later writes go nowhere instead of failing at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    if removal is None or removal.manifest is None:
+        return
+    verb = "deleted" if removal.permanent else "moved to the quarantine"
+    print(f"imgdup: output closed by its reader; {plural(len(removal.removed), 'file')} {verb}", file=sys.stderr)
+    print(f"imgdup: manifest: {display_path(removal.manifest)}", file=sys.stderr)
+    if not removal.permanent:
+        print(f"imgdup: undo with: imgdup --undo {display_path(removal.manifest)}", file=sys.stderr)
+
+
 def _removal_doc(removal: RemovalResult) -> dict[str, object]:
     return {
         "manifest": removal.manifest,
@@ -213,10 +234,14 @@ def _run_apply(args: argparse.Namespace) -> int:
 
     cache = None if args.no_cache else (args.cache or default_cache_path())
     removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
-    if args.format == "json":
-        sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
-    else:
-        _print_removal(removal)
+    try:
+        if args.format == "json":
+            sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
+        else:
+            _print_removal(removal)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed(removal)
     if removal.skipped:  # the closing line a scan's removal prints too
         where = "listed above" if args.format == "text" else "in the JSON"
         print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
@@ -304,20 +329,24 @@ def _run_scan(args: argparse.Namespace) -> int:
 
         removal = remove(result, quarantine=args.quarantine, permanent=args.permanent)
 
-    if args.format == "json":
-        doc = to_document(result)
-        if removal:
-            doc["removal"] = _removal_doc(removal)
-        sys.stdout.write(to_json_text(doc))
-    else:
-        sys.stdout.write(
-            format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
-        )
-        if removal is None:
-            if result.summary.to_remove:
-                print("dry run: nothing was changed (add --remove 1 to act)")
+    try:
+        if args.format == "json":
+            doc = to_document(result)
+            if removal:
+                doc["removal"] = _removal_doc(removal)
+            sys.stdout.write(to_json_text(doc))
         else:
-            _print_removal(removal)
+            sys.stdout.write(
+                format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
+            )
+            if removal is None:
+                if result.summary.to_remove:
+                    print("dry run: nothing was changed (add --remove 1 to act)")
+            else:
+                _print_removal(removal)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed(removal)
     for path in args.report:
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import IO
 
 from .discover import looks_like_image
@@ -21,7 +22,9 @@ from .models import FileEntry, Skipped
 def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
     """Paths from a list's bytes: one per line (only the line end is stripped), or
     NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored.
-    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``)."""
+    Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``).
+    A leading UTF-8 byte order mark (a list saved by a Windows editor) is not part of the first name."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
     parts = data.split(b"\x00") if null else [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
     return [os.fsdecode(p) for p in parts if p]
 
@@ -107,3 +110,32 @@ def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[
 def real_file_paths(paths: Iterable[str]) -> list[str]:
     """Listed paths in the spelling the scan uses (real folders; the file itself not resolved)."""
     return [_real_name(p) for p in paths]
+
+
+def merge_listed(found: Sequence[FileEntry], listed: Sequence[FileEntry]) -> list[FileEntry]:
+    """``listed`` joined to the ``found`` entries, in path order: a listed name of a file already
+    found (a hard link: ``test/a.jpg`` of ``train/a.jpg``, a ``cp -al`` split) becomes one more name of
+    it. Dropped as already seen, it took the leak between the two folders with it."""
+    by_inode = {(e.device, e.inode): e for e in found}
+    for e in listed:
+        key = (e.device, e.inode)
+        known = by_inode.get(key)
+        if known is None:
+            by_inode[key] = e
+            continue
+        names = {known.path, *known.aliases}
+        extra = [n for n in (e.path, *e.aliases) if n not in names]
+        if extra:
+            by_inode[key] = replace(known, aliases=tuple(sorted((*known.aliases, *extra))))
+    return sorted(by_inode.values(), key=lambda e: e.path)
+
+
+def nothing_to_scan(listed: Sequence[str], *, list_given: bool) -> str:
+    """Why a run has nothing to scan, in terms of the file list when there is one (it said "no
+    folder or file to scan" for a list of missing names, or a line-per-name list read with --null)."""
+    if not listed:
+        return "the file list names no file" if list_given else "no folder or file to scan"
+    why = f"none of the {len(listed)} listed files exists (first: {listed[0]!r})"
+    if "\n" in listed[0]:
+        why += "; that name holds a line break: a list of one name per line read as NUL-separated (--null)?"
+    return why

@@ -67,6 +67,9 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
     return IMAGE_FORMATS[:-1] + optional_formats() + IMAGE_FORMATS[-1:]  # TGA, with no signature, last
 
 
+_UNIDENTIFIED = "not an image Pillow can identify (or a format imgdup does not open)"
+
+
 def _unidentified(path: str) -> str:
     """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
     wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
@@ -74,7 +77,7 @@ def _unidentified(path: str) -> str:
         return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
     if wanted == "AVIF" and wanted not in optional_formats():
         return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
-    return "not an image Pillow can identify (or a format imgdup does not open)"
+    return _UNIDENTIFIED
 
 
 # Files up to this size are read into memory once, so the content digest and the decoder see
@@ -756,12 +759,16 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
         return work()
     except _Changed:
         return HashFailure(entry.path, CHANGED_REASON, transient=True)
+    # A refusal under the pixel limit and a format this installation lacks depend on the run,
+    # not the file: transient, so a cache does not serve them once the limit is raised or the
+    # format enabled, as their messages advise.
     except Image.DecompressionBombWarning as exc:
-        return HashFailure(entry.path, f"refused: possible decompression bomb ({exc}; {_RAISE_LIMIT})")
+        return HashFailure(entry.path, f"refused: possible decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
     except Image.DecompressionBombError as exc:
-        return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})")
+        return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
     except Image.UnidentifiedImageError:
-        return HashFailure(entry.path, _unidentified(entry.path))
+        reason = _unidentified(entry.path)
+        return HashFailure(entry.path, reason, transient=reason != _UNIDENTIFIED)
     except OSError as exc:
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:

@@ -8,19 +8,24 @@ labels file is CSV with a path and a label per row (optionally a header naming t
 from __future__ import annotations
 
 import csv
+import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 FOLDER = "folder"
 _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
 
 
-def folder_labels(paths: Iterable[str]) -> dict[str, str]:
-    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``)."""
-    return {p: os.path.basename(os.path.dirname(p)) for p in paths}
+def folder_labels(paths: Iterable[str], splits: Collection[str] = ()) -> dict[str, str]:
+    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``), except in one of the
+    ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
+    "LABEL CONFLICT: test, train" for every leak)."""
+    return {p: os.path.basename(folder) for p in paths if (folder := os.path.dirname(p)) not in splits}
 
 
 def _real(path: str) -> str:
@@ -50,21 +55,51 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         lcol = next(i for i, h in enumerate(head) if h in _LABEL_COLUMNS)
         rows = rows[1:]
     labels: dict[str, str] = {}
+    first: dict[str, int] = {}
     for n, row in enumerate(rows, 1):
         if len(row) <= max(pcol, lcol):
             raise UsageError(f"{path}: row {n} has no label column: {row!r}")
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
-            labels[_real(os.path.join(base, row[pcol]))] = label
+            name = _real(os.path.join(base, row[pcol]))
+            if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
+                raise UsageError(
+                    f"{path}: rows {first[name]} and {n} give {row[pcol]} two labels ({labels[name]}, {label})"
+                )
+            first.setdefault(name, n)
     return labels
 
 
-def label_source(spec: str | os.PathLike[str] | None) -> Callable[[Iterable[str]], dict[str, str]]:
+def _names_none(spec: str, table: dict[str, str], found: int) -> str:
+    """Why a labels file that labels no scanned file is refused, and where its paths led."""
+    example = next(iter(table))
+    return (
+        f"the labels file {spec} names none of the {found} files found (its first row names {example}:"
+        f" relative paths are relative to its own folder, {os.path.dirname(os.path.abspath(spec))});"
+        " no label conflict could be seen"
+    )
+
+
+def label_source(
+    spec: str | os.PathLike[str] | None, found: Sequence[Sequence[str]] = (), splits: Collection[str] = ()
+) -> Callable[[Iterable[str]], dict[str, str]]:
     """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
-    path. A labels file is read now, so a bad one stops the run before any image is decoded."""
+    path. A labels file is read now, so a bad one stops the run before any image is decoded;
+    one that labels none of the ``found`` files (each file's names; paths written relative to
+    another folder) is refused: it would silently see no label conflict, and one that labels
+    only some is warned about (one split's ``metadata.csv``). ``splits``: the folders named to
+    scan, whose own files have no folder label."""
     if spec is None:
         return lambda _paths: {}
     if os.fspath(spec) == FOLDER:
-        return folder_labels
+        return lambda paths: folder_labels(paths, frozenset(splits))
     table = read_labels_csv(spec)
+    named = sum(1 for names in found if any(n in table for n in names))
+    if table and found and not named:
+        raise UsageError(_names_none(os.fspath(spec), table, len(found)))
+    if named < len(found):
+        log.warning(
+            "the labels file %s labels %d of the %d files found; the rest are unlabelled",
+            os.fspath(spec), named, len(found),
+        )  # fmt: skip
     return lambda paths: {p: table[p] for p in paths if p in table}

@@ -173,7 +173,8 @@ class HashFailure:
 
     path: str
     reason: str
-    # Transient failures (file changed mid-scan, out of memory, timeout) are not cached.
+    # Transient failures (file changed mid-scan, out of memory, timeout, over the pixel limit, a
+    # format this installation lacks) are not cached.
     transient: bool = False
 
 

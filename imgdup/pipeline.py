@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_roots, real_file_paths
+from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -161,7 +161,7 @@ def find_duplicates(
     extras = file_roots(listed, given)
     root_list = normalise_roots(given + extras)
     if not root_list:
-        raise UsageError("no folder or file to scan")
+        raise UsageError(nothing_to_scan(listed, list_given=files is not None))
 
     entries, skipped = (
         discover(normalise_roots(given), on_found=(lambda n: progress("discover", n, 0)) if progress else None)
@@ -170,12 +170,16 @@ def find_duplicates(
     )
     if listed:
         more, more_skipped = entries_for_files(listed, given + extras)
-        seen = {(e.device, e.inode) for e in entries}
-        entries = sorted(entries + [e for e in more if (e.device, e.inode) not in seen], key=lambda e: e.path)
+        entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | set(extras))
+    if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
+        raise UsageError(
+            f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
+            " name the splits as folders (-d DIR, --reference DIR)"
+        )
     protected = _protector(ref_roots)
-    labels_of = label_source(labels)
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)

@@ -231,6 +231,41 @@ def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
         assert cache.get(e) == HashFailure(e.path, "not an image")
 
 
+def test_a_refusal_under_another_pixel_limit_is_not_served_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decompression-bomb refusal depends on the run's limit, not on the file: cached, it
+    stood after the limit was raised as its own message advises (--max-pixels; QA pass 9)."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(1, (80, 60)).save(root / "a.png")  # 4,800 pixels
+    cache = tmp_path / "c.sqlite3"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    refused = scan(root, cache)
+    assert len(refused.failures) == 1 and "--max-pixels" in refused.failures[0].reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    raised = scan(root, cache)
+    assert not raised.failures and raised.summary.images == 1
+
+
+def test_a_cache_whose_columns_differ_from_its_schema_is_rebuilt_in_place(
+    folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A column was once added under the same schema version (chroma_spread, schema 10), so a
+    cache written just before read "no such column" on every later run: warned each time and
+    never used again, though the README says an older imgdup's cache is upgraded in place (QA
+    pass 9). The files table is rebuilt when its columns are not the ones this imgdup reads."""
+    cache = tmp_path / "c.sqlite3"
+    scan(folder, cache)
+    with sqlite3.connect(cache) as db:
+        db.execute("ALTER TABLE files DROP COLUMN chroma_spread")
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        again = scan(folder, cache)
+        warm = scan(folder, cache)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert decoded(again) == 8 and decoded(warm) == 0
+
+
 def test_two_runs_sharing_one_cache_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys

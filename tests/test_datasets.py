@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -198,6 +199,23 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
 
 
+def test_a_file_directly_in_a_named_folder_has_no_folder_label(tmp_path: Path) -> None:
+    """``--reference train -d test --labels folder`` on flat splits (no class folders) took the
+    split names for classes: every leak read "LABEL CONFLICT: test, train" and was left for
+    review, so ``--remove 1`` removed none (QA pass 9). A folder named with -d or --reference
+    is a split, not a class; a class folder below it, or the folder of listed files, still is."""
+    train = _write(tmp_path / "train" / "a.jpg", _big(25))
+    test = _write(tmp_path / "test" / "a.jpg", _small(25))
+    result = _scan(tmp_path / "test", reference=[tmp_path / "train"], labels="folder")
+    (c,) = result.clusters
+    assert c.label_conflict == () and result.summary.label_conflicts == 0
+    assert _actions(result) == {_real(train): "keep", _real(test): "remove"}
+    assert [m.label for m in c.members] == [None, None]
+    listed = _write(tmp_path / "split" / "cat" / "b.jpg", _small(25))  # a one-class list: its folder is cat
+    (c,) = _scan(files=[listed], reference=[tmp_path / "train"], labels="folder").clusters
+    assert {m.record.path: m.label for m in c.members} == {_real(train): None, _real(listed): "cat"}
+
+
 def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
     b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
@@ -238,6 +256,53 @@ def test_a_labelled_copy_is_not_removed_for_an_unlabelled_one(tmp_path: Path) ->
     assert {m.record.path: m.action for m in c.members} == {_real(a): Action.KEEP, _real(b): Action.REMOVE}
 
 
+def test_a_labels_file_that_names_none_of_the_scanned_files_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Paths written relative to the current folder (``data/train/cat/x.jpg`` in
+    ``data/labels.csv``) are read from the CSV's folder and named no scanned file: the run said
+    "0 label conflicts" and would remove a copy filed under another class (QA pass 9)."""
+    _write(tmp_path / "data" / "train" / "cat" / "x.jpg", _big(24))
+    _write(tmp_path / "data" / "test" / "dog" / "x.jpg", _small(24))
+    labels = tmp_path / "data" / "labels.csv"
+    labels.write_text("path,label\ndata/train/cat/x.jpg,cat\ndata/test/dog/x.jpg,dog\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match="names none of the 2 files") as exc:
+        _scan(tmp_path / "data" / "test", reference=[tmp_path / "data" / "train"], labels=labels)
+    assert str(tmp_path / "data" / "data" / "train" / "cat" / "x.jpg") in str(exc.value)  # where it looked
+    assert main(["-d", str(tmp_path / "data"), "--labels", str(labels), "--no-cache", "--no-progress"]) == 2
+    assert "relative to its own folder" in capsys.readouterr().err
+    labels.write_text("path,label\ntrain/cat/x.jpg,cat\ntest/dog/x.jpg,dog\n", encoding="utf-8")
+    (c,) = _scan(tmp_path / "data", labels=labels).clusters
+    assert c.label_conflict == ("cat", "dog")
+
+
+def test_a_labels_file_that_labels_only_some_files_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One split's ``metadata.csv`` given for two splits left the other split unlabelled, with
+    no word of it: no label conflict could be seen there (QA pass 9)."""
+    _write(tmp_path / "train" / "a.jpg", _big(26))
+    _write(tmp_path / "test" / "a.jpg", _small(26))
+    labels = tmp_path / "train" / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        _scan(tmp_path / "test", reference=[tmp_path / "train"], labels=labels)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the labels file {labels} labels 1 of the 2 files found; the rest are unlabelled"
+    ]
+
+
+def test_a_labels_file_giving_one_file_two_labels_is_a_usage_error(tmp_path: Path) -> None:
+    """A second row for a file silently replaced its label (the last row won), so a file
+    labelled both cat and dog read as a dog (QA pass 9); a repeated row that agrees is fine."""
+    labels = tmp_path / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\n./b.jpg,cat\n", encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match=r"rows 2 and 4 .*b\.jpg.* two labels \(dog, cat\)"):
+        read_labels_csv(labels)
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,\n", encoding="utf-8")
+    assert read_labels_csv(labels) == {_real(tmp_path / "a.jpg"): "cat", _real(tmp_path / "b.jpg"): "dog"}
+
+
 # --- inputs and outputs ----------------------------------------------------------------------------
 
 
@@ -254,6 +319,30 @@ def _odd_tree(tmp_path: Path) -> list[Path]:
 def test_parse_file_list_keeps_names_verbatim() -> None:
     assert parse_file_list(b"a b.jpg\n-x.jpg\r\n\nc.jpg") == ["a b.jpg", "-x.jpg", "c.jpg"]
     assert parse_file_list(b"new\nline.jpg\0 lead.jpg\0", null=True) == ["new\nline.jpg", " lead.jpg"]
+
+
+def test_a_file_list_that_starts_with_a_byte_order_mark_keeps_its_first_name() -> None:
+    """A list saved by a Windows editor starts with a UTF-8 byte order mark: the first name
+    read ``\\ufefftest/a.jpg`` and was skipped as missing (QA pass 9; the labels CSV drops it)."""
+    assert parse_file_list(b"\xef\xbb\xbfa.jpg\r\nb.jpg\r\n") == ["a.jpg", "b.jpg"]
+    assert parse_file_list(b"\xef\xbb\xbfa.jpg\0b.jpg\0", null=True) == ["a.jpg", "b.jpg"]
+
+
+def test_a_file_list_naming_no_existing_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list of missing names, an empty list, or a one-name-per-line list read with --null
+    (one long name) all said "no folder or file to scan" (QA pass 9)."""
+    _write(tmp_path / "a.jpg", _big(46))
+    with pytest.raises(imgdup.UsageError, match=r"none of the 1 listed files exists \(first: .*gone\.jpg"):
+        _scan(files=[tmp_path / "gone.jpg"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a.jpg\na.jpg\n")))
+    assert main(["--files", "-", "--null", "--no-cache", "--no-progress"]) == 2
+    assert "a line break" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["--files", "-", "--no-cache", "--no-progress"]) == 2
+    assert "the file list names no file" in capsys.readouterr().err
 
 
 def test_file_list_with_odd_names_from_stdin(
@@ -308,6 +397,22 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert {s.name: dict(s.leaks) for s in result.sets}["test"] == {_real(train): 1}
     main(["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress"])
     assert "1 hard-linked file" in capsys.readouterr().out
+
+
+def test_a_listed_file_hard_linked_to_a_reference_file_is_still_a_leak(tmp_path: Path) -> None:
+    """``find test | imgdup --files - --reference train``: a listed name of a file the
+    reference folder holds (a ``cp -al`` split) was dropped as already seen, so the leak that a
+    folder scan reports vanished from the leak pairs (QA pass 9). It is one more name now."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    ref = _write(train / "a.jpg", _big(43))
+    _write(train / "b.jpg", _big(44))
+    other = _write(test / "c.jpg", _big(45))
+    os.link(ref, test / "a.jpg")
+    result = _scan(reference=[train], files=[test / "a.jpg", other], between=True)
+    (pair,) = result.leak_pairs
+    assert pair.hard_links == 1 and pair.clusters == 0
+    assert {pair.a: pair.files_a, pair.b: pair.files_b}[_real(test)] == (_real(test / "a.jpg"),)
+    assert result.summary.files == 3  # one file under two names
 
 
 def test_the_dry_run_counts_no_bytes_for_a_file_whose_other_name_keeps_the_data(tmp_path: Path) -> None:
@@ -485,6 +590,18 @@ def test_bad_labels_file_and_lonely_between_are_usage_errors(
     assert exc.value.code == 2 and "--between compares two or more folders" in capsys.readouterr().err
 
 
+def test_between_over_listed_files_of_one_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """``find test train | imgdup --files - --between``: the listed files make one folder (their
+    common one), so no cluster could span two, and the run reported "0 clusters" over four
+    leaks (QA pass 9). Splits are named as folders (-d, --reference)."""
+    train = _write(tmp_path / "d" / "train" / "a.jpg", _big(47))
+    test = _write(tmp_path / "d" / "test" / "a.jpg", _small(47))
+    with pytest.raises(imgdup.UsageError, match="two or more folders"):
+        _scan(files=[train, test], between=True)
+    result = _scan(files=[test], reference=[train.parent], between=True)
+    assert len(result.clusters) == 1
+
+
 def test_an_edited_plan_cannot_remove_a_reference_file(tmp_path: Path) -> None:
     """A reviewed plan that marks the reference copy "remove" (and keeps the new one) is refused
     by apply, as by remove: reference files are never removed, whatever a plan says."""
@@ -603,3 +720,69 @@ def test_region_links_restricted_to_fresh_images_are_the_full_links_that_touch_t
         fresh = (rng.random(len(images)) < 0.3).tolist()
         got = region_links(images, 8, bits=64, fresh=fresh)
         assert got == [(i, j, d) for i, j, d in full if fresh[i] or fresh[j]]
+
+
+# --- the README's recipes ------------------------------------------------------------------------
+
+
+def _readme_recipe(marker: str) -> str:
+    """The README's Python block that holds ``marker``."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = [b.split("```", 1)[0] for b in text.split("```python\n")[1:] if marker in b.split("```", 1)[0]]
+    return block
+
+
+class _ImageFolder:
+    """torchvision's ``ImageFolder`` as far as the recipe uses it: ``root`` and ``samples``,
+    listed as its ``make_dataset`` does (sorted classes, a walk that follows symbolic links)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        self.samples = [
+            (os.path.join(folder, name), index)
+            for index, cls in enumerate(classes)
+            for folder, _, names in sorted(os.walk(os.path.join(root, cls), followlinks=True))
+            for name in sorted(names)
+            if name.lower().endswith((".jpg", ".jpeg", ".png"))
+        ]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+class _Subset:
+    def __init__(self, dataset: _ImageFolder, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recipe collected cluster members only, so a test image that is a training image
+    under another name (a ``cp -al`` split: one file, no cluster) stayed in the "clean" test
+    set, and a symbolic link (which ImageFolder follows and imgdup does not) passed unseen
+    (QA pass 9). Run verbatim, with ImageFolder and Subset stood in for (no torch here)."""
+    for name, module in {
+        "torch": {}, "torch.utils": {}, "torch.utils.data": {"Subset": _Subset},
+        "torchvision": {}, "torchvision.datasets": {"ImageFolder": _ImageFolder},
+    }.items():  # fmt: skip
+        stub = type(sys)(name)
+        stub.__dict__.update(module)
+        monkeypatch.setitem(sys.modules, name, stub)
+    data = tmp_path / "data"
+    train = [_write(data / "train" / cls / f"{i}.jpg", _big(50 + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
+    _write(data / "test" / "cat" / "copy.jpg", _small(50))  # a resized copy of train/cat/0.jpg
+    _write(data / "test" / "dog" / "new.jpg", _big(60))  # no copy of anything
+    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
+    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {"__name__": "recipe"}
+    exec(compile(_readme_recipe("ImageFolder("), "README.md", "exec"), scope)
+    scope["main"]()  # type: ignore[operator]
+    out = capsys.readouterr().out
+    assert out.startswith("3 test images copy a training image; 0 label conflicts\n")
+    assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out

@@ -563,3 +563,22 @@ def test_ctrl_c_while_the_command_starts_ends_without_a_traceback(tmp_path: Path
         proc = subprocess.run([sys.executable, *cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 130, proc.stderr
         assert proc.stderr.strip() == "imgdup: interrupted", proc.stderr
+
+
+def test_a_file_whose_every_name_is_removed_frees_its_space_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both names of a file (hard links in two scanned folders) were moved, yet the second
+    read "another name of this file (a hard link) keeps its data" and was listed under
+    ``no_space_freed``: no name was left to keep it (QA pass 9). Its bytes count once."""
+    save(photo(96), tmp_path / "a" / "a.png")
+    shutil.copyfile(tmp_path / "a" / "a.png", tmp_path / "a" / "b.png")
+    (tmp_path / "o").mkdir()
+    os.link(tmp_path / "a" / "b.png", tmp_path / "o" / "b2.png")
+    size = (tmp_path / "a" / "b.png").stat().st_size
+    args = ["-d", str(tmp_path / "a"), "-d", str(tmp_path / "o"), "-r", "1", "--no-cache", "--format", "json"]
+    assert main([*args, "--quarantine", str(tmp_path / "q")]) == 0
+    removal = json.loads(capsys.readouterr().out)["removal"]
+    assert sorted(Path(p).name for p in removal["removed"]) == ["b.png", "b2.png"]
+    assert removal["no_space_freed"] == [] and removal["bytes_freed"] == size
+    assert not (tmp_path / "o" / "b2.png").exists() and (tmp_path / "a" / "a.png").exists()
