@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="class labels: 'folder' (parent folder name, as torchvision ImageFolder) or a CSV of path,label",
     )  # fmt: skip
     p.add_argument(
-        "--label-conflicts", choices=("review", "remove"), default="review",
+        "--label-conflicts", choices=("review", "remove"), default=None,
         help="members of a cluster whose labels disagree: left for review (default) or removed as usual",
     )  # fmt: skip
     p.add_argument(
@@ -293,7 +293,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         if args.engine == "local":  # reference sets, file lists and labels: the local engine's for now
             dataset_options = dict(
                 reference=args.reference, files=files, labels=args.labels,
-                label_conflicts=args.label_conflicts, between=args.between,
+                label_conflicts=args.label_conflicts or "review", between=args.between,
             )  # fmt: skip
         result = (_scan_dask if args.engine == "dask" else find_duplicates)(
             args.dataset or (),
@@ -406,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_pixels < 1:
             parser.error("--max-pixels takes a positive number of pixels")
         Image.MAX_IMAGE_PIXELS = args.max_pixels  # every decode of this run, its workers' too
+    if args.cache == "":
+        parser.error("--cache needs a file name (--no-cache: no cache at all)")
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
@@ -413,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.apply:
         if args.dataset or args.remove:
             parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
+        if args.cache and args.no_cache:
+            parser.error("--cache and --no-cache exclude each other")
         runner = lambda: _run_apply(args)  # noqa: E731
     else:
         if not (args.dataset or args.reference or args.files):
@@ -423,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--between compares two or more folders (-d/--dataset, --reference)")
         if args.permanent and not args.remove:
             parser.error("--permanent only makes sense with --remove 1")
+        if args.label_conflicts and not args.labels:
+            parser.error("--label-conflicts needs --labels (folder or FILE.csv): without labels there is no conflict")
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
         try:

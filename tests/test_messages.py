@@ -368,3 +368,28 @@ def test_a_scan_whose_output_reader_closed_ends_quietly(tmp_path: Path) -> None:
     shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
     done = _closed_stdout_run("-d", str(tmp_path))
     assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--label-conflicts", "remove"], "--label-conflicts needs --labels"),
+        (["--cache", ""], "--cache needs a file name"),
+    ],
+)
+def test_an_option_that_would_be_ignored_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    """Each was silently ignored: conflicts 'removed' without labels to conflict, an empty
+    --cache name read as the default cache (QA pass 9). (A dry run with --quarantine is the
+    removal's command line without -r 1: allowed, and it creates nothing.)"""
+    with pytest.raises(SystemExit) as exc:
+        cli(capsys, "-d", str(tmp_path), *args)
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_apply_with_cache_and_no_cache_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scan refuses the pair; `imgdup apply` took --no-cache and ignored --cache (QA pass 9)."""
+    with pytest.raises(SystemExit) as exc:
+        cli(capsys, "apply", str(tmp_path / "plan.json"), "--cache", str(tmp_path / "c.db"), "--no-cache")
+    assert exc.value.code == 2 and "--cache and --no-cache exclude each other" in capsys.readouterr().err
