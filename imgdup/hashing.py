@@ -131,7 +131,8 @@ def draft_size(settings: HashSettings) -> int:
 def settings_key(settings: HashSettings) -> str:
     """Everything that changes a hash value, as one string (cache key component).
 
-    ImageHash's version is part of the key only for the algorithms it computes (dhash, ahash,
+    Pillow's and numpy's versions are part of it (decoders; float products and FFTs may move a
+    bit). ImageHash's version is part of the key only for the algorithms it computes (dhash, ahash,
     whash): phash is imgdup's own code, so a run that only reads the cache never imports
     ImageHash (and the key stays correct when ImageHash is upgraded).
     """
@@ -144,7 +145,7 @@ def settings_key(settings: HashSettings) -> str:
     return (
         f"{settings.algorithm}/{settings.hash_size}/{settings.decode}{'/rot' if settings.rotations else ''}"
         f"{'/reg' if settings.regions else ''}"
-        f"/v{HASH_VERSION}/{library}/pillow-{Image.__version__}"
+        f"/v{HASH_VERSION}/{library}/pillow-{Image.__version__}/numpy-{np.__version__}"
     )
 
 

@@ -521,3 +521,11 @@ def test_a_remembered_decision_that_does_not_fit_the_records_is_ignored(value: o
     assert memo.decode(value, records) is None
     good = memo.decode([[[0, 0, "r", 0, [[0, 0, "keep"]]]], []], records)
     assert good is not None and good.clusters[0].keep is records[0]
+
+
+def test_cached_hashes_are_not_served_after_numpy_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """phash, the regions and the keep traits are numpy arithmetic (float products, FFTs): an
+    upgrade may move a bit, so the cache key names numpy's version as it names Pillow's (QA pass 9)."""
+    before = settings_key(HashSettings())
+    monkeypatch.setattr(np, "__version__", "0.0.0-other")
+    assert settings_key(HashSettings()) != before
