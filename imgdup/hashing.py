@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from . import quality as quality_mod
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
-from .regions import content_box, content_share, sub_boxes
+from .regions import content_box, content_share, half_boxes, occlusion_tail, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -82,7 +82,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 13  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 14  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -94,6 +94,7 @@ HASH_VERSION = 13  # 2: 2x enlargements detected by the quality check; 3: every 
 # thumbnail covers exactly the picture (a box over the full decode, or over a draft's true extent)
 # 12: an animated WebP of lossless (VP8L) frames is lossless (traits)
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
+# 14: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -384,7 +385,9 @@ def region_hashes(
     content-box hash and the sub-region hashes at the scan's hash size, then finer hashes (4x the
     bits) of the whole image, the content box and the sub-regions, which confirm every link,
     then the colour layouts of the same boxes (:func:`colour_layouts`; ``chroma``: the image's
-    chroma planes, None for a grey one). The content box is found on the reduced
+    chroma planes, None for a grey one), then what :func:`imgdup.regions.occluded_distance`
+    compares (:func:`imgdup.regions.occlusion_tail`: the four halves' hashes at both sizes and a
+    grey grid). The content box is found on the reduced
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
     ``plain``, the image's plain hash. ``box``: the content box, when the caller found it already.
     """
@@ -392,17 +395,35 @@ def region_hashes(
     arr = np.asarray(luma)
     full = (0, 0, luma.width, luma.height)
     boxes = [content_box(arr) if box is None else box, *sub_boxes(luma.width, luma.height)]
+    halves = half_boxes(luma.width, luma.height)
     colour = colour_layouts(chroma, [full, *boxes], luma.size)
     if settings.algorithm == "phash":
         peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
         todo = [full, *boxes] if peeled else [full, *boxes[1:]]
-        coarse, fine = _phash_boxes(arr.astype(np.float64), todo, settings.hash_size)
+        coarse, fine = _phash_boxes(arr.astype(np.float64), [*todo, *halves], settings.hash_size)
+        half_coarse, half_fine = coarse[len(todo) :], fine[len(todo) :]
+        coarse, fine = coarse[: len(todo)], fine[: len(todo)]
         if not peeled:
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
-        return (*coarse[1:], *fine, *colour)
+        tail = occlusion_tail(arr, halves, half_coarse, half_fine, _grey_grid(luma))
+        return (*coarse[1:], *fine, *colour, *tail)
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
-    return (*coarse, *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]), *colour)
+    half_coarse = [hash_image(luma.crop(b), settings) for b in halves]
+    half_fine = [hash_image(luma.crop(b), finer) for b in halves]
+    tail = occlusion_tail(arr, halves, half_coarse, half_fine, _grey_grid(luma))
+    return (
+        *coarse,
+        *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]),
+        *colour,
+        *tail,
+    )
+
+
+def _grey_grid(luma: Image.Image) -> int:
+    """The mean grey level of an 8 x 8 grid of cells over the image, as 64 bytes packed in one int
+    (see :func:`imgdup.regions.occluded_distance`: where two images differ)."""
+    return int.from_bytes(luma.resize((8, 8), Image.Resampling.BOX).tobytes(), "big")
 
 
 _GRID = 4  # cells a side of a box's colour layout
