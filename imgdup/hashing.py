@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from . import quality as quality_mod
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
-from .regions import content_box, content_share, half_boxes, occlusion_tail, sub_boxes
+from .regions import GRID_INPUT, content_box, content_share, half_boxes, occlusion_tail, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -405,13 +405,12 @@ def region_hashes(
         coarse, fine = coarse[: len(todo)], fine[: len(todo)]
         if not peeled:
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
-        tail = occlusion_tail(arr, halves, half_coarse, half_fine, _grey_grid(luma))
-        return (*coarse[1:], *fine, *colour, *tail)
+        return (*coarse[1:], *fine, *colour, *occlusion_tail(_reduced(luma), half_coarse, half_fine))
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
     half_coarse = [hash_image(luma.crop(b), settings) for b in halves]
     half_fine = [hash_image(luma.crop(b), finer) for b in halves]
-    tail = occlusion_tail(arr, halves, half_coarse, half_fine, _grey_grid(luma))
+    tail = occlusion_tail(_reduced(luma), half_coarse, half_fine)
     return (
         *coarse,
         *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]),
@@ -420,10 +419,9 @@ def region_hashes(
     )
 
 
-def _grey_grid(luma: Image.Image) -> int:
-    """The mean grey level of an 8 x 8 grid of cells over the image, as 64 bytes packed in one int
-    (see :func:`imgdup.regions.occluded_distance`: where two images differ)."""
-    return int.from_bytes(luma.resize((8, 8), Image.Resampling.BOX).tobytes(), "big")
+def _reduced(luma: Image.Image) -> np.ndarray:
+    """``luma`` boxed down to :data:`imgdup.regions.GRID_INPUT` a side (see its occlusion_tail)."""
+    return np.asarray(luma.resize((GRID_INPUT, GRID_INPUT), Image.Resampling.BOX))
 
 
 _GRID = 4  # cells a side of a box's colour layout

@@ -206,17 +206,28 @@ def half_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)) for x0, y0, x1, y1 in HALVES]
 
 
-def occlusion_tail(
-    grey: np.ndarray,
-    boxes: Sequence[tuple[int, int, int, int]],
-    coarse: Sequence[int],
-    fine: Sequence[int],
-    grid: int,
-) -> tuple[int, ...]:
-    """What the regions carry for :func:`occluded_distance`: the halves' hashes (0 where the half
-    is flat, see :data:`_HALF_FLAT_STD`), then their finer hashes, then the grey grid."""
-    flat = [grey[y0:y1, x0:x1].std() < _HALF_FLAT_STD if x1 > x0 and y1 > y0 else True for x0, y0, x1, y1 in boxes]
-    return (*(0 if f else h for f, h in zip(flat, coarse)), *(0 if f else h for f, h in zip(flat, fine)), grid)
+# quadrants (top-left, top-right, bottom-left, bottom-right) -> halves (top, bottom, left, right)
+_QUADRANT_TO_HALF = np.array([[1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1]], dtype=np.float64)
+GRID_INPUT = 16
+"""Side of the reduction of the image that :func:`occlusion_tail` takes (a box filter's)."""
+
+
+def occlusion_tail(small: np.ndarray, coarse: Sequence[int], fine: Sequence[int]) -> tuple[int, ...]:
+    """What the regions carry for :func:`occluded_distance`: the halves' hashes ``coarse`` (0
+    where the half is flat, see :data:`_HALF_FLAT_STD`), then their finer hashes ``fine``, then
+    the mean grey levels of an 8 x 8 grid of cells, as 64 bytes in one int. ``small``: the
+    image's grey levels reduced to :data:`GRID_INPUT` a side by a box filter (each half's
+    deviation is taken there: the texture finer than 1/16 of the side does not count)."""
+    g = np.asarray(small, dtype=np.float64)
+    grid = np.clip(np.rint(g.reshape(8, 2, 8, 2).mean(axis=(1, 3))), 0, 255).astype(np.uint8)
+    n = GRID_INPUT * GRID_INPUT / 2  # pixels in a half
+    total, squares = np.stack([g, g * g]).reshape(2, 2, 8, 2, 8).sum(axis=(2, 4)).reshape(2, 4) @ _QUADRANT_TO_HALF
+    flat = (squares / n - (total / n) ** 2 < _HALF_FLAT_STD**2).tolist()
+    return (
+        *(0 if f else v for f, v in zip(flat, coarse)),
+        *(0 if f else v for f, v in zip(flat, fine)),
+        int.from_bytes(grid.tobytes(), "big"),
+    )
 
 
 def occlusion_parts(regions: Sequence[int]) -> tuple[Sequence[int], Sequence[int], int] | None:
