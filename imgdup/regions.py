@@ -194,10 +194,11 @@ HALVES: tuple[Box, ...] = ((0.0, 0.0, 1.0, 0.5), (0.0, 0.5, 1.0, 1.0), (0.0, 0.0
 OCCLUDED_FINE_SHARE = 0.125
 OCCLUDED_CELLS = 3
 OCCLUDED_LEVELS = 8
-# A half this flat (grey-level standard deviation on the reduced image) holds no picture to
-# compare: its hashes are stored as 0 and never match (blank halves are alike in every image,
-# and one value shared by many images would make every pair of them a candidate).
-_HALF_FLAT_STD = 4.0
+# A half this flat (grey-level standard deviation of what its hashes see: the frequencies they
+# are made of) holds no picture to compare: its hashes are stored as 0 and never match (blank
+# halves are alike in every image, and one value shared by many images would make every pair
+# of them a candidate).
+HALF_FLAT_STD = 4.0
 _TAIL = 2 * len(HALVES) + 1  # coarse and finer hashes of the halves, the grey grid
 
 
@@ -206,27 +207,19 @@ def half_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)) for x0, y0, x1, y1 in HALVES]
 
 
-# quadrants (top-left, top-right, bottom-left, bottom-right) -> halves (top, bottom, left, right)
-_QUADRANT_TO_HALF = np.array([[1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1]], dtype=np.float64)
-GRID_INPUT = 16
-"""Side of the reduction of the image that :func:`occlusion_tail` takes (a box filter's)."""
-
-
-def occlusion_tail(small: np.ndarray, coarse: Sequence[int], fine: Sequence[int]) -> tuple[int, ...]:
+def occlusion_tail(
+    coarse: Sequence[int], fine: Sequence[int], deviation: Sequence[float] | np.ndarray, grid: np.ndarray
+) -> tuple[int, ...]:
     """What the regions carry for :func:`occluded_distance`: the halves' hashes ``coarse`` (0
-    where the half is flat, see :data:`_HALF_FLAT_STD`), then their finer hashes ``fine``, then
-    the mean grey levels of an 8 x 8 grid of cells, as 64 bytes in one int. ``small``: the
-    image's grey levels reduced to :data:`GRID_INPUT` a side by a box filter (each half's
-    deviation is taken there: the texture finer than 1/16 of the side does not count)."""
-    g = np.asarray(small, dtype=np.float64)
-    grid = np.clip(np.rint(g.reshape(8, 2, 8, 2).mean(axis=(1, 3))), 0, 255).astype(np.uint8)
-    n = GRID_INPUT * GRID_INPUT / 2  # pixels in a half
-    total, squares = np.stack([g, g * g]).reshape(2, 2, 8, 2, 8).sum(axis=(2, 4)).reshape(2, 4) @ _QUADRANT_TO_HALF
-    flat = (squares / n - (total / n) ** 2 < _HALF_FLAT_STD**2).tolist()
+    where the half is flat: its ``deviation``, the grey-level standard deviation of what its
+    hash sees, under :data:`HALF_FLAT_STD`), then their finer hashes ``fine``, then the 8 x 8
+    ``grid`` of mean grey levels, as 64 bytes in one int."""
+    flat = [float(d) < HALF_FLAT_STD for d in deviation]
+    cells = np.clip(np.rint(grid), 0, 255).astype(np.uint8)
     return (
         *(0 if f else v for f, v in zip(flat, coarse)),
         *(0 if f else v for f, v in zip(flat, fine)),
-        int.from_bytes(grid.tobytes(), "big"),
+        int.from_bytes(cells.tobytes(), "big"),
     )
 
 

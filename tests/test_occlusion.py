@@ -70,7 +70,7 @@ def test_a_different_object_filling_a_quadrant_is_not_a_copy(tmp_path: Path, mon
 
 def test_a_mark_on_a_blank_half_is_not_compared(tmp_path: Path) -> None:
     """Two pictures on one plain background, each in the same corner: the halves they leave
-    blank are alike in every such image and are not used (regions._HALF_FLAT_STD)."""
+    blank are alike in every such image and are not used (regions.HALF_FLAT_STD)."""
     for name, seed in (("a", 41), ("b", 42)):
         canvas = Image.new("RGB", (400, 300), (250, 250, 250))
         canvas.paste(photo(seed, (120, 90)), (260, 190))
