@@ -366,7 +366,7 @@ def _whole_and_halves(grey: np.ndarray, hash_size: int) -> tuple[np.ndarray, np.
     :data:`imgdup.regions.HALVES`), (5, side, side), and the mean grey level of an 8 x 8 grid of
     cells, (8, 8). The left and right halves share the whole image's rows, the top and bottom
     its columns, and each product covers only the pixels of its half: small products that stay
-    on one thread (one product for all of it, larger, ran ~4x slower in a scan's loop)."""
+    on one thread (one product for all of it, larger, ran ~3.5x slower in a scan's loop)."""
     (h, w), top, left = grey.shape, round(grey.shape[0] / 2), round(grey.shape[1] / 2)  # half_boxes' edges
     whole_rows, whole_cols = _phash_rows(h, hash_size), _phash_rows(w, hash_size).T
     by_rows = whole_rows @ grey  # (side, w)

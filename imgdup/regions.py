@@ -10,7 +10,10 @@ original. So every image carries, beside its plain hash:
 - the hashes of a few fixed sub-regions (:data:`SUB_REGIONS`: centre 90/80%, the four 92%
   corners);
 - finer hashes of the whole image and of the same boxes (twice the frequencies on each side,
-  4x the bits), to confirm a link.
+  4x the bits), to confirm a link;
+- both sizes of hash of its four halves and an 8 x 8 grid of mean grey levels: a copy with a
+  watermark, logo or caption in one corner matches its original on the three quarters that
+  avoid it (:func:`occluded_distance`).
 
 :func:`region_distance` is the matching rule: the plain and content-box hashes are *canonical*
 and are compared with each other; a sub-region hash is compared only with the other image's
@@ -23,6 +26,7 @@ see grey levels only, and flags, icons or graphics that differ only in colour ha
 ones, while a colour filter keeps a copy's grey levels in every detail). Identical plain
 hashes need no other confirmation than the colours', unless both images are framed
 (:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does.
+A corner match (:func:`occluded_distance`) counts as one more comparison.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
 
@@ -373,7 +377,8 @@ def region_distance(
     """Bits between two images under the region rule (see the module docstring).
 
     The least of every allowed comparison (:data:`PAIRS`, plain with plain included) whose finer
-    hashes and colour layouts agree (:data:`FINE_SHARE`, :data:`COLOUR_APART`); identical plain
+    hashes and colour layouts agree (:data:`FINE_SHARE`, :data:`COLOUR_APART`), and of the
+    corner match (:func:`occluded_distance`); identical plain
     hashes need only the colours to agree, and a pair with no confirmed comparison is ``bits``
     apart (nothing in common). Two framed images whose
     content boxes' finer hashes disagree are ``bits`` apart whatever else agrees (``framed``:
