@@ -261,15 +261,20 @@ def _grid(value: int) -> np.ndarray:
     return np.frombuffer(value.to_bytes(64, "big"), dtype=np.uint8)
 
 
-def _cells_changed(diff: np.ndarray) -> np.ndarray:
-    """(..., 64) grid differences -> (..., 4): per combination of :data:`_COMBOS`, how many cells
-    of the left-out quadrant differ by more than :data:`OCCLUDED_LEVELS` once the mean offset of
-    the other 48 cells is taken off (integers throughout: one pair or many, the same answer)."""
+def _one_corner_differs(diff: np.ndarray) -> np.ndarray:
+    """(..., 64) grid differences -> (..., 4): per combination of :data:`_COMBOS`, whether the
+    two images differ there and only there: once the mean offset of the other 48 cells is taken
+    off, 1 to :data:`OCCLUDED_CELLS` cells of the left-out quadrant and none of the others differ
+    by more than :data:`OCCLUDED_LEVELS` (integers throughout: one pair or many, the same
+    answer). Copies that differ all over (a blend, a filter) are left to the other comparisons:
+    this one would only lower their distance."""
     diff = diff.astype(np.int32)
     out = []
     for mask in _QUADRANTS:
         offset = diff[..., ~mask].sum(axis=-1, keepdims=True)  # 48 x the mean offset
-        out.append(np.count_nonzero(np.abs(48 * diff[..., mask] - offset) > 48 * OCCLUDED_LEVELS, axis=-1))
+        apart = np.abs(48 * diff - offset) > 48 * OCCLUDED_LEVELS
+        inside = np.count_nonzero(apart[..., mask], axis=-1)
+        out.append((inside >= 1) & (inside <= OCCLUDED_CELLS) & ~apart[..., ~mask].any(axis=-1))
     return np.stack(out, axis=-1)
 
 
@@ -284,10 +289,10 @@ def occluded_distance(a_regions: Sequence[int], b_regions: Sequence[int], *, bit
     (ac, af, ag), (bc, bf, bg) = pa, pb
     fine_max = OCCLUDED_FINE_SHARE * 4 * bits
     ok = [bool(x and y) and (x ^ y).bit_count() <= fine_max for x, y in zip(af, bf)]
-    changed = _cells_changed(_grid(ag).astype(np.int32) - _grid(bg))
+    corner = _one_corner_differs(_grid(ag).astype(np.int32) - _grid(bg))
     best = bits
     for k, (h, v) in enumerate(_COMBOS):
-        if ok[h] and ok[v] and changed[k] <= OCCLUDED_CELLS and ac[h] and bc[h] and ac[v] and bc[v]:
+        if ok[h] and ok[v] and corner[k] and ac[h] and bc[h] and ac[v] and bc[v]:
             best = min(best, max((ac[h] ^ bc[h]).bit_count(), (ac[v] ^ bc[v]).bit_count()))
     if best < bits:
         (ua, ra), (ub, rb) = colour_grids(colour_layout(a_regions)[:1]), colour_grids(colour_layout(b_regions)[:1])
@@ -518,10 +523,10 @@ class LinkHashes:
         coarse = np.bitwise_count(self.half_coarse[ia] ^ self.half_coarse[ib]).sum(axis=-1, dtype=np.int64)
         fine = np.bitwise_count(self.half_fine[ia] ^ self.half_fine[ib]).sum(axis=-1, dtype=np.int64)
         ok = (fine <= OCCLUDED_FINE_SHARE * 4 * self.bits) & self.half_used[ia] & self.half_used[ib]
-        changed = _cells_changed(self.grid[ia].astype(np.int32) - self.grid[ib])
+        corner = _one_corner_differs(self.grid[ia].astype(np.int32) - self.grid[ib])
         out = np.full(len(ia), self.bits, dtype=np.int64)
         for k, (h, v) in enumerate(_COMBOS):
-            fits = ok[:, h] & ok[:, v] & (changed[:, k] <= OCCLUDED_CELLS)
+            fits = ok[:, h] & ok[:, v] & corner[:, k]
             out = np.where(fits, np.minimum(out, np.maximum(coarse[:, h], coarse[:, v])), out)
         both = self.has_halves[ia] & self.has_halves[ib]
         asked = both & (out < self.bits)
