@@ -224,7 +224,12 @@ def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: b
             if rng.random() < 0.1:
                 halves[k] = halves[k + 4] = 0
         grid = bytearray(layout[31].to_bytes(64, "big"))
-        for cell in rng.sample(range(64), rng.choice([0, 1, 4, 5, 12])):  # a mark somewhere, or noise
+        r0, c0 = rng.choice([0, 4]), rng.choice([0, 4])  # a mark in one quadrant, or noise anywhere
+        quadrant = [8 * (r0 + r) + c0 + c for r in range(4) for c in range(4)]
+        kind = rng.random()
+        cells = [] if kind < 0.4 else rng.sample(quadrant, rng.choice([1, 5, 6])) if kind < 0.85 else []
+        cells += rng.sample(range(64), 4) if kind >= 0.85 else []
+        for cell in cells:
             grid[cell] = min(255, grid[cell] + rng.choice([3, 17, 40, 90]))
         regs += [*halves, int.from_bytes(bytes(grid), "big")]
     own = _near(rng, plain, bits, flips)
