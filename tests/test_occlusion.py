@@ -68,11 +68,20 @@ def test_a_different_object_filling_a_quadrant_is_not_a_copy(tmp_path: Path, mon
     assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == [{"a", "b"}]
 
 
-def test_a_mark_on_a_blank_half_is_not_compared(tmp_path: Path) -> None:
-    """Two pictures on one plain background, each in the same corner: the halves they leave
-    blank are alike in every such image and are not used (regions.HALF_FLAT_STD)."""
+def test_pictures_on_a_blank_canvas_are_not_compared_by_their_blank_halves(tmp_path: Path) -> None:
+    """Two small pictures in the same corner of one plain canvas differ in a few grid cells, as
+    a watermark does, and their other halves are blank, alike in every such image: they stay
+    apart, and the blank halves carry no hash (regions.HALF_FLAT_STD: a value shared by every
+    blank half would make every such pair a candidate)."""
     for name, seed in (("a", 41), ("b", 42)):
         canvas = Image.new("RGB", (400, 300), (250, 250, 250))
-        canvas.paste(photo(seed, (120, 90)), (260, 190))
+        canvas.paste(photo(seed, (60, 45)), (262, 190))
         canvas.save(tmp_path / f"{name}.png")
-    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    assert names(found) == []
+    for record in found.records:
+        parts = regions.occlusion_parts(record.regions)
+        assert parts is not None
+        coarse, fine, _grid = parts
+        assert coarse[0] == coarse[2] == fine[0] == fine[2] == 0  # top and left: blank
+        assert coarse[1] and coarse[3] and fine[1] and fine[3]  # bottom and right hold the picture
