@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from . import quality as quality_mod
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
-from .regions import content_box, content_share, sub_boxes
+from .regions import content_box, content_share, half_boxes, occlusion_tail, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -85,7 +85,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 14  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -98,6 +98,7 @@ HASH_VERSION = 14  # 2: 2x enlargements detected by the quality check; 3: every 
 # 12: an animated WebP of lossless (VP8L) frames is lossless (traits)
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
 # 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
+# 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -352,6 +353,72 @@ def _median_rows(blocks: np.ndarray) -> list[int]:
     return [int.from_bytes(packed[k : k + width], "big") for k in range(0, len(packed), width)]
 
 
+def _box_lows(grey: np.ndarray, boxes: list[tuple[int, int, int, int]], hash_size: int) -> np.ndarray:
+    """The lowest ``2 * hash_size`` x ``2 * hash_size`` frequencies of phash's DCT of each box of
+    ``grey`` (see :func:`_phash_boxes`), (n, side, side)."""
+    n, (h, w), side = len(boxes), grey.shape, 2 * hash_size
+    # Each box's row and column matrices, zero outside the box: every box in two batched
+    # products instead of two small ones each (the per-call overhead was most of the cost).
+    rows, cols = np.zeros((n, side, h)), np.zeros((n, w, side))
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        rows[k, :, y0:y1] = _phash_rows(y1 - y0, hash_size)
+        cols[k, x0:x1, :] = _phash_rows(x1 - x0, hash_size).T
+    return (rows @ grey) @ cols
+
+
+def _whole_and_halves(grey: np.ndarray, hash_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_box_lows` of the whole image and of its four halves (top, bottom, left, right:
+    :data:`imgdup.regions.HALVES`), (5, side, side), and the mean grey level of an 8 x 8 grid of
+    cells, (8, 8). The left and right halves share the whole image's rows, the top and bottom
+    its columns, and each product covers only the pixels of its half: small products that stay
+    on one thread (one product for all of it, larger, ran ~3.5x slower in a scan's loop)."""
+    (h, w), top, left = grey.shape, round(grey.shape[0] / 2), round(grey.shape[1] / 2)  # half_boxes' edges
+    whole_rows, whole_cols = _phash_rows(h, hash_size), _phash_rows(w, hash_size).T
+    by_rows = whole_rows @ grey  # (side, w)
+    upper, lower = _phash_rows(top, hash_size) @ grey[:top], _phash_rows(h - top, hash_size) @ grey[top:]
+    blocks = np.stack(
+        [
+            by_rows @ whole_cols,
+            upper @ whole_cols,
+            lower @ whole_cols,
+            by_rows[:, :left] @ _phash_rows(left, hash_size).T,
+            by_rows[:, left:] @ _phash_rows(w - left, hash_size).T,
+        ]
+    )
+    return blocks, (_cell_means(h) @ grey) @ _cell_means(w).T
+
+
+@functools.cache
+def _cell_means(size: int) -> np.ndarray:
+    """(8 x size): each row the mean over one of 8 equal runs of ``size`` samples (0 where a run
+    is empty, in an image under 8 pixels a side)."""
+    edges = np.rint(np.arange(9) * size / 8).astype(np.int64)
+    out = np.zeros((8, size))
+    for i in range(8):
+        if edges[i + 1] > edges[i]:
+            out[i, edges[i] : edges[i + 1]] = 1.0 / (edges[i + 1] - edges[i])
+    return out
+
+
+@functools.cache
+def _ac_weights(hash_size: int) -> np.ndarray:
+    """Weights that turn the squares of :func:`_box_lows`' coefficients into the variance of the
+    picture they hold (Parseval, for the unnormalised DCT-II of :func:`_dct_rows` over a square of
+    4 * hash_size): the DC term left out."""
+    size = 4 * hash_size
+    alpha = np.full(2 * hash_size, np.sqrt(2 / size))
+    alpha[0] = np.sqrt(1 / size)
+    weights = np.square(np.outer(alpha, alpha) / 4) / size**2
+    weights[0, 0] = 0.0
+    return weights
+
+
+def _low_deviation(lows: np.ndarray) -> np.ndarray:
+    """(k, side, side) blocks of :func:`_box_lows` -> the grey-level standard deviation of what
+    each holds at those frequencies (what the box's hashes see), (k,)."""
+    return np.sqrt((np.square(lows) * _ac_weights(lows.shape[-1] // 2)).sum(axis=(1, 2)))
+
+
 def _phash_boxes(
     grey: np.ndarray, boxes: list[tuple[int, int, int, int]], hash_size: int
 ) -> tuple[list[int], list[int]]:
@@ -365,14 +432,12 @@ def _phash_boxes(
     each side of the same square: more detail, to confirm a link. (Hash sizes are powers of two
     >= 4, so every bit count is a multiple of 8 and packs into whole bytes.)
     """
-    n, (h, w), side = len(boxes), grey.shape, 2 * hash_size
-    # Each box's row and column matrices, zero outside the box: every box in two batched
-    # products instead of two small ones each (the per-call overhead was most of the cost).
-    rows, cols = np.zeros((n, side, h)), np.zeros((n, w, side))
-    for k, (x0, y0, x1, y1) in enumerate(boxes):
-        rows[k, :, y0:y1] = _phash_rows(y1 - y0, hash_size)
-        cols[k, x0:x1, :] = _phash_rows(x1 - x0, hash_size).T
-    lows = (rows @ grey) @ cols
+    return _lows_to_hashes(_box_lows(grey, boxes, hash_size), hash_size)
+
+
+def _lows_to_hashes(lows: np.ndarray, hash_size: int) -> tuple[list[int], list[int]]:
+    """:func:`_box_lows` blocks -> (phash of each, the finer hash of each)."""
+    n = len(lows)
     return _median_rows(lows[:, :hash_size, :hash_size].reshape(n, -1)), _median_rows(lows.reshape(n, -1))
 
 
@@ -389,7 +454,9 @@ def region_hashes(
     content-box hash and the sub-region hashes at the scan's hash size, then finer hashes (4x the
     bits) of the whole image, the content box and the sub-regions, which confirm every link,
     then the colour layouts of the same boxes (:func:`colour_layouts`; ``chroma``: the image's
-    chroma planes, None for a grey one). The content box is found on the reduced
+    chroma planes, None for a grey one), then what :func:`imgdup.regions.occluded_distance`
+    compares (:func:`imgdup.regions.occlusion_tail`: the four halves' hashes at both sizes and a
+    grey grid). The content box is found on the reduced
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
     ``plain``, the image's plain hash. ``box``: the content box, when the caller found it already.
     """
@@ -398,16 +465,30 @@ def region_hashes(
     full = (0, 0, luma.width, luma.height)
     boxes = [content_box(arr) if box is None else box, *sub_boxes(luma.width, luma.height)]
     colour = colour_layouts(chroma, [full, *boxes], luma.size)
+    grey = arr.astype(np.float64)
+    whole_and_halves, grid = _whole_and_halves(grey, settings.hash_size)
+    deviation = _low_deviation(whole_and_halves[1:])
     if settings.algorithm == "phash":
         peeled = boxes[0] != full  # most photos: nothing peeled, the content box is the image
-        todo = [full, *boxes] if peeled else [full, *boxes[1:]]
-        coarse, fine = _phash_boxes(arr.astype(np.float64), todo, settings.hash_size)
+        lows = _box_lows(grey, boxes if peeled else boxes[1:], settings.hash_size)
+        coarse, fine = _lows_to_hashes(
+            np.concatenate([whole_and_halves[:1], lows, whole_and_halves[1:]]), settings.hash_size
+        )
+        (coarse, half_coarse), (fine, half_fine) = (coarse[:-4], coarse[-4:]), (fine[:-4], fine[-4:])
         if not peeled:
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
-        return (*coarse[1:], *fine, *colour)
+        return (*coarse[1:], *fine, *colour, *occlusion_tail(half_coarse, half_fine, deviation, grid))
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
-    return (*coarse, *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]), *colour)
+    halves = half_boxes(luma.width, luma.height)
+    half_coarse = [hash_image(luma.crop(b), settings) for b in halves]
+    half_fine = [hash_image(luma.crop(b), finer) for b in halves]
+    return (
+        *coarse,
+        *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]),
+        *colour,
+        *occlusion_tail(half_coarse, half_fine, deviation, grid),
+    )
 
 
 _GRID = 4  # cells a side of a box's colour layout

@@ -19,7 +19,7 @@ from imgdup.discover import discover
 from imgdup.hashing import _phash, _phash_boxes, bits_to_int, hash_entry, settings_key
 from imgdup.models import FileEntry, HashSettings, ImageRecord, Traits
 from imgdup.policy import distance
-from imgdup.regions import SUB_REGIONS, content_box, link_item, region_distance, split
+from imgdup.regions import HALVES, SUB_REGIONS, content_box, link_item, region_distance, split
 
 from .synth import photo
 
@@ -147,9 +147,11 @@ def test_regions_are_in_the_cache_key_and_round_trip(tmp_path: Path) -> None:
     (entry,), _ = discover([str(tmp_path)])
     settings = HashSettings(regions=True)
     record = hash_entry(entry, settings)
-    # coarse hashes of the content box and sub-regions; fine and colour ones of those and the image
-    assert isinstance(record, imgdup.ImageRecord) and len(record.regions) == 3 * (1 + len(SUB_REGIONS)) + 2
-    assert all(record.regions[2 * (1 + len(SUB_REGIONS)) + 1 :])  # a colour photo has a colour layout everywhere
+    # coarse hashes of the content box and sub-regions; fine and colour ones of those and the image;
+    # both sizes of the four halves and a grey grid
+    n = 1 + len(SUB_REGIONS)
+    assert isinstance(record, imgdup.ImageRecord) and len(record.regions) == 3 * n + 2 + 2 * len(HALVES) + 1
+    assert all(record.regions[2 * n + 1 :])  # a colour photo has a colour layout everywhere, halves with detail
     assert hash_entry(entry, HashSettings()).regions == ()  # type: ignore[union-attr]
     with HashCache(tmp_path / "c.sqlite3", settings_key(settings)) as cache:
         cache.put_many([(entry, record)])
@@ -213,7 +215,23 @@ def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: b
         _near(rng, h, (bits if i < 7 else 4 * bits), rng.choice([0, 0, 2, flips, bits // 3] + [bits] * (i >= 7)))
         for i, h in enumerate(layout[:15])
     ]
-    regs += [_recoloured(rng, h) for h in layout[15:]]
+    regs += [_recoloured(rng, h) for h in layout[15:23]]
+    if len(layout) > 23 and rng.random() < 0.8:  # the halves and the grey grid (older records have none)
+        halves = [_near(rng, h, bits, rng.choice([0, 0, 2, flips, bits // 3])) for h in layout[23:27]]
+        # finer halves: up to and just past OCCLUDED_FINE_SHARE's limit (bits // 2 of 4 * bits)
+        halves += [_near(rng, h, 4 * bits, rng.choice([0, 0, 2, bits // 2, bits // 2 + 1])) for h in layout[27:31]]
+        for k in range(4):  # a flat half: both of its hashes 0
+            if rng.random() < 0.1:
+                halves[k] = halves[k + 4] = 0
+        grid = bytearray(layout[31].to_bytes(64, "big"))
+        r0, c0 = rng.choice([0, 4]), rng.choice([0, 4])  # a mark in one quadrant, or noise anywhere
+        quadrant = [8 * (r0 + r) + c0 + c for r in range(4) for c in range(4)]
+        kind = rng.random()
+        cells = [] if kind < 0.4 else rng.sample(quadrant, rng.choice([1, 5, 6])) if kind < 0.85 else []
+        cells += rng.sample(range(64), 4) if kind >= 0.85 else []
+        for cell in cells:
+            grid[cell] = min(255, grid[cell] + rng.choice([3, 17, 40, 90]))
+        regs += [*halves, int.from_bytes(bytes(grid), "big")]
     own = _near(rng, plain, bits, flips)
     if rng.random() < 0.3:  # nothing peeled: the content box is the image
         regs[0], regs[8] = own, regs[7]
@@ -233,6 +251,8 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     for _ in range(12):
         layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
         layout += [rng.getrandbits(256) for _ in range(8)]  # colour layouts
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]  # halves
+        layout.append(int.from_bytes(bytes(rng.randrange(120) for _ in range(64)), "big"))  # grey grid
         base = (rng.getrandbits(bits), layout)
         for _ in range(15):
             items.append(_item(rng, base, bits, regions=rng.random() < 0.8, variants=rng.choice([0, 0, 7])))
