@@ -82,17 +82,18 @@ def _names_none(spec: str, table: dict[str, str], found: int) -> str:
 
 def label_source(
     spec: str | os.PathLike[str] | None, found: Sequence[Sequence[str]] = (), splits: Collection[str] = ()
-) -> Callable[[Iterable[str]], dict[str, str]]:
-    """What labels the scanned paths: from ``spec``, None (no labels), ``"folder"`` or a CSV
-    path. A labels file is read now, so a bad one stops the run before any image is decoded;
-    one that labels none of the ``found`` files (each file's names; paths written relative to
-    another folder) is refused: it would silently see no label conflict, and one that labels
-    only some is warned about (one split's ``metadata.csv``). ``splits``: the folders named to
-    scan, whose own files have no folder label."""
+) -> Callable[[Iterable[Sequence[str]]], dict[str, str]]:
+    """What labels the scanned files, each given as its names (first name, then the other names
+    of a hard-linked file), by the first of its names that has a label: from ``spec``, None (no
+    labels), ``"folder"`` or a CSV path. A labels file is read now, so a bad one stops the run
+    before any image is decoded; one that labels none of the ``found`` files (each file's
+    names; paths written relative to another folder) is refused: it would silently see no label
+    conflict, and one that labels only some is warned about (one split's ``metadata.csv``).
+    ``splits``: the folders named to scan, whose own files have no folder label."""
     if spec is None:
-        return lambda _paths: {}
+        return lambda _files: {}
     if os.fspath(spec) == FOLDER:
-        return lambda paths: folder_labels(paths, frozenset(splits))
+        return lambda files: _by_any_name(files, lambda names: folder_labels(names, frozenset(splits)))
     table = read_labels_csv(spec)
     named = sum(1 for names in found if any(n in table for n in names))
     if table and found and not named:
@@ -102,4 +103,16 @@ def label_source(
             "the labels file %s labels %d of the %d files found; the rest are unlabelled",
             os.fspath(spec), named, len(found),
         )  # fmt: skip
-    return lambda paths: {p: table[p] for p in paths if p in table}
+    return lambda files: _by_any_name(files, lambda names: {n: table[n] for n in names if n in table})
+
+
+def _by_any_name(files: Iterable[Sequence[str]], label: Callable[[Sequence[str]], dict[str, str]]) -> dict[str, str]:
+    """``{first name: label}`` for each file (its names), from the first name ``label`` labels: a
+    label given under a hard link's other name was ignored, and its conflict not seen."""
+    out: dict[str, str] = {}
+    for names in files:
+        found = label(names)
+        first = next((found[n] for n in names if n in found), None)
+        if first is not None:
+            out[names[0]] = first
+    return out

@@ -205,7 +205,7 @@ def find_duplicates(
         scanned,
         set_roots,
         reference=ref_roots,
-        labels=labels_of([r.path for r in scanned.records]),
+        labels=labels_of([(r.path, *r.entry.aliases) for r in scanned.records]),
         label_conflicts=label_conflicts,
         between=between,
     )

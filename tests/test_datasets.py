@@ -231,6 +231,20 @@ def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     assert c.label_conflict == () and [m.label for m in c.members] == ["3", "3"]
 
 
+def test_a_label_given_under_another_name_of_the_file_counts(tmp_path: Path) -> None:
+    """A hard-linked file is one record under its first name; its label was looked up by that
+    name only, so a label given under its other name was ignored and the conflict missed (QA 9)."""
+    _write(tmp_path / "imgs" / "a.jpg", _big(23))
+    b = _write(tmp_path / "imgs" / "b.jpg", _small(23))
+    (tmp_path / "imgs" / "other").mkdir()
+    os.link(b, tmp_path / "imgs" / "other" / "b2.jpg")
+    labels = tmp_path / "imgs" / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,3\nother/b2.jpg,5\n", encoding="utf-8")
+    (c,) = _scan(tmp_path / "imgs", labels=labels).clusters
+    assert [m.record.path for m in c.members][1] == _real(b)  # listed under its first name
+    assert c.label_conflict == ("3", "5") and [m.label for m in c.members] == ["3", "5"]
+
+
 def test_labels_are_read_without_stray_spaces_and_an_empty_one_is_none(tmp_path: Path) -> None:
     """``cat`` against ``cat `` was a label conflict, and an empty label was a label
     (``LABEL CONFLICT: , cat``) while a missing row meant unlabelled (QA pass 5)."""
