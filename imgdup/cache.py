@@ -153,6 +153,12 @@ def _carries_our_id(path: str) -> bool:
     return struct.unpack(">I", header[68:72])[0] == _APP_ID
 
 
+def _key_version(settings_key: str) -> int | None:
+    """The hash version a settings key names (``.../v15/...``; see ``hashing.settings_key``)."""
+    part = next((p for p in settings_key.split("/") if p[:1] == "v" and p[1:].isdigit()), None)
+    return int(part[1:]) if part else None
+
+
 def _schema_version(value: str | None) -> int | None:
     if value and value.startswith(_SCHEMA_PREFIX) and value[len(_SCHEMA_PREFIX) :].isdigit():
         return int(value[len(_SCHEMA_PREFIX) :])
@@ -240,10 +246,27 @@ class HashCache:
             # take turns, and the second finds the first one's complete schema.
             with _transaction(db):
                 self._check_schema(db)
+                self._drop_older_versions(db)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _drop_older_versions(self, db: sqlite3.Connection) -> None:
+        """Delete the rows of an older hash version (the version is in every settings key: no
+        imgdup that hashes this way reads them again), once, when the cache first meets this
+        version: each upgrade that changed the hashes had left every file's old row behind
+        (~4.6 KB a file with regions). Other settings of this version, and rows of a newer
+        version, stay. The freed pages are reused by later rows (the file does not shrink)."""
+        current = _key_version(self.settings_key)
+        row = db.execute("SELECT value FROM meta WHERE key='hash_version'").fetchone()
+        if current is None or (row is not None and row[0].isdigit() and int(row[0]) >= current):
+            return
+        for (key,) in db.execute("SELECT DISTINCT settings FROM files").fetchall():
+            version = _key_version(key)
+            if version is not None and version < current:
+                db.execute("DELETE FROM files WHERE settings=?", (key,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('hash_version', ?)", (str(current),))
 
     @staticmethod
     def _check_schema(db: sqlite3.Connection) -> None:

@@ -529,3 +529,29 @@ def test_cached_hashes_are_not_served_after_numpy_changes(monkeypatch: pytest.Mo
     before = settings_key(HashSettings())
     monkeypatch.setattr(np, "__version__", "0.0.0-other")
     assert settings_key(HashSettings()) != before
+
+
+def test_rows_of_an_older_hash_version_are_dropped_once_a_newer_one_opens_the_cache(tmp_path: Path) -> None:
+    """Every hash version is in the key, so an upgrade that changed the hashes left each file's
+    old row behind for good (~4.6 KB a file). Other settings of the version, and rows of a newer
+    version (an upgraded install sharing the cache), are kept."""
+    current = settings_key(HashSettings())
+    version = next(p for p in current.split("/") if p[:1] == "v" and p[1:].isdigit())
+    older = current.replace(f"/{version}/", "/v1/")
+    newer = current.replace(f"/{version}/", f"/v{int(version[1:]) + 1}/")
+    other = settings_key(HashSettings(hash_size=16))  # this version, another setting
+    e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1, ctime_ns=9)
+    rec = ImageRecord(e, 2, 3, 5, "ab" * 32)
+    path = tmp_path / "c.sqlite3"
+
+    def write(key: str) -> set[str]:
+        with HashCache(path, key) as cache:
+            cache.put_many([(e, rec)])
+        with sqlite3.connect(path) as db:
+            return {k for (k,) in db.execute("SELECT settings FROM files")}
+
+    assert write(older) == {older}
+    assert write(other) == {other}  # this version met the cache: the older rows are gone
+    assert write(current) == {other, current}
+    assert write(newer) == {newer}  # a newer install drops this version's rows in turn
+    assert write(current) == {newer, current}  # and this one, opening after it, drops nothing
