@@ -27,7 +27,6 @@ import sqlite3
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
@@ -355,9 +354,11 @@ class HashCache:
                 quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete))
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
-                traits = Traits(bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content))
                 spread = None if spread is None else float(spread)
-                traits = replace(traits, format=str(fmt or ""), mode=str(mode or ""), chroma_spread=spread)
+                traits = Traits(
+                    bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content),
+                    format=str(fmt or ""), mode=str(mode or ""), chroma_spread=spread,
+                )  # fmt: skip
             record = ImageRecord(
                 entry,
                 int(width),
@@ -492,6 +493,9 @@ def _pack(values: tuple[int, ...]) -> bytes:
     return bytes(out)
 
 
+_from_bytes = int.from_bytes
+
+
 def _unpack(blob: bytes | None) -> tuple[int, ...]:
     values: list[int] = []
     at = 0
@@ -502,7 +506,7 @@ def _unpack(blob: bytes | None) -> tuple[int, ...]:
             raise ValueError("a run of hash values cut short")
         if words == 1:
             values += struct.unpack_from(f">{count}Q", blob, at + 2)
-        else:
-            values += [int.from_bytes(blob[p : p + 8 * words], "big") for p in range(at + 2, end, 8 * words)]
+        else:  # fixed-size chunks of the run, each one int: a third cheaper than slicing each
+            values += [_from_bytes(c, "big") for (c,) in struct.iter_unpack(f"{8 * words}s", blob[at + 2 : end])]
         at = end
     return tuple(values)
