@@ -20,6 +20,7 @@ half-made cache.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ def _columns(db: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(r[1] for r in db.execute("PRAGMA table_info(files)"))
 
 
+@functools.cache
 def _files_columns() -> tuple[str, ...]:
     """The columns this imgdup's files table has (a cache is checked against them)."""
     with contextlib.closing(sqlite3.connect(":memory:")) as db:

@@ -21,11 +21,17 @@ _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
 
 
-def folder_labels(paths: Iterable[str], splits: Collection[str] = ()) -> dict[str, str]:
-    """Each path's parent folder name (``train/cat/1.jpg`` -> ``cat``), except in one of the
+def folder_label(splits: Collection[str] = ()) -> Callable[[str], str | None]:
+    """A path's parent folder name (``train/cat/1.jpg`` -> ``cat``), or None in one of the
     ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
     "LABEL CONFLICT: test, train" for every leak)."""
-    return {p: os.path.basename(folder) for p in paths if (folder := os.path.dirname(p)) not in splits}
+    named = frozenset(splits)
+
+    def label(path: str) -> str | None:
+        folder = os.path.dirname(path)
+        return None if folder in named else os.path.basename(folder)
+
+    return label
 
 
 def _real(path: str) -> str:
@@ -93,7 +99,7 @@ def label_source(
     if spec is None:
         return lambda _files: {}
     if os.fspath(spec) == FOLDER:
-        return lambda files: _by_any_name(files, lambda names: folder_labels(names, frozenset(splits)))
+        return lambda files: _by_any_name(files, folder_label(splits))
     table = read_labels_csv(spec)
     named = sum(1 for names in found if any(n in table for n in names))
     if table and found and not named:
@@ -103,16 +109,15 @@ def label_source(
             "the labels file %s labels %d of the %d files found; the rest are unlabelled",
             os.fspath(spec), named, len(found),
         )  # fmt: skip
-    return lambda files: _by_any_name(files, lambda names: {n: table[n] for n in names if n in table})
+    return lambda files: _by_any_name(files, table.get)
 
 
-def _by_any_name(files: Iterable[Sequence[str]], label: Callable[[Sequence[str]], dict[str, str]]) -> dict[str, str]:
+def _by_any_name(files: Iterable[Sequence[str]], label: Callable[[str], str | None]) -> dict[str, str]:
     """``{first name: label}`` for each file (its names), from the first name ``label`` labels: a
     label given under a hard link's other name was ignored, and its conflict not seen."""
     out: dict[str, str] = {}
     for names in files:
-        found = label(names)
-        first = next((found[n] for n in names if n in found), None)
-        if first is not None:
-            out[names[0]] = first
+        found = next((lab for n in names if (lab := label(n)) is not None), None)
+        if found is not None:
+            out[names[0]] = found
     return out
