@@ -564,6 +564,14 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
 
 
+def _slots(value: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    """The distinct hash values in order (what a self-join takes), and each entry's position
+    among them."""
+    values = sorted(set(value))
+    where = {v: k for k, v in enumerate(values)}
+    return values, np.array([where[v] for v in value], dtype=np.int64)
+
+
 def _half_candidates(
     images: Sequence[Sequence[Sequence[Any]]],
     threshold: int,
@@ -589,9 +597,7 @@ def _half_candidates(
     for owner, value in zip(owners, held):
         if len(owner) < 2:
             continue
-        values = sorted(set(value))
-        where = {v: n for n, v in enumerate(values)}
-        slot = np.array([where[v] for v in value], dtype=np.int64)
+        values, slot = _slots(value)
         own = np.array(owner, dtype=np.int64)[np.argsort(slot, kind="stable")]
         count = np.bincount(slot, minlength=len(values))
         start = np.cumsum(count) - count
@@ -638,9 +644,7 @@ def region_links(
             owner += [i] * len(own_values)
             sub += [False] * canonical + [True] * (len(own_values) - canonical)
             value += own_values
-    values = sorted(set(value))
-    where = {v: k for k, v in enumerate(values)}
-    slot = np.array([where[v] for v in value], dtype=np.int64)
+    values, slot = _slots(value)
     is_sub = np.array(sub, dtype=bool)
     order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
     own = np.array(owner, dtype=np.int64)[order]
