@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -158,8 +159,9 @@ class ImageRecord:
     regions: tuple[int, ...] = ()
     traits: Traits | None = None
 
-    @property
+    @functools.cached_property
     def path(self) -> str:
+        """The entry's path (remembered: read hundreds of thousands of times by a large scan)."""
         return self.entry.path
 
     @property

@@ -36,7 +36,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
-from .regions import colour_layout, link_item, region_links, split
+from .regions import LinkTable, colour_layout, is_framed, link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 
 log = logging.getLogger(__name__)
@@ -366,7 +366,12 @@ def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None
     if not reference:
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
-    return lambda r: r.path.startswith(prefixes) or any(a.startswith(prefixes) for a in r.entry.aliases)
+
+    def protected(r: ImageRecord) -> bool:
+        e = r.entry  # called several times per record and run: no generator for the common case
+        return e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases))
+
+    return protected
 
 
 def _hash(
@@ -440,9 +445,11 @@ def cluster_records(
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
+    table = LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
     groups = _components(
-        normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected
-    )
+        normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected,
+        table=table,
+    )  # fmt: skip
     if progress:
         progress("search", distinct, distinct)
     by_digest: dict[str, list[ImageRecord]] = {}
@@ -492,6 +499,7 @@ def cluster_records(
             first_id=start,
             assess=assess,
             chosen=chosen,
+            table=table,
         )
         if progress:
             progress("decide", len(clusters), len(groups))
@@ -516,6 +524,7 @@ def _components(
     join: Join | None = None,
     searches: HashCache | None = None,
     protected: Callable[[ImageRecord], bool] | None = None,
+    table: LinkTable | None = None,
 ) -> list[list[ImageRecord]]:
     """Groups of records linked by matches (identical hashes grouped first), singletons dropped.
 
@@ -532,8 +541,9 @@ def _components(
     """
     self_join = join or index_mod.self_join
     by_hash: dict[Node, list[ImageRecord]] = {}
-    for r in records:  # records are in path order, so unique values are too
-        by_hash.setdefault(_node(r, settings), []).append(r)
+    nodes = [_node(r, settings) for r in records]
+    for r, node in zip(records, nodes):  # records are in path order, so unique values are too
+        by_hash.setdefault(node, []).append(r)
     unique = list(by_hash)
     key = memo.search_key([by_hash[h] for h in unique], settings_key(settings), threshold) if searches else ""
     known = memo.search_groups(searches.get_memo(key), len(unique)) if searches else None
@@ -541,8 +551,10 @@ def _components(
         return [[r for i in comp for r in by_hash[unique[i]]] for comp in known]
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[link_item(r) for r in by_hash[h]] for h in unique]
-        known_links, fresh = _reference_links(records, by_hash, settings, threshold, searches, protected)
-        found_links = region_links(images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh)
+        known_links, fresh = _reference_links(records, nodes, by_hash, settings, threshold, searches, protected)
+        found_links = region_links(
+            images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh, table=table
+        )
         pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:
         hashes = [node[0] for node in unique]
@@ -562,7 +574,7 @@ def _components(
             pairs += [(x, y) for x in plain.get(vb, ()) for y in anyo[va] if x != y]
     matches = [Match(a, b, 0) for a, b in pairs]
     found = [list(comp) for comp in components(len(unique), matches)
-             if sum(len(by_hash[unique[i]]) for i in comp) > 1]  # fmt: skip
+             if len(comp) > 1 or len(by_hash[unique[comp[0]]]) > 1]  # fmt: skip
     if searches:
         searches.put_memo(key, found)
     return [[r for i in comp for r in by_hash[unique[i]]] for comp in found]
@@ -577,7 +589,7 @@ def _node(r: ImageRecord, settings: HashSettings) -> Node:
     The plain hash (and rotation variants); for a picture in a wide frame also its content box's
     finer hash (:data:`imgdup.regions.FRAMED_SHARE`: there different pictures share a plain hash);
     with regions, the whole image's colour layout (flags of other colours share a plain hash)."""
-    box = split(r.regions)[1][1] if settings.regions and link_item(r)[3] else -1
+    box = split(r.regions)[1][1] if settings.regions and is_framed(r) else -1
     return r.hash, r.variants if settings.rotations else (), box, colour_layout(r.regions)[0]
 
 
@@ -606,6 +618,7 @@ def _reference_keepers(
 
 def _reference_links(
     records: Sequence[ImageRecord],
+    nodes: Sequence[Node],
     by_hash: dict[Node, list[ImageRecord]],
     settings: HashSettings,
     threshold: int,
@@ -614,13 +627,14 @@ def _reference_links(
 ) -> tuple[list[tuple[int, int]], list[bool] | None]:
     """Links among the reference files that a remembered search over them alone already holds
     (as pairs of positions in ``by_hash``), and which positions are fresh (hold a file that is
-    not a reference file); or no links and None when no such search is remembered."""
+    not a reference file); or no links and None when no such search is remembered. ``nodes``:
+    each record's :func:`_node`."""
     if searches is None or protected is None:
         return [], None
     ref_by_hash: dict[Node, list[ImageRecord]] = {}
-    for r in records:  # in path order: grouped exactly as a scan of the reference files alone
+    for r, node in zip(records, nodes):  # in path order: grouped exactly as a scan of the reference files alone
         if protected(r):
-            ref_by_hash.setdefault(_node(r, settings), []).append(r)
+            ref_by_hash.setdefault(node, []).append(r)
     ref_unique = list(ref_by_hash)
     key = memo.search_key([ref_by_hash[h] for h in ref_unique], settings_key(settings), threshold)
     groups = memo.search_groups(searches.get_memo(key), len(ref_unique))

@@ -18,7 +18,7 @@ from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 from .quality import Assessment
-from .regions import LinkHashes, link_distance, link_item
+from .regions import LinkHashes, LinkTable, link_distance, link_item
 
 
 @dataclass(frozen=True)
@@ -284,6 +284,7 @@ def decide_all(
     first_id: int = 0,
     assess: quality.Assess = quality.assess,
     chosen: Mapping[frozenset[str], tuple[str, str, int]] | None = None,
+    table: LinkTable | None = None,
 ) -> list[Cluster]:
     """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
     (each member to the kept files, every pair for the diameter) computed in one vectorised
@@ -292,13 +293,16 @@ def decide_all(
     ``chosen`` maps a set of candidate paths to the keeper's path and reason that
     :func:`choose_keeper` gave for exactly those files before, and their diameter (a cached
     reference set's own clusters): the rules are not run again for them, and of the diameter's
-    pairs only those with another member are measured."""
+    pairs only those with another member are measured. ``table``: the scan's
+    :class:`~imgdup.regions.LinkTable`, whose rows the search converted already."""
     out: list[Cluster] = []
     batch: list[Sequence[ImageRecord]] = []
     budget = 0
     for records in [*groups, None]:
         if batch and (records is None or budget + 2 * len(records) ** 2 > _BATCH_PAIRS):
-            out += _decide_batch(batch, threshold, keep, bits, protected, first_id + len(out), assess, chosen or {})
+            out += _decide_batch(
+                batch, threshold, keep, bits, protected, first_id + len(out), assess, chosen or {}, table
+            )
             batch, budget = [], 0
         if records is not None:
             batch.append(records)
@@ -315,6 +319,7 @@ def _decide_batch(
     first_id: int,
     assess: quality.Assess,
     chosen: Mapping[frozenset[str], tuple[str, str, int]],
+    table: LinkTable | None,
 ) -> list[Cluster]:
     plans = []
     for records in groups:
@@ -359,7 +364,12 @@ def _decide_batch(
         pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, reps[ib] + offset]
         offset += n
     everyone = [r for records in groups for r in records]
-    dist = _hashes(everyone, bits).distances(np.concatenate(pa), np.concatenate(pb))
+    ia, ib = np.concatenate(pa), np.concatenate(pb)
+    if table is None:
+        dist = _hashes(everyone, bits).distances(ia, ib)
+    else:
+        row = table.rows([link_item(r) for r in everyone])
+        dist = table.distances(row[ia], row[ib])
     out = []
     at_pair = 0
     for c, (records, (keeper, reason, _at, kept, ref_set, inner)) in enumerate(zip(groups, plans)):

@@ -264,6 +264,36 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
 
 
+@pytest.mark.parametrize("bits", [16, 64])
+def test_link_table_grown_in_parts_gives_the_one_pair_rule(bits: int) -> None:
+    """A LinkTable asked for items in several parts (some items again, some without rotation
+    variants first and with them later: rows of different widths joined) gives every pair
+    link_distance's number, and one row per distinct item."""
+    from imgdup.regions import LinkTable, link_distance
+
+    rng = random.Random(100 + bits)
+    items = []
+    for _ in range(6):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [rng.getrandbits(256) for _ in range(8)]
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
+        layout.append(int.from_bytes(bytes(rng.randrange(120) for _ in range(64)), "big"))
+        base = (rng.getrandbits(bits), layout)
+        items += [_item(rng, base, bits, regions=rng.random() < 0.8, variants=0) for _ in range(10)]
+        items += [_item(rng, base, bits, regions=rng.random() < 0.8, variants=7) for _ in range(5)]
+    table = LinkTable(bits=bits)
+    plain_first = [it for it in items if not it[2]]
+    rows = {it: int(r) for it, r in zip(plain_first[:40], table.rows(plain_first[:40]))}
+    for part in (plain_first[20:], items, items[::-1]):  # overlapping parts, then all of them again
+        rows |= {it: int(r) for it, r in zip(part, table.rows(part))}
+    assert sorted(rows.values()) == list(range(len(set(items))))
+    ia = [rng.randrange(len(items)) for _ in range(2000)]
+    ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
+    got = table.distances(np.array([rows[items[a]] for a in ia]), np.array([rows[items[b]] for b in ib])).tolist()
+    assert got == [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
+    assert any(items[a][2] or items[b][2] for a, b in zip(ia, ib) if items[a][2] != items[b][2])
+
+
 def _clusters(rng: random.Random, sizes: list[int], root_of: Callable[[int, int], str]) -> list[list[ImageRecord]]:
     """Groups of records around random base pictures (``_item``), in path order; member k of
     group g lies under ``root_of(g, k)``."""
