@@ -12,9 +12,11 @@ import functools
 import hashlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -143,11 +145,39 @@ def settings_key(settings: HashSettings) -> str:
         import imagehash
 
         library = f"imagehash-{imagehash.__version__}"
+    heif = _heif_version()
     return (
         f"{settings.algorithm}/{settings.hash_size}/{settings.decode}{'/rot' if settings.rotations else ''}"
         f"{'/reg' if settings.regions else ''}"
         f"/v{HASH_VERSION}/{library}/pillow-{Image.__version__}/numpy-{np.__version__}"
+        f"{f'/pillow-heif-{heif}' if heif else ''}"
     )
+
+
+@functools.cache
+def _heif_version() -> str | None:
+    """pillow-heif's version when it is installed (it decodes HEIC/HEIF files: an upgrade may
+    change their pixels), read from its small version module: importing pillow-heif (~80 ms) or
+    reading package metadata (~120 ms) would cost more than a warm 1,000-file run's whole search."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pillow_heif")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        try:
+            text = Path(folder, "_version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        found = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", text)
+        if found:
+            return found.group(1)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pillow-heif")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def bits_to_int(bits: np.ndarray) -> int:

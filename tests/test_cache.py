@@ -531,6 +531,26 @@ def test_cached_hashes_are_not_served_after_numpy_changes(monkeypatch: pytest.Mo
     assert settings_key(HashSettings()) != before
 
 
+def test_cached_hashes_are_not_served_after_pillow_heif_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pillow-heif decodes HEIC/HEIF files (an upgrade may change their pixels): its version is
+    part of the cache key when it is installed, read as package metadata reads it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from imgdup import hashing
+
+    try:
+        installed: str | None = version("pillow-heif")
+    except PackageNotFoundError:
+        installed = None
+    hashing._heif_version.cache_clear()
+    assert hashing._heif_version() == installed
+    before = settings_key(HashSettings())
+    monkeypatch.setattr(hashing, "_heif_version", lambda: "0.0.0-other")
+    assert settings_key(HashSettings()) != before
+    monkeypatch.setattr(hashing, "_heif_version", lambda: None)
+    assert "heif" not in settings_key(HashSettings())
+
+
 def test_rows_of_an_older_hash_version_are_dropped_once_a_newer_one_opens_the_cache(tmp_path: Path) -> None:
     """Every hash version is in the key, so an upgrade that changed the hashes left each file's
     old row behind for good (~4.6 KB a file). Other settings of the version, and rows of a newer
