@@ -8,8 +8,8 @@ the script prints which version was kept, per version, over all clusters.
 
 ``--processed`` adds two versions a filter app leaves, saved at q90: a sharpened copy
 (UnsharpMask radius 1, 80%) and a grainy one (Gaussian luminance noise, sigma 6). Neither
-carries more of the picture than the camera file; the keep policy's known limit is that
-they win on "highest JPEG quality" (see README, "Which file is kept").
+carries more of the picture than the camera file; the grainy one ranks below as "filtered",
+the sharpened one only in part (see README, "Filtered copies saved at a higher JPEG quality").
 
     python benchmarks/bench_keepers.py                   # 100 photos (dogs-1000 #300-399)
     python benchmarks/bench_keepers.py --photos 20 --json out.json

@@ -35,10 +35,10 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 log = logging.getLogger(__name__)
 
 _MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
-SCHEMA = "imgdup.cache/10"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+SCHEMA = "imgdup.cache/11"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
 # 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
-# 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits)
+# 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits); 11: block signatures
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -54,11 +54,11 @@ _CREATE_FILES = """
         low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
         format TEXT, mode TEXT, chroma_spread REAL,
-        upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER,
+        upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER, blocks BLOB,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 30
+_COLUMNS = 31
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
@@ -66,7 +66,7 @@ _COLUMNS = 30
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
-    " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete"
+    " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete, blocks"
 )
 
 
@@ -338,7 +338,7 @@ class HashCache:
             return None
         (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
          regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, upscaled, pixels_sha256,
-         spectrum, fit, complete) = row  # fmt: skip
+         spectrum, fit, complete, blocks) = row  # fmt: skip
         if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
             return None
         if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
@@ -348,12 +348,16 @@ class HashCache:
             return HashFailure(entry.path, failure)
         try:
             # A hand-edited or foreign row must not reach the policy with wrong types (a miss instead).
-            if not (type(thumb) in (bytes, type(None)) and type(pixels_sha256) in (str, type(None))):
+            if not (
+                type(thumb) in (bytes, type(None))
+                and type(pixels_sha256) in (str, type(None))
+                and type(blocks) in (bytes, type(None))
+            ):
                 raise TypeError("a column of the wrong type")
             quality = traits = None
             if pixels_sha256 is not None:
                 fit = None if fit is None else int(fit)
-                quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete))
+                quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete), blocks or b"")
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
                 spread = None if spread is None else float(spread)
@@ -396,7 +400,7 @@ class HashCache:
                  ",".join(format(v, "x") for v in res.frame_hashes), _pack(res.regions),
                  *((None,) * 9 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
                                                   t.thumb, t.content, t.format, t.mode, t.chroma_spread)),
-                 *((None,) * 5 if q is None else _quality_columns(q)))
+                 *((None,) * 6 if q is None else _quality_columns(q)))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
 
@@ -409,7 +413,7 @@ class HashCache:
             if r.quality is not None
         ]  # fmt: skip
         self._write(
-            "UPDATE files SET upscaled=?, pixels_sha256=?, spectrum=?, lowest_fit=?, complete=?"
+            "UPDATE files SET upscaled=?, pixels_sha256=?, spectrum=?, lowest_fit=?, complete=?, blocks=?"
             " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
             rows,
         )
@@ -472,7 +476,7 @@ class HashCache:
 
 def _quality_columns(q: Quality) -> tuple[object, ...]:
     return (int(q.upscaled), q.pixels_sha256, struct.pack(f"<{len(q.spectrum)}d", *q.spectrum), q.lowest_fit,
-            int(q.complete))  # fmt: skip
+            int(q.complete), q.blocks or None)  # fmt: skip
 
 
 def _floats(blob: bytes | None) -> tuple[float, ...]:

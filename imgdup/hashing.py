@@ -1023,6 +1023,8 @@ def measure_siblingwise(
     jpeg_quality: int | None = None,
     enlargement_factors: Sequence[float] = (),
     pixels: Callable[[], Image.Image] | None = None,
+    steps: Sequence[int] | None = None,
+    orientation: int = 1,
 ) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
@@ -1032,6 +1034,8 @@ def measure_siblingwise(
     them). When the spectrum shows an enlargement at one of them, the file can never be kept
     over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
     ``pixels``: the image the pixel digest is of, when it is not ``img`` (a JPEG's colour decode).
+    ``steps``: a JPEG's luminance quantisation table (natural order), and ``orientation`` its EXIF
+    orientation, for the block signature.
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
@@ -1053,6 +1057,7 @@ def measure_siblingwise(
         pixels_sha256=pixels_sha256,
         spectrum=tuple(round(x, 4) for x in spec),
         lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
+        blocks=quality_mod.block_signature(grey, steps, orientation),
     )
 
 
@@ -1071,9 +1076,12 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
         with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
             own = None
+            steps = None
+            orientation = img.getexif().get(0x0112, 1)
             colour_jpeg = False
             if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
-                own = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+                steps = img.quantization[min(img.quantization)]  # the luminance table
+                own = quality_mod.estimate_jpeg_quality(steps)
                 if img.mode in ("RGB", "YCbCr"):
                     # Full size, luminance only: about half the cost of a colour decode, and the
                     # exact plane the encoder quantised (a conversion to RGB and back rounds it,
@@ -1088,7 +1096,14 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
         else:
             # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
             # same pixels has the same one), made only once the spectrum shows no enlargement.
-            measured = measure_siblingwise(img, own, factors, pixels=in_colour if colour_jpeg else None)
+            measured = measure_siblingwise(
+                img,
+                own,
+                factors,
+                pixels=in_colour if colour_jpeg else None,
+                steps=steps,
+                orientation=orientation if isinstance(orientation, int) and 0 < orientation < 256 else 1,
+            )
     return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
 
 

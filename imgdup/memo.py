@@ -29,8 +29,8 @@ _ACTIONS = {a.value: a for a in Action}
 # their content boxes agree (regions.FRAMED_SHARE), so remembered clusters may hold a wrong link;
 # 9: animations are pixel twins only with the same later frames, and "lossless (vs q0)" reads
 # "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts; 11: a keep
-# reason names a rule once.
-DECISIONS = 11
+# reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes.
+DECISIONS = 12
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -76,7 +76,8 @@ def decision_key(
         q = r.quality
         parts.append(
             f"{r.entry.path}\0{r.entry.size}|{r.entry.mtime_ns}|{r.digest}|{bool(protected and protected(r))}|"
-            f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}\n"
+            f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}|"
+            f"{q and q.blocks and hashlib.sha256(q.blocks).hexdigest()}\n"
         )
         if q and q.spectrum:  # as bytes: the floats' exact values, 10x cheaper than their repr
             parts.append(struct.pack(f"<{len(q.spectrum)}d", *q.spectrum).hex())

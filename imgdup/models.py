@@ -96,6 +96,10 @@ class Quality:
     # never wins over its source), so the JPEG lattice test and the pixel digest were skipped
     # (``pixels_sha256`` is then "").
     complete: bool = True
+    # ``blocks``: luminance DCT coefficients of blocks spread over the image as stored, and the
+    # file's quantisation steps (quality.block_signature): whether two same-size copies are plain
+    # re-encodes of one picture (b"": not measured).
+    blocks: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -689,8 +689,42 @@ def _to_measure(
         sources = _sibling_sources_to_measure(members, verdicts, spectral, tried)
         if sources:
             return sources, True
-        return _best_quality_first(pairs, unknown_paths), False
+        need = _best_quality_first(pairs, unknown_paths)
+        return need or _witnesses([(r, v) for r, v in zip(members, verdicts) if r.path in in_tier], tried), False
     return [], False
+
+
+# Same-size files measured at most for their block signature's sake (see _witnesses): bounded
+# work in a tier of many copies.
+_WITNESSES = 2
+_SIGNED_MAX = 6
+
+
+def _witnesses(tier: list[tuple[ImageRecord, quality_mod.Assessment]], tried: set[str]) -> list[ImageRecord]:
+    """Unmeasured files of the keeper's tier to measure as witnesses when two measured ones
+    disagree (:func:`imgdup.quality.consistent`: one of them is a filtered copy, saved at a
+    higher quality, say) and no verdict says which: the file the most copies are plain re-encodes
+    of is the unfiltered one (:func:`imgdup.quality.processed`), and the pair alone cannot say.
+    Best claimed quality first (the finest steps tell the most), edited files too (a colour
+    filter leaves the luminance a plain re-encode)."""
+    signed = [
+        (r, v) for r, v in tier if r.quality is not None and r.quality.blocks and not quality_mod.unknown_quality(r)
+    ]
+    if len(signed) < 2 or len(signed) >= _SIGNED_MAX:
+        return []
+    open_pair = any(
+        quality_mod.consistent(a.quality.blocks, b.quality.blocks, (va.reencoded_from, vb.reencoded_from))  # type: ignore[union-attr]
+        is False
+        and not (va.processed or vb.processed)
+        and (quality_mod.may_be_filtered(a) or quality_mod.may_be_filtered(b))
+        for k, (a, va) in enumerate(signed)
+        for b, vb in signed[k + 1 :]
+    )
+    if not open_pair:
+        return []
+    unmeasured = [r for r, _ in tier if r.quality is None and r.path not in tried]
+    unmeasured.sort(key=lambda r: -quality_mod.effective_quality(r)[0])
+    return unmeasured[: min(_WITNESSES, _SIGNED_MAX - len(signed))]
 
 
 def _sibling_sources_to_measure(

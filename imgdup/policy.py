@@ -114,10 +114,11 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     copy's noise is no detail), most frames (a still of an animation's first frame, or page 1
     of a scan, holds part of it), not an enlargement of a sibling, no added frame (its pixels
     are not picture), most pixels, then at equal resolution the least processed (no edit or
-    overlay, not blurred, highest effective JPEG quality, most bits per sample, not re-encoded
-    from a coarser one)."""
+    overlay, not blurred, not filtered (noise, sharpening: :func:`imgdup.quality.processed`),
+    highest effective JPEG quality, most bits per sample, not re-encoded from a coarser one)."""
     return (
-        a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, -a.quality,
+        a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, a.processed,
+        -a.quality,
         -a.bits, a.reencoded_from is not None,
     )  # fmt: skip
 
@@ -152,6 +153,8 @@ def _quality_reason(
         return "no overlay or edit (another copy differs where the others agree)"
     if a.blurred != b.blurred:
         return "sharper (another copy has less detail)"
+    if a.processed != b.processed:
+        return "not filtered (another copy is no plain re-encode of the picture the others share: noise or sharpening)"
     if a.quality != b.quality:
         theirs = _quality_words(b, s)
         if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file)

@@ -657,3 +657,118 @@ def test_two_edits_in_one_direction_do_not_make_the_original_edited(seed: int) -
     thumbs = [original, *blurred, bright, contrast]
     edited = [s > quality.EDIT_LEVELS for s in quality.edit_scores([t.round().astype(np.uint8) for t in thumbs])]
     assert edited == [False, False, False, True, True]
+
+
+def _versions(tmp_path: Path, seed: int) -> dict[str, Path]:
+    """What a phone and two filter apps leave of one picture: the camera file (a q92 re-save of
+    a q75 decode, as bench_keepers' camera file is), a q60 chat re-send of it, and a grainy and a
+    sharpened copy saved at q90 (the filters wipe the q75 lattice: they claim q90)."""
+    img = detailed(seed)
+    img.save(tmp_path / "src.jpg", quality=75)
+    src = decoded(tmp_path / "src.jpg")
+    (tmp_path / "src.jpg").unlink()
+    paths = {k: tmp_path / f"{k}.jpg" for k in ("z_camera", "chat", "grain", "sharpened")}
+    src.save(paths["z_camera"], quality=92)
+    src.save(paths["chat"], quality=60)
+    rng = np.random.default_rng(seed)
+    ycc = np.asarray(src.convert("YCbCr"), dtype=np.float64)
+    ycc[..., 0] += rng.normal(0, 6, ycc.shape[:2])
+    Image.fromarray(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), "YCbCr").convert("RGB").save(
+        paths["grain"], quality=90
+    )
+    src.filter(ImageFilter.UnsharpMask(radius=1, percent=80)).save(paths["sharpened"], quality=90)
+    return paths
+
+
+def _signature(path: Path) -> bytes:
+    entry = imgdup.discover.discover([path.parent])[0]
+    (found,) = [e for e in entry if e.path == str(path)]
+    measured = hashing.quality_entry(found, hashing.HashSettings())
+    assert isinstance(measured, imgdup.ImageRecord) and measured.quality is not None
+    return measured.quality.blocks
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_plain_reencodes_agree_and_filtered_copies_do_not(tmp_path: Path, seed: int) -> None:
+    """Block signatures: two re-encodes of one picture (q92, q60) are consistent; a grainy or a
+    sharpened copy is not consistent with the q92 one, the grainy one not even with the q60 one
+    (its coarse steps hide the sharpening: 0.7-0.8% of coefficients out, under the 2% share)."""
+    paths = _versions(tmp_path, seed)
+    sig = {k: _signature(p) for k, p in paths.items()}
+    assert quality.consistent(sig["z_camera"], sig["chat"]) is True
+    assert quality.consistent(sig["grain"], sig["z_camera"]) is False
+    assert quality.consistent(sig["sharpened"], sig["z_camera"]) is False
+    assert quality.consistent(sig["grain"], sig["chat"]) is False
+    assert quality.consistent(sig["grain"], sig["sharpened"]) is False
+    detailed(seed).resize((300, 225)).save(tmp_path / "smaller.jpg", quality=92)
+    assert quality.consistent(_signature(tmp_path / "smaller.jpg"), sig["z_camera"]) is None
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_a_grainy_copy_saved_at_higher_quality_loses_to_the_camera_file(tmp_path: Path, seed: int) -> None:
+    """bench_keepers --processed kept the grainy q90 copy in 97 of 100 clusters ("highest JPEG
+    quality (q90 vs q75)": the camera file sits on its source's q75 lattice, the filter wiped
+    it). The camera file and its chat re-send are plain re-encodes of one picture, the grainy
+    copy is not: it ranks below."""
+    _versions(tmp_path, seed)["sharpened"].unlink()
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters
+    assert Path(cluster.keep.path).name == "z_camera.jpg", cluster.keep_reason
+    members = [m.record for m in cluster.members]
+    flagged = [Path(r.path).name for r, p in zip(members, quality.processed(members)) if p]
+    assert flagged == ["grain.jpg"]
+
+
+def test_two_copies_that_disagree_alone_are_not_called_filtered(tmp_path: Path) -> None:
+    """A pair alone does not tell which one was filtered (a sharpened copy, or a blurred one):
+    no verdict, and files with the same pixels count once (a grainy copy saved twice is no
+    majority against the camera file)."""
+    paths = _versions(tmp_path, 23)
+    paths["chat"].unlink()
+    paths["sharpened"].unlink()
+    shutil.copyfile(paths["grain"], tmp_path / "grain_copy.jpg")
+    decoded(paths["grain"]).save(tmp_path / "grain.png")  # the same pixels, losslessly
+    members = [  # measured as the keep policy does beside a same-size PNG: JPEG pixel digests in colour
+        dataclasses.replace(
+            r,
+            quality=hashing.quality_entry_rgb(r.entry, hashing.HashSettings()).quality,  # type: ignore[union-attr]
+        )
+        for r in imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
+    ]
+    assert len(members) == 4
+    assert quality.processed(members) == [False] * 4
+
+
+def test_a_better_source_is_not_called_filtered_by_copies_of_a_coarser_reencode(tmp_path: Path) -> None:
+    """The q90 original beside three copies of a q50 re-save of it, saved again at q92, q95 and
+    q98: they went through q50, so the original lies within their q50 steps plus their own
+    (their own steps alone are too fine to hold it: counted on those, the three agreeing copies
+    called the original filtered and one of them was kept). It keeps its place."""
+    img = detailed(24)
+    img.save(tmp_path / "z_original.jpg", quality=90)
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "mid.jpg", quality=50)
+    mid = decoded(tmp_path / "mid.jpg")
+    (tmp_path / "mid.jpg").unlink()
+    mid.save(tmp_path / "a_resaved.jpg", quality=92)
+    resaved = decoded(tmp_path / "a_resaved.jpg")
+    resaved.save(tmp_path / "b_sent.jpg", quality=95)
+    resaved.save(tmp_path / "c_sent.jpg", quality=98)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
+    assert "filtered" not in reason, reason
+
+
+def test_block_signatures_compare_only_like_blocks() -> None:
+    """A noisy copy of a luminance plane disagrees with it; another EXIF orientation (a square
+    picture stored turned has the same size but not the same blocks) or blocks that hold clipped
+    samples (a decode clips what the steps let overshoot) do not compare."""
+    y = np.asarray(detailed(25, (256, 256)).convert("L"), dtype=np.uint8)
+    rng = np.random.default_rng(25)
+    noisy = np.clip(np.rint(y + rng.normal(0, 6, y.shape)), 0, 255).astype(np.uint8)
+    plain = quality.block_signature(y, None)
+    assert quality.consistent(plain, quality.block_signature(y, None)) is True
+    assert quality.consistent(plain, quality.block_signature(noisy, None)) is False
+    assert quality.consistent(plain, quality.block_signature(y, None, orientation=6)) is None
+    blown = y.copy()
+    blown[:, :240] = 255  # all but the last two columns of blocks hold a clipped sample
+    assert quality.consistent(plain, quality.block_signature(blown, None)) is None
+    assert quality.consistent(b"not a signature", plain) is None
