@@ -390,7 +390,25 @@ def _scan_dask(
     return result
 
 
+def _reopen_closed_streams() -> None:
+    """A standard stream the caller closed (``imgdup ... >&-``, ``2>&-`` in a cron line) is None
+    in Python: the first print ended the run in a traceback, before the report or the removal
+    with stderr closed. Such a descriptor is pointed at /dev/null, so that it goes nowhere and no
+    file imgdup opens later takes its number (a print would land in it)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (open as long as the process)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _reopen_closed_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
         verb = _apply_parser().parse_args(argv[1:])

@@ -1,0 +1,45 @@
+"""The command line as a demanding user drives it: closed streams, empty names, options that a
+mode would ignore (QA pass 10)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .synth import photo
+
+
+def _pair(folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    photo(1).save(folder / "a.png")
+    shutil.copyfile(folder / "a.png", folder / "b.png")
+
+
+def _run_with_closed(fd: int, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``imgdup ARGS >&-`` (fd 1) or ``2>&-`` (fd 2), as a cron line or a service may start it."""
+    return subprocess.run(
+        [sys.executable, "-m", "imgdup", *args, "--no-cache", "-j", "1"],
+        stdin=subprocess.DEVNULL, stdout=None if fd == 1 else subprocess.PIPE,
+        stderr=None if fd == 2 else subprocess.PIPE,
+        preexec_fn=lambda: os.close(fd), timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: Path, fd: int) -> None:
+    """With stdout or stderr closed (``>&-``), Python's sys.stdout/sys.stderr is None: the scan
+    ended in a traceback (AttributeError), exit 1, and with stderr closed the report was never
+    written and the removal never done."""
+    data = tmp_path / "data"
+    _pair(data)
+    report = tmp_path / "r.json"
+    done = _run_with_closed(fd, "-d", str(data), "--report", str(report), "--remove", "1")
+    other = done.stderr if fd == 1 else done.stdout
+    assert done.returncode == 0, other
+    assert b"Traceback" not in other
+    assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
