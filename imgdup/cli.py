@@ -426,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Image.MAX_IMAGE_PIXELS = args.max_pixels  # every decode of this run, its workers' too
     if args.cache == "":
         parser.error("--cache needs a file name (--no-cache: no cache at all)")
+    for option in ("--files", "--undo", "--apply", "--montage", "--quarantine", "--tables", "--scheduler"):
+        if getattr(args, option[2:]) == "":  # an unset variable: each was dropped, or --undo ran a scan
+            parser.error(f"{option} needs a name (an empty one was given: an unset variable?)")
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")

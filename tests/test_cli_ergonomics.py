@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from imgdup.cli import main
+
 from .synth import photo
 
 
@@ -43,3 +45,20 @@ def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: P
     assert done.returncode == 0, other
     assert b"Traceback" not in other
     assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
+def test_an_empty_name_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
+    """``--undo "$M"`` with M unset ran a plain scan instead; an empty --montage, --quarantine
+    (with --remove 1: the default quarantine was used), --files or --tables was dropped silently."""
+    _pair(tmp_path / "data")
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path / "data"), "--no-cache", "-q", option, ""])
+    assert exc.value.code == 2
+    assert f"{option} needs a name" in capsys.readouterr().err
+
+
+def test_apply_verb_with_an_empty_plan_name_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", ""])
+    assert exc.value.code == 2 and "--apply needs a name" in capsys.readouterr().err
