@@ -407,6 +407,26 @@ def _reopen_closed_streams() -> None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (open as long as the process)
 
 
+# The resource options (-j, the cache, the pixel limit) change nothing undo does: a wrapper that
+# passes them to every imgdup command may pass them to undo too.
+_UNDO_OPTIONS = frozenset({"undo", "format", "jobs", "cache", "no_cache", "max_pixels"})
+_APPLY_OPTIONS = frozenset({"apply", "quarantine", "permanent", "format", "jobs", "cache", "no_cache", "max_pixels"})
+
+
+def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str, own: frozenset[str]) -> None:
+    """A scan's option given to undo or apply is a usage error: each was ignored silently
+    (``--undo M --report r.json`` wrote no report, ``--apply P -t 2`` applied the plan's threshold)."""
+    own = own | {"no_progress", "quiet", "verbose", "help", "version"}
+    unused = [
+        max(action.option_strings, key=len)
+        for action in parser._actions  # argparse lists its options nowhere public
+        if action.dest not in own and action.option_strings
+        and getattr(args, action.dest, action.default) != action.default
+    ]  # fmt: skip
+    if unused:
+        parser.error(f"{mode} does not scan: {', '.join(unused)} not used with it")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _reopen_closed_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -432,10 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
+        _refuse_unused(parser, args, "--undo", _UNDO_OPTIONS)
         runner = lambda: _run_undo(args.undo, args.format)  # noqa: E731
     elif args.apply:
         if args.dataset or args.remove:
             parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
+        _refuse_unused(parser, args, "apply", _APPLY_OPTIONS)
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
         runner = lambda: _run_apply(args)  # noqa: E731

@@ -62,3 +62,36 @@ def test_apply_verb_with_an_empty_plan_name_says_so(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit) as exc:
         main(["apply", ""])
     assert exc.value.code == 2 and "--apply needs a name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "named"),
+    [
+        ("--undo", ["--report", "r.json"], "--report"),
+        ("--undo", ["--quarantine", "q"], "--quarantine"),
+        ("--undo", ["--permanent"], "--permanent"),
+        ("--undo", ["--reference", "x"], "--reference"),
+        ("--apply", ["--report", "r.json"], "--report"),
+        ("--apply", ["--threshold", "2"], "--threshold"),
+        ("--apply", ["--montage", "m"], "--montage"),
+        ("--apply", ["--keep", "oldest"], "--keep"),
+        ("--apply", ["--files", "list.txt"], "--files"),
+    ],
+)
+def test_an_option_the_mode_would_ignore_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, extra: list[str], named: str
+) -> None:
+    """``imgdup --undo M --report r.json`` wrote no report and ``--apply P --threshold 2`` applied
+    at the plan's threshold, both silently (exit 0)."""
+    with pytest.raises(SystemExit) as exc:
+        main([mode, str(tmp_path / "x.json"), *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "not used" in err
+
+
+@pytest.mark.parametrize("extra", [["--format", "json"], ["-q"], ["-v"], ["--no-progress"], ["--no-cache", "-j", "1"]])
+def test_undo_still_takes_its_own_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    """The check above names only what undo ignores: a missing manifest is still undo's own error."""
+    assert main(["--undo", str(tmp_path / "missing.json"), *extra]) == 1
+    assert "Traceback" not in capsys.readouterr().err
