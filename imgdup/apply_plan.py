@@ -141,9 +141,11 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
         kept_files = [m for m in c.members if m.action == "keep"]
         kept = [k for m in kept_files if isinstance(k := hashed[m.path], ImageRecord) and k.digest == m.sha256]
         if not kept:
-            failed = next((hashed[m.path] for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
-            why = f": {failed.reason}" if isinstance(failed, HashFailure) else " (it changed since the scan)"
-            out[c.id] = f"its kept file cannot be checked now{why}; nothing in this cluster was removed"
+            failed = next((m for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
+            got = hashed[failed.path] if failed else None
+            why = f": {got.reason}" if isinstance(got, HashFailure) else " (it changed since the scan)"
+            name = (failed or kept_files[0]).path  # which file: a cluster may keep several
+            out[c.id] = f"its kept file {name} cannot be checked now{why}; nothing in this cluster was removed"
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
