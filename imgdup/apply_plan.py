@@ -19,6 +19,7 @@ from .actions import remove
 from .cache import HashCache
 from .errors import PlanError, UsageError
 from .frames import frames_match
+from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
 from .models import (
     Action,
@@ -54,7 +55,19 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
                 f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "
                 "decisions as imgdup-plan.json; apply that file (or the scan's --report FILE.json)"
             ) from None
+        from .report.tables import CSV_FIRST_COLUMNS
+
+        if isinstance(exc, ValueError) and text.startswith(",".join(CSV_FIRST_COLUMNS)):
+            raise PlanError(
+                f"{os.fspath(path)} is the CSV report, not a plan (it lacks the sizes, times and SHA-256 that "
+                "apply re-checks); apply the scan's --report FILE.json, or the plan the HTML report exports"
+            ) from None
         raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
+    if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
+        raise PlanError(
+            f"{os.fspath(path)} is a removal manifest, not a plan: to put its files back, "
+            f"imgdup --undo {os.fspath(path)}"
+        )
     return parse_plan(doc)
 
 

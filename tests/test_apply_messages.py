@@ -37,3 +37,16 @@ def test_a_skipped_cluster_names_its_kept_file_that_is_gone(planted_root: Path, 
     (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
     assert c["keep"] in reason
     assert all(os.path.lexists(m["path"]) for m in c["members"] if m["path"] != c["keep"])
+
+
+def test_the_csv_report_or_a_manifest_given_as_the_plan_says_what_to_give(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup apply dups.csv`` (the CSV has an action column too) said "Expecting value: line 1
+    column 1 (char 0)"; a removal manifest said only that its schema is not a plan's."""
+    result = scan(planted_root)
+    imgdup.write_report(result, tmp_path / "dups.csv")
+    with pytest.raises(imgdup.PlanError, match=r"dups\.csv is the CSV report, not a plan.*--report FILE\.json"):
+        imgdup.load_plan(tmp_path / "dups.csv")
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert done.manifest is not None
+    with pytest.raises(imgdup.PlanError, match=r"is a removal manifest, not a plan.*imgdup --undo"):
+        imgdup.load_plan(done.manifest)
