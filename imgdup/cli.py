@@ -439,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose exclude each other")
     _setup_logging(args)
     if args.max_pixels is not None:
         if args.max_pixels < 1:

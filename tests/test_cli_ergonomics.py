@@ -95,3 +95,14 @@ def test_undo_still_takes_its_own_options(tmp_path: Path, capsys: pytest.Capture
     """The check above names only what undo ignores: a missing manifest is still undo's own error."""
     assert main(["--undo", str(tmp_path / "missing.json"), *extra]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", [[], ["apply"]])
+def test_quiet_and_verbose_together_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: list[str]
+) -> None:
+    """``-q -v`` ran quietly: -v was dropped without a word."""
+    args = [*verb, str(tmp_path / "plan.json")] if verb else ["-d", str(tmp_path)]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "-q", "-v"])
+    assert exc.value.code == 2 and "-q/--quiet and -v/--verbose exclude each other" in capsys.readouterr().err
