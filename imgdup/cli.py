@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from PIL import Image
 
@@ -37,6 +37,30 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("imgdup")
 
 
+def _printable(text: str) -> str:
+    """A message with its control characters escaped, as the text report shows names: a name in
+    an error (a plan's root, a mistyped path) carrying an escape sequence acted on the terminal.
+    Backslashes stay as they are (a message may quote a ``repr``)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable()
+        else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        super().error(_printable(message))
+
+
+class _Formatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _printable(super().formatMessage(record))
+
+
 class _Once(argparse.Action):
     """An option that may be given once: a second --labels silently replaced the first (one
     metadata.csv per split left the others' files unlabelled)."""
@@ -49,7 +73,7 @@ class _Once(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="imgdup",
         description="Find and remove duplicate and near-duplicate images (perceptual hashes, Hamming distance).",
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 done but some files failed or clusters were skipped.",
@@ -137,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _apply_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="imgdup apply",
         description="Remove what a saved JSON report, or a plan exported from the HTML report, marks 'remove'. "
         "Every file is re-checked against the plan (size, mtime, SHA-256); a cluster with any change is skipped.",
@@ -159,7 +183,7 @@ def _apply_parser() -> argparse.ArgumentParser:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("imgdup: %(message)s"))
+    handler.setFormatter(_Formatter("imgdup: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
@@ -353,7 +377,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     if partial:  # said only when something went wrong: a clean run ends quietly
         where = "listed above" if args.format == "text" else "in the JSON"
         if args.report:
-            where = f"listed in {', '.join(args.report)}"
+            where = f"listed in {', '.join(display_path(p) for p in args.report)}"
         problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
         if removal and removal.skipped:
             problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
@@ -497,10 +521,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return runner()
     except UsageError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except ImgdupError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except RemovalInterrupted as exc:
         _say_interrupted_removal(exc.done)
@@ -511,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 130
     except OSError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         if previous is not None:

@@ -3,7 +3,9 @@ mode would ignore (QA pass 10)."""
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -106,3 +108,44 @@ def test_quiet_and_verbose_together_is_a_usage_error(
     with pytest.raises(SystemExit) as exc:
         main([*args, "-q", "-v"])
     assert exc.value.code == 2 and "-q/--quiet and -v/--verbose exclude each other" in capsys.readouterr().err
+
+
+ESC_NAME = "a\x1b]0;pwned\x07\x1b[2Jb"  # sets the terminal's title, then clears the screen
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-d", ESC_NAME],  # an error (exit 2)
+        ["apply", ESC_NAME + ".json"],  # an error (exit 1)
+        ["--undo", ESC_NAME + ".json"],
+        ["-d", ".", "--report", ESC_NAME + ".txt"],  # argparse's own usage error
+    ],
+)
+def test_error_messages_show_control_characters_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """A name in an error message reached the terminal raw: an escape sequence in a plan's root,
+    a manifest's path or a mistyped name acted on the terminal (the text report escapes them)."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        rc = main([*args, "--no-cache"] if args[0] != "--undo" else args)
+    except SystemExit as exc:
+        rc = int(exc.code or 0)
+    assert rc in (1, 2)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "a\\x1b]0;pwned\\x07\\x1b[2Jb" in err
+
+
+def test_a_plan_whose_root_holds_an_escape_sequence_is_refused_with_it_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.json"
+    root = f"/nonexistent/{ESC_NAME}"
+    doc = {"schema": "imgdup.report/1", "host": platform.node(), "roots": [root], "clusters": [],
+           "settings": {"hash": "phash", "threshold": 8}}  # fmt: skip
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["apply", str(plan), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "is missing" in err
