@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from dataclasses import replace
 from typing import Any
 
@@ -118,6 +119,23 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
         return HashSettings()
 
 
+def _not_a_file_now(path: str) -> str | None:
+    """What a name that could not be hashed now holds, when it is no longer a regular file: the
+    decoder's own words were "Too many levels of symbolic links", "Is a directory", or "file
+    changed while it was being scanned" for a FIFO."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "it is gone"
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "it is now a symbolic link"
+    if stat.S_ISDIR(st.st_mode):
+        return "it is now a folder"
+    return None if stat.S_ISREG(st.st_mode) else "it is no longer a regular file (a FIFO, socket or device)"
+
+
 def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[int, str]:
     """Clusters whose plan removes a file that is not within the threshold of a file the
     cluster keeps, measured as the scan measured (the plan's hash settings), and why.
@@ -156,12 +174,18 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
         if not kept:
             failed = next((m for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
             got = hashed[failed.path] if failed else None
-            why = f": {got.reason}" if isinstance(got, HashFailure) else " (it changed since the scan)"
+            now = _not_a_file_now(failed.path) if failed else None
+            why = (f": {now}" if now else f": {got.reason}" if isinstance(got, HashFailure)
+                   else " (it changed since the scan)")  # fmt: skip
             name = (failed or kept_files[0]).path  # which file: a cluster may keep several
             out[c.id] = f"its kept file {name} cannot be checked now{why}; nothing in this cluster was removed"
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
+            now = _not_a_file_now(m.path) if isinstance(got, HashFailure) else None
+            if now and now != "it is gone":  # (gone: remove()'s re-check says so)
+                out[c.id] = f"{m.path}: {now}; nothing in this cluster was removed"
+                break
             if isinstance(got, HashFailure) and got.reason == CHANGED_REASON:
                 # replaced or rewritten since the scan (its size, mtime or inode are not the plan's)
                 out[c.id] = f"{m.path} changed since the scan; nothing in this cluster was removed"

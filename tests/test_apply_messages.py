@@ -50,3 +50,27 @@ def test_the_csv_report_or_a_manifest_given_as_the_plan_says_what_to_give(plante
     assert done.manifest is not None
     with pytest.raises(imgdup.PlanError, match=r"is a removal manifest, not a plan.*imgdup --undo"):
         imgdup.load_plan(done.manifest)
+
+
+def test_a_file_that_is_no_longer_a_regular_file_is_named_as_such(planted_root: Path, tmp_path: Path) -> None:
+    """A file to remove replaced by a symbolic link was reported as "cannot read or decode: Too
+    many levels of symbolic links", a folder as "Is a directory", a kept file replaced by a FIFO
+    as "file changed while it was being scanned"."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    acting = [c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"])]
+    assert len(acting) >= 2
+    link_cluster, fifo_cluster = acting[:2]
+    victim = next(m["path"] for m in link_cluster["members"] if m["action"] == "remove")
+    os.remove(victim)
+    os.symlink(link_cluster["keep"], victim)
+    os.remove(fifo_cluster["keep"])
+    os.mkfifo(fifo_cluster["keep"])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
+    reasons = {s.cluster: s.reason for s in done.skipped}
+    assert f"{victim}: it is now a symbolic link" in reasons[link_cluster["id"]]
+    assert (
+        f"{fifo_cluster['keep']} cannot be checked now: it is no longer a regular file" in reasons[fifo_cluster["id"]]
+    )
+    assert os.path.islink(victim)
