@@ -175,10 +175,11 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
             failed = next((m for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
             got = hashed[failed.path] if failed else None
             now = _not_a_file_now(failed.path) if failed else None
-            why = (f": {now}" if now else f": {got.reason}" if isinstance(got, HashFailure)
-                   else " (it changed since the scan)")  # fmt: skip
             name = (failed or kept_files[0]).path  # which file: a cluster may keep several
-            out[c.id] = f"its kept file {name} cannot be checked now{why}; nothing in this cluster was removed"
+            unread = got.reason if isinstance(got, HashFailure) and got.reason != CHANGED_REASON else None
+            # else its size, time or content are not the plan's
+            why = f"cannot be checked now: {now or unread}" if now or unread else "changed since the scan"
+            out[c.id] = f"its kept file {name} {why}; nothing in this cluster was removed"
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
@@ -268,12 +269,14 @@ def apply(
         raise UsageError(
             "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
         )
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
-    jobs = default_jobs() if jobs is None else max(1, jobs)
+    jobs = default_jobs() if jobs is None else jobs
     far = _not_duplicates(plan, jobs=jobs, cache=None if cache is None else os.fspath(cache))
     result = plan_to_result(plan)
     result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))

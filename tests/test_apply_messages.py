@@ -74,3 +74,30 @@ def test_a_file_that_is_no_longer_a_regular_file_is_named_as_such(planted_root: 
         f"{fifo_cluster['keep']} cannot be checked now: it is no longer a regular file" in reasons[fifo_cluster["id"]]
     )
     assert os.path.islink(victim)
+
+
+@pytest.mark.parametrize("jobs", [0, -1])
+def test_apply_refuses_a_worker_count_below_one_as_a_scan_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: int
+) -> None:
+    """``imgdup apply PLAN -j 0`` ran with one worker, silently; ``imgdup -d X -j 0`` is a usage error."""
+    from imgdup.cli import main
+
+    with pytest.raises(imgdup.UsageError, match="jobs must be"):
+        imgdup.apply(tmp_path / "plan.json", jobs=jobs)
+    assert main(["apply", str(tmp_path / "plan.json"), "-j", str(jobs)]) == 2
+    assert "jobs must be" in capsys.readouterr().err
+
+
+def test_a_kept_file_that_changed_since_the_scan_says_so(planted_root: Path, tmp_path: Path) -> None:
+    """It read "cannot be checked now: file changed while it was being scanned" (the hash pass's
+    words for a file whose size or time moved under it) for a kept file edited after the scan."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    c = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    with open(c["keep"], "ab") as fh:
+        fh.write(b"\0")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
+    (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
+    assert f"its kept file {c['keep']} changed since the scan" in reason and "being scanned" not in reason
