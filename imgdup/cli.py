@@ -254,10 +254,19 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 
 
 def _run_apply(args: argparse.Namespace) -> int:
-    from .apply_plan import apply
+    from .apply_plan import apply, load_plan
 
     cache = None if args.no_cache else (args.cache or default_cache_path())
-    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
+    plan: Any = args.apply
+    if args.quarantine and not args.permanent:  # a usage error, as for a scan's --remove 1
+        from .actions import check_quarantine
+
+        plan = load_plan(args.apply)
+        try:
+            check_quarantine(plan.roots, args.quarantine)
+        except RemovalError as exc:
+            raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
+    removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     try:
         if args.format == "json":
             sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))

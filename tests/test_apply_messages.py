@@ -101,3 +101,22 @@ def test_a_kept_file_that_changed_since_the_scan_says_so(planted_root: Path, tmp
     done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
     (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
     assert f"its kept file {c['keep']} changed since the scan" in reason and "being scanned" not in reason
+
+
+@pytest.mark.parametrize("where", ["inside", "file"])
+def test_apply_with_a_quarantine_it_cannot_use_is_a_usage_error_as_for_a_scan(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """``imgdup -d X -r 1 --quarantine X/q`` is a usage error (exit 2); ``imgdup apply PLAN
+    --quarantine X/q`` was an error (exit 1), with the same nothing done."""
+    from imgdup.cli import main
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(imgdup.to_document(scan(planted_root))), encoding="utf-8")
+    quarantine = planted_root / "q" if where == "inside" else tmp_path / "a-file"
+    if where == "file":
+        quarantine.write_text("x", encoding="utf-8")
+    before = sorted(planted_root.rglob("*"))
+    assert main(["apply", str(plan), "--quarantine", str(quarantine), "--no-cache", "-j", "1"]) == 2
+    assert "quarantine" in capsys.readouterr().err
+    assert sorted(planted_root.rglob("*")) == before
