@@ -216,14 +216,18 @@ def _print_removal(removal: RemovalResult) -> None:
             print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
-    print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+    if removal.removed:
+        print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+    else:  # every cluster skipped while acting: there is nothing to undo (it offered an undo of nothing)
+        why = ": every cluster was skipped" if removal.skipped else ""
+        print(f"nothing was {'deleted' if removal.permanent else 'moved'}{why}")
     for r in removal.removed:
         if not r.frees_space:
             print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
     for s in removal.skipped:
         print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
     print(f"manifest: {display_path(removal.manifest)}")
-    if not removal.permanent:
+    if not removal.permanent and removal.removed:
         print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
 
 

@@ -120,3 +120,24 @@ def test_apply_with_a_quarantine_it_cannot_use_is_a_usage_error_as_for_a_scan(
     assert main(["apply", str(plan), "--quarantine", str(quarantine), "--no-cache", "-j", "1"]) == 2
     assert "quarantine" in capsys.readouterr().err
     assert sorted(planted_root.rglob("*")) == before
+
+
+def test_a_removal_that_moved_nothing_offers_no_undo(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file to remove gone since the scan: it printed "moved to the quarantine: 0 files"
+    and "undo with: imgdup --undo ..." for a manifest of nothing."""
+    from imgdup.cli import main
+
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    for c in doc["clusters"]:
+        for m in c["members"]:
+            if m["action"] == "remove":
+                for name in (m["path"], *m.get("hardlinks", [])):
+                    os.remove(name)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["apply", str(plan), "--quarantine", str(tmp_path / "q"), "--no-cache", "-j", "1"]) == 3
+    out = capsys.readouterr().out
+    assert "nothing was moved" in out and "is gone" in out
+    assert "undo with" not in out
