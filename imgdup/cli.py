@@ -107,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-r", "--remove", type=int, choices=(0, 1), default=0, help="1 = prune each cluster to its kept file"
     )
     p.add_argument("--hash", choices=ALGORITHMS, default="phash", help="perceptual hash (default phash)")
-    p.add_argument("--hash-size", type=int, default=8, help="hash side; bits = size^2 (default 8 = 64 bits)")
+    p.add_argument(
+        "--hash-size", type=int, default=8, metavar="N",
+        help="hash side, a power of two from 4 to 32; bits = N^2 (default 8 = 64 bits)",
+    )  # fmt: skip
     p.add_argument("--rotations", action="store_true", help="also match rotated (90/180/270) and mirrored copies")
     p.add_argument(
         "--regions",
@@ -144,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
-    p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 run")
+    p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 or apply run")
     p.add_argument(
         "--apply", metavar="PLAN",
         help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "

@@ -149,3 +149,13 @@ def test_a_plan_whose_root_holds_an_escape_sequence_is_refused_with_it_escaped(
     assert main(["apply", str(plan), "--no-cache"]) == 1
     err = capsys.readouterr().err
     assert "\x1b" not in err and "is missing" in err
+
+
+def test_help_names_what_each_option_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help said only "hash side" for --hash-size (5 or 64 are refused: a power of two from 4
+    to 32), and that --undo restores a --remove 1 run (an apply run's manifest is undone alike)."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--hash-size N hash side, a power of two from 4 to 32" in text
+    assert "moved by an earlier --remove 1 or apply run" in text
