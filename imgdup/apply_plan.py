@@ -107,6 +107,9 @@ def _cluster(c: PlanCluster) -> Cluster | None:
 
 
 def _hash_settings(settings: dict[str, Any]) -> HashSettings:
+    """The plan's hash settings, as the scan used them; a missing one is the default, an invalid
+    one a :class:`PlanError` (it was replaced by the defaults without a word: a 256-bit scan's
+    threshold of 32 then measured 64-bit hashes, where 32 bits is chance level)."""
     try:
         return HashSettings(
             algorithm=str(settings.get("hash", "phash")),
@@ -115,8 +118,16 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
             rotations=bool(settings.get("rotations", False)),
             regions=bool(settings.get("regions", False)),
         )
-    except (TypeError, ValueError):
-        return HashSettings()
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"invalid plan: settings: {exc}") from None
+
+
+def _check_threshold(settings: dict[str, Any], bits: int) -> None:
+    """A whole threshold must lie in 0..bits (above them every pair passes apply's check); one
+    that is missing or not a whole number stays 0, which passes only identical hashes."""
+    threshold = settings.get("threshold")
+    if isinstance(threshold, int) and not isinstance(threshold, bool) and not 0 <= threshold <= bits:
+        raise PlanError(f"invalid plan: settings: threshold must be from 0 to {bits} bits, got {threshold}")
 
 
 def _not_a_file_now(path: str) -> str | None:
@@ -276,6 +287,7 @@ def apply(
     elif not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
+    _check_threshold(plan.settings, _hash_settings(plan.settings).bits)
     jobs = default_jobs() if jobs is None else jobs
     far = _not_duplicates(plan, jobs=jobs, cache=None if cache is None else os.fspath(cache))
     result = plan_to_result(plan)

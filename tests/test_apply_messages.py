@@ -141,3 +141,24 @@ def test_a_removal_that_moved_nothing_offers_no_undo(
     out = capsys.readouterr().out
     assert "nothing was moved" in out and "is gone" in out
     assert "undo with" not in out
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"hash_size": 17}, "hash_size"),
+        ({"hash": "bogus"}, "unknown hash"),
+        ({"threshold": 65}, "threshold"),
+        ({"threshold": -1}, "threshold"),
+    ],
+)
+def test_a_plan_whose_hash_settings_are_invalid_is_refused(
+    shared_planted_root: Path, change: dict[str, Any], says: str
+) -> None:
+    """Invalid settings were replaced by the defaults (phash, 64 bits) without a word: a 256-bit
+    scan's threshold of 32 then measured 64-bit hashes, where 32 bits is chance level, and
+    different pictures passed apply's check; a threshold above the bits passed anything."""
+    doc: dict[str, Any] = imgdup.to_document(scan(shared_planted_root))
+    doc["settings"].update(change)
+    with pytest.raises(imgdup.PlanError, match=says):
+        imgdup.apply(doc)
