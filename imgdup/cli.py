@@ -241,7 +241,7 @@ def _stdout_closed(removal: RemovalResult | None) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    if removal is None or removal.manifest is None:
+    if removal is None or removal.manifest is None or not removal.removed:  # (nothing done: nothing to undo)
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
     print(f"imgdup: output closed by its reader; {plural(len(removal.removed), 'file')} {verb}", file=sys.stderr)

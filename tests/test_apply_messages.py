@@ -162,3 +162,22 @@ def test_a_plan_whose_hash_settings_are_invalid_is_refused(
     doc["settings"].update(change)
     with pytest.raises(imgdup.PlanError, match=says):
         imgdup.apply(doc)
+
+
+def test_a_removal_that_moved_nothing_offers_no_undo_when_its_reader_left(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup apply PLAN | head -0`` with every file to remove gone: stderr said "0 files moved
+    to the quarantine" and gave an undo command for a manifest of nothing."""
+    from .test_messages import _closed_stdout_run
+
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    for c in doc["clusters"]:
+        for m in c["members"]:
+            if m["action"] == "remove":
+                for name in (m["path"], *m.get("hardlinks", [])):
+                    os.remove(name)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = _closed_stdout_run("apply", str(plan), "--quarantine", str(tmp_path / "q"))
+    assert done.returncode == 3, done.stderr
+    assert "undo with" not in done.stderr and "0 files" not in done.stderr
+    assert "skipped" in done.stderr
