@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from .actions import remove
 from .cache import HashCache
 from .errors import PlanError, UsageError
 from .frames import frames_match
+from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
 from .models import (
     Action,
@@ -54,7 +56,19 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
                 f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "
                 "decisions as imgdup-plan.json; apply that file (or the scan's --report FILE.json)"
             ) from None
+        from .report.tables import CSV_FIRST_COLUMNS
+
+        if isinstance(exc, ValueError) and text.startswith(",".join(CSV_FIRST_COLUMNS)):
+            raise PlanError(
+                f"{os.fspath(path)} is the CSV report, not a plan (it lacks the sizes, times and SHA-256 that "
+                "apply re-checks); apply the scan's --report FILE.json, or the plan the HTML report exports"
+            ) from None
         raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
+    if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
+        raise PlanError(
+            f"{os.fspath(path)} is a removal manifest, not a plan: to put its files back, "
+            f"imgdup --undo {os.fspath(path)}"
+        )
     return parse_plan(doc)
 
 
@@ -93,6 +107,9 @@ def _cluster(c: PlanCluster) -> Cluster | None:
 
 
 def _hash_settings(settings: dict[str, Any]) -> HashSettings:
+    """The plan's hash settings, as the scan used them; a missing one is the default, an invalid
+    one a :class:`PlanError` (it was replaced by the defaults without a word: a 256-bit scan's
+    threshold of 32 then measured 64-bit hashes, where 32 bits is chance level)."""
     try:
         return HashSettings(
             algorithm=str(settings.get("hash", "phash")),
@@ -101,8 +118,33 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
             rotations=bool(settings.get("rotations", False)),
             regions=bool(settings.get("regions", False)),
         )
-    except (TypeError, ValueError):
-        return HashSettings()
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"invalid plan: settings: {exc}") from None
+
+
+def _check_threshold(settings: dict[str, Any], bits: int) -> None:
+    """A whole threshold must lie in 0..bits (above them every pair passes apply's check); one
+    that is missing or not a whole number stays 0, which passes only identical hashes."""
+    threshold = settings.get("threshold")
+    if isinstance(threshold, int) and not isinstance(threshold, bool) and not 0 <= threshold <= bits:
+        raise PlanError(f"invalid plan: settings: threshold must be from 0 to {bits} bits, got {threshold}")
+
+
+def _not_a_file_now(path: str) -> str | None:
+    """What a name that could not be hashed now holds, when it is no longer a regular file: the
+    decoder's own words were "Too many levels of symbolic links", "Is a directory", or "file
+    changed while it was being scanned" for a FIFO."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "it is gone"
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "it is now a symbolic link"
+    if stat.S_ISDIR(st.st_mode):
+        return "it is now a folder"
+    return None if stat.S_ISREG(st.st_mode) else "it is no longer a regular file (a FIFO, socket or device)"
 
 
 def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[int, str]:
@@ -141,12 +183,21 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
         kept_files = [m for m in c.members if m.action == "keep"]
         kept = [k for m in kept_files if isinstance(k := hashed[m.path], ImageRecord) and k.digest == m.sha256]
         if not kept:
-            failed = next((hashed[m.path] for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
-            why = f": {failed.reason}" if isinstance(failed, HashFailure) else " (it changed since the scan)"
-            out[c.id] = f"its kept file cannot be checked now{why}; nothing in this cluster was removed"
+            failed = next((m for m in kept_files if isinstance(hashed[m.path], HashFailure)), None)
+            got = hashed[failed.path] if failed else None
+            now = _not_a_file_now(failed.path) if failed else None
+            name = (failed or kept_files[0]).path  # which file: a cluster may keep several
+            unread = got.reason if isinstance(got, HashFailure) and got.reason != CHANGED_REASON else None
+            # else its size, time or content are not the plan's
+            why = f"cannot be checked now: {now or unread}" if now or unread else "changed since the scan"
+            out[c.id] = f"its kept file {name} {why}; nothing in this cluster was removed"
             continue
         for m in c.members:
             got = hashed.get(m.path) if m.action == "remove" else None
+            now = _not_a_file_now(m.path) if isinstance(got, HashFailure) else None
+            if now and now != "it is gone":  # (gone: remove()'s re-check says so)
+                out[c.id] = f"{m.path}: {now}; nothing in this cluster was removed"
+                break
             if isinstance(got, HashFailure) and got.reason == CHANGED_REASON:
                 # replaced or rewritten since the scan (its size, mtime or inode are not the plan's)
                 out[c.id] = f"{m.path} changed since the scan; nothing in this cluster was removed"
@@ -229,12 +280,15 @@ def apply(
         raise UsageError(
             "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
         )
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):
         plan = load_plan(plan)
     _check_roots(plan)
-    jobs = default_jobs() if jobs is None else max(1, jobs)
+    _check_threshold(plan.settings, _hash_settings(plan.settings).bits)
+    jobs = default_jobs() if jobs is None else jobs
     far = _not_duplicates(plan, jobs=jobs, cache=None if cache is None else os.fspath(cache))
     result = plan_to_result(plan)
     result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))

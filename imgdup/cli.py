@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from PIL import Image
 
@@ -37,6 +37,30 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("imgdup")
 
 
+def _printable(text: str) -> str:
+    """A message with its control characters escaped, as the text report shows names: a name in
+    an error (a plan's root, a mistyped path) carrying an escape sequence acted on the terminal.
+    Backslashes stay as they are (a message may quote a ``repr``)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable()
+        else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        super().error(_printable(message))
+
+
+class _Formatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _printable(super().formatMessage(record))
+
+
 class _Once(argparse.Action):
     """An option that may be given once: a second --labels silently replaced the first (one
     metadata.csv per split left the others' files unlabelled)."""
@@ -49,7 +73,7 @@ class _Once(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="imgdup",
         description="Find and remove duplicate and near-duplicate images (perceptual hashes, Hamming distance).",
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 done but some files failed or clusters were skipped.",
@@ -83,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-r", "--remove", type=int, choices=(0, 1), default=0, help="1 = prune each cluster to its kept file"
     )
     p.add_argument("--hash", choices=ALGORITHMS, default="phash", help="perceptual hash (default phash)")
-    p.add_argument("--hash-size", type=int, default=8, help="hash side; bits = size^2 (default 8 = 64 bits)")
+    p.add_argument(
+        "--hash-size", type=int, default=8, metavar="N",
+        help="hash side, a power of two from 4 to 32; bits = N^2 (default 8 = 64 bits)",
+    )  # fmt: skip
     p.add_argument("--rotations", action="store_true", help="also match rotated (90/180/270) and mirrored copies")
     p.add_argument(
         "--regions",
@@ -120,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
-    p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 run")
+    p.add_argument("--undo", metavar="MANIFEST", help="restore the files moved by an earlier --remove 1 or apply run")
     p.add_argument(
         "--apply", metavar="PLAN",
         help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "
@@ -137,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _apply_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="imgdup apply",
         description="Remove what a saved JSON report, or a plan exported from the HTML report, marks 'remove'. "
         "Every file is re-checked against the plan (size, mtime, SHA-256); a cluster with any change is skipped.",
@@ -159,7 +186,7 @@ def _apply_parser() -> argparse.ArgumentParser:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("imgdup: %(message)s"))
+    handler.setFormatter(_Formatter("imgdup: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
@@ -192,14 +219,18 @@ def _print_removal(removal: RemovalResult) -> None:
             print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
-    print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+    if removal.removed:
+        print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+    else:  # every cluster skipped while acting: there is nothing to undo (it offered an undo of nothing)
+        why = ": every cluster was skipped" if removal.skipped else ""
+        print(f"nothing was {'deleted' if removal.permanent else 'moved'}{why}")
     for r in removal.removed:
         if not r.frees_space:
             print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
     for s in removal.skipped:
         print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
     print(f"manifest: {display_path(removal.manifest)}")
-    if not removal.permanent:
+    if not removal.permanent and removal.removed:
         print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
 
 
@@ -210,7 +241,7 @@ def _stdout_closed(removal: RemovalResult | None) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    if removal is None or removal.manifest is None:
+    if removal is None or removal.manifest is None or not removal.removed:  # (nothing done: nothing to undo)
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
     print(f"imgdup: output closed by its reader; {plural(len(removal.removed), 'file')} {verb}", file=sys.stderr)
@@ -230,10 +261,19 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
 
 
 def _run_apply(args: argparse.Namespace) -> int:
-    from .apply_plan import apply
+    from .apply_plan import apply, load_plan
 
     cache = None if args.no_cache else (args.cache or default_cache_path())
-    removal = apply(args.apply, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
+    plan: Any = args.apply
+    if args.quarantine and not args.permanent:  # a usage error, as for a scan's --remove 1
+        from .actions import check_quarantine
+
+        plan = load_plan(args.apply)
+        try:
+            check_quarantine(plan.roots, args.quarantine)
+        except RemovalError as exc:
+            raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
+    removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     try:
         if args.format == "json":
             sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
@@ -353,7 +393,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     if partial:  # said only when something went wrong: a clean run ends quietly
         where = "listed above" if args.format == "text" else "in the JSON"
         if args.report:
-            where = f"listed in {', '.join(args.report)}"
+            where = f"listed in {', '.join(display_path(p) for p in args.report)}"
         problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
         if removal and removal.skipped:
             problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
@@ -390,7 +430,45 @@ def _scan_dask(
     return result
 
 
+def _reopen_closed_streams() -> None:
+    """A standard stream the caller closed (``imgdup ... >&-``, ``2>&-`` in a cron line) is None
+    in Python: the first print ended the run in a traceback, before the report or the removal
+    with stderr closed. Such a descriptor is pointed at /dev/null, so that it goes nowhere and no
+    file imgdup opens later takes its number (a print would land in it)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (open as long as the process)
+
+
+# The resource options (-j, the cache, the pixel limit) change nothing undo does: a wrapper that
+# passes them to every imgdup command may pass them to undo too.
+_UNDO_OPTIONS = frozenset({"undo", "format", "jobs", "cache", "no_cache", "max_pixels"})
+_APPLY_OPTIONS = frozenset({"apply", "quarantine", "permanent", "format", "jobs", "cache", "no_cache", "max_pixels"})
+
+
+def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str, own: frozenset[str]) -> None:
+    """A scan's option given to undo or apply is a usage error: each was ignored silently
+    (``--undo M --report r.json`` wrote no report, ``--apply P -t 2`` applied the plan's threshold)."""
+    own = own | {"no_progress", "quiet", "verbose", "help", "version"}
+    unused = [
+        max(action.option_strings, key=len)
+        for action in parser._actions  # argparse lists its options nowhere public
+        if action.dest not in own and action.option_strings
+        and getattr(args, action.dest, action.default) != action.default
+    ]  # fmt: skip
+    if unused:
+        parser.error(f"{mode} does not scan: {', '.join(unused)} not used with it")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _reopen_closed_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
         verb = _apply_parser().parse_args(argv[1:])
@@ -401,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose exclude each other")
     _setup_logging(args)
     if args.max_pixels is not None:
         if args.max_pixels < 1:
@@ -408,13 +488,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         Image.MAX_IMAGE_PIXELS = args.max_pixels  # every decode of this run, its workers' too
     if args.cache == "":
         parser.error("--cache needs a file name (--no-cache: no cache at all)")
+    for option in ("--files", "--undo", "--apply", "--montage", "--quarantine", "--tables", "--scheduler"):
+        if getattr(args, option[2:]) == "":  # an unset variable: each was dropped, or --undo ran a scan
+            parser.error(f"{option} needs a name (an empty one was given: an unset variable?)")
     if args.undo:
         if args.dataset or args.remove or args.apply:
             parser.error("--undo takes only the manifest")
+        _refuse_unused(parser, args, "--undo", _UNDO_OPTIONS)
         runner = lambda: _run_undo(args.undo, args.format)  # noqa: E731
     elif args.apply:
         if args.dataset or args.remove:
             parser.error("apply takes the plan only: it acts on the plan's files, without scanning again")
+        _refuse_unused(parser, args, "apply", _APPLY_OPTIONS)
         if args.cache and args.no_cache:
             parser.error("--cache and --no-cache exclude each other")
         runner = lambda: _run_apply(args)  # noqa: E731
@@ -452,10 +537,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return runner()
     except UsageError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except ImgdupError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except RemovalInterrupted as exc:
         _say_interrupted_removal(exc.done)
@@ -466,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 130
     except OSError as exc:
-        print(f"imgdup: error: {exc}", file=sys.stderr)
+        print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         if previous is not None:

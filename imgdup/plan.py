@@ -304,6 +304,7 @@ def parse_plan(doc: object, *, host: str | None = None) -> Plan:
     assert isinstance(doc, dict)
     _need(doc.get("schema") == SCHEMA, "document", f"schema must be {SCHEMA!r}, got {doc.get('schema')!r}")
     here = platform.node() if host is None else host
+    _need(isinstance(doc.get("host"), str), "host", "missing (the machine the plan was written on)")
     if doc.get("host") != here:
         raise PlanError(
             f"this plan was written on {doc.get('host')!r}, not on this machine ({here!r}); "

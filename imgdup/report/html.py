@@ -20,6 +20,7 @@ import hashlib
 import html
 import io
 import os
+import re
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -111,10 +112,30 @@ def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[s
                 except Exception:  # noqa: BLE001 - gone or changed since the scan: shown without preview
                     continue
                 buf = io.BytesIO()
-                thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)
+                thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
                 write_output(target, buf.getvalue(), _is_jpeg)
             out[digest] = f"{base}/{name}"
+    _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
+
+
+_THUMB_MARK = b"imgdup thumbnail"  # a JPEG comment: which files of the folder a later run may remove
+_THUMB_NAME = re.compile(r"[0-9a-f]{32}\.jpg")
+
+
+def _drop_stale_thumbnails(folder: str, current: set[str]) -> None:
+    """Remove the thumbnails no cluster of this page uses: content-addressed, they were never
+    removed, so the folder kept every earlier run's pictures (a page rewritten for another
+    folder, or after a removal). Only regular files named as thumbnails that carry imgdup's
+    mark; anything else in the folder is left alone."""
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name in current or not _THUMB_NAME.fullmatch(name) or os.path.islink(path) or not os.path.isfile(path):
+            continue
+        with open(path, "rb") as fh:
+            if _THUMB_MARK not in fh.read(4096):
+                continue
+        os.unlink(path)
 
 
 def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dict[str, str]) -> str:

@@ -12,8 +12,8 @@ from PIL.PngImagePlugin import PngInfo
 from ..errors import OutputError
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
-from ..models import Action, Cluster, ScanResult
-from .text import root_labels, rooted
+from ..models import Action, Cluster, FileEntry, ScanResult
+from .text import display_path, root_labels, rooted
 
 THUMB = 160
 LABEL_HEIGHT = 48  # three lines: action, distance and pixel size; the path inside its root on two
@@ -42,10 +42,15 @@ def _tile(cluster: Cluster, index: int, labels: dict[str, str]) -> Image.Image:
     draw.text((6, THUMB + 2), f"{label}  {r.width}x{r.height}", fill=colour)
     # The path inside its root, with the root's name: train/x.jpg and test/x.jpg must differ.
     # Long names keep their end (the file name) and as much of the folders as fits.
-    name = rooted(r.entry, labels).encode("ascii", "replace").decode("ascii")
-    for row, part in enumerate(_wrap(name)):
+    for row, part in enumerate(_wrap(_tile_name(r.entry, labels))):
         draw.text((6, THUMB + 17 + 14 * row), part, fill=(0, 0, 0))
     return tile
+
+
+def _tile_name(entry: FileEntry, labels: dict[str, str]) -> str:
+    """The name as the text report prints it (a newline in a name was drawn as a line break, a
+    byte that is not UTF-8 as "?"); what the bitmap font lacks (other non-ASCII) becomes "?"."""
+    return display_path(rooted(entry, labels)).encode("ascii", "replace").decode("ascii")
 
 
 def _wrap(name: str, width: int = 25, rows: int = 2) -> list[str]:

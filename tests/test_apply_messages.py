@@ -1,0 +1,183 @@
+"""What ``imgdup apply`` says about a plan it refuses or a cluster it skips names the cause and
+the file (QA pass 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import imgdup
+from imgdup.plan import parse_plan
+
+from .conftest import scan
+
+
+def test_a_plan_without_its_host_says_the_field_is_missing(shared_planted_root: Path) -> None:
+    """It read "this plan was written on None, not on this machine" (a hand-made or trimmed plan)."""
+    doc: dict[str, Any] = imgdup.to_document(scan(shared_planted_root))
+    del doc["host"]
+    with pytest.raises(imgdup.PlanError) as exc:
+        parse_plan(doc)
+    assert "host" in str(exc.value) and "None" not in str(exc.value)
+
+
+def test_a_skipped_cluster_names_its_kept_file_that_is_gone(planted_root: Path, tmp_path: Path) -> None:
+    """The reason "skipped cluster 2: its kept file cannot be checked now: cannot read or decode: No such
+    file or directory" named no file (which one, in a cluster of several kept files?)."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    c = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    os.remove(c["keep"])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q")
+    (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
+    assert c["keep"] in reason
+    assert all(os.path.lexists(m["path"]) for m in c["members"] if m["path"] != c["keep"])
+
+
+def test_the_csv_report_or_a_manifest_given_as_the_plan_says_what_to_give(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup apply dups.csv`` (the CSV has an action column too) said "Expecting value: line 1
+    column 1 (char 0)"; a removal manifest said only that its schema is not a plan's."""
+    result = scan(planted_root)
+    imgdup.write_report(result, tmp_path / "dups.csv")
+    with pytest.raises(imgdup.PlanError, match=r"dups\.csv is the CSV report, not a plan.*--report FILE\.json"):
+        imgdup.load_plan(tmp_path / "dups.csv")
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert done.manifest is not None
+    with pytest.raises(imgdup.PlanError, match=r"is a removal manifest, not a plan.*imgdup --undo"):
+        imgdup.load_plan(done.manifest)
+
+
+def test_a_file_that_is_no_longer_a_regular_file_is_named_as_such(planted_root: Path, tmp_path: Path) -> None:
+    """A file to remove replaced by a symbolic link was reported as "cannot read or decode: Too
+    many levels of symbolic links", a folder as "Is a directory", a kept file replaced by a FIFO
+    as "file changed while it was being scanned"."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    acting = [c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"])]
+    assert len(acting) >= 2
+    link_cluster, fifo_cluster = acting[:2]
+    victim = next(m["path"] for m in link_cluster["members"] if m["action"] == "remove")
+    os.remove(victim)
+    os.symlink(link_cluster["keep"], victim)
+    os.remove(fifo_cluster["keep"])
+    os.mkfifo(fifo_cluster["keep"])
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
+    reasons = {s.cluster: s.reason for s in done.skipped}
+    assert f"{victim}: it is now a symbolic link" in reasons[link_cluster["id"]]
+    assert (
+        f"{fifo_cluster['keep']} cannot be checked now: it is no longer a regular file" in reasons[fifo_cluster["id"]]
+    )
+    assert os.path.islink(victim)
+
+
+@pytest.mark.parametrize("jobs", [0, -1])
+def test_apply_refuses_a_worker_count_below_one_as_a_scan_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: int
+) -> None:
+    """``imgdup apply PLAN -j 0`` ran with one worker, silently; ``imgdup -d X -j 0`` is a usage error."""
+    from imgdup.cli import main
+
+    with pytest.raises(imgdup.UsageError, match="jobs must be"):
+        imgdup.apply(tmp_path / "plan.json", jobs=jobs)
+    assert main(["apply", str(tmp_path / "plan.json"), "-j", str(jobs)]) == 2
+    assert "jobs must be" in capsys.readouterr().err
+
+
+def test_a_kept_file_that_changed_since_the_scan_says_so(planted_root: Path, tmp_path: Path) -> None:
+    """It read "cannot be checked now: file changed while it was being scanned" (the hash pass's
+    words for a file whose size or time moved under it) for a kept file edited after the scan."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    c = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    with open(c["keep"], "ab") as fh:
+        fh.write(b"\0")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
+    (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
+    assert f"its kept file {c['keep']} changed since the scan" in reason and "being scanned" not in reason
+
+
+@pytest.mark.parametrize("where", ["inside", "file"])
+def test_apply_with_a_quarantine_it_cannot_use_is_a_usage_error_as_for_a_scan(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """``imgdup -d X -r 1 --quarantine X/q`` is a usage error (exit 2); ``imgdup apply PLAN
+    --quarantine X/q`` was an error (exit 1), with the same nothing done."""
+    from imgdup.cli import main
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(imgdup.to_document(scan(planted_root))), encoding="utf-8")
+    quarantine = planted_root / "q" if where == "inside" else tmp_path / "a-file"
+    if where == "file":
+        quarantine.write_text("x", encoding="utf-8")
+    before = sorted(planted_root.rglob("*"))
+    assert main(["apply", str(plan), "--quarantine", str(quarantine), "--no-cache", "-j", "1"]) == 2
+    assert "quarantine" in capsys.readouterr().err
+    assert sorted(planted_root.rglob("*")) == before
+
+
+def test_a_removal_that_moved_nothing_offers_no_undo(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file to remove gone since the scan: it printed "moved to the quarantine: 0 files"
+    and "undo with: imgdup --undo ..." for a manifest of nothing."""
+    from imgdup.cli import main
+
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    for c in doc["clusters"]:
+        for m in c["members"]:
+            if m["action"] == "remove":
+                for name in (m["path"], *m.get("hardlinks", [])):
+                    os.remove(name)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["apply", str(plan), "--quarantine", str(tmp_path / "q"), "--no-cache", "-j", "1"]) == 3
+    out = capsys.readouterr().out
+    assert "nothing was moved" in out and "is gone" in out
+    assert "undo with" not in out
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"hash_size": 17}, "hash_size"),
+        ({"hash": "bogus"}, "unknown hash"),
+        ({"threshold": 65}, "threshold"),
+        ({"threshold": -1}, "threshold"),
+    ],
+)
+def test_a_plan_whose_hash_settings_are_invalid_is_refused(
+    shared_planted_root: Path, change: dict[str, Any], says: str
+) -> None:
+    """Invalid settings were replaced by the defaults (phash, 64 bits) without a word: a 256-bit
+    scan's threshold of 32 then measured 64-bit hashes, where 32 bits is chance level, and
+    different pictures passed apply's check; a threshold above the bits passed anything."""
+    doc: dict[str, Any] = imgdup.to_document(scan(shared_planted_root))
+    doc["settings"].update(change)
+    with pytest.raises(imgdup.PlanError, match=says):
+        imgdup.apply(doc)
+
+
+def test_a_removal_that_moved_nothing_offers_no_undo_when_its_reader_left(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup apply PLAN | head -0`` with every file to remove gone: stderr said "0 files moved
+    to the quarantine" and gave an undo command for a manifest of nothing."""
+    from .test_messages import _closed_stdout_run
+
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    for c in doc["clusters"]:
+        for m in c["members"]:
+            if m["action"] == "remove":
+                for name in (m["path"], *m.get("hardlinks", [])):
+                    os.remove(name)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    done = _closed_stdout_run("apply", str(plan), "--quarantine", str(tmp_path / "q"))
+    assert done.returncode == 3, done.stderr
+    assert "undo with" not in done.stderr and "0 files" not in done.stderr
+    assert "skipped" in done.stderr

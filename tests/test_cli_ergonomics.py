@@ -1,0 +1,161 @@
+"""The command line as a demanding user drives it: closed streams, empty names, options that a
+mode would ignore (QA pass 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgdup.cli import main
+
+from .synth import photo
+
+
+def _pair(folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    photo(1).save(folder / "a.png")
+    shutil.copyfile(folder / "a.png", folder / "b.png")
+
+
+def _run_with_closed(fd: int, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``imgdup ARGS >&-`` (fd 1) or ``2>&-`` (fd 2), as a cron line or a service may start it."""
+    return subprocess.run(
+        [sys.executable, "-m", "imgdup", *args, "--no-cache", "-j", "1"],
+        stdin=subprocess.DEVNULL, stdout=None if fd == 1 else subprocess.PIPE,
+        stderr=None if fd == 2 else subprocess.PIPE,
+        preexec_fn=lambda: os.close(fd), timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: Path, fd: int) -> None:
+    """With stdout or stderr closed (``>&-``), Python's sys.stdout/sys.stderr is None: the scan
+    ended in a traceback (AttributeError), exit 1, and with stderr closed the report was never
+    written and the removal never done."""
+    data = tmp_path / "data"
+    _pair(data)
+    report = tmp_path / "r.json"
+    done = _run_with_closed(fd, "-d", str(data), "--report", str(report), "--remove", "1")
+    other = done.stderr if fd == 1 else done.stdout
+    assert done.returncode == 0, other
+    assert b"Traceback" not in other
+    assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
+def test_an_empty_name_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
+    """``--undo "$M"`` with M unset ran a plain scan instead; an empty --montage, --quarantine
+    (with --remove 1: the default quarantine was used), --files or --tables was dropped silently."""
+    _pair(tmp_path / "data")
+    with pytest.raises(SystemExit) as exc:
+        main(["-d", str(tmp_path / "data"), "--no-cache", "-q", option, ""])
+    assert exc.value.code == 2
+    assert f"{option} needs a name" in capsys.readouterr().err
+
+
+def test_apply_verb_with_an_empty_plan_name_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", ""])
+    assert exc.value.code == 2 and "--apply needs a name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "named"),
+    [
+        ("--undo", ["--report", "r.json"], "--report"),
+        ("--undo", ["--quarantine", "q"], "--quarantine"),
+        ("--undo", ["--permanent"], "--permanent"),
+        ("--undo", ["--reference", "x"], "--reference"),
+        ("--apply", ["--report", "r.json"], "--report"),
+        ("--apply", ["--threshold", "2"], "--threshold"),
+        ("--apply", ["--montage", "m"], "--montage"),
+        ("--apply", ["--keep", "oldest"], "--keep"),
+        ("--apply", ["--files", "list.txt"], "--files"),
+    ],
+)
+def test_an_option_the_mode_would_ignore_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, extra: list[str], named: str
+) -> None:
+    """``imgdup --undo M --report r.json`` wrote no report and ``--apply P --threshold 2`` applied
+    at the plan's threshold, both silently (exit 0)."""
+    with pytest.raises(SystemExit) as exc:
+        main([mode, str(tmp_path / "x.json"), *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "not used" in err
+
+
+@pytest.mark.parametrize("extra", [["--format", "json"], ["-q"], ["-v"], ["--no-progress"], ["--no-cache", "-j", "1"]])
+def test_undo_still_takes_its_own_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    """The check above names only what undo ignores: a missing manifest is still undo's own error."""
+    assert main(["--undo", str(tmp_path / "missing.json"), *extra]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", [[], ["apply"]])
+def test_quiet_and_verbose_together_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: list[str]
+) -> None:
+    """``-q -v`` ran quietly: -v was dropped without a word."""
+    args = [*verb, str(tmp_path / "plan.json")] if verb else ["-d", str(tmp_path)]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "-q", "-v"])
+    assert exc.value.code == 2 and "-q/--quiet and -v/--verbose exclude each other" in capsys.readouterr().err
+
+
+ESC_NAME = "a\x1b]0;pwned\x07\x1b[2Jb"  # sets the terminal's title, then clears the screen
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-d", ESC_NAME],  # an error (exit 2)
+        ["apply", ESC_NAME + ".json"],  # an error (exit 1)
+        ["--undo", ESC_NAME + ".json"],
+        ["-d", ".", "--report", ESC_NAME + ".txt"],  # argparse's own usage error
+    ],
+)
+def test_error_messages_show_control_characters_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """A name in an error message reached the terminal raw: an escape sequence in a plan's root,
+    a manifest's path or a mistyped name acted on the terminal (the text report escapes them)."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        rc = main([*args, "--no-cache"] if args[0] != "--undo" else args)
+    except SystemExit as exc:
+        rc = int(exc.code or 0)
+    assert rc in (1, 2)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "a\\x1b]0;pwned\\x07\\x1b[2Jb" in err
+
+
+def test_a_plan_whose_root_holds_an_escape_sequence_is_refused_with_it_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.json"
+    root = f"/nonexistent/{ESC_NAME}"
+    doc = {"schema": "imgdup.report/1", "host": platform.node(), "roots": [root], "clusters": [],
+           "settings": {"hash": "phash", "threshold": 8}}  # fmt: skip
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["apply", str(plan), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "is missing" in err
+
+
+def test_help_names_what_each_option_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help said only "hash side" for --hash-size (5 or 64 are refused: a power of two from 4
+    to 32), and that --undo restores a --remove 1 run (an apply run's manifest is undone alike)."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--hash-size N hash side, a power of two from 4 to 32" in text
+    assert "moved by an earlier --remove 1 or apply run" in text
