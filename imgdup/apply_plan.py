@@ -123,10 +123,14 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
 
 
 def _check_threshold(settings: dict[str, Any], bits: int) -> None:
-    """A whole threshold must lie in 0..bits (above them every pair passes apply's check); one
-    that is missing or not a whole number stays 0, which passes only identical hashes."""
+    """The threshold must be a whole number in 0..bits (above them every pair passes apply's
+    check). One that was missing or not a whole number was read as 0, which skipped every
+    near-duplicate cluster as "not within the threshold" without saying the plan lacked it."""
     threshold = settings.get("threshold")
-    if isinstance(threshold, int) and not isinstance(threshold, bool) and not 0 <= threshold <= bits:
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        got = "missing" if threshold is None else f"not a whole number ({threshold!r})"
+        raise PlanError(f"invalid plan: settings: threshold is {got}; it is the scan's threshold in bits, 0 to {bits}")
+    if not 0 <= threshold <= bits:
         raise PlanError(f"invalid plan: settings: threshold must be from 0 to {bits} bits, got {threshold}")
 
 

@@ -181,3 +181,22 @@ def test_a_removal_that_moved_nothing_offers_no_undo_when_its_reader_left(plante
     assert done.returncode == 3, done.stderr
     assert "undo with" not in done.stderr and "0 files" not in done.stderr
     assert "skipped" in done.stderr
+
+
+@pytest.mark.parametrize("value", [None, "8", 8.0, True])
+def test_a_plan_whose_threshold_is_missing_or_not_whole_is_refused(
+    planted_root: Path, tmp_path: Path, value: object
+) -> None:
+    """It was read as 0: every near-duplicate cluster was skipped as "not within the threshold"
+    with nothing saying that the plan lacked one. Nothing is removed."""
+    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+    if value is None:
+        del doc["settings"]["threshold"]
+    else:
+        doc["settings"]["threshold"] = value
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    before = sorted(p for p in planted_root.rglob("*") if p.is_file())
+    with pytest.raises(imgdup.PlanError, match="threshold"):
+        imgdup.apply(plan, quarantine=tmp_path / "q")
+    assert sorted(p for p in planted_root.rglob("*") if p.is_file()) == before
