@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: scheduler (default: a local cluster)")
     p.add_argument("--tables", metavar="DIR_OR_URL", help="with --engine dask: write Parquet tables there")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no warnings")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no warnings: only errors on stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="more log messages on stderr")
     p.add_argument("--version", action="version", version=f"imgdup {__version__}")
     return p
@@ -387,7 +387,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_closed(removal)
-    for path in args.report:
+    for path in args.report if not args.quiet else ():  # -q: only errors on stderr (QA pass 10)
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
     if partial:  # said only when something went wrong: a clean run ends quietly

@@ -159,3 +159,25 @@ def test_help_names_what_each_option_takes(capsys: pytest.CaptureFixture[str]) -
     text = " ".join(capsys.readouterr().out.split())
     assert "--hash-size N hash side, a power of two from 4 to 32" in text
     assert "moved by an earlier --remove 1 or apply run" in text
+
+
+def test_quiet_leaves_stderr_empty_on_a_clean_run_with_a_report(tmp_path: Path) -> None:
+    """-q said "report written to ..." on stderr all the same: a cron job's clean run mailed it."""
+    shared_planted_root = tmp_path / "d"
+    shared_planted_root.mkdir()
+    photo(1).save(shared_planted_root / "a.png")
+    photo(1).save(shared_planted_root / "b.jpg", quality=90)
+    photo(2).save(shared_planted_root / "c.png")
+    report = tmp_path / "r.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(shared_planted_root), "--no-cache", "-q", "--report", str(report)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert report.exists() and run.stderr == ""
+    loud = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(shared_planted_root), "--no-cache", "--no-progress",
+         "--report", str(report)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "report written to" in loud.stderr
