@@ -692,7 +692,7 @@ def _signature(path: Path) -> bytes:
 def test_plain_reencodes_agree_and_filtered_copies_do_not(tmp_path: Path, seed: int) -> None:
     """Block signatures: two re-encodes of one picture (q92, q60) are consistent; a grainy or a
     sharpened copy is not consistent with the q92 one, the grainy one not even with the q60 one
-    (its coarse steps hide the sharpening: 0.7-0.8% of coefficients out, under the 2% share)."""
+    (whose coarse steps can hide a light sharpening)."""
     paths = _versions(tmp_path, seed)
     sig = {k: _signature(p) for k, p in paths.items()}
     assert quality.consistent(sig["z_camera"], sig["chat"]) is True
