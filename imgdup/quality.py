@@ -363,12 +363,16 @@ def _parse_signature(sig: bytes) -> tuple[tuple[int, ...], np.ndarray, np.ndarra
     return (h, w, r, c, orientation), np.array(table, dtype=np.float64).reshape(8, 8), clipped, coef
 
 
-def consistent(a: bytes, b: bytes, through: tuple[int | None, int | None] = (None, None)) -> bool | None:
+def consistent(
+    a: bytes, b: bytes, through: tuple[int | None, int | None] = (None, None), unseen: int | None = None
+) -> bool | None:
     """Whether two files could both be plain re-encodes of one picture (see
     :data:`CONSISTENT_SHARE`), on the blocks neither clipped; None when their signatures do not
     compare (another size or orientation as stored, too few blocks unclipped). ``through``: the
     coarser quality each file's pixels went through (:attr:`Assessment.reencoded_from`), whose
-    steps add to its own: a q92 re-save of a q75 file lies within both of the picture."""
+    steps add to its own: a q92 re-save of a q75 file lies within both of the picture. ``unseen``:
+    the quality of a re-encode that may have gone between them, not among the files (its steps
+    add too)."""
     pa, pb = _parse_signature(a), _parse_signature(b)
     if pa is None or pb is None or pa[0] != pb[0]:
         return None
@@ -376,7 +380,7 @@ def consistent(a: bytes, b: bytes, through: tuple[int | None, int | None] = (Non
     if use.sum() < _SIGNATURE_MIN_BLOCKS:
         return None
     bound = (pa[1] + pb[1]) / 2 + CONSISTENT_SLACK
-    for fit in through:
+    for fit in (*through, unseen):
         if fit is not None:
             bound = bound + ijg_table(fit) / 2
     return float((np.abs(pa[3][use] - pb[3][use]) > bound).mean()) <= CONSISTENT_SHARE
@@ -417,6 +421,8 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
             comparable[x, y] = comparable[y, x] = c is not None
             agree[x, y] = agree[y, x] = bool(c)
     family = agree.sum(axis=1)
+    claimed = [effective_quality(members[i])[0] for i in pick]
+    stored = [t.jpeg_quality or 0 if (t := members[i].traits) is not None else 0 for i in pick]
     same_pixels: dict[str, list[int]] = {}
     for i, r in enumerate(members):
         same_pixels.setdefault((r.quality.pixels_sha256 if r.quality else "") or r.digest, []).append(i)
@@ -424,6 +430,12 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
         if not may_be_filtered(members[pick[x]]):
             continue
         against = comparable[x] & ~agree[x] & (family >= 2) & (family > family[x])
+        for y in map(int, np.flatnonzero(against)):
+            # A copy stored coarser may have been made from x through a re-encode that is gone,
+            # no coarser than the copy (a q95 original, copies of a q70 re-save of it sent on at
+            # q65-q35): it lies within one of the copy's own steps of x, not half of one.
+            if 0 < stored[y] < claimed[x] and consistent(sig[x], sig[y], (fits[x], fits[y]), stored[y]):
+                against[y] = False
         if against.any():
             for i in same_pixels[key]:
                 out[i] = True

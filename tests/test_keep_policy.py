@@ -772,3 +772,34 @@ def test_block_signatures_compare_only_like_blocks() -> None:
     blown[:, :240] = 255  # all but the last two columns of blocks hold a clipped sample
     assert quality.consistent(plain, quality.block_signature(blown, None)) is None
     assert quality.consistent(b"not a signature", plain) is None
+
+
+@pytest.mark.parametrize("name", ["00000411.jpg", "00000200.jpg", "00000300.jpg"])
+def test_a_source_is_not_called_filtered_by_coarser_copies_of_an_unseen_reencode(
+    dogs: Path, tmp_path: Path, name: str
+) -> None:
+    """The q95 original beside four copies of a q70 re-save of it (the re-save itself gone),
+    sent on at q65 down to q35. Each copy lies within half its steps of the q70 picture, and
+    that one within half a q70 step of the original: within one of the copy's own steps in all.
+    Counted on half steps, the four agreeing copies called the original filtered once every
+    file was measured (a cache left by a `--keep pixels,quality` run), and a q65 copy was kept."""
+    with Image.open(dogs / name) as im:  # halved: a picture without the dataset file's lattice
+        img = im.convert("RGB").reduce(2)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    buf = io.BytesIO()
+    decoded(tmp_path / "z_original.jpg").save(buf, "JPEG", quality=70)
+    with Image.open(buf) as im:
+        mid = im.convert("RGB")
+    for q in (65, 55, 45, 35):
+        mid.save(tmp_path / f"copy_q{q}.jpg", quality=q)
+    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
+    members = [
+        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
+        for r in records
+    ]
+    assert len(members) == 5
+    assert not any(quality.processed(members)), [Path(r.path).name for r in members]
+    cache = tmp_path.parent / f"{tmp_path.name}.db"  # every file measured, as a later default run finds them
+    imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="pixels,quality,path", cache=cache)
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, cache=cache).clusters
+    assert Path(cluster.keep.path).name == "z_original.jpg", cluster.keep_reason
