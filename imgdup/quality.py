@@ -431,10 +431,11 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
             continue
         against = comparable[x] & ~agree[x] & (family >= 2) & (family > family[x])
         for y in map(int, np.flatnonzero(against)):
-            # A copy stored coarser may have been made from x through a re-encode that is gone,
-            # no coarser than the copy (a q95 original, copies of a q70 re-save of it sent on at
-            # q65-q35): it lies within one of the copy's own steps of x, not half of one.
-            if 0 < stored[y] < claimed[x] and consistent(sig[x], sig[y], (fits[x], fits[y]), stored[y]):
+            # A copy stored coarser than the other file may have been made from it through a
+            # re-encode that is gone, no coarser than the copy (a q95 original, copies of a q70
+            # re-save of it sent on at q65-q35): within one of the copy's own steps, not half.
+            unseen = [q for q, other in ((stored[y], claimed[x]), (stored[x], claimed[y])) if 0 < q < other]
+            if unseen and consistent(sig[x], sig[y], (fits[x], fits[y]), min(unseen)):
                 against[y] = False
         if against.any():
             for i in same_pixels[key]:

@@ -803,3 +803,28 @@ def test_a_source_is_not_called_filtered_by_coarser_copies_of_an_unseen_reencode
     imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="pixels,quality,path", cache=cache)
     (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, cache=cache).clusters
     assert Path(cluster.keep.path).name == "z_original.jpg", cluster.keep_reason
+
+
+def test_a_coarse_copy_is_not_called_filtered_beside_its_sources(dogs: Path, tmp_path: Path) -> None:
+    """The q95 original, a q80 re-save of it, and copies of a q60 re-save of that one (gone)
+    saved again at q92 and sent on at q55-q25: the q35 copy disagreed on half steps with the
+    finer files (whose family is larger) and was called filtered, though it is a plain re-encode
+    of them; a copy stored coarser than a sibling may lie within one of its own steps of it."""
+    with Image.open(dogs / "00000411.jpg") as im:  # halved: without the dataset file's lattice
+        img = im.convert("RGB").reduce(2)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "resaved.jpg", quality=80)
+    buf = io.BytesIO()
+    decoded(tmp_path / "resaved.jpg").save(buf, "JPEG", quality=60)
+    with Image.open(buf) as im:
+        gone = im.convert("RGB")
+    for q in (92, 55, 45, 35, 25):
+        gone.save(tmp_path / f"copy_q{q}.jpg", quality=q)
+    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
+    members = [
+        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
+        for r in records
+    ]
+    assert len(members) == 7
+    flagged = [Path(r.path).name for r, p in zip(members, quality.processed(members)) if p]
+    assert flagged == []
