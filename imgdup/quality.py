@@ -316,6 +316,12 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
 # 2.0-7.3%; a 5% crop resized back 9.6-49%.
 CONSISTENT_SLACK = 3.0
 CONSISTENT_SHARE = 0.02
+# With the steps of an unseen re-encode as coarse as the coarser file added (UNSEEN_SHARE): a
+# chain of plain re-encodes is a hard bound, a filter's noise has tails. Measured on 15 dogs-1000
+# photos (halved; #120-#733): a q95 original vs q65/q45/q35 copies of a q70 re-save
+# of it 0-0.04% further apart; a grainy copy (sigma 6, q90) vs a q75 camera file 1.12-1.40%, a
+# sharpened one (UnsharpMask radius 1, 80%, q90) 0.39-6.3%.
+UNSEEN_SHARE = 0.002
 _SIGNATURE_GRID = 16  # blocks a side, spread evenly over the image (256: 32 KB of coefficients)
 _SIGNATURE_HEAD = struct.Struct("<IIHHB64B")
 # Fewer comparable blocks than this (most of them clipped): the pair is not compared.
@@ -364,7 +370,11 @@ def _parse_signature(sig: bytes) -> tuple[tuple[int, ...], np.ndarray, np.ndarra
 
 
 def consistent(
-    a: bytes, b: bytes, through: tuple[int | None, int | None] = (None, None), unseen: int | None = None
+    a: bytes,
+    b: bytes,
+    through: tuple[int | None, int | None] = (None, None),
+    unseen: int | None = None,
+    share: float = CONSISTENT_SHARE,
 ) -> bool | None:
     """Whether two files could both be plain re-encodes of one picture (see
     :data:`CONSISTENT_SHARE`), on the blocks neither clipped; None when their signatures do not
@@ -372,7 +382,7 @@ def consistent(
     coarser quality each file's pixels went through (:attr:`Assessment.reencoded_from`), whose
     steps add to its own: a q92 re-save of a q75 file lies within both of the picture. ``unseen``:
     the quality of a re-encode that may have gone between them, not among the files (its steps
-    add too)."""
+    add too). ``share``: the share of coefficients that may lie further apart."""
     pa, pb = _parse_signature(a), _parse_signature(b)
     if pa is None or pb is None or pa[0] != pb[0]:
         return None
@@ -383,7 +393,7 @@ def consistent(
     for fit in (*through, unseen):
         if fit is not None:
             bound = bound + ijg_table(fit) / 2
-    return float((np.abs(pa[3][use] - pb[3][use]) > bound).mean()) <= CONSISTENT_SHARE
+    return float((np.abs(pa[3][use] - pb[3][use]) > bound).mean()) <= share
 
 
 def may_be_filtered(r: ImageRecord) -> bool:
@@ -433,9 +443,10 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
         for y in map(int, np.flatnonzero(against)):
             # A copy stored coarser than the other file may have been made from it through a
             # re-encode that is gone, no coarser than the copy (a q95 original, copies of a q70
-            # re-save of it sent on at q65-q35): within one of the copy's own steps, not half.
+            # re-save of it sent on at q65-q35): within one of the copy's own steps, not half,
+            # every coefficient (UNSEEN_SHARE: a grainy copy beside a q75 camera file is not).
             unseen = [q for q, other in ((stored[y], claimed[x]), (stored[x], claimed[y])) if 0 < q < other]
-            if unseen and consistent(sig[x], sig[y], (fits[x], fits[y]), min(unseen)):
+            if unseen and consistent(sig[x], sig[y], (fits[x], fits[y]), min(unseen), UNSEEN_SHARE):
                 against[y] = False
         if against.any():
             for i in same_pixels[key]:
