@@ -851,3 +851,15 @@ def test_a_grainy_copy_loses_to_a_camera_file_stored_at_q75(dogs: Path, tmp_path
     )
     name, reason = keeper(tmp_path)
     assert name == "z_camera.jpg", reason
+
+
+def test_the_reason_names_a_finer_copy_set_aside_as_filtered(tmp_path: Path) -> None:
+    """The camera file (q92 of a q75 decode), its q60 re-send and a grainy copy saved at q90:
+    the reason compared the camera file with the runner-up only ("not a re-encode (another
+    copy went through q75)", the re-send's words), not with the q90 file it was kept over
+    (removed without a word about it)."""
+    paths = _versions(tmp_path, 21)
+    paths["sharpened"].unlink()
+    name, reason = keeper(tmp_path)
+    assert name == "z_camera.jpg", reason
+    assert reason.startswith("not filtered (a q90 copy of its size"), reason
