@@ -124,10 +124,14 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
 
 
 def _quality_reason(
-    best: tuple[Assessment, ImageRecord], other: tuple[Assessment, ImageRecord], others: Sequence[Assessment] = ()
+    best: tuple[Assessment, ImageRecord],
+    other: tuple[Assessment, ImageRecord],
+    others: Sequence[Assessment] = (),
+    set_aside: Sequence[Assessment] = (),
 ) -> str:
     """Why ``best`` beat ``other`` under the ``quality`` rule, in words (``others``: every other
-    candidate's assessment, for a reason that speaks of them all)."""
+    candidate's assessment, for a reason that speaks of them all; ``set_aside``: those of its
+    size called filtered, which may claim a higher quality than the runner-up)."""
     (a, r), (b, s) = best, other
     if a.damaged != b.damaged:
         return "intact (another copy fails Pillow's full check)"
@@ -155,6 +159,12 @@ def _quality_reason(
         return "sharper (another copy has less detail)"
     if a.processed != b.processed:
         return "not filtered (another copy is no plain re-encode of the picture the others share: noise or sharpening)"
+    finer = max((o.quality for o in set_aside if o.processed), default=0)
+    if not a.processed and finer > a.quality:
+        return (
+            f"not filtered (a q{finer} copy of its size is no plain re-encode of the picture the others share:"
+            " noise or sharpening)"
+        )
     if a.quality != b.quality:
         theirs = _quality_words(b, s)
         if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file)
@@ -224,7 +234,8 @@ def _why(
         if rule.key(best) != rule.key(other):
             if name == "quality":
                 others = [assessed[r.path] for r in candidates if r is not best]
-                return _quality_reason((assessed[best.path], best), (assessed[other.path], other), others)
+                same_size = [assessed[r.path] for r in candidates if r is not best and r.pixels == best.pixels]
+                return _quality_reason((assessed[best.path], best), (assessed[other.path], other), others, same_size)
             return rule.describe(best)
     return "first in path order"
 

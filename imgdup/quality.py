@@ -319,6 +319,14 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
 # through are added to its own (the q92 re-saves above went through q75: their 2.3-3.3%).
 CONSISTENT_SLACK = 3.0
 CONSISTENT_SHARE = 0.03
+# With the steps of an unseen re-encode as coarse as the coarser file added (UNSEEN_SHARE): a
+# chain of plain re-encodes is a hard bound, a filter's noise has tails. Measured on 15 dogs-1000
+# photos (halved; #120-#733; QA pass 11's pairs, on the 16 frequencies): a q95 original vs
+# q65/q45/q35 copies of a q70 re-save of it 0-0.15% further apart; a grainy copy (sigma 6, q90)
+# vs a q75 camera file 4.3-5.4%, vs a q60 re-send 1.5-2.0%; a sharpened one (UnsharpMask radius
+# 1, 80%, q90) vs the camera file 1.5-18%. 0.5% leaves 3x on either side (QA pass 11 took 0.2%
+# on all 64 frequencies, where the chain came 0-0.04%).
+UNSEEN_SHARE = 0.005
 _SIGNATURE_GRID = 16  # blocks a side, spread evenly over the image
 # Frequencies of each block kept and compared: the lowest 4 x 4. There the steps are small, so
 # a filter's change shows against them; the higher ones are mostly quantised to zero in both
@@ -374,12 +382,20 @@ def _parse_signature(sig: bytes) -> tuple[tuple[int, ...], np.ndarray, np.ndarra
     return (h, w, r, c, orientation), steps, clipped, coef
 
 
-def consistent(a: bytes, b: bytes, through: tuple[int | None, int | None] = (None, None)) -> bool | None:
+def consistent(
+    a: bytes,
+    b: bytes,
+    through: tuple[int | None, int | None] = (None, None),
+    unseen: int | None = None,
+    share: float = CONSISTENT_SHARE,
+) -> bool | None:
     """Whether two files could both be plain re-encodes of one picture (see
     :data:`CONSISTENT_SHARE`), on the blocks neither clipped; None when their signatures do not
     compare (another size or orientation as stored, too few blocks unclipped). ``through``: the
     coarser quality each file's pixels went through (:attr:`Assessment.reencoded_from`), whose
-    steps add to its own: a q92 re-save of a q75 file lies within both of the picture."""
+    steps add to its own: a q92 re-save of a q75 file lies within both of the picture. ``unseen``:
+    the quality of a re-encode that may have gone between them, not among the files (its steps
+    add too). ``share``: the share of coefficients that may lie further apart."""
     pa, pb = _parse_signature(a), _parse_signature(b)
     if pa is None or pb is None or pa[0] != pb[0]:
         return None
@@ -387,10 +403,10 @@ def consistent(a: bytes, b: bytes, through: tuple[int | None, int | None] = (Non
     if use.sum() < _SIGNATURE_MIN_BLOCKS:
         return None
     bound = (pa[1] + pb[1]) / 2 + CONSISTENT_SLACK
-    for fit in through:
+    for fit in (*through, unseen):
         if fit is not None:
             bound = bound + ijg_table(fit)[:_SIGNATURE_SIDE, :_SIGNATURE_SIDE] / 2
-    return float((np.abs(pa[3][use] - pb[3][use]) > bound).mean()) <= CONSISTENT_SHARE
+    return float((np.abs(pa[3][use] - pb[3][use]) > bound).mean()) <= share
 
 
 def may_be_filtered(r: ImageRecord) -> bool:
@@ -428,6 +444,8 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
             comparable[x, y] = comparable[y, x] = c is not None
             agree[x, y] = agree[y, x] = bool(c)
     family = agree.sum(axis=1)
+    claimed = [effective_quality(members[i])[0] for i in pick]
+    stored = [t.jpeg_quality or 0 if (t := members[i].traits) is not None else 0 for i in pick]
     same_pixels: dict[str, list[int]] = {}
     for i, r in enumerate(members):
         same_pixels.setdefault((r.quality.pixels_sha256 if r.quality else "") or r.digest, []).append(i)
@@ -435,6 +453,14 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
         if not may_be_filtered(members[pick[x]]):
             continue
         against = comparable[x] & ~agree[x] & (family >= 2) & (family > family[x])
+        for y in map(int, np.flatnonzero(against)):
+            # A copy stored coarser than the other file may have been made from it through a
+            # re-encode that is gone, no coarser than the copy (a q95 original, copies of a q70
+            # re-save of it sent on at q65-q35): within one of the copy's own steps, not half,
+            # every coefficient (UNSEEN_SHARE: a grainy copy beside a q75 camera file is not).
+            unseen = [q for q, other in ((stored[y], claimed[x]), (stored[x], claimed[y])) if 0 < q < other]
+            if unseen and consistent(sig[x], sig[y], (fits[x], fits[y]), min(unseen), UNSEEN_SHARE):
+                against[y] = False
         if against.any():
             for i in same_pixels[key]:
                 out[i] = True

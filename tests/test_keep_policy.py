@@ -772,3 +772,94 @@ def test_block_signatures_compare_only_like_blocks() -> None:
     blown[:, :240] = 255  # all but the last two columns of blocks hold a clipped sample
     assert quality.consistent(plain, quality.block_signature(blown, None)) is None
     assert quality.consistent(b"not a signature", plain) is None
+
+
+@pytest.mark.parametrize("name", ["00000411.jpg", "00000200.jpg", "00000300.jpg"])
+def test_a_source_is_not_called_filtered_by_coarser_copies_of_an_unseen_reencode(
+    dogs: Path, tmp_path: Path, name: str
+) -> None:
+    """The q95 original beside four copies of a q70 re-save of it (the re-save itself gone),
+    sent on at q65 down to q35. Each copy lies within half its steps of the q70 picture, and
+    that one within half a q70 step of the original: within one of the copy's own steps in all.
+    Counted on half steps, the four agreeing copies called the original filtered once every
+    file was measured (a cache left by a `--keep pixels,quality` run), and a q65 copy was kept."""
+    with Image.open(dogs / name) as im:  # halved: a picture without the dataset file's lattice
+        img = im.convert("RGB").reduce(2)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    buf = io.BytesIO()
+    decoded(tmp_path / "z_original.jpg").save(buf, "JPEG", quality=70)
+    with Image.open(buf) as im:
+        mid = im.convert("RGB")
+    for q in (65, 55, 45, 35):
+        mid.save(tmp_path / f"copy_q{q}.jpg", quality=q)
+    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
+    members = [
+        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
+        for r in records
+    ]
+    assert len(members) == 5
+    assert not any(quality.processed(members)), [Path(r.path).name for r in members]
+    cache = tmp_path.parent / f"{tmp_path.name}.db"  # every file measured, as a later default run finds them
+    imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="pixels,quality,path", cache=cache)
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, cache=cache).clusters
+    assert Path(cluster.keep.path).name == "z_original.jpg", cluster.keep_reason
+
+
+def test_a_coarse_copy_is_not_called_filtered_beside_its_sources(dogs: Path, tmp_path: Path) -> None:
+    """The q95 original, a q80 re-save of it, and copies of a q60 re-save of that one (gone)
+    saved again at q92 and sent on at q55-q25: the q35 copy disagreed on half steps with the
+    finer files (whose family is larger) and was called filtered, though it is a plain re-encode
+    of them; a copy stored coarser than a sibling may lie within one of its own steps of it."""
+    with Image.open(dogs / "00000411.jpg") as im:  # halved: without the dataset file's lattice
+        img = im.convert("RGB").reduce(2)
+    img.save(tmp_path / "z_original.jpg", quality=95)
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "resaved.jpg", quality=80)
+    buf = io.BytesIO()
+    decoded(tmp_path / "resaved.jpg").save(buf, "JPEG", quality=60)
+    with Image.open(buf) as im:
+        gone = im.convert("RGB")
+    for q in (92, 55, 45, 35, 25):
+        gone.save(tmp_path / f"copy_q{q}.jpg", quality=q)
+    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
+    members = [
+        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
+        for r in records
+    ]
+    assert len(members) == 7
+    flagged = [Path(r.path).name for r, p in zip(members, quality.processed(members)) if p]
+    assert flagged == []
+
+
+@pytest.mark.parametrize("name", ["00000300.jpg", "00000520.jpg"])
+def test_a_grainy_copy_loses_to_a_camera_file_stored_at_q75(dogs: Path, tmp_path: Path, name: str) -> None:
+    """The camera file stored at q75 itself (no re-save), two chat re-sends (q60, q50) and a
+    grainy copy saved at q90: the grain lies within one q75 step of the camera file at most
+    coefficients (1.1-1.4% further apart), which an unseen re-encode between them would
+    explain, but a chain of plain re-encodes holds at every coefficient; the grainy copy is
+    still filtered."""
+    with Image.open(dogs / name) as im:  # halved: a picture without the dataset file's lattice
+        img = im.convert("RGB").reduce(2)
+    img.save(tmp_path / "z_camera.jpg", quality=75)
+    src = decoded(tmp_path / "z_camera.jpg")
+    src.save(tmp_path / "chat60.jpg", quality=60)
+    src.save(tmp_path / "chat50.jpg", quality=50)
+    rng = np.random.default_rng(0)
+    ycc = np.asarray(src.convert("YCbCr"), dtype=np.float64)
+    ycc[..., 0] += rng.normal(0, 6, ycc.shape[:2])
+    Image.fromarray(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), "YCbCr").convert("RGB").save(
+        tmp_path / "grain.jpg", quality=90
+    )
+    name, reason = keeper(tmp_path)
+    assert name == "z_camera.jpg", reason
+
+
+def test_the_reason_names_a_finer_copy_set_aside_as_filtered(tmp_path: Path) -> None:
+    """The camera file (q92 of a q75 decode), its q60 re-send and a grainy copy saved at q90:
+    the reason compared the camera file with the runner-up only ("not a re-encode (another
+    copy went through q75)", the re-send's words), not with the q90 file it was kept over
+    (removed without a word about it)."""
+    paths = _versions(tmp_path, 21)
+    paths["sharpened"].unlink()
+    name, reason = keeper(tmp_path)
+    assert name == "z_camera.jpg", reason
+    assert reason.startswith("not filtered (a q90 copy of its size"), reason
