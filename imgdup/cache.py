@@ -66,7 +66,7 @@ _COLUMNS = 31
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
-    " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete, blocks"
+    " chroma_spread, upscaled, pixels_sha256, spectrum, lowest_fit, complete"
 )
 
 
@@ -338,7 +338,7 @@ class HashCache:
             return None
         (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
          regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, upscaled, pixels_sha256,
-         spectrum, fit, complete, blocks) = row  # fmt: skip
+         spectrum, fit, complete) = row  # fmt: skip
         if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
             return None
         if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
@@ -348,16 +348,13 @@ class HashCache:
             return HashFailure(entry.path, failure)
         try:
             # A hand-edited or foreign row must not reach the policy with wrong types (a miss instead).
-            if not (
-                type(thumb) in (bytes, type(None))
-                and type(pixels_sha256) in (str, type(None))
-                and type(blocks) in (bytes, type(None))
-            ):
+            if not (type(thumb) in (bytes, type(None)) and type(pixels_sha256) in (str, type(None))):
                 raise TypeError("a column of the wrong type")
             quality = traits = None
             if pixels_sha256 is not None:
                 fit = None if fit is None else int(fit)
-                quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete), blocks or b"")
+                # blocks: read only when a decision is made again (get_blocks), not on every warm run
+                quality = Quality(bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete))
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
                 spread = None if spread is None else float(spread)
@@ -383,6 +380,33 @@ class HashCache:
             return None
         self.hits += 1
         return record
+
+    def get_blocks(self, records: Sequence[ImageRecord]) -> dict[str, bytes]:
+        """The block signatures (:attr:`Quality.blocks`) stored for exactly these file versions, by
+        path. :meth:`get_many` leaves them out: a warm run whose decisions are remembered never
+        reads them (~4.4 KB a measured file; a warm 20,000-file run peaked 33 MiB higher)."""
+        if self.broken or self._db is None:
+            return {}
+        want = {os.fsencode(r.path): r.entry for r in records}
+        keys = list(want)
+        out: dict[str, bytes] = {}
+        try:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for path, inode, size, mtime_ns, ctime_ns, blocks in self._db.execute(
+                    "SELECT path, inode, size, mtime_ns, ctime_ns, blocks FROM files"
+                    f" WHERE settings=? AND path IN ({marks}) AND blocks IS NOT NULL",
+                    (self.settings_key, *chunk),
+                ):
+                    e = want[path]
+                    same = (inode, size, mtime_ns) == (e.inode, e.size, e.mtime_ns)
+                    if same and (not e.ctime_ns or ctime_ns == e.ctime_ns) and type(blocks) is bytes:
+                        out[e.path] = blocks
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return {}
+        return out
 
     def put_many(self, pairs: Iterable[tuple[FileEntry, ImageRecord | HashFailure]]) -> None:
         """Store results in one transaction; transient failures are not stored."""

@@ -68,7 +68,9 @@ def decision_key(
 
     Everything else a record holds (hashes, regions, traits, frames, size in pixels) is computed
     from the file's bytes under ``settings_key``, so the digest stands for it; quality is not
-    (a measurement depends on the siblings it was measured with), so it enters as measured.
+    (a measurement depends on the siblings it was measured with), so it enters as measured. Its
+    block signature is the file's alone, there exactly when the measurement is complete: the
+    digest and ``complete`` stand for it (a warm run need not read it).
     """
     h = hashlib.sha256(f"decide/{DECISIONS}/{__version__}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
     parts = []
@@ -76,8 +78,7 @@ def decision_key(
         q = r.quality
         parts.append(
             f"{r.entry.path}\0{r.entry.size}|{r.entry.mtime_ns}|{r.digest}|{bool(protected and protected(r))}|"
-            f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}|"
-            f"{q and q.blocks and hashlib.sha256(q.blocks).hexdigest()}\n"
+            f"{q and (q.upscaled, q.pixels_sha256, q.lowest_fit, q.complete, len(q.spectrum))}\n"
         )
         if q and q.spectrum:  # as bytes: the floats' exact values, 10x cheaper than their repr
             parts.append(struct.pack(f"<{len(q.spectrum)}d", *q.spectrum).hex())

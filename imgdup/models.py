@@ -98,8 +98,9 @@ class Quality:
     complete: bool = True
     # ``blocks``: luminance DCT coefficients of blocks spread over the image as stored, and the
     # file's quantisation steps (quality.block_signature): whether two same-size copies are plain
-    # re-encodes of one picture (b"": not measured).
-    blocks: bytes = b""
+    # re-encodes of one picture (b"": not measured, or not read from the cache: a warm run whose
+    # decisions are remembered leaves them there). The file's alone, so not compared.
+    blocks: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -440,6 +440,8 @@ def cluster_records(
             if progress:
                 progress("decide", len(known.clusters), len(known.clusters))
             return known
+        if "quality" in keep:
+            records = _with_blocks(records, searches)
     normal = [r for r in records if not r.low_information]
     low = [r for r in records if r.low_information]
     distinct = len({r.hash for r in normal})
@@ -513,6 +515,20 @@ def cluster_records(
             key = decided(records)
         searches.put_memo(key, memo.encode(scanned))
     return scanned
+
+
+def _with_blocks(records: Sequence[ImageRecord], store: HashCache) -> Sequence[ImageRecord]:
+    """The records, those measured in full with their block signatures (:attr:`Quality.blocks`)
+    read from the cache: the keep policy compares them; a warm run with remembered decisions does
+    not read them at all (:meth:`HashCache.get_blocks`)."""
+    want = [r for r in records if r.quality is not None and r.quality.complete and not r.quality.blocks]
+    found = store.get_blocks(want) if want else {}
+    if not found:
+        return records
+    return [
+        replace(r, quality=replace(r.quality, blocks=found[r.path])) if r.path in found and r.quality else r
+        for r in records
+    ]
 
 
 def _components(
