@@ -122,14 +122,9 @@ def test_apply_with_a_quarantine_it_cannot_use_is_a_usage_error_as_for_a_scan(
     assert sorted(planted_root.rglob("*")) == before
 
 
-def test_a_removal_that_moved_nothing_offers_no_undo(
-    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Every file to remove gone since the scan: it printed "moved to the quarantine: 0 files"
-    and "undo with: imgdup --undo ..." for a manifest of nothing."""
-    from imgdup.cli import main
-
-    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
+def _plan_with_every_removal_gone(root: Path, tmp_path: Path) -> Path:
+    """A scan's plan, saved, after every file it marks remove (every name of it) was deleted."""
+    doc: dict[str, Any] = imgdup.to_document(scan(root))
     for c in doc["clusters"]:
         for m in c["members"]:
             if m["action"] == "remove":
@@ -137,6 +132,17 @@ def test_a_removal_that_moved_nothing_offers_no_undo(
                     os.remove(name)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(doc), encoding="utf-8")
+    return plan
+
+
+def test_a_removal_that_moved_nothing_offers_no_undo(
+    planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file to remove gone since the scan: it printed "moved to the quarantine: 0 files"
+    and "undo with: imgdup --undo ..." for a manifest of nothing."""
+    from imgdup.cli import main
+
+    plan = _plan_with_every_removal_gone(planted_root, tmp_path)
     assert main(["apply", str(plan), "--quarantine", str(tmp_path / "q"), "--no-cache", "-j", "1"]) == 3
     out = capsys.readouterr().out
     assert "nothing was moved" in out and "is gone" in out
@@ -169,14 +175,7 @@ def test_a_removal_that_moved_nothing_offers_no_undo_when_its_reader_left(plante
     to the quarantine" and gave an undo command for a manifest of nothing."""
     from .test_messages import _closed_stdout_run
 
-    doc: dict[str, Any] = imgdup.to_document(scan(planted_root))
-    for c in doc["clusters"]:
-        for m in c["members"]:
-            if m["action"] == "remove":
-                for name in (m["path"], *m.get("hardlinks", [])):
-                    os.remove(name)
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps(doc), encoding="utf-8")
+    plan = _plan_with_every_removal_gone(planted_root, tmp_path)
     done = _closed_stdout_run("apply", str(plan), "--quarantine", str(tmp_path / "q"))
     assert done.returncode == 3, done.stderr
     assert "undo with" not in done.stderr and "0 files" not in done.stderr

@@ -11,7 +11,9 @@ import functools
 import io
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -680,6 +682,15 @@ def _versions(tmp_path: Path, seed: int) -> dict[str, Path]:
     return paths
 
 
+def _every_member_measured(
+    folder: Path, measure: Callable[..., Any] = hashing.quality_entry
+) -> list[imgdup.ImageRecord]:
+    """The scan's records with every file measured in full (as a cache filled by another
+    ``--keep`` leaves them), not only those the keep policy's rounds would measure."""
+    records = imgdup.find_duplicates([folder], threshold=8, jobs=1, keep="path").records
+    return [dataclasses.replace(r, quality=measure(r.entry, hashing.HashSettings()).quality) for r in records]
+
+
 def _signature(path: Path) -> bytes:
     entry = imgdup.discover.discover([path.parent])[0]
     (found,) = [e for e in entry if e.path == str(path)]
@@ -727,13 +738,8 @@ def test_two_copies_that_disagree_alone_are_not_called_filtered(tmp_path: Path) 
     paths["sharpened"].unlink()
     shutil.copyfile(paths["grain"], tmp_path / "grain_copy.jpg")
     decoded(paths["grain"]).save(tmp_path / "grain.png")  # the same pixels, losslessly
-    members = [  # measured as the keep policy does beside a same-size PNG: JPEG pixel digests in colour
-        dataclasses.replace(
-            r,
-            quality=hashing.quality_entry_rgb(r.entry, hashing.HashSettings()).quality,  # type: ignore[union-attr]
-        )
-        for r in imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
-    ]
+    # measured as the keep policy does beside a same-size PNG: JPEG pixel digests in colour
+    members = _every_member_measured(tmp_path, hashing.quality_entry_rgb)
     assert len(members) == 4
     assert quality.processed(members) == [False] * 4
 
@@ -792,11 +798,7 @@ def test_a_source_is_not_called_filtered_by_coarser_copies_of_an_unseen_reencode
         mid = im.convert("RGB")
     for q in (65, 55, 45, 35):
         mid.save(tmp_path / f"copy_q{q}.jpg", quality=q)
-    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
-    members = [
-        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
-        for r in records
-    ]
+    members = _every_member_measured(tmp_path)
     assert len(members) == 5
     assert not any(quality.processed(members)), [Path(r.path).name for r in members]
     cache = tmp_path.parent / f"{tmp_path.name}.db"  # every file measured, as a later default run finds them
@@ -820,11 +822,7 @@ def test_a_coarse_copy_is_not_called_filtered_beside_its_sources(dogs: Path, tmp
         gone = im.convert("RGB")
     for q in (92, 55, 45, 35, 25):
         gone.save(tmp_path / f"copy_q{q}.jpg", quality=q)
-    records = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path").records
-    members = [
-        dataclasses.replace(r, quality=hashing.quality_entry(r.entry, hashing.HashSettings()).quality)  # type: ignore[union-attr]
-        for r in records
-    ]
+    members = _every_member_measured(tmp_path)
     assert len(members) == 7
     flagged = [Path(r.path).name for r, p in zip(members, quality.processed(members)) if p]
     assert flagged == []
