@@ -338,6 +338,24 @@ def test_report_into_a_missing_folder_fails_before_the_scan(
     assert str(target) in err and ".tmp" not in err
 
 
+def test_montage_folder_that_cannot_be_created_fails_before_the_scan(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A montage folder under a file (or a missing drive) failed only after the whole scan."""
+    import imgdup.cli as cli_mod
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the montage folder was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    target = tmp_path / "notes.txt" / "sheets" / "run1"
+    assert main(["-d", str(data), "--no-cache", "--montage", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "notes.txt is not a folder" in err
+    assert (tmp_path / "notes.txt").read_text() == "a file, not a folder"
+
+
 def test_several_reports_one_per_format(data: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "r.json", tmp_path / "r.csv"
     assert main(["-d", str(data), "--no-cache", "--no-progress", "--report", str(a), "--report", str(b)]) == 0

@@ -82,6 +82,14 @@ def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> No
     folder = os.fspath(folder)
     _montage_folder(folder, roots)
     if not os.path.lexists(folder):
+        # Written later with makedirs: the nearest folder that exists must be one we can write in.
+        above = os.path.dirname(os.path.abspath(folder))
+        while not os.path.lexists(above) and os.path.dirname(above) != above:
+            above = os.path.dirname(above)
+        if not os.path.isdir(above):
+            raise OutputError(f"cannot create the montage folder {folder}: {above} is not a folder")
+        if not os.access(above, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot create the montage folder {folder}: {above} is not writable")
         return
     if not os.path.isdir(folder):
         raise OutputError(f"the montage folder {folder} is not a folder")
