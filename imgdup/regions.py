@@ -420,21 +420,80 @@ def region_distance(
     return best
 
 
-def rotated_distance(a_plain: int, a_variants: Sequence[int], b_plain: int, b_variants: Sequence[int]) -> int | None:
+# How each of the 7 rotated or mirrored versions (``hashing.DIHEDRAL``, in its order: mirror,
+# flip, 90, 180 and 270 degrees anticlockwise, transpose, transverse) moves the cells of a 4 x 4
+# colour layout: cell k of the turned picture is cell _TURNS[v][k] of the picture.
+_TURNS = np.array(
+    [
+        t(np.arange(16).reshape(4, 4)).ravel()
+        for t in (
+            np.fliplr,
+            np.flipud,
+            np.rot90,
+            lambda g: np.rot90(g, 2),
+            lambda g: np.rot90(g, 3),
+            np.transpose,
+            lambda g: np.rot90(g, 2).T,
+        )
+    ]
+)
+
+
+def rotated_grid(grid: np.ndarray, variant: int) -> np.ndarray:
+    """A colour layout (:func:`colour_grids`, cells on the second-last axis) as the picture turned
+    by rotation ``variant`` has it."""
+    return grid[..., _TURNS[variant], :]
+
+
+def rotated_distance(
+    a_plain: int,
+    a_variants: Sequence[int],
+    b_plain: int,
+    b_variants: Sequence[int],
+    a_regions: Sequence[int] = (),
+    b_regions: Sequence[int] = (),
+) -> int | None:
     """The least distance between one image's plain hash and the other's rotated or mirrored
-    versions (``--rotations``); None when neither has any."""
-    ds = [(v ^ b_plain).bit_count() for v in a_variants] + [(v ^ a_plain).bit_count() for v in b_variants]
+    versions (``--rotations``); None when no turned version counts. With both images' ``regions``, a
+    turned version counts only when its colour layout, turned with it, agrees with the other's
+    (:func:`colours_differ`): a flag of vertical stripes is its own upside-down version, so
+    without it the turn matched flags that differ only in colour, which the region rule keeps
+    apart."""
+    ds = []
+    if a_regions and b_regions:
+        (ua, ra), (ub, rb) = (colour_grids(colour_layout(r)[:1]) for r in (a_regions, b_regions))
+    for turned, variants, plain in ((0, a_variants, b_plain), (1, b_variants, a_plain)):
+        for k, v in enumerate(variants):
+            if a_regions and b_regions:
+                mine, theirs = ((ua, ra), (ub, rb))[turned], ((ua, ra), (ub, rb))[1 - turned]
+                if colours_differ(rotated_grid(mine[0][0], k), mine[1][0], theirs[0][0], theirs[1][0]):
+                    continue
+            ds.append((v ^ plain).bit_count())
     return min(ds) if ds else None
+
+
+def _frames_differ(a_regions: Sequence[int], b_regions: Sequence[int], *, bits: int) -> bool:
+    """Whether two framed images' content boxes (:data:`FRAMED_SHARE`) disagree in their finer
+    hashes: then only their frames match, in any orientation."""
+    return bool(a_regions and b_regions) and (split(a_regions)[1][1] ^ split(b_regions)[1][1]).bit_count() > (
+        FINE_SHARE * 4 * bits
+    )
 
 
 def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     """Distance of two images given as ``(plain, regions, variants[, framed])`` (:func:`link_item`):
     the region rule (:func:`region_distance`), and with rotation variants also
-    :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none)."""
+    :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none; their
+    colour layouts must agree, and two framed images whose content boxes differ stay ``bits``
+    apart in every orientation, as in the region rule)."""
     framed = len(a) > 3 and len(b) > 3 and bool(a[3]) and bool(b[3])
     d = region_distance(a[0], a[1], b[0], b[1], bits=bits, framed=framed)
-    rotated = rotated_distance(a[0], a[2], b[0], b[2])
-    return d if rotated is None else min(d, rotated)
+    rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1])
+    if rotated is None:
+        return d
+    if framed and _frames_differ(a[1], b[1], bits=bits):
+        return bits
+    return min(d, rotated)
 
 
 class LinkHashes:
@@ -535,11 +594,15 @@ class LinkHashes:
         # The corner match only where it can lower a distance the rule decides (cap 0: never).
         confirmed = np.minimum(confirmed, self._occluded(ia, ib, np.where(ruled, confirmed, 0)))
         d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
-        d = np.where(boxes_differ, self.bits, d)  # identical plain hashes too: see FRAMED_SHARE
+        ca, cb = self.colour[ia, 0], self.colour[ib, 0]
+        rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
         for k in range(self.variants.shape[1]):  # rotations: one side plain, the other turned, both ways
-            d = np.where(self.n_variants[ia] > k, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
-            d = np.where(self.n_variants[ib] > k, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
-        return d
+            # a turned version's colour layout, turned with it, must agree (see rotated_distance)
+            use_a = (self.n_variants[ia] > k) & ~colours_differ(rotated_grid(ca, k), rms_a, cb, rms_b)
+            use_b = (self.n_variants[ib] > k) & ~colours_differ(rotated_grid(cb, k), rms_b, ca, rms_a)
+            d = np.where(use_a, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
+            d = np.where(use_b, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
+        return np.where(boxes_differ, self.bits, d)  # identical plain hashes and turns too: see FRAMED_SHARE
 
     def _occluded(self, ia: np.ndarray, ib: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """:func:`occluded_distance` for every pair where it is under ``cap``, else ``bits`` or
