@@ -421,28 +421,53 @@ def region_distance(
 
 
 # How each of the 7 rotated or mirrored versions (``hashing.DIHEDRAL``, in its order: mirror,
-# flip, 90, 180 and 270 degrees anticlockwise, transpose, transverse) moves the cells of a 4 x 4
-# colour layout: cell k of the turned picture is cell _TURNS[v][k] of the picture.
-_TURNS = np.array(
-    [
-        t(np.arange(16).reshape(4, 4)).ravel()
-        for t in (
-            np.fliplr,
-            np.flipud,
-            np.rot90,
-            lambda g: np.rot90(g, 2),
-            lambda g: np.rot90(g, 3),
-            np.transpose,
-            lambda g: np.rot90(g, 2).T,
-        )
-    ]
-)
+# flip, 90, 180 and 270 degrees anticlockwise, transpose, transverse) moves the cells of a square
+# grid: cell k of the turned picture is cell turns[v][k] of the picture.
+def _turn_orders(side: int) -> np.ndarray:
+    cells = np.arange(side * side).reshape(side, side)
+    turns: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+        np.fliplr,
+        np.flipud,
+        np.rot90,
+        lambda g: np.rot90(g, 2),
+        lambda g: np.rot90(g, 3),
+        np.transpose,
+        lambda g: np.rot90(g, 2).T,
+    )
+    return np.array([t(cells).ravel() for t in turns])
+
+
+_TURNS = _turn_orders(4)  # the colour layouts' 4 x 4 cells
+_GREY_TURNS = _turn_orders(8)  # the grey grid's 8 x 8 cells
 
 
 def rotated_grid(grid: np.ndarray, variant: int) -> np.ndarray:
     """A colour layout (:func:`colour_grids`, cells on the second-last axis) as the picture turned
     by rotation ``variant`` has it."""
     return grid[..., _TURNS[variant], :]
+
+
+# A turned version has no finer hash to confirm it, so its link is confirmed by the 8 x 8 grid of
+# mean grey levels that the regions carry (see :data:`HALVES`), turned with it: the two grids
+# must correlate at least this well. Measured on the accuracy benchmark's --rotations links
+# (60 sources, seed 0) that only a turned version made: copies of one picture (flips and
+# 90-degree turns against re-encodes, brightness and contrast changes, 5-10% crops, small
+# rotations) 0.943 or more; the two links between different pictures, each of which merged two
+# sources' clusters (their 10% black borders; their screenshot windows), 0.905 and 0.717.
+# A grid this flat (standard deviation in grey levels) has nothing to correlate: not asked.
+TURNED_GRID_CORRELATION = 0.93
+TURNED_GRID_FLAT = 4.0
+
+
+def turned_grids_agree(grid_a: np.ndarray, grid_b: np.ndarray) -> np.ndarray:
+    """Whether grey grids (..., 64), the first already turned, correlate as a turned copy's do
+    (:data:`TURNED_GRID_CORRELATION`), or either is too flat to tell (elementwise: the same
+    numbers for one pair as for many)."""
+    ca = grid_a.astype(np.float64) - grid_a.mean(axis=-1, keepdims=True)
+    cb = grid_b.astype(np.float64) - grid_b.mean(axis=-1, keepdims=True)
+    va, vb = (ca * ca).sum(axis=-1), (cb * cb).sum(axis=-1)
+    flat = np.minimum(va, vb) < 64 * TURNED_GRID_FLAT**2
+    return flat | ((ca * cb).sum(axis=-1) >= TURNED_GRID_CORRELATION * np.sqrt(va * vb))
 
 
 def rotated_distance(
@@ -455,18 +480,25 @@ def rotated_distance(
 ) -> int | None:
     """The least distance between one image's plain hash and the other's rotated or mirrored
     versions (``--rotations``); None when no turned version counts. With both images' ``regions``, a
-    turned version counts only when its colour layout, turned with it, agrees with the other's
-    (:func:`colours_differ`): a flag of vertical stripes is its own upside-down version, so
-    without it the turn matched flags that differ only in colour, which the region rule keeps
-    apart."""
+    turned version counts only when its colour layout and its grey grid, turned with it, agree
+    with the other's (:func:`colours_differ`, :func:`turned_grids_agree`): a flag of vertical
+    stripes is its own upside-down version, so without them the turn matched flags that differ
+    only in colour, and different pictures in the same border or window, which the region rule
+    keeps apart."""
     ds = []
-    if a_regions and b_regions:
-        (ua, ra), (ub, rb) = (colour_grids(colour_layout(r)[:1]) for r in (a_regions, b_regions))
+    both = bool(a_regions) and bool(b_regions)
+    if both:
+        colours = [colour_grids(colour_layout(r)[:1]) for r in (a_regions, b_regions)]
+        parts = [occlusion_parts(r) for r in (a_regions, b_regions)]
+        greys = [_grid(p[2]) if p is not None else None for p in parts]
     for turned, variants, plain in ((0, a_variants, b_plain), (1, b_variants, a_plain)):
         for k, v in enumerate(variants):
-            if a_regions and b_regions:
-                mine, theirs = ((ua, ra), (ub, rb))[turned], ((ua, ra), (ub, rb))[1 - turned]
-                if colours_differ(rotated_grid(mine[0][0], k), mine[1][0], theirs[0][0], theirs[1][0]):
+            if both:
+                (um, rm), (ut, rt) = colours[turned], colours[1 - turned]
+                if colours_differ(rotated_grid(um[0], k), rm[0], ut[0], rt[0]):
+                    continue
+                gm, gt = greys[turned], greys[1 - turned]
+                if gm is not None and gt is not None and not turned_grids_agree(gm[_GREY_TURNS[k]], gt):
                     continue
             ds.append((v ^ plain).bit_count())
     return min(ds) if ds else None
@@ -596,10 +628,14 @@ class LinkHashes:
         d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
         ca, cb = self.colour[ia, 0], self.colour[ib, 0]
         rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
+        ga, gb = self.grid[ia], self.grid[ib]
+        halves = self.has_halves[ia] & self.has_halves[ib] & self.has_regions[ia] & self.has_regions[ib]
         for k in range(self.variants.shape[1]):  # rotations: one side plain, the other turned, both ways
             # a turned version's colour layout, turned with it, must agree (see rotated_distance)
             use_a = (self.n_variants[ia] > k) & ~colours_differ(rotated_grid(ca, k), rms_a, cb, rms_b)
             use_b = (self.n_variants[ib] > k) & ~colours_differ(rotated_grid(cb, k), rms_b, ca, rms_a)
+            use_a &= ~halves | turned_grids_agree(ga[:, _GREY_TURNS[k]], gb)
+            use_b &= ~halves | turned_grids_agree(gb[:, _GREY_TURNS[k]], ga)
             d = np.where(use_a, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
             d = np.where(use_b, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
         return np.where(boxes_differ, self.bits, d)  # identical plain hashes and turns too: see FRAMED_SHARE
