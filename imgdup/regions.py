@@ -384,6 +384,8 @@ def region_distance(
     *,
     bits: int,
     framed: bool = False,
+    a_framed: bool = False,
+    b_framed: bool = False,
 ) -> int:
     """Bits between two images under the region rule (see the module docstring).
 
@@ -393,7 +395,9 @@ def region_distance(
     hashes need only the colours to agree, and a pair with no confirmed comparison is ``bits``
     apart (nothing in common). Two framed images whose
     content boxes' finer hashes disagree are ``bits`` apart whatever else agrees (``framed``:
-    both are, see :data:`FRAMED_SHARE`). With no regions (``()``), the plain distance.
+    both are, see :data:`FRAMED_SHARE`), and so is a framed image (``a_framed``, ``b_framed``)
+    whose content box agrees with no box of the other (:func:`frames_veto`). With no regions
+    (``()``), the plain distance.
     ``regions`` is the layout of :func:`split` and :func:`colour_layout`.
     """
     plain = (a_plain ^ b_plain).bit_count()
@@ -407,8 +411,8 @@ def region_distance(
         close = (af[i] ^ bf[j]).bit_count() <= COLOUR_FINE_SHARE * 4 * bits  # a colour filter at most
         return close or not colours_differ(ua[i], ra[i], ub[j], rb[j])
 
-    if framed and (af[1] ^ bf[1]).bit_count() > fine_max:
-        return bits  # both framed, and what the frames hold differs: only the frames matched
+    if frames_veto(a_regions, b_regions, a_framed or framed, b_framed or framed, bits=bits):
+        return bits  # what a frame holds matches nothing of the other image: only the frames matched
     if plain == 0 and colours_agree(0, 0):
         return plain
     a, b = (a_plain, *ac), (b_plain, *bc)
@@ -504,26 +508,41 @@ def rotated_distance(
     return min(ds) if ds else None
 
 
-def _frames_differ(a_regions: Sequence[int], b_regions: Sequence[int], *, bits: int) -> bool:
-    """Whether two framed images' content boxes (:data:`FRAMED_SHARE`) disagree in their finer
-    hashes: then only their frames match, in any orientation."""
-    return bool(a_regions and b_regions) and (split(a_regions)[1][1] ^ split(b_regions)[1][1]).bit_count() > (
-        FINE_SHARE * 4 * bits
-    )
+def frames_veto(
+    a_regions: Sequence[int], b_regions: Sequence[int], a_framed: bool, b_framed: bool, *, bits: int
+) -> bool:
+    """Whether only the frames of two images match (see :data:`FRAMED_SHARE`): both are framed and
+    their content boxes' finer hashes disagree, or one is framed (``a_framed``, ``b_framed``) and
+    its content box's finer hash agrees with none of the other's boxes (plain, content box,
+    sub-regions). A framed picture is its content box: a screenshot of a photo at 30% of the
+    width whose neighbour's peel stopped short (a white photo edge in a white window: 51% of
+    it kept) met that neighbour by the window alone, plain against plain, at 8 bits with their
+    finer hashes 64 of 256 apart, and one was removed. A copy of it meets the framed image's
+    content box in any box of its own: the photo alone (plain), another frame (content box), a
+    crop (a sub-region). In every orientation (``--rotations``): turned versions have no boxes."""
+    if not (a_regions and b_regions) or not (a_framed or b_framed):
+        return False
+    af, bf = split(a_regions)[1], split(b_regions)[1]
+    fine_max = FINE_SHARE * 4 * bits
+    if a_framed and b_framed and (af[1] ^ bf[1]).bit_count() > fine_max:
+        return True
+    if a_framed and all((af[1] ^ y).bit_count() > fine_max for y in bf):
+        return True
+    return b_framed and all((x ^ bf[1]).bit_count() > fine_max for x in af)
 
 
 def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     """Distance of two images given as ``(plain, regions, variants[, framed])`` (:func:`link_item`):
     the region rule (:func:`region_distance`), and with rotation variants also
     :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none; their
-    colour layouts must agree, and two framed images whose content boxes differ stay ``bits``
-    apart in every orientation, as in the region rule)."""
-    framed = len(a) > 3 and len(b) > 3 and bool(a[3]) and bool(b[3])
-    d = region_distance(a[0], a[1], b[0], b[1], bits=bits, framed=framed)
+    colour layouts and grey grids must agree, and :func:`frames_veto` holds in every
+    orientation, as in the region rule)."""
+    a_framed, b_framed = len(a) > 3 and bool(a[3]), len(b) > 3 and bool(b[3])
+    d = region_distance(a[0], a[1], b[0], b[1], bits=bits, a_framed=a_framed, b_framed=b_framed)
     rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1])
     if rotated is None:
         return d
-    if framed and _frames_differ(a[1], b[1], bits=bits):
+    if frames_veto(a[1], b[1], a_framed, b_framed, bits=bits):
         return bits
     return min(d, rotated)
 
@@ -541,6 +560,8 @@ class LinkHashes:
     _PAIRS_B = np.array([j for _, j in PAIRS])
     _BOX_PAIR = PAIRS.index((1, 1))  # content box against content box
     _PLAIN_PAIR = PAIRS.index((0, 0))
+    _BOX_OF_A = np.array([i == 1 for i, _ in PAIRS])  # a's content box against each box of b
+    _BOX_OF_B = np.array([j == 1 for _, j in PAIRS])
 
     def __init__(self, items: Sequence[Sequence[Any]], *, bits: int) -> None:
         n = len(items)
@@ -618,8 +639,13 @@ class LinkHashes:
             differ[rows, cols] = colours_differ(
                 self.colour[a, ka], self.colour_rms[a, ka], self.colour[b, kb], self.colour_rms[b, kb]
             )
-        # both framed (FRAMED_SHARE) and their content boxes differ
-        boxes_differ = self.framed[ia] & self.framed[ib] & (fine[:, self._BOX_PAIR] > FINE_SHARE * 4 * self.bits)
+        # frames_veto: both framed (FRAMED_SHARE) and their content boxes differ, or one framed
+        # and its content box agrees with no box of the other
+        both = self.has_regions[ia] & self.has_regions[ib]
+        framed_a, framed_b = self.framed[ia] & both, self.framed[ib] & both
+        boxes_differ = framed_a & framed_b & (fine[:, self._BOX_PAIR] > FINE_SHARE * 4 * self.bits)
+        boxes_differ |= framed_a & ~fine_ok[:, self._BOX_OF_A].any(axis=1)
+        boxes_differ |= framed_b & ~fine_ok[:, self._BOX_OF_B].any(axis=1)
         plain_unconfirmed = (plain != 0) | differ[:, self._PLAIN_PAIR]
         ruled = self.has_regions[ia] & self.has_regions[ib] & plain_unconfirmed
         confirmed = np.where(fine_ok & ~differ, coarse, self.bits).min(axis=1)

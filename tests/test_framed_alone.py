@@ -1,0 +1,52 @@
+"""A picture that is a small part of its image (a screenshot, a small photo on a wide canvas) is
+linked through its picture, also when only one of the two images is framed (QA pass 12)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+import imgdup
+
+from .test_regions import edits, names
+
+
+def test_a_framed_picture_is_not_linked_through_its_frame_alone(dogs: Path, tmp_path: Path) -> None:
+    """Two different dogs-1000 photos at 30% of the width of the same viewer window: in one the
+    content box holds the photo (9% of the image), in the other the peel stopped short at the
+    photo's white edge in the white window (51%), so the rule for two framed images did not
+    apply, and their plain hashes (the window) met at 8 bits with their finer hashes 64 of 256
+    apart: one removed in favour of the other. The framed image's content box matches nothing
+    of the other image."""
+    for name in ("00000420", "00000427"):
+        with Image.open(dogs / f"{name}.jpg") as img:
+            edits.screenshot(img.convert("RGB"), random.Random(4), 0.3).save(tmp_path / f"{name}.jpg", quality=90)
+    shares = sorted(r.traits.content for r in imgdup.find_duplicates([tmp_path], jobs=1).records if r.traits)
+    assert shares[0] < 0.2 < shares[1]  # one framed, one not: what the test is about
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []
+
+
+def test_a_framed_copy_still_joins_its_picture_and_its_frame(dogs: Path, tmp_path: Path) -> None:
+    """What a framed image is linked through. A screenshot of a photo at 20% of its width and
+    the same screenshot at half size, q70: the photo's box held 21 x 28 and 32 x 42 pixels of
+    the two reduced decodes, too few for its finer hash (132 of 256 bits apart), and the rule
+    for two framed images kept the copies apart; their regions now come from a decode that
+    holds the box. A photo in a white frame 3/4 of its size on every side (16% of the image) joins the photo alone (its content
+    box against the photo's plain hash) and a half-size copy of itself (box against box)."""
+    with Image.open(dogs / "00000428.jpg") as img:
+        photo = img.convert("RGB")
+    shot = edits.screenshot(photo, random.Random(4), 0.2)
+    shot.save(tmp_path / "shot.jpg", quality=90)
+    shot.resize((shot.width // 2, shot.height // 2), Image.Resampling.LANCZOS).save(tmp_path / "small.jpg", quality=70)
+    canvas = ImageOps.expand(photo, border=(photo.width * 3 // 4, photo.height * 3 // 4), fill="white")
+    canvas.save(tmp_path / "canvas.jpg", quality=90)
+    canvas.resize((canvas.width // 2, canvas.height // 2), Image.Resampling.LANCZOS).save(
+        tmp_path / "canvas-small.jpg", quality=70
+    )
+    photo.save(tmp_path / "photo.jpg", quality=85)
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    framed = {Path(r.path).stem for r in found.records if r.traits is not None and r.traits.content < 0.2}
+    assert framed == {"shot", "small", "canvas", "canvas-small"}
+    assert sorted(names(found), key=len) == [{"shot", "small"}, {"canvas", "canvas-small", "photo"}]
