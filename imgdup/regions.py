@@ -453,25 +453,36 @@ def rotated_grid(grid: np.ndarray, variant: int) -> np.ndarray:
 
 # A turned version has no finer hash to confirm it, so its link is confirmed by the 8 x 8 grid of
 # mean grey levels that the regions carry (see :data:`HALVES`), turned with it: the two grids
-# must correlate at least this well. Measured on the accuracy benchmark's --rotations links
-# (60 sources, seed 0) that only a turned version made: copies of one picture (flips and
-# 90-degree turns against re-encodes, brightness and contrast changes, 5-10% crops, small
-# rotations) 0.943 or more; the two links between different pictures, each of which merged two
-# sources' clusters (their 10% black borders; their screenshot windows), 0.905 and 0.717.
+# must correlate at least TURNED_GRID_CORRELATION, and so must their inner 6 x 6 cells at least
+# TURNED_INNER_CORRELATION (a frame both share, a 10% black border, is the outer ring of cells
+# and lifts the whole grid's correlation). Measured on the accuracy benchmark's --rotations
+# links that only a turned version made (seed 0, 60 and 150 sources): copies of one picture
+# (flips and 90-degree turns against re-encodes, brightness and contrast changes, 5-10% crops,
+# small rotations) 0.93 or more whole and 0.89 or more inside; the three links between different
+# pictures, each of which merged two sources' clusters of copies (10% black borders twice,
+# screenshot windows once), 0.94, 0.91 and 0.70 whole and 0.76, 0.48 and 0.79 inside.
 # A grid this flat (standard deviation in grey levels) has nothing to correlate: not asked.
 TURNED_GRID_CORRELATION = 0.93
+TURNED_INNER_CORRELATION = 0.85
 TURNED_GRID_FLAT = 4.0
+_INNER = np.array([0 < r < 7 and 0 < c < 7 for r in range(8) for c in range(8)])  # the same cells in any turn
+
+
+def _correlate(grid_a: np.ndarray, grid_b: np.ndarray, at_least: float) -> np.ndarray:
+    """Whether grids (..., cells) correlate ``at_least``, or either is too flat to tell."""
+    ca = grid_a.astype(np.float64) - grid_a.mean(axis=-1, keepdims=True)
+    cb = grid_b.astype(np.float64) - grid_b.mean(axis=-1, keepdims=True)
+    va, vb = (ca * ca).sum(axis=-1), (cb * cb).sum(axis=-1)
+    flat = np.minimum(va, vb) < grid_a.shape[-1] * TURNED_GRID_FLAT**2
+    return flat | ((ca * cb).sum(axis=-1) >= at_least * np.sqrt(va * vb))
 
 
 def turned_grids_agree(grid_a: np.ndarray, grid_b: np.ndarray) -> np.ndarray:
     """Whether grey grids (..., 64), the first already turned, correlate as a turned copy's do
-    (:data:`TURNED_GRID_CORRELATION`), or either is too flat to tell (elementwise: the same
-    numbers for one pair as for many)."""
-    ca = grid_a.astype(np.float64) - grid_a.mean(axis=-1, keepdims=True)
-    cb = grid_b.astype(np.float64) - grid_b.mean(axis=-1, keepdims=True)
-    va, vb = (ca * ca).sum(axis=-1), (cb * cb).sum(axis=-1)
-    flat = np.minimum(va, vb) < 64 * TURNED_GRID_FLAT**2
-    return flat | ((ca * cb).sum(axis=-1) >= TURNED_GRID_CORRELATION * np.sqrt(va * vb))
+    (:data:`TURNED_GRID_CORRELATION`, :data:`TURNED_INNER_CORRELATION`), or are too flat to
+    tell (elementwise: the same numbers for one pair as for many)."""
+    whole = _correlate(grid_a, grid_b, TURNED_GRID_CORRELATION)
+    return whole & _correlate(grid_a[..., _INNER], grid_b[..., _INNER], TURNED_INNER_CORRELATION)
 
 
 def rotated_distance(
