@@ -519,6 +519,13 @@ def rotated_distance(
     return min(ds) if ds else None
 
 
+# Whole images whose finer hashes are this close (a share of their bits) are one picture in one
+# place: a re-encode, a brightness change (8 of 256 bits for 00000725 darkened), never two
+# pictures in a shared frame that :func:`frames_veto` has to tell apart (a screenshot window:
+# 62-64 bits).
+SAME_PICTURE_SHARE = 1 / 16
+
+
 def frames_veto(
     a_regions: Sequence[int], b_regions: Sequence[int], a_framed: bool, b_framed: bool, *, bits: int
 ) -> bool:
@@ -530,13 +537,19 @@ def frames_veto(
     it kept) met that neighbour by the window alone, plain against plain, at 8 bits with their
     finer hashes 64 of 256 apart, and one was removed. A copy of it meets the framed image's
     content box in any box of its own: the photo alone (plain), another frame (content box), a
-    crop (a sub-region). In every orientation (``--rotations``): turned versions have no boxes."""
+    crop (a sub-region). Not asked of one framed image when the whole images' finer hashes agree
+    within :data:`SAME_PICTURE_SHARE`: a photo with a dark plain background peels further once
+    darkened (00000725: 51% of the original kept, 17% of its x0.75 brightness copy), and that
+    copy's box matched nothing of the original's. In every orientation (``--rotations``):
+    turned versions have no boxes."""
     if not (a_regions and b_regions) or not (a_framed or b_framed):
         return False
     af, bf = split(a_regions)[1], split(b_regions)[1]
     fine_max = FINE_SHARE * 4 * bits
     if a_framed and b_framed and (af[1] ^ bf[1]).bit_count() > fine_max:
         return True
+    if (af[0] ^ bf[0]).bit_count() <= SAME_PICTURE_SHARE * 4 * bits:
+        return False  # the same picture in the same place, whatever its peel
     if a_framed and all((af[1] ^ y).bit_count() > fine_max for y in bf):
         return True
     return b_framed and all((x ^ bf[1]).bit_count() > fine_max for x in af)
@@ -655,8 +668,9 @@ class LinkHashes:
         both = self.has_regions[ia] & self.has_regions[ib]
         framed_a, framed_b = self.framed[ia] & both, self.framed[ib] & both
         boxes_differ = framed_a & framed_b & (fine[:, self._BOX_PAIR] > FINE_SHARE * 4 * self.bits)
-        boxes_differ |= framed_a & ~fine_ok[:, self._BOX_OF_A].any(axis=1)
-        boxes_differ |= framed_b & ~fine_ok[:, self._BOX_OF_B].any(axis=1)
+        apart = fine[:, self._PLAIN_PAIR] > SAME_PICTURE_SHARE * 4 * self.bits
+        boxes_differ |= apart & framed_a & ~fine_ok[:, self._BOX_OF_A].any(axis=1)
+        boxes_differ |= apart & framed_b & ~fine_ok[:, self._BOX_OF_B].any(axis=1)
         plain_unconfirmed = (plain != 0) | differ[:, self._PLAIN_PAIR]
         ruled = self.has_regions[ia] & self.has_regions[ib] & plain_unconfirmed
         confirmed = np.where(fine_ok & ~differ, coarse, self.bits).min(axis=1)
