@@ -87,7 +87,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 16  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -101,7 +101,6 @@ HASH_VERSION = 16  # 2: 2x enlargements detected by the quality check; 3: every 
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
 # 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
 # 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
-# 16: a content box too small in the reduced decode for its finer hash has its regions from a larger decode
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -627,26 +626,8 @@ _THUMB = 16
 SPECTRUM_IN_HASH_PIXELS = 1_000_000
 
 
-# A content box's finer hash samples it at 2 x hash_input_size on a side (64 px for phash/64):
-# a box with fewer pixels than that in the reduced decode (a photo at 20% of a screenshot's
-# width: 13-25 px) hashed interpolation. Its hashes then depended on the file's size: the same
-# screenshot at full and half size (decoded to 72 x 94 and 108 x 140 px) had content boxes
-# 132 of 256 finer bits apart, and the two were never linked (QA pass 12).
-def _region_decode_side(
-    box: tuple[int, int, int, int], size: tuple[int, int], full: tuple[int, int], settings: HashSettings
-) -> int | None:
-    """The short side of a decode in which ``box`` (in pixels of an image of ``size``, reduced
-    from a picture of ``full`` size) holds enough pixels for its finer hash; None when it already
-    does, or when no larger decode would hold more (the file is decoded at its full size)."""
-    want = 2 * hash_input_size(settings)
-    short = min(box[2] - box[0], box[3] - box[1])
-    if settings.decode != "draft" or short >= want or min(size) >= min(full) or short <= 0:
-        return None
-    return min(min(full), -(-min(size) * want // short))
-
-
 def _load_first_frame(
-    source: str | io.BytesIO, settings: HashSettings, *, short_side: int | None = None
+    source: str | io.BytesIO, settings: HashSettings
 ) -> tuple[Image.Image, int, int, int, Traits, Quality | None, np.ndarray | None]:
     """:func:`load_for_hashing`, plus the file's number of frames (1 for a still image), the
     :class:`Traits` its reduced decode shows for free, for a large file decoded in full the
@@ -656,9 +637,7 @@ def _load_first_frame(
 
     A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
     grey decode gives (same hash), and the chroma planes say whether the picture has colour.
-    ``short_side``: the least short side a draft decode reduces to (default :func:`draft_size`).
     """
-    target = short_side or draft_size(settings)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
@@ -678,7 +657,7 @@ def _load_first_frame(
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
                 # files, can skip colour conversion: every hash works on grey levels anyway.
                 w, h = img.size
-                scale = target / min(w, h)  # draft() keeps both sides >= the request
+                scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
@@ -712,14 +691,14 @@ def _load_first_frame(
                 # as stored (no rotation: what measure_siblingwise sees), before any reduction
                 measured = spectrum_only(img, None)
             thumb = None
-            if reduced and min(img.size) >= 2 * target:
+            if reduced and min(img.size) >= 2 * draft_size(settings):
                 # A full decode's thumbnail is a box over every pixel, as a JPEG's DCT-scaled
                 # decode gives: the reduction's partial last boxes moved a sharp edge by up to 18
                 # grey levels, and a lossless original passed for "edited" beside its JPEGs.
                 thumb = _thumbnail(img, img.size)
                 # Other formats decode in full; a box reduction to >= the draft size is far
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
-                img = img.reduce(min(img.size) // target)
+                img = img.reduce(min(img.size) // draft_size(settings))
             if img.mode == "RGB":
                 small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
                 colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
@@ -933,18 +912,8 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 grey, low, chroma = frame_grey, False, None
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
-        region_grey = grey
-        if box is not None and frames == 1 and (side := _region_decode_side(box, grey.size, (width, height), settings)):
-            # The picture is a small part of its image (a screenshot, a photo on a wide canvas):
-            # its box holds too few pixels of the reduced decode for its hashes (see
-            # _region_decode_side), so its regions come from a decode large enough to hold them.
-            if isinstance(source, io.BytesIO):
-                source.seek(0)
-            larger, *_rest, chroma = _load_first_frame(source, settings, short_side=side)
-            region_grey = _luma(larger)
-            box = content_box(np.asarray(region_grey))
         if box is not None:
-            traits = replace(traits, content=content_share(box, region_grey.size))
+            traits = replace(traits, content=content_share(box, grey.size))
         return ImageRecord(
             entry=entry,
             width=width,
@@ -955,7 +924,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             low_information=low,
             frames=frames,
             frame_hashes=tuple(frame_hashes),
-            regions=region_hashes(region_grey, settings, plain, box, chroma) if box is not None else (),
+            regions=region_hashes(grey, settings, plain, box, chroma) if box is not None else (),
             traits=traits,
             quality=measured,
         )
