@@ -25,7 +25,10 @@ hashes agree only loosely (:data:`COLOUR_APART`, :data:`COLOUR_FINE_SHARE`: perc
 see grey levels only, and flags, icons or graphics that differ only in colour have the same
 ones, while a colour filter keeps a copy's grey levels in every detail). Identical plain
 hashes need no other confirmation than the colours', unless both images are framed
-(:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does.
+(:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does; a framed image
+is linked through its content box only (:func:`frames_veto`). With ``--rotations``, a turned
+version is held to the colour check, the framed-picture rule and its grey grid
+(:func:`rotated_distance`).
 A corner match (:func:`occluded_distance`) counts as one more comparison.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
