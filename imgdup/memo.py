@@ -29,8 +29,10 @@ _ACTIONS = {a.value: a for a in Action}
 # their content boxes agree (regions.FRAMED_SHARE), so remembered clusters may hold a wrong link;
 # 9: animations are pixel twins only with the same later frames, and "lossless (vs q0)" reads
 # "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts; 11: a keep
-# reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes.
-DECISIONS = 12
+# reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes;
+# 13: a framed image links only through its content box, and with --rotations a turned version
+# only when its colour layout and grey grid agree (remembered clusters may hold a wrong link).
+DECISIONS = 13
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -39,7 +41,7 @@ def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, thres
     the records behind each hash value stand for (hashes are computed from a file's bytes under
     ``settings_key``; 20x cheaper than writing the hashes out). Paths, sizes and quality do not
     enter: the groups are positions in this list."""
-    head = f"search/3\n{settings_key}\n{threshold}\n"
+    head = f"search/4\n{settings_key}\n{threshold}\n"  # 4: the link rule of QA pass 12 (see DECISIONS)
     return hashlib.sha256((head + "\n".join(",".join(r.digest for r in rs) for rs in unique)).encode()).hexdigest()
 
 

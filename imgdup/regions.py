@@ -25,7 +25,10 @@ hashes agree only loosely (:data:`COLOUR_APART`, :data:`COLOUR_FINE_SHARE`: perc
 see grey levels only, and flags, icons or graphics that differ only in colour have the same
 ones, while a colour filter keeps a copy's grey levels in every detail). Identical plain
 hashes need no other confirmation than the colours', unless both images are framed
-(:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does.
+(:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does; a framed image
+is linked through its content box only (:func:`frames_veto`). With ``--rotations``, a turned
+version is held to the colour check, the framed-picture rule and its grey grid
+(:func:`rotated_distance`).
 A corner match (:func:`occluded_distance`) counts as one more comparison.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
@@ -384,6 +387,8 @@ def region_distance(
     *,
     bits: int,
     framed: bool = False,
+    a_framed: bool = False,
+    b_framed: bool = False,
 ) -> int:
     """Bits between two images under the region rule (see the module docstring).
 
@@ -393,7 +398,9 @@ def region_distance(
     hashes need only the colours to agree, and a pair with no confirmed comparison is ``bits``
     apart (nothing in common). Two framed images whose
     content boxes' finer hashes disagree are ``bits`` apart whatever else agrees (``framed``:
-    both are, see :data:`FRAMED_SHARE`). With no regions (``()``), the plain distance.
+    both are, see :data:`FRAMED_SHARE`), and so is a framed image (``a_framed``, ``b_framed``)
+    whose content box agrees with no box of the other (:func:`frames_veto`). With no regions
+    (``()``), the plain distance.
     ``regions`` is the layout of :func:`split` and :func:`colour_layout`.
     """
     plain = (a_plain ^ b_plain).bit_count()
@@ -407,8 +414,8 @@ def region_distance(
         close = (af[i] ^ bf[j]).bit_count() <= COLOUR_FINE_SHARE * 4 * bits  # a colour filter at most
         return close or not colours_differ(ua[i], ra[i], ub[j], rb[j])
 
-    if framed and (af[1] ^ bf[1]).bit_count() > fine_max:
-        return bits  # both framed, and what the frames hold differs: only the frames matched
+    if frames_veto(a_regions, b_regions, a_framed or framed, b_framed or framed, bits=bits):
+        return bits  # what a frame holds matches nothing of the other image: only the frames matched
     if plain == 0 and colours_agree(0, 0):
         return plain
     a, b = (a_plain, *ac), (b_plain, *bc)
@@ -420,21 +427,151 @@ def region_distance(
     return best
 
 
-def rotated_distance(a_plain: int, a_variants: Sequence[int], b_plain: int, b_variants: Sequence[int]) -> int | None:
+# How each of the 7 rotated or mirrored versions (``hashing.DIHEDRAL``, in its order: mirror,
+# flip, 90, 180 and 270 degrees anticlockwise, transpose, transverse) moves the cells of a square
+# grid: cell k of the turned picture is cell turns[v][k] of the picture.
+def _turn_orders(side: int) -> np.ndarray:
+    cells = np.arange(side * side).reshape(side, side)
+    turns: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+        np.fliplr,
+        np.flipud,
+        np.rot90,
+        lambda g: np.rot90(g, 2),
+        lambda g: np.rot90(g, 3),
+        np.transpose,
+        lambda g: np.rot90(g, 2).T,
+    )
+    return np.array([t(cells).ravel() for t in turns])
+
+
+_TURNS = _turn_orders(4)  # the colour layouts' 4 x 4 cells
+_GREY_TURNS = _turn_orders(8)  # the grey grid's 8 x 8 cells
+
+
+def rotated_grid(grid: np.ndarray, variant: int) -> np.ndarray:
+    """A colour layout (:func:`colour_grids`, cells on the second-last axis) as the picture turned
+    by rotation ``variant`` has it."""
+    return grid[..., _TURNS[variant], :]
+
+
+# A turned version has no finer hash to confirm it, so its link is confirmed by the 8 x 8 grid of
+# mean grey levels that the regions carry (see :data:`HALVES`), turned with it: the two grids
+# must correlate at least TURNED_GRID_CORRELATION, and so must their inner 6 x 6 cells at least
+# TURNED_INNER_CORRELATION (a frame both share, a 10% black border, is the outer ring of cells
+# and lifts the whole grid's correlation). Measured on the accuracy benchmark's --rotations
+# links that only a turned version made (seed 0, 60 and 150 sources): copies of one picture
+# (flips and 90-degree turns against re-encodes, brightness and contrast changes, 5-10% crops,
+# small rotations) 0.93 or more whole and 0.89 or more inside; the three links between different
+# pictures, each of which merged two sources' clusters of copies (10% black borders twice,
+# screenshot windows once), 0.94, 0.91 and 0.70 whole and 0.76, 0.48 and 0.79 inside.
+# A grid this flat (standard deviation in grey levels) has nothing to correlate: not asked.
+TURNED_GRID_CORRELATION = 0.93
+TURNED_INNER_CORRELATION = 0.85
+TURNED_GRID_FLAT = 4.0
+_INNER = np.array([0 < r < 7 and 0 < c < 7 for r in range(8) for c in range(8)])  # the same cells in any turn
+
+
+def _correlate(grid_a: np.ndarray, grid_b: np.ndarray, at_least: float) -> np.ndarray:
+    """Whether grids (..., cells) correlate ``at_least``, or either is too flat to tell."""
+    ca = grid_a.astype(np.float64) - grid_a.mean(axis=-1, keepdims=True)
+    cb = grid_b.astype(np.float64) - grid_b.mean(axis=-1, keepdims=True)
+    va, vb = (ca * ca).sum(axis=-1), (cb * cb).sum(axis=-1)
+    flat = np.minimum(va, vb) < grid_a.shape[-1] * TURNED_GRID_FLAT**2
+    return flat | ((ca * cb).sum(axis=-1) >= at_least * np.sqrt(va * vb))
+
+
+def turned_grids_agree(grid_a: np.ndarray, grid_b: np.ndarray) -> np.ndarray:
+    """Whether grey grids (..., 64), the first already turned, correlate as a turned copy's do
+    (:data:`TURNED_GRID_CORRELATION`, :data:`TURNED_INNER_CORRELATION`), or are too flat to
+    tell (elementwise: the same numbers for one pair as for many)."""
+    whole = _correlate(grid_a, grid_b, TURNED_GRID_CORRELATION)
+    return whole & _correlate(grid_a[..., _INNER], grid_b[..., _INNER], TURNED_INNER_CORRELATION)
+
+
+def rotated_distance(
+    a_plain: int,
+    a_variants: Sequence[int],
+    b_plain: int,
+    b_variants: Sequence[int],
+    a_regions: Sequence[int] = (),
+    b_regions: Sequence[int] = (),
+) -> int | None:
     """The least distance between one image's plain hash and the other's rotated or mirrored
-    versions (``--rotations``); None when neither has any."""
-    ds = [(v ^ b_plain).bit_count() for v in a_variants] + [(v ^ a_plain).bit_count() for v in b_variants]
+    versions (``--rotations``); None when no turned version counts. With both images' ``regions``, a
+    turned version counts only when its colour layout and its grey grid, turned with it, agree
+    with the other's (:func:`colours_differ`, :func:`turned_grids_agree`): a flag of vertical
+    stripes is its own upside-down version, so without them the turn matched flags that differ
+    only in colour, and different pictures in the same border or window, which the region rule
+    keeps apart."""
+    ds = []
+    both = bool(a_regions) and bool(b_regions)
+    if both:
+        colours = [colour_grids(colour_layout(r)[:1]) for r in (a_regions, b_regions)]
+        parts = [occlusion_parts(r) for r in (a_regions, b_regions)]
+        greys = [_grid(p[2]) if p is not None else None for p in parts]
+    for turned, variants, plain in ((0, a_variants, b_plain), (1, b_variants, a_plain)):
+        for k, v in enumerate(variants):
+            if both:
+                (um, rm), (ut, rt) = colours[turned], colours[1 - turned]
+                if colours_differ(rotated_grid(um[0], k), rm[0], ut[0], rt[0]):
+                    continue
+                gm, gt = greys[turned], greys[1 - turned]
+                if gm is not None and gt is not None and not turned_grids_agree(gm[_GREY_TURNS[k]], gt):
+                    continue
+            ds.append((v ^ plain).bit_count())
     return min(ds) if ds else None
+
+
+# Whole images whose finer hashes are this close (a share of their bits) are one picture in one
+# place: a re-encode, a brightness change (8 of 256 bits for 00000725 darkened), never two
+# pictures in a shared frame that :func:`frames_veto` has to tell apart (a screenshot window:
+# 62-64 bits).
+SAME_PICTURE_SHARE = 1 / 16
+
+
+def frames_veto(
+    a_regions: Sequence[int], b_regions: Sequence[int], a_framed: bool, b_framed: bool, *, bits: int
+) -> bool:
+    """Whether only the frames of two images match (see :data:`FRAMED_SHARE`): both are framed and
+    their content boxes' finer hashes disagree, or one is framed (``a_framed``, ``b_framed``) and
+    its content box's finer hash agrees with none of the other's boxes (plain, content box,
+    sub-regions). A framed picture is its content box: a screenshot of a photo at 30% of the
+    width whose neighbour's peel stopped short (a white photo edge in a white window: 51% of
+    it kept) met that neighbour by the window alone, plain against plain, at 8 bits with their
+    finer hashes 64 of 256 apart, and one was removed. A copy of it meets the framed image's
+    content box in any box of its own: the photo alone (plain), another frame (content box), a
+    crop (a sub-region). Not asked of one framed image when the whole images' finer hashes agree
+    within :data:`SAME_PICTURE_SHARE`: a photo with a dark plain background peels further once
+    darkened (00000725: 51% of the original kept, 17% of its x0.75 brightness copy), and that
+    copy's box matched nothing of the original's. In every orientation (``--rotations``):
+    turned versions have no boxes."""
+    if not (a_regions and b_regions) or not (a_framed or b_framed):
+        return False
+    af, bf = split(a_regions)[1], split(b_regions)[1]
+    fine_max = FINE_SHARE * 4 * bits
+    if a_framed and b_framed and (af[1] ^ bf[1]).bit_count() > fine_max:
+        return True
+    if (af[0] ^ bf[0]).bit_count() <= SAME_PICTURE_SHARE * 4 * bits:
+        return False  # the same picture in the same place, whatever its peel
+    if a_framed and all((af[1] ^ y).bit_count() > fine_max for y in bf):
+        return True
+    return b_framed and all((x ^ bf[1]).bit_count() > fine_max for x in af)
 
 
 def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     """Distance of two images given as ``(plain, regions, variants[, framed])`` (:func:`link_item`):
     the region rule (:func:`region_distance`), and with rotation variants also
-    :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none)."""
-    framed = len(a) > 3 and len(b) > 3 and bool(a[3]) and bool(b[3])
-    d = region_distance(a[0], a[1], b[0], b[1], bits=bits, framed=framed)
-    rotated = rotated_distance(a[0], a[2], b[0], b[2])
-    return d if rotated is None else min(d, rotated)
+    :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none; their
+    colour layouts and grey grids must agree, and :func:`frames_veto` holds in every
+    orientation, as in the region rule)."""
+    a_framed, b_framed = len(a) > 3 and bool(a[3]), len(b) > 3 and bool(b[3])
+    d = region_distance(a[0], a[1], b[0], b[1], bits=bits, a_framed=a_framed, b_framed=b_framed)
+    rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1])
+    if rotated is None:
+        return d
+    if frames_veto(a[1], b[1], a_framed, b_framed, bits=bits):
+        return bits
+    return min(d, rotated)
 
 
 class LinkHashes:
@@ -450,6 +587,8 @@ class LinkHashes:
     _PAIRS_B = np.array([j for _, j in PAIRS])
     _BOX_PAIR = PAIRS.index((1, 1))  # content box against content box
     _PLAIN_PAIR = PAIRS.index((0, 0))
+    _BOX_OF_A = np.array([i == 1 for i, _ in PAIRS])  # a's content box against each box of b
+    _BOX_OF_B = np.array([j == 1 for _, j in PAIRS])
 
     def __init__(self, items: Sequence[Sequence[Any]], *, bits: int) -> None:
         n = len(items)
@@ -527,19 +666,33 @@ class LinkHashes:
             differ[rows, cols] = colours_differ(
                 self.colour[a, ka], self.colour_rms[a, ka], self.colour[b, kb], self.colour_rms[b, kb]
             )
-        # both framed (FRAMED_SHARE) and their content boxes differ
-        boxes_differ = self.framed[ia] & self.framed[ib] & (fine[:, self._BOX_PAIR] > FINE_SHARE * 4 * self.bits)
+        # frames_veto: both framed (FRAMED_SHARE) and their content boxes differ, or one framed
+        # and its content box agrees with no box of the other
+        both = self.has_regions[ia] & self.has_regions[ib]
+        framed_a, framed_b = self.framed[ia] & both, self.framed[ib] & both
+        boxes_differ = framed_a & framed_b & (fine[:, self._BOX_PAIR] > FINE_SHARE * 4 * self.bits)
+        apart = fine[:, self._PLAIN_PAIR] > SAME_PICTURE_SHARE * 4 * self.bits
+        boxes_differ |= apart & framed_a & ~fine_ok[:, self._BOX_OF_A].any(axis=1)
+        boxes_differ |= apart & framed_b & ~fine_ok[:, self._BOX_OF_B].any(axis=1)
         plain_unconfirmed = (plain != 0) | differ[:, self._PLAIN_PAIR]
         ruled = self.has_regions[ia] & self.has_regions[ib] & plain_unconfirmed
         confirmed = np.where(fine_ok & ~differ, coarse, self.bits).min(axis=1)
         # The corner match only where it can lower a distance the rule decides (cap 0: never).
         confirmed = np.minimum(confirmed, self._occluded(ia, ib, np.where(ruled, confirmed, 0)))
         d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
-        d = np.where(boxes_differ, self.bits, d)  # identical plain hashes too: see FRAMED_SHARE
+        ca, cb = self.colour[ia, 0], self.colour[ib, 0]
+        rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
+        ga, gb = self.grid[ia], self.grid[ib]
+        halves = self.has_halves[ia] & self.has_halves[ib] & self.has_regions[ia] & self.has_regions[ib]
         for k in range(self.variants.shape[1]):  # rotations: one side plain, the other turned, both ways
-            d = np.where(self.n_variants[ia] > k, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
-            d = np.where(self.n_variants[ib] > k, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
-        return d
+            # a turned version's colour layout, turned with it, must agree (see rotated_distance)
+            use_a = (self.n_variants[ia] > k) & ~colours_differ(rotated_grid(ca, k), rms_a, cb, rms_b)
+            use_b = (self.n_variants[ib] > k) & ~colours_differ(rotated_grid(cb, k), rms_b, ca, rms_a)
+            use_a &= ~halves | turned_grids_agree(ga[:, _GREY_TURNS[k]], gb)
+            use_b &= ~halves | turned_grids_agree(gb[:, _GREY_TURNS[k]], ga)
+            d = np.where(use_a, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
+            d = np.where(use_b, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
+        return np.where(boxes_differ, self.bits, d)  # identical plain hashes and turns too: see FRAMED_SHARE
 
     def _occluded(self, ia: np.ndarray, ib: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """:func:`occluded_distance` for every pair where it is under ``cap``, else ``bits`` or
