@@ -87,7 +87,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 16  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -101,6 +101,7 @@ HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every 
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
 # 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
 # 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
+# 16: a file searched by a later frame (its first is blank) takes that frame's colour traits, thumbnail and chroma
 
 # Formats whose files may hold several pictures (animation frames, pages), all of which are
 # hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
@@ -700,11 +701,7 @@ def _load_first_frame(
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
             if img.mode == "RGB":
-                small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
-                colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
-                spread = quality_mod.chroma_spread(small[..., 0], small[..., 1], small[..., 2])
-                if settings.regions:
-                    chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0
+                colour, spread, chroma = _rgb_colour(img, settings)
             if thumb is None:
                 thumb = _thumbnail(img, extent)
             traits = Traits(
@@ -717,6 +714,31 @@ def _load_first_frame(
                 chroma_spread=None if spread is None else round(spread, 3),
             )
             return img, width, height, frames, traits, measured, chroma
+
+
+def _rgb_colour(img: Image.Image, settings: HashSettings) -> tuple[float, float, np.ndarray | None]:
+    """An RGB picture's colourfulness, chroma spread and (with regions) chroma planes less 128,
+    from a 32 x 32 box reduction (the traits a JPEG's YCbCr decode gives from its own planes)."""
+    small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
+    colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
+    spread = quality_mod.chroma_spread(small[..., 0], small[..., 1], small[..., 2])
+    chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0 if settings.regions else None
+    return colour, spread, chroma
+
+
+def _frame_traits(traits: Traits, frame: Image.Image, settings: HashSettings) -> tuple[Traits, np.ndarray | None]:
+    """``traits`` and the chroma planes with what :func:`_load_first_frame` takes from a file's
+    first picture (colour, thumbnail) taken from ``frame`` instead: the first frame with
+    information of a file whose first frame is blank, by which the file is searched. (A fade-in
+    from black was "grayscale" by its black frame: a still of its first picture won "colour" and
+    the animation was left for review.)"""
+    colour, spread, chroma = _rgb_colour(frame, settings) if frame.mode == "RGB" else (0.0, None, None)
+    return replace(
+        traits,
+        colourfulness=round(colour, 3),
+        chroma_spread=None if spread is None else round(spread, 3),
+        thumb=_thumbnail(frame, frame.size),
+    ), chroma
 
 
 def _stored_mode(img: Image.Image) -> str:
@@ -909,7 +931,8 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 # A blank cover page, a fade-in from black: the file is searched by its first
                 # frame with information (a blank first frame's hash is noise, and would group
                 # every file that opens on a blank), and compared frame by frame as before.
-                grey, low, chroma = frame_grey, False, None
+                grey, low = frame_grey, False
+                traits, chroma = _frame_traits(traits, frame, settings)
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:

@@ -152,3 +152,28 @@ def test_a_blank_first_frame_does_not_make_the_file_low_information(tmp_path: Pa
         "d-fade.gif": "keep",
         "e-fade.webp": "remove",
     }
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp")])
+def test_a_fade_in_from_black_keeps_the_colour_of_its_first_picture(tmp_path: Path, fmt: str, ext: str) -> None:
+    """A file searched by its first frame with information is judged by that frame's colour and
+    thumbnail too: an APNG opening on black was "grayscale", so a still of its first picture won
+    "colour (another copy is grayscale)" and the animation and its copy were left for review
+    (QA pass 13)."""
+    save_after_blank(tmp_path / f"a-fade.{ext}", 0, [40, 41, 42], fmt, duration=100)
+    save_after_blank(tmp_path / "b-fade-copy.webp", 0, [40, 41, 42], "WEBP", duration=100, lossless=True)
+    photo(40, (160, 120)).save(tmp_path / "c-still.png")  # the first picture, alone
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default keep policy
+    (fade,) = [r for r in result.records if r.path.endswith(f"a-fade.{ext}")]
+    (still,) = [r for r in result.records if r.path.endswith("c-still.png")]
+    assert fade.traits.colourfulness > still.traits.colourfulness / 2, (fade.traits, still.traits)
+    assert fade.traits.thumb == still.traits.thumb or _thumb_gap(fade.traits.thumb, still.traits.thumb) < 8
+    (cluster,) = result.clusters
+    acts = actions(result)
+    assert acts["c-still.png"] == "review", (acts, cluster.keep_reason)
+    assert {acts[f"a-fade.{ext}"], acts["b-fade-copy.webp"]} == {"keep", "remove"}, (acts, cluster.keep_reason)
+
+
+def _thumb_gap(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two 16 x 16 grey thumbnails, in grey levels."""
+    return sum(abs(x - y) for x, y in zip(a, b)) / max(len(a), 1)
