@@ -87,7 +87,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 16  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 17  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -102,11 +102,14 @@ HASH_VERSION = 16  # 2: 2x enlargements detected by the quality check; 3: every 
 # 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
 # 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
 # 16: a file searched by a later frame (its first is blank) takes that frame's colour traits, thumbnail and chroma
+# 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 
-# Formats whose files may hold several pictures (animation frames, pages), all of which are
-# hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
-# only the first picture counts.
-_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF")
+# Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
+# images of a HEIF collection), all of which are hashed. JPEG's extra MPO pictures are previews
+# or a stereo pair's second view of the first: only the first picture counts. (AVIF and HEIF
+# files were read by their first picture alone: a 4-picture file was removed as a copy of a
+# still of its first.)
+_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
 
 MAX_FRAMES = 64
 """Frames hashed per file: a bound on the cost of one file (every frame is decoded). A file with
@@ -833,13 +836,16 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
 
     Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
     size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
+    The first frame is the one the file opens on: a HEIF collection opens on its primary image,
+    which need not be its first, so the others are the rest in file order.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
-            for index in range(1, min(frames, MAX_FRAMES)):
+            opened = img.tell()
+            for index in [k for k in range(frames) if k != opened][: MAX_FRAMES - 1]:
                 img.seek(index)
                 w, h = img.size
                 if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:

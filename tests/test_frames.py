@@ -177,3 +177,22 @@ def test_a_fade_in_from_black_keeps_the_colour_of_its_first_picture(tmp_path: Pa
 def _thumb_gap(a: bytes, b: bytes) -> float:
     """Mean absolute difference of two 16 x 16 grey thumbnails, in grey levels."""
     return sum(abs(x - y) for x, y in zip(a, b)) / max(len(a), 1)
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("AVIF", "avif"), ("HEIF", "heic")])
+def test_an_avif_animation_or_a_heif_collection_is_not_removed_as_a_copy_of_its_first_picture(
+    tmp_path: Path, fmt: str, ext: str
+) -> None:
+    """AVIF sequences and HEIF files with several images were read by their first picture alone:
+    a 4-picture file was removed as a duplicate of a still of its first one (QA pass 13)."""
+    if fmt not in hashing.optional_formats():
+        pytest.skip(f"{fmt} is not readable here")
+    save_frames(tmp_path / f"a-anim.{ext}", [50, 51, 52, 53], fmt, duration=100, quality=90)
+    save_frames(tmp_path / f"b-other.{ext}", [50, 54, 55, 56], fmt, duration=100, quality=90)  # other later frames
+    photo(50, (160, 120)).save(tmp_path / "c-still.png")  # the first picture alone, lossless
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default keep policy
+    (anim,) = [r for r in result.records if r.path.endswith(f"a-anim.{ext}")]
+    assert anim.frames == 4 and len(anim.frame_hashes) == 3
+    acts = actions(result)
+    assert "remove" not in acts.values(), acts
+    assert acts["c-still.png"] == "review", acts
