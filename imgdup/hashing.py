@@ -70,16 +70,52 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
 
 
 _UNIDENTIFIED = "not an image Pillow can identify (or a format imgdup does not open)"
+_WITHOUT_HEIF = "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
+_WITHOUT_AVIF = "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
 
 
-def _unidentified(path: str) -> str:
-    """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
+# Leading bytes of the formats imgdup opens that say which one a file means to be (BMP's "BM"
+# and TGA, with no real signature, are left out: text can start so).
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _claimed_format(head: bytes) -> str | None:
+    """The format a file's first bytes claim, if they are one imgdup opens (pure)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
+
+
+def _unidentified(path: str) -> tuple[str, bool]:
+    """Why Pillow could not identify a file, and whether that depends on this installation (a
+    format it cannot read: the message says how to enable it) rather than on the file."""
     wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     if wanted == "HEIF" and wanted not in optional_formats():
-        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
+        return _WITHOUT_HEIF, True
     if wanted == "AVIF" and wanted not in optional_formats():
-        return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
-    return _UNIDENTIFIED
+        return _WITHOUT_AVIF, True
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            head = os.read(fd, 16)
+        finally:
+            os.close(fd)
+    except OSError:
+        head = b""
+    claimed = _claimed_format(head)
+    if claimed is not None:
+        # It starts like one of the formats imgdup reads, so no plugin is missing: the header
+        # after the signature is cut short or corrupt (a PNG with a bad IHDR checksum, a GIF
+        # with no image, a file cut after its first bytes).
+        return f"damaged {claimed} file: its header cannot be read (truncated or corrupt)", False
+    return _UNIDENTIFIED, False
 
 
 # Files up to this size are read into memory once, so the content digest and the decoder see
@@ -907,8 +943,8 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except Image.DecompressionBombError as exc:
         return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
     except Image.UnidentifiedImageError:
-        reason = _unidentified(entry.path)
-        return HashFailure(entry.path, reason, transient=reason != _UNIDENTIFIED)
+        reason, transient = _unidentified(entry.path)
+        return HashFailure(entry.path, reason, transient=transient)
     except OSError as exc:
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:

@@ -341,3 +341,25 @@ def test_colour_key_transparency_is_composited_on_white_like_alpha(tmp_path: Pat
     k, a, black = (file_hash(tmp_path / n) for n in ("keyed.png", "alpha.png", "on-black.png"))
     assert k == a
     assert dist(k, black) > 4
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fmt"),
+    [
+        ("header.png", _png_declaring(64, 64)[:33], "PNG"),  # the signature and IHDR, nothing after
+        ("bad-ihdr-crc.png", _png_declaring(64, 64)[:29] + b"\0\0\0\0" + _png_declaring(64, 64)[33:], "PNG"),
+        ("screen-only.gif", b"GIF89a" + struct.pack("<HH", 64, 64) + b"\0\0\0", "GIF"),
+        ("IMG_0001", b"\xff\xd8\xff\xe0" + b"\0" * 12, "JPEG"),  # no extension: found by its first bytes
+        ("cut.webp", b"RIFF\xff\0\0\0WEBP", "WEBP"),
+    ],
+)
+def test_a_damaged_header_is_called_damaged_not_a_non_image(tmp_path: Path, name: str, data: bytes, fmt: str) -> None:
+    """A file that starts like a PNG (GIF, JPEG, WebP) but whose header Pillow cannot read was
+    "not an image Pillow can identify (or a format imgdup does not open)": the message sent the
+    user looking for a missing plugin rather than at a truncated or corrupt file (QA pass 13)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and not res.transient
+    assert res.reason.startswith(f"damaged {fmt} file"), res.reason
+    assert "not an image" not in res.reason
