@@ -8,6 +8,7 @@ Hashes leave this module as plain ints (``bits`` wide, row-major, most significa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -927,12 +928,25 @@ CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime o
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
 
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Decoder warnings for a file: a decompression-bomb warning is an error; Pillow's notes on
+    a file's metadata (UserWarning: "Corrupt EXIF data", a malformed MPO, ...) are dropped, as the
+    picture still decodes. They went to stderr as Python warnings, from Pillow's source line,
+    naming no file, several times a file, with -q too (every worker prints its own)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord | HashFailure:
     """Run ``work`` on one file; every problem a bad file can cause becomes a readable failure."""
     if entry.size == 0:
         return HashFailure(entry.path, "empty file")
     try:
-        return work()
+        with _decoding():
+            return work()
     except _Changed:
         return HashFailure(entry.path, CHANGED_REASON, transient=True)
     # A refusal under the pixel limit and a format this installation lacks depend on the run,
@@ -999,14 +1013,12 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
 def load_thumbnail(path: str, size: int) -> Image.Image:
     """An upright RGB thumbnail for montages, decoded with the same guards as hashing."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path, formats=_formats_for(path)) as img:
-            img.draft("RGB", (size, size))
-            img.load()
-            img = normalise(ImageOps.exif_transpose(img))
-            img.thumbnail((size, size))
-            return img.convert("RGB")
+    with _decoding(), Image.open(path, formats=_formats_for(path)) as img:
+        img.draft("RGB", (size, size))
+        img.load()
+        img = normalise(ImageOps.exif_transpose(img))
+        img.thumbnail((size, size))
+        return img.convert("RGB")
 
 
 # Central crop (native pixels, so the per-pixel detail is unchanged) the quality check looks at.
