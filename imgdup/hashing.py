@@ -9,6 +9,7 @@ Hashes leave this module as plain ints (``bits`` wide, row-major, most significa
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
@@ -924,6 +925,7 @@ class _Changed(Exception):
     pass
 
 
+GONE_REASON = "file disappeared while it was being scanned"
 CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime or inode moved under it)
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
@@ -960,6 +962,14 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
         reason, transient = _unidentified(entry.path)
         return HashFailure(entry.path, reason, transient=transient)
     except OSError as exc:
+        # An error number comes from the system reading the file (a decoder's complaints carry
+        # none): gone, an I/O error, too many open files, a permission since fixed. The file may
+        # be fine on the next run, so the failure is not cached (it was, under the file's size
+        # and times: "cannot read or decode: Input/output error" stood for a file that reads well).
+        if exc.errno == errno.ENOENT:
+            return HashFailure(entry.path, GONE_REASON, transient=True)
+        if exc.errno is not None:
+            return HashFailure(entry.path, f"cannot read: {exc.strerror or exc}", transient=True)
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:
         return HashFailure(entry.path, "not enough memory to decode", transient=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -363,3 +364,38 @@ def test_a_damaged_header_is_called_damaged_not_a_non_image(tmp_path: Path, name
     assert isinstance(res, HashFailure) and not res.transient
     assert res.reason.startswith(f"damaged {fmt} file"), res.reason
     assert "not an image" not in res.reason
+
+
+def test_a_file_gone_after_discovery_says_so_and_is_not_cached(tmp_path: Path) -> None:
+    """It read "cannot read or decode: No such file or directory", as if the file were damaged,
+    and was a lasting failure (QA pass 13)."""
+    path = tmp_path / "a.png"
+    photo(16).save(path)
+    entry = entry_for(path)
+    path.unlink()
+    res = hash_entry(entry, FULL)
+    assert isinstance(res, HashFailure) and res.transient
+    assert "decode" not in res.reason and "disappeared" in res.reason, res.reason
+
+
+def test_an_error_of_the_system_reading_a_file_is_not_a_lasting_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error (a flaky disk or network share), too many open files, a permission since
+    fixed: the file itself may be fine, so the failure must not be cached under its size and
+    times (it was: every later run served "cannot read or decode: Input/output error" for a file
+    that reads well now; QA pass 13)."""
+    import errno
+
+    from imgdup import hashing
+
+    path = tmp_path / "a.png"
+    photo(17).save(path)
+
+    def failing_read(entry: FileEntry) -> tuple[str, str]:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), entry.path)
+
+    monkeypatch.setattr(hashing, "_read", failing_read)
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and res.transient
+    assert res.reason == "cannot read: Input/output error", res.reason
