@@ -125,7 +125,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 17  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 18  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -141,6 +141,7 @@ HASH_VERSION = 17  # 2: 2x enlargements detected by the quality check; 3: every 
 # 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
 # 16: a file searched by a later frame (its first is blank) takes that frame's colour traits, thumbnail and chroma
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
+# 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. JPEG's extra MPO pictures are previews
@@ -745,6 +746,7 @@ def _load_first_frame(
                 colour, spread, chroma = _rgb_colour(img, settings)
             if thumb is None:
                 thumb = _thumbnail(img, extent)
+            img = _capped(img)
             traits = Traits(
                 colourfulness=round(colour, 3),
                 jpeg_quality=jpeg_quality,
@@ -755,6 +757,24 @@ def _load_first_frame(
                 chroma_spread=None if spread is None else round(spread, 3),
             )
             return img, width, height, frames, traits, measured, chroma
+
+
+# Longest side of the picture the hashes work on, unless it is under 32 times the short side.
+# The reduction above bounds the short side only; the region hashes build matrices as long as
+# each side, so a 1 x 1,000,000 PNG (12 KB, far under the pixel limit) took 1.5 GB and 9 s and
+# then failed "not enough memory". Photos and full-page screenshots (1080 x 30000) are never
+# this thin: their hashes are unchanged.
+_LONG_SIDE = 4096
+
+
+def _capped(img: Image.Image) -> Image.Image:
+    """``img`` with its long side box-reduced to :data:`_LONG_SIDE` (or 32 times its short side)
+    when it is longer: the hashes see a 32 x 32 reduction of it anyway."""
+    w, h = img.size
+    limit = max(_LONG_SIDE, 32 * min(w, h))
+    if max(w, h) <= limit:
+        return img
+    return img.resize((min(w, limit), min(h, limit)), Image.Resampling.BOX)
 
 
 def _rgb_colour(img: Image.Image, settings: HashSettings) -> tuple[float, float, np.ndarray | None]:
@@ -894,7 +914,7 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
                 frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
                 if min(frame.size) >= 2 * draft_size(settings):
                     frame = frame.reduce(min(frame.size) // draft_size(settings))
-                yield frame
+                yield _capped(frame)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:

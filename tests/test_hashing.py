@@ -399,3 +399,25 @@ def test_an_error_of_the_system_reading_a_file_is_not_a_lasting_failure(
     res = hash_entry(entry_for(path), FULL)
     assert isinstance(res, HashFailure) and res.transient
     assert res.reason == "cannot read: Input/output error", res.reason
+
+
+def test_a_very_long_thin_image_is_hashed_in_bounded_memory(tmp_path: Path) -> None:
+    """A 1 x 1,000,000 grey PNG (12 KB, a ninetieth of the pixel limit) made the region hashes
+    build matrices as long as the image: 1.5 GB and 9 s, then "not enough memory to decode" under
+    the worker's bound (QA pass 13). Its hashes see a 32 x 32 reduction anyway."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    column = np.repeat(rng.integers(0, 256, (400, 1), dtype=np.uint8), 500, axis=0)  # 1 x 200,000
+    path = tmp_path / "strip.png"
+    Image.fromarray(column).save(path)
+    Image.fromarray(np.ascontiguousarray(column.T)).save(tmp_path / "wide.png")
+    for name in ("strip.png", "wide.png"):
+        tracemalloc.start()
+        try:
+            res = hash_entry(entry_for(tmp_path / name), HashSettings(regions=True))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert isinstance(res, ImageRecord) and res.regions, res
+        assert peak < 40 * 1024 * 1024, f"{name}: {peak / 2**20:.0f} MiB"
