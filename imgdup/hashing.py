@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -105,19 +106,28 @@ def _unidentified(path: str) -> tuple[str, bool]:
         return _WITHOUT_AVIF, True
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        try:
-            head = os.read(fd, 16)
-        finally:
-            os.close(fd)
     except OSError:
-        head = b""
-    claimed = _claimed_format(head)
-    if claimed is not None:
-        # It starts like one of the formats imgdup reads, so no plugin is missing: the header
-        # after the signature is cut short or corrupt (a PNG with a bad IHDR checksum, a GIF
-        # with no image, a file cut after its first bytes).
-        return f"damaged {claimed} file: its header cannot be read (truncated or corrupt)", False
-    return _UNIDENTIFIED, False
+        return _UNIDENTIFIED, False
+    with os.fdopen(fd, "rb") as fh:
+        claimed = _claimed_format(fh.read(16))
+        if claimed is None:
+            return _UNIDENTIFIED, False
+        # It starts like one of the formats imgdup reads, so no plugin is missing: its header
+        # is cut short or corrupt (a PNG with a bad IHDR checksum, a GIF with no image), or of a
+        # kind Pillow does not handle (a 12-bit JPEG). Pillow's own plugin says which; Image.open
+        # drops its reason.
+        fh.seek(0)
+        try:
+            Image.OPEN[claimed][0](fh, path)
+        except Exception as exc:  # noqa: BLE001 - the plugin's complaint is the reason we want
+            cut = (struct.error, EOFError, IndexError)  # read past what the file holds (PNG re-raises it)
+            if isinstance(exc, cut) or isinstance(exc.__context__, cut):
+                detail = "its header is cut short (a truncated file)"
+            else:
+                detail = str(exc) or type(exc).__name__
+        else:
+            detail = "its header cannot be read"
+    return f"damaged or unsupported {claimed} file: {detail}", False
 
 
 # Files up to this size are read into memory once, so the content digest and the decoder see

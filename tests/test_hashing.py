@@ -362,8 +362,21 @@ def test_a_damaged_header_is_called_damaged_not_a_non_image(tmp_path: Path, name
     path.write_bytes(data)
     res = hash_entry(entry_for(path), FULL)
     assert isinstance(res, HashFailure) and not res.transient
-    assert res.reason.startswith(f"damaged {fmt} file"), res.reason
+    assert res.reason.startswith(f"damaged or unsupported {fmt} file: "), res.reason
     assert "not an image" not in res.reason
+    if name == "header.png":
+        assert res.reason.endswith("its header is cut short (a truncated file)"), res.reason
+
+
+def test_a_jpeg_of_a_kind_pillow_does_not_handle_says_why(tmp_path: Path) -> None:
+    """A 12-bit JPEG is no damaged file: the reason is Pillow's own ("cannot handle 12-bit")."""
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 5).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    data[data.index(b"\xff\xc0") + 4] = 12  # the frame header's sample precision
+    (tmp_path / "x-ray.jpg").write_bytes(bytes(data))
+    res = hash_entry(entry_for(tmp_path / "x-ray.jpg"), FULL)
+    assert isinstance(res, HashFailure) and "12-bit" in res.reason, res
 
 
 def test_a_file_gone_after_discovery_says_so_and_is_not_cached(tmp_path: Path) -> None:
