@@ -118,7 +118,8 @@ def _unidentified(path: str) -> tuple[str, bool]:
         # drops its reason.
         fh.seek(0)
         try:
-            Image.OPEN[claimed][0](fh, path)
+            with _decoding():
+                Image.OPEN[claimed][0](fh, path)
         except Exception as exc:  # noqa: BLE001 - the plugin's complaint is the reason we want
             cut = (struct.error, EOFError, IndexError)  # read past what the file holds (PNG re-raises it)
             if isinstance(exc, cut) or isinstance(exc.__context__, cut):
