@@ -8,11 +8,14 @@ Hashes leave this module as plain ints (``bits`` wide, row-major, most significa
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import io
 import os
 import re
+import struct
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -70,16 +73,62 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
 
 
 _UNIDENTIFIED = "not an image Pillow can identify (or a format imgdup does not open)"
+_WITHOUT_HEIF = "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
+_WITHOUT_AVIF = "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
 
 
-def _unidentified(path: str) -> str:
-    """Why Pillow could not identify a file, and how to enable the format when that is the cause."""
+# Leading bytes of the formats imgdup opens that say which one a file means to be (BMP's "BM"
+# and TGA, with no real signature, are left out: text can start so).
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _claimed_format(head: bytes) -> str | None:
+    """The format a file's first bytes claim, if they are one imgdup opens (pure)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
+
+
+def _unidentified(path: str) -> tuple[str, bool]:
+    """Why Pillow could not identify a file, and whether that depends on this installation (a
+    format it cannot read: the message says how to enable it) rather than on the file."""
     wanted = _ISOBMFF_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     if wanted == "HEIF" and wanted not in optional_formats():
-        return "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
+        return _WITHOUT_HEIF, True
     if wanted == "AVIF" and wanted not in optional_formats():
-        return "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
-    return _UNIDENTIFIED
+        return _WITHOUT_AVIF, True
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return _UNIDENTIFIED, False
+    with os.fdopen(fd, "rb") as fh:
+        claimed = _claimed_format(fh.read(16))
+        if claimed is None:
+            return _UNIDENTIFIED, False
+        # It starts like one of the formats imgdup reads, so no plugin is missing: its header
+        # is cut short or corrupt (a PNG with a bad IHDR checksum, a GIF with no image), or of a
+        # kind Pillow does not handle (a 12-bit JPEG). Pillow's own plugin says which; Image.open
+        # drops its reason.
+        fh.seek(0)
+        try:
+            with _decoding():
+                Image.OPEN[claimed][0](fh, path)
+        except Exception as exc:  # noqa: BLE001 - the plugin's complaint is the reason we want
+            cut = (struct.error, EOFError, IndexError)  # read past what the file holds (PNG re-raises it)
+            if isinstance(exc, cut) or isinstance(exc.__context__, cut):
+                detail = "its header is cut short (a truncated file)"
+            else:
+                detail = str(exc) or type(exc).__name__
+        else:
+            detail = "its header cannot be read"
+    return f"damaged or unsupported {claimed} file: {detail}", False
 
 
 # Files up to this size are read into memory once, so the content digest and the decoder see
@@ -87,7 +136,7 @@ def _unidentified(path: str) -> str:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 18  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -101,11 +150,16 @@ HASH_VERSION = 15  # 2: 2x enlargements detected by the quality check; 3: every 
 # 13: (the link rule) colours are compared only where the finer hashes agree loosely: a colour filter links
 # 14: traits: a 16-bit RGB(A) file that Pillow reads as 8-bit records its 16 bits (mode "RGB;16")
 # 15: regions carry hashes of the four halves and an 8 x 8 grey grid (copies with a corner watermark or logo)
+# 16: a file searched by a later frame (its first is blank) takes that frame's colour traits, thumbnail and chroma
+# 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
+# 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 
-# Formats whose files may hold several pictures (animation frames, pages), all of which are
-# hashed. JPEG's extra MPO pictures are previews or a stereo pair's second view of the first:
-# only the first picture counts.
-_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF")
+# Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
+# images of a HEIF collection), all of which are hashed. JPEG's extra MPO pictures are previews
+# or a stereo pair's second view of the first: only the first picture counts. (AVIF and HEIF
+# files were read by their first picture alone: a 4-picture file was removed as a copy of a
+# still of its first.)
+_MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
 
 MAX_FRAMES = 64
 """Frames hashed per file: a bound on the cost of one file (every frame is decoded). A file with
@@ -700,13 +754,10 @@ def _load_first_frame(
                 # cheaper than letting the hash's Lanczos resize read every source pixel.
                 img = img.reduce(min(img.size) // draft_size(settings))
             if img.mode == "RGB":
-                small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
-                colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
-                spread = quality_mod.chroma_spread(small[..., 0], small[..., 1], small[..., 2])
-                if settings.regions:
-                    chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0
+                colour, spread, chroma = _rgb_colour(img, settings)
             if thumb is None:
                 thumb = _thumbnail(img, extent)
+            img = _capped(img)
             traits = Traits(
                 colourfulness=round(colour, 3),
                 jpeg_quality=jpeg_quality,
@@ -717,6 +768,49 @@ def _load_first_frame(
                 chroma_spread=None if spread is None else round(spread, 3),
             )
             return img, width, height, frames, traits, measured, chroma
+
+
+# Longest side of the picture the hashes work on, unless it is under 32 times the short side.
+# The reduction above bounds the short side only; the region hashes build matrices as long as
+# each side, so a 1 x 1,000,000 PNG (12 KB, far under the pixel limit) took 1.5 GB and 9 s and
+# then failed "not enough memory". Photos and full-page screenshots (1080 x 30000) are never
+# this thin: their hashes are unchanged.
+_LONG_SIDE = 4096
+
+
+def _capped(img: Image.Image) -> Image.Image:
+    """``img`` with its long side box-reduced to :data:`_LONG_SIDE` (or 32 times its short side)
+    when it is longer: the hashes see a 32 x 32 reduction of it anyway."""
+    w, h = img.size
+    limit = max(_LONG_SIDE, 32 * min(w, h))
+    if max(w, h) <= limit:
+        return img
+    return img.resize((min(w, limit), min(h, limit)), Image.Resampling.BOX)
+
+
+def _rgb_colour(img: Image.Image, settings: HashSettings) -> tuple[float, float, np.ndarray | None]:
+    """An RGB picture's colourfulness, chroma spread and (with regions) chroma planes less 128,
+    from a 32 x 32 box reduction (the traits a JPEG's YCbCr decode gives from its own planes)."""
+    small = np.asarray(img.resize((32, 32), Image.Resampling.BOX).convert("YCbCr"))
+    colour = quality_mod.colourfulness(small[..., 1], small[..., 2])
+    spread = quality_mod.chroma_spread(small[..., 0], small[..., 1], small[..., 2])
+    chroma = np.moveaxis(small[..., 1:], -1, 0).astype(np.float64) - 128.0 if settings.regions else None
+    return colour, spread, chroma
+
+
+def _frame_traits(traits: Traits, frame: Image.Image, settings: HashSettings) -> tuple[Traits, np.ndarray | None]:
+    """``traits`` and the chroma planes with what :func:`_load_first_frame` takes from a file's
+    first picture (colour, thumbnail) taken from ``frame`` instead: the first frame with
+    information of a file whose first frame is blank, by which the file is searched. (A fade-in
+    from black was "grayscale" by its black frame: a still of its first picture won "colour" and
+    the animation was left for review.)"""
+    colour, spread, chroma = _rgb_colour(frame, settings) if frame.mode == "RGB" else (0.0, None, None)
+    return replace(
+        traits,
+        colourfulness=round(colour, 3),
+        chroma_spread=None if spread is None else round(spread, 3),
+        thumb=_thumbnail(frame, frame.size),
+    ), chroma
 
 
 def _stored_mode(img: Image.Image) -> str:
@@ -811,13 +905,16 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
 
     Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
     size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
+    The first frame is the one the file opens on: a HEIF collection opens on its primary image,
+    which need not be its first, so the others are the rest in file order.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
-            for index in range(1, min(frames, MAX_FRAMES)):
+            opened = img.tell()
+            for index in [k for k in range(frames) if k != opened][: MAX_FRAMES - 1]:
                 img.seek(index)
                 w, h = img.size
                 if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
@@ -828,7 +925,7 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
                 frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
                 if min(frame.size) >= 2 * draft_size(settings):
                     frame = frame.reduce(min(frame.size) // draft_size(settings))
-                yield frame
+                yield _capped(frame)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -859,8 +956,21 @@ class _Changed(Exception):
     pass
 
 
+GONE_REASON = "file disappeared while it was being scanned"
 CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime or inode moved under it)
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Decoder warnings for a file: a decompression-bomb warning is an error; Pillow's notes on
+    a file's metadata (UserWarning: "Corrupt EXIF data", a malformed MPO, ...) are dropped, as the
+    picture still decodes. They went to stderr as Python warnings, from Pillow's source line,
+    naming no file, several times a file, with -q too (every worker prints its own)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord | HashFailure:
@@ -868,7 +978,8 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     if entry.size == 0:
         return HashFailure(entry.path, "empty file")
     try:
-        return work()
+        with _decoding():
+            return work()
     except _Changed:
         return HashFailure(entry.path, CHANGED_REASON, transient=True)
     # A refusal under the pixel limit and a format this installation lacks depend on the run,
@@ -879,9 +990,17 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except Image.DecompressionBombError as exc:
         return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
     except Image.UnidentifiedImageError:
-        reason = _unidentified(entry.path)
-        return HashFailure(entry.path, reason, transient=reason != _UNIDENTIFIED)
+        reason, transient = _unidentified(entry.path)
+        return HashFailure(entry.path, reason, transient=transient)
     except OSError as exc:
+        # An error number comes from the system reading the file (a decoder's complaints carry
+        # none): gone, an I/O error, too many open files, a permission since fixed. The file may
+        # be fine on the next run, so the failure is not cached (it was, under the file's size
+        # and times: "cannot read or decode: Input/output error" stood for a file that reads well).
+        if exc.errno == errno.ENOENT:
+            return HashFailure(entry.path, GONE_REASON, transient=True)
+        if exc.errno is not None:
+            return HashFailure(entry.path, f"cannot read: {exc.strerror or exc}", transient=True)
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:
         return HashFailure(entry.path, "not enough memory to decode", transient=True)
@@ -909,7 +1028,8 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 # A blank cover page, a fade-in from black: the file is searched by its first
                 # frame with information (a blank first frame's hash is noise, and would group
                 # every file that opens on a blank), and compared frame by frame as before.
-                grey, low, chroma = frame_grey, False, None
+                grey, low = frame_grey, False
+                traits, chroma = _frame_traits(traits, frame, settings)
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:
@@ -934,14 +1054,12 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
 
 def load_thumbnail(path: str, size: int) -> Image.Image:
     """An upright RGB thumbnail for montages, decoded with the same guards as hashing."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path, formats=_formats_for(path)) as img:
-            img.draft("RGB", (size, size))
-            img.load()
-            img = normalise(ImageOps.exif_transpose(img))
-            img.thumbnail((size, size))
-            return img.convert("RGB")
+    with _decoding(), Image.open(path, formats=_formats_for(path)) as img:
+        img.draft("RGB", (size, size))
+        img.load()
+        img = normalise(ImageOps.exif_transpose(img))
+        img.thumbnail((size, size))
+        return img.convert("RGB")
 
 
 # Central crop (native pixels, so the per-pixel detail is unchanged) the quality check looks at.

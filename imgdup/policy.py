@@ -180,7 +180,8 @@ def _quality_reason(
 def _quality_words(a: Assessment, r: ImageRecord) -> str:
     """A copy's effective quality in words: "q75", or what a WebP of unknown quality ranks as."""
     if a.reencoded_from is None and quality.unknown_quality(r) and r.traits is not None:
-        return f"{r.traits.format} of unknown quality, ranked as q{a.quality}"
+        kind = f"CMYK {r.traits.format}" if r.traits.mode == "CMYK" else r.traits.format
+        return f"{kind} of unknown quality, ranked as q{a.quality}"
     return f"q{a.quality}"
 
 

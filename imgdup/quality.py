@@ -676,9 +676,14 @@ UNKNOWN_QUALITY = 60
 
 
 def unknown_quality(r: ImageRecord) -> bool:
-    """True for a lossy WebP/AVIF/HEIF: a continuous-tone file whose quality the file does not say."""
+    """True for a lossy WebP/AVIF/HEIF: a continuous-tone file whose quality the file does not say;
+    and for a CMYK JPEG (a print conversion): its tables are of its ink channels, which say
+    nothing of the picture's quality, and the conversion hides the lattice of the file it was
+    made from (a q95 CMYK copy of a q92 camera file was kept as "highest JPEG quality")."""
     t = r.traits
-    return t is not None and t.format in CONTINUOUS_LOSSY and not t.lossless
+    if t is None:
+        return False
+    return (t.format in CONTINUOUS_LOSSY and not t.lossless) or (t.format in ("JPEG", "MPO") and t.mode == "CMYK")
 
 
 def bits_per_sample(mode: str) -> int:

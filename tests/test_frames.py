@@ -152,3 +152,47 @@ def test_a_blank_first_frame_does_not_make_the_file_low_information(tmp_path: Pa
         "d-fade.gif": "keep",
         "e-fade.webp": "remove",
     }
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp")])
+def test_a_fade_in_from_black_keeps_the_colour_of_its_first_picture(tmp_path: Path, fmt: str, ext: str) -> None:
+    """A file searched by its first frame with information is judged by that frame's colour and
+    thumbnail too: an APNG opening on black was "grayscale", so a still of its first picture won
+    "colour (another copy is grayscale)" and the animation and its copy were left for review
+    (QA pass 13)."""
+    save_after_blank(tmp_path / f"a-fade.{ext}", 0, [40, 41, 42], fmt, duration=100)
+    save_after_blank(tmp_path / "b-fade-copy.webp", 0, [40, 41, 42], "WEBP", duration=100, lossless=True)
+    photo(40, (160, 120)).save(tmp_path / "c-still.png")  # the first picture, alone
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default keep policy
+    (fade,) = [r for r in result.records if r.path.endswith(f"a-fade.{ext}")]
+    (still,) = [r for r in result.records if r.path.endswith("c-still.png")]
+    assert fade.traits.colourfulness > still.traits.colourfulness / 2, (fade.traits, still.traits)
+    assert fade.traits.thumb == still.traits.thumb or _thumb_gap(fade.traits.thumb, still.traits.thumb) < 8
+    (cluster,) = result.clusters
+    acts = actions(result)
+    assert acts["c-still.png"] == "review", (acts, cluster.keep_reason)
+    assert {acts[f"a-fade.{ext}"], acts["b-fade-copy.webp"]} == {"keep", "remove"}, (acts, cluster.keep_reason)
+
+
+def _thumb_gap(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two 16 x 16 grey thumbnails, in grey levels."""
+    return sum(abs(x - y) for x, y in zip(a, b)) / max(len(a), 1)
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("AVIF", "avif"), ("HEIF", "heic")])
+def test_an_avif_animation_or_a_heif_collection_is_not_removed_as_a_copy_of_its_first_picture(
+    tmp_path: Path, fmt: str, ext: str
+) -> None:
+    """AVIF sequences and HEIF files with several images were read by their first picture alone:
+    a 4-picture file was removed as a duplicate of a still of its first one (QA pass 13)."""
+    if fmt not in hashing.optional_formats():
+        pytest.skip(f"{fmt} is not readable here")
+    save_frames(tmp_path / f"a-anim.{ext}", [50, 51, 52, 53], fmt, duration=100, quality=90)
+    save_frames(tmp_path / f"b-other.{ext}", [50, 54, 55, 56], fmt, duration=100, quality=90)  # other later frames
+    photo(50, (160, 120)).save(tmp_path / "c-still.png")  # the first picture alone, lossless
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)  # the default keep policy
+    (anim,) = [r for r in result.records if r.path.endswith(f"a-anim.{ext}")]
+    assert anim.frames == 4 and len(anim.frame_hashes) == 3
+    acts = actions(result)
+    assert "remove" not in acts.values(), acts
+    assert acts["c-still.png"] == "review", acts

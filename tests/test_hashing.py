@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -341,3 +342,95 @@ def test_colour_key_transparency_is_composited_on_white_like_alpha(tmp_path: Pat
     k, a, black = (file_hash(tmp_path / n) for n in ("keyed.png", "alpha.png", "on-black.png"))
     assert k == a
     assert dist(k, black) > 4
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fmt"),
+    [
+        ("header.png", _png_declaring(64, 64)[:33], "PNG"),  # the signature and IHDR, nothing after
+        ("bad-ihdr-crc.png", _png_declaring(64, 64)[:29] + b"\0\0\0\0" + _png_declaring(64, 64)[33:], "PNG"),
+        ("screen-only.gif", b"GIF89a" + struct.pack("<HH", 64, 64) + b"\0\0\0", "GIF"),
+        ("IMG_0001", b"\xff\xd8\xff\xe0" + b"\0" * 12, "JPEG"),  # no extension: found by its first bytes
+        ("cut.webp", b"RIFF\xff\0\0\0WEBP", "WEBP"),
+    ],
+)
+def test_a_damaged_header_is_called_damaged_not_a_non_image(tmp_path: Path, name: str, data: bytes, fmt: str) -> None:
+    """A file that starts like a PNG (GIF, JPEG, WebP) but whose header Pillow cannot read was
+    "not an image Pillow can identify (or a format imgdup does not open)": the message sent the
+    user looking for a missing plugin rather than at a truncated or corrupt file (QA pass 13)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and not res.transient
+    assert res.reason.startswith(f"damaged or unsupported {fmt} file: "), res.reason
+    assert "not an image" not in res.reason
+    if name == "header.png":
+        assert res.reason.endswith("its header is cut short (a truncated file)"), res.reason
+
+
+def test_a_jpeg_of_a_kind_pillow_does_not_handle_says_why(tmp_path: Path) -> None:
+    """A 12-bit JPEG is no damaged file: the reason is Pillow's own ("cannot handle 12-bit")."""
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 5).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    data[data.index(b"\xff\xc0") + 4] = 12  # the frame header's sample precision
+    (tmp_path / "x-ray.jpg").write_bytes(bytes(data))
+    res = hash_entry(entry_for(tmp_path / "x-ray.jpg"), FULL)
+    assert isinstance(res, HashFailure) and "12-bit" in res.reason, res
+
+
+def test_a_file_gone_after_discovery_says_so_and_is_not_cached(tmp_path: Path) -> None:
+    """It read "cannot read or decode: No such file or directory", as if the file were damaged,
+    and was a lasting failure (QA pass 13)."""
+    path = tmp_path / "a.png"
+    photo(16).save(path)
+    entry = entry_for(path)
+    path.unlink()
+    res = hash_entry(entry, FULL)
+    assert isinstance(res, HashFailure) and res.transient
+    assert "decode" not in res.reason and "disappeared" in res.reason, res.reason
+
+
+def test_an_error_of_the_system_reading_a_file_is_not_a_lasting_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error (a flaky disk or network share), too many open files, a permission since
+    fixed: the file itself may be fine, so the failure must not be cached under its size and
+    times (it was: every later run served "cannot read or decode: Input/output error" for a file
+    that reads well now; QA pass 13)."""
+    import errno
+
+    from imgdup import hashing
+
+    path = tmp_path / "a.png"
+    photo(17).save(path)
+
+    def failing_read(entry: FileEntry) -> tuple[str, str]:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), entry.path)
+
+    monkeypatch.setattr(hashing, "_read", failing_read)
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure) and res.transient
+    assert res.reason == "cannot read: Input/output error", res.reason
+
+
+def test_a_very_long_thin_image_is_hashed_in_bounded_memory(tmp_path: Path) -> None:
+    """A 1 x 1,000,000 grey PNG (12 KB, a ninetieth of the pixel limit) made the region hashes
+    build matrices as long as the image: 1.5 GB and 9 s, then "not enough memory to decode" under
+    the worker's bound (QA pass 13). Its hashes see a 32 x 32 reduction anyway."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    column = np.repeat(rng.integers(0, 256, (400, 1), dtype=np.uint8), 500, axis=0)  # 1 x 200,000
+    path = tmp_path / "strip.png"
+    Image.fromarray(column).save(path)
+    Image.fromarray(np.ascontiguousarray(column.T)).save(tmp_path / "wide.png")
+    for name in ("strip.png", "wide.png"):
+        tracemalloc.start()
+        try:
+            res = hash_entry(entry_for(tmp_path / name), HashSettings(regions=True))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert isinstance(res, ImageRecord) and res.regions, res
+        assert peak < 40 * 1024 * 1024, f"{name}: {peak / 2**20:.0f} MiB"

@@ -393,3 +393,34 @@ def test_apply_with_cache_and_no_cache_is_a_usage_error(tmp_path: Path, capsys: 
     with pytest.raises(SystemExit) as exc:
         cli(capsys, "apply", str(tmp_path / "plan.json"), "--cache", str(tmp_path / "c.db"), "--no-cache")
     assert exc.value.code == 2 and "--cache and --no-cache exclude each other" in capsys.readouterr().err
+
+
+def _jpeg_with_cut_exif(path: Path, seed: int) -> None:
+    """A JPEG whose EXIF block ends inside its first IFD (no next-IFD offset): Pillow decodes the
+    picture and warns "Corrupt EXIF data" on every look at the EXIF."""
+    ifd = b"II*\x00\x08\x00\x00\x00" + b"\x01\x00" + b"\x12\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00"
+    photo(seed).save(path, "JPEG", quality=90, exif=b"Exif\x00\x00" + ifd)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_decoder_warning_never_reaches_stderr_raw(tmp_path: Path, jobs: str) -> None:
+    """Pillow's warnings about a file's metadata ("UserWarning: Corrupt EXIF data ...") went to
+    stderr as Python warnings, with Pillow's source line, naming no file, several times a file,
+    under -q too (which promises only errors); the picture itself decodes and is compared (QA
+    pass 13)."""
+    for k in range(2):
+        _jpeg_with_cut_exif(tmp_path / f"cut-exif-{k}.jpg", 20)
+    photo(20).save(tmp_path / "plain.png")
+    with pytest.warns(UserWarning, match="Corrupt EXIF"):  # the premise: Pillow warns on these files
+        from PIL import Image
+
+        with Image.open(tmp_path / "cut-exif-0.jpg") as img:
+            img.getexif()
+    run = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(tmp_path), "-q", "--no-cache", "--no-progress", "-j", jobs,
+         "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    (cluster,) = json.loads(run.stdout)["clusters"]
+    assert len(cluster["members"]) == 3
