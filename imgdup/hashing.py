@@ -136,7 +136,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 18  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -153,13 +153,32 @@ HASH_VERSION = 18  # 2: 2x enlargements detected by the quality check; 3: every 
 # 16: a file searched by a later frame (its first is blank) takes that frame's colour traits, thumbnail and chroma
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
+# 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
-# images of a HEIF collection), all of which are hashed. JPEG's extra MPO pictures are previews
-# or a stereo pair's second view of the first: only the first picture counts. (AVIF and HEIF
-# files were read by their first picture alone: a 4-picture file was removed as a copy of a
-# still of its first.)
+# images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
+# first picture alone: a 4-picture file was removed as a copy of a still of its first.) A JPEG's
+# extra MPO pictures count only when one is not a preview: see _mpo_frames.
 _MULTI_FRAME = ("GIF", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
+
+# MP types (CIPA DC-007) of an MPO picture that shows the first one again, smaller: a preview.
+_MPO_PREVIEWS = ("Large Thumbnail (VGA Equivalent)", "Large Thumbnail (Full HD Equivalent)")
+
+
+def _mpo_frames(img: Image.Image) -> int:
+    """The pictures of an MPO that count as frames: all of them when any extra one is not a
+    preview (a stereo camera's second view, a panorama's parts, or a type left undefined: kept
+    safe), else 1 (a camera JPEG with an embedded preview is one picture). A stereo pair was
+    removed beside a JPEG of its left view as "smallest of the files with identical pixels", and
+    its right view lost with it (QA pass 13)."""
+    count = int(getattr(img, "n_frames", 1))
+    try:
+        entries = img.mpinfo[0xB002][1:]  # type: ignore[attr-defined]
+        types = [e["Attribute"]["MPType"] for e in entries]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return count  # an index Pillow read but not as expected: every picture counts
+    return count if any(t not in _MPO_PREVIEWS for t in types) else 1
+
 
 MAX_FRAMES = 64
 """Frames hashed per file: a bound on the cost of one file (every frame is decoded). A file with
@@ -699,7 +718,9 @@ def _load_first_frame(
             mode = _stored_mode(img)  # as stored (a draft decode changes it)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
-            frames = int(getattr(img, "n_frames", 1)) if img.format in _MULTI_FRAME else 1
+            frames = (
+                int(getattr(img, "n_frames", 1)) if fmt in _MULTI_FRAME else _mpo_frames(img) if fmt == "MPO" else 1
+            )
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width

@@ -196,3 +196,41 @@ def test_an_avif_animation_or_a_heif_collection_is_not_removed_as_a_copy_of_its_
     acts = actions(result)
     assert "remove" not in acts.values(), acts
     assert acts["c-still.png"] == "review", acts
+
+
+def _stereo(path: Path, seeds: tuple[int, int], preview: bool = False) -> None:
+    """A two-picture MPO (Pillow marks the second one "Undefined", as a stereo camera's second
+    view may be); ``preview``: its MP index calls the second one a large thumbnail instead."""
+    first, second = photo(seeds[0], (200, 150)), photo(seeds[1], (200, 150))
+    first.save(path, "MPO", save_all=True, append_images=[second], quality=90)
+    if preview:
+        with Image.open(path) as im:
+            entry = im.mpinfo[0xB002][1]  # type: ignore[attr-defined]
+        import struct
+
+        data = path.read_bytes()
+        undefined = struct.pack("<LLLHH", 0, entry["Size"], entry["DataOffset"], 0, 0)
+        assert data.count(undefined) == 1
+        path.write_bytes(data.replace(undefined, struct.pack("<LLLHH", 0x010001, *undefined[4:12:4], 0, 0)))
+
+
+def test_a_stereo_mpo_is_not_removed_as_a_copy_of_its_first_view(tmp_path: Path) -> None:
+    """An MPO's second view was not counted: a stereo pair was removed as "smallest of the files
+    with identical pixels" beside a JPEG of its left view, and the right view was lost (QA pass 13)."""
+    _stereo(tmp_path / "a-stereo.mpo", (70, 71))
+    photo(70, (200, 150)).save(tmp_path / "b-left.jpg", quality=90)
+    result = imgdup.find_duplicates([tmp_path], jobs=1)
+    (stereo,) = [r for r in result.records if r.path.endswith("a-stereo.mpo")]
+    assert stereo.frames == 2 and len(stereo.frame_hashes) == 1
+    assert actions(result).get("a-stereo.mpo") != "remove", actions(result)
+
+
+def test_an_mpo_preview_is_not_a_frame(tmp_path: Path) -> None:
+    """A camera JPEG's large-thumbnail preview (an MPO to Pillow) is the same picture again, not a
+    frame: such a file is still one picture, compared and removed like any JPEG."""
+    _stereo(tmp_path / "a-camera.jpg", (72, 72), preview=True)
+    with Image.open(tmp_path / "a-camera.jpg") as im:
+        assert im.format == "MPO" and im.n_frames == 2
+        assert im.mpinfo[0xB002][1]["Attribute"]["MPType"].startswith("Large Thumbnail")  # type: ignore[attr-defined]
+    (record,) = imgdup.find_duplicates([tmp_path], jobs=1).records
+    assert record.frames == 1 and record.frame_hashes == ()
