@@ -18,6 +18,7 @@ from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
+from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -38,6 +39,7 @@ from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import LinkTable, colour_layout, is_framed, link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
+from .warm import hash_with_cache
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def _paths(value: PathOrPaths | None) -> list[str]:
         raise UsageError(f"not a path, nor an iterable of paths: {value!r}") from None
 
 
+@collector_paused()  # millions of objects and no cycles: imgdup.gcpause
 def find_duplicates(
     roots: PathOrPaths = (),
     *,
@@ -384,23 +387,8 @@ def _hash(
     progress: ProgressCallback | None,
 ) -> tuple[list[ImageRecord | HashFailure], int]:
     """Results for every entry, in entry order, from the cache where valid, else decoded; and
-    how many came from the cache."""
-    total = len(entries)
-    cached = store.get_many(entries) if store else [None] * total
-    todo = [e for e, c in zip(entries, cached) if c is None]
-    done_before = total - len(todo)
-    if progress:
-        progress("hash", done_before, total)
-    fresh = hash_all(
-        todo,
-        settings,
-        jobs=jobs,
-        timeout=timeout,
-        on_results=store.put_many if store else None,
-        on_progress=(lambda n: progress("hash", done_before + n, total)) if progress else None,
-    )
-    it = iter(fresh)
-    return [c if c is not None else next(it) for c in cached], done_before
+    how many came from the cache (the cache's rows are read while workers hash: imgdup.warm)."""
+    return hash_with_cache(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
 
 
 def cluster_records(
@@ -624,12 +612,7 @@ def _reference_keepers(
     refs = [r for r in records if protected(r)]
     if not refs or len(refs) == len(records):
         return {}
-    known = memo.decode(searches.get_memo(decided(refs)), refs)
-    if known is None:
-        return {}
-    return {
-        frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason, c.diameter) for c in known.clusters
-    }
+    return memo.keepers(searches.get_memo(decided(refs)), refs) or {}
 
 
 def _reference_links(

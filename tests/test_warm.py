@@ -1,0 +1,148 @@
+"""A new batch against a warm cache: rows read while workers hash, remembered keepers read
+without building clusters, the collector paused; the results stay those of the plain path."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import imgdup
+from imgdup import memo, parallel
+from imgdup.cache import HashCache
+from imgdup.discover import discover
+from imgdup.gcpause import collector_paused
+from imgdup.hashing import settings_key
+from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
+from imgdup.warm import hash_with_cache
+
+from .synth import photo
+
+SETTINGS = HashSettings(regions=True)
+
+
+def _folder(root: Path, n: int, first: int = 0) -> Path:
+    root.mkdir(parents=True)
+    for i in range(n):
+        photo(300 + first + i).save(root / f"{first + i:02d}.png")
+    photo(300 + first).save(root / "copy.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg body")
+    return root
+
+
+def _plain(entries: list[FileEntry], store: HashCache) -> list[ImageRecord | HashFailure]:
+    """What the pipeline did before: every cached row read, then the misses hashed."""
+    cached = store.get_many(entries)
+    fresh = iter(parallel.hash_all([e for e, c in zip(entries, cached) if c is None], SETTINGS, jobs=1))
+    return [c if c is not None else next(fresh) for c in cached]
+
+
+def test_rows_read_while_workers_hash_give_get_many_then_hash_all(tmp_path: Path) -> None:
+    """Cached files from their rows, the rest hashed (and stored), in entry order; a row stored
+    for the file that cannot be read back is hashed too, and not counted as from the cache."""
+    ref = _folder(tmp_path / "ref", 5)
+    cache = tmp_path / "c.sqlite3"
+    with HashCache(cache, settings_key(SETTINGS)) as store:
+        entries, _ = discover([str(ref)])
+        hash_with_cache(entries, SETTINGS, jobs=1, store=store, timeout=60, progress=None)
+    new = _folder(tmp_path / "new", 3, first=10)
+    entries, _ = discover([str(ref), str(new)])
+    bad = next(e for e in entries if e.path.endswith("02.png"))
+    db = sqlite3.connect(cache)
+    with db:
+        db.execute("UPDATE files SET hash = 'not hex' WHERE path = ?", (bad.path.encode(),))
+    db.close()
+    expected_dir = tmp_path / "expected.sqlite3"
+    with HashCache(expected_dir, settings_key(SETTINGS)) as store:
+        expected = _plain(entries, store)  # a cold cache: every file hashed
+    seen: list[tuple[str, int, int]] = []
+    with HashCache(cache, settings_key(SETTINGS)) as store:
+        got, from_cache = hash_with_cache(
+            entries, SETTINGS, jobs=2, store=store, timeout=60, progress=lambda *a: seen.append(a)
+        )
+        assert [type(r) for r in got] == [type(r) for r in expected]
+        assert got == expected
+        # the reference's 7 files from the cache (its broken file's failure too), less the unreadable row
+        assert from_cache == 7 - 1
+        assert store.get_many(entries) == expected  # the new files and the re-hashed one are stored
+    # the rows found count as done at once (the unreadable one is known so only once read)
+    assert seen[0] == ("hash", 7, len(entries)) and seen[-1][1:] == (len(entries), len(entries))
+
+
+def test_with_nothing_to_hash_the_rows_are_read_in_this_thread(tmp_path: Path) -> None:
+    ref = _folder(tmp_path / "ref", 3)
+    cache = tmp_path / "c.sqlite3"
+    entries, _ = discover([str(ref)])
+    with HashCache(cache, settings_key(SETTINGS)) as store:
+        first, n_first = hash_with_cache(entries, SETTINGS, jobs=1, store=store, timeout=60, progress=None)
+    with HashCache(cache, settings_key(SETTINGS)) as store:
+        again, n_again = hash_with_cache(entries, SETTINGS, jobs=1, store=store, timeout=60, progress=None)
+    assert (n_first, n_again) == (0, len(entries)) and again == first
+
+
+def test_remembered_keepers_are_what_the_decoded_clusters_say(tmp_path: Path) -> None:
+    """memo.keepers reads a remembered decision as memo.decode does, and refuses what decode
+    refuses."""
+    root = _folder(tmp_path / "ref", 4)
+    photo(301).resize((60, 45)).save(root / "01-small.png")
+    result = imgdup.find_duplicates(root, jobs=1)
+    scanned = imgdup.pipeline.Clustered(result.clusters, result.low_information, result.records)
+    value = memo.encode(scanned)
+    records = list(result.records)
+    decoded = memo.decode(value, records)
+    assert decoded is not None and len(decoded.clusters) == 2
+    want = {
+        frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason, c.diameter) for c in decoded.clusters
+    }
+    assert memo.keepers(value, records) == want
+    clusters, low = value
+    n = len(records)
+    broken = [
+        [[[*c[:4], [[n, 0, "keep"]]] for c in clusters], low],  # a position out of range
+        [[[*c[:4], [[0, 0, "move"]]] for c in clusters], low],  # no such action
+        [[[c[0], c[1], 3, *c[3:]] for c in clusters], low],  # a reason that is not text
+        [[[c[0], c[1], c[2], "7", c[4]] for c in clusters], low],  # a diameter that is not a number
+        [[[*c[:4], [[0, 1.5, "keep"]]] for c in clusters], low],
+        [clusters, [n]],
+        [clusters],
+        "junk",
+        None,
+    ]
+    for value in broken:
+        assert memo.decode(value, records) is None
+        assert memo.keepers(value, records) is None
+
+
+def test_the_collector_is_paused_in_the_block_and_restored_after() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block leaves the outer one's pause
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # paused by the caller: left so
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError), collector_paused():
+        raise KeyError("x")
+    assert gc.isenabled()
+
+
+def _collector_on(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    return HashFailure(entry.path, f"collector {'on' if gc.isenabled() else 'off'}")
+
+
+def test_workers_forked_during_a_paused_scan_collect_their_garbage(tmp_path: Path) -> None:
+    """A worker decodes for as long as the scan runs: it does not inherit the pause."""
+    root = _folder(tmp_path / "ref", 1)
+    entries, _ = discover([str(root)])
+    with collector_paused():
+        got = parallel.hash_all(entries, SETTINGS, jobs=1, work=_collector_on)
+    assert {r.reason for r in got if isinstance(r, HashFailure)} == {"collector on"}
