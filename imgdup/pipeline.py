@@ -185,7 +185,13 @@ def find_duplicates(
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
-        results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
+        # With regions, the cached records' link hashes are converted while the rest are hashed:
+        # with a new batch against a cached reference, most are compared (imgdup.warm).
+        table = LinkTable(bits=settings.bits)
+        results, from_cache = hash_with_cache(
+            entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress,
+            meanwhile=functools.partial(_convert, table) if settings.regions and protected else None,
+        )  # fmt: skip
         records = [r for r in results if isinstance(r, ImageRecord)]
         failures = tuple(r for r in results if isinstance(r, HashFailure))
         scanned = cluster_records(
@@ -200,6 +206,7 @@ def find_duplicates(
             progress=progress,
             protected=protected,
             searches=store,
+            table=table,
         )
     finally:
         if store:
@@ -377,20 +384,6 @@ def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None
     return protected
 
 
-def _hash(
-    entries: Sequence[FileEntry],
-    settings: HashSettings,
-    *,
-    jobs: int,
-    store: HashCache | None,
-    timeout: float,
-    progress: ProgressCallback | None,
-) -> tuple[list[ImageRecord | HashFailure], int]:
-    """Results for every entry, in entry order, from the cache where valid, else decoded; and
-    how many came from the cache (the cache's rows are read while workers hash: imgdup.warm)."""
-    return hash_with_cache(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
-
-
 def cluster_records(
     records: Sequence[ImageRecord],
     settings: HashSettings,
@@ -406,6 +399,7 @@ def cluster_records(
     measure: Measure | None = None,
     protected: Callable[[ImageRecord], bool] | None = None,
     searches: HashCache | None = None,
+    table: LinkTable | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -415,7 +409,7 @@ def cluster_records(
     a caller that clusters the same records again (a threshold sweep) measures once; ``on_quality``
     receives them (the cache stores them, so a warm run measures nothing). ``join`` and
     ``measure`` replace the local self-join and quality workers (the Dask engine's scheduling
-    of the same kernels).
+    of the same kernels). ``table``: a :class:`LinkTable` that may hold some records' link hashes already.
     """
     decided = functools.partial(
         memo.decision_key, settings_key=settings_key(settings), threshold=threshold, keep=keep, protected=protected
@@ -435,7 +429,7 @@ def cluster_records(
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
-    table = LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
+    table = table or LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
     groups = _components(
         normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected,
         table=table,
@@ -503,6 +497,11 @@ def cluster_records(
             key = decided(records)
         searches.put_memo(key, memo.encode(scanned))
     return scanned
+
+
+def _convert(table: LinkTable, records: Sequence[ImageRecord]) -> None:
+    """Convert the records' link hashes into ``table`` (low-information records are never searched)."""
+    table.rows([link_item(r) for r in records if not r.low_information])
 
 
 def _with_blocks(records: Sequence[ImageRecord], store: HashCache) -> Sequence[ImageRecord]:

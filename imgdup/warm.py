@@ -33,22 +33,27 @@ def hash_with_cache(
     store: HashCache | None,
     timeout: float,
     progress: Progress | None,
+    meanwhile: Callable[[list[ImageRecord]], object] | None = None,
 ) -> tuple[list[Result], int]:
     """Results for every entry, in entry order, from the cache where valid, else decoded; and
-    how many came from the cache."""
+    how many came from the cache. ``meanwhile`` is given the cached records in the reading
+    thread, while workers hash (work over them that need not wait for the others); not called
+    when nothing is to be hashed."""
     total = len(entries)
     rows = store.rows(entries) if store else [None] * total
     todo = [e for e, row in zip(entries, rows) if row is None]
     cached: list[Result | None] = []
     failed: list[BaseException] = []
 
-    def read() -> None:
+    def read(overlap: bool = False) -> None:
         try:
             cached.extend(store.decode_rows(entries, rows) if store else [None] * total)
+            if overlap and meanwhile is not None:
+                meanwhile([r for r in cached if isinstance(r, ImageRecord)])
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
             failed.append(exc)
 
-    reader = threading.Thread(target=read, name="imgdup-cache-rows", daemon=True)
+    reader = threading.Thread(target=read, args=(True,), name="imgdup-cache-rows", daemon=True)
     started = False
 
     def start() -> None:

@@ -146,3 +146,29 @@ def test_workers_forked_during_a_paused_scan_collect_their_garbage(tmp_path: Pat
     with collector_paused():
         got = parallel.hash_all(entries, SETTINGS, jobs=1, work=_collector_on)
     assert {r.reason for r in got if isinstance(r, HashFailure)} == {"collector on"}
+
+
+def test_candidates_restricted_to_fresh_images_keep_every_pair_that_holds_one(tmp_path: Path) -> None:
+    """The region search's candidate pairs (whole images and halves, for the corner rule) with
+    ``fresh``: every full-search candidate that holds a fresh image, whatever the mask."""
+    import numpy as np
+
+    from imgdup.regions import _half_candidates, link_item
+
+    root = _folder(tmp_path / "ref", 6)
+    for i in range(3):  # copies with a corner covered, re-encoded: their halves are a few bits apart
+        img = photo(300 + i)
+        img.paste((255, 255, 255), (0, 0, 110, 80))
+        img.resize((300, 225)).save(root / f"{i:02d}-corner.jpg", quality=60)
+    records = [r for r in imgdup.find_duplicates(root, jobs=1).records if not r.low_information]
+    images = [[link_item(r)] for r in records]
+    hx, hy = _half_candidates(images, 8, bits=64, backend="auto", join=None)
+    full = {(int(min(x, y)), int(max(x, y))) for x, y in zip(hx, hy) if x != y}
+    assert len(full) >= 3
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        fresh = (rng.random(len(images)) < 0.3).tolist()
+        gx, gy = _half_candidates(images, 8, bits=64, backend="auto", join=None, fresh=fresh)
+        got = {(int(min(x, y)), int(max(x, y))) for x, y in zip(gx, gy) if x != y}
+        assert got <= full
+        assert {(x, y) for x, y in full if fresh[x] or fresh[y]} <= got
