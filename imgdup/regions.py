@@ -721,13 +721,17 @@ def region_links(
     count = np.bincount(slot, minlength=len(values))
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
     start = np.cumsum(count) - count
-    if join is None:
+    held = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owners, slot, len(values))
+    mih = backend == "mih" or (backend == "auto" and index.choose_backend(len(values), threshold, bits) == "mih")
+    if join is None and held is not None and mih:  # only what is near a fresh image's values
+        ma, mb, _ = index.join_touching(values, held, threshold, bits=bits)
+    elif join is None:
         ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
     else:  # another engine's
         ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
     shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
-    if fresh is not None:
-        ma, mb, shared = _touching(_held(np.asarray(fresh, dtype=bool), owners, slot, len(values)), ma, mb, shared)
+    if held is not None:
+        ma, mb, shared = _touching(held, ma, mb, shared)
     # A pair counts when at least one side is canonical for its owner: canonical entries of u
     # against all of v, sub-region entries of u against canonical ones of v.
     xs, ys = zip(
