@@ -289,7 +289,8 @@ def hash_all(
                     queue.appendleft(sorted(w.todo.items()))
                 w.todo, w.chunks = {}, 0
                 w.kill()
-                workers[i] = _Worker(ctx, work, settings, memory_mb, workers)
+                # _context() again: a caller's thread may have started since (imgdup.warm's reader)
+                workers[i] = _Worker(_context(), work, settings, memory_mb, workers)
         for w in workers:
             with contextlib.suppress(Exception):
                 w.conn.send(None)

@@ -172,3 +172,35 @@ def test_candidates_restricted_to_fresh_images_keep_every_pair_that_holds_one(tm
         got = {(int(min(x, y)), int(max(x, y))) for x, y in zip(gx, gy) if x != y}
         assert got <= full
         assert {(x, y) for x, y in full if fresh[x] or fresh[y]} <= got
+
+
+def test_a_worker_replaced_while_the_reader_runs_is_not_forked_from_a_threaded_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader thread starts once the workers are forked; a worker that crashes after that is
+    replaced through the fork server (a fork would copy a process with a thread mid-work)."""
+    import threading
+
+    from .test_parallel import make_entries, misbehaving
+
+    names = [f"{i:02d}.png" for i in range(12)]
+    names.insert(5, "crash.png")
+    entries = make_entries(tmp_path, names)
+    methods: list[str] = []
+    real = parallel._Worker.__init__
+
+    def spy(self: parallel._Worker, ctx: object, *args: object, **kwargs: object) -> None:
+        methods.append(ctx.get_start_method())  # type: ignore[attr-defined]
+        real(self, ctx, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel._Worker, "__init__", spy)
+    stop = threading.Event()
+    reader = threading.Thread(target=stop.wait)
+    try:
+        results = parallel.hash_all(entries, SETTINGS, jobs=1, work=misbehaving, on_started=reader.start)
+    finally:
+        stop.set()
+        reader.join()
+    assert methods == ["fork", "forkserver"]
+    assert [r.path for r in results if isinstance(r, HashFailure)] == [str(tmp_path / "crash.png")]
+    assert [r.path for r in results] == [e.path for e in entries]
