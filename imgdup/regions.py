@@ -617,6 +617,29 @@ def _slots(value: Sequence[int]) -> tuple[list[int], np.ndarray]:
     return values, np.array([where[v] for v in value], dtype=np.int64)
 
 
+def _join(
+    values: Sequence[int],
+    threshold: int,
+    *,
+    bits: int,
+    backend: str,
+    join: Callable[..., list[Match]] | None,
+    held: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of distinct values within ``threshold`` (two arrays of positions): another
+    engine's self-join (``join``), else the index's; with ``held`` (:func:`_held`) and MIH, only
+    those near a held value (:func:`imgdup.index.join_touching`: the rest are dropped anyway)."""
+    if join is not None:
+        ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+        return ma, mb
+    mih = backend == "mih" or (backend == "auto" and index.choose_backend(len(values), threshold, bits) == "mih")
+    if held is not None and mih:
+        ma, mb, _ = index.join_touching(values, held, threshold, bits=bits)
+    else:
+        ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
+    return ma, mb
+
+
 def _held(fresh: np.ndarray, owners: np.ndarray, slot: np.ndarray, n_values: int) -> np.ndarray:
     """Which distinct values a fresh image holds (entries: their ``owners`` and value ``slot``)."""
     held = np.zeros(n_values, dtype=bool)
@@ -665,13 +688,10 @@ def _half_candidates(
         own = np.array(owner, dtype=np.int64)[np.argsort(slot, kind="stable")]
         count = np.bincount(slot, minlength=len(values))
         start = np.cumsum(count) - count
-        if join is None:
-            ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
-        else:
-            ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+        hot = None if fresh is None else _held(np.asarray(fresh, dtype=bool), np.array(owner), slot, len(values))
+        ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=hot)
         shared = np.flatnonzero(count > 1)
-        if fresh is not None:
-            hot = _held(np.asarray(fresh, dtype=bool), np.array(owner, dtype=np.int64), slot, len(values))
+        if hot is not None:
             ma, mb, shared = _touching(hot, ma, mb, shared)
         for px, py in (
             _cross(start[shared], count[shared], start[shared], count[shared]),
@@ -722,13 +742,7 @@ def region_links(
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
     start = np.cumsum(count) - count
     held = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owners, slot, len(values))
-    mih = backend == "mih" or (backend == "auto" and index.choose_backend(len(values), threshold, bits) == "mih")
-    if join is None and held is not None and mih:  # only what is near a fresh image's values
-        ma, mb, _ = index.join_touching(values, held, threshold, bits=bits)
-    elif join is None:
-        ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
-    else:  # another engine's
-        ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+    ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=held)
     shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
     if held is not None:
         ma, mb, shared = _touching(held, ma, mb, shared)
