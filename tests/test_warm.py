@@ -201,6 +201,7 @@ def test_a_worker_replaced_while_the_reader_runs_is_not_forked_from_a_threaded_p
     finally:
         stop.set()
         reader.join()
-    assert methods == ["fork", "forkserver"]
+    # (the first is forked unless another test left a thread of its own running)
+    assert len(methods) == 2 and methods[1] == "forkserver"
     assert [r.path for r in results if isinstance(r, HashFailure)] == [str(tmp_path / "crash.png")]
     assert [r.path for r in results] == [e.path for e in entries]
