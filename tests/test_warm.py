@@ -205,3 +205,44 @@ def test_a_worker_replaced_while_the_reader_runs_is_not_forked_from_a_threaded_p
     assert len(methods) == 2 and methods[1] == "forkserver"
     assert [r.path for r in results if isinstance(r, HashFailure)] == [str(tmp_path / "crash.png")]
     assert [r.path for r in results] == [e.path for e in entries]
+
+
+@pytest.mark.parametrize("index_backend", ["mih", "auto"])
+def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_backend: str
+) -> None:
+    """End to end through the overlapped cache read, the link hashes converted meanwhile and
+    (under MIH) the join around the new files' values: the clusters, keepers, reasons, actions,
+    distances and reference-only clusters of a scan without any cache."""
+    from PIL import Image
+
+    from imgdup import index
+
+    from .conftest import encode, picture
+    from .test_datasets import _batch, _outcome, _scan
+
+    ref, new = _batch(tmp_path)
+    for seed in (11, 14):  # turned 2 degrees, smaller: hashes a few bits from the reference's, not equal
+        img = picture(seed, (400, 300)).rotate(2, resample=Image.Resampling.BICUBIC).resize((360, 270))
+        (new / f"turned{seed}.jpg").write_bytes(encode(img, quality=50))
+    cache = tmp_path / "c.sqlite3"
+    _scan(reference=[ref], cache=cache, index=index_backend)
+    joined: list[int] = []
+    real = index.join_touching
+    monkeypatch.setattr(index, "join_touching", lambda *a, **k: (joined.append(1), real(*a, **k))[1])
+    incremental = _scan(new, reference=[ref], cache=cache, index=index_backend, jobs=2)
+    assert incremental.summary.from_cache == 9  # the reference's files, read while the batch was hashed
+    assert bool(joined) == (index_backend == "mih")
+    monkeypatch.setattr(index, "join_touching", real)
+    cold = _scan(new, reference=[ref], index=index_backend)
+    assert _outcome(incremental) == _outcome(cold)
+    assert [(c.keep.path, c.keep_reason) for c in incremental.clusters] == [
+        (c.keep.path, c.keep_reason) for c in cold.clusters
+    ]
+    assert cold.reference_clusters  # r2 and its smaller copy: reference files only
+    for seed, source in ((11, "r1.jpg"), (14, "r4.jpg")):
+        (c,) = [c for c in cold.clusters if any(m.record.path.endswith(f"turned{seed}.jpg") for m in c.members)]
+        (m,) = [m for m in c.members if m.record.path.endswith(f"turned{seed}.jpg")]
+        assert any(k.record.path.endswith(source) for k in c.members)
+        assert m.action.value == "remove" and m.distance > 0  # found by the join, not by equal values
+    assert imgdup.to_document(incremental)["clusters"] == imgdup.to_document(cold)["clusters"]
