@@ -55,10 +55,11 @@ def hash_with_cache(
 
     reader = threading.Thread(target=read, args=(True,), name="imgdup-cache-rows", daemon=True)
     started = False
+    hits = len(todo) < total  # with no row (no cache, a new one) there is nothing to read: no thread
 
     def start() -> None:
         nonlocal started
-        if todo and not started:  # with nothing to hash there is nothing to overlap: read below
+        if hits and not started:  # (called only when something is to be hashed; else read below)
             started = True
             reader.start()
 
