@@ -246,3 +246,23 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
         assert any(k.record.path.endswith(source) for k in c.members)
         assert m.action.value == "remove" and m.distance > 0  # found by the join, not by equal values
     assert imgdup.to_document(incremental)["clusters"] == imgdup.to_document(cold)["clusters"]
+
+
+@pytest.mark.parametrize("width", [8, 64, 65, 256])
+def test_the_search_slots_are_the_sorted_distinct_values_and_each_entrys_place(width: int) -> None:
+    """regions._slots, 64-bit values through numpy and wider ones through Python ints: the same
+    answer as the definition."""
+    import random
+
+    import numpy as np
+
+    from imgdup.regions import _slots
+
+    rng = random.Random(width)
+    for n in (0, 1, 2, 7, 500):
+        value = [rng.getrandbits(width) for _ in range(n)]
+        value += value[: n // 3] + [0] * (n > 3)
+        rng.shuffle(value)
+        values, slot = _slots(value)
+        assert values == sorted(set(value)) and all(type(v) is int for v in values)
+        assert slot.dtype == np.int64 and [values[k] for k in slot] == value
