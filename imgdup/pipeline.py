@@ -499,9 +499,16 @@ def cluster_records(
     return scanned
 
 
+# Cached records whose link hashes are converted ahead (while the new files are hashed) at most:
+# 837 bytes of arrays a record (20,646: 17 MB), kept for the scan. A larger reference converts only
+# what its search compares, afterwards, as without a cache.
+_CONVERT_AHEAD = 100_000
+
+
 def _convert(table: LinkTable, records: Sequence[ImageRecord]) -> None:
     """Convert the records' link hashes into ``table`` (low-information records are never searched)."""
-    table.rows([link_item(r) for r in records if not r.low_information])
+    if len(records) <= _CONVERT_AHEAD:
+        table.rows([link_item(r) for r in records if not r.low_information])
 
 
 def _with_blocks(records: Sequence[ImageRecord], store: HashCache) -> Sequence[ImageRecord]:

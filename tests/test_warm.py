@@ -207,16 +207,20 @@ def test_a_worker_replaced_while_the_reader_runs_is_not_forked_from_a_threaded_p
     assert [r.path for r in results] == [e.path for e in entries]
 
 
-@pytest.mark.parametrize("index_backend", ["mih", "auto"])
+@pytest.mark.parametrize(("index_backend", "ahead"), [("mih", 100_000), ("auto", 100_000), ("mih", 3)])
 def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_backend: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_backend: str, ahead: int
 ) -> None:
-    """End to end through the overlapped cache read, the link hashes converted meanwhile and
-    (under MIH) the join around the new files' values: the clusters, keepers, reasons, actions,
-    distances and reference-only clusters of a scan without any cache."""
+    """End to end through the overlapped cache read, the link hashes converted meanwhile (or
+    not: a reference over the cap) and (under MIH) the join around the new files' values: the
+    clusters, keepers, reasons, actions, distances and reference-only clusters of a scan without
+    any cache."""
+    import threading
+
     from PIL import Image
 
-    from imgdup import index
+    from imgdup import index, pipeline
+    from imgdup.regions import LinkTable
 
     from .conftest import encode, picture
     from .test_datasets import _batch, _outcome, _scan
@@ -230,9 +234,20 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
     joined: list[int] = []
     real = index.join_touching
     monkeypatch.setattr(index, "join_touching", lambda *a, **k: (joined.append(1), real(*a, **k))[1])
+    converted: list[int] = []
+    rows = LinkTable.rows
+
+    def spy(self: LinkTable, items: list[object]) -> object:
+        if threading.current_thread().name == "imgdup-cache-rows":
+            converted.append(len(items))
+        return rows(self, items)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LinkTable, "rows", spy)
+    monkeypatch.setattr(pipeline, "_CONVERT_AHEAD", ahead)
     incremental = _scan(new, reference=[ref], cache=cache, index=index_backend, jobs=2)
     assert incremental.summary.from_cache == 9  # the reference's files, read while the batch was hashed
     assert bool(joined) == (index_backend == "mih")
+    assert converted == ([9] if ahead >= 9 else [])
     monkeypatch.setattr(index, "join_touching", real)
     cold = _scan(new, reference=[ref], index=index_backend)
     assert _outcome(incremental) == _outcome(cold)
