@@ -314,6 +314,12 @@ class HashCache:
     def get_many(self, entries: Sequence[FileEntry]) -> list[ImageRecord | HashFailure | None]:
         """:meth:`get` for many entries, in their order: one query per chunk of paths, not one
         query per file (a warm run's cache reads cost a third as much; see bench_e2e.py)."""
+        return self.decode_rows(entries, self.rows(entries))
+
+    def rows(self, entries: Sequence[FileEntry]) -> list[Sequence[Any] | None]:
+        """The stored rows of :meth:`get_many`, not yet decoded, in the entries' order: None where
+        there is none, or one of another version of the file. The SQL part alone: the decoding
+        (:meth:`decode_rows`) touches no database and may run while workers hash the misses."""
         if self.broken or self._db is None:
             return [None] * len(entries)
         rows: dict[bytes, Sequence[Any]] = {}
@@ -329,7 +335,13 @@ class HashCache:
         except sqlite3.Error as exc:
             self._failed(exc)
             return [None] * len(entries)
-        return [self._from_row(e, rows.get(k)) for e, k in zip(entries, keys)]
+        return [_same_version(e, rows.get(k)) for e, k in zip(entries, keys)]
+
+    def decode_rows(
+        self, entries: Sequence[FileEntry], rows: Sequence[Sequence[Any] | None]
+    ) -> list[ImageRecord | HashFailure | None]:
+        """The results in :meth:`rows`' rows (None: no row, or one that cannot be read back)."""
+        return [self._from_row(e, row) for e, row in zip(entries, rows)]
 
     def _from_row(self, entry: FileEntry, row: Sequence[Any] | None) -> ImageRecord | HashFailure | None:
         """The cached result in ``row`` if it is of this exact file version (and count the hit);
@@ -496,6 +508,16 @@ class HashCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _same_version(entry: FileEntry, row: Sequence[Any] | None) -> Sequence[Any] | None:
+    """``row`` if it was stored for this exact version of the file (as :meth:`HashCache._from_row`
+    checks it), else None."""
+    if row is None or row[1] != entry.inode or row[2] != entry.size or row[3] != entry.mtime_ns:
+        return None
+    if entry.ctime_ns and row[4] != entry.ctime_ns:  # 0: not known (a plan's entry)
+        return None
+    return row
 
 
 def _quality_columns(q: Quality) -> tuple[object, ...]:

@@ -8,6 +8,7 @@ summary line says how many and where they are listed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from .cache import default_cache_path
 from .discover import normalise_roots
 from .errors import ImgdupError, OutputError, RemovalError, RemovalInterrupted, UsageError
 from .filelist import file_roots, read_file_list, real_file_paths
+from .gcpause import collector_paused
 from .models import ALGORITHMS, DECODE_MODES, RemovalResult
 from .names import to_json_text
 from .parallel import DEFAULT_TIMEOUT
@@ -534,8 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (a batch system's time limit, a pre-emption) stops the run as Ctrl-C does: between
     # two files, saying what was done and how to undo it (it ended a removal silently).
     previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+    # The collector paused for the whole command (imgdup.gcpause), the report's rows included;
+    # not under Dask, whose scheduler and client run threads in this process for hours.
+    paused = collector_paused() if getattr(args, "engine", "local") != "dask" else contextlib.nullcontext()
     try:
-        return runner()
+        with paused:
+            return runner()
     except UsageError as exc:
         print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

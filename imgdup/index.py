@@ -444,6 +444,77 @@ def mih_pairs(
     return a[order].astype(np.int64), b[order].astype(np.int64), d[order].astype(np.int64)
 
 
+def cross_pairs(
+    queries: np.ndarray, values: np.ndarray, threshold: int, bits: int, *, plan: MihPlan | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (i, j) with ``queries[i]`` and ``values[j]`` (:func:`to_words` arrays) within
+    ``threshold``, as arrays i, j and distance sorted by (i, j): MIH over ``values`` probed by
+    the queries alone. A new batch against a cached reference asks only what is near the new
+    hashes; a self-join over both would also pair up the reference's own.
+
+    A pair within ``threshold`` has a chunk within that chunk's radius (see :class:`MihPlan`); it
+    is reported from the first such chunk, through the one mask that is the two chunks' xor.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if not len(queries) or not len(values):
+        return empty, empty, empty
+    plan = plan or mih_plan(max(2, len(values)), threshold, bits)
+    los = np.cumsum((0, *plan.widths[:-1])).tolist()
+    searched = [(lo, w, r) for lo, w, r in zip(los, plan.widths, plan.radii) if r >= 0]
+    q_chunks = [_chunk_values(queries, lo, w) for lo, w, _ in searched]
+    v_chunks = [_chunk_values(values, lo, w) for lo, w, _ in searched]
+    q_flat = queries[:, 0] if queries.shape[1] == 1 else queries
+    v_flat = values[:, 0] if values.shape[1] == 1 else values
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(empty, empty, empty)]
+    for k, (_, width, radius) in enumerate(searched):
+        index = _ChunkIndex(v_chunks[k], width, len(values))
+        hs = v_flat[index.order]
+        masks = [0, *(m for _, ms in _masks_by_top_bit(width, radius) for m in ms)]
+        for mask in masks:
+            probe = q_chunks[k] ^ np.uint64(mask)
+            hit, lo, cnt = index.lookup(probe.astype(np.int64) if index.table else probe)
+            for part in _batches(cnt):
+                i, at, d = _verify_cross(hit[part], lo[part], cnt[part], q_flat, hs, threshold)
+                j = index.order[at]
+                first = np.ones(len(i), dtype=bool)  # not within an earlier chunk's radius
+                for (_, _, r), qc, vc in zip(searched[:k], q_chunks, v_chunks):
+                    first &= np.bitwise_count(qc[i] ^ vc[j]) > r
+                found.append((i[first], j[first], d[first]))
+    i, j, d = (np.concatenate(parts) for parts in zip(*found))
+    order = np.lexsort((j, i))
+    return i[order].astype(np.int64), j[order].astype(np.int64), d[order].astype(np.int64)
+
+
+def _verify_cross(
+    qpos: np.ndarray, lo: np.ndarray, cnt: np.ndarray, qh: np.ndarray, hs: np.ndarray, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_verify` with the queries' hashes apart from the searched ones."""
+    ends = np.cumsum(cnt)
+    at = np.arange(ends[-1]) + np.repeat(lo - (ends - cnt), cnt)
+    rep = np.repeat(qpos, cnt)
+    x = qh[rep] ^ hs[at]
+    d = np.bitwise_count(x) if x.ndim == 1 else np.bitwise_count(x).sum(axis=1, dtype=np.uint16)
+    ok = np.flatnonzero(d <= t)
+    return rep[ok], at[ok], d[ok]
+
+
+def join_touching(
+    hashes: Sequence[int], held: np.ndarray, threshold: int, *, bits: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs of :func:`self_join_arrays` with at least one ``held`` hash (a mask), as arrays
+    a, b, distance (``a < b``, sorted by (a, b)): the held hashes joined among themselves and
+    probed against the rest (:func:`cross_pairs`), the rest never against each other."""
+    held = np.asarray(held, dtype=bool)
+    h, rest = np.flatnonzero(held), np.flatnonzero(~held)
+    words = to_words(hashes, bits)
+    a1, b1, d1 = mih_pairs(words[h], threshold, bits) if len(h) >= 2 else (np.zeros(0, dtype=np.int64),) * 3
+    qi, vj, d2 = cross_pairs(words[h], words[rest], threshold, bits)
+    x, y = np.concatenate([h[a1], h[qi]]), np.concatenate([h[b1], rest[vj]])
+    a, b, d = np.minimum(x, y), np.maximum(x, y), np.concatenate([d1, d2])
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
 _BACKEND_FUNCS: dict[str, Callable[[Sequence[int], int, int], list[Match]]] = {
     "bktree": _bktree,
     "brute": _brute,

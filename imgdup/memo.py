@@ -130,3 +130,32 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
         for c in clusters
     )  # fmt: skip
     return Clustered(clusters, low, tuple(records)) if ok else None
+
+
+def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], tuple[str, str, int]] | None:
+    """Of the :class:`Clustered` that :func:`decode` would give, each cluster's member paths
+    mapped to its keeper's path, keep reason and diameter (what a reference's remembered
+    decisions are read for: :func:`imgdup.pipeline._reference_keepers`); None where
+    :func:`decode` gives None. No cluster is built: a 20,000-file reference's 20,000 members
+    cost 0.2-0.3 s as objects."""
+    n = len(records)
+    actions = _ACTIONS
+    try:
+        clusters_v, low_v = value
+        out = {}
+        for cid, keep, reason, diameter, members in clusters_v:
+            if not (type(cid) is int and type(keep) is int and 0 <= keep < n and isinstance(reason, str)):
+                return None
+            if type(diameter) is not int:
+                return None
+            paths = []
+            for i, d, a in members:
+                if type(i) is not int or not 0 <= i < n or type(d) is not int or a not in actions:
+                    return None
+                paths.append(records[i].path)
+            out[frozenset(paths)] = (records[keep].path, reason, diameter)
+        if not all(type(i) is int and 0 <= i < n for i in low_v):
+            return None
+    except (ValueError, TypeError):
+        return None
+    return out

@@ -19,6 +19,7 @@ with ``if __name__ == "__main__":`` as for any use of multiprocessing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -133,6 +134,7 @@ def _worker_main(
     max_pixels: int | None = Image.MAX_IMAGE_PIXELS,
 ) -> None:
     _die_with_parent()
+    gc.enable()  # a forked worker inherits the scan's paused collector (imgdup.gcpause); it runs for long
     # The caller's decompression-bomb limit (--max-pixels sets it), which a worker started by a
     # fork server or spawned would not inherit.
     Image.MAX_IMAGE_PIXELS = max_pixels
@@ -209,12 +211,15 @@ def hash_all(
     on_progress: Callable[[int], None] | None = None,
     batch: int = 256,
     work: HashFunction = hash_entry,
+    on_started: Callable[[], None] | None = None,
 ) -> list[Result]:
     """Hash ``entries`` with ``jobs`` worker processes; results come back in input order.
 
     ``on_results`` receives (entry, result) batches as they finish (the cache writes them);
     ``on_progress`` the number of files done so far. ``work`` (a picklable top-level
     function) replaces the hash function: the fault-injection tests' way into a worker.
+    ``on_started`` is called once the workers run (forked while this process has one thread:
+    a caller may start a thread of its own there, see :mod:`imgdup.warm`).
     """
     results: list[Result | None] = [None] * len(entries)
     pending: list[tuple[FileEntry, Result]] = []
@@ -242,6 +247,8 @@ def hash_all(
             ctx = _context()
             for _ in range(max(1, min(jobs, len(queue)))):
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers))
+        if on_started:
+            on_started()
         while done < len(entries):
             # Every worker gets a chunk, then a second one: it starts on that as soon as it has
             # sent its results, instead of idling while this process collects them and answers.
@@ -282,7 +289,8 @@ def hash_all(
                     queue.appendleft(sorted(w.todo.items()))
                 w.todo, w.chunks = {}, 0
                 w.kill()
-                workers[i] = _Worker(ctx, work, settings, memory_mb, workers)
+                # _context() again: a caller's thread may have started since (imgdup.warm's reader)
+                workers[i] = _Worker(_context(), work, settings, memory_mb, workers)
         for w in workers:
             with contextlib.suppress(Exception):
                 w.conn.send(None)

@@ -18,6 +18,7 @@ from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
+from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
 from .models import (
@@ -38,6 +39,7 @@ from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import LinkTable, colour_layout, is_framed, link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
+from .warm import hash_with_cache
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def _paths(value: PathOrPaths | None) -> list[str]:
         raise UsageError(f"not a path, nor an iterable of paths: {value!r}") from None
 
 
+@collector_paused()  # millions of objects and no cycles: imgdup.gcpause
 def find_duplicates(
     roots: PathOrPaths = (),
     *,
@@ -182,7 +185,13 @@ def find_duplicates(
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
-        results, from_cache = _hash(entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress)
+        # With regions, the cached records' link hashes are converted while the rest are hashed:
+        # with a new batch against a cached reference, most are compared (imgdup.warm).
+        table = LinkTable(bits=settings.bits)
+        results, from_cache = hash_with_cache(
+            entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress,
+            meanwhile=functools.partial(_convert, table) if settings.regions and protected else None,
+        )  # fmt: skip
         records = [r for r in results if isinstance(r, ImageRecord)]
         failures = tuple(r for r in results if isinstance(r, HashFailure))
         scanned = cluster_records(
@@ -197,6 +206,7 @@ def find_duplicates(
             progress=progress,
             protected=protected,
             searches=store,
+            table=table,
         )
     finally:
         if store:
@@ -374,35 +384,6 @@ def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None
     return protected
 
 
-def _hash(
-    entries: Sequence[FileEntry],
-    settings: HashSettings,
-    *,
-    jobs: int,
-    store: HashCache | None,
-    timeout: float,
-    progress: ProgressCallback | None,
-) -> tuple[list[ImageRecord | HashFailure], int]:
-    """Results for every entry, in entry order, from the cache where valid, else decoded; and
-    how many came from the cache."""
-    total = len(entries)
-    cached = store.get_many(entries) if store else [None] * total
-    todo = [e for e, c in zip(entries, cached) if c is None]
-    done_before = total - len(todo)
-    if progress:
-        progress("hash", done_before, total)
-    fresh = hash_all(
-        todo,
-        settings,
-        jobs=jobs,
-        timeout=timeout,
-        on_results=store.put_many if store else None,
-        on_progress=(lambda n: progress("hash", done_before + n, total)) if progress else None,
-    )
-    it = iter(fresh)
-    return [c if c is not None else next(it) for c in cached], done_before
-
-
 def cluster_records(
     records: Sequence[ImageRecord],
     settings: HashSettings,
@@ -418,6 +399,7 @@ def cluster_records(
     measure: Measure | None = None,
     protected: Callable[[ImageRecord], bool] | None = None,
     searches: HashCache | None = None,
+    table: LinkTable | None = None,
 ) -> Clustered:
     """Search, cluster and decide over already hashed records (in path order).
 
@@ -427,7 +409,7 @@ def cluster_records(
     a caller that clusters the same records again (a threshold sweep) measures once; ``on_quality``
     receives them (the cache stores them, so a warm run measures nothing). ``join`` and
     ``measure`` replace the local self-join and quality workers (the Dask engine's scheduling
-    of the same kernels).
+    of the same kernels). ``table``: a :class:`LinkTable` that may hold some records' link hashes already.
     """
     decided = functools.partial(
         memo.decision_key, settings_key=settings_key(settings), threshold=threshold, keep=keep, protected=protected
@@ -447,7 +429,7 @@ def cluster_records(
     distinct = len({r.hash for r in normal})
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
-    table = LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
+    table = table or LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
     groups = _components(
         normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected,
         table=table,
@@ -515,6 +497,18 @@ def cluster_records(
             key = decided(records)
         searches.put_memo(key, memo.encode(scanned))
     return scanned
+
+
+# Cached records whose link hashes are converted ahead (while the new files are hashed) at most:
+# 837 bytes of arrays a record (20,646: 17 MB), kept for the scan. A larger reference converts only
+# what its search compares, afterwards, as without a cache.
+_CONVERT_AHEAD = 100_000
+
+
+def _convert(table: LinkTable, records: Sequence[ImageRecord]) -> None:
+    """Convert the records' link hashes into ``table`` (low-information records are never searched)."""
+    if len(records) <= _CONVERT_AHEAD:
+        table.rows([link_item(r) for r in records if not r.low_information])
 
 
 def _with_blocks(records: Sequence[ImageRecord], store: HashCache) -> Sequence[ImageRecord]:
@@ -624,12 +618,7 @@ def _reference_keepers(
     refs = [r for r in records if protected(r)]
     if not refs or len(refs) == len(records):
         return {}
-    known = memo.decode(searches.get_memo(decided(refs)), refs)
-    if known is None:
-        return {}
-    return {
-        frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason, c.diameter) for c in known.clusters
-    }
+    return memo.keepers(searches.get_memo(decided(refs)), refs) or {}
 
 
 def _reference_links(

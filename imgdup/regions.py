@@ -765,9 +765,59 @@ def _distinct(a: np.ndarray) -> np.ndarray:
 def _slots(value: Sequence[int]) -> tuple[list[int], np.ndarray]:
     """The distinct hash values in order (what a self-join takes), and each entry's position
     among them."""
+    if value and max(value) < 1 << 64 and min(value) >= 0:
+        # 64-bit hashes: sorted as numbers, not through a dict of Python ints (the search of a
+        # new batch against a 20,000-file reference: ~110,000 entries, 0.05 -> 0.01 s)
+        arr = np.fromiter(value, dtype=np.uint64, count=len(value))
+        order = np.argsort(arr, kind="stable")
+        ordered = arr[order]
+        first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+        slot = np.empty(len(arr), dtype=np.int64)
+        slot[order] = np.cumsum(first) - 1
+        return ordered[first].tolist(), slot
     values = sorted(set(value))
     where = {v: k for k, v in enumerate(values)}
     return values, np.array([where[v] for v in value], dtype=np.int64)
+
+
+def _join(
+    values: Sequence[int],
+    threshold: int,
+    *,
+    bits: int,
+    backend: str,
+    join: Callable[..., list[Match]] | None,
+    held: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of distinct values within ``threshold`` (two arrays of positions): another
+    engine's self-join (``join``), else the index's; with ``held`` (:func:`_held`) and MIH, only
+    those near a held value (:func:`imgdup.index.join_touching`: the rest are dropped anyway)."""
+    if join is not None:
+        ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+        return ma, mb
+    mih = backend == "mih" or (backend == "auto" and index.choose_backend(len(values), threshold, bits) == "mih")
+    if held is not None and mih:
+        ma, mb, _ = index.join_touching(values, held, threshold, bits=bits)
+    else:
+        ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
+    return ma, mb
+
+
+def _held(fresh: np.ndarray, owners: np.ndarray, slot: np.ndarray, n_values: int) -> np.ndarray:
+    """Which distinct values a fresh image holds (entries: their ``owners`` and value ``slot``)."""
+    held = np.zeros(n_values, dtype=bool)
+    held[slot[fresh[owners]]] = True
+    return held
+
+
+def _touching(
+    held: np.ndarray, ma: np.ndarray, mb: np.ndarray, shared: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The value pairs (``ma``, ``mb``) and shared values whose owners can make a pair with a
+    fresh image: one of the values is held by one (:func:`_held`). A new batch against a
+    cached reference: the reference's own pairs (most of them) are not crossed, dropped after."""
+    near = held[ma] | held[mb]
+    return ma[near], mb[near], shared[held[shared]]
 
 
 def _half_candidates(
@@ -777,10 +827,12 @@ def _half_candidates(
     bits: int,
     backend: str,
     join: Callable[..., list[Match]] | None,
+    fresh: Sequence[bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images (as two arrays of indices) whose top halves, or whose bottom halves, are
     within ``threshold``: every corner leaves one of the two clean, so these are the candidates
-    of :func:`occluded_distance`. One self-join per half; flat halves (stored as 0) take no part."""
+    of :func:`occluded_distance`. One self-join per half; flat halves (stored as 0) take no part.
+    With ``fresh``, at least the pairs that hold a fresh image (see :func:`_touching`)."""
     xs, ys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     owners: tuple[list[int], list[int]] = ([], [])
     held: tuple[list[int], list[int]] = ([], [])
@@ -799,11 +851,11 @@ def _half_candidates(
         own = np.array(owner, dtype=np.int64)[np.argsort(slot, kind="stable")]
         count = np.bincount(slot, minlength=len(values))
         start = np.cumsum(count) - count
-        if join is None:
-            ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
-        else:
-            ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+        hot = None if fresh is None else _held(np.asarray(fresh, dtype=bool), np.array(owner), slot, len(values))
+        ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=hot)
         shared = np.flatnonzero(count > 1)
+        if hot is not None:
+            ma, mb, shared = _touching(hot, ma, mb, shared)
         for px, py in (
             _cross(start[shared], count[shared], start[shared], count[shared]),
             _cross(start[ma], count[ma], start[mb], count[mb]),
@@ -847,15 +899,16 @@ def region_links(
     values, slot = _slots(value)
     is_sub = np.array(sub, dtype=bool)
     order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
-    own = np.array(owner, dtype=np.int64)[order]
+    owners = np.array(owner, dtype=np.int64)
+    own = owners[order]
     count = np.bincount(slot, minlength=len(values))
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
     start = np.cumsum(count) - count
-    if join is None:
-        ma, mb, _ = index.self_join_arrays(values, threshold, bits=bits, backend=backend)
-    else:  # another engine's
-        ma, mb, _ = index.match_arrays(join(values, threshold, bits=bits, backend=backend))
+    held = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owners, slot, len(values))
+    ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=held)
     shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
+    if held is not None:
+        ma, mb, shared = _touching(held, ma, mb, shared)
     # A pair counts when at least one side is canonical for its owner: canonical entries of u
     # against all of v, sub-region entries of u against canonical ones of v.
     xs, ys = zip(
@@ -864,7 +917,7 @@ def region_links(
         _cross(start[ma] + n_canon[ma], count[ma] - n_canon[ma], start[mb], n_canon[mb]),
     )
     x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
-    hx, hy = _half_candidates(images, threshold, bits=bits, backend=backend, join=join)
+    hx, hy = _half_candidates(images, threshold, bits=bits, backend=backend, join=join, fresh=fresh)
     x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
     apart = x != y
     candidates = _distinct(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])

@@ -7,6 +7,7 @@ import itertools
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,3 +134,42 @@ def test_index_module_stays_pure() -> None:
         node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not imported & {"os", "PIL", "sqlite3", "tqdm"}
+
+
+def _absurd(n: int, threshold: int, bits: int) -> bool:
+    """A valid plan too slow to run in a test (e.g. one 64-bit chunk at radius 10)."""
+    plan = mih_plan(max(2, n), threshold, bits)
+    return sum(index._ball(w, r) for w, r in zip(plan.widths, plan.radii)) > 5000
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=hash_sets(max_size=80), data=st.data())
+def test_a_join_touching_held_hashes_is_the_oracle_restricted_to_them(
+    case: tuple[list[int], int, int], data: st.DataObject
+) -> None:
+    """The region search's join for a new batch against a cached reference: every pair with a
+    held hash, none without, in the self-join's order."""
+    hashes, threshold, bits = case
+    if _absurd(len(hashes), threshold, bits):
+        return
+    held = [data.draw(st.booleans()) for _ in hashes]
+    a, b, d = index.join_touching(hashes, np.array(held, dtype=bool), threshold, bits=bits)
+    want = [m for m in oracle(hashes, threshold) if held[m.a] or held[m.b]]
+    assert list(map(Match, a.tolist(), b.tolist(), d.tolist())) == want
+
+
+def test_cross_pairs_in_every_chunking_batch_and_lookup_agree_with_brute(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    values = list(dict.fromkeys(rng.getrandbits(64) for _ in range(1500)))
+    queries = [h ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for h in values[:300]]
+    queries += [rng.getrandbits(64) for _ in range(100)]
+    pairs = itertools.product(enumerate(queries), enumerate(values))
+    expected = [(i, j, (q ^ v).bit_count()) for (i, q), (j, v) in pairs if (q ^ v).bit_count() <= 6]
+    assert len(expected) >= 300
+    monkeypatch.setattr(index, "_PAIR_BATCH", 64)
+    for chunks in (2, 3, 4, 7):  # 32-bit chunks use binary search, narrower ones the table
+        plan = mih_plan(len(values), 6, 64, chunks=chunks)
+        i, j, d = index.cross_pairs(to_words(queries, 64), to_words(values, 64), 6, 64, plan=plan)
+        assert list(zip(i.tolist(), j.tolist(), d.tolist())) == expected
+    empty = index.cross_pairs(to_words([], 64), to_words(values, 64), 6, 64)
+    assert [len(x) for x in empty] == [0, 0, 0]
