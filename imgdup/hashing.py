@@ -936,13 +936,22 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
         with Image.open(source, formats=_formats_for(source)) as img:
             opened = img.tell()
             for index in [k for k in range(frames) if k != opened][: MAX_FRAMES - 1]:
-                img.seek(index)
-                w, h = img.size
-                if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError(
-                        f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
-                    )
-                img.load()
+                try:
+                    img.seek(index)
+                    w, h = img.size
+                    if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
+                        raise Image.DecompressionBombError(
+                            f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
+                        )
+                    img.load()
+                except (EOFError, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno is not None:
+                        raise  # the system's read error, not the file's: see _guarded
+                    # Pillow's own words ("Truncated File Read") read as a cut file; a header that
+                    # declares frames the file does not hold is the usual cause (QA pass 13).
+                    raise OSError(
+                        f"frame {index + 1} of the {frames} frames its header declares cannot be read ({exc})"
+                    ) from exc
                 frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
                 if min(frame.size) >= 2 * draft_size(settings):
                     frame = frame.reduce(min(frame.size) // draft_size(settings))

@@ -234,3 +234,24 @@ def test_an_mpo_preview_is_not_a_frame(tmp_path: Path) -> None:
         assert im.mpinfo[0xB002][1]["Attribute"]["MPType"].startswith("Large Thumbnail")  # type: ignore[attr-defined]
     (record,) = imgdup.find_duplicates([tmp_path], jobs=1).records
     assert record.frames == 1 and record.frame_hashes == ()
+
+
+def test_an_animation_declaring_more_frames_than_it_holds_says_so(tmp_path: Path) -> None:
+    """An APNG whose header declares 1,000 frames but holds 3 failed with Pillow's bare "Truncated
+    File Read", which reads as a cut file (QA pass 13): the reason names the frame that is missing
+    and the count the header declares. The file still fails as a whole (never a keeper, never
+    removed)."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    save_frames(buf, [80, 81, 82], "PNG", duration=100)  # type: ignore[arg-type]
+    data = bytearray(buf.getvalue())
+    at = data.index(b"acTL")
+    data[at + 4 : at + 8] = struct.pack(">I", 1000)
+    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])) & 0xFFFFFFFF)
+    (tmp_path / "a-anim.png").write_bytes(bytes(data))
+    result = imgdup.find_duplicates([tmp_path], jobs=1)
+    (failure,) = result.failures
+    assert failure.path.endswith("a-anim.png")
+    assert "frame 4 of the 1000 frames its header declares cannot be read" in failure.reason, failure.reason
