@@ -323,31 +323,32 @@ def test_an_html_report_inside_a_scanned_root_is_refused(data: Path, tmp_path: P
     assert imgdup.write_report(result, tmp_path / "review.html")
 
 
-def test_report_into_a_missing_folder_fails_before_the_scan(
-    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's scan, replaced by a failure: what a test runs must stop before it."""
     import imgdup.cli as cli_mod
 
-    def no_scan(*_a: object, **_k: object) -> None:
+    def scan(*_a: object, **_k: object) -> None:
         raise AssertionError("the scan ran before the output location was checked")
 
-    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    monkeypatch.setattr(cli_mod, "find_duplicates", scan)
+
+
+@pytest.mark.usefixtures("no_scan")
+def test_report_into_a_missing_folder_fails_before_the_scan(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "missing" / "r.json"
     assert main(["-d", str(data), "--no-cache", "--report", str(target)]) == 2
     err = capsys.readouterr().err
     assert str(target) in err and ".tmp" not in err
 
 
+@pytest.mark.usefixtures("no_scan")
 def test_montage_folder_that_cannot_be_created_fails_before_the_scan(
-    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A montage folder under a file (or a missing drive) failed only after the whole scan."""
-    import imgdup.cli as cli_mod
-
-    def no_scan(*_a: object, **_k: object) -> None:
-        raise AssertionError("the scan ran before the montage folder was checked")
-
-    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     target = tmp_path / "notes.txt" / "sheets" / "run1"
     assert main(["-d", str(data), "--no-cache", "--montage", str(target)]) == 2
