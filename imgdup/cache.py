@@ -309,7 +309,7 @@ class HashCache:
         except sqlite3.Error as exc:
             self._failed(exc)
             return None
-        return self._from_row(entry, row)
+        return self._from_row(entry, _same_version(entry, row))
 
     def get_many(self, entries: Sequence[FileEntry]) -> list[ImageRecord | HashFailure | None]:
         """:meth:`get` for many entries, in their order: one query per chunk of paths, not one
@@ -344,17 +344,13 @@ class HashCache:
         return [self._from_row(e, row) for e, row in zip(entries, rows)]
 
     def _from_row(self, entry: FileEntry, row: Sequence[Any] | None) -> ImageRecord | HashFailure | None:
-        """The cached result in ``row`` if it is of this exact file version (and count the hit);
-        a row that cannot be read back is a miss (the file is hashed again)."""
+        """The cached result in ``row``, a row of this exact file version (:func:`_same_version`),
+        and count the hit; a row that cannot be read back is a miss (the file is hashed again)."""
         if row is None:
             return None
-        (_, inode, size, mtime_ns, ctime_ns, width, height, hash_, digest, failure, low, variants, frames, frame_hashes,
-         regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, upscaled, pixels_sha256,
-         spectrum, fit, complete) = row  # fmt: skip
-        if inode != entry.inode or size != entry.size or mtime_ns != entry.mtime_ns:
-            return None
-        if entry.ctime_ns and ctime_ns != entry.ctime_ns:  # 0: not known (a plan's entry)
-            return None
+        (_, _inode, _size, _mtime_ns, _ctime_ns, width, height, hash_, digest, failure, low, variants, frames,
+         frame_hashes, regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, upscaled,
+         pixels_sha256, spectrum, fit, complete) = row  # fmt: skip
         if failure is not None:
             self.hits += 1
             return HashFailure(entry.path, failure)
@@ -511,8 +507,8 @@ class HashCache:
 
 
 def _same_version(entry: FileEntry, row: Sequence[Any] | None) -> Sequence[Any] | None:
-    """``row`` if it was stored for this exact version of the file (as :meth:`HashCache._from_row`
-    checks it), else None."""
+    """``row`` if it was stored for this exact version of the file (inode, size, mtime and, when
+    known, ctime), else None: what :meth:`HashCache._from_row` may read."""
     if row is None or row[1] != entry.inode or row[2] != entry.size or row[3] != entry.mtime_ns:
         return None
     if entry.ctime_ns and row[4] != entry.ctime_ns:  # 0: not known (a plan's entry)
