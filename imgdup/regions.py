@@ -386,7 +386,6 @@ def region_distance(
     b_regions: Sequence[int],
     *,
     bits: int,
-    framed: bool = False,
     a_framed: bool = False,
     b_framed: bool = False,
 ) -> int:
@@ -396,10 +395,10 @@ def region_distance(
     hashes and colour layouts agree (:data:`FINE_SHARE`, :data:`COLOUR_APART`), and of the
     corner match (:func:`occluded_distance`); identical plain
     hashes need only the colours to agree, and a pair with no confirmed comparison is ``bits``
-    apart (nothing in common). Two framed images whose
-    content boxes' finer hashes disagree are ``bits`` apart whatever else agrees (``framed``:
-    both are, see :data:`FRAMED_SHARE`), and so is a framed image (``a_framed``, ``b_framed``)
-    whose content box agrees with no box of the other (:func:`frames_veto`). With no regions
+    apart (nothing in common). Two framed images (``a_framed``, ``b_framed``: see
+    :data:`FRAMED_SHARE`) whose content boxes' finer hashes disagree are ``bits`` apart whatever
+    else agrees, and so is a framed image whose content box agrees with no box of the other
+    (:func:`frames_veto`). With no regions
     (``()``), the plain distance.
     ``regions`` is the layout of :func:`split` and :func:`colour_layout`.
     """
@@ -414,7 +413,7 @@ def region_distance(
         close = (af[i] ^ bf[j]).bit_count() <= COLOUR_FINE_SHARE * 4 * bits  # a colour filter at most
         return close or not colours_differ(ua[i], ra[i], ub[j], rb[j])
 
-    if frames_veto(a_regions, b_regions, a_framed or framed, b_framed or framed, bits=bits):
+    if frames_veto(a_regions, b_regions, a_framed, b_framed, bits=bits):
         return bits  # what a frame holds matches nothing of the other image: only the frames matched
     if plain == 0 and colours_agree(0, 0):
         return plain
