@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 
 from . import quality as quality_mod
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
-from .regions import content_box, content_share, half_boxes, occlusion_tail, sub_boxes
+from .regions import content_box, content_share, half_boxes, occlusion_tail, small_marks_on_canvas, sub_boxes
 
 # Formats Pillow may open: raster image formats only, so a file can never reach a plugin that
 # runs an external program (EPS -> Ghostscript) or a rarely used, rarely audited decoder.
@@ -136,7 +136,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -154,6 +154,7 @@ HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every 
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
+# 20: small marks on a plain canvas that the peel cannot box (a picture under ~12% of the width) are low information
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1061,9 +1062,14 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 grey, low = frame_grey, False
                 traits, chroma = _frame_traits(traits, frame, settings)
         plain = hash_image(grey, settings)
-        box = content_box(np.asarray(grey)) if settings.regions else None
+        arr = np.asarray(grey)
+        box = content_box(arr) if settings.regions else None
         if box is not None:
             traits = replace(traits, content=content_share(box, grey.size))
+        if not low and small_marks_on_canvas(arr):
+            # The canvas is all its hashes show: only exact copies are safe to group (regions.py).
+            full = (0, 0, grey.width, grey.height)
+            low = (box if box is not None else content_box(arr)) == full
         return ImageRecord(
             entry=entry,
             width=width,

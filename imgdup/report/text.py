@@ -129,7 +129,9 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         for c in result.reference_clusters:
             lines += _cluster_lines(c, to_hex, labels)
     for r in result.low_information:
-        lines.append(f"low information (solid colour or blank; not compared): {display_path(rooted(r.entry, labels))}")
+        where = display_path(rooted(r.entry, labels))
+        why = "blank, solid colour, or small marks on a plain canvas; exact copies only"
+        lines.append(f"low information ({why}): {where}")
     if result.low_information:
         lines.append("")
     for f in result.failures:
