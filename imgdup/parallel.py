@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image
 
-from .hashing import hash_entry
+from .hashing import DECODER_MODULES, hash_entry, load_decoders
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
 Result = ImageRecord | HashFailure
@@ -69,7 +69,7 @@ def _context() -> Any:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["imgdup.hashing"])
+        ctx.set_forkserver_preload(["imgdup.hashing", *DECODER_MODULES])
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - not Linux
 
@@ -244,6 +244,7 @@ def hash_all(
     lost = 0  # workers that died between files: a guard against a crash loop
     try:
         if queue:
+            load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
             ctx = _context()
             for _ in range(max(1, min(jobs, len(queue)))):
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers))

@@ -84,3 +84,38 @@ def test_huge_legal_jpeg_is_decoded_reduced_within_a_small_memory_bound(tmp_path
     assert isinstance(reduced, ImageRecord) and (reduced.width, reduced.height) == (8000, 6000)
     (full,) = hash_all([entry], HashSettings(decode="full"), jobs=1, memory_mb=100)
     assert isinstance(full, HashFailure) and "memory" in full.reason
+
+
+PLUGIN_PROBE = """
+import sys
+from imgdup.discover import discover
+from imgdup.hashing import hash_entry
+from imgdup.models import HashFailure, HashSettings
+from imgdup.parallel import hash_all
+
+def plugins_after_hashing(entry, settings):
+    hash_entry(entry, settings)
+    loaded = sorted(m for m in sys.modules if m.startswith("PIL.") and m.endswith("ImagePlugin"))
+    return HashFailure(entry.path, ",".join(loaded))
+
+entries, _ = discover([sys.argv[1]])
+for r in hash_all(entries, HashSettings(), jobs=1, work=plugins_after_hashing):
+    print(r.reason)
+"""
+
+
+def test_workers_decode_every_format_with_the_plugins_the_parent_loaded(tmp_path: Path) -> None:
+    """A TIFF or WebP file made each worker import all ~40 Pillow plugins (Image.init: the
+    formats Pillow registers first lack them), again in every measuring round's new workers;
+    the parent now imports the plugins of the formats imgdup opens before it forks them."""
+    import subprocess
+    import sys
+
+    from imgdup.hashing import DECODER_MODULES
+
+    photo(1, (64, 48)).save(tmp_path / "a.tif")
+    photo(2, (64, 48)).save(tmp_path / "b.webp")
+    out = subprocess.run([sys.executable, "-c", PLUGIN_PROBE, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    seen = [set(line.split(",")) for line in out.stdout.split()]
+    assert len(seen) == 2 and all(s and s <= set(DECODER_MODULES) for s in seen), seen
