@@ -119,3 +119,17 @@ def test_workers_decode_every_format_with_the_plugins_the_parent_loaded(tmp_path
     assert out.returncode == 0, out.stderr
     seen = [set(line.split(",")) for line in out.stdout.split()]
     assert len(seen) == 2 and all(s and s <= set(DECODER_MODULES) for s in seen), seen
+
+
+def test_work_is_handed_out_in_shrinking_chunks_so_the_workers_finish_together() -> None:
+    """Chunks of 16 files to the end left one worker decoding up to 16 files alone at the end
+    of every pool (every measuring round of the keep policy); now the last chunks are single
+    files, every file is sent once, in order, and no chunk is larger than before."""
+    from imgdup.parallel import _CHUNK, _chunks
+
+    for n, jobs in ((150, 2), (1000, 2), (7, 4), (1, 1), (0, 2)):
+        items = [(i, FileEntry(f"{i}.png", "", f"{i}.png", 0, 0, i, 0)) for i in range(n)]
+        chunks = _chunks(items, jobs)
+        assert [it for c in chunks for it in c] == items
+        assert all(1 <= len(c) <= _CHUNK for c in chunks)
+        assert n == 0 or all(len(c) == 1 for c in chunks[-2 * jobs :])
