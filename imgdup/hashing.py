@@ -17,7 +17,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -136,7 +136,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -154,6 +154,7 @@ HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every 
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
+# 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -178,6 +179,13 @@ def _mpo_frames(img: Image.Image) -> int:
     except (AttributeError, KeyError, IndexError, TypeError):
         return count  # an index Pillow read but not as expected: every picture counts
     return count if any(t not in _MPO_PREVIEWS for t in types) else 1
+
+
+def _frame_count(img: Image.Image) -> int:
+    """The pictures of an opened file that count as its frames (1 for a still image)."""
+    if img.format in _MULTI_FRAME:
+        return int(getattr(img, "n_frames", 1))
+    return _mpo_frames(img) if img.format == "MPO" else 1
 
 
 MAX_FRAMES = 64
@@ -718,9 +726,7 @@ def _load_first_frame(
             mode = _stored_mode(img)  # as stored (a draft decode changes it)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
-            frames = (
-                int(getattr(img, "n_frames", 1)) if fmt in _MULTI_FRAME else _mpo_frames(img) if fmt == "MPO" else 1
-            )
+            frames = _frame_count(img)
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
@@ -924,10 +930,34 @@ def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames:
 def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[Image.Image]:
     """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first.
 
-    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
-    size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
     The first frame is the one the file opens on: a HEIF collection opens on its primary image,
     which need not be its first, so the others are the rest in file order.
+    """
+    for _index, frame, orientation in _frames_at(source, frames):
+        yield _hash_view(frame, orientation, settings)
+
+
+# What ImageOps.exif_transpose does for each EXIF orientation (a normalised frame has no EXIF of its own).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _frames_at(
+    source: str | io.BytesIO, frames: int, indices: Sequence[int] | None = None
+) -> Iterator[tuple[int, Image.Image, int]]:
+    """(index, frame, EXIF orientation) for the frames of ``indices`` (None: every frame but the
+    one the file opens on), within the first :data:`MAX_FRAMES`: each normalised, as stored (not
+    turned by its EXIF orientation), a copy of its own.
+
+    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
+    size), and is decoded, handed over and dropped before the next, within the worker's memory bound.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
@@ -935,7 +965,8 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             opened = img.tell()
-            for index in [k for k in range(frames) if k != opened][: MAX_FRAMES - 1]:
+            wanted = [k for k in range(frames) if k != opened][: MAX_FRAMES - 1] if indices is None else indices
+            for index in wanted:
                 try:
                     img.seek(index)
                     w, h = img.size
@@ -952,10 +983,20 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
                     raise OSError(
                         f"frame {index + 1} of the {frames} frames its header declares cannot be read ({exc})"
                     ) from exc
-                frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
-                if min(frame.size) >= 2 * draft_size(settings):
-                    frame = frame.reduce(min(frame.size) // draft_size(settings))
-                yield _capped(frame)
+                orientation = img.getexif().get(0x0112, 1)
+                frame = normalise(img)
+                # the file's next seek changes the frame in place: hand over a copy of its own
+                yield index, frame.copy() if frame is img else frame, orientation
+
+
+def _hash_view(frame: Image.Image, orientation: int, settings: HashSettings) -> Image.Image:
+    """A later frame (normalised, as stored) as the hashes see it: turned upright by its EXIF
+    ``orientation``, reduced, capped."""
+    if orientation in _TRANSPOSE:
+        frame = frame.transpose(_TRANSPOSE[orientation])
+    if min(frame.size) >= 2 * draft_size(settings):
+        frame = frame.reduce(min(frame.size) // draft_size(settings))
+    return _capped(frame)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -1060,6 +1101,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 # every file that opens on a blank), and compared frame by frame as before.
                 grey, low = frame_grey, False
                 traits, chroma = _frame_traits(traits, frame, settings)
+                measured = None  # the blank frame's spectrum: the measuring takes this frame's
         plain = hash_image(grey, settings)
         box = content_box(np.asarray(grey)) if settings.regions else None
         if box is not None:
@@ -1173,6 +1215,7 @@ def measure_siblingwise(
     pixels: Callable[[], Image.Image] | None = None,
     steps: Sequence[int] | None = None,
     orientation: int = 1,
+    more: Callable[[], Iterable[Image.Image]] | None = None,
 ) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
@@ -1183,7 +1226,8 @@ def measure_siblingwise(
     over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
     ``pixels``: the image the pixel digest is of, when it is not ``img`` (a JPEG's colour decode).
     ``steps``: a JPEG's luminance quantisation table (natural order), and ``orientation`` its EXIF
-    orientation, for the block signature.
+    orientation, for the block signature. ``more``: a multi-frame file's other frames, which the
+    pixel digest covers too (files are pixel twins only when every frame is the same).
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
@@ -1195,6 +1239,9 @@ def measure_siblingwise(
     digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n".encode()).digest()
     summed = hashlib.sha256(digest)
     summed.update(grey.data if shown is img and img.mode == "L" else shown.tobytes())  # grey: as they are, no copy
+    for frame in more() if more is not None else ():
+        summed.update(f"{frame.mode} {frame.width} {frame.height}\n".encode())
+        summed.update(frame.tobytes())
     pixels_sha256 = summed.hexdigest()
     # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
@@ -1209,7 +1256,13 @@ def measure_siblingwise(
     )
 
 
-def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (), spectrum: bool = False) -> ImageRecord:
+def _quality_work(
+    entry: FileEntry,
+    settings: HashSettings,
+    colour: bool,
+    factors: Sequence[float] = (),
+    spectrum: bool = False,
+) -> ImageRecord:
     source, digest = _read(entry)
 
     def in_colour() -> Image.Image:
@@ -1223,11 +1276,14 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
+            count = _frame_count(img)
+            opened = img.tell()
             own = None
             steps = None
             orientation = img.getexif().get(0x0112, 1)
             colour_jpeg = False
-            if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
+            jpeg = img.format in ("JPEG", "MPO")
+            if jpeg and getattr(img, "quantization", None):
                 steps = img.quantization[min(img.quantization)]  # the luminance table
                 own = quality_mod.estimate_jpeg_quality(steps)
                 if img.mode in ("RGB", "YCbCr"):
@@ -1239,9 +1295,21 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
                     colour_jpeg = colour
             img.load()
             img = normalise(img)
+        orientation = orientation if isinstance(orientation, int) and 0 < orientation < 256 else 1
+        measured_at = opened
+        if count > 1 and not jpeg:
+            # Measured on the frame the file is searched by: a fade-in's black first frame told
+            # nothing, and a 2x enlargement of the animation was kept over it (QA pass 15).
+            found = _searched_frame(source, settings, count, img, orientation)
+            if found is not None:
+                measured_at, img = found
         if spectrum:  # all a smaller sibling is asked for: what a larger copy is compared with
             measured = spectrum_only(img, own)
         else:
+            # Every other frame goes into the pixel digest: two animations whose first frames
+            # are the same, and whose later ones differ by less than their hashes tell, were
+            # "identical pixels" (a blurred copy, the smaller file, was kept so).
+            others = [k for k in dict.fromkeys([opened, *range(count)]) if k != measured_at][: MAX_FRAMES - 1]
             # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
             # same pixels has the same one), made only once the spectrum shows no enlargement.
             measured = measure_siblingwise(
@@ -1250,9 +1318,26 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
                 factors,
                 pixels=in_colour if colour_jpeg else None,
                 steps=steps,
-                orientation=orientation if isinstance(orientation, int) and 0 < orientation < 256 else 1,
+                orientation=orientation,
+                more=(lambda: (f for _, f, _ in _frames_at(source, count, others))) if others else None,
             )
     return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
+
+
+def _searched_frame(
+    source: str | io.BytesIO, settings: HashSettings, count: int, first: Image.Image, orientation: int
+) -> tuple[int, Image.Image] | None:
+    """(index, frame: normalised, as stored) of the later frame a multi-frame file is searched by
+    (see :func:`hash_entry`), when its first frame is blank; None when that is the first frame."""
+    view = first.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else first
+    if settings.decode == "draft" and min(view.size) >= 2 * draft_size(settings):
+        view = view.reduce(min(view.size) // draft_size(settings))  # as _load_first_frame reduces it
+    if not is_low_information(_luma(_capped(view))):
+        return None
+    for index, frame, turned in _frames_at(source, count):
+        if not is_low_information(_luma(_hash_view(frame, turned, settings))):
+            return index, frame
+    return None
 
 
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
@@ -1261,13 +1346,13 @@ def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
     The record's hash is not computed (0); only ``quality``, the size and the digest matter.
     A JPEG is decoded as luminance only (all the measures need).
     """
-    return _guarded(entry, lambda: _quality_work(entry, colour=False))
+    return _guarded(entry, lambda: _quality_work(entry, settings, colour=False))
 
 
 def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
     """:func:`quality_entry` with a colour decode, so that the pixel digest of a JPEG equals that
     of a lossless copy of the same pixels (asked for when a same-size lossless sibling exists)."""
-    return _guarded(entry, lambda: _quality_work(entry, colour=True))
+    return _guarded(entry, lambda: _quality_work(entry, settings, colour=True))
 
 
 def quality_entry_some_rgb(
@@ -1286,6 +1371,6 @@ def quality_entry_some_rgb(
     return _guarded(
         entry,
         lambda: _quality_work(
-            entry, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
+            entry, settings, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
         ),
     )

@@ -95,7 +95,7 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
     lossless re-encode holds the same picture in more bytes, so it is never the better copy.
-    The digest is of the first frame: animations are twins only with the same later frames."""
+    The digest of a multi-frame file covers its frames (up to 64), and the key holds their hashes too."""
     best: dict[tuple[str, int, tuple[int, ...], int], ImageRecord] = {}
     out = []
     for r in records:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, features
+from PIL import Image, ImageFilter, features
 
 import imgdup
 from imgdup import hashing, quality
@@ -263,3 +263,46 @@ def test_a_cmyk_jpeg_print_conversion_is_not_kept_over_its_camera_original(tmp_p
     name, reason = keeper(tmp_path)
     assert name == "z_camera.jpg", reason
     assert reason == "highest JPEG quality (q92 vs CMYK JPEG of unknown quality, ranked as q60)"
+
+
+def _fade_in(path: Path, pictures: list[Image.Image], fmt: str = "PNG") -> None:
+    """An animation that opens on a black frame (a fade-in), then ``pictures``."""
+    black = Image.new("RGB", pictures[0].size, (0, 0, 0))
+    black.save(path, fmt, save_all=True, append_images=pictures, duration=100)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_enlarged_or_blurred_fade_in_loses_to_its_original(tmp_path: Path, seed: int) -> None:
+    """Quality was measured on an animation's first frame: a black one told nothing, so a 2x
+    enlargement of a fade-in was kept as "most pixels (640x480), not an enlargement" and a
+    blurred copy as "first in path order" or as "smallest of the files with identical pixels"
+    (QA pass 15). It is measured on the frame the file is searched by, the first that holds a
+    picture."""
+    pictures = [detailed(seed * 10 + k, (320, 240)) for k in range(3)]
+    big = tmp_path / "big"
+    big.mkdir()
+    _fade_in(big / "z_original.png", pictures)
+    _fade_in(big / "a_enlarged.png", [p.resize((640, 480), Image.Resampling.BICUBIC) for p in pictures])
+    assert keeper(big) == ("z_original.png", "the others are enlargements of it")
+    soft = tmp_path / "soft"
+    soft.mkdir()
+    _fade_in(soft / "z_original.png", pictures)
+    _fade_in(soft / "a_blurred.png", [p.filter(ImageFilter.GaussianBlur(2)) for p in pictures])
+    assert keeper(soft) == ("z_original.png", "sharper (another copy has less detail)")
+
+
+def test_animations_differing_after_their_first_frame_are_no_pixel_twins(tmp_path: Path) -> None:
+    """Two animations were "identical pixels" when their first frames were and the hashes of the
+    later ones agreed: a copy whose later frames were blurred (a smaller PNG) was kept as
+    "smallest of the files with identical pixels" and the original removed (QA pass 15). The
+    pixel digest of a multi-frame file covers every frame."""
+    title = detailed(7, (320, 240))
+    pictures = [detailed(70 + k, (320, 240)) for k in range(3)]
+    title.save(tmp_path / "z_original.png", save_all=True, append_images=pictures, duration=100)
+    soft = [p.filter(ImageFilter.GaussianBlur(1.5)) for p in pictures]
+    title.save(tmp_path / "a_soft_later.png", save_all=True, append_images=soft, duration=100)
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert "identical pixels" not in cluster.keep_reason
+    digests = {Path(r.path).name: r.quality.pixels_sha256 for r in result.records if r.quality}
+    assert digests["a_soft_later.png"] != digests["z_original.png"]
