@@ -154,7 +154,8 @@ HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every 
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
-# 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame
+# 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame;
+#     a colour JPEG's luminance digest covers its chroma subsampling and tables
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1216,6 +1217,7 @@ def measure_siblingwise(
     steps: Sequence[int] | None = None,
     orientation: int = 1,
     more: Callable[[], Iterable[Image.Image]] | None = None,
+    stored_as: str = "",
 ) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
@@ -1228,6 +1230,8 @@ def measure_siblingwise(
     ``steps``: a JPEG's luminance quantisation table (natural order), and ``orientation`` its EXIF
     orientation, for the block signature. ``more``: a multi-frame file's other frames, which the
     pixel digest covers too (files are pixel twins only when every frame is the same).
+    ``stored_as``: what else the digest covers, where ``img`` is not all the file holds (a colour
+    JPEG's luminance: its layers and chroma tables).
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
@@ -1236,7 +1240,7 @@ def measure_siblingwise(
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
         return _spectrum_alone(spec, upscaled)
     shown = pixels() if pixels is not None else img
-    digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n".encode()).digest()
+    digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n{stored_as}".encode()).digest()
     summed = hashlib.sha256(digest)
     summed.update(grey.data if shown is img and img.mode == "L" else shown.tobytes())  # grey: as they are, no copy
     for frame in more() if more is not None else ():
@@ -1282,6 +1286,7 @@ def _quality_work(
             steps = None
             orientation = img.getexif().get(0x0112, 1)
             colour_jpeg = False
+            stored_as = ""
             jpeg = img.format in ("JPEG", "MPO")
             if jpeg and getattr(img, "quantization", None):
                 steps = img.quantization[min(img.quantization)]  # the luminance table
@@ -1290,7 +1295,11 @@ def _quality_work(
                     # Full size, luminance only: about half the cost of a colour decode, and the
                     # exact plane the encoder quantised (a conversion to RGB and back rounds it,
                     # enough to hide a coarser lattice: an EXIF-rotated q92 re-encode of a q75
-                    # original was kept over it). The pixel digest is then of the luminance.
+                    # original was kept over it). The pixel digest is then of the luminance,
+                    # and of how the colours were stored: copies with one luminance and 4:2:0
+                    # chroma, or coarser chroma tables, were "identical pixels" (QA pass 15).
+                    chroma = [(k, list(v)) for k, v in sorted(img.quantization.items()) if k != min(img.quantization)]
+                    stored_as = f"luminance of {img.mode} {getattr(img, 'layer', None)} {chroma}"
                     img.draft("L", img.size)
                     colour_jpeg = colour
             img.load()
@@ -1320,6 +1329,7 @@ def _quality_work(
                 steps=steps,
                 orientation=orientation,
                 more=(lambda: (f for _, f, _ in _frames_at(source, count, others))) if others else None,
+                stored_as="" if colour_jpeg else stored_as,
             )
     return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
 

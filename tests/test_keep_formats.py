@@ -306,3 +306,23 @@ def test_animations_differing_after_their_first_frame_are_no_pixel_twins(tmp_pat
     assert "identical pixels" not in cluster.keep_reason
     digests = {Path(r.path).name: r.quality.pixels_sha256 for r in result.records if r.quality}
     assert digests["a_soft_later.png"] != digests["z_original.png"]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_jpegs_with_one_luminance_and_other_colours_are_no_pixel_twins(tmp_path: Path, seed: int) -> None:
+    """A colour JPEG's pixel digest is of its luminance (all the measures decode): a copy saved
+    with the same luminance table but 4:2:0 chroma, or coarser chroma tables, held "identical
+    pixels" and was kept as the smaller file over the 4:4:4 original (QA pass 15)."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_444.jpg", quality=90, subsampling=0)
+    img.save(tmp_path / "a_420.jpg", quality=90, subsampling=2)
+    with Image.open(tmp_path / "z_444.jpg") as im:
+        luma = list(im.quantization[0])
+    with Image.open(tmp_path / "a_420.jpg") as im:
+        coarse = list(im.quantization[1])
+    img.save(tmp_path / "b_coarse_chroma.jpg", qtables=[luma, [min(255, 3 * v) for v in coarse]], subsampling=0)
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert "identical pixels" not in cluster.keep_reason, cluster.keep_reason
+    digests = {r.quality.pixels_sha256 for r in result.records if r.quality and r.quality.pixels_sha256}
+    assert len(digests) == 3
