@@ -31,8 +31,9 @@ _ACTIONS = {a.value: a for a in Action}
 # "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts; 11: a keep
 # reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes;
 # 13: a framed image links only through its content box, and with --rotations a turned version
-# only when its colour layout and grey grid agree (remembered clusters may hold a wrong link).
-DECISIONS = 13
+# only when its colour layout and grey grid agree (remembered clusters may hold a wrong link);
+# 14: a tinted copy (sepia) loses "colour" to a member with real colour, as a grey one does.
+DECISIONS = 14
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -228,8 +228,16 @@ def real_colour(traits: Traits | None) -> bool:
     picture (:data:`TINT_SPREAD`, :data:`TINT_SHARE`)."""
     if traits is None or traits.colourfulness < COLOUR_MIN:
         return False
+    return not tinted(traits)
+
+
+def tinted(traits: Traits | None) -> bool:
+    """True when a file's colour (more than :data:`GREY_MAX`) is a uniform tint of a grey picture:
+    a chroma its grey levels predict (:data:`TINT_SPREAD`, :data:`TINT_SHARE`)."""
+    if traits is None or traits.colourfulness < GREY_MAX or traits.chroma_spread is None:
+        return False
     spread = traits.chroma_spread
-    return spread is None or not (spread < TINT_SPREAD and spread < TINT_SHARE * traits.colourfulness)
+    return spread < TINT_SPREAD and spread < TINT_SHARE * traits.colourfulness
 
 
 @functools.cache
@@ -835,7 +843,9 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
         out.append(
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
-                grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
+                # A tint (sepia) of a picture that has real colour is a grey copy, toned: a sepia
+                # PNG of a q75 colour photo was kept over it as "lossless" (QA pass 15).
+                grey=colourful and r.traits is not None and (r.traits.colourfulness < GREY_MAX or tinted(r.traits)),
                 enlarged=bool(spec)
                 and (
                     any(is_enlargement(spec, f, energy[r.path]) for f in smaller)
