@@ -155,7 +155,7 @@ HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every 
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
 # 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame;
-#     a colour JPEG's luminance digest covers its chroma subsampling and tables
+#     a colour JPEG's luminance digest covers its chroma subsampling and tables; traits: transparency, subsampling
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -734,6 +734,7 @@ def _load_first_frame(
             jpeg_quality = None
             if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
                 jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+            subsampling = _subsampling(img)
             reduced = settings.decode == "draft"
             if reduced and fmt in ("JPEG", "MPO"):
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
@@ -743,6 +744,7 @@ def _load_first_frame(
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            transparent = _transparent(img)
             if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
                 # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
                 # reduced): what it holds now is the displayed picture, at its full size.
@@ -794,6 +796,8 @@ def _load_first_frame(
                 format=fmt or "",
                 mode=mode,
                 chroma_spread=None if spread is None else round(spread, 3),
+                transparent=transparent,
+                subsampling=subsampling,
             )
             return img, width, height, frames, traits, measured, chroma
 
@@ -839,6 +843,35 @@ def _frame_traits(traits: Traits, frame: Image.Image, settings: HashSettings) ->
         chroma_spread=None if spread is None else round(spread, 3),
         thumb=_thumbnail(frame, frame.size),
     ), chroma
+
+
+def _subsampling(img: Image.Image) -> int | None:
+    """A colour JPEG's pixels per chroma sample, from its header (1 for 4:4:4, 2 for 4:2:2 or
+    4:4:0, 4 for 4:2:0 or 4:1:1); None for another file (a grey or CMYK JPEG too)."""
+    layer = getattr(img, "layer", None) if img.format in ("JPEG", "MPO") else None
+    if not layer or len(layer) != 3:
+        return None
+    try:
+        (_, h0, v0, _), (_, h1, v1, _) = layer[0], layer[1]
+        return max(1, (int(h0) * int(v0)) // max(1, int(h1) * int(v1)))
+    except (TypeError, ValueError):
+        return None
+
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _transparent(img: Image.Image) -> bool:
+    """Whether a loaded picture's alpha channel (or colour key) leaves some pixel less than
+    opaque: an RGBA file that is opaque everywhere holds no more than its RGB copy."""
+    if img.mode in _ALPHA_MODES:
+        alpha = img.getchannel("A")
+    elif img.mode in ("P", "RGB", "L") and "transparency" in img.info:
+        alpha = img.convert("RGBA").getchannel("A")
+    else:
+        return False
+    low = alpha.getextrema()[0]  # an 8-bit channel's (least, greatest)
+    return isinstance(low, int) and low < 255
 
 
 def _stored_mode(img: Image.Image) -> str:

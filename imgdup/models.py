@@ -121,6 +121,10 @@ class Traits:
     export, a 1-bit copy less. ``chroma_spread``: how far the colours stray from what the grey
     level alone predicts (:func:`imgdup.quality.chroma_spread`; near 0 for a grey picture with a
     uniform tint, such as sepia), None when not measured (a grey file, an older record).
+    ``transparent``: the file's alpha channel (or colour key) makes some pixel less than opaque: a
+    copy flattened onto a background shows the same pixels and has lost it. ``subsampling``: a
+    colour JPEG's pixels per chroma sample (1 for 4:4:4, 2 for 4:2:2, 4 for 4:2:0), None for
+    another file.
     """
 
     intact: bool = True
@@ -132,6 +136,8 @@ class Traits:
     format: str = ""
     mode: str = ""
     chroma_spread: float | None = None
+    transparent: bool = False
+    subsampling: int | None = None
 
 
 @dataclass(frozen=True)

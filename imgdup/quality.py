@@ -671,6 +671,8 @@ class Assessment:
     reencoded_from: int | None = None  # the coarser quality its pixels went through
     recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
     bits: int = 8  # bits per sample as stored (16 for a 16-bit scan, 1 for a black-and-white copy)
+    transparent: bool = False  # its alpha channel (or colour key) is used: see Traits.transparent
+    subsampled: int = 1  # pixels per chroma sample: see chroma_subsampling()
 
 
 # Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
@@ -703,6 +705,19 @@ def bits_per_sample(mode: str) -> int:
     if mode.startswith("I;16") or mode.endswith(";16"):
         return 16
     return 32 if mode in ("I", "F") else 8
+
+
+def chroma_subsampling(r: ImageRecord, through: int | None) -> int:
+    """Pixels per chroma sample, as far as the file tells: a colour JPEG's own (its header); 4
+    (4:2:0, what lossy encoders use by default) for a lossy WebP, AVIF, HEIF or CMYK JPEG and
+    for a file whose pixels went through a JPEG (``through``: a PNG of a JPEG's decode holds the
+    chroma that JPEG kept); 1 for the rest (lossless files) and for a grey picture."""
+    t = r.traits
+    if t is None or t.colourfulness < GREY_MAX:  # a grey picture's chroma holds nothing: none to lose
+        return 1
+    if t.subsampling is not None:
+        return t.subsampling
+    return 4 if unknown_quality(r) or through is not None else 1
 
 
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
@@ -859,6 +874,8 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
                 quality=q,
                 reencoded_from=fit,
                 bits=bits_per_sample(r.traits.mode) if r.traits is not None else 8,
+                transparent=r.traits is not None and r.traits.transparent,
+                subsampled=chroma_subsampling(r, fit),
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)

@@ -342,3 +342,59 @@ def test_jpegs_with_one_luminance_and_other_colours_are_no_pixel_twins(tmp_path:
     assert "identical pixels" not in cluster.keep_reason, cluster.keep_reason
     digests = {r.quality.pixels_sha256 for r in result.records if r.quality and r.quality.pixels_sha256}
     assert len(digests) == 3
+
+
+def _with_holes(seed: int) -> Image.Image:
+    """An RGBA picture whose alpha is used: a transparent band and a half-transparent one."""
+    rgba = np.asarray(detailed(seed).convert("RGBA")).copy()
+    rgba[:, :60, 3] = 0
+    rgba[:, 60:120, 3] = 128
+    return Image.fromarray(rgba, "RGBA")
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_transparent_original_is_kept_over_its_flattened_copy(tmp_path: Path, seed: int) -> None:
+    """A copy flattened onto white shows what the transparent original shows on white (the pixels
+    every measure sees): it was "identical pixels" and kept as the smaller file, its original's
+    transparency lost with the other (QA pass 15)."""
+    picture = _with_holes(seed)
+    picture.save(tmp_path / "z_transparent.png")
+    white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+    Image.alpha_composite(white, picture).convert("RGB").save(tmp_path / "a_flattened.png")
+    assert keeper(tmp_path) == ("z_transparent.png", "transparency (another copy was flattened onto a background)")
+
+
+def test_an_opaque_alpha_channel_is_no_transparency(tmp_path: Path) -> None:
+    """An RGBA file whose alpha is opaque everywhere holds the very picture of its RGB copy: the
+    smaller of the two is kept, as of any files with identical pixels."""
+    picture = detailed(5)
+    picture.convert("RGBA").save(tmp_path / "a_rgba.png")
+    picture.save(tmp_path / "b_rgb.png")
+    smaller = min(("a_rgba.png", "b_rgb.png"), key=lambda n: (tmp_path / n).stat().st_size)
+    assert keeper(tmp_path) == (smaller, "smallest of the files with identical pixels")
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_full_chroma_wins_over_subsampled_chroma_at_one_quality(tmp_path: Path, seed: int) -> None:
+    """At one luminance quality a 4:2:0 copy of a 4:4:4 file holds a quarter of its colour
+    samples: it was kept by path order (QA pass 15)."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_444.jpg", quality=90, subsampling=0)
+    img.save(tmp_path / "a_420.jpg", quality=90, subsampling=2)
+    img.save(tmp_path / "b_422.jpg", quality=90, subsampling=1)
+    assert keeper(tmp_path) == ("z_444.jpg", "more colour samples (1 per pixel vs 1 per 2 pixels: chroma subsampling)")
+
+
+def test_transparency_and_chroma_subsampling_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    _with_holes(6).save(root / "a_holes.png")
+    detailed(6).save(root / "b_422.jpg", quality=90, subsampling=1)
+    detailed(6).convert("RGBA").save(root / "c_opaque.png")
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 3
+    assert [r.traits for r in warm.records] == [r.traits for r in cold.records]
+    found = {Path(r.path).name: (r.traits.transparent, r.traits.subsampling) for r in warm.records if r.traits}
+    assert found == {"a_holes.png": (True, None), "b_422.jpg": (False, 2), "c_opaque.png": (False, None)}
