@@ -1234,12 +1234,13 @@ def spectrum_only(img: Image.Image, jpeg_quality: int | None) -> Quality:
     side_y, side_x, top, left = _centre_crop(img.height, img.width)
     crop = np.asarray(_luma(img.crop((left, top, left + side_x, top + side_y))))
     spec, _energy, upscaled = _crop_spectrum(crop, img.width, img.height, jpeg_quality)
-    return _spectrum_alone(spec, upscaled)
+    return _spectrum_alone(spec, upscaled, quality_mod.repeat_profile(crop, img.height, img.width, top, left))
 
 
-def _spectrum_alone(spec: Sequence[float], upscaled: bool) -> Quality:
-    """A measurement of the spectrum only (rounded as stored): no lattice test, no digest."""
-    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
+def _spectrum_alone(spec: Sequence[float], upscaled: bool, repeats: bytes) -> Quality:
+    """A measurement of the spectrum (rounded as stored) and of the crop's repeated columns and
+    rows only: no lattice test, no digest."""
+    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False, repeats=repeats)
 
 
 def measure_siblingwise(
@@ -1269,9 +1270,11 @@ def measure_siblingwise(
     grey = np.asarray(_luma(img))
     h, w = grey.shape
     side_y, side_x, top, left = _centre_crop(h, w)
-    spec, energy, upscaled = _crop_spectrum(grey[top : top + side_y, left : left + side_x], w, h, jpeg_quality)
+    crop = grey[top : top + side_y, left : left + side_x]
+    spec, energy, upscaled = _crop_spectrum(crop, w, h, jpeg_quality)
+    repeats = quality_mod.repeat_profile(crop, h, w, top, left)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
-        return _spectrum_alone(spec, upscaled)
+        return _spectrum_alone(spec, upscaled, repeats)
     shown = pixels() if pixels is not None else img
     digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n{stored_as}".encode()).digest()
     summed = hashlib.sha256(digest)
@@ -1290,6 +1293,7 @@ def measure_siblingwise(
         spectrum=tuple(round(x, 4) for x in spec),
         lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
         blocks=quality_mod.block_signature(grey, steps, orientation),
+        repeats=repeats,
     )
 
 

@@ -101,6 +101,9 @@ class Quality:
     # re-encodes of one picture (b"": not measured, or not read from the cache: a warm run whose
     # decisions are remembered leaves them there). The file's alone, so not compared.
     blocks: bytes = field(default=b"", compare=False, repr=False)
+    # ``repeats``: the centre crop's column and row differences (quality.repeat_profile): whether
+    # the file is a nearest-neighbour enlargement of a smaller sibling (b"": not measured).
+    repeats: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,35 @@ def test_source_kept_over_its_4x_enlargement(tmp_path: Path, method: Image.Resam
     assert keeper(tmp_path) == ("z_small.jpg", "the others are enlargements of it")
 
 
+@pytest.mark.parametrize(("factor", "saved"), [(1.1, "png"), (1.2, "q95"), (1.5, "q95"), (2.0, "q92"), (3.0, "q95")])
+def test_source_kept_over_its_nearest_neighbour_enlargement(tmp_path: Path, factor: float, saved: str) -> None:
+    """A nearest-neighbour enlargement's blocky steps fill the top of its spectrum, which the
+    spectral test took for detail: 2x and 3x copies, and every copy under 1.25x, were kept as
+    "most pixels (WxH), not an enlargement" (QA pass 15). Its repeated columns and rows tell it."""
+    img = detailed(8, (300, 220))
+    img.save(tmp_path / "z_source.jpg", quality=75)
+    size = (round(300 * factor), round(220 * factor))
+    big = decoded(tmp_path / "z_source.jpg").resize(size, Image.Resampling.NEAREST)
+    if saved == "png":
+        big.save(tmp_path / "a_nearest.png")
+    else:
+        big.save(tmp_path / "a_nearest.jpg", quality=int(saved[1:]))
+    assert keeper(tmp_path) == ("z_source.jpg", "the others are enlargements of it")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_original_repeats_no_columns_of_its_smaller_copies(seed: int) -> None:
+    """The nearest-neighbour test does not call a camera file an enlargement of its downscales."""
+    img = detailed(seed, (400, 300))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=75)
+    grey = np.asarray(Image.open(io.BytesIO(out.getvalue())).convert("L"))
+    top, left = (300 - 256) // 2 // 8 * 8, (400 - 256) // 2 // 8 * 8
+    profile = quality.repeat_profile(grey[top : top + 256, left : left + 256], 300, 400, top, left)
+    for scale in (0.95, 0.9, 0.8, 0.75, 2 / 3, 0.5, 1 / 3):
+        assert not quality.nearest_enlargement(profile, (400, 300), (round(400 * scale), round(300 * scale)))
+
+
 def test_the_reason_says_why_the_largest_copy_lost(tmp_path: Path) -> None:
     """The reason also says why the largest copy lost, the one a user expects to be kept: a source
     kept over its enlargement and a smaller thumbnail was explained only as "most pixels" (against
