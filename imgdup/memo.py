@@ -32,9 +32,8 @@ _ACTIONS = {a.value: a for a in Action}
 # reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes;
 # 13: a framed image links only through its content box, and with --rotations a turned version
 # only when its colour layout and grey grid agree (remembered clusters may hold a wrong link);
-# 14: a tinted copy (sepia) loses "colour" to a member with real colour, as a grey one does; at one
-# quality, transparency kept and more colour samples (chroma subsampling) rank first; a
-# nearest-neighbour enlargement of a sibling is an enlargement.
+# 14: at one quality, transparency kept and more colour samples (chroma subsampling) rank first;
+# a nearest-neighbour enlargement of a sibling is an enlargement.
 DECISIONS = 14
 
 

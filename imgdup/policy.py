@@ -141,8 +141,6 @@ def _quality_reason(
     if a.damaged != b.damaged:
         return "intact (another copy fails Pillow's full check)"
     if a.grey != b.grey:
-        if quality.tinted(s.traits):
-            return "colour (another copy is a uniform tint of grey: sepia, a toned print)"
         return "colour (another copy is grayscale)"
     if (a.bits == 1) != (b.bits == 1):
         return "grey levels (another copy is black and white, 1 bit per pixel)"

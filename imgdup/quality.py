@@ -613,6 +613,13 @@ def holds_only_noise(spec: Sequence[float], f: float, energy: float) -> bool:
 # 1.2, 1.5, 2 and 3 saved as PNG 0, at q92 0.09-0.75 (95% under 0.53), at q75 0.19-0.94 (medians
 # 0.33-0.55); bicubic ones at q92 0.55 and more (an enlargement either way).
 NN_RATIO = 0.6
+# Grey levels across a boundary under which it is flat: a quarter of the boundaries that are not
+# repeats must differ by more, or the test is not made. A drawing's flat columns (and a JPEG's
+# noise over them) say nothing: without it 8, at 0.5 1, of 2,000 pairs of a generated graphic
+# (q92 JPEG; benchmarks/accuracy/graphics.py) and a 0.5-0.95 size passed for enlargements, and
+# the accuracy benchmark's graphics set kept a JPEG over the PNG original; at 1.0 none. The
+# photos' nearest-neighbour copies above are found all the same but for 1-3 of 50 soft ones.
+FLAT_BOUNDARY = 1.0
 _PROFILE_HEAD = struct.Struct("<IIIIHH")  # stored height, width; crop top, left; crop rows, columns
 
 
@@ -694,9 +701,10 @@ def _repeat_ratio(diffs: np.ndarray, n_out: int, n_in: int, start: int) -> float
             repeated = src[1:] == src[:-1]
             k = int(repeated.sum())
             if 4 <= k <= len(diffs) - 4:
-                other = _middle(diffs[~repeated])
-                if other > 0:
-                    best = min(best, _middle(diffs[repeated]) / other)
+                others = np.sort(diffs[~repeated])
+                # a flat picture (a drawing): its repeats say nothing (FLAT_BOUNDARY)
+                if others[len(others) // 4] >= max(FLAT_BOUNDARY, 1e-9):
+                    best = min(best, _middle(diffs[repeated]) / _middle(others))
     return best
 
 
@@ -963,9 +971,10 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
         out.append(
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
-                # A tint (sepia) of a picture that has real colour is a grey copy, toned: a sepia
-                # PNG of a q75 colour photo was kept over it as "lossless" (QA pass 15).
-                grey=colourful and r.traits is not None and (r.traits.colourfulness < GREY_MAX or tinted(r.traits)),
+                # Not a tint either (sepia beside a colour photo, QA pass 15): a generated graphic's
+                # few flat colours are each a function of its grey level, a tint by that measure,
+                # and 4 of 57 graphic originals lost "colour" to their JPEG copies' noisy chroma.
+                grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
                 enlarged=bool(spec)
                 and (
                     any(is_enlargement(spec, f, energy[r.path]) for f in smaller)

@@ -209,22 +209,6 @@ def test_a_tinted_copy_is_no_colour_original(
     assert keeper(tmp_path) == ("z_original.png", "lossless (vs q80)")
 
 
-@pytest.mark.parametrize(
-    ("seed", "gain", "offset"), [(5, (1.0, 0.95, 0.85), (12, 6, 0)), (6, (0.8, 0.9, 1.0), (0, 5, 20))]
-)
-def test_a_tinted_copy_loses_to_the_colour_original(
-    tmp_path: Path, seed: int, gain: tuple[float, float, float], offset: tuple[int, int, int]
-) -> None:
-    """A tint is no real colour either way: a sepia PNG of a q75 colour photo (its grey levels
-    toned) was kept over the photo as "lossless" or "highest JPEG quality (q80 vs q75)", its
-    lattice gone with the toning (QA pass 15). A member with real colour wins over a tinted one
-    as over a grey one."""
-    img = detailed(seed)
-    img.save(tmp_path / "z_colour.jpg", quality=75)
-    sepia(decoded(tmp_path / "z_colour.jpg").convert("L"), gain, offset).save(tmp_path / "a_toned.png")
-    assert keeper(tmp_path) == ("z_colour.jpg", "colour (another copy is a uniform tint of grey: sepia, a toned print)")
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_photo_with_colour_is_no_tint(seed: int) -> None:
     """Colours that vary at every grey level are real colour; the same picture's tint is not."""
