@@ -166,8 +166,9 @@ def _quality_reason(
         return "not filtered (another copy is no plain re-encode of the picture the others share: noise or sharpening)"
     finer = max((o.quality for o in set_aside if o.processed), default=0)
     if not a.processed and finer > a.quality:
+        copy = "a lossless copy" if finer == 100 else f"a q{finer} copy"
         return (
-            f"not filtered (a q{finer} copy of its size is no plain re-encode of the picture the others share:"
+            f"not filtered ({copy} of its size is no plain re-encode of the picture the others share:"
             " noise or sharpening)"
         )
     if a.quality != b.quality:

@@ -420,8 +420,10 @@ def consistent(
 
 
 def may_be_filtered(r: ImageRecord) -> bool:
-    """Whether :func:`processed` may call the file filtered: a JPEG (what a filter app saves)."""
-    return r.traits is not None and r.traits.format in ("JPEG", "MPO") and not r.traits.lossless
+    """Whether :func:`processed` may call the file filtered: a JPEG or a lossless file (what a
+    filter app saves)."""
+    t = r.traits
+    return t is not None and (t.format in ("JPEG", "MPO") or t.lossless)
 
 
 def processed(members: Sequence[ImageRecord]) -> list[bool]:
@@ -431,9 +433,9 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
     holds two files at least. Files with the same pixels count once. With no larger family
     (two copies that disagree, alone) nothing is said: the pair does not tell which one was
     filtered. A lossy WebP, AVIF or HEIF file takes no part: its codec's errors are not bounded
-    by a JPEG's steps (a WebP re-encode is no filtered copy, and ranks as it did). Only JPEGs are
-    called filtered (what a filter app saves); a lossless file counts in the families only: a
-    PNG of a JPEG's decode clips colours the JPEG's luminance does not show."""
+    by a JPEG's steps (a WebP re-encode is no filtered copy, and ranks as it did). JPEGs and
+    lossless files are called filtered (a grainy copy saved as PNG, its lattice gone, was kept
+    as "lossless": QA pass 15); a palette file, ranked last anyway, counts in the families only."""
     out = [False] * len(members)
     firsts: dict[str, int] = {}
     for i, r in enumerate(members):

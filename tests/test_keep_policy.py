@@ -791,6 +791,22 @@ def test_a_grainy_copy_saved_at_higher_quality_loses_to_the_camera_file(tmp_path
     assert flagged == ["grain.jpg"]
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_grainy_copy_saved_losslessly_loses_to_the_camera_file(tmp_path: Path, seed: int) -> None:
+    """Only JPEGs were called filtered: the grainy copy saved as PNG, whose noise wiped the q75
+    lattice, was kept over the camera file and its chat re-send as "lossless (vs q75)" (QA pass 15)."""
+    paths = _versions(tmp_path, seed)
+    for name in ("sharpened", "grain"):
+        paths[name].unlink()
+    rng = np.random.default_rng(seed)
+    ycc = np.asarray(decoded(paths["chat"]).convert("YCbCr"), dtype=np.float64)  # any decode: the grain hides it
+    ycc[..., 0] += rng.normal(0, 6, ycc.shape[:2])
+    Image.fromarray(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), "YCbCr").convert("RGB").save(tmp_path / "grain.png")
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters
+    assert Path(cluster.keep.path).name == "z_camera.jpg", cluster.keep_reason
+    assert "a lossless copy of its size is no plain re-encode" in cluster.keep_reason
+
+
 def test_two_copies_that_disagree_alone_are_not_called_filtered(tmp_path: Path) -> None:
     """A pair alone does not tell which one was filtered (a sharpened copy, or a blurred one):
     no verdict, and files with the same pixels count once (a grainy copy saved twice is no
