@@ -222,6 +222,11 @@ def choose_keeper(
     if len(ranked) == 1:
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
+        if sum(r.entry.size == best.entry.size for r in records) > 1:
+            # a size shared by another twin: path order decided (it read "smallest")
+            if all(r.entry.size == best.entry.size for r in records):
+                return best, "first in path order of files with identical pixels, all of one size"
+            return best, "first in path order of the smallest files with identical pixels"
         return best, "smallest of the files with identical pixels"
     reason = _why(best, ranked[1], keep, rules, candidates, assessed if "quality" in keep else {})
     if keep[0] == "quality":

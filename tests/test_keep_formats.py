@@ -382,3 +382,16 @@ def test_transparency_and_chroma_subsampling_survive_the_cache(tmp_path: Path) -
     assert [r.traits for r in warm.records] == [r.traits for r in cold.records]
     found = {Path(r.path).name: (r.traits.transparent, r.traits.subsampling) for r in warm.records if r.traits}
     assert found == {"a_holes.png": (True, None), "b_422.jpg": (False, 2), "c_opaque.png": (False, None)}
+
+
+def test_twins_of_one_size_are_decided_by_path_order_and_say_so(tmp_path: Path) -> None:
+    """Files with identical pixels and the same number of bytes (other text chunks) were kept as
+    "smallest of the files with identical pixels": path order decided (QA pass 15)."""
+    from PIL import PngImagePlugin
+
+    picture = detailed(9)
+    for name, text in (("b_x.png", "AAAA"), ("a_y.png", "BBBB"), ("c_z.png", "CCCC")):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("note", text)
+        picture.save(tmp_path / name, pnginfo=info)
+    assert keeper(tmp_path) == ("a_y.png", "first in path order of files with identical pixels, all of one size")
