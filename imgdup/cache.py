@@ -39,7 +39,7 @@ SCHEMA = "imgdup.cache/12"  # 2: low_information and rotation variants; 3: quali
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
 # 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
 # 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits); 11: block signatures;
-# 12: transparency and JPEG chroma subsampling (traits), repeated columns and rows (measures)
+# 12: transparency and JPEG chroma subsampling (traits), repeated columns and rows, a thin border (measures)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -56,11 +56,11 @@ _CREATE_FILES = """
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
         format TEXT, mode TEXT, chroma_spread REAL, transparent INTEGER, subsampling INTEGER,
         upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER, blocks BLOB,
-        repeats BLOB,
+        repeats BLOB, border INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 34
+_COLUMNS = 35
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
@@ -68,7 +68,7 @@ _COLUMNS = 34
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
-    " chroma_spread, transparent, subsampling, upscaled, pixels_sha256, spectrum, lowest_fit, complete, repeats"
+    " chroma_spread, transparent, subsampling, upscaled, pixels_sha256, spectrum, lowest_fit, complete, repeats, border"
 )
 
 
@@ -352,7 +352,7 @@ class HashCache:
             return None
         (_, _inode, _size, _mtime_ns, _ctime_ns, width, height, hash_, digest, failure, low, variants, frames,
          frame_hashes, regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, transparent,
-         subsampling, upscaled, pixels_sha256, spectrum, fit, complete, repeats) = row  # fmt: skip
+         subsampling, upscaled, pixels_sha256, spectrum, fit, complete, repeats, border) = row  # fmt: skip
         if failure is not None:
             self.hits += 1
             return HashFailure(entry.path, failure)
@@ -366,7 +366,13 @@ class HashCache:
                 fit = None if fit is None else int(fit)
                 # blocks: read only when a decision is made again (get_blocks), not on every warm run
                 quality = Quality(
-                    bool(upscaled), pixels_sha256, _floats(spectrum), fit, bool(complete), repeats=repeats or b""
+                    bool(upscaled),
+                    pixels_sha256,
+                    _floats(spectrum),
+                    fit,
+                    bool(complete),
+                    repeats=repeats or b"",
+                    border=int(border or 0),
                 )
             if intact is not None:
                 jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
@@ -439,7 +445,7 @@ class HashCache:
                  *((None,) * 11 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
                                                    t.thumb, t.content, t.format, t.mode, t.chroma_spread,
                                                    int(t.transparent), t.subsampling)),
-                 *((None,) * 7 if q is None else _quality_columns(q)))
+                 *((None,) * 8 if q is None else _quality_columns(q)))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)
 
@@ -452,8 +458,8 @@ class HashCache:
             if r.quality is not None
         ]  # fmt: skip
         self._write(
-            "UPDATE files SET upscaled=?, pixels_sha256=?, spectrum=?, lowest_fit=?, complete=?, blocks=?, repeats=?"
-            " WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
+            "UPDATE files SET upscaled=?, pixels_sha256=?, spectrum=?, lowest_fit=?, complete=?, blocks=?, repeats=?,"
+            " border=? WHERE settings=? AND path=? AND inode=? AND size=? AND mtime_ns=?",
             rows,
         )
 
@@ -525,7 +531,7 @@ def _same_version(entry: FileEntry, row: Sequence[Any] | None) -> Sequence[Any] 
 
 def _quality_columns(q: Quality) -> tuple[object, ...]:
     return (int(q.upscaled), q.pixels_sha256, struct.pack(f"<{len(q.spectrum)}d", *q.spectrum), q.lowest_fit,
-            int(q.complete), q.blocks or None, q.repeats or None)  # fmt: skip
+            int(q.complete), q.blocks or None, q.repeats or None, q.border)  # fmt: skip
 
 
 def _floats(blob: bytes | None) -> tuple[float, ...]:

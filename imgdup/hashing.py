@@ -1234,13 +1234,33 @@ def spectrum_only(img: Image.Image, jpeg_quality: int | None) -> Quality:
     side_y, side_x, top, left = _centre_crop(img.height, img.width)
     crop = np.asarray(_luma(img.crop((left, top, left + side_x, top + side_y))))
     spec, _energy, upscaled = _crop_spectrum(crop, img.width, img.height, jpeg_quality)
-    return _spectrum_alone(spec, upscaled, quality_mod.repeat_profile(crop, img.height, img.width, top, left))
+    repeats = quality_mod.repeat_profile(crop, img.height, img.width, top, left)
+    return _spectrum_alone(spec, upscaled, repeats, _thin_border(img))
 
 
-def _spectrum_alone(spec: Sequence[float], upscaled: bool, repeats: bytes) -> Quality:
-    """A measurement of the spectrum (rounded as stored) and of the crop's repeated columns and
-    rows only: no lattice test, no digest."""
-    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False, repeats=repeats)
+def _spectrum_alone(spec: Sequence[float], upscaled: bool, repeats: bytes, border: int) -> Quality:
+    """A measurement of the spectrum (rounded as stored), of the crop's repeated columns and
+    rows and of a thin border only: no lattice test, no digest."""
+    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False, repeats=repeats, border=border)
+
+
+def _thin_border(img: Image.Image) -> int:
+    """:func:`imgdup.quality.thin_border` of a picture, from its outer rows and columns alone (grey)."""
+    w, h, d = img.width, img.height, quality_mod.THIN_BORDER + 1
+    if min(w, h) < 4 * d:
+        return 0
+    # the outermost ring first: almost every picture ends there (a fifth of the cost)
+    t, b, lt, rt = (
+        np.asarray(_luma(img.crop(box))).reshape(1, -1)
+        for box in ((0, 0, w, 1), (0, h - 1, w, h), (0, 0, 1, h), (w - 1, 0, w, h))
+    )
+    if not quality_mod.thin_border(t, b, lt, rt, rings=1):
+        return 0
+    top = np.asarray(_luma(img.crop((0, 0, w, d))))
+    bottom = np.asarray(_luma(img.crop((0, h - d, w, h))))[::-1]
+    left = np.asarray(_luma(img.crop((0, 0, d, h)))).T
+    right = np.asarray(_luma(img.crop((w - d, 0, w, h)))).T[::-1]
+    return quality_mod.thin_border(top, bottom, left, right)
 
 
 def measure_siblingwise(
@@ -1273,8 +1293,9 @@ def measure_siblingwise(
     crop = grey[top : top + side_y, left : left + side_x]
     spec, energy, upscaled = _crop_spectrum(crop, w, h, jpeg_quality)
     repeats = quality_mod.repeat_profile(crop, h, w, top, left)
+    border = _thin_border(img)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
-        return _spectrum_alone(spec, upscaled, repeats)
+        return _spectrum_alone(spec, upscaled, repeats, border)
     shown = pixels() if pixels is not None else img
     digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n{stored_as}".encode()).digest()
     summed = hashlib.sha256(digest)
@@ -1294,6 +1315,7 @@ def measure_siblingwise(
         lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
         blocks=quality_mod.block_signature(grey, steps, orientation),
         repeats=repeats,
+        border=border,
     )
 
 

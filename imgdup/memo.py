@@ -33,7 +33,8 @@ _ACTIONS = {a.value: a for a in Action}
 # 13: a framed image links only through its content box, and with --rotations a turned version
 # only when its colour layout and grey grid agree (remembered clusters may hold a wrong link);
 # 14: at one quality, transparency kept and more colour samples (chroma subsampling) rank first;
-# a nearest-neighbour enlargement of a sibling is an enlargement.
+# a nearest-neighbour enlargement of a sibling is an enlargement; a thin border (1-4 px) frames a
+# copy; a lossless file may be called filtered; twins of one size say path order decided.
 DECISIONS = 14
 
 

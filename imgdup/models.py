@@ -104,6 +104,8 @@ class Quality:
     # ``repeats``: the centre crop's column and row differences (quality.repeat_profile): whether
     # the file is a nearest-neighbour enlargement of a smaller sibling (b"": not measured).
     repeats: bytes = field(default=b"", repr=False)
+    # ``border``: the width of a thin plain border round the picture (quality.thin_border), 0: none.
+    border: int = 0
 
 
 @dataclass(frozen=True)

@@ -605,6 +605,40 @@ def holds_only_noise(spec: Sequence[float], f: float, energy: float) -> bool:
     return bool(spec) and f <= NOISE_MAX_F and _top_band(spec, f) < NOISE_VAR * energy
 
 
+# A thin border (THIN_BORDER px at most on every side, plain: BORDER_SHARE of each ring of pixels
+# within BORDER_LEVELS of the ring's median, all rings one level) is too thin for the reduced
+# decode's content box (a pixel or two of ~100 a side): a copy with a 1 or 2 px white border
+# was kept as "most pixels" even beside three other copies (QA pass 15). Such a copy is framed
+# when a sibling's size is its own less the border (a pixel of slack). Measured on dogs-1000:
+# 17 of 1,000 photos have one (dark scan edges; none matters without a sibling of that size);
+# 1-4 px borders (white, black, red) added to 100 of them: found in 97-99% of PNG, q90, q75 copies.
+THIN_BORDER = 4
+BORDER_LEVELS = 12.0
+BORDER_SHARE = 0.9
+
+
+def thin_border(
+    top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray, rings: int = THIN_BORDER + 1
+) -> int:
+    """The width of a plain border of a picture (1 to :data:`THIN_BORDER`), from its outer
+    :data:`THIN_BORDER` + 1 rows (``top``, ``bottom``: outermost first) and columns (``left``,
+    ``right``: as rows, outermost first), grey; 0 when none (or a plain band wider than that: a
+    background, not a border). With ``rings`` 1, the outermost ring alone: 1 when it is plain."""
+    level = None
+    for k in range(min(rings, len(top), len(bottom), len(left), len(right))):
+        sides = [side[k, k : side.shape[1] - k] for side in (top, bottom, left, right)]
+        ring = np.concatenate(sides).astype(np.float64)
+        if not ring.size:
+            return 0
+        m = float(np.median(ring))
+        plain = float((np.abs(ring - m) <= BORDER_LEVELS).mean()) >= BORDER_SHARE
+        if plain and (level is None or abs(m - level) <= BORDER_LEVELS):
+            level = m if level is None else level
+            continue
+        return k if k <= THIN_BORDER else 0
+    return 1 if rings == 1 and level is not None else 0
+
+
 # A file is a nearest-neighbour enlargement of a smaller sibling when, on its centre crop, the
 # column (and row) boundaries that such an enlargement from the sibling's size repeats hold a
 # median difference under NN_RATIO of that of the others: a repeated column differs from its
@@ -966,6 +1000,7 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
     filtered = processed(members)
     sources = _sibling_sources(members, frames)
     shapes = sorted({(r.width, r.height) for r, f in zip(members, frames) if not f})  # a frame's pixels are no source
+    thin = _thin_framed(members)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller = per_size[pixels[i]]
@@ -983,7 +1018,7 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
                     or any(enlarged_against(spec, theirs, (p / pixels[i]) ** 0.5) for p, theirs in sources(pixels[i]))
                     or _nearest_enlargement(r, shapes)
                 ),
-                framed=frames[i],
+                framed=frames[i] or thin[i],
                 edited=edited[i] or recoloured[i],
                 recoloured=recoloured[i],
                 blurred=blurred[i],
@@ -996,6 +1031,18 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)
+
+
+def _thin_framed(members: Sequence[ImageRecord]) -> list[bool]:
+    """Which members have a thin plain border (:func:`thin_border`) that a sibling of their size
+    less the border has not."""
+    shapes = {(r.width, r.height) for r in members}
+    out = []
+    for r in members:
+        b = r.quality.border if r.quality else 0
+        w, h = r.width - 2 * b, r.height - 2 * b
+        out.append(b > 0 and any(abs(sw - w) <= 1 and abs(sh - h) <= 1 for sw, sh in shapes))
+    return out
 
 
 def _nearest_enlargement(r: ImageRecord, shapes: Sequence[tuple[int, int]]) -> bool:

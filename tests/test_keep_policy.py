@@ -646,6 +646,40 @@ def test_copies_with_an_added_frame_lose_to_the_picture_without_it(tmp_path: Pat
     assert shares["z_original.jpg"] == 1.0 and all(shares[n] < 0.9 for n in framed)
 
 
+@pytest.mark.parametrize(
+    ("width", "fill", "saved", "others"), [(1, "white", "q90", 0), (2, "black", "png", 3), (4, "red", "q75", 1)]
+)
+def test_a_copy_with_a_thin_border_loses_to_the_picture_without_it(
+    tmp_path: Path, width: int, fill: str, saved: str, others: int
+) -> None:
+    """A border of a few pixels is too thin for the reduced decode's content box: a copy with a 1
+    or 2 px border was kept as "most pixels (WxH), not an enlargement", beside three other copies
+    too (QA pass 15)."""
+    detailed(11).save(tmp_path / "z_original.jpg", quality=75)
+    bordered = ImageOps.expand(decoded(tmp_path / "z_original.jpg"), width, fill=fill)
+    if saved == "png":
+        bordered.save(tmp_path / "a_bordered.png")
+    else:
+        bordered.save(tmp_path / "a_bordered.jpg", quality=int(saved[1:]))
+    for k in range(others):
+        decoded(tmp_path / "z_original.jpg").save(tmp_path / f"b_copy{k}.jpg", quality=60 - 10 * k)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
+    if not others:
+        assert reason == "no added border, bars or caption (another copy has them)"
+
+
+def test_a_plain_background_is_no_thin_border() -> None:
+    """A plain band wider than a thin border (a studio wall, a canvas) is no thin border: the
+    content box and the frame rule deal with it."""
+    picture = ImageOps.expand(detailed(12, (200, 150)), 20, fill="white")
+    grey = np.asarray(picture.convert("L"))
+    sides = grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]
+    assert quality.thin_border(*sides) == 0
+    grey = np.asarray(ImageOps.expand(detailed(12, (200, 150)), 3, fill="white").convert("L"))
+    assert quality.thin_border(grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]) == 3
+
+
 def test_a_coloured_frame_does_not_make_a_grey_photo_lose_to_its_crop(tmp_path: Path) -> None:
     """A grey picture's copies are all grey; a coloured border around one of them is no colour of
     the picture's, so it must not turn the plain copies into "grayscale" next to a colour one."""
