@@ -18,7 +18,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -156,7 +156,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 21  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -174,7 +174,9 @@ HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every 
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
-# 20: small marks on a plain canvas that the peel cannot box (a picture under ~12% of the width) are low information
+# 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame;
+#     a colour JPEG's luminance digest covers its chroma subsampling and tables; traits: transparency, subsampling
+# 21: small marks on a plain canvas that the peel cannot box (a picture under ~12% of the width) are low information
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -199,6 +201,13 @@ def _mpo_frames(img: Image.Image) -> int:
     except (AttributeError, KeyError, IndexError, TypeError):
         return count  # an index Pillow read but not as expected: every picture counts
     return count if any(t not in _MPO_PREVIEWS for t in types) else 1
+
+
+def _frame_count(img: Image.Image) -> int:
+    """The pictures of an opened file that count as its frames (1 for a still image)."""
+    if img.format in _MULTI_FRAME:
+        return int(getattr(img, "n_frames", 1))
+    return _mpo_frames(img) if img.format == "MPO" else 1
 
 
 MAX_FRAMES = 64
@@ -739,15 +748,14 @@ def _load_first_frame(
             mode = _stored_mode(img)  # as stored (a draft decode changes it)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
-            frames = (
-                int(getattr(img, "n_frames", 1)) if fmt in _MULTI_FRAME else _mpo_frames(img) if fmt == "MPO" else 1
-            )
+            frames = _frame_count(img)
             orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             jpeg_quality = None
             if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
                 jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+            subsampling = _subsampling(img)
             reduced = settings.decode == "draft"
             if reduced and fmt in ("JPEG", "MPO"):
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
@@ -757,6 +765,7 @@ def _load_first_frame(
                 want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
                 img.draft(want, (int(w * scale), int(h * scale)))
             img.load()
+            transparent = _transparent(img)
             if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
                 # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
                 # reduced): what it holds now is the displayed picture, at its full size.
@@ -808,6 +817,8 @@ def _load_first_frame(
                 format=fmt or "",
                 mode=mode,
                 chroma_spread=None if spread is None else round(spread, 3),
+                transparent=transparent,
+                subsampling=subsampling,
             )
             return img, width, height, frames, traits, measured, chroma
 
@@ -853,6 +864,35 @@ def _frame_traits(traits: Traits, frame: Image.Image, settings: HashSettings) ->
         chroma_spread=None if spread is None else round(spread, 3),
         thumb=_thumbnail(frame, frame.size),
     ), chroma
+
+
+def _subsampling(img: Image.Image) -> int | None:
+    """A colour JPEG's pixels per chroma sample, from its header (1 for 4:4:4, 2 for 4:2:2 or
+    4:4:0, 4 for 4:2:0 or 4:1:1); None for another file (a grey or CMYK JPEG too)."""
+    layer = getattr(img, "layer", None) if img.format in ("JPEG", "MPO") else None
+    if not layer or len(layer) != 3:
+        return None
+    try:
+        (_, h0, v0, _), (_, h1, v1, _) = layer[0], layer[1]
+        return max(1, (int(h0) * int(v0)) // max(1, int(h1) * int(v1)))
+    except (TypeError, ValueError):
+        return None
+
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _transparent(img: Image.Image) -> bool:
+    """Whether a loaded picture's alpha channel (or colour key) leaves some pixel less than
+    opaque: an RGBA file that is opaque everywhere holds no more than its RGB copy."""
+    if img.mode in _ALPHA_MODES:
+        alpha = img.getchannel("A")
+    elif img.mode in ("P", "RGB", "L") and "transparency" in img.info:
+        alpha = img.convert("RGBA").getchannel("A")
+    else:
+        return False
+    low = alpha.getextrema()[0]  # an 8-bit channel's (least, greatest)
+    return isinstance(low, int) and low < 255
 
 
 def _stored_mode(img: Image.Image) -> str:
@@ -945,10 +985,34 @@ def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames:
 def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[Image.Image]:
     """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first.
 
-    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
-    size), and is decoded, hashed and dropped before the next, within the worker's memory bound.
     The first frame is the one the file opens on: a HEIF collection opens on its primary image,
     which need not be its first, so the others are the rest in file order.
+    """
+    for _index, frame, orientation in _frames_at(source, frames):
+        yield _hash_view(frame, orientation, settings)
+
+
+# What ImageOps.exif_transpose does for each EXIF orientation (a normalised frame has no EXIF of its own).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _frames_at(
+    source: str | io.BytesIO, frames: int, indices: Sequence[int] | None = None
+) -> Iterator[tuple[int, Image.Image, int]]:
+    """(index, frame, EXIF orientation) for the frames of ``indices`` (None: every frame but the
+    one the file opens on), within the first :data:`MAX_FRAMES`: each normalised, as stored (not
+    turned by its EXIF orientation), a copy of its own.
+
+    Every frame passes the decompression-bomb limit on its own (a TIFF page may declare any
+    size), and is decoded, handed over and dropped before the next, within the worker's memory bound.
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
@@ -956,7 +1020,8 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             opened = img.tell()
-            for index in [k for k in range(frames) if k != opened][: MAX_FRAMES - 1]:
+            wanted = [k for k in range(frames) if k != opened][: MAX_FRAMES - 1] if indices is None else indices
+            for index in wanted:
                 try:
                     img.seek(index)
                     w, h = img.size
@@ -973,10 +1038,20 @@ def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int)
                     raise OSError(
                         f"frame {index + 1} of the {frames} frames its header declares cannot be read ({exc})"
                     ) from exc
-                frame = normalise(ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img)
-                if min(frame.size) >= 2 * draft_size(settings):
-                    frame = frame.reduce(min(frame.size) // draft_size(settings))
-                yield _capped(frame)
+                orientation = img.getexif().get(0x0112, 1)
+                frame = normalise(img)
+                # the file's next seek changes the frame in place: hand over a copy of its own
+                yield index, frame.copy() if frame is img else frame, orientation
+
+
+def _hash_view(frame: Image.Image, orientation: int, settings: HashSettings) -> Image.Image:
+    """A later frame (normalised, as stored) as the hashes see it: turned upright by its EXIF
+    ``orientation``, reduced, capped."""
+    if orientation in _TRANSPOSE:
+        frame = frame.transpose(_TRANSPOSE[orientation])
+    if min(frame.size) >= 2 * draft_size(settings):
+        frame = frame.reduce(min(frame.size) // draft_size(settings))
+    return _capped(frame)
 
 
 def _read(entry: FileEntry) -> tuple[str | io.BytesIO, str]:
@@ -1081,6 +1156,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
                 # every file that opens on a blank), and compared frame by frame as before.
                 grey, low = frame_grey, False
                 traits, chroma = _frame_traits(traits, frame, settings)
+                measured = None  # the blank frame's spectrum: the measuring takes this frame's
         plain = hash_image(grey, settings)
         arr = np.asarray(grey)
         box = content_box(arr) if settings.regions else None
@@ -1184,12 +1260,33 @@ def spectrum_only(img: Image.Image, jpeg_quality: int | None) -> Quality:
     side_y, side_x, top, left = _centre_crop(img.height, img.width)
     crop = np.asarray(_luma(img.crop((left, top, left + side_x, top + side_y))))
     spec, _energy, upscaled = _crop_spectrum(crop, img.width, img.height, jpeg_quality)
-    return _spectrum_alone(spec, upscaled)
+    repeats = quality_mod.repeat_profile(crop, img.height, img.width, top, left)
+    return _spectrum_alone(spec, upscaled, repeats, _thin_border(img))
 
 
-def _spectrum_alone(spec: Sequence[float], upscaled: bool) -> Quality:
-    """A measurement of the spectrum only (rounded as stored): no lattice test, no digest."""
-    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False)
+def _spectrum_alone(spec: Sequence[float], upscaled: bool, repeats: bytes, border: int) -> Quality:
+    """A measurement of the spectrum (rounded as stored), of the crop's repeated columns and
+    rows and of a thin border only: no lattice test, no digest."""
+    return Quality(upscaled, "", tuple(round(x, 4) for x in spec), None, complete=False, repeats=repeats, border=border)
+
+
+def _thin_border(img: Image.Image) -> int:
+    """:func:`imgdup.quality.thin_border` of a picture, from its outer rows and columns alone (grey)."""
+    w, h, d = img.width, img.height, quality_mod.THIN_BORDER + 1
+    if min(w, h) < 4 * d:
+        return 0
+    # the outermost ring first: almost every picture ends there (a fifth of the cost)
+    t, b, lt, rt = (
+        np.asarray(_luma(img.crop(box))).reshape(1, -1)
+        for box in ((0, 0, w, 1), (0, h - 1, w, h), (0, 0, 1, h), (w - 1, 0, w, h))
+    )
+    if not quality_mod.thin_border(t, b, lt, rt, rings=1):
+        return 0
+    top = np.asarray(_luma(img.crop((0, 0, w, d))))
+    bottom = np.asarray(_luma(img.crop((0, h - d, w, h))))[::-1]
+    left = np.asarray(_luma(img.crop((0, 0, d, h)))).T
+    right = np.asarray(_luma(img.crop((w - d, 0, w, h)))).T[::-1]
+    return quality_mod.thin_border(top, bottom, left, right)
 
 
 def measure_siblingwise(
@@ -1199,6 +1296,8 @@ def measure_siblingwise(
     pixels: Callable[[], Image.Image] | None = None,
     steps: Sequence[int] | None = None,
     orientation: int = 1,
+    more: Callable[[], Iterable[Image.Image]] | None = None,
+    stored_as: str = "",
 ) -> Quality:
     """What :mod:`imgdup.quality` compares across siblings, from a full decode as stored
     (no rotation applied: the crop's 8x8 blocks are the file's JPEG blocks). A JPEG is only
@@ -1209,18 +1308,27 @@ def measure_siblingwise(
     over that sibling, so the rest (lattice test, pixel digest: most of the cost) is skipped.
     ``pixels``: the image the pixel digest is of, when it is not ``img`` (a JPEG's colour decode).
     ``steps``: a JPEG's luminance quantisation table (natural order), and ``orientation`` its EXIF
-    orientation, for the block signature.
+    orientation, for the block signature. ``more``: a multi-frame file's other frames, which the
+    pixel digest covers too (files are pixel twins only when every frame is the same).
+    ``stored_as``: what else the digest covers, where ``img`` is not all the file holds (a colour
+    JPEG's luminance: its layers and chroma tables).
     """
     grey = np.asarray(_luma(img))
     h, w = grey.shape
     side_y, side_x, top, left = _centre_crop(h, w)
-    spec, energy, upscaled = _crop_spectrum(grey[top : top + side_y, left : left + side_x], w, h, jpeg_quality)
+    crop = grey[top : top + side_y, left : left + side_x]
+    spec, energy, upscaled = _crop_spectrum(crop, w, h, jpeg_quality)
+    repeats = quality_mod.repeat_profile(crop, h, w, top, left)
+    border = _thin_border(img)
     if any(quality_mod.is_enlargement(spec, f, energy) for f in enlargement_factors):
-        return _spectrum_alone(spec, upscaled)
+        return _spectrum_alone(spec, upscaled, repeats, border)
     shown = pixels() if pixels is not None else img
-    digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n".encode()).digest()
+    digest = hashlib.sha256(f"{shown.mode} {shown.width} {shown.height}\n{stored_as}".encode()).digest()
     summed = hashlib.sha256(digest)
     summed.update(grey.data if shown is img and img.mode == "L" else shown.tobytes())  # grey: as they are, no copy
+    for frame in more() if more is not None else ():
+        summed.update(f"{frame.mode} {frame.width} {frame.height}\n".encode())
+        summed.update(frame.tobytes())
     pixels_sha256 = summed.hexdigest()
     # 8 more rows and columns, so that a block grid shifted by the sides' remainder fits too.
     wide = grey[top : top + side_y + 8, left : left + side_x + 8]
@@ -1232,10 +1340,18 @@ def measure_siblingwise(
         spectrum=tuple(round(x, 4) for x in spec),
         lowest_fit=quality_mod.lowest_fit(wide, jpeg_quality, offsets),
         blocks=quality_mod.block_signature(grey, steps, orientation),
+        repeats=repeats,
+        border=border,
     )
 
 
-def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (), spectrum: bool = False) -> ImageRecord:
+def _quality_work(
+    entry: FileEntry,
+    settings: HashSettings,
+    colour: bool,
+    factors: Sequence[float] = (),
+    spectrum: bool = False,
+) -> ImageRecord:
     source, digest = _read(entry)
 
     def in_colour() -> Image.Image:
@@ -1249,25 +1365,45 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
+            count = _frame_count(img)
+            opened = img.tell()
             own = None
             steps = None
             orientation = img.getexif().get(0x0112, 1)
             colour_jpeg = False
-            if img.format in ("JPEG", "MPO") and getattr(img, "quantization", None):
+            stored_as = ""
+            jpeg = img.format in ("JPEG", "MPO")
+            if jpeg and getattr(img, "quantization", None):
                 steps = img.quantization[min(img.quantization)]  # the luminance table
                 own = quality_mod.estimate_jpeg_quality(steps)
                 if img.mode in ("RGB", "YCbCr"):
                     # Full size, luminance only: about half the cost of a colour decode, and the
                     # exact plane the encoder quantised (a conversion to RGB and back rounds it,
                     # enough to hide a coarser lattice: an EXIF-rotated q92 re-encode of a q75
-                    # original was kept over it). The pixel digest is then of the luminance.
+                    # original was kept over it). The pixel digest is then of the luminance,
+                    # and of how the colours were stored: copies with one luminance and 4:2:0
+                    # chroma, or coarser chroma tables, were "identical pixels" (QA pass 15).
+                    chroma = [(k, list(v)) for k, v in sorted(img.quantization.items()) if k != min(img.quantization)]
+                    stored_as = f"luminance of {img.mode} {getattr(img, 'layer', None)} {chroma}"
                     img.draft("L", img.size)
                     colour_jpeg = colour
             img.load()
             img = normalise(img)
+        orientation = orientation if isinstance(orientation, int) and 0 < orientation < 256 else 1
+        measured_at = opened
+        if count > 1 and not jpeg:
+            # Measured on the frame the file is searched by: a fade-in's black first frame told
+            # nothing, and a 2x enlargement of the animation was kept over it (QA pass 15).
+            found = _searched_frame(source, settings, count, img, orientation)
+            if found is not None:
+                measured_at, img = found
         if spectrum:  # all a smaller sibling is asked for: what a larger copy is compared with
             measured = spectrum_only(img, own)
         else:
+            # Every other frame goes into the pixel digest: two animations whose first frames
+            # are the same, and whose later ones differ by less than their hashes tell, were
+            # "identical pixels" (a blurred copy, the smaller file, was kept so).
+            others = [k for k in dict.fromkeys([opened, *range(count)]) if k != measured_at][: MAX_FRAMES - 1]
             # With a same-size lossless sibling, the digest is of a colour decode (a PNG of the
             # same pixels has the same one), made only once the spectrum shows no enlargement.
             measured = measure_siblingwise(
@@ -1276,9 +1412,27 @@ def _quality_work(entry: FileEntry, colour: bool, factors: Sequence[float] = (),
                 factors,
                 pixels=in_colour if colour_jpeg else None,
                 steps=steps,
-                orientation=orientation if isinstance(orientation, int) and 0 < orientation < 256 else 1,
+                orientation=orientation,
+                more=(lambda: (f for _, f, _ in _frames_at(source, count, others))) if others else None,
+                stored_as="" if colour_jpeg else stored_as,
             )
     return ImageRecord(entry=entry, width=width, height=height, hash=0, digest=digest, quality=measured)
+
+
+def _searched_frame(
+    source: str | io.BytesIO, settings: HashSettings, count: int, first: Image.Image, orientation: int
+) -> tuple[int, Image.Image] | None:
+    """(index, frame: normalised, as stored) of the later frame a multi-frame file is searched by
+    (see :func:`hash_entry`), when its first frame is blank; None when that is the first frame."""
+    view = first.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else first
+    if settings.decode == "draft" and min(view.size) >= 2 * draft_size(settings):
+        view = view.reduce(min(view.size) // draft_size(settings))  # as _load_first_frame reduces it
+    if not is_low_information(_luma(_capped(view))):
+        return None
+    for index, frame, turned in _frames_at(source, count):
+        if not is_low_information(_luma(_hash_view(frame, turned, settings))):
+            return index, frame
+    return None
 
 
 def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
@@ -1287,13 +1441,13 @@ def quality_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
     The record's hash is not computed (0); only ``quality``, the size and the digest matter.
     A JPEG is decoded as luminance only (all the measures need).
     """
-    return _guarded(entry, lambda: _quality_work(entry, colour=False))
+    return _guarded(entry, lambda: _quality_work(entry, settings, colour=False))
 
 
 def quality_entry_rgb(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
     """:func:`quality_entry` with a colour decode, so that the pixel digest of a JPEG equals that
     of a lossless copy of the same pixels (asked for when a same-size lossless sibling exists)."""
-    return _guarded(entry, lambda: _quality_work(entry, colour=True))
+    return _guarded(entry, lambda: _quality_work(entry, settings, colour=True))
 
 
 def quality_entry_some_rgb(
@@ -1312,6 +1466,6 @@ def quality_entry_some_rgb(
     return _guarded(
         entry,
         lambda: _quality_work(
-            entry, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
+            entry, settings, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
         ),
     )

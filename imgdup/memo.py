@@ -31,8 +31,11 @@ _ACTIONS = {a.value: a for a in Action}
 # "vs a lossy copy of unknown quality"; 10: pixel twins share their edit and frame verdicts; 11: a keep
 # reason names a rule once; 12: filtered copies (quality.processed) rank below plain re-encodes;
 # 13: a framed image links only through its content box, and with --rotations a turned version
-# only when its colour layout and grey grid agree (remembered clusters may hold a wrong link).
-DECISIONS = 13
+# only when its colour layout and grey grid agree (remembered clusters may hold a wrong link);
+# 14: at one quality, transparency kept and more colour samples (chroma subsampling) rank first;
+# a nearest-neighbour enlargement of a sibling is an enlargement; a thin border (1-4 px) frames a
+# copy; a lossless file may be called filtered; twins of one size say path order decided.
+DECISIONS = 14
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

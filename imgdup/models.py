@@ -101,6 +101,11 @@ class Quality:
     # re-encodes of one picture (b"": not measured, or not read from the cache: a warm run whose
     # decisions are remembered leaves them there). The file's alone, so not compared.
     blocks: bytes = field(default=b"", compare=False, repr=False)
+    # ``repeats``: the centre crop's column and row differences (quality.repeat_profile): whether
+    # the file is a nearest-neighbour enlargement of a smaller sibling (b"": not measured).
+    repeats: bytes = field(default=b"", repr=False)
+    # ``border``: the width of a thin plain border round the picture (quality.thin_border), 0: none.
+    border: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,10 @@ class Traits:
     export, a 1-bit copy less. ``chroma_spread``: how far the colours stray from what the grey
     level alone predicts (:func:`imgdup.quality.chroma_spread`; near 0 for a grey picture with a
     uniform tint, such as sepia), None when not measured (a grey file, an older record).
+    ``transparent``: the file's alpha channel (or colour key) makes some pixel less than opaque: a
+    copy flattened onto a background shows the same pixels and has lost it. ``subsampling``: a
+    colour JPEG's pixels per chroma sample (1 for 4:4:4, 2 for 4:2:2, 4 for 4:2:0), None for
+    another file.
     """
 
     intact: bool = True
@@ -132,6 +141,8 @@ class Traits:
     format: str = ""
     mode: str = ""
     chroma_spread: float | None = None
+    transparent: bool = False
+    subsampling: int | None = None
 
 
 @dataclass(frozen=True)

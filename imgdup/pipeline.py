@@ -660,8 +660,8 @@ def _to_measure(
     files, grey ones where a sibling has colour, and framed ones where a sibling shows as much of
     the picture without the frame, are out (the hash's own decode says so);
     the rest go one pixel-count tier at a time, largest first, stopping at the first tier that
-    holds a file that is not an enlargement of a smaller sibling. A lone file with no sibling
-    small enough to be its source needs no measurement at all.
+    holds a file that is not an enlargement of a smaller sibling. A lone file with no smaller
+    sibling needs no measurement at all.
     """
     verdicts = assess(members)
     # Only a spectrum was measured (an enlargement of a sibling then): enough while it still is
@@ -675,7 +675,9 @@ def _to_measure(
     enlarged = {r.path for r, v in zip(members, verdicts) if v.enlarged}
     for pixels in sorted({r.pixels for r in pool}, reverse=True):
         tier = [r for r in pool if r.pixels == pixels]
-        has_source = any(s.pixels <= quality_mod.SAME_SIZE**2 * pixels for s in members)
+        # Any smaller sibling may be its source: a nearest-neighbour enlargement by 1.1x is told
+        # (quality.nearest_enlargement), and was kept as "most pixels" unmeasured (QA pass 15).
+        has_source = any(s.pixels < pixels for s in members)
         if len({r.digest for r in tier}) == 1 and not has_source:
             return [], False  # one picture on top, nothing smaller it could be an enlargement of
         in_tier = {r.path for r in tier}

@@ -59,14 +59,18 @@ def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _twin_key(r: ImageRecord) -> tuple[str, int, tuple[int, ...], int] | None:
+TwinKey = tuple[str, int, tuple[int, ...], int, bool]
+
+
+def _twin_key(r: ImageRecord) -> TwinKey | None:
     """Files with equal keys hold identical pixels (every frame): measured pixel digests, of the
-    8-bit picture a viewer sees, and as many bits per sample (a 16-bit scan's 8-bit export has
-    its digest: it was removed as the larger of two "identical" files)."""
+    8-bit picture a viewer sees, as many bits per sample (a 16-bit scan's 8-bit export has
+    its digest: it was removed as the larger of two "identical" files) and transparency alike
+    (a copy flattened onto white shows a transparent original's very pixels, and was kept so)."""
     if r.quality is None or not r.quality.pixels_sha256:  # not measured (or only its spectrum)
         return None
     bits = quality.bits_per_sample(r.traits.mode) if r.traits is not None else 8
-    return r.quality.pixels_sha256, r.frames, r.frame_hashes, bits
+    return r.quality.pixels_sha256, r.frames, r.frame_hashes, bits, r.traits is not None and r.traits.transparent
 
 
 def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]) -> dict[str, Assessment]:
@@ -74,7 +78,7 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
     come from thumbnails of the hash's reduced decode, which differs between a JPEG and a PNG of
     the same pixels. One twin passing for "edited" and the other not made the smaller one,
     ranked alone (:func:`_smallest_of_twins`), lose to a colour-filtered copy."""
-    groups: dict[tuple[str, int, tuple[int, ...], int], list[str]] = {}
+    groups: dict[TwinKey, list[str]] = {}
     for r in records:
         key = _twin_key(r)
         if key is not None:
@@ -95,8 +99,8 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
     lossless re-encode holds the same picture in more bytes, so it is never the better copy.
-    The digest is of the first frame: animations are twins only with the same later frames."""
-    best: dict[tuple[str, int, tuple[int, ...], int], ImageRecord] = {}
+    The digest of a multi-frame file covers its frames (up to 64), and the key holds their hashes too."""
+    best: dict[TwinKey, ImageRecord] = {}
     out = []
     for r in records:
         key = _twin_key(r)
@@ -115,11 +119,12 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     of a scan, holds part of it), not an enlargement of a sibling, no added frame (its pixels
     are not picture), most pixels, then at equal resolution the least processed (no edit or
     overlay, not blurred, not filtered (noise, sharpening: :func:`imgdup.quality.processed`),
-    highest effective JPEG quality, most bits per sample, not re-encoded from a coarser one)."""
+    highest effective JPEG quality, most bits per sample, transparency kept, most colour samples
+    (chroma subsampling), not re-encoded from a coarser one)."""
     return (
         a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, a.processed,
         -a.quality,
-        -a.bits, a.reencoded_from is not None,
+        -a.bits, not a.transparent, a.subsampled, a.reencoded_from is not None,
     )  # fmt: skip
 
 
@@ -161,8 +166,9 @@ def _quality_reason(
         return "not filtered (another copy is no plain re-encode of the picture the others share: noise or sharpening)"
     finer = max((o.quality for o in set_aside if o.processed), default=0)
     if not a.processed and finer > a.quality:
+        copy = "a lossless copy" if finer == 100 else f"a q{finer} copy"
         return (
-            f"not filtered (a q{finer} copy of its size is no plain re-encode of the picture the others share:"
+            f"not filtered ({copy} of its size is no plain re-encode of the picture the others share:"
             " noise or sharpening)"
         )
     if a.quality != b.quality:
@@ -174,7 +180,16 @@ def _quality_reason(
         return f"highest JPEG quality (q{a.quality} vs {theirs})" if b.quality else f"JPEG quality q{a.quality}"
     if a.bits != b.bits:
         return f"more bits per sample ({a.bits} vs {b.bits})"
+    if a.transparent != b.transparent:
+        return "transparency (another copy was flattened onto a background)"
+    if a.subsampled != b.subsampled:
+        fewer, more = _pixels(a.subsampled), _pixels(b.subsampled)
+        return f"more colour samples (1 per {fewer} vs 1 per {more}: chroma subsampling)"
     return f"not a re-encode (another copy went through q{b.reencoded_from})"
+
+
+def _pixels(n: int) -> str:
+    return "pixel" if n == 1 else f"{n} pixels"
 
 
 def _quality_words(a: Assessment, r: ImageRecord) -> str:
@@ -207,6 +222,11 @@ def choose_keeper(
     if len(ranked) == 1:
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
+        if sum(r.entry.size == best.entry.size for r in records) > 1:
+            # a size shared by another twin: path order decided (it read "smallest")
+            if all(r.entry.size == best.entry.size for r in records):
+                return best, "first in path order of files with identical pixels, all of one size"
+            return best, "first in path order of the smallest files with identical pixels"
         return best, "smallest of the files with identical pixels"
     reason = _why(best, ranked[1], keep, rules, candidates, assessed if "quality" in keep else {})
     if keep[0] == "quality":

@@ -228,8 +228,16 @@ def real_colour(traits: Traits | None) -> bool:
     picture (:data:`TINT_SPREAD`, :data:`TINT_SHARE`)."""
     if traits is None or traits.colourfulness < COLOUR_MIN:
         return False
+    return not tinted(traits)
+
+
+def tinted(traits: Traits | None) -> bool:
+    """True when a file's colour (more than :data:`GREY_MAX`) is a uniform tint of a grey picture:
+    a chroma its grey levels predict (:data:`TINT_SPREAD`, :data:`TINT_SHARE`)."""
+    if traits is None or traits.colourfulness < GREY_MAX or traits.chroma_spread is None:
+        return False
     spread = traits.chroma_spread
-    return spread is None or not (spread < TINT_SPREAD and spread < TINT_SHARE * traits.colourfulness)
+    return spread < TINT_SPREAD and spread < TINT_SHARE * traits.colourfulness
 
 
 @functools.cache
@@ -412,8 +420,10 @@ def consistent(
 
 
 def may_be_filtered(r: ImageRecord) -> bool:
-    """Whether :func:`processed` may call the file filtered: a JPEG (what a filter app saves)."""
-    return r.traits is not None and r.traits.format in ("JPEG", "MPO") and not r.traits.lossless
+    """Whether :func:`processed` may call the file filtered: a JPEG or a lossless file (what a
+    filter app saves)."""
+    t = r.traits
+    return t is not None and (t.format in ("JPEG", "MPO") or t.lossless)
 
 
 def processed(members: Sequence[ImageRecord]) -> list[bool]:
@@ -423,9 +433,9 @@ def processed(members: Sequence[ImageRecord]) -> list[bool]:
     holds two files at least. Files with the same pixels count once. With no larger family
     (two copies that disagree, alone) nothing is said: the pair does not tell which one was
     filtered. A lossy WebP, AVIF or HEIF file takes no part: its codec's errors are not bounded
-    by a JPEG's steps (a WebP re-encode is no filtered copy, and ranks as it did). Only JPEGs are
-    called filtered (what a filter app saves); a lossless file counts in the families only: a
-    PNG of a JPEG's decode clips colours the JPEG's luminance does not show."""
+    by a JPEG's steps (a WebP re-encode is no filtered copy, and ranks as it did). JPEGs and
+    lossless files are called filtered (a grainy copy saved as PNG, its lattice gone, was kept
+    as "lossless": QA pass 15); a palette file, ranked last anyway, counts in the families only."""
     out = [False] * len(members)
     firsts: dict[str, int] = {}
     for i, r in enumerate(members):
@@ -595,6 +605,152 @@ def holds_only_noise(spec: Sequence[float], f: float, energy: float) -> bool:
     return bool(spec) and f <= NOISE_MAX_F and _top_band(spec, f) < NOISE_VAR * energy
 
 
+# A thin border (THIN_BORDER px at most on every side, plain: BORDER_SHARE of each ring of pixels
+# within BORDER_LEVELS of the ring's median, all rings one level) is too thin for the reduced
+# decode's content box (a pixel or two of ~100 a side): a copy with a 1 or 2 px white border
+# was kept as "most pixels" even beside three other copies (QA pass 15). Such a copy is framed
+# when a sibling's size is its own less the border (a pixel of slack). Measured on dogs-1000:
+# 17 of 1,000 photos have one (dark scan edges; none matters without a sibling of that size);
+# 1-4 px borders (white, black, red) added to 100 of them: found in 97-99% of PNG, q90, q75 copies.
+THIN_BORDER = 4
+BORDER_LEVELS = 12.0
+BORDER_SHARE = 0.9
+
+
+def thin_border(
+    top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray, rings: int = THIN_BORDER + 1
+) -> int:
+    """The width of a plain border of a picture (1 to :data:`THIN_BORDER`), from its outer
+    :data:`THIN_BORDER` + 1 rows (``top``, ``bottom``: outermost first) and columns (``left``,
+    ``right``: as rows, outermost first), grey; 0 when none (or a plain band wider than that: a
+    background, not a border). With ``rings`` 1, the outermost ring alone: 1 when it is plain."""
+    level = None
+    for k in range(min(rings, len(top), len(bottom), len(left), len(right))):
+        sides = [side[k, k : side.shape[1] - k] for side in (top, bottom, left, right)]
+        ring = np.concatenate(sides).astype(np.float64)
+        if not ring.size:
+            return 0
+        m = float(np.median(ring))
+        plain = float((np.abs(ring - m) <= BORDER_LEVELS).mean()) >= BORDER_SHARE
+        if plain and (level is None or abs(m - level) <= BORDER_LEVELS):
+            level = m if level is None else level
+            continue
+        return k if k <= THIN_BORDER else 0
+    return 1 if rings == 1 and level is not None else 0
+
+
+# A file is a nearest-neighbour enlargement of a smaller sibling when, on its centre crop, the
+# column (and row) boundaries that such an enlargement from the sibling's size repeats hold a
+# median difference under NN_RATIO of that of the others: a repeated column differs from its
+# neighbour by the encoding's noise only. The spectrum test misses these at any factor (the
+# blocky steps fill the top band): a 2x or 3x nearest-neighbour copy, and every 1.1-1.33x copy,
+# was kept as "most pixels" (QA pass 15). Measured on 100 dogs-1000 photos (q75) against siblings
+# of 0.9, 0.8 and 0.5 their size: originals 0.80 and more; nearest-neighbour enlargements by 1.1,
+# 1.2, 1.5, 2 and 3 saved as PNG 0, at q92 0.09-0.75 (95% under 0.53), at q75 0.19-0.94 (medians
+# 0.33-0.55); bicubic ones at q92 0.55 and more (an enlargement either way).
+NN_RATIO = 0.6
+# Grey levels across a boundary under which it is flat: a quarter of the boundaries that are not
+# repeats must differ by more, or the test is not made. A drawing's flat columns (and a JPEG's
+# noise over them) say nothing: without it 8, at 0.5 1, of 2,000 pairs of a generated graphic
+# (q92 JPEG; benchmarks/accuracy/graphics.py) and a 0.5-0.95 size passed for enlargements, and
+# the accuracy benchmark's graphics set kept a JPEG over the PNG original; at 1.0 none. The
+# photos' nearest-neighbour copies above are found all the same but for 1-3 of 50 soft ones.
+FLAT_BOUNDARY = 1.0
+_PROFILE_HEAD = struct.Struct("<IIIIHH")  # stored height, width; crop top, left; crop rows, columns
+
+
+def repeat_profile(crop: np.ndarray, height: int, width: int, top: int, left: int) -> bytes:
+    """The mean absolute difference across every column and row boundary of a file's centre
+    crop (grey, as stored, at ``top``, ``left`` of a ``height`` x ``width`` file), as float16:
+    what :func:`nearest_enlargement` tests against a sibling's size."""
+    a = crop.astype(np.float32)
+    cols = np.abs(np.diff(a, axis=1)).mean(axis=0) if a.shape[1] > 1 else np.zeros(0, np.float32)
+    rows = np.abs(np.diff(a, axis=0)).mean(axis=1) if a.shape[0] > 1 else np.zeros(0, np.float32)
+    head = _PROFILE_HEAD.pack(height, width, top, left, a.shape[0], a.shape[1])
+    return head + cols.astype("<f2").tobytes() + rows.astype("<f2").tobytes()
+
+
+@functools.lru_cache(maxsize=4096)
+def nearest_enlargement(profile: bytes, oriented: tuple[int, int], sibling: tuple[int, int]) -> bool:
+    """True when a file (its :func:`repeat_profile`; ``oriented``: its width and height as shown)
+    repeats the columns and rows a nearest-neighbour enlargement from ``sibling`` (width and
+    height as shown, smaller on both sides) repeats (:data:`NN_RATIO`)."""
+    parsed = _parse_profile(profile)
+    if parsed is None:
+        return False
+    (h, w, top, left), axes = parsed
+    # the sibling's sides along the stored axes (a file stored turned shows its width as height)
+    sw, sh = sibling if (w, h) == oriented else sibling[::-1]
+    if not (0 < sw < w and 0 < sh < h):
+        return False
+    # The columns first, and only when enough of them are low enough to be the repeated ones
+    # (a bound from the sorted differences, a few microseconds): an original's are not, and the
+    # full test (~0.5 ms an axis) ran for every pair of a file and a smaller size.
+    return all(
+        _may_repeat(ordered, 1 - n_in / n_out) and _repeat_ratio(diffs, n_out, n_in, start) < NN_RATIO
+        for (diffs, ordered), n_out, n_in, start in ((axes[0], w, sw, left), (axes[1], h, sh, top))
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_profile(
+    profile: bytes,
+) -> tuple[tuple[int, int, int, int], tuple[tuple[np.ndarray, list[float]], ...]] | None:
+    """((stored height, width, crop top, left), ((column differences, sorted), (rows, sorted)));
+    None for a malformed profile."""
+    try:
+        h, w, top, left, sy, sx = _PROFILE_HEAD.unpack_from(profile)
+        diffs = np.frombuffer(profile, dtype="<f2", offset=_PROFILE_HEAD.size).astype(np.float64)
+    except (struct.error, ValueError):
+        return None
+    nc, nr = max(sx - 1, 0), max(sy - 1, 0)
+    if len(diffs) != nc + nr:
+        return None
+    cols, rows = diffs[:nc], diffs[nc:]
+    return (h, w, top, left), ((cols, sorted(cols.tolist())), (rows, sorted(rows.tolist())))
+
+
+def _may_repeat(ordered: Sequence[float], share: float) -> bool:
+    """Whether sorted boundary differences leave room for a ``share`` of them to be repeats whose
+    median is under :data:`NN_RATIO` of the others': the others' median is at most the
+    (1 + share) / 2 quantile of all, and half the repeats lie under that ratio of it."""
+    n = len(ordered)
+    if n < 8 or share <= 0:
+        return False
+    bound = NN_RATIO * ordered[min(n - 1, int((1 + share) / 2 * n))]
+    return bisect.bisect_left(ordered, bound) >= int(share * n / 2)
+
+
+def _repeat_ratio(diffs: np.ndarray, n_out: int, n_in: int, start: int) -> float:
+    """Median difference across the boundaries (from ``start`` on) that a nearest-neighbour
+    enlargement from ``n_in`` to ``n_out`` samples repeats, over that of the others: the least
+    of the usual sampling conventions (pixel centres or corners; an exact tie either way)."""
+    x = np.arange(start, start + len(diffs) + 1, dtype=np.float64)
+    best = 1.0
+    for offset in (0.5, 0.0):
+        v = (x + offset) * (n_in / n_out)
+        near = np.rint(v)
+        ties = np.abs(v - near) < 1e-6
+        # an exact tie rounds either way (libraries differ); without one, a single mask
+        down = np.floor(v)
+        for src in (np.where(ties, near, down), np.where(ties, near - 1, down)) if ties.any() else (down,):
+            repeated = src[1:] == src[:-1]
+            k = int(repeated.sum())
+            if 4 <= k <= len(diffs) - 4:
+                others = np.sort(diffs[~repeated])
+                # a flat picture (a drawing): its repeats say nothing (FLAT_BOUNDARY)
+                if others[len(others) // 4] >= max(FLAT_BOUNDARY, 1e-9):
+                    best = min(best, _middle(diffs[repeated]) / _middle(others))
+    return best
+
+
+def _middle(values: np.ndarray) -> float:
+    """The median of a short array (np.median's own overhead was most of the repeat test)."""
+    s = np.sort(values)
+    m = len(s)
+    return float(s[m // 2]) if m % 2 else float(s[m // 2 - 1] + s[m // 2]) / 2
+
+
 def detail(spec: Sequence[float]) -> float:
     """Power in the band 1/4 .. 1/2 of Nyquist: what a blur takes away first."""
     return power_above(spec, 0.25) - power_above(spec, 0.5) if spec else 0.0
@@ -663,6 +819,8 @@ class Assessment:
     reencoded_from: int | None = None  # the coarser quality its pixels went through
     recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
     bits: int = 8  # bits per sample as stored (16 for a 16-bit scan, 1 for a black-and-white copy)
+    transparent: bool = False  # its alpha channel (or colour key) is used: see Traits.transparent
+    subsampled: int = 1  # pixels per chroma sample: see chroma_subsampling()
 
 
 # Formats whose lossy codecs keep continuous tones (no palette): their quality is not read from
@@ -695,6 +853,19 @@ def bits_per_sample(mode: str) -> int:
     if mode.startswith("I;16") or mode.endswith(";16"):
         return 16
     return 32 if mode in ("I", "F") else 8
+
+
+def chroma_subsampling(r: ImageRecord, through: int | None) -> int:
+    """Pixels per chroma sample, as far as the file tells: a colour JPEG's own (its header); 4
+    (4:2:0, what lossy encoders use by default) for a lossy WebP, AVIF, HEIF or CMYK JPEG and
+    for a file whose pixels went through a JPEG (``through``: a PNG of a JPEG's decode holds the
+    chroma that JPEG kept); 1 for the rest (lossless files) and for a grey picture."""
+    t = r.traits
+    if t is None or t.colourfulness < GREY_MAX:  # a grey picture's chroma holds nothing: none to lose
+        return 1
+    if t.subsampling is not None:
+        return t.subsampling
+    return 4 if unknown_quality(r) or through is not None else 1
 
 
 def effective_quality(r: ImageRecord) -> tuple[int, int | None]:
@@ -828,6 +999,8 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
     blurred = _blurred(members, pixels, frames)
     filtered = processed(members)
     sources = _sibling_sources(members, frames)
+    shapes = sorted({(r.width, r.height) for r, f in zip(members, frames) if not f})  # a frame's pixels are no source
+    thin = _thin_framed(members)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller = per_size[pixels[i]]
@@ -835,13 +1008,17 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
         out.append(
             Assessment(
                 damaged=r.traits is not None and not r.traits.intact,
+                # Not a tint either (sepia beside a colour photo, QA pass 15): a generated graphic's
+                # few flat colours are each a function of its grey level, a tint by that measure,
+                # and 4 of 57 graphic originals lost "colour" to their JPEG copies' noisy chroma.
                 grey=colourful and r.traits is not None and r.traits.colourfulness < GREY_MAX,
                 enlarged=bool(spec)
                 and (
                     any(is_enlargement(spec, f, energy[r.path]) for f in smaller)
                     or any(enlarged_against(spec, theirs, (p / pixels[i]) ** 0.5) for p, theirs in sources(pixels[i]))
+                    or _nearest_enlargement(r, shapes)
                 ),
-                framed=frames[i],
+                framed=frames[i] or thin[i],
                 edited=edited[i] or recoloured[i],
                 recoloured=recoloured[i],
                 blurred=blurred[i],
@@ -849,9 +1026,34 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
                 quality=q,
                 reencoded_from=fit,
                 bits=bits_per_sample(r.traits.mode) if r.traits is not None else 8,
+                transparent=r.traits is not None and r.traits.transparent,
+                subsampled=chroma_subsampling(r, fit),
             )
         )
     return _enlarged_with_the_cleanest(members, pixels, sizes, out)
+
+
+def _thin_framed(members: Sequence[ImageRecord]) -> list[bool]:
+    """Which members have a thin plain border (:func:`thin_border`) that a sibling of their size
+    less the border has not."""
+    shapes = {(r.width, r.height) for r in members}
+    out = []
+    for r in members:
+        b = r.quality.border if r.quality else 0
+        w, h = r.width - 2 * b, r.height - 2 * b
+        out.append(b > 0 and any(abs(sw - w) <= 1 and abs(sh - h) <= 1 for sw, sh in shapes))
+    return out
+
+
+def _nearest_enlargement(r: ImageRecord, shapes: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``r`` is a nearest-neighbour enlargement, by one factor on both sides, of a sibling
+    of one of ``shapes`` (a crop or a squashed copy, of another aspect, is not tried)."""
+    repeats = r.quality.repeats if r.quality else b""
+    return bool(repeats) and any(
+        nearest_enlargement(repeats, (r.width, r.height), (w, h))
+        for w, h in shapes
+        if w < r.width and h < r.height and abs(r.width * h - r.height * w) <= r.width + r.height
+    )
 
 
 # Siblings (the sharpest by middle band) a member is compared with for blur: enough that noisy

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, features
+from PIL import Image, ImageFilter, features
 
 import imgdup
 from imgdup import hashing, quality
@@ -263,3 +263,135 @@ def test_a_cmyk_jpeg_print_conversion_is_not_kept_over_its_camera_original(tmp_p
     name, reason = keeper(tmp_path)
     assert name == "z_camera.jpg", reason
     assert reason == "highest JPEG quality (q92 vs CMYK JPEG of unknown quality, ranked as q60)"
+
+
+def _fade_in(path: Path, pictures: list[Image.Image], fmt: str = "PNG") -> None:
+    """An animation that opens on a black frame (a fade-in), then ``pictures``."""
+    black = Image.new("RGB", pictures[0].size, (0, 0, 0))
+    black.save(path, fmt, save_all=True, append_images=pictures, duration=100)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_enlarged_or_blurred_fade_in_loses_to_its_original(tmp_path: Path, seed: int) -> None:
+    """Quality was measured on an animation's first frame: a black one told nothing, so a 2x
+    enlargement of a fade-in was kept as "most pixels (640x480), not an enlargement" and a
+    blurred copy as "first in path order" or as "smallest of the files with identical pixels"
+    (QA pass 15). It is measured on the frame the file is searched by, the first that holds a
+    picture."""
+    pictures = [detailed(seed * 10 + k, (320, 240)) for k in range(3)]
+    big = tmp_path / "big"
+    big.mkdir()
+    _fade_in(big / "z_original.png", pictures)
+    _fade_in(big / "a_enlarged.png", [p.resize((640, 480), Image.Resampling.BICUBIC) for p in pictures])
+    assert keeper(big) == ("z_original.png", "the others are enlargements of it")
+    soft = tmp_path / "soft"
+    soft.mkdir()
+    _fade_in(soft / "z_original.png", pictures)
+    _fade_in(soft / "a_blurred.png", [p.filter(ImageFilter.GaussianBlur(2)) for p in pictures])
+    assert keeper(soft) == ("z_original.png", "sharper (another copy has less detail)")
+
+
+def test_animations_differing_after_their_first_frame_are_no_pixel_twins(tmp_path: Path) -> None:
+    """Two animations were "identical pixels" when their first frames were and the hashes of the
+    later ones agreed: a copy whose later frames were blurred (a smaller PNG) was kept as
+    "smallest of the files with identical pixels" and the original removed (QA pass 15). The
+    pixel digest of a multi-frame file covers every frame."""
+    title = detailed(7, (320, 240))
+    pictures = [detailed(70 + k, (320, 240)) for k in range(3)]
+    title.save(tmp_path / "z_original.png", save_all=True, append_images=pictures, duration=100)
+    soft = [p.filter(ImageFilter.GaussianBlur(1.5)) for p in pictures]
+    title.save(tmp_path / "a_soft_later.png", save_all=True, append_images=soft, duration=100)
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert "identical pixels" not in cluster.keep_reason
+    digests = {Path(r.path).name: r.quality.pixels_sha256 for r in result.records if r.quality}
+    assert digests["a_soft_later.png"] != digests["z_original.png"]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_jpegs_with_one_luminance_and_other_colours_are_no_pixel_twins(tmp_path: Path, seed: int) -> None:
+    """A colour JPEG's pixel digest is of its luminance (all the measures decode): a copy saved
+    with the same luminance table but 4:2:0 chroma, or coarser chroma tables, held "identical
+    pixels" and was kept as the smaller file over the 4:4:4 original (QA pass 15)."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_444.jpg", quality=90, subsampling=0)
+    img.save(tmp_path / "a_420.jpg", quality=90, subsampling=2)
+    with Image.open(tmp_path / "z_444.jpg") as im:
+        luma = list(im.quantization[0])
+    with Image.open(tmp_path / "a_420.jpg") as im:
+        coarse = list(im.quantization[1])
+    img.save(tmp_path / "b_coarse_chroma.jpg", qtables=[luma, [min(255, 3 * v) for v in coarse]], subsampling=0)
+    result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert "identical pixels" not in cluster.keep_reason, cluster.keep_reason
+    digests = {r.quality.pixels_sha256 for r in result.records if r.quality and r.quality.pixels_sha256}
+    assert len(digests) == 3
+
+
+def _with_holes(seed: int) -> Image.Image:
+    """An RGBA picture whose alpha is used: a transparent band and a half-transparent one."""
+    rgba = np.asarray(detailed(seed).convert("RGBA")).copy()
+    rgba[:, :60, 3] = 0
+    rgba[:, 60:120, 3] = 128
+    return Image.fromarray(rgba, "RGBA")
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_transparent_original_is_kept_over_its_flattened_copy(tmp_path: Path, seed: int) -> None:
+    """A copy flattened onto white shows what the transparent original shows on white (the pixels
+    every measure sees): it was "identical pixels" and kept as the smaller file, its original's
+    transparency lost with the other (QA pass 15)."""
+    picture = _with_holes(seed)
+    picture.save(tmp_path / "z_transparent.png")
+    white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+    Image.alpha_composite(white, picture).convert("RGB").save(tmp_path / "a_flattened.png")
+    assert keeper(tmp_path) == ("z_transparent.png", "transparency (another copy was flattened onto a background)")
+
+
+def test_an_opaque_alpha_channel_is_no_transparency(tmp_path: Path) -> None:
+    """An RGBA file whose alpha is opaque everywhere holds the very picture of its RGB copy: the
+    smaller of the two is kept, as of any files with identical pixels."""
+    picture = detailed(5)
+    picture.convert("RGBA").save(tmp_path / "a_rgba.png")
+    picture.save(tmp_path / "b_rgb.png")
+    smaller = min(("a_rgba.png", "b_rgb.png"), key=lambda n: (tmp_path / n).stat().st_size)
+    assert keeper(tmp_path) == (smaller, "smallest of the files with identical pixels")
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_full_chroma_wins_over_subsampled_chroma_at_one_quality(tmp_path: Path, seed: int) -> None:
+    """At one luminance quality a 4:2:0 copy of a 4:4:4 file holds a quarter of its colour
+    samples: it was kept by path order (QA pass 15)."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_444.jpg", quality=90, subsampling=0)
+    img.save(tmp_path / "a_420.jpg", quality=90, subsampling=2)
+    img.save(tmp_path / "b_422.jpg", quality=90, subsampling=1)
+    assert keeper(tmp_path) == ("z_444.jpg", "more colour samples (1 per pixel vs 1 per 2 pixels: chroma subsampling)")
+
+
+def test_transparency_and_chroma_subsampling_survive_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    root.mkdir()
+    _with_holes(6).save(root / "a_holes.png")
+    detailed(6).save(root / "b_422.jpg", quality=90, subsampling=1)
+    detailed(6).convert("RGBA").save(root / "c_opaque.png")
+    cache = tmp_path / "c.sqlite3"
+    cold = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    warm = imgdup.find_duplicates([root], threshold=8, jobs=1, cache=cache)
+    assert warm.summary.from_cache == 3
+    assert [r.traits for r in warm.records] == [r.traits for r in cold.records]
+    found = {Path(r.path).name: (r.traits.transparent, r.traits.subsampling) for r in warm.records if r.traits}
+    assert found == {"a_holes.png": (True, None), "b_422.jpg": (False, 2), "c_opaque.png": (False, None)}
+
+
+def test_twins_of_one_size_are_decided_by_path_order_and_say_so(tmp_path: Path) -> None:
+    """Files with identical pixels and the same number of bytes (other text chunks) were kept as
+    "smallest of the files with identical pixels": path order decided (QA pass 15)."""
+    from PIL import PngImagePlugin
+
+    picture = detailed(9)
+    for name, text in (("b_x.png", "AAAA"), ("a_y.png", "BBBB"), ("c_z.png", "CCCC")):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("note", text)
+        picture.save(tmp_path / name, pnginfo=info)
+    assert keeper(tmp_path) == ("a_y.png", "first in path order of files with identical pixels, all of one size")

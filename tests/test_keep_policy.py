@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import random
 import shutil
 import struct
 from collections.abc import Callable
@@ -72,6 +73,67 @@ def test_source_kept_over_its_4x_enlargement(tmp_path: Path, method: Image.Resam
     img.save(tmp_path / "z_small.jpg", quality=85)
     decoded(tmp_path / "z_small.jpg").resize((800, 600), method).save(tmp_path / "a_big.jpg", quality=95)
     assert keeper(tmp_path) == ("z_small.jpg", "the others are enlargements of it")
+
+
+@pytest.mark.parametrize(("factor", "saved"), [(1.1, "png"), (1.2, "q95"), (1.5, "q95"), (2.0, "q92"), (3.0, "q95")])
+def test_source_kept_over_its_nearest_neighbour_enlargement(tmp_path: Path, factor: float, saved: str) -> None:
+    """A nearest-neighbour enlargement's blocky steps fill the top of its spectrum, which the
+    spectral test took for detail: 2x and 3x copies, and every copy under 1.25x, were kept as
+    "most pixels (WxH), not an enlargement" (QA pass 15). Its repeated columns and rows tell it."""
+    img = detailed(8, (300, 220))
+    img.save(tmp_path / "z_source.jpg", quality=75)
+    size = (round(300 * factor), round(220 * factor))
+    big = decoded(tmp_path / "z_source.jpg").resize(size, Image.Resampling.NEAREST)
+    if saved == "png":
+        big.save(tmp_path / "a_nearest.png")
+    else:
+        big.save(tmp_path / "a_nearest.jpg", quality=int(saved[1:]))
+    assert keeper(tmp_path) == ("z_source.jpg", "the others are enlargements of it")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_original_repeats_no_columns_of_its_smaller_copies(seed: int) -> None:
+    """The nearest-neighbour test does not call a camera file an enlargement of its downscales."""
+    img = detailed(seed, (400, 300))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=75)
+    grey = np.asarray(Image.open(io.BytesIO(out.getvalue())).convert("L"))
+    top, left = (300 - 256) // 2 // 8 * 8, (400 - 256) // 2 // 8 * 8
+    profile = quality.repeat_profile(grey[top : top + 256, left : left + 256], 300, 400, top, left)
+    for scale in (0.95, 0.9, 0.8, 0.75, 2 / 3, 0.5, 1 / 3):
+        assert not quality.nearest_enlargement(profile, (400, 300), (round(400 * scale), round(300 * scale)))
+
+
+def flat_graphic(rng: random.Random) -> Image.Image:
+    """Flat shapes of random colours on a plain background, at icon sizes (as the accuracy
+    benchmark's graphics set draws them)."""
+    w, h = rng.choice(((64, 64), (96, 72), (80, 80), (128, 96), (160, 120), (256, 192), (200, 200)))
+    img = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randint(3, 8)):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        box = (x0, y0, x0 + rng.randint(5, w), y0 + rng.randint(5, h))
+        fill = tuple(rng.randrange(256) for _ in range(3))
+        (draw.rectangle if rng.random() < 0.5 else draw.ellipse)(box, fill=fill)
+    return img
+
+
+def test_a_drawing_repeats_no_columns_of_its_smaller_copies() -> None:
+    """A flat drawing has columns and rows with nothing across them wherever no edge is: those
+    passed for the repeats of a nearest-neighbour enlargement, and a generated graphic's PNG
+    original lost to its JPEG copy (QA pass 15). Such a picture is not tested."""
+    rng = random.Random(11)
+    found = []
+    for k in range(150):
+        out = io.BytesIO()
+        flat_graphic(rng).save(out, "JPEG", quality=92)
+        grey = np.asarray(Image.open(io.BytesIO(out.getvalue())).convert("L"))
+        h, w = grey.shape
+        profile = quality.repeat_profile(grey, h, w, 0, 0)
+        for scale in (0.95, 0.9, 0.8, 0.5):
+            if quality.nearest_enlargement(profile, (w, h), (round(w * scale), round(h * scale))):
+                found.append((k, scale))
+    assert found == []
 
 
 def test_the_reason_says_why_the_largest_copy_lost(tmp_path: Path) -> None:
@@ -584,6 +646,40 @@ def test_copies_with_an_added_frame_lose_to_the_picture_without_it(tmp_path: Pat
     assert shares["z_original.jpg"] == 1.0 and all(shares[n] < 0.9 for n in framed)
 
 
+@pytest.mark.parametrize(
+    ("width", "fill", "saved", "others"), [(1, "white", "q90", 0), (2, "black", "png", 3), (4, "red", "q75", 1)]
+)
+def test_a_copy_with_a_thin_border_loses_to_the_picture_without_it(
+    tmp_path: Path, width: int, fill: str, saved: str, others: int
+) -> None:
+    """A border of a few pixels is too thin for the reduced decode's content box: a copy with a 1
+    or 2 px border was kept as "most pixels (WxH), not an enlargement", beside three other copies
+    too (QA pass 15)."""
+    detailed(11).save(tmp_path / "z_original.jpg", quality=75)
+    bordered = ImageOps.expand(decoded(tmp_path / "z_original.jpg"), width, fill=fill)
+    if saved == "png":
+        bordered.save(tmp_path / "a_bordered.png")
+    else:
+        bordered.save(tmp_path / "a_bordered.jpg", quality=int(saved[1:]))
+    for k in range(others):
+        decoded(tmp_path / "z_original.jpg").save(tmp_path / f"b_copy{k}.jpg", quality=60 - 10 * k)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
+    if not others:
+        assert reason == "no added border, bars or caption (another copy has them)"
+
+
+def test_a_plain_background_is_no_thin_border() -> None:
+    """A plain band wider than a thin border (a studio wall, a canvas) is no thin border: the
+    content box and the frame rule deal with it."""
+    picture = ImageOps.expand(detailed(12, (200, 150)), 20, fill="white")
+    grey = np.asarray(picture.convert("L"))
+    sides = grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]
+    assert quality.thin_border(*sides) == 0
+    grey = np.asarray(ImageOps.expand(detailed(12, (200, 150)), 3, fill="white").convert("L"))
+    assert quality.thin_border(grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]) == 3
+
+
 def test_a_coloured_frame_does_not_make_a_grey_photo_lose_to_its_crop(tmp_path: Path) -> None:
     """A grey picture's copies are all grey; a coloured border around one of them is no colour of
     the picture's, so it must not turn the plain copies into "grayscale" next to a colour one."""
@@ -727,6 +823,22 @@ def test_a_grainy_copy_saved_at_higher_quality_loses_to_the_camera_file(tmp_path
     members = [m.record for m in cluster.members]
     flagged = [Path(r.path).name for r, p in zip(members, quality.processed(members)) if p]
     assert flagged == ["grain.jpg"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_grainy_copy_saved_losslessly_loses_to_the_camera_file(tmp_path: Path, seed: int) -> None:
+    """Only JPEGs were called filtered: the grainy copy saved as PNG, whose noise wiped the q75
+    lattice, was kept over the camera file and its chat re-send as "lossless (vs q75)" (QA pass 15)."""
+    paths = _versions(tmp_path, seed)
+    for name in ("sharpened", "grain"):
+        paths[name].unlink()
+    rng = np.random.default_rng(seed)
+    ycc = np.asarray(decoded(paths["chat"]).convert("YCbCr"), dtype=np.float64)  # any decode: the grain hides it
+    ycc[..., 0] += rng.normal(0, 6, ycc.shape[:2])
+    Image.fromarray(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), "YCbCr").convert("RGB").save(tmp_path / "grain.png")
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters
+    assert Path(cluster.keep.path).name == "z_camera.jpg", cluster.keep_reason
+    assert "a lossless copy of its size is no plain re-encode" in cluster.keep_reason
 
 
 def test_two_copies_that_disagree_alone_are_not_called_filtered(tmp_path: Path) -> None:
