@@ -45,7 +45,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     write_output,
 )
 from .hashing import sha256_stream
-from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .models import Action, Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
 from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,13 @@ def _act(
     for c in work:
         if before_cluster:
             before_cluster(c)
+        # Every kept file, not only the one named keeper: with reference files (or a plan that
+        # keeps several) a file is removed against the nearest kept one, which may be another.
         problem = _check_unchanged(c.keep.path, c.keep.entry.root, c.keep.entry, c.keep.digest)
+        for m in c.members:
+            r = m.record
+            if m.action is Action.KEEP and r.path != c.keep.path:
+                problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
         for m in c.removable:
             e = m.record.entry
             for name in (e.path, *e.aliases):

@@ -21,7 +21,7 @@ from imgdup.filelist import parse_file_list
 from imgdup.labels import read_labels_csv
 from imgdup.models import Action, ScanResult
 
-from .conftest import encode, picture
+from .conftest import CHAIN_X, CHAIN_Y, CHAIN_Z, THRESHOLD, PlantedSet, encode, hamming, picture
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -78,6 +78,31 @@ def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> No
     result = _scan(tmp_path / "new", reference=str(tmp_path / "ref"))
     assert _actions(result) == {_real(refs[0]): "keep", _real(refs[1]): "keep", _real(new): "remove"}
     assert (result.summary.to_remove, result.summary.duplicates) == (1, 1)  # the second reference file is kept
+
+
+def test_a_copy_is_not_removed_once_the_reference_file_it_copies_is_gone(
+    planted_set: PlantedSet, tmp_path: Path
+) -> None:
+    """Every reference file is kept and a copy is removed against the nearest one, which need
+    not be the one named keeper: only that keeper was checked again, so a copy was removed
+    although the reference file it copies had been deleted since the scan, and the one left
+    (the keeper) lies beyond the threshold of it: its picture was gone from the dataset."""
+    ref, test = tmp_path / "data" / "ref", tmp_path / "data" / "test"
+    x, y = _write(ref / "x.jpg", planted_set.files[CHAIN_X]), _write(ref / "y.jpg", planted_set.files[CHAIN_Y])
+    z = _write(test / "z.jpg", planted_set.files[CHAIN_Z])
+    assert hamming(planted_set.hashes[CHAIN_X], planted_set.hashes[CHAIN_Z]) > THRESHOLD  # premise: a chain
+    result = _scan(test, reference=[ref], threshold=THRESHOLD, regions=False, cache=None)
+    (cluster,) = result.clusters
+    assert cluster.keep.path == _real(x)  # premise: the keeper is not the reference file z copies
+    assert _actions(result) == {_real(x): "keep", _real(y): "keep", _real(z): "remove"}
+
+    def before_cluster(_c: imgdup.Cluster) -> None:
+        y.unlink()  # the training set is pruned by hand while the scan runs
+
+    done = imgdup.remove(result, quarantine=tmp_path / "q", before_cluster=before_cluster)
+    assert done.removed == () and [s.cluster for s in done.skipped] == [cluster.id]
+    assert "y.jpg is gone" in done.skipped[0].reason
+    assert z.is_file()
 
 
 def test_reference_only_cluster_is_reported_apart_and_never_acted_on(tmp_path: Path) -> None:
