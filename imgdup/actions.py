@@ -276,13 +276,19 @@ def _act(
             before_cluster(c)
         # Every kept file, not only the one named keeper: with reference files (or a plan that
         # keeps several) a file is removed against the nearest kept one, which may be another.
-        problem = _check_unchanged(c.keep.path, c.keep.entry.root, c.keep.entry, c.keep.digest)
-        for m in c.members:
-            r = m.record
-            if m.action is Action.KEEP and r.path != c.keep.path:
-                problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
+        kept = [c.keep, *(m.record for m in c.members if m.action is Action.KEEP and m.record.path != c.keep.path)]
+        problem = None
+        for r in kept:
+            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
+        # A name to remove must not be a kept file itself: a scan folds every name of an inode
+        # into one member, but a plan may list two names of one file (a hard link, a folder
+        # bind-mounted in the root, another case on a case-insensitive disk), and moving the
+        # second name took the kept file with it.
+        kept_files = {(r.entry.device, r.entry.inode) for r in kept}
         for m in c.removable:
             e = m.record.entry
+            if not problem and (e.device, e.inode) in kept_files:
+                problem = f"{e.path} is the kept file itself (another name of the same file), not a copy of it"
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
         if problem:
