@@ -128,7 +128,16 @@ def remove(
         quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
         _put_back_staged(result.roots)
-        return _remove(result.roots, work, quarantine, permanent, before_cluster)
+        return _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
+
+
+def _kept_files(result: ScanResult) -> frozenset[tuple[int, int]]:
+    """(device, inode) of every file the result keeps, in any cluster: a scan folds every name
+    of an inode into one member, but a plan may name one file twice, spelt two ways (a folder
+    bind-mounted in the root, another case on a case-insensitive disk), and removing it by its
+    second name as a copy took a kept file with it."""
+    kept = (r for c in result.clusters for r in (c.keep, *(m.record for m in c.members if m.action is Action.KEEP)))
+    return frozenset((r.entry.device, r.entry.inode) for r in kept if r.entry.inode > 0)  # -1: gone; 0: none (a URL)
 
 
 def _put_back_staged(roots: tuple[str, ...]) -> None:
@@ -179,6 +188,7 @@ def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
 def _remove(
     roots: tuple[str, ...],
     work: list[Cluster],
+    kept_files: frozenset[tuple[int, int]],
     quarantine: str | os.PathLike[str] | None,
     permanent: bool,
     before_cluster: Callable[[Cluster], None] | None,
@@ -233,7 +243,7 @@ def _remove(
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
     try:
-        _act(roots, work, entries, run_dir, removed, skipped, before_cluster)
+        _act(roots, work, kept_files, entries, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
         _settle_manifest(manifest, head, entries, removed)
         raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
@@ -260,6 +270,7 @@ def _settle_manifest(
 def _act(
     roots: tuple[str, ...],
     work: list[Cluster],
+    kept_files: frozenset[tuple[int, int]],
     entries: list[dict[str, Any]],
     run_dir: str,
     removed: list[Removed],
@@ -280,15 +291,11 @@ def _act(
         problem = None
         for r in kept:
             problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
-        # A name to remove must not be a kept file itself: a scan folds every name of an inode
-        # into one member, but a plan may list two names of one file (a hard link, a folder
-        # bind-mounted in the root, another case on a case-insensitive disk), and moving the
-        # second name took the kept file with it.
-        kept_files = {(r.entry.device, r.entry.inode) for r in kept}
+        # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
             if not problem and (e.device, e.inode) in kept_files:
-                problem = f"{e.path} is the kept file itself (another name of the same file), not a copy of it"
+                problem = f"{e.path} is a kept file itself (another name of the same file), not a copy of one"
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
         if problem:
