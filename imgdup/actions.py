@@ -397,10 +397,15 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     problems: list[tuple[str, str]] = []
     roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
+    files = os.path.join(run_dir, "files")
     with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
-        remove_partials(os.path.join(run_dir, "files"))  # copies a kill cut short; never the only copy
+        emptied = remove_partials(files)  # copies a kill cut short; never the only copy
         _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
-    _prune_empty_dirs(os.path.join(run_dir, "files"))
+    back = set(restored)
+    for item in doc["entries"]:
+        if isinstance(item, dict) and item.get("path") in back and (q := _stored(item, run_dir)):
+            emptied.append(q)
+    _prune_emptied(files, emptied)
     return UndoResult(tuple(restored), tuple(already), tuple(problems))
 
 
@@ -520,7 +525,17 @@ def _undo_one(
     return "restored"
 
 
-def _prune_empty_dirs(top: str) -> None:
-    for folder, _dirs, _files in os.walk(top, topdown=False):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+def _prune_emptied(top: str, emptied: list[str]) -> None:
+    """Remove the folders under ``top`` (included) that held the files undo took away, once
+    empty; only those: every empty folder under it went, and a manifest copied beside a
+    dataset's own ``files/`` folder had its empty class folders deleted."""
+    for path in emptied:
+        folder = os.path.dirname(path)
+        while inside(folder, top):
+            try:
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass  # gone with an earlier file's folders: on to its parent
+            except OSError:
+                break  # not empty (or not ours to remove): nor is any folder above it
+            folder = os.path.dirname(folder)
