@@ -519,6 +519,31 @@ def test_file_list_api_and_missing_entries(tmp_path: Path) -> None:
     assert (tmp_path / "odd" / "unlisted.jpg").exists()
 
 
+def test_listed_files_of_an_earlier_runs_quarantine_are_not_scanned(tmp_path: Path) -> None:
+    """``find . -name '*.jpg' | imgdup --files -`` from the folder above a dataset lists the
+    files of the quarantine beside it, which a walk passes over: a removed copy (older, so
+    ``--keep oldest`` kept it) was kept and the dataset's own copy moved to a new quarantine,
+    leaving no copy of the picture in the dataset."""
+    data = tmp_path / "data"
+    a = _write(data / "a.jpg", _big(61))
+    _write(data / "b.jpg", _small(61))
+    first = imgdup.remove(_scan(data, cache=None))
+    (moved,) = first.removed
+    assert moved.path == _real(data / "b.jpg") and moved.quarantine  # premise: beside data, in tmp_path
+    os.utime(moved.quarantine, ns=(10**18, 10**18))  # older than a.jpg
+    listed = sorted(str(p) for p in tmp_path.rglob("*.jpg"))
+    assert len(listed) == 2  # a.jpg and the quarantined b.jpg
+    result = imgdup.find_duplicates(files=listed, threshold=8, jobs=1, keep=["oldest"], cache=None)
+    assert result.clusters == ()
+    assert [(s.path, s.reason.split(";")[0]) for s in result.skipped] == [
+        (_real(Path(moved.quarantine)), "an imgdup quarantine (files removed as duplicates, with their manifest)")
+    ]
+    assert result.roots == (os.path.realpath(data),)  # not widened to hold the quarantine
+    imgdup.remove(result)
+    assert a.is_file()
+    assert imgdup.undo(first.manifest).restored == (_real(data / "b.jpg"),)  # type: ignore[arg-type]
+
+
 def test_a_string_root_and_a_generator_of_paths(tmp_path: Path) -> None:
     _splits(tmp_path)
     as_list = _scan(tmp_path / "train")
