@@ -224,6 +224,23 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
 
 
+def test_class_folders_named_to_scan_give_no_label_and_say_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``-d train/cat -d train/dog --labels folder``: folders named to scan are splits, so no file
+    had a label, the cat filed under dog was no conflict and was removed, and nothing said that
+    the labels asked for were none (a labels file naming none of the files is refused)."""
+    cat = _write(tmp_path / "train" / "cat" / "x.jpg", _big(26))
+    dog = _write(tmp_path / "train" / "dog" / "x.jpg", _small(26))
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        result = _scan(tmp_path / "train" / "cat", tmp_path / "train" / "dog", labels="folder")
+    assert _actions(result) == {_real(cat): "keep", _real(dog): "remove"}  # as documented: splits
+    assert "--labels folder labels none of the 2 files found" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        result = _scan(tmp_path / "train", labels="folder")
+    assert _actions(result) == {_real(cat): "keep", _real(dog): "review"}  # name their parent: a conflict
+    assert "labels none" not in caplog.text
+
+
 def test_a_file_directly_in_a_named_folder_has_no_folder_label(tmp_path: Path) -> None:
     """``--reference train -d test --labels folder`` on flat splits (no class folders) took the
     split names for classes: every leak read "LABEL CONFLICT: test, train" and was left for
