@@ -92,9 +92,26 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
     return out
 
 
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+def _has_alpha(r: ImageRecord) -> bool:
+    """Whether the file as stored has an alpha channel (its mode; a palette's or a colour key's
+    transparency is not seen there)."""
+    return r.traits is not None and r.traits.mode.split(";")[0] in _ALPHA_MODES
+
+
+def _twin_rank(r: ImageRecord) -> tuple[bool, int, str]:
+    """Among files with identical pixels: one with an alpha channel first (pixels are compared as
+    seen on white, so a copy flattened onto white is a twin of the transparent picture, and was
+    kept as the smaller: the transparency was lost), then the smallest, then path order."""
+    return not _has_alpha(r), r.entry.size, r.path
+
+
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
-    lossless re-encode holds the same picture in more bytes, so it is never the better copy.
+    lossless re-encode holds the same picture in more bytes, so it is never the better copy;
+    but a file with an alpha channel is kept over a twin without one (:func:`_twin_rank`).
     The digest is of the first frame: animations are twins only with the same later frames."""
     best: dict[tuple[str, int, tuple[int, ...], int], ImageRecord] = {}
     out = []
@@ -104,7 +121,7 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
             out.append(r)
             continue
         seen = best.get(key)
-        if seen is None or (r.entry.size, r.path) < (seen.entry.size, seen.path):
+        if seen is None or _twin_rank(r) < _twin_rank(seen):
             best[key] = r
     return out + list(best.values())
 
@@ -207,6 +224,8 @@ def choose_keeper(
     if len(ranked) == 1:
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
+        if _has_alpha(best) and not all(_has_alpha(r) for r in records):
+            return best, "transparency (the others show its pixels flattened, without an alpha channel)"
         return best, "smallest of the files with identical pixels"
     reason = _why(best, ranked[1], keep, rules, candidates, assessed if "quality" in keep else {})
     if keep[0] == "quality":

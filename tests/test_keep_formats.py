@@ -263,3 +263,22 @@ def test_a_cmyk_jpeg_print_conversion_is_not_kept_over_its_camera_original(tmp_p
     name, reason = keeper(tmp_path)
     assert name == "z_camera.jpg", reason
     assert reason == "highest JPEG quality (q92 vs CMYK JPEG of unknown quality, ranked as q60)"
+
+
+def test_a_transparent_picture_is_kept_over_its_flattening_with_the_same_pixels(tmp_path: Path) -> None:
+    """A PNG with a transparent hole and a copy flattened onto white show the same pixels (a
+    picture is compared as seen on white), so the smaller, flattened copy was kept as "smallest
+    of the files with identical pixels" and the one holding the transparency removed: its mask
+    was lost with it. A file with an alpha channel is kept over such a twin without one."""
+    img = detailed(4).convert("RGBA")
+    alpha = np.full((img.height, img.width), 255, dtype=np.uint8)
+    alpha[60:200, 80:260] = 0  # a cut-out's hole
+    img.putalpha(Image.fromarray(alpha, "L"))
+    img.save(tmp_path / "z_cutout.png")
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    white.alpha_composite(img)
+    white.convert("RGB").save(tmp_path / "a_flat.png")
+    assert (tmp_path / "a_flat.png").stat().st_size < (tmp_path / "z_cutout.png").stat().st_size  # premise
+    name, reason = keeper(tmp_path)
+    assert name == "z_cutout.png"
+    assert "transparency" in reason
