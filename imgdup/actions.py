@@ -397,6 +397,12 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     problems: list[tuple[str, str]] = []
     roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
+    recorded = _recorded_run_dir(doc["entries"])
+    if recorded and os.path.realpath(recorded) != run_dir and os.path.isfile(os.path.join(recorded, "manifest.json")):
+        raise ManifestError(
+            f"{os.fspath(manifest)} is a copy of {os.path.join(recorded, 'manifest.json')}: undo reads the files "
+            "beside the manifest, so give it that one; nothing was restored"
+        )
     files = os.path.join(run_dir, "files")
     with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
         emptied = remove_partials(files)  # copies a kill cut short; never the only copy
@@ -433,6 +439,17 @@ def _undo_all(
             already.append(path)
         else:
             problems.append((path, outcome))
+
+
+def _recorded_run_dir(entries: list[Any]) -> str | None:
+    """The run folder the removal wrote its files to (an entry's quarantine path less its
+    stored part), or None: a copy of the manifest elsewhere found none of them, and each was
+    reported missing from the quarantine (and undo tidied that folder's own empty folders)."""
+    for item in entries:
+        q, stored = (item.get("quarantine"), item.get("stored")) if isinstance(item, dict) else (None, None)
+        if isinstance(q, str) and isinstance(stored, str) and stored and q.endswith(os.sep + stored):
+            return q[: -len(stored) - 1]
+    return None
 
 
 def _stored(item: dict[str, Any], run_dir: str) -> str | None:
