@@ -136,7 +136,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 20  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -154,6 +154,7 @@ HASH_VERSION = 19  # 2: 2x enlargements detected by the quality check; 3: every 
 # 17: AVIF sequences and HEIF collections count their frames (images), and every one is hashed
 # 18: a picture over 32 times as long as it is wide (and over 4096 px long) is box-reduced along its length first
 # 19: an MPO's extra pictures are frames unless every one is a preview (a stereo pair's second view counts)
+# 20: whether the file embeds a colour profile (traits: of files with identical pixels, one with a profile is kept)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -716,6 +717,7 @@ def _load_first_frame(
         with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
             mode = _stored_mode(img)  # as stored (a draft decode changes it)
+            icc = bool(img.info.get("icc_profile"))  # read before the decode (a draft may drop info)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
             frames = (
@@ -787,6 +789,7 @@ def _load_first_frame(
                 format=fmt or "",
                 mode=mode,
                 chroma_spread=None if spread is None else round(spread, 3),
+                icc=icc,
             )
             return img, width, height, frames, traits, measured, chroma
 

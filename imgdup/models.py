@@ -121,6 +121,8 @@ class Traits:
     export, a 1-bit copy less. ``chroma_spread``: how far the colours stray from what the grey
     level alone predicts (:func:`imgdup.quality.chroma_spread`; near 0 for a grey picture with a
     uniform tint, such as sepia), None when not measured (a grey file, an older record).
+    ``icc``: the file embeds a colour profile (ICC), which says what its pixel values mean: a copy
+    with the same values and no profile shows other colours in a colour-managed viewer.
     """
 
     intact: bool = True
@@ -132,6 +134,7 @@ class Traits:
     format: str = ""
     mode: str = ""
     chroma_spread: float | None = None
+    icc: bool = False
 
 
 @dataclass(frozen=True)

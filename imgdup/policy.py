@@ -101,17 +101,24 @@ def _has_alpha(r: ImageRecord) -> bool:
     return r.traits is not None and r.traits.mode.split(";")[0] in _ALPHA_MODES
 
 
-def _twin_rank(r: ImageRecord) -> tuple[bool, int, str]:
+def _has_profile(r: ImageRecord) -> bool:
+    return r.traits is not None and r.traits.icc
+
+
+def _twin_rank(r: ImageRecord) -> tuple[bool, bool, int, str]:
     """Among files with identical pixels: one with an alpha channel first (pixels are compared as
     seen on white, so a copy flattened onto white is a twin of the transparent picture, and was
-    kept as the smaller: the transparency was lost), then the smallest, then path order."""
-    return not _has_alpha(r), r.entry.size, r.path
+    kept as the smaller: the transparency was lost), then one that embeds a colour profile (a
+    copy stripped of it, smaller by the profile, was kept, and shows other colours where the
+    profile is not sRGB), then the smallest, then path order."""
+    return not _has_alpha(r), not _has_profile(r), r.entry.size, r.path
 
 
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
     lossless re-encode holds the same picture in more bytes, so it is never the better copy;
-    but a file with an alpha channel is kept over a twin without one (:func:`_twin_rank`).
+    but a file with an alpha channel, or a colour profile, is kept over a twin without one
+    (:func:`_twin_rank`).
     The digest is of the first frame: animations are twins only with the same later frames."""
     best: dict[tuple[str, int, tuple[int, ...], int], ImageRecord] = {}
     out = []
@@ -226,6 +233,8 @@ def choose_keeper(
             return best, "first in path order"
         if _has_alpha(best) and not all(_has_alpha(r) for r in records):
             return best, "transparency (the others show its pixels flattened, without an alpha channel)"
+        if _has_profile(best) and not all(_has_profile(r) for r in records):
+            return best, "colour profile (the others hold its pixels without the profile that says what they mean)"
         return best, "smallest of the files with identical pixels"
     reason = _why(best, ranked[1], keep, rules, candidates, assessed if "quality" in keep else {})
     if keep[0] == "quality":
