@@ -119,29 +119,28 @@ def set_aside_by(scanned: Iterable[str]) -> Callable[[str], str | None]:
     dataset). Folders are tested from the file's up to the deepest ``scanned`` folder holding it,
     which is not (the walk does not test its root either), else up to ``/``."""
     tops = tuple(scanned)
-    memo: dict[str, str | None] = {}
+    memo: dict[str, str | None] = {}  # folder -> the answer for its files (one lookup a listed file)
 
     def folder_reason(folder: str) -> str | None:
+        name = os.path.basename(folder)
+        if is_stage(name):
+            return _STAGE_REASON
+        return _QUARANTINE_REASON if name.endswith(QUARANTINE_SUFFIX) or _holds_manifest(folder) else None
+
+    def up(folder: str, top: str | None) -> str | None:
+        if folder == top or folder == os.path.dirname(folder):
+            return None
         if folder not in memo:
-            name = os.path.basename(folder)
-            memo[folder] = (
-                _STAGE_REASON if is_stage(name)
-                else _QUARANTINE_REASON if name.endswith(QUARANTINE_SUFFIX) or _holds_manifest(folder)
-                else None
-            )  # fmt: skip
+            memo[folder] = folder_reason(folder) or up(os.path.dirname(folder), top)
         return memo[folder]
 
     def reason(path: str) -> str | None:
         if PARTIAL_MARK in os.path.basename(path):
             return _PARTIAL_REASON
-        top = max((t for t in tops if path.startswith(t.rstrip(os.sep) + os.sep)), key=len, default=None)
         folder = os.path.dirname(path)
-        while folder != top and folder != os.path.dirname(folder):
-            found = folder_reason(folder)
-            if found:
-                return found
-            folder = os.path.dirname(folder)
-        return None
+        if folder in memo:
+            return memo[folder]
+        return up(folder, max((t for t in tops if path.startswith(t.rstrip(os.sep) + os.sep)), key=len, default=None))
 
     return reason
 
