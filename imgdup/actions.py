@@ -45,7 +45,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     write_output,
 )
 from .hashing import sha256_stream
-from .models import Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .models import Action, Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
 from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,16 @@ def remove(
         quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
         _put_back_staged(result.roots)
-        return _remove(result.roots, work, quarantine, permanent, before_cluster)
+        return _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
+
+
+def _kept_files(result: ScanResult) -> frozenset[tuple[int, int]]:
+    """(device, inode) of every file the result keeps, in any cluster: a scan folds every name
+    of an inode into one member, but a plan may name one file twice, spelt two ways (a folder
+    bind-mounted in the root, another case on a case-insensitive disk), and removing it by its
+    second name as a copy took a kept file with it."""
+    kept = (r for c in result.clusters for r in (c.keep, *(m.record for m in c.members if m.action is Action.KEEP)))
+    return frozenset((r.entry.device, r.entry.inode) for r in kept if r.entry.inode > 0)  # -1: gone; 0: none (a URL)
 
 
 def _put_back_staged(roots: tuple[str, ...]) -> None:
@@ -179,6 +188,7 @@ def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
 def _remove(
     roots: tuple[str, ...],
     work: list[Cluster],
+    kept_files: frozenset[tuple[int, int]],
     quarantine: str | os.PathLike[str] | None,
     permanent: bool,
     before_cluster: Callable[[Cluster], None] | None,
@@ -233,7 +243,7 @@ def _remove(
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
     try:
-        _act(roots, work, entries, run_dir, removed, skipped, before_cluster)
+        _act(roots, work, kept_files, entries, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
         _settle_manifest(manifest, head, entries, removed)
         raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
@@ -260,6 +270,7 @@ def _settle_manifest(
 def _act(
     roots: tuple[str, ...],
     work: list[Cluster],
+    kept_files: frozenset[tuple[int, int]],
     entries: list[dict[str, Any]],
     run_dir: str,
     removed: list[Removed],
@@ -274,9 +285,17 @@ def _act(
     for c in work:
         if before_cluster:
             before_cluster(c)
-        problem = _check_unchanged(c.keep.path, c.keep.entry.root, c.keep.entry, c.keep.digest)
+        # Every kept file, not only the one named keeper: with reference files (or a plan that
+        # keeps several) a file is removed against the nearest kept one, which may be another.
+        kept = [c.keep, *(m.record for m in c.members if m.action is Action.KEEP and m.record.path != c.keep.path)]
+        problem = None
+        for r in kept:
+            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
+        # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
+            if not problem and (e.device, e.inode) in kept_files:
+                problem = f"{e.path} is a kept file itself (another name of the same file), not a copy of one"
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
         if problem:
@@ -378,10 +397,21 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     problems: list[tuple[str, str]] = []
     roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
+    recorded = _recorded_run_dir(doc["entries"])
+    if recorded and os.path.realpath(recorded) != run_dir and os.path.isfile(os.path.join(recorded, "manifest.json")):
+        raise ManifestError(
+            f"{os.fspath(manifest)} is a copy of {os.path.join(recorded, 'manifest.json')}: undo reads the files "
+            "beside the manifest, so give it that one; nothing was restored"
+        )
+    files = os.path.join(run_dir, "files")
     with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
-        remove_partials(os.path.join(run_dir, "files"))  # copies a kill cut short; never the only copy
+        emptied = remove_partials(files)  # copies a kill cut short; never the only copy
         _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
-    _prune_empty_dirs(os.path.join(run_dir, "files"))
+    back = set(restored)
+    for item in doc["entries"]:
+        if isinstance(item, dict) and item.get("path") in back and (q := _stored(item, run_dir)):
+            emptied.append(q)
+    _prune_emptied(files, emptied)
     return UndoResult(tuple(restored), tuple(already), tuple(problems))
 
 
@@ -409,6 +439,17 @@ def _undo_all(
             already.append(path)
         else:
             problems.append((path, outcome))
+
+
+def _recorded_run_dir(entries: list[Any]) -> str | None:
+    """The run folder the removal wrote its files to (an entry's quarantine path less its
+    stored part), or None: a copy of the manifest elsewhere found none of them, and each was
+    reported missing from the quarantine (and undo tidied that folder's own empty folders)."""
+    for item in entries:
+        q, stored = (item.get("quarantine"), item.get("stored")) if isinstance(item, dict) else (None, None)
+        if isinstance(q, str) and isinstance(stored, str) and stored and q.endswith(os.sep + stored):
+            return q[: -len(stored) - 1]
+    return None
 
 
 def _stored(item: dict[str, Any], run_dir: str) -> str | None:
@@ -501,7 +542,17 @@ def _undo_one(
     return "restored"
 
 
-def _prune_empty_dirs(top: str) -> None:
-    for folder, _dirs, _files in os.walk(top, topdown=False):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+def _prune_emptied(top: str, emptied: list[str]) -> None:
+    """Remove the folders under ``top`` (included) that held the files undo took away, once
+    empty; only those: every empty folder under it went, and a manifest copied beside a
+    dataset's own ``files/`` folder had its empty class folders deleted."""
+    for path in emptied:
+        folder = os.path.dirname(path)
+        while inside(folder, top):
+            try:
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass  # gone with an earlier file's folders: on to its parent
+            except OSError:
+                break  # not empty (or not ours to remove): nor is any folder above it
+            folder = os.path.dirname(folder)

@@ -35,11 +35,12 @@ from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
 log = logging.getLogger(__name__)
 
 _MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
-SCHEMA = "imgdup.cache/12"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+SCHEMA = "imgdup.cache/13"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
 # 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
 # 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits); 11: block signatures;
 # 12: transparency and JPEG chroma subsampling (traits), repeated columns and rows, a thin border (measures)
+# 13: whether the file embeds a colour profile (traits)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -54,13 +55,13 @@ _CREATE_FILES = """
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
         low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
         intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
-        format TEXT, mode TEXT, chroma_spread REAL, transparent INTEGER, subsampling INTEGER,
+        format TEXT, mode TEXT, chroma_spread REAL, transparent INTEGER, subsampling INTEGER, icc INTEGER,
         upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER, blocks BLOB,
         repeats BLOB, border INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 35
+_COLUMNS = 36
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
@@ -68,7 +69,8 @@ _COLUMNS = 35
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
     " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
-    " chroma_spread, transparent, subsampling, upscaled, pixels_sha256, spectrum, lowest_fit, complete, repeats, border"
+    " chroma_spread, transparent, subsampling, icc, upscaled, pixels_sha256, spectrum, lowest_fit, complete, repeats,"
+    " border"
 )
 
 
@@ -352,7 +354,7 @@ class HashCache:
             return None
         (_, _inode, _size, _mtime_ns, _ctime_ns, width, height, hash_, digest, failure, low, variants, frames,
          frame_hashes, regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, transparent,
-         subsampling, upscaled, pixels_sha256, spectrum, fit, complete, repeats, border) = row  # fmt: skip
+         subsampling, icc, upscaled, pixels_sha256, spectrum, fit, complete, repeats, border) = row  # fmt: skip
         if failure is not None:
             self.hits += 1
             return HashFailure(entry.path, failure)
@@ -380,7 +382,7 @@ class HashCache:
                 traits = Traits(
                     bool(intact), float(colour), jpeg_quality, bool(lossless), thumb or b"", float(content),
                     format=str(fmt or ""), mode=str(mode or ""), chroma_spread=spread, transparent=bool(transparent),
-                    subsampling=None if subsampling is None else int(subsampling),
+                    subsampling=None if subsampling is None else int(subsampling), icc=bool(icc),
                 )  # fmt: skip
             record = ImageRecord(
                 entry,
@@ -442,9 +444,9 @@ class HashCache:
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  ",".join(format(v, "x") for v in res.variants), res.frames,
                  ",".join(format(v, "x") for v in res.frame_hashes), _pack(res.regions),
-                 *((None,) * 11 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
+                 *((None,) * 12 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
                                                    t.thumb, t.content, t.format, t.mode, t.chroma_spread,
-                                                   int(t.transparent), t.subsampling)),
+                                                   int(t.transparent), t.subsampling, int(t.icc))),
                  *((None,) * 8 if q is None else _quality_columns(q)))
             )  # fmt: skip
         self._write(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * _COLUMNS)})", rows)

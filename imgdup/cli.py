@@ -295,8 +295,11 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     every folder the scan will have: the named ones and those of listed files."""
 
     def roots() -> tuple[str, ...]:  # only when a local output needs them (-d may name s3:// URLs)
-        named = normalise_roots([*(args.dataset or ()), *args.reference])
-        return normalise_roots([*named, *file_roots(real_file_paths(files), list(named))]) if files else named
+        # -d may name an image file, taken as a listed one (as the scan does; here it was "not a directory")
+        given = [*(args.dataset or ()), *args.reference]
+        listed = [*(d for d in given if os.path.isfile(d)), *files]
+        named = normalise_roots([d for d in given if not os.path.isfile(d)])
+        return normalise_roots([*named, *file_roots(real_file_paths(listed), list(named))]) if listed else named
 
     try:
         for path in args.report:

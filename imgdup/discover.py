@@ -97,6 +97,54 @@ def _is_run_folder(entries: list[os.DirEntry[str]]) -> bool:
     return False
 
 
+def _holds_manifest(folder: str) -> bool:
+    """Whether ``folder`` is a quarantine run (its imgdup manifest.json), found by its path."""
+    try:
+        fd = os.open(os.path.join(folder, "manifest.json"), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return stat.S_ISREG(os.fstat(fh.fileno()).st_mode) and MANIFEST_SCHEMA.encode() in fh.read(256)
+        except OSError:
+            return False
+
+
+def set_aside_by(scanned: Iterable[str]) -> Callable[[str], str | None]:
+    """A test "why is this listed file not scanned?" (None: it is scanned) for the files of a list:
+    what the walk passes over, a quarantine (its run folder, or a folder named
+    ``*.imgdup-quarantine``), a killed ``--permanent`` run's private folder, a temporary copy.
+    ``find . -name '*.jpg'`` beside an earlier run's quarantine listed its files, and a removed
+    copy was kept over the dataset's own (which went to the new quarantine: no copy left in the
+    dataset). Folders are tested from the file's up to the deepest ``scanned`` folder holding it,
+    which is not (the walk does not test its root either), else up to ``/``."""
+    tops = tuple(scanned)
+    memo: dict[str, str | None] = {}  # folder -> the answer for its files (one lookup a listed file)
+
+    def folder_reason(folder: str) -> str | None:
+        name = os.path.basename(folder)
+        if is_stage(name):
+            return _STAGE_REASON
+        return _QUARANTINE_REASON if name.endswith(QUARANTINE_SUFFIX) or _holds_manifest(folder) else None
+
+    def up(folder: str, top: str | None) -> str | None:
+        if folder == top or folder == os.path.dirname(folder):
+            return None
+        if folder not in memo:
+            memo[folder] = folder_reason(folder) or up(os.path.dirname(folder), top)
+        return memo[folder]
+
+    def reason(path: str) -> str | None:
+        if PARTIAL_MARK in os.path.basename(path):
+            return _PARTIAL_REASON
+        folder = os.path.dirname(path)
+        if folder in memo:
+            return memo[folder]
+        return up(folder, max((t for t in tops if path.startswith(t.rstrip(os.sep) + os.sep)), key=len, default=None))
+
+    return reason
+
+
 def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path, lstat) of regular files below ``root`` in sorted order, depth first."""
     stack = [root]

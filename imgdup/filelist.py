@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import IO
 
-from .discover import looks_like_image
+from .discover import looks_like_image, set_aside_by
 from .errors import UsageError
 from .models import FileEntry, Skipped
 
@@ -54,17 +54,24 @@ def file_roots(paths: Sequence[str], roots: Sequence[str]) -> list[str]:
     """The folders for listed files outside every given root: per top-level tree, the deepest
     folder holding that tree's files. One folder for all of them would be ``/`` for files on
     two trees (``/data``, ``/tmp``), and every quarantine then lies inside a scanned folder."""
-    # Missing names are only reported as skipped: they must not widen the folder.
+    # Missing names are only reported as skipped: they must not widen the folder, nor files a
+    # scan passes over (a quarantine's, listed by find from the folder above the dataset).
+    aside = set_aside_by(roots)
     loose = [p for p in paths if os.path.lexists(p) and not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
+    loose = [p for p in loose if aside(p) is None]
     trees: dict[tuple[str, ...], list[str]] = {}
     for p in loose:
         trees.setdefault(tuple(_tree(p)), []).append(os.path.dirname(p))
     return sorted(os.path.commonpath(folders) for folders in trees.values())
 
 
-def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[FileEntry], list[Skipped]]:
+def entries_for_files(
+    paths: Iterable[str], roots: Sequence[str], *, scanned: Sequence[str] = ()
+) -> tuple[list[FileEntry], list[Skipped]]:
     """FileEntry for every listed regular image file under ``roots`` (deepest root wins);
-    symlinks, missing and special files are skipped with a reason, hard links folded."""
+    symlinks, missing and special files are skipped with a reason, hard links folded, and so
+    are the files a walk of the ``scanned`` folders passes over (:func:`discover.set_aside_by`)."""
+    aside = set_aside_by(scanned)
     skipped: list[Skipped] = []
     found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
     for raw in paths:
@@ -78,6 +85,8 @@ def entries_for_files(paths: Iterable[str], roots: Sequence[str]) -> tuple[list[
             skipped.append(Skipped(path, "symbolic link (not followed)"))
         elif not stat.S_ISREG(st.st_mode):
             skipped.append(Skipped(path, "not a regular file (folder, FIFO, socket or device)"))
+        elif why := aside(path):
+            skipped.append(Skipped(path, why))
         elif not looks_like_image(path):
             skipped.append(Skipped(path, "listed but not an image"))
         else:

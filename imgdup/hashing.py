@@ -156,7 +156,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 21  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 22  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -177,6 +177,7 @@ HASH_VERSION = 21  # 2: 2x enlargements detected by the quality check; 3: every 
 # 20: a multi-frame file is measured on the frame it is searched by, and its pixel digest covers every frame;
 #     a colour JPEG's luminance digest covers its chroma subsampling and tables; traits: transparency, subsampling
 # 21: small marks on a plain canvas that the peel cannot box (a picture under ~12% of the width) are low information
+# 22: whether the file embeds a colour profile (traits: of files with identical pixels, one with a profile is kept)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -746,6 +747,7 @@ def _load_first_frame(
         with Image.open(source, formats=_formats_for(source)) as img:
             fmt = img.format
             mode = _stored_mode(img)  # as stored (a draft decode changes it)
+            icc = bool(img.info.get("icc_profile"))  # read before the decode (a draft may drop info)
             lossless = _stores_exactly(img, source)
             width, height = stored = img.size
             frames = _frame_count(img)
@@ -819,6 +821,7 @@ def _load_first_frame(
                 chroma_spread=None if spread is None else round(spread, 3),
                 transparent=transparent,
                 subsampling=subsampling,
+                icc=icc,
             )
             return img, width, height, frames, traits, measured, chroma
 

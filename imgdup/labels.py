@@ -99,7 +99,17 @@ def label_source(
     if spec is None:
         return lambda _files: {}
     if os.fspath(spec) == FOLDER:
-        return lambda files: _by_any_name(files, folder_label(splits))
+        label = folder_label(splits)
+        if found and not any(label(n) is not None for names in found for n in names):
+            # Said, as a labels file naming none of the files is: class folders named to scan
+            # (-d train/cat -d train/dog) are splits, and a cat filed under dog was removed.
+            log.warning(
+                "--labels folder labels none of the %d files found: each lies directly in a folder named to"
+                " scan (-d, --reference), which is a split, not a class, so no label conflict can be seen;"
+                " name the folder that holds the class folders instead",
+                len(found),
+            )
+        return lambda files: _by_any_name(files, label)
     table = read_labels_csv(spec)
     named = sum(1 for names in found if any(n in table for n in names))
     if table and found and not named:

@@ -130,6 +130,8 @@ class Traits:
     copy flattened onto a background shows the same pixels and has lost it. ``subsampling``: a
     colour JPEG's pixels per chroma sample (1 for 4:4:4, 2 for 4:2:2, 4 for 4:2:0), None for
     another file.
+    ``icc``: the file embeds a colour profile (ICC), which says what its pixel values mean: a copy
+    with the same values and no profile shows other colours in a colour-managed viewer.
     """
 
     intact: bool = True
@@ -143,6 +145,7 @@ class Traits:
     chroma_spread: float | None = None
     transparent: bool = False
     subsampling: int | None = None
+    icc: bool = False
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def find_duplicates(
         else ([], [])
     )
     if listed:
-        more, more_skipped = entries_for_files(listed, given + extras)
+        more, more_skipped = entries_for_files(listed, given + extras, scanned=given)
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     set_roots = sorted(set(given) | set(extras))

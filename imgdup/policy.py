@@ -96,9 +96,21 @@ def _twins_agree(records: Sequence[ImageRecord], assessed: dict[str, Assessment]
     return out
 
 
+def _has_profile(r: ImageRecord) -> bool:
+    return r.traits is not None and r.traits.icc
+
+
+def _twin_rank(r: ImageRecord) -> tuple[bool, int, str]:
+    """Among files with identical pixels (transparency alike: :func:`_twin_key`): one that embeds
+    a colour profile first (a copy stripped of it, smaller by the profile, was kept, and shows
+    other colours where the profile is not sRGB), then the smallest, then path order."""
+    return not _has_profile(r), r.entry.size, r.path
+
+
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     """Drop every file whose decoded pixels equal a smaller file's (then earlier path's): a
-    lossless re-encode holds the same picture in more bytes, so it is never the better copy.
+    lossless re-encode holds the same picture in more bytes, so it is never the better copy;
+    but a file that embeds a colour profile is kept over a twin without one (:func:`_twin_rank`).
     The digest of a multi-frame file covers its frames (up to 64), and the key holds their hashes too."""
     best: dict[TwinKey, ImageRecord] = {}
     out = []
@@ -108,7 +120,7 @@ def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
             out.append(r)
             continue
         seen = best.get(key)
-        if seen is None or (r.entry.size, r.path) < (seen.entry.size, seen.path):
+        if seen is None or _twin_rank(r) < _twin_rank(seen):
             best[key] = r
     return out + list(best.values())
 
@@ -222,6 +234,8 @@ def choose_keeper(
     if len(ranked) == 1:
         if len({r.digest for r in records}) == 1:
             return best, "first in path order"
+        if _has_profile(best) and not all(_has_profile(r) for r in records):
+            return best, "colour profile (the others hold its pixels without the profile that says what they mean)"
         if sum(r.entry.size == best.entry.size for r in records) > 1:
             # a size shared by another twin: path order decided (it read "smallest")
             if all(r.entry.size == best.entry.size for r in records):

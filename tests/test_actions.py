@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,20 @@ def test_hard_links_of_a_removed_member_go_with_it(planted_root: Path, tmp_path:
     assert not (planted_root / B_ORIG).exists()
     assert not (planted_root / B_LINK).exists()
     assert (planted_root / B_COPY).is_file()
+
+
+def test_a_result_edited_to_remove_every_member_keeps_the_kept_file(planted_root: Path, tmp_path: Path) -> None:
+    """``imgdup.remove`` takes a result a library user may edit; one whose members were all
+    marked remove (the keeper's own entry too: "remove every copy", in one comprehension) had
+    the kept file moved with the others, and the cluster kept nothing."""
+    result = scan(planted_root)
+    cluster = cluster_of(result, planted_root, A_ORIG)
+    edited = replace(cluster, members=tuple(replace(m, action=Action.REMOVE) for m in cluster.members))
+    result = replace(result, clusters=tuple(edited if c is cluster else c for c in result.clusters))
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert cluster.keep.path not in {r.path for r in done.removed}
+    assert os.path.isfile(cluster.keep.path)
+    assert "a kept file itself" in next(s.reason for s in done.skipped if s.cluster == cluster.id)
 
 
 def test_hard_link_of_a_keeper_is_never_removed(planted_set: PlantedSet, tmp_path: Path) -> None:

@@ -146,6 +146,49 @@ def test_a_cluster_that_removes_every_copy_is_refused(shared_planted_root: Path)
     _refused(doc, "keep path is not a kept member")
 
 
+def test_another_name_of_the_kept_file_is_not_removed_as_its_copy(planted_root: Path, tmp_path: Path) -> None:
+    """A scan folds every name of a file into one member; a plan edited to list a second name
+    of the kept file as a copy of it had that name moved. Here the name is a hard link (the
+    data stays under the first), but through a folder bind-mounted inside the root, or in
+    another case on a case-insensitive disk, the second name is the kept file's own entry:
+    moving it emptied the cluster (reproduced with a bind mount)."""
+    doc = scanned_plan(planted_root)
+    (b,) = [c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == B_ORIG for m in c["members"])]
+    orig = next(m for m in b["members"] if rel(planted_root, m["path"]) == B_ORIG)
+    assert orig.pop("hardlinks") == [str(planted_root / B_LINK)]  # premise: the scan named the link
+    link = {**orig, "path": str(planted_root / B_LINK), "relpath": B_LINK, "action": "remove"}
+    for m in b["members"]:
+        m["action"] = "review"
+    orig["action"], b["keep"] = "keep", orig["path"]
+    b["members"].append(link)
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert link["path"] not in {r.path for r in done.removed}
+    (skip,) = [s for s in done.skipped if s.cluster == b["id"]]
+    assert "a kept file itself" in skip.reason
+    assert (planted_root / B_LINK).is_file() and os.path.samefile(planted_root / B_LINK, planted_root / B_ORIG)
+
+
+def test_another_name_of_a_file_kept_in_another_cluster_is_not_removed(planted_root: Path, tmp_path: Path) -> None:
+    """The same across clusters: a plan that keeps a file in one cluster and removes another
+    name of it in a second, as a copy of that cluster's keeper, had the name moved."""
+    doc = scanned_plan(planted_root)
+    (b,) = [c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == B_ORIG for m in c["members"])]
+    orig = next(m for m in b["members"] if rel(planted_root, m["path"]) == B_ORIG)
+    assert orig.pop("hardlinks") == [str(planted_root / B_LINK)]  # premise: the scan named the link
+    keeper = next(m for m in b["members"] if m["path"] == b["keep"])
+    assert keeper is not orig  # premise: another copy (B_COPY) is kept, B_ORIG removed
+    link = {**orig, "path": str(planted_root / B_LINK), "relpath": B_LINK, "action": "remove"}
+    alone = {"id": max(c["id"] for c in doc["clusters"]) + 1, "keep": orig["path"], "keep_reason": "",
+             "diameter": 0, "members": [{**orig, "action": "keep"}]}  # fmt: skip
+    b["members"] = [keeper, link]
+    doc["clusters"].append(alone)
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
+    assert link["path"] not in {r.path for r in done.removed}
+    (skip,) = [s for s in done.skipped if s.cluster == b["id"]]
+    assert "a kept file itself" in skip.reason
+    assert (planted_root / B_LINK).is_file()
+
+
 def test_a_cluster_left_entirely_alone_is_valid_and_untouched(planted_root: Path, tmp_path: Path) -> None:
     doc = scanned_plan(planted_root)
     for c in doc["clusters"]:

@@ -181,3 +181,20 @@ def test_quiet_leaves_stderr_empty_on_a_clean_run_with_a_report(tmp_path: Path) 
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "report written to" in loud.stderr
+
+
+@pytest.mark.parametrize("output", [["--report", "page.html"], ["--montage", "sheets"]])
+def test_a_dataset_option_naming_an_image_file_takes_outputs_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: list[str]
+) -> None:
+    """``-d photo.png`` is scanned as a listed file; with an HTML report or montages, whose places
+    are checked against the scan's folders first, the same run stopped: "not a directory"."""
+    _pair(tmp_path / "data")
+    (tmp_path / "single").mkdir()
+    photo(1).save(tmp_path / "single" / "one.png")
+    out = [output[0], str(tmp_path / output[1])]
+    code = main(
+        ["-d", str(tmp_path / "single" / "one.png"), "-d", str(tmp_path / "data"), *out, "--no-cache", "-j", "1"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / output[1]).exists()

@@ -21,7 +21,7 @@ from imgdup.filelist import parse_file_list
 from imgdup.labels import read_labels_csv
 from imgdup.models import Action, ScanResult
 
-from .conftest import encode, picture
+from .conftest import CHAIN_X, CHAIN_Y, CHAIN_Z, THRESHOLD, PlantedSet, encode, hamming, picture
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -78,6 +78,31 @@ def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> No
     result = _scan(tmp_path / "new", reference=str(tmp_path / "ref"))
     assert _actions(result) == {_real(refs[0]): "keep", _real(refs[1]): "keep", _real(new): "remove"}
     assert (result.summary.to_remove, result.summary.duplicates) == (1, 1)  # the second reference file is kept
+
+
+def test_a_copy_is_not_removed_once_the_reference_file_it_copies_is_gone(
+    planted_set: PlantedSet, tmp_path: Path
+) -> None:
+    """Every reference file is kept and a copy is removed against the nearest one, which need
+    not be the one named keeper: only that keeper was checked again, so a copy was removed
+    although the reference file it copies had been deleted since the scan, and the one left
+    (the keeper) lies beyond the threshold of it: its picture was gone from the dataset."""
+    ref, test = tmp_path / "data" / "ref", tmp_path / "data" / "test"
+    x, y = _write(ref / "x.jpg", planted_set.files[CHAIN_X]), _write(ref / "y.jpg", planted_set.files[CHAIN_Y])
+    z = _write(test / "z.jpg", planted_set.files[CHAIN_Z])
+    assert hamming(planted_set.hashes[CHAIN_X], planted_set.hashes[CHAIN_Z]) > THRESHOLD  # premise: a chain
+    result = _scan(test, reference=[ref], threshold=THRESHOLD, regions=False, cache=None)
+    (cluster,) = result.clusters
+    assert cluster.keep.path == _real(x)  # premise: the keeper is not the reference file z copies
+    assert _actions(result) == {_real(x): "keep", _real(y): "keep", _real(z): "remove"}
+
+    def before_cluster(_c: imgdup.Cluster) -> None:
+        y.unlink()  # the training set is pruned by hand while the scan runs
+
+    done = imgdup.remove(result, quarantine=tmp_path / "q", before_cluster=before_cluster)
+    assert done.removed == () and [s.cluster for s in done.skipped] == [cluster.id]
+    assert "y.jpg is gone" in done.skipped[0].reason
+    assert z.is_file()
 
 
 def test_reference_only_cluster_is_reported_apart_and_never_acted_on(tmp_path: Path) -> None:
@@ -197,6 +222,23 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert unlabeled.summary.label_conflicts == 0 and unlabeled.summary.to_review == 0
     asked = _scan(tmp_path / "train", labels="folder", label_conflicts="remove")
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
+
+
+def test_class_folders_named_to_scan_give_no_label_and_say_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``-d train/cat -d train/dog --labels folder``: folders named to scan are splits, so no file
+    had a label, the cat filed under dog was no conflict and was removed, and nothing said that
+    the labels asked for were none (a labels file naming none of the files is refused)."""
+    cat = _write(tmp_path / "train" / "cat" / "x.jpg", _big(26))
+    dog = _write(tmp_path / "train" / "dog" / "x.jpg", _small(26))
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        result = _scan(tmp_path / "train" / "cat", tmp_path / "train" / "dog", labels="folder")
+    assert _actions(result) == {_real(cat): "keep", _real(dog): "remove"}  # as documented: splits
+    assert "--labels folder labels none of the 2 files found" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        result = _scan(tmp_path / "train", labels="folder")
+    assert _actions(result) == {_real(cat): "keep", _real(dog): "review"}  # name their parent: a conflict
+    assert "labels none" not in caplog.text
 
 
 def test_a_file_directly_in_a_named_folder_has_no_folder_label(tmp_path: Path) -> None:
@@ -492,6 +534,31 @@ def test_file_list_api_and_missing_entries(tmp_path: Path) -> None:
     done = imgdup.remove(result, quarantine=tmp_path / "q")
     assert len(done.removed) == len(ODD_NAMES) - 1
     assert (tmp_path / "odd" / "unlisted.jpg").exists()
+
+
+def test_listed_files_of_an_earlier_runs_quarantine_are_not_scanned(tmp_path: Path) -> None:
+    """``find . -name '*.jpg' | imgdup --files -`` from the folder above a dataset lists the
+    files of the quarantine beside it, which a walk passes over: a removed copy (older, so
+    ``--keep oldest`` kept it) was kept and the dataset's own copy moved to a new quarantine,
+    leaving no copy of the picture in the dataset."""
+    data = tmp_path / "data"
+    a = _write(data / "a.jpg", _big(61))
+    _write(data / "b.jpg", _small(61))
+    first = imgdup.remove(_scan(data, cache=None))
+    (moved,) = first.removed
+    assert moved.path == _real(data / "b.jpg") and moved.quarantine  # premise: beside data, in tmp_path
+    os.utime(moved.quarantine, ns=(10**18, 10**18))  # older than a.jpg
+    listed = sorted(str(p) for p in tmp_path.rglob("*.jpg"))
+    assert len(listed) == 2  # a.jpg and the quarantined b.jpg
+    result = imgdup.find_duplicates(files=listed, threshold=8, jobs=1, keep=["oldest"], cache=None)
+    assert result.clusters == ()
+    assert [(s.path, s.reason.split(";")[0]) for s in result.skipped] == [
+        (_real(Path(moved.quarantine)), "an imgdup quarantine (files removed as duplicates, with their manifest)")
+    ]
+    assert result.roots == (os.path.realpath(data),)  # not widened to hold the quarantine
+    imgdup.remove(result)
+    assert a.is_file()
+    assert imgdup.undo(first.manifest).restored == (_real(data / "b.jpg"),)  # type: ignore[arg-type]
 
 
 def test_a_string_root_and_a_generator_of_paths(tmp_path: Path) -> None:

@@ -404,6 +404,29 @@ def test_undo_of_an_older_manifest_without_relative_paths_after_a_move(data: Pat
     assert not res.problems and files_under(data) == before
 
 
+def test_undo_refuses_a_copy_of_a_manifest_and_removes_only_the_folders_it_emptied(data: Path, tmp_path: Path) -> None:
+    """A manifest copied elsewhere (the README said such a copy is refused; it was not) found
+    none of the files, reported each missing, and tidied up by removing every empty folder under
+    ``files/`` beside it: copied beside a dataset's own ``files/`` folder, its empty class
+    folders were deleted. A copy is refused while its run folder is there; without it (the
+    quarantine deleted) undo removes only the folders it emptied."""
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    run = Path(done.manifest).parent  # type: ignore[arg-type]
+    own = tmp_path / "other"
+    (own / "files" / "empty_class").mkdir(parents=True)
+    shutil.copy(done.manifest, own / "manifest.json")  # type: ignore[arg-type]
+    with pytest.raises(imgdup.ManifestError, match="is a copy of"):
+        imgdup.undo(own / "manifest.json")
+    moved = run.rename(tmp_path / "moved")
+    res = imgdup.undo(own / "manifest.json")
+    assert not res.restored and len(res.problems) == 2  # missing from the quarantine
+    assert (own / "files" / "empty_class").is_dir()
+    (moved / "files" / "ours_empty").mkdir()  # an empty folder that undo did not empty stays too
+    res = imgdup.undo(moved / "manifest.json")
+    assert len(res.restored) == 2
+    assert sorted(p.name for p in (moved / "files").iterdir()) == ["ours_empty"]  # the emptied ones went
+
+
 # --- 11. cross-device quarantine ------------------------------------------------------------------
 
 

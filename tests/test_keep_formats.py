@@ -395,3 +395,47 @@ def test_twins_of_one_size_are_decided_by_path_order_and_say_so(tmp_path: Path) 
         info.add_text("note", text)
         picture.save(tmp_path / name, pnginfo=info)
     assert keeper(tmp_path) == ("a_y.png", "first in path order of files with identical pixels, all of one size")
+
+
+def test_a_transparent_picture_is_kept_over_its_flattening_with_the_same_pixels(tmp_path: Path) -> None:
+    """A PNG with a transparent hole and a copy flattened onto white show the same pixels (a
+    picture is compared as seen on white), so the smaller, flattened copy was kept as "smallest
+    of the files with identical pixels" and the one holding the transparency removed: its mask
+    was lost with it. The transparent file is kept (rule 5: transparency kept; QA passes 14, 15)."""
+    img = detailed(4).convert("RGBA")
+    alpha = np.full((img.height, img.width), 255, dtype=np.uint8)
+    alpha[60:200, 80:260] = 0  # a cut-out's hole
+    img.putalpha(Image.fromarray(alpha, "L"))
+    img.save(tmp_path / "z_cutout.png")
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    white.alpha_composite(img)
+    white.convert("RGB").save(tmp_path / "a_flat.png")
+    assert (tmp_path / "a_flat.png").stat().st_size < (tmp_path / "z_cutout.png").stat().st_size  # premise
+    name, reason = keeper(tmp_path)
+    assert name == "z_cutout.png"
+    assert "transparency" in reason
+
+
+def test_a_file_with_a_colour_profile_is_kept_over_its_twin_stripped_of_it(tmp_path: Path) -> None:
+    """The same JPEG with and without its embedded colour profile (``exiftool -all=``, an upload
+    that strips metadata) holds identical pixels, so the stripped copy, smaller by the profile,
+    was kept as "smallest of the files with identical pixels": with a Display P3 or Adobe RGB
+    profile it shows other colours, and the original went. The profile is remembered by the
+    cache (a warm run keeps the same file)."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # any profile's bytes
+    img = detailed(5)
+    img.save(tmp_path / "z_original.jpg", quality=92, icc_profile=profile)
+    img.save(tmp_path / "a_stripped.jpg", quality=92)
+    assert decoded(tmp_path / "a_stripped.jpg").tobytes() == decoded(tmp_path / "z_original.jpg").tobytes()
+    assert (tmp_path / "a_stripped.jpg").stat().st_size < (tmp_path / "z_original.jpg").stat().st_size  # premise
+    assert keeper(tmp_path) == (
+        "z_original.jpg",
+        "colour profile (the others hold its pixels without the profile that says what they mean)",
+    )
+    cache = tmp_path.parent / f"{tmp_path.name}.sqlite3"
+    for _run in range(2):
+        result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, cache=cache)
+        assert Path(result.clusters[0].keep.path).name == "z_original.jpg"
+    assert result.summary.from_cache == 2
