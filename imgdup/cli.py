@@ -324,6 +324,12 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
 
 
 def _run_scan(args: argparse.Namespace) -> int:
+    if args.between and args.remove and not args.reference:
+        log.warning(
+            "--between --remove 1 with no --reference: each leak keeps its best copy, in either folder, and"
+            " removes the others (a training file can go); to remove only one folder's copies, protect the"
+            " other: imgdup --reference TRAIN -d TEST --between --remove 1"
+        )
     files = None
     if args.files:
         files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)

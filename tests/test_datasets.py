@@ -867,3 +867,21 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     out = capsys.readouterr().out
     assert out.startswith("3 test images copy a training image; 0 label conflicts\n")
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
+
+
+def test_between_removal_without_a_reference_says_a_training_file_can_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d train -d test --between --remove 1`` keeps each leak's best copy, wherever it lies:
+    here the test copy is the larger, so the training file was removed without a word (QA pass
+    14). The run now says so before it scans, and how to protect a folder; with --reference it
+    does not."""
+    train = _write(tmp_path / "train" / "dog" / "l.jpg", _small(11))
+    test = _write(tmp_path / "test" / "dog" / "l.jpg", _big(11))
+    common = ["--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress"]
+    code = main(["-d", str(tmp_path / "train"), "-d", str(tmp_path / "test"), *common, "--remove", "1",
+                 "--quarantine", str(tmp_path / "q")])  # fmt: skip
+    assert code == 0 and not train.exists() and test.exists()  # the documented behaviour the warning is about
+    assert "--reference TRAIN -d TEST" in capsys.readouterr().err
+    main(["--reference", str(tmp_path / "test"), "-d", str(tmp_path / "train"), *common])
+    assert "--reference TRAIN" not in capsys.readouterr().err
