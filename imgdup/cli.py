@@ -231,6 +231,14 @@ def _print_removal(removal: RemovalResult) -> None:
             print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
     for s in removal.skipped:
         print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
+    if removal.dangling:
+        again = "for good" if removal.permanent else "until an undo puts the files back"
+        point = "points at a file" if len(removal.dangling) == 1 else "point at files"
+        print(f"{plural(len(removal.dangling), 'symbolic link')} in the scanned folders {point} removed, {again}:")
+        for link in removal.dangling[:20]:
+            print(f"  {display_path(link)}")
+        if len(removal.dangling) > 20:
+            print(f"  ... and {len(removal.dangling) - 20} more (all in the JSON report: dangling_links)")
     print(f"manifest: {display_path(removal.manifest)}")
     if not removal.permanent and removal.removed:
         print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
@@ -259,6 +267,7 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
         "bytes_freed": removal.bytes_freed,
         "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
         "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
+        "dangling_links": list(removal.dangling),
     }
 
 

@@ -434,3 +434,38 @@ def test_cli_remove_with_json_output(planted_root: Path, tmp_path: Path, capsys:
     assert doc["removal"]["skipped_clusters"] == []
     assert os.path.isfile(doc["removal"]["manifest"])
     assert set(imgdup.undo(doc["removal"]["manifest"]).restored) == planned
+
+
+def test_symbolic_links_to_a_removed_file_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A split made of symbolic links into a pool (split/cat.png -> ../pool/b.png): the scan
+    never follows a link, so removing the pool's copy b.png left the split's link pointing at
+    nothing, and the run said nothing (QA pass 14). The removal names such links; one pointing
+    at the kept file is not named, and an undo makes the link whole again."""
+    from .synth import photo
+
+    pool, split = tmp_path / "data" / "pool", tmp_path / "data" / "split"
+    pool.mkdir(parents=True)
+    split.mkdir()
+    photo(3).save(pool / "a.png")
+    shutil.copyfile(pool / "a.png", pool / "b.png")
+    (split / "cat.png").symlink_to("../pool/b.png")
+    (split / "kept.png").symlink_to("../pool/a.png")
+    result = imgdup.find_duplicates([tmp_path / "data"], jobs=1)
+    assert [Path(m.record.path).name for m in result.clusters[0].removable] == ["b.png"]
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert done.dangling == (str(split / "cat.png"),)
+    assert not (split / "cat.png").exists() and (split / "kept.png").exists()
+    imgdup.undo(done.manifest)
+    assert (split / "cat.png").exists()
+
+    code = main(["-d", str(tmp_path / "data"), "--remove", "1", "--quarantine", str(tmp_path / "q2"),
+                 "--no-cache", "-j", "1", "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    named = out.split("1 symbolic link in the scanned folders points at a file removed, until an undo")[1]
+    assert code == 0 and named.split("manifest:")[0].split() == [
+        "puts",
+        "the",
+        "files",
+        "back:",
+        str(split / "cat.png"),
+    ]
