@@ -861,10 +861,13 @@ def chroma_subsampling(r: ImageRecord, through: int | None) -> int:
     """Pixels per chroma sample, as far as the file tells: a colour JPEG's own (its header); 4
     (4:2:0, what lossy encoders use by default) for a lossy WebP, AVIF, HEIF or CMYK JPEG and
     for a file whose pixels went through a JPEG (``through``: a PNG of a JPEG's decode holds the
-    chroma that JPEG kept); 1 for the rest (lossless files) and for a grey picture."""
+    chroma that JPEG kept) and for a grey picture; 1 for the rest (lossless files)."""
     t = r.traits
-    if t is None or t.colourfulness < GREY_MAX:  # a grey picture's chroma holds nothing: none to lose
-        return 1
+    if t is None or t.colourfulness < GREY_MAX:
+        # A grey picture gains nothing here: ranked as the fewest, it never passes a colour
+        # sibling by this rule (as "full"; a grayscale copy of a nearly grey photo, which the colour
+        # rule leaves alone, was kept over its 4:2:0 original: accuracy benchmark, seed 1).
+        return 4
     if t.subsampling is not None:
         return t.subsampling
     return 4 if unknown_quality(r) or through is not None else 1
