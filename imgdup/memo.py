@@ -35,7 +35,8 @@ _ACTIONS = {a.value: a for a in Action}
 # 14: at one quality, transparency kept and more colour samples (chroma subsampling) rank first;
 # a nearest-neighbour enlargement of a sibling is an enlargement; a thin border (1-4 px) frames a
 # copy; a lossless file may be called filtered; twins of one size say path order decided.
-DECISIONS = 14
+# 15: a thin border frames a copy only where its sibling's size is held by as many members as its own.
+DECISIONS = 15
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -23,6 +23,7 @@ import bisect
 import functools
 import struct
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -1040,13 +1041,22 @@ def assess(members: Sequence[ImageRecord], known: Layout | None = None) -> list[
 
 def _thin_framed(members: Sequence[ImageRecord]) -> list[bool]:
     """Which members have a thin plain border (:func:`thin_border`) that a sibling of their size
-    less the border has not."""
-    shapes = {(r.width, r.height) for r in members}
+    less the border has not, where at least as many members hold that sibling's size as hold
+    theirs. An original whose own background shows as a plain edge of a few pixels is no
+    bordered copy of its crop: the crop's size is held by one file, the original's by its
+    re-encodes too (the graphics benchmark lost 2 originals of 148 to a q70 or a watermarked
+    copy so); a bordered copy's size is its own alone."""
+    count = Counter((r.width, r.height) for r in members)
     out = []
     for r in members:
         b = r.quality.border if r.quality else 0
         w, h = r.width - 2 * b, r.height - 2 * b
-        out.append(b > 0 and any(abs(sw - w) <= 1 and abs(sh - h) <= 1 for sw, sh in shapes))
+        out.append(
+            b > 0
+            and any(
+                abs(sw - w) <= 1 and abs(sh - h) <= 1 and n >= count[r.width, r.height] for (sw, sh), n in count.items()
+            )
+        )
     return out
 
 

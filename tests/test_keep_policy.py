@@ -1005,3 +1005,19 @@ def test_block_signatures_are_read_from_the_cache_only_when_decisions_are_made_a
             if r.path == str(grain) and e.path == r.path
         ]  # fmt: skip
         assert str(grain) not in store.get_blocks(again)
+
+
+def test_an_original_with_plain_edges_is_no_bordered_copy_of_its_crop(tmp_path: Path) -> None:
+    """A flat graphic whose own background shows as a 2 px plain edge, its re-encodes, and a crop
+    that cuts the edge off: the crop's size is the original's less a thin border, so the rule
+    for thin borders called the original framed, and a q70 JPEG or a watermarked q60 copy was
+    kept over the PNG original (2 of 148 clusters of the graphics benchmark). A bordered copy is
+    a size fewer members hold than its sibling's; here the original's size is the cluster's."""
+    canvas = Image.new("RGB", (96, 72), (200, 30, 30))
+    canvas.paste(detailed(13, (92, 68)), (2, 2))
+    canvas.save(tmp_path / "z_original.png")
+    for q in (90, 80, 70):
+        canvas.save(tmp_path / f"b_q{q}.jpg", quality=q)
+    canvas.crop((2, 2, 94, 70)).save(tmp_path / "a_crop.jpg", quality=90)
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.png", reason
