@@ -1243,7 +1243,9 @@ def _framed_box_regions(
     box = content_box(arr, _FRAMED_MIN_KEEP)
     if box == (0, 0, big.width, big.height) or min(box[2] - box[0], box[3] - box[1]) < _FRAMED_MIN_BOX:
         return regions
-    coarse, fine = _phash_boxes(arr.astype(np.float64), [box], settings.hash_size)
+    x0, y0, x1, y1 = box
+    picture = arr[y0:y1, x0:x1].astype(np.float64)  # the box alone: the same lows, smaller products
+    coarse, fine = _phash_boxes(picture, [(0, 0, x1 - x0, y1 - y0)], settings.hash_size)
     n = 1 + len(SUB_REGIONS)  # regions.split's layout: the box is the first coarse hash, the second fine one
     out = list(regions)
     out[0], out[n + 1] = coarse[0], fine[0]
