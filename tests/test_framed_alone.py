@@ -140,3 +140,18 @@ def test_different_product_shots_on_one_white_page_are_not_linked(dogs: Path, tm
         {"00000548", "00000548-q60", "00000548-half"},
         {"00000581", "00000581-q60", "00000581-half"},
     ]
+
+
+def test_a_photo_at_a_quarter_of_a_white_page_joins_the_photo(dogs: Path, tmp_path: Path) -> None:
+    """QA pass 17: a whole photo at 25% of a white page's width is framed, and its content box
+    (the peel stops at 30% of each side) held page around the photo, so it agreed with no box of
+    the photo itself and the framed-picture rule kept the two apart (0 of 20 such pairs found).
+    Its box is now the photo, hashed on a decode where it is 64 px a side."""
+    for name in ("00000500", "00000507"):
+        _small_on_canvas(dogs, name, 0.25, (1000, 1000)).save(tmp_path / f"{name}-shot.jpg", quality=90)
+        with Image.open(dogs / f"{name}.jpg") as img:
+            img.convert("RGB").save(tmp_path / f"{name}.jpg", quality=90)
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    framed = {Path(r.path).stem for r in found.records if r.traits is not None and r.traits.content < 0.2}
+    assert framed == {"00000500-shot", "00000507-shot"}  # what the test is about
+    assert sorted(names(found), key=sorted) == [{"00000500", "00000500-shot"}, {"00000507", "00000507-shot"}]
