@@ -117,15 +117,17 @@ def _peel(lines: np.ndarray, limit: int) -> int:
     return int(plain[plain < ends[0]][-1] if len(ends) else plain[-1]) + 1
 
 
-def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+def content_box(grey: np.ndarray, min_keep: float = _MIN_KEEP) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) in pixels of what remains after peeling plain bands off every side.
 
-    ``grey`` is a 2-D uint8 array. Returns the whole image when nothing is peeled.
+    ``grey`` is a 2-D uint8 array. Returns the whole image when nothing is peeled. ``min_keep``:
+    the least share of each side left (:data:`_MIN_KEEP`; a framed picture's own box is peeled
+    further, see ``hashing``'s framed-box hashes).
     """
     grey = grey.astype(np.int16)  # differences below need signs
     h, w = grey.shape
     left, top, right, bottom = 0, 0, w, h
-    min_w, min_h = max(1, int(w * _MIN_KEEP)), max(1, int(h * _MIN_KEEP))
+    min_w, min_h = max(1, int(w * min_keep)), max(1, int(h * min_keep))
     for _ in range(_ROUNDS):
         before = (left, top, right, bottom)
         area = grey[top:bottom, left:right]

@@ -101,3 +101,57 @@ def test_a_photo_with_plain_margins_is_not_low_information(dogs: Path, tmp_path:
     stars.save(tmp_path / "stars.png")
     found = imgdup.find_duplicates([tmp_path], jobs=1)
     assert found.low_information == ()
+
+
+def _product_shot(dogs: Path, name: str, share: float, side: int = 800) -> Image.Image:
+    """The centre square of a dogs-1000 photo at ``share`` of the side of a white square page (a
+    product shot on white)."""
+    with Image.open(dogs / f"{name}.jpg") as img:
+        photo = img.convert("RGB")
+    m = min(photo.size)
+    left, top = (photo.width - m) // 2, (photo.height - m) // 2
+    size = int(side * share)
+    square = photo.crop((left, top, left + m, top + m)).resize((size, size), Image.Resampling.LANCZOS)
+    page = Image.new("RGB", (side, side), "white")
+    page.paste(square, ((side - size) // 2, (side - size) // 2))
+    return page
+
+
+def test_different_product_shots_on_one_white_page_are_not_linked(dogs: Path, tmp_path: Path) -> None:
+    """QA pass 17: different photos at 13% of a white page's side are framed (the peel stops at a
+    third of each side: 9% of the page), and on the reduced decode the photo was 13 of 100 px in
+    a 30 px box of page. Each pair below was linked at distance 0 (a corner box of one against the
+    other's plain hash, their boxes' finer hashes within the margin) and one of each removed. The
+    box is now peeled to the photo and hashed on a larger decode; copies of the same shots
+    (JPEG q60, half size) are still found."""
+    pairs = [("00000581", "00000243"), ("00000548", "00000705"), ("00000409", "00000494"), ("00000143", "00000180")]
+    for a, b in pairs:
+        for name in (a, b):
+            _product_shot(dogs, name, 0.13).save(tmp_path / f"{name}.jpg", quality=90)
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    assert all(r.traits is not None and r.traits.content < 0.2 for r in found.records)  # all framed
+    assert names(found) == []
+    for name in ("00000581", "00000548"):
+        shot = _product_shot(dogs, name, 0.13)
+        shot.save(tmp_path / f"{name}-q60.jpg", quality=60)
+        shot.resize((400, 400), Image.Resampling.LANCZOS).save(tmp_path / f"{name}-half.jpg", quality=90)
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    assert sorted(names(found), key=sorted) == [
+        {"00000548", "00000548-q60", "00000548-half"},
+        {"00000581", "00000581-q60", "00000581-half"},
+    ]
+
+
+def test_a_photo_at_a_quarter_of_a_white_page_joins_the_photo(dogs: Path, tmp_path: Path) -> None:
+    """QA pass 17: a whole photo at 25% of a white page's width is framed, and its content box
+    (the peel stops at 30% of each side) held page around the photo, so it agreed with no box of
+    the photo itself and the framed-picture rule kept the two apart (0 of 20 such pairs found).
+    Its box is now the photo, hashed on a decode where it is 64 px a side."""
+    for name in ("00000500", "00000507"):
+        _small_on_canvas(dogs, name, 0.25, (1000, 1000)).save(tmp_path / f"{name}-shot.jpg", quality=90)
+        with Image.open(dogs / f"{name}.jpg") as img:
+            img.convert("RGB").save(tmp_path / f"{name}.jpg", quality=90)
+    found = imgdup.find_duplicates([tmp_path], jobs=1)
+    framed = {Path(r.path).stem for r in found.records if r.traits is not None and r.traits.content < 0.2}
+    assert framed == {"00000500-shot", "00000507-shot"}  # what the test is about
+    assert sorted(names(found), key=sorted) == [{"00000500", "00000500-shot"}, {"00000507", "00000507-shot"}]
