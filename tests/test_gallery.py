@@ -177,6 +177,32 @@ def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) 
     assert _console_problems(browser) == []
 
 
+def _texts(drv: Any, selector: str) -> list[str]:
+    """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
+    byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""
+    script = "return JSON.stringify([...document.querySelectorAll(arguments[0])].map((e) => e.textContent))"
+    return sorted(json.loads(drv.execute_script(script, selector)))
+
+
+def test_root_and_label_names_are_shown_escaped_everywhere_on_the_page(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: file names were escaped but a root's folder name was not: in the roots table,
+    each cluster's header and each tile's "split:" tag a byte that is not UTF-8 showed as U+FFFD
+    and a tab as blank space (the text report shows both escaped)."""
+    latin, tab = os.path.join(os.fsencode(tmp_path), b"caf\xe9"), tmp_path / "t\tb"
+    os.mkdir(latin), tab.mkdir()
+    picture(5).save(os.path.join(latin, b"a.png"))
+    picture(5).save(tab / "a.png")
+    page = tmp_path / "r.html"
+    imgdup.write_report(imgdup.find_duplicates([os.fsdecode(latin), tab], jobs=1), page)
+    _load(browser, page.as_uri())
+    shown = {"caf\\xe9", "t\\tb"}
+    assert _texts(browser, "#roots tbody tr td:first-child") == sorted(shown)
+    (meta,) = _texts(browser, ".cluster h2 .meta")
+    assert all(name in meta for name in shown), meta
+    assert _texts(browser, ".file .tags span") == sorted(f"split: {name}" for name in shown)
+    assert _console_problems(browser) == []
+
+
 def _present(root: Path) -> set[str]:
     return {str(p) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 

@@ -164,8 +164,8 @@
     body.textContent = "";
     for (const [root, p] of s.per) {
       const tr = el("tr");
-      const name = el("td", "", rootLabel[root]);
-      name.title = root;
+      const name = el("td", "", shown(rootLabel[root]));  // a folder name: any bytes, as a file name
+      name.title = shown(root);
       tr.append(name, el("td", "", String(p.files)), el("td", "", String(p.remove)), el("td", "", human(p.bytes)));
       body.append(tr);
     }
@@ -233,7 +233,7 @@
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
     const tags = el("div", "tags");
     for (const key of ["label", "split", "role"]) {
-      if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + String(m[key])));
+      if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + shown(String(m[key]))));
     }
     if (m.reference) tags.append(el("span", "", "reference (never removed)"));
     if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
@@ -266,7 +266,7 @@
     box.dataset.cluster = String(c.id);
     box.dataset.pos = String(pos);
     const h = el("h2", "", "Cluster " + c.id + " ");
-    const roots = [...rootsOf(c)].map((r) => rootLabel[r]);
+    const roots = [...rootsOf(c)].map((r) => shown(rootLabel[r]));
     h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter + " · frees " +
       human(freed(c)) + " · " + roots.join(", ")));
     if (conflict(c)) h.append(el("span", "bad", " · label conflict"));
