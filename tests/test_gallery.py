@@ -177,6 +177,21 @@ def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) 
     assert _console_problems(browser) == []
 
 
+def test_a_page_name_that_is_not_utf8_gets_its_thumbnails(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: ``--report`` to a name that is not UTF-8 (``r\\xe9 #1?.html``) ended the run
+    with a UnicodeEncodeError traceback after the scan (quoting the thumbnail folder's URL)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(5).save(root / "a.png")
+    picture(5).save(root / "b.png")
+    page = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"r\xe9 #1?.html"))
+    imgdup.write_report(scan(root), page)
+    _load(browser, Path(page).as_uri())
+    total, loaded = _images_loaded(browser)
+    assert total == 2 and loaded == total
+    assert _console_problems(browser) == []
+
+
 def _texts(drv: Any, selector: str) -> list[str]:
     """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
     byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""

@@ -97,7 +97,7 @@ def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[s
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
-    base = quote(os.path.basename(folder))
+    base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
     for c in result.clusters:
         for m in c.members:
