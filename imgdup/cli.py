@@ -411,13 +411,17 @@ def _run_scan(args: argparse.Namespace) -> int:
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
     if partial:  # said only when something went wrong: a clean run ends quietly
-        where = "listed above" if args.format == "text" else "in the JSON"
-        if args.report:
-            where = f"listed in {', '.join(display_path(p) for p in args.report)}"
-        problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
+        here = "listed above" if args.format == "text" else "in the JSON"
+        # The reports are written before the removal: they list the unreadable files, never the
+        # skipped clusters (it said "1 cluster skipped (listed in r.json)", which lists none).
+        failed = f"listed in {', '.join(display_path(p) for p in args.report)}" if args.report else here
+        problems = [(f"{plural(len(result.failures), 'file')} could not be read", failed)] if result.failures else []
         if removal and removal.skipped:
-            problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
-        print(f"imgdup: {', '.join(problems)} ({where})", file=sys.stderr)
+            problems.append((f"{plural(len(removal.skipped), 'cluster')} skipped", here))
+        if len({where for _, where in problems}) == 1:  # one place: said once, at the end
+            print(f"imgdup: {', '.join(what for what, _ in problems)} ({problems[0][1]})", file=sys.stderr)
+        else:
+            print(f"imgdup: {', '.join(f'{what} ({where})' for what, where in problems)}", file=sys.stderr)
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
