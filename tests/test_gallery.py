@@ -192,6 +192,34 @@ def test_a_page_name_that_is_not_utf8_gets_its_thumbnails(browser: Any, tmp_path
     assert _console_problems(browser) == []
 
 
+def _leaving_is_held(drv: Any) -> bool:
+    """Whether the page asks before it is closed or reloaded (its beforeunload handler)."""
+    script = "const e = new Event('beforeunload', {cancelable: true}); dispatchEvent(e); return e.defaultPrevented"
+    return bool(drv.execute_script(script))
+
+
+def test_decisions_not_yet_exported_are_not_lost_to_a_reload_without_a_question(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: the decisions live only in the page; a reload, a closed tab or a click on a
+    link dropped every one of them without a word (an hour of review). The page now asks while
+    it holds decisions that differ from the last export, and says they are not exported yet."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    assert not _leaving_is_held(browser)  # the scan's plan: nothing to lose
+    _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", "button.set-review").click()
+    assert _leaving_is_held(browser)
+    assert "not exported yet" in browser.find_element("id", "changes").text
+    browser.find_element("id", "copy").click()
+    assert not _leaving_is_held(browser)
+    assert "not exported yet" not in browser.find_element("id", "changes").text
+    _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", "button.set-remove").click()
+    assert _leaving_is_held(browser)  # back to the scan's decision, but not to the exported plan's
+    browser.find_element("id", "download").click()
+    assert not _leaving_is_held(browser)
+    _tiles(browser, 0)["/r/k.jpg"].find_element("css selector", "button.set-remove").click()
+    assert "1 cluster removes every copy" in browser.find_element("id", "changes").text  # it read "1 clusters remove"
+
+
 def _texts(drv: Any, selector: str) -> list[str]:
     """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
     byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""

@@ -12,6 +12,10 @@
   const LABEL = { keep: "keep", remove: "remove", review: "leave" };
   const NEXT = { keep: "remove", remove: "review", review: "keep" };
   const original = clusters.map((c) => c.members.map((m) => m.action));
+  // The decisions live only in this page: what was last exported (at first, the scan's plan),
+  // to ask before a reload or a closed tab drops decisions made since.
+  const decisions = () => clusters.map((c) => c.members.map((m) => m.action).join()).join("\n");
+  let exportedDecisions = decisions();
   const scanKeep = clusters.map((c) => c.keep);
   const scanReason = clusters.map((c) => c.keep_reason);
   const settings = plan.settings || {};
@@ -174,7 +178,8 @@
     const bad = clusters.filter(broken).length;
     const skip = risky().length;
     $("changes").textContent = (changed ? changed + (changed === 1 ? " decision changed" : " decisions changed") : "no decision changed") +
-      (bad ? " · " + bad + " clusters remove every copy: keep one before exporting" : "") +
+      (decisions() !== exportedDecisions ? " (not exported yet)" : "") +
+      (bad ? " · " + bad + (bad === 1 ? " cluster removes" : " clusters remove") + " every copy: keep one before exporting" : "") +
       (skip ? " · apply may skip " + skip + (skip === 1 ? " cluster" : " clusters") + ": a file to remove is not known to be within the threshold of a kept file" : "");
   }
 
@@ -376,6 +381,8 @@
     warning = skip.length ? " · warning: apply may skip " + skip.length + (skip.length === 1 ? " cluster" : " clusters") +
       " (first: cluster " + clusters[skip[0]].id + "): " + riskText(risk(skip[0])) : "";
     const text = exported();
+    exportedDecisions = decisions();
+    drawSummary();
     const out = $("plan-out");
     out.value = text;
     out.hidden = false;
@@ -406,6 +413,11 @@
     else fallback();
   });
 
+  window.addEventListener("beforeunload", (ev) => {
+    if (decisions() === exportedDecisions) return;
+    ev.preventDefault();  // the browser asks whether to leave: decisions made since the last export would be lost
+    ev.returnValue = "";
+  });
   for (const id of ["sort", "f-review", "f-roots", "f-conflict"]) $(id).addEventListener("change", () => { filterSort(); render(); });
   $("prev").addEventListener("click", () => { page--; focusC = 0; render(); window.scrollTo(0, 0); });
   $("next").addEventListener("click", () => { page++; focusC = 0; render(); window.scrollTo(0, 0); });
