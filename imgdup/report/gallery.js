@@ -18,6 +18,7 @@
   let exportedDecisions = decisions();
   const scanKeep = clusters.map((c) => c.keep);
   const scanReason = clusters.map((c) => c.keep_reason);
+  const scanSingle = original.map((a) => a.filter((x) => x === "keep").length === 1);
   const settings = plan.settings || {};
   const THRESHOLD = Number.isInteger(settings.threshold) ? settings.threshold : 0;  // read as apply reads it
   // What two plain hashes say about the distance (imgdup.policy.distance): all of it without the
@@ -75,7 +76,7 @@
   function pair(ci, a, b) {
     if (a === b || a.sha256 === b.sha256) return { d: 0, exact: true };
     // The scan measured each member against its kept file (a reference member against the keeper).
-    const single = original[ci].filter((x) => x === "keep").length === 1;
+    const single = scanSingle[ci];
     for (const [x, y] of [[a, b], [b, a]]) {
       if (x.path === scanKeep[ci] && (single || y.reference)) return { d: y.distance, exact: true };
     }
