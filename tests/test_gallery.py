@@ -220,6 +220,37 @@ def test_decisions_not_yet_exported_are_not_lost_to_a_reload_without_a_question(
     assert "1 cluster removes every copy" in browser.find_element("id", "changes").text  # it read "1 clusters remove"
 
 
+def _downloaded(drv: Any, name: str) -> Path:
+    """The file the browser saved as ``name``, once it has landed (asynchronously; up to 10 s)."""
+    path = Path(drv.downloads) / name
+    for _ in range(100):
+        if path.exists():
+            break
+        threading.Event().wait(0.1)
+    return path
+
+
+def test_a_second_download_is_named_apart_and_the_message_names_it(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: every download was named imgdup-plan.json and the page said "apply it with:
+    imgdup apply imgdup-plan.json"; the browser saves a second one as "imgdup-plan (1).json", so
+    the command it gave applied the first, stale decisions (a file decided "keep" since was
+    removed). Each download now has its own name, and the message names that file."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    names = []
+    for action in ("review", "keep"):  # two rounds of review, each downloaded
+        _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", f"button.set-{action}").click()
+        browser.find_element("id", "download").click()
+        said = browser.find_element("id", "copied").text
+        name = said.split("plan downloaded as ", 1)[1].split(";", 1)[0]
+        assert f"imgdup apply {name}" in said
+        saved = json.loads(_downloaded(browser, name).read_text(encoding="utf-8"))
+        assert {m["path"]: m["action"] for m in saved["clusters"][0]["members"]}["/r/a.jpg"] == action
+        names.append(name)
+    assert names[0] != names[1] and all(n.startswith("imgdup-plan-") and n.endswith(".json") for n in names)
+
+
 def _texts(drv: Any, selector: str) -> list[str]:
     """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
     byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""
@@ -270,6 +301,7 @@ def test_toggle_export_and_apply_moves_exactly_those_files(
     tile.find_element("css selector", "button.set-review").click()
     browser.find_element("id", "download").click()
     exported = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    name = browser.find_element("id", "copied").text.split("plan downloaded as ", 1)[1].split(";", 1)[0]
 
     expected = imgdup.to_document(result)
     for c in expected["clusters"]:
@@ -277,12 +309,7 @@ def test_toggle_export_and_apply_moves_exactly_those_files(
             if m["path"] == spared:
                 m["action"] = "review"
     assert exported["clusters"] == expected["clusters"]
-    downloaded = browser.downloads / "imgdup-plan.json"
-    for _ in range(100):  # the download lands asynchronously; wait for it, up to 10 s
-        if downloaded.exists():
-            break
-        browser.implicitly_wait(0)
-        threading.Event().wait(0.1)
+    downloaded = _downloaded(browser, name)
     assert json.loads(downloaded.read_text(encoding="utf-8")) == exported
     downloaded.unlink()
 

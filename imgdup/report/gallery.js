@@ -389,16 +389,31 @@
     out.hidden = false;
     return text;
   }
+  // Each download gets its own name (local date and time, then a count within one second): with
+  // one fixed name the browser saved a second download as "imgdup-plan (1).json", and the command
+  // this page gave applied the first, stale one.
+  const used = new Set();
+  function planName() {
+    const d = new Date();
+    const p = (n) => String(n).padStart(2, "0");
+    const stem = "imgdup-plan-" + d.getFullYear() + p(d.getMonth() + 1) + p(d.getDate()) + "-" +
+      p(d.getHours()) + p(d.getMinutes()) + p(d.getSeconds());
+    let name = stem + ".json";
+    for (let n = 2; used.has(name); n++) name = stem + "-" + n + ".json";
+    used.add(name);
+    return name;
+  }
   $("download").addEventListener("click", () => {
     const text = exportCheck();
     if (text === null) return;
+    const name = planName();
     const a = el("a");
     a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-    a.download = "imgdup-plan.json";
+    a.download = name;
     document.body.append(a);
     a.click();
     a.remove();
-    $("copied").textContent = "plan downloaded as imgdup-plan.json; apply it with: imgdup apply imgdup-plan.json" + warning;
+    $("copied").textContent = "plan downloaded as " + name + "; apply it with: imgdup apply " + name + warning;
   });
   $("copy").addEventListener("click", () => {
     const text = exportCheck();
