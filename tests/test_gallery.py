@@ -251,6 +251,20 @@ def test_a_second_download_is_named_apart_and_the_message_names_it(browser: Any,
     assert names[0] != names[1] and all(n.startswith("imgdup-plan-") and n.endswith(".json") for n in names)
 
 
+def test_an_animation_or_multi_page_file_says_how_many_frames_it_has(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: the plan holds "frames": N for an animation or a multi-page file, and apply
+    skips a cluster that removes one whose later frames differ from every kept file's; the page
+    showed nothing of it, so a reviewer could not tell a GIF from its still frame."""
+    doc = _chain_plan(regions=True)
+    doc["clusters"][0]["members"][1]["frames"] = 12
+    page = tmp_path / "frames.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    tags = {path: [t.text for t in tile.find_elements("css selector", ".tags span")]
+            for path, tile in _tiles(browser, 0).items()}  # fmt: skip
+    assert tags == {"/r/k.jpg": [], "/r/a.jpg": ["12 frames (animation or pages)"], "/r/b.jpg": []}
+
+
 def _texts(drv: Any, selector: str) -> list[str]:
     """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
     byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""

@@ -242,6 +242,8 @@
       if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + shown(String(m[key]))));
     }
     if (m.reference) tags.append(el("span", "", "reference (never removed)"));
+    // apply removes it only if every frame matches a kept file's: a GIF is not its still frame
+    if (m.frames > 1) tags.append(el("span", "", m.frames + " frames (animation or pages)"));
     if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
     if (m.frees_space === false) tags.append(el("span", "nofree", "frees no space: a hard link outside the scanned folders keeps it"));
     if (tags.childNodes.length) box.append(tags);
