@@ -340,7 +340,9 @@ def _act(
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
                     _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
                     size = item["bytes"] if path in first_names else 0
-                    removed.append(Removed(c.id, path, item["quarantine"], size, frees.get(path, False)))
+                    removed.append(
+                        Removed(c.id, path, item["quarantine"], size, frees.get(path, False), path not in first_names)
+                    )
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.info("cluster %d: stopped at %s", c.id, reason)

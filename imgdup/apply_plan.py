@@ -54,7 +54,7 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
         if isinstance(exc, ValueError) and text.lstrip()[:1] == "<":
             raise PlanError(
                 f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "
-                "decisions as imgdup-plan.json; apply that file (or the scan's --report FILE.json)"
+                "decisions as imgdup-plan-<date>-<time>.json; apply that file (or the scan's --report FILE.json)"
             ) from None
         from .report.tables import CSV_FIRST_COLUMNS
 

@@ -214,6 +214,14 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
+def _files_removed(removal: RemovalResult) -> str:
+    """``1 file``, or ``1 file (2 names)`` when hard links went with it: counted as the report
+    counts what it would remove."""
+    files = sum(1 for r in removal.removed if not r.other_name)
+    names = len(removal.removed)
+    return plural(files, "file") + (f" ({names} names)" if names > files else "")
+
+
 def _print_removal(removal: RemovalResult) -> None:
     if removal.manifest is None:
         print("nothing to remove")
@@ -222,7 +230,10 @@ def _print_removal(removal: RemovalResult) -> None:
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
     if removal.removed:
-        print(f"{verb}: {plural(len(removal.removed), 'file')} ({human_bytes(removal.bytes_freed)})")
+        files = sum(1 for r in removal.removed if not r.other_name)
+        names = len(removal.removed)
+        also = f"; {names} names: hard links go with their file" if names > files else ""
+        print(f"{verb}: {plural(files, 'file')} ({human_bytes(removal.bytes_freed)}{also})")
     else:  # every cluster skipped while acting: there is nothing to undo (it offered an undo of nothing)
         why = ": every cluster was skipped" if removal.skipped else ""
         print(f"nothing was {'deleted' if removal.permanent else 'moved'}{why}")
@@ -254,7 +265,7 @@ def _stdout_closed(removal: RemovalResult | None) -> None:
     if removal is None or removal.manifest is None or not removal.removed:  # (nothing done: nothing to undo)
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
-    print(f"imgdup: output closed by its reader; {plural(len(removal.removed), 'file')} {verb}", file=sys.stderr)
+    print(f"imgdup: output closed by its reader; {_files_removed(removal)} {verb}", file=sys.stderr)
     print(f"imgdup: manifest: {display_path(removal.manifest)}", file=sys.stderr)
     if not removal.permanent:
         print(f"imgdup: undo with: imgdup --undo {display_path(removal.manifest)}", file=sys.stderr)
@@ -411,13 +422,17 @@ def _run_scan(args: argparse.Namespace) -> int:
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
     if partial:  # said only when something went wrong: a clean run ends quietly
-        where = "listed above" if args.format == "text" else "in the JSON"
-        if args.report:
-            where = f"listed in {', '.join(display_path(p) for p in args.report)}"
-        problems = [f"{plural(len(result.failures), 'file')} could not be read"] if result.failures else []
+        here = "listed above" if args.format == "text" else "in the JSON"
+        # The reports are written before the removal: they list the unreadable files, never the
+        # skipped clusters (it said "1 cluster skipped (listed in r.json)", which lists none).
+        failed = f"listed in {', '.join(display_path(p) for p in args.report)}" if args.report else here
+        problems = [(f"{plural(len(result.failures), 'file')} could not be read", failed)] if result.failures else []
         if removal and removal.skipped:
-            problems.append(f"{plural(len(removal.skipped), 'cluster')} skipped")
-        print(f"imgdup: {', '.join(problems)} ({where})", file=sys.stderr)
+            problems.append((f"{plural(len(removal.skipped), 'cluster')} skipped", here))
+        if len({where for _, where in problems}) == 1:  # one place: said once, at the end
+            print(f"imgdup: {', '.join(what for what, _ in problems)} ({problems[0][1]})", file=sys.stderr)
+        else:
+            print(f"imgdup: {', '.join(f'{what} ({where})' for what, where in problems)}", file=sys.stderr)
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -425,7 +440,7 @@ def _say_interrupted_removal(done: object) -> None:
     """What an interrupted removal had done, and how to undo it."""
     assert isinstance(done, RemovalResult)
     verb = "deleted" if done.permanent else "moved to the quarantine"
-    print(f"imgdup: interrupted during removal: {plural(len(done.removed), 'file')} {verb} before the interruption, "
+    print(f"imgdup: interrupted during removal: {_files_removed(done)} {verb} before the interruption, "
           f"the others left in place", file=sys.stderr)  # fmt: skip
     print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
     if not done.permanent:

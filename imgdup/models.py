@@ -401,6 +401,9 @@ class Removed:
     quarantine: str | None
     bytes: int
     frees_space: bool = True
+    # Another name (hard link) of a file removed with it: counted as a name, not as a file, so
+    # that "moved 1 file" matches the report's "would remove 1 file" (it said "2 files").
+    other_name: bool = False
 
 
 @dataclass(frozen=True)

@@ -357,6 +357,31 @@ def test_montage_folder_that_cannot_be_created_fails_before_the_scan(
     assert (tmp_path / "notes.txt").read_text() == "a file, not a folder"
 
 
+@pytest.mark.usefixtures("no_scan")
+def test_an_html_report_whose_thumbnail_folder_is_a_link_into_a_root_or_a_file_fails_before_the_scan(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA pass 16: ``review_files`` a symbolic link to a scanned folder passed the check (only
+    the folder above it was resolved): the thumbnails were written into the dataset, and the next
+    scan found 15 duplicates among them. ``review_files`` a file failed only after the whole scan
+    ("[Errno 17] File exists"), and no report was written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(data / "g1", out / "review_files")
+    before = files_under(data)
+    assert main(["-d", str(data), "--no-cache", "--report", str(out / "review.html")]) == 2
+    assert "inside the scanned folder" in capsys.readouterr().err
+    with pytest.raises(imgdup.OutputError, match="inside the scanned folder"):
+        imgdup.write_report(imgdup.find_duplicates([data], jobs=1), out / "review.html")
+    assert files_under(data) == before
+    (out / "review_files").unlink()
+    (out / "review_files").write_text("mine")
+    assert main(["-d", str(data), "--no-cache", "--report", str(out / "review.html")]) == 2
+    err = capsys.readouterr().err
+    assert "review_files" in err and "not a folder" in err
+    assert (out / "review_files").read_text() == "mine"
+
+
 def test_several_reports_one_per_format(data: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "r.json", tmp_path / "r.csv"
     assert main(["-d", str(data), "--no-cache", "--no-progress", "--report", str(a), "--report", str(b)]) == 0

@@ -177,6 +177,120 @@ def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) 
     assert _console_problems(browser) == []
 
 
+def test_a_page_name_that_is_not_utf8_gets_its_thumbnails(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: ``--report`` to a name that is not UTF-8 (``r\\xe9 #1?.html``) ended the run
+    with a UnicodeEncodeError traceback after the scan (quoting the thumbnail folder's URL)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(5).save(root / "a.png")
+    picture(5).save(root / "b.png")
+    page = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"r\xe9 #1?.html"))
+    imgdup.write_report(scan(root), page)
+    _load(browser, Path(page).as_uri())
+    total, loaded = _images_loaded(browser)
+    assert total == 2 and loaded == total
+    assert _console_problems(browser) == []
+
+
+def _leaving_is_held(drv: Any) -> bool:
+    """Whether the page asks before it is closed or reloaded (its beforeunload handler)."""
+    script = "const e = new Event('beforeunload', {cancelable: true}); dispatchEvent(e); return e.defaultPrevented"
+    return bool(drv.execute_script(script))
+
+
+def test_decisions_not_yet_exported_are_not_lost_to_a_reload_without_a_question(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: the decisions live only in the page; a reload, a closed tab or a click on a
+    link dropped every one of them without a word (an hour of review). The page now asks while
+    it holds decisions that differ from the last export, and says they are not exported yet."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    assert not _leaving_is_held(browser)  # the scan's plan: nothing to lose
+    _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", "button.set-review").click()
+    assert _leaving_is_held(browser)
+    assert "not exported yet" in browser.find_element("id", "changes").text
+    browser.find_element("id", "copy").click()
+    assert not _leaving_is_held(browser)
+    assert "not exported yet" not in browser.find_element("id", "changes").text
+    _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", "button.set-remove").click()
+    assert _leaving_is_held(browser)  # back to the scan's decision, but not to the exported plan's
+    browser.find_element("id", "download").click()
+    assert not _leaving_is_held(browser)
+    _tiles(browser, 0)["/r/k.jpg"].find_element("css selector", "button.set-remove").click()
+    assert "1 cluster removes every copy" in browser.find_element("id", "changes").text  # it read "1 clusters remove"
+
+
+def _downloaded(drv: Any, name: str) -> Path:
+    """The file the browser saved as ``name``, once it has landed (asynchronously; up to 10 s)."""
+    path = Path(drv.downloads) / name
+    for _ in range(100):
+        if path.exists():
+            break
+        threading.Event().wait(0.1)
+    return path
+
+
+def test_a_second_download_is_named_apart_and_the_message_names_it(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: every download was named imgdup-plan.json and the page said "apply it with:
+    imgdup apply imgdup-plan.json"; the browser saves a second one as "imgdup-plan (1).json", so
+    the command it gave applied the first, stale decisions (a file decided "keep" since was
+    removed). Each download now has its own name, and the message names that file."""
+    page = tmp_path / "chain.html"
+    page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    names = []
+    for action in ("review", "keep"):  # two rounds of review, each downloaded
+        _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", f"button.set-{action}").click()
+        browser.find_element("id", "download").click()
+        said = browser.find_element("id", "copied").text
+        name = said.split("plan downloaded as ", 1)[1].split(";", 1)[0]
+        assert f"imgdup apply {name}" in said
+        saved = json.loads(_downloaded(browser, name).read_text(encoding="utf-8"))
+        assert {m["path"]: m["action"] for m in saved["clusters"][0]["members"]}["/r/a.jpg"] == action
+        names.append(name)
+    assert names[0] != names[1] and all(n.startswith("imgdup-plan-") and n.endswith(".json") for n in names)
+
+
+def test_an_animation_or_multi_page_file_says_how_many_frames_it_has(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: the plan holds "frames": N for an animation or a multi-page file, and apply
+    skips a cluster that removes one whose later frames differ from every kept file's; the page
+    showed nothing of it, so a reviewer could not tell a GIF from its still frame."""
+    doc = _chain_plan(regions=True)
+    doc["clusters"][0]["members"][1]["frames"] = 12
+    page = tmp_path / "frames.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    tags = {path: [t.text for t in tile.find_elements("css selector", ".tags span")]
+            for path, tile in _tiles(browser, 0).items()}  # fmt: skip
+    assert tags == {"/r/k.jpg": [], "/r/a.jpg": ["12 frames (animation or pages)"], "/r/b.jpg": []}
+
+
+def _texts(drv: Any, selector: str) -> list[str]:
+    """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
+    byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""
+    script = "return JSON.stringify([...document.querySelectorAll(arguments[0])].map((e) => e.textContent))"
+    return sorted(json.loads(drv.execute_script(script, selector)))
+
+
+def test_root_and_label_names_are_shown_escaped_everywhere_on_the_page(browser: Any, tmp_path: Path) -> None:
+    """QA pass 16: file names were escaped but a root's folder name was not: in the roots table,
+    each cluster's header and each tile's "split:" tag a byte that is not UTF-8 showed as U+FFFD
+    and a tab as blank space (the text report shows both escaped)."""
+    latin, tab = os.path.join(os.fsencode(tmp_path), b"caf\xe9"), tmp_path / "t\tb"
+    os.mkdir(latin), tab.mkdir()
+    picture(5).save(os.path.join(latin, b"a.png"))
+    picture(5).save(tab / "a.png")
+    page = tmp_path / "r.html"
+    imgdup.write_report(imgdup.find_duplicates([os.fsdecode(latin), tab], jobs=1), page)
+    _load(browser, page.as_uri())
+    shown = {"caf\\xe9", "t\\tb"}
+    assert _texts(browser, "#roots tbody tr td:first-child") == sorted(shown)
+    (meta,) = _texts(browser, ".cluster h2 .meta")
+    assert all(name in meta for name in shown), meta
+    assert _texts(browser, ".file .tags span") == sorted(f"split: {name}" for name in shown)
+    assert _console_problems(browser) == []
+
+
 def _present(root: Path) -> set[str]:
     return {str(p) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
@@ -201,6 +315,7 @@ def test_toggle_export_and_apply_moves_exactly_those_files(
     tile.find_element("css selector", "button.set-review").click()
     browser.find_element("id", "download").click()
     exported = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    name = browser.find_element("id", "copied").text.split("plan downloaded as ", 1)[1].split(";", 1)[0]
 
     expected = imgdup.to_document(result)
     for c in expected["clusters"]:
@@ -208,12 +323,7 @@ def test_toggle_export_and_apply_moves_exactly_those_files(
             if m["path"] == spared:
                 m["action"] = "review"
     assert exported["clusters"] == expected["clusters"]
-    downloaded = browser.downloads / "imgdup-plan.json"
-    for _ in range(100):  # the download lands asynchronously; wait for it, up to 10 s
-        if downloaded.exists():
-            break
-        browser.implicitly_wait(0)
-        threading.Event().wait(0.1)
+    downloaded = _downloaded(browser, name)
     assert json.loads(downloaded.read_text(encoding="utf-8")) == exported
     downloaded.unlink()
 

@@ -424,3 +424,50 @@ def test_a_decoder_warning_never_reaches_stderr_raw(tmp_path: Path, jobs: str) -
     assert run.returncode == 0 and run.stderr == "", run.stderr
     (cluster,) = json.loads(run.stdout)["clusters"]
     assert len(cluster["members"]) == 3
+
+
+def test_a_removal_with_a_report_says_where_its_skipped_clusters_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 16: ``--remove 1 --report r.json`` ended with "1 cluster skipped (listed in
+    r.json)", but the report is written before the removal and lists no skipped cluster: they
+    are listed above (stdout), the report lists the unreadable files."""
+    import imgdup.actions
+
+    data = tmp_path / "d"
+    data.mkdir()
+    photo(7).save(data / "a.png")
+    photo(7).save(data / "b.jpg", quality=60)
+    (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    original = imgdup.actions.remove
+
+    def racing(result: imgdup.ScanResult, **kwargs: object) -> imgdup.RemovalResult:
+        # the file to remove changes between the scan and its re-check: its cluster is skipped
+        return original(result, before_cluster=lambda _c: (data / "b.jpg").write_bytes(b"changed"), **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imgdup.actions, "remove", racing)
+    report = tmp_path / "r.json"
+    rc, out, err = cli(capsys, "-d", str(data), "-r", "1", "--quarantine", str(tmp_path / "q"), "--report", str(report))
+    assert rc == 3 and "skipped cluster 0" in out
+    assert "skipped" not in json.dumps(json.loads(report.read_text(encoding="utf-8"))["clusters"])  # premise
+    last = err.strip().splitlines()[-1]
+    assert last == f"imgdup: 1 file could not be read (listed in {report}), 1 cluster skipped (listed above)", last
+
+
+def test_a_removal_counts_files_as_the_report_does_and_names_their_hard_links_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA pass 16: the report said "would remove 1 file" and the removal of that very plan said
+    "moved to the quarantine: 2 files": it counted the names (a hard link goes with its file)."""
+    data = tmp_path / "d"
+    data.mkdir()
+    photo(8).save(data / "a.png")
+    photo(8).save(data / "b.jpg", quality=90)
+    os.link(data / "b.jpg", data / "b-link.jpg")
+    rc, out, _err = cli(capsys, "-d", str(data))
+    assert rc == 0 and "would remove 1 file (" in out  # premise: one file, two names
+    rc, out, _err = cli(capsys, "-d", str(data), "-r", "1", "--quarantine", str(tmp_path / "q"))
+    assert rc == 0 and not (data / "b.jpg").exists() and not (data / "b-link.jpg").exists()
+    assert "removed 1 file (" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("moved to the quarantine:")]
+    assert line.startswith("moved to the quarantine: 1 file (") and "2 names" in line, line

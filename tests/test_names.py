@@ -156,3 +156,30 @@ def test_csv_cells_guarded_against_formulas_read_back_exactly(tmp_path: Path) ->
     assert sorted(from_csv_cell(r["relpath"]) for r in rows) == sorted(names)
     assert sorted(from_csv_cell(r["path"]) for r in rows) == sorted(str(root / n) for n in names)
     assert all(not r["relpath"].startswith(("-", "=", "+", "@")) for r in rows)
+
+
+def test_root_folder_names_that_are_not_utf8_or_hold_control_characters_in_csv_and_text(tmp_path: Path) -> None:
+    """QA pass 16: with two roots every member's ``split`` is its root's folder name, and the CSV
+    wrote that cell unescaped: a root named ``caf\\xe9`` (not UTF-8) ended the command with a
+    UnicodeEncodeError traceback and no report; the text report printed the raw byte and a
+    root named with an escape sequence (ESC [2J clears a terminal) acted on the terminal."""
+    from imgdup import find_duplicates
+    from imgdup.names import from_csv_cell
+    from imgdup.report.tables import to_csv
+    from imgdup.report.text import format_text
+
+    latin, esc = bpath(tmp_path, b"caf\xe9"), tmp_path / "esc\x1b[2J"
+    for root in (latin, esc):
+        root.mkdir()
+        photo(4).save(root / "a.png")
+    result = find_duplicates([latin, esc], jobs=1)
+    (cluster,) = result.clusters
+    labels = {os.fsencode(m.split) for m in cluster.members}
+    assert labels == {b"caf\xe9", b"esc\x1b[2J"}  # the premise: the data keeps the exact names
+    rows = list(csv.DictReader(io.StringIO(to_csv(result))))
+    to_csv(result).encode("utf-8")  # writable: it raised UnicodeEncodeError
+    assert {os.fsencode(from_csv_cell(r["split"])) for r in rows} == labels
+    text = format_text(result)
+    text.encode("utf-8")
+    assert "\x1b" not in text
+    assert "caf\\xe9" in text and "esc\\x1b[2J" in text

@@ -536,7 +536,7 @@ def test_two_names_of_one_removed_file_inside_the_roots_are_not_said_to_keep_its
     assert rc == 0
     assert not (root / "a" / "x.png").exists() and not (root / "b" / "x2.png").exists()
     assert "keeps its data" not in out
-    assert f"moved to the quarantine: 2 files ({human_bytes(size)})" in out
+    assert f"moved to the quarantine: 1 file ({human_bytes(size)}; 2 names: hard links go with their file)" in out
 
 
 def test_ctrl_c_while_the_command_starts_ends_without_a_traceback(tmp_path: Path) -> None:

@@ -12,8 +12,13 @@
   const LABEL = { keep: "keep", remove: "remove", review: "leave" };
   const NEXT = { keep: "remove", remove: "review", review: "keep" };
   const original = clusters.map((c) => c.members.map((m) => m.action));
+  // The decisions live only in this page: what was last exported (at first, the scan's plan),
+  // to ask before a reload or a closed tab drops decisions made since.
+  const decisions = () => clusters.map((c) => c.members.map((m) => m.action).join()).join("\n");
+  let exportedDecisions = decisions();
   const scanKeep = clusters.map((c) => c.keep);
   const scanReason = clusters.map((c) => c.keep_reason);
+  const scanSingle = original.map((a) => a.filter((x) => x === "keep").length === 1);
   const settings = plan.settings || {};
   const THRESHOLD = Number.isInteger(settings.threshold) ? settings.threshold : 0;  // read as apply reads it
   // What two plain hashes say about the distance (imgdup.policy.distance): all of it without the
@@ -71,7 +76,7 @@
   function pair(ci, a, b) {
     if (a === b || a.sha256 === b.sha256) return { d: 0, exact: true };
     // The scan measured each member against its kept file (a reference member against the keeper).
-    const single = original[ci].filter((x) => x === "keep").length === 1;
+    const single = scanSingle[ci];
     for (const [x, y] of [[a, b], [b, a]]) {
       if (x.path === scanKeep[ci] && (single || y.reference)) return { d: y.distance, exact: true };
     }
@@ -164,8 +169,8 @@
     body.textContent = "";
     for (const [root, p] of s.per) {
       const tr = el("tr");
-      const name = el("td", "", rootLabel[root]);
-      name.title = root;
+      const name = el("td", "", shown(rootLabel[root]));  // a folder name: any bytes, as a file name
+      name.title = shown(root);
       tr.append(name, el("td", "", String(p.files)), el("td", "", String(p.remove)), el("td", "", human(p.bytes)));
       body.append(tr);
     }
@@ -174,7 +179,8 @@
     const bad = clusters.filter(broken).length;
     const skip = risky().length;
     $("changes").textContent = (changed ? changed + (changed === 1 ? " decision changed" : " decisions changed") : "no decision changed") +
-      (bad ? " · " + bad + " clusters remove every copy: keep one before exporting" : "") +
+      (decisions() !== exportedDecisions ? " (not exported yet)" : "") +
+      (bad ? " · " + bad + (bad === 1 ? " cluster removes" : " clusters remove") + " every copy: keep one before exporting" : "") +
       (skip ? " · apply may skip " + skip + (skip === 1 ? " cluster" : " clusters") + ": a file to remove is not known to be within the threshold of a kept file" : "");
   }
 
@@ -233,9 +239,11 @@
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
     const tags = el("div", "tags");
     for (const key of ["label", "split", "role"]) {
-      if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + String(m[key])));
+      if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + shown(String(m[key]))));
     }
     if (m.reference) tags.append(el("span", "", "reference (never removed)"));
+    // apply removes it only if every frame matches a kept file's: a GIF is not its still frame
+    if (m.frames > 1) tags.append(el("span", "", m.frames + " frames (animation or pages)"));
     if (m.hardlinks && m.hardlinks.length) tags.append(el("span", "", "+" + m.hardlinks.length + " hard link(s)"));
     if (m.frees_space === false) tags.append(el("span", "nofree", "frees no space: a hard link outside the scanned folders keeps it"));
     if (tags.childNodes.length) box.append(tags);
@@ -266,7 +274,7 @@
     box.dataset.cluster = String(c.id);
     box.dataset.pos = String(pos);
     const h = el("h2", "", "Cluster " + c.id + " ");
-    const roots = [...rootsOf(c)].map((r) => rootLabel[r]);
+    const roots = [...rootsOf(c)].map((r) => shown(rootLabel[r]));
     h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter + " · frees " +
       human(freed(c)) + " · " + roots.join(", ")));
     if (conflict(c)) h.append(el("span", "bad", " · label conflict"));
@@ -376,21 +384,38 @@
     warning = skip.length ? " · warning: apply may skip " + skip.length + (skip.length === 1 ? " cluster" : " clusters") +
       " (first: cluster " + clusters[skip[0]].id + "): " + riskText(risk(skip[0])) : "";
     const text = exported();
+    exportedDecisions = decisions();
+    drawSummary();
     const out = $("plan-out");
     out.value = text;
     out.hidden = false;
     return text;
   }
+  // Each download gets its own name (local date and time, then a count within one second): with
+  // one fixed name the browser saved a second download as "imgdup-plan (1).json", and the command
+  // this page gave applied the first, stale one.
+  const used = new Set();
+  function planName() {
+    const d = new Date();
+    const p = (n) => String(n).padStart(2, "0");
+    const stem = "imgdup-plan-" + d.getFullYear() + p(d.getMonth() + 1) + p(d.getDate()) + "-" +
+      p(d.getHours()) + p(d.getMinutes()) + p(d.getSeconds());
+    let name = stem + ".json";
+    for (let n = 2; used.has(name); n++) name = stem + "-" + n + ".json";
+    used.add(name);
+    return name;
+  }
   $("download").addEventListener("click", () => {
     const text = exportCheck();
     if (text === null) return;
+    const name = planName();
     const a = el("a");
     a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-    a.download = "imgdup-plan.json";
+    a.download = name;
     document.body.append(a);
     a.click();
     a.remove();
-    $("copied").textContent = "plan downloaded as imgdup-plan.json; apply it with: imgdup apply imgdup-plan.json" + warning;
+    $("copied").textContent = "plan downloaded as " + name + "; apply it with: imgdup apply " + name + warning;
   });
   $("copy").addEventListener("click", () => {
     const text = exportCheck();
@@ -406,6 +431,11 @@
     else fallback();
   });
 
+  window.addEventListener("beforeunload", (ev) => {
+    if (decisions() === exportedDecisions) return;
+    ev.preventDefault();  // the browser asks whether to leave: decisions made since the last export would be lost
+    ev.returnValue = "";
+  });
   for (const id of ["sort", "f-review", "f-roots", "f-conflict"]) $(id).addEventListener("change", () => { filterSort(); render(); });
   $("prev").addEventListener("click", () => { page--; focusC = 0; render(); window.scrollTo(0, 0); });
   $("next").addEventListener("click", () => { page++; focusC = 0; render(); window.scrollTo(0, 0); });

@@ -80,9 +80,17 @@ def thumbnail_folder(page: str) -> str:
 
 def check_thumbnail_folder(page: str | os.PathLike[str], roots: tuple[str, ...]) -> None:
     """Raise :class:`OutputError` if the page's thumbnails would lie inside a scanned root: they
-    are images, and the next scan would take them for the dataset's (as a montage folder)."""
+    are images, and the next scan would take them for the dataset's (as a montage folder); and
+    if something other than a folder (a file) holds its name, which failed only after the scan.
+    A symbolic link at its name is resolved as the folder it leads to: one into a scanned folder
+    had the thumbnails written among the dataset's pictures."""
     folder = thumbnail_folder(os.fspath(page))
-    real = os.path.join(os.path.realpath(os.path.dirname(folder)), os.path.basename(folder))
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise OutputError(
+            f"the HTML report {os.fspath(page)} keeps its thumbnails in {folder}, which is not a folder; "
+            "move it away or name the report otherwise"
+        )
+    real = os.path.realpath(folder)
     for root in roots:
         if inside(real, os.path.realpath(root)):
             raise OutputError(
@@ -97,7 +105,7 @@ def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[s
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
-    base = quote(os.path.basename(folder))
+    base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
     for c in result.clusters:
         for m in c.members:

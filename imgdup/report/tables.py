@@ -45,7 +45,7 @@ def to_csv(result: ScanResult) -> str:
             r = m.record
             row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
                    to_csv_cell(r.entry.relpath), to_hex(r.hash), r.width, r.height, r.entry.size,
-                   m.split, to_csv_cell(m.label or ""), "yes" if m.reference else "",
+                   to_csv_cell(m.split), to_csv_cell(m.label or ""), "yes" if m.reference else "",
                    to_csv_cell(conflict), group)  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()

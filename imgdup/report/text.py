@@ -68,7 +68,7 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
     for m in c.members:
         r = m.record
         detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
-        tags = [m.split] if m.split else []
+        tags = [display_path(m.split)] if m.split else []  # a root's folder name: any bytes
         if m.label is not None:
             tags.append(f"label {display_path(m.label)}")
         if tags:
@@ -88,7 +88,7 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
 def sets_lines(result: ScanResult) -> list[str]:
     """Per folder: files, duplicates within, files leaking to each other folder; then per pair."""
     # numbered as the roots line numbers them when two folders share a name (data#1, data#2)
-    names = root_labels([t.root for t in result.sets])
+    names = {root: display_path(name) for root, name in root_labels([t.root for t in result.sets]).items()}
     lines = []
     for t in result.sets:
         leaks = ", ".join(f"{n} to {names.get(o, o)}" for o, n in t.leaks) or "none"
@@ -119,7 +119,7 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     lines: list[str] = []
     if result.clusters or result.reference_clusters or result.low_information:
         # Paths below read "<root name>/<path inside the root>": train/x.jpg and test/x.jpg differ.
-        lines.append("roots: " + ", ".join(f"{labels[r]} = {display_path(r)}" for r in result.roots))
+        lines.append("roots: " + ", ".join(f"{display_path(labels[r])} = {display_path(r)}" for r in result.roots))
         lines.append("")
     for c in result.clusters:
         lines += _cluster_lines(c, to_hex, labels)
