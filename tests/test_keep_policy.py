@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import io
 import random
 import shutil
@@ -25,6 +26,9 @@ from imgdup import hashing, pipeline, quality
 from imgdup.models import Quality
 
 from .synth import photo
+
+# The accuracy benchmark's graphics generator itself, not a copy of it.
+flat_graphic = importlib.import_module("benchmarks.accuracy.graphics").picture
 
 
 def detailed(seed: int, size: tuple[int, int] = (400, 300)) -> Image.Image:
@@ -102,20 +106,6 @@ def test_an_original_repeats_no_columns_of_its_smaller_copies(seed: int) -> None
     profile = quality.repeat_profile(grey[top : top + 256, left : left + 256], 300, 400, top, left)
     for scale in (0.95, 0.9, 0.8, 0.75, 2 / 3, 0.5, 1 / 3):
         assert not quality.nearest_enlargement(profile, (400, 300), (round(400 * scale), round(300 * scale)))
-
-
-def flat_graphic(rng: random.Random) -> Image.Image:
-    """Flat shapes of random colours on a plain background, at icon sizes (as the accuracy
-    benchmark's graphics set draws them)."""
-    w, h = rng.choice(((64, 64), (96, 72), (80, 80), (128, 96), (160, 120), (256, 192), (200, 200)))
-    img = Image.new("RGB", (w, h), tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(img)
-    for _ in range(rng.randint(3, 8)):
-        x0, y0 = rng.randrange(w), rng.randrange(h)
-        box = (x0, y0, x0 + rng.randint(5, w), y0 + rng.randint(5, h))
-        fill = tuple(rng.randrange(256) for _ in range(3))
-        (draw.rectangle if rng.random() < 0.5 else draw.ellipse)(box, fill=fill)
-    return img
 
 
 def test_a_drawing_repeats_no_columns_of_its_smaller_copies() -> None:
