@@ -630,3 +630,38 @@ def test_a_file_with_a_hard_link_outside_the_scan_frees_nothing_on_the_page(brow
     browser.find_element("id", "copy").click()
     doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
     assert doc["summary"]["bytes_to_remove"] == freed
+
+
+def test_clusters_inside_the_reference_are_shown_with_thumbnails_and_nothing_to_decide(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Issue 10: duplicates inside the reference are reported apart; the page now shows them too,
+    read-only (no buttons), under the page's content security policy."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    train.mkdir(), test.mkdir()
+    (train / "a.jpg").write_bytes(encode(picture(61, (400, 300)), quality=95))
+    shutil.copyfile(train / "a.jpg", train / "a-again.jpg")
+    (train / "b.jpg").write_bytes(encode(picture(62, (400, 300)), quality=95))
+    (test / "b.jpg").write_bytes(encode(picture(62, (400, 300)).resize((200, 150)), quality=90))
+    result = imgdup.find_duplicates([test], reference=[train], threshold=8, jobs=1)
+    assert len(result.reference_clusters) == 1
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    section = browser.find_element("id", "reference")
+    names = [e.text for e in section.find_elements("css selector", ".name")]
+    assert sorted(names) == ["train/a-again.jpg", "train/a.jpg"]
+    loaded = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const imgs = [...document.querySelectorAll('#reference img')];
+        imgs.forEach((i) => { i.loading = 'eager'; });
+        Promise.all(imgs.map((i) => i.decode().catch(() => null)))
+          .then(() => done(imgs.filter((i) => i.complete && i.naturalWidth > 0).length));
+        """
+    )
+    assert loaded == 2
+    assert section.find_elements("css selector", "button") == []
+    assert _console_problems(browser) == []
+    assert len(browser.find_elements("css selector", ".cluster")) == 1  # the one to decide on

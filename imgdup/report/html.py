@@ -36,6 +36,8 @@ from .text import display_path, human_bytes, root_labels
 GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
 THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
 THUMB_QUALITY = 75  # JPEG quality: ~5-10 KiB a thumbnail
+REFERENCE_SHOWN = 100  # clusters inside the reference shown on the page (the rest: JSON and CSV reports)
+REFERENCE_MEMBERS = 12  # members shown of each
 
 
 def _asset(name: str) -> str:
@@ -100,29 +102,30 @@ def check_thumbnail_folder(page: str | os.PathLike[str], roots: tuple[str, ...])
 
 
 def write_thumbnails(result: ScanResult, page: str | os.PathLike[str]) -> dict[str, str]:
-    """Write one small JPEG per distinct cluster member (by content digest) beside ``page``;
-    returns digest -> URL relative to the page. An unreadable file gets no thumbnail."""
+    """Write one small JPEG per distinct cluster member (by content digest) beside ``page``, and
+    for the members the page shows of the clusters inside the reference; returns digest -> URL
+    relative to the page. An unreadable file gets no thumbnail."""
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
     base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
-    for c in result.clusters:
-        for m in c.members:
-            digest = m.record.digest
-            if digest in out:
+    shown = [m for c in result.reference_clusters[:REFERENCE_SHOWN] for m in c.members[:REFERENCE_MEMBERS]]
+    for m in [m for c in result.clusters for m in c.members] + shown:
+        digest = m.record.digest
+        if digest in out:
+            continue
+        name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
+        target = os.path.join(folder, name)
+        if not os.path.exists(target):
+            try:
+                thumb = load_thumbnail(m.record.path, THUMB)
+            except Exception:  # noqa: BLE001 - gone or changed since the scan: shown without preview
                 continue
-            name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
-            target = os.path.join(folder, name)
-            if not os.path.exists(target):
-                try:
-                    thumb = load_thumbnail(m.record.path, THUMB)
-                except Exception:  # noqa: BLE001 - gone or changed since the scan: shown without preview
-                    continue
-                buf = io.BytesIO()
-                thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
-                write_output(target, buf.getvalue(), _is_jpeg)
-            out[digest] = f"{base}/{name}"
+            buf = io.BytesIO()
+            thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
+            write_output(target, buf.getvalue(), _is_jpeg)
+        out[digest] = f"{base}/{name}"
     _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
 
@@ -165,6 +168,10 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
             f"<li>{e(display_path(f['path']))}: {e(display_path(f['reason']))}</li>" for f in document["failures"]
         )
         failures = f"<section id='failures'><h2>Files that could not be read</h2><ul>{items}</ul></section>"
+    reference = _reference_section(document.get("reference_clusters") or [], thumbs, labels)
+    if reference:
+        n = len(document["reference_clusters"])
+        summary += f" {n} {'cluster' if n == 1 else 'clusters'} only inside the reference (never acted on, below)."
     data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
     page = _asset("gallery.html")
     # One pass, so a value can never be taken for another placeholder.
@@ -174,6 +181,7 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
         "style": style,
         "summary": e(summary),
         "failures": failures,
+        "reference": reference,
     }
     parts.update(data=data, script=script)
     out = []
@@ -189,6 +197,47 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
             rest = tail
     out.append(rest)
     return "".join(out)
+
+
+_NO_PREVIEW = "<span class='info'>(no preview)</span>"
+
+
+def _reference_section(clusters: list[dict[str, Any]], thumbs: dict[str, str], labels: dict[str, str]) -> str:
+    """The clusters inside the reference, read-only: the reference is never acted on, so the page
+    shows them (which files of the training set are copies of each other) with nothing to decide."""
+    if not clusters:
+        return ""
+    e = html.escape
+    cards = []
+    for c in clusters[:REFERENCE_SHOWN]:
+        tiles = []
+        for m in c["members"][:REFERENCE_MEMBERS]:
+            name = display_path(f"{labels.get(m['root'], m['root'])}/{m['relpath']}")
+            src = thumbs.get(m["sha256"])
+            img = f"<img loading='lazy' alt='{e(name)}' src='{e(src)}'>" if src else _NO_PREVIEW
+            note = "would be kept" if m["path"] == c["keep"] else f"distance {int(m['distance'])}"
+            size = f"{int(m['width'])}x{int(m['height'])} · {human_bytes(int(m['bytes']))}"
+            title = e(display_path(m["path"]))
+            tiles.append(
+                f"<div class='rfile'><div class='thumb'>{img}</div><div class='name' title='{title}'>{e(name)}</div>"
+                f"<div class='info'>{size} · {note}</div></div>"
+            )
+        more = len(c["members"]) - REFERENCE_MEMBERS
+        if more > 0:
+            tiles.append(f"<div class='info'>and {more} more (JSON and CSV reports)</div>")
+        cards.append(
+            f"<div class='refcluster'><h3>Reference cluster {int(c['id'])} <span class='meta'>"
+            f"{len(c['members'])} files · distance up to {int(c['diameter'])}</span></h3>"
+            f"<div class='others'>{''.join(tiles)}</div></div>"
+        )
+    rest = len(clusters) - REFERENCE_SHOWN
+    tail = f"<p class='info'>and {rest} more clusters: see the JSON or CSV report.</p>" if rest > 0 else ""
+    n = len(clusters)
+    return (
+        f"<section id='reference'><h2>Duplicates inside the reference: {n} {'cluster' if n == 1 else 'clusters'}, "
+        "never acted on</h2><p class='info'>Reference files are never removed; these are shown so the reference itself "
+        f"can be cleaned by a separate scan of it.</p>{''.join(cards)}{tail}</section>"
+    )
 
 
 def to_html(result: ScanResult, *, thumbs: dict[str, str] | None = None) -> str:
