@@ -25,7 +25,7 @@ import os
 import platform
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
@@ -145,6 +145,29 @@ def _link_targets(result: ScanResult) -> list[tuple[str, str]]:
             with contextlib.suppress(OSError, ValueError):
                 out.append((os.path.realpath(s.path), s.path))
     return out
+
+
+def links_to(removed: Sequence[str], roots: Sequence[str]) -> tuple[str, ...]:
+    """The symbolic links under ``roots`` (walked now, links never followed) that point at one of
+    the ``removed`` paths: what :func:`_link_targets` finds from a scan, for a removal that has
+    no scan of its own to go by (``imgdup apply``: the folders may have changed since)."""
+    gone = {os.path.realpath(p) for p in removed}
+    out: list[str] = []
+    todo = list(roots)
+    while todo and gone:
+        try:
+            with os.scandir(todo.pop()) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_symlink():
+                with contextlib.suppress(OSError, ValueError):
+                    if os.path.realpath(e.path) in gone:
+                        out.append(e.path)
+            elif e.is_dir(follow_symlinks=False):
+                todo.append(e.path)
+    return tuple(sorted(out))
 
 
 def _kept_files(result: ScanResult) -> frozenset[tuple[int, int]]:

@@ -409,3 +409,33 @@ def test_a_file_replaced_since_the_scan_is_named_as_such(planted_root: Path, tmp
     done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
     reasons = [s.reason for s in done.skipped]
     assert any("changed since the scan" in r for r in reasons) and not any("while it was" in r for r in reasons)
+
+
+def test_apply_names_the_symbolic_links_its_removal_leaves_pointing_at_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scan's removal names the symbolic links it leaves dangling (QA pass 14); applying a
+    reviewed plan said nothing about them, and a link made after the scan is named too (apply
+    looks at the folders as they are, not at what the scan skipped)."""
+    from .synth import photo
+
+    pool, split = tmp_path / "data" / "pool", tmp_path / "data" / "split"
+    pool.mkdir(parents=True)
+    split.mkdir()
+    photo(3).save(pool / "a.png")
+    (pool / "b.png").write_bytes((pool / "a.png").read_bytes())
+    (split / "cat.png").symlink_to("../pool/b.png")
+    (split / "kept.png").symlink_to("../pool/a.png")
+    doc = imgdup.to_document(imgdup.find_duplicates([tmp_path / "data"], jobs=1))
+    (split / "later.png").symlink_to(pool / "b.png")  # made after the scan
+    plan = write_plan(doc, tmp_path / "plan.json")
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
+    assert [Path(r.path).name for r in done.removed] == ["b.png"]
+    assert done.dangling == (str(split / "cat.png"), str(split / "later.png"))
+    imgdup.undo(done.manifest)
+    assert (split / "cat.png").exists()
+
+    assert main(["apply", str(plan), "--quarantine", str(tmp_path / "q2"), "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 symbolic links in the scanned folders point at files removed" in out
+    assert str(split / "later.png") in out
