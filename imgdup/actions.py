@@ -286,8 +286,23 @@ def _remove(
     except KeyboardInterrupt:
         _settle_manifest(manifest, head, entries, removed)
         raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
+    if not removed and _drop_run_folder(run_dir, manifest):
+        return RemovalResult(None, (), tuple(skipped), permanent)  # nothing moved: nothing to undo
     _settle_manifest(manifest, head, entries, removed)
     return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+
+
+def _drop_run_folder(run_dir: str, manifest: str) -> bool:
+    """Remove a run's quarantine folder when nothing was moved into it (every cluster skipped:
+    a plan applied twice), so that the quarantine holds no run with a manifest of nothing; only
+    the manifest and empty folders are removed, bottom up. Whether the folder is gone."""
+    try:
+        os.unlink(manifest)
+        for folder, _dirs, _files in sorted(os.walk(run_dir), key=lambda w: -len(w[0])):
+            os.rmdir(folder)  # fails (and stops) on anything that is not empty
+    except OSError:
+        return False
+    return True
 
 
 def _settle_manifest(

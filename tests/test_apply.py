@@ -439,3 +439,29 @@ def test_apply_names_the_symbolic_links_its_removal_leaves_pointing_at_nothing(
     out = capsys.readouterr().out
     assert "2 symbolic links in the scanned folders point at files removed" in out
     assert str(split / "later.png") in out
+
+
+def test_applying_a_plan_again_leaves_no_empty_run_folder_in_the_quarantine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second apply of one plan skips every cluster (the files are gone): it left a run
+    folder with a manifest of nothing in the quarantine, and printed that manifest and no undo
+    to go with it. Nothing moved: no run folder, no manifest."""
+    from .synth import photo
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(5).save(root / "a.png")
+    (root / "b.png").write_bytes((root / "a.png").read_bytes())
+    plan = write_plan(imgdup.to_document(imgdup.find_duplicates([root], jobs=1)), tmp_path / "plan.json")
+    quarantine = tmp_path / "q"
+    assert main(["apply", str(plan), "--quarantine", str(quarantine), "-j", "1"]) == 0
+    first = sorted(quarantine.iterdir())
+    capsys.readouterr()
+    again = imgdup.apply(plan, quarantine=quarantine, jobs=1)
+    assert again.manifest is None and again.removed == () and len(again.skipped) == 1
+    assert sorted(quarantine.iterdir()) == first
+    main(["apply", str(plan), "--quarantine", str(quarantine), "-j", "1"])
+    out = capsys.readouterr().out
+    assert "nothing was moved: every cluster was skipped" in out and "manifest" not in out
+    assert sorted(quarantine.iterdir()) == first

@@ -324,7 +324,7 @@ def test_apply_with_every_cluster_skipped_still_says_why(
     # files that cannot be checked now (a pixel limit below them): apply skips before removing
     assert main(["apply", str(report), "-j", "1", "--no-cache", "--max-pixels", "100"]) == 3
     out, _err = capsys.readouterr()
-    assert "nothing to remove" in out and "skipped cluster 0" in out
+    assert "nothing was moved: every cluster was skipped" in out and "skipped cluster 0" in out
 
 
 def _closed_stdout_run(*args: str) -> subprocess.CompletedProcess[str]:
