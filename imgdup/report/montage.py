@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections import Counter
 
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
@@ -18,7 +19,7 @@ from .text import display_path, root_labels, rooted
 THUMB = 160
 LABEL_HEIGHT = 48  # three lines: action, distance and pixel size; the path inside its root on two
 PER_ROW = 6
-MAX_MEMBERS = 48  # a huge cluster gets its first 48 members; the report lists them all
+MAX_MEMBERS = 48  # places on a sheet: a larger cluster shows its first 47 and "+N more" (the report lists them all)
 
 _NAME = re.compile(r"cluster-\d{4,}\.png")
 _MARK = b"tEXtSoftware\x00imgdup"  # the PNG text chunk every montage carries, before the pixels
@@ -44,6 +45,24 @@ def _tile(cluster: Cluster, index: int, labels: dict[str, str]) -> Image.Image:
     # Long names keep their end (the file name) and as much of the folders as fits.
     for row, part in enumerate(_wrap(_tile_name(r.entry, labels))):
         draw.text((6, THUMB + 17 + 14 * row), part, fill=(0, 0, 0))
+    return tile
+
+
+def more_label(cluster: Cluster, shown: int) -> str:
+    """What the last place of a full sheet says: how many members are not on it, and how many of
+    those are to be removed (a sheet alone must not read as the whole cluster)."""
+    rest = cluster.members[shown:]
+    counts = Counter(m.action for m in rest)
+    acts = ", ".join(f"{counts[a]} {a.value}" for a in (Action.REMOVE, Action.REVIEW, Action.KEEP) if counts[a])
+    return f"+{len(rest)} more files\n({acts})\nall in the report"
+
+
+def _more_tile(cluster: Cluster, shown: int) -> Image.Image:
+    tile = Image.new("RGB", (THUMB, THUMB + LABEL_HEIGHT), (255, 255, 255))
+    draw = ImageDraw.Draw(tile)
+    draw.rectangle((0, 0, THUMB - 1, THUMB + LABEL_HEIGHT - 1), outline=(150, 150, 150), width=1)
+    for row, line in enumerate(more_label(cluster, shown).split("\n")):
+        draw.text((12, THUMB // 2 - 14 + 16 * row), line, fill=(0, 0, 0))
     return tile
 
 
@@ -117,11 +136,13 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
     labels = root_labels(result.roots)
     for cluster in result.clusters:
         count = min(len(cluster.members), MAX_MEMBERS)
+        shown = count if count == len(cluster.members) else count - 1
         cols = min(count, PER_ROW)
         rows = (count + PER_ROW - 1) // PER_ROW
         sheet = Image.new("RGB", (cols * THUMB, rows * (THUMB + LABEL_HEIGHT)), (255, 255, 255))
         for i in range(count):
-            sheet.paste(_tile(cluster, i, labels), ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
+            tile = _tile(cluster, i, labels) if i < shown else _more_tile(cluster, shown)
+            sheet.paste(tile, ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
         path = os.path.join(folder, f"cluster-{cluster.id:04d}.png")
         data = io.BytesIO()
         sheet.save(data, "PNG", pnginfo=info)
