@@ -36,7 +36,8 @@ _ACTIONS = {a.value: a for a in Action}
 # a nearest-neighbour enlargement of a sibling is an enlargement; a thin border (1-4 px) frames a
 # copy; a lossless file may be called filtered; twins of one size say path order decided.
 # 15: a thin border frames a copy only where its sibling's size is held by as many members as its own.
-DECISIONS = 15
+# 16: a member beyond the threshold of the kept file carries the member it joined through (via).
+DECISIONS = 16
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -96,8 +97,9 @@ def encode(scanned: Clustered) -> list[Any]:
     """``scanned`` as JSON values: records are positions in ``scanned.records``."""
     at = {r.path: i for i, r in enumerate(scanned.records)}
     clusters = [
-        [c.id, at[c.keep.path], c.keep_reason, c.diameter, [[at[m.record.path], m.distance, m.action.value]
-                                                            for m in c.members]]
+        [c.id, at[c.keep.path], c.keep_reason, c.diameter,
+         [[at[m.record.path], m.distance, m.action.value, None if m.via is None else at[m.via], m.via_distance]
+          for m in c.members]]
         for c in scanned.clusters
     ]  # fmt: skip
     return [clusters, [at[r.path] for r in scanned.low_information]]
@@ -120,7 +122,10 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
                 id=cid,
                 keep=pos(keep),
                 keep_reason=reason,
-                members=tuple(Member(pos(i), d, _ACTIONS[a]) for i, d, a in members),
+                members=tuple(
+                    Member(pos(i), d, _ACTIONS[a], via=None if v is None else pos(v).path, via_distance=vd)
+                    for i, d, a, v, vd in members
+                ),
                 diameter=diameter,
             )
             for cid, keep, reason, diameter, members in clusters_v
@@ -130,7 +135,8 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
         return None
     ok = all(
         type(c.id) is int and isinstance(c.keep_reason, str) and type(c.diameter) is int
-        and all(type(m.distance) is int for m in c.members)
+        and all(type(m.distance) is int and (m.via_distance is None or type(m.via_distance) is int)
+                for m in c.members)
         for c in clusters
     )  # fmt: skip
     return Clustered(clusters, low, tuple(records)) if ok else None
@@ -153,7 +159,7 @@ def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], 
             if type(diameter) is not int:
                 return None
             paths = []
-            for i, d, a in members:
+            for i, d, a, *_via in members:
                 if type(i) is not int or not 0 <= i < n or type(d) is not int or a not in actions:
                     return None
                 paths.append(records[i].path)

@@ -234,6 +234,10 @@ class Member:
     reference: bool = False
     label: str | None = None
     split: str = ""
+    # A member beyond the threshold of the kept file is in the cluster through a chain of links:
+    # the member it joined through (its path) and that link's distance (imgdup.policy.joined_through).
+    via: str | None = None
+    via_distance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,8 @@ class LeakPair:
 
 
 RECORD_COLUMNS = (
-    "cluster", "group", "action", "distance", "path", "root", "relpath", "split", "label", "reference",
+    "cluster", "group", "action", "distance", "via", "via_distance", "path", "root", "relpath", "split", "label",
+    "reference",
     "label_conflict", "hash", "width", "height", "bytes",
 )  # fmt: skip
 """The keys of every row :meth:`ScanResult.to_records` gives, in order."""
@@ -371,6 +376,8 @@ class ScanResult:
                             "group": group,
                             "action": m.action.value,
                             "distance": m.distance,
+                            "via": m.via,
+                            "via_distance": m.via_distance,
                             "path": r.path,
                             "root": r.entry.root,
                             "relpath": r.entry.relpath,

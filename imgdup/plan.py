@@ -27,6 +27,8 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
         "relpath": r.entry.relpath,
         "hash": settings_hex(r.hash),
         "distance": m.distance,
+        "via": m.via,  # beyond the threshold of the kept file: the member it joined the cluster through
+        "via_distance": m.via_distance,
         "action": m.action.value,
         "width": r.width,
         "height": r.height,

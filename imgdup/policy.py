@@ -359,6 +359,48 @@ def decide_all(
     return out
 
 
+def joined_through(
+    records: Sequence[ImageRecord],
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pair_d: np.ndarray,
+    kept: Sequence[ImageRecord],
+    threshold: int,
+) -> dict[int, tuple[int, int]]:
+    """For each member (position in ``records``) beyond the threshold of every kept file: the
+    member it joined the cluster through and that link's distance, on the fewest links from a
+    kept file (then the nearest). ``pairs``: the distinct hash values' first members (``reps``)
+    and the pairs of them (positions in reps) whose distances are ``pair_d``: the diameter's.
+
+    A member at "distance 64" from the kept file is in its cluster through a chain of links
+    within the threshold; the report names the chain's last link (issue 9: no link the report
+    does not show)."""
+    reps, ia, ib = pairs
+    key = {(r.hash, r.variants, r.regions): k for k, r in ((k, records[i]) for k, i in enumerate(reps.tolist()))}
+    rep_of = [key[(r.hash, r.variants, r.regions)] for r in records]
+    near = pair_d <= threshold
+    adjacent: dict[int, list[tuple[int, int]]] = {}
+    for a, b, d in zip(ia[near].tolist(), ib[near].tolist(), pair_d[near].tolist()):
+        adjacent.setdefault(a, []).append((d, b))
+        adjacent.setdefault(b, []).append((d, a))
+    kept_paths = {r.path for r in kept}
+    layer = sorted({rep_of[i] for i, r in enumerate(records) if r.path in kept_paths})
+    parent: dict[int, tuple[int, int]] = {k: (-1, 0) for k in layer}
+    while layer:
+        found: dict[int, tuple[int, int]] = {}
+        for a in layer:
+            for d, b in adjacent.get(a, ()):
+                if b not in parent and (b not in found or (d, a) < (found[b][1], found[b][0])):
+                    found[b] = (a, d)
+        parent.update(found)
+        layer = sorted(found)
+    out = {}
+    for i, k in enumerate(rep_of):
+        via, d = parent.get(k, (-1, 0))
+        if via >= 0:
+            out[i] = (int(reps[via]), d)
+    return out
+
+
 def _decide_batch(
     groups: Sequence[Sequence[ImageRecord]],
     threshold: int,
@@ -396,6 +438,7 @@ def _decide_batch(
     huge: list[bool] = []
     offset = 0
     sizes: list[tuple[int, int]] = []  # per cluster: members not kept, diameter pairs
+    rep_pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per cluster: reps, the diameter pairs of them
     for records, (_keeper, _reason, at, kept, ref_set, inner) in zip(groups, plans):
         n = len(records)
         free = np.array([i for i in range(n) if i not in ref_set], dtype=np.int64)
@@ -409,6 +452,7 @@ def _decide_batch(
             ia, ib = ia[with_other], ib[with_other]
         huge.append(big)
         sizes.append((len(free), len(ia)))
+        rep_pairs.append((reps, ia, ib))
         pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, reps[ia] + offset]
         pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, reps[ib] + offset]
         offset += n
@@ -426,9 +470,14 @@ def _decide_batch(
         to_keeper = dist[at_pair : at_pair + n]
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
-        widest = diameter(records, bits=bits) if huge[c] else int(dist[at_pair : at_pair + n_diameter].max(initial=0))
+        pair_d = dist[at_pair : at_pair + n_diameter]
+        widest = diameter(records, bits=bits) if huge[c] else int(pair_d.max(initial=0))
         widest = max(widest, inner or 0)
         at_pair += n_diameter
+        nearest_kept = to_kept.min(axis=0) if len(kept) and n_free else np.zeros(0, dtype=np.int64)
+        through: dict[int, tuple[int, int]] = {}
+        if not huge[c] and (nearest_kept > threshold).any():
+            through = joined_through(records, rep_pairs[c], pair_d, [records[k] for k in kept], threshold)
         members = [Member(keeper, 0, Action.KEEP)]
         others = []
         column = 0
@@ -444,7 +493,16 @@ def _decide_batch(
             column += 1
             # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
             removable = d <= threshold and frames_match(nearest, r, threshold)
-            others.append(Member(r, d, Action.REMOVE if removable else Action.REVIEW))
+            via, via_d = through.get(i, (None, None)) if d > threshold else (None, None)
+            others.append(
+                Member(
+                    r,
+                    d,
+                    Action.REMOVE if removable else Action.REVIEW,
+                    via=None if via is None else records[via].path,
+                    via_distance=via_d,
+                )
+            )
         others.sort(key=lambda m: (m.distance, m.record.path))
         members_ = tuple(members + others)
         out.append(Cluster(id=first_id + c, keep=keeper, keep_reason=reason, members=members_, diameter=widest))

@@ -78,6 +78,8 @@ def _annotate(
                 reference=any(where(n) in reference for n in (path, *m.record.entry.aliases)),
                 label=labels.get(path),
                 split=names[where(path)],
+                via=m.via,
+                via_distance=m.via_distance,
             )
         )
     distinct = sorted({m.label for m in members if m.label is not None})

@@ -394,7 +394,11 @@ def test_keeping_the_far_end_of_a_chain_shows_no_stale_distance_and_warns_that_a
     assert z.distance > THRESHOLD and z.action is imgdup.Action.REVIEW  # the fixture's premise
     _load(browser, page.as_uri())
     assert _warning(browser, chain.id) == "" and "may skip" not in browser.find_element("id", "changes").text
+    # the far end shows how it is in the cluster: through Y (issue 9: every link shown)
+    via = _tiles(browser, chain.id)[z.record.path].find_element("css selector", ".via").text
+    assert via == f"joined through data/{CHAIN_Y} at {z.via_distance}" and z.via == y.record.path
     _tiles(browser, chain.id)[z.record.path].find_element("css selector", "button.only").click()
+    assert _tiles(browser, chain.id)[z.record.path].find_elements("css selector", ".via") == []  # scan keeper only
 
     tiles = _tiles(browser, chain.id)
     assert tiles[z.record.path].find_element("css selector", ".reason").text == "kept: chosen in review"

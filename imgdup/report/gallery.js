@@ -232,11 +232,14 @@
       if (m.action === "remove" && !(p && p.d <= THRESHOLD)) d.classList.add("bad");
       act.append(d);
     }
+    // Beyond the threshold of the scan's kept file: the member it joined the cluster through.
+    const via = m.via && c.keep === scanKeep[ci] ? c.members.find((x) => x.path === m.via) : null;
     box.append(act);
     const name = el("div", "name", shown(rootLabel[m.root] + "/" + m.relpath));
     name.title = shown(m.path);
     box.append(name);
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
+    if (via) box.append(el("div", "info via", "joined through " + shown(rootLabel[via.root] + "/" + via.relpath) + " at " + m.via_distance));
     const tags = el("div", "tags");
     for (const key of ["label", "split", "role"]) {
       if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + shown(String(m[key]))));

@@ -10,11 +10,13 @@ from ..names import to_csv_cell, to_json_text
 from ..plan import to_document
 
 CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes",
-               "split", "label", "reference", "label_conflict", "group")  # fmt: skip
+               "split", "label", "reference", "label_conflict", "group", "via", "via_distance")  # fmt: skip
 # ``group``: "duplicates" or "reference" (a cluster only inside the reference folders), as in
 # ScanResult.to_records(). The columns before it are those of earlier reports, which an output
 # check still recognises as imgdup's (report.MARKS).
-CSV_FIRST_COLUMNS = CSV_COLUMNS[:-1]
+# ``via``, ``via_distance``: a member beyond the threshold of the kept file, the member it joined
+# the cluster through and that link's distance (Member.via).
+CSV_FIRST_COLUMNS = CSV_COLUMNS[: CSV_COLUMNS.index("group")]
 
 
 def to_json(result: ScanResult) -> str:
@@ -46,6 +48,7 @@ def to_csv(result: ScanResult) -> str:
             row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
                    to_csv_cell(r.entry.relpath), to_hex(r.hash), r.width, r.height, r.entry.size,
                    to_csv_cell(m.split), to_csv_cell(m.label or ""), "yes" if m.reference else "",
-                   to_csv_cell(conflict), group)  # fmt: skip
+                   to_csv_cell(conflict), group, to_csv_cell(m.via or ""),
+                   "" if m.via_distance is None else m.via_distance)  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()
