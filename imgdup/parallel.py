@@ -184,11 +184,19 @@ class _Worker:
         child.close()
         self.todo: dict[int, FileEntry] = {}  # every file sent and not yet answered
         self.chunks = 0  # chunks in flight
+        self.gone = False  # a send found the worker dead: its pipe's end-of-file says the rest
 
     def send(self, chunk: list[tuple[int, FileEntry]]) -> None:
+        """Hand the worker a chunk. A worker may die (a decoder crash on the chunk before) between
+        the parent's last look and this send: the chunk then counts as sent, and the crash is
+        handled where its end-of-file is read, this chunk going back to the queue with the rest
+        (the send's BrokenPipeError had ended the whole run)."""
         self.todo.update(chunk)
         self.chunks += 1
-        self.conn.send(chunk)
+        try:
+            self.conn.send(chunk)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the worker is gone
+            self.gone = True
 
     def overdue(self, timeout: float) -> bool:
         return self.state[0] >= 0 and time.monotonic() - self.state[1] > timeout
@@ -266,7 +274,7 @@ def hash_all(
             # sent its results, instead of idling while this process collects them and answers.
             for depth in range(1, _IN_FLIGHT + 1):
                 for w in workers:
-                    if w.chunks < depth and queue:
+                    if w.chunks < depth and queue and not w.gone:
                         w.send(queue.popleft())
             busy = [w for w in workers if w.todo]
             ready = wait([w.conn for w in busy], timeout=min(0.5, timeout / 4))

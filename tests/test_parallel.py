@@ -133,3 +133,46 @@ def test_work_is_handed_out_in_shrinking_chunks_so_the_workers_finish_together()
         assert [it for c in chunks for it in c] == items
         assert all(1 <= len(c) <= _CHUNK for c in chunks)
         assert n == 0 or all(len(c) == 1 for c in chunks[-2 * jobs :])
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie until reaped: its file descriptors are closed)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def crash_announced(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """:func:`misbehaving`, which first leaves its pid beside the crashing file."""
+    if os.path.basename(entry.path).startswith("crash"):
+        Path(entry.path + ".pid").write_text(str(os.getpid()))
+    return misbehaving(entry, settings)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_a_worker_that_dies_before_its_next_chunk_is_sent_takes_only_its_file(tmp_path: Path) -> None:
+    """A worker that sent one chunk's results and crashed on the next chunk's first file, dead
+    before the parent sent it a third chunk: the send raised BrokenPipeError and the whole run
+    ended with it (seen under load, in the crash test above). The parent waits here, in its
+    progress callback, until the worker is gone, so the order of events is certain."""
+    from imgdup.parallel import _chunks
+
+    names = [f"{i:02d}.png" for i in range(12)]
+    first = len(_chunks([(i, None) for i in range(13)], 1)[0])  # type: ignore[misc]
+    names.insert(first, "crash.png")  # the first file of the second chunk
+    entries = make_entries(tmp_path, names)
+    marker = tmp_path / "crash.png.pid"
+
+    def wait_for_the_crash(done: int) -> None:
+        if done == first:  # the first chunk is in: the worker is on the second one
+            deadline = time.monotonic() + 60
+            while not marker.exists() or not _zombie(int(marker.read_text() or 0)):
+                assert time.monotonic() < deadline, "the worker never crashed"
+                time.sleep(0.01)
+
+    results = hash_all(entries, HashSettings(), jobs=1, work=crash_announced, on_progress=wait_for_the_crash)
+    failed = [r for r in results if isinstance(r, HashFailure)]
+    assert [f.path for f in failed] == [str(tmp_path / "crash.png")] and "crashed" in failed[0].reason
+    assert [r.path for r in results] == [e.path for e in entries]
