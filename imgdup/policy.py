@@ -294,13 +294,31 @@ def _reps(records: Sequence[ImageRecord]) -> list[int]:
 
 def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
     """Largest distance between any two members (over distinct hash values); ``bits`` per hash."""
-    reps = [records[i] for i in _reps(records)]
+    return _pairs_in_blocks(records, bits, None)[0]
+
+
+def _pairs_in_blocks(
+    records: Sequence[ImageRecord], bits: int, threshold: int | None
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """:func:`diameter`, and with a ``threshold`` the pairs of distinct hash values within it
+    (reps, pairs of positions in reps, their distances: what :func:`joined_through` reads), every
+    pair computed once, a block of rows at a time (bounded memory: a huge cluster)."""
+    at = _reps(records)
+    reps = [records[i] for i in at]
     hashes, n, widest = _hashes(reps, bits), len(reps), 0
-    rows = max(1, _BATCH_PAIRS // max(n, 1))  # every pair once, a block of rows at a time (bounded memory)
+    near_a, near_b, near_d = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    rows = max(1, _BATCH_PAIRS // max(n, 1))
     for lo in range(0, n - 1, rows):
         ia, ib = np.nonzero(np.arange(n)[None, :] > np.arange(lo, min(lo + rows, n))[:, None])
-        widest = max(widest, int(hashes.distances(ia + lo, ib).max(initial=0)))
-    return widest
+        d = hashes.distances(ia + lo, ib)
+        widest = max(widest, int(d.max(initial=0)))
+        if threshold is not None:
+            keep = d <= threshold
+            near_a.append(ia[keep] + lo)
+            near_b.append(ib[keep])
+            near_d.append(d[keep])
+    pairs = (np.array(at, dtype=np.int64), np.concatenate(near_a), np.concatenate(near_b))
+    return widest, pairs, np.concatenate(near_d)
 
 
 def decide(
@@ -471,13 +489,16 @@ def _decide_batch(
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
         pair_d = dist[at_pair : at_pair + n_diameter]
-        widest = diameter(records, bits=bits) if huge[c] else int(pair_d.max(initial=0))
+        nearest_kept = to_kept.min(axis=0) if len(kept) and n_free else np.zeros(0, dtype=np.int64)
+        far = bool((nearest_kept > threshold).any())
+        pairs = rep_pairs[c]
+        if huge[c]:
+            widest, pairs, pair_d = _pairs_in_blocks(records, bits, threshold if far else None)
+        else:
+            widest = int(pair_d.max(initial=0))
         widest = max(widest, inner or 0)
         at_pair += n_diameter
-        nearest_kept = to_kept.min(axis=0) if len(kept) and n_free else np.zeros(0, dtype=np.int64)
-        through: dict[int, tuple[int, int]] = {}
-        if not huge[c] and (nearest_kept > threshold).any():
-            through = joined_through(records, rep_pairs[c], pair_d, [records[k] for k in kept], threshold)
+        through = joined_through(records, pairs, pair_d, [records[k] for k in kept], threshold) if far else {}
         members = [Member(keeper, 0, Action.KEEP)]
         others = []
         column = 0
