@@ -255,8 +255,10 @@ def dataset_sets(
     shared by the local and the Dask engine, whose reports must be the same."""
     counts: dict[str, int] = {}
     for r in scanned.records:
-        key = set_of(r.path, roots, os.sep)
-        counts[key] = counts.get(key, 0) + 1
+        # Each folder counts the files it names: a file hard-linked into train and test (a
+        # ``cp -al`` split) is an image of both; by its first name alone, train lost one.
+        for key in {set_of(n, roots, os.sep) for n in (r.path, *r.entry.aliases)}:
+            counts[key] = counts.get(key, 0) + 1
     return annotate(
         scanned.clusters,
         roots=roots,

@@ -455,6 +455,20 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert "1 hard-linked file" in capsys.readouterr().out
 
 
+def test_a_file_hard_linked_into_two_folders_counts_among_the_images_of_each(tmp_path: Path) -> None:
+    """The per-folder image count went by each file's first name in path order: a ``cp -al``
+    split's test/a.jpg (named before train/a.jpg) was counted in test only, and the training
+    folder said "1 image" though it holds two (QA pass 18). Each folder counts the files it names."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    ref = _write(train / "a.jpg", _big(43))
+    _write(train / "b.jpg", _big(44))
+    _write(test / "c.jpg", _big(45))
+    os.link(ref, test / "a.jpg")
+    result = _scan(test, reference=[train], between=True)
+    assert {s.name: s.files for s in result.sets} == {"test": 2, "train": 2}
+    assert result.summary.files == 3  # one file under two names
+
+
 def test_a_listed_file_hard_linked_to_a_reference_file_is_still_a_leak(tmp_path: Path) -> None:
     """``find test | imgdup --files - --reference train``: a listed name of a file the
     reference folder holds (a ``cp -al`` split) was dropped as already seen, so the leak that a
