@@ -631,6 +631,24 @@ def test_to_dataframe_matches_records(tmp_path: Path) -> None:
     assert frame.to_dict("records") == result.to_records()
 
 
+def test_to_dataframe_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """pandas 3 stores text in Arrow strings when pyarrow is installed (every Hugging Face
+    ``datasets`` environment has it), which cannot hold a name's undecodable byte: a class
+    folder named ``caf\\xe9`` in Latin-1 made ``to_dataframe`` raise UnicodeEncodeError (QA
+    pass 18). Such a column is kept as Python strings, exact (``os.fsencode`` gives the bytes)."""
+    pytest.importorskip("pandas")
+    folder = os.path.join(os.fsencode(tmp_path / "d"), b"caf\xe9")
+    os.makedirs(folder)
+    odd = os.path.join(folder, b"x\xff.jpg")
+    Path(os.fsdecode(odd)).write_bytes(_big(8))
+    _write(tmp_path / "d" / "dog" / "y.jpg", _small(8))
+    result = _scan(tmp_path / "d", labels="folder")
+    frame = imgdup.to_dataframe(result)
+    assert frame.to_dict("records") == result.to_records()
+    assert os.fsencode(os.fsdecode(odd)) in [os.fsencode(p) for p in frame.path]
+    assert sorted(frame.label) == ["caf\udce9", "dog"]
+
+
 def test_a_reference_folder_nested_in_the_scanned_folder_is_protected(tmp_path: Path) -> None:
     ref = _write(tmp_path / "data" / "zz_train" / "a.jpg", _small(40))
     new = _write(tmp_path / "data" / "aa_new" / "a.jpg", _big(40))
