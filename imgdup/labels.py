@@ -11,8 +11,12 @@ import csv
 import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import _csv  # the reader's type (it counts lines), for the checker only
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +51,14 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     base = os.path.dirname(os.path.abspath(path))
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+            rows = _rows(csv.reader(fh))
     except OSError as exc:
         raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"the labels file {path} is not UTF-8 CSV: {exc}") from None
     if not rows:
         return {}
-    head = [c.strip().lower() for c in rows[0]]
+    head = [c.strip().lower() for c in rows[0][1]]
     pcol, lcol = 0, 1
     if any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
         pcol = next(i for i, h in enumerate(head) if h in _PATH_COLUMNS)
@@ -62,18 +66,30 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         rows = rows[1:]
     labels: dict[str, str] = {}
     first: dict[str, int] = {}
-    for n, row in enumerate(rows, 1):
+    for n, row in rows:
         if len(row) <= max(pcol, lcol):
-            raise UsageError(f"{path}: row {n} has no label column: {row!r}")
+            raise UsageError(f"{path}: line {n} has no label column: {row!r}")
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
             name = _real(os.path.join(base, row[pcol]))
             if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
                 raise UsageError(
-                    f"{path}: rows {first[name]} and {n} give {row[pcol]} two labels ({labels[name]}, {label})"
+                    f"{path}: lines {first[name]} and {n} give {row[pcol]} two labels ({labels[name]!r}, {label!r})"
                 )
             first.setdefault(name, n)
     return labels
+
+
+def _rows(reader: _csv.Reader) -> list[tuple[int, list[str]]]:
+    """The rows that hold something, each with the line it starts on (as an editor numbers
+    them: the header and blank lines count, a quoted line break starts a new line)."""
+    out = []
+    start = 1
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            out.append((start, row))
+        start = reader.line_num + 1
+    return out
 
 
 def _names_none(spec: str, table: dict[str, str], found: int) -> str:

@@ -353,10 +353,23 @@ def test_a_labels_file_giving_one_file_two_labels_is_a_usage_error(tmp_path: Pat
     labelled both cat and dog read as a dog (QA pass 9); a repeated row that agrees is fine."""
     labels = tmp_path / "metadata.csv"
     labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\n./b.jpg,cat\n", encoding="utf-8")
-    with pytest.raises(imgdup.UsageError, match=r"rows 2 and 4 .*b\.jpg.* two labels \(dog, cat\)"):
+    with pytest.raises(imgdup.UsageError, match=r"lines 3 and 5 .*b\.jpg.* two labels \('dog', 'cat'\)"):
         read_labels_csv(labels)
     labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,\n", encoding="utf-8")
     assert read_labels_csv(labels) == {_real(tmp_path / "a.jpg"): "cat", _real(tmp_path / "b.jpg"): "dog"}
+
+
+def test_a_labels_file_error_names_the_lines_an_editor_shows(tmp_path: Path) -> None:
+    """The message counted data rows, leaving out the header and blank lines: "rows 1 and 2"
+    for lines 2 and 4 of the file, and a label holding a comma read as two ("two labels (dog,
+    large, cat)") (QA pass 18)."""
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b'\xef\xbb\xbfpath,label\r\nb.jpg,"dog, large"\r\n\r\nb.jpg,cat\r\n')
+    with pytest.raises(imgdup.UsageError, match=r"lines 2 and 4 give b\.jpg two labels \('dog, large', 'cat'\)"):
+        read_labels_csv(labels)
+    labels.write_bytes(b'path,label\na.jpg,"a\nmulti-line label"\nb.jpg,dog\n\nb.jpg\n')
+    with pytest.raises(imgdup.UsageError, match=r"line 6 has no label column"):
+        read_labels_csv(labels)
 
 
 # --- inputs and outputs ----------------------------------------------------------------------------
