@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 FOLDER = "folder"
 _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as surrogateescape reads it
 
 
 def folder_label(splits: Collection[str] = ()) -> Callable[[str], str | None]:
@@ -50,12 +52,15 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     path = os.fspath(path)
     base = os.path.dirname(os.path.abspath(path))
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
+        # A byte that is not UTF-8 is kept as os.fsdecode keeps it in a file name (PEP 383):
+        # a row may name a file whose name is not UTF-8 (refused whole, such a dataset could
+        # not be labelled at all); _text() refuses it anywhere else.
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
             rows = _rows(csv.reader(fh))
     except OSError as exc:
         raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"the labels file {path} is not UTF-8 CSV: {exc}") from None
+    except csv.Error as exc:
+        raise UsageError(f"the labels file {path} is not CSV: {exc}") from None
     if not rows:
         return {}
     head = [c.strip().lower() for c in rows[0][1]]
@@ -72,12 +77,28 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
             name = _real(os.path.join(base, row[pcol]))
+            _text(path, n, "label", label, exists=False)
+            _text(path, n, "path", row[pcol], exists=os.path.lexists(name))
             if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
                 raise UsageError(
                     f"{path}: lines {first[name]} and {n} give {row[pcol]} two labels ({labels[name]!r}, {label!r})"
                 )
             first.setdefault(name, n)
     return labels
+
+
+def _text(path: str, line: int, what: str, cell: str, *, exists: bool) -> None:
+    """Refuse a cell that is not UTF-8, unless it names an existing file: a file name is bytes,
+    and may be any (``caf\\xe9.jpg`` in Latin-1); a label, or a name that names nothing (a whole
+    file saved as Latin-1 or cp1252, as spreadsheets do), is a file in another encoding."""
+    if exists or not _SURROGATE.search(cell):
+        return
+    shown = os.fsencode(cell).decode("utf-8", "backslashreplace")
+    raise UsageError(
+        f"{path}: line {line}: the {what} {shown} is not UTF-8"
+        + (" and names no file" if what == "path" else "")
+        + "; save the labels file as UTF-8"
+    )
 
 
 def _rows(reader: _csv.Reader) -> list[tuple[int, list[str]]]:

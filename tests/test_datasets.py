@@ -372,6 +372,28 @@ def test_a_labels_file_error_names_the_lines_an_editor_shows(tmp_path: Path) -> 
         read_labels_csv(labels)
 
 
+def test_a_labels_file_names_a_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """A labels file was refused whole ("not UTF-8 CSV") when one of its rows named a file
+    whose name is not UTF-8 (``caf\\xe9.jpg``, written byte for byte): no file of that dataset
+    could be labelled (QA pass 18). Such a name is read as the file system spells it, when that
+    file exists; a label that is not UTF-8, or such a name that names nothing (a whole file in
+    Latin-1, say), is still refused, with its line."""
+    odd = os.path.join(os.fsencode(tmp_path / "d"), b"caf\xe9.jpg")
+    os.makedirs(os.path.dirname(odd))
+    Path(os.fsdecode(odd)).write_bytes(_big(9))
+    labels = tmp_path / "d" / "labels.csv"
+    labels.write_bytes(b"path,label\r\ncaf\xe9.jpg,cat\r\n")
+    assert read_labels_csv(labels) == {
+        os.fsdecode(os.path.join(os.fsencode(_real(tmp_path / "d")), b"caf\xe9.jpg")): "cat"
+    }
+    labels.write_bytes(b"path,label\ncaf\xe9.jpg,cat\nna\xefve.jpg,dog\n")
+    with pytest.raises(imgdup.UsageError, match=r"line 3: the path na\\xefve\.jpg is not UTF-8 and names no file"):
+        read_labels_csv(labels)
+    labels.write_bytes(b"path,label\ncaf\xe9.jpg,ch\xe2t\n")
+    with pytest.raises(imgdup.UsageError, match=r"line 2: the label ch\\xe2t is not UTF-8"):
+        read_labels_csv(labels)
+
+
 # --- inputs and outputs ----------------------------------------------------------------------------
 
 
