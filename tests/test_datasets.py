@@ -952,3 +952,22 @@ def test_between_removal_without_a_reference_says_a_training_file_can_go(
     assert "--reference TRAIN -d TEST" in capsys.readouterr().err
     main(["--reference", str(tmp_path / "test"), "-d", str(tmp_path / "train"), *common])
     assert "--reference TRAIN" not in capsys.readouterr().err
+
+
+def test_between_removal_with_two_scanned_folders_says_a_leak_between_them_keeps_either_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--reference train -d val -d test --between --remove 1``: a copy shared by val and test
+    (and by no training file) is a leak too, and keeps its best copy in either folder: here the
+    val file went, without a word, where the README's one-folder recipe promises that only
+    copies of training images go (QA pass 18). The run says so before it scans."""
+    _write(tmp_path / "train" / "dog" / "t.jpg", _big(12))
+    val = _write(tmp_path / "val" / "dog" / "l.jpg", _small(11))
+    test = _write(tmp_path / "test" / "dog" / "l.jpg", _big(11))
+    common = ["--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress", "--reference", str(tmp_path / "train")]
+    code = main(["-d", str(tmp_path / "val"), "-d", str(tmp_path / "test"), *common, "--remove", "1",
+                 "--quarantine", str(tmp_path / "q")])  # fmt: skip
+    assert code == 0 and not val.exists() and test.exists()  # the behaviour the warning is about
+    assert "a leak between two folders to scan keeps its best copy" in capsys.readouterr().err
+    main(["-d", str(tmp_path / "test"), *common, "--remove", "1", "--quarantine", str(tmp_path / "q")])
+    assert "keeps its best copy" not in capsys.readouterr().err
