@@ -11,7 +11,7 @@ import csv
 import logging
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
@@ -27,15 +27,23 @@ _LABEL_COLUMNS = ("label", "class", "category", "target")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as surrogateescape reads it
 
 
-def folder_label(splits: Collection[str] = ()) -> Callable[[str], str | None]:
+def folder_label(
+    splits: Collection[str] = (), listed_as: Mapping[str, str] | None = None
+) -> Callable[[str], str | None]:
     """A path's parent folder name (``train/cat/1.jpg`` -> ``cat``), or None in one of the
     ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
-    "LABEL CONFLICT: test, train" for every leak)."""
+    "LABEL CONFLICT: test, train" for every leak). ``listed_as``: a listed file's name as its
+    list gave it, by the scan's name (real folders), whose folder is the class."""
     named = frozenset(splits)
+    given = listed_as or {}
 
     def label(path: str) -> str | None:
         folder = os.path.dirname(path)
-        return None if folder in named else os.path.basename(folder)
+        if folder in named:
+            return None
+        # test/cat a link to store/cats_v2: ImageFolder's class is cat (it was cats_v2, and
+        # every leak there a label conflict).
+        return os.path.basename(os.path.dirname(given.get(path, path)))
 
     return label
 
@@ -124,7 +132,10 @@ def _names_none(spec: str, table: dict[str, str], found: int) -> str:
 
 
 def label_source(
-    spec: str | os.PathLike[str] | None, found: Sequence[Sequence[str]] = (), splits: Collection[str] = ()
+    spec: str | os.PathLike[str] | None,
+    found: Sequence[Sequence[str]] = (),
+    splits: Collection[str] = (),
+    listed_as: Mapping[str, str] | None = None,
 ) -> Callable[[Iterable[Sequence[str]]], dict[str, str]]:
     """What labels the scanned files, each given as its names (first name, then the other names
     of a hard-linked file), by the first of its names that has a label: from ``spec``, None (no
@@ -132,11 +143,12 @@ def label_source(
     before any image is decoded; one that labels none of the ``found`` files (each file's
     names; paths written relative to another folder) is refused: it would silently see no label
     conflict, and one that labels only some is warned about (one split's ``metadata.csv``).
-    ``splits``: the folders named to scan, whose own files have no folder label."""
+    ``splits``: the folders named to scan, whose own files have no folder label; ``listed_as``:
+    listed files' names as given, whose folder is their class (see :func:`folder_label`)."""
     if spec is None:
         return lambda _files: {}
     if os.fspath(spec) == FOLDER:
-        label = folder_label(splits)
+        label = folder_label(splits, listed_as)
         if found and not any(label(n) is not None for names in found for n in names):
             # Said, as a labels file naming none of the files is: class folders named to scan
             # (-d train/cat -d train/dog) are splits, and a cat filed under dog was removed.

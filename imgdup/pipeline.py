@@ -149,7 +149,10 @@ def find_duplicates(
     if "" in items or "" in _paths(reference):  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    listed = real_file_paths([p for p in items if os.path.isfile(p)] + _paths(files))
+    given_files = [p for p in items if os.path.isfile(p)] + _paths(files)
+    listed = real_file_paths(given_files)
+    # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
+    listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
     for p in items:
         if not os.path.isdir(p) and not os.path.isfile(p):
             raise UsageError(f"not a directory or a file: {p}")
@@ -182,7 +185,7 @@ def find_duplicates(
             " name the splits as folders (-d DIR, --reference DIR)"
         )
     protected = _protector(ref_roots)
-    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         # With regions, the cached records' link hashes are converted while the rest are hashed:
