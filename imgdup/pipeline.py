@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
+from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
@@ -178,6 +178,7 @@ def find_duplicates(
         more, more_skipped = entries_for_files(listed, given + extras, scanned=given)
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
+    entries = under_roots(entries, root_list)
     set_roots = sorted(set(given) | set(extras))
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         raise UsageError(

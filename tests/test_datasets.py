@@ -800,6 +800,28 @@ def test_a_saved_reference_report_applies_as_scanned(tmp_path: Path, capsys: pyt
     assert "moved to the quarantine: 1 file" in capsys.readouterr().out
 
 
+def test_a_report_of_listed_files_around_the_reference_applies_as_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``find data/test data/val | imgdup --files - --reference data/train --report plan.json``:
+    the listed files' folder, data, holds the reference folder, whose files kept their own root
+    (train), which is not among the scan's roots. ``imgdup apply plan.json`` refused the plan
+    ("its root is not one of the plan's roots") and the text report named the reference files
+    by their absolute paths (QA pass 18). They lie under data, as with ``-d data``."""
+    ref = _write(tmp_path / "data" / "train" / "cat" / "a.jpg", _big(16))
+    leak = _write(tmp_path / "data" / "test" / "cat" / "a.jpg", _small(16))
+    other = _write(tmp_path / "data" / "val" / "dog" / "b.jpg", _big(17))
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{leak}\n{other}\n", encoding="utf-8")
+    report = tmp_path / "plan.json"
+    args = ["--files", str(listed), "--reference", str(tmp_path / "data" / "train"), "-t", "8", "--no-cache", "-j", "1"]
+    assert main([*args, "--no-progress", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "keep   data/train/cat/a.jpg" in out and "remove data/test/cat/a.jpg" in out
+    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
+    assert ref.exists() and not leak.exists() and other.exists()
+
+
 # --- a new batch against a cached reference --------------------------------------------------
 
 
