@@ -138,7 +138,7 @@ def label_source(
     listed_as: Mapping[str, str] | None = None,
 ) -> Callable[[Iterable[Sequence[str]]], dict[str, str]]:
     """What labels the scanned files, each given as its names (first name, then the other names
-    of a hard-linked file), by the first of its names that has a label: from ``spec``, None (no
+    of a hard-linked file), name by name (``{name: label}``): from ``spec``, None (no
     labels), ``"folder"`` or a CSV path. A labels file is read now, so a bad one stops the run
     before any image is decoded; one that labels none of the ``found`` files (each file's
     names; paths written relative to another folder) is refused: it would silently see no label
@@ -172,11 +172,13 @@ def label_source(
 
 
 def _by_any_name(files: Iterable[Sequence[str]], label: Callable[[str], str | None]) -> dict[str, str]:
-    """``{first name: label}`` for each file (its names), from the first name ``label`` labels: a
-    label given under a hard link's other name was ignored, and its conflict not seen."""
+    """``{name: label}`` for every name of each file (its names) that ``label`` labels: a file
+    takes the label of the first of them (:func:`imgdup.sets.annotate`), and names of one file
+    under different labels are a conflict (a label under another name was ignored: QA pass 9;
+    a file under two class folders was no conflict: QA pass 18)."""
     out: dict[str, str] = {}
     for names in files:
-        found = next((lab for n in names if (lab := label(n)) is not None), None)
-        if found is not None:
-            out[names[0]] = found
+        for n in names:
+            if (lab := label(n)) is not None:
+                out[n] = lab
     return out

@@ -355,7 +355,8 @@ def make_result(
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
         bytes_to_remove=sum(m.record.entry.size for m in removable if m.record.entry.frees_space),
         seconds=round(seconds, 3),
-        label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict),
+        label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict)
+        + (len(sets.linked_conflicts) if sets else 0),
         leaks=sets.leaks if sets else 0,
         reference_clusters=len(ref_clusters),
     )
@@ -372,6 +373,7 @@ def make_result(
         reference_clusters=ref_clusters,
         sets=sets.sets if sets else (),
         leak_pairs=sets.leak_pairs if sets else (),
+        linked_label_conflicts=sets.linked_conflicts if sets else (),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from .models import Action, Cluster, LeakPair, Member, SetSummary
+from .models import Action, Cluster, LeakPair, LinkedConflict, Member, SetSummary
 
 CONFLICT_POLICIES = ("review", "remove")
 
@@ -54,6 +54,7 @@ class Annotated:
     sets: tuple[SetSummary, ...]
     leak_pairs: tuple[LeakPair, ...]
     leaks: int
+    linked_conflicts: tuple[LinkedConflict, ...] = ()
 
 
 def _annotate(
@@ -66,8 +67,11 @@ def _annotate(
     label_conflicts: str,
 ) -> Cluster:
     members = []
+    every: set[str] = set()  # the labels of every name of every member
     for m in c.members:
         path = m.record.path
+        own = _labels_of(m.record.entry.path, m.record.entry.aliases, labels)
+        every.update(own)
         members.append(
             Member(
                 m.record,
@@ -76,11 +80,13 @@ def _annotate(
                 # A scanned folder never lies inside a reference folder (refused), so a file is a
                 # reference file exactly when the deepest folder holding it is a reference folder.
                 reference=any(where(n) in reference for n in (path, *m.record.entry.aliases)),
-                label=labels.get(path),
+                label=own[0] if own else None,
                 split=names[where(path)],
             )
         )
-    distinct = sorted({m.label for m in members if m.label is not None})
+    # A file filed under two classes by hard links (train/cat/a.jpg = train/dog/a.jpg) carries
+    # both: ImageFolder reads it as a cat and a dog.
+    distinct = sorted(every)
     conflict = tuple(distinct) if len(distinct) > 1 else ()
     if conflict and label_conflicts == "review":
         # A conflict is never resolved by removal silently: a person decides which label is right.
@@ -91,6 +97,17 @@ def _annotate(
         members = [replace(m, action=Action.REVIEW) if m.action is Action.REMOVE and m.label is not None else m
                    for m in members]  # fmt: skip
     return replace(c, members=tuple(members), label_conflict=conflict)
+
+
+def _labels_of(path: str, aliases: Sequence[str], labels: Mapping[str, str]) -> list[str]:
+    """The labels of a file's names, in the order of its names (first the first name, the label
+    it is reported with, then its other names in path order), each once."""
+    out: list[str] = []
+    for n in (path, *aliases):
+        lab = labels.get(n)
+        if lab is not None and lab not in out:
+            out.append(lab)
+    return out
 
 
 def _summaries(
@@ -170,7 +187,8 @@ def annotate(
     clusters spanning two or more folders are kept (both lists). Cluster ids are renumbered
     0.. over the acted-on clusters, then on over the reference-only ones, so every id in a
     report is unique and in order. ``linked`` lists the names of each file that has several
-    (hard links): one spanning two folders is a leak between them, though no cluster.
+    (hard links): one spanning two folders is a leak between them, though no cluster, and one
+    whose names carry different ``labels`` (a label per file name) a label conflict of its own.
     """
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
@@ -209,4 +227,13 @@ def annotate(
     ref_only = [c for c in done if all(m.reference for m in c.members)]
     acted = [replace(c, id=i) for i, c in enumerate(acted)]
     ref_only = [replace(c, id=len(acted) + i) for i, c in enumerate(ref_only)]
-    return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks)
+    # A file in no cluster whose names carry different labels is a conflict of its own.
+    clustered = {m.record.path for c in clusters for m in c.members}
+    alone = tuple(
+        LinkedConflict(tuple(sorted(names)), tuple(sorted(own)))
+        for names in linked
+        if names[0] not in clustered
+        and len(own := _labels_of(names[0], names[1:], labels or {})) > 1
+        and (not between or len({where(n) for n in names}) > 1)  # only those spanning folders, as clusters
+    )
+    return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks, tuple(sorted(alone, key=lambda x: x.names)))

@@ -287,6 +287,37 @@ def test_a_label_given_under_another_name_of_the_file_counts(tmp_path: Path) -> 
     assert c.label_conflict == ("3", "5") and [m.label for m in c.members] == ["3", "5"]
 
 
+def test_a_file_filed_under_two_classes_by_hard_links_is_a_label_conflict(tmp_path: Path) -> None:
+    """``train/cat/a.jpg`` and ``train/dog/a.jpg`` one file (hard links): ImageFolder reads it
+    as a cat and as a dog, but its label was its first name's only, so a test copy of it was
+    removed as a plain cat with no conflict in sight; and alone (no copy anywhere) it was no
+    conflict at all, though it is the very "same photo under two class folders" (QA pass 18)."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(24))
+    (train / "dog").mkdir()
+    os.link(a, train / "dog" / "a.jpg")
+    copy = _write(test / "cat" / "a.jpg", _small(24))
+    b = _write(train / "cat" / "b.jpg", _big(25))
+    os.link(b, train / "dog" / "b.jpg")
+    _write(train / "cat" / "c.jpg", _big(26))
+    result = _scan(test, reference=[train], labels="folder")
+    (c,) = result.clusters
+    assert c.label_conflict == ("cat", "dog")
+    assert _actions(result)[_real(copy)] == "review"
+    (alone,) = result.linked_label_conflicts
+    assert alone.names == (_real(train / "cat" / "b.jpg"), _real(train / "dog" / "b.jpg"))
+    assert alone.labels == ("cat", "dog")
+    assert result.summary.label_conflicts == 2
+    doc = imgdup.to_document(result)
+    assert doc["linked_label_conflicts"] == [{"names": list(alone.names), "labels": ["cat", "dog"]}]
+    text = imgdup.format_text(result)
+    assert "LABEL CONFLICT: cat, dog: one file under 2 names: train/cat/b.jpg = train/dog/b.jpg" in text
+    assert "2 label conflicts" in text
+    imgdup.write_report(result, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "one file under several labels" in page and f"cat, dog: {alone.names[0]} = {alone.names[1]}" in page
+
+
 def test_labels_are_read_without_stray_spaces_and_an_empty_one_is_none(tmp_path: Path) -> None:
     """``cat`` against ``cat `` was a label conflict, and an empty label was a label
     (``LABEL CONFLICT: , cat``) while a missing row meant unlabelled (QA pass 5)."""

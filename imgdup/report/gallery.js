@@ -164,6 +164,8 @@
       clusters.length + " clusters holding " + s.files + " files: " + s.remove + " to remove (" + human(s.bytes) +
       " to free), " + s.review + " left alone" +
       (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
+      (scanned.label_conflicts ? ", " + scanned.label_conflicts + (scanned.label_conflicts === 1 ? " label conflict" : " label conflicts") +
+        ((plan.linked_label_conflicts || []).length ? " (files under several labels listed at the end)" : "") : "") +
       (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "");
     const body = $("roots").tBodies[0];
     body.textContent = "";
