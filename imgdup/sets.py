@@ -133,16 +133,19 @@ def _summaries(
             leaked.setdefault((a, b), set()).update(named[a])
             leaked.setdefault((b, a), set()).update(named[b])
     for c in clusters:
-        by_set: dict[str, list[str]] = {}
+        # Per folder, the members with a name there, and those names: a member lies in the
+        # folders of all its names (a training file first named by its test hard link).
+        by_set: dict[str, dict[str, list[str]]] = {}
         for m in c.members:
-            by_set.setdefault(where(m.record.path), []).append(m.record.path)
-        for root, paths in by_set.items():
+            for name in (m.record.path, *m.record.entry.aliases):
+                by_set.setdefault(where(name), {}).setdefault(m.record.path, []).append(name)
+        for root, held in by_set.items():
             if root in within:
-                within[root] += len(paths) - 1
+                within[root] += len(held) - 1  # files, not names: a file's two names are one image
         for a, b in combinations(sorted(r for r in by_set if r), 2):
             pair_clusters[(a, b)] = pair_clusters.get((a, b), 0) + 1
-            leaked.setdefault((a, b), set()).update(by_set[a])
-            leaked.setdefault((b, a), set()).update(by_set[b])
+            leaked.setdefault((a, b), set()).update(n for names in by_set[a].values() for n in names)
+            leaked.setdefault((b, a), set()).update(n for names in by_set[b].values() for n in names)
     sets = tuple(
         SetSummary(
             root=root,
@@ -219,7 +222,11 @@ def annotate(
     sets, pairs = (
         _summaries(done, set_roots, reference, files or {}, sep, where, linked) if len(set_roots) > 1 else ((), ())
     )
-    spanning = [c for c in done if len({where(m.record.path) for m in c.members}) > 1]
+    # A member lies in the folders of all its names: train/a.jpg first named test/a.jpg (a hard
+    # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak).
+    spanning = [
+        c for c in done if len({where(n) for m in c.members for n in (m.record.path, *m.record.entry.aliases)}) > 1
+    ]
     leaks = len(spanning)
     if between:
         done = spanning

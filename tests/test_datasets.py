@@ -555,6 +555,34 @@ def test_a_file_hard_linked_into_two_folders_counts_among_the_images_of_each(tmp
     assert result.summary.files == 3  # one file under two names
 
 
+def test_a_copy_of_a_training_file_named_first_in_test_is_a_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train/cat/a.jpg hard-linked as test/cat/a.jpg (a ``cp -al`` split) is one file under its
+    first name, the test one, and test/cat/b.jpg is a resized copy of it. The cluster {a, b}
+    was read as lying in test alone: with ``--between`` it was dropped, b was no leak, and
+    ``--reference train -d test --between --remove 1`` left that copy of a training image in
+    test (QA pass 18). A member lies in the folders of all its names."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(46))
+    _write(train / "cat" / "o.jpg", _big(47))
+    (test / "cat").mkdir(parents=True)
+    os.link(a, test / "cat" / "a.jpg")
+    b = _write(test / "cat" / "b.jpg", _small(46))
+    result = _scan(test, reference=[train], between=True)
+    assert len(result.clusters) == 1
+    assert _actions(result) == {_real(test / "cat" / "a.jpg"): "keep", _real(b): "remove"}
+    assert result.summary.leaks == 1
+    (pair,) = result.leak_pairs
+    assert (pair.a, pair.b, pair.clusters, pair.hard_links) == (_real(test), _real(train), 1, 1)
+    assert pair.files_a == (_real(test / "cat" / "a.jpg"), _real(b)) and pair.files_b == (_real(a),)
+    sets = {t.name: (t.files, t.duplicates_within, dict(t.leaks)) for t in result.sets}
+    assert sets == {"test": (2, 1, {_real(train): 2}), "train": (2, 0, {_real(test): 1})}
+    args = ["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1"]
+    assert main([*args, "--no-progress", "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert not b.exists() and a.exists() and (test / "cat" / "a.jpg").exists()
+
+
 def test_a_listed_file_hard_linked_to_a_reference_file_is_still_a_leak(tmp_path: Path) -> None:
     """``find test | imgdup --files - --reference train``: a listed name of a file the
     reference folder holds (a ``cp -al`` split) was dropped as already seen, so the leak that a
