@@ -185,7 +185,8 @@ def find_duplicates(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
             " name the splits as folders (-d DIR, --reference DIR)"
         )
-    protected = _protector(ref_roots)
+    linked_files, linked_dirs = _linked_from(ref_roots, skipped)
+    protected = _protector((*ref_roots, *linked_dirs), linked_files)
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
@@ -215,6 +216,16 @@ def find_duplicates(
     finally:
         if store:
             store.close()
+    if protected and (linked_files or linked_dirs):
+        plain = _protector(ref_roots)
+        by_link = sum(1 for r in scanned.records if protected(r) and not (plain and plain(r)))
+        if by_link:
+            log.warning(
+                "%d scanned %s: a symbolic link in a reference folder points at %s (ImageFolder reads %s as part "
+                "of that folder)",
+                by_link, "file is kept as a reference file" if by_link == 1 else "files are kept as reference files",
+                *(("it", "it") if by_link == 1 else ("them", "them")),
+            )  # fmt: skip
     sets = dataset_sets(
         scanned,
         set_roots,
@@ -222,6 +233,7 @@ def find_duplicates(
         labels=labels_of([(r.path, *r.entry.aliases) for r in scanned.records]),
         label_conflicts=label_conflicts,
         between=between,
+        protected=protected,
     )
     return make_result(
         scanned,
@@ -253,6 +265,7 @@ def dataset_sets(
     labels: Mapping[str, str] | None = None,
     label_conflicts: str = "review",
     between: bool = False,
+    protected: Callable[[ImageRecord], bool] | None = None,
 ) -> Annotated:
     """The dataset step over decided clusters: each folder's files counted, reference-only
     clusters set apart, label conflicts and leaks between the ``roots`` (see :func:`annotate`);
@@ -273,6 +286,8 @@ def dataset_sets(
         files=counts,
         sep=os.sep,
         linked=[(r.path, *r.entry.aliases) for r in scanned.records if r.entry.aliases],
+        # reference files by a symbolic link of a reference folder, as the policy kept them
+        reference_files=frozenset(r.path for r in scanned.records if protected(r)) if protected else frozenset(),
     )
 
 
@@ -377,17 +392,38 @@ def make_result(
     )
 
 
-def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None:
-    """A test "is this record a reference file?" (by path: a reference folder may be nested in
-    a scanned one), or None without reference folders. A file with hard links is one whenever
-    any of its names is: the removal would take the reference's name with it."""
+def _linked_from(reference: Sequence[str], skipped: Sequence[Skipped]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The files and folders that symbolic links in the ``reference`` folders point at (a split
+    made of links: train/cat/x.jpg -> test/cat/x.jpg, or a class folder train/dog -> pool/dogs).
+    The links are not followed, but ImageFolder reads their targets as training images: a
+    target scanned elsewhere was removed like any file, and the training image with it."""
     if not reference:
+        return frozenset(), ()
+    prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for k in skipped:
+        if k.path.startswith(prefixes) and os.path.islink(k.path):
+            target = os.path.realpath(k.path)
+            (dirs if os.path.isdir(target) else files).add(target)
+    return frozenset(files), tuple(sorted(dirs))
+
+
+def _protector(reference: Sequence[str], files: frozenset[str] = frozenset()) -> Callable[[ImageRecord], bool] | None:
+    """A test "is this record a reference file?" (by path: a reference folder may be nested in
+    a scanned one, and a file or folder a reference folder's symbolic link points at counts:
+    ``files``, and folders among ``reference``), or None without reference folders. A file with
+    hard links is one whenever any of its names is: the removal would take the reference's name
+    with it."""
+    if not reference and not files:
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
 
     def protected(r: ImageRecord) -> bool:
         e = r.entry  # called several times per record and run: no generator for the common case
-        return e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases))
+        if e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases)):
+            return True
+        return bool(files) and (e.path in files or any(a in files for a in e.aliases))
 
     return protected
 

@@ -63,6 +63,7 @@ def _annotate(
     where: Callable[[str], str],
     names: Mapping[str, str],
     reference: frozenset[str],
+    reference_files: frozenset[str],
     labels: Mapping[str, str],
     label_conflicts: str,
 ) -> Cluster:
@@ -79,7 +80,8 @@ def _annotate(
                 m.action,
                 # A scanned folder never lies inside a reference folder (refused), so a file is a
                 # reference file exactly when the deepest folder holding it is a reference folder.
-                reference=any(where(n) in reference for n in (path, *m.record.entry.aliases)),
+                reference=path in reference_files
+                or any(where(n) in reference for n in (path, *m.record.entry.aliases)),
                 label=own[0] if own else None,
                 split=names[where(path)],
             )
@@ -182,6 +184,7 @@ def annotate(
     files: Mapping[str, int] | None = None,
     sep: str = "/",
     linked: Sequence[Sequence[str]] = (),
+    reference_files: frozenset[str] = frozenset(),
 ) -> Annotated:
     """Annotate decided clusters for a dataset made of several folders.
 
@@ -192,6 +195,8 @@ def annotate(
     report is unique and in order. ``linked`` lists the names of each file that has several
     (hard links): one spanning two folders is a leak between them, though no cluster, and one
     whose names carry different ``labels`` (a label per file name) a label conflict of its own.
+    ``reference_files``: files outside the reference folders that are reference files all the
+    same (a reference folder's symbolic link points at them).
     """
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
@@ -213,6 +218,7 @@ def annotate(
             where=where,
             names=names,
             reference=frozenset(reference),
+            reference_files=reference_files,
             labels=labels or {},
             label_conflicts=label_conflicts,
         )

@@ -72,6 +72,35 @@ def test_reference_copy_is_kept_even_when_smaller_and_later_in_path_order(tmp_pa
     assert small.exists() and not big.exists()
 
 
+def test_a_file_that_a_reference_folder_links_to_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """train/cat/x.jpg a symbolic link to test/cat/x.jpg (a split made of links): ImageFolder
+    reads that test file as a training image. The link is not followed (skipped), so the test
+    file was an ordinary one, and ``--reference train -d test --remove 1`` removed it for its
+    better copy: the training image was gone, the run said so only afterwards ("1 symbolic link
+    ... points at a file removed") (QA pass 18). A file a reference folder links to is a
+    reference file: kept, and marked so in the reports (a reviewed plan cannot remove it)."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    _write(train / "cat" / "a.jpg", _big(48))
+    target = _write(test / "cat" / "x.jpg", _small(49))
+    best = _write(test / "cat" / "x_best.jpg", _big(49))
+    (train / "cat" / "x.jpg").symlink_to(target)
+    pool = _write(tmp_path / "pool" / "dogs" / "p.jpg", _small(50))
+    _write(tmp_path / "pool" / "dogs" / "p_best.jpg", _big(50))
+    (train / "dog").symlink_to(tmp_path / "pool" / "dogs")  # a class folder that is a link
+    result = _scan(test, tmp_path / "pool", reference=[train])
+    assert _actions(result) == {_real(target): "keep", _real(best): "remove"}
+    assert [m.reference for c in result.clusters for m in c.members if m.record.path == _real(target)] == [True]
+    (pooled,) = result.reference_clusters  # the linked class folder's files: a reference cluster, never acted on
+    assert _real(pool) in {m.record.path for m in pooled.members}
+    assert all(m.reference and m.action is Action.KEEP for m in pooled.members)
+    args = ["--reference", str(train), "-d", str(test), "-t", "8", "--no-cache", "-j", "1", "--no-progress"]
+    assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert target.exists() and not best.exists()
+    out, err = capsys.readouterr()
+    assert "points at a file removed" not in out
+    assert "1 scanned file is kept as a reference file: a symbolic link in a reference folder points at it" in err
+
+
 def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> None:
     refs = [_write(tmp_path / "ref" / f"r{i}.jpg", _small(2) if i else _big(2)) for i in range(2)]
     new = _write(tmp_path / "new" / "a.jpg", encode(picture(2, (400, 300)), quality=80))
