@@ -1066,6 +1066,33 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
 
 
+def test_the_readme_hugging_face_recipe_drops_every_leaked_test_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ``datasets`` image-folder recipe, run verbatim with ``load_dataset`` and ``Image``
+    stood in for (rows give each file's path, as ``Image(decode=False)`` does; the folder walk
+    follows symbolic links): a resized copy, a hard link and a symbolic link into train are
+    dropped, and a test file that a training link points at too."""
+    stub = type(sys)("datasets")
+    stub.__dict__.update({"Image": _HFImage, "load_dataset": _hf_load_dataset})
+    monkeypatch.setitem(sys.modules, "datasets", stub)
+    data = tmp_path / "data"
+    train = [_write(data / "train" / cls / f"{i}.jpg", _big(70 + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
+    _write(data / "test" / "cat" / "copy.jpg", _small(70))  # a resized copy of train/cat/0.jpg
+    _write(data / "test" / "dog" / "new.jpg", _big(80))  # no copy of anything
+    shared = _write(data / "test" / "dog" / "shared.jpg", _big(81))
+    (data / "train" / "dog" / "shared.jpg").symlink_to(shared)  # train reads the test file
+    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
+    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {"__name__": "recipe"}
+    exec(compile(_readme_recipe('load_dataset("imagefolder"'), "README.md", "exec"), scope)
+    scope["main"]()  # type: ignore[operator]
+    out = capsys.readouterr().out
+    assert out.startswith("4 leaked test images dropped\n"), out
+    assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
+
+
 def test_between_removal_without_a_reference_says_a_training_file_can_go(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1101,3 +1128,48 @@ def test_between_removal_with_two_scanned_folders_says_a_leak_between_them_keeps
     assert "a leak between two folders to scan keeps its best copy" in capsys.readouterr().err
     main(["-d", str(tmp_path / "test"), *common, "--remove", "1", "--quarantine", str(tmp_path / "q")])
     assert "keeps its best copy" not in capsys.readouterr().err
+
+
+class _HFImage:
+    """``datasets.Image`` as the recipe uses it: ``decode=False`` gives each row's path."""
+
+    def __init__(self, decode: bool = True) -> None:
+        self.decode = decode
+
+
+class _HFSplit:
+    """A ``datasets.Dataset`` of an image folder, as far as the recipe uses it."""
+
+    def __init__(self, paths: list[str], decoded: bool = True) -> None:
+        self.paths, self.decoded = paths, decoded
+
+    def cast_column(self, name: str, feature: _HFImage) -> _HFSplit:
+        assert name == "image"
+        return _HFSplit(self.paths, feature.decode)
+
+    def __getitem__(self, name: str) -> list[dict[str, object]]:
+        assert name == "image" and not self.decoded  # paths only: nothing decoded
+        return [{"path": p, "bytes": None} for p in self.paths]
+
+    def select(self, indices: list[int]) -> _HFSplit:
+        return _HFSplit([self.paths[i] for i in indices], self.decoded)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _hf_load_dataset(kind: str, *, data_dir: str) -> dict[str, _HFSplit]:
+    """``load_dataset("imagefolder", data_dir=...)`` for train/test class folders: absolute
+    paths as found by a walk that follows symbolic links, links not resolved."""
+    assert kind == "imagefolder"
+    return {
+        split: _HFSplit(
+            sorted(
+                os.path.join(os.path.abspath(folder), name)
+                for folder, _, names in os.walk(os.path.join(data_dir, split), followlinks=True)
+                for name in names
+                if name.endswith(".jpg")
+            )
+        )
+        for split in ("train", "test")
+    }
