@@ -185,7 +185,9 @@ def find_duplicates(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
             " name the splits as folders (-d DIR, --reference DIR)"
         )
-    linked_files, linked_dirs = _linked_from(ref_roots, skipped)
+    links = _linked_from(ref_roots, skipped)
+    linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))
+    linked_files = frozenset(t for t in links if t not in linked_dirs)
     protected = _protector((*ref_roots, *linked_dirs), linked_files)
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
@@ -234,6 +236,7 @@ def find_duplicates(
         label_conflicts=label_conflicts,
         between=between,
         protected=protected,
+        link_names=_link_names(scanned.records, links),
     )
     return make_result(
         scanned,
@@ -266,6 +269,7 @@ def dataset_sets(
     label_conflicts: str = "review",
     between: bool = False,
     protected: Callable[[ImageRecord], bool] | None = None,
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Annotated:
     """The dataset step over decided clusters: each folder's files counted, reference-only
     clusters set apart, label conflicts and leaks between the ``roots`` (see :func:`annotate`);
@@ -288,6 +292,7 @@ def dataset_sets(
         linked=[(r.path, *r.entry.aliases) for r in scanned.records if r.entry.aliases],
         # reference files by a symbolic link of a reference folder, as the policy kept them
         reference_files=frozenset(r.path for r in scanned.records if protected(r)) if protected else frozenset(),
+        link_names=link_names or {},
     )
 
 
@@ -392,21 +397,41 @@ def make_result(
     )
 
 
-def _linked_from(reference: Sequence[str], skipped: Sequence[Skipped]) -> tuple[frozenset[str], tuple[str, ...]]:
+def _linked_from(reference: Sequence[str], skipped: Sequence[Skipped]) -> dict[str, list[str]]:
     """The files and folders that symbolic links in the ``reference`` folders point at (a split
-    made of links: train/cat/x.jpg -> test/cat/x.jpg, or a class folder train/dog -> pool/dogs).
-    The links are not followed, but ImageFolder reads their targets as training images: a
-    target scanned elsewhere was removed like any file, and the training image with it."""
+    made of links: train/cat/x.jpg -> test/cat/x.jpg, or a class folder train/dog -> pool/dogs),
+    each with its links. The links are not followed, but ImageFolder reads their targets as
+    training images: a target scanned elsewhere was removed like any file, and the training
+    image with it."""
+    out: dict[str, list[str]] = {}
     if not reference:
-        return frozenset(), ()
+        return out
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
-    files: set[str] = set()
-    dirs: set[str] = set()
     for k in skipped:
         if k.path.startswith(prefixes) and os.path.islink(k.path):
-            target = os.path.realpath(k.path)
-            (dirs if os.path.isdir(target) else files).add(target)
-    return frozenset(files), tuple(sorted(dirs))
+            out.setdefault(os.path.realpath(k.path), []).append(k.path)
+    return out
+
+
+def _link_names(records: Sequence[ImageRecord], links: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Each record's names by the reference folders' symbolic links (``links``: target -> links):
+    test/cat/x.jpg is also train/cat/x.jpg, pool/p.jpg also train/dog/p.jpg. A file is in the
+    folders of all its names: its copy in test is a leak to train."""
+    if not links:
+        return {}
+    # Folder links are few (class folders); file links may be a whole split: looked up by name.
+    folders = [(t.rstrip(os.sep) + os.sep, via) for t, via in links.items() if os.path.isdir(t)]
+    out: dict[str, tuple[str, ...]] = {}
+    for r in records:
+        names: list[str] = []
+        for n in (r.path, *r.entry.aliases):
+            names += links.get(n, ())
+            for prefix, via in folders:
+                if n.startswith(prefix):
+                    names += [os.path.join(link, n[len(prefix) :]) for link in via]
+        if names:
+            out[r.path] = tuple(sorted(set(names)))
+    return out
 
 
 def _protector(reference: Sequence[str], files: frozenset[str] = frozenset()) -> Callable[[ImageRecord], bool] | None:

@@ -101,6 +101,14 @@ def _annotate(
     return replace(c, members=tuple(members), label_conflict=conflict)
 
 
+def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """Every name of a member's file: its path, its other names (hard links), and the reference
+    folders' symbolic links to it (``link_names``)."""
+    e = m.record.entry
+    extra = link_names.get(e.path, ())
+    return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
+
+
 def _labels_of(path: str, aliases: Sequence[str], labels: Mapping[str, str]) -> list[str]:
     """The labels of a file's names, in the order of its names (first the first name, the label
     it is reported with, then its other names in path order), each once."""
@@ -120,6 +128,7 @@ def _summaries(
     sep: str,
     where: Callable[[str], str],
     linked: Sequence[Sequence[str]] = (),
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
     within = dict.fromkeys(set_roots, 0)
     labels = split_names(set_roots, sep)
@@ -139,7 +148,7 @@ def _summaries(
         # folders of all its names (a training file first named by its test hard link).
         by_set: dict[str, dict[str, list[str]]] = {}
         for m in c.members:
-            for name in (m.record.path, *m.record.entry.aliases):
+            for name in _names(m, link_names or {}):
                 by_set.setdefault(where(name), {}).setdefault(m.record.path, []).append(name)
         for root, held in by_set.items():
             if root in within:
@@ -185,6 +194,7 @@ def annotate(
     sep: str = "/",
     linked: Sequence[Sequence[str]] = (),
     reference_files: frozenset[str] = frozenset(),
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Annotated:
     """Annotate decided clusters for a dataset made of several folders.
 
@@ -196,7 +206,8 @@ def annotate(
     (hard links): one spanning two folders is a leak between them, though no cluster, and one
     whose names carry different ``labels`` (a label per file name) a label conflict of its own.
     ``reference_files``: files outside the reference folders that are reference files all the
-    same (a reference folder's symbolic link points at them).
+    same (a reference folder's symbolic link points at them); ``link_names``: those links, by
+    the file's path, which place the file in their folders too.
     """
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
@@ -226,13 +237,14 @@ def annotate(
     ]
     # A per-folder summary says something only when there are several folders.
     sets, pairs = (
-        _summaries(done, set_roots, reference, files or {}, sep, where, linked) if len(set_roots) > 1 else ((), ())
+        _summaries(done, set_roots, reference, files or {}, sep, where, linked, link_names)
+        if len(set_roots) > 1
+        else ((), ())
     )
     # A member lies in the folders of all its names: train/a.jpg first named test/a.jpg (a hard
-    # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak).
-    spanning = [
-        c for c in done if len({where(n) for m in c.members for n in (m.record.path, *m.record.entry.aliases)}) > 1
-    ]
+    # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak); so
+    # does a file that a reference folder's symbolic link names.
+    spanning = [c for c in done if len({where(n) for m in c.members for n in _names(m, link_names or {})}) > 1]
     leaks = len(spanning)
     if between:
         done = spanning

@@ -101,6 +101,29 @@ def test_a_file_that_a_reference_folder_links_to_is_kept(tmp_path: Path, capsys:
     assert "1 scanned file is kept as a reference file: a symbolic link in a reference folder points at it" in err
 
 
+def test_a_copy_of_a_file_a_reference_folder_links_to_is_a_leak(tmp_path: Path) -> None:
+    """The file train/cat/x.jpg links to lies in test, and so does its copy: the cluster read as
+    test's alone, so ``--between`` dropped it and the copy of a training image stayed (QA pass
+    18). The link's name counts as one of the file's names, in train."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    _write(train / "cat" / "a.jpg", _big(48))
+    target = _write(test / "cat" / "x.jpg", _small(49))
+    best = _write(test / "cat" / "x_best.jpg", _big(49))
+    (train / "cat" / "x.jpg").symlink_to(target)
+    pooled = _write(tmp_path / "pool" / "p.jpg", _small(50))
+    (train / "dog").symlink_to(tmp_path / "pool")
+    copy = _write(test / "dog" / "p.jpg", _big(50))
+    result = _scan(test, tmp_path / "pool", reference=[train], between=True)
+    assert _actions(result) == {
+        _real(target): "keep",
+        _real(best): "remove",
+        _real(pooled): "keep",
+        _real(copy): "remove",
+    }
+    pairs = {(p.a, p.b): (p.clusters, p.files_b) for p in result.leak_pairs}
+    assert pairs[(_real(test), _real(train))] == (2, (_real(train / "cat" / "x.jpg"), _real(train / "dog") + "/p.jpg"))
+
+
 def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> None:
     refs = [_write(tmp_path / "ref" / f"r{i}.jpg", _small(2) if i else _big(2)) for i in range(2)]
     new = _write(tmp_path / "new" / "a.jpg", encode(picture(2, (400, 300)), quality=80))
