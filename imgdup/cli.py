@@ -350,6 +350,14 @@ def _run_scan(args: argparse.Namespace) -> int:
             " removes the others (a training file can go); to remove only one folder's copies, protect the"
             " other: imgdup --reference TRAIN -d TEST --between --remove 1"
         )
+    elif args.between and args.remove and len(set(args.dataset or ())) > 1:
+        # Only copies of a reference file are removed against it: a copy that val and test share
+        # is a leak too, and the val file went without a word.
+        log.warning(
+            "--between --remove 1 with several folders to scan: a leak between two folders to scan keeps its"
+            " best copy in either of them and removes the others; to remove only one folder's copies, scan it"
+            " alone: imgdup --reference TRAIN --reference VAL -d TEST --between --remove 1"
+        )
     files = None
     if args.files:
         files = read_file_list(sys.stdin.buffer if args.files == "-" else args.files, null=args.null)

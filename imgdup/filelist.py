@@ -139,6 +139,22 @@ def merge_listed(found: Sequence[FileEntry], listed: Sequence[FileEntry]) -> lis
     return sorted(by_inode.values(), key=lambda e: e.path)
 
 
+def under_roots(entries: Sequence[FileEntry], roots: Sequence[str]) -> list[FileEntry]:
+    """Each entry under the one of ``roots`` (the scan's, nested ones dropped) that holds it. A
+    reference folder inside the folder of listed files (``find data/test data/val | imgdup
+    --files - --reference data/train``) kept its own root, which is none of the scan's: the
+    saved report was refused by ``imgdup apply``, and the text named its files by full paths."""
+    if not any(e.root not in roots for e in entries):
+        return list(entries)
+    out = []
+    for e in entries:
+        if e.root not in roots:
+            root = next((r for r in roots if e.path.startswith(r.rstrip(os.sep) + os.sep)), e.root)
+            e = replace(e, root=root, relpath=os.path.relpath(e.path, root))
+        out.append(e)
+    return out
+
+
 def nothing_to_scan(listed: Sequence[str], *, list_given: bool) -> str:
     """Why a run has nothing to scan, in terms of the file list when there is one (it said "no
     folder or file to scan" for a list of missing names, or a line-per-name list read with --null)."""

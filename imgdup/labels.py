@@ -10,26 +10,40 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Callable, Collection, Iterable, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import _csv  # the reader's type (it counts lines), for the checker only
 
 log = logging.getLogger(__name__)
 
 FOLDER = "folder"
 _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as surrogateescape reads it
 
 
-def folder_label(splits: Collection[str] = ()) -> Callable[[str], str | None]:
+def folder_label(
+    splits: Collection[str] = (), listed_as: Mapping[str, str] | None = None
+) -> Callable[[str], str | None]:
     """A path's parent folder name (``train/cat/1.jpg`` -> ``cat``), or None in one of the
     ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
-    "LABEL CONFLICT: test, train" for every leak)."""
+    "LABEL CONFLICT: test, train" for every leak). ``listed_as``: a listed file's name as its
+    list gave it, by the scan's name (real folders), whose folder is the class."""
     named = frozenset(splits)
+    given = listed_as or {}
 
     def label(path: str) -> str | None:
         folder = os.path.dirname(path)
-        return None if folder in named else os.path.basename(folder)
+        if folder in named:
+            return None
+        # test/cat a link to store/cats_v2: ImageFolder's class is cat (it was cats_v2, and
+        # every leak there a label conflict).
+        return os.path.basename(os.path.dirname(given.get(path, path)))
 
     return label
 
@@ -46,15 +60,18 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     path = os.fspath(path)
     base = os.path.dirname(os.path.abspath(path))
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+        # A byte that is not UTF-8 is kept as os.fsdecode keeps it in a file name (PEP 383):
+        # a row may name a file whose name is not UTF-8 (refused whole, such a dataset could
+        # not be labelled at all); _text() refuses it anywhere else.
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+            rows = _rows(csv.reader(fh))
     except OSError as exc:
         raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"the labels file {path} is not UTF-8 CSV: {exc}") from None
+    except csv.Error as exc:
+        raise UsageError(f"the labels file {path} is not CSV: {exc}") from None
     if not rows:
         return {}
-    head = [c.strip().lower() for c in rows[0]]
+    head = [c.strip().lower() for c in rows[0][1]]
     pcol, lcol = 0, 1
     if any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
         pcol = next(i for i, h in enumerate(head) if h in _PATH_COLUMNS)
@@ -62,18 +79,46 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         rows = rows[1:]
     labels: dict[str, str] = {}
     first: dict[str, int] = {}
-    for n, row in enumerate(rows, 1):
+    for n, row in rows:
         if len(row) <= max(pcol, lcol):
-            raise UsageError(f"{path}: row {n} has no label column: {row!r}")
+            raise UsageError(f"{path}: line {n} has no label column: {row!r}")
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
             name = _real(os.path.join(base, row[pcol]))
+            _text(path, n, "label", label, exists=False)
+            _text(path, n, "path", row[pcol], exists=os.path.lexists(name))
             if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
                 raise UsageError(
-                    f"{path}: rows {first[name]} and {n} give {row[pcol]} two labels ({labels[name]}, {label})"
+                    f"{path}: lines {first[name]} and {n} give {row[pcol]} two labels ({labels[name]!r}, {label!r})"
                 )
             first.setdefault(name, n)
     return labels
+
+
+def _text(path: str, line: int, what: str, cell: str, *, exists: bool) -> None:
+    """Refuse a cell that is not UTF-8, unless it names an existing file: a file name is bytes,
+    and may be any (``caf\\xe9.jpg`` in Latin-1); a label, or a name that names nothing (a whole
+    file saved as Latin-1 or cp1252, as spreadsheets do), is a file in another encoding."""
+    if exists or not _SURROGATE.search(cell):
+        return
+    shown = os.fsencode(cell).decode("utf-8", "backslashreplace")
+    raise UsageError(
+        f"{path}: line {line}: the {what} {shown} is not UTF-8"
+        + (" and names no file" if what == "path" else "")
+        + "; save the labels file as UTF-8"
+    )
+
+
+def _rows(reader: _csv.Reader) -> list[tuple[int, list[str]]]:
+    """The rows that hold something, each with the line it starts on (as an editor numbers
+    them: the header and blank lines count, a quoted line break starts a new line)."""
+    out = []
+    start = 1
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            out.append((start, row))
+        start = reader.line_num + 1
+    return out
 
 
 def _names_none(spec: str, table: dict[str, str], found: int) -> str:
@@ -87,19 +132,23 @@ def _names_none(spec: str, table: dict[str, str], found: int) -> str:
 
 
 def label_source(
-    spec: str | os.PathLike[str] | None, found: Sequence[Sequence[str]] = (), splits: Collection[str] = ()
+    spec: str | os.PathLike[str] | None,
+    found: Sequence[Sequence[str]] = (),
+    splits: Collection[str] = (),
+    listed_as: Mapping[str, str] | None = None,
 ) -> Callable[[Iterable[Sequence[str]]], dict[str, str]]:
     """What labels the scanned files, each given as its names (first name, then the other names
-    of a hard-linked file), by the first of its names that has a label: from ``spec``, None (no
+    of a hard-linked file), name by name (``{name: label}``): from ``spec``, None (no
     labels), ``"folder"`` or a CSV path. A labels file is read now, so a bad one stops the run
     before any image is decoded; one that labels none of the ``found`` files (each file's
     names; paths written relative to another folder) is refused: it would silently see no label
     conflict, and one that labels only some is warned about (one split's ``metadata.csv``).
-    ``splits``: the folders named to scan, whose own files have no folder label."""
+    ``splits``: the folders named to scan, whose own files have no folder label; ``listed_as``:
+    listed files' names as given, whose folder is their class (see :func:`folder_label`)."""
     if spec is None:
         return lambda _files: {}
     if os.fspath(spec) == FOLDER:
-        label = folder_label(splits)
+        label = folder_label(splits, listed_as)
         if found and not any(label(n) is not None for names in found for n in names):
             # Said, as a labels file naming none of the files is: class folders named to scan
             # (-d train/cat -d train/dog) are splits, and a cat filed under dog was removed.
@@ -123,11 +172,13 @@ def label_source(
 
 
 def _by_any_name(files: Iterable[Sequence[str]], label: Callable[[str], str | None]) -> dict[str, str]:
-    """``{first name: label}`` for each file (its names), from the first name ``label`` labels: a
-    label given under a hard link's other name was ignored, and its conflict not seen."""
+    """``{name: label}`` for every name of each file (its names) that ``label`` labels: a file
+    takes the label of the first of them (:func:`imgdup.sets.annotate`), and names of one file
+    under different labels are a conflict (a label under another name was ignored: QA pass 9;
+    a file under two class folders was no conflict: QA pass 18)."""
     out: dict[str, str] = {}
     for names in files:
-        found = next((lab for n in names if (lab := label(n)) is not None), None)
-        if found is not None:
-            out[names[0]] = found
+        for n in names:
+            if (lab := label(n)) is not None:
+                out[n] = lab
     return out

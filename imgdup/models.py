@@ -332,6 +332,16 @@ class LeakPair:
     hard_links: int = 0
 
 
+@dataclass(frozen=True)
+class LinkedConflict:
+    """One file whose names (hard links) lie in folders of different labels, and is in no
+    cluster: ``train/cat/a.jpg`` = ``train/dog/a.jpg``, read by ImageFolder as a cat and a dog.
+    (A file in a cluster makes its cluster's conflict.)"""
+
+    names: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
 RECORD_COLUMNS = (
     "cluster", "group", "action", "distance", "via", "via_distance", "path", "root", "relpath", "split", "label",
     "reference",
@@ -360,6 +370,7 @@ class ScanResult:
     reference_clusters: tuple[Cluster, ...] = ()
     sets: tuple[SetSummary, ...] = ()
     leak_pairs: tuple[LeakPair, ...] = ()
+    linked_label_conflicts: tuple[LinkedConflict, ...] = ()
 
     def to_records(self) -> list[dict[str, object]]:  # columns: RECORD_COLUMNS
         """One flat row per cluster member (reference-only clusters too), ready for

@@ -17,7 +17,7 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, normalise_roots
 from .errors import UsageError
-from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths
+from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import label_source
@@ -149,7 +149,10 @@ def find_duplicates(
     if "" in items or "" in _paths(reference):  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    listed = real_file_paths([p for p in items if os.path.isfile(p)] + _paths(files))
+    given_files = [p for p in items if os.path.isfile(p)] + _paths(files)
+    listed = real_file_paths(given_files)
+    # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
+    listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
     for p in items:
         if not os.path.isdir(p) and not os.path.isfile(p):
             raise UsageError(f"not a directory or a file: {p}")
@@ -175,14 +178,18 @@ def find_duplicates(
         more, more_skipped = entries_for_files(listed, given + extras, scanned=given)
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
+    entries = under_roots(entries, root_list)
     set_roots = sorted(set(given) | set(extras))
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         raise UsageError(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
             " name the splits as folders (-d DIR, --reference DIR)"
         )
-    protected = _protector(ref_roots)
-    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given)
+    links = _linked_from(ref_roots, skipped)
+    linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))
+    linked_files = frozenset(t for t in links if t not in linked_dirs)
+    protected = _protector((*ref_roots, *linked_dirs), linked_files)
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         # With regions, the cached records' link hashes are converted while the rest are hashed:
@@ -211,6 +218,16 @@ def find_duplicates(
     finally:
         if store:
             store.close()
+    if protected and (linked_files or linked_dirs):
+        plain = _protector(ref_roots)
+        by_link = sum(1 for r in scanned.records if protected(r) and not (plain and plain(r)))
+        if by_link:
+            log.warning(
+                "%d scanned %s: a symbolic link in a reference folder points at %s (ImageFolder reads %s as part "
+                "of that folder)",
+                by_link, "file is kept as a reference file" if by_link == 1 else "files are kept as reference files",
+                *(("it", "it") if by_link == 1 else ("them", "them")),
+            )  # fmt: skip
     sets = dataset_sets(
         scanned,
         set_roots,
@@ -218,6 +235,8 @@ def find_duplicates(
         labels=labels_of([(r.path, *r.entry.aliases) for r in scanned.records]),
         label_conflicts=label_conflicts,
         between=between,
+        protected=protected,
+        link_names=_link_names(scanned.records, links),
     )
     return make_result(
         scanned,
@@ -249,14 +268,18 @@ def dataset_sets(
     labels: Mapping[str, str] | None = None,
     label_conflicts: str = "review",
     between: bool = False,
+    protected: Callable[[ImageRecord], bool] | None = None,
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Annotated:
     """The dataset step over decided clusters: each folder's files counted, reference-only
     clusters set apart, label conflicts and leaks between the ``roots`` (see :func:`annotate`);
     shared by the local and the Dask engine, whose reports must be the same."""
     counts: dict[str, int] = {}
     for r in scanned.records:
-        key = set_of(r.path, roots, os.sep)
-        counts[key] = counts.get(key, 0) + 1
+        # Each folder counts the files it names: a file hard-linked into train and test (a
+        # ``cp -al`` split) is an image of both; by its first name alone, train lost one.
+        for key in {set_of(n, roots, os.sep) for n in (r.path, *r.entry.aliases)}:
+            counts[key] = counts.get(key, 0) + 1
     return annotate(
         scanned.clusters,
         roots=roots,
@@ -267,6 +290,9 @@ def dataset_sets(
         files=counts,
         sep=os.sep,
         linked=[(r.path, *r.entry.aliases) for r in scanned.records if r.entry.aliases],
+        # reference files by a symbolic link of a reference folder, as the policy kept them
+        reference_files=frozenset(r.path for r in scanned.records if protected(r)) if protected else frozenset(),
+        link_names=link_names or {},
     )
 
 
@@ -349,7 +375,8 @@ def make_result(
         to_review=sum(1 for c in clusters for m in c.members if m.action is Action.REVIEW),
         bytes_to_remove=sum(m.record.entry.size for m in removable if m.record.entry.frees_space),
         seconds=round(seconds, 3),
-        label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict),
+        label_conflicts=sum(1 for c in (*clusters, *ref_clusters) if c.label_conflict)
+        + (len(sets.linked_conflicts) if sets else 0),
         leaks=sets.leaks if sets else 0,
         reference_clusters=len(ref_clusters),
     )
@@ -366,20 +393,62 @@ def make_result(
         reference_clusters=ref_clusters,
         sets=sets.sets if sets else (),
         leak_pairs=sets.leak_pairs if sets else (),
+        linked_label_conflicts=sets.linked_conflicts if sets else (),
     )
 
 
-def _protector(reference: Sequence[str]) -> Callable[[ImageRecord], bool] | None:
-    """A test "is this record a reference file?" (by path: a reference folder may be nested in
-    a scanned one), or None without reference folders. A file with hard links is one whenever
-    any of its names is: the removal would take the reference's name with it."""
+def _linked_from(reference: Sequence[str], skipped: Sequence[Skipped]) -> dict[str, list[str]]:
+    """The files and folders that symbolic links in the ``reference`` folders point at (a split
+    made of links: train/cat/x.jpg -> test/cat/x.jpg, or a class folder train/dog -> pool/dogs),
+    each with its links. The links are not followed, but ImageFolder reads their targets as
+    training images: a target scanned elsewhere was removed like any file, and the training
+    image with it."""
+    out: dict[str, list[str]] = {}
     if not reference:
+        return out
+    prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
+    for k in skipped:
+        if k.path.startswith(prefixes) and os.path.islink(k.path):
+            out.setdefault(os.path.realpath(k.path), []).append(k.path)
+    return out
+
+
+def _link_names(records: Sequence[ImageRecord], links: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Each record's names by the reference folders' symbolic links (``links``: target -> links):
+    test/cat/x.jpg is also train/cat/x.jpg, pool/p.jpg also train/dog/p.jpg. A file is in the
+    folders of all its names: its copy in test is a leak to train."""
+    if not links:
+        return {}
+    # Folder links are few (class folders); file links may be a whole split: looked up by name.
+    folders = [(t.rstrip(os.sep) + os.sep, via) for t, via in links.items() if os.path.isdir(t)]
+    out: dict[str, tuple[str, ...]] = {}
+    for r in records:
+        names: list[str] = []
+        for n in (r.path, *r.entry.aliases):
+            names += links.get(n, ())
+            for prefix, via in folders:
+                if n.startswith(prefix):
+                    names += [os.path.join(link, n[len(prefix) :]) for link in via]
+        if names:
+            out[r.path] = tuple(sorted(set(names)))
+    return out
+
+
+def _protector(reference: Sequence[str], files: frozenset[str] = frozenset()) -> Callable[[ImageRecord], bool] | None:
+    """A test "is this record a reference file?" (by path: a reference folder may be nested in
+    a scanned one, and a file or folder a reference folder's symbolic link points at counts:
+    ``files``, and folders among ``reference``), or None without reference folders. A file with
+    hard links is one whenever any of its names is: the removal would take the reference's name
+    with it."""
+    if not reference and not files:
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
 
     def protected(r: ImageRecord) -> bool:
         e = r.entry  # called several times per record and run: no generator for the common case
-        return e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases))
+        if e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases)):
+            return True
+        return bool(files) and (e.path in files or any(a in files for a in e.aliases))
 
     return protected
 

@@ -125,6 +125,10 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             }
             for p in result.leak_pairs
         ],
+        # Files in no cluster whose names (hard links) lie under different labels.
+        "linked_label_conflicts": [
+            {"names": list(x.names), "labels": list(x.labels)} for x in result.linked_label_conflicts
+        ],
         "failures": [{"path": f.path, "reason": f.reason} for f in result.failures],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
         # Nearly flat images (solid colours, blank scans): never compared by hash, only grouped

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from .models import Action, Cluster, LeakPair, Member, SetSummary
+from .models import Action, Cluster, LeakPair, LinkedConflict, Member, SetSummary
 
 CONFLICT_POLICIES = ("review", "remove")
 
@@ -54,6 +54,7 @@ class Annotated:
     sets: tuple[SetSummary, ...]
     leak_pairs: tuple[LeakPair, ...]
     leaks: int
+    linked_conflicts: tuple[LinkedConflict, ...] = ()
 
 
 def _annotate(
@@ -62,12 +63,16 @@ def _annotate(
     where: Callable[[str], str],
     names: Mapping[str, str],
     reference: frozenset[str],
+    reference_files: frozenset[str],
     labels: Mapping[str, str],
     label_conflicts: str,
 ) -> Cluster:
     members = []
+    every: set[str] = set()  # the labels of every name of every member
     for m in c.members:
         path = m.record.path
+        own = _labels_of(m.record.entry.path, m.record.entry.aliases, labels)
+        every.update(own)
         members.append(
             Member(
                 m.record,
@@ -75,14 +80,17 @@ def _annotate(
                 m.action,
                 # A scanned folder never lies inside a reference folder (refused), so a file is a
                 # reference file exactly when the deepest folder holding it is a reference folder.
-                reference=any(where(n) in reference for n in (path, *m.record.entry.aliases)),
-                label=labels.get(path),
+                reference=path in reference_files
+                or any(where(n) in reference for n in (path, *m.record.entry.aliases)),
+                label=own[0] if own else None,
                 split=names[where(path)],
                 via=m.via,
                 via_distance=m.via_distance,
             )
         )
-    distinct = sorted({m.label for m in members if m.label is not None})
+    # A file filed under two classes by hard links (train/cat/a.jpg = train/dog/a.jpg) carries
+    # both: ImageFolder reads it as a cat and a dog.
+    distinct = sorted(every)
     conflict = tuple(distinct) if len(distinct) > 1 else ()
     if conflict and label_conflicts == "review":
         # A conflict is never resolved by removal silently: a person decides which label is right.
@@ -95,6 +103,25 @@ def _annotate(
     return replace(c, members=tuple(members), label_conflict=conflict)
 
 
+def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """Every name of a member's file: its path, its other names (hard links), and the reference
+    folders' symbolic links to it (``link_names``)."""
+    e = m.record.entry
+    extra = link_names.get(e.path, ())
+    return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
+
+
+def _labels_of(path: str, aliases: Sequence[str], labels: Mapping[str, str]) -> list[str]:
+    """The labels of a file's names, in the order of its names (first the first name, the label
+    it is reported with, then its other names in path order), each once."""
+    out: list[str] = []
+    for n in (path, *aliases):
+        lab = labels.get(n)
+        if lab is not None and lab not in out:
+            out.append(lab)
+    return out
+
+
 def _summaries(
     clusters: Sequence[Cluster],
     set_roots: Sequence[str],
@@ -103,6 +130,7 @@ def _summaries(
     sep: str,
     where: Callable[[str], str],
     linked: Sequence[Sequence[str]] = (),
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[tuple[SetSummary, ...], tuple[LeakPair, ...]]:
     within = dict.fromkeys(set_roots, 0)
     labels = split_names(set_roots, sep)
@@ -118,16 +146,19 @@ def _summaries(
             leaked.setdefault((a, b), set()).update(named[a])
             leaked.setdefault((b, a), set()).update(named[b])
     for c in clusters:
-        by_set: dict[str, list[str]] = {}
+        # Per folder, the members with a name there, and those names: a member lies in the
+        # folders of all its names (a training file first named by its test hard link).
+        by_set: dict[str, dict[str, list[str]]] = {}
         for m in c.members:
-            by_set.setdefault(where(m.record.path), []).append(m.record.path)
-        for root, paths in by_set.items():
+            for name in _names(m, link_names or {}):
+                by_set.setdefault(where(name), {}).setdefault(m.record.path, []).append(name)
+        for root, held in by_set.items():
             if root in within:
-                within[root] += len(paths) - 1
+                within[root] += len(held) - 1  # files, not names: a file's two names are one image
         for a, b in combinations(sorted(r for r in by_set if r), 2):
             pair_clusters[(a, b)] = pair_clusters.get((a, b), 0) + 1
-            leaked.setdefault((a, b), set()).update(by_set[a])
-            leaked.setdefault((b, a), set()).update(by_set[b])
+            leaked.setdefault((a, b), set()).update(n for names in by_set[a].values() for n in names)
+            leaked.setdefault((b, a), set()).update(n for names in by_set[b].values() for n in names)
     sets = tuple(
         SetSummary(
             root=root,
@@ -164,6 +195,8 @@ def annotate(
     files: Mapping[str, int] | None = None,
     sep: str = "/",
     linked: Sequence[Sequence[str]] = (),
+    reference_files: frozenset[str] = frozenset(),
+    link_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Annotated:
     """Annotate decided clusters for a dataset made of several folders.
 
@@ -172,7 +205,11 @@ def annotate(
     clusters spanning two or more folders are kept (both lists). Cluster ids are renumbered
     0.. over the acted-on clusters, then on over the reference-only ones, so every id in a
     report is unique and in order. ``linked`` lists the names of each file that has several
-    (hard links): one spanning two folders is a leak between them, though no cluster.
+    (hard links): one spanning two folders is a leak between them, though no cluster, and one
+    whose names carry different ``labels`` (a label per file name) a label conflict of its own.
+    ``reference_files``: files outside the reference folders that are reference files all the
+    same (a reference folder's symbolic link points at them); ``link_names``: those links, by
+    the file's path, which place the file in their folders too.
     """
     if label_conflicts not in CONFLICT_POLICIES:
         raise ValueError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
@@ -194,6 +231,7 @@ def annotate(
             where=where,
             names=names,
             reference=frozenset(reference),
+            reference_files=reference_files,
             labels=labels or {},
             label_conflicts=label_conflicts,
         )
@@ -201,9 +239,14 @@ def annotate(
     ]
     # A per-folder summary says something only when there are several folders.
     sets, pairs = (
-        _summaries(done, set_roots, reference, files or {}, sep, where, linked) if len(set_roots) > 1 else ((), ())
+        _summaries(done, set_roots, reference, files or {}, sep, where, linked, link_names)
+        if len(set_roots) > 1
+        else ((), ())
     )
-    spanning = [c for c in done if len({where(m.record.path) for m in c.members}) > 1]
+    # A member lies in the folders of all its names: train/a.jpg first named test/a.jpg (a hard
+    # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak); so
+    # does a file that a reference folder's symbolic link names.
+    spanning = [c for c in done if len({where(n) for m in c.members for n in _names(m, link_names or {})}) > 1]
     leaks = len(spanning)
     if between:
         done = spanning
@@ -211,4 +254,13 @@ def annotate(
     ref_only = [c for c in done if all(m.reference for m in c.members)]
     acted = [replace(c, id=i) for i, c in enumerate(acted)]
     ref_only = [replace(c, id=len(acted) + i) for i, c in enumerate(ref_only)]
-    return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks)
+    # A file in no cluster whose names carry different labels is a conflict of its own.
+    clustered = {m.record.path for c in clusters for m in c.members}
+    alone = tuple(
+        LinkedConflict(tuple(sorted(names)), tuple(sorted(own)))
+        for names in linked
+        if names[0] not in clustered
+        and len(own := _labels_of(names[0], names[1:], labels or {})) > 1
+        and (not between or len({where(n) for n in names}) > 1)  # only those spanning folders, as clusters
+    )
+    return Annotated(tuple(acted), tuple(ref_only), sets, pairs, leaks, tuple(sorted(alone, key=lambda x: x.names)))

@@ -72,6 +72,58 @@ def test_reference_copy_is_kept_even_when_smaller_and_later_in_path_order(tmp_pa
     assert small.exists() and not big.exists()
 
 
+def test_a_file_that_a_reference_folder_links_to_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """train/cat/x.jpg a symbolic link to test/cat/x.jpg (a split made of links): ImageFolder
+    reads that test file as a training image. The link is not followed (skipped), so the test
+    file was an ordinary one, and ``--reference train -d test --remove 1`` removed it for its
+    better copy: the training image was gone, the run said so only afterwards ("1 symbolic link
+    ... points at a file removed") (QA pass 18). A file a reference folder links to is a
+    reference file: kept, and marked so in the reports (a reviewed plan cannot remove it)."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    _write(train / "cat" / "a.jpg", _big(48))
+    target = _write(test / "cat" / "x.jpg", _small(49))
+    best = _write(test / "cat" / "x_best.jpg", _big(49))
+    (train / "cat" / "x.jpg").symlink_to(target)
+    pool = _write(tmp_path / "pool" / "dogs" / "p.jpg", _small(50))
+    _write(tmp_path / "pool" / "dogs" / "p_best.jpg", _big(50))
+    (train / "dog").symlink_to(tmp_path / "pool" / "dogs")  # a class folder that is a link
+    result = _scan(test, tmp_path / "pool", reference=[train])
+    assert _actions(result) == {_real(target): "keep", _real(best): "remove"}
+    assert [m.reference for c in result.clusters for m in c.members if m.record.path == _real(target)] == [True]
+    (pooled,) = result.reference_clusters  # the linked class folder's files: a reference cluster, never acted on
+    assert _real(pool) in {m.record.path for m in pooled.members}
+    assert all(m.reference and m.action is Action.KEEP for m in pooled.members)
+    args = ["--reference", str(train), "-d", str(test), "-t", "8", "--no-cache", "-j", "1", "--no-progress"]
+    assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert target.exists() and not best.exists()
+    out, err = capsys.readouterr()
+    assert "points at a file removed" not in out
+    assert "1 scanned file is kept as a reference file: a symbolic link in a reference folder points at it" in err
+
+
+def test_a_copy_of_a_file_a_reference_folder_links_to_is_a_leak(tmp_path: Path) -> None:
+    """The file train/cat/x.jpg links to lies in test, and so does its copy: the cluster read as
+    test's alone, so ``--between`` dropped it and the copy of a training image stayed (QA pass
+    18). The link's name counts as one of the file's names, in train."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    _write(train / "cat" / "a.jpg", _big(48))
+    target = _write(test / "cat" / "x.jpg", _small(49))
+    best = _write(test / "cat" / "x_best.jpg", _big(49))
+    (train / "cat" / "x.jpg").symlink_to(target)
+    pooled = _write(tmp_path / "pool" / "p.jpg", _small(50))
+    (train / "dog").symlink_to(tmp_path / "pool")
+    copy = _write(test / "dog" / "p.jpg", _big(50))
+    result = _scan(test, tmp_path / "pool", reference=[train], between=True)
+    assert _actions(result) == {
+        _real(target): "keep",
+        _real(best): "remove",
+        _real(pooled): "keep",
+        _real(copy): "remove",
+    }
+    pairs = {(p.a, p.b): (p.clusters, p.files_b) for p in result.leak_pairs}
+    assert pairs[(_real(test), _real(train))] == (2, (_real(train / "cat" / "x.jpg"), _real(train / "dog") + "/p.jpg"))
+
+
 def test_every_reference_member_is_kept_and_others_removed(tmp_path: Path) -> None:
     refs = [_write(tmp_path / "ref" / f"r{i}.jpg", _small(2) if i else _big(2)) for i in range(2)]
     new = _write(tmp_path / "new" / "a.jpg", encode(picture(2, (400, 300)), quality=80))
@@ -287,6 +339,37 @@ def test_a_label_given_under_another_name_of_the_file_counts(tmp_path: Path) -> 
     assert c.label_conflict == ("3", "5") and [m.label for m in c.members] == ["3", "5"]
 
 
+def test_a_file_filed_under_two_classes_by_hard_links_is_a_label_conflict(tmp_path: Path) -> None:
+    """``train/cat/a.jpg`` and ``train/dog/a.jpg`` one file (hard links): ImageFolder reads it
+    as a cat and as a dog, but its label was its first name's only, so a test copy of it was
+    removed as a plain cat with no conflict in sight; and alone (no copy anywhere) it was no
+    conflict at all, though it is the very "same photo under two class folders" (QA pass 18)."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(24))
+    (train / "dog").mkdir()
+    os.link(a, train / "dog" / "a.jpg")
+    copy = _write(test / "cat" / "a.jpg", _small(24))
+    b = _write(train / "cat" / "b.jpg", _big(25))
+    os.link(b, train / "dog" / "b.jpg")
+    _write(train / "cat" / "c.jpg", _big(26))
+    result = _scan(test, reference=[train], labels="folder")
+    (c,) = result.clusters
+    assert c.label_conflict == ("cat", "dog")
+    assert _actions(result)[_real(copy)] == "review"
+    (alone,) = result.linked_label_conflicts
+    assert alone.names == (_real(train / "cat" / "b.jpg"), _real(train / "dog" / "b.jpg"))
+    assert alone.labels == ("cat", "dog")
+    assert result.summary.label_conflicts == 2
+    doc = imgdup.to_document(result)
+    assert doc["linked_label_conflicts"] == [{"names": list(alone.names), "labels": ["cat", "dog"]}]
+    text = imgdup.format_text(result)
+    assert "LABEL CONFLICT: cat, dog: one file under 2 names: train/cat/b.jpg = train/dog/b.jpg" in text
+    assert "2 label conflicts" in text
+    imgdup.write_report(result, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "one file under several labels" in page and f"cat, dog: {alone.names[0]} = {alone.names[1]}" in page
+
+
 def test_labels_are_read_without_stray_spaces_and_an_empty_one_is_none(tmp_path: Path) -> None:
     """``cat`` against ``cat `` was a label conflict, and an empty label was a label
     (``LABEL CONFLICT: , cat``) while a missing row meant unlabelled (QA pass 5)."""
@@ -310,6 +393,26 @@ def test_a_labelled_copy_is_not_removed_for_an_unlabelled_one(tmp_path: Path) ->
     assert c.label_conflict == ()
     (c,) = _scan(tmp_path / "imgs", labels=labels, keep="path", label_conflicts="remove").clusters
     assert {m.record.path: m.action for m in c.members} == {_real(a): Action.KEEP, _real(b): Action.REMOVE}
+
+
+def test_a_listed_file_in_a_linked_class_folder_takes_the_class_its_list_names(tmp_path: Path) -> None:
+    """``test/cat`` a symbolic link to ``store/cats_v2`` (classes gathered by links): ImageFolder
+    lists ``test/cat/x.jpg`` as a cat, but ``--labels folder`` read the class off the real
+    folder, ``cats_v2``, so the torchvision recipe's every leak there was a LABEL CONFLICT (cat,
+    cats_v2), left for review, not removed (QA pass 18). The class is the listed name's folder."""
+    train = _write(tmp_path / "data" / "train" / "cat" / "a.jpg", _big(13))
+    _write(tmp_path / "data" / "train" / "dog" / "b.jpg", _big(14))
+    _write(tmp_path / "store" / "cats_v2" / "x.jpg", _small(13))
+    _write(tmp_path / "data" / "test" / "dog" / "y.jpg", _big(15))
+    (tmp_path / "data" / "test" / "cat").symlink_to(tmp_path / "store" / "cats_v2")
+    listed = [tmp_path / "data" / "test" / "cat" / "x.jpg", tmp_path / "data" / "test" / "dog" / "y.jpg"]
+    result = _scan(files=listed, reference=tmp_path / "data" / "train", labels="folder", between=True)
+    (c,) = result.clusters
+    assert c.label_conflict == ()
+    assert {m.record.path: (m.label, m.action.value) for m in c.members} == {
+        _real(train): ("cat", "keep"),
+        _real(tmp_path / "store" / "cats_v2" / "x.jpg"): ("cat", "remove"),
+    }
 
 
 def test_a_labels_file_that_names_none_of_the_scanned_files_is_a_usage_error(
@@ -353,10 +456,45 @@ def test_a_labels_file_giving_one_file_two_labels_is_a_usage_error(tmp_path: Pat
     labelled both cat and dog read as a dog (QA pass 9); a repeated row that agrees is fine."""
     labels = tmp_path / "metadata.csv"
     labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\n./b.jpg,cat\n", encoding="utf-8")
-    with pytest.raises(imgdup.UsageError, match=r"rows 2 and 4 .*b\.jpg.* two labels \(dog, cat\)"):
+    with pytest.raises(imgdup.UsageError, match=r"lines 3 and 5 .*b\.jpg.* two labels \('dog', 'cat'\)"):
         read_labels_csv(labels)
     labels.write_text("file_name,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,\n", encoding="utf-8")
     assert read_labels_csv(labels) == {_real(tmp_path / "a.jpg"): "cat", _real(tmp_path / "b.jpg"): "dog"}
+
+
+def test_a_labels_file_error_names_the_lines_an_editor_shows(tmp_path: Path) -> None:
+    """The message counted data rows, leaving out the header and blank lines: "rows 1 and 2"
+    for lines 2 and 4 of the file, and a label holding a comma read as two ("two labels (dog,
+    large, cat)") (QA pass 18)."""
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b'\xef\xbb\xbfpath,label\r\nb.jpg,"dog, large"\r\n\r\nb.jpg,cat\r\n')
+    with pytest.raises(imgdup.UsageError, match=r"lines 2 and 4 give b\.jpg two labels \('dog, large', 'cat'\)"):
+        read_labels_csv(labels)
+    labels.write_bytes(b'path,label\na.jpg,"a\nmulti-line label"\nb.jpg,dog\n\nb.jpg\n')
+    with pytest.raises(imgdup.UsageError, match=r"line 6 has no label column"):
+        read_labels_csv(labels)
+
+
+def test_a_labels_file_names_a_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """A labels file was refused whole ("not UTF-8 CSV") when one of its rows named a file
+    whose name is not UTF-8 (``caf\\xe9.jpg``, written byte for byte): no file of that dataset
+    could be labelled (QA pass 18). Such a name is read as the file system spells it, when that
+    file exists; a label that is not UTF-8, or such a name that names nothing (a whole file in
+    Latin-1, say), is still refused, with its line."""
+    odd = os.path.join(os.fsencode(tmp_path / "d"), b"caf\xe9.jpg")
+    os.makedirs(os.path.dirname(odd))
+    Path(os.fsdecode(odd)).write_bytes(_big(9))
+    labels = tmp_path / "d" / "labels.csv"
+    labels.write_bytes(b"path,label\r\ncaf\xe9.jpg,cat\r\n")
+    assert read_labels_csv(labels) == {
+        os.fsdecode(os.path.join(os.fsencode(_real(tmp_path / "d")), b"caf\xe9.jpg")): "cat"
+    }
+    labels.write_bytes(b"path,label\ncaf\xe9.jpg,cat\nna\xefve.jpg,dog\n")
+    with pytest.raises(imgdup.UsageError, match=r"line 3: the path na\\xefve\.jpg is not UTF-8 and names no file"):
+        read_labels_csv(labels)
+    labels.write_bytes(b"path,label\ncaf\xe9.jpg,ch\xe2t\n")
+    with pytest.raises(imgdup.UsageError, match=r"line 2: the label ch\\xe2t is not UTF-8"):
+        read_labels_csv(labels)
 
 
 # --- inputs and outputs ----------------------------------------------------------------------------
@@ -453,6 +591,48 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert {s.name: dict(s.leaks) for s in result.sets}["test"] == {_real(train): 1}
     main(["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress"])
     assert "1 hard-linked file" in capsys.readouterr().out
+
+
+def test_a_file_hard_linked_into_two_folders_counts_among_the_images_of_each(tmp_path: Path) -> None:
+    """The per-folder image count went by each file's first name in path order: a ``cp -al``
+    split's test/a.jpg (named before train/a.jpg) was counted in test only, and the training
+    folder said "1 image" though it holds two (QA pass 18). Each folder counts the files it names."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    ref = _write(train / "a.jpg", _big(43))
+    _write(train / "b.jpg", _big(44))
+    _write(test / "c.jpg", _big(45))
+    os.link(ref, test / "a.jpg")
+    result = _scan(test, reference=[train], between=True)
+    assert {s.name: s.files for s in result.sets} == {"test": 2, "train": 2}
+    assert result.summary.files == 3  # one file under two names
+
+
+def test_a_copy_of_a_training_file_named_first_in_test_is_a_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train/cat/a.jpg hard-linked as test/cat/a.jpg (a ``cp -al`` split) is one file under its
+    first name, the test one, and test/cat/b.jpg is a resized copy of it. The cluster {a, b}
+    was read as lying in test alone: with ``--between`` it was dropped, b was no leak, and
+    ``--reference train -d test --between --remove 1`` left that copy of a training image in
+    test (QA pass 18). A member lies in the folders of all its names."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(46))
+    _write(train / "cat" / "o.jpg", _big(47))
+    (test / "cat").mkdir(parents=True)
+    os.link(a, test / "cat" / "a.jpg")
+    b = _write(test / "cat" / "b.jpg", _small(46))
+    result = _scan(test, reference=[train], between=True)
+    assert len(result.clusters) == 1
+    assert _actions(result) == {_real(test / "cat" / "a.jpg"): "keep", _real(b): "remove"}
+    assert result.summary.leaks == 1
+    (pair,) = result.leak_pairs
+    assert (pair.a, pair.b, pair.clusters, pair.hard_links) == (_real(test), _real(train), 1, 1)
+    assert pair.files_a == (_real(test / "cat" / "a.jpg"), _real(b)) and pair.files_b == (_real(a),)
+    sets = {t.name: (t.files, t.duplicates_within, dict(t.leaks)) for t in result.sets}
+    assert sets == {"test": (2, 1, {_real(train): 2}), "train": (2, 0, {_real(test): 1})}
+    args = ["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1"]
+    assert main([*args, "--no-progress", "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert not b.exists() and a.exists() and (test / "cat" / "a.jpg").exists()
 
 
 def test_a_listed_file_hard_linked_to_a_reference_file_is_still_a_leak(tmp_path: Path) -> None:
@@ -617,6 +797,24 @@ def test_to_dataframe_matches_records(tmp_path: Path) -> None:
     assert frame.to_dict("records") == result.to_records()
 
 
+def test_to_dataframe_keeps_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """pandas 3 stores text in Arrow strings when pyarrow is installed (every Hugging Face
+    ``datasets`` environment has it), which cannot hold a name's undecodable byte: a class
+    folder named ``caf\\xe9`` in Latin-1 made ``to_dataframe`` raise UnicodeEncodeError (QA
+    pass 18). Such a column is kept as Python strings, exact (``os.fsencode`` gives the bytes)."""
+    pytest.importorskip("pandas")
+    folder = os.path.join(os.fsencode(tmp_path / "d"), b"caf\xe9")
+    os.makedirs(folder)
+    odd = os.path.join(folder, b"x\xff.jpg")
+    Path(os.fsdecode(odd)).write_bytes(_big(8))
+    _write(tmp_path / "d" / "dog" / "y.jpg", _small(8))
+    result = _scan(tmp_path / "d", labels="folder")
+    frame = imgdup.to_dataframe(result)
+    assert frame.to_dict("records") == result.to_records()
+    assert os.fsencode(os.fsdecode(odd)) in [os.fsencode(p) for p in frame.path]
+    assert sorted(frame.label) == ["caf\udce9", "dog"]
+
+
 def test_a_reference_folder_nested_in_the_scanned_folder_is_protected(tmp_path: Path) -> None:
     ref = _write(tmp_path / "data" / "zz_train" / "a.jpg", _small(40))
     new = _write(tmp_path / "data" / "aa_new" / "a.jpg", _big(40))
@@ -711,6 +909,28 @@ def test_a_saved_reference_report_applies_as_scanned(tmp_path: Path, capsys: pyt
     assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
     assert {k for k, p in f.items() if not p.exists()} == {"test_leak"}
     assert "moved to the quarantine: 1 file" in capsys.readouterr().out
+
+
+def test_a_report_of_listed_files_around_the_reference_applies_as_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``find data/test data/val | imgdup --files - --reference data/train --report plan.json``:
+    the listed files' folder, data, holds the reference folder, whose files kept their own root
+    (train), which is not among the scan's roots. ``imgdup apply plan.json`` refused the plan
+    ("its root is not one of the plan's roots") and the text report named the reference files
+    by their absolute paths (QA pass 18). They lie under data, as with ``-d data``."""
+    ref = _write(tmp_path / "data" / "train" / "cat" / "a.jpg", _big(16))
+    leak = _write(tmp_path / "data" / "test" / "cat" / "a.jpg", _small(16))
+    other = _write(tmp_path / "data" / "val" / "dog" / "b.jpg", _big(17))
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{leak}\n{other}\n", encoding="utf-8")
+    report = tmp_path / "plan.json"
+    args = ["--files", str(listed), "--reference", str(tmp_path / "data" / "train"), "-t", "8", "--no-cache", "-j", "1"]
+    assert main([*args, "--no-progress", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "keep   data/train/cat/a.jpg" in out and "remove data/test/cat/a.jpg" in out
+    assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
+    assert ref.exists() and not leak.exists() and other.exists()
 
 
 # --- a new batch against a cached reference --------------------------------------------------
@@ -869,6 +1089,33 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
 
 
+def test_the_readme_hugging_face_recipe_drops_every_leaked_test_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ``datasets`` image-folder recipe, run verbatim with ``load_dataset`` and ``Image``
+    stood in for (rows give each file's path, as ``Image(decode=False)`` does; the folder walk
+    follows symbolic links): a resized copy, a hard link and a symbolic link into train are
+    dropped, and a test file that a training link points at too."""
+    stub = type(sys)("datasets")
+    stub.__dict__.update({"Image": _HFImage, "load_dataset": _hf_load_dataset})
+    monkeypatch.setitem(sys.modules, "datasets", stub)
+    data = tmp_path / "data"
+    train = [_write(data / "train" / cls / f"{i}.jpg", _big(70 + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
+    _write(data / "test" / "cat" / "copy.jpg", _small(70))  # a resized copy of train/cat/0.jpg
+    _write(data / "test" / "dog" / "new.jpg", _big(80))  # no copy of anything
+    shared = _write(data / "test" / "dog" / "shared.jpg", _big(81))
+    (data / "train" / "dog" / "shared.jpg").symlink_to(shared)  # train reads the test file
+    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
+    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {"__name__": "recipe"}
+    exec(compile(_readme_recipe('load_dataset("imagefolder"'), "README.md", "exec"), scope)
+    scope["main"]()  # type: ignore[operator]
+    out = capsys.readouterr().out
+    assert out.startswith("4 leaked test images dropped\n"), out
+    assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
+
+
 def test_between_removal_without_a_reference_says_a_training_file_can_go(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -885,3 +1132,67 @@ def test_between_removal_without_a_reference_says_a_training_file_can_go(
     assert "--reference TRAIN -d TEST" in capsys.readouterr().err
     main(["--reference", str(tmp_path / "test"), "-d", str(tmp_path / "train"), *common])
     assert "--reference TRAIN" not in capsys.readouterr().err
+
+
+def test_between_removal_with_two_scanned_folders_says_a_leak_between_them_keeps_either_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--reference train -d val -d test --between --remove 1``: a copy shared by val and test
+    (and by no training file) is a leak too, and keeps its best copy in either folder: here the
+    val file went, without a word, where the README's one-folder recipe promises that only
+    copies of training images go (QA pass 18). The run says so before it scans."""
+    _write(tmp_path / "train" / "dog" / "t.jpg", _big(12))
+    val = _write(tmp_path / "val" / "dog" / "l.jpg", _small(11))
+    test = _write(tmp_path / "test" / "dog" / "l.jpg", _big(11))
+    common = ["--between", "-t", "8", "--no-cache", "-j", "1", "--no-progress", "--reference", str(tmp_path / "train")]
+    code = main(["-d", str(tmp_path / "val"), "-d", str(tmp_path / "test"), *common, "--remove", "1",
+                 "--quarantine", str(tmp_path / "q")])  # fmt: skip
+    assert code == 0 and not val.exists() and test.exists()  # the behaviour the warning is about
+    assert "a leak between two folders to scan keeps its best copy" in capsys.readouterr().err
+    main(["-d", str(tmp_path / "test"), *common, "--remove", "1", "--quarantine", str(tmp_path / "q")])
+    assert "keeps its best copy" not in capsys.readouterr().err
+
+
+class _HFImage:
+    """``datasets.Image`` as the recipe uses it: ``decode=False`` gives each row's path."""
+
+    def __init__(self, decode: bool = True) -> None:
+        self.decode = decode
+
+
+class _HFSplit:
+    """A ``datasets.Dataset`` of an image folder, as far as the recipe uses it."""
+
+    def __init__(self, paths: list[str], decoded: bool = True) -> None:
+        self.paths, self.decoded = paths, decoded
+
+    def cast_column(self, name: str, feature: _HFImage) -> _HFSplit:
+        assert name == "image"
+        return _HFSplit(self.paths, feature.decode)
+
+    def __getitem__(self, name: str) -> list[dict[str, object]]:
+        assert name == "image" and not self.decoded  # paths only: nothing decoded
+        return [{"path": p, "bytes": None} for p in self.paths]
+
+    def select(self, indices: list[int]) -> _HFSplit:
+        return _HFSplit([self.paths[i] for i in indices], self.decoded)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _hf_load_dataset(kind: str, *, data_dir: str) -> dict[str, _HFSplit]:
+    """``load_dataset("imagefolder", data_dir=...)`` for train/test class folders: absolute
+    paths as found by a walk that follows symbolic links, links not resolved."""
+    assert kind == "imagefolder"
+    return {
+        split: _HFSplit(
+            sorted(
+                os.path.join(os.path.abspath(folder), name)
+                for folder, _, names in os.walk(os.path.join(data_dir, split), followlinks=True)
+                for name in names
+                if name.endswith(".jpg")
+            )
+        )
+        for split in ("train", "test")
+    }

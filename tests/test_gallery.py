@@ -669,3 +669,26 @@ def test_clusters_inside_the_reference_are_shown_with_thumbnails_and_nothing_to_
     assert section.find_elements("css selector", "button") == []
     assert _console_problems(browser) == []
     assert len(browser.find_elements("css selector", ".cluster")) == 1  # the one to decide on
+
+
+def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(browser: Any, tmp_path: Path) -> None:
+    """``-d data --reference data/train``: every member's root is data, so the page's "between
+    roots" filter showed no cluster, not even a train/test leak (QA pass 18). It goes by the
+    members' split (the folder named to scan or as a reference) where the plan has one."""
+    data = tmp_path / "data"
+    for sub in ("train", "test"):
+        (data / sub).mkdir(parents=True)
+    (data / "train" / "a.jpg").write_bytes(encode(picture(61, (400, 300)), quality=95))
+    (data / "test" / "a.jpg").write_bytes(encode(picture(61, (400, 300)).resize((200, 150)), quality=80))
+    (data / "test" / "b.jpg").write_bytes(encode(picture(62, (400, 300)), quality=95))
+    (data / "test" / "c.jpg").write_bytes(encode(picture(62, (400, 300)).resize((200, 150)), quality=80))
+    result = imgdup.find_duplicates([data], reference=[data / "train"], threshold=8, jobs=1)
+    assert len(result.clusters) == 2 and result.summary.leaks == 1  # premise: a leak and a duplicate in test
+    leak = next(c.id for c in result.clusters if any(m.reference for m in c.members))
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    browser.find_element("id", "f-roots").click()
+    ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
+    assert ids == {str(leak)}

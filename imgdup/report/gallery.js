@@ -132,6 +132,9 @@
     return clusters.map((c, i) => i).filter((i) => { const r = risk(i); return r.beyond + r.unknown > 0; });
   }
   function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
+  // The folders a cluster spans: the members' splits (a reference folder inside the scanned
+  // one is a split of its own: -d data --reference data/train), else their roots.
+  function spanOf(c) { return new Set(c.members.map((m) => (m.split ? "split:" + m.split : m.root))); }
   function conflict(c) {
     if (c.conflict || (c.label_conflict && c.label_conflict.length)) return true;
     const labels = new Set(c.members.filter((m) => m.label !== undefined && m.label !== null).map((m) => String(m.label)));
@@ -164,6 +167,8 @@
       clusters.length + " clusters holding " + s.files + " files: " + s.remove + " to remove (" + human(s.bytes) +
       " to free), " + s.review + " left alone" +
       (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
+      (scanned.label_conflicts ? ", " + scanned.label_conflicts + (scanned.label_conflicts === 1 ? " label conflict" : " label conflicts") +
+        ((plan.linked_label_conflicts || []).length ? " (files under several labels listed at the end)" : "") : "") +
       (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "");
     const body = $("roots").tBodies[0];
     body.textContent = "";
@@ -189,7 +194,7 @@
     view = [];
     clusters.forEach((c, i) => {
       if (review && !c.members.some((m) => m.action === "review")) return;
-      if (between && rootsOf(c).size < 2) return;
+      if (between && spanOf(c).size < 2) return;
       if (conf && !conflict(c)) return;
       view.push(i);
     });

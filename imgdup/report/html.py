@@ -172,6 +172,16 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
     if reference:
         n = len(document["reference_clusters"])
         summary += f" {n} {'cluster' if n == 1 else 'clusters'} only inside the reference (never acted on, below)."
+    if document.get("linked_label_conflicts"):  # one file under two class folders: in no cluster
+        items = "".join(
+            f"<li>{e(', '.join(display_path(v) for v in x['labels']))}: "
+            f"{e(' = '.join(display_path(n) for n in x['names']))}</li>"
+            for x in document["linked_label_conflicts"]
+        )
+        failures += (
+            "<section id='linked-conflicts'><h2>Label conflicts: one file under several labels (hard links)</h2>"
+            f"<ul>{items}</ul></section>"
+        )
     data = _json_for_html({"plan": _exact_ints(document), "thumbs": thumbs, "root_labels": labels})
     page = _asset("gallery.html")
     # One pass, so a value can never be taken for another placeholder.

@@ -153,6 +153,14 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
     elif not s.images:
         lines.append("no image could be read (see the failures above)")
+    for x in result.linked_label_conflicts:  # one file under two class folders (hard links), in no cluster
+        shown = " = ".join(display_path(rooted_path(n, labels)) for n in x.names)
+        lines.append(
+            f"LABEL CONFLICT: {', '.join(display_path(v) for v in x.labels)}: one file under "
+            f"{len(x.names)} names: {shown}"
+        )
+    if result.linked_label_conflicts:
+        lines.append("")
     if result.sets:
         lines += [*sets_lines(result), ""]
     if s.label_conflicts or s.leaks or s.reference_clusters or result.settings.labels:
