@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .models import Action, Cluster, Clustered, ImageRecord, Member
+from .regions import LINK_KINDS
 
 _ACTIONS = {a.value: a for a in Action}
 # Part of every decision key besides imgdup's version: raise it when the keep policy's answers
@@ -36,7 +37,8 @@ _ACTIONS = {a.value: a for a in Action}
 # a nearest-neighbour enlargement of a sibling is an enlargement; a thin border (1-4 px) frames a
 # copy; a lossless file may be called filtered; twins of one size say path order decided.
 # 15: a thin border frames a copy only where its sibling's size is held by as many members as its own.
-# 16: a member beyond the threshold of the kept file carries the member it joined through (via).
+# 16: a member beyond the threshold of the kept file carries the member it joined through (via), and
+# every member how its link was made (linked_by).
 DECISIONS = 16
 
 
@@ -98,11 +100,18 @@ def encode(scanned: Clustered) -> list[Any]:
     at = {r.path: i for i, r in enumerate(scanned.records)}
     clusters = [
         [c.id, at[c.keep.path], c.keep_reason, c.diameter,
-         [[at[m.record.path], m.distance, m.action.value, None if m.via is None else at[m.via], m.via_distance]
-          for m in c.members]]
+         [[at[m.record.path], m.distance, m.action.value, None if m.via is None else at[m.via], m.via_distance,
+           m.linked_by] for m in c.members]]
         for c in scanned.clusters
     ]  # fmt: skip
     return [clusters, [at[r.path] for r in scanned.low_information]]
+
+
+def _kind(value: Any) -> str | None:
+    """A remembered member's ``linked_by``: one of :data:`imgdup.regions.LINK_KINDS`, or None."""
+    if value is None or value in LINK_KINDS:
+        return value  # type: ignore[no-any-return]
+    raise ValueError(value)
 
 
 def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
@@ -123,8 +132,15 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
                 keep=pos(keep),
                 keep_reason=reason,
                 members=tuple(
-                    Member(pos(i), d, _ACTIONS[a], via=None if v is None else pos(v).path, via_distance=vd)
-                    for i, d, a, v, vd in members
+                    Member(
+                        pos(i),
+                        d,
+                        _ACTIONS[a],
+                        via=None if v is None else pos(v).path,
+                        via_distance=vd,
+                        linked_by=_kind(how),
+                    )
+                    for i, d, a, v, vd, how in members
                 ),
                 diameter=diameter,
             )

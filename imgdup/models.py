@@ -238,6 +238,9 @@ class Member:
     # the member it joined through (its path) and that link's distance (imgdup.policy.joined_through).
     via: str | None = None
     via_distance: int | None = None
+    # How the link shown was made (to the kept file, or the via link): whole image, content box,
+    # part of the picture, a corner left out, turned or mirrored (imgdup.regions.LINK_KINDS).
+    linked_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -343,9 +346,8 @@ class LinkedConflict:
 
 
 RECORD_COLUMNS = (
-    "cluster", "group", "action", "distance", "via", "via_distance", "path", "root", "relpath", "split", "label",
-    "reference",
-    "label_conflict", "hash", "width", "height", "bytes",
+    "cluster", "group", "action", "distance", "via", "via_distance", "linked_by", "path", "root", "relpath", "split",
+    "label", "reference", "label_conflict", "hash", "width", "height", "bytes",
 )  # fmt: skip
 """The keys of every row :meth:`ScanResult.to_records` gives, in order."""
 
@@ -389,6 +391,7 @@ class ScanResult:
                             "distance": m.distance,
                             "via": m.via,
                             "via_distance": m.via_distance,
+                            "linked_by": m.linked_by,
                             "path": r.path,
                             "root": r.entry.root,
                             "relpath": r.entry.relpath,

@@ -29,6 +29,7 @@ def _member(m: Member, settings_hex: Any) -> dict[str, Any]:
         "distance": m.distance,
         "via": m.via,  # beyond the threshold of the kept file: the member it joined the cluster through
         "via_distance": m.via_distance,
+        "linked_by": m.linked_by,  # how the link shown (to the kept file, or via) was made
         "action": m.action.value,
         "width": r.width,
         "height": r.height,

@@ -18,7 +18,7 @@ from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member
 from .quality import Assessment
-from .regions import LinkHashes, LinkTable, link_distance, link_item
+from .regions import LINK_KINDS, LinkHashes, LinkTable, link_distance, link_item
 
 
 @dataclass(frozen=True)
@@ -299,26 +299,28 @@ def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
 
 def _pairs_in_blocks(
     records: Sequence[ImageRecord], bits: int, threshold: int | None
-) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
     """:func:`diameter`, and with a ``threshold`` the pairs of distinct hash values within it
-    (reps, pairs of positions in reps, their distances: what :func:`joined_through` reads), every
+    (reps, pairs of positions in reps, their distances and kinds: what :func:`joined_through` reads), every
     pair computed once, a block of rows at a time (bounded memory: a huge cluster)."""
     at = _reps(records)
     reps = [records[i] for i in at]
     hashes, n, widest = _hashes(reps, bits), len(reps), 0
     near_a, near_b, near_d = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    near_how = [np.zeros(0, dtype=np.int8)]
     rows = max(1, _BATCH_PAIRS // max(n, 1))
     for lo in range(0, n - 1, rows):
         ia, ib = np.nonzero(np.arange(n)[None, :] > np.arange(lo, min(lo + rows, n))[:, None])
-        d = hashes.distances(ia + lo, ib)
+        d, how = hashes.distances_and_kinds(ia + lo, ib, kinds=threshold is not None)
         widest = max(widest, int(d.max(initial=0)))
         if threshold is not None:
             keep = d <= threshold
             near_a.append(ia[keep] + lo)
             near_b.append(ib[keep])
             near_d.append(d[keep])
+            near_how.append(how[keep])
     pairs = (np.array(at, dtype=np.int64), np.concatenate(near_a), np.concatenate(near_b))
-    return widest, pairs, np.concatenate(near_d)
+    return widest, pairs, np.concatenate(near_d), np.concatenate(near_how)
 
 
 def decide(
@@ -381,13 +383,15 @@ def joined_through(
     records: Sequence[ImageRecord],
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
     pair_d: np.ndarray,
+    pair_how: np.ndarray,
     kept: Sequence[ImageRecord],
     threshold: int,
-) -> dict[int, tuple[int, int]]:
+) -> dict[int, tuple[int, int, int]]:
     """For each member (position in ``records``) beyond the threshold of every kept file: the
-    member it joined the cluster through and that link's distance, on the fewest links from a
-    kept file (then the nearest). ``pairs``: the distinct hash values' first members (``reps``)
-    and the pairs of them (positions in reps) whose distances are ``pair_d``: the diameter's.
+    member it joined the cluster through, that link's distance and how it was made (a position in
+    :data:`~imgdup.regions.LINK_KINDS`), on the fewest links from a kept file (then the nearest).
+    ``pairs``: the distinct hash values' first members (``reps``) and the pairs of them (positions
+    in reps) whose distances and kinds are ``pair_d`` and ``pair_how``: the diameter's.
 
     A member at "distance 64" from the kept file is in its cluster through a chain of links
     within the threshold; the report names the chain's last link (issue 9: no link the report
@@ -396,26 +400,26 @@ def joined_through(
     key = {(r.hash, r.variants, r.regions): k for k, r in ((k, records[i]) for k, i in enumerate(reps.tolist()))}
     rep_of = [key[(r.hash, r.variants, r.regions)] for r in records]
     near = pair_d <= threshold
-    adjacent: dict[int, list[tuple[int, int]]] = {}
-    for a, b, d in zip(ia[near].tolist(), ib[near].tolist(), pair_d[near].tolist()):
-        adjacent.setdefault(a, []).append((d, b))
-        adjacent.setdefault(b, []).append((d, a))
+    adjacent: dict[int, list[tuple[int, int, int]]] = {}
+    for a, b, d, h in zip(*(x[near].tolist() for x in (ia, ib, pair_d, pair_how))):
+        adjacent.setdefault(a, []).append((d, b, h))
+        adjacent.setdefault(b, []).append((d, a, h))
     kept_paths = {r.path for r in kept}
     layer = sorted({rep_of[i] for i, r in enumerate(records) if r.path in kept_paths})
-    parent: dict[int, tuple[int, int]] = {k: (-1, 0) for k in layer}
+    parent: dict[int, tuple[int, int, int]] = {k: (-1, 0, 0) for k in layer}
     while layer:
-        found: dict[int, tuple[int, int]] = {}
+        found: dict[int, tuple[int, int, int]] = {}
         for a in layer:
-            for d, b in adjacent.get(a, ()):
+            for d, b, h in adjacent.get(a, ()):
                 if b not in parent and (b not in found or (d, a) < (found[b][1], found[b][0])):
-                    found[b] = (a, d)
+                    found[b] = (a, d, h)
         parent.update(found)
         layer = sorted(found)
     out = {}
     for i, k in enumerate(rep_of):
-        via, d = parent.get(k, (-1, 0))
+        via, d, h = parent.get(k, (-1, 0, 0))
         if via >= 0:
-            out[i] = (int(reps[via]), d)
+            out[i] = (int(reps[via]), d, h)
     return out
 
 
@@ -477,28 +481,29 @@ def _decide_batch(
     everyone = [r for records in groups for r in records]
     ia, ib = np.concatenate(pa), np.concatenate(pb)
     if table is None:
-        dist = _hashes(everyone, bits).distances(ia, ib)
+        dist, how = _hashes(everyone, bits).distances_and_kinds(ia, ib)
     else:
         row = table.rows([link_item(r) for r in everyone])
-        dist = table.distances(row[ia], row[ib])
+        dist, how = table.distances_and_kinds(row[ia], row[ib])
     out = []
     at_pair = 0
     for c, (records, (keeper, reason, _at, kept, ref_set, inner)) in enumerate(zip(groups, plans)):
         n, (n_free, n_diameter) = len(records), sizes[c]
         to_keeper = dist[at_pair : at_pair + n]
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
+        kept_how = how[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
-        pair_d = dist[at_pair : at_pair + n_diameter]
+        pair_d, pair_how = dist[at_pair : at_pair + n_diameter], how[at_pair : at_pair + n_diameter]
         nearest_kept = to_kept.min(axis=0) if len(kept) and n_free else np.zeros(0, dtype=np.int64)
         far = bool((nearest_kept > threshold).any())
         pairs = rep_pairs[c]
         if huge[c]:
-            widest, pairs, pair_d = _pairs_in_blocks(records, bits, threshold if far else None)
+            widest, pairs, pair_d, pair_how = _pairs_in_blocks(records, bits, threshold if far else None)
         else:
             widest = int(pair_d.max(initial=0))
         widest = max(widest, inner or 0)
         at_pair += n_diameter
-        through = joined_through(records, pairs, pair_d, [records[k] for k in kept], threshold) if far else {}
+        through = joined_through(records, pairs, pair_d, pair_how, [records[k] for k in kept], threshold) if far else {}
         members = [Member(keeper, 0, Action.KEEP)]
         others = []
         column = 0
@@ -514,7 +519,11 @@ def _decide_batch(
             column += 1
             # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
             removable = d <= threshold and frames_match(nearest, r, threshold)
-            via, via_d = through.get(i, (None, None)) if d > threshold else (None, None)
+            via: int | None = None
+            via_d: int | None = None
+            linked: int | None = int(kept_how[k, column - 1])
+            if d > threshold:
+                via, via_d, linked = through.get(i, (None, None, None))
             others.append(
                 Member(
                     r,
@@ -522,6 +531,7 @@ def _decide_batch(
                     Action.REMOVE if removable else Action.REVIEW,
                     via=None if via is None else records[via].path,
                     via_distance=via_d,
+                    linked_by=None if linked is None else LINK_KINDS[linked],
                 )
             )
         others.sort(key=lambda m: (m.distance, m.record.path))

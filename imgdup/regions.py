@@ -398,6 +398,13 @@ def _pairs() -> tuple[tuple[int, int], ...]:
 
 PAIRS = _pairs()
 
+LINK_KINDS = ("whole image", "content box", "part of the picture", "a corner left out", "turned or mirrored")
+"""How a link between two images was made, for the reports (:meth:`LinkHashes.distances` with
+``kinds``): the whole images' hashes; a content box (a border, letterbox or caption band peeled
+off either image); a sub-region (a crop, a small rotation); the halves that leave out one corner
+(a watermark or logo there); a turned or mirrored version (``--rotations``)."""
+_WHOLE, _BOX, _PART, _CORNER, _TURNED = range(len(LINK_KINDS))
+
 
 def region_distance(
     a_plain: int,
@@ -608,6 +615,7 @@ class LinkHashes:
     _PLAIN_PAIR = PAIRS.index((0, 0))
     _BOX_OF_A = np.array([i == 1 for i, _ in PAIRS])  # a's content box against each box of b
     _BOX_OF_B = np.array([j == 1 for _, j in PAIRS])
+    _KIND = np.array([_WHOLE if i == j == 0 else _BOX if max(i, j) == 1 else _PART for i, j in PAIRS], dtype=np.int8)
 
     def __init__(self, items: Sequence[Sequence[Any]], *, bits: int) -> None:
         n = len(items)
@@ -653,14 +661,25 @@ class LinkHashes:
 
     def distances(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
         """``link_distance(self[ia[k]], self[ib[k]])`` for every k."""
+        return self.distances_and_kinds(ia, ib, kinds=False)[0]
+
+    def distances_and_kinds(
+        self, ia: np.ndarray, ib: np.ndarray, *, kinds: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`distances`, and how each pair's distance was found (positions in :data:`LINK_KINDS`;
+        empty without ``kinds``)."""
         ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
         out = np.empty(len(ia), dtype=np.int64)
+        how = np.empty(len(ia) if kinds else 0, dtype=np.int8)
         step = 1024  # temporaries of <1 MB stay in cache: 3x faster than 65,536 pairs at a time
         for lo in range(0, len(ia), step):
-            out[lo : lo + step] = self._chunk(ia[lo : lo + step], ib[lo : lo + step])
-        return out
+            d, k = self._chunk(ia[lo : lo + step], ib[lo : lo + step], kinds)
+            out[lo : lo + step] = d
+            if k is not None:
+                how[lo : lo + step] = k
+        return out, how
 
-    def _chunk(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    def _chunk(self, ia: np.ndarray, ib: np.ndarray, kinds: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         def bits_apart(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             count = np.bitwise_count(x ^ y)  # uint8 per word; a word-by-word sum beats .sum(axis=-1)
             out = count[..., 0].astype(np.int16)
@@ -695,9 +714,14 @@ class LinkHashes:
         boxes_differ |= apart & framed_b & ~fine_ok[:, self._BOX_OF_B].any(axis=1)
         plain_unconfirmed = (plain != 0) | differ[:, self._PLAIN_PAIR]
         ruled = self.has_regions[ia] & self.has_regions[ib] & plain_unconfirmed
-        confirmed = np.where(fine_ok & ~differ, coarse, self.bits).min(axis=1)
+        masked = np.where(fine_ok & ~differ, coarse, self.bits)
+        confirmed = masked.min(axis=1)
         # The corner match only where it can lower a distance the rule decides (cap 0: never).
-        confirmed = np.minimum(confirmed, self._occluded(ia, ib, np.where(ruled, confirmed, 0)))
+        corner = self._occluded(ia, ib, np.where(ruled, confirmed, 0))
+        kind: np.ndarray | None = None
+        if kinds:
+            kind = np.where(ruled, np.where(corner < confirmed, _CORNER, self._KIND[masked.argmin(axis=1)]), _WHOLE)
+        confirmed = np.minimum(confirmed, corner)
         d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
         ca, cb = self.colour[ia, 0], self.colour[ib, 0]
         rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
@@ -709,9 +733,14 @@ class LinkHashes:
             use_b = (self.n_variants[ib] > k) & ~colours_differ(rotated_grid(cb, k), rms_b, ca, rms_a)
             use_a &= ~halves | turned_grids_agree(ga[:, _GREY_TURNS[k]], gb)
             use_b &= ~halves | turned_grids_agree(gb[:, _GREY_TURNS[k]], ga)
-            d = np.where(use_a, np.minimum(d, bits_apart(self.variants[ia, k], self.plain[ib])), d)
-            d = np.where(use_b, np.minimum(d, bits_apart(self.variants[ib, k], self.plain[ia])), d)
-        return np.where(boxes_differ, self.bits, d)  # identical plain hashes and turns too: see FRAMED_SHARE
+            for use, turned in (
+                (use_a, bits_apart(self.variants[ia, k], self.plain[ib])),
+                (use_b, bits_apart(self.variants[ib, k], self.plain[ia])),
+            ):
+                if kind is not None:
+                    kind = np.where(use & (turned < d), _TURNED, kind)
+                d = np.where(use, np.minimum(d, turned), d)
+        return np.where(boxes_differ, self.bits, d), kind  # identical plain hashes and turns too: see FRAMED_SHARE
 
     def _occluded(self, ia: np.ndarray, ib: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """:func:`occluded_distance` for every pair where it is under ``cap``, else ``bits`` or
@@ -759,9 +788,15 @@ class LinkTable:
 
     def distances(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
         """:meth:`LinkHashes.distances` between rows that :meth:`rows` gave."""
+        return self.distances_and_kinds(ia, ib, kinds=False)[0]
+
+    def distances_and_kinds(
+        self, ia: np.ndarray, ib: np.ndarray, *, kinds: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`LinkHashes.distances_and_kinds` between rows that :meth:`rows` gave."""
         if self._hashes is None:
-            return np.zeros(0, dtype=np.int64)
-        return self._hashes.distances(ia, ib)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+        return self._hashes.distances_and_kinds(ia, ib, kinds=kinds)
 
 
 def _cross(

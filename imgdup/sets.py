@@ -86,6 +86,7 @@ def _annotate(
                 split=names[where(path)],
                 via=m.via,
                 via_distance=m.via_distance,
+                linked_by=m.linked_by,
             )
         )
     # A file filed under two classes by hard links (train/cat/a.jpg = train/dog/a.jpg) carries

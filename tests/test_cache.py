@@ -510,7 +510,8 @@ def test_a_row_that_cannot_be_read_back_is_a_miss(tmp_path: Path, damage: str) -
     "value",
     [None, 3, "x", [[], [5]], [[[0, 9, "r", 0, []]], []], [[[0, 0, "r", 0, [[0, 0, "delete"]]]], []],
      [[[0, 0, 1, 0, [[0, 0, "keep"]]]], []], [[[0, 0, "r", 0.5, [[0, 0, "keep"]]]], []], [[[0, 0, "r", 0]], []],
-     [[[0, 0, "r", 0, [[0, 0, "keep", None, "3"]]]], []], [[[0, 0, "r", 0, [[0, 0, "keep", 7, 3]]]], []]],
+     [[[0, 0, "r", 0, [[0, 0, "keep", None, "3", None]]]], []], [[[0, 0, "r", 0, [[0, 0, "keep", 7, 3, None]]]], []],
+     [[[0, 0, "r", 0, [[0, 0, "keep", None, None, "a guess"]]]], []]],
 )  # fmt: skip
 def test_a_remembered_decision_that_does_not_fit_the_records_is_ignored(value: object) -> None:
     """A memo is read back from a file anyone could have edited: a value that is not exactly
@@ -520,7 +521,7 @@ def test_a_remembered_decision_that_does_not_fit_the_records_is_ignored(value: o
     entry = FileEntry("/x/a.png", "/x", "a.png", 10, 20, 30, 40)
     records = [ImageRecord(entry, 1, 1, 0, "e" * 64)]
     assert memo.decode(value, records) is None
-    good = memo.decode([[[0, 0, "r", 0, [[0, 0, "keep", None, None]]]], []], records)
+    good = memo.decode([[[0, 0, "r", 0, [[0, 0, "keep", None, None, None]]]], []], records)
     assert good is not None and good.clusters[0].keep is records[0]
 
 

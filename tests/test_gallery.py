@@ -692,3 +692,24 @@ def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(brows
     browser.find_element("id", "f-roots").click()
     ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
     assert ids == {str(leak)}
+
+
+def test_a_tile_says_how_its_link_was_made(browser: Any, tmp_path: Path) -> None:
+    """A bordered copy's tile reads "distance N (content box)": the page says how the scan linked
+    it to the kept file, not only how far (a plain re-encode, "whole image", goes unsaid)."""
+    from .test_regions import EDITS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    original = picture(63, (400, 300))
+    original.save(data / "a.png")
+    EDITS["border_white"](original).save(data / "b.jpg", quality=92)
+    result = imgdup.find_duplicates([data], threshold=8, jobs=1, keep="path")
+    (cluster,) = result.clusters
+    copy = next(m for m in cluster.members if m.record.path.endswith("b.jpg"))
+    assert copy.linked_by == "content box"
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    assert _distance(_tiles(browser, cluster.id)[copy.record.path]) == f"distance {copy.distance} (content box)"

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import imgdup
 from imgdup.cli import main
@@ -73,3 +74,44 @@ def test_the_json_report_of_the_command_carries_it(
     doc = json.loads(capsys.readouterr().out)
     vias = [m for c in doc["clusters"] for m in c["members"] if m["via"] is not None]
     assert [rel(shared_planted_root, m["via"]) for m in vias] == [CHAIN_Y]
+
+
+def _linked_by(found: imgdup.ScanResult, name: str) -> str | None:
+    (cluster,) = found.clusters
+    return next(m.linked_by for m in cluster.members if Path(m.record.path).stem == name)
+
+
+@pytest.mark.parametrize(
+    ("edit", "kind"),
+    [("border_white", "content box"), ("letterbox", "content box"), ("centre_crop_20", "part of the picture")],
+)
+def test_a_member_says_how_it_is_linked(tmp_path: Path, edit: str, kind: str) -> None:
+    """The reports say how a link was made, not only its distance: a border peeled off, a part of
+    the picture, a corner left out, a turned version, or the whole image (a plain re-encode)."""
+    from .synth import photo
+    from .test_regions import EDITS
+
+    original = photo(21, (400, 300))
+    original.save(tmp_path / "a-original.png")
+    original.save(tmp_path / "b-reencoded.jpg", quality=80)
+    EDITS[edit](original).save(tmp_path / "c-copy.jpg", quality=92)
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, keep="path")  # the original kept
+    assert _linked_by(found, "a-original") is None  # the kept file
+    assert _linked_by(found, "b-reencoded") == "whole image"
+    assert _linked_by(found, "c-copy") == kind
+
+
+def test_a_corner_left_out_and_a_turned_copy_say_so(tmp_path: Path) -> None:
+    from .synth import photo
+    from .test_occlusion import watermarked
+
+    original = photo(1, (400, 300))
+    original.save(tmp_path / "a-original.png")
+    watermarked(original, "tr").save(tmp_path / "marked.jpg", quality=92)
+    original.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.jpg", quality=92)
+    found = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, rotations=True, keep="path")
+    assert _linked_by(found, "marked") == "a corner left out"
+    assert _linked_by(found, "turned") == "turned or mirrored"
+    text = imgdup.format_text(found)
+    assert "(a corner left out)" in text and "(turned or mirrored)" in text
+    assert "(whole image)" not in text  # the usual link goes unsaid

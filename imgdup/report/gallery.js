@@ -232,7 +232,9 @@
     act.append(el("span", "act", LABEL[m.action]));
     if (m.path !== c.keep) {
       const p = dist[mi];
-      const d = el("span", "info distance", " · distance " + (p ? (p.exact ? "" : "≤ ") + p.d : "—"));
+      // How the scan's link was made (a border peeled off, a part of the picture...), for the scan's keeper.
+      const how = m.linked_by && m.linked_by !== "whole image" && !m.via && c.keep === scanKeep[ci] ? " (" + m.linked_by + ")" : "";
+      const d = el("span", "info distance", " · distance " + (p ? (p.exact ? "" : "≤ ") + p.d : "—") + how);
       if (!p) d.title = "not known in the page (the region rule needs more than the plain hash); imgdup apply measures it";
       if (m.action === "remove" && !(p && p.d <= THRESHOLD)) d.classList.add("bad");
       act.append(d);
@@ -244,7 +246,8 @@
     name.title = shown(m.path);
     box.append(name);
     box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
-    if (via) box.append(el("div", "info via", "joined through " + shown(rootLabel[via.root] + "/" + via.relpath) + " at " + m.via_distance));
+    if (via) box.append(el("div", "info via", "joined through " + shown(rootLabel[via.root] + "/" + via.relpath) + " at " + m.via_distance +
+      (m.linked_by && m.linked_by !== "whole image" ? " (" + m.linked_by + ")" : "")));
     const tags = el("div", "tags");
     for (const key of ["label", "split", "role"]) {
       if (m[key] !== undefined && m[key] !== null && m[key] !== "") tags.append(el("span", "", key + ": " + shown(String(m[key]))));

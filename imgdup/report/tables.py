@@ -10,7 +10,8 @@ from ..names import to_csv_cell, to_json_text
 from ..plan import to_document
 
 CSV_COLUMNS = ("cluster", "action", "distance", "path", "root", "relpath", "hash", "width", "height", "bytes",
-               "split", "label", "reference", "label_conflict", "group", "via", "via_distance")  # fmt: skip
+               "split", "label", "reference", "label_conflict", "group", "via", "via_distance",
+               "linked_by")  # fmt: skip
 # ``group``: "duplicates" or "reference" (a cluster only inside the reference folders), as in
 # ScanResult.to_records(). The columns before it are those of earlier reports, which an output
 # check still recognises as imgdup's (report.MARKS).
@@ -49,6 +50,6 @@ def to_csv(result: ScanResult) -> str:
                    to_csv_cell(r.entry.relpath), to_hex(r.hash), r.width, r.height, r.entry.size,
                    to_csv_cell(m.split), to_csv_cell(m.label or ""), "yes" if m.reference else "",
                    to_csv_cell(conflict), group, to_csv_cell(m.via or ""),
-                   "" if m.via_distance is None else m.via_distance)  # fmt: skip
+                   "" if m.via_distance is None else m.via_distance, m.linked_by or "")  # fmt: skip
             writer.writerow([_safe_cell(v) for v in row])
     return buf.getvalue()

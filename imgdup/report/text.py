@@ -78,6 +78,8 @@ def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, s
         note = f"  ({c.keep_reason})" if m is c.members[0] else f"  distance {m.distance}"
         if m.via is not None:  # beyond the threshold of the kept file: in the cluster through another member
             note += f", joined through {display_path(rooted_path(m.via, labels))} at {m.via_distance}"
+        if m.linked_by is not None and m.linked_by != "whole image":  # the usual link goes unsaid
+            note += f" ({m.linked_by})"
         lines.append(f"  {m.action.value:<6} {display_path(rooted(r.entry, labels))}  [{detail}]{note}")
         for alias in r.entry.aliases:
             lines.append(f"         hard link: {display_path(rooted_path(alias, labels))} (same file)")
