@@ -299,28 +299,26 @@ def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
 
 def _pairs_in_blocks(
     records: Sequence[ImageRecord], bits: int, threshold: int | None
-) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """:func:`diameter`, and with a ``threshold`` the pairs of distinct hash values within it
-    (reps, pairs of positions in reps, their distances and kinds: what :func:`joined_through` reads), every
+    (reps, pairs of positions in reps, their distances: what :func:`joined_through` reads), every
     pair computed once, a block of rows at a time (bounded memory: a huge cluster)."""
     at = _reps(records)
     reps = [records[i] for i in at]
     hashes, n, widest = _hashes(reps, bits), len(reps), 0
     near_a, near_b, near_d = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-    near_how = [np.zeros(0, dtype=np.int8)]
     rows = max(1, _BATCH_PAIRS // max(n, 1))
     for lo in range(0, n - 1, rows):
         ia, ib = np.nonzero(np.arange(n)[None, :] > np.arange(lo, min(lo + rows, n))[:, None])
-        d, how = hashes.distances_and_kinds(ia + lo, ib, kinds=threshold is not None)
+        d = hashes.distances(ia + lo, ib)
         widest = max(widest, int(d.max(initial=0)))
         if threshold is not None:
             keep = d <= threshold
             near_a.append(ia[keep] + lo)
             near_b.append(ib[keep])
             near_d.append(d[keep])
-            near_how.append(how[keep])
     pairs = (np.array(at, dtype=np.int64), np.concatenate(near_a), np.concatenate(near_b))
-    return widest, pairs, np.concatenate(near_d), np.concatenate(near_how)
+    return widest, pairs, np.concatenate(near_d)
 
 
 def decide(
@@ -383,15 +381,13 @@ def joined_through(
     records: Sequence[ImageRecord],
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
     pair_d: np.ndarray,
-    pair_how: np.ndarray,
     kept: Sequence[ImageRecord],
     threshold: int,
-) -> dict[int, tuple[int, int, int]]:
+) -> dict[int, tuple[int, int]]:
     """For each member (position in ``records``) beyond the threshold of every kept file: the
-    member it joined the cluster through, that link's distance and how it was made (a position in
-    :data:`~imgdup.regions.LINK_KINDS`), on the fewest links from a kept file (then the nearest).
-    ``pairs``: the distinct hash values' first members (``reps``) and the pairs of them (positions
-    in reps) whose distances and kinds are ``pair_d`` and ``pair_how``: the diameter's.
+    member it joined the cluster through and that link's distance, on the fewest links from a
+    kept file (then the nearest). ``pairs``: the distinct hash values' first members (``reps``)
+    and the pairs of them (positions in reps) whose distances are ``pair_d``: the diameter's.
 
     A member at "distance 64" from the kept file is in its cluster through a chain of links
     within the threshold; the report names the chain's last link (issue 9: no link the report
@@ -400,27 +396,32 @@ def joined_through(
     key = {(r.hash, r.variants, r.regions): k for k, r in ((k, records[i]) for k, i in enumerate(reps.tolist()))}
     rep_of = [key[(r.hash, r.variants, r.regions)] for r in records]
     near = pair_d <= threshold
-    adjacent: dict[int, list[tuple[int, int, int]]] = {}
-    for a, b, d, h in zip(*(x[near].tolist() for x in (ia, ib, pair_d, pair_how))):
-        adjacent.setdefault(a, []).append((d, b, h))
-        adjacent.setdefault(b, []).append((d, a, h))
+    adjacent: dict[int, list[tuple[int, int]]] = {}
+    for a, b, d in zip(ia[near].tolist(), ib[near].tolist(), pair_d[near].tolist()):
+        adjacent.setdefault(a, []).append((d, b))
+        adjacent.setdefault(b, []).append((d, a))
     kept_paths = {r.path for r in kept}
     layer = sorted({rep_of[i] for i, r in enumerate(records) if r.path in kept_paths})
-    parent: dict[int, tuple[int, int, int]] = {k: (-1, 0, 0) for k in layer}
+    parent: dict[int, tuple[int, int]] = {k: (-1, 0) for k in layer}
     while layer:
-        found: dict[int, tuple[int, int, int]] = {}
+        found: dict[int, tuple[int, int]] = {}
         for a in layer:
-            for d, b, h in adjacent.get(a, ()):
+            for d, b in adjacent.get(a, ()):
                 if b not in parent and (b not in found or (d, a) < (found[b][1], found[b][0])):
-                    found[b] = (a, d, h)
+                    found[b] = (a, d)
         parent.update(found)
         layer = sorted(found)
     out = {}
     for i, k in enumerate(rep_of):
-        via, d, h = parent.get(k, (-1, 0, 0))
+        via, d = parent.get(k, (-1, 0))
         if via >= 0:
-            out[i] = (int(reps[via]), d, h)
+            out[i] = (int(reps[via]), d)
     return out
+
+
+_Pending = tuple[ImageRecord, int, Action, str | None, int | None, int | None]
+"""A member to be made once its link's kind is known: record, distance, action, via, its
+distance, and the position of its pair among the pairs asked for their kinds (None: no link)."""
 
 
 def _decide_batch(
@@ -480,61 +481,62 @@ def _decide_batch(
         offset += n
     everyone = [r for records in groups for r in records]
     ia, ib = np.concatenate(pa), np.concatenate(pb)
-    if table is None:
-        dist, how = _hashes(everyone, bits).distances_and_kinds(ia, ib)
-    else:
-        row = table.rows([link_item(r) for r in everyone])
-        dist, how = table.distances_and_kinds(row[ia], row[ib])
-    out = []
+    hashes = table if table is not None else _hashes(everyone, bits)
+    row = table.rows([link_item(r) for r in everyone]) if table is not None else np.arange(len(everyone))
+    dist = hashes.distances(row[ia], row[ib])
+    # How each member's link shown was made (linked_by): one pair a member, asked after the loop
+    # (kinds cost more than distances; the diameter's pairs, most of the batch, need none).
+    ask_a: list[int] = []
+    ask_b: list[int] = []
+    built: list[tuple[int, ImageRecord, str, list[Member], list[_Pending], int]] = []
     at_pair = 0
+    base = 0
     for c, (records, (keeper, reason, _at, kept, ref_set, inner)) in enumerate(zip(groups, plans)):
         n, (n_free, n_diameter) = len(records), sizes[c]
         to_keeper = dist[at_pair : at_pair + n]
         to_kept = dist[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
-        kept_how = how[at_pair + n : at_pair + n + len(kept) * n_free].reshape(len(kept), n_free)
         at_pair += n + len(kept) * n_free
-        pair_d, pair_how = dist[at_pair : at_pair + n_diameter], how[at_pair : at_pair + n_diameter]
+        pair_d = dist[at_pair : at_pair + n_diameter]
         nearest_kept = to_kept.min(axis=0) if len(kept) and n_free else np.zeros(0, dtype=np.int64)
         far = bool((nearest_kept > threshold).any())
         pairs = rep_pairs[c]
         if huge[c]:
-            widest, pairs, pair_d, pair_how = _pairs_in_blocks(records, bits, threshold if far else None)
+            widest, pairs, pair_d = _pairs_in_blocks(records, bits, threshold if far else None)
         else:
             widest = int(pair_d.max(initial=0))
         widest = max(widest, inner or 0)
         at_pair += n_diameter
-        through = joined_through(records, pairs, pair_d, pair_how, [records[k] for k in kept], threshold) if far else {}
-        members = [Member(keeper, 0, Action.KEEP)]
-        others = []
+        through = joined_through(records, pairs, pair_d, [records[k] for k in kept], threshold) if far else {}
+        members = [Member(keeper, 0, Action.KEEP)]  # then the kept reference files, as they are
+        pending: list[_Pending] = []
         column = 0
         for i, r in enumerate(records):
             if r is keeper:
                 column += i not in ref_set
                 continue
             if i in ref_set:
-                others.append(Member(r, int(to_keeper[i]), Action.KEEP))
+                members.append(Member(r, int(to_keeper[i]), Action.KEEP))
                 continue
             k = int(np.argmin(to_kept[:, column]))
             d, nearest = int(to_kept[k, column]), records[kept[k]]
             column += 1
             # A multi-frame file is removed only when all its frames match the kept file's (imgdup.frames).
             removable = d <= threshold and frames_match(nearest, r, threshold)
-            via: int | None = None
-            via_d: int | None = None
-            linked: int | None = int(kept_how[k, column - 1])
-            if d > threshold:
-                via, via_d, linked = through.get(i, (None, None, None))
-            others.append(
-                Member(
-                    r,
-                    d,
-                    Action.REMOVE if removable else Action.REVIEW,
-                    via=None if via is None else records[via].path,
-                    via_distance=via_d,
-                    linked_by=None if linked is None else LINK_KINDS[linked],
-                )
-            )
-        others.sort(key=lambda m: (m.distance, m.record.path))
-        members_ = tuple(members + others)
-        out.append(Cluster(id=first_id + c, keep=keeper, keep_reason=reason, members=members_, diameter=widest))
+            via, via_d = through.get(i, (None, None)) if d > threshold else (None, None)
+            ask = len(ask_a) if d <= threshold or via is not None else None
+            if ask is not None:  # the link shown: to the nearest kept file, or the one it joined through
+                ask_a.append(base + (kept[k] if via is None else via))
+                ask_b.append(base + i)
+            action = Action.REMOVE if removable else Action.REVIEW
+            pending.append((r, d, action, None if via is None else records[via].path, via_d, ask))
+        built.append((c, keeper, reason, members, pending, widest))
+        base += n
+    kinds = hashes.distances_and_kinds(row[np.array(ask_a, dtype=np.int64)], row[np.array(ask_b, dtype=np.int64)])[1]
+    out = []
+    for c, keeper, reason, members, pending, widest in built:
+        for r, d, action, via_path, via_d, ask in pending:
+            linked = None if ask is None else LINK_KINDS[int(kinds[ask])]
+            members.append(Member(r, d, action, via=via_path, via_distance=via_d, linked_by=linked))
+        members[1:] = sorted(members[1:], key=lambda m: (m.distance, m.record.path))
+        out.append(Cluster(id=first_id + c, keep=keeper, keep_reason=reason, members=tuple(members), diameter=widest))
     return out
