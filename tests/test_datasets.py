@@ -1200,3 +1200,19 @@ def _hf_load_dataset(kind: str, *, data_dir: str) -> dict[str, _HFSplit]:
         )
         for split in ("train", "test")
     }
+
+
+def test_a_label_with_a_comma_reads_as_one_label_in_the_text_report(tmp_path: Path) -> None:
+    """QA pass 18 left it: labels "dog" and "dog, large" printed "LABEL CONFLICT: dog, dog, large",
+    three labels to a reader; a label holding a comma (or a quote) is now quoted, as in CSV."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(encode(picture(71, (400, 300)), quality=95))
+    (folder / "b.jpg").write_bytes((folder / "a.jpg").read_bytes())
+    table = tmp_path / "labels.csv"
+    with table.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("path", "label"), ("d/a.jpg", "dog"), ("d/b.jpg", 'dog, "large"')])
+    result = _scan(folder, labels=table)
+    (cluster,) = result.clusters
+    assert cluster.label_conflict == ("dog", 'dog, "large"')
+    assert 'LABEL CONFLICT: dog, "dog, ""large"""' in imgdup.format_text(result)

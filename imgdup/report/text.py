@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..models import Action, Cluster, FileEntry, ScanResult
 from ..sets import split_names
@@ -64,7 +64,7 @@ def human_bytes(n: int) -> str:
 def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, str]) -> list[str]:
     lines = [f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}"]
     if c.label_conflict:
-        lines.append(f"  LABEL CONFLICT: {', '.join(display_path(x) for x in c.label_conflict)}")
+        lines.append(f"  LABEL CONFLICT: {_labels(c.label_conflict)}")
     for m in c.members:
         r = m.record
         detail = f"{r.width}x{r.height} px, {human_bytes(r.entry.size)}"
@@ -114,6 +114,14 @@ SKIPPED_SHOWN = 20
 """Skipped paths (symbolic links, special files, missing listed files) the text report names."""
 
 
+def _labels(labels: Sequence[str]) -> str:
+    """Labels joined by commas, each quoted when it holds a comma or a quote itself: "dog, dog,
+    large" read as three labels where a labels file had two (QA pass 18)."""
+    return ", ".join(
+        '"' + display_path(v).replace('"', '""') + '"' if "," in v or '"' in v else display_path(v) for v in labels
+    )
+
+
 def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) -> str:
     """Every cluster with its keeper, each member's distance and action, then a summary.
     ``removed``: the summary says what was removed (a ``--remove 1`` run), else what would be;
@@ -157,10 +165,7 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         lines.append("no image could be read (see the failures above)")
     for x in result.linked_label_conflicts:  # one file under two class folders (hard links), in no cluster
         shown = " = ".join(display_path(rooted_path(n, labels)) for n in x.names)
-        lines.append(
-            f"LABEL CONFLICT: {', '.join(display_path(v) for v in x.labels)}: one file under "
-            f"{len(x.names)} names: {shown}"
-        )
+        lines.append(f"LABEL CONFLICT: {_labels(x.labels)}: one file under {len(x.names)} names: {shown}")
     if result.linked_label_conflicts:
         lines.append("")
     if result.sets:
