@@ -217,7 +217,11 @@ class _Worker:
     def send(self, chunk: list[tuple[int, FileEntry]]) -> None:
         self.todo.update(chunk)
         self.chunks += 1
-        self.conn.send(chunk)
+        # A worker that died since its last answer (a decoder crash) has closed its end: the
+        # wait that follows finds the pipe at its end, and hands this chunk back to the queue
+        # with the rest of the worker's files, as for any crash.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.conn.send(chunk)
 
     def overdue(self, timeout: float) -> bool:
         return self.state[0] >= 0 and time.monotonic() - self.state[1] > timeout
