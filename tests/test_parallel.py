@@ -5,6 +5,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def misbehaving(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashF
         hog = bytearray(8 * 1024**3)  # far beyond the memory bound
         return HashFailure(entry.path, f"allocated {len(hog)}")
     return hash_entry(entry, settings)
+
+
+def refaults(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """Stand-in decoder that allocates, fills and frees a 40 MB buffer five times and reports
+    the page faults it took."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        buffer = bytearray(40 << 20)  # zero-filled: every page is written (over glibc's largest mmap threshold)
+        del buffer
+    return HashFailure(entry.path, str(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before))
 
 
 def make_entries(folder: Path, names: list[str]) -> list[FileEntry]:
@@ -176,3 +189,18 @@ def test_a_worker_that_dies_before_its_next_chunk_is_sent_takes_only_its_file(tm
     failed = [r for r in results if isinstance(r, HashFailure)]
     assert [f.path for f in failed] == [str(tmp_path / "crash.png")] and "crashed" in failed[0].reason
     assert [r.path for r in results] == [e.path for e in entries]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
+def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
+    """A worker's next picture reuses the buffers its last one freed: new pages cost a fault
+    and the kernel's zeroing each (a third of a WebP's hash pass went to them)."""
+    import ctypes
+
+    if not hasattr(ctypes.CDLL(None), "mallopt"):
+        pytest.skip("no glibc malloc")
+    entries = make_entries(tmp_path, ["a.png"])
+    (report,) = hash_all(entries, HashSettings(), jobs=1, work=refaults)
+    assert isinstance(report, HashFailure)
+    pages = (40 << 20) // 4096
+    assert int(report.reason) < 2 * pages  # the first buffer's pages, not one set per buffer
