@@ -126,6 +126,21 @@ def test_workers_may_isolate_a_decoder_in_a_child(client: Any) -> None:
     assert all(client.run(can_isolate).values())
 
 
+def test_a_replaced_worker_may_still_isolate_a_decoder(engine: Any) -> None:
+    """connect() made its workers non-daemonic only while the cluster started: the nanny reads the
+    setting again when it replaces a worker (one that died, or restart()), and the replacement
+    came back daemonic, without the guarded child: a file that hangs its decoder then hung the
+    run. Fails on the code before (QA pass 19)."""
+    from imgdup.kernels import can_isolate
+
+    dask = _need("dask")
+    before = dask.config.get("distributed.worker.daemon", None)
+    with engine.connect(jobs=1, dashboard_address=None) as c:
+        c.restart()
+        assert all(c.run(can_isolate).values())
+    assert dask.config.get("distributed.worker.daemon", None) == before  # the setting ends with the client
+
+
 @pytest.mark.parametrize(("bits", "t"), [(64, 4), (64, 8), (256, 12)])
 def test_distributed_join_equals_local_mih(client: Any, engine: Any, bits: int, t: int) -> None:
     hashes = _planted_hashes(3000, bits, t, seed=bits + t)
@@ -268,7 +283,8 @@ def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         with (
-            dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+            # daemonic on purpose: the module's client (connect) holds daemon=False while it is open
+            dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": True}),
             distributed.Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c,
         ):
             c.register_plugin(CrashOnKill(), name="crash-on-kill")
@@ -308,3 +324,13 @@ def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
     assert exc.value.code == 2
     assert "report-only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786"])
+def test_a_malformed_scheduler_address_is_a_usage_error(engine: Any, address: str, capsys: Any) -> None:
+    """distributed's ValueError ended the command in a traceback (exit 1). QA pass 19: fails before."""
+    with pytest.raises(imgdup.UsageError, match="scheduler address"):
+        engine.connect(address)
+    assert main(["-d", ".", "--engine", "dask", "--scheduler", address, "--no-cache", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgdup: error: ") and address in err and "Traceback" not in err

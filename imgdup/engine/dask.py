@@ -53,14 +53,36 @@ ROWS_PER_BUCKET = 1 << 22
 """Rows per reduce task (~120 MB with 64-bit hashes): bounds a task's memory whatever N is."""
 
 
+class _LocalClient(Client):  # type: ignore[misc]  # distributed has no type hints
+    """The client of the LocalCluster :func:`connect` starts: it holds ``distributed.worker.daemon``
+    False until it closes. The nanny reads that setting again each time it restarts a worker (one
+    that died, ``client.restart()``); set only while the cluster started, the replacement came back
+    daemonic, without the guarded child, and a file that hangs its decoder then hung the run."""
+
+    _setting: Any = None
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().close(*args, **kwargs)
+        finally:
+            setting, self._setting = self._setting, None
+            if setting is not None:
+                setting.__exit__(None, None, None)
+
+
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
     """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
 
     The local workers are not daemonic, so each task may start the guarded decoding child that
-    isolates a crashing decoder (as the local engine's worker does).
+    isolates a crashing or hanging decoder (as the local engine's worker does); a worker that
+    dies is replaced by one that is not daemonic either. A malformed address is a
+    :class:`UsageError`; an unreachable one an ``OSError`` after Dask's connect timeout.
     """
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler)
+        except ValueError as exc:  # distributed's own parse errors: no port, an unknown scheme
+            raise UsageError(f"bad scheduler address {scheduler!r} (e.g. tcp://head:8786): {exc}") from None
     import dask
 
     options: dict[str, Any] = {
@@ -69,8 +91,14 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
         "dashboard_address": ":0",
     }
     options.update(cluster)
-    with dask.config.set({"distributed.worker.daemon": False}):
-        return Client(**options)
+    setting = dask.config.set({"distributed.worker.daemon": False})
+    try:
+        client = _LocalClient(**options)
+    except BaseException:
+        setting.__exit__(None, None, None)
+        raise
+    client._setting = setting
+    return client
 
 
 def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str | Work, timeout: float) -> list[Result]:
