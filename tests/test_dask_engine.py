@@ -6,6 +6,7 @@ skip with a message, except in CI (CI=true), where they fail: CI installs the ex
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -27,7 +28,7 @@ from imgdup import index, subsets
 from imgdup.cli import main
 from imgdup.plan import to_document
 
-from .conftest import need
+from .conftest import need, picture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -324,6 +325,57 @@ def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
     assert exc.value.code == 2
     assert "report-only" in capsys.readouterr().err
+
+
+def _table(path: Path) -> dict[str, list[Any]]:
+    return _need("pyarrow.parquet").read_table(path).to_pydict()  # type: ignore[no-any-return]
+
+
+def test_tables_hold_names_that_are_not_utf8_and_every_link(client: Any, engine: Any, tmp_path: Path) -> None:
+    """write_tables raised UnicodeEncodeError on a file name that is not UTF-8 (the command ended
+    in a traceback, no report written), and the clusters table left out via/via_distance, the
+    link that puts a far member in its cluster (issue 9). Fails on the code before (QA pass 19)."""
+    from imgdup.names import from_escaped
+
+    root = tmp_path / "set"
+    root.mkdir()
+    odd = os.fsdecode(os.path.join(os.fsencode(root), b"caf\xe9 \\ 'b.jpg"))  # Latin-1, a backslash, a quote
+    picture(7).save(odd, "JPEG", quality=95)
+    picture(7).save(root / "a.jpg", quality=60)
+    picture(8).save(root / "alone.png")
+    result = engine.find_duplicates([root], client=client, threshold=8)
+    assert [m.record.path for m in result.clusters[0].members] == [odd, str(root / "a.jpg")]  # the premise
+    # A far member, as a chain of near copies gives (the join decides it; here set by hand).
+    far = dataclasses.replace(result.clusters[0].members[1], distance=20, via=odd, via_distance=5)
+    result = dataclasses.replace(
+        result, clusters=(dataclasses.replace(result.clusters[0], members=(result.clusters[0].members[0], far)),)
+    )
+    assert engine.write_tables(client, result, str(tmp_path / "t")) == {"members": 3, "clusters": 2}
+    members, clusters = _table(tmp_path / "t" / "members"), _table(tmp_path / "t" / "clusters")
+    assert [os.fsencode(from_escaped(p)) for p in members["path"]] == [os.fsencode(r.path) for r in result.records]
+    assert [from_escaped(p) for p in members["relpath"]] == [r.entry.relpath for r in result.records]
+    assert {from_escaped(p) for p in members["root"]} == {str(root)}
+    assert [from_escaped(p) for p in clusters["path"]] == [odd, str(root / "a.jpg")]
+    assert clusters["distance"] == [0, 20] and clusters["via_distance"] == [None, 5]
+    assert [None if v is None else from_escaped(v) for v in clusters["via"]] == [None, odd]
+
+
+def test_tables_are_written_when_they_have_no_rows(client: Any, engine: Any, tmp_path: Path) -> None:
+    """A scan with no duplicates wrote no clusters table, an empty folder no table at all, while
+    the command said "Parquet tables written": a reader of run/clusters failed with
+    FileNotFoundError on a clean dataset. Fails on the code before (QA pass 19)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "unique").mkdir()
+    for k in range(3):
+        picture(30 + k).save(tmp_path / "unique" / f"{k}.png")
+    for name, images in (("empty", 0), ("unique", 3)):
+        out = tmp_path / f"tables-{name}"
+        result = engine.find_duplicates([tmp_path / name], client=client, tables=str(out))
+        assert engine.write_tables(client, result, str(out)) == {"members": images, "clusters": 0}
+        assert list(_table(out / "members")) == [*engine.TABLE_COLUMNS["members"]]
+        assert len(_table(out / "members")["path"]) == images
+        assert _table(out / "clusters") == {k: [] for k in engine.TABLE_COLUMNS["clusters"]}
+        assert _table(out / "pairs") == {k: [] for k in engine.TABLE_COLUMNS["pairs"]}
 
 
 @pytest.mark.parametrize("address", ["nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786"])

@@ -35,6 +35,7 @@ from ..hashing import settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
+from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
 from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
 from ..policy import DEFAULT_KEEP
@@ -172,7 +173,9 @@ def _join_task(
     if out is not None:  # the worker writes its own part of the pairs table
         ids, first = np.unique(rows[2], return_index=True)
         hex_of = [_hex_column(rows[3][first[np.searchsorted(ids, x)]], bits) for x in (a, b)]
-        write_parquet(f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()})
+        write_parquet(
+            f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()}, "pairs"
+        )
     return a, b, d
 
 
@@ -181,16 +184,30 @@ def _hex_column(words: np.ndarray, bits: int) -> list[str]:
     return [format(int.from_bytes(w.astype(">u8").tobytes(), "big"), f"0{width}x") for w in words]
 
 
-def write_parquet(url: str, columns: dict[str, list[Any]]) -> None:
-    """One Parquet file through fsspec (a local path or an object-store URL)."""
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "members": {"path": "string", "root": "string", "relpath": "string", "size": "int64", "mtime_ns": "int64",
+                "width": "int64", "height": "int64", "hash": "string", "sha256": "string", "low_information": "bool"},
+    "pairs": {"a": "string", "b": "string", "distance": "int64"},
+    "clusters": {"cluster": "int64", "path": "string", "action": "string", "distance": "int64", "via": "string",
+                 "via_distance": "int64", "keep_reason": "string"},
+}  # fmt: skip
+"""Each table's columns and Arrow types: every part file has them, an empty table included, so
+that a reader finds the same schema whatever the data (a table with no rows is one empty part)."""
+
+
+def write_parquet(url: str, columns: dict[str, list[Any]], table: str | None = None) -> None:
+    """One Parquet file through fsspec (a local path or an object-store URL); ``table`` names
+    its schema in :data:`TABLE_COLUMNS`."""
     import fsspec  # the dask extra brings fsspec and pyarrow
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     fs, path = fsspec.core.url_to_fs(url)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    schema = pa.schema(list(TABLE_COLUMNS[table].items())) if table else None
+    data = pa.table(columns, schema=schema) if columns or schema is None else schema.empty_table()
     with fs.open(path, "wb") as fh:
-        pq.write_table(pa.table(columns), fh)
+        pq.write_table(data, fh)
 
 
 def join_arrays(
@@ -217,6 +234,8 @@ def join_arrays(
     n = len(words)
     empty = np.zeros(0, dtype=np.int64)
     if n < 2:
+        if pairs_table is not None:  # no pair, but a table to read all the same
+            write_parquet(f"{pairs_table}/part-00000.parquet", {}, "pairs")
         return empty, empty, empty
     plan = plan or subset_plan(n, threshold, bits)
     buckets = max(1, math.ceil(n * plan.rows_per_hash / rows_per_bucket))
@@ -451,8 +470,8 @@ TABLE_ROWS = 100_000
 """Rows per Parquet file of the members and clusters tables (each written by one task)."""
 
 
-def _write_rows_task(url: str, rows: list[dict[str, Any]]) -> int:
-    write_parquet(url, {k: [r[k] for r in rows] for k in rows[0]} if rows else {})
+def _write_rows_task(url: str, table: str, rows: list[dict[str, Any]]) -> int:
+    write_parquet(url, {k: [r[k] for r in rows] for k in TABLE_COLUMNS[table]} if rows else {}, table)
     return len(rows)
 
 
@@ -461,18 +480,22 @@ def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]
 
     ``members``: one row per image (path, root, relpath, size, mtime_ns, width, height, hash,
     sha256, low_information); ``clusters``: one row per cluster member (cluster, path, action,
-    distance, keep_reason). Returns the row counts.
+    distance, via, via_distance, keep_reason). Names are written as the CSV report writes them
+    (:func:`imgdup.names.to_csv_cell`: a byte that is not UTF-8 as ``\\xNN``, a backslash
+    doubled), since Parquet text must be UTF-8; :func:`imgdup.names.from_escaped` gives the name
+    back. A table with no rows is written all the same (one empty part). Returns the row counts.
     """
     base = url.rstrip("/")
     hs = result.settings.hash
     members = [
-        {"path": r.path, "root": r.entry.root, "relpath": r.entry.relpath, "size": r.entry.size,
-         "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height, "hash": hs.to_hex(r.hash),
-         "sha256": r.digest, "low_information": r.low_information}
+        {"path": to_csv_cell(r.path), "root": to_csv_cell(r.entry.root), "relpath": to_csv_cell(r.entry.relpath),
+         "size": r.entry.size, "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height,
+         "hash": hs.to_hex(r.hash), "sha256": r.digest, "low_information": r.low_information}
         for r in result.records
     ]  # fmt: skip
     clusters = [
-        {"cluster": c.id, "path": m.record.path, "action": m.action.value, "distance": m.distance,
+        {"cluster": c.id, "path": to_csv_cell(m.record.path), "action": m.action.value, "distance": m.distance,
+         "via": None if m.via is None else to_csv_cell(m.via), "via_distance": m.via_distance,
          "keep_reason": c.keep_reason}
         for c in result.clusters
         for m in c.members
@@ -481,9 +504,8 @@ def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]
     for name, rows in (("members", members), ("clusters", clusters)):
         parts = [rows[s : s + TABLE_ROWS] for s in range(0, len(rows), TABLE_ROWS)] or [[]]
         futures = [
-            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", part, pure=False)
+            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", name, part, pure=False)
             for k, part in enumerate(parts)
-            if part
         ]
         counts[name] = sum(client.gather(futures))
     return counts
