@@ -386,3 +386,24 @@ def test_a_malformed_scheduler_address_is_a_usage_error(engine: Any, address: st
     assert main(["-d", ".", "--engine", "dask", "--scheduler", address, "--no-cache", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("imgdup: error: ") and address in err and "Traceback" not in err
+
+
+def test_a_tables_folder_that_cannot_be_written_is_refused_before_the_scan(
+    client: Any, engine: Any, tmp_path: Path
+) -> None:
+    """--tables under a file (or anywhere not writable) failed only in the search's reduce tasks,
+    after every file was hashed: the scan was lost, with no report, and the message
+    ('[Errno 20] Not a directory') did not name --tables. Fails on the code before (QA pass 19)."""
+    (tmp_path / "set").mkdir()
+    for k in range(2):
+        picture(40 + k).save(tmp_path / "set" / f"{k}.png")
+    (tmp_path / "file").write_text("")
+    stages: list[str] = []
+    with pytest.raises(imgdup.UsageError, match=r"cannot write the tables to .*file/t"):
+        engine.find_duplicates(
+            [tmp_path / "set"],
+            client=client,
+            tables=str(tmp_path / "file" / "t"),
+            progress=lambda s, *_: stages.append(s),
+        )
+    assert stages == []  # nothing was hashed

@@ -451,13 +451,24 @@ def find_duplicates(
 
 
 def _check_tables_folder(url: str) -> None:
-    """Refuse a folder that already holds tables: stale part files would join the new ones."""
+    """Refuse a folder that already holds tables (stale part files would join the new ones), or
+    that cannot be written: found by the search's tasks, after every file was hashed, it cost
+    the scan. (A worker on another machine may still fail there; this checks the driver's view.)"""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url)
+    base = path.rstrip("/")
     for name in ("members", "pairs", "clusters"):
-        if fs.exists(f"{path.rstrip('/')}/{name}"):
+        if fs.exists(f"{base}/{name}"):
             raise UsageError(f"{url} already holds a {name} table; write the tables to a new folder")
+    probe = f"{base}/.imgdup-write-test"
+    try:
+        fs.makedirs(base, exist_ok=True)
+        with fs.open(probe, "wb"):
+            pass
+        fs.rm(probe)
+    except Exception as exc:  # noqa: BLE001 - any file system or store error: the place is unusable
+        raise UsageError(f"cannot write the tables to {url}: {type(exc).__name__}: {exc}") from None
 
 
 def _measure(
