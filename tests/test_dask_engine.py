@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,6 +141,18 @@ def test_a_replaced_worker_may_still_isolate_a_decoder(engine: Any) -> None:
         c.restart()
         assert all(c.run(can_isolate).values())
     assert dask.config.get("distributed.worker.daemon", None) == before  # the setting ends with the client
+
+
+def test_local_workers_leave_ctrl_c_to_the_driver(engine: Any) -> None:
+    """Ctrl-C in the terminal reached connect()'s worker processes too (one process group): each
+    printed a KeyboardInterrupt traceback, 70 lines of stderr for two workers before the
+    driver's 'imgdup: interrupted'. They ignore SIGINT now, as the local engine's workers do, a
+    replaced worker too. Fails on the code before (QA pass 19)."""
+    with engine.connect(jobs=1, dashboard_address=None) as c:
+        ignored = lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # noqa: E731
+        assert all(c.run(ignored).values())
+        c.restart()
+        assert all(c.run(ignored).values())
 
 
 @pytest.mark.parametrize(("bits", "t"), [(64, 4), (64, 8), (256, 12)])

@@ -20,13 +20,15 @@ import logging
 import math
 import operator
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
-from distributed import Client, KilledWorker, as_completed
+from distributed import Client, KilledWorker, WorkerPlugin, as_completed
 
 from .. import minlabel
 from ..cache import HashCache
@@ -71,6 +73,17 @@ class _LocalClient(Client):  # type: ignore[misc]  # distributed has no type hin
                 setting.__exit__(None, None, None)
 
 
+class _IgnoreInterrupt(WorkerPlugin):  # type: ignore[misc]  # distributed has no type hints
+    """Ctrl-C is the driver's to handle, as the local engine's workers ignore it: a local worker
+    shares the terminal's process group, and each one printed a KeyboardInterrupt traceback
+    (70 lines for two workers) before the driver's one-line message. Registered on the
+    cluster, it reaches every worker, a replacement included."""
+
+    def setup(self, worker: Any) -> None:
+        if threading.current_thread() is threading.main_thread():  # the worker process's own loop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
     """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
 
@@ -99,6 +112,7 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
         setting.__exit__(None, None, None)
         raise
     client._setting = setting
+    client.register_plugin(_IgnoreInterrupt(), name="imgdup-ignore-interrupt")
     return client
 
 
