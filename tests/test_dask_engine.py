@@ -391,6 +391,16 @@ def test_tables_are_written_when_they_have_no_rows(client: Any, engine: Any, tmp
         assert _table(out / "pairs") == {k: [] for k in engine.TABLE_COLUMNS["pairs"]}
 
 
+@pytest.mark.parametrize("jobs", [0, -1])
+def test_a_local_cluster_needs_one_worker_at_least(engine: Any, jobs: int, capsys: Any) -> None:
+    """-j -1 started a LocalCluster with no worker, and the run waited for one forever; -j 0 was
+    taken as 'all cores', where the local engine refuses both. Fails on the code before (QA pass 19)."""
+    with pytest.raises(imgdup.UsageError, match="at least 1"):
+        engine.connect(jobs=jobs)
+    assert main(["-d", ".", "--engine", "dask", "-j", str(jobs), "--no-cache", "--no-progress"]) == 2
+    assert "jobs must be a whole number of worker processes, at least 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("address", ["nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786"])
 def test_a_malformed_scheduler_address_is_a_usage_error(engine: Any, address: str, capsys: Any) -> None:
     """distributed's ValueError ended the command in a traceback (exit 1). QA pass 19: fails before."""

@@ -97,10 +97,13 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
             return Client(scheduler)
         except ValueError as exc:  # distributed's own parse errors: no port, an unknown scheme
             raise UsageError(f"bad scheduler address {scheduler!r} (e.g. tcp://head:8786): {exc}") from None
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        # as the local engine: -j -1 made a cluster with no worker, and the run waited for one forever
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     import dask
 
     options: dict[str, Any] = {
-        "n_workers": jobs or default_jobs(),
+        "n_workers": default_jobs() if jobs is None else jobs,
         "threads_per_worker": 1,
         "dashboard_address": ":0",
     }
