@@ -430,3 +430,18 @@ def test_a_tables_folder_that_cannot_be_written_is_refused_before_the_scan(
             progress=lambda s, *_: stages.append(s),
         )
     assert stages == []  # nothing was hashed
+
+
+def test_cli_refuses_removal_of_object_store_files_named_by_a_file_list(tmp_path: Path, capsys: Any) -> None:
+    """A .csv or .parquet file list naming s3:// objects passed the report-only check (it looked at
+    the -d strings only): the whole scan ran, then the removal stopped on 'Not a directory:
+    list.csv' (exit 1, nothing removed, the scan lost). Fails on the code before (QA pass 19)."""
+    pa = _need("pyarrow")
+    pq = _need("pyarrow.parquet")
+    (tmp_path / "list.csv").write_text("path\n/local/a.jpg\ns3://bucket/photos/b.jpg\n")
+    pq.write_table(pa.table({"path": ["gs://bucket/c.jpg"]}), tmp_path / "list.parquet")
+    for name in ("list.csv", "list.parquet"):
+        with pytest.raises(SystemExit) as exc:
+            main(["-d", str(tmp_path / name), "--engine", "dask", "-r", "1", "--no-cache"])
+        assert exc.value.code == 2
+        assert "report-only" in capsys.readouterr().err
