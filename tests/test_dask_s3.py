@@ -132,3 +132,21 @@ def test_store_errors_are_messages_and_a_missing_listed_object_is_skipped(
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "imgdup: error: cannot list s3://photos/set: NoCredentialsError" in err and "Traceback" not in err
+
+
+def test_removal_refuses_object_store_files(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """imgdup.remove on a scan of s3://... read the URLs as local paths, relative to the working
+    folder ('No such file or directory: CWD/s3:/photos'): it failed by luck, where README says
+    object-store inputs are report-only. Fails on the code before (QA pass 19)."""
+    engine = _need("imgdup.engine.dask")
+    picture(4).save(tmp_path / "a.jpg", quality=95)
+    picture(4).save(tmp_path / "b.jpg", quality=60)
+    s3.put([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], "photos/dup/")
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        result = engine.find_duplicates(["s3://photos/dup"], client=client, threshold=8)
+    assert [m.action.value for m in result.clusters[0].members] == ["keep", "remove"]  # the premise
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(imgdup.RemovalError, match="report-only; nothing was removed"):
+        imgdup.remove(result, quarantine=tmp_path / "q")
+    assert sorted(s3.find("photos/dup")) == ["photos/dup/a.jpg", "photos/dup/b.jpg"]
+    assert sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]
