@@ -188,7 +188,11 @@ class _Worker:
     def send(self, chunk: list[tuple[int, FileEntry]]) -> None:
         self.todo.update(chunk)
         self.chunks += 1
-        self.conn.send(chunk)
+        # A worker whose decoder crashed since its last results: the pipe is broken. The chunk
+        # stays in todo; the next wait() sees the end of the pipe, blames the file the worker
+        # was on and queues the rest again (the BrokenPipeError ended the whole run).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.conn.send(chunk)
 
     def overdue(self, timeout: float) -> bool:
         return self.state[0] >= 0 and time.monotonic() - self.state[1] > timeout
