@@ -116,6 +116,11 @@ def remove(
     work = [c for c in result.clusters if c.removable]
     if not work:
         return RemovalResult(None, (), (), permanent)
+    # Object-store files (a Dask scan of s3://...) are report-only: read as local paths, their
+    # URLs resolved against the working folder (CWD/s3:/bucket/...).
+    remote = next((p for p in (*result.roots, *(m.record.path for c in work for m in c.members)) if _is_url(p)), None)
+    if remote is not None:
+        raise RemovalError(f"{remote} is in an object store: object-store files are report-only; nothing was removed")
     # Second line of defence: the policy never marks a reference file for removal; a result
     # that does (edited, or from a bug) is refused before anything moves.
     for c in work:
@@ -133,6 +138,11 @@ def remove(
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     gone = {os.path.realpath(r.path) for r in done.removed}
     return dataclasses.replace(done, dangling=tuple(sorted(p for t, p in links if t in gone)))
+
+
+def _is_url(path: str) -> bool:
+    """An object-store URL (``s3://``, ``gs://``), as :func:`imgdup.kernels.is_remote` says."""
+    return "://" in path and not path.startswith("file://")
 
 
 def _link_targets(result: ScanResult) -> list[tuple[str, str]]:

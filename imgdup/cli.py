@@ -455,6 +455,27 @@ def _say_interrupted_removal(done: object) -> None:
         print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
 
 
+def _names_remote(datasets: Sequence[str], *, lists: bool) -> bool:
+    """Whether an input is an object-store URL, or (``lists``: the Dask engine's file lists) a
+    .csv/.parquet list that names one: such a list passed the report-only check, and the removal
+    failed only after the whole scan."""
+    if any("://" in d and not d.startswith("file://") for d in datasets):
+        return True
+    if not lists:
+        return False
+    from .engine.sources import is_file_list, read_file_list  # no dask: fsspec and pyarrow only
+    from .kernels import is_remote
+
+    for d in datasets:
+        if is_file_list(d):
+            try:
+                if any(map(is_remote, read_file_list(d))):
+                    return True
+            except Exception:  # noqa: BLE001 - an unreadable list is the scan's to report, with its reason
+                continue
+    return False
+
+
 def _scan_dask(
     roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any
 ) -> Any:
@@ -571,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--reference, --files, --labels and --between work with the local engine only (for now)")
         if args.engine == "dask" and args.max_pixels is not None:
             parser.error("--max-pixels works with the local engine only (a Dask worker keeps its own limit)")
-        if args.remove and any("://" in d and not d.startswith("file://") for d in args.dataset or ()):
+        if args.remove and _names_remote(args.dataset or (), lists=args.engine == "dask"):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731
     # SIGTERM (a batch system's time limit, a pre-emption) stops the run as Ctrl-C does: between

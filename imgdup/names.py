@@ -10,6 +10,7 @@ goes through this module:
   :func:`from_json_text`) gives the name's exact bytes.
 - CSV: path cells are written with backslash escapes, ``\\xNN`` for an undecodable byte and
   ``\\\\`` for a backslash (:func:`to_csv_cell`, reversed by :func:`from_csv_cell`).
+- Parquet (the Dask engine's tables): the same escapes, reversed by :func:`from_escaped`.
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ def to_csv_cell(path: str) -> str:
 def from_csv_cell(cell: str) -> str:
     """The path (``os.fsdecode`` form) of a cell of imgdup's CSV report (:func:`to_csv_cell`,
     then a leading ``'`` added against spreadsheet formulas, which this drops)."""
-    if cell.startswith("'"):
-        cell = cell[1:]
+    return from_escaped(cell[1:] if cell.startswith("'") else cell)
+
+
+def from_escaped(cell: str) -> str:
+    """The path (``os.fsdecode`` form) that :func:`to_csv_cell` escaped, as the Dask engine's
+    Parquet tables hold it (with no formula guard: a leading ``'`` is part of the name)."""
 
     def unescape(m: re.Match[str]) -> str:
         code = m.group(1)

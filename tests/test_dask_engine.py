@@ -6,11 +6,13 @@ skip with a message, except in CI (CI=true), where they fail: CI installs the ex
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from imgdup import index, subsets
 from imgdup.cli import main
 from imgdup.plan import to_document
 
-from .conftest import need
+from .conftest import need, picture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,6 +126,33 @@ def test_workers_may_isolate_a_decoder_in_a_child(client: Any) -> None:
     from imgdup.kernels import can_isolate
 
     assert all(client.run(can_isolate).values())
+
+
+def test_a_replaced_worker_may_still_isolate_a_decoder(engine: Any) -> None:
+    """connect() made its workers non-daemonic only while the cluster started: the nanny reads the
+    setting again when it replaces a worker (one that died, or restart()), and the replacement
+    came back daemonic, without the guarded child: a file that hangs its decoder then hung the
+    run. Fails on the code before (QA pass 19)."""
+    from imgdup.kernels import can_isolate
+
+    dask = _need("dask")
+    before = dask.config.get("distributed.worker.daemon", None)
+    with engine.connect(jobs=1, dashboard_address=None) as c:
+        c.restart()
+        assert all(c.run(can_isolate).values())
+    assert dask.config.get("distributed.worker.daemon", None) == before  # the setting ends with the client
+
+
+def test_local_workers_leave_ctrl_c_to_the_driver(engine: Any) -> None:
+    """Ctrl-C in the terminal reached connect()'s worker processes too (one process group): each
+    printed a KeyboardInterrupt traceback, 70 lines of stderr for two workers before the
+    driver's 'imgdup: interrupted'. They ignore SIGINT now, as the local engine's workers do, a
+    replaced worker too. Fails on the code before (QA pass 19)."""
+    with engine.connect(jobs=1, dashboard_address=None) as c:
+        ignored = lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # noqa: E731
+        assert all(c.run(ignored).values())
+        c.restart()
+        assert all(c.run(ignored).values())
 
 
 @pytest.mark.parametrize(("bits", "t"), [(64, 4), (64, 8), (256, 12)])
@@ -268,7 +297,8 @@ def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         with (
-            dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+            # daemonic on purpose: the module's client (connect) holds daemon=False while it is open
+            dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": True}),
             distributed.Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c,
         ):
             c.register_plugin(CrashOnKill(), name="crash-on-kill")
@@ -308,3 +338,116 @@ def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
     assert exc.value.code == 2
     assert "report-only" in capsys.readouterr().err
+
+
+def _table(path: Path) -> dict[str, list[Any]]:
+    return _need("pyarrow.parquet").read_table(path).to_pydict()  # type: ignore[no-any-return]
+
+
+def test_tables_hold_names_that_are_not_utf8_and_every_link(client: Any, engine: Any, tmp_path: Path) -> None:
+    """write_tables raised UnicodeEncodeError on a file name that is not UTF-8 (the command ended
+    in a traceback, no report written), and the clusters table left out via/via_distance, the
+    link that puts a far member in its cluster (issue 9). Fails on the code before (QA pass 19)."""
+    from imgdup.names import from_escaped
+
+    root = tmp_path / "set"
+    root.mkdir()
+    odd = os.fsdecode(os.path.join(os.fsencode(root), b"caf\xe9 \\ 'b.jpg"))  # Latin-1, a backslash, a quote
+    picture(7).save(odd, "JPEG", quality=95)
+    picture(7).save(root / "a.jpg", quality=60)
+    picture(8).save(root / "alone.png")
+    result = engine.find_duplicates([root], client=client, threshold=8)
+    assert [m.record.path for m in result.clusters[0].members] == [odd, str(root / "a.jpg")]  # the premise
+    # A far member, as a chain of near copies gives (the join decides it; here set by hand).
+    far = dataclasses.replace(
+        result.clusters[0].members[1], distance=20, via=odd, via_distance=5, linked_by="part of the picture"
+    )
+    result = dataclasses.replace(
+        result, clusters=(dataclasses.replace(result.clusters[0], members=(result.clusters[0].members[0], far)),)
+    )
+    assert engine.write_tables(client, result, str(tmp_path / "t")) == {"members": 3, "clusters": 2}
+    members, clusters = _table(tmp_path / "t" / "members"), _table(tmp_path / "t" / "clusters")
+    assert [os.fsencode(from_escaped(p)) for p in members["path"]] == [os.fsencode(r.path) for r in result.records]
+    assert [from_escaped(p) for p in members["relpath"]] == [r.entry.relpath for r in result.records]
+    assert {from_escaped(p) for p in members["root"]} == {str(root)}
+    assert [from_escaped(p) for p in clusters["path"]] == [odd, str(root / "a.jpg")]
+    assert clusters["distance"] == [0, 20] and clusters["via_distance"] == [None, 5]
+    assert clusters["linked_by"] == [None, "part of the picture"]
+    assert [None if v is None else from_escaped(v) for v in clusters["via"]] == [None, odd]
+
+
+def test_tables_are_written_when_they_have_no_rows(client: Any, engine: Any, tmp_path: Path) -> None:
+    """A scan with no duplicates wrote no clusters table, an empty folder no table at all, while
+    the command said "Parquet tables written": a reader of run/clusters failed with
+    FileNotFoundError on a clean dataset. Fails on the code before (QA pass 19)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "unique").mkdir()
+    for k in range(3):
+        picture(30 + k).save(tmp_path / "unique" / f"{k}.png")
+    for name, images in (("empty", 0), ("unique", 3)):
+        out = tmp_path / f"tables-{name}"
+        result = engine.find_duplicates([tmp_path / name], client=client, tables=str(out))
+        assert engine.write_tables(client, result, str(out)) == {"members": images, "clusters": 0}
+        assert list(_table(out / "members")) == [*engine.TABLE_COLUMNS["members"]]
+        assert len(_table(out / "members")["path"]) == images
+        assert _table(out / "clusters") == {k: [] for k in engine.TABLE_COLUMNS["clusters"]}
+        assert _table(out / "pairs") == {k: [] for k in engine.TABLE_COLUMNS["pairs"]}
+
+
+@pytest.mark.parametrize("jobs", [0, -1])
+def test_a_local_cluster_needs_one_worker_at_least(engine: Any, jobs: int, capsys: Any) -> None:
+    """-j -1 started a LocalCluster with no worker, and the run waited for one forever; -j 0 was
+    taken as 'all cores', where the local engine refuses both. Fails on the code before (QA pass 19)."""
+    with pytest.raises(imgdup.UsageError, match="at least 1"):
+        engine.connect(jobs=jobs)
+    assert main(["-d", ".", "--engine", "dask", "-j", str(jobs), "--no-cache", "--no-progress"]) == 2
+    assert "jobs must be a whole number of worker processes, at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786"])
+def test_a_malformed_scheduler_address_is_a_usage_error(engine: Any, address: str, capsys: Any) -> None:
+    """distributed's ValueError ended the command in a traceback (exit 1). QA pass 19: fails before."""
+    with pytest.raises(imgdup.UsageError, match="scheduler address"):
+        engine.connect(address)
+    assert main(["-d", ".", "--engine", "dask", "--scheduler", address, "--no-cache", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    # (an earlier test's cluster may still log its shutdown here, from its own threads: the
+    # command's own line is looked for, not the first one)
+    assert any(line.startswith("imgdup: error: bad scheduler address") and address in line for line in err.splitlines())
+    assert "ValueError" not in err
+
+
+def test_a_tables_folder_that_cannot_be_written_is_refused_before_the_scan(
+    client: Any, engine: Any, tmp_path: Path
+) -> None:
+    """--tables under a file (or anywhere not writable) failed only in the search's reduce tasks,
+    after every file was hashed: the scan was lost, with no report, and the message
+    ('[Errno 20] Not a directory') did not name --tables. Fails on the code before (QA pass 19)."""
+    (tmp_path / "set").mkdir()
+    for k in range(2):
+        picture(40 + k).save(tmp_path / "set" / f"{k}.png")
+    (tmp_path / "file").write_text("")
+    stages: list[str] = []
+    with pytest.raises(imgdup.UsageError, match=r"cannot write the tables to .*file/t"):
+        engine.find_duplicates(
+            [tmp_path / "set"],
+            client=client,
+            tables=str(tmp_path / "file" / "t"),
+            progress=lambda s, *_: stages.append(s),
+        )
+    assert stages == []  # nothing was hashed
+
+
+def test_cli_refuses_removal_of_object_store_files_named_by_a_file_list(tmp_path: Path, capsys: Any) -> None:
+    """A .csv or .parquet file list naming s3:// objects passed the report-only check (it looked at
+    the -d strings only): the whole scan ran, then the removal stopped on 'Not a directory:
+    list.csv' (exit 1, nothing removed, the scan lost). Fails on the code before (QA pass 19)."""
+    pa = _need("pyarrow")
+    pq = _need("pyarrow.parquet")
+    (tmp_path / "list.csv").write_text("path\n/local/a.jpg\ns3://bucket/photos/b.jpg\n")
+    pq.write_table(pa.table({"path": ["gs://bucket/c.jpg"]}), tmp_path / "list.parquet")
+    for name in ("list.csv", "list.parquet"):
+        with pytest.raises(SystemExit) as exc:
+            main(["-d", str(tmp_path / name), "--engine", "dask", "-r", "1", "--no-cache"])
+        assert exc.value.code == 2
+        assert "report-only" in capsys.readouterr().err

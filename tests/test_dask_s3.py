@@ -18,7 +18,7 @@ from PIL import Image
 import imgdup
 from imgdup.cli import main
 
-from .conftest import need
+from .conftest import need, picture
 
 
 def _need(module: str) -> Any:
@@ -42,6 +42,8 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(key, value)  # worker processes started by the test read these
     monkeypatch.setitem(fsspec.config.conf, "s3", options)  # this process read its config at import
     fs = s3fs.S3FileSystem(**options)
+    if fs.exists("photos"):  # moto's store outlives its server within a process: a fresh bucket per test
+        fs.rm("photos", recursive=True)
     fs.mkdir("photos")
     try:
         yield fs
@@ -98,3 +100,53 @@ def test_s3_prefix_scans_like_the_local_folder(s3: Any, small_set: Path, tmp_pat
     ]
     assert "dry run" in capsys.readouterr().out
     assert s3.ls("photos/tables/members") and s3.ls("photos/tables/clusters")
+
+
+def test_store_errors_are_messages_and_a_missing_listed_object_is_skipped(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Two store errors ended the command in a traceback. QA pass 19, both fail on the code before:
+    - no credentials: botocore's NoCredentialsError from the listing (exit 1, a traceback);
+    - a file list naming an object that is gone: FileNotFoundError from fs.info stopped the
+      whole run, where a listed local file that is gone is one skipped line."""
+    fsspec = _need("fsspec")
+    engine = _need("imgdup.engine.dask")
+    picture(3).save(tmp_path / "a.png")
+    s3.put(str(tmp_path / "a.png"), "photos/set/a.png")
+    listing = tmp_path / "list.csv"
+    listing.write_text("path\ns3://photos/set/a.png\ns3://photos/set/gone.png\n")
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        result = engine.find_duplicates([listing], client=client)
+    assert [r.path for r in result.records] == ["s3://photos/set/a.png"]
+    assert [(s.path, s.reason) for s in result.skipped] == [("s3://photos/set/gone.png", "listed but not found")]
+
+    endpoint = fsspec.config.conf["s3"]["endpoint_url"]
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint})  # no key, no secret
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FSSPEC_S3_KEY", "FSSPEC_S3_SECRET"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # botocore would ask 169.254.169.254
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    s3.clear_instance_cache()
+    args = ["-d", "s3://photos/set", "--engine", "dask", "-j", "1", "--no-cache", "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "imgdup: error: cannot list s3://photos/set: NoCredentialsError" in err and "Traceback" not in err
+
+
+def test_removal_refuses_object_store_files(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """imgdup.remove on a scan of s3://... read the URLs as local paths, relative to the working
+    folder ('No such file or directory: CWD/s3:/photos'): it failed by luck, where README says
+    object-store inputs are report-only. Fails on the code before (QA pass 19)."""
+    engine = _need("imgdup.engine.dask")
+    picture(4).save(tmp_path / "a.jpg", quality=95)
+    picture(4).save(tmp_path / "b.jpg", quality=60)
+    s3.put([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], "photos/dup/")
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        result = engine.find_duplicates(["s3://photos/dup"], client=client, threshold=8)
+    assert [m.action.value for m in result.clusters[0].members] == ["keep", "remove"]  # the premise
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(imgdup.RemovalError, match="report-only; nothing was removed"):
+        imgdup.remove(result, quarantine=tmp_path / "q")
+    assert sorted(s3.find("photos/dup")) == ["photos/dup/a.jpg", "photos/dup/b.jpg"]
+    assert sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]

@@ -204,3 +204,23 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     assert isinstance(report, HashFailure)
     pages = (40 << 20) // 4096
     assert int(report.reason) < 2 * pages  # the first buffer's pages, not one set per buffer
+
+
+def test_a_chunk_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_path: Path) -> None:
+    """hash_all refills a worker right after collecting its results; a worker whose decoder
+    crashed in between made that send raise BrokenPipeError, which ended the whole run (seen in
+    the full suite under load, in test_a_crashing_worker_is_replaced_and_only_its_file_fails; in
+    a Dask task the same error failed the scan). The send now leaves the chunk with the worker,
+    whose end the next wait reports, and its files go back to the queue. Fails on the code before
+    (QA pass 19)."""
+    from imgdup.parallel import _context, _Worker
+
+    entries = make_entries(tmp_path, ["a.png", "b.png"])
+    worker = _Worker(_context(), misbehaving, HashSettings(), 0, [])
+    worker.proc.kill()
+    worker.proc.join(10)
+    try:
+        worker.send(list(enumerate(entries)))
+        assert sorted(worker.todo) == [0, 1] and worker.chunks == 1
+    finally:
+        worker.kill()

@@ -20,13 +20,15 @@ import logging
 import math
 import operator
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
-from distributed import Client, KilledWorker, as_completed
+from distributed import Client, KilledWorker, WorkerPlugin, as_completed
 
 from .. import minlabel
 from ..cache import HashCache
@@ -35,6 +37,7 @@ from ..hashing import settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
+from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
 from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
 from ..policy import DEFAULT_KEEP
@@ -53,24 +56,67 @@ ROWS_PER_BUCKET = 1 << 22
 """Rows per reduce task (~120 MB with 64-bit hashes): bounds a task's memory whatever N is."""
 
 
+class _LocalClient(Client):  # type: ignore[misc]  # distributed has no type hints
+    """The client of the LocalCluster :func:`connect` starts: it holds ``distributed.worker.daemon``
+    False until it closes. The nanny reads that setting again each time it restarts a worker (one
+    that died, ``client.restart()``); set only while the cluster started, the replacement came back
+    daemonic, without the guarded child, and a file that hangs its decoder then hung the run."""
+
+    _setting: Any = None
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().close(*args, **kwargs)
+        finally:
+            setting, self._setting = self._setting, None
+            if setting is not None:
+                setting.__exit__(None, None, None)
+
+
+class _IgnoreInterrupt(WorkerPlugin):  # type: ignore[misc]  # distributed has no type hints
+    """Ctrl-C is the driver's to handle, as the local engine's workers ignore it: a local worker
+    shares the terminal's process group, and each one printed a KeyboardInterrupt traceback
+    (70 lines for two workers) before the driver's one-line message. Registered on the
+    cluster, it reaches every worker, a replacement included."""
+
+    def setup(self, worker: Any) -> None:
+        if threading.current_thread() is threading.main_thread():  # the worker process's own loop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
     """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
 
     The local workers are not daemonic, so each task may start the guarded decoding child that
-    isolates a crashing decoder (as the local engine's worker does).
+    isolates a crashing or hanging decoder (as the local engine's worker does); a worker that
+    dies is replaced by one that is not daemonic either. A malformed address is a
+    :class:`UsageError`; an unreachable one an ``OSError`` after Dask's connect timeout.
     """
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler)
+        except ValueError as exc:  # distributed's own parse errors: no port, an unknown scheme
+            raise UsageError(f"bad scheduler address {scheduler!r} (e.g. tcp://head:8786): {exc}") from None
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        # as the local engine: -j -1 made a cluster with no worker, and the run waited for one forever
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     import dask
 
     options: dict[str, Any] = {
-        "n_workers": jobs or default_jobs(),
+        "n_workers": default_jobs() if jobs is None else jobs,
         "threads_per_worker": 1,
         "dashboard_address": ":0",
     }
     options.update(cluster)
-    with dask.config.set({"distributed.worker.daemon": False}):
-        return Client(**options)
+    setting = dask.config.set({"distributed.worker.daemon": False})
+    try:
+        client = _LocalClient(**options)
+    except BaseException:
+        setting.__exit__(None, None, None)
+        raise
+    client._setting = setting
+    client.register_plugin(_IgnoreInterrupt(), name="imgdup-ignore-interrupt")
+    return client
 
 
 def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str | Work, timeout: float) -> list[Result]:
@@ -144,7 +190,9 @@ def _join_task(
     if out is not None:  # the worker writes its own part of the pairs table
         ids, first = np.unique(rows[2], return_index=True)
         hex_of = [_hex_column(rows[3][first[np.searchsorted(ids, x)]], bits) for x in (a, b)]
-        write_parquet(f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()})
+        write_parquet(
+            f"{out}/part-{bucket:05d}.parquet", {"a": hex_of[0], "b": hex_of[1], "distance": d.tolist()}, "pairs"
+        )
     return a, b, d
 
 
@@ -153,16 +201,30 @@ def _hex_column(words: np.ndarray, bits: int) -> list[str]:
     return [format(int.from_bytes(w.astype(">u8").tobytes(), "big"), f"0{width}x") for w in words]
 
 
-def write_parquet(url: str, columns: dict[str, list[Any]]) -> None:
-    """One Parquet file through fsspec (a local path or an object-store URL)."""
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "members": {"path": "string", "root": "string", "relpath": "string", "size": "int64", "mtime_ns": "int64",
+                "width": "int64", "height": "int64", "hash": "string", "sha256": "string", "low_information": "bool"},
+    "pairs": {"a": "string", "b": "string", "distance": "int64"},
+    "clusters": {"cluster": "int64", "path": "string", "action": "string", "distance": "int64", "via": "string",
+                 "via_distance": "int64", "linked_by": "string", "keep_reason": "string"},
+}  # fmt: skip
+"""Each table's columns and Arrow types: every part file has them, an empty table included, so
+that a reader finds the same schema whatever the data (a table with no rows is one empty part)."""
+
+
+def write_parquet(url: str, columns: dict[str, list[Any]], table: str | None = None) -> None:
+    """One Parquet file through fsspec (a local path or an object-store URL); ``table`` names
+    its schema in :data:`TABLE_COLUMNS`."""
     import fsspec  # the dask extra brings fsspec and pyarrow
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     fs, path = fsspec.core.url_to_fs(url)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    schema = pa.schema(list(TABLE_COLUMNS[table].items())) if table else None
+    data = pa.table(columns, schema=schema) if columns or schema is None else schema.empty_table()
     with fs.open(path, "wb") as fh:
-        pq.write_table(pa.table(columns), fh)
+        pq.write_table(data, fh)
 
 
 def join_arrays(
@@ -189,6 +251,8 @@ def join_arrays(
     n = len(words)
     empty = np.zeros(0, dtype=np.int64)
     if n < 2:
+        if pairs_table is not None:  # no pair, but a table to read all the same
+            write_parquet(f"{pairs_table}/part-00000.parquet", {}, "pairs")
         return empty, empty, empty
     plan = plan or subset_plan(n, threshold, bits)
     buckets = max(1, math.ceil(n * plan.rows_per_hash / rows_per_bucket))
@@ -404,13 +468,24 @@ def find_duplicates(
 
 
 def _check_tables_folder(url: str) -> None:
-    """Refuse a folder that already holds tables: stale part files would join the new ones."""
+    """Refuse a folder that already holds tables (stale part files would join the new ones), or
+    that cannot be written: found by the search's tasks, after every file was hashed, it cost
+    the scan. (A worker on another machine may still fail there; this checks the driver's view.)"""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url)
+    base = path.rstrip("/")
     for name in ("members", "pairs", "clusters"):
-        if fs.exists(f"{path.rstrip('/')}/{name}"):
+        if fs.exists(f"{base}/{name}"):
             raise UsageError(f"{url} already holds a {name} table; write the tables to a new folder")
+    probe = f"{base}/.imgdup-write-test"
+    try:
+        fs.makedirs(base, exist_ok=True)
+        with fs.open(probe, "wb"):
+            pass
+        fs.rm(probe)
+    except Exception as exc:  # noqa: BLE001 - any file system or store error: the place is unusable
+        raise UsageError(f"cannot write the tables to {url}: {type(exc).__name__}: {exc}") from None
 
 
 def _measure(
@@ -423,8 +498,8 @@ TABLE_ROWS = 100_000
 """Rows per Parquet file of the members and clusters tables (each written by one task)."""
 
 
-def _write_rows_task(url: str, rows: list[dict[str, Any]]) -> int:
-    write_parquet(url, {k: [r[k] for r in rows] for k in rows[0]} if rows else {})
+def _write_rows_task(url: str, table: str, rows: list[dict[str, Any]]) -> int:
+    write_parquet(url, {k: [r[k] for r in rows] for k in TABLE_COLUMNS[table]} if rows else {}, table)
     return len(rows)
 
 
@@ -433,19 +508,23 @@ def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]
 
     ``members``: one row per image (path, root, relpath, size, mtime_ns, width, height, hash,
     sha256, low_information); ``clusters``: one row per cluster member (cluster, path, action,
-    distance, keep_reason). Returns the row counts.
+    distance, via, via_distance, linked_by, keep_reason). Names are written as the CSV report writes them
+    (:func:`imgdup.names.to_csv_cell`: a byte that is not UTF-8 as ``\\xNN``, a backslash
+    doubled), since Parquet text must be UTF-8; :func:`imgdup.names.from_escaped` gives the name
+    back. A table with no rows is written all the same (one empty part). Returns the row counts.
     """
     base = url.rstrip("/")
     hs = result.settings.hash
     members = [
-        {"path": r.path, "root": r.entry.root, "relpath": r.entry.relpath, "size": r.entry.size,
-         "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height, "hash": hs.to_hex(r.hash),
-         "sha256": r.digest, "low_information": r.low_information}
+        {"path": to_csv_cell(r.path), "root": to_csv_cell(r.entry.root), "relpath": to_csv_cell(r.entry.relpath),
+         "size": r.entry.size, "mtime_ns": r.entry.mtime_ns, "width": r.width, "height": r.height,
+         "hash": hs.to_hex(r.hash), "sha256": r.digest, "low_information": r.low_information}
         for r in result.records
     ]  # fmt: skip
     clusters = [
-        {"cluster": c.id, "path": m.record.path, "action": m.action.value, "distance": m.distance,
-         "keep_reason": c.keep_reason}
+        {"cluster": c.id, "path": to_csv_cell(m.record.path), "action": m.action.value, "distance": m.distance,
+         "via": None if m.via is None else to_csv_cell(m.via), "via_distance": m.via_distance,
+         "linked_by": m.linked_by, "keep_reason": c.keep_reason}
         for c in result.clusters
         for m in c.members
     ]  # fmt: skip
@@ -453,9 +532,8 @@ def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]
     for name, rows in (("members", members), ("clusters", clusters)):
         parts = [rows[s : s + TABLE_ROWS] for s in range(0, len(rows), TABLE_ROWS)] or [[]]
         futures = [
-            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", part, pure=False)
+            client.submit(_write_rows_task, f"{base}/{name}/part-{k:05d}.parquet", name, part, pure=False)
             for k, part in enumerate(parts)
-            if part
         ]
         counts[name] = sum(client.gather(futures))
     return counts

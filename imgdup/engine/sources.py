@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 
 from ..discover import IMAGE_EXTENSIONS, discover
-from ..errors import UsageError
+from ..errors import ImgdupError, UsageError
 from ..filelist import entries_for_files, file_roots, real_file_paths
 from ..kernels import is_remote
 from ..models import FileEntry, Skipped
@@ -41,7 +41,9 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
         if is_file_list(root):
             listed = read_file_list(root)
             remote = [p for p in listed if is_remote(p)]
-            entries += _remote_entries(remote, root)
+            found, skip = _remote_entries(remote)
+            entries += found
+            skipped += skip
             found, skip = _local_entries([p for p in listed if not is_remote(p)])
             entries += found
             skipped += skip
@@ -133,8 +135,12 @@ def list_remote(url: str) -> list[FileEntry]:
     proto = _protocol(fs)
     base = base.rstrip("/")
     root = f"{proto}://{base}"
+    try:
+        found = fs.find(base, detail=True)
+    except Exception as exc:  # noqa: BLE001 - any store error (botocore's NoCredentialsError is none of ours)
+        raise ImgdupError(f"cannot list {url}: {type(exc).__name__}: {exc}") from None
     out = []
-    for path, info in sorted(fs.find(base, detail=True).items()):
+    for path, info in sorted(found.items()):
         if info.get("type", "file") != "file" or os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
             continue
         rel = path[len(base) :].lstrip("/")
@@ -142,16 +148,23 @@ def list_remote(url: str) -> list[FileEntry]:
     return out
 
 
-def _remote_entries(urls: list[str], listing: str) -> list[FileEntry]:
-    """Listed remote objects, with size and time from the store (the file list's folder is the root)."""
+def _remote_entries(urls: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
+    """Listed remote objects, with size and time from the store (the object's folder is its root);
+    an object that is not there is skipped, as a listed local file that is gone is."""
     if not urls:
-        return []
+        return [], []
     import fsspec  # the dask extra brings it
 
-    out = []
+    out, skipped = [], []
     for url in urls:
-        fs, path = fsspec.core.url_to_fs(url)
-        info = fs.info(path)
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+            info = fs.info(path)
+        except FileNotFoundError:
+            skipped.append(Skipped(url, "listed but not found"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - any store error (no credentials, no such bucket)
+            raise ImgdupError(f"cannot read {url}: {type(exc).__name__}: {exc}") from None
         root = url.rsplit("/", 1)[0]
         out.append(FileEntry(url, root, url.rsplit("/", 1)[1], int(info.get("size") or 0), _mtime_ns(info), 0, 0))
-    return out
+    return out, skipped
