@@ -84,6 +84,20 @@ class _IgnoreInterrupt(WorkerPlugin):  # type: ignore[misc]  # distributed has n
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _check_address(scheduler: str) -> None:
+    """Raise ValueError for an address distributed cannot parse, before any Client is made: a
+    Client whose constructor failed on it is left half-built, and its finaliser, run by the
+    garbage collector inside a later Client's start, deadlocked that start (a test process
+    hung so, QA pass 19's malformed-address tests one after another)."""
+    from distributed.comm import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    scheme, _ = parse_address(scheduler)
+    get_backend(scheme)  # an unknown scheme
+    if scheme in ("tcp", "tls", "ws", "wss"):
+        get_address_host_port(scheduler)  # no port, or not a number
+
+
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
     """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
 
@@ -94,6 +108,7 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
     """
     if scheduler:
         try:
+            _check_address(scheduler)
             return Client(scheduler)
         except ValueError as exc:  # distributed's own parse errors: no port, an unknown scheme
             raise UsageError(f"bad scheduler address {scheduler!r} (e.g. tcp://head:8786): {exc}") from None
