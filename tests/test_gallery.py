@@ -397,6 +397,8 @@ def test_keeping_the_far_end_of_a_chain_shows_no_stale_distance_and_warns_that_a
     # the far end shows how it is in the cluster: through Y (issue 9: every link shown)
     via = _tiles(browser, chain.id)[z.record.path].find_element("css selector", ".via").text
     assert via == f"joined through data/{CHAIN_Y} at {z.via_distance}" and z.via == y.record.path
+    card = browser.find_element("css selector", f'.cluster[data-cluster="{chain.id}"]')
+    assert "(1 joined through others)" in card.find_element("css selector", "h2 .meta").text
     _tiles(browser, chain.id)[z.record.path].find_element("css selector", "button.only").click()
     assert _tiles(browser, chain.id)[z.record.path].find_elements("css selector", ".via") == []  # scan keeper only
 

@@ -57,6 +57,8 @@ def test_every_report_format_shows_it(
         )
     )
     assert CHAIN_Z in line
+    header = next(t for t in text.splitlines() if t.startswith("cluster ") and "joined through others" in t)
+    assert header.endswith("(1 member joined through others)")
 
 
 def test_remembered_decisions_keep_it(shared_planted_root: Path, tmp_path: Path) -> None:

@@ -286,7 +286,9 @@
     box.dataset.pos = String(pos);
     const h = el("h2", "", "Cluster " + c.id + " ");
     const roots = [...rootsOf(c)].map((r) => shown(rootLabel[r]));
-    h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter + " · frees " +
+    const joined = c.members.filter((m) => m.via).length;  // beyond the threshold, in through others
+    h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter +
+      (joined ? " (" + joined + " joined through others)" : "") + " · frees " +
       human(freed(c)) + " · " + roots.join(", ")));
     if (conflict(c)) h.append(el("span", "bad", " · label conflict"));
     if (broken(c)) h.append(el("span", "bad", " · removes every copy: keep one"));

@@ -63,6 +63,9 @@ def human_bytes(n: int) -> str:
 
 def _cluster_lines(c: Cluster, to_hex: Callable[[int], str], labels: dict[str, str]) -> list[str]:
     lines = [f"cluster {c.id}: {len(c.members)} files, hash {to_hex(c.keep.hash)}, diameter {c.diameter}"]
+    joined = sum(m.via is not None for m in c.members)
+    if joined:  # a wide diameter is then no sign of a wrong link: say how those members are in it
+        lines[0] += f" ({joined} {'member' if joined == 1 else 'members'} joined through others)"
     if c.label_conflict:
         lines.append(f"  LABEL CONFLICT: {_labels(c.label_conflict)}")
     for m in c.members:
