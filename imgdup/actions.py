@@ -132,12 +132,12 @@ def remove(
     if quarantine is None and result.reference:  # beside the first folder files are removed from
         acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
         quarantine = default_quarantine(acted or result.roots)
-    links = _link_targets(result)
     with _locked(result.roots):
         _put_back_staged(result.roots)
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
-    gone = {os.path.realpath(r.path) for r in done.removed}
-    return dataclasses.replace(done, dangling=tuple(sorted(p for t, p in links if t in gone)))
+    if not done.removed:
+        return done
+    return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
 
 
 def _is_url(path: str) -> bool:
@@ -145,22 +145,12 @@ def _is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def _link_targets(result: ScanResult) -> list[tuple[str, str]]:
-    """(target, link) for every symbolic link the scan skipped: a dataset folder of links into a
-    pool of images (a split made of symlinks) loses its picture when the pool's copy is removed,
-    and the scan never followed the link to see it (the run said nothing: QA pass 14)."""
-    out = []
-    for s in result.skipped:
-        if s.reason.startswith("symbolic link"):
-            with contextlib.suppress(OSError, ValueError):
-                out.append((os.path.realpath(s.path), s.path))
-    return out
-
-
 def links_to(removed: Sequence[str], roots: Sequence[str]) -> tuple[str, ...]:
-    """The symbolic links under ``roots`` (walked now, links never followed) that point at one of
-    the ``removed`` paths: what :func:`_link_targets` finds from a scan, for a removal that has
-    no scan of its own to go by (``imgdup apply``: the folders may have changed since)."""
+    """The symbolic links under ``roots`` (walked once the removal is done, links never followed)
+    that point at one of the ``removed`` paths: a dataset folder of links into a pool of images (a
+    split made of symlinks) loses its picture when the pool's copy is removed, and a scan never
+    follows a link to see it (the run said nothing: QA pass 14). Walked, not taken from the scan's
+    skipped files: a plan applied later, or a link made since the scan, is seen too."""
     gone = {os.path.realpath(p) for p in removed}
     out: list[str] = []
     todo = list(roots)

@@ -16,7 +16,7 @@ import stat
 from dataclasses import replace
 from typing import Any
 
-from .actions import links_to, remove
+from .actions import remove
 from .cache import HashCache
 from .errors import PlanError, UsageError
 from .frames import frames_match
@@ -297,8 +297,6 @@ def apply(
     result = plan_to_result(plan)
     result = replace(result, clusters=tuple(c for c in result.clusters if c.id not in far))
     done = remove(result, quarantine=quarantine, permanent=permanent)
-    if done.removed:  # the plan holds no symbolic links (a scan skips them): the folders as they are now
-        done = replace(done, dangling=links_to([r.path for r in done.removed], plan.roots))
     for cid, reason in sorted(far.items()):
         log.info("cluster %d skipped: %s", cid, reason)  # in the result (the command prints it once)
     skipped = sorted(

@@ -438,9 +438,9 @@ class SkippedCluster:
 @dataclass(frozen=True)
 class RemovalResult:
     """What a removal did: the manifest to undo it with, the files moved, the clusters skipped,
-    and ``dangling``: the symbolic links under the scanned folders (never followed, listed as
-    skipped by the scan) that pointed at a file this removal took away, and so point at nothing
-    now (until an undo puts the file back)."""
+    and ``dangling``: the symbolic links under the scanned folders (never followed by a scan)
+    that pointed at a file this removal took away, and so point at nothing now (until an undo
+    puts the file back)."""
 
     manifest: str | None
     removed: tuple[Removed, ...]

@@ -287,9 +287,14 @@ def _hashes(records: Sequence[ImageRecord], bits: int) -> LinkHashes:
     return LinkHashes([link_item(r) for r in records], bits=bits)
 
 
+def _rep_key(r: ImageRecord) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """A member's hash values: members with equal ones are 0 apart (one of them stands for all)."""
+    return r.hash, r.variants, r.regions
+
+
 def _reps(records: Sequence[ImageRecord]) -> list[int]:
-    """The first member of each distinct hash value (members with equal hashes are 0 apart)."""
-    return list({(r.hash, r.variants, r.regions): i for i, r in reversed(list(enumerate(records)))}.values())
+    """The first member of each distinct hash value (:func:`_rep_key`)."""
+    return list({_rep_key(r): i for i, r in reversed(list(enumerate(records)))}.values())
 
 
 def diameter(records: Sequence[ImageRecord], *, bits: int = 64) -> int:
@@ -393,8 +398,8 @@ def joined_through(
     within the threshold; the report names the chain's last link (issue 9: no link the report
     does not show)."""
     reps, ia, ib = pairs
-    key = {(r.hash, r.variants, r.regions): k for k, r in ((k, records[i]) for k, i in enumerate(reps.tolist()))}
-    rep_of = [key[(r.hash, r.variants, r.regions)] for r in records]
+    key = {_rep_key(records[i]): k for k, i in enumerate(reps.tolist())}
+    rep_of = [key[_rep_key(r)] for r in records]
     near = pair_d <= threshold
     adjacent: dict[int, list[tuple[int, int]]] = {}
     for a, b, d in zip(ia[near].tolist(), ib[near].tolist(), pair_d[near].tolist()):

@@ -399,10 +399,11 @@ def _pairs() -> tuple[tuple[int, int], ...]:
 PAIRS = _pairs()
 
 LINK_KINDS = ("whole image", "content box", "part of the picture", "a corner left out", "turned or mirrored")
-"""How a link between two images was made, for the reports (:meth:`LinkHashes.distances` with
-``kinds``): the whole images' hashes; a content box (a border, letterbox or caption band peeled
-off either image); a sub-region (a crop, a small rotation); the halves that leave out one corner
-(a watermark or logo there); a turned or mirrored version (``--rotations``)."""
+"""How a link between two images was made, for the reports
+(:meth:`LinkHashes.distances_and_kinds`): the whole images' hashes; a content box (a border,
+letterbox or caption band peeled off either image); a sub-region (a crop, a small rotation); the
+halves that leave out one corner (a watermark or logo there); a turned or mirrored version
+(``--rotations``)."""
 _WHOLE, _BOX, _PART, _CORNER, _TURNED = range(len(LINK_KINDS))
 
 

@@ -1078,12 +1078,7 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
         stub = type(sys)(name)
         stub.__dict__.update(module)
         monkeypatch.setitem(sys.modules, name, stub)
-    data = tmp_path / "data"
-    train = [_write(data / "train" / cls / f"{i}.jpg", _big(50 + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
-    _write(data / "test" / "cat" / "copy.jpg", _small(50))  # a resized copy of train/cat/0.jpg
-    _write(data / "test" / "dog" / "new.jpg", _big(60))  # no copy of anything
-    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
-    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
+    data = _leaky_splits(tmp_path / "data", 50)
     monkeypatch.chdir(tmp_path)
     scope: dict[str, object] = {"__name__": "recipe"}
     exec(compile(_readme_recipe("ImageFolder("), "README.md", "exec"), scope)
@@ -1091,6 +1086,18 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     out = capsys.readouterr().out
     assert out.startswith("3 test images copy a training image; 0 label conflicts\n")
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
+
+
+def _leaky_splits(data: Path, seed: int) -> Path:
+    """``data/train/{cat,cat,dog}/<i>.jpg`` and a ``data/test`` that leaks three of them: a resized
+    copy of train/cat/0.jpg, a hard link to train/dog/2.jpg and a symbolic link to train/cat/1.jpg;
+    and test/dog/new.jpg, a copy of nothing."""
+    train = [_write(data / "train" / cls / f"{i}.jpg", _big(seed + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
+    _write(data / "test" / "cat" / "copy.jpg", _small(seed))
+    _write(data / "test" / "dog" / "new.jpg", _big(seed + 10))
+    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
+    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
+    return data
 
 
 def test_the_readme_hugging_face_recipe_drops_every_leaked_test_image(
@@ -1103,14 +1110,9 @@ def test_the_readme_hugging_face_recipe_drops_every_leaked_test_image(
     stub = type(sys)("datasets")
     stub.__dict__.update({"Image": _HFImage, "load_dataset": _hf_load_dataset})
     monkeypatch.setitem(sys.modules, "datasets", stub)
-    data = tmp_path / "data"
-    train = [_write(data / "train" / cls / f"{i}.jpg", _big(70 + i)) for i, cls in enumerate(["cat", "cat", "dog"])]
-    _write(data / "test" / "cat" / "copy.jpg", _small(70))  # a resized copy of train/cat/0.jpg
-    _write(data / "test" / "dog" / "new.jpg", _big(80))  # no copy of anything
+    data = _leaky_splits(tmp_path / "data", 70)
     shared = _write(data / "test" / "dog" / "shared.jpg", _big(81))
     (data / "train" / "dog" / "shared.jpg").symlink_to(shared)  # train reads the test file
-    (data / "test" / "dog").joinpath("linked.jpg").hardlink_to(train[2])
-    (data / "test" / "dog").joinpath("symlink.jpg").symlink_to(train[1])
     monkeypatch.chdir(tmp_path)
     scope: dict[str, object] = {"__name__": "recipe"}
     exec(compile(_readme_recipe('load_dataset("imagefolder"'), "README.md", "exec"), scope)
