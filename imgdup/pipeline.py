@@ -632,8 +632,9 @@ def _components(
         images = [[link_item(r) for r in by_hash[h]] for h in unique]
         known_links, fresh = _reference_links(records, nodes, by_hash, settings, threshold, searches, protected)
         found_links = region_links(
-            images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh, table=table
-        )
+            images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh, table=table,
+            spanning=True, known=known_links,
+        )  # fmt: skip
         pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:
         hashes = [node[0] for node in unique]

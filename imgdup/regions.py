@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from . import index
+from .cluster import UnionFind
 from .models import ImageRecord, Match
 
 Box = tuple[float, float, float, float]
@@ -929,6 +930,8 @@ def region_links(
     join: Callable[..., list[Match]] | None = None,
     fresh: Sequence[bool] | None = None,
     table: LinkTable | None = None,
+    spanning: bool = False,
+    known: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[int, int, int]]:
     """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
 
@@ -939,6 +942,11 @@ def region_links(
     confirmed by :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
     one fresh image are confirmed (the links between the others are already known). ``table``:
     the scan's :class:`LinkTable`, which the keep decisions read again.
+
+    ``spanning``: only links that join groups not joined yet (by the links ``known`` already,
+    pairs of images, or by a link confirmed before), in rounds (:func:`_spanning`): the groups
+    are those of every link, for a fraction of the confirmations (a new copy of a photo is near
+    each of its ~20 copies in a reference set; one confirmed link joins it to them).
     """
     owner: list[int] = []  # one entry per (image, hash value, kind)
     sub: list[bool] = []
@@ -984,6 +992,17 @@ def region_links(
         pairs = pairs[new[pairs[:, 0]] | new[pairs[:, 1]]]
         if not len(pairs):
             return []
+    if spanning:
+        return _spanning(pairs, len(images), known, lambda p: _confirm(images, p, bits, table), threshold)
+    d = _confirm(images, pairs, bits, table)
+    linked = np.flatnonzero(d <= threshold)
+    return [(int(pairs[k, 0]), int(pairs[k, 1]), int(d[k])) for k in linked]
+
+
+def _confirm(
+    images: Sequence[Sequence[Sequence[Any]]], pairs: np.ndarray, bits: int, table: LinkTable | None
+) -> np.ndarray:
+    """:func:`link_distance` of each pair of images (rows of ``pairs``): the nearest of their records."""
     # Only the images of candidate pairs are compared: their records alone go into arrays.
     involved = _distinct(pairs.ravel())
     local = np.zeros(len(images), dtype=np.int64)
@@ -1001,5 +1020,45 @@ def region_links(
     else:
         at = table.rows(flat)
         np.minimum.at(d, which, table.distances(at[ra], at[rb]))
-    linked = np.flatnonzero(d <= threshold)
-    return [(int(pairs[k, 0]), int(pairs[k, 1]), int(d[k])) for k in linked]
+    return d
+
+
+_ONE_A_PAIR_ROUNDS = 3
+"""Rounds that confirm one candidate per pair of groups before the rest are confirmed at once:
+a first candidate that fails (a near miss among many copies) rarely has a sibling that fails too."""
+
+
+def _spanning(
+    pairs: np.ndarray,
+    n: int,
+    known: Sequence[tuple[int, int]],
+    confirm: Callable[[np.ndarray], np.ndarray],
+    threshold: int,
+) -> list[tuple[int, int, int]]:
+    """The confirmed links of :func:`region_links` with ``spanning``: each round confirms the
+    candidates whose images are in different groups (one per pair of groups in the first
+    rounds, then all that are left), and joins the groups of those within ``threshold``. A
+    candidate left out joins nothing new, so the groups are those of every link."""
+    uf = UnionFind(n)
+    for a, b in known:
+        uf.union(a, b)
+    tried = np.zeros(len(pairs), dtype=bool)
+    out: list[tuple[int, int, int]] = []
+    for round_ in range(_ONE_A_PAIR_ROUNDS + 1):
+        root = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
+        ga, gb = root[pairs[:, 0]], root[pairs[:, 1]]
+        open_ = np.flatnonzero((ga != gb) & ~tried)
+        if not len(open_):
+            break
+        if round_ < _ONE_A_PAIR_ROUNDS:  # the first candidate of each pair of groups
+            key = np.minimum(ga, gb)[open_] * n + np.maximum(ga, gb)[open_]
+            order = np.argsort(key, kind="stable")
+            ordered = key[order]
+            open_ = open_[order[np.concatenate(([True], ordered[1:] != ordered[:-1]))]]
+        tried[open_] = True
+        d = confirm(pairs[open_])
+        for k, dist in zip(open_[d <= threshold].tolist(), d[d <= threshold].tolist()):
+            a, b = int(pairs[k, 0]), int(pairs[k, 1])
+            uf.union(a, b)
+            out.append((a, b, int(dist)))
+    return sorted(out)

@@ -367,6 +367,45 @@ def test_region_links_are_every_pair_within_the_threshold(variants: int) -> None
         assert len(want) > 20
 
 
+def _groups(n: int, links: list[tuple[int, int]]) -> list[list[int]]:
+    from imgdup.cluster import components
+    from imgdup.models import Match
+
+    return components(n, [Match(a, b, 0) for a, b in links])
+
+
+def test_spanning_region_links_connect_exactly_what_every_link_connects() -> None:
+    """The search confirms only the links that join two groups not yet joined (a fresh copy
+    of a photo is near all ~20 of its reference siblings: one confirmed link is enough), seeded
+    with links known already; the groups are those of every link, never more, never fewer,
+    with fresh images or without, whatever the known links are."""
+    from imgdup.regions import link_distance, region_links
+
+    rng = random.Random(11)
+    items = []
+    for _ in range(12):
+        layout = [rng.getrandbits(64) for _ in range(7)] + [rng.getrandbits(256) for _ in range(16)]
+        base = (rng.getrandbits(64), layout)
+        items += [_item(rng, base, 64, regions=rng.random() < 0.9, variants=0) for _ in range(10)]
+    images = [[it] for it in items[:100]] + [[a, b] for a, b in zip(items[100::2], items[101::2])]
+    n = len(images)
+    for threshold in (4, 10):
+        full = region_links(images, threshold, bits=64)
+        confirmed = 0
+        for trial in range(6):
+            fresh = [rng.random() < 0.3 for _ in range(n)] if trial % 2 else None
+            # known: links among the images that are not fresh (a remembered reference search)
+            known = [(i, j) for i, j, _ in full if rng.random() < 0.5 and not (fresh and (fresh[i] or fresh[j]))]
+            want = [(i, j) for i, j, _ in full if fresh is None or fresh[i] or fresh[j]]
+            got = region_links(images, threshold, bits=64, fresh=fresh, spanning=True, known=known)
+            assert _groups(n, [(i, j) for i, j, _ in got] + known) == _groups(n, want + known)
+            for i, j, d in got:  # every link it gives is a real one, at its distance
+                assert d == min(link_distance(a, b, bits=64) for a in images[i] for b in images[j]) <= threshold
+            assert len(got) < len(want)
+            confirmed += len(got)
+        assert confirmed > 20
+
+
 def test_batched_decisions_with_reference_files_measure_to_the_nearest_one() -> None:
     """With reference files in a cluster, every one of them is kept (distance to the keeper) and
     every other member is measured against the nearest reference file."""
