@@ -590,8 +590,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--scheduler and --tables need --engine dask")
         if args.engine == "dask" and (args.reference or args.files or args.labels or args.between):
             parser.error("--reference, --files, --labels and --between work with the local engine only (for now)")
-        if args.engine == "dask" and args.max_pixels is not None:
-            parser.error("--max-pixels works with the local engine only (a Dask worker keeps its own limit)")
         if args.remove and _names_remote(args.dataset or (), lists=args.engine == "dask"):
             parser.error("object-store inputs are report-only: --remove 1 acts on local files only")
         runner = lambda: _run_scan(args)  # noqa: E731

@@ -22,12 +22,15 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from PIL import Image
+
 from .hashing import CHANGED_REASON, hash_entry, quality_entry
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
-from .parallel import DEFAULT_TIMEOUT, hash_all
+from .parallel import DEFAULT_TIMEOUT, THIS_PROCESS, hash_all
 
 Result = ImageRecord | HashFailure
 Work = Callable[[FileEntry, HashSettings], Result]
@@ -51,36 +54,51 @@ def run_batch(
     kind: str | Work = "hash",
     timeout: float = DEFAULT_TIMEOUT,
     isolate: bool = True,
+    max_pixels: int | None = THIS_PROCESS,
 ) -> list[Result]:
     """Hash (``kind="hash"``) or measure (``"quality"``) a batch; results in input order. ``kind``
     may also be the per-file function itself (picklable), e.g. the keep policy's measurement with
-    its per-round options bound.
+    its per-round options bound. ``max_pixels``: the decompression-bomb limit to decode under
+    (a Dask task carries its client's: ``--max-pixels`` holds on every worker).
 
     Never raises for a bad file: every per-file problem is a :class:`HashFailure`.
     """
     work = WORK[kind] if isinstance(kind, str) else kind
     remote = [i for i, e in enumerate(entries) if is_remote(e.path)]
     if not remote:
-        return _local_batch(list(entries), settings, work, timeout, isolate)
+        return _local_batch(list(entries), settings, work, timeout, isolate, max_pixels)
     with tempfile.TemporaryDirectory(prefix="imgdup-") as folder:
         staged: list[FileEntry | HashFailure] = list(entries)
         for i in remote:
             staged[i] = _fetch(entries[i], folder, i)
         todo = [(i, e) for i, e in enumerate(staged) if isinstance(e, FileEntry)]
-        done = _local_batch([e for _, e in todo], settings, work, timeout, isolate)
+        done = _local_batch([e for _, e in todo], settings, work, timeout, isolate, max_pixels)
         results: dict[int, Result] = {i: s for i, s in enumerate(staged) if isinstance(s, HashFailure)}
         for (i, _), res in zip(todo, done):
             results[i] = _restore(res, entries[i])
         return [results[i] for i in range(len(entries))]
 
 
+_LIMIT_LOCK = threading.Lock()
+
+
 def _local_batch(
-    entries: list[FileEntry], settings: HashSettings, work: Work, timeout: float, isolate: bool
+    entries: list[FileEntry], settings: HashSettings, work: Work, timeout: float, isolate: bool, max_pixels: int | None
 ) -> list[Result]:
     if isolate and can_isolate():
         with _main_not_reimported():
-            return hash_all(entries, settings, jobs=1, timeout=timeout, work=work)
-    return [work(e, settings) for e in entries]  # hash_entry itself turns every exception into a failure
+            return hash_all(entries, settings, jobs=1, timeout=timeout, work=work, max_pixels=max_pixels)
+    if max_pixels in (THIS_PROCESS, Image.MAX_IMAGE_PIXELS):
+        return [work(e, settings) for e in entries]  # hash_entry itself turns every exception into a failure
+    # In this thread (a daemonic worker may start no child), under a limit other than this
+    # process's: it is Pillow's global, so such batches take turns.
+    with _LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            return [work(e, settings) for e in entries]
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 @contextlib.contextmanager

@@ -45,6 +45,9 @@ DEFAULT_MEMORY_MB = 2048
 """Address space a worker may add beyond its imports: room for the largest image Pillow will
 open (~89 M pixels x 4 bytes, plus conversions), not for a decoder gone wild."""
 
+THIS_PROCESS = -1
+"""A ``max_pixels`` of :func:`hash_all`: the limit this process has (``PIL.Image.MAX_IMAGE_PIXELS``)."""
+
 _CHUNK = 16  # files per message: small enough to rebalance, large enough to amortise IPC
 _IN_FLIGHT = 2  # chunks sent ahead to each worker
 
@@ -200,14 +203,20 @@ def _worker_main(
 
 class _Worker:
     def __init__(
-        self, ctx: Any, work: HashFunction, settings: HashSettings, memory_mb: int, siblings: Sequence[_Worker] = ()
+        self,
+        ctx: Any,
+        work: HashFunction,
+        settings: HashSettings,
+        memory_mb: int,
+        siblings: Sequence[_Worker] = (),
+        max_pixels: int | None = None,
     ) -> None:
         self.conn, child = ctx.Pipe()
         self.state = ctx.RawArray("d", [-1.0, 0.0])  # [index being decoded or -1, its start time]
         # Only a forked child holds copies of the parent's ends (other start methods pass just
         # the child's end, and pickling a parent end would hand the worker a duplicate of it).
         inherited = [self.conn, *(w.conn for w in siblings)] if ctx.get_start_method() == "fork" else []
-        args = (child, self.state, work, settings, memory_mb, inherited, Image.MAX_IMAGE_PIXELS)
+        args = (child, self.state, work, settings, memory_mb, inherited, max_pixels)
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()
@@ -263,6 +272,7 @@ def hash_all(
     batch: int = 256,
     work: HashFunction = hash_entry,
     on_started: Callable[[], None] | None = None,
+    max_pixels: int | None = THIS_PROCESS,
 ) -> list[Result]:
     """Hash ``entries`` with ``jobs`` worker processes; results come back in input order.
 
@@ -270,8 +280,12 @@ def hash_all(
     ``on_progress`` the number of files done so far. ``work`` (a picklable top-level
     function) replaces the hash function: the fault-injection tests' way into a worker.
     ``on_started`` is called once the workers run (forked while this process has one thread:
-    a caller may start a thread of its own there, see :mod:`imgdup.warm`).
+    a caller may start a thread of its own there, see :mod:`imgdup.warm`). ``max_pixels``: the
+    workers' decompression-bomb limit (:data:`THIS_PROCESS`: this process's, which ``--max-pixels``
+    sets; a Dask task passes the one its client was given).
     """
+    if max_pixels == THIS_PROCESS:
+        max_pixels = Image.MAX_IMAGE_PIXELS
     results: list[Result | None] = [None] * len(entries)
     pending: list[tuple[FileEntry, Result]] = []
     done = 0
@@ -295,7 +309,7 @@ def hash_all(
             load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
             ctx = _context()
             for _ in range(max(1, min(jobs, len(queue)))):
-                workers.append(_Worker(ctx, work, settings, memory_mb, workers))
+                workers.append(_Worker(ctx, work, settings, memory_mb, workers, max_pixels))
         if on_started:
             on_started()
         while done < len(entries):
@@ -339,7 +353,7 @@ def hash_all(
                 w.todo, w.chunks = {}, 0
                 w.kill()
                 # _context() again: a caller's thread may have started since (imgdup.warm's reader)
-                workers[i] = _Worker(_context(), work, settings, memory_mb, workers)
+                workers[i] = _Worker(_context(), work, settings, memory_mb, workers, max_pixels)
         for w in workers:
             with contextlib.suppress(Exception):
                 w.conn.send(None)

@@ -333,6 +333,31 @@ def test_cli_dask_engine_writes_the_same_report_and_tables(
     assert "already holds" in capsys.readouterr().err
 
 
+def test_cli_dask_engine_decodes_under_the_pixel_limit_given(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """``--max-pixels`` holds on the Dask workers as in the local pool: a file over twice the
+    limit is refused there, naming the option that raises it; raised, it is hashed. (The engine
+    refused the option, while its bomb message suggested it.)"""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    picture(1, (400, 300)).save(tmp_path / "big.png")
+    picture(2, (100, 80)).save(tmp_path / "small.png")
+    args = ["-d", str(tmp_path), "--no-cache", "--no-progress", "--format", "json", "--engine", "dask",
+            "--scheduler", client.scheduler.address]  # fmt: skip
+    try:
+        assert main([*args, "--max-pixels", "50000"]) == 3  # a file refused: partial
+        doc = json.loads(capsys.readouterr().out)
+        (failure,) = doc["failures"]
+        assert failure["path"].endswith("big.png") and "decompression bomb" in failure["reason"]
+        assert "--max-pixels" in failure["reason"] and doc["summary"]["images"] == 1
+        Image.MAX_IMAGE_PIXELS = saved
+        assert main([*args, "--max-pixels", "200000"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["failures"] == [] and doc["summary"]["images"] == 2
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
 def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])

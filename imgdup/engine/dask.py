@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from distributed import Client, KilledWorker, WorkerPlugin, as_completed
+from PIL import Image
 
 from .. import minlabel
 from ..cache import HashCache
@@ -134,8 +135,10 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
     return client
 
 
-def _hash_task(entries: list[FileEntry], settings: HashSettings, kind: str | Work, timeout: float) -> list[Result]:
-    return run_batch(entries, settings, kind=kind, timeout=timeout)
+def _hash_task(
+    entries: list[FileEntry], settings: HashSettings, kind: str | Work, timeout: float, max_pixels: int | None
+) -> list[Result]:
+    return run_batch(entries, settings, kind=kind, timeout=timeout, max_pixels=max_pixels)
 
 
 def run_batches(
@@ -159,7 +162,11 @@ def run_batches(
     """
     slices = [slice(s, min(s + batch, len(entries))) for s in range(0, len(entries), batch)]
     out: list[Result | None] = [None] * len(entries)
-    submit = partial(client.submit, _hash_task, settings=settings, kind=kind, timeout=timeout, pure=False)
+    # Decoded under this process's decompression-bomb limit (--max-pixels), not the workers' own.
+    submit = partial(
+        client.submit, _hash_task, settings=settings, kind=kind, timeout=timeout, max_pixels=Image.MAX_IMAGE_PIXELS,
+        pure=False,
+    )  # fmt: skip
     futures = {submit(list(entries[sl]), retries=1): sl for sl in slices}
     done = 0
     for fut in as_completed(list(futures)):
