@@ -325,7 +325,8 @@ class LeakPair:
 
     ``hard_links`` counts single files with names in both folders (a ``cp -al`` split): one
     file, so no cluster, but the same picture in both; their names are in ``files_a`` and
-    ``files_b`` too."""
+    ``files_b`` too. ``symlinks`` likewise counts single files that a reference folder's
+    symbolic link places in the other folder (a split made of links)."""
 
     a: str
     b: str
@@ -333,6 +334,7 @@ class LeakPair:
     files_a: tuple[str, ...]
     files_b: tuple[str, ...]
     hard_links: int = 0
+    symlinks: int = 0
 
 
 @dataclass(frozen=True)

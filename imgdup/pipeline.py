@@ -275,10 +275,12 @@ def dataset_sets(
     clusters set apart, label conflicts and leaks between the ``roots`` (see :func:`annotate`);
     shared by the local and the Dask engine, whose reports must be the same."""
     counts: dict[str, int] = {}
+    links = link_names or {}
     for r in scanned.records:
         # Each folder counts the files it names: a file hard-linked into train and test (a
-        # ``cp -al`` split) is an image of both; by its first name alone, train lost one.
-        for key in {set_of(n, roots, os.sep) for n in (r.path, *r.entry.aliases)}:
+        # ``cp -al`` split) is an image of both; by its first name alone, train lost one. So is
+        # a file that a training folder's symbolic link points at (ImageFolder reads it there).
+        for key in {set_of(n, roots, os.sep) for n in (r.path, *r.entry.aliases, *links.get(r.path, ()))}:
             counts[key] = counts.get(key, 0) + 1
     return annotate(
         scanned.clusters,
@@ -292,7 +294,7 @@ def dataset_sets(
         linked=[(r.path, *r.entry.aliases) for r in scanned.records if r.entry.aliases],
         # reference files by a symbolic link of a reference folder, as the policy kept them
         reference_files=frozenset(r.path for r in scanned.records if protected(r)) if protected else frozenset(),
-        link_names=link_names or {},
+        link_names=links,
     )
 
 

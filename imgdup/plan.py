@@ -121,6 +121,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
                 "b": p.b,
                 "clusters": p.clusters,
                 "hard_links": p.hard_links,
+                "symlinks": p.symlinks,
                 "files_a": list(p.files_a),
                 "files_b": list(p.files_b),
             }

@@ -138,12 +138,21 @@ def _summaries(
     leaked: dict[tuple[str, str], set[str]] = {}
     pair_clusters: dict[tuple[str, str], int] = {}
     pair_links: dict[tuple[str, str], int] = {}
-    for names in linked:  # one file under names in several folders: the same picture in each
+    pair_symlinks: dict[tuple[str, str], int] = {}
+    # One file under names in several folders: the same picture in each. Its names are its hard
+    # links, and the symbolic links of reference folders that point at it (ImageFolder reads it
+    # there too); a pair of folders its hard links alone span counts as a hard link.
+    several = {names[0]: tuple(names) for names in linked}
+    for path in link_names or {}:
+        several.setdefault(path, (path,))
+    for path, hard in several.items():
         named: dict[str, list[str]] = {}
-        for name in names:
+        for name in (*hard, *(link_names or {}).get(path, ())):
             named.setdefault(where(name), []).append(name)
+        by_hard = {where(name) for name in hard}
         for a, b in combinations(sorted(r for r in named if r), 2):
-            pair_links[(a, b)] = pair_links.get((a, b), 0) + 1
+            count = pair_links if a in by_hard and b in by_hard else pair_symlinks
+            count[(a, b)] = count.get((a, b), 0) + 1
             leaked.setdefault((a, b), set()).update(named[a])
             leaked.setdefault((b, a), set()).update(named[b])
     for c in clusters:
@@ -179,8 +188,9 @@ def _summaries(
             tuple(sorted(leaked[(a, b)])),
             tuple(sorted(leaked[(b, a)])),
             pair_links.get((a, b), 0),
+            pair_symlinks.get((a, b), 0),
         )
-        for a, b in sorted(pair_clusters.keys() | pair_links.keys())
+        for a, b in sorted(pair_clusters.keys() | pair_links.keys() | pair_symlinks.keys())
     )
     return sets, pairs
 

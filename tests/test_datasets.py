@@ -593,6 +593,39 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert "1 hard-linked file" in capsys.readouterr().out
 
 
+def test_a_test_file_a_training_link_points_at_is_listed_as_a_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A split made of links: train/cat/x.jpg -> test/cat/x.jpg. ImageFolder reads that one
+    file in both splits, so the test image is a training image: the very leak a train/test check
+    is run for. It was kept as a reference file, but the summary said "leaks: none" and train
+    counted 1 image of 2 (QA pass 18). Listed now as a file linked into both folders, as a
+    hard-linked one is; nothing is removed for it."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    _write(train / "cat" / "a.jpg", _big(43))
+    x = _write(test / "cat" / "x.jpg", _big(44))
+    _write(test / "cat" / "y.jpg", _big(45))
+    (train / "cat" / "x.jpg").symlink_to(x)
+    result = _scan(test, reference=[train], between=True)
+    assert result.clusters == ()
+    (pair,) = result.leak_pairs
+    assert (pair.clusters, pair.hard_links, pair.symlinks) == (0, 0, 1)
+    names = {pair.a: pair.files_a, pair.b: pair.files_b}
+    assert names == {_real(test): (_real(x),), _real(train): (_real(train / "cat" / "x.jpg"),)}
+    sets = {s.name: (s.files, dict(s.leaks)) for s in result.sets}
+    assert sets == {"test": (2, {_real(train): 1}), "train": (2, {_real(test): 1})}
+    args = ["--reference", str(train), "-d", str(test), "--between", "-t", "8", "--no-cache", "-j", "1"]
+    args.append("--no-progress")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 file linked into both (a symbolic link)" in out and "leaks: none" not in out
+    assert main([*args, "--format", "json"]) == 0
+    (leak,) = json.loads(capsys.readouterr().out)["leaks"]
+    assert (leak["clusters"], leak["hard_links"], leak["symlinks"]) == (0, 0, 1)
+    assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert x.exists() and (train / "cat" / "x.jpg").exists()
+
+
 def test_a_file_hard_linked_into_two_folders_counts_among_the_images_of_each(tmp_path: Path) -> None:
     """The per-folder image count went by each file's first name in path order: a ``cp -al``
     split's test/a.jpg (named before train/a.jpg) was counted in test only, and the training

@@ -106,6 +106,8 @@ def sets_lines(result: ScanResult) -> list[str]:
         )
     for p in result.leak_pairs:
         links = f", {plural(p.hard_links, 'hard-linked file')} (one file in both)" if p.hard_links else ""
+        if p.symlinks:
+            links += f", {plural(p.symlinks, 'file')} linked into both (a symbolic link)"
         lines.append(
             f"leaks {names.get(p.a, p.a)} <-> {names.get(p.b, p.b)}: {plural(p.clusters, 'cluster')}{links}, "
             f"{plural(len(p.files_a), 'file')} in {names.get(p.a, p.a)}, {len(p.files_b)} in {names.get(p.b, p.b)}"
