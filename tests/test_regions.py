@@ -374,12 +374,19 @@ def _groups(n: int, links: list[tuple[int, int]]) -> list[list[int]]:
     return components(n, [Match(a, b, 0) for a, b in links])
 
 
-def test_spanning_region_links_connect_exactly_what_every_link_connects() -> None:
+@pytest.mark.parametrize("rounds", [0, 1, 16])
+def test_spanning_region_links_connect_exactly_what_every_link_connects(
+    rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The search confirms only the links that join two groups not yet joined (a fresh copy
     of a photo is near all ~20 of its reference siblings: one confirmed link is enough), seeded
     with links known already; the groups are those of every link, never more, never fewer,
-    with fresh images or without, whatever the known links are."""
+    with fresh images or without, whatever the known links are, and however many rounds of
+    one candidate a group come before the rest are confirmed at once."""
+    from imgdup import regions
     from imgdup.regions import link_distance, region_links
+
+    monkeypatch.setattr(regions, "_ONE_EACH_ROUNDS", rounds)
 
     rng = random.Random(11)
     items = []
@@ -401,7 +408,8 @@ def test_spanning_region_links_connect_exactly_what_every_link_connects() -> Non
             assert _groups(n, [(i, j) for i, j, _ in got] + known) == _groups(n, want + known)
             for i, j, d in got:  # every link it gives is a real one, at its distance
                 assert d == min(link_distance(a, b, bits=64) for a in images[i] for b in images[j]) <= threshold
-            assert len(got) < len(want)
+            if rounds:  # a spanning forest's links, not every link (rounds=0: every candidate at once)
+                assert len(got) < len(want) and len(got) < n
             confirmed += len(got)
         assert confirmed > 20
 
