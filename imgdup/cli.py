@@ -536,10 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
         verb = _apply_parser().parse_args(argv[1:])
-        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
+        # "is not None": an empty value ("$Q" unset) must reach the checks below, not be dropped
+        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine is not None else [])]
         argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
         argv += ["--format", verb.format, *(["-j", str(verb.jobs)] if verb.jobs is not None else [])]
-        argv += [*(["--cache", verb.cache] if verb.cache else []), *(["--no-cache"] if verb.no_cache else [])]
+        argv += [*(["--cache", verb.cache] if verb.cache is not None else []), *(["--no-cache"] * verb.no_cache)]
         argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
     args = parser.parse_args(argv)

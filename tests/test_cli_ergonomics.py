@@ -66,6 +66,27 @@ def test_apply_verb_with_an_empty_plan_name_says_so(capsys: pytest.CaptureFixtur
     assert exc.value.code == 2 and "--apply needs a name" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--quarantine", "--cache"])
+def test_apply_verb_with_an_empty_option_name_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """``imgdup apply PLAN --quarantine "$Q"`` with Q unset moved the files to the default
+    quarantine (and an empty --cache read the default cache): the verb form dropped an empty
+    value before the checks that ``--apply PLAN --quarantine ""`` gets (QA pass 20)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default cache, if it is used
+    data = tmp_path / "data"
+    _pair(data)
+    plan = tmp_path / "plan.json"
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--report", str(plan)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", str(plan), "-j", "1", option, ""])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+    assert not (tmp_path / "data.imgdup-quarantine").exists()
+
+
 @pytest.mark.parametrize(
     ("mode", "extra", "named"),
     [
