@@ -389,7 +389,11 @@ def _run_scan(args: argparse.Namespace) -> int:
             cache=None if args.no_cache else (args.cache or default_cache_path()),
             timeout=args.timeout,
             progress=progress,
-            **({"scheduler": args.scheduler, "tables": args.tables} if args.engine == "dask" else {}),
+            **(
+                {"scheduler": args.scheduler, "tables": args.tables, "quiet": args.quiet}
+                if args.engine == "dask"
+                else {}
+            ),
         )
     finally:
         if progress:
@@ -477,20 +481,22 @@ def _names_remote(datasets: Sequence[str], *, lists: bool) -> bool:
 
 
 def _scan_dask(
-    roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any
+    roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, quiet: bool, **options: Any
 ) -> Any:
-    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers."""
+    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers.
+    ``quiet`` (-q) leaves stderr to errors: the dashboard's link and the tables' line are not said."""
     try:
         from .engine import dask as dask_engine  # dask is an optional extra
     except ImportError as exc:
         raise UsageError(f"--engine dask needs the dask extra: pip install 'imgdup-ml[dask]' ({exc})") from None
     with dask_engine.connect(scheduler, jobs=jobs) as client:
-        if client.dashboard_link:
+        if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
         if tables:
             dask_engine.write_tables(client, result, tables)
-            print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
+            if not quiet:
+                print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
     return result
 
 

@@ -333,6 +333,19 @@ def test_cli_dask_engine_writes_the_same_report_and_tables(
     assert "already holds" in capsys.readouterr().err
 
 
+def test_cli_quiet_dask_run_says_nothing_on_stderr(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """``-q`` is "only errors on stderr" (README, Options): with --engine dask it still printed the
+    dashboard's link and "Parquet tables written to" (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    args = ["-d", str(data), "--no-cache", "-q", "--engine", "dask", "--scheduler", client.scheduler.address]
+    assert main([*args, "--tables", str(tmp_path / "tables")]) == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "tables" / "clusters").is_dir()
+
+
 def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
