@@ -539,6 +539,21 @@ def test_a_file_list_naming_no_existing_file_says_so(
     assert "the file list names no file" in capsys.readouterr().err
 
 
+def test_a_nul_separated_list_read_without_null_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``find . -print0 | imgdup --files -`` without --null (or --files naming an image, not a
+    list) ended in a traceback: "ValueError: embedded null byte" (QA pass 20)."""
+    _write(tmp_path / "a.jpg", _big(46))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"./a.jpg\0./a.jpg\0")))
+    assert main(["--files", "-", "--no-cache", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--null" in err and "Traceback" not in err
+    assert main(["--files", "a.jpg", "--no-cache", "--no-progress"]) == 2
+    assert "--null" in capsys.readouterr().err
+
+
 def test_file_list_with_odd_names_from_stdin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
