@@ -346,6 +346,19 @@ def test_cli_quiet_dask_run_says_nothing_on_stderr(client: Any, tmp_path: Path, 
     assert (tmp_path / "tables" / "clusters").is_dir()
 
 
+def test_one_folder_as_roots_is_one_folder(client: Any, engine: Any, tmp_path: Path) -> None:
+    """``find_duplicates("photos", client=c)``, as the local engine takes it (README, "Python
+    API"): the Dask engine read the string as its characters ("not a directory: p", QA pass 20)."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    picture(2).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    one = engine.find_duplicates(str(data), client=client)
+    assert one.roots == engine.find_duplicates([str(data)], client=client).roots == (str(data),)
+    assert one.summary.to_remove == 1
+    assert engine.find_duplicates(data, client=client).summary.to_remove == 1
+
+
 def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["-d", "s3://bucket/photos", "--engine", "dask", "-r", "1"])
