@@ -539,6 +539,22 @@ def test_a_file_list_naming_no_existing_file_says_so(
     assert "the file list names no file" in capsys.readouterr().err
 
 
+def test_a_folder_option_naming_a_file_list_says_where_lists_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d files.csv`` (a list as the Dask engine reads one, README "Running on a cluster") with the
+    local engine skipped the list as "not an image" and said "no images found in" its folder, exit
+    0, as if that folder had been scanned (QA pass 20)."""
+    a = _write(tmp_path / "photos" / "a.jpg", _big(46))
+    listing = tmp_path / "files.csv"
+    listing.write_text(f"path\n{a}\n")
+    with pytest.raises(imgdup.UsageError, match=r"files\.csv is neither a folder nor an image.*--files"):
+        _scan(listing)
+    assert main(["-d", str(listing), "--no-cache", "--no-progress"]) == 2
+    assert "--files" in capsys.readouterr().err
+    assert _scan(a).summary.images == 1  # an image file named as a root is still scanned
+
+
 def test_a_nul_separated_list_read_without_null_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
