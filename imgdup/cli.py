@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -537,6 +538,15 @@ def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mo
         parser.error(f"{mode} does not scan: {', '.join(unused)} not used with it")
 
 
+def _missing_option(extra: Sequence[str]) -> str:
+    """A hint for words given without their option: ``imgdup photos`` (a folder, as most tools
+    take it) and ``imgdup undo M`` (as ``imgdup apply P``) said only "unrecognized arguments"."""
+    if extra[0] == "undo" and len(extra) == 2:
+        return f" (undo is an option: imgdup --undo {shlex.quote(extra[1])})"
+    folders = [w for w in extra if os.path.isdir(w)]
+    return f" (a folder is given with -d: imgdup -d {shlex.quote(folders[0])})" if folders else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _reopen_closed_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -549,7 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv += [*(["--cache", verb.cache] if verb.cache is not None else []), *(["--no-cache"] * verb.no_cache)]
         argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # what parse_args says, with the option a new user left out
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{_missing_option(extra)}")
     if args.quiet and args.verbose:
         parser.error("-q/--quiet and -v/--verbose exclude each other")
     _setup_logging(args)

@@ -87,6 +87,21 @@ def test_apply_verb_with_an_empty_option_name_is_a_usage_error(
     assert not (tmp_path / "data.imgdup-quarantine").exists()
 
 
+@pytest.mark.parametrize(("words", "hint"), [(["{data}"], "-d {data}"), (["undo", "m.json"], "--undo m.json")])
+def test_a_folder_or_verb_without_its_option_says_which_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], words: list[str], hint: str
+) -> None:
+    """``imgdup photos`` (a folder with no -d, as most tools take it) or ``imgdup undo M`` (as
+    ``imgdup apply P``) said only "unrecognized arguments" (QA pass 20)."""
+    data = tmp_path / "data"
+    _pair(data)
+    with pytest.raises(SystemExit) as exc:
+        main([w.format(data=data) for w in words])
+    assert exc.value.code == 2
+    assert hint.format(data=data) in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize(
     ("mode", "extra", "named"),
     [
