@@ -201,18 +201,33 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     res = undo(manifest)
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
-    restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
+    restored, in_place = _files_restored(res.restored), _files_restored(res.already_in_place, word="")
+    problems = len(res.problems)
     try:
         if fmt == "json":
             doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
                    "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
             sys.stdout.write(to_json_text({"undo": doc}))
         else:
-            print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
+            print(f"restored {restored}, {in_place} already in place, {plural(problems, 'problem')}")
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_closed(None)
     return EXIT_PARTIAL if res.problems else EXIT_OK
+
+
+def _files_restored(paths: Sequence[str], word: str = "file") -> str:
+    """``1 file (2 names)`` for a file restored with its hard links, as its removal counted it
+    (it said "restored 2 files" after "moved to the quarantine: 1 file (...; 2 names ...)")."""
+    inodes: set[tuple[int, int]] = set()
+    for path in paths:
+        try:
+            st = os.lstat(path)
+            inodes.add((st.st_dev, st.st_ino))
+        except OSError:  # changed since the undo: counted as a file of its own
+            inodes.add((-1, len(inodes)))
+    files = len(inodes)
+    return (plural(files, word) if word else str(files)) + (f" ({len(paths)} names)" if len(paths) > files else "")
 
 
 def _files_removed(removal: RemovalResult) -> str:

@@ -539,6 +539,24 @@ def test_two_names_of_one_removed_file_inside_the_roots_are_not_said_to_keep_its
     assert f"moved to the quarantine: 1 file ({human_bytes(size)}; 2 names: hard links go with their file)" in out
 
 
+def test_undo_counts_a_file_with_two_names_as_the_removal_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The removal said "1 file (...; 2 names: hard links go with their file)", and its undo
+    "restored 2 files" (QA pass 20)."""
+    root = tmp_path / "data"
+    save(photo(95), root / "a" / "k.png")
+    shutil.copyfile(root / "a" / "k.png", root / "a" / "x.png")
+    (root / "b").mkdir()
+    os.link(root / "a" / "x.png", root / "b" / "x2.png")
+    assert main(["-d", str(root), "-r", "1", "--no-cache", "--quarantine", str(tmp_path / "q")]) == 0
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    capsys.readouterr()
+    assert main(["--undo", str(manifest)]) == 0
+    assert "restored 1 file (2 names), 0 already in place, 0 problems" in capsys.readouterr().out
+    assert os.path.samefile(root / "a" / "x.png", root / "b" / "x2.png")
+
+
 def test_ctrl_c_while_the_command_starts_ends_without_a_traceback(tmp_path: Path) -> None:
     # A Ctrl-C while the command's modules load printed Python's traceback (QA pass 8). The
     # interrupt is raised by the import of imgdup.cli itself: the same moment, every time.
