@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -434,6 +434,8 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     from the manifest's own folder, so a moved quarantine folder still restores; a manifest that
     is not a regular file (a pipe, ``<(cat manifest)``) has no such folder and is refused.
     """
+    if manifest is None:  # RemovalResult.manifest of a removal that moved nothing: it raised TypeError
+        raise UsageError("nothing to undo: a removal that moved nothing has no manifest (its manifest is None)")
     with contextlib.suppress(OSError):  # a missing file: read_manifest says so
         if not stat.S_ISREG(os.stat(manifest).st_mode):
             raise ManifestError(

@@ -1119,6 +1119,30 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
 
 
+@pytest.mark.parametrize("copies", [0, 1])
+def test_readme_python_api_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], copies: int
+) -> None:
+    """The "Python API" example, run as printed (its quarantine moved under tmp_path) on a folder
+    with no duplicate ended in a traceback: remove() moved nothing, its manifest is None, and
+    ``imgdup.undo(None)`` raised TypeError (QA pass 20)."""
+    photos = tmp_path / "photos"
+    _write(photos / "a.jpg", _big(61))
+    for i in range(copies):
+        _write(photos / f"copy{i}.jpg", _big(61))
+    before = sorted(p.name for p in photos.iterdir())
+    monkeypatch.chdir(tmp_path)
+    code = _readme_recipe("imgdup.remove(result, quarantine=").replace('"/data/q"', repr(str(tmp_path / "q")))
+    assert code.count(repr(str(tmp_path / "q"))) == 1
+    scope: dict[str, object] = {"__name__": "recipe"}
+    exec(compile(code, "README.md", "exec"), scope)
+    scope["main"]()  # type: ignore[operator]
+    assert sorted(p.name for p in photos.iterdir()) == before  # removed, then put back
+    assert (tmp_path / "dups.json").is_file()
+    with pytest.raises(imgdup.UsageError, match="nothing to undo"):
+        imgdup.undo(None)  # type: ignore[arg-type]
+
+
 def _leaky_splits(data: Path, seed: int) -> Path:
     """``data/train/{cat,cat,dog}/<i>.jpg`` and a ``data/test`` that leaks three of them: a resized
     copy of train/cat/0.jpg, a hard link to train/dog/2.jpg and a symbolic link to train/cat/1.jpg;
