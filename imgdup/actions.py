@@ -413,13 +413,18 @@ def _move_one(
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
+    where = "the removal names it: QUARANTINE/RUN/manifest.json"
+    text = ""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = from_json_text(fh.read())
+            text = fh.read()
+        doc = from_json_text(text)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a report, a picture: no JSON at all
+            raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest (not JSON; {where})") from None
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):
-        raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA})")
+        raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA}; {where})")
     return doc
 
 

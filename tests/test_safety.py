@@ -370,6 +370,20 @@ def test_manifest_from_another_machine_or_pointing_outside_is_refused(two_cluste
     assert not victim.exists() and os.path.exists(keeper)
 
 
+@pytest.mark.parametrize("content", [b"<!doctype html>\n<html>", b"cluster,action,distance\n", b"\xff\xd8\xff\xe0JFIF"])
+def test_undo_of_a_file_that_is_no_manifest_says_what_to_give_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    """``imgdup --undo report.html`` (or the CSV report, or a picture) said "cannot read manifest
+    ...: Expecting value: line 1 column 1 (char 0)" or a codec error (QA pass 20)."""
+    given = tmp_path / "report.html"
+    given.write_bytes(content)
+    assert main(["--undo", str(given)]) == 1
+    err = capsys.readouterr().err
+    assert "is not an imgdup manifest" in err and "manifest.json" in err
+    assert "Expecting value" not in err and "codec" not in err
+
+
 def test_corrupt_manifest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "manifest.json"
     bad.write_text('{"schema": "imgdup.manifest/1", "entries": [')
