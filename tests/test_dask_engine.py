@@ -267,6 +267,27 @@ def test_file_lists_parquet_and_csv(client: Any, engine: Any, dogs: Path, tmp_pa
         assert [(r.path, r.hash) for r in result.records] == expected
 
 
+def test_removal_from_a_file_list_of_local_files(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """README's ``imgdup -d /shared/photos -d files.parquet --engine dask ... -r 1``: a list's roots
+    were the list file itself, and the removal ended in "error: [Errno 20] Not a directory:
+    '.../list.csv'" (nothing moved), the text naming its files by full paths (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(3).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
+    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    assert main([*args, "-q", "-r", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert imgdup.undo(manifest).restored == (str(data / "b.png"),)
+    capsys.readouterr()
+    assert main([*args, "--no-progress"]) == 0
+    assert f"roots: data = {data}" in capsys.readouterr().out
+
+
 def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path) -> None:
     """On a daemonic worker (no guarded child possible) a crash kills the worker: Dask retries,
     then the batch runs file by file and only the killer is reported."""
