@@ -333,6 +333,8 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     def roots() -> tuple[str, ...]:  # only when a local output needs them (-d may name s3:// URLs)
         # -d may name an image file, taken as a listed one (as the scan does; here it was "not a directory")
         given = [*(args.dataset or ()), *args.reference]
+        if args.engine == "dask":  # a .csv/.parquet list: its files' folders are scanned, not the list's own
+            given = _local_files_of_lists(given)
         listed = [*(d for d in given if os.path.isfile(d)), *files]
         named = normalise_roots([d for d in given if not os.path.isfile(d)])
         return normalise_roots([*named, *file_roots(real_file_paths(listed), list(named))]) if listed else named
@@ -357,6 +359,24 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
             check_quarantine(roots(), args.quarantine)
         except RemovalError as exc:
             raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
+
+
+def _local_files_of_lists(inputs: Sequence[str]) -> list[str]:
+    """The Dask engine's inputs with each file list replaced by the local files it names (an HTML
+    report beside the list was refused as "inside the scanned folder", the list taken for an image)."""
+    from .engine.sources import is_file_list, read_file_list  # no dask: fsspec and pyarrow only
+    from .kernels import is_remote
+
+    out: list[str] = []
+    for d in inputs:
+        if not is_file_list(d):
+            out.append(d)
+            continue
+        try:
+            out += [p for p in read_file_list(d) if not is_remote(p)]
+        except Exception:  # noqa: BLE001 - an unreadable list is the scan's to report, with its reason
+            continue
+    return out
 
 
 def _run_scan(args: argparse.Namespace) -> int:

@@ -288,6 +288,23 @@ def test_removal_from_a_file_list_of_local_files(client: Any, tmp_path: Path, ca
     assert f"roots: data = {data}" in capsys.readouterr().out
 
 
+def test_an_html_report_beside_a_file_list_is_not_inside_a_scanned_folder(client: Any, tmp_path: Path) -> None:
+    """``-d lists/list.csv --engine dask --report lists/r.html`` was refused before the scan: "would
+    put its thumbnails inside the scanned folder lists" (the list taken for an image file there),
+    though nothing in that folder is scanned (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(4).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
+    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    assert main([*args, "-q", "--report", str(lists / "r.html")]) == 0
+    assert (lists / "r.html").is_file()
+    assert main([*args, "-q", "--report", str(data / "r.html")]) == 2  # the listed files' folder is scanned
+
+
 def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path) -> None:
     """On a daemonic worker (no guarded child possible) a crash kills the worker: Dask retries,
     then the batch runs file by file and only the killer is reported."""
