@@ -129,6 +129,7 @@ def remove(
                 ref = next((r for r in result.reference if inside(name, r)), None)
                 if ref is not None:
                     raise RemovalError(f"{name} lies in the reference folder {ref}; nothing was removed")
+    chosen = quarantine is not None
     if quarantine is None and result.reference:  # beside the first folder files are removed from
         acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
         quarantine = default_quarantine(acted or result.roots)
@@ -137,6 +138,8 @@ def remove(
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     if not done.removed:
         return done
+    if not chosen and not permanent:
+        _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
     return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
 
 
@@ -290,6 +293,23 @@ def _remove(
         return RemovalResult(None, (), tuple(skipped), permanent)  # nothing moved: nothing to undo
     _settle_manifest(manifest, head, entries, removed)
     return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+
+
+def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
+    """The default quarantine sits beside the first root; when another root sits there too (the
+    splits of one dataset, the class folders of one split) it lies inside the dataset's folder,
+    where loaders read it as data: Hugging Face's imagefolder takes ``test.imgdup-quarantine`` for
+    the test split (the leaked files came back), ImageFolder a class folder for a new class."""
+    parent = os.path.dirname(base)
+    beside = [r for r in roots if os.path.dirname(r) == parent and base != r + QUARANTINE_SUFFIX]
+    if beside:
+        log.warning(
+            "the quarantine %s lies in %s, beside %s: a loader that reads %s reads the removed files as data"
+            " (Hugging Face imagefolder takes a folder named 'test.*' for the test split; ImageFolder a folder"
+            " for a class); move it out of %s (undo still finds its files) or give --quarantine DIR"
+            " (quarantine= in Python) outside the dataset",
+            base, parent, beside[0], parent, parent,
+        )  # fmt: skip
 
 
 def _drop_run_folder(run_dir: str, manifest: str) -> bool:

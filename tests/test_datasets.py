@@ -1143,6 +1143,32 @@ def test_readme_python_api_example_runs_as_written(
         imgdup.undo(None)  # type: ignore[arg-type]
 
 
+def test_a_default_quarantine_beside_the_other_split_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--reference data/train -d data/test --between --remove 1`` (the README's recipe) moved
+    the leaked files to data/test.imgdup-quarantine, inside data/: Hugging Face's imagefolder
+    reads a folder named ``test.*`` as the test split, so ``load_dataset("imagefolder",
+    data_dir="data")`` loaded them back; ``-d train/cat -d train/dog`` put one in train/, a new
+    class to ImageFolder. Nothing said so (QA pass 20)."""
+    data = tmp_path / "data"
+    _write(data / "train" / "cat" / "a.jpg", _big(71))
+    _write(data / "test" / "cat" / "a.jpg", _big(71))
+    args = ["--reference", str(data / "train"), "-d", str(data / "test"), "--between", "--no-cache", "-j", "1"]
+    assert main([*args, "--remove", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"{_real(data / 'test')}.imgdup-quarantine" in err and "--quarantine" in err
+    assert not (data / "test" / "cat" / "a.jpg").exists()
+    _write(data / "test" / "cat" / "b.jpg", _big(71))
+    assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert "--quarantine" not in capsys.readouterr().err  # a quarantine of your own choice: nothing to say
+    alone = tmp_path / "photos"
+    _write(alone / "a.jpg", _big(72))
+    _write(alone / "b.jpg", _big(72))
+    assert main(["-d", str(alone), "--no-cache", "-j", "1", "--remove", "1"]) == 0
+    assert "--quarantine" not in capsys.readouterr().err  # beside one folder: nothing else there
+
+
 def _leaky_splits(data: Path, seed: int) -> Path:
     """``data/train/{cat,cat,dog}/<i>.jpg`` and a ``data/test`` that leaks three of them: a resized
     copy of train/cat/0.jpg, a hard link to train/dog/2.jpg and a symbolic link to train/cat/1.jpg;
