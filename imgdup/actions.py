@@ -302,14 +302,23 @@ def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
     the test split (the leaked files came back), ImageFolder a class folder for a new class."""
     parent = os.path.dirname(base)
     beside = [r for r in roots if os.path.dirname(r) == parent and base != r + QUARANTINE_SUFFIX]
-    if beside:
+    # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
+    name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
+    if beside or name in _SPLIT_NAMES:
         log.warning(
-            "the quarantine %s lies in %s, beside %s: a loader that reads %s reads the removed files as data"
+            "the quarantine %s lies in %s%s: a loader that reads %s reads the removed files as data"
             " (Hugging Face imagefolder takes a folder named 'test.*' for the test split; ImageFolder a folder"
             " for a class); move it out of %s (undo still finds its files) or give --quarantine DIR"
             " (quarantine= in Python) outside the dataset",
-            base, parent, beside[0], parent, parent,
+            base, parent, f", beside {beside[0]}" if beside else "", parent, parent,
         )  # fmt: skip
+
+
+# Hugging Face datasets' split keywords (datasets.data_files.SPLIT_KEYWORDS): a folder named one
+# of them, then a separator, is read as that split.
+_SPLIT_NAMES = frozenset(
+    {"train", "training", "validation", "valid", "dev", "val", "test", "testing", "eval", "evaluation"}
+)
 
 
 def _drop_run_folder(run_dir: str, manifest: str) -> bool:

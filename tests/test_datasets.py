@@ -1169,6 +1169,20 @@ def test_a_default_quarantine_beside_the_other_split_is_warned_about(
     assert "--quarantine" not in capsys.readouterr().err  # beside one folder: nothing else there
 
 
+def test_a_default_quarantine_named_as_a_split_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d data/train --remove 1`` alone: data/train.imgdup-quarantine is the train split to
+    Hugging Face's imagefolder (``train.*``), though no other folder was scanned (QA pass 20)."""
+    data = tmp_path / "data"
+    _write(data / "train" / "cat" / "a.jpg", _big(73))
+    _write(data / "train" / "cat" / "b.jpg", _big(73))
+    _write(data / "test" / "cat" / "c.jpg", _big(74))
+    assert main(["-d", str(data / "train"), "--no-cache", "-j", "1", "--remove", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"{_real(data / 'train')}.imgdup-quarantine" in err and "--quarantine" in err
+
+
 def _leaky_splits(data: Path, seed: int) -> Path:
     """``data/train/{cat,cat,dog}/<i>.jpg`` and a ``data/test`` that leaks three of them: a resized
     copy of train/cat/0.jpg, a hard link to train/dog/2.jpg and a symbolic link to train/cat/1.jpg;
