@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -207,7 +210,7 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
         if fmt == "json":
             doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
                    "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
-            sys.stdout.write(to_json_text({"undo": doc}))
+            sys.stdout.write(_json_out(to_json_text({"undo": doc})))
         else:
             print(f"restored {restored}, {in_place} already in place, {plural(problems, 'problem')}")
         sys.stdout.flush()
@@ -314,7 +317,7 @@ def _run_apply(args: argparse.Namespace) -> int:
     removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     try:
         if args.format == "json":
-            sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
+            sys.stdout.write(_json_out(to_json_text({"removal": _removal_doc(removal)})))
         else:
             _print_removal(removal)
         sys.stdout.flush()
@@ -453,7 +456,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             doc = to_document(result)
             if removal:
                 doc["removal"] = _removal_doc(removal)
-            sys.stdout.write(to_json_text(doc))
+            sys.stdout.write(_json_out(to_json_text(doc)))
         else:
             sys.stdout.write(
                 format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
@@ -582,8 +585,26 @@ def _missing_option(extra: Sequence[str]) -> str:
     return f" (a folder is given with -d: imgdup -d {shlex.quote(folders[0])})" if folders else ""
 
 
+def _escape_what_streams_cannot_hold() -> None:
+    """Characters the output's encoding cannot hold (a Latin-1 locale, ``PYTHONIOENCODING=ascii``)
+    are written as backslash escapes: a name such as 日本.jpg ended the run in UnicodeEncodeError,
+    after a removal had moved it, before its manifest and undo command were said."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _json_out(text: str) -> str:
+    """JSON for stdout: where its encoding is not UTF-8, every other character as its JSON
+    escape (the same document; a backslash escape would not be JSON)."""
+    if (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+        return text
+    return re.sub(r"[^\x00-\x7f]", lambda m: json.dumps(m.group())[1:-1], text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _reopen_closed_streams()
+    _escape_what_streams_cannot_hold()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
         verb = _apply_parser().parse_args(argv[1:])

@@ -49,6 +49,29 @@ def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: P
     assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_a_traceback(tmp_path: Path, fmt: str) -> None:
+    """With stdout in a legacy encoding (a Latin-1 locale; PYTHONIOENCODING=ascii) a name such as
+    日本.jpg ended the run in UnicodeEncodeError after the removal had moved it: no manifest, no
+    undo command, exit 1 (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    photo(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "日本.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(data), "--remove", "1", "--format", fmt, "--no-cache", "-j", "1"],
+        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode("ascii", "replace")
+    assert b"Traceback" not in done.stderr
+    out = done.stdout.decode("ascii")
+    if fmt == "json":
+        assert json.loads(out)["removal"]["removed"] == [str(data / "日本.png")]
+    else:
+        assert "\\u65e5\\u672c.png" in out and "undo with: imgdup --undo" in out
+    assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+
+
 @pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
 def test_an_empty_name_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
     """``--undo "$M"`` with M unset ran a plain scan instead; an empty --montage, --quarantine
