@@ -345,8 +345,8 @@ def scan_options(
         )  # fmt: skip
     if index not in index_mod.BACKENDS:
         raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
-    if not timeout > 0:
-        raise UsageError("timeout must be a positive number of seconds")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return settings, parse_keep(keep)
 
 
