@@ -113,6 +113,8 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
+    if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
+        raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")
     work = [c for c in result.clusters if c.removable]
     if not work:
         return RemovalResult(None, (), (), permanent)

@@ -472,3 +472,21 @@ def test_symbolic_links_to_a_removed_file_are_named(tmp_path: Path, capsys: pyte
         "back:",
         str(split / "cat.png"),
     ]
+
+
+def test_an_empty_quarantine_name_is_a_usage_error(
+    planted_root: Path, tmp_path: Path, snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``imgdup.remove(result, quarantine="")`` (an unset variable) made the current folder the
+    quarantine, where the command refuses an empty --quarantine (README, "Safety"; QA pass 20)."""
+    result = scan(planted_root)
+    before = snapshot(planted_root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(imgdup.UsageError, match="quarantine"):
+        imgdup.remove(result, quarantine="")
+    with pytest.raises(imgdup.UsageError, match="quarantine"):
+        imgdup.apply(imgdup.to_document(result), quarantine="")
+    assert snapshot(planted_root) == before
+    assert not any(elsewhere.iterdir())
