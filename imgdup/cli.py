@@ -219,6 +219,12 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
+def _pasteable(path: str) -> str:
+    """A path in a command to copy: quoted for the shell (a folder "my photos" was split at its
+    space), control characters still shown escaped."""
+    return shlex.quote(display_path(path))
+
+
 def _files_restored(paths: Sequence[str], word: str = "file") -> str:
     """``1 file (2 names)`` for a file restored with its hard links, as its removal counted it
     (it said "restored 2 files" after "moved to the quarantine: 1 file (...; 2 names ...)")."""
@@ -271,7 +277,7 @@ def _print_removal(removal: RemovalResult) -> None:
             print(f"  ... and {len(removal.dangling) - 20} more (all in the JSON report: dangling_links)")
     print(f"manifest: {display_path(removal.manifest)}")
     if not removal.permanent and removal.removed:
-        print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
+        print(f"undo with: imgdup --undo {_pasteable(removal.manifest)}")
 
 
 def _stdout_closed(removal: RemovalResult | None) -> None:
@@ -287,7 +293,7 @@ def _stdout_closed(removal: RemovalResult | None) -> None:
     print(f"imgdup: output closed by its reader; {_files_removed(removal)} {verb}", file=sys.stderr)
     print(f"imgdup: manifest: {display_path(removal.manifest)}", file=sys.stderr)
     if not removal.permanent:
-        print(f"imgdup: undo with: imgdup --undo {display_path(removal.manifest)}", file=sys.stderr)
+        print(f"imgdup: undo with: imgdup --undo {_pasteable(removal.manifest)}", file=sys.stderr)
 
 
 def _removal_doc(removal: RemovalResult) -> dict[str, object]:
@@ -495,7 +501,7 @@ def _say_interrupted_removal(done: object) -> None:
           f"the others left in place", file=sys.stderr)  # fmt: skip
     print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
     if not done.permanent:
-        print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
+        print(f"imgdup: undo with: imgdup --undo {_pasteable(done.manifest or '')}", file=sys.stderr)
 
 
 def _names_remote(datasets: Sequence[str], *, lists: bool) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_a_traceback(tmp_p
     else:
         assert "\\u65e5\\u672c.png" in out and "undo with: imgdup --undo" in out
     assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+
+
+def test_the_undo_command_shown_runs_as_pasted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under "my photos" the removal said "undo with: imgdup --undo /.../my photos.imgdup-quarantine/
+    .../manifest.json", which a shell splits at the space (QA pass 20)."""
+    data = tmp_path / "my photos"
+    _pair(data)
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--remove", "1"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("undo with: ")]
+    command = shlex.split(line.removeprefix("undo with: "))
+    assert command[:2] == ["imgdup", "--undo"] and len(command) == 3
+    assert main(command[1:]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
 
 
 @pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
