@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -113,6 +113,8 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
+    if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
+        raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")
     work = [c for c in result.clusters if c.removable]
     if not work:
         return RemovalResult(None, (), (), permanent)
@@ -129,6 +131,7 @@ def remove(
                 ref = next((r for r in result.reference if inside(name, r)), None)
                 if ref is not None:
                     raise RemovalError(f"{name} lies in the reference folder {ref}; nothing was removed")
+    chosen = quarantine is not None
     if quarantine is None and result.reference:  # beside the first folder files are removed from
         acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
         quarantine = default_quarantine(acted or result.roots)
@@ -137,6 +140,8 @@ def remove(
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     if not done.removed:
         return done
+    if not chosen and not permanent:
+        _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
     return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
 
 
@@ -292,6 +297,32 @@ def _remove(
     return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
 
 
+def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
+    """The default quarantine sits beside the first root; when another root sits there too (the
+    splits of one dataset, the class folders of one split) it lies inside the dataset's folder,
+    where loaders read it as data: Hugging Face's imagefolder takes ``test.imgdup-quarantine`` for
+    the test split (the leaked files came back), ImageFolder a class folder for a new class."""
+    parent = os.path.dirname(base)
+    beside = [r for r in roots if os.path.dirname(r) == parent and base != r + QUARANTINE_SUFFIX]
+    # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
+    name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
+    if beside or name in _SPLIT_NAMES:
+        log.warning(
+            "the quarantine %s lies in %s%s: a loader that reads %s reads the removed files as data"
+            " (Hugging Face imagefolder takes a folder named 'test.*' for the test split; ImageFolder a folder"
+            " for a class); move it out of %s (undo still finds its files) or give --quarantine DIR"
+            " (quarantine= in Python) outside the dataset",
+            base, parent, f", beside {beside[0]}" if beside else "", parent, parent,
+        )  # fmt: skip
+
+
+# Hugging Face datasets' split keywords (datasets.data_files.SPLIT_KEYWORDS): a folder named one
+# of them, then a separator, is read as that split.
+_SPLIT_NAMES = frozenset(
+    {"train", "training", "validation", "valid", "dev", "val", "test", "testing", "eval", "evaluation"}
+)
+
+
 def _drop_run_folder(run_dir: str, manifest: str) -> bool:
     """Remove a run's quarantine folder when nothing was moved into it (every cluster skipped:
     a plan applied twice), so that the quarantine holds no run with a manifest of nothing; only
@@ -413,13 +444,18 @@ def _move_one(
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
+    where = "the removal names it: QUARANTINE/RUN/manifest.json"
+    text = ""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = from_json_text(fh.read())
+            text = fh.read()
+        doc = from_json_text(text)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a report, a picture: no JSON at all
+            raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest (not JSON; {where})") from None
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):
-        raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA})")
+        raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA}; {where})")
     return doc
 
 
@@ -434,6 +470,8 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     from the manifest's own folder, so a moved quarantine folder still restores; a manifest that
     is not a regular file (a pipe, ``<(cat manifest)``) has no such folder and is refused.
     """
+    if manifest is None:  # RemovalResult.manifest of a removal that moved nothing: it raised TypeError
+        raise UsageError("nothing to undo: a removal that moved nothing has no manifest (its manifest is None)")
     with contextlib.suppress(OSError):  # a missing file: read_manifest says so
         if not stat.S_ISREG(os.stat(manifest).st_mode):
             raise ManifestError(

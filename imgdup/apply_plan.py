@@ -63,6 +63,11 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
                 f"{os.fspath(path)} is the CSV report, not a plan (it lacks the sizes, times and SHA-256 that "
                 "apply re-checks); apply the scan's --report FILE.json, or the plan the HTML report exports"
             ) from None
+        if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a picture, a list: no JSON at all
+            raise PlanError(
+                f"{os.fspath(path)} is not a plan (not JSON): apply the scan's --report FILE.json, or the plan the "
+                "HTML report exports (imgdup-plan-<date>-<time>.json)"
+            ) from None
         raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
     if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
         raise PlanError(

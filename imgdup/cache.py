@@ -244,7 +244,7 @@ class HashCache:
             # must come out of here unchanged.
             tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
             if tables and db.execute("PRAGMA application_id").fetchone()[0] != _APP_ID:
-                raise _NotACache("another program's SQLite database, not an imgdup cache")
+                raise _NotACache("another program's SQLite database")
             _to_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             # One write transaction checks and creates: two runs creating the same new cache
@@ -278,7 +278,7 @@ class HashCache:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and app_id != _APP_ID:
-            raise _NotACache("another program's SQLite database, not an imgdup cache")
+            raise _NotACache("another program's SQLite database")
         if not tables:
             db.execute(f"PRAGMA application_id={_APP_ID}")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

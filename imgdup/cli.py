@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import json
 import logging
 import os
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -200,18 +204,39 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     res = undo(manifest)
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
-    restored, in_place, problems = len(res.restored), len(res.already_in_place), len(res.problems)
+    restored, in_place = _files_restored(res.restored), _files_restored(res.already_in_place, word="")
+    problems = len(res.problems)
     try:
         if fmt == "json":
             doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
                    "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
-            sys.stdout.write(to_json_text({"undo": doc}))
+            sys.stdout.write(_json_out(to_json_text({"undo": doc})))
         else:
-            print(f"restored {plural(restored, 'file')}, {in_place} already in place, {plural(problems, 'problem')}")
+            print(f"restored {restored}, {in_place} already in place, {plural(problems, 'problem')}")
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_closed(None)
     return EXIT_PARTIAL if res.problems else EXIT_OK
+
+
+def _pasteable(path: str) -> str:
+    """A path in a command to copy: quoted for the shell (a folder "my photos" was split at its
+    space), control characters still shown escaped."""
+    return shlex.quote(display_path(path))
+
+
+def _files_restored(paths: Sequence[str], word: str = "file") -> str:
+    """``1 file (2 names)`` for a file restored with its hard links, as its removal counted it
+    (it said "restored 2 files" after "moved to the quarantine: 1 file (...; 2 names ...)")."""
+    inodes: set[tuple[int, int]] = set()
+    for path in paths:
+        try:
+            st = os.lstat(path)
+            inodes.add((st.st_dev, st.st_ino))
+        except OSError:  # changed since the undo: counted as a file of its own
+            inodes.add((-1, len(inodes)))
+    files = len(inodes)
+    return (plural(files, word) if word else str(files)) + (f" ({len(paths)} names)" if len(paths) > files else "")
 
 
 def _files_removed(removal: RemovalResult) -> str:
@@ -252,7 +277,7 @@ def _print_removal(removal: RemovalResult) -> None:
             print(f"  ... and {len(removal.dangling) - 20} more (all in the JSON report: dangling_links)")
     print(f"manifest: {display_path(removal.manifest)}")
     if not removal.permanent and removal.removed:
-        print(f"undo with: imgdup --undo {display_path(removal.manifest)}")
+        print(f"undo with: imgdup --undo {_pasteable(removal.manifest)}")
 
 
 def _stdout_closed(removal: RemovalResult | None) -> None:
@@ -268,7 +293,7 @@ def _stdout_closed(removal: RemovalResult | None) -> None:
     print(f"imgdup: output closed by its reader; {_files_removed(removal)} {verb}", file=sys.stderr)
     print(f"imgdup: manifest: {display_path(removal.manifest)}", file=sys.stderr)
     if not removal.permanent:
-        print(f"imgdup: undo with: imgdup --undo {display_path(removal.manifest)}", file=sys.stderr)
+        print(f"imgdup: undo with: imgdup --undo {_pasteable(removal.manifest)}", file=sys.stderr)
 
 
 def _removal_doc(removal: RemovalResult) -> dict[str, object]:
@@ -298,7 +323,7 @@ def _run_apply(args: argparse.Namespace) -> int:
     removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     try:
         if args.format == "json":
-            sys.stdout.write(to_json_text({"removal": _removal_doc(removal)}))
+            sys.stdout.write(_json_out(to_json_text({"removal": _removal_doc(removal)})))
         else:
             _print_removal(removal)
         sys.stdout.flush()
@@ -317,6 +342,8 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     def roots() -> tuple[str, ...]:  # only when a local output needs them (-d may name s3:// URLs)
         # -d may name an image file, taken as a listed one (as the scan does; here it was "not a directory")
         given = [*(args.dataset or ()), *args.reference]
+        if args.engine == "dask":  # a .csv/.parquet list: its files' folders are scanned, not the list's own
+            given = _local_files_of_lists(given)
         listed = [*(d for d in given if os.path.isfile(d)), *files]
         named = normalise_roots([d for d in given if not os.path.isfile(d)])
         return normalise_roots([*named, *file_roots(real_file_paths(listed), list(named))]) if listed else named
@@ -341,6 +368,24 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
             check_quarantine(roots(), args.quarantine)
         except RemovalError as exc:
             raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
+
+
+def _local_files_of_lists(inputs: Sequence[str]) -> list[str]:
+    """The Dask engine's inputs with each file list replaced by the local files it names (an HTML
+    report beside the list was refused as "inside the scanned folder", the list taken for an image)."""
+    from .engine.sources import is_file_list, read_file_list  # no dask: fsspec and pyarrow only
+    from .kernels import is_remote
+
+    out: list[str] = []
+    for d in inputs:
+        if not is_file_list(d):
+            out.append(d)
+            continue
+        try:
+            out += [p for p in read_file_list(d) if not is_remote(p)]
+        except Exception:  # noqa: BLE001 - an unreadable list is the scan's to report, with its reason
+            continue
+    return out
 
 
 def _run_scan(args: argparse.Namespace) -> int:
@@ -389,7 +434,11 @@ def _run_scan(args: argparse.Namespace) -> int:
             cache=None if args.no_cache else (args.cache or default_cache_path()),
             timeout=args.timeout,
             progress=progress,
-            **({"scheduler": args.scheduler, "tables": args.tables} if args.engine == "dask" else {}),
+            **(
+                {"scheduler": args.scheduler, "tables": args.tables, "quiet": args.quiet}
+                if args.engine == "dask"
+                else {}
+            ),
         )
     finally:
         if progress:
@@ -413,7 +462,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             doc = to_document(result)
             if removal:
                 doc["removal"] = _removal_doc(removal)
-            sys.stdout.write(to_json_text(doc))
+            sys.stdout.write(_json_out(to_json_text(doc)))
         else:
             sys.stdout.write(
                 format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
@@ -452,7 +501,7 @@ def _say_interrupted_removal(done: object) -> None:
           f"the others left in place", file=sys.stderr)  # fmt: skip
     print(f"imgdup: manifest: {display_path(done.manifest or '')}", file=sys.stderr)
     if not done.permanent:
-        print(f"imgdup: undo with: imgdup --undo {display_path(done.manifest or '')}", file=sys.stderr)
+        print(f"imgdup: undo with: imgdup --undo {_pasteable(done.manifest or '')}", file=sys.stderr)
 
 
 def _names_remote(datasets: Sequence[str], *, lists: bool) -> bool:
@@ -477,20 +526,22 @@ def _names_remote(datasets: Sequence[str], *, lists: bool) -> bool:
 
 
 def _scan_dask(
-    roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, **options: Any
+    roots: Sequence[str], *, scheduler: str | None, jobs: int | None, tables: str | None, quiet: bool, **options: Any
 ) -> Any:
-    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers."""
+    """The scan on a Dask cluster (``--engine dask``): the scheduler's, or a local one of --jobs workers.
+    ``quiet`` (-q) leaves stderr to errors: the dashboard's link and the tables' line are not said."""
     try:
         from .engine import dask as dask_engine  # dask is an optional extra
     except ImportError as exc:
         raise UsageError(f"--engine dask needs the dask extra: pip install 'imgdup-ml[dask]' ({exc})") from None
     with dask_engine.connect(scheduler, jobs=jobs) as client:
-        if client.dashboard_link:
+        if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
         if tables:
             dask_engine.write_tables(client, result, tables)
-            print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
+            if not quiet:
+                print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
     return result
 
 
@@ -531,18 +582,48 @@ def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, mo
         parser.error(f"{mode} does not scan: {', '.join(unused)} not used with it")
 
 
+def _missing_option(extra: Sequence[str]) -> str:
+    """A hint for words given without their option: ``imgdup photos`` (a folder, as most tools
+    take it) and ``imgdup undo M`` (as ``imgdup apply P``) said only "unrecognized arguments"."""
+    if extra[0] == "undo" and len(extra) == 2:
+        return f" (undo is an option: imgdup --undo {shlex.quote(extra[1])})"
+    folders = [w for w in extra if os.path.isdir(w)]
+    return f" (a folder is given with -d: imgdup -d {shlex.quote(folders[0])})" if folders else ""
+
+
+def _escape_what_streams_cannot_hold() -> None:
+    """Characters the output's encoding cannot hold (a Latin-1 locale, ``PYTHONIOENCODING=ascii``)
+    are written as backslash escapes: a name such as 日本.jpg ended the run in UnicodeEncodeError,
+    after a removal had moved it, before its manifest and undo command were said."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _json_out(text: str) -> str:
+    """JSON for stdout: where its encoding is not UTF-8, every other character as its JSON
+    escape (the same document; a backslash escape would not be JSON)."""
+    if (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+        return text
+    return re.sub(r"[^\x00-\x7f]", lambda m: json.dumps(m.group())[1:-1], text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _reopen_closed_streams()
+    _escape_what_streams_cannot_hold()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["apply"]:  # the verb form reads better: imgdup apply PLAN [--quarantine DIR]
         verb = _apply_parser().parse_args(argv[1:])
-        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine else [])]
+        # "is not None": an empty value ("$Q" unset) must reach the checks below, not be dropped
+        argv = ["--apply", verb.plan, *(["--quarantine", verb.quarantine] if verb.quarantine is not None else [])]
         argv += [f for f, on in (("--permanent", verb.permanent), ("-q", verb.quiet), ("-v", verb.verbose)) if on]
         argv += ["--format", verb.format, *(["-j", str(verb.jobs)] if verb.jobs is not None else [])]
-        argv += [*(["--cache", verb.cache] if verb.cache else []), *(["--no-cache"] if verb.no_cache else [])]
+        argv += [*(["--cache", verb.cache] if verb.cache is not None else []), *(["--no-cache"] * verb.no_cache)]
         argv += ["--max-pixels", str(verb.max_pixels)] if verb.max_pixels is not None else []
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # what parse_args says, with the option a new user left out
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{_missing_option(extra)}")
     if args.quiet and args.verbose:
         parser.error("-q/--quiet and -v/--verbose exclude each other")
     _setup_logging(args)

@@ -23,8 +23,14 @@ def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
     """Paths from a list's bytes: one per line (only the line end is stripped), or
     NUL-separated with ``null`` (for names holding a newline). Empty entries are ignored.
     Bytes are decoded as the file system does (undecodable names survive, as in ``os.listdir``).
-    A leading UTF-8 byte order mark (a list saved by a Windows editor) is not part of the first name."""
+    A leading UTF-8 byte order mark (a list saved by a Windows editor) is not part of the first name.
+    A line-per-name list holding a NUL byte is refused (:class:`UsageError`)."""
     data = data.removeprefix(b"\xef\xbb\xbf")
+    if not null and b"\x00" in data:  # no name holds one: it ended in "ValueError: embedded null byte"
+        raise UsageError(
+            "the file list holds NUL bytes: a NUL-separated list (find -print0) needs --null,"
+            " and an image file is not a list (-d takes an image file to scan)"
+        )
     parts = data.split(b"\x00") if null else [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
     return [os.fsdecode(p) for p in parts if p]
 

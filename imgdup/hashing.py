@@ -1100,6 +1100,20 @@ CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime o
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
 
+def _bomb_reason(what: str, exc: Exception) -> str:
+    """The refusal in terms of the limit that --max-pixels sets. Over twice the limit Pillow's
+    own message gives twice it ("exceeds limit of 178956970 pixels"), and a --max-pixels just
+    above that number was refused again."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    if found is None or not Image.MAX_IMAGE_PIXELS:
+        return f"refused: {what} ({exc}; {_RAISE_LIMIT})"
+    pixels = int(found.group(1))
+    return (
+        f"refused: {what} ({pixels:,} pixels, over the limit of {int(Image.MAX_IMAGE_PIXELS):,}; for a trusted"
+        f" file, raise the limit with --max-pixels {pixels} or more (PIL.Image.MAX_IMAGE_PIXELS))"
+    )
+
+
 @contextlib.contextmanager
 def _decoding() -> Iterator[None]:
     """Decoder warnings for a file: a decompression-bomb warning is an error; Pillow's notes on
@@ -1125,9 +1139,9 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     # not the file: transient, so a cache does not serve them once the limit is raised or the
     # format enabled, as their messages advise.
     except Image.DecompressionBombWarning as exc:
-        return HashFailure(entry.path, f"refused: possible decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
+        return HashFailure(entry.path, _bomb_reason("possible decompression bomb", exc), transient=True)
     except Image.DecompressionBombError as exc:
-        return HashFailure(entry.path, f"refused: decompression bomb ({exc}; {_RAISE_LIMIT})", transient=True)
+        return HashFailure(entry.path, _bomb_reason("decompression bomb", exc), transient=True)
     except Image.UnidentifiedImageError:
         reason, transient = _unidentified(entry.path)
         return HashFailure(entry.path, reason, transient=transient)

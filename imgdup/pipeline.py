@@ -15,7 +15,7 @@ from . import memo
 from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
-from .discover import discover, normalise_roots
+from .discover import discover, looks_like_image, normalise_roots
 from .errors import UsageError
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
@@ -156,6 +156,11 @@ def find_duplicates(
     for p in items:
         if not os.path.isdir(p) and not os.path.isfile(p):
             raise UsageError(f"not a directory or a file: {p}")
+        if os.path.isfile(p) and not looks_like_image(p):  # a list of paths (-d files.csv): it said "no images found"
+            raise UsageError(
+                f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST"
+                " (files= in Python), one path per line (a .csv or .parquet list with a path column: --engine dask)"
+            )
     ref_roots = normalise_roots(_paths(reference))
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):
@@ -342,8 +347,8 @@ def scan_options(
         )  # fmt: skip
     if index not in index_mod.BACKENDS:
         raise UsageError(f"unknown index {index!r}; choose one of {', '.join(index_mod.BACKENDS)}")
-    if not timeout > 0:
-        raise UsageError("timeout must be a positive number of seconds")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return settings, parse_keep(keep)
 
 

@@ -416,13 +416,16 @@ def test_cli_remove_then_undo_round_trip(
     (manifest,) = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("manifest: ")]
     after = files_only(snapshot(planted_root))
     assert set(before) - set(after) == {rel(planted_root, p) for p in planned}
+    # counted as the removal counted them: files, and their names (hard links) apart
+    (moved,) = [line.split(": ", 1)[1].split(" (")[0] for line in out.splitlines() if line.startswith("moved to")]
+    names = f" ({len(planned)} names)" if f"{len(planned)} names" in out else ""
 
     assert main(["--undo", manifest]) == 0
-    assert f"restored {len(planned)} files" in capsys.readouterr().out
+    assert f"restored {moved}{names}, 0 already in place" in capsys.readouterr().out
     assert files_only(snapshot(planted_root)) == before
 
     assert main(["--undo", manifest]) == 0
-    assert f"{len(planned)} already in place" in capsys.readouterr().out
+    assert f"restored 0 files, {moved.split()[0]}{names} already in place" in capsys.readouterr().out
 
 
 def test_cli_remove_with_json_output(planted_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -469,3 +472,21 @@ def test_symbolic_links_to_a_removed_file_are_named(tmp_path: Path, capsys: pyte
         "back:",
         str(split / "cat.png"),
     ]
+
+
+def test_an_empty_quarantine_name_is_a_usage_error(
+    planted_root: Path, tmp_path: Path, snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``imgdup.remove(result, quarantine="")`` (an unset variable) made the current folder the
+    quarantine, where the command refuses an empty --quarantine (README, "Safety"; QA pass 20)."""
+    result = scan(planted_root)
+    before = snapshot(planted_root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(imgdup.UsageError, match="quarantine"):
+        imgdup.remove(result, quarantine="")
+    with pytest.raises(imgdup.UsageError, match="quarantine"):
+        imgdup.apply(imgdup.to_document(result), quarantine="")
+    assert snapshot(planted_root) == before
+    assert not any(elsewhere.iterdir())

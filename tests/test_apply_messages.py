@@ -52,6 +52,17 @@ def test_the_csv_report_or_a_manifest_given_as_the_plan_says_what_to_give(plante
         imgdup.load_plan(done.manifest)
 
 
+@pytest.mark.parametrize("content", [b"\xff\xd8\xff\xe0JFIF\x00", b"a.jpg\nb.jpg\n"])
+def test_a_file_that_is_no_json_given_as_the_plan_says_what_to_give(tmp_path: Path, content: bytes) -> None:
+    """``imgdup apply photo.jpg`` said "'utf-8' codec can't decode byte 0xff in position 0", a
+    text file "Expecting value: line 1 column 1 (char 0)" (QA pass 20)."""
+    given = tmp_path / "given"
+    given.write_bytes(content)
+    with pytest.raises(imgdup.PlanError, match=r"given is not a plan \(not JSON\).*--report FILE\.json") as exc:
+        imgdup.load_plan(given)
+    assert "codec" not in str(exc.value) and "Expecting value" not in str(exc.value)
+
+
 def test_a_file_that_is_no_longer_a_regular_file_is_named_as_such(planted_root: Path, tmp_path: Path) -> None:
     """A file to remove replaced by a symbolic link was reported as "cannot read or decode: Too
     many levels of symbolic links", a folder as "Is a directory", a kept file replaced by a FIFO

@@ -151,6 +151,9 @@ def test_an_unusable_cache_of_imgdup_is_set_aside_and_another_programs_file_left
         else:  # the user's path, not imgdup's file: untouched, the run goes on without a cache
             assert not aside and cache.read_bytes() == before
             assert any("not an imgdup cache" in r.message and "left as it is" in r.message for r in caplog.records)
+            # said once: "(another program's SQLite database, not an imgdup cache; not an imgdup
+            # cache, so it is left as it is)" (QA pass 20)
+            assert all(r.message.count("not an imgdup cache") <= 1 for r in caplog.records)
             assert decoded(scan(folder, cache)) == 8
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,42 @@ def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: P
     assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_a_traceback(tmp_path: Path, fmt: str) -> None:
+    """With stdout in a legacy encoding (a Latin-1 locale; PYTHONIOENCODING=ascii) a name such as
+    日本.jpg ended the run in UnicodeEncodeError after the removal had moved it: no manifest, no
+    undo command, exit 1 (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    photo(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "日本.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(data), "--remove", "1", "--format", fmt, "--no-cache", "-j", "1"],
+        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode("ascii", "replace")
+    assert b"Traceback" not in done.stderr
+    out = done.stdout.decode("ascii")
+    if fmt == "json":
+        assert json.loads(out)["removal"]["removed"] == [str(data / "日本.png")]
+    else:
+        assert "\\u65e5\\u672c.png" in out and "undo with: imgdup --undo" in out
+    assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+
+
+def test_the_undo_command_shown_runs_as_pasted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under "my photos" the removal said "undo with: imgdup --undo /.../my photos.imgdup-quarantine/
+    .../manifest.json", which a shell splits at the space (QA pass 20)."""
+    data = tmp_path / "my photos"
+    _pair(data)
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--remove", "1"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("undo with: ")]
+    command = shlex.split(line.removeprefix("undo with: "))
+    assert command[:2] == ["imgdup", "--undo"] and len(command) == 3
+    assert main(command[1:]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
 def test_an_empty_name_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
     """``--undo "$M"`` with M unset ran a plain scan instead; an empty --montage, --quarantine
@@ -64,6 +101,42 @@ def test_apply_verb_with_an_empty_plan_name_says_so(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit) as exc:
         main(["apply", ""])
     assert exc.value.code == 2 and "--apply needs a name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--quarantine", "--cache"])
+def test_apply_verb_with_an_empty_option_name_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """``imgdup apply PLAN --quarantine "$Q"`` with Q unset moved the files to the default
+    quarantine (and an empty --cache read the default cache): the verb form dropped an empty
+    value before the checks that ``--apply PLAN --quarantine ""`` gets (QA pass 20)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default cache, if it is used
+    data = tmp_path / "data"
+    _pair(data)
+    plan = tmp_path / "plan.json"
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--report", str(plan)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", str(plan), "-j", "1", option, ""])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+    assert not (tmp_path / "data.imgdup-quarantine").exists()
+
+
+@pytest.mark.parametrize(("words", "hint"), [(["{data}"], "-d {data}"), (["undo", "m.json"], "--undo m.json")])
+def test_a_folder_or_verb_without_its_option_says_which_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], words: list[str], hint: str
+) -> None:
+    """``imgdup photos`` (a folder with no -d, as most tools take it) or ``imgdup undo M`` (as
+    ``imgdup apply P``) said only "unrecognized arguments" (QA pass 20)."""
+    data = tmp_path / "data"
+    _pair(data)
+    with pytest.raises(SystemExit) as exc:
+        main([w.format(data=data) for w in words])
+    assert exc.value.code == 2
+    assert hint.format(data=data) in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
 
 
 @pytest.mark.parametrize(

@@ -267,6 +267,44 @@ def test_file_lists_parquet_and_csv(client: Any, engine: Any, dogs: Path, tmp_pa
         assert [(r.path, r.hash) for r in result.records] == expected
 
 
+def test_removal_from_a_file_list_of_local_files(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """README's ``imgdup -d /shared/photos -d files.parquet --engine dask ... -r 1``: a list's roots
+    were the list file itself, and the removal ended in "error: [Errno 20] Not a directory:
+    '.../list.csv'" (nothing moved), the text naming its files by full paths (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(3).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
+    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    assert main([*args, "-q", "-r", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert imgdup.undo(manifest).restored == (str(data / "b.png"),)
+    capsys.readouterr()
+    assert main([*args, "--no-progress"]) == 0
+    assert f"roots: data = {data}" in capsys.readouterr().out
+
+
+def test_an_html_report_beside_a_file_list_is_not_inside_a_scanned_folder(client: Any, tmp_path: Path) -> None:
+    """``-d lists/list.csv --engine dask --report lists/r.html`` was refused before the scan: "would
+    put its thumbnails inside the scanned folder lists" (the list taken for an image file there),
+    though nothing in that folder is scanned (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(4).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
+    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    assert main([*args, "-q", "--report", str(lists / "r.html")]) == 0
+    assert (lists / "r.html").is_file()
+    assert main([*args, "-q", "--report", str(data / "r.html")]) == 2  # the listed files' folder is scanned
+
+
 def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path) -> None:
     """On a daemonic worker (no guarded child possible) a crash kills the worker: Dask retries,
     then the batch runs file by file and only the killer is reported."""
@@ -356,6 +394,32 @@ def test_cli_dask_engine_decodes_under_the_pixel_limit_given(client: Any, tmp_pa
         assert doc["failures"] == [] and doc["summary"]["images"] == 2
     finally:
         Image.MAX_IMAGE_PIXELS = saved
+
+
+def test_cli_quiet_dask_run_says_nothing_on_stderr(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """``-q`` is "only errors on stderr" (README, Options): with --engine dask it still printed the
+    dashboard's link and "Parquet tables written to" (QA pass 20)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    args = ["-d", str(data), "--no-cache", "-q", "--engine", "dask", "--scheduler", client.scheduler.address]
+    assert main([*args, "--tables", str(tmp_path / "tables")]) == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "tables" / "clusters").is_dir()
+
+
+def test_one_folder_as_roots_is_one_folder(client: Any, engine: Any, tmp_path: Path) -> None:
+    """``find_duplicates("photos", client=c)``, as the local engine takes it (README, "Python
+    API"): the Dask engine read the string as its characters ("not a directory: p", QA pass 20)."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    picture(2).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    one = engine.find_duplicates(str(data), client=client)
+    assert one.roots == engine.find_duplicates([str(data)], client=client).roots == (str(data),)
+    assert one.summary.to_remove == 1
+    assert engine.find_duplicates(data, client=client).summary.to_remove == 1
 
 
 def test_cli_refuses_removal_of_object_store_files(capsys: Any) -> None:

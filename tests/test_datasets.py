@@ -539,6 +539,37 @@ def test_a_file_list_naming_no_existing_file_says_so(
     assert "the file list names no file" in capsys.readouterr().err
 
 
+def test_a_folder_option_naming_a_file_list_says_where_lists_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d files.csv`` (a list as the Dask engine reads one, README "Running on a cluster") with the
+    local engine skipped the list as "not an image" and said "no images found in" its folder, exit
+    0, as if that folder had been scanned (QA pass 20)."""
+    a = _write(tmp_path / "photos" / "a.jpg", _big(46))
+    listing = tmp_path / "files.csv"
+    listing.write_text(f"path\n{a}\n")
+    with pytest.raises(imgdup.UsageError, match=r"files\.csv is neither a folder nor an image.*--files"):
+        _scan(listing)
+    assert main(["-d", str(listing), "--no-cache", "--no-progress"]) == 2
+    assert "--files" in capsys.readouterr().err
+    assert _scan(a).summary.images == 1  # an image file named as a root is still scanned
+
+
+def test_a_nul_separated_list_read_without_null_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``find . -print0 | imgdup --files -`` without --null (or --files naming an image, not a
+    list) ended in a traceback: "ValueError: embedded null byte" (QA pass 20)."""
+    _write(tmp_path / "a.jpg", _big(46))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"./a.jpg\0./a.jpg\0")))
+    assert main(["--files", "-", "--no-cache", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--null" in err and "Traceback" not in err
+    assert main(["--files", "a.jpg", "--no-cache", "--no-progress"]) == 2
+    assert "--null" in capsys.readouterr().err
+
+
 def test_file_list_with_odd_names_from_stdin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1119,6 +1150,70 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     out = capsys.readouterr().out
     assert out.startswith("3 test images copy a training image; 0 label conflicts\n")
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
+
+
+@pytest.mark.parametrize("copies", [0, 1])
+def test_readme_python_api_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], copies: int
+) -> None:
+    """The "Python API" example, run as printed (its quarantine moved under tmp_path) on a folder
+    with no duplicate ended in a traceback: remove() moved nothing, its manifest is None, and
+    ``imgdup.undo(None)`` raised TypeError (QA pass 20)."""
+    photos = tmp_path / "photos"
+    _write(photos / "a.jpg", _big(61))
+    for i in range(copies):
+        _write(photos / f"copy{i}.jpg", _big(61))
+    before = sorted(p.name for p in photos.iterdir())
+    monkeypatch.chdir(tmp_path)
+    code = _readme_recipe("imgdup.remove(result, quarantine=").replace('"/data/q"', repr(str(tmp_path / "q")))
+    assert code.count(repr(str(tmp_path / "q"))) == 1
+    scope: dict[str, object] = {"__name__": "recipe"}
+    exec(compile(code, "README.md", "exec"), scope)
+    scope["main"]()  # type: ignore[operator]
+    assert sorted(p.name for p in photos.iterdir()) == before  # removed, then put back
+    assert (tmp_path / "dups.json").is_file()
+    with pytest.raises(imgdup.UsageError, match="nothing to undo"):
+        imgdup.undo(None)  # type: ignore[arg-type]
+
+
+def test_a_default_quarantine_beside_the_other_split_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--reference data/train -d data/test --between --remove 1`` (the README's recipe) moved
+    the leaked files to data/test.imgdup-quarantine, inside data/: Hugging Face's imagefolder
+    reads a folder named ``test.*`` as the test split, so ``load_dataset("imagefolder",
+    data_dir="data")`` loaded them back; ``-d train/cat -d train/dog`` put one in train/, a new
+    class to ImageFolder. Nothing said so (QA pass 20)."""
+    data = tmp_path / "data"
+    _write(data / "train" / "cat" / "a.jpg", _big(71))
+    _write(data / "test" / "cat" / "a.jpg", _big(71))
+    args = ["--reference", str(data / "train"), "-d", str(data / "test"), "--between", "--no-cache", "-j", "1"]
+    assert main([*args, "--remove", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"{_real(data / 'test')}.imgdup-quarantine" in err and "--quarantine" in err
+    assert not (data / "test" / "cat" / "a.jpg").exists()
+    _write(data / "test" / "cat" / "b.jpg", _big(71))
+    assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
+    assert "--quarantine" not in capsys.readouterr().err  # a quarantine of your own choice: nothing to say
+    alone = tmp_path / "photos"
+    _write(alone / "a.jpg", _big(72))
+    _write(alone / "b.jpg", _big(72))
+    assert main(["-d", str(alone), "--no-cache", "-j", "1", "--remove", "1"]) == 0
+    assert "--quarantine" not in capsys.readouterr().err  # beside one folder: nothing else there
+
+
+def test_a_default_quarantine_named_as_a_split_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d data/train --remove 1`` alone: data/train.imgdup-quarantine is the train split to
+    Hugging Face's imagefolder (``train.*``), though no other folder was scanned (QA pass 20)."""
+    data = tmp_path / "data"
+    _write(data / "train" / "cat" / "a.jpg", _big(73))
+    _write(data / "train" / "cat" / "b.jpg", _big(73))
+    _write(data / "test" / "cat" / "c.jpg", _big(74))
+    assert main(["-d", str(data / "train"), "--no-cache", "-j", "1", "--remove", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"{_real(data / 'train')}.imgdup-quarantine" in err and "--quarantine" in err
 
 
 def _leaky_splits(data: Path, seed: int) -> Path:

@@ -164,6 +164,20 @@ def _png_declaring(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+@pytest.mark.parametrize(("width", "height"), [(12_000, 9_000), (20_000, 10_000)])
+def test_a_refused_bomb_names_the_limit_to_raise_and_how_far(tmp_path: Path, width: int, height: int) -> None:
+    """Over twice the limit, Pillow's message gives twice the limit ("exceeds limit of 178956970
+    pixels"): --max-pixels 180000000, as it suggested, refused a 200 MP file again (QA pass 20)."""
+    from PIL import Image
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(width, height))
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure)
+    assert f"{width * height:,} pixels" in res.reason and f"limit of {Image.MAX_IMAGE_PIXELS:,}" in res.reason
+    assert f"--max-pixels {width * height}" in res.reason and f"{2 * Image.MAX_IMAGE_PIXELS}" not in res.reason
+
+
 @pytest.mark.parametrize(("side", "word"), [(12_000, "bomb"), (40_000, "bomb")])
 def test_decompression_bombs_are_refused(tmp_path: Path, side: int, word: str) -> None:
     path = tmp_path / "bomb.png"

@@ -370,6 +370,20 @@ def test_manifest_from_another_machine_or_pointing_outside_is_refused(two_cluste
     assert not victim.exists() and os.path.exists(keeper)
 
 
+@pytest.mark.parametrize("content", [b"<!doctype html>\n<html>", b"cluster,action,distance\n", b"\xff\xd8\xff\xe0JFIF"])
+def test_undo_of_a_file_that_is_no_manifest_says_what_to_give_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    """``imgdup --undo report.html`` (or the CSV report, or a picture) said "cannot read manifest
+    ...: Expecting value: line 1 column 1 (char 0)" or a codec error (QA pass 20)."""
+    given = tmp_path / "report.html"
+    given.write_bytes(content)
+    assert main(["--undo", str(given)]) == 1
+    err = capsys.readouterr().err
+    assert "is not an imgdup manifest" in err and "manifest.json" in err
+    assert "Expecting value" not in err and "codec" not in err
+
+
 def test_corrupt_manifest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "manifest.json"
     bad.write_text('{"schema": "imgdup.manifest/1", "entries": [')
@@ -537,6 +551,24 @@ def test_two_names_of_one_removed_file_inside_the_roots_are_not_said_to_keep_its
     assert not (root / "a" / "x.png").exists() and not (root / "b" / "x2.png").exists()
     assert "keeps its data" not in out
     assert f"moved to the quarantine: 1 file ({human_bytes(size)}; 2 names: hard links go with their file)" in out
+
+
+def test_undo_counts_a_file_with_two_names_as_the_removal_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The removal said "1 file (...; 2 names: hard links go with their file)", and its undo
+    "restored 2 files" (QA pass 20)."""
+    root = tmp_path / "data"
+    save(photo(95), root / "a" / "k.png")
+    shutil.copyfile(root / "a" / "k.png", root / "a" / "x.png")
+    (root / "b").mkdir()
+    os.link(root / "a" / "x.png", root / "b" / "x2.png")
+    assert main(["-d", str(root), "-r", "1", "--no-cache", "--quarantine", str(tmp_path / "q")]) == 0
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    capsys.readouterr()
+    assert main(["--undo", str(manifest)]) == 0
+    assert "restored 1 file (2 names), 0 already in place, 0 problems" in capsys.readouterr().out
+    assert os.path.samefile(root / "a" / "x.png", root / "b" / "x2.png")
 
 
 def test_ctrl_c_while_the_command_starts_ends_without_a_traceback(tmp_path: Path) -> None:

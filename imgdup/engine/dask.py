@@ -395,7 +395,7 @@ _LOCAL_ONLY = ("reference", "files", "labels", "label_conflicts", "between", "jo
 
 
 def find_duplicates(
-    roots: Iterable[str | os.PathLike[str]],
+    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     client: Client,
     threshold: int | None = None,
@@ -435,6 +435,8 @@ def find_duplicates(
     )  # fmt: skip
     if tables:
         _check_tables_folder(tables)
+    if isinstance(roots, (str, os.PathLike)):  # one folder, as imgdup.find_duplicates takes it: not its characters
+        roots = [roots]
     entries, skipped, root_list = collect(roots)
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")

@@ -42,12 +42,12 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
             listed = read_file_list(root)
             remote = [p for p in listed if is_remote(p)]
             found, skip = _remote_entries(remote)
-            entries += found
-            skipped += skip
-            found, skip = _local_entries([p for p in listed if not is_remote(p)])
-            entries += found
-            skipped += skip
-            named.append(root)
+            found_local, skip_local = _local_entries([p for p in listed if not is_remote(p)])
+            entries += found + found_local
+            skipped += skip + skip_local
+            # The folders of its files are the roots, as for a local --files list: the list file
+            # itself was one, and a removal ended in "Not a directory: list.csv".
+            named += sorted({e.root for e in (*found, *found_local)}) or [root]
         elif is_remote(root):
             entries += list_remote(root)
             named.append(root.rstrip("/"))
