@@ -233,15 +233,17 @@ def find_duplicates(
                 by_link, "file is kept as a reference file" if by_link == 1 else "files are kept as reference files",
                 *(("it", "it") if by_link == 1 else ("them", "them")),
             )  # fmt: skip
+    link_names = _link_names(scanned.records, links)
     sets = dataset_sets(
         scanned,
         set_roots,
         reference=ref_roots,
-        labels=labels_of([(r.path, *r.entry.aliases) for r in scanned.records]),
+        # every name's label: a reference folder's link files the file under its own class too
+        labels=labels_of([(r.path, *r.entry.aliases, *link_names.get(r.path, ())) for r in scanned.records]),
         label_conflicts=label_conflicts,
         between=between,
         protected=protected,
-        link_names=_link_names(scanned.records, links),
+        link_names=link_names,
     )
     return make_result(
         scanned,

@@ -60,6 +60,7 @@ class Annotated:
 def _annotate(
     c: Cluster,
     *,
+    link_names: Mapping[str, Sequence[str]],
     where: Callable[[str], str],
     names: Mapping[str, str],
     reference: frozenset[str],
@@ -71,7 +72,8 @@ def _annotate(
     every: set[str] = set()  # the labels of every name of every member
     for m in c.members:
         path = m.record.path
-        own = _labels_of(m.record.entry.path, m.record.entry.aliases, labels)
+        # every name's label: a file a training folder's link files under dog is a dog there
+        own = _labels_of(m.record.entry.path, (*m.record.entry.aliases, *link_names.get(path, ())), labels)
         every.update(own)
         members.append(
             Member(
@@ -112,6 +114,15 @@ def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...
     return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
 
 
+def _several_names(linked: Sequence[Sequence[str]], link_names: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
+    """Every file with more than one name: its path first, its hard links (``linked``, each
+    file's names), then the reference folders' symbolic links to it (``link_names``)."""
+    hard = {names[0]: tuple(names) for names in linked}
+    for path in link_names:
+        hard.setdefault(path, (path,))
+    return [(*names, *link_names.get(path, ())) for path, names in hard.items()]
+
+
 def _labels_of(path: str, aliases: Sequence[str], labels: Mapping[str, str]) -> list[str]:
     """The labels of a file's names, in the order of its names (first the first name, the label
     it is reported with, then its other names in path order), each once."""
@@ -142,12 +153,11 @@ def _summaries(
     # One file under names in several folders: the same picture in each. Its names are its hard
     # links, and the symbolic links of reference folders that point at it (ImageFolder reads it
     # there too); a pair of folders its hard links alone span counts as a hard link.
-    several = {names[0]: tuple(names) for names in linked}
-    for path in link_names or {}:
-        several.setdefault(path, (path,))
-    for path, hard in several.items():
+    hard_names = {names[0]: tuple(names) for names in linked}
+    for names in _several_names(linked, link_names or {}):
+        hard = hard_names.get(names[0], names[:1])
         named: dict[str, list[str]] = {}
-        for name in (*hard, *(link_names or {}).get(path, ())):
+        for name in names:
             named.setdefault(where(name), []).append(name)
         by_hard = {where(name) for name in hard}
         for a, b in combinations(sorted(r for r in named if r), 2):
@@ -243,6 +253,7 @@ def annotate(
             names=names,
             reference=frozenset(reference),
             reference_files=reference_files,
+            link_names=link_names or {},
             labels=labels or {},
             label_conflicts=label_conflicts,
         )
@@ -265,11 +276,12 @@ def annotate(
     ref_only = [c for c in done if all(m.reference for m in c.members)]
     acted = [replace(c, id=i) for i, c in enumerate(acted)]
     ref_only = [replace(c, id=len(acted) + i) for i, c in enumerate(ref_only)]
-    # A file in no cluster whose names carry different labels is a conflict of its own.
+    # A file in no cluster whose names (hard links, a reference folder's links to it) carry
+    # different labels is a conflict of its own.
     clustered = {m.record.path for c in clusters for m in c.members}
     alone = tuple(
         LinkedConflict(tuple(sorted(names)), tuple(sorted(own)))
-        for names in linked
+        for names in _several_names(linked, link_names or {})
         if names[0] not in clustered
         and len(own := _labels_of(names[0], names[1:], labels or {})) > 1
         and (not between or len({where(n) for n in names}) > 1)  # only those spanning folders, as clusters

@@ -370,6 +370,30 @@ def test_a_file_filed_under_two_classes_by_hard_links_is_a_label_conflict(tmp_pa
     assert "one file under several labels" in page and f"cat, dog: {alone.names[0]} = {alone.names[1]}" in page
 
 
+def test_a_file_a_training_link_files_under_another_class_is_a_label_conflict(tmp_path: Path) -> None:
+    """A split made of links: train/dog/x.jpg -> test/cat/x.jpg. ImageFolder reads that one file
+    as a cat in test and as a dog in train, as it does a file hard-linked under two classes; the
+    hard link was a label conflict, the symbolic link none (its name's label was never looked
+    up): alone, and in the cluster of a copy of it, where the copy was removed as a plain cat."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    x = _write(test / "cat" / "x.jpg", _big(24))
+    _write(train / "cat" / "a.jpg", _big(25))
+    (train / "dog").mkdir(parents=True)
+    (train / "dog" / "x.jpg").symlink_to(x)
+    y = _write(test / "cat" / "y.jpg", _big(26))
+    (train / "dog" / "y.jpg").symlink_to(y)
+    copy = _write(test / "cat" / "y-small.jpg", _small(26))
+    result = _scan(test, reference=[train], labels="folder")
+    (c,) = result.clusters
+    assert c.label_conflict == ("cat", "dog")
+    assert _actions(result)[_real(copy)] == "review"
+    (alone,) = result.linked_label_conflicts
+    assert alone.names == (_real(x), _real(train / "dog" / "x.jpg")) and alone.labels == ("cat", "dog")
+    assert result.summary.label_conflicts == 2
+    text = imgdup.format_text(result)
+    assert "LABEL CONFLICT: cat, dog: one file under 2 names: test/cat/x.jpg = train/dog/x.jpg" in text
+
+
 def test_labels_are_read_without_stray_spaces_and_an_empty_one_is_none(tmp_path: Path) -> None:
     """``cat`` against ``cat `` was a label conflict, and an empty label was a label
     (``LABEL CONFLICT: , cat``) while a missing row meant unlabelled (QA pass 5)."""
