@@ -184,6 +184,11 @@ def find_duplicates(
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
     entries = under_roots(entries, root_list)
+    n_roots = len(root_list)
+    log.info(
+        "found %d %s under %d %s (%d skipped) in %.2f s", len(entries), "file" if len(entries) == 1 else "files",
+        n_roots, "folder" if n_roots == 1 else "folders", len(skipped), time.perf_counter() - started,
+    )  # fmt: skip
     set_roots = sorted(set(given) | set(extras))
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         raise UsageError(
@@ -200,12 +205,19 @@ def find_duplicates(
         # With regions, the cached records' link hashes are converted while the rest are hashed:
         # with a new batch against a cached reference, most are compared (imgdup.warm).
         table = LinkTable(bits=settings.bits)
+        hashing = time.perf_counter()
         results, from_cache = hash_with_cache(
             entries, settings, jobs=jobs, store=store, timeout=timeout, progress=progress,
             meanwhile=functools.partial(_convert, table) if settings.regions and protected else None,
         )  # fmt: skip
         records = [r for r in results if isinstance(r, ImageRecord)]
         failures = tuple(r for r in results if isinstance(r, HashFailure))
+        decoded = len(results) - from_cache
+        log.info(
+            "hashed %d files: %d from the cache, %d decoded%s, in %.2f s (%d %s)", len(results), from_cache, decoded,
+            f" ({len(failures)} failed)" if failures else "", time.perf_counter() - hashing, jobs,
+            "job" if jobs == 1 else "jobs",
+        )  # fmt: skip
         scanned = cluster_records(
             records,
             settings,
@@ -497,6 +509,8 @@ def cluster_records(
         key = decided(records)
         known = memo.decode(searches.get_memo(key), records)
         if known is not None:
+            log.info("decisions remembered from an earlier run over the same files (the cache): %d clusters",
+                     len(known.clusters))  # fmt: skip
             if progress:
                 progress("decide", len(known.clusters), len(known.clusters))
             return known
@@ -508,6 +522,7 @@ def cluster_records(
     if progress:  # the index backends search in one call: the bar moves from 0 to all at once
         progress("search", 0, distinct)
     table = table or LinkTable(bits=settings.bits)  # each record's link hashes converted once: search and decisions
+    searching = time.perf_counter()
     groups = _components(
         normal, settings, threshold=threshold, backend=index, join=join, searches=searches, protected=protected,
         table=table,
@@ -519,6 +534,10 @@ def cluster_records(
         by_digest.setdefault(r.digest, []).append(r)
     groups += [g for g in by_digest.values() if len(g) > 1]
     groups.sort(key=lambda g: min(r.path for r in g))
+    log.info(
+        "searched %d images in %.2f s: %d %s", len(normal), time.perf_counter() - searching, len(groups),
+        "cluster" if len(groups) == 1 else "clusters",
+    )  # fmt: skip
     assess = quality_mod.Assessor()  # the measuring rounds and the keeper choice share answers
     missed = 0  # files whose quality could not be measured (tried again next time)
     before = records
@@ -549,6 +568,7 @@ def cluster_records(
         if on_quality:  # only what was measured now (a new record): cached measurements are not written again
             on_quality([r for r, old in zip(records, before) if r is not old and r.quality is not None])
     chosen = _reference_keepers(records, decided, searches, protected)
+    deciding = time.perf_counter()
     clusters: list[Cluster] = []
     for start in range(0, len(groups), 256):
         batch = [sorted(members, key=lambda r: r.path) for members in groups[start : start + 256]]
@@ -565,6 +585,10 @@ def cluster_records(
         )
         if progress:
             progress("decide", len(clusters), len(groups))
+    log.info(
+        "decided %d %s in %.2f s", len(clusters), "cluster" if len(clusters) == 1 else "clusters",
+        time.perf_counter() - deciding,
+    )  # fmt: skip
     paired = {r.path for g in groups for r in g}
     lonely_low = tuple(r for r in records if r.low_information and r.path not in paired)
     scanned = Clustered(tuple(clusters), lonely_low, tuple(records))
@@ -889,6 +913,7 @@ def _with_quality(
     measured: dict[str, ImageRecord] = {}
     tried: set[str] = set()  # measured or failed: never asked for twice
     missed = 0
+    rounds = 0
     active = [g for g in groups if len({m.digest for m in g}) > 1]
     while active:
         todo: list[ImageRecord] = []
@@ -925,6 +950,8 @@ def _with_quality(
         )
         # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
         done_before, total = len(tried), len(tried) + len(unique)
+        rounds += 1
+        measuring = time.perf_counter()
         if measure is not None:
             got = measure([r.entry for r in unique], settings, work)
         else:
@@ -936,6 +963,10 @@ def _with_quality(
                 work=work,
                 on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
             )
+        log.info(
+            "measured %d %s (round %d) in %.2f s", len(unique), "file" if len(unique) == 1 else "files", rounds,
+            time.perf_counter() - measuring,
+        )  # fmt: skip
         by_key = {kind[r.path]: res for r, res in zip(unique, got)}
         results = [by_key[kind[r.path]] for r in todo]
         for r, res in zip(todo, results):

@@ -470,3 +470,32 @@ def test_a_removal_counts_files_as_the_report_does_and_names_their_hard_links_ap
     assert "removed 1 file (" in out
     (line,) = [x for x in out.splitlines() if x.startswith("moved to the quarantine:")]
     assert line.startswith("moved to the quarantine: 1 file (") and "2 names" in line, line
+
+
+def test_verbose_says_what_each_stage_did_and_took(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-v`` ("more log messages") added almost nothing (QA pass 20): a user who asks why a run
+    is slow gets, per stage, what it did and its seconds: the walk, the hashing (from the cache
+    or decoded), the search, the keep policy's measuring rounds, the decisions."""
+    import re
+
+    from .synth import photo as _photo
+
+    _photo(1, (320, 240)).save(tmp_path / "a.png")
+    _photo(1, (160, 120)).save(tmp_path / "a-small.png")
+    _photo(2).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_bytes(b"not a picture")
+    cache = tmp_path / "c.db"
+    for run in (1, 2):
+        rc = main(["-d", str(tmp_path), "-v", "--no-progress", "-j", "1", "--cache", str(cache)])
+        err = capsys.readouterr().err
+        assert rc == 3  # the damaged file
+        lines = [line for line in err.splitlines() if re.search(r"in \d+\.\d\d s", line)]
+        assert any("found 4 files under 1 folder" in line for line in lines), err
+        hashed = "4 files: 0 from the cache, 4 decoded (1 failed)" if run == 1 else "4 files: 4 from the cache"
+        assert any(hashed in line for line in lines), err
+        if run == 1:
+            assert any("searched 3 images" in line and "1 cluster" in line for line in lines), err
+            assert any(re.search(r"measured \d+ files? \(round 1\)", line) for line in lines), err
+            assert any("decided 1 cluster" in line for line in lines), err
+        else:
+            assert any("decisions remembered from an earlier run" in line for line in err.splitlines()), err
