@@ -470,3 +470,27 @@ def test_a_removal_counts_files_as_the_report_does_and_names_their_hard_links_ap
     assert "removed 1 file (" in out
     (line,) = [x for x in out.splitlines() if x.startswith("moved to the quarantine:")]
     assert line.startswith("moved to the quarantine: 1 file (") and "2 names" in line, line
+
+
+def test_between_says_the_duplicates_within_a_folder_were_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --between, a duplicate inside the reference folder is left out of the clusters: the
+    summary said "0 clusters only inside the reference" above a per-folder line "1 duplicate
+    within" for that folder (QA pass 21)."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    photo(1).save(tmp_path / "train" / "a.png")
+    shutil.copyfile(tmp_path / "train" / "a.png", tmp_path / "train" / "a2.png")
+    photo(2).save(tmp_path / "train" / "b.png")
+    shutil.copyfile(tmp_path / "train" / "b.png", tmp_path / "test" / "b.png")
+    args = ("--reference", str(tmp_path / "train"), "-d", str(tmp_path / "test"))
+    _rc, out, _err = cli(capsys, *args, "--between")
+    assert "train (reference): 3 images, 1 duplicate within" in out
+    assert "only inside the reference" not in out
+    assert (
+        "1 cluster spans two or more folders, 0 label conflicts, duplicates within one folder left out by --between"
+        in out
+    )
+    _rc, out, _err = cli(capsys, *args)  # without --between, the reference-only cluster is counted
+    assert "1 cluster spans two or more folders, 0 label conflicts, 1 cluster only inside the reference" in out
