@@ -369,6 +369,30 @@ def test_a_scan_whose_output_reader_closed_ends_quietly(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
 
 
+def test_a_listing_cut_off_by_a_closed_output_is_not_said_to_be_above(tmp_path: Path) -> None:
+    """``imgdup -d D | head``: the closing line said "1 file could not be read (listed above)"
+    though the listing never reached the reader (QA pass 21); so did apply's skipped clusters."""
+    data = tmp_path / "data"
+    data.mkdir()
+    photo(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    done = _closed_stdout_run("-d", str(data))
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "imgdup: 1 file could not be read (not shown: the output was closed by its reader)"
+    )
+    (data / "bad.png").unlink()
+    plan = tmp_path / "plan.json"
+    assert main(["-d", str(data), "--report", str(plan), "--no-cache", "--no-progress", "-q", "-j", "1"]) == 0
+    done = _closed_stdout_run("apply", str(plan), "--max-pixels", "100")  # the kept file cannot be checked
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "imgdup: 1 cluster skipped (not shown: the output was closed by its reader)"
+    )
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
