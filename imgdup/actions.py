@@ -217,6 +217,12 @@ def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
     base = _quarantine_base(roots, quarantine)
     if os.path.exists(base) and not os.path.isdir(base):
         raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
+    # Made later with makedirs: a file above it failed only then, after the whole scan.
+    above = os.path.dirname(base)
+    while not os.path.lexists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise RemovalError(f"cannot create the quarantine {base}: {above} is not a folder; nothing was removed")
     return base
 
 

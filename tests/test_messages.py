@@ -219,6 +219,35 @@ def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
         imgdup.remove(result, quarantine=tmp_path / "q")
 
 
+def test_a_quarantine_under_a_file_is_refused_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--quarantine notes.txt/q``: refused only at removal time, after the whole scan (exit 1,
+    "cannot create the quarantine ...: Not a directory"), as no other bad option is (QA pass 21)."""
+    import imgdup.cli as cli_mod
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    plan = tmp_path / "plan.json"
+    assert cli(capsys, "-d", str(root), "--report", str(plan), "-q")[0] == 0
+    (tmp_path / "notes.txt").write_text("mine")
+    target = tmp_path / "notes.txt" / "sub" / "q"
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the quarantine was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    for args in (["-d", str(root), "-r", "1"], ["apply", str(plan)]):
+        rc, _out, err = cli(capsys, *args, "--quarantine", str(target))
+        assert rc == 2, err
+        assert f"cannot create the quarantine {target}: {tmp_path / 'notes.txt'} is not a folder" in err
+        assert "nothing was removed" not in err  # a usage error: nothing was started
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_undo_with_format_json_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--format json meant plain text from --undo (scan, --remove 1 and apply honour it)."""
     root = tmp_path / "d"
