@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import stat
 from dataclasses import replace
 from typing import Any
@@ -72,7 +73,8 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
     if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
         raise PlanError(
             f"{os.fspath(path)} is a removal manifest, not a plan: to put its files back, "
-            f"imgdup --undo {os.fspath(path)}"
+            # quoted for the shell, as the removal's "undo with:" line: "my photos" split in two
+            f"imgdup --undo {shlex.quote(os.fspath(path))}"
         )
     return parse_plan(doc)
 
