@@ -49,10 +49,16 @@
     return e;
   }
   function human(n) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    // As the text report writes it (human_bytes): up to GiB, and a tie (6,400 B = 6.25 KiB) to
+    // the even digit, as Python's format does; toFixed rounds it up ("6.3" beside "6.2").
+    const units = ["B", "KiB", "MiB", "GiB"];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
+    if (i === 0) return n + " B";
+    const tenths = n * 10; // exact: n is a whole number of bytes over a power of two
+    const down = Math.floor(tenths);
+    const rounded = tenths - down === 0.5 ? down + (down % 2) : Math.round(tenths);
+    return (rounded / 10).toFixed(1) + " " + units[i];
   }
   function kind(path) {
     const dot = path.lastIndexOf(".");
