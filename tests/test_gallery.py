@@ -691,6 +691,9 @@ def test_clusters_inside_the_reference_are_shown_with_thumbnails_and_nothing_to_
     assert section.find_elements("css selector", "button") == []
     assert _console_problems(browser) == []
     assert len(browser.find_elements("css selector", ".cluster")) == 1  # the one to decide on
+    # QA pass 21: the page's summary said so only until its script redrew it, on load
+    summary = browser.find_element("id", "summary").text
+    assert summary.endswith(" · 1 cluster only inside the reference (never acted on, below)"), summary
 
 
 def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(browser: Any, tmp_path: Path) -> None:

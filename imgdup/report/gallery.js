@@ -165,6 +165,7 @@
     }
     return { files, remove, review, bytes, per };
   }
+  const refCount = (plan.reference_clusters || []).length;
   function drawSummary() {
     const s = summary();
     const scanned = plan.summary || {};
@@ -175,7 +176,10 @@
       (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
       (scanned.label_conflicts ? ", " + scanned.label_conflicts + (scanned.label_conflicts === 1 ? " label conflict" : " label conflicts") +
         ((plan.linked_label_conflicts || []).length ? " (files under several labels listed at the end)" : "") : "") +
-      (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "");
+      (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "") +
+      // the page's own summary said so, but only until this redraw replaced it on load
+      (refCount ? " · " + refCount + (refCount === 1 ? " cluster" : " clusters") +
+        " only inside the reference (never acted on, below)" : "");
     const body = $("roots").tBodies[0];
     body.textContent = "";
     for (const [root, p] of s.per) {
