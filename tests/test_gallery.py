@@ -285,6 +285,18 @@ def test_sizes_on_the_page_read_as_the_text_report_writes_them(browser: Any, tmp
     assert "(6.2 KiB to free)" in browser.find_element("id", "summary").text
 
 
+def test_counts_of_one_on_the_page_are_singular(browser: Any, tmp_path: Path) -> None:
+    """QA pass 21: a page of one cluster read "1 clusters holding 3 files" and "(1 clusters)"."""
+    doc = _chain_plan(regions=True)
+    doc["summary"] = {"files": 1}  # (a made-up count: a scan of one file has no cluster)
+    page = tmp_path / "one.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    summary = browser.find_element("id", "summary").text
+    assert summary.startswith("1 file scanned, 1 cluster holding 3 files: 1 to remove"), summary
+    assert browser.find_element("id", "page").text == "page 1 of 1 (1 cluster)"
+
+
 def _texts(drv: Any, selector: str) -> list[str]:
     """The sorted texts of the elements ``selector`` matches, through JSON: a lone surrogate (a
     byte that is not UTF-8, shown raw) cannot cross the driver otherwise."""

@@ -60,6 +60,9 @@
     const rounded = tenths - down === 0.5 ? down + (down % 2) : Math.round(tenths);
     return (rounded / 10).toFixed(1) + " " + units[i];
   }
+  function count(n, word) { // "1 cluster", "2 clusters" (it read "1 clusters holding 3 files")
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
   function kind(path) {
     const dot = path.lastIndexOf(".");
     return dot > path.lastIndexOf("/") ? path.slice(dot + 1).toUpperCase() : "no extension";
@@ -170,8 +173,8 @@
     const s = summary();
     const scanned = plan.summary || {};
     $("summary").textContent =
-      (scanned.files !== undefined ? scanned.files + " files scanned, " : "") +
-      clusters.length + " clusters holding " + s.files + " files: " + s.remove + " to remove (" + human(s.bytes) +
+      (scanned.files !== undefined ? count(scanned.files, "file") + " scanned, " : "") +
+      count(clusters.length, "cluster") + " holding " + count(s.files, "file") + ": " + s.remove + " to remove (" + human(s.bytes) +
       " to free), " + s.review + " left alone" +
       (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
       (scanned.label_conflicts ? ", " + scanned.label_conflicts + (scanned.label_conflicts === 1 ? " label conflict" : " label conflicts") +
@@ -327,7 +330,7 @@
     if (!view.length) frag.append(el("p", "", "No cluster matches the filters."));
     main.textContent = "";
     main.append(frag);
-    $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + view.length + " clusters)";
+    $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + count(view.length, "cluster") + ")";
     drawSummary();
     markFocus(false);
   }
