@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError, check_bool
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -113,6 +113,7 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
+    check_bool("permanent", permanent)
     if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
         raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")
     work = [c for c in result.clusters if c.removable]
@@ -216,6 +217,12 @@ def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
     base = _quarantine_base(roots, quarantine)
     if os.path.exists(base) and not os.path.isdir(base):
         raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
+    # Made later with makedirs: a file above it failed only then, after the whole scan.
+    above = os.path.dirname(base)
+    while not os.path.lexists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise RemovalError(f"cannot create the quarantine {base}: {above} is not a folder; nothing was removed")
     return base
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import stat
 from dataclasses import replace
 from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, UsageError
+from .errors import PlanError, UsageError, check_bool
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -72,7 +73,8 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
     if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
         raise PlanError(
             f"{os.fspath(path)} is a removal manifest, not a plan: to put its files back, "
-            f"imgdup --undo {os.fspath(path)}"
+            # quoted for the shell, as the removal's "undo with:" line: "my photos" split in two
+            f"imgdup --undo {shlex.quote(os.fspath(path))}"
         )
     return parse_plan(doc)
 
@@ -289,6 +291,7 @@ def apply(
         raise UsageError(
             "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
         )
+    check_bool("permanent", permanent)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
     if isinstance(plan, dict):

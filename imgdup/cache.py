@@ -170,6 +170,18 @@ def _schema_version(value: str | None) -> int | None:
     return None
 
 
+def _refuse_a_file_above(folder: str) -> None:
+    """A cache's folder (or one above it) that is a file is named: creating the folder said only
+    "(File exists)" (``--cache notes.txt/c.db``)."""
+    while not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
+    if not os.path.isdir(folder):
+        raise _Unusable(f"{folder} {'is a file, not a folder' if os.path.isfile(folder) else 'is not a folder'}")
+
+
 class HashCache:
     """Look-ups and batched writes for one set of hash settings.
 
@@ -185,7 +197,9 @@ class HashCache:
         self.disabled: str | None = None  # why this run goes on without the cache
         self._db: sqlite3.Connection | None = None
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            folder = os.path.dirname(os.path.abspath(self.path))
+            _refuse_a_file_above(folder)
+            os.makedirs(folder, exist_ok=True)
             try:
                 self._db = self._open()
             except _NotACache as exc:

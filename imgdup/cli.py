@@ -280,6 +280,14 @@ def _print_removal(removal: RemovalResult) -> None:
         print(f"undo with: imgdup --undo {_pasteable(removal.manifest)}")
 
 
+def _listed_where(fmt: str, closed: bool) -> str:
+    """Where the closing line's problems are listed: never "listed above" when the reader of
+    stdout left before the listing reached it (``imgdup -d D | head`` said so)."""
+    if closed:
+        return "not shown: the output was closed by its reader"
+    return "listed above" if fmt == "text" else "in the JSON"
+
+
 def _stdout_closed(removal: RemovalResult | None) -> None:
     """The reader of stdout left early (``imgdup ... | head``): the run itself is done, so its
     exit code stands, and what a removal did is said on stderr (it read "error: Broken pipe",
@@ -327,10 +335,12 @@ def _run_apply(args: argparse.Namespace) -> int:
         else:
             _print_removal(removal)
         sys.stdout.flush()
+        closed = False
     except BrokenPipeError:
         _stdout_closed(removal)
+        closed = True
     if removal.skipped:  # the closing line a scan's removal prints too
-        where = "listed above" if args.format == "text" else "in the JSON"
+        where = _listed_where(args.format, closed)
         print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
@@ -473,13 +483,15 @@ def _run_scan(args: argparse.Namespace) -> int:
             else:
                 _print_removal(removal)
         sys.stdout.flush()
+        closed = False
     except BrokenPipeError:
         _stdout_closed(removal)
+        closed = True
     for path in args.report if not args.quiet else ():  # -q: only errors on stderr (QA pass 10)
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
     if partial:  # said only when something went wrong: a clean run ends quietly
-        here = "listed above" if args.format == "text" else "in the JSON"
+        here = _listed_where(args.format, closed)
         # The reports are written before the removal: they list the unreadable files, never the
         # skipped clusters (it said "1 cluster skipped (listed in r.json)", which lists none).
         failed = f"listed in {', '.join(display_path(p) for p in args.report)}" if args.report else here

@@ -9,6 +9,15 @@ class UsageError(ImgdupError, ValueError):
     """An option or argument is invalid (bad threshold, unknown keep rule, missing root)."""
 
 
+def check_bool(name: str, value: object, *, none: bool = False) -> None:
+    """Refuse an option that takes True or False given anything else (``None`` too, unless
+    ``none``): read by truth, ``regions="no"`` turned regions on and ``permanent="no"`` deleted
+    the files for good (options read from a config file)."""
+    if not isinstance(value, bool) and not (none and value is None):
+        allowed = "True, False or None" if none else "True or False"
+        raise UsageError(f"{name} must be {allowed}, got {value!r}")
+
+
 class RemovalError(ImgdupError):
     """A removal or undo could not start (no safe quarantine, unwritable manifest, ...)."""
 

@@ -60,6 +60,16 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     path = os.fspath(path)
     base = os.path.dirname(os.path.abspath(path))
     try:
+        with open(path, "rb") as fh:
+            start = fh.read(_SNIFF)
+    except OSError as exc:
+        raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
+    if _binary(start, whole=len(start) < _SNIFF):
+        raise UsageError(
+            f"the labels file {path} is not a text file (binary data: an image?); "
+            "--labels takes a CSV file of path,label rows, or folder"
+        )
+    try:
         # A byte that is not UTF-8 is kept as os.fsdecode keeps it in a file name (PEP 383):
         # a row may name a file whose name is not UTF-8 (refused whole, such a dataset could
         # not be labelled at all); _text() refuses it anywhere else.
@@ -93,6 +103,27 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
                 )
             first.setdefault(name, n)
     return labels
+
+
+_SNIFF = 8192
+"""Bytes read from the start of a labels file to tell text from binary data."""
+_CONTROL = re.compile(b"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")  # C0 controls but tab, line feed, return
+
+
+def _binary(start: bytes, *, whole: bool) -> bool:
+    """Whether a labels file's first bytes are binary data (an image given by mistake): a NUL
+    byte, which no file name or text holds; or control bytes in bytes that are not UTF-8. A
+    file name may hold either alone (``a<TAB>b.jpg``, ``caf\\xe9.jpg`` in Latin-1): such a row
+    still reads. Printed as the row without a label column, a JPEG was a screenful of escapes."""
+    if b"\0" in start:
+        return True
+    if not _CONTROL.search(start):
+        return False
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return whole or exc.start < len(start) - 3  # not a character cut at the end of the sample
+    return False
 
 
 def _text(path: str, line: int, what: str, cell: str, *, exists: bool) -> None:

@@ -16,7 +16,7 @@ from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
-from .errors import UsageError
+from .errors import UsageError, check_bool
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
@@ -135,6 +135,7 @@ def find_duplicates(
     usual). ``between`` keeps only clusters spanning two or more of the given folders.
     """
     started = time.perf_counter()
+    check_bool("between", between)
     threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
@@ -333,13 +334,15 @@ def scan_options(
     :class:`UsageError` that says what is wrong."""
     if isinstance(hash_size, bool) or not isinstance(hash_size, int):
         raise UsageError(f"hash_size must be a whole number (a power of two from 4 to 32), got {hash_size!r}")
+    check_bool("rotations", rotations)
+    check_bool("regions", regions, none=True)
     try:
         settings = HashSettings(
             algorithm=hash,
             hash_size=hash_size,
             decode=decode,
-            rotations=bool(rotations),
-            regions=hash == "phash" if regions is None else bool(regions),
+            rotations=rotations,
+            regions=hash == "phash" if regions is None else regions,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

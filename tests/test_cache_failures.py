@@ -78,6 +78,23 @@ def test_new_cache_in_a_read_only_folder_warns_once_and_scans(tmp_path: Path, ca
     assert "without" in cache_warnings(caplog)[0]
 
 
+def test_a_cache_under_a_file_says_that_file_is_no_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``--cache notes.txt/c.db``: the warning said only "(File exists)" (QA pass 21)."""
+    root = make_tree(tmp_path / "data", 2, 10)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for cache in (tmp_path / "notes.txt" / "c.db", tmp_path / "notes.txt" / "sub" / "c.db"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="imgdup"):
+            result = scan(root, cache)
+        assert result.summary.clusters == 1
+        (warning,) = cache_warnings(caplog)
+        assert warning == (
+            f"cannot use the hash cache {cache} ({tmp_path / 'notes.txt'} is a file, not a folder); "
+            "continuing without it"
+        )
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_healthy_cache_in_a_read_only_folder_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = make_tree(tmp_path / "data", 5, 20)
     with tmpfs(tmp_path / "fs", "1m") as folder:

@@ -86,6 +86,25 @@ def test_the_undo_command_shown_runs_as_pasted(tmp_path: Path, capsys: pytest.Ca
     assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
 
 
+def test_the_undo_command_apply_suggests_for_a_manifest_runs_as_pasted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``imgdup apply MANIFEST`` under "my photos" said "to put its files back, imgdup --undo
+    /.../my photos.imgdup-quarantine/.../manifest.json", unquoted: a shell splits it (QA pass 21)."""
+    data = tmp_path / "my photos"
+    _pair(data)
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--remove", "1"]) == 0
+    capsys.readouterr()
+    (manifest,) = tmp_path.glob("my photos.imgdup-quarantine/*/manifest.json")
+    assert main(["apply", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert "is a removal manifest, not a plan: to put its files back, imgdup --undo " in err
+    command = shlex.split(err.strip().split("to put its files back, ", 1)[1])
+    assert command == ["imgdup", "--undo", str(manifest)]
+    assert main(command[1:]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize("option", ["--files", "--undo", "--apply", "--montage", "--quarantine", "--tables"])
 def test_an_empty_name_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
     """``--undo "$M"`` with M unset ran a plain scan instead; an empty --montage, --quarantine

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import random
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -496,6 +497,24 @@ def test_a_labels_file_error_names_the_lines_an_editor_shows(tmp_path: Path) -> 
         read_labels_csv(labels)
     labels.write_bytes(b'path,label\na.jpg,"a\nmulti-line label"\nb.jpg,dog\n\nb.jpg\n')
     with pytest.raises(imgdup.UsageError, match=r"line 6 has no label column"):
+        read_labels_csv(labels)
+
+
+def test_a_binary_labels_file_is_refused_with_a_short_reason(tmp_path: Path) -> None:
+    """``--labels photo.jpg`` (or any binary file) printed its raw bytes as the row that had no
+    label column: a screenful of ``\\udcff\\x00...`` (QA pass 21)."""
+    rng = random.Random(21)
+    labels = tmp_path / "labels.csv"
+    for data in (_big(9), bytes(rng.randrange(1, 256) for _ in range(300))):  # a JPEG; bytes with no NUL
+        labels.write_bytes(data)
+        with pytest.raises(imgdup.UsageError) as info:
+            read_labels_csv(labels)
+        assert str(info.value) == (
+            f"the labels file {labels} is not a text file (binary data: an image?); "
+            "--labels takes a CSV file of path,label rows, or folder"
+        )
+    labels.write_bytes(b'path,label\n"new\nline.jpg",cat\ntab\tname.jpg\n')  # odd names: text
+    with pytest.raises(imgdup.UsageError, match="line 4 has no label column"):
         read_labels_csv(labels)
 
 

@@ -22,6 +22,7 @@ import pytest
 import imgdup
 from imgdup.plan import parse_plan
 from imgdup.report.html import render_page, thumbnail_folder
+from imgdup.report.text import human_bytes
 
 from .conftest import A_ORIG, CHAIN_X, CHAIN_Y, CHAIN_Z, THRESHOLD, PlantedSet, encode, picture, rel, scan
 
@@ -263,6 +264,37 @@ def test_an_animation_or_multi_page_file_says_how_many_frames_it_has(browser: An
     tags = {path: [t.text for t in tile.find_elements("css selector", ".tags span")]
             for path, tile in _tiles(browser, 0).items()}  # fmt: skip
     assert tags == {"/r/k.jpg": [], "/r/a.jpg": ["12 frames (animation or pages)"], "/r/b.jpg": []}
+
+
+def test_sizes_on_the_page_read_as_the_text_report_writes_them(browser: Any, tmp_path: Path) -> None:
+    """QA pass 21: a file of 6,400 bytes (6.25 KiB) read "6.2 KiB" in the text report and the
+    page's scan summary, "6.3 KiB" on its tile and in the roots table (JavaScript rounds a tie
+    up, Python to the even digit); past 1,024 GiB the page said "TiB", the text "GiB"."""
+    doc = _chain_plan(regions=True)
+    sizes = {"/r/k.jpg": 1024**4, "/r/a.jpg": 6400, "/r/b.jpg": 3 * 1024**3 + 52 * 1024**2}
+    for m in doc["clusters"][0]["members"]:
+        m["bytes"] = sizes[m["path"]]
+    page = tmp_path / "sizes.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    for path, tile in _tiles(browser, 0).items():
+        assert tile.find_element("css selector", "div.info").text.endswith(" · " + human_bytes(sizes[path]))
+    assert human_bytes(6400) == "6.2 KiB" and human_bytes(1024**4) == "1024.0 GiB"
+    (row,) = browser.find_elements("css selector", "#roots tbody tr")
+    assert row.text.split()[-2:] == ["6.2", "KiB"]  # the one file to remove
+    assert "(6.2 KiB to free)" in browser.find_element("id", "summary").text
+
+
+def test_counts_of_one_on_the_page_are_singular(browser: Any, tmp_path: Path) -> None:
+    """QA pass 21: a page of one cluster read "1 clusters holding 3 files" and "(1 clusters)"."""
+    doc = _chain_plan(regions=True)
+    doc["summary"] = {"files": 1}  # (a made-up count: a scan of one file has no cluster)
+    page = tmp_path / "one.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    summary = browser.find_element("id", "summary").text
+    assert summary.startswith("1 file scanned, 1 cluster holding 3 files: 1 to remove"), summary
+    assert browser.find_element("id", "page").text == "page 1 of 1 (1 cluster)"
 
 
 def _texts(drv: Any, selector: str) -> list[str]:
@@ -671,6 +703,9 @@ def test_clusters_inside_the_reference_are_shown_with_thumbnails_and_nothing_to_
     assert section.find_elements("css selector", "button") == []
     assert _console_problems(browser) == []
     assert len(browser.find_elements("css selector", ".cluster")) == 1  # the one to decide on
+    # QA pass 21: the page's summary said so only until its script redrew it, on load
+    summary = browser.find_element("id", "summary").text
+    assert summary.endswith(" · 1 cluster only inside the reference (never acted on, below)"), summary
 
 
 def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(browser: Any, tmp_path: Path) -> None:

@@ -219,6 +219,35 @@ def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
         imgdup.remove(result, quarantine=tmp_path / "q")
 
 
+def test_a_quarantine_under_a_file_is_refused_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--quarantine notes.txt/q``: refused only at removal time, after the whole scan (exit 1,
+    "cannot create the quarantine ...: Not a directory"), as no other bad option is (QA pass 21)."""
+    import imgdup.cli as cli_mod
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    plan = tmp_path / "plan.json"
+    assert cli(capsys, "-d", str(root), "--report", str(plan), "-q")[0] == 0
+    (tmp_path / "notes.txt").write_text("mine")
+    target = tmp_path / "notes.txt" / "sub" / "q"
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the quarantine was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    for args in (["-d", str(root), "-r", "1"], ["apply", str(plan)]):
+        rc, _out, err = cli(capsys, *args, "--quarantine", str(target))
+        assert rc == 2, err
+        assert f"cannot create the quarantine {target}: {tmp_path / 'notes.txt'} is not a folder" in err
+        assert "nothing was removed" not in err  # a usage error: nothing was started
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_undo_with_format_json_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--format json meant plain text from --undo (scan, --remove 1 and apply honour it)."""
     root = tmp_path / "d"
@@ -369,6 +398,30 @@ def test_a_scan_whose_output_reader_closed_ends_quietly(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
 
 
+def test_a_listing_cut_off_by_a_closed_output_is_not_said_to_be_above(tmp_path: Path) -> None:
+    """``imgdup -d D | head``: the closing line said "1 file could not be read (listed above)"
+    though the listing never reached the reader (QA pass 21); so did apply's skipped clusters."""
+    data = tmp_path / "data"
+    data.mkdir()
+    photo(1).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    done = _closed_stdout_run("-d", str(data))
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "imgdup: 1 file could not be read (not shown: the output was closed by its reader)"
+    )
+    (data / "bad.png").unlink()
+    plan = tmp_path / "plan.json"
+    assert main(["-d", str(data), "--report", str(plan), "--no-cache", "--no-progress", "-q", "-j", "1"]) == 0
+    done = _closed_stdout_run("apply", str(plan), "--max-pixels", "100")  # the kept file cannot be checked
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "imgdup: 1 cluster skipped (not shown: the output was closed by its reader)"
+    )
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -499,3 +552,27 @@ def test_verbose_says_what_each_stage_did_and_took(tmp_path: Path, capsys: pytes
             assert any("decided 1 cluster" in line for line in lines), err
         else:
             assert any("decisions remembered from an earlier run" in line for line in err.splitlines()), err
+
+
+def test_between_says_the_duplicates_within_a_folder_were_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --between, a duplicate inside the reference folder is left out of the clusters: the
+    summary said "0 clusters only inside the reference" above a per-folder line "1 duplicate
+    within" for that folder (QA pass 21)."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    photo(1).save(tmp_path / "train" / "a.png")
+    shutil.copyfile(tmp_path / "train" / "a.png", tmp_path / "train" / "a2.png")
+    photo(2).save(tmp_path / "train" / "b.png")
+    shutil.copyfile(tmp_path / "train" / "b.png", tmp_path / "test" / "b.png")
+    args = ("--reference", str(tmp_path / "train"), "-d", str(tmp_path / "test"))
+    _rc, out, _err = cli(capsys, *args, "--between")
+    assert "train (reference): 3 images, 1 duplicate within" in out
+    assert "only inside the reference" not in out
+    assert (
+        "1 cluster spans two or more folders, 0 label conflicts, duplicates within one folder left out by --between"
+        in out
+    )
+    _rc, out, _err = cli(capsys, *args)  # without --between, the reference-only cluster is counted
+    assert "1 cluster spans two or more folders, 0 label conflicts, 1 cluster only inside the reference" in out

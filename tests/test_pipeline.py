@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -41,6 +42,7 @@ from .conftest import (
     rel,
     scan,
 )
+from .synth import photo
 
 
 def cluster_sets(result: ScanResult, root: Path) -> set[frozenset[str]]:
@@ -294,7 +296,8 @@ def test_invalid_threshold_is_a_usage_error(shared_planted_root: Path, bad: obje
 @pytest.mark.parametrize(
     "bad",
     [{"hash_size": 8.0}, {"hash_size": "8"}, {"jobs": 1.5}, {"jobs": "2"}, {"jobs": True}, {"timeout": "60"},
-     {"timeout": None}],
+     {"timeout": None}, {"regions": "no"}, {"rotations": "yes"}, {"rotations": 1},
+     {"rotations": None}],
 )  # fmt: skip
 def test_options_of_the_wrong_type_are_a_usage_error_naming_them(shared_planted_root: Path, bad: dict) -> None:
     """Options read from a config file (8.0, "2") raised bare TypeErrors from deep inside
@@ -302,6 +305,27 @@ def test_options_of_the_wrong_type_are_a_usage_error_naming_them(shared_planted_
     (name,) = bad
     with pytest.raises(imgdup.UsageError, match=name):
         imgdup.find_duplicates([shared_planted_root], **{"jobs": 1, **bad})
+
+
+@pytest.mark.parametrize("verb", ["remove", "apply"])
+def test_between_and_permanent_of_the_wrong_type_are_a_usage_error_and_nothing_is_deleted(
+    tmp_path: Path, verb: str
+) -> None:
+    """``permanent="no"`` (from a config file) was read as true: the copies were deleted for good
+    instead of quarantined (QA pass 21)."""
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    with pytest.raises(imgdup.UsageError, match="between must be True or False"):  # two folders: between applies
+        imgdup.find_duplicates([tmp_path / "x", tmp_path / "y"], between="no", jobs=1)  # type: ignore[arg-type]
+    result = imgdup.find_duplicates([tmp_path], jobs=1)
+    assert result.summary.to_remove == 1
+    act = imgdup.remove if verb == "remove" else imgdup.apply
+    target = result if verb == "remove" else imgdup.to_document(result)
+    with pytest.raises(imgdup.UsageError, match="permanent"):
+        act(target, permanent="no")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "x", "y"]
 
 
 def test_no_threshold_is_the_hash_s_own_default(shared_planted_root: Path) -> None:

@@ -49,10 +49,19 @@
     return e;
   }
   function human(n) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    // As the text report writes it (human_bytes): up to GiB, and a tie (6,400 B = 6.25 KiB) to
+    // the even digit, as Python's format does; toFixed rounds it up ("6.3" beside "6.2").
+    const units = ["B", "KiB", "MiB", "GiB"];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
+    if (i === 0) return n + " B";
+    const tenths = n * 10; // exact: n is a whole number of bytes over a power of two
+    const down = Math.floor(tenths);
+    const rounded = tenths - down === 0.5 ? down + (down % 2) : Math.round(tenths);
+    return (rounded / 10).toFixed(1) + " " + units[i];
+  }
+  function count(n, word) { // "1 cluster", "2 clusters" (it read "1 clusters holding 3 files")
+    return n + " " + word + (n === 1 ? "" : "s");
   }
   function kind(path) {
     const dot = path.lastIndexOf(".");
@@ -159,17 +168,21 @@
     }
     return { files, remove, review, bytes, per };
   }
+  const refCount = (plan.reference_clusters || []).length;
   function drawSummary() {
     const s = summary();
     const scanned = plan.summary || {};
     $("summary").textContent =
-      (scanned.files !== undefined ? scanned.files + " files scanned, " : "") +
-      clusters.length + " clusters holding " + s.files + " files: " + s.remove + " to remove (" + human(s.bytes) +
+      (scanned.files !== undefined ? count(scanned.files, "file") + " scanned, " : "") +
+      count(clusters.length, "cluster") + " holding " + count(s.files, "file") + ": " + s.remove + " to remove (" + human(s.bytes) +
       " to free), " + s.review + " left alone" +
       (scanned.failures ? ", " + scanned.failures + " unreadable (listed at the end)" : "") +
       (scanned.label_conflicts ? ", " + scanned.label_conflicts + (scanned.label_conflicts === 1 ? " label conflict" : " label conflicts") +
         ((plan.linked_label_conflicts || []).length ? " (files under several labels listed at the end)" : "") : "") +
-      (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "");
+      (plan.settings ? " · " + plan.settings.hash + ", threshold " + plan.settings.threshold : "") +
+      // the page's own summary said so, but only until this redraw replaced it on load
+      (refCount ? " · " + refCount + (refCount === 1 ? " cluster" : " clusters") +
+        " only inside the reference (never acted on, below)" : "");
     const body = $("roots").tBodies[0];
     body.textContent = "";
     for (const [root, p] of s.per) {
@@ -317,7 +330,7 @@
     if (!view.length) frag.append(el("p", "", "No cluster matches the filters."));
     main.textContent = "";
     main.append(frag);
-    $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + view.length + " clusters)";
+    $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + count(view.length, "cluster") + ")";
     drawSummary();
     markFocus(false);
   }

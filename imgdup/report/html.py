@@ -31,7 +31,7 @@ from ..hashing import load_thumbnail
 from ..models import ScanResult
 from ..names import to_json_text
 from ..plan import to_document
-from .text import display_path, human_bytes, root_labels
+from .text import display_path, human_bytes, plural, root_labels
 
 GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
 THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
@@ -159,7 +159,8 @@ def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dic
     )
     s = document.get("summary", {})
     summary = (
-        f"{s.get('files', 0)} files scanned; {s.get('clusters', 0)} clusters, {s.get('to_remove', 0)} files to remove "
+        f"{plural(s.get('files', 0), 'file')} scanned; {plural(s.get('clusters', 0), 'cluster')}, "
+        f"{plural(s.get('to_remove', 0), 'file')} to remove "
         f"({human_bytes(int(s.get('bytes_to_remove', 0)))}), {s.get('to_review', 0)} to review."
     )
     failures = ""

@@ -179,7 +179,14 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         lines.append(
             f"{plural(s.leaks, 'cluster spans', 'clusters span')} two or more folders, "
             f"{plural(s.label_conflicts, 'label conflict')}, "
-            f"{plural(s.reference_clusters, 'cluster')} only inside the reference"
+            + (
+                # --between drops the clusters inside one folder, so none is counted here; the
+                # per-folder lines above still count their duplicates within (it read "0 clusters
+                # only inside the reference" beside "train (reference): ... 1 duplicate within").
+                "duplicates within one folder left out by --between"
+                if result.settings.between
+                else f"{plural(s.reference_clusters, 'cluster')} only inside the reference"
+            )
         )
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
