@@ -39,6 +39,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     move_in,
     move_out,
     one_step,
+    partials_in,
     put_back_staged,
     remove_partials,
     sha256_fd,
@@ -525,13 +526,14 @@ def _undo_all(
     problems: list[tuple[str, str]],
 ) -> None:
     back: dict[tuple[int, int], tuple[str, str]] = {}  # quarantined inode -> restored (path, root)
+    partials: dict[tuple[int, int], list[str]] = {}  # folder -> its temporary copies (fsafe.partials_in)
     for item in entries:
         path = item.get("path") if isinstance(item, dict) else None
         if not isinstance(path, str):
             problems.append((str(path), "not a valid manifest entry; refused"))
             continue
         try:
-            outcome = _undo_one(item, path, roots, run_dir, back)
+            outcome = _undo_one(item, path, roots, run_dir, back, partials)
         except OSError as exc:
             outcome = f"cannot restore: {exc.strerror or exc}; left in the quarantine"
         if outcome == "restored":
@@ -591,7 +593,12 @@ def _digest_at(name: str, dir_fd: int) -> str:
 
 
 def _undo_one(
-    item: dict[str, Any], path: str, roots: list[str], run_dir: str, back: dict[tuple[int, int], tuple[str, str]]
+    item: dict[str, Any],
+    path: str,
+    roots: list[str],
+    run_dir: str,
+    back: dict[tuple[int, int], tuple[str, str]],
+    partials: dict[tuple[int, int], list[str]],
 ) -> str:
     """Restore one entry: returns "restored", "in place", or the reason it was not restored."""
     digest = item.get("sha256")
@@ -638,7 +645,11 @@ def _undo_one(
             dir_fd, name = stack.enter_context(anchored(path, root, create=True))
         key = (q_st.st_dev, q_st.st_ino)
         link_from = stack.enter_context(anchored(*back[key])) if key in back else None
-        move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from)
+        folder = os.fstat(dir_fd)
+        where = (folder.st_dev, folder.st_ino)
+        if where not in partials:  # each folder listed once per undo, not once per file
+            partials[where] = partials_in(dir_fd)
+        move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
         back.setdefault(key, (path, root))
     return "restored"
 

@@ -331,14 +331,17 @@ def move_in(
     *,
     digest: str | None = None,
     link_from: tuple[int, str] | None = None,
+    partials: list[str] | None = None,
 ) -> bool:
     """Move ``src`` from a private folder to the new name ``name`` in a folder others may use,
     never replacing anything there. Returns True when it was a copy (cross-device).
 
     ``link_from`` is an earlier restored name of the same file (hard links come back together).
-    A temporary copy of ``name`` that a kill cut short is deleted first.
+    A temporary copy of ``name`` that a kill cut short is deleted first: looked for in
+    ``partials`` (:func:`partials_in` of this folder, read once by a caller that restores many
+    files there), else in a listing of the folder.
     """
-    _drop_partials(dir_fd, name)
+    _drop_partials(dir_fd, name, partials)
     if link_from is not None:
         try:
             # both names on the original file system (unless the root spans several)
@@ -369,10 +372,19 @@ def _partial_name(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(f".{name[:100]}{PARTIAL_MARK}") + "[0-9a-f]{8}")
 
 
-def _drop_partials(dir_fd: int, name: str) -> None:
+def partials_in(dir_fd: int) -> list[str]:
+    """The names in a folder that may be temporary copies (:data:`PARTIAL_MARK`). Undo reads
+    each folder once: a listing per restored file read k x n names for k files put back into a
+    flat folder of n (12,490 into 40,000: 143 s, against 10 s to remove them)."""
+    return [other for other in os.listdir(dir_fd) if PARTIAL_MARK in other]
+
+
+def _drop_partials(dir_fd: int, name: str, partials: list[str] | None = None) -> None:
     pattern = _partial_name(name)
-    for other in os.listdir(dir_fd):
+    for other in partials_in(dir_fd) if partials is None else list(partials):
         if pattern.fullmatch(other):
+            if partials is not None:
+                partials.remove(other)
             with contextlib.suppress(OSError):
                 if stat.S_ISREG(os.stat(other, dir_fd=dir_fd, follow_symlinks=False).st_mode):
                     os.unlink(other, dir_fd=dir_fd)

@@ -893,11 +893,13 @@ def _half_candidates(
     owners: tuple[list[int], list[int]] = ([], [])
     held: tuple[list[int], list[int]] = ([], [])
     for i, records in enumerate(images):  # one pass for both halves
+        seen: tuple[set[int], set[int]] = (set(), set())  # a value once per image (see region_links)
         for _plain, regions, *_rest in records:
             parts = occlusion_parts(regions)
             if parts is not None:
                 for k in (0, 1):
-                    if parts[0][k]:
+                    if parts[0][k] and parts[0][k] not in seen[k]:
+                        seen[k].add(parts[0][k])
                         owners[k].append(i)
                         held[k].append(parts[0][k])
     for owner, value in zip(owners, held):
@@ -948,16 +950,28 @@ def region_links(
     are those of every link, for a fraction of the confirmations (a new copy of a photo is near
     each of its ~20 copies in a reference set; one confirmed link joins it to them).
     """
+    # An image's records share its node, and the copies of one file (a placeholder saved 2,000
+    # times) have equal link items: compared once, and each (value, kind) entered once per image.
+    # Every entry of a value met every other, its own image's too: the pairs grew as the square
+    # of the copies (1,000 entries of one value on 100,000 files: a million pairs each, +1 GB).
+    images = [records if len(records) < 2 else list(dict.fromkeys(records)) for records in images]
     owner: list[int] = []  # one entry per (image, hash value, kind)
     sub: list[bool] = []
     value: list[int] = []
     for i, records in enumerate(images):
+        seen: set[tuple[int, bool]] | None = set() if len(records) > 1 else None
         for plain, regions, variants, *_framed in records:
             coarse = split(regions)[0]
             own_values = (plain, *coarse, *variants)
             canonical = 1 + min(1, len(coarse))  # the plain hash and the content box's
+            kinds = [False] * canonical + [True] * (len(own_values) - canonical)
+            if seen is not None:
+                fresh_entries = [e for e in dict.fromkeys(zip(own_values, kinds)) if e not in seen]
+                seen.update(fresh_entries)
+                own_values = tuple(v for v, _k in fresh_entries)
+                kinds = [k for _v, k in fresh_entries]
             owner += [i] * len(own_values)
-            sub += [False] * canonical + [True] * (len(own_values) - canonical)
+            sub += kinds
             value += own_values
     values, slot = _slots(value)
     is_sub = np.array(sub, dtype=bool)

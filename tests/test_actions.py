@@ -490,3 +490,35 @@ def test_an_empty_quarantine_name_is_a_usage_error(
         imgdup.apply(imgdup.to_document(result), quarantine="")
     assert snapshot(planted_root) == before
     assert not any(elsewhere.iterdir())
+
+
+def test_undo_lists_each_folder_once_not_once_per_restored_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 22: before putting a file back, undo listed its whole folder (to drop a
+    temporary copy a kill left there); restoring k files into a flat folder of n files read
+    k x n names: 12,490 files back into a folder of 40,000 took 143 s (10.4 s to remove them),
+    2,490 into 8,000 took 6.8 s. Each folder is now listed once per undo, and a temporary copy
+    is still dropped (test_fsafe)."""
+    from PIL import Image
+
+    root = tmp_path / "flat"
+    root.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(root / "a.png")
+    Image.effect_noise((64, 48), 60).convert("RGB").save(root / "n.png")
+    for i in range(30):
+        shutil.copyfile(root / "n.png", root / f"n{i:02d}.png")
+    result = imgdup.find_duplicates(root, cache=None, jobs=1)
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert len(done.removed) == 30
+    listed: list[object] = []
+    real = os.listdir
+
+    def counting(path: object = ".") -> list[str]:
+        listed.append(path)
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "listdir", counting)
+    back = imgdup.undo(done.manifest)  # type: ignore[arg-type]
+    assert len(back.restored) == 30 and len(os.listdir(root)) == 32
+    assert len(listed) <= 3  # it was one listing per restored file (30)

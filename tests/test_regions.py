@@ -656,3 +656,36 @@ def test_a_colour_filtered_copy_is_still_found(dogs: Path, tmp_path: Path, cast:
         Image.fromarray(arr).save(tmp_path / f"{name[:8]}_b.jpg", quality=90)
     found = sorted(sorted(group) for group in names(imgdup.find_duplicates([tmp_path], jobs=1)))
     assert found == [[f"0000050{k}_a", f"0000050{k}_b"] for k in (3, 4, 5)]
+
+
+def test_the_search_work_grows_with_the_copies_of_one_picture_not_their_square(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA pass 22: the copies of one file (a placeholder saved in every class folder) are one
+    search node, but each entered every region value of its own: each entry met every other,
+    so the candidate pairs grew as the square of the copies (1,000 entries of one value on
+    100,000 files: a million pairs each, 1.0 GB more memory). Counted here: the pairs that the
+    search builds (every candidate and confirmation goes through ``_cross``)."""
+    from imgdup import regions
+
+    copies = 120
+    photo(7).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    for i in range(1, copies):
+        (tmp_path / f"a{i:03d}.png").write_bytes(data)
+    photo(8).save(tmp_path / "b.jpg", quality=90)
+    photo(8).save(tmp_path / "b2.jpg", quality=70)  # a near copy: still found
+    for i in range(10):
+        photo(20 + i).save(tmp_path / f"u{i}.jpg")
+    built: list[int] = []
+    real = regions._cross
+
+    def counting(*args: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = real(*args)
+        built.append(len(x))
+        return x, y
+
+    monkeypatch.setattr(regions, "_cross", counting)
+    result = imgdup.find_duplicates(tmp_path, cache=None, jobs=1)
+    assert sorted(len(c.members) for c in result.clusters) == [2, copies]
+    assert sum(built) < copies * copies // 4  # it was 4 x copies^2 and more
