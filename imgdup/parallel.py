@@ -214,8 +214,8 @@ class _Worker:
         work: HashFunction,
         settings: HashSettings,
         memory_mb: int,
-        siblings: Sequence[_Worker] = (),
-        max_pixels: int | None = None,
+        siblings: Sequence[_Worker],
+        max_pixels: int | None,  # no default: None would be no decompression-bomb limit at all
     ) -> None:
         self.conn, child = ctx.Pipe()
         self.state = ctx.RawArray("d", [-1.0, 0.0])  # [index being decoded or -1, its start time]

@@ -73,7 +73,8 @@ def _annotate(
     for m in c.members:
         path = m.record.path
         # every name's label: a file a training folder's link files under dog is a dog there
-        own = _labels_of(m.record.entry.path, (*m.record.entry.aliases, *link_names.get(path, ())), labels)
+        first, *others = _names(m, link_names)
+        own = _labels_of(first, others, labels)
         every.update(own)
         members.append(
             Member(
@@ -114,13 +115,16 @@ def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...
     return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
 
 
-def _several_names(linked: Sequence[Sequence[str]], link_names: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
-    """Every file with more than one name: its path first, its hard links (``linked``, each
-    file's names), then the reference folders' symbolic links to it (``link_names``)."""
+def _several_names(
+    linked: Sequence[Sequence[str]], link_names: Mapping[str, Sequence[str]]
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Every file with more than one name, as (all its names, its hard links' names): its path
+    first, its hard links (``linked``, each file's names), then the reference folders' symbolic
+    links to it (``link_names``)."""
     hard = {names[0]: tuple(names) for names in linked}
     for path in link_names:
         hard.setdefault(path, (path,))
-    return [(*names, *link_names.get(path, ())) for path, names in hard.items()]
+    return [((*names, *link_names.get(path, ())), names) for path, names in hard.items()]
 
 
 def _labels_of(path: str, aliases: Sequence[str], labels: Mapping[str, str]) -> list[str]:
@@ -153,9 +157,7 @@ def _summaries(
     # One file under names in several folders: the same picture in each. Its names are its hard
     # links, and the symbolic links of reference folders that point at it (ImageFolder reads it
     # there too); a pair of folders its hard links alone span counts as a hard link.
-    hard_names = {names[0]: tuple(names) for names in linked}
-    for names in _several_names(linked, link_names or {}):
-        hard = hard_names.get(names[0], names[:1])
+    for names, hard in _several_names(linked, link_names or {}):
         named: dict[str, list[str]] = {}
         for name in names:
             named.setdefault(where(name), []).append(name)
@@ -281,7 +283,7 @@ def annotate(
     clustered = {m.record.path for c in clusters for m in c.members}
     alone = tuple(
         LinkedConflict(tuple(sorted(names)), tuple(sorted(own)))
-        for names in _several_names(linked, link_names or {})
+        for names, _hard in _several_names(linked, link_names or {})
         if names[0] not in clustered
         and len(own := _labels_of(names[0], names[1:], labels or {})) > 1
         and (not between or len({where(n) for n in names}) > 1)  # only those spanning folders, as clusters

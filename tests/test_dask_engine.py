@@ -267,18 +267,24 @@ def test_file_lists_parquet_and_csv(client: Any, engine: Any, dogs: Path, tmp_pa
         assert [(r.path, r.hash) for r in result.records] == expected
 
 
+def _listed_copies(tmp_path: Path, seed: int, client: Any) -> tuple[Path, Path, list[str]]:
+    """``data/a.png`` and its copy ``b.png``, listed in ``lists/list.csv``; the command's
+    arguments to scan that list on the module's cluster."""
+    data, lists = tmp_path / "data", tmp_path / "lists"
+    data.mkdir()
+    lists.mkdir()
+    picture(seed).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
+    return data, lists, ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address,
+                         "--no-cache"]  # fmt: skip
+
+
 def test_removal_from_a_file_list_of_local_files(client: Any, tmp_path: Path, capsys: Any) -> None:
     """README's ``imgdup -d /shared/photos -d files.parquet --engine dask ... -r 1``: a list's roots
     were the list file itself, and the removal ended in "error: [Errno 20] Not a directory:
     '.../list.csv'" (nothing moved), the text naming its files by full paths (QA pass 20)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    picture(3).save(data / "a.png")
-    shutil.copyfile(data / "a.png", data / "b.png")
-    lists = tmp_path / "lists"
-    lists.mkdir()
-    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
-    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    data, _lists, args = _listed_copies(tmp_path, 3, client)
     assert main([*args, "-q", "-r", "1", "--quarantine", str(tmp_path / "q")]) == 0
     assert sorted(p.name for p in data.iterdir()) == ["a.png"]
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
@@ -292,14 +298,7 @@ def test_an_html_report_beside_a_file_list_is_not_inside_a_scanned_folder(client
     """``-d lists/list.csv --engine dask --report lists/r.html`` was refused before the scan: "would
     put its thumbnails inside the scanned folder lists" (the list taken for an image file there),
     though nothing in that folder is scanned (QA pass 20)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    picture(4).save(data / "a.png")
-    shutil.copyfile(data / "a.png", data / "b.png")
-    lists = tmp_path / "lists"
-    lists.mkdir()
-    (lists / "list.csv").write_text(f"path\n{data / 'a.png'}\n{data / 'b.png'}\n")
-    args = ["-d", str(lists / "list.csv"), "--engine", "dask", "--scheduler", client.scheduler.address, "--no-cache"]
+    data, lists, args = _listed_copies(tmp_path, 4, client)
     assert main([*args, "-q", "--report", str(lists / "r.html")]) == 0
     assert (lists / "r.html").is_file()
     assert main([*args, "-q", "--report", str(data / "r.html")]) == 2  # the listed files' folder is scanned

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from imgdup.hashing import hash_entry
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
@@ -217,7 +218,7 @@ def test_a_chunk_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_path
     from imgdup.parallel import _context, _Worker
 
     entries = make_entries(tmp_path, ["a.png", "b.png"])
-    worker = _Worker(_context(), misbehaving, HashSettings(), 0, [])
+    worker = _Worker(_context(), misbehaving, HashSettings(), 0, [], Image.MAX_IMAGE_PIXELS)
     worker.proc.kill()
     worker.proc.join(10)
     try:
