@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
-from .models import Action, Cluster, Clustered, ImageRecord, Member
+from .models import Action, Cluster, Clustered, ImageRecord, Member, Remembered
 from .regions import LINK_KINDS
 
 _ACTIONS = {a.value: a for a in Action}
@@ -158,12 +158,13 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
     return Clustered(clusters, low, tuple(records)) if ok else None
 
 
-def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], tuple[str, str, int]] | None:
+def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], Remembered] | None:
     """Of the :class:`Clustered` that :func:`decode` would give, each cluster's member paths
-    mapped to its keeper's path, keep reason and diameter (what a reference's remembered
-    decisions are read for: :func:`imgdup.pipeline._reference_keepers`); None where
-    :func:`decode` gives None. No cluster is built: a 20,000-file reference's 20,000 members
-    cost 0.2-0.3 s as objects."""
+    mapped to what was decided for it (:class:`Remembered`: keeper path, reason, diameter, and
+    the members as decided); None where :func:`decode` gives None. This is what a reference's
+    remembered decisions are read for (:func:`imgdup.pipeline._reference_keepers`). No
+    :class:`Member` is built here: a 20,000-file reference's 20,000 members cost 0.2-0.3 s as
+    objects, and only the clusters that no new file joined need theirs."""
     n = len(records)
     actions = _ACTIONS
     try:
@@ -175,11 +176,17 @@ def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], 
             if type(diameter) is not int:
                 return None
             paths = []
-            for i, d, a, *_via in members:
+            decided = []
+            for i, d, a, *via in members:
                 if type(i) is not int or not 0 <= i < n or type(d) is not int or a not in actions:
                     return None
-                paths.append(records[i].path)
-            out[frozenset(paths)] = (records[keep].path, reason, diameter)
+                v, vd, how = via  # (a member of another length: ValueError, refused as decode refuses it)
+                if not (v is None or (type(v) is int and 0 <= v < n)) or not (vd is None or type(vd) is int):
+                    return None
+                r = records[i]
+                paths.append(r.path)
+                decided.append((r, d, actions[a], None if v is None else records[v].path, vd, _kind(how)))
+            out[frozenset(paths)] = Remembered(records[keep].path, reason, diameter, tuple(decided))
         if not all(type(i) is int and 0 <= i < n for i in low_v):
             return None
     except (ValueError, TypeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 ALGORITHMS = ("phash", "dhash", "ahash", "whash")
 DECODE_MODES = ("draft", "full")
@@ -262,6 +263,18 @@ class Cluster:
     @property
     def removable(self) -> tuple[Member, ...]:
         return tuple(m for m in self.members if m.action is Action.REMOVE)
+
+
+class Remembered(NamedTuple):
+    """What a remembered decision over a set of reference files said (imgdup.memo.keepers): the
+    kept file's path, the reason and the diameter; and, for a cluster made of exactly those
+    files, each member as it was decided (record, distance, action, via, via distance, link
+    kind), so that an unchanged reference cluster is not decided again."""
+
+    keep: str
+    reason: str
+    diameter: int
+    members: tuple[tuple[ImageRecord, int, Action, str | None, int | None, str | None], ...] | None = None
 
 
 @dataclass(frozen=True)

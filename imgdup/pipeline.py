@@ -30,6 +30,7 @@ from .models import (
     HashSettings,
     ImageRecord,
     Match,
+    Remembered,
     ScanResult,
     ScanSettings,
     Skipped,
@@ -714,11 +715,11 @@ def _reference_keepers(
     decided: Callable[[Sequence[ImageRecord]], str],
     searches: HashCache | None,
     protected: Callable[[ImageRecord], bool] | None,
-) -> dict[frozenset[str], tuple[str, str, int]]:
-    """The keepers (path, reason) and diameters that a remembered scan of the reference files alone chose, by
-    the set of files they were chosen from (see :func:`imgdup.policy.decide_all`): a cluster
+) -> dict[frozenset[str], Remembered]:
+    """The keepers (path, reason), diameters and members that a remembered scan of the reference files alone
+    chose, by the set of files they were chosen from (see :func:`imgdup.policy.decide_all`): a cluster
     whose reference members are one of those sets keeps the same file, for the same reason,
-    without running the rules again."""
+    without running the rules again; one that no other file joined is taken as it was."""
     if searches is None or protected is None:
         return {}
     refs = [r for r in records if protected(r)]

@@ -16,7 +16,7 @@ from . import quality
 from .errors import UsageError
 from .frames import frames_match
 from .index import oriented_distance
-from .models import Action, Cluster, ImageRecord, Member
+from .models import Action, Cluster, ImageRecord, Member, Remembered
 from .quality import Assessment
 from .regions import LINK_KINDS, LinkHashes, LinkTable, link_distance, link_item
 
@@ -355,17 +355,19 @@ def decide_all(
     protected: Callable[[ImageRecord], bool] | None = None,
     first_id: int = 0,
     assess: quality.Assess = quality.assess,
-    chosen: Mapping[frozenset[str], tuple[str, str, int]] | None = None,
+    chosen: Mapping[frozenset[str], Remembered] | None = None,
     table: LinkTable | None = None,
 ) -> list[Cluster]:
     """:func:`decide` for many clusters (ids from ``first_id``), with every distance they need
     (each member to the kept files, every pair for the diameter) computed in one vectorised
     pass per batch: one call per cluster cost more in numpy overhead than the distances themselves.
 
-    ``chosen`` maps a set of candidate paths to the keeper's path and reason that
-    :func:`choose_keeper` gave for exactly those files before, and their diameter (a cached
-    reference set's own clusters): the rules are not run again for them, and of the diameter's
-    pairs only those with another member are measured. ``table``: the scan's
+    ``chosen`` maps a set of candidate paths to what was decided for exactly those files before
+    (a cached reference set's own clusters, :class:`~imgdup.models.Remembered`): the rules are
+    not run again for them, and of the diameter's pairs only those with another member are
+    measured; a cluster of exactly those reference files takes its remembered members as they
+    are (a new batch against a 20,000-file reference: 0.4 s of deciding the reference's own
+    clusters again). ``table``: the scan's
     :class:`~imgdup.regions.LinkTable`, whose rows the search converted already."""
     out: list[Cluster] = []
     batch: list[Sequence[ImageRecord]] = []
@@ -437,9 +439,14 @@ def _decide_batch(
     protected: Callable[[ImageRecord], bool] | None,
     first_id: int,
     assess: quality.Assess,
-    chosen: Mapping[frozenset[str], tuple[str, str, int]],
+    chosen: Mapping[frozenset[str], Remembered],
     table: LinkTable | None,
 ) -> list[Cluster]:
+    remembered = {c: _remembered(records, chosen, protected) for c, records in enumerate(groups)}
+    ids = [first_id + c for c, known in remembered.items() if known is None]
+    groups = [records for records, known in zip(groups, remembered.values()) if known is None]
+    if not groups:
+        return [replace(known, id=first_id + c) for c, known in remembered.items() if known is not None]
     plans = []
     for records in groups:
         refs = [i for i, r in enumerate(records) if protected and protected(r)]
@@ -543,5 +550,28 @@ def _decide_batch(
             linked = None if ask is None else LINK_KINDS[int(kinds[ask])]
             members.append(Member(r, d, action, via=via_path, via_distance=via_d, linked_by=linked))
         members[1:] = sorted(members[1:], key=lambda m: (m.distance, m.record.path))
-        out.append(Cluster(id=first_id + c, keep=keeper, keep_reason=reason, members=tuple(members), diameter=widest))
+        out.append(Cluster(id=ids[c], keep=keeper, keep_reason=reason, members=tuple(members), diameter=widest))
+    if len(out) < len(remembered):  # the remembered clusters in their places
+        fresh = iter(out)
+        out = [next(fresh) if known is None else replace(known, id=first_id + c) for c, known in remembered.items()]
     return out
+
+
+def _remembered(
+    records: Sequence[ImageRecord],
+    chosen: Mapping[frozenset[str], Remembered],
+    protected: Callable[[ImageRecord], bool] | None,
+) -> Cluster | None:
+    """The cluster of ``records`` as a remembered decision over exactly these reference files
+    gave it (its id to be set), or None: a cluster that holds another file is decided now."""
+    if not chosen or protected is None or not all(protected(r) for r in records):
+        return None
+    known = chosen.get(frozenset(r.path for r in records))
+    if known is None or known.members is None:
+        return None
+    by_path = {r.path: r for r in records}  # this scan's records (the memo's key says they are equal)
+    members = tuple(
+        Member(by_path[r.path], d, action, via=via, via_distance=via_d, linked_by=how)
+        for r, d, action, via, via_d, how in known.members
+    )
+    return Cluster(id=0, keep=by_path[known.keep], keep_reason=known.reason, members=members, diameter=known.diameter)

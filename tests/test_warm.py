@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,13 @@ def test_remembered_keepers_are_what_the_decoded_clusters_say(tmp_path: Path) ->
     decoded = memo.decode(value, records)
     assert decoded is not None and len(decoded.clusters) == 2
     want = {
-        frozenset(m.record.path for m in c.members): (c.keep.path, c.keep_reason, c.diameter) for c in decoded.clusters
+        frozenset(m.record.path for m in c.members): (
+            c.keep.path,
+            c.keep_reason,
+            c.diameter,
+            tuple((m.record, m.distance, m.action, m.via, m.via_distance, m.linked_by) for m in c.members),
+        )
+        for c in decoded.clusters
     }
     assert memo.keepers(value, records) == want
     clusters, low = value
@@ -105,6 +112,9 @@ def test_remembered_keepers_are_what_the_decoded_clusters_say(tmp_path: Path) ->
         [[[c[0], c[1], 3, *c[3:]] for c in clusters], low],  # a reason that is not text
         [[[c[0], c[1], c[2], "7", c[4]] for c in clusters], low],  # a diameter that is not a number
         [[[*c[:4], [[0, 1.5, "keep"]]] for c in clusters], low],
+        [[[*c[:4], [[*m[:3], n, 1, None] for m in c[4]]] for c in clusters], low],  # a "via" out of range
+        [[[*c[:4], [[*m[:5], "telepathy"] for m in c[4]]] for c in clusters], low],  # no such link kind
+        [[[*c[:4], [m[:3] for m in c[4]]] for c in clusters], low],  # a member of an older shape
         [clusters, [n]],
         [clusters],
         "junk",
@@ -219,7 +229,7 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
 
     from PIL import Image
 
-    from imgdup import index, pipeline
+    from imgdup import index, pipeline, policy
     from imgdup.regions import LinkTable
 
     from .conftest import encode, picture
@@ -244,6 +254,15 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
 
     monkeypatch.setattr(LinkTable, "rows", spy)
     monkeypatch.setattr(pipeline, "_CONVERT_AHEAD", ahead)
+    taken: list[object] = []
+    decide = policy._remembered
+
+    def remembered(*args: Any) -> object:
+        cluster = decide(*args)
+        taken.append(cluster)
+        return cluster
+
+    monkeypatch.setattr(policy, "_remembered", remembered)
     incremental = _scan(new, reference=[ref], cache=cache, index=index_backend, jobs=2)
     assert incremental.summary.from_cache == 9  # the reference's files, read while the batch was hashed
     assert bool(joined) == (index_backend == "mih")
@@ -261,6 +280,9 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
         assert any(k.record.path.endswith(source) for k in c.members)
         assert m.action.value == "remove" and m.distance > 0  # found by the join, not by equal values
     assert imgdup.to_document(incremental)["clusters"] == imgdup.to_document(cold)["clusters"]
+    # r2's cluster, which no new file joined, as the reference scan decided it: the same as cold
+    assert imgdup.to_document(incremental)["reference_clusters"] == imgdup.to_document(cold)["reference_clusters"]
+    assert sum(c is not None for c in taken) == len(cold.reference_clusters)  # not decided again
 
 
 @pytest.mark.parametrize("width", [8, 64, 65, 256])
