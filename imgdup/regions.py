@@ -997,15 +997,16 @@ def region_links(
     hx, hy = _half_candidates(images, threshold, bits=bits, backend=backend, join=join, fresh=fresh)
     x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
     apart = x != y
+    if fresh is not None:
+        # Only pairs holding a fresh image, dropped before the sort: a value that a new copy
+        # shares with 20 reference copies makes 441 pairs, 21 of them with the new one (a batch
+        # of 1,000 against 20,000 cached files: 990,000 pairs sorted for 50,000).
+        new = np.asarray(fresh, dtype=bool)
+        apart &= new[x] | new[y]
     candidates = _distinct(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
     if not len(candidates):
         return []
     pairs = np.stack([candidates // len(images), candidates % len(images)], axis=1)
-    if fresh is not None:
-        new = np.asarray(fresh, dtype=bool)
-        pairs = pairs[new[pairs[:, 0]] | new[pairs[:, 1]]]
-        if not len(pairs):
-            return []
     if spanning:
         return _spanning(pairs, len(images), known, lambda p: _confirm(images, p, bits, table), threshold)
     d = _confirm(images, pairs, bits, table)
