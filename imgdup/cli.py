@@ -131,7 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"ordered keep policy, comma-separated from {', '.join(KEEP_RULES)} (default {','.join(DEFAULT_KEEP)})",
     )  # fmt: skip
     p.add_argument("--index", choices=index.BACKENDS, default="auto", help="near-duplicate search backend")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for hashing (default: all cores)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes for hashing and for the HTML report's thumbnails (default: all cores)",
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -455,7 +461,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             progress.close()
 
     for path in args.report:
-        write_report(result, path)
+        write_report(result, path, jobs=args.jobs, timeout=args.timeout)
     if args.montage:
         from .report.montage import write_montages
 

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
@@ -37,6 +37,19 @@ from .hashing import DECODER_MODULES, hash_entry, load_decoders
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
 Result = ImageRecord | HashFailure
+
+
+class HasPath(Protocol):
+    """A unit of work of :func:`map_files`: one file, named by ``path`` in a failure."""
+
+    @property
+    def path(self) -> str: ...
+
+
+T = TypeVar("T", bound=HasPath)
+S = TypeVar("S")
+R = TypeVar("R")
+
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds one file may take. A legal 80-megapixel PNG decodes in ~2 s here; a hang never ends."""
@@ -158,8 +171,8 @@ HashFunction = Callable[[FileEntry, HashSettings], Result]
 def _worker_main(
     conn: Connection,
     state: Any,
-    work: HashFunction,
-    settings: HashSettings,
+    work: Callable[[Any, Any], Any],
+    settings: Any,
     memory_mb: int,
     inherited: Sequence[Connection] = (),
     max_pixels: int | None = Image.MAX_IMAGE_PIXELS,
@@ -211,8 +224,8 @@ class _Worker:
     def __init__(
         self,
         ctx: Any,
-        work: HashFunction,
-        settings: HashSettings,
+        work: Callable[[Any, Any], Any],
+        settings: Any,
         memory_mb: int,
         siblings: Sequence[_Worker],
         max_pixels: int | None,  # no default: None would be no decompression-bomb limit at all
@@ -226,11 +239,11 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()
-        self.todo: dict[int, FileEntry] = {}  # every file sent and not yet answered
+        self.todo: dict[int, HasPath] = {}  # every file sent and not yet answered
         self.chunks = 0  # chunks in flight
         self.gone = False  # a send found the worker dead: its pipe's end-of-file says the rest
 
-    def send(self, chunk: list[tuple[int, FileEntry]]) -> None:
+    def send(self, chunk: list[tuple[int, HasPath]]) -> None:
         """Hand the worker a chunk. A worker may die (a decoder crash on the chunk before) between
         the parent's last look and this send: the chunk then counts as sent, and the crash is
         handled where its end-of-file is read, this chunk going back to the queue with the rest
@@ -252,7 +265,7 @@ class _Worker:
         self.conn.close()
 
 
-def _chunks(items: list[tuple[int, FileEntry]], jobs: int) -> list[list[tuple[int, FileEntry]]]:
+def _chunks(items: list[tuple[int, HasPath]], jobs: int) -> list[list[tuple[int, HasPath]]]:
     """``items`` in chunks of _CHUNK, smaller towards the end (each at most the share of what is
     left that leaves every worker several to go), down to single files: the workers run out of
     work together. With chunks of 16 to the end, one worker went on alone for up to 16 files
@@ -290,13 +303,39 @@ def hash_all(
     workers' decompression-bomb limit (:data:`THIS_PROCESS`: this process's, which ``--max-pixels``
     sets; a Dask task passes the one its client was given).
     """
+    return map_files(
+        entries, settings, work, jobs=jobs, timeout=timeout, memory_mb=memory_mb, on_results=on_results,
+        on_progress=on_progress, batch=batch, on_started=on_started, max_pixels=max_pixels,
+    )  # fmt: skip
+
+
+def map_files(
+    items: Sequence[T],
+    settings: S,
+    work: Callable[[T, S], R | HashFailure],
+    *,
+    jobs: int,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    on_results: Callable[[Sequence[tuple[T, R | HashFailure]]], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    batch: int = 256,
+    on_started: Callable[[], None] | None = None,
+    max_pixels: int | None = THIS_PROCESS,
+) -> list[R | HashFailure]:
+    """``work(item, settings)`` for every item, in ``jobs`` worker processes, with everything
+    :func:`hash_all` promises (the per-file timeout and memory bound, a crash or a hang costing
+    only its file, which becomes a :class:`HashFailure`); results in input order. Any decoding
+    of many untrusted files goes through here: hashing, and the HTML report's thumbnails.
+    ``work`` is a top-level function (picklable: a fork server or spawn sends it by name)."""
     if max_pixels == THIS_PROCESS:
         max_pixels = Image.MAX_IMAGE_PIXELS
-    results: list[Result | None] = [None] * len(entries)
-    pending: list[tuple[FileEntry, Result]] = []
+    entries = items
+    results: list[R | HashFailure | None] = [None] * len(entries)
+    pending: list[tuple[T, R | HashFailure]] = []
     done = 0
 
-    def collect(index: int, res: Result) -> None:
+    def collect(index: int, res: R | HashFailure) -> None:
         nonlocal done
         results[index] = res
         done += 1
