@@ -1,12 +1,12 @@
-"""Time the HTML report's thumbnails, in one worker process and in several, on one scan.
+"""Time the HTML report's thumbnails and the montages, in one worker process and in several, on one scan.
 
 ``--report FILE.html`` decodes every cluster member again to make its thumbnail (``FILE_files/``):
 on the 20,000-file variant set, 8,937 of them. This script builds (or reuses) the labelled
 variant set of bench_e2e.py (``--scale`` files, made from dogs-1000), scans it once with a cache,
-then times :func:`imgdup.report.html.write_thumbnails` into a fresh folder for each ``--jobs``
-value, the values taking turns in every repeat (shared noise), and prints the medians, the
-cost per thumbnail and each ratio to the first value. It checks that every run made the same
-files, byte for byte.
+then times :func:`imgdup.report.html.write_thumbnails` and :func:`imgdup.write_montages` into
+fresh folders for each ``--jobs`` value, the values taking turns in every repeat (shared noise),
+and prints the medians, the cost per file and each ratio to the first value. It checks that
+every run made the same files, byte for byte.
 
     python benchmarks/bench_thumbnails.py                          # 5,000 files, -j 1 and 2, 3 repeats
     python benchmarks/bench_thumbnails.py --scale 20000 --repeats 3
@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -57,32 +58,39 @@ def main() -> None:
     result = imgdup.find_duplicates(data, cache=workdir / "thumbs-cache.sqlite3")
     members = sum(len(c.members) for c in result.clusters)
     print(f"{data}: {len(result.clusters)} clusters, {members} members", flush=True)
-    times: dict[int, list[float]] = {j: [] for j in args.jobs}
-    made: dict[int, set[str]] = {j: set() for j in args.jobs}
-    count = 0
+    kinds = ("thumbnails", "montages")
+    times: dict[tuple[str, int], list[float]] = {(k, j): [] for k in kinds for j in args.jobs}
+    made: dict[str, set[str]] = {k: set() for k in kinds}
+    count = {k: 0 for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for j in args.jobs:
                 page = Path(tmp, f"r{r}-j{j}.html")
                 started = time.perf_counter()
-                thumbs = write_thumbnails(result, page, jobs=j)
-                times[j].append(time.perf_counter() - started)
-                count = len(thumbs)
-                made[j].add(_digest(Path(thumbnail_folder(str(page)))))
-    if len({d for ds in made.values() for d in ds}) != 1:
-        sys.exit("the runs made different thumbnails")
-    base = statistics.median(times[args.jobs[0]])
-    figures = {"machine": machine(), "files": args.scale, "thumbnails": count, "jobs": {}}
-    print(f"{count} thumbnails, median of {args.repeats}:")
-    for j in args.jobs:
-        s = statistics.median(times[j])
-        per = 1000 * s / max(count, 1)
-        print(f"  -j{j}: {s:7.2f} s  {per:6.2f} ms a thumbnail  {s / base:5.2f}x of -j{args.jobs[0]}")
-        figures["jobs"][str(j)] = {
-            "seconds": round(s, 3),
-            "ms_per_thumbnail": round(per, 3),
-            "ratio": round(s / base, 3),
-        }
+                count["thumbnails"] = len(write_thumbnails(result, page, jobs=j))
+                times["thumbnails", j].append(time.perf_counter() - started)
+                made["thumbnails"].add(_digest(Path(thumbnail_folder(str(page)))))
+                sheets = Path(tmp, f"r{r}-j{j}-sheets")
+                started = time.perf_counter()
+                count["montages"] = len(imgdup.write_montages(result, sheets, jobs=j))
+                times["montages", j].append(time.perf_counter() - started)
+                made["montages"].add(_digest(sheets))
+    figures: dict[str, Any] = {"machine": machine(), "files": args.scale, "repeats": args.repeats}
+    for kind in kinds:
+        if len(made[kind]) != 1:
+            sys.exit(f"the runs made different {kind}")
+        base = statistics.median(times[kind, args.jobs[0]])
+        print(f"{count[kind]} {kind}, median of {args.repeats}:")
+        figures[kind] = {"files": count[kind], "jobs": {}}
+        for j in args.jobs:
+            s = statistics.median(times[kind, j])
+            per = 1000 * s / max(count[kind], 1)
+            print(f"  -j{j}: {s:7.2f} s  {per:6.2f} ms a file  {s / base:5.2f}x of -j{args.jobs[0]}")
+            figures[kind]["jobs"][str(j)] = {
+                "seconds": round(s, 3),
+                "ms_per_file": round(per, 3),
+                "ratio": round(s / base, 3),
+            }
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 

@@ -465,7 +465,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.montage:
         from .report.montage import write_montages
 
-        write_montages(result, args.montage)
+        write_montages(result, args.montage, jobs=args.jobs, timeout=args.timeout)
 
     removal = None
     if args.remove:

@@ -126,3 +126,41 @@ def test_a_thumbnail_the_folder_refuses_fails_the_report_with_its_name(tmp_path:
     with pytest.raises(imgdup.OutputError, match=f"{digest[:32]}.jpg"):
         imgdup.write_report(result, page, jobs=2)
     assert not page.exists() and not (tmp_path / "elsewhere.jpg").exists()
+
+
+def test_montages_drawn_by_several_workers_are_the_ones_one_draws(tmp_path: Path) -> None:
+    """The contact sheets are drawn in worker processes: the same PNGs, byte for byte, with any
+    number of them."""
+    from imgdup.report.montage import write_montages
+
+    result = scan(_distinct_pairs(tmp_path / "d", range(5)))
+    sheets = {}
+    for jobs in (1, 2, 3):
+        written = write_montages(result, tmp_path / f"sheets{jobs}", jobs=jobs)
+        sheets[jobs] = {Path(p).name: Path(p).read_bytes() for p in written}
+    assert len(sheets[1]) == 5
+    assert sheets[1] == sheets[2] == sheets[3]
+
+
+def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(tmp_path: Path) -> None:
+    """A member whose decode blocks (replaced by a named pipe since the scan) used to hang
+    ``--montage`` forever; its sheet is now drawn again file by file under the timeout, and it
+    comes out as it does for a file deleted since the scan: that place reads "(unreadable)"."""
+    import os
+
+    from imgdup.report.montage import write_montages
+
+    root = _distinct_pairs(tmp_path / "d", range(3))
+    result = scan(root)
+    stuck = root / "1.jpg"
+    stuck.unlink()
+    gone = write_montages(result, tmp_path / "gone", jobs=2)
+    os.mkfifo(stuck)
+    hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
+    assert [Path(p).name for p in hung] == [Path(p).name for p in gone]
+    assert [Path(p).read_bytes() for p in hung] == [Path(p).read_bytes() for p in gone]
+    stuck.unlink()
+    photo(1).save(root / "1.jpg", quality=95)  # readable again: its sheet differs
+    assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != [
+        Path(p).read_bytes() for p in gone
+    ]

@@ -6,6 +6,8 @@ import io
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
@@ -13,7 +15,8 @@ from PIL.PngImagePlugin import PngInfo
 from ..errors import OutputError
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
-from ..models import Action, Cluster, FileEntry, ScanResult
+from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
+from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from .text import display_path, root_labels, rooted
 
 THUMB = 160
@@ -27,25 +30,47 @@ _MARK = b"tEXtSoftware\x00imgdup"  # the PNG text chunk every montage carries, b
 _COLOURS = {Action.KEEP: (20, 140, 60), Action.REMOVE: (200, 40, 40), Action.REVIEW: (210, 140, 0)}
 
 
-def _tile(cluster: Cluster, index: int, labels: dict[str, str]) -> Image.Image:
-    m = cluster.members[index]
+class _Place(NamedTuple):
+    """One member's place on a sheet: what its tile shows, worked out in the main process."""
+
+    path: str  # the file, decoded for its thumbnail
+    action: Action
+    distance: int
+    size: str  # "640x480"
+    name: str  # the path inside its root, as the text report prints it
+
+
+class _Sheet(NamedTuple):
+    """One cluster's sheet, drawn in a worker (:func:`write_montages`)."""
+
+    path: str  # where the sheet goes
+    places: tuple[_Place, ...]
+    more: str | None  # the last place's text when the cluster has more members than places
+
+
+def _tile(place: _Place, thumb: Image.Image | None) -> Image.Image:
     tile = Image.new("RGB", (THUMB, THUMB + LABEL_HEIGHT), (245, 245, 245))
-    try:
-        thumb = load_thumbnail(m.record.path, THUMB)
+    if thumb is not None:
         tile.paste(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
-    except Exception:  # noqa: BLE001 - the file may be gone or changed since the scan
+    else:  # the file may be gone or changed since the scan
         ImageDraw.Draw(tile).text((8, THUMB // 2), "(unreadable)", fill=(0, 0, 0))
     draw = ImageDraw.Draw(tile)
-    colour = _COLOURS[m.action]
+    colour = _COLOURS[place.action]
     draw.rectangle((0, 0, THUMB - 1, THUMB + LABEL_HEIGHT - 1), outline=colour, width=3)
-    r = m.record
-    label = m.action.value.upper() + ("" if m.action is Action.KEEP else f"  d={m.distance}")
-    draw.text((6, THUMB + 2), f"{label}  {r.width}x{r.height}", fill=colour)
+    label = place.action.value.upper() + ("" if place.action is Action.KEEP else f"  d={place.distance}")
+    draw.text((6, THUMB + 2), f"{label}  {place.size}", fill=colour)
     # The path inside its root, with the root's name: train/x.jpg and test/x.jpg must differ.
     # Long names keep their end (the file name) and as much of the folders as fits.
-    for row, part in enumerate(_wrap(_tile_name(r.entry, labels))):
+    for row, part in enumerate(_wrap(place.name)):
         draw.text((6, THUMB + 17 + 14 * row), part, fill=(0, 0, 0))
     return tile
+
+
+def _thumbnail_or_none(path: str) -> Image.Image | None:
+    try:
+        return load_thumbnail(path, THUMB)
+    except Exception:  # noqa: BLE001 - the file may be gone or changed since the scan
+        return None
 
 
 def more_label(cluster: Cluster, shown: int) -> str:
@@ -57,11 +82,11 @@ def more_label(cluster: Cluster, shown: int) -> str:
     return f"+{len(rest)} more files\n({acts})\nall in the report"
 
 
-def _more_tile(cluster: Cluster, shown: int) -> Image.Image:
+def _more_tile(text: str) -> Image.Image:
     tile = Image.new("RGB", (THUMB, THUMB + LABEL_HEIGHT), (255, 255, 255))
     draw = ImageDraw.Draw(tile)
     draw.rectangle((0, 0, THUMB - 1, THUMB + LABEL_HEIGHT - 1), outline=(150, 150, 150), width=1)
-    for row, line in enumerate(more_label(cluster, shown).split("\n")):
+    for row, line in enumerate(text.split("\n")):
         draw.text((12, THUMB // 2 - 14 + 16 * row), line, fill=(0, 0, 0))
     return tile
 
@@ -117,12 +142,23 @@ def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> No
             check_output(os.path.join(folder, name), _is_montage)
 
 
-def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[str]:
+def write_montages(
+    result: ScanResult,
+    folder: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[str]:
     """Write ``cluster-NNNN.png`` for every cluster into ``folder``; returns the paths.
 
     Refuses a folder inside a scanned root; never writes through a symbolic link nor over a
     file that is not an earlier imgdup montage (:func:`imgdup.fsafe.write_output`); removes the
     earlier montages of clusters this result does not have.
+
+    The sheets are drawn in ``jobs`` worker processes (None: every core) under the scan's guards
+    (:func:`imgdup.parallel.map_files`). A sheet whose drawing hangs or crashes (one of its
+    files blocks or kills the decoder: ``timeout`` seconds a file) is drawn again here with each
+    thumbnail made in a worker of its own, and that file's place reads "(unreadable)".
     """
     folder = os.fspath(folder)
     _montage_folder(folder, result.roots)
@@ -130,26 +166,65 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the montage folder {folder}: {exc.strerror or exc}") from None
-    info = PngInfo()
-    info.add_text("Software", "imgdup")
-    written = []
     labels = root_labels(result.roots)
-    for cluster in result.clusters:
-        count = min(len(cluster.members), MAX_MEMBERS)
-        shown = count if count == len(cluster.members) else count - 1
-        cols = min(count, PER_ROW)
-        rows = (count + PER_ROW - 1) // PER_ROW
-        sheet = Image.new("RGB", (cols * THUMB, rows * (THUMB + LABEL_HEIGHT)), (255, 255, 255))
-        for i in range(count):
-            tile = _tile(cluster, i, labels) if i < shown else _more_tile(cluster, shown)
-            sheet.paste(tile, ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
-        path = os.path.join(folder, f"cluster-{cluster.id:04d}.png")
-        data = io.BytesIO()
-        sheet.save(data, "PNG", pnginfo=info)
-        write_output(path, data.getvalue(), _is_montage)
-        written.append(path)
+    sheets = [
+        _sheet(cluster, os.path.join(folder, f"cluster-{cluster.id:04d}.png"), labels) for cluster in result.clusters
+    ]
+    jobs = jobs or default_jobs()
+    for sheet, done in zip(sheets, map_files(sheets, None, _draw_and_write, jobs=jobs, timeout=timeout)):
+        if isinstance(done, HashFailure):  # a file hung or crashed the decoder: find which, file by file
+            thumbs = map_files(list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout)
+            done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
+        if isinstance(done, OutputError):
+            raise done
+    written = [sheet.path for sheet in sheets]
     _drop_stale(folder, written)
     return written
+
+
+def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
+    count = min(len(cluster.members), MAX_MEMBERS)
+    shown = count if count == len(cluster.members) else count - 1
+    places = tuple(
+        _Place(
+            m.record.path,
+            m.action,
+            m.distance,
+            f"{m.record.width}x{m.record.height}",
+            _tile_name(m.record.entry, labels),
+        )
+        for m in cluster.members[:shown]
+    )
+    return _Sheet(path, places, more_label(cluster, shown) if shown < count else None)
+
+
+def _draw_and_write(sheet: _Sheet, _settings: None) -> bool | OutputError:
+    """Draw and write one sheet, in a worker; an :class:`OutputError` is handed back to be raised."""
+    return _write(sheet, [_thumbnail_or_none(p.path) for p in sheet.places])
+
+
+def _thumbnail_task(place: _Place, size: int) -> Image.Image:
+    """One member's thumbnail, in a worker of its own (a sheet that hung: :func:`write_montages`)."""
+    return load_thumbnail(place.path, size)
+
+
+def _write(sheet: _Sheet, thumbs: Sequence[Image.Image | None]) -> bool | OutputError:
+    tiles = [_tile(place, thumb) for place, thumb in zip(sheet.places, thumbs)]
+    if sheet.more is not None:
+        tiles.append(_more_tile(sheet.more))
+    cols, rows = min(len(tiles), PER_ROW), (len(tiles) + PER_ROW - 1) // PER_ROW
+    image = Image.new("RGB", (cols * THUMB, rows * (THUMB + LABEL_HEIGHT)), (255, 255, 255))
+    for i, tile in enumerate(tiles):
+        image.paste(tile, ((i % PER_ROW) * THUMB, (i // PER_ROW) * (THUMB + LABEL_HEIGHT)))
+    info = PngInfo()
+    info.add_text("Software", "imgdup")
+    data = io.BytesIO()
+    image.save(data, "PNG", pnginfo=info)
+    try:
+        write_output(sheet.path, data.getvalue(), _is_montage)
+    except OutputError as exc:
+        return exc
+    return True
 
 
 def _drop_stale(folder: str, written: list[str]) -> None:
