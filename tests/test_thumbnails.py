@@ -63,6 +63,9 @@ def test_the_page_shows_the_clusters_inside_the_reference_with_their_thumbnails(
     digest = result.reference_clusters[0].members[0].record.digest
     assert f"{digest[:32]}.jpg" in thumbs
     assert f"{digest[:32]}.jpg" in section  # shown with its thumbnail
+    # its size written as the tiles of the clusters write it (the page's script: "320\u00d7240")
+    w, h = result.reference_clusters[0].members[0].record.width, result.reference_clusters[0].members[0].record.height
+    assert f"{w}\u00d7{h} · " in section and f"{w}x{h}" not in section
 
 
 def _distinct_pairs(folder: Path, seeds: range) -> Path:

@@ -261,7 +261,7 @@ def _reference_section(clusters: list[dict[str, Any]], thumbs: dict[str, str], l
             src = thumbs.get(m["sha256"])
             img = f"<img loading='lazy' alt='{e(name)}' src='{e(src)}'>" if src else _NO_PREVIEW
             note = "would be kept" if m["path"] == c["keep"] else f"distance {int(m['distance'])}"
-            size = f"{int(m['width'])}x{int(m['height'])} · {human_bytes(int(m['bytes']))}"
+            size = f"{int(m['width'])}\u00d7{int(m['height'])} · {human_bytes(int(m['bytes']))}"
             title = e(display_path(m["path"]))
             tiles.append(
                 f"<div class='rfile'><div class='thumb'>{img}</div><div class='name' title='{title}'>{e(name)}</div>"
