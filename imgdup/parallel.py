@@ -265,15 +265,15 @@ class _Worker:
         self.conn.close()
 
 
-def _chunks(items: list[tuple[int, HasPath]], jobs: int) -> list[list[tuple[int, HasPath]]]:
-    """``items`` in chunks of _CHUNK, smaller towards the end (each at most the share of what is
+def _chunks(items: list[tuple[int, HasPath]], jobs: int, chunk: int = _CHUNK) -> list[list[tuple[int, HasPath]]]:
+    """``items`` in chunks of ``chunk``, smaller towards the end (each at most the share of what is
     left that leaves every worker several to go), down to single files: the workers run out of
     work together. With chunks of 16 to the end, one worker went on alone for up to 16 files
     while the other idled; the keep policy's measuring rounds (full decodes, 5-150 ms a file,
     9 rounds on the accuracy benchmark) each ended so."""
     out, at = [], 0
     while at < len(items):
-        size = max(1, min(_CHUNK, (len(items) - at) // (2 * _IN_FLIGHT * max(1, jobs))))
+        size = max(1, min(chunk, (len(items) - at) // (2 * _IN_FLIGHT * max(1, jobs))))
         out.append(items[at : at + size])
         at += size
     return out
@@ -322,15 +322,23 @@ def map_files(
     batch: int = 256,
     on_started: Callable[[], None] | None = None,
     max_pixels: int | None = THIS_PROCESS,
+    more: Callable[[T, R | HashFailure], Sequence[T]] | None = None,
+    chunk: int = _CHUNK,
 ) -> list[R | HashFailure]:
     """``work(item, settings)`` for every item, in ``jobs`` worker processes, with everything
     :func:`hash_all` promises (the per-file timeout and memory bound, a crash or a hang costing
     only its file, which becomes a :class:`HashFailure`); results in input order. Any decoding
-    of many untrusted files goes through here: hashing, and the HTML report's thumbnails.
-    ``work`` is a top-level function (picklable: a fork server or spawn sends it by name)."""
+    of many untrusted files goes through here: hashing, the keep policy's measuring, the HTML
+    report's thumbnails. ``work`` is a top-level function (picklable: a fork server or spawn
+    sends it by name).
+
+    ``more(item, result)``, called here as each result comes in, returns items to do as well
+    (their results follow the others'): work that depends on earlier results is handed to the
+    workers while they are still busy with the rest, not after all of it. ``chunk``: items a
+    message at most (fewer for slow items: a result comes back with its whole chunk)."""
     if max_pixels == THIS_PROCESS:
         max_pixels = Image.MAX_IMAGE_PIXELS
-    entries = items
+    entries = list(items)
     results: list[R | HashFailure | None] = [None] * len(entries)
     pending: list[tuple[T, R | HashFailure]] = []
     done = 0
@@ -345,15 +353,22 @@ def map_files(
             pending.clear()
         if on_progress:
             on_progress(done)
+        if more is not None:
+            extra = list(more(entries[index], res))
+            at = len(entries)
+            entries.extend(extra)
+            results.extend([None] * len(extra))
+            queue.extend(_chunks(list(enumerate(extra, start=at)), jobs, chunk))
 
-    queue = deque(_chunks(list(enumerate(entries)), jobs))
+    queue = deque(_chunks(list(enumerate(entries)), jobs, chunk))
     workers: list[_Worker] = []
     lost = 0  # workers that died between files: a guard against a crash loop
     try:
         if queue:
             load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
             ctx = _context()
-            for _ in range(max(1, min(jobs, len(queue)))):
+            # with ``more``, a short first queue grows: every worker is started
+            for _ in range(max(1, jobs if more is not None else min(jobs, len(queue)))):
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers, max_pixels))
         if on_started:
             on_started()

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import index as index_mod
 from . import memo
@@ -36,7 +36,7 @@ from .models import (
     Skipped,
     Summary,
 )
-from .parallel import DEFAULT_TIMEOUT, default_jobs, hash_all
+from .parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import LinkTable, colour_layout, is_framed, link_item, region_links, split
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
@@ -892,6 +892,98 @@ def _best_quality_first(tier: list[tuple[ImageRecord, quality_mod.Assessment]], 
     return [r for q, r in open_claims if q in tops]
 
 
+class _Need(NamedTuple):
+    """One file whose quality a cluster's next step needs (:class:`_Steps`), as a worker takes it."""
+
+    path: str
+    entry: FileEntry
+    colour: bool  # a JPEG beside a same-size lossless sibling: its pixel digest in colour
+    factors: tuple[float, ...]  # its smaller siblings' scales (as assess() has them)
+    spectrum: bool  # its spectrum alone (an enlargement test), not the whole measurement
+    cluster: int
+
+
+def _measure_need(need: _Need, settings: HashSettings) -> ImageRecord | HashFailure:
+    """Measure one file as its cluster's step asked (in a worker)."""
+    return quality_entry_some_rgb(
+        need.entry,
+        settings,
+        colour_paths=frozenset({need.path}) if need.colour else frozenset(),
+        factors={need.path: need.factors} if need.factors else None,
+        spectrum_paths=frozenset({need.path}) if need.spectrum else frozenset(),
+    )
+
+
+def _measure_need_batch(needs: Sequence[_Need]) -> Callable[..., ImageRecord | HashFailure]:
+    """The work of one round of another engine's ``measure`` (entries in, as the local pool's
+    :func:`_measure_need` measures them one by one)."""
+    return functools.partial(
+        quality_entry_some_rgb,
+        colour_paths=frozenset(n.path for n in needs if n.colour),
+        factors={n.path: n.factors for n in needs if n.factors},
+        spectrum_paths=frozenset(n.path for n in needs if n.spectrum),
+    )
+
+
+class _Steps:
+    """The keep policy's measuring, cluster by cluster: what each cluster's next step needs
+    measured (:func:`_to_measure`), and the measurements as they come in. Clusters share no
+    file (a file is in one cluster), so each one's steps depend on its own members only, in
+    whatever order the clusters take them."""
+
+    def __init__(self, tiered: bool, assess: quality_mod.Assess) -> None:
+        self.tiered, self.assess = tiered, assess
+        self.measured: dict[str, ImageRecord] = {}
+        self.tried: set[str] = set()  # measured or failed: never asked for twice
+        self.missed = 0  # files whose quality could not be measured (tried again next time)
+        self.asked = self.done = self.deepest = 0
+        self._sharing: dict[tuple[int, str], list[ImageRecord]] = {}  # (cluster, need's path): its members
+        self._open: dict[int, int] = {}  # per cluster: its needs not measured yet
+        self._depth: dict[int, int] = {}
+
+    def plan(self, cluster: int, group: Sequence[ImageRecord]) -> list[_Need]:
+        """The files ``cluster``'s next step needs measured ([] when it needs nothing more):
+        byte-identical members measure the same, so one of them is decoded."""
+        members = [self.measured.get(r.path, r) for r in group]
+        need, as_sources = _to_measure(members, self.tried, self.tiered, self.assess)
+        if not need:
+            return []
+        sizes = {r.pixels for r in members}
+        lossless = {r.pixels for r in members if r.traits and r.traits.lossless}
+        first: dict[tuple[str, bool], _Need] = {}
+        for r in need:
+            colour = r.pixels in lossless and not (r.traits and r.traits.lossless)
+            n = first.get((r.digest, colour))
+            if n is None:
+                factors = tuple(quality_mod.sibling_scales(r.pixels, sizes))
+                n = first[r.digest, colour] = _Need(r.path, r.entry, colour, factors, as_sources, cluster)
+                self._sharing[cluster, n.path] = []
+            self._sharing[cluster, n.path].append(r)
+        out = list(first.values())
+        self._open[cluster] = len(out)
+        self._depth[cluster] = self._depth.get(cluster, 0) + 1
+        self.deepest = max(self.deepest, self._depth[cluster])
+        self.asked += len(out)
+        return out
+
+    def record(self, need: _Need, res: ImageRecord | HashFailure) -> bool:
+        """Take one measurement in (for every member it stands for); True when it was the
+        last one its cluster's step waited for."""
+        for r in self._sharing.pop((need.cluster, need.path)):
+            # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
+            if isinstance(res, ImageRecord) and res.digest == r.digest:
+                self.measured[r.path] = replace(r, quality=res.quality)
+                if not need.spectrum:  # a spectrum alone: measured in full if it can still win
+                    self.tried.add(r.path)
+            else:
+                self.tried.add(r.path)
+                self.missed += 1
+                log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
+        self.done += 1
+        self._open[need.cluster] -= 1
+        return self._open[need.cluster] == 0
+
+
 def _with_quality(
     groups: list[list[ImageRecord]],
     records: Sequence[ImageRecord],
@@ -909,81 +1001,53 @@ def _with_quality(
 
     Byte-identical members need no comparison, so clusters of exact copies measure nothing, and
     byte-identical members of other clusters are decoded once. When the policy starts with
-    ``quality`` (the default), members are measured lazily, one round for all clusters at a
-    time (see :func:`_to_measure`) instead of all of them (measured on a 20,000-file set of
-    20-member clusters: measuring every member cost 5x the hashing).
+    ``quality`` (the default), members are measured lazily, a step at a time (see
+    :func:`_to_measure`) instead of all of them (measured on a 20,000-file set of 20-member
+    clusters: measuring every member cost 5x the hashing). Each cluster takes its next step as
+    soon as its files of the last one are measured, while the workers go on with the other
+    clusters' files (:func:`imgdup.parallel.map_files`'s ``more``): deciding what to measure
+    next had the workers wait, round after round. Another engine's ``measure`` (Dask) takes
+    the clusters' steps in rounds, a batch of files each.
     """
     tiered = keep[0] == "quality"
-    measured: dict[str, ImageRecord] = {}
-    tried: set[str] = set()  # measured or failed: never asked for twice
-    missed = 0
-    rounds = 0
+    steps = _Steps(tiered, assess)
     active = [g for g in groups if len({m.digest for m in g}) > 1]
-    while active:
-        todo: list[ImageRecord] = []
-        colour: set[str] = set()  # JPEGs with a same-size lossless sibling: pixel digest in colour
-        scales: dict[str, tuple[float, ...]] = {}  # the smaller siblings' scales (as assess() has them)
-        sources_only: set[str] = set()  # needed for their spectrum only (unless another cluster needs more)
-        full: set[str] = set()
-        still = []
-        for g in active:
-            members = [measured.get(r.path, r) for r in g]
-            need, as_sources = _to_measure(members, tried, tiered, assess)
-            if need:
-                todo += need
-                (sources_only if as_sources else full).update(r.path for r in need)
-                still.append(g)
-                sizes = {r.pixels for r in members}
-                scales |= {r.path: quality_mod.sibling_scales(r.pixels, sizes) for r in need}
-                lossless = {r.pixels for r in members if r.traits and r.traits.lossless}
-                colour |= {r.path for r in need if r.pixels in lossless and not (r.traits and r.traits.lossless)}
-        if not todo:
-            break
-        sources_only -= full
-        # byte-identical files measure the same: decode one of them (exact copies cost nothing)
-        kind = {r.path: (r.digest, r.path in colour, r.path in sources_only) for r in todo}
-        first: dict[tuple[str, bool, bool], ImageRecord] = {}
-        for r in todo:
-            first.setdefault(kind[r.path], r)
-        unique = list(first.values())
-        work = functools.partial(
-            quality_entry_some_rgb,
-            colour_paths=frozenset(r.path for r in unique if r.path in colour),
-            factors={r.path: scales[r.path] for r in unique if scales.get(r.path)},
-            spectrum_paths=frozenset(r.path for r in unique if r.path in sources_only),
-        )
-        # Stage "measure": files whose quality is measured; the total grows when a tier needs the next one.
-        done_before, total = len(tried), len(tried) + len(unique)
-        rounds += 1
-        measuring = time.perf_counter()
-        if measure is not None:
-            got = measure([r.entry for r in unique], settings, work)
-        else:
-            got = hash_all(
-                [r.entry for r in unique],
-                settings,
-                jobs=jobs,
-                timeout=timeout,
-                work=work,
-                on_progress=(lambda n: progress("measure", done_before + n, total)) if progress else None,  # noqa: B023 - used within this round only
-            )
+    measuring = time.perf_counter()
+    if measure is not None:
+        rounds = 0
+        while True:
+            needs = [n for c, g in enumerate(active) for n in steps.plan(c, g)]
+            if not needs:
+                break
+            rounds += 1
+            done_before = steps.done
+            got = measure([n.entry for n in needs], settings, _measure_need_batch(needs))
+            for n, res in zip(needs, got):
+                steps.record(n, res)
+            if progress:
+                progress("measure", done_before + len(needs), steps.asked)
+        how = f"in {rounds} {'round' if rounds == 1 else 'rounds'}"
+    else:
+
+        def more(need: _Need, res: ImageRecord | HashFailure) -> list[_Need]:
+            ready = steps.record(need, res)
+            if progress:
+                progress("measure", steps.done, steps.asked)
+            return steps.plan(need.cluster, active[need.cluster]) if ready else []
+
+        first = [n for c, g in enumerate(active) for n in steps.plan(c, g)]
+        if progress and first:
+            progress("measure", 0, steps.asked)
+        # two files a message: a full decode takes 5-150 ms, and a cluster's next step waits
+        # for the message that holds its last file
+        map_files(first, settings, _measure_need, jobs=jobs, timeout=timeout, more=more, chunk=2)
+        how = f"in up to {steps.deepest} {'step' if steps.deepest == 1 else 'steps'} a cluster"
+    if steps.asked:
         log.info(
-            "measured %d %s (round %d) in %.2f s", len(unique), "file" if len(unique) == 1 else "files", rounds,
+            "measured %d %s %s in %.2f s", steps.asked, "file" if steps.asked == 1 else "files", how,
             time.perf_counter() - measuring,
         )  # fmt: skip
-        by_key = {kind[r.path]: res for r, res in zip(unique, got)}
-        results = [by_key[kind[r.path]] for r in todo]
-        for r, res in zip(todo, results):
-            # A file changed since it was hashed keeps "unknown" quality (removal re-checks it anyway).
-            if isinstance(res, ImageRecord) and res.digest == r.digest:
-                measured[r.path] = replace(r, quality=res.quality)
-                if r.path not in sources_only:  # a spectrum alone: measured in full if it can still win
-                    tried.add(r.path)
-            else:
-                tried.add(r.path)
-                missed += 1
-                log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
-        active = still
+    measured, missed = steps.measured, steps.missed
     if not measured:
         return groups, list(records), missed
     return (

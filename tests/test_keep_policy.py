@@ -1011,3 +1011,39 @@ def test_an_original_with_plain_edges_is_no_bordered_copy_of_its_crop(tmp_path: 
     canvas.crop((2, 2, 94, 70)).save(tmp_path / "a_crop.jpg", quality=90)
     name, reason = keeper(tmp_path)
     assert name == "z_original.png", reason
+
+
+def test_measuring_cluster_by_cluster_chooses_as_measuring_in_rounds(tmp_path: Path) -> None:
+    """The local workers take each cluster's next measuring step as soon as its last one is in
+    (imgdup.parallel.map_files' ``more``); another engine's ``measure`` takes the steps in
+    rounds. Clusters share no file, so both must measure the same files and choose alike."""
+    from imgdup import pipeline
+    from imgdup.parallel import hash_all
+
+    root = tmp_path / "d"
+    root.mkdir()
+    for i in range(4):
+        img = photo(170 + i)
+        img.save(root / f"{i}.png")
+        img.resize((img.width * 2, img.height * 2), Image.Resampling.BICUBIC).save(root / f"{i}-x2.png")
+        img.resize((img.width // 2, img.height // 2)).save(root / f"{i}-half.jpg", quality=90)
+        img.save(root / f"{i}-q30.jpg", quality=30)
+        img.convert("L").save(root / f"{i}-grey.jpg", quality=95)
+    result = imgdup.find_duplicates(root, jobs=2, cache=None)
+    assert len(result.clusters) == 4
+    calls: list[int] = []
+
+    def in_rounds(entries, settings, work):  # type: ignore[no-untyped-def]
+        calls.append(len(entries))
+        return hash_all(entries, settings, jobs=2, work=work)
+
+    records = [dataclasses.replace(r, quality=None) for r in result.records]
+    again = pipeline.cluster_records(
+        records, result.settings.hash, threshold=result.settings.threshold, keep=result.settings.keep, jobs=2,
+        measure=in_rounds,
+    )  # fmt: skip
+    assert len(calls) >= 2  # the tiers took more than one round
+    assert [(c.keep.path, c.keep_reason, [(m.record.path, m.action) for m in c.members]) for c in again.clusters] == [
+        (c.keep.path, c.keep_reason, [(m.record.path, m.action) for m in c.members]) for c in result.clusters
+    ]
+    assert {r.path: r.quality for r in again.records} == {r.path: r.quality for r in result.records}

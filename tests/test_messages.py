@@ -548,7 +548,7 @@ def test_verbose_says_what_each_stage_did_and_took(tmp_path: Path, capsys: pytes
         assert any(hashed in line for line in lines), err
         if run == 1:
             assert any("searched 3 images" in line and "1 cluster" in line for line in lines), err
-            assert any(re.search(r"measured \d+ files? \(round 1\)", line) for line in lines), err
+            assert any(re.search(r"measured \d+ files? in up to \d+ steps? a cluster", line) for line in lines), err
             assert any("decided 1 cluster" in line for line in lines), err
         else:
             assert any("decisions remembered from an earlier run" in line for line in err.splitlines()), err

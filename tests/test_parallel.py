@@ -264,3 +264,45 @@ def test_a_worker_leaves_the_objects_it_inherits_to_its_parent(tmp_path: Path) -
     alone, beside = int(out[0]), int(out[1])
     pages = 60 * (1 << 20) // 4096
     assert beside - alone < pages // 4  # the worker's own start-up, not a copy of the heap
+
+
+class _Item(tuple):  # type: ignore[type-arg]
+    """An item of map_files: (path, depth); path names it in a failure."""
+
+    @property
+    def path(self) -> str:
+        return str(self[0])
+
+
+def _echo(item: _Item, settings: int) -> tuple[str, int, int] | HashFailure:
+    """Worker: the item's name, its depth and the worker's pid; "crash" kills the worker."""
+    if item.path.endswith("crash"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item.path, item[1] * settings, os.getpid()
+
+
+def test_map_files_takes_the_items_that_results_ask_for_while_it_runs() -> None:
+    """``more`` hands items to do as results come in (the keep policy's next step of a cluster
+    while the workers measure the others): every one is done once, its result after the given
+    items' in the order asked for, and a crash on a late item costs only that item."""
+    from imgdup.parallel import map_files
+
+    asked: list[str] = []
+
+    def more(item: _Item, res: object) -> list[_Item]:
+        if isinstance(res, HashFailure) or item[1] >= 3:
+            return []
+        new = [_Item((f"{item.path}.{k}", item[1] + 1)) for k in range(2)]
+        if item.path == "b.0":
+            new.append(_Item(("b.0.crash", 9)))
+        asked.extend(n.path for n in new)
+        return new
+
+    items = [_Item((name, 1)) for name in ("a", "b", "c")]
+    got = map_files(items, 10, _echo, jobs=2, timeout=30, more=more, chunk=2)
+    names = ["a", "b", "c", *asked]
+    assert len(got) == len(names) == 3 + 6 + 12 + 1
+    failed = [n for n, r in zip(names, got) if isinstance(r, HashFailure)]
+    assert failed == ["b.0.crash"] and "crashed" in got[names.index("b.0.crash")].reason  # type: ignore[union-attr]
+    done = [(r[0], r[1]) for r in got if not isinstance(r, HashFailure)]
+    assert done == [(n, 10 * (n.count(".") + 1)) for n in names if n != "b.0.crash"]
