@@ -614,7 +614,7 @@ _CONVERT_AHEAD = 100_000
 def _convert(table: LinkTable, records: Sequence[ImageRecord]) -> None:
     """Convert the records' link hashes into ``table`` (low-information records are never searched)."""
     if len(records) <= _CONVERT_AHEAD:
-        table.rows([link_item(r) for r in records if not r.low_information])
+        table.rows_of([r for r in records if not r.low_information])
 
 
 def _with_blocks(records: Sequence[ImageRecord], store: HashCache) -> Sequence[ImageRecord]:

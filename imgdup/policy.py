@@ -494,7 +494,7 @@ def _decide_batch(
     everyone = [r for records in groups for r in records]
     ia, ib = np.concatenate(pa), np.concatenate(pb)
     hashes = table if table is not None else _hashes(everyone, bits)
-    row = table.rows([link_item(r) for r in everyone]) if table is not None else np.arange(len(everyone))
+    row = table.rows_of(everyone) if table is not None else np.arange(len(everyone))
     dist = hashes.distances(row[ia], row[ib])
     # How each member's link shown was made (linked_by): one pair a member, asked after the loop
     # (kinds cost more than distances; the diameter's pairs, most of the batch, need none).
