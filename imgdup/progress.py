@@ -15,6 +15,8 @@ _STAGES = {
     "measure": ("measuring quality", " files"),
     "search": ("searching", " hashes"),
     "decide": ("deciding", " clusters"),
+    "thumbnails": ("report thumbnails", " files"),
+    "montages": ("montages", " sheets"),
 }
 
 

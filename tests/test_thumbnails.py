@@ -167,3 +167,50 @@ def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(t
     assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != [
         Path(p).read_bytes() for p in gone
     ]
+
+
+def test_the_thumbnails_and_montages_report_their_progress(tmp_path: Path) -> None:
+    """Making the page's thumbnails and the montages decodes every member again (half a minute
+    on a 20,000-file set): both tell a scan's progress callback how far they are."""
+    from imgdup.report.montage import write_montages
+
+    result = scan(_distinct_pairs(tmp_path / "d", range(3)))
+    seen: list[tuple[str, int, int]] = []
+    imgdup.write_report(result, tmp_path / "r.html", jobs=2, progress=lambda *a: seen.append(a))
+    write_montages(result, tmp_path / "sheets", jobs=2, progress=lambda *a: seen.append(a))
+    thumbs = [s for s in seen if s[0] == "thumbnails"]
+    sheets = [s for s in seen if s[0] == "montages"]
+    assert {s[0] for s in seen} == {"thumbnails", "montages"}
+    assert thumbs[0] == ("thumbnails", 0, 6) and thumbs[-1] == ("thumbnails", 6, 6)
+    assert sheets[0] == ("montages", 0, 3) and sheets[-1] == ("montages", 3, 3)
+    assert [s[1] for s in thumbs] == sorted(s[1] for s in thumbs)
+
+
+def test_the_command_draws_bars_for_the_page_thumbnails_and_montages(tmp_path: Path) -> None:
+    """On a terminal, ``--report FILE.html`` and ``--montage`` show bars of their own after the
+    scan's (the command sat silent while it decoded every member again)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    root = _distinct_pairs(tmp_path / "d", range(3))
+    leader, follower = pty.openpty()
+    cmd = [sys.executable, "-m", "imgdup", "-d", str(root), "--no-cache", "-j", "2"]
+    cmd += ["--report", str(tmp_path / "r.html"), "--montage", str(tmp_path / "sheets")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the follower side closed: the command is done
+            break
+        if not chunk:
+            break
+        err += chunk
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    text = err.decode("utf-8", "replace")
+    assert "report thumbnails" in text and "6/6" in text, text
+    assert "montages" in text and "3/3" in text, text

@@ -70,14 +70,20 @@ def check_report(path: str | os.PathLike[str]) -> None:
 
 
 def write_report(
-    result: ScanResult, path: str | os.PathLike[str], *, jobs: int | None = None, timeout: float | None = None
+    result: ScanResult,
+    path: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> str:
     """Write the report as JSON (``.json``), CSV (``.csv``) or HTML (``.html``), chosen by suffix.
 
     Atomic, never through a symbolic link, and never over a file that imgdup did not write
     (an earlier report of the same format is replaced): :func:`imgdup.fsafe.write_output`.
     An HTML page's thumbnails are made in ``jobs`` worker processes (None: every core), ``timeout``
-    seconds a file at most (None: the scan's default), see :func:`imgdup.report.html.write_thumbnails`.
+    seconds a file at most (None: the scan's default), see :func:`imgdup.report.html.write_thumbnails`;
+    ``progress(stage, done, total)`` follows them as a scan's progress callback does.
     """
     path = os.fspath(path)
     fmt = report_format(path)
@@ -85,7 +91,7 @@ def write_report(
         from .html import to_html, write_thumbnails
 
         options = {} if timeout is None else {"timeout": timeout}
-        text = to_html(result, thumbs=write_thumbnails(result, path, jobs=jobs, **options))
+        text = to_html(result, thumbs=write_thumbnails(result, path, jobs=jobs, progress=progress, **options))
     else:
         text = {"json": to_json, "csv": to_csv}[fmt](result)
     write_output(path, text.encode("utf-8"), MARKS[fmt])

@@ -21,6 +21,7 @@ import html
 import io
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -108,6 +109,7 @@ def write_thumbnails(
     *,
     jobs: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, str]:
     """Write one small JPEG per distinct cluster member (by content digest) beside ``page``, and
     for the members the page shows of the clusters inside the reference; returns digest -> URL
@@ -116,7 +118,8 @@ def write_thumbnails(
     The files are decoded again, in ``jobs`` worker processes (None: every core), each under the
     scan's guards (``timeout`` seconds a file, the memory bound: :func:`imgdup.parallel.map_files`):
     a 20,000-file report's 8,937 thumbnails took 42 s in one process, which the worker pool
-    divides among the cores; a file that hangs or crashes its decoder costs its own preview."""
+    divides among the cores; a file that hangs or crashes its decoder costs its own preview.
+    ``progress(stage, done, total)``: as a scan's, stage ``"thumbnails"``."""
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
@@ -134,7 +137,13 @@ def write_thumbnails(
             out[digest] = f"{base}/{name}"
         else:
             todo[digest] = _Thumbnail(m.record.path, target)
-    made = map_files(list(todo.values()), THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout)
+    tasks = list(todo.values())
+    if progress and tasks:
+        progress("thumbnails", 0, len(tasks))
+    made = map_files(
+        tasks, THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout,
+        on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None,
+    )  # fmt: skip
     for (digest, task), res in zip(todo.items(), made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made
             raise res

@@ -6,7 +6,7 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from PIL import Image, ImageDraw
@@ -148,6 +148,7 @@ def write_montages(
     *,
     jobs: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[str]:
     """Write ``cluster-NNNN.png`` for every cluster into ``folder``; returns the paths.
 
@@ -159,6 +160,7 @@ def write_montages(
     (:func:`imgdup.parallel.map_files`). A sheet whose drawing hangs or crashes (one of its
     files blocks or kills the decoder: ``timeout`` seconds a file) is drawn again here with each
     thumbnail made in a worker of its own, and that file's place reads "(unreadable)".
+    ``progress(stage, done, total)``: as a scan's, stage ``"montages"``.
     """
     folder = os.fspath(folder)
     _montage_folder(folder, result.roots)
@@ -171,7 +173,13 @@ def write_montages(
         _sheet(cluster, os.path.join(folder, f"cluster-{cluster.id:04d}.png"), labels) for cluster in result.clusters
     ]
     jobs = jobs or default_jobs()
-    for sheet, done in zip(sheets, map_files(sheets, None, _draw_and_write, jobs=jobs, timeout=timeout)):
+    if progress and sheets:
+        progress("montages", 0, len(sheets))
+    drawn = map_files(
+        sheets, None, _draw_and_write, jobs=jobs, timeout=timeout,
+        on_progress=(lambda n: progress("montages", n, len(sheets))) if progress else None,
+    )  # fmt: skip
+    for sheet, done in zip(sheets, drawn):
         if isinstance(done, HashFailure):  # a file hung or crashed the decoder: find which, file by file
             thumbs = map_files(list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout)
             done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
