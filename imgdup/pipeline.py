@@ -77,16 +77,33 @@ def default_threshold(algorithm: str, hash_size: int = 8) -> int:
 PathOrPaths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
-def _paths(value: PathOrPaths | None) -> list[str]:
-    """One path or any iterable of paths (a generator, a list, pandas' column) as strings."""
+def _paths(value: PathOrPaths | None, name: str) -> list[str]:
+    """One path or any iterable of paths (a generator, a list, pandas' column) as strings.
+
+    A bad item is named by the argument and its position, never by the whole value: the repr of
+    a million-row list (a CSV column with one empty cell) was the error message."""
     if value is None:
         return []
     if isinstance(value, (str, bytes, os.PathLike)):  # one path, not an iterable of its characters
         return [os.fsdecode(value)]
+    if hasattr(value, "columns"):  # a DataFrame iterates over its column names, read as file names
+        raise UsageError(f"{name} is a table; give its column of paths ({name}=df['path'])")
     try:
-        return [os.fsdecode(v) for v in value]
+        items = iter(value)
     except TypeError:
-        raise UsageError(f"not a path, nor an iterable of paths: {value!r}") from None
+        raise UsageError(f"{name} must be a path or an iterable of paths, got {_short(value)}") from None
+    out: list[str] = []
+    for i, v in enumerate(items):
+        if not isinstance(v, (str, bytes, os.PathLike)):  # None, NaN: an empty cell of a table
+            raise UsageError(f"{name}[{i}] is not a path: {_short(v)}")
+        out.append(os.fsdecode(v))
+    return out
+
+
+def _short(value: object) -> str:
+    """An argument's repr for a message, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 @collector_paused()  # millions of objects and no cycles: imgdup.gcpause
@@ -146,11 +163,11 @@ def find_duplicates(
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     if label_conflicts not in CONFLICT_POLICIES:
         raise UsageError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
-    items = _paths(roots)
-    if "" in items or "" in _paths(reference):  # an unset shell variable: never the current folder
+    items = _paths(roots, "roots")
+    if "" in items or "" in _paths(reference, "reference"):  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    given_files = [p for p in items if os.path.isfile(p)] + _paths(files)
+    given_files = [p for p in items if os.path.isfile(p)] + _paths(files, "files")
     listed = real_file_paths(given_files)
     # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
     listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
@@ -162,7 +179,7 @@ def find_duplicates(
                 f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST"
                 " (files= in Python), one path per line (a .csv or .parquet list with a path column: --engine dask)"
             )
-    ref_roots = normalise_roots(_paths(reference))
+    ref_roots = normalise_roots(_paths(reference, "reference"))
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):
         if f in ref_roots:
