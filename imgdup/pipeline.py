@@ -162,7 +162,20 @@ def find_duplicates(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     if label_conflicts not in CONFLICT_POLICIES:
-        raise UsageError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
+        allowed = ", ".join(CONFLICT_POLICIES)
+        raise UsageError(f"label_conflicts must be one of {allowed}, got {_short(label_conflicts)}")
+    # Checked before any file is read: labels=3 or cache=3 raised a bare TypeError once the files
+    # were found; bytes work as for roots.
+    if labels is not None:
+        if not isinstance(labels, (str, bytes, os.PathLike)):
+            raise UsageError(f'labels must be "folder", the path of a labels file (CSV) or None, got {_short(labels)}')
+        labels = os.fsdecode(labels)
+    if cache is not None:
+        if not isinstance(cache, (str, bytes, os.PathLike)):
+            raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
+        cache = os.fsdecode(cache)
+    if progress is not None and not callable(progress):  # it raised TypeError mid-scan
+        raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
     items = _paths(roots, "roots")
     if "" in items or "" in _paths(reference, "reference"):  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")

@@ -46,3 +46,34 @@ def test_a_table_given_as_the_list_of_files_is_refused_with_its_column_named(pai
 
     with pytest.raises(imgdup.UsageError, match=r"files is a table; give its column of paths \(files=df\['path'\]\)"):
         imgdup.find_duplicates(files=Frame(), jobs=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("keep", None, "keep must be rule names, a comma-separated string or a list of them, got None"),
+        ("keep", ["pixels", 3], "keep must be rule names, a comma-separated string or a list of them, got"),
+        ("labels", 3, 'labels must be "folder", the path of a labels file (CSV) or None, got 3'),
+        ("labels", ["cat", "dog"], "labels must be \"folder\", the path of a labels file (CSV) or None, got ['cat'"),
+        ("cache", 3, "cache must be the path of a SQLite file or None, got 3"),
+        ("progress", True, "progress must be a function progress(stage, done, total) or None, got True"),
+        ("label_conflicts", None, "label_conflicts must be one of review, remove, got None"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_a_usage_error_naming_it(
+    pair: Path, option: str, value: object, message: str
+) -> None:
+    with pytest.raises(imgdup.UsageError) as err:
+        imgdup.find_duplicates(pair, jobs=1, **{option: value})  # type: ignore[arg-type]
+    assert str(err.value).startswith(message)
+
+
+def test_a_labels_file_and_a_cache_given_as_bytes_are_read_as_paths(pair: Path, tmp_path: Path) -> None:
+    (pair / "labels.csv").write_text("path,label\na.png,cat\nb.png,dog\n")
+    cache = tmp_path / "cache.db"
+    result = imgdup.find_duplicates(pair, labels=bytes(pair / "labels.csv"), cache=bytes(cache), jobs=1)
+    assert result.settings.labels == str(pair / "labels.csv")  # bytes in the settings broke the JSON report
+    assert result.clusters[0].label_conflict == ("cat", "dog")
+    assert imgdup.to_document(result)["settings"]["labels"] == str(pair / "labels.csv")
+    again = imgdup.find_duplicates(pair, cache=cache, jobs=1)
+    assert again.summary.from_cache == 2
