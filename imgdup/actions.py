@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError, check_bool
+from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError, check_bool, check_result
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -114,6 +114,7 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
+    check_result("remove", result)
     check_bool("permanent", permanent)
     if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
         raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")

@@ -1,5 +1,7 @@
 """Exceptions for misuse and for conditions that stop a whole run (per-file problems are data)."""
 
+import os
+
 
 class ImgdupError(Exception):
     """Root of every error imgdup raises on purpose."""
@@ -16,6 +18,23 @@ def check_bool(name: str, value: object, *, none: bool = False) -> None:
     if not isinstance(value, bool) and not (none and value is None):
         allowed = "True, False or None" if none else "True or False"
         raise UsageError(f"{name} must be {allowed}, got {value!r}")
+
+
+def check_result(func: str, value: object) -> None:
+    """Refuse anything but a :class:`~imgdup.models.ScanResult` where a function acts on or
+    reports one: a loaded plan, its document or a folder name raised an AttributeError from
+    deep inside (``'PlanCluster' object has no attribute 'removable'``)."""
+    from .models import ScanResult  # here: models is imported by everything, errors by models' users
+
+    if isinstance(value, ScanResult):
+        return
+    kind = type(value).__name__
+    if func == "remove" and (kind in ("Plan", "dict") or isinstance(value, (str, bytes, os.PathLike))):
+        raise UsageError(
+            f"remove takes the ScanResult of imgdup.find_duplicates, got {kind}; to act on a saved or edited "
+            "plan (a Plan, its document or its file), use imgdup.apply(plan)"
+        )
+    raise UsageError(f"{func} takes the ScanResult of imgdup.find_duplicates, got {kind}")
 
 
 class RemovalError(ImgdupError):

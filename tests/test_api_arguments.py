@@ -77,3 +77,24 @@ def test_a_labels_file_and_a_cache_given_as_bytes_are_read_as_paths(pair: Path, 
     assert imgdup.to_document(result)["settings"]["labels"] == str(pair / "labels.csv")
     again = imgdup.find_duplicates(pair, cache=cache, jobs=1)
     assert again.summary.from_cache == 2
+
+
+def test_remove_given_a_plan_points_at_apply(pair: Path, tmp_path: Path) -> None:
+    result = imgdup.find_duplicates(pair, jobs=1)
+    imgdup.write_report(result, tmp_path / "plan.json")
+    for plan in (imgdup.load_plan(tmp_path / "plan.json"), imgdup.to_document(result), str(tmp_path / "plan.json")):
+        with pytest.raises(imgdup.UsageError, match=r"^remove takes the ScanResult .* use imgdup\.apply\(plan\)$"):
+            imgdup.remove(plan, quarantine=tmp_path / "q")  # type: ignore[arg-type]
+    assert sorted(p.name for p in pair.iterdir()) == ["a.png", "b.png"]
+
+
+@pytest.mark.parametrize("func", ["to_document", "to_dataframe", "format_text", "write_report", "write_montages"])
+def test_a_report_of_something_else_than_a_scan_result_is_a_usage_error(pair: Path, tmp_path: Path, func: str) -> None:
+    result = imgdup.find_duplicates(pair, jobs=1)
+    imgdup.write_report(result, tmp_path / "plan.json")
+    plan = imgdup.load_plan(tmp_path / "plan.json")  # a reviewed plan, loaded back: not a scan
+    out = tmp_path / ("out.csv" if func == "write_report" else "sheets")
+    args = (plan, out) if func.startswith("write_") else (plan,)
+    with pytest.raises(imgdup.UsageError, match=f"^{func} takes the ScanResult of imgdup.find_duplicates, got Plan$"):
+        getattr(imgdup, func)(*args)
+    assert not out.exists()

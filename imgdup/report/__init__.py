@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, check_result
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
 from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
@@ -75,6 +75,7 @@ def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
     Atomic, never through a symbolic link, and never over a file that imgdup did not write
     (an earlier report of the same format is replaced): :func:`imgdup.fsafe.write_output`.
     """
+    check_result("write_report", result)
     path = os.fspath(path)
     fmt = report_format(path)
     if fmt == "html":
