@@ -28,7 +28,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError, check_bool, check_result
+from .errors import (
+    ManifestError,
+    OutputError,
+    RemovalError,
+    RemovalInterrupted,
+    UsageError,
+    check_bool,
+    check_result,
+    path_arg,
+)
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -116,7 +125,8 @@ def remove(
     """
     check_result("remove", result)
     check_bool("permanent", permanent)
-    if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
+    quarantine = None if quarantine is None else path_arg("quarantine", quarantine)
+    if quarantine is not None and quarantine == "":  # an unset variable: it was the current folder
         raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")
     work = [c for c in result.clusters if c.removable]
     if not work:
@@ -481,6 +491,11 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     """
     if manifest is None:  # RemovalResult.manifest of a removal that moved nothing: it raised TypeError
         raise UsageError("nothing to undo: a removal that moved nothing has no manifest (its manifest is None)")
+    if isinstance(manifest, RemovalResult):  # undo(done) for undo(done.manifest): a bare TypeError
+        raise UsageError(
+            "undo takes the path of a removal's manifest: imgdup.undo(done.manifest), not the RemovalResult"
+        )
+    manifest = path_arg("manifest", manifest)
     with contextlib.suppress(OSError):  # a missing file: read_manifest says so
         if not stat.S_ISREG(os.stat(manifest).st_mode):
             raise ManifestError(

@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, UsageError, check_bool
+from .errors import PlanError, UsageError, check_bool, path_arg
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and validate a plan file (see :func:`imgdup.plan.parse_plan` for what is refused)."""
+    path = path_arg("the plan file", path)
     text = ""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -294,9 +295,15 @@ def apply(
     check_bool("permanent", permanent)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
+    quarantine = None if quarantine is None else path_arg("quarantine", quarantine)  # before the hashing
+    cache = None if cache is None else path_arg("cache", cache)
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):
+        if not isinstance(plan, (str, bytes, os.PathLike)):  # None: TypeError from open()
+            raise UsageError(
+                f"plan must be a Plan, a plan document (dict) or the path of a plan file, got {type(plan).__name__}"
+            )
         plan = load_plan(plan)
     _check_roots(plan)
     _check_threshold(plan.settings, _hash_settings(plan.settings).bits)

@@ -20,6 +20,15 @@ def check_bool(name: str, value: object, *, none: bool = False) -> None:
         raise UsageError(f"{name} must be {allowed}, got {value!r}")
 
 
+def path_arg(name: str, value: object) -> str:
+    """A path argument as a string; bytes are decoded as :func:`os.fsdecode` does, as for the
+    roots of a scan (``quarantine=b"/q"`` raised TypeError mid-removal), and anything else is a
+    UsageError naming the argument (``undo(3)``: "expected str, bytes or os.PathLike object")."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return os.fsdecode(value)
+    raise UsageError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
+
+
 def check_result(func: str, value: object) -> None:
     """Refuse anything but a :class:`~imgdup.models.ScanResult` where a function acts on or
     reports one: a loaded plan, its document or a folder name raised an AttributeError from

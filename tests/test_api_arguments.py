@@ -98,3 +98,36 @@ def test_a_report_of_something_else_than_a_scan_result_is_a_usage_error(pair: Pa
     with pytest.raises(imgdup.UsageError, match=f"^{func} takes the ScanResult of imgdup.find_duplicates, got Plan$"):
         getattr(imgdup, func)(*args)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: imgdup.undo(3), "manifest must be a path (str, bytes or os.PathLike), got int"),
+        (lambda: imgdup.load_plan(None), "the plan file must be a path (str, bytes or os.PathLike), got NoneType"),
+        (lambda: imgdup.apply(None), "plan must be a Plan, a plan document (dict) or the path of a plan file, got"),
+        (lambda: imgdup.apply({}, quarantine=5), "quarantine must be a path (str, bytes or os.PathLike), got int"),
+        (lambda: imgdup.apply({}, cache=5), "cache must be a path (str, bytes or os.PathLike), got int"),
+    ],
+)
+def test_a_path_argument_of_the_wrong_type_is_a_usage_error_naming_it(call: object, message: str) -> None:
+    with pytest.raises(imgdup.UsageError) as err:
+        call()  # type: ignore[operator]
+    assert str(err.value).startswith(message)  # each was a bare TypeError (apply's after hashing every file)
+
+
+def test_undo_given_the_removal_result_points_at_its_manifest(pair: Path, tmp_path: Path) -> None:
+    done = imgdup.remove(imgdup.find_duplicates(pair, jobs=1), quarantine=tmp_path / "q")
+    with pytest.raises(imgdup.UsageError, match=r"imgdup\.undo\(done\.manifest\), not the RemovalResult"):
+        imgdup.undo(done)  # type: ignore[arg-type]
+    assert imgdup.undo(bytes(Path(done.manifest or ""))).restored == (str(pair / "b.png"),)
+
+
+def test_paths_given_as_bytes_work_for_removal_reports_and_plans(pair: Path, tmp_path: Path) -> None:
+    result = imgdup.find_duplicates(pair, jobs=1)
+    assert imgdup.write_report(result, bytes(tmp_path / "r.json")) == str(tmp_path / "r.json")
+    assert imgdup.write_montages(result, bytes(tmp_path / "sheets")) == [str(tmp_path / "sheets" / "cluster-0000.png")]
+    assert imgdup.load_plan(bytes(tmp_path / "r.json")).roots == (str(pair),)
+    done = imgdup.remove(result, quarantine=bytes(tmp_path / "q"))  # it raised TypeError (str.startswith)
+    assert [r.path for r in done.removed] == [str(pair / "b.png")]
+    assert (done.manifest or "").startswith(str(tmp_path / "q"))

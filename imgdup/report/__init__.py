@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import UsageError, check_result
+from ..errors import UsageError, check_result, path_arg
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
 from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
@@ -76,7 +76,7 @@ def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
     (an earlier report of the same format is replaced): :func:`imgdup.fsafe.write_output`.
     """
     check_result("write_report", result)
-    path = os.fspath(path)
+    path = path_arg("path", path)
     fmt = report_format(path)
     if fmt == "html":
         from .html import to_html, write_thumbnails

@@ -10,7 +10,7 @@ from collections import Counter
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-from ..errors import OutputError, check_result
+from ..errors import OutputError, check_result, path_arg
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, ScanResult
@@ -125,7 +125,7 @@ def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[s
     earlier montages of clusters this result does not have.
     """
     check_result("write_montages", result)
-    folder = os.fspath(folder)
+    folder = path_arg("folder", folder)
     _montage_folder(folder, result.roots)
     try:
         os.makedirs(folder, exist_ok=True)
