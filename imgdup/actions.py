@@ -37,6 +37,7 @@ from .errors import (
     check_bool,
     check_result,
     path_arg,
+    plain_number,
 )
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
@@ -124,6 +125,7 @@ def remove(
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
     check_result("remove", result)
+    permanent = plain_number(permanent)
     check_bool("permanent", permanent)
     quarantine = None if quarantine is None else path_arg("quarantine", quarantine)
     if quarantine is not None and quarantine == "":  # an unset variable: it was the current folder

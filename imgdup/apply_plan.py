@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, UsageError, check_bool, path_arg
+from .errors import PlanError, UsageError, check_bool, path_arg, plain_number
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -292,6 +292,7 @@ def apply(
         raise UsageError(
             "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
         )
+    permanent, jobs = plain_number(permanent), plain_number(jobs)
     check_bool("permanent", permanent)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan

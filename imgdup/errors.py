@@ -1,6 +1,8 @@
 """Exceptions for misuse and for conditions that stop a whole run (per-file problems are data)."""
 
+import numbers
 import os
+from typing import Any
 
 
 class ImgdupError(Exception):
@@ -18,6 +20,20 @@ def check_bool(name: str, value: object, *, none: bool = False) -> None:
     if not isinstance(value, bool) and not (none and value is None):
         allowed = "True, False or None" if none else "True or False"
         raise UsageError(f"{name} must be {allowed}, got {value!r}")
+
+
+def plain_number(value: Any) -> Any:
+    """numpy's scalars as Python's own: a threshold from ``np.arange`` or a DataFrame cell is an
+    ``np.int64``, which was refused as "not a whole number" (and is no JSON number); a numpy
+    bool is a bool. Anything else is returned as it is, for the option's own check to refuse."""
+    kind = type(value)
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool"):  # numpy is not imported here
+        return bool(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):  # np.float32
+        return float(value)
+    return value
 
 
 def path_arg(name: str, value: object) -> str:

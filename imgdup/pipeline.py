@@ -16,7 +16,7 @@ from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
-from .errors import UsageError, check_bool
+from .errors import UsageError, check_bool, plain_number
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
@@ -152,6 +152,8 @@ def find_duplicates(
     usual). ``between`` keeps only clusters spanning two or more of the given folders.
     """
     started = time.perf_counter()
+    threshold, hash_size, jobs, timeout = (plain_number(v) for v in (threshold, hash_size, jobs, timeout))
+    between, rotations, regions = (plain_number(v) for v in (between, rotations, regions))
     check_bool("between", between)
     threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(

@@ -3,9 +3,11 @@ that names it, whatever its type (a table's column with an empty cell, bytes, a 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import imgdup
@@ -131,3 +133,16 @@ def test_paths_given_as_bytes_work_for_removal_reports_and_plans(pair: Path, tmp
     done = imgdup.remove(result, quarantine=bytes(tmp_path / "q"))  # it raised TypeError (str.startswith)
     assert [r.path for r in done.removed] == [str(pair / "b.png")]
     assert (done.manifest or "").startswith(str(tmp_path / "q"))
+
+
+def test_numpy_numbers_are_taken_as_python_s_own(pair: Path) -> None:
+    for threshold in np.arange(0, 6, 4):  # a sweep: np.int64 was "not a whole number of bits"
+        result = imgdup.find_duplicates(
+            pair, threshold=threshold, hash_size=np.int64(8), jobs=np.int64(1), timeout=np.float32(30),
+            rotations=np.bool_(False), regions=np.bool_(True),
+        )  # fmt: skip
+        assert result.settings.threshold == threshold and type(result.settings.threshold) is int
+        assert json.loads(json.dumps(imgdup.to_document(result)))["settings"]["threshold"] == threshold
+        assert result.summary.clusters == 1
+    with pytest.raises(imgdup.UsageError, match=r"got np\.float64\(4\.5\)$"):
+        imgdup.find_duplicates(pair, threshold=np.float64(4.5), jobs=1)

@@ -33,14 +33,21 @@ from PIL import Image
 
 from .. import minlabel
 from ..cache import HashCache
-from ..errors import UsageError
+from ..errors import UsageError, plain_number
 from ..hashing import settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
+from ..pipeline import (
+    ProgressCallback,
+    cluster_records,
+    dataset_sets,
+    default_threshold,
+    make_result,
+    scan_options,
+)
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
@@ -428,6 +435,9 @@ def find_duplicates(
     if local_only:
         given = ", ".join(sorted(local_only))
         raise UsageError(f"{given}: not with the Dask engine (for now); use imgdup.find_duplicates")
+    threshold, hash_size, timeout, rotations, regions = (
+        plain_number(v) for v in (threshold, hash_size, timeout, rotations, regions)
+    )
     threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
