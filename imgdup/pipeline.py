@@ -179,7 +179,8 @@ def find_duplicates(
     if progress is not None and not callable(progress):  # it raised TypeError mid-scan
         raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
     items = _paths(roots, "roots")
-    if "" in items or "" in _paths(reference, "reference"):  # an unset shell variable: never the current folder
+    references = _paths(reference, "reference")  # once: a generator read twice was empty the second time
+    if "" in items or "" in references:  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
     given_files = [p for p in items if os.path.isfile(p)] + _paths(files, "files")
@@ -194,7 +195,7 @@ def find_duplicates(
                 f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST"
                 " (files= in Python), one path per line (a .csv or .parquet list with a path column: --engine dask)"
             )
-    ref_roots = normalise_roots(_paths(reference, "reference"))
+    ref_roots = normalise_roots(references)
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):
         if f in ref_roots:

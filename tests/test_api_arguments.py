@@ -146,3 +146,16 @@ def test_numpy_numbers_are_taken_as_python_s_own(pair: Path) -> None:
         assert result.summary.clusters == 1
     with pytest.raises(imgdup.UsageError, match=r"got np\.float64\(4\.5\)$"):
         imgdup.find_duplicates(pair, threshold=np.float64(4.5), jobs=1)
+
+
+def test_a_generator_of_reference_folders_is_read_once(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    photo(1).save(tmp_path / "train" / "a.png")
+    shutil.copyfile(tmp_path / "train" / "a.png", tmp_path / "test" / "a.png")
+    result = imgdup.find_duplicates(tmp_path / "test", reference=(p for p in [tmp_path / "train"]), jobs=1)
+    assert result.reference == (str(tmp_path / "train"),)  # it was (): the reference was left out, silently
+    assert [(m.record.path, m.action.value) for m in result.clusters[0].members] == [
+        (str(tmp_path / "train" / "a.png"), "keep"),
+        (str(tmp_path / "test" / "a.png"), "remove"),
+    ]
