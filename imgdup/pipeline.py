@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``. Stages, in order: "discover" (files found; total 0:
-unknown), "hash" (files), "search" (distinct hash values searched), "decide" (clusters)."""
+unknown), "hash" (files), "search" (distinct hash values searched), "measure" (cluster members
+whose quality the keep rules measure; its total can grow between calls), "decide" (clusters).
+A stage may be left out (nothing to measure, or a scan without files)."""
 
 Join = Callable[..., list[Match]]
 """A self-join with :func:`imgdup.index.self_join`'s signature and result (another engine's)."""

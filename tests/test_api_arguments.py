@@ -159,3 +159,11 @@ def test_a_generator_of_reference_folders_is_read_once(tmp_path: Path) -> None:
         (str(tmp_path / "train" / "a.png"), "keep"),
         (str(tmp_path / "test" / "a.png"), "remove"),
     ]
+
+
+def test_progress_reports_the_documented_stages_in_order(tmp_path: Path) -> None:
+    photo(1).save(tmp_path / "a.png")
+    photo(1).resize((240, 180)).save(tmp_path / "b.jpg", quality=80)  # not identical: the keep rules measure
+    seen: list[str] = []
+    imgdup.find_duplicates(tmp_path, jobs=1, progress=lambda stage, done, total: seen.append(stage))
+    assert list(dict.fromkeys(seen)) == ["discover", "hash", "search", "measure", "decide"]  # "measure" was not named
