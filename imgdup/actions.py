@@ -33,6 +33,7 @@ from .errors import (
     OutputError,
     RemovalError,
     RemovalInterrupted,
+    StrOrBytesPath,
     UsageError,
     check_bool,
     check_result,
@@ -115,7 +116,7 @@ def _root_of(path: str, roots: tuple[str, ...]) -> int:
 def remove(
     result: ScanResult,
     *,
-    quarantine: str | os.PathLike[str] | None = None,
+    quarantine: StrOrBytesPath | None = None,
     permanent: bool = False,
     before_cluster: Callable[[Cluster], None] | None = None,
 ) -> RemovalResult:
@@ -480,7 +481,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return doc
 
 
-def undo(manifest: str | os.PathLike[str]) -> UndoResult:
+def undo(manifest: StrOrBytesPath) -> UndoResult:
     """Put every quarantined file back where it was, byte-identical; never deletes or
     overwrites anything of yours.
 

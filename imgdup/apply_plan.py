@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, UsageError, check_bool, path_arg, plain_number
+from .errors import PlanError, StrOrBytesPath, UsageError, check_bool, path_arg, plain_number
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -44,7 +44,7 @@ from .policy import distance
 log = logging.getLogger(__name__)
 
 
-def load_plan(path: str | os.PathLike[str]) -> Plan:
+def load_plan(path: StrOrBytesPath) -> Plan:
     """Read and validate a plan file (see :func:`imgdup.plan.parse_plan` for what is refused)."""
     path = path_arg("the plan file", path)
     text = ""
@@ -274,12 +274,12 @@ def plan_to_result(plan: Plan) -> ScanResult:
 
 
 def apply(
-    plan: Plan | dict[str, Any] | str | os.PathLike[str],
+    plan: Plan | dict[str, Any] | StrOrBytesPath,
     *,
-    quarantine: str | os.PathLike[str] | None = None,
+    quarantine: StrOrBytesPath | None = None,
     permanent: bool = False,
     jobs: int | None = None,
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
 ) -> RemovalResult:
     """Remove what a plan marks ``remove``, with every guarantee of :func:`imgdup.remove`.
 

@@ -22,6 +22,10 @@ def check_bool(name: str, value: object, *, none: bool = False) -> None:
         raise UsageError(f"{name} must be {allowed}, got {value!r}")
 
 
+StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+"""A path argument of the API: bytes are decoded as :func:`os.fsdecode` does."""
+
+
 def plain_number(value: Any) -> Any:
     """numpy's scalars as Python's own: a threshold from ``np.arange`` or a DataFrame cell is an
     ``np.int64``, which was refused as "not a whole number" (and is no JSON number); a numpy

@@ -16,7 +16,7 @@ from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
-from .errors import UsageError, check_bool, plain_number
+from .errors import StrOrBytesPath, UsageError, check_bool, plain_number
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
@@ -76,7 +76,7 @@ def default_threshold(algorithm: str, hash_size: int = 8) -> int:
     return round(DEFAULT_THRESHOLDS.get(algorithm, DEFAULT_THRESHOLD) * hash_size * hash_size / 64)
 
 
-PathOrPaths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+PathOrPaths = StrOrBytesPath | Iterable[StrOrBytesPath]
 
 
 def _paths(value: PathOrPaths | None, name: str) -> list[str]:
@@ -113,8 +113,8 @@ def find_duplicates(
     roots: PathOrPaths = (),
     *,
     reference: PathOrPaths = (),
-    files: Iterable[str | os.PathLike[str]] | None = None,
-    labels: str | os.PathLike[str] | None = None,
+    files: PathOrPaths | None = None,
+    labels: StrOrBytesPath | None = None,
     label_conflicts: str = "review",
     between: bool = False,
     threshold: int | None = None,
@@ -126,7 +126,7 @@ def find_duplicates(
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
 ) -> ScanResult:

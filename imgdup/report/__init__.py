@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import UsageError, check_result, path_arg
+from ..errors import StrOrBytesPath, UsageError, check_result, path_arg
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
 from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
@@ -69,7 +69,7 @@ def check_report(path: str | os.PathLike[str]) -> None:
     check_output(os.fspath(path), MARKS[report_format(path)])
 
 
-def write_report(result: ScanResult, path: str | os.PathLike[str]) -> str:
+def write_report(result: ScanResult, path: StrOrBytesPath) -> str:
     """Write the report as JSON (``.json``), CSV (``.csv``) or HTML (``.html``), chosen by suffix.
 
     Atomic, never through a symbolic link, and never over a file that imgdup did not write

@@ -10,7 +10,7 @@ from collections import Counter
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-from ..errors import OutputError, check_result, path_arg
+from ..errors import OutputError, StrOrBytesPath, check_result, path_arg
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, ScanResult
@@ -117,7 +117,7 @@ def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> No
             check_output(os.path.join(folder, name), _is_montage)
 
 
-def write_montages(result: ScanResult, folder: str | os.PathLike[str]) -> list[str]:
+def write_montages(result: ScanResult, folder: StrOrBytesPath) -> list[str]:
     """Write ``cluster-NNNN.png`` for every cluster into ``folder``; returns the paths.
 
     Refuses a folder inside a scanned root; never writes through a symbolic link nor over a
