@@ -33,6 +33,7 @@ from typing import Any
 
 from PIL import Image
 
+from .errors import UsageError
 from .hashing import DECODER_MODULES, hash_entry, load_decoders
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
@@ -290,6 +291,14 @@ def hash_all(
     workers' decompression-bomb limit (:data:`THIS_PROCESS`: this process's, which ``--max-pixels``
     sets; a Dask task passes the one its client was given).
     """
+    if entries and multiprocessing.current_process().daemon:
+        # Said before anything starts: Python's own refusal was a bare AssertionError from deep
+        # inside ("daemonic processes are not allowed to have children").
+        raise UsageError(
+            "imgdup decodes images in worker processes, and this process may not start any: it is a daemonic "
+            "process (a multiprocessing.Pool or DataLoader worker); call imgdup from the main process or from a "
+            "concurrent.futures.ProcessPoolExecutor worker"
+        )
     if max_pixels == THIS_PROCESS:
         max_pixels = Image.MAX_IMAGE_PIXELS
     results: list[Result | None] = [None] * len(entries)

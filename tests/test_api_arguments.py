@@ -4,6 +4,7 @@ that names it, whatever its type (a table's column with an empty cell, bytes, a 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -167,3 +168,18 @@ def test_progress_reports_the_documented_stages_in_order(tmp_path: Path) -> None
     seen: list[str] = []
     imgdup.find_duplicates(tmp_path, jobs=1, progress=lambda stage, done, total: seen.append(stage))
     assert list(dict.fromkeys(seen)) == ["discover", "hash", "search", "measure", "decide"]  # "measure" was not named
+
+
+def _scan_in_a_pool_worker(root: str) -> str:
+    try:
+        imgdup.find_duplicates(root, jobs=1)
+    except Exception as exc:  # noqa: BLE001 - the type and words are what the test reads
+        return f"{type(exc).__name__}: {exc}"
+    return "scanned"
+
+
+def test_a_scan_in_a_daemonic_process_says_why_it_cannot_run(pair: Path) -> None:
+    with multiprocessing.Pool(1) as pool:  # a Pool's workers are daemonic
+        said = pool.apply(_scan_in_a_pool_worker, (str(pair),))
+    assert said.startswith("UsageError: imgdup decodes images in worker processes, and this process may not start any")
+    assert "ProcessPoolExecutor" in said  # it was "AssertionError: daemonic processes are not allowed to have children"
