@@ -401,7 +401,9 @@ def _act(
         # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
-            if not problem and (e.device, e.inode) in kept_files:
+            if not problem and e.path == c.keep.path:  # a result edited in Python: its actions, not its keep
+                problem = f"{e.path} is marked remove but is the cluster's kept file (Cluster.keep names it)"
+            elif not problem and (e.device, e.inode) in kept_files:
                 problem = f"{e.path} is a kept file itself (another name of the same file), not a copy of one"
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)

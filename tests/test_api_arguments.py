@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,18 @@ def test_a_scan_in_a_daemonic_process_says_why_it_cannot_run(pair: Path) -> None
         said = pool.apply(_scan_in_a_pool_worker, (str(pair),))
     assert said.startswith("UsageError: imgdup decodes images in worker processes, and this process may not start any")
     assert "ProcessPoolExecutor" in said  # it was "AssertionError: daemonic processes are not allowed to have children"
+
+
+def test_a_result_whose_keeper_was_marked_remove_in_python_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    photo(1).save(root / "b.jpg", quality=70)
+    result = imgdup.find_duplicates(root, jobs=1)
+    (cluster,) = result.clusters
+    swap = {imgdup.Action.KEEP: imgdup.Action.REMOVE, imgdup.Action.REMOVE: imgdup.Action.KEEP}
+    edited = replace(cluster, members=tuple(replace(m, action=swap[m.action]) for m in cluster.members))
+    done = imgdup.remove(replace(result, clusters=(edited,)), quarantine=tmp_path / "q")
+    assert not done.removed  # safe either way; the reason said "another name of the same file"
+    keeper = cluster.keep.path
+    assert done.skipped[0].reason == f"{keeper} is marked remove but is the cluster's kept file (Cluster.keep names it)"
