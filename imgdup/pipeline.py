@@ -229,7 +229,7 @@ def find_duplicates(
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         raise UsageError(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
-            " name the splits as folders (-d DIR, --reference DIR)"
+            " name the splits as folders (-d DIR, --reference DIR; roots= and reference= in Python)"
         )
     links = _linked_from(ref_roots, skipped)
     linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))

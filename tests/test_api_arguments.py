@@ -199,3 +199,10 @@ def test_a_result_whose_keeper_was_marked_remove_in_python_says_so(tmp_path: Pat
     assert not done.removed  # safe either way; the reason said "another name of the same file"
     keeper = cluster.keep.path
     assert done.skipped[0].reason == f"{keeper} is marked remove but is the cluster's kept file (Cluster.keep names it)"
+
+
+def test_messages_name_the_python_arguments_too(pair: Path, tmp_path: Path) -> None:
+    with pytest.raises(imgdup.UsageError, match='labels="folder" in Python'):
+        imgdup.find_duplicates(pair, labels="folders", jobs=1)  # a typo: it said only "cannot read the labels file"
+    with pytest.raises(imgdup.UsageError, match="roots= and reference= in Python"):
+        imgdup.find_duplicates(files=[pair / "a.png", pair / "b.png"], between=True, jobs=1)
