@@ -185,7 +185,15 @@ def find_duplicates(
     if "" in items or "" in references:  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    given_files = [p for p in items if os.path.isfile(p)] + _paths(files, "files")
+    listed_here = _paths(files, "files")
+    one = listed_here[0] if isinstance(files, (str, bytes, os.PathLike)) else None
+    if one is not None and os.path.isfile(one) and not looks_like_image(one):
+        # files="paths.txt", as --files LIST reads it: it scanned nothing, silently
+        raise UsageError(
+            f"files={one!r} is not an image: files takes the image paths themselves, not a file that lists them"
+            f" (to read one: files=pathlib.Path({one!r}).read_text().splitlines())"
+        )
+    given_files = [p for p in items if os.path.isfile(p)] + listed_here
     listed = real_file_paths(given_files)
     # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
     listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
@@ -194,8 +202,9 @@ def find_duplicates(
             raise UsageError(f"not a directory or a file: {p}")
         if os.path.isfile(p) and not looks_like_image(p):  # a list of paths (-d files.csv): it said "no images found"
             raise UsageError(
-                f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST"
-                " (files= in Python), one path per line (a .csv or .parquet list with a path column: --engine dask)"
+                f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST, one path per"
+                " line (in Python, files= takes the paths themselves; a .csv or .parquet list with a path column:"
+                " --engine dask)"
             )
     ref_roots = normalise_roots(references)
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too

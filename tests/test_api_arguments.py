@@ -206,3 +206,12 @@ def test_messages_name_the_python_arguments_too(pair: Path, tmp_path: Path) -> N
         imgdup.find_duplicates(pair, labels="folders", jobs=1)  # a typo: it said only "cannot read the labels file"
     with pytest.raises(imgdup.UsageError, match="roots= and reference= in Python"):
         imgdup.find_duplicates(files=[pair / "a.png", pair / "b.png"], between=True, jobs=1)
+
+
+def test_a_list_file_given_as_files_is_refused_with_how_to_read_it(pair: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "paths.txt"  # what --files LIST reads: in Python it was one non-image, and nothing was scanned
+    listing.write_text(f"{pair / 'a.png'}\n{pair / 'b.png'}\n")
+    with pytest.raises(imgdup.UsageError, match=r"files takes the image paths themselves, not a file that lists them"):
+        imgdup.find_duplicates(files=listing, jobs=1)
+    result = imgdup.find_duplicates(files=listing.read_text().splitlines(), jobs=1)  # the way the message gives
+    assert result.summary.clusters == 1
