@@ -40,14 +40,7 @@ from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import (
-    ProgressCallback,
-    cluster_records,
-    dataset_sets,
-    default_threshold,
-    make_result,
-    scan_options,
-)
+from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
