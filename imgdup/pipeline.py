@@ -79,7 +79,7 @@ def default_threshold(algorithm: str, hash_size: int = 8) -> int:
 PathOrPaths = StrOrBytesPath | Iterable[StrOrBytesPath]
 
 
-def _paths(value: PathOrPaths | None, name: str) -> list[str]:
+def path_list(value: PathOrPaths | None, name: str) -> list[str]:
     """One path or any iterable of paths (a generator, a list, pandas' column) as strings.
 
     A bad item is named by the argument and its position, never by the whole value: the repr of
@@ -180,12 +180,12 @@ def find_duplicates(
         cache = os.fsdecode(cache)
     if progress is not None and not callable(progress):  # it raised TypeError mid-scan
         raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
-    items = _paths(roots, "roots")
-    references = _paths(reference, "reference")  # once: a generator read twice was empty the second time
+    items = path_list(roots, "roots")
+    references = path_list(reference, "reference")  # once: a generator read twice was empty the second time
     if "" in items or "" in references:  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    listed_here = _paths(files, "files")
+    listed_here = path_list(files, "files")
     one = listed_here[0] if isinstance(files, (str, bytes, os.PathLike)) else None
     if one is not None and os.path.isfile(one) and not looks_like_image(one):
         # files="paths.txt", as --files LIST reads it: it scanned nothing, silently

@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -40,7 +40,16 @@ from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
+from ..pipeline import (
+    PathOrPaths,
+    ProgressCallback,
+    cluster_records,
+    dataset_sets,
+    default_threshold,
+    make_result,
+    path_list,
+    scan_options,
+)
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
@@ -395,7 +404,7 @@ _LOCAL_ONLY = ("reference", "files", "labels", "label_conflicts", "between", "jo
 
 
 def find_duplicates(
-    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    roots: PathOrPaths,
     *,
     client: Client,
     threshold: int | None = None,
@@ -428,6 +437,11 @@ def find_duplicates(
     if local_only:
         given = ", ".join(sorted(local_only))
         raise UsageError(f"{given}: not with the Dask engine (for now); use imgdup.find_duplicates")
+    if not hasattr(client, "submit"):  # client=None: an AttributeError once the files were listed
+        raise UsageError(
+            "client must be a dask.distributed.Client (imgdup.engine.dask.connect() makes one), "
+            f"got {type(client).__name__}"
+        )
     threshold, hash_size, timeout, rotations, regions = (
         plain_number(v) for v in (threshold, hash_size, timeout, rotations, regions)
     )
@@ -438,9 +452,8 @@ def find_duplicates(
     )  # fmt: skip
     if tables:
         _check_tables_folder(tables)
-    if isinstance(roots, (str, os.PathLike)):  # one folder, as imgdup.find_duplicates takes it: not its characters
-        roots = [roots]
-    entries, skipped, root_list = collect(roots)
+    # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
+    entries, skipped, root_list = collect(path_list(roots, "roots"))
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
