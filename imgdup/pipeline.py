@@ -102,6 +102,17 @@ def path_list(value: PathOrPaths | None, name: str) -> list[str]:
     return out
 
 
+def cache_and_progress(cache: StrOrBytesPath | None, progress: object) -> str | None:
+    """Check a scan's ``cache`` and ``progress`` (every engine's) before any file is read;
+    returns the cache's path as a string. cache=3 raised a bare TypeError once the files were
+    found, and a progress that cannot be called did so mid-scan."""
+    if cache is not None and not isinstance(cache, (str, bytes, os.PathLike)):
+        raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
+    if progress is not None and not callable(progress):
+        raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
+    return None if cache is None else os.fsdecode(cache)
+
+
 def _short(value: object) -> str:
     """An argument's repr for a message, cut to a line."""
     text = repr(value)
@@ -168,18 +179,13 @@ def find_duplicates(
     if label_conflicts not in CONFLICT_POLICIES:
         allowed = ", ".join(CONFLICT_POLICIES)
         raise UsageError(f"label_conflicts must be one of {allowed}, got {_short(label_conflicts)}")
-    # Checked before any file is read: labels=3 or cache=3 raised a bare TypeError once the files
-    # were found; bytes work as for roots.
+    # Checked before any file is read: labels=3 raised a bare TypeError once the files were
+    # found; bytes work as for roots.
     if labels is not None:
         if not isinstance(labels, (str, bytes, os.PathLike)):
             raise UsageError(f'labels must be "folder", the path of a labels file (CSV) or None, got {_short(labels)}')
         labels = os.fsdecode(labels)
-    if cache is not None:
-        if not isinstance(cache, (str, bytes, os.PathLike)):
-            raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
-        cache = os.fsdecode(cache)
-    if progress is not None and not callable(progress):  # it raised TypeError mid-scan
-        raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
+    cache = cache_and_progress(cache, progress)
     items = path_list(roots, "roots")
     references = path_list(reference, "reference")  # once: a generator read twice was empty the second time
     if "" in items or "" in references:  # an unset shell variable: never the current folder

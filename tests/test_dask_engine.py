@@ -562,3 +562,6 @@ def test_roots_are_taken_as_the_local_engine_takes_them(engine: Any, client: Any
         engine.find_duplicates([tmp_path, None], client=client)
     with pytest.raises(imgdup.UsageError, match=r"^client must be a dask\.distributed\.Client .*got NoneType$"):
         engine.find_duplicates(tmp_path, client=None)  # it raised AttributeError once the files were listed
+    for option, value in (("cache", 3), ("progress", True)):  # a TypeError once the files were listed / mid-scan
+        with pytest.raises(imgdup.UsageError, match=f"^{option} must be"):
+            engine.find_duplicates(tmp_path, client=client, **{option: value})

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import operator
-import os
 import signal
 import threading
 import time
@@ -33,7 +32,7 @@ from PIL import Image
 
 from .. import minlabel
 from ..cache import HashCache
-from ..errors import UsageError, plain_number
+from ..errors import StrOrBytesPath, UsageError, plain_number
 from ..hashing import settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
@@ -43,6 +42,7 @@ from ..parallel import DEFAULT_TIMEOUT, default_jobs
 from ..pipeline import (
     PathOrPaths,
     ProgressCallback,
+    cache_and_progress,
     cluster_records,
     dataset_sets,
     default_threshold,
@@ -415,7 +415,7 @@ def find_duplicates(
     regions: bool | None = None,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
     batch: int = BATCH,
@@ -442,6 +442,7 @@ def find_duplicates(
             "client must be a dask.distributed.Client (imgdup.engine.dask.connect() makes one), "
             f"got {type(client).__name__}"
         )
+    cache = cache_and_progress(cache, progress)
     threshold, hash_size, timeout, rotations, regions = (
         plain_number(v) for v in (threshold, hash_size, timeout, rotations, regions)
     )
