@@ -193,6 +193,8 @@ def find_duplicates(
     folders = [p for p in items if os.path.isdir(p)]
     listed_here = path_list(files, "files")
     one = listed_here[0] if isinstance(files, (str, bytes, os.PathLike)) else None
+    if one is not None and os.path.isdir(one):  # files="data/test": it scanned nothing, one line in skipped
+        raise UsageError(f"files={one!r} is a folder: folders go to roots (the first argument); files takes images")
     if one is not None and os.path.isfile(one) and not looks_like_image(one):
         # files="paths.txt", as --files LIST reads it: it scanned nothing, silently
         raise UsageError(

@@ -215,3 +215,8 @@ def test_a_list_file_given_as_files_is_refused_with_how_to_read_it(pair: Path, t
         imgdup.find_duplicates(files=listing, jobs=1)
     result = imgdup.find_duplicates(files=listing.read_text().splitlines(), jobs=1)  # the way the message gives
     assert result.summary.clusters == 1
+
+
+def test_a_folder_given_as_files_is_refused_with_where_it_goes(pair: Path) -> None:
+    with pytest.raises(imgdup.UsageError, match=r"is a folder: folders go to roots \(the first argument\)"):
+        imgdup.find_duplicates(files=pair, jobs=1)  # it scanned nothing: "not a regular file" in result.skipped
