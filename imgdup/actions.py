@@ -28,7 +28,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import ManifestError, OutputError, RemovalError, RemovalInterrupted, UsageError, check_bool
+from .errors import (
+    ManifestError,
+    OutputError,
+    RemovalError,
+    RemovalInterrupted,
+    StrOrBytesPath,
+    UsageError,
+    check_bool,
+    check_result,
+    path_arg,
+    plain_number,
+)
 from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where the scan skips quarantines
     MANIFEST_SCHEMA,
     QUARANTINE_SUFFIX,
@@ -105,7 +116,7 @@ def _root_of(path: str, roots: tuple[str, ...]) -> int:
 def remove(
     result: ScanResult,
     *,
-    quarantine: str | os.PathLike[str] | None = None,
+    quarantine: StrOrBytesPath | None = None,
     permanent: bool = False,
     before_cluster: Callable[[Cluster], None] | None = None,
 ) -> RemovalResult:
@@ -114,8 +125,11 @@ def remove(
     Returns what was done; clusters that changed since the scan are skipped and listed.
     ``before_cluster`` is a test hook called just before a cluster is re-checked.
     """
+    check_result("remove", result)
+    permanent = plain_number(permanent)
     check_bool("permanent", permanent)
-    if quarantine is not None and os.fspath(quarantine) == "":  # an unset variable: it was the current folder
+    quarantine = None if quarantine is None else path_arg("quarantine", quarantine)
+    if quarantine is not None and quarantine == "":  # an unset variable: it was the current folder
         raise UsageError("quarantine needs a folder name (an empty one was given: an unset variable?)")
     work = [c for c in result.clusters if c.removable]
     if not work:
@@ -387,7 +401,9 @@ def _act(
         # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
-            if not problem and (e.device, e.inode) in kept_files:
+            if not problem and e.path == c.keep.path:  # a result edited in Python: its actions, not its keep
+                problem = f"{e.path} is marked remove but is the cluster's kept file (Cluster.keep names it)"
+            elif not problem and (e.device, e.inode) in kept_files:
                 problem = f"{e.path} is a kept file itself (another name of the same file), not a copy of one"
             for name in (e.path, *e.aliases):
                 problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
@@ -467,7 +483,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return doc
 
 
-def undo(manifest: str | os.PathLike[str]) -> UndoResult:
+def undo(manifest: StrOrBytesPath) -> UndoResult:
     """Put every quarantined file back where it was, byte-identical; never deletes or
     overwrites anything of yours.
 
@@ -480,6 +496,11 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
     """
     if manifest is None:  # RemovalResult.manifest of a removal that moved nothing: it raised TypeError
         raise UsageError("nothing to undo: a removal that moved nothing has no manifest (its manifest is None)")
+    if isinstance(manifest, RemovalResult):  # undo(done) for undo(done.manifest): a bare TypeError
+        raise UsageError(
+            "undo takes the path of a removal's manifest: imgdup.undo(done.manifest), not the RemovalResult"
+        )
+    manifest = path_arg("manifest", manifest)
     with contextlib.suppress(OSError):  # a missing file: read_manifest says so
         if not stat.S_ISREG(os.stat(manifest).st_mode):
             raise ManifestError(

@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, UsageError, check_bool
+from .errors import PlanError, StrOrBytesPath, UsageError, check_bool, path_arg, plain_number
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -44,8 +44,9 @@ from .policy import distance
 log = logging.getLogger(__name__)
 
 
-def load_plan(path: str | os.PathLike[str]) -> Plan:
+def load_plan(path: StrOrBytesPath) -> Plan:
     """Read and validate a plan file (see :func:`imgdup.plan.parse_plan` for what is refused)."""
+    path = path_arg("the plan file", path)
     text = ""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -273,12 +274,12 @@ def plan_to_result(plan: Plan) -> ScanResult:
 
 
 def apply(
-    plan: Plan | dict[str, Any] | str | os.PathLike[str],
+    plan: Plan | dict[str, Any] | StrOrBytesPath,
     *,
-    quarantine: str | os.PathLike[str] | None = None,
+    quarantine: StrOrBytesPath | None = None,
     permanent: bool = False,
     jobs: int | None = None,
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
 ) -> RemovalResult:
     """Remove what a plan marks ``remove``, with every guarantee of :func:`imgdup.remove`.
 
@@ -291,12 +292,19 @@ def apply(
         raise UsageError(
             "apply takes a plan (a file, a document or a Plan); to act on a scan, use imgdup.remove(result)"
         )
+    permanent, jobs = plain_number(permanent), plain_number(jobs)
     check_bool("permanent", permanent)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
+    quarantine = None if quarantine is None else path_arg("quarantine", quarantine)  # before the hashing
+    cache = None if cache is None else path_arg("cache", cache)
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):
+        if not isinstance(plan, (str, bytes, os.PathLike)):  # None: TypeError from open()
+            raise UsageError(
+                f"plan must be a Plan, a plan document (dict) or the path of a plan file, got {type(plan).__name__}"
+            )
         plan = load_plan(plan)
     _check_roots(plan)
     _check_threshold(plan.settings, _hash_settings(plan.settings).bits)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ImgdupError
+from .errors import ImgdupError, check_result
 from .models import RECORD_COLUMNS, ScanResult
 
 
@@ -26,6 +26,7 @@ def to_dataframe(result: ScanResult) -> Any:
     pandas is imported here, never by the rest of imgdup: install it with
     ``pip install 'imgdup-ml[pandas]'``.
     """
+    check_result("to_dataframe", result)
     try:
         import pandas
     except ImportError:

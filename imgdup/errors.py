@@ -1,5 +1,9 @@
 """Exceptions for misuse and for conditions that stop a whole run (per-file problems are data)."""
 
+import numbers
+import os
+from typing import Any
+
 
 class ImgdupError(Exception):
     """Root of every error imgdup raises on purpose."""
@@ -16,6 +20,50 @@ def check_bool(name: str, value: object, *, none: bool = False) -> None:
     if not isinstance(value, bool) and not (none and value is None):
         allowed = "True, False or None" if none else "True or False"
         raise UsageError(f"{name} must be {allowed}, got {value!r}")
+
+
+StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+"""A path argument of the API: bytes are decoded as :func:`os.fsdecode` does."""
+
+
+def plain_number(value: Any) -> Any:
+    """numpy's scalars as Python's own: a threshold from ``np.arange`` or a DataFrame cell is an
+    ``np.int64``, which was refused as "not a whole number" (and is no JSON number); a numpy
+    bool is a bool. Anything else is returned as it is, for the option's own check to refuse."""
+    kind = type(value)
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool"):  # numpy is not imported here
+        return bool(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):  # np.float32
+        return float(value)
+    return value
+
+
+def path_arg(name: str, value: object) -> str:
+    """A path argument as a string; bytes are decoded as :func:`os.fsdecode` does, as for the
+    roots of a scan (``quarantine=b"/q"`` raised TypeError mid-removal), and anything else is a
+    UsageError naming the argument (``undo(3)``: "expected str, bytes or os.PathLike object")."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return os.fsdecode(value)
+    raise UsageError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
+
+
+def check_result(func: str, value: object) -> None:
+    """Refuse anything but a :class:`~imgdup.models.ScanResult` where a function acts on or
+    reports one: a loaded plan, its document or a folder name raised an AttributeError from
+    deep inside (``'PlanCluster' object has no attribute 'removable'``)."""
+    from .models import ScanResult  # here: models is imported by everything, errors by models' users
+
+    if isinstance(value, ScanResult):
+        return
+    kind = type(value).__name__
+    if func == "remove" and (kind in ("Plan", "dict") or isinstance(value, (str, bytes, os.PathLike))):
+        raise UsageError(
+            f"remove takes the ScanResult of imgdup.find_duplicates, got {kind}; to act on a saved or edited "
+            "plan (a Plan, its document or its file), use imgdup.apply(plan)"
+        )
+    raise UsageError(f"{func} takes the ScanResult of imgdup.find_duplicates, got {kind}")
 
 
 class RemovalError(ImgdupError):

@@ -17,6 +17,8 @@ import io
 import os
 import re
 import struct
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -752,88 +754,86 @@ def _load_first_frame(
     A colour JPEG is decoded as YCbCr instead of grey: the luminance plane is exactly what a
     grey decode gives (same hash), and the chroma planes say whether the picture has colour.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=_formats_for(source)) as img:
-            fmt = img.format
-            mode = _stored_mode(img)  # as stored (a draft decode changes it)
-            icc = bool(img.info.get("icc_profile"))  # read before the decode (a draft may drop info)
-            lossless = _stores_exactly(img, source)
+    with _decoding(), Image.open(source, formats=_formats_for(source)) as img:
+        fmt = img.format
+        mode = _stored_mode(img)  # as stored (a draft decode changes it)
+        icc = bool(img.info.get("icc_profile"))  # read before the decode (a draft may drop info)
+        lossless = _stores_exactly(img, source)
+        width, height = stored = img.size
+        frames = _frame_count(img)
+        orientation = img.getexif().get(0x0112, 1)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        jpeg_quality = None
+        if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
+            jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
+        subsampling = _subsampling(img)
+        reduced = settings.decode == "draft"
+        if reduced and fmt in ("JPEG", "MPO"):
+            # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
+            # files, can skip colour conversion: every hash works on grey levels anyway.
+            w, h = img.size
+            scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
+            want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
+            img.draft(want, (int(w * scale), int(h * scale)))
+        img.load()
+        transparent = _transparent(img)
+        if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
+            # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
+            # reduced): what it holds now is the displayed picture, at its full size.
             width, height = stored = img.size
-            frames = _frame_count(img)
-            orientation = img.getexif().get(0x0112, 1)
-            if orientation in (5, 6, 7, 8):
-                width, height = height, width
-            jpeg_quality = None
-            if fmt in ("JPEG", "MPO") and getattr(img, "quantization", None):
-                jpeg_quality = quality_mod.estimate_jpeg_quality(img.quantization[min(img.quantization)])
-            subsampling = _subsampling(img)
-            reduced = settings.decode == "draft"
-            if reduced and fmt in ("JPEG", "MPO"):
-                # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (DCT scaling) and, for colour
-                # files, can skip colour conversion: every hash works on grey levels anyway.
-                w, h = img.size
-                scale = draft_size(settings) / min(w, h)  # draft() keeps both sides >= the request
-                want = "YCbCr" if img.mode in ("RGB", "YCbCr") else "L" if img.mode == "L" else img.mode
-                img.draft(want, (int(w * scale), int(h * scale)))
-            img.load()
-            transparent = _transparent(img)
-            if orientation != 1 and img.getexif().get(0x0112, 1) == 1:
-                # The decoder turned the picture itself (Pillow's TIFF plugin does; it is never
-                # reduced): what it holds now is the displayed picture, at its full size.
-                width, height = stored = img.size
-                orientation = 1
-            # The picture's extent in decoded pixels: a DCT-scaled decode's last row and column
-            # cover part of a pixel (201 px at 1/2: 100.5 of 101), which the thumbnail leaves out.
-            scale_down = 2 ** round(np.log2(stored[0] / img.width)) if img.width != stored[0] else 1
-            extent = (stored[0] / scale_down, stored[1] / scale_down)
-            colour, chroma, spread = 0.0, None, None
-            if img.mode == "YCbCr":
-                planes = np.asarray(img.resize((32, 32), Image.Resampling.BOX))  # as the RGB path's below
-                spread = quality_mod.chroma_spread(planes[..., 0], planes[..., 1], planes[..., 2])
-                # Every second row and column: chroma is stored at half resolution in most JPEGs,
-                # so this loses next to nothing and costs a quarter (0.15 -> 0.04 ms a file).
-                ycc = np.asarray(img)[::2, ::2]  # one copy of the planes instead of a split and two
-                colour = quality_mod.colourfulness(ycc[..., 1], ycc[..., 2])
-                if settings.regions:
-                    step = max(1, min(ycc.shape[:2]) // 32)  # 4 x 4 means need no more
-                    chroma = np.moveaxis(ycc[::step, ::step, 1:], -1, 0).astype(np.float64) - 128.0
-                    chroma = _ORIENTED[orientation](chroma) if orientation in _ORIENTED else chroma
-                img = img.getchannel(0)
-            img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
-            if orientation in (5, 6, 7, 8):
-                extent = extent[::-1]
-            measured = None
-            if fmt not in ("JPEG", "MPO") and orientation == 1 and img.width * img.height >= SPECTRUM_IN_HASH_PIXELS:
-                # as stored (no rotation: what measure_siblingwise sees), before any reduction
-                measured = spectrum_only(img, None)
-            thumb = None
-            if reduced and min(img.size) >= 2 * draft_size(settings):
-                # A full decode's thumbnail is a box over every pixel, as a JPEG's DCT-scaled
-                # decode gives: the reduction's partial last boxes moved a sharp edge by up to 18
-                # grey levels, and a lossless original passed for "edited" beside its JPEGs.
-                thumb = _thumbnail(img, img.size)
-                # Other formats decode in full; a box reduction to >= the draft size is far
-                # cheaper than letting the hash's Lanczos resize read every source pixel.
-                img = img.reduce(min(img.size) // draft_size(settings))
-            if img.mode == "RGB":
-                colour, spread, chroma = _rgb_colour(img, settings)
-            if thumb is None:
-                thumb = _thumbnail(img, extent)
-            img = _capped(img)
-            traits = Traits(
-                colourfulness=round(colour, 3),
-                jpeg_quality=jpeg_quality,
-                lossless=lossless,
-                thumb=thumb,
-                format=fmt or "",
-                mode=mode,
-                chroma_spread=None if spread is None else round(spread, 3),
-                transparent=transparent,
-                subsampling=subsampling,
-                icc=icc,
-            )
-            return img, width, height, frames, traits, measured, chroma
+            orientation = 1
+        # The picture's extent in decoded pixels: a DCT-scaled decode's last row and column
+        # cover part of a pixel (201 px at 1/2: 100.5 of 101), which the thumbnail leaves out.
+        scale_down = 2 ** round(np.log2(stored[0] / img.width)) if img.width != stored[0] else 1
+        extent = (stored[0] / scale_down, stored[1] / scale_down)
+        colour, chroma, spread = 0.0, None, None
+        if img.mode == "YCbCr":
+            planes = np.asarray(img.resize((32, 32), Image.Resampling.BOX))  # as the RGB path's below
+            spread = quality_mod.chroma_spread(planes[..., 0], planes[..., 1], planes[..., 2])
+            # Every second row and column: chroma is stored at half resolution in most JPEGs,
+            # so this loses next to nothing and costs a quarter (0.15 -> 0.04 ms a file).
+            ycc = np.asarray(img)[::2, ::2]  # one copy of the planes instead of a split and two
+            colour = quality_mod.colourfulness(ycc[..., 1], ycc[..., 2])
+            if settings.regions:
+                step = max(1, min(ycc.shape[:2]) // 32)  # 4 x 4 means need no more
+                chroma = np.moveaxis(ycc[::step, ::step, 1:], -1, 0).astype(np.float64) - 128.0
+                chroma = _ORIENTED[orientation](chroma) if orientation in _ORIENTED else chroma
+            img = img.getchannel(0)
+        img = normalise(ImageOps.exif_transpose(img) if orientation != 1 else img)
+        if orientation in (5, 6, 7, 8):
+            extent = extent[::-1]
+        measured = None
+        if fmt not in ("JPEG", "MPO") and orientation == 1 and img.width * img.height >= SPECTRUM_IN_HASH_PIXELS:
+            # as stored (no rotation: what measure_siblingwise sees), before any reduction
+            measured = spectrum_only(img, None)
+        thumb = None
+        if reduced and min(img.size) >= 2 * draft_size(settings):
+            # A full decode's thumbnail is a box over every pixel, as a JPEG's DCT-scaled
+            # decode gives: the reduction's partial last boxes moved a sharp edge by up to 18
+            # grey levels, and a lossless original passed for "edited" beside its JPEGs.
+            thumb = _thumbnail(img, img.size)
+            # Other formats decode in full; a box reduction to >= the draft size is far
+            # cheaper than letting the hash's Lanczos resize read every source pixel.
+            img = img.reduce(min(img.size) // draft_size(settings))
+        if img.mode == "RGB":
+            colour, spread, chroma = _rgb_colour(img, settings)
+        if thumb is None:
+            thumb = _thumbnail(img, extent)
+        img = _capped(img)
+        traits = Traits(
+            colourfulness=round(colour, 3),
+            jpeg_quality=jpeg_quality,
+            lossless=lossless,
+            thumb=thumb,
+            format=fmt or "",
+            mode=mode,
+            chroma_spread=None if spread is None else round(spread, 3),
+            transparent=transparent,
+            subsampling=subsampling,
+            icc=icc,
+        )
+        return img, width, height, frames, traits, measured, chroma
 
 
 # Longest side of the picture the hashes work on, unless it is under 32 times the short side.
@@ -1029,32 +1029,30 @@ def _frames_at(
     """
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=_formats_for(source)) as img:
-            opened = img.tell()
-            wanted = [k for k in range(frames) if k != opened][: MAX_FRAMES - 1] if indices is None else indices
-            for index in wanted:
-                try:
-                    img.seek(index)
-                    w, h = img.size
-                    if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
-                        raise Image.DecompressionBombError(
-                            f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
-                        )
-                    img.load()
-                except (EOFError, OSError) as exc:
-                    if isinstance(exc, OSError) and exc.errno is not None:
-                        raise  # the system's read error, not the file's: see _guarded
-                    # Pillow's own words ("Truncated File Read") read as a cut file; a header that
-                    # declares frames the file does not hold is the usual cause (QA pass 13).
-                    raise OSError(
-                        f"frame {index + 1} of the {frames} frames its header declares cannot be read ({exc})"
-                    ) from exc
-                orientation = img.getexif().get(0x0112, 1)
-                frame = normalise(img)
-                # the file's next seek changes the frame in place: hand over a copy of its own
-                yield index, frame.copy() if frame is img else frame, orientation
+    with _decoding(), Image.open(source, formats=_formats_for(source)) as img:
+        opened = img.tell()
+        wanted = [k for k in range(frames) if k != opened][: MAX_FRAMES - 1] if indices is None else indices
+        for index in wanted:
+            try:
+                img.seek(index)
+                w, h = img.size
+                if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(
+                        f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
+                    )
+                img.load()
+            except (EOFError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    raise  # the system's read error, not the file's: see _guarded
+                # Pillow's own words ("Truncated File Read") read as a cut file; a header that
+                # declares frames the file does not hold is the usual cause (QA pass 13).
+                raise OSError(
+                    f"frame {index + 1} of the {frames} frames its header declares cannot be read ({exc})"
+                ) from exc
+            orientation = img.getexif().get(0x0112, 1)
+            frame = normalise(img)
+            # the file's next seek changes the frame in place: hand over a copy of its own
+            yield index, frame.copy() if frame is img else frame, orientation
 
 
 def _hash_view(frame: Image.Image, orientation: int, settings: HashSettings) -> Image.Image:
@@ -1119,11 +1117,44 @@ def _decoding() -> Iterator[None]:
     """Decoder warnings for a file: a decompression-bomb warning is an error; Pillow's notes on
     a file's metadata (UserWarning: "Corrupt EXIF data", a malformed MPO, ...) are dropped, as the
     picture still decodes. They went to stderr as Python warnings, from Pillow's source line,
-    naming no file, several times a file, with -q too (every worker prints its own)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    naming no file, several times a file, with -q too (every worker prints its own).
+
+    Python's warning filters are one list for the whole process, and ``catch_warnings`` restores
+    the list it saw on entry: two threads decoding at once (reports or montages written from a
+    thread pool, a Dask worker's threads) restored each other's, and the caller's process was
+    left ignoring every UserWarning for good. So the first decoder in sets the filters and the
+    last one out restores them; where Python keeps filters per thread (3.14's
+    ``context_aware_warnings``) a plain ``catch_warnings`` is right."""
+    if getattr(sys.flags, "context_aware_warnings", False):
+        with warnings.catch_warnings():
+            _decoder_filters()
+            yield
+        return
+    global _decoders, _saved_filters
+    with _FILTERS_LOCK:
+        if _decoders == 0:
+            _saved_filters = warnings.catch_warnings()
+            _saved_filters.__enter__()
+            _decoder_filters()
+        _decoders += 1
+    try:
         yield
+    finally:
+        with _FILTERS_LOCK:
+            _decoders -= 1
+            if _decoders == 0 and _saved_filters is not None:
+                _saved_filters.__exit__(None, None, None)
+                _saved_filters = None
+
+
+def _decoder_filters() -> None:
+    warnings.simplefilter("ignore", UserWarning)
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+_FILTERS_LOCK = threading.Lock()
+_decoders = 0  # decodes under way in this process (any thread): the filters are set while > 0
+_saved_filters: warnings.catch_warnings[None] | None = None  # holds the filters to restore
 
 
 def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord | HashFailure:
@@ -1448,8 +1479,7 @@ def _quality_work(
             again.load()
             return normalise(again)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with _decoding():
         with Image.open(source, formats=_formats_for(source)) as img:
             width, height = img.size
             count = _frame_count(img)

@@ -63,7 +63,10 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         with open(path, "rb") as fh:
             start = fh.read(_SNIFF)
     except OSError as exc:
-        raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
+        # labels="folders" in Python: the value read as a file name, and the message said only that
+        hint = '; labels are read from folder names with --labels folder (labels="folder" in Python)'
+        lost = isinstance(exc, FileNotFoundError) and os.sep not in path and "." not in path
+        raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}{hint if lost else ''}") from None
     if _binary(start, whole=len(start) < _SNIFF):
         raise UsageError(
             f"the labels file {path} is not a text file (binary data: an image?); "

@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
+from .errors import UsageError
 from .hashing import DECODER_MODULES, hash_entry, load_decoders
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
@@ -220,6 +221,28 @@ def _worker_main(
         return
 
 
+def _here(
+    items: list[T],
+    settings: S,
+    work: Callable[[T, S], R | HashFailure],
+    more: Callable[[T, R | HashFailure], Sequence[T]] | None,
+    on_progress: Callable[[int], None] | None,
+) -> list[R | HashFailure]:
+    """:func:`map_files` in this process: a failure of one item is its result, as in a worker."""
+    out: list[R | HashFailure] = []
+    for item in items:  # grows as ``more`` asks
+        try:
+            res = work(item, settings)
+        except Exception as exc:  # noqa: BLE001 - one file must never end the run
+            res = HashFailure(item.path, f"cannot decode: {type(exc).__name__}: {exc}")
+        out.append(res)
+        if on_progress:
+            on_progress(len(out))
+        if more is not None:
+            items.extend(more(item, res))
+    return out
+
+
 class _Worker:
     def __init__(
         self,
@@ -324,6 +347,7 @@ def map_files(
     max_pixels: int | None = THIS_PROCESS,
     more: Callable[[T, R | HashFailure], Sequence[T]] | None = None,
     chunk: int = _CHUNK,
+    here_if_daemonic: bool = False,
 ) -> list[R | HashFailure]:
     """``work(item, settings)`` for every item, in ``jobs`` worker processes, with everything
     :func:`hash_all` promises (the per-file timeout and memory bound, a crash or a hang costing
@@ -335,7 +359,20 @@ def map_files(
     ``more(item, result)``, called here as each result comes in, returns items to do as well
     (their results follow the others'): work that depends on earlier results is handed to the
     workers while they are still busy with the rest, not after all of it. ``chunk``: items a
-    message at most (fewer for slow items: a result comes back with its whole chunk)."""
+    message at most (fewer for slow items: a result comes back with its whole chunk).
+    ``here_if_daemonic``: in a daemonic process, which may start none, do the items here, one by
+    one, without the timeout (the report's thumbnails did so before they had workers); else such
+    a process is refused with a :class:`UsageError`."""
+    if items and multiprocessing.current_process().daemon and here_if_daemonic:
+        return _here(list(items), settings, work, more, on_progress)
+    if items and multiprocessing.current_process().daemon:
+        # Said before anything starts: Python's own refusal was a bare AssertionError from deep
+        # inside ("daemonic processes are not allowed to have children").
+        raise UsageError(
+            "imgdup decodes images in worker processes, and this process may not start any: it is a daemonic "
+            "process (a multiprocessing.Pool or DataLoader worker); call imgdup from the main process or from a "
+            "concurrent.futures.ProcessPoolExecutor worker"
+        )
     if max_pixels == THIS_PROCESS:
         max_pixels = Image.MAX_IMAGE_PIXELS
     entries = list(items)

@@ -16,7 +16,7 @@ from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
-from .errors import UsageError, check_bool
+from .errors import StrOrBytesPath, UsageError, check_bool, plain_number
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``. Stages, in order: "discover" (files found; total 0:
-unknown), "hash" (files), "search" (distinct hash values searched), "decide" (clusters)."""
+unknown), "hash" (files), "search" (distinct hash values searched), "measure" (cluster members
+whose quality the keep rules measure; its total can grow between calls), "decide" (clusters).
+A stage may be left out (nothing to measure, or a scan without files)."""
 
 Join = Callable[..., list[Match]]
 """A self-join with :func:`imgdup.index.self_join`'s signature and result (another engine's)."""
@@ -75,19 +77,47 @@ def default_threshold(algorithm: str, hash_size: int = 8) -> int:
     return round(DEFAULT_THRESHOLDS.get(algorithm, DEFAULT_THRESHOLD) * hash_size * hash_size / 64)
 
 
-PathOrPaths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+PathOrPaths = StrOrBytesPath | Iterable[StrOrBytesPath]
 
 
-def _paths(value: PathOrPaths | None) -> list[str]:
-    """One path or any iterable of paths (a generator, a list, pandas' column) as strings."""
+def path_list(value: PathOrPaths | None, name: str) -> list[str]:
+    """One path or any iterable of paths (a generator, a list, pandas' column) as strings.
+
+    A bad item is named by the argument and its position, never by the whole value: the repr of
+    a million-row list (a CSV column with one empty cell) was the error message."""
     if value is None:
         return []
     if isinstance(value, (str, bytes, os.PathLike)):  # one path, not an iterable of its characters
         return [os.fsdecode(value)]
+    if hasattr(value, "columns"):  # a DataFrame iterates over its column names, read as file names
+        raise UsageError(f"{name} is a table; give its column of paths ({name}=df['path'])")
     try:
-        return [os.fsdecode(v) for v in value]
+        items = iter(value)
     except TypeError:
-        raise UsageError(f"not a path, nor an iterable of paths: {value!r}") from None
+        raise UsageError(f"{name} must be a path or an iterable of paths, got {_short(value)}") from None
+    out: list[str] = []
+    for i, v in enumerate(items):
+        if not isinstance(v, (str, bytes, os.PathLike)):  # None, NaN: an empty cell of a table
+            raise UsageError(f"{name}[{i}] is not a path: {_short(v)}")
+        out.append(os.fsdecode(v))
+    return out
+
+
+def cache_and_progress(cache: StrOrBytesPath | None, progress: object) -> str | None:
+    """Check a scan's ``cache`` and ``progress`` (every engine's) before any file is read;
+    returns the cache's path as a string. cache=3 raised a bare TypeError once the files were
+    found, and a progress that cannot be called did so mid-scan."""
+    if cache is not None and not isinstance(cache, (str, bytes, os.PathLike)):
+        raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
+    if progress is not None and not callable(progress):
+        raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
+    return None if cache is None else os.fsdecode(cache)
+
+
+def _short(value: object) -> str:
+    """An argument's repr for a message, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 @collector_paused()  # millions of objects and no cycles: imgdup.gcpause
@@ -95,8 +125,8 @@ def find_duplicates(
     roots: PathOrPaths = (),
     *,
     reference: PathOrPaths = (),
-    files: Iterable[str | os.PathLike[str]] | None = None,
-    labels: str | os.PathLike[str] | None = None,
+    files: PathOrPaths | None = None,
+    labels: StrOrBytesPath | None = None,
     label_conflicts: str = "review",
     between: bool = False,
     threshold: int | None = None,
@@ -108,7 +138,7 @@ def find_duplicates(
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
     jobs: int | None = None,
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
 ) -> ScanResult:
@@ -136,6 +166,8 @@ def find_duplicates(
     usual). ``between`` keeps only clusters spanning two or more of the given folders.
     """
     started = time.perf_counter()
+    threshold, hash_size, jobs, timeout = (plain_number(v) for v in (threshold, hash_size, jobs, timeout))
+    between, rotations, regions = (plain_number(v) for v in (between, rotations, regions))
     check_bool("between", between)
     threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
@@ -146,12 +178,31 @@ def find_duplicates(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
     if label_conflicts not in CONFLICT_POLICIES:
-        raise UsageError(f"label_conflicts must be one of {', '.join(CONFLICT_POLICIES)}")
-    items = _paths(roots)
-    if "" in items or "" in _paths(reference):  # an unset shell variable: never the current folder
+        allowed = ", ".join(CONFLICT_POLICIES)
+        raise UsageError(f"label_conflicts must be one of {allowed}, got {_short(label_conflicts)}")
+    # Checked before any file is read: labels=3 raised a bare TypeError once the files were
+    # found; bytes work as for roots.
+    if labels is not None:
+        if not isinstance(labels, (str, bytes, os.PathLike)):
+            raise UsageError(f'labels must be "folder", the path of a labels file (CSV) or None, got {_short(labels)}')
+        labels = os.fsdecode(labels)
+    cache = cache_and_progress(cache, progress)
+    items = path_list(roots, "roots")
+    references = path_list(reference, "reference")  # once: a generator read twice was empty the second time
+    if "" in items or "" in references:  # an unset shell variable: never the current folder
         raise UsageError("an empty folder name was given (an unset variable?); refusing to scan the current folder")
     folders = [p for p in items if os.path.isdir(p)]
-    given_files = [p for p in items if os.path.isfile(p)] + _paths(files)
+    listed_here = path_list(files, "files")
+    one = listed_here[0] if isinstance(files, (str, bytes, os.PathLike)) else None
+    if one is not None and os.path.isdir(one):  # files="data/test": it scanned nothing, one line in skipped
+        raise UsageError(f"files={one!r} is a folder: folders go to roots (the first argument); files takes images")
+    if one is not None and os.path.isfile(one) and not looks_like_image(one):
+        # files="paths.txt", as --files LIST reads it: it scanned nothing, silently
+        raise UsageError(
+            f"files={one!r} is not an image: files takes the image paths themselves, not a file that lists them"
+            f" (to read one: files=pathlib.Path({one!r}).read_text().splitlines())"
+        )
+    given_files = [p for p in items if os.path.isfile(p)] + listed_here
     listed = real_file_paths(given_files)
     # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
     listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
@@ -160,10 +211,11 @@ def find_duplicates(
             raise UsageError(f"not a directory or a file: {p}")
         if os.path.isfile(p) and not looks_like_image(p):  # a list of paths (-d files.csv): it said "no images found"
             raise UsageError(
-                f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST"
-                " (files= in Python), one path per line (a .csv or .parquet list with a path column: --engine dask)"
+                f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST, one path per"
+                " line (in Python, files= takes the paths themselves; a .csv or .parquet list with a path column:"
+                " --engine dask)"
             )
-    ref_roots = normalise_roots(_paths(reference))
+    ref_roots = normalise_roots(references)
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):
         if f in ref_roots:
@@ -195,7 +247,7 @@ def find_duplicates(
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         raise UsageError(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
-            " name the splits as folders (-d DIR, --reference DIR)"
+            " name the splits as folders (-d DIR, --reference DIR; roots= and reference= in Python)"
         )
     links = _linked_from(ref_roots, skipped)
     linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PlanError
+from .errors import PlanError, check_result
 from .models import Cluster, ImageRecord, Member, ScanResult
 
 SCHEMA = "imgdup.report/1"
@@ -78,6 +78,8 @@ def _low_info(r: ImageRecord) -> dict[str, Any]:
 def to_document(result: ScanResult) -> dict[str, Any]:
     """The JSON-ready report of a scan (schema ``imgdup.report/1``)."""
     from . import __version__
+
+    check_result("to_document", result)
 
     s = result.settings
     to_hex = s.hash.to_hex

@@ -50,7 +50,17 @@ DEFAULT_KEEP = ("quality", "pixels", "path")
 
 def parse_keep(spec: str | Sequence[str]) -> tuple[str, ...]:
     """Validate a keep policy (``"oldest,size"`` or a sequence); path order always breaks ties."""
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    given: list[object]
+    try:
+        given = list(spec.split(",") if isinstance(spec, str) else spec)
+    except TypeError:
+        given = [spec]  # keep=None: not a rule name, refused below as one
+    if not all(isinstance(n, str) for n in given):  # keep=None, ["pixels", 3]: it raised AttributeError
+        raise UsageError(
+            f"keep must be rule names, a comma-separated string or a list of them, got {spec!r}; "
+            f"choose from {', '.join(KEEP_RULES)}"
+        )
+    names = [str(s).strip() for s in given]
     unknown = [n or "(empty)" for n in names if n not in KEEP_RULES]  # "oldest," is a typo too
     if unknown or not names:
         raise UsageError(f"unknown keep rule {', '.join(unknown) or '(empty)'}; choose from {', '.join(KEEP_RULES)}")

@@ -549,3 +549,19 @@ def test_cli_refuses_removal_of_object_store_files_named_by_a_file_list(tmp_path
             main(["-d", str(tmp_path / name), "--engine", "dask", "-r", "1", "--no-cache"])
         assert exc.value.code == 2
         assert "report-only" in capsys.readouterr().err
+
+
+def test_roots_are_taken_as_the_local_engine_takes_them(engine: Any, client: Any, tmp_path: Path) -> None:
+    picture(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    local = imgdup.find_duplicates(tmp_path, jobs=1)
+    for roots in (bytes(tmp_path), [bytes(tmp_path)], (p for p in [tmp_path])):  # bytes raised TypeError
+        dask = engine.find_duplicates(roots, client=client, threshold=np.int64(8))  # so did np.int64
+        assert dask.roots == local.roots and dask.clusters == local.clusters
+    with pytest.raises(imgdup.UsageError, match=r"^roots\[1\] is not a path: None$"):
+        engine.find_duplicates([tmp_path, None], client=client)
+    with pytest.raises(imgdup.UsageError, match=r"^client must be a dask\.distributed\.Client .*got NoneType$"):
+        engine.find_duplicates(tmp_path, client=None)  # it raised AttributeError once the files were listed
+    for option, value in (("cache", 3), ("progress", True)):  # a TypeError once the files were listed / mid-scan
+        with pytest.raises(imgdup.UsageError, match=f"^{option} must be"):
+            engine.find_duplicates(tmp_path, client=client, **{option: value})

@@ -498,7 +498,7 @@ def test_cli_montage_writes_one_png_per_cluster(
 @pytest.mark.parametrize("bad", [5, [5], 3.5, [None]])
 def test_a_root_that_is_no_path_is_a_usage_error(bad: object) -> None:
     """README: invalid options raise imgdup.UsageError (find_duplicates(5) raised a bare TypeError)."""
-    with pytest.raises(imgdup.UsageError, match="not a path"):
+    with pytest.raises(imgdup.UsageError, match=r"^roots(\[0\] is not a path| must be a path or an iterable of paths)"):
         imgdup.find_duplicates(bad)  # type: ignore[arg-type]
 
 

@@ -214,3 +214,26 @@ def test_the_command_draws_bars_for_the_page_thumbnails_and_montages(tmp_path: P
     text = err.decode("utf-8", "replace")
     assert "report thumbnails" in text and "6/6" in text, text
     assert "montages" in text and "3/3" in text, text
+
+
+def _report_in_a_pool_worker(args: tuple[object, str, str]) -> tuple[int, list[str]]:
+    """In a multiprocessing.Pool worker (a daemonic process, which may start no process)."""
+    from imgdup.report.montage import write_montages
+
+    result, page, sheets = args
+    thumbs = imgdup.report.html.write_thumbnails(result, page)  # type: ignore[arg-type]
+    imgdup.write_report(result, page)  # type: ignore[arg-type]
+    return len(thumbs), write_montages(result, sheets)  # type: ignore[arg-type]
+
+
+def test_a_report_written_in_a_daemonic_process_makes_its_thumbnails_there(tmp_path: Path) -> None:
+    """A DataLoader or multiprocessing.Pool worker may start no worker of its own: the page's
+    thumbnails and the montages are then made in that process, one by one, as they were before
+    they had workers (a scan there is refused: it needs its workers' timeout)."""
+    import multiprocessing
+
+    result = scan(_distinct_pairs(tmp_path / "d", range(2)))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        count, sheets = pool.apply(_report_in_a_pool_worker, ((result, str(tmp_path / "r.html"), str(tmp_path / "s")),))
+    assert count == 4 and len(sheets) == 2
+    assert len(list(Path(thumbnail_folder(str(tmp_path / "r.html"))).iterdir())) == 4

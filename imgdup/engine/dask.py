@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import operator
-import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -33,14 +32,24 @@ from PIL import Image
 
 from .. import minlabel
 from ..cache import HashCache
-from ..errors import UsageError
+from ..errors import StrOrBytesPath, UsageError, plain_number
 from ..hashing import settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
 from ..names import to_csv_cell
 from ..parallel import DEFAULT_TIMEOUT, default_jobs
-from ..pipeline import ProgressCallback, cluster_records, dataset_sets, default_threshold, make_result, scan_options
+from ..pipeline import (
+    PathOrPaths,
+    ProgressCallback,
+    cache_and_progress,
+    cluster_records,
+    dataset_sets,
+    default_threshold,
+    make_result,
+    path_list,
+    scan_options,
+)
 from ..policy import DEFAULT_KEEP
 from ..subsets import Rows, SubsetPlan, concat_rows, emit_rows, join_rows, subset_plan
 from .sources import collect
@@ -395,7 +404,7 @@ _LOCAL_ONLY = ("reference", "files", "labels", "label_conflicts", "between", "jo
 
 
 def find_duplicates(
-    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    roots: PathOrPaths,
     *,
     client: Client,
     threshold: int | None = None,
@@ -406,7 +415,7 @@ def find_duplicates(
     regions: bool | None = None,
     keep: str | Sequence[str] = DEFAULT_KEEP,
     index: str = "auto",
-    cache: str | os.PathLike[str] | None = None,
+    cache: StrOrBytesPath | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressCallback | None = None,
     batch: int = BATCH,
@@ -428,6 +437,15 @@ def find_duplicates(
     if local_only:
         given = ", ".join(sorted(local_only))
         raise UsageError(f"{given}: not with the Dask engine (for now); use imgdup.find_duplicates")
+    if not hasattr(client, "submit"):  # client=None: an AttributeError once the files were listed
+        raise UsageError(
+            "client must be a dask.distributed.Client (imgdup.engine.dask.connect() makes one), "
+            f"got {type(client).__name__}"
+        )
+    cache = cache_and_progress(cache, progress)
+    threshold, hash_size, timeout, rotations, regions = (
+        plain_number(v) for v in (threshold, hash_size, timeout, rotations, regions)
+    )
     threshold = default_threshold(hash, hash_size) if threshold is None else threshold
     settings, keep_rules = scan_options(
         threshold=threshold, hash=hash, hash_size=hash_size, decode=decode, rotations=rotations,
@@ -435,9 +453,8 @@ def find_duplicates(
     )  # fmt: skip
     if tables:
         _check_tables_folder(tables)
-    if isinstance(roots, (str, os.PathLike)):  # one folder, as imgdup.find_duplicates takes it: not its characters
-        roots = [roots]
-    entries, skipped, root_list = collect(roots)
+    # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
+    entries, skipped, root_list = collect(path_list(roots, "roots"))
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")
     store = HashCache(cache, settings_key(settings)) if cache is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import UsageError
+from ..errors import StrOrBytesPath, UsageError, check_result, path_arg
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
 from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
@@ -71,7 +71,7 @@ def check_report(path: str | os.PathLike[str]) -> None:
 
 def write_report(
     result: ScanResult,
-    path: str | os.PathLike[str],
+    path: StrOrBytesPath,
     *,
     jobs: int | None = None,
     timeout: float | None = None,
@@ -85,7 +85,8 @@ def write_report(
     seconds a file at most (None: the scan's default), see :func:`imgdup.report.html.write_thumbnails`;
     ``progress(stage, done, total)`` follows them as a scan's progress callback does.
     """
-    path = os.fspath(path)
+    check_result("write_report", result)
+    path = path_arg("path", path)
     fmt = report_format(path)
     if fmt == "html":
         from .html import to_html, write_thumbnails

@@ -142,7 +142,7 @@ def write_thumbnails(
         progress("thumbnails", 0, len(tasks))
     made = map_files(
         tasks, THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout,
-        on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None,
+        on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None, here_if_daemonic=True,
     )  # fmt: skip
     for (digest, task), res in zip(todo.items(), made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made

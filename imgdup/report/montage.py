@@ -12,7 +12,7 @@ from typing import NamedTuple
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-from ..errors import OutputError
+from ..errors import OutputError, StrOrBytesPath, check_result, path_arg
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
@@ -144,7 +144,7 @@ def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> No
 
 def write_montages(
     result: ScanResult,
-    folder: str | os.PathLike[str],
+    folder: StrOrBytesPath,
     *,
     jobs: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
@@ -162,7 +162,8 @@ def write_montages(
     thumbnail made in a worker of its own, and that file's place reads "(unreadable)".
     ``progress(stage, done, total)``: as a scan's, stage ``"montages"``.
     """
-    folder = os.fspath(folder)
+    check_result("write_montages", result)
+    folder = path_arg("folder", folder)
     _montage_folder(folder, result.roots)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -177,11 +178,13 @@ def write_montages(
         progress("montages", 0, len(sheets))
     drawn = map_files(
         sheets, None, _draw_and_write, jobs=jobs, timeout=timeout,
-        on_progress=(lambda n: progress("montages", n, len(sheets))) if progress else None,
+        on_progress=(lambda n: progress("montages", n, len(sheets))) if progress else None, here_if_daemonic=True,
     )  # fmt: skip
     for sheet, done in zip(sheets, drawn):
         if isinstance(done, HashFailure):  # a file hung or crashed the decoder: find which, file by file
-            thumbs = map_files(list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout)
+            thumbs = map_files(
+                list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout, here_if_daemonic=True
+            )
             done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
         if isinstance(done, OutputError):
             raise done

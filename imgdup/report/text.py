@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..errors import check_result
 from ..models import Action, Cluster, FileEntry, ScanResult
 from ..sets import split_names
 
@@ -131,6 +132,7 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     """Every cluster with its keeper, each member's distance and action, then a summary.
     ``removed``: the summary says what was removed (a ``--remove 1`` run), else what would be;
     ``skipped``: clusters that run left alone (then it says what was planned)."""
+    check_result("format_text", result)
     to_hex = result.settings.hash.to_hex
     labels = root_labels(result.roots)
     lines: list[str] = []
