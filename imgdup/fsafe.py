@@ -242,7 +242,7 @@ def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None =
     folder fsynced: ``dst`` is either absent or complete.
     """
     st = os.fstat(src_fd)
-    tmp = f".{dst[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    tmp = f"{_tmp_prefix(dst)}{PARTIAL_MARK}{secrets.token_hex(4)}"
     out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dst_dir_fd)
     placed = False
     try:
@@ -368,8 +368,19 @@ def move_in(
     return True
 
 
+def _tmp_prefix(name: str) -> str:
+    """A temporary name's start: a dot and the first 100 *bytes* of ``name``, so that with the
+    mark and 8 hex digits it stays within NAME_MAX (255 bytes) whatever the script. It took 100
+    characters: 80 CJK characters are 240 bytes, their temporary name 265, and such a file could
+    be neither moved to a quarantine on another disk nor restored from one ("File name too long").
+    A multi-byte character cut in two stays exact as bytes (os.fsdecode)."""
+    return "." + os.fsdecode(os.fsencode(name)[:100])
+
+
 def _partial_name(name: str) -> re.Pattern[str]:
-    return re.compile(re.escape(f".{name[:100]}{PARTIAL_MARK}") + "[0-9a-f]{8}")
+    # Either start: a copy cut short by an imgdup from before _tmp_prefix took 100 characters.
+    starts = sorted({_tmp_prefix(name), f".{name[:100]}"})
+    return re.compile("(?:" + "|".join(map(re.escape, starts)) + ")" + re.escape(PARTIAL_MARK) + "[0-9a-f]{8}")
 
 
 def partials_in(dir_fd: int) -> list[str]:
@@ -571,7 +582,7 @@ def write_output(path: str, data: bytes, is_ours: Mark) -> None:
         dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
-    tmp = f".{name[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    tmp = f"{_tmp_prefix(name)}{PARTIAL_MARK}{secrets.token_hex(4)}"
     try:
         old = _existing_output(dir_fd, name, path, is_ours)
         try:

@@ -695,3 +695,22 @@ def test_sigterm_during_removal_stops_like_ctrl_c_and_says_how_to_undo(
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
     assert rc == 130 and f"imgdup --undo {manifest}" in err
     assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
+
+
+def test_a_long_name_in_a_multibyte_script_moves_across_disks_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary copy's name took the first 100 characters of the name: 80 CJK characters
+    are 240 bytes, and the temporary name 265, past NAME_MAX (255), so such a file could not be
+    moved to a quarantine on another disk ("File name too long"), nor back (QA pass 23)."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    long_name = "写真" * 40 + ".png"  # 244 bytes: a valid name
+    pair(root, 62, copy=long_name)
+    before = files_under(root)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert not done.skipped and [Path(r.path).name for r in done.removed] == [long_name]
+    assert sorted(os.listdir(root)) == ["a-keep.png"]
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and res.restored == (str(root / long_name),)
+    assert files_under(root) == before
