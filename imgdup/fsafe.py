@@ -282,7 +282,8 @@ def move_out(
     Same file system: one atomic rename, then the moved file is checked by descriptor; a file
     that is not ``expected`` is put back and ``OSError(ESTALE)`` raised. Across file systems:
     :func:`copy_durable` (or a hard link to ``link_from``, an earlier copy of the same inode in
-    this run, so hard links stay together), then :func:`unlink_checked`.
+    this run, so hard links stay together), then :func:`unlink_checked`; when that fails, the
+    copy is deleted again (the original is still there).
     """
     if not _free(dst, dst_dir_fd):
         raise FileExistsError(errno.EEXIST, "already exists", dst)
@@ -310,7 +311,16 @@ def move_out(
             copy_durable(src, dst_dir_fd, dst, digest=digest)
         finally:
             os.close(src)
-    unlink_checked(dir_fd, name, expected, digest=digest)
+    try:
+        unlink_checked(dir_fd, name, expected, digest=digest)
+    except OSError:
+        # The original was not deleted (its folder not writable, say), so the copy just made is
+        # one too many, and in no manifest once its cluster is skipped: it stayed in the
+        # quarantine. Dropped only while the original is still under its name, unchanged.
+        if _verify(dir_fd, name, expected, None) is None:
+            with contextlib.suppress(OSError):
+                os.unlink(dst, dir_fd=dst_dir_fd)
+        raise
     return True
 
 

@@ -714,3 +714,40 @@ def test_a_long_name_in_a_multibyte_script_moves_across_disks_and_back(
     res = imgdup.undo(done.manifest)
     assert not res.problems and res.restored == (str(root / long_name),)
     assert files_under(root) == before
+
+
+def test_a_cross_device_move_from_a_folder_that_is_not_writable_leaves_no_copy_in_the_quarantine(
+    tmp_path: Path,
+) -> None:
+    """The copy was made, then deleting the original failed (its folder not writable): the
+    cluster was skipped, rightly, but its copy stayed in the quarantine, listed in no manifest
+    (a dataset on a read-only folder filled the quarantine's disk and freed nothing; QA pass 23)."""
+    root = tmp_path / "data"
+    pair(root / "locked", 63)
+    before = files_under(root)
+    quarantine = tmp_path / "q"
+    script = textwrap.dedent(
+        f"""
+        import errno, json, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        done = imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(quarantine)!r})
+        print(json.dumps({{"removed": len(done.removed), "skipped": [s.reason for s in done.skipped]}}))
+        """
+    )
+    cmd = [sys.executable, "-c", script]
+    if os.geteuid() == 0:  # root writes anywhere: run without the capabilities that bypass file modes
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a folder unwritable")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    (root / "locked").chmod(0o555)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        (root / "locked").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["removed"] == 0 and len(done["skipped"]) == 1 and "ermission denied" in done["skipped"][0]
+    assert files_under(root) == before
+    assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
