@@ -649,8 +649,12 @@ def _undo_one(
         where = (folder.st_dev, folder.st_ino)
         if where not in partials:  # each folder listed once per undo, not once per file
             partials[where] = partials_in(dir_fd)
-        move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
-        back.setdefault(key, (path, root))
+        # Ctrl-C (SIGTERM) waits for this file: cut between the link that gives it its name back
+        # and the unlink of its quarantined name, both names stayed, and every later undo
+        # reported the original as another name of the quarantined copy, left as it was.
+        with one_step():
+            move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
+            back.setdefault(key, (path, root))
     return "restored"
 
 

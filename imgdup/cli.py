@@ -708,6 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cached = not args.undo and not args.apply and not args.no_cache
         print("imgdup: interrupted" + ("; hashes computed so far are kept in the cache" if cached else ""),
               file=sys.stderr)  # fmt: skip
+        if args.undo:  # each file is restored whole (the one under way finishes first)
+            print(f"imgdup: to restore the rest: imgdup --undo {_pasteable(args.undo)}", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)

@@ -751,3 +751,29 @@ def test_a_cross_device_move_from_a_folder_that_is_not_writable_leaves_no_copy_i
     assert done["removed"] == 0 and len(done["skipped"]) == 1 and "ermission denied" in done["skipped"][0]
     assert files_under(root) == before
     assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
+
+
+def test_ctrl_c_in_the_middle_of_a_restore_lets_that_file_finish_and_undo_again_completes(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGINT arrives between the link that gives the file its name back and the unlink of its
+    quarantined name: undo stopped there, both names stayed, and every later undo reported
+    "the original path is another name (hard link) of the quarantined copy; both left as they
+    are", for good (QA pass 23). The file being restored now finishes first, as in a removal."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    assert len(done.removed) == 2
+    real = fsafe._link_between
+
+    def interrupted(*a: Any, **k: Any) -> None:
+        real(*a, **k)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(fsafe, "_link_between", interrupted)
+    assert main(["--undo", str(done.manifest)]) == 130
+    assert f"to restore the rest: imgdup --undo {done.manifest}" in capsys.readouterr().err
+    monkeypatch.setattr(fsafe, "_link_between", real)
+    res = imgdup.undo(done.manifest)
+    assert not res.problems, res.problems
+    assert files_under(data) == before
+    assert not [p for p in (tmp_path / "q").rglob("*") if p.is_file() and p.name != "manifest.json"]
