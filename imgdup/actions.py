@@ -642,6 +642,11 @@ def _undo_one(
         if _digest_at(q_name, q_fd) != digest:
             return f"the quarantined copy {q} was modified; left there"
         if dir_fd < 0:
+            if not os.path.lexists(root):  # it said "cannot restore: No such file or directory"
+                return (
+                    f"its scanned folder {root} is gone (moved or deleted); left in the quarantine: put the "
+                    "folder back (or make it again) and run the undo again"
+                )
             dir_fd, name = stack.enter_context(anchored(path, root, create=True))
         key = (q_st.st_dev, q_st.st_ino)
         link_from = stack.enter_context(anchored(*back[key])) if key in back else None

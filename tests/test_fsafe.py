@@ -777,3 +777,21 @@ def test_ctrl_c_in_the_middle_of_a_restore_lets_that_file_finish_and_undo_again_
     assert not res.problems, res.problems
     assert files_under(data) == before
     assert not [p for p in (tmp_path / "q").rglob("*") if p.is_file() and p.name != "manifest.json"]
+
+
+def test_undo_into_a_scanned_folder_that_is_gone_says_so_and_restores_once_it_is_back(
+    data: Path, tmp_path: Path
+) -> None:
+    """A renamed (or deleted) dataset folder: each entry said only "cannot restore: No such file
+    or directory" (QA pass 23). Undo does not make the folder itself (a renamed dataset would
+    be split in two); it names it, and restores once it is back."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    data.rename(tmp_path / "moved")
+    res = imgdup.undo(done.manifest)
+    assert not res.restored and len(res.problems) == 2
+    assert all(f"its scanned folder {data} is gone" in why for _path, why in res.problems)
+    assert not data.exists()
+    (tmp_path / "moved").rename(data)
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and len(res.restored) == 2 and files_under(data) == before
