@@ -34,6 +34,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     QUARANTINE_SUFFIX,
     Identity,
     anchored,
+    cut_name,
     inside,
     lock_trees,
     move_in,
@@ -57,7 +58,16 @@ def default_quarantine(roots: tuple[str, ...]) -> str:
     """``<first root>.imgdup-quarantine`` beside the first root: same file system (a rename,
     no copy) and outside every root (never scanned as a duplicate itself)."""
     first = roots[0]
-    return os.path.join(os.path.dirname(first), os.path.basename(first) + QUARANTINE_SUFFIX)
+    # A root's name near NAME_MAX is cut (it was "File name too long", once the scan was done).
+    name = cut_name(os.path.basename(first), 255 - len(QUARANTINE_SUFFIX))
+    return os.path.join(os.path.dirname(first), name + QUARANTINE_SUFFIX)
+
+
+def _root_folder(i: int, root: str) -> str:
+    """The quarantine folder of the ``i``-th root, ``<i>-<root name>``, within NAME_MAX: a root
+    named with 254 bytes made it 256, and every file of that root was skipped ("File name too
+    long"). The manifest records where each file went, so undo needs no rule to find it."""
+    return cut_name(f"{i}-{os.path.basename(root)}", 255)
 
 
 def _identity(entry: FileEntry) -> Identity:
@@ -267,7 +277,7 @@ def _remove(
             for name in (e.path, *e.aliases):
                 i = _root_of(name, roots)
                 rel = os.path.relpath(name, roots[i])
-                stored = None if permanent else os.path.join("files", f"{i}-{os.path.basename(roots[i])}", rel)
+                stored = None if permanent else os.path.join("files", _root_folder(i, roots[i]), rel)
                 entries.append(
                     {
                         "cluster": c.id,
@@ -311,7 +321,7 @@ def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
     where loaders read it as data: Hugging Face's imagefolder takes ``test.imgdup-quarantine`` for
     the test split (the leaked files came back), ImageFolder a class folder for a new class."""
     parent = os.path.dirname(base)
-    beside = [r for r in roots if os.path.dirname(r) == parent and base != r + QUARANTINE_SUFFIX]
+    beside = [r for r in roots if os.path.dirname(r) == parent and base != default_quarantine((r,))]
     # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
     name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
     if beside or name in _SPLIT_NAMES:

@@ -378,13 +378,18 @@ def move_in(
     return True
 
 
+def cut_name(name: str, size: int) -> str:
+    """The first ``size`` *bytes* of a file name (a multi-byte character cut in two stays exact
+    as bytes: os.fsdecode), for a name imgdup makes from another within NAME_MAX (255 bytes)."""
+    return os.fsdecode(os.fsencode(name)[:size])
+
+
 def _tmp_prefix(name: str) -> str:
-    """A temporary name's start: a dot and the first 100 *bytes* of ``name``, so that with the
-    mark and 8 hex digits it stays within NAME_MAX (255 bytes) whatever the script. It took 100
-    characters: 80 CJK characters are 240 bytes, their temporary name 265, and such a file could
-    be neither moved to a quarantine on another disk nor restored from one ("File name too long").
-    A multi-byte character cut in two stays exact as bytes (os.fsdecode)."""
-    return "." + os.fsdecode(os.fsencode(name)[:100])
+    """A temporary name's start: a dot and the first 100 bytes of ``name``, so that with the mark
+    and 8 hex digits it stays within NAME_MAX whatever the script. It took 100 characters: 80 CJK
+    characters are 240 bytes, their temporary name 265, and such a file could be neither moved to
+    a quarantine on another disk nor restored from one ("File name too long")."""
+    return "." + cut_name(name, 100)
 
 
 def _partial_name(name: str) -> re.Pattern[str]:

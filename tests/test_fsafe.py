@@ -795,3 +795,22 @@ def test_undo_into_a_scanned_folder_that_is_gone_says_so_and_restores_once_it_is
     (tmp_path / "moved").rename(data)
     res = imgdup.undo(done.manifest)
     assert not res.problems and len(res.restored) == 2 and files_under(data) == before
+
+
+@pytest.mark.parametrize("chosen", [True, False])
+def test_a_root_whose_name_is_near_the_name_limit_can_be_removed_from_and_restored(
+    tmp_path: Path, chosen: bool
+) -> None:
+    """A root named with 254 bytes: its folder in the quarantine, ``0-<name>``, was 256 bytes and
+    every file was skipped ("File name too long"); the default quarantine, ``<name>.imgdup-quarantine``,
+    could not be made, once the scan was done (QA pass 23). Both names are cut to fit now."""
+    root = tmp_path / ("r" * 254)
+    pair(root, 64)
+    before = files_under(root)
+    quarantine = tmp_path / "q" if chosen else None
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=quarantine)
+    assert not done.skipped and len(done.removed) == 1 and done.manifest
+    assert sorted(os.listdir(root)) == ["a-keep.png"]
+    assert imgdup.find_duplicates([tmp_path], jobs=1).summary.files == 1  # the quarantine is never scanned
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and files_under(root) == before
