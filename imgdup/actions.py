@@ -42,6 +42,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     one_step,
     partials_in,
     put_back_staged,
+    put_back_staged_in,
     remove_partials,
     sha256_fd,
     unlink_checked,
@@ -201,12 +202,42 @@ def _put_back_staged(roots: tuple[str, ...]) -> None:
     names first (under the lock, so no other removal is between its rename and its unlink)."""
     for root in roots:
         for path, problem in put_back_staged(root):
+            _say_put_back(path, problem)
+
+
+def _say_put_back(path: str, problem: str | None) -> None:
+    if problem is None:
+        log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
+    else:
+        log.warning("left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem)
+
+
+def _put_back_staged_of(entries: list[Any], roots: list[str]) -> list[str]:
+    """Files of a manifest's folders that a kill left in a private folder of a checked deletion
+    (a --permanent removal, or the deletion that ends a move to another disk), put back at their
+    names: undo said "deleted permanently; there is nothing to restore" while such a file was
+    there, or restored the quarantined copy beside it and left it hidden in the dataset. Only
+    the manifest's folders are looked in (each once), not a walk of the roots. The names put back."""
+    back: list[str] = []
+    seen: set[str] = set()
+    for item in entries:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(path, str) or os.path.normpath(path) != path or os.path.dirname(path) in seen:
+            continue
+        seen.add(os.path.dirname(path))
+        root = next((r for r in roots if inside(path, r) and path != r), None)
+        if root is None:
+            continue
+        try:
+            with anchored(path, root) as (dir_fd, _name):
+                found = put_back_staged_in(dir_fd, os.path.dirname(path))
+        except OSError:
+            continue  # the folder is gone or changed: undo's own checks name the entry
+        for name, problem in found:
+            _say_put_back(name, problem)
             if problem is None:
-                log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
-            else:
-                log.warning(
-                    "left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem
-                )
+                back.append(name)
+    return back
 
 
 @contextlib.contextmanager
@@ -502,12 +533,21 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
             f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}); "
             "its paths may mean other files here, so nothing was restored"
         )
+    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     if doc.get("permanent"):
+        with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+            put_back = _put_back_staged_of(doc["entries"], roots)
+        if put_back:
+            were = "1 file was" if len(put_back) == 1 else f"{len(put_back)} files were"
+            raise ManifestError(
+                f"the files of this manifest were deleted permanently, but {were} not deleted yet (the removal "
+                f"was stopped before): put back at {'its name' if len(put_back) == 1 else 'their names'} "
+                f"({', '.join(put_back[:3])}{', ...' if len(put_back) > 3 else ''}); there is nothing else to restore"
+            )
         raise ManifestError("the files of this manifest were deleted permanently; there is nothing to restore")
     restored: list[str] = []
     already: list[str] = []
     problems: list[tuple[str, str]] = []
-    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
     recorded = _recorded_run_dir(doc["entries"])
     if recorded and os.path.realpath(recorded) != run_dir and os.path.isfile(os.path.join(recorded, "manifest.json")):
@@ -517,6 +557,7 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
         )
     files = os.path.join(run_dir, "files")
     with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+        _put_back_staged_of(doc["entries"], roots)  # then found in place, where the quarantined copy stays
         emptied = remove_partials(files)  # copies a kill cut short; never the only copy
         _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
     back = set(restored)

@@ -451,20 +451,34 @@ def put_back_staged(top: str) -> list[tuple[str, str | None]]:
         for stage in [d for d in dirs if is_stage(d)]:
             dirs.remove(stage)  # never walk into it
             with contextlib.suppress(OSError), anchored(os.path.join(folder, stage), top) as (parent_fd, _):
-                stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
-                try:
-                    for name in sorted(os.listdir(stage_fd)):
-                        if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
-                            continue
-                        if _put_back(stage_fd, name, parent_fd, name):
-                            out.append((os.path.join(folder, name), None))
-                        else:
-                            out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
-                finally:
-                    os.close(stage_fd)
-                with contextlib.suppress(OSError):
-                    os.rmdir(stage, dir_fd=parent_fd)
+                _put_back_stage(parent_fd, folder, stage, out)
     return out
+
+
+def put_back_staged_in(dir_fd: int, folder: str) -> list[tuple[str, str | None]]:
+    """:func:`put_back_staged` for the one folder ``dir_fd`` (named ``folder``), not those below."""
+    out: list[tuple[str, str | None]] = []
+    for stage in sorted(n for n in os.listdir(dir_fd) if is_stage(n)):
+        with contextlib.suppress(OSError):
+            _put_back_stage(dir_fd, folder, stage, out)
+    return out
+
+
+def _put_back_stage(parent_fd: int, folder: str, stage: str, out: list[tuple[str, str | None]]) -> None:
+    """Put back the files of the private folder ``stage``; appends to ``out`` as it goes."""
+    stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
+    try:
+        for name in sorted(os.listdir(stage_fd)):
+            if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
+                continue
+            if _put_back(stage_fd, name, parent_fd, name):
+                out.append((os.path.join(folder, name), None))
+            else:
+                out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
+    finally:
+        os.close(stage_fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(stage, dir_fd=parent_fd)
 
 
 @contextlib.contextmanager

@@ -814,3 +814,41 @@ def test_a_root_whose_name_is_near_the_name_limit_can_be_removed_from_and_restor
     assert imgdup.find_duplicates([tmp_path], jobs=1).summary.files == 1  # the quarantine is never scanned
     res = imgdup.undo(done.manifest)
     assert not res.problems and files_under(root) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_undo_after_a_kill_inside_a_checked_deletion_puts_the_file_back_at_its_name(
+    tmp_path: Path, permanent: bool
+) -> None:
+    """A kill between the rename into the private ``.imgdup-unlink-*`` folder and the unlink (a
+    --permanent removal, or the deletion that ends a move to another disk): undo said "deleted
+    permanently; there is nothing to restore" while the file was there, or restored the
+    quarantined copy beside it and left the original hidden in the dataset, a duplicate each
+    later removal warned about (QA pass 23). Undo now puts it back at its name first."""
+    root = tmp_path / "data"
+    pair(root, 65)
+    before = files_under(root)
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        def killed(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._verify = killed  # in the private folder, before its check and unlink
+        imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(tmp_path / "q")!r},
+                      permanent={permanent!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in root.iterdir() if p.name.startswith(".imgdup-unlink-")]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    if permanent:
+        with pytest.raises(imgdup.ManifestError, match="1 file was not deleted yet"):
+            imgdup.undo(manifest)
+    else:
+        res = imgdup.undo(manifest)
+        assert not res.problems and res.already_in_place == (str(root / "copy.png"),)
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"] and files_under(root) == before
