@@ -301,8 +301,12 @@ def _remove(
     except OSError as exc:
         raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
 
-    entries: list[dict[str, Any]] = []
+    # Each cluster's own entries, by its place in ``work``, not by its id: a result merged from
+    # two scans (both number their clusters from 0) gave one cluster the other's files too, and
+    # the removal stopped in the middle with a KeyError.
+    planned: list[list[dict[str, Any]]] = []
     for c in work:
+        planned.append(entries := [])
         for m in c.removable:
             e = m.record.entry
             for name in (e.path, *e.aliases):
@@ -320,6 +324,7 @@ def _remove(
                         "sha256": m.record.digest,
                     }
                 )
+    entries = [item for mine in planned for item in mine]
     manifest = os.path.join(run_dir, "manifest.json")
     try:
         head = {
@@ -336,7 +341,7 @@ def _remove(
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
     try:
-        _act(roots, work, kept_files, entries, run_dir, removed, skipped, before_cluster)
+        _act(roots, work, kept_files, planned, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
         _settle_manifest(manifest, head, entries, removed)
         raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
@@ -405,18 +410,16 @@ def _act(
     roots: tuple[str, ...],
     work: list[Cluster],
     kept_files: frozenset[tuple[int, int]],
-    entries: list[dict[str, Any]],
+    planned: list[list[dict[str, Any]]],
     run_dir: str,
     removed: list[Removed],
     skipped: list[SkippedCluster],
     before_cluster: Callable[[Cluster], None] | None,
 ) -> None:
-    """Re-check each cluster, then move or delete its files; appends to ``removed``/``skipped``."""
-    by_cluster: dict[int, list[dict[str, Any]]] = {}
-    for item in entries:
-        by_cluster.setdefault(item["cluster"], []).append(item)
+    """Re-check each cluster, then move or delete its files (``planned``: each cluster's manifest
+    entries, in the order of ``work``); appends to ``removed``/``skipped``."""
     copied: dict[tuple[int, int], str] = {}  # inode -> its quarantine copy (cross-device), links kept
-    for c in work:
+    for c, items in zip(work, planned):
         if before_cluster:
             before_cluster(c)
         # Every kept file, not only the one named keeper: with reference files (or a plan that
@@ -450,7 +453,7 @@ def _act(
             for alias in e.aliases:
                 frees[alias] = frees.get(e.path, False)
         first_names = {m.record.entry.path for m in c.removable}
-        for item in by_cluster[c.id]:
+        for item in items:
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
