@@ -164,7 +164,23 @@ def _place(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
             raise FileExistsError(errno.EEXIST, "already exists", dst) from None
         rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
         return
-    os.unlink(src, dir_fd=src_dir_fd)
+    _drop_old_name(src, src_dir_fd, dst, dst_dir_fd)
+
+
+def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
+    """Unlink ``src`` once ``dst`` is a new name of its file. If that fails (a quarantine made
+    read-only), ``dst`` is taken back while it is still that file, so the file keeps the one name
+    it had, and the error is raised: both names stayed, undo said "left in the quarantine" of a
+    file back at its name, and every later undo took it for a hard link of its quarantined copy."""
+    try:
+        os.unlink(src, dir_fd=src_dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            old = os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False)
+            new = os.stat(dst, dir_fd=dst_dir_fd, follow_symlinks=False)
+            if (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
+                os.unlink(dst, dir_fd=dst_dir_fd)
+        raise OSError(exc.errno, f"{exc.strerror} (it cannot leave the folder it is in)", src) from None
 
 
 # --- acting on the checked inode -------------------------------------------------------------
@@ -360,7 +376,7 @@ def move_in(
             if exc.errno != errno.EXDEV:
                 raise
         else:
-            os.unlink(src, dir_fd=src_dir_fd)
+            _drop_old_name(src, src_dir_fd, name, dir_fd)
             return False
     try:
         _place(src, src_dir_fd, name, dir_fd)
@@ -374,7 +390,11 @@ def move_in(
         copy_durable(fd, dir_fd, name, digest=digest)
     finally:
         os.close(fd)
-    os.unlink(src, dir_fd=src_dir_fd)
+    # The file is back, a whole checked copy; a quarantine that cannot be changed (a read-only
+    # snapshot of it) keeps its own, which a later undo finds in place (it said "left in the
+    # quarantine" of a file restored).
+    with contextlib.suppress(OSError):
+        os.unlink(src, dir_fd=src_dir_fd)
     return True
 
 

@@ -852,3 +852,81 @@ def test_undo_after_a_kill_inside_a_checked_deletion_puts_the_file_back_at_its_n
         res = imgdup.undo(manifest)
         assert not res.problems and res.already_in_place == (str(root / "copy.png"),)
     assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"] and files_under(root) == before
+
+
+def _without_file_modes_bypass(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that file modes hold: as root, without the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return cmd
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot make a folder unwritable")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+
+
+def test_undo_from_a_quarantine_that_is_not_writable_changes_nothing_and_says_so(data: Path, tmp_path: Path) -> None:
+    """The file got its name back (a hard link), then its quarantined name could not be removed:
+    undo said "cannot restore: Permission denied; left in the quarantine" of a file back at its
+    name, and once the quarantine was writable again every undo reported "the original path is
+    another name (hard link) of the quarantined copy; both left as they are", for good (QA pass
+    23). The new name is taken back: nothing changes until the quarantine can be changed."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
+    script = (
+        "import json, sys, imgdup; res = imgdup.undo(sys.argv[1]); "
+        "print(json.dumps({'restored': res.restored, 'problems': res.problems}))"
+    )
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["restored"] == [] and len(res["problems"]) == 2
+    assert all("cannot leave the folder it is in" in why for _path, why in res["problems"])
+    assert not (data / "g1" / "copy.png").exists() and not (data / "g2" / "copy.png").exists()
+    assert all(Path(r.quarantine or "").stat().st_nlink == 1 for r in done.removed)
+    again = imgdup.undo(done.manifest)
+    assert not again.problems and len(again.restored) == 2 and files_under(data) == before
+
+
+def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_says_restored(
+    data: Path, tmp_path: Path
+) -> None:
+    """A quarantine on another disk that cannot be changed (a read-only snapshot of it): each file
+    was copied back whole, then undo said "cannot restore: ...; left in the quarantine" of it
+    (QA pass 23). It is restored; the quarantine keeps its copy, found in place by a later undo."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
+    script = textwrap.dedent(
+        """
+        import errno, json, sys, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        res = imgdup.undo(sys.argv[1])
+        print(json.dumps({"restored": res.restored, "problems": res.problems}))
+        """
+    )
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["problems"] == [] and len(res["restored"]) == 2 and files_under(data) == before
+    again = imgdup.undo(done.manifest)
+    assert not again.problems and len(again.already_in_place) == 2
