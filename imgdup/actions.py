@@ -153,9 +153,12 @@ def remove(
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     if not done.removed:
         return done
-    if not chosen and not permanent:
-        _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
-    return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
+    try:  # the walk for links takes a while on a large tree: Ctrl-C then still says what was done
+        if not chosen and not permanent:
+            _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
+        return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
+    except KeyboardInterrupt:
+        raise RemovalInterrupted(done) from None
 
 
 def _is_url(path: str) -> bool:
@@ -340,15 +343,29 @@ def _remove(
 
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
+    interrupted = False
     try:
         _act(roots, work, kept_files, planned, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
-        _settle_manifest(manifest, head, entries, removed)
-        raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
-    if not removed and _drop_run_folder(run_dir, manifest):
-        return RemovalResult(None, (), tuple(skipped), permanent)  # nothing moved: nothing to undo
-    _settle_manifest(manifest, head, entries, removed)
-    return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+        interrupted = True
+    # Ctrl-C (again: users press it twice) waits for the record of what moved; it cut the rewrite,
+    # and the command said only "interrupted", with no count, no manifest and no undo command.
+    dropped = False
+    try:
+        with one_step():
+            dropped = not interrupted and not removed and _drop_run_folder(run_dir, manifest)
+            if not dropped:
+                _settle_manifest(manifest, head, entries, removed)
+    except KeyboardInterrupt:
+        interrupted = True
+    if dropped:  # nothing moved: nothing to undo, no manifest
+        if interrupted:
+            raise KeyboardInterrupt
+        return RemovalResult(None, (), tuple(skipped), permanent)
+    done = RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+    if interrupted:
+        raise RemovalInterrupted(done) from None
+    return done
 
 
 def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:

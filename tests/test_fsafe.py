@@ -930,3 +930,47 @@ def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_s
     assert res["problems"] == [] and len(res["restored"]) == 2 and files_under(data) == before
     again = imgdup.undo(done.manifest)
     assert not again.problems and len(again.already_in_place) == 2
+
+
+def test_a_second_ctrl_c_while_the_manifest_is_settled_still_says_what_moved_and_how_to_undo(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C pressed twice: the second came while the interrupted removal rewrote its manifest,
+    and the command said only "imgdup: interrupted", with no count, no manifest and no undo
+    command (QA pass 23). The rewrite is not cut, and the removal says what it did."""
+    real_check, real_write = actions._check_unchanged, actions._write_manifest
+
+    def interrupt_second_cluster(path: str, *a: Any) -> str | None:
+        if "g2" in path:
+            raise KeyboardInterrupt
+        return real_check(path, *a)
+
+    def pressed_again(path: str, doc: dict[str, Any], **k: Any) -> None:
+        if k.get("replace"):
+            os.kill(os.getpid(), signal.SIGINT)
+        real_write(path, doc, **k)
+
+    monkeypatch.setattr(actions, "_check_unchanged", interrupt_second_cluster)
+    monkeypatch.setattr(actions, "_write_manifest", pressed_again)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    assert rc == 130
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert "1 file moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+    assert [e["path"] for e in json.loads(manifest.read_text())["entries"]] == [str(data / "g1" / "copy.png")]
+
+
+def test_ctrl_c_during_the_walk_for_links_after_a_removal_still_says_what_moved(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once every file has moved, the removal walks the roots for links to them (seconds on a
+    large tree): Ctrl-C there ended the command with "imgdup: interrupted" alone (QA pass 23)."""
+
+    def interrupted(*_a: Any) -> tuple[str, ...]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(actions, "links_to", interrupted)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
