@@ -280,6 +280,14 @@ def _print_removal(removal: RemovalResult) -> None:
         print(f"undo with: imgdup --undo {_pasteable(removal.manifest)}")
 
 
+def _interrupted_after(removal: RemovalResult | None) -> KeyboardInterrupt:
+    """Ctrl-C while a removal's report is laid out (a second or more for a large scan): what the
+    removal did is still said (it was "imgdup: interrupted" alone, no manifest, no undo command)."""
+    if removal is not None and removal.manifest is not None and removal.removed:
+        return RemovalInterrupted(removal)
+    return KeyboardInterrupt()
+
+
 def _listed_where(fmt: str, closed: bool) -> str:
     """Where the closing line's problems are listed: never "listed above" when the reader of
     stdout left before the listing reached it (``imgdup -d D | head`` said so)."""
@@ -339,6 +347,8 @@ def _run_apply(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         _stdout_closed(removal)
         closed = True
+    except KeyboardInterrupt:
+        raise _interrupted_after(removal) from None
     if removal.skipped:  # the closing line a scan's removal prints too
         where = _listed_where(args.format, closed)
         print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
@@ -487,6 +497,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         _stdout_closed(removal)
         closed = True
+    except KeyboardInterrupt:
+        raise _interrupted_after(removal) from None
     for path in args.report if not args.quiet else ():  # -q: only errors on stderr (QA pass 10)
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))

@@ -974,3 +974,20 @@ def test_ctrl_c_during_the_walk_for_links_after_a_removal_still_says_what_moved(
     err = capsys.readouterr().err
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
     assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+
+
+def test_ctrl_c_while_the_report_of_a_removal_is_laid_out_still_says_what_moved(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text report of a large scan takes a second or more to lay out, after the removal:
+    Ctrl-C there said "imgdup: interrupted" alone (QA pass 23)."""
+    import imgdup.cli as cli
+
+    def interrupted(*_a: Any, **_k: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "format_text", interrupted)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
