@@ -250,11 +250,27 @@ def _copy_data(src: int, dst: int) -> str:
     return h.hexdigest()
 
 
+def _copy_xattrs(src: int, dst: int) -> None:
+    """The extended attributes of an open file (where it was downloaded from, a tool's label, an
+    ACL), each where the destination's file system and the caller's rights allow: a move across
+    disks and its undo dropped them all."""
+    if not hasattr(os, "listxattr"):  # Linux only
+        return
+    try:
+        names = os.listxattr(src)
+    except OSError:
+        return  # a file system without them
+    for name in names:
+        with contextlib.suppress(OSError):  # security.* needs privileges; some names are refused
+            os.setxattr(dst, name, os.getxattr(src, name))
+
+
 def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None = None) -> None:
     """Copy an open regular file to the new name ``dst`` (never replacing one), durably.
 
     Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner
-    (when allowed), mode and times, checked against ``digest``, then named ``dst`` and the
+    (when allowed), extended attributes (where allowed), mode and times, checked against
+    ``digest``, then named ``dst`` and the
     folder fsynced: ``dst`` is either absent or complete.
     """
     st = os.fstat(src_fd)
@@ -268,6 +284,7 @@ def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None =
                 raise OSError(errno.EIO, "the copy does not match the checked file", dst)
             with contextlib.suppress(PermissionError):
                 os.fchown(out, st.st_uid, st.st_gid)
+            _copy_xattrs(src_fd, out)
             os.fchmod(out, stat.S_IMODE(st.st_mode))
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.fsync(out)

@@ -991,3 +991,25 @@ def test_ctrl_c_while_the_report_of_a_removal_is_laid_out_still_says_what_moved(
     err = capsys.readouterr().err
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
     assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+
+
+def test_a_move_across_disks_and_back_keeps_the_files_extended_attributes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extended attributes (where a file was downloaded from, a label a tool wrote, an ACL) were
+    dropped by the copy a move across disks makes, both ways: undo gave back the bytes, mode and
+    times, not the file (QA pass 23)."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 66)
+    copy = root / "copy.png"
+    try:
+        os.setxattr(copy, "user.xdg.origin.url", b"https://example.org/dog.png")
+    except OSError:
+        pytest.skip("this file system keeps no user extended attributes")
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    (moved,) = done.removed
+    assert os.getxattr(moved.quarantine or "", "user.xdg.origin.url") == b"https://example.org/dog.png"
+    res = imgdup.undo(done.manifest)
+    assert res.restored == (str(copy),)
+    assert os.getxattr(copy, "user.xdg.origin.url") == b"https://example.org/dog.png"
