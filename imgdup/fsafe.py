@@ -268,8 +268,8 @@ def _copy_xattrs(src: int, dst: int) -> None:
 def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None = None) -> None:
     """Copy an open regular file to the new name ``dst`` (never replacing one), durably.
 
-    Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner
-    (when allowed), extended attributes (where allowed), mode and times, checked against
+    Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner,
+    extended attributes and mode (each where allowed) and times, checked against
     ``digest``, then named ``dst`` and the
     folder fsynced: ``dst`` is either absent or complete.
     """
@@ -285,7 +285,10 @@ def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None =
             with contextlib.suppress(PermissionError):
                 os.fchown(out, st.st_uid, st.st_gid)
             _copy_xattrs(src_fd, out)
-            os.fchmod(out, stat.S_IMODE(st.st_mode))
+            # A FAT or exFAT stick (a CIFS share) has one mode for every file, set at mount time,
+            # and refuses any other: a file of mode 0664 or 0600 could not be moved there at all.
+            with contextlib.suppress(PermissionError):
+                os.fchmod(out, stat.S_IMODE(st.st_mode))
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.fsync(out)
         finally:

@@ -1013,3 +1013,29 @@ def test_a_move_across_disks_and_back_keeps_the_files_extended_attributes(
     res = imgdup.undo(done.manifest)
     assert res.restored == (str(copy),)
     assert os.getxattr(copy, "user.xdg.origin.url") == b"https://example.org/dog.png"
+
+
+def test_a_quarantine_on_a_disk_that_refuses_modes_still_takes_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAT or exFAT USB stick (or a CIFS share) holds one mode for all its files, set when it is
+    mounted, and chmod to any other fails "Operation not permitted": a file of mode 0664 (umask
+    002) or 0600 could not be moved there, its cluster skipped (QA pass 23). The mode is kept
+    where the disk allows, as the owner is; the content check is what guards the file."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 67)
+    before = files_under(root)
+    real = os.fchmod
+
+    def fat(fd: int, mode: int) -> None:
+        if mode != 0o644:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", fat)
+    (root / "copy.png").chmod(0o664)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert not done.skipped and len(done.removed) == 1
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and files_under(root) == before
