@@ -49,7 +49,17 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     write_output,
 )
 from .hashing import sha256_stream
-from .models import Action, Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .models import (
+    Action,
+    Cluster,
+    FileEntry,
+    ImageRecord,
+    RemovalResult,
+    Removed,
+    ScanResult,
+    SkippedCluster,
+    UndoResult,
+)
 from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
@@ -474,6 +484,10 @@ def _act(
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
+            if gone := _kept_gone(kept):
+                log.info("cluster %d: stopped: %s", c.id, gone)
+                skipped.append(SkippedCluster(c.id, gone))
+                break
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
                     _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
@@ -486,6 +500,21 @@ def _act(
                 log.info("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
+
+
+def _kept_gone(kept: list[ImageRecord]) -> str | None:
+    """Why a cluster's kept files are no longer all there, looked at again before each file: a
+    large cluster takes a while, and a kept file deleted after the cluster's check (another
+    program, a user tidying up) did not stop it; with --permanent every copy went after it, the
+    picture gone. One lstat per kept file; the full check (content, folders) ran at the start."""
+    for r in kept:
+        try:
+            st = os.lstat(r.path)
+        except OSError:
+            return f"{r.path} (a kept file) is gone; the others were left"
+        if _identity(r.entry).differs(st):
+            return f"{r.path} (a kept file) changed; the others were left"
+    return None
 
 
 def _move_one(

@@ -1039,3 +1039,31 @@ def test_a_quarantine_on_a_disk_that_refuses_modes_still_takes_the_files(
     assert not done.skipped and len(done.removed) == 1
     res = imgdup.undo(done.manifest)
     assert not res.problems and files_under(root) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """The kept file was checked once, before the first of its cluster's files moved; a large
+    cluster takes a while, and a kept file deleted meanwhile (another program, a user tidying
+    up) did not stop it: with --permanent every copy was deleted after it, the picture gone
+    (QA pass 23). The kept files are looked at again before each file."""
+    root = tmp_path / "data"
+    save_png(68, root / "a-keep.png")
+    for n in range(3):
+        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    real = actions._move_one
+    moved: list[str] = []
+
+    def then_keeper_deleted(path: str, *a: Any) -> None:
+        real(path, *a)
+        moved.append(path)
+        if len(moved) == 1:
+            os.unlink(root / "a-keep.png")
+
+    monkeypatch.setattr(actions, "_move_one", then_keeper_deleted)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    assert len(done.removed) == 1 and len(moved) == 1
+    assert [s.reason for s in done.skipped] == [f"{root / 'a-keep.png'} (a kept file) is gone; the others were left"]
+    assert sorted(os.listdir(root)) == ["copy1.png", "copy2.png"]
