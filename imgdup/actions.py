@@ -346,6 +346,7 @@ def _remove(
             "host": platform.node(),
             "permanent": permanent,
             "roots": list(roots),
+            "root_ids": [_folder_id(r) for r in roots],  # the same folders, whatever the host's name
         }
         _write_manifest(manifest, {**head, "entries": entries})
     except OutputError as exc:
@@ -540,6 +541,29 @@ def _move_one(
                 copied.setdefault(key, dst)
 
 
+def _folder_id(folder: str) -> list[int]:
+    st = os.stat(folder, follow_symlinks=False)
+    return [st.st_dev, st.st_ino]
+
+
+def _same_folders(doc: dict[str, Any]) -> bool:
+    """Whether every root a manifest names is still the very folder (device and inode) it was when
+    the removal ran: then a manifest whose host name is not this machine's is this machine's all
+    the same (a container gets a new name each run, and undo was refused for good)."""
+    roots, ids = doc.get("roots"), doc.get("root_ids")
+    if not isinstance(roots, list) or not isinstance(ids, list) or not roots or len(roots) != len(ids):
+        return False
+    for root, recorded in zip(roots, ids):
+        if not isinstance(root, str) or not os.path.isabs(root):
+            return False
+        try:
+            if not stat.S_ISDIR(os.stat(root, follow_symlinks=False).st_mode) or _folder_id(root) != recorded:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a manifest written by :func:`remove`."""
     where = "the removal names it: QUARANTINE/RUN/manifest.json"
@@ -577,10 +601,12 @@ def undo(manifest: str | os.PathLike[str]) -> UndoResult:
                 "beside the quarantined files (imgdup --undo QUARANTINE/RUN/manifest.json); nothing was restored"
             )
     doc = read_manifest(manifest)
-    if doc.get("host") != platform.node():
+    if doc.get("host") != platform.node() and not _same_folders(doc):
         raise ManifestError(
-            f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}); "
-            "its paths may mean other files here, so nothing was restored"
+            f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}), and "
+            "its folders are not the ones it names here: its paths may mean other files here, so nothing was "
+            f"restored (the same machine under another name, a container's: run it as {doc.get('host')!r}, "
+            "docker run --hostname NAME)"
         )
     roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     if doc.get("permanent"):

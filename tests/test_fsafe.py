@@ -1067,3 +1067,22 @@ def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
     assert len(done.removed) == 1 and len(moved) == 1
     assert [s.reason for s in done.skipped] == [f"{root / 'a-keep.png'} (a kept file) is gone; the others were left"]
     assert sorted(os.listdir(root)) == ["copy1.png", "copy2.png"]
+
+
+def test_undo_where_the_machine_has_another_name_but_the_same_folders_restores(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A container gets a new host name each run (docker run without --hostname): a removal run
+    in one was refused by every later undo, "written on 'a1b2c3', not on this machine", for good
+    (QA pass 23). The manifest names its folders by device and inode too; when they are the very
+    folders, the name does not matter, and the refusal says how to run it under the old name."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "host": "a1b2c3d4e5f6"}))
+    res = imgdup.undo(manifest)
+    assert not res.problems and len(res.restored) == 2 and files_under(data) == before
+    manifest.write_text(json.dumps({**doc, "host": "a1b2c3d4e5f6", "root_ids": [[1, 2]]}))
+    assert main(["--undo", str(manifest)]) == 1
+    assert "docker run --hostname" in capsys.readouterr().err
