@@ -312,7 +312,11 @@ def _remove(
                 continue
         _quarantine_base(roots, run_dir)  # the folder made is where it was meant to be
     except OSError as exc:
-        raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)  # the run that most needs to free space
+        hint = " (give --quarantine DIR, quarantine= in Python, on a disk with room for it)" if full else ""
+        raise RemovalError(
+            f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed{hint}"
+        ) from exc
 
     # Each cluster's own entries, by its place in ``work``, not by its id: a result merged from
     # two scans (both number their clusters from 0) gave one cluster the other's files too, and

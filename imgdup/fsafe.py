@@ -218,7 +218,15 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
     name was taken meanwhile it stays in the private folder, named in the message).
     """
     stage = _STAGE_PREFIX + secrets.token_hex(6)
-    os.mkdir(stage, 0o700, dir_fd=dir_fd)
+    try:
+        os.mkdir(stage, 0o700, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # A full disk (or quota) has no room for a new folder, and no duplicate could be deleted
+        # there, the one place a user most needs it. A new name in the same folder needs none.
+        _unlink_checked_beside(dir_fd, name, stage, expected, digest, exc)
+        return
     stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=dir_fd)
     keep_stage = False
     try:
@@ -236,6 +244,26 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
         if not keep_stage:
             with contextlib.suppress(OSError):
                 os.rmdir(stage, dir_fd=dir_fd)
+
+
+def _unlink_checked_beside(
+    dir_fd: int, name: str, stage: str, expected: Identity, digest: str | None, full: OSError
+) -> None:
+    """:func:`unlink_checked` without a private folder: the name is renamed to ``<stage>-<name>``
+    in its own folder (atomic, as into the folder), checked by descriptor, then unlinked; a kill
+    between leaves it under that name, which a scan passes over and :func:`put_back_staged`
+    returns. A name too long to carry the mark keeps the disk's error."""
+    staged = f"{stage}-{name}"
+    if len(os.fsencode(staged)) > 255 or not _free(staged, dir_fd):
+        raise full
+    os.rename(name, staged, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    problem = _verify(dir_fd, staged, expected, digest)
+    if problem is None:
+        os.unlink(staged, dir_fd=dir_fd)
+        return
+    if not _put_back(dir_fd, staged, dir_fd, name):
+        problem += f"; it was left as {staged}"
+    raise OSError(errno.ESTALE, problem, name)
 
 
 def _copy_data(src: int, dst: int) -> str:
@@ -474,9 +502,19 @@ def remove_partials(top: str) -> list[str]:
 _STAGE = re.compile(re.escape(_STAGE_PREFIX) + "[0-9a-f]{12}")
 
 
+_STAGED_FILE = re.compile(re.escape(_STAGE_PREFIX) + "[0-9a-f]{12}-(.+)", re.DOTALL)
+
+
 def is_stage(name: str) -> bool:
     """True for the name of a private folder :func:`unlink_checked` renames a file into."""
     return _STAGE.fullmatch(name) is not None
+
+
+def staged_name(name: str) -> str | None:
+    """The original name of a file :func:`unlink_checked` renamed beside itself (a full disk), or
+    None for any other name."""
+    m = _STAGED_FILE.fullmatch(name)
+    return m.group(1) if m else None
 
 
 def put_back_staged(top: str) -> list[tuple[str, str | None]]:
@@ -487,21 +525,38 @@ def put_back_staged(top: str) -> list[tuple[str, str | None]]:
     it stays at and why. Empty private folders are removed. No symbolic link is followed.
     """
     out: list[tuple[str, str | None]] = []
-    for folder, dirs, _files in os.walk(top):
+    for folder, dirs, files in os.walk(top):
         for stage in [d for d in dirs if is_stage(d)]:
             dirs.remove(stage)  # never walk into it
             with contextlib.suppress(OSError), anchored(os.path.join(folder, stage), top) as (parent_fd, _):
                 _put_back_stage(parent_fd, folder, stage, out)
+        for staged in [f for f in files if staged_name(f)]:
+            with contextlib.suppress(OSError), anchored(os.path.join(folder, staged), top) as (parent_fd, _):
+                _put_back_staged_file(parent_fd, folder, staged, out)
     return out
 
 
 def put_back_staged_in(dir_fd: int, folder: str) -> list[tuple[str, str | None]]:
     """:func:`put_back_staged` for the one folder ``dir_fd`` (named ``folder``), not those below."""
     out: list[tuple[str, str | None]] = []
-    for stage in sorted(n for n in os.listdir(dir_fd) if is_stage(n)):
+    for stage in sorted(n for n in os.listdir(dir_fd) if is_stage(n) or staged_name(n)):
         with contextlib.suppress(OSError):
-            _put_back_stage(dir_fd, folder, stage, out)
+            if is_stage(stage):
+                _put_back_stage(dir_fd, folder, stage, out)
+            else:
+                _put_back_staged_file(dir_fd, folder, stage, out)
     return out
+
+
+def _put_back_staged_file(dir_fd: int, folder: str, staged: str, out: list[tuple[str, str | None]]) -> None:
+    """Return a file renamed beside itself (:func:`_unlink_checked_beside`) to its name, if free."""
+    name = staged_name(staged) or ""
+    if not stat.S_ISREG(os.stat(staged, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        return
+    if _put_back(dir_fd, staged, dir_fd, name):
+        out.append((os.path.join(folder, name), None))
+    else:
+        out.append((os.path.join(folder, staged), f"{name} is taken in {folder}"))
 
 
 def _put_back_stage(parent_fd: int, folder: str, stage: str, out: list[tuple[str, str | None]]) -> None:

@@ -1086,3 +1086,83 @@ def test_undo_where_the_machine_has_another_name_but_the_same_folders_restores(
     manifest.write_text(json.dumps({**doc, "host": "a1b2c3d4e5f6", "root_ids": [[1, 2]]}))
     assert main(["--undo", str(manifest)]) == 1
     assert "docker run --hostname" in capsys.readouterr().err
+
+
+def _disk_full_for_private_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk, for the one new folder a checked deletion makes (the quarantine is elsewhere)."""
+    real = os.mkdir
+
+    def full(path: Any, *a: Any, **k: Any) -> None:
+        if os.fsdecode(path).startswith(".imgdup-unlink-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)
+
+    monkeypatch.setattr(os, "mkdir", full)
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_duplicates_on_a_full_disk_can_still_be_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """On a full disk (8 MiB ext4 filled, the manifest on another disk) the private folder each
+    checked deletion renames its file into could not be made, and every cluster was skipped "No
+    space left on device", with --permanent or with a quarantine on another disk: no duplicate
+    could be removed where the space was most needed (QA pass 23). The file is renamed beside
+    itself instead, checked, then deleted."""
+    stage_exdev(monkeypatch)  # the quarantine on another disk: the move ends with a checked deletion
+    _disk_full_for_private_folders(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 69)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    assert not done.skipped and len(done.removed) == 1
+    assert sorted(os.listdir(root)) == ["a-keep.png"]  # nothing left beside it
+
+
+def test_a_kill_inside_a_checked_deletion_on_a_full_disk_leaves_the_file_to_be_put_back(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    pair(root, 70)
+    before = files_under(root)
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        real = os.mkdir
+        def full(path, *a, **k):
+            if os.fsdecode(path).startswith(".imgdup-unlink-"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(path, *a, **k)
+        os.mkdir = full
+        def killed(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._verify = killed  # renamed beside itself, before its check and unlink
+        imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(tmp_path / "q")!r},
+                      permanent=True)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    (staged,) = [p for p in root.iterdir() if p.name.startswith(".imgdup-unlink-")]
+    assert staged.name.endswith("-copy.png") and staged.is_file()
+    result = imgdup.find_duplicates([root], jobs=1)
+    assert [os.path.basename(r.path) for r in result.records] == ["a-keep.png"]
+    assert [s.path for s in result.skipped if "interrupted --permanent" in s.reason] == [str(staged)]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    with pytest.raises(imgdup.ManifestError, match="1 file was not deleted yet"):
+        imgdup.undo(manifest)
+    assert files_under(root) == before and sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
+
+
+def test_a_quarantine_on_a_full_disk_says_to_put_it_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "data"
+    pair(root, 71)
+    result = imgdup.find_duplicates([root], jobs=1)
+    real = os.mkdir
+
+    def full(path: Any, *a: Any, **k: Any) -> None:
+        if os.path.basename(os.fsdecode(path)) == "q":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)
+
+    monkeypatch.setattr(os, "mkdir", full)
+    with pytest.raises(imgdup.RemovalError, match="give --quarantine DIR"):
+        imgdup.remove(result, quarantine=tmp_path / "q", permanent=True)
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
