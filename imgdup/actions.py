@@ -45,6 +45,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     QUARANTINE_SUFFIX,
     Identity,
     anchored,
+    cut_name,
     inside,
     lock_trees,
     move_in,
@@ -52,13 +53,24 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     one_step,
     partials_in,
     put_back_staged,
+    put_back_staged_in,
     remove_partials,
     sha256_fd,
     unlink_checked,
     write_output,
 )
 from .hashing import sha256_stream
-from .models import Action, Cluster, FileEntry, RemovalResult, Removed, ScanResult, SkippedCluster, UndoResult
+from .models import (
+    Action,
+    Cluster,
+    FileEntry,
+    ImageRecord,
+    RemovalResult,
+    Removed,
+    ScanResult,
+    SkippedCluster,
+    UndoResult,
+)
 from .names import from_json_text, to_json_text
 
 log = logging.getLogger(__name__)
@@ -68,7 +80,16 @@ def default_quarantine(roots: tuple[str, ...]) -> str:
     """``<first root>.imgdup-quarantine`` beside the first root: same file system (a rename,
     no copy) and outside every root (never scanned as a duplicate itself)."""
     first = roots[0]
-    return os.path.join(os.path.dirname(first), os.path.basename(first) + QUARANTINE_SUFFIX)
+    # A root's name near NAME_MAX is cut (it was "File name too long", once the scan was done).
+    name = cut_name(os.path.basename(first), 255 - len(QUARANTINE_SUFFIX))
+    return os.path.join(os.path.dirname(first), name + QUARANTINE_SUFFIX)
+
+
+def _root_folder(i: int, root: str) -> str:
+    """The quarantine folder of the ``i``-th root, ``<i>-<root name>``, within NAME_MAX: a root
+    named with 254 bytes made it 256, and every file of that root was skipped ("File name too
+    long"). The manifest records where each file went, so undo needs no rule to find it."""
+    return cut_name(f"{i}-{os.path.basename(root)}", 255)
 
 
 def _identity(entry: FileEntry) -> Identity:
@@ -156,9 +177,12 @@ def remove(
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     if not done.removed:
         return done
-    if not chosen and not permanent:
-        _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
-    return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
+    try:  # the walk for links takes a while on a large tree: Ctrl-C then still says what was done
+        if not chosen and not permanent:
+            _warn_if_beside_another_root(result.roots, os.path.dirname(os.path.dirname(done.manifest or "")))
+        return dataclasses.replace(done, dangling=links_to([r.path for r in done.removed], result.roots))
+    except KeyboardInterrupt:
+        raise RemovalInterrupted(done) from None
 
 
 def _is_url(path: str) -> bool:
@@ -205,12 +229,42 @@ def _put_back_staged(roots: tuple[str, ...]) -> None:
     names first (under the lock, so no other removal is between its rename and its unlink)."""
     for root in roots:
         for path, problem in put_back_staged(root):
+            _say_put_back(path, problem)
+
+
+def _say_put_back(path: str, problem: str | None) -> None:
+    if problem is None:
+        log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
+    else:
+        log.warning("left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem)
+
+
+def _put_back_staged_of(entries: list[Any], roots: list[str]) -> list[str]:
+    """Files of a manifest's folders that a kill left in a private folder of a checked deletion
+    (a --permanent removal, or the deletion that ends a move to another disk), put back at their
+    names: undo said "deleted permanently; there is nothing to restore" while such a file was
+    there, or restored the quarantined copy beside it and left it hidden in the dataset. Only
+    the manifest's folders are looked in (each once), not a walk of the roots. The names put back."""
+    back: list[str] = []
+    seen: set[str] = set()
+    for item in entries:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(path, str) or os.path.normpath(path) != path or os.path.dirname(path) in seen:
+            continue
+        seen.add(os.path.dirname(path))
+        root = next((r for r in roots if inside(path, r) and path != r), None)
+        if root is None:
+            continue
+        try:
+            with anchored(path, root) as (dir_fd, _name):
+                found = put_back_staged_in(dir_fd, os.path.dirname(path))
+        except OSError:
+            continue  # the folder is gone or changed: undo's own checks name the entry
+        for name, problem in found:
+            _say_put_back(name, problem)
             if problem is None:
-                log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
-            else:
-                log.warning(
-                    "left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem
-                )
+                back.append(name)
+    return back
 
 
 @contextlib.contextmanager
@@ -272,16 +326,24 @@ def _remove(
                 continue
         _quarantine_base(roots, run_dir)  # the folder made is where it was meant to be
     except OSError as exc:
-        raise RemovalError(f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed") from exc
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)  # the run that most needs to free space
+        hint = " (give --quarantine DIR, quarantine= in Python, on a disk with room for it)" if full else ""
+        raise RemovalError(
+            f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed{hint}"
+        ) from exc
 
-    entries: list[dict[str, Any]] = []
+    # Each cluster's own entries, by its place in ``work``, not by its id: a result merged from
+    # two scans (both number their clusters from 0) gave one cluster the other's files too, and
+    # the removal stopped in the middle with a KeyError.
+    planned: list[list[dict[str, Any]]] = []
     for c in work:
+        planned.append(entries := [])
         for m in c.removable:
             e = m.record.entry
             for name in (e.path, *e.aliases):
                 i = _root_of(name, roots)
                 rel = os.path.relpath(name, roots[i])
-                stored = None if permanent else os.path.join("files", f"{i}-{os.path.basename(roots[i])}", rel)
+                stored = None if permanent else os.path.join("files", _root_folder(i, roots[i]), rel)
                 entries.append(
                     {
                         "cluster": c.id,
@@ -293,6 +355,7 @@ def _remove(
                         "sha256": m.record.digest,
                     }
                 )
+    entries = [item for mine in planned for item in mine]
     manifest = os.path.join(run_dir, "manifest.json")
     try:
         head = {
@@ -301,6 +364,7 @@ def _remove(
             "host": platform.node(),
             "permanent": permanent,
             "roots": list(roots),
+            "root_ids": [_folder_id(r) for r in roots],  # the same folders, whatever the host's name
         }
         _write_manifest(manifest, {**head, "entries": entries})
     except OutputError as exc:
@@ -308,15 +372,29 @@ def _remove(
 
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []
+    interrupted = False
     try:
-        _act(roots, work, kept_files, entries, run_dir, removed, skipped, before_cluster)
+        _act(roots, work, kept_files, planned, run_dir, removed, skipped, before_cluster)
     except KeyboardInterrupt:
-        _settle_manifest(manifest, head, entries, removed)
-        raise RemovalInterrupted(RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)) from None
-    if not removed and _drop_run_folder(run_dir, manifest):
-        return RemovalResult(None, (), tuple(skipped), permanent)  # nothing moved: nothing to undo
-    _settle_manifest(manifest, head, entries, removed)
-    return RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+        interrupted = True
+    # Ctrl-C (again: users press it twice) waits for the record of what moved; it cut the rewrite,
+    # and the command said only "interrupted", with no count, no manifest and no undo command.
+    dropped = False
+    try:
+        with one_step():
+            dropped = not interrupted and not removed and _drop_run_folder(run_dir, manifest)
+            if not dropped:
+                _settle_manifest(manifest, head, entries, removed)
+    except KeyboardInterrupt:
+        interrupted = True
+    if dropped:  # nothing moved: nothing to undo, no manifest
+        if interrupted:
+            raise KeyboardInterrupt
+        return RemovalResult(None, (), tuple(skipped), permanent)
+    done = RemovalResult(manifest, tuple(removed), tuple(skipped), permanent)
+    if interrupted:
+        raise RemovalInterrupted(done) from None
+    return done
 
 
 def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
@@ -325,7 +403,7 @@ def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
     where loaders read it as data: Hugging Face's imagefolder takes ``test.imgdup-quarantine`` for
     the test split (the leaked files came back), ImageFolder a class folder for a new class."""
     parent = os.path.dirname(base)
-    beside = [r for r in roots if os.path.dirname(r) == parent and base != r + QUARANTINE_SUFFIX]
+    beside = [r for r in roots if os.path.dirname(r) == parent and base != default_quarantine((r,))]
     # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
     name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
     if beside or name in _SPLIT_NAMES:
@@ -378,18 +456,16 @@ def _act(
     roots: tuple[str, ...],
     work: list[Cluster],
     kept_files: frozenset[tuple[int, int]],
-    entries: list[dict[str, Any]],
+    planned: list[list[dict[str, Any]]],
     run_dir: str,
     removed: list[Removed],
     skipped: list[SkippedCluster],
     before_cluster: Callable[[Cluster], None] | None,
 ) -> None:
-    """Re-check each cluster, then move or delete its files; appends to ``removed``/``skipped``."""
-    by_cluster: dict[int, list[dict[str, Any]]] = {}
-    for item in entries:
-        by_cluster.setdefault(item["cluster"], []).append(item)
+    """Re-check each cluster, then move or delete its files (``planned``: each cluster's manifest
+    entries, in the order of ``work``); appends to ``removed``/``skipped``."""
     copied: dict[tuple[int, int], str] = {}  # inode -> its quarantine copy (cross-device), links kept
-    for c in work:
+    for c, items in zip(work, planned):
         if before_cluster:
             before_cluster(c)
         # Every kept file, not only the one named keeper: with reference files (or a plan that
@@ -425,10 +501,14 @@ def _act(
             for alias in e.aliases:
                 frees[alias] = frees.get(e.path, False)
         first_names = {m.record.entry.path for m in c.removable}
-        for item in by_cluster[c.id]:
+        for item in items:
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
+            if gone := _kept_gone(kept):
+                log.info("cluster %d: stopped: %s", c.id, gone)
+                skipped.append(SkippedCluster(c.id, gone))
+                break
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
                     _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
@@ -441,6 +521,21 @@ def _act(
                 log.info("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason))
                 break
+
+
+def _kept_gone(kept: list[ImageRecord]) -> str | None:
+    """Why a cluster's kept files are no longer all there, looked at again before each file: a
+    large cluster takes a while, and a kept file deleted after the cluster's check (another
+    program, a user tidying up) did not stop it; with --permanent every copy went after it, the
+    picture gone. One lstat per kept file; the full check (content, folders) ran at the start."""
+    for r in kept:
+        try:
+            st = os.lstat(r.path)
+        except OSError:
+            return f"{r.path} (a kept file) is gone; the others were left"
+        if _identity(r.entry).differs(st):
+            return f"{r.path} (a kept file) changed; the others were left"
+    return None
 
 
 def _move_one(
@@ -464,6 +559,29 @@ def _move_one(
             link_from = stack.enter_context(anchored(copied[key], run_dir)) if key in copied else None
             if move_out(dir_fd, name, q_fd, q_name, expected, digest=digest, link_from=link_from):
                 copied.setdefault(key, dst)
+
+
+def _folder_id(folder: str) -> list[int]:
+    st = os.stat(folder, follow_symlinks=False)
+    return [st.st_dev, st.st_ino]
+
+
+def _same_folders(doc: dict[str, Any]) -> bool:
+    """Whether every root a manifest names is still the very folder (device and inode) it was when
+    the removal ran: then a manifest whose host name is not this machine's is this machine's all
+    the same (a container gets a new name each run, and undo was refused for good)."""
+    roots, ids = doc.get("roots"), doc.get("root_ids")
+    if not isinstance(roots, list) or not isinstance(ids, list) or not roots or len(roots) != len(ids):
+        return False
+    for root, recorded in zip(roots, ids):
+        if not isinstance(root, str) or not os.path.isabs(root):
+            return False
+        try:
+            if not stat.S_ISDIR(os.stat(root, follow_symlinks=False).st_mode) or _folder_id(root) != recorded:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -508,17 +626,28 @@ def undo(manifest: StrOrBytesPath) -> UndoResult:
                 "beside the quarantined files (imgdup --undo QUARANTINE/RUN/manifest.json); nothing was restored"
             )
     doc = read_manifest(manifest)
-    if doc.get("host") != platform.node():
+    if doc.get("host") != platform.node() and not _same_folders(doc):
         raise ManifestError(
-            f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}); "
-            "its paths may mean other files here, so nothing was restored"
+            f"this manifest was written on {doc.get('host')!r}, not on this machine ({platform.node()!r}), and "
+            "its folders are not the ones it names here: its paths may mean other files here, so nothing was "
+            f"restored (the same machine under another name, a container's: run it as {doc.get('host')!r}, "
+            "docker run --hostname NAME)"
         )
+    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     if doc.get("permanent"):
+        with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+            put_back = _put_back_staged_of(doc["entries"], roots)
+        if put_back:
+            were = "1 file was" if len(put_back) == 1 else f"{len(put_back)} files were"
+            raise ManifestError(
+                f"the files of this manifest were deleted permanently, but {were} not deleted yet (the removal "
+                f"was stopped before): put back at {'its name' if len(put_back) == 1 else 'their names'} "
+                f"({', '.join(put_back[:3])}{', ...' if len(put_back) > 3 else ''}); there is nothing else to restore"
+            )
         raise ManifestError("the files of this manifest were deleted permanently; there is nothing to restore")
     restored: list[str] = []
     already: list[str] = []
     problems: list[tuple[str, str]] = []
-    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
     run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
     recorded = _recorded_run_dir(doc["entries"])
     if recorded and os.path.realpath(recorded) != run_dir and os.path.isfile(os.path.join(recorded, "manifest.json")):
@@ -528,6 +657,7 @@ def undo(manifest: StrOrBytesPath) -> UndoResult:
         )
     files = os.path.join(run_dir, "files")
     with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
+        _put_back_staged_of(doc["entries"], roots)  # then found in place, where the quarantined copy stays
         emptied = remove_partials(files)  # copies a kill cut short; never the only copy
         _undo_all(doc["entries"], roots, run_dir, restored, already, problems)
     back = set(restored)
@@ -663,6 +793,11 @@ def _undo_one(
         if _digest_at(q_name, q_fd) != digest:
             return f"the quarantined copy {q} was modified; left there"
         if dir_fd < 0:
+            if not os.path.lexists(root):  # it said "cannot restore: No such file or directory"
+                return (
+                    f"its scanned folder {root} is gone (moved or deleted); left in the quarantine: put the "
+                    "folder back (or make it again) and run the undo again"
+                )
             dir_fd, name = stack.enter_context(anchored(path, root, create=True))
         key = (q_st.st_dev, q_st.st_ino)
         link_from = stack.enter_context(anchored(*back[key])) if key in back else None
@@ -670,8 +805,12 @@ def _undo_one(
         where = (folder.st_dev, folder.st_ino)
         if where not in partials:  # each folder listed once per undo, not once per file
             partials[where] = partials_in(dir_fd)
-        move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
-        back.setdefault(key, (path, root))
+        # Ctrl-C (SIGTERM) waits for this file: cut between the link that gives it its name back
+        # and the unlink of its quarantined name, both names stayed, and every later undo
+        # reported the original as another name of the quarantined copy, left as it was.
+        with one_step():
+            move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
+            back.setdefault(key, (path, root))
     return "restored"
 
 

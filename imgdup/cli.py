@@ -286,6 +286,14 @@ def _print_removal(removal: RemovalResult) -> None:
         print(f"undo with: imgdup --undo {_pasteable(removal.manifest)}")
 
 
+def _interrupted_after(removal: RemovalResult | None) -> KeyboardInterrupt:
+    """Ctrl-C while a removal's report is laid out (a second or more for a large scan): what the
+    removal did is still said (it was "imgdup: interrupted" alone, no manifest, no undo command)."""
+    if removal is not None and removal.manifest is not None and removal.removed:
+        return RemovalInterrupted(removal)
+    return KeyboardInterrupt()
+
+
 def _listed_where(fmt: str, closed: bool) -> str:
     """Where the closing line's problems are listed: never "listed above" when the reader of
     stdout left before the listing reached it (``imgdup -d D | head`` said so)."""
@@ -345,6 +353,8 @@ def _run_apply(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         _stdout_closed(removal)
         closed = True
+    except KeyboardInterrupt:
+        raise _interrupted_after(removal) from None
     if removal.skipped:  # the closing line a scan's removal prints too
         where = _listed_where(args.format, closed)
         print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
@@ -494,6 +504,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         _stdout_closed(removal)
         closed = True
+    except KeyboardInterrupt:
+        raise _interrupted_after(removal) from None
     for path in args.report if not args.quiet else ():  # -q: only errors on stderr (QA pass 10)
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
@@ -715,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cached = not args.undo and not args.apply and not args.no_cache
         print("imgdup: interrupted" + ("; hashes computed so far are kept in the cache" if cached else ""),
               file=sys.stderr)  # fmt: skip
+        if args.undo:  # each file is restored whole (the one under way finishes first)
+            print(f"imgdup: to restore the rest: imgdup --undo {_pasteable(args.undo)}", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"imgdup: error: {_printable(str(exc))}", file=sys.stderr)

@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import UsageError
-from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage
+from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage, staged_name
 from .models import FileEntry, Skipped
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ def set_aside_by(scanned: Iterable[str]) -> Callable[[str], str | None]:
     def reason(path: str) -> str | None:
         if PARTIAL_MARK in os.path.basename(path):
             return _PARTIAL_REASON
+        if staged_name(os.path.basename(path)):
+            return _STAGE_REASON
         folder = os.path.dirname(path)
         if folder in memo:
             return memo[folder]
@@ -177,6 +179,8 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
                 skipped.append(Skipped(entry.path, _QUARANTINE_REASON))
             elif stat.S_ISREG(st.st_mode) and PARTIAL_MARK in entry.name:
                 skipped.append(Skipped(entry.path, _PARTIAL_REASON))
+            elif stat.S_ISREG(st.st_mode) and staged_name(entry.name):  # the same, beside it (a full disk)
+                skipped.append(Skipped(entry.path, _STAGE_REASON))
             elif stat.S_ISDIR(st.st_mode):
                 subdirs.append(entry.path)
             elif stat.S_ISREG(st.st_mode):

@@ -164,7 +164,23 @@ def _place(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
             raise FileExistsError(errno.EEXIST, "already exists", dst) from None
         rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
         return
-    os.unlink(src, dir_fd=src_dir_fd)
+    _drop_old_name(src, src_dir_fd, dst, dst_dir_fd)
+
+
+def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
+    """Unlink ``src`` once ``dst`` is a new name of its file. If that fails (a quarantine made
+    read-only), ``dst`` is taken back while it is still that file, so the file keeps the one name
+    it had, and the error is raised: both names stayed, undo said "left in the quarantine" of a
+    file back at its name, and every later undo took it for a hard link of its quarantined copy."""
+    try:
+        os.unlink(src, dir_fd=src_dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            old = os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False)
+            new = os.stat(dst, dir_fd=dst_dir_fd, follow_symlinks=False)
+            if (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
+                os.unlink(dst, dir_fd=dst_dir_fd)
+        raise OSError(exc.errno, f"{exc.strerror} (it cannot leave the folder it is in)", src) from None
 
 
 # --- acting on the checked inode -------------------------------------------------------------
@@ -202,7 +218,15 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
     name was taken meanwhile it stays in the private folder, named in the message).
     """
     stage = _STAGE_PREFIX + secrets.token_hex(6)
-    os.mkdir(stage, 0o700, dir_fd=dir_fd)
+    try:
+        os.mkdir(stage, 0o700, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # A full disk (or quota) has no room for a new folder, and no duplicate could be deleted
+        # there, the one place a user most needs it. A new name in the same folder needs none.
+        _unlink_checked_beside(dir_fd, name, stage, expected, digest, exc)
+        return
     stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=dir_fd)
     keep_stage = False
     try:
@@ -222,6 +246,26 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
                 os.rmdir(stage, dir_fd=dir_fd)
 
 
+def _unlink_checked_beside(
+    dir_fd: int, name: str, stage: str, expected: Identity, digest: str | None, full: OSError
+) -> None:
+    """:func:`unlink_checked` without a private folder: the name is renamed to ``<stage>-<name>``
+    in its own folder (atomic, as into the folder), checked by descriptor, then unlinked; a kill
+    between leaves it under that name, which a scan passes over and :func:`put_back_staged`
+    returns. A name too long to carry the mark keeps the disk's error."""
+    staged = f"{stage}-{name}"
+    if len(os.fsencode(staged)) > 255 or not _free(staged, dir_fd):
+        raise full
+    os.rename(name, staged, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    problem = _verify(dir_fd, staged, expected, digest)
+    if problem is None:
+        os.unlink(staged, dir_fd=dir_fd)
+        return
+    if not _put_back(dir_fd, staged, dir_fd, name):
+        problem += f"; it was left as {staged}"
+    raise OSError(errno.ESTALE, problem, name)
+
+
 def _copy_data(src: int, dst: int) -> str:
     """Copy an open file's bytes; returns their SHA-256."""
     os.lseek(src, 0, os.SEEK_SET)
@@ -234,15 +278,31 @@ def _copy_data(src: int, dst: int) -> str:
     return h.hexdigest()
 
 
+def _copy_xattrs(src: int, dst: int) -> None:
+    """The extended attributes of an open file (where it was downloaded from, a tool's label, an
+    ACL), each where the destination's file system and the caller's rights allow: a move across
+    disks and its undo dropped them all."""
+    if not hasattr(os, "listxattr"):  # Linux only
+        return
+    try:
+        names = os.listxattr(src)
+    except OSError:
+        return  # a file system without them
+    for name in names:
+        with contextlib.suppress(OSError):  # security.* needs privileges; some names are refused
+            os.setxattr(dst, name, os.getxattr(src, name))
+
+
 def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None = None) -> None:
     """Copy an open regular file to the new name ``dst`` (never replacing one), durably.
 
-    Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner
-    (when allowed), mode and times, checked against ``digest``, then named ``dst`` and the
+    Written under a temporary name (:data:`PARTIAL_MARK`), fsynced, with the source's owner,
+    extended attributes and mode (each where allowed) and times, checked against
+    ``digest``, then named ``dst`` and the
     folder fsynced: ``dst`` is either absent or complete.
     """
     st = os.fstat(src_fd)
-    tmp = f".{dst[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    tmp = f"{_tmp_prefix(dst)}{PARTIAL_MARK}{secrets.token_hex(4)}"
     out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dst_dir_fd)
     placed = False
     try:
@@ -252,7 +312,11 @@ def copy_durable(src_fd: int, dst_dir_fd: int, dst: str, *, digest: str | None =
                 raise OSError(errno.EIO, "the copy does not match the checked file", dst)
             with contextlib.suppress(PermissionError):
                 os.fchown(out, st.st_uid, st.st_gid)
-            os.fchmod(out, stat.S_IMODE(st.st_mode))
+            _copy_xattrs(src_fd, out)
+            # A FAT or exFAT stick (a CIFS share) has one mode for every file, set at mount time,
+            # and refuses any other: a file of mode 0664 or 0600 could not be moved there at all.
+            with contextlib.suppress(PermissionError):
+                os.fchmod(out, stat.S_IMODE(st.st_mode))
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.fsync(out)
         finally:
@@ -282,7 +346,8 @@ def move_out(
     Same file system: one atomic rename, then the moved file is checked by descriptor; a file
     that is not ``expected`` is put back and ``OSError(ESTALE)`` raised. Across file systems:
     :func:`copy_durable` (or a hard link to ``link_from``, an earlier copy of the same inode in
-    this run, so hard links stay together), then :func:`unlink_checked`.
+    this run, so hard links stay together), then :func:`unlink_checked`; when that fails, the
+    copy is deleted again (the original is still there).
     """
     if not _free(dst, dst_dir_fd):
         raise FileExistsError(errno.EEXIST, "already exists", dst)
@@ -310,7 +375,16 @@ def move_out(
             copy_durable(src, dst_dir_fd, dst, digest=digest)
         finally:
             os.close(src)
-    unlink_checked(dir_fd, name, expected, digest=digest)
+    try:
+        unlink_checked(dir_fd, name, expected, digest=digest)
+    except OSError:
+        # The original was not deleted (its folder not writable, say), so the copy just made is
+        # one too many, and in no manifest once its cluster is skipped: it stayed in the
+        # quarantine. Dropped only while the original is still under its name, unchanged.
+        if _verify(dir_fd, name, expected, None) is None:
+            with contextlib.suppress(OSError):
+                os.unlink(dst, dir_fd=dst_dir_fd)
+        raise
     return True
 
 
@@ -350,7 +424,7 @@ def move_in(
             if exc.errno != errno.EXDEV:
                 raise
         else:
-            os.unlink(src, dir_fd=src_dir_fd)
+            _drop_old_name(src, src_dir_fd, name, dir_fd)
             return False
     try:
         _place(src, src_dir_fd, name, dir_fd)
@@ -364,12 +438,32 @@ def move_in(
         copy_durable(fd, dir_fd, name, digest=digest)
     finally:
         os.close(fd)
-    os.unlink(src, dir_fd=src_dir_fd)
+    # The file is back, a whole checked copy; a quarantine that cannot be changed (a read-only
+    # snapshot of it) keeps its own, which a later undo finds in place (it said "left in the
+    # quarantine" of a file restored).
+    with contextlib.suppress(OSError):
+        os.unlink(src, dir_fd=src_dir_fd)
     return True
 
 
+def cut_name(name: str, size: int) -> str:
+    """The first ``size`` *bytes* of a file name (a multi-byte character cut in two stays exact
+    as bytes: os.fsdecode), for a name imgdup makes from another within NAME_MAX (255 bytes)."""
+    return os.fsdecode(os.fsencode(name)[:size])
+
+
+def _tmp_prefix(name: str) -> str:
+    """A temporary name's start: a dot and the first 100 bytes of ``name``, so that with the mark
+    and 8 hex digits it stays within NAME_MAX whatever the script. It took 100 characters: 80 CJK
+    characters are 240 bytes, their temporary name 265, and such a file could be neither moved to
+    a quarantine on another disk nor restored from one ("File name too long")."""
+    return "." + cut_name(name, 100)
+
+
 def _partial_name(name: str) -> re.Pattern[str]:
-    return re.compile(re.escape(f".{name[:100]}{PARTIAL_MARK}") + "[0-9a-f]{8}")
+    # Either start: a copy cut short by an imgdup from before _tmp_prefix took 100 characters.
+    starts = sorted({_tmp_prefix(name), f".{name[:100]}"})
+    return re.compile("(?:" + "|".join(map(re.escape, starts)) + ")" + re.escape(PARTIAL_MARK) + "[0-9a-f]{8}")
 
 
 def partials_in(dir_fd: int) -> list[str]:
@@ -408,9 +502,19 @@ def remove_partials(top: str) -> list[str]:
 _STAGE = re.compile(re.escape(_STAGE_PREFIX) + "[0-9a-f]{12}")
 
 
+_STAGED_FILE = re.compile(re.escape(_STAGE_PREFIX) + "[0-9a-f]{12}-(.+)", re.DOTALL)
+
+
 def is_stage(name: str) -> bool:
     """True for the name of a private folder :func:`unlink_checked` renames a file into."""
     return _STAGE.fullmatch(name) is not None
+
+
+def staged_name(name: str) -> str | None:
+    """The original name of a file :func:`unlink_checked` renamed beside itself (a full disk), or
+    None for any other name."""
+    m = _STAGED_FILE.fullmatch(name)
+    return m.group(1) if m else None
 
 
 def put_back_staged(top: str) -> list[tuple[str, str | None]]:
@@ -421,24 +525,55 @@ def put_back_staged(top: str) -> list[tuple[str, str | None]]:
     it stays at and why. Empty private folders are removed. No symbolic link is followed.
     """
     out: list[tuple[str, str | None]] = []
-    for folder, dirs, _files in os.walk(top):
+    for folder, dirs, files in os.walk(top):
         for stage in [d for d in dirs if is_stage(d)]:
             dirs.remove(stage)  # never walk into it
             with contextlib.suppress(OSError), anchored(os.path.join(folder, stage), top) as (parent_fd, _):
-                stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
-                try:
-                    for name in sorted(os.listdir(stage_fd)):
-                        if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
-                            continue
-                        if _put_back(stage_fd, name, parent_fd, name):
-                            out.append((os.path.join(folder, name), None))
-                        else:
-                            out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
-                finally:
-                    os.close(stage_fd)
-                with contextlib.suppress(OSError):
-                    os.rmdir(stage, dir_fd=parent_fd)
+                _put_back_stage(parent_fd, folder, stage, out)
+        for staged in [f for f in files if staged_name(f)]:
+            with contextlib.suppress(OSError), anchored(os.path.join(folder, staged), top) as (parent_fd, _):
+                _put_back_staged_file(parent_fd, folder, staged, out)
     return out
+
+
+def put_back_staged_in(dir_fd: int, folder: str) -> list[tuple[str, str | None]]:
+    """:func:`put_back_staged` for the one folder ``dir_fd`` (named ``folder``), not those below."""
+    out: list[tuple[str, str | None]] = []
+    for stage in sorted(n for n in os.listdir(dir_fd) if is_stage(n) or staged_name(n)):
+        with contextlib.suppress(OSError):
+            if is_stage(stage):
+                _put_back_stage(dir_fd, folder, stage, out)
+            else:
+                _put_back_staged_file(dir_fd, folder, stage, out)
+    return out
+
+
+def _put_back_staged_file(dir_fd: int, folder: str, staged: str, out: list[tuple[str, str | None]]) -> None:
+    """Return a file renamed beside itself (:func:`_unlink_checked_beside`) to its name, if free."""
+    name = staged_name(staged) or ""
+    if not stat.S_ISREG(os.stat(staged, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        return
+    if _put_back(dir_fd, staged, dir_fd, name):
+        out.append((os.path.join(folder, name), None))
+    else:
+        out.append((os.path.join(folder, staged), f"{name} is taken in {folder}"))
+
+
+def _put_back_stage(parent_fd: int, folder: str, stage: str, out: list[tuple[str, str | None]]) -> None:
+    """Put back the files of the private folder ``stage``; appends to ``out`` as it goes."""
+    stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
+    try:
+        for name in sorted(os.listdir(stage_fd)):
+            if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
+                continue
+            if _put_back(stage_fd, name, parent_fd, name):
+                out.append((os.path.join(folder, name), None))
+            else:
+                out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
+    finally:
+        os.close(stage_fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(stage, dir_fd=parent_fd)
 
 
 @contextlib.contextmanager
@@ -571,7 +706,7 @@ def write_output(path: str, data: bytes, is_ours: Mark) -> None:
         dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
-    tmp = f".{name[:100]}{PARTIAL_MARK}{secrets.token_hex(4)}"
+    tmp = f"{_tmp_prefix(name)}{PARTIAL_MARK}{secrets.token_hex(4)}"
     try:
         old = _existing_output(dir_fd, name, path, is_ours)
         try:

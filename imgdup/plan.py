@@ -318,7 +318,8 @@ def parse_plan(doc: object, *, host: str | None = None) -> Plan:
     if doc.get("host") != here:
         raise PlanError(
             f"this plan was written on {doc.get('host')!r}, not on this machine ({here!r}); "
-            "its paths may name other files here, so nothing was done"
+            "its paths may name other files here, so nothing was done (the same machine under another "
+            f"name, a container's: apply it as {doc.get('host')!r}, docker run --hostname NAME)"
         )
     roots_doc = doc.get("roots")
     _need(isinstance(roots_doc, list) and len(roots_doc) > 0, "roots", "must be a non-empty list")

@@ -523,3 +523,22 @@ def test_undo_lists_each_folder_once_not_once_per_restored_file(
     back = imgdup.undo(done.manifest)  # type: ignore[arg-type]
     assert len(back.restored) == 30 and len(os.listdir(root)) == 32
     assert len(listed) <= 3  # it was one listing per restored file (30)
+
+
+def test_a_result_merged_from_two_scans_removes_the_files_of_both(tmp_path: Path) -> None:
+    """Two scans both number their clusters from 0; a result joined from them (Python API) gave
+    the first cluster 0 the other's files too, and the removal stopped in the middle with a
+    KeyError, its manifest never settled (QA pass 23)."""
+    from .synth import photo
+
+    for folder, seed in (("one", 70), ("two", 71)):
+        (tmp_path / folder).mkdir()
+        photo(seed).save(tmp_path / folder / "a.png")
+        shutil.copyfile(tmp_path / folder / "a.png", tmp_path / folder / "b.png")
+    one, two = (imgdup.find_duplicates([tmp_path / f], jobs=1) for f in ("one", "two"))
+    assert [c.id for c in (*one.clusters, *two.clusters)] == [0, 0]
+    merged = replace(one, roots=one.roots + two.roots, clusters=one.clusters + two.clusters)
+    done = imgdup.remove(merged, quarantine=tmp_path / "q")
+    assert not done.skipped and sorted(rel(tmp_path, r.path) for r in done.removed) == ["one/b.png", "two/b.png"]
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and len(res.restored) == 2

@@ -25,6 +25,16 @@ def test_a_plan_without_its_host_says_the_field_is_missing(shared_planted_root: 
     assert "host" in str(exc.value) and "None" not in str(exc.value)
 
 
+def test_a_plan_from_another_host_name_says_how_to_run_it_under_that_name(shared_planted_root: Path) -> None:
+    """A container gets a new host name each run: a plan scanned in one was refused in the next,
+    with no word of how to go on (QA pass 23)."""
+    doc: dict[str, Any] = imgdup.to_document(scan(shared_planted_root))
+    doc["host"] = "a1b2c3d4e5f6"
+    with pytest.raises(imgdup.PlanError) as exc:
+        parse_plan(doc)
+    assert "'a1b2c3d4e5f6'" in str(exc.value) and "docker run --hostname" in str(exc.value)
+
+
 def test_a_skipped_cluster_names_its_kept_file_that_is_gone(planted_root: Path, tmp_path: Path) -> None:
     """The reason "skipped cluster 2: its kept file cannot be checked now: cannot read or decode: No such
     file or directory" named no file (which one, in a cluster of several kept files?)."""

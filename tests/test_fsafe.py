@@ -695,3 +695,474 @@ def test_sigterm_during_removal_stops_like_ctrl_c_and_says_how_to_undo(
     (manifest,) = (tmp_path / "q").glob("*/manifest.json")
     assert rc == 130 and f"imgdup --undo {manifest}" in err
     assert not (data / "g1" / "copy.png").exists() and (data / "g2" / "copy.png").exists()
+
+
+def test_a_long_name_in_a_multibyte_script_moves_across_disks_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary copy's name took the first 100 characters of the name: 80 CJK characters
+    are 240 bytes, and the temporary name 265, past NAME_MAX (255), so such a file could not be
+    moved to a quarantine on another disk ("File name too long"), nor back (QA pass 23)."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    long_name = "写真" * 40 + ".png"  # 244 bytes: a valid name
+    pair(root, 62, copy=long_name)
+    before = files_under(root)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert not done.skipped and [Path(r.path).name for r in done.removed] == [long_name]
+    assert sorted(os.listdir(root)) == ["a-keep.png"]
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and res.restored == (str(root / long_name),)
+    assert files_under(root) == before
+
+
+def test_a_cross_device_move_from_a_folder_that_is_not_writable_leaves_no_copy_in_the_quarantine(
+    tmp_path: Path,
+) -> None:
+    """The copy was made, then deleting the original failed (its folder not writable): the
+    cluster was skipped, rightly, but its copy stayed in the quarantine, listed in no manifest
+    (a dataset on a read-only folder filled the quarantine's disk and freed nothing; QA pass 23)."""
+    root = tmp_path / "data"
+    pair(root / "locked", 63)
+    before = files_under(root)
+    quarantine = tmp_path / "q"
+    script = textwrap.dedent(
+        f"""
+        import errno, json, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        done = imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(quarantine)!r})
+        print(json.dumps({{"removed": len(done.removed), "skipped": [s.reason for s in done.skipped]}}))
+        """
+    )
+    cmd = [sys.executable, "-c", script]
+    if os.geteuid() == 0:  # root writes anywhere: run without the capabilities that bypass file modes
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a folder unwritable")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    (root / "locked").chmod(0o555)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        (root / "locked").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["removed"] == 0 and len(done["skipped"]) == 1 and "ermission denied" in done["skipped"][0]
+    assert files_under(root) == before
+    assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
+
+
+def test_ctrl_c_in_the_middle_of_a_restore_lets_that_file_finish_and_undo_again_completes(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGINT arrives between the link that gives the file its name back and the unlink of its
+    quarantined name: undo stopped there, both names stayed, and every later undo reported
+    "the original path is another name (hard link) of the quarantined copy; both left as they
+    are", for good (QA pass 23). The file being restored now finishes first, as in a removal."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    assert len(done.removed) == 2
+    real = fsafe._link_between
+
+    def interrupted(*a: Any, **k: Any) -> None:
+        real(*a, **k)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(fsafe, "_link_between", interrupted)
+    assert main(["--undo", str(done.manifest)]) == 130
+    assert f"to restore the rest: imgdup --undo {done.manifest}" in capsys.readouterr().err
+    monkeypatch.setattr(fsafe, "_link_between", real)
+    res = imgdup.undo(done.manifest)
+    assert not res.problems, res.problems
+    assert files_under(data) == before
+    assert not [p for p in (tmp_path / "q").rglob("*") if p.is_file() and p.name != "manifest.json"]
+
+
+def test_undo_into_a_scanned_folder_that_is_gone_says_so_and_restores_once_it_is_back(
+    data: Path, tmp_path: Path
+) -> None:
+    """A renamed (or deleted) dataset folder: each entry said only "cannot restore: No such file
+    or directory" (QA pass 23). Undo does not make the folder itself (a renamed dataset would
+    be split in two); it names it, and restores once it is back."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    data.rename(tmp_path / "moved")
+    res = imgdup.undo(done.manifest)
+    assert not res.restored and len(res.problems) == 2
+    assert all(f"its scanned folder {data} is gone" in why for _path, why in res.problems)
+    assert not data.exists()
+    (tmp_path / "moved").rename(data)
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and len(res.restored) == 2 and files_under(data) == before
+
+
+@pytest.mark.parametrize("chosen", [True, False])
+def test_a_root_whose_name_is_near_the_name_limit_can_be_removed_from_and_restored(
+    tmp_path: Path, chosen: bool
+) -> None:
+    """A root named with 254 bytes: its folder in the quarantine, ``0-<name>``, was 256 bytes and
+    every file was skipped ("File name too long"); the default quarantine, ``<name>.imgdup-quarantine``,
+    could not be made, once the scan was done (QA pass 23). Both names are cut to fit now."""
+    root = tmp_path / ("r" * 254)
+    pair(root, 64)
+    before = files_under(root)
+    quarantine = tmp_path / "q" if chosen else None
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=quarantine)
+    assert not done.skipped and len(done.removed) == 1 and done.manifest
+    assert sorted(os.listdir(root)) == ["a-keep.png"]
+    assert imgdup.find_duplicates([tmp_path], jobs=1).summary.files == 1  # the quarantine is never scanned
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and files_under(root) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_undo_after_a_kill_inside_a_checked_deletion_puts_the_file_back_at_its_name(
+    tmp_path: Path, permanent: bool
+) -> None:
+    """A kill between the rename into the private ``.imgdup-unlink-*`` folder and the unlink (a
+    --permanent removal, or the deletion that ends a move to another disk): undo said "deleted
+    permanently; there is nothing to restore" while the file was there, or restored the
+    quarantined copy beside it and left the original hidden in the dataset, a duplicate each
+    later removal warned about (QA pass 23). Undo now puts it back at its name first."""
+    root = tmp_path / "data"
+    pair(root, 65)
+    before = files_under(root)
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        def killed(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._verify = killed  # in the private folder, before its check and unlink
+        imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(tmp_path / "q")!r},
+                      permanent={permanent!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in root.iterdir() if p.name.startswith(".imgdup-unlink-")]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    if permanent:
+        with pytest.raises(imgdup.ManifestError, match="1 file was not deleted yet"):
+            imgdup.undo(manifest)
+    else:
+        res = imgdup.undo(manifest)
+        assert not res.problems and res.already_in_place == (str(root / "copy.png"),)
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"] and files_under(root) == before
+
+
+def _without_file_modes_bypass(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that file modes hold: as root, without the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return cmd
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot make a folder unwritable")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+
+
+def test_undo_from_a_quarantine_that_is_not_writable_changes_nothing_and_says_so(data: Path, tmp_path: Path) -> None:
+    """The file got its name back (a hard link), then its quarantined name could not be removed:
+    undo said "cannot restore: Permission denied; left in the quarantine" of a file back at its
+    name, and once the quarantine was writable again every undo reported "the original path is
+    another name (hard link) of the quarantined copy; both left as they are", for good (QA pass
+    23). The new name is taken back: nothing changes until the quarantine can be changed."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
+    script = (
+        "import json, sys, imgdup; res = imgdup.undo(sys.argv[1]); "
+        "print(json.dumps({'restored': res.restored, 'problems': res.problems}))"
+    )
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["restored"] == [] and len(res["problems"]) == 2
+    assert all("cannot leave the folder it is in" in why for _path, why in res["problems"])
+    assert not (data / "g1" / "copy.png").exists() and not (data / "g2" / "copy.png").exists()
+    assert all(Path(r.quarantine or "").stat().st_nlink == 1 for r in done.removed)
+    again = imgdup.undo(done.manifest)
+    assert not again.problems and len(again.restored) == 2 and files_under(data) == before
+
+
+def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_says_restored(
+    data: Path, tmp_path: Path
+) -> None:
+    """A quarantine on another disk that cannot be changed (a read-only snapshot of it): each file
+    was copied back whole, then undo said "cannot restore: ...; left in the quarantine" of it
+    (QA pass 23). It is restored; the quarantine keeps its copy, found in place by a later undo."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
+    script = textwrap.dedent(
+        """
+        import errno, json, sys, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        res = imgdup.undo(sys.argv[1])
+        print(json.dumps({"restored": res.restored, "problems": res.problems}))
+        """
+    )
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["problems"] == [] and len(res["restored"]) == 2 and files_under(data) == before
+    again = imgdup.undo(done.manifest)
+    assert not again.problems and len(again.already_in_place) == 2
+
+
+def test_a_second_ctrl_c_while_the_manifest_is_settled_still_says_what_moved_and_how_to_undo(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C pressed twice: the second came while the interrupted removal rewrote its manifest,
+    and the command said only "imgdup: interrupted", with no count, no manifest and no undo
+    command (QA pass 23). The rewrite is not cut, and the removal says what it did."""
+    real_check, real_write = actions._check_unchanged, actions._write_manifest
+
+    def interrupt_second_cluster(path: str, *a: Any) -> str | None:
+        if "g2" in path:
+            raise KeyboardInterrupt
+        return real_check(path, *a)
+
+    def pressed_again(path: str, doc: dict[str, Any], **k: Any) -> None:
+        if k.get("replace"):
+            os.kill(os.getpid(), signal.SIGINT)
+        real_write(path, doc, **k)
+
+    monkeypatch.setattr(actions, "_check_unchanged", interrupt_second_cluster)
+    monkeypatch.setattr(actions, "_write_manifest", pressed_again)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    assert rc == 130
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert "1 file moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+    assert [e["path"] for e in json.loads(manifest.read_text())["entries"]] == [str(data / "g1" / "copy.png")]
+
+
+def test_ctrl_c_during_the_walk_for_links_after_a_removal_still_says_what_moved(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once every file has moved, the removal walks the roots for links to them (seconds on a
+    large tree): Ctrl-C there ended the command with "imgdup: interrupted" alone (QA pass 23)."""
+
+    def interrupted(*_a: Any) -> tuple[str, ...]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(actions, "links_to", interrupted)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+
+
+def test_ctrl_c_while_the_report_of_a_removal_is_laid_out_still_says_what_moved(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text report of a large scan takes a second or more to lay out, after the removal:
+    Ctrl-C there said "imgdup: interrupted" alone (QA pass 23)."""
+    import imgdup.cli as cli
+
+    def interrupted(*_a: Any, **_k: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "format_text", interrupted)
+    rc = main(["-d", str(data), "-r", "1", "--no-progress", "--no-cache", "--quarantine", str(tmp_path / "q")])
+    err = capsys.readouterr().err
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    assert rc == 130 and "2 files moved to the quarantine" in err and f"imgdup --undo {manifest}" in err
+
+
+def test_a_move_across_disks_and_back_keeps_the_files_extended_attributes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extended attributes (where a file was downloaded from, a label a tool wrote, an ACL) were
+    dropped by the copy a move across disks makes, both ways: undo gave back the bytes, mode and
+    times, not the file (QA pass 23)."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 66)
+    copy = root / "copy.png"
+    try:
+        os.setxattr(copy, "user.xdg.origin.url", b"https://example.org/dog.png")
+    except OSError:
+        pytest.skip("this file system keeps no user extended attributes")
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    (moved,) = done.removed
+    assert os.getxattr(moved.quarantine or "", "user.xdg.origin.url") == b"https://example.org/dog.png"
+    res = imgdup.undo(done.manifest)
+    assert res.restored == (str(copy),)
+    assert os.getxattr(copy, "user.xdg.origin.url") == b"https://example.org/dog.png"
+
+
+def test_a_quarantine_on_a_disk_that_refuses_modes_still_takes_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAT or exFAT USB stick (or a CIFS share) holds one mode for all its files, set when it is
+    mounted, and chmod to any other fails "Operation not permitted": a file of mode 0664 (umask
+    002) or 0600 could not be moved there, its cluster skipped (QA pass 23). The mode is kept
+    where the disk allows, as the owner is; the content check is what guards the file."""
+    stage_exdev(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 67)
+    before = files_under(root)
+    real = os.fchmod
+
+    def fat(fd: int, mode: int) -> None:
+        if mode != 0o644:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", fat)
+    (root / "copy.png").chmod(0o664)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert not done.skipped and len(done.removed) == 1
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and files_under(root) == before
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """The kept file was checked once, before the first of its cluster's files moved; a large
+    cluster takes a while, and a kept file deleted meanwhile (another program, a user tidying
+    up) did not stop it: with --permanent every copy was deleted after it, the picture gone
+    (QA pass 23). The kept files are looked at again before each file."""
+    root = tmp_path / "data"
+    save_png(68, root / "a-keep.png")
+    for n in range(3):
+        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    real = actions._move_one
+    moved: list[str] = []
+
+    def then_keeper_deleted(path: str, *a: Any) -> None:
+        real(path, *a)
+        moved.append(path)
+        if len(moved) == 1:
+            os.unlink(root / "a-keep.png")
+
+    monkeypatch.setattr(actions, "_move_one", then_keeper_deleted)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    assert len(done.removed) == 1 and len(moved) == 1
+    assert [s.reason for s in done.skipped] == [f"{root / 'a-keep.png'} (a kept file) is gone; the others were left"]
+    assert sorted(os.listdir(root)) == ["copy1.png", "copy2.png"]
+
+
+def test_undo_where_the_machine_has_another_name_but_the_same_folders_restores(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A container gets a new host name each run (docker run without --hostname): a removal run
+    in one was refused by every later undo, "written on 'a1b2c3', not on this machine", for good
+    (QA pass 23). The manifest names its folders by device and inode too; when they are the very
+    folders, the name does not matter, and the refusal says how to run it under the old name."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "host": "a1b2c3d4e5f6"}))
+    res = imgdup.undo(manifest)
+    assert not res.problems and len(res.restored) == 2 and files_under(data) == before
+    manifest.write_text(json.dumps({**doc, "host": "a1b2c3d4e5f6", "root_ids": [[1, 2]]}))
+    assert main(["--undo", str(manifest)]) == 1
+    assert "docker run --hostname" in capsys.readouterr().err
+
+
+def _disk_full_for_private_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk, for the one new folder a checked deletion makes (the quarantine is elsewhere)."""
+    real = os.mkdir
+
+    def full(path: Any, *a: Any, **k: Any) -> None:
+        if os.fsdecode(path).startswith(".imgdup-unlink-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)
+
+    monkeypatch.setattr(os, "mkdir", full)
+
+
+@pytest.mark.parametrize("permanent", [True, False])
+def test_duplicates_on_a_full_disk_can_still_be_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
+) -> None:
+    """On a full disk (8 MiB ext4 filled, the manifest on another disk) the private folder each
+    checked deletion renames its file into could not be made, and every cluster was skipped "No
+    space left on device", with --permanent or with a quarantine on another disk: no duplicate
+    could be removed where the space was most needed (QA pass 23). The file is renamed beside
+    itself instead, checked, then deleted."""
+    stage_exdev(monkeypatch)  # the quarantine on another disk: the move ends with a checked deletion
+    _disk_full_for_private_folders(monkeypatch)
+    root = tmp_path / "data"
+    pair(root, 69)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q", permanent=permanent)
+    assert not done.skipped and len(done.removed) == 1
+    assert sorted(os.listdir(root)) == ["a-keep.png"]  # nothing left beside it
+
+
+def test_a_kill_inside_a_checked_deletion_on_a_full_disk_leaves_the_file_to_be_put_back(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    pair(root, 70)
+    before = files_under(root)
+    script = textwrap.dedent(
+        f"""
+        import errno, os, signal, imgdup, imgdup.fsafe as fsafe
+        real = os.mkdir
+        def full(path, *a, **k):
+            if os.fsdecode(path).startswith(".imgdup-unlink-"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(path, *a, **k)
+        os.mkdir = full
+        def killed(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsafe._verify = killed  # renamed beside itself, before its check and unlink
+        imgdup.remove(imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(tmp_path / "q")!r},
+                      permanent=True)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    (staged,) = [p for p in root.iterdir() if p.name.startswith(".imgdup-unlink-")]
+    assert staged.name.endswith("-copy.png") and staged.is_file()
+    result = imgdup.find_duplicates([root], jobs=1)
+    assert [os.path.basename(r.path) for r in result.records] == ["a-keep.png"]
+    assert [s.path for s in result.skipped if "interrupted --permanent" in s.reason] == [str(staged)]
+    (manifest,) = (tmp_path / "q").glob("*/manifest.json")
+    with pytest.raises(imgdup.ManifestError, match="1 file was not deleted yet"):
+        imgdup.undo(manifest)
+    assert files_under(root) == before and sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
+
+
+def test_a_quarantine_on_a_full_disk_says_to_put_it_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "data"
+    pair(root, 71)
+    result = imgdup.find_duplicates([root], jobs=1)
+    real = os.mkdir
+
+    def full(path: Any, *a: Any, **k: Any) -> None:
+        if os.path.basename(os.fsdecode(path)) == "q":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)
+
+    monkeypatch.setattr(os, "mkdir", full)
+    with pytest.raises(imgdup.RemovalError, match="give --quarantine DIR"):
+        imgdup.remove(result, quarantine=tmp_path / "q", permanent=True)
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]

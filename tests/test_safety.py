@@ -356,7 +356,12 @@ def test_manifest_from_another_machine_or_pointing_outside_is_refused(two_cluste
     done = remove_with_hook(two_clusters, tmp_path / "q", None)
     manifest = Path(done.manifest)
     original = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps({**original, "host": "some-other-machine"}))
+    # another machine: another name, and folders that are not the ones the removal saw
+    other = {**original, "host": "some-other-machine", "root_ids": [[0, 0] for _ in original["roots"]]}
+    manifest.write_text(json.dumps(other))
+    with pytest.raises(imgdup.ManifestError, match="not on this machine"):
+        imgdup.undo(manifest)
+    manifest.write_text(json.dumps({k: v for k, v in other.items() if k != "root_ids"}))  # an older manifest
     with pytest.raises(imgdup.ManifestError, match="not on this machine"):
         imgdup.undo(manifest)
     # a forged entry that would "restore" a file outside the roots, from outside the quarantine
