@@ -7,6 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 import imgdup
 from imgdup.report.html import thumbnail_folder
 
@@ -237,3 +239,18 @@ def test_a_report_written_in_a_daemonic_process_makes_its_thumbnails_there(tmp_p
         count, sheets = pool.apply(_report_in_a_pool_worker, ((result, str(tmp_path / "r.html"), str(tmp_path / "s")),))
     assert count == 4 and len(sheets) == 2
     assert len(list(Path(thumbnail_folder(str(tmp_path / "r.html"))).iterdir())) == 4
+
+
+def test_verbose_says_what_the_page_and_the_montages_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-v logs each stage with its time: the page's thumbnails and the montages too (a second page
+    reuses the first one's thumbnails and says so)."""
+    from imgdup.cli import main
+
+    root = _distinct_pairs(tmp_path / "d", range(2))
+    args = ["-d", str(root), "-v", "--no-progress", "--no-cache", "-j", "2", "--report", str(tmp_path / "r.html")]
+    assert main([*args, "--montage", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"made 4 thumbnails for the page in \d+\.\d\d s \(0 reused", err), err
+    assert re.search(r"drew 2 montages in \d+\.\d\d s", err), err
+    assert main(args) == 0
+    assert re.search(r"made 0 thumbnails for the page in \d+\.\d\d s \(4 reused", capsys.readouterr().err)

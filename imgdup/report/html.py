@@ -19,8 +19,10 @@ import base64
 import hashlib
 import html
 import io
+import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, NamedTuple
@@ -34,6 +36,8 @@ from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from ..plan import to_document
 from .text import display_path, human_bytes, plural, root_labels
+
+log = logging.getLogger(__name__)
 
 GENERATOR = "<meta name='generator' content='imgdup'>"  # the mark that lets a later run replace this page
 THUMB = 256  # px, the longer side: the kept file is shown at up to 256 px, the others at 160
@@ -138,11 +142,16 @@ def write_thumbnails(
         else:
             todo[digest] = _Thumbnail(m.record.path, target)
     tasks = list(todo.values())
+    started = time.perf_counter()
     if progress and tasks:
         progress("thumbnails", 0, len(tasks))
     made = map_files(
         tasks, THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout,
         on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None, here_if_daemonic=True,
+    )  # fmt: skip
+    log.info(
+        "made %d %s for the page in %.2f s (%d reused from an earlier page)", len(tasks),
+        "thumbnail" if len(tasks) == 1 else "thumbnails", time.perf_counter() - started, len(out),
     )  # fmt: skip
     for (digest, task), res in zip(todo.items(), made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -18,6 +20,8 @@ from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from .text import display_path, root_labels, rooted
+
+log = logging.getLogger(__name__)
 
 THUMB = 160
 LABEL_HEIGHT = 48  # three lines: action, distance and pixel size; the path inside its root on two
@@ -174,6 +178,7 @@ def write_montages(
         _sheet(cluster, os.path.join(folder, f"cluster-{cluster.id:04d}.png"), labels) for cluster in result.clusters
     ]
     jobs = jobs or default_jobs()
+    started = time.perf_counter()
     if progress and sheets:
         progress("montages", 0, len(sheets))
     drawn = map_files(
@@ -188,6 +193,12 @@ def write_montages(
             done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
         if isinstance(done, OutputError):
             raise done
+    log.info(
+        "drew %d %s in %.2f s",
+        len(sheets),
+        "montage" if len(sheets) == 1 else "montages",
+        time.perf_counter() - started,
+    )
     written = [sheet.path for sheet in sheets]
     _drop_stale(folder, written)
     return written
