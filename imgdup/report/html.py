@@ -121,7 +121,7 @@ def write_thumbnails(
 
     The files are decoded again, in ``jobs`` worker processes (None: every core), each under the
     scan's guards (``timeout`` seconds a file, the memory bound: :func:`imgdup.parallel.map_files`):
-    a 20,000-file report's 8,937 thumbnails took 42 s in one process, which the worker pool
+    a 20,000-file report's 8,937 thumbnails took ~43 s in one process, which the worker pool
     divides among the cores; a file that hangs or crashes its decoder costs its own preview.
     ``progress(stage, done, total)``: as a scan's, stage ``"thumbnails"``."""
     check_thumbnail_folder(page, result.roots)
