@@ -237,3 +237,29 @@ def test_a_report_written_in_a_daemonic_process_makes_its_thumbnails_there(tmp_p
         count, sheets = pool.apply(_report_in_a_pool_worker, ((result, str(tmp_path / "r.html"), str(tmp_path / "s")),))
     assert count == 4 and len(sheets) == 2
     assert len(list(Path(thumbnail_folder(str(tmp_path / "r.html"))).iterdir())) == 4
+
+
+def test_the_report_writers_refuse_a_worker_count_or_timeout_a_scan_refuses(tmp_path: Path) -> None:
+    """QA pass 25: write_report, write_thumbnails and write_montages took any jobs and timeout.
+    A timeout of 0 or below timed every thumbnail out at once and wrote the page without a
+    single preview, NaN timed nothing out, jobs="2" raised a TypeError from inside the pool,
+    and jobs=0 or -2 ran as something else. They are refused as find_duplicates refuses them,
+    before anything is written."""
+    import pytest
+
+    from imgdup.report.html import write_thumbnails
+    from imgdup.report.montage import write_montages
+
+    result = scan(_distinct_pairs(tmp_path / "d", range(2)))
+    page, sheets = tmp_path / "review.html", tmp_path / "sheets"
+    bad: list[dict[str, object]] = [
+        {"timeout": 0}, {"timeout": -1.0}, {"timeout": float("nan")}, {"timeout": True}, {"timeout": "5"},
+        {"jobs": 0}, {"jobs": -2}, {"jobs": True}, {"jobs": "2"}, {"jobs": 1.5},
+    ]  # fmt: skip
+    for options in bad:
+        for write, where in ((imgdup.write_report, page), (write_thumbnails, page), (write_montages, sheets)):
+            with pytest.raises(imgdup.UsageError, match=r"(jobs|timeout) must"):
+                write(result, where, **options)  # type: ignore[operator]
+    assert not page.exists() and not Path(thumbnail_folder(str(page))).exists() and not sheets.exists()
+    imgdup.write_report(result, page, jobs=1, timeout=30)  # the good ones still work
+    assert len(list(Path(thumbnail_folder(str(page))).iterdir())) == 4

@@ -26,7 +26,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from ..errors import OutputError
+from ..errors import OutputError, check_workers
 from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
 from ..models import ScanResult
@@ -120,6 +120,8 @@ def write_thumbnails(
     a 20,000-file report's 8,937 thumbnails took 42 s in one process, which the worker pool
     divides among the cores; a file that hangs or crashes its decoder costs its own preview.
     ``progress(stage, done, total)``: as a scan's, stage ``"thumbnails"``."""
+    check_workers(jobs, timeout)
+    jobs = jobs or default_jobs()
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
@@ -141,7 +143,7 @@ def write_thumbnails(
     if progress and tasks:
         progress("thumbnails", 0, len(tasks))
     made = map_files(
-        tasks, THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout,
+        tasks, THUMB, _write_thumbnail, jobs=jobs, timeout=timeout,
         on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None, here_if_daemonic=True,
     )  # fmt: skip
     for (digest, task), res in zip(todo.items(), made):

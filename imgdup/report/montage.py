@@ -12,7 +12,7 @@ from typing import NamedTuple
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-from ..errors import OutputError, StrOrBytesPath, check_result, path_arg
+from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, path_arg
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
@@ -164,6 +164,8 @@ def write_montages(
     """
     check_result("write_montages", result)
     folder = path_arg("folder", folder)
+    check_workers(jobs, timeout)
+    jobs = jobs or default_jobs()
     _montage_folder(folder, result.roots)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -173,7 +175,6 @@ def write_montages(
     sheets = [
         _sheet(cluster, os.path.join(folder, f"cluster-{cluster.id:04d}.png"), labels) for cluster in result.clusters
     ]
-    jobs = jobs or default_jobs()
     if progress and sheets:
         progress("montages", 0, len(sheets))
     drawn = map_files(
