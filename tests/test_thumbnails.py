@@ -263,3 +263,23 @@ def test_the_report_writers_refuse_a_worker_count_or_timeout_a_scan_refuses(tmp_
     assert not page.exists() and not Path(thumbnail_folder(str(page))).exists() and not sheets.exists()
     imgdup.write_report(result, page, jobs=1, timeout=30)  # the good ones still work
     assert len(list(Path(thumbnail_folder(str(page))).iterdir())) == 4
+
+
+def test_a_picture_whose_first_copy_is_gone_is_previewed_from_another_copy(tmp_path: Path) -> None:
+    """QA pass 25: thumbnails are content-addressed, one per digest, made from the first member
+    with it. When that file was gone since the scan (or no longer decodes), its byte-identical
+    copies were not tried, as they were when thumbnails were made one by one in this process:
+    the picture showed no preview anywhere although a copy was there to make it from."""
+    root = _pairs(tmp_path / "d", range(3))
+    result = scan(root)
+    assert [len(c.members) for c in result.clusters] == [2, 2, 2]
+    gone = result.clusters[1].members[0].record
+    Path(gone.path).unlink()
+    for jobs in (1, 2):
+        page = tmp_path / f"j{jobs}.html"
+        imgdup.write_report(result, page, jobs=jobs)
+        text = page.read_text(encoding="utf-8")
+        for c in result.clusters:
+            assert f"j{jobs}_files/{c.members[0].record.digest[:32]}.jpg" in text
+        made = Path(thumbnail_folder(str(page))) / f"{gone.digest[:32]}.jpg"
+        assert made.read_bytes() == (tmp_path / "j1_files" / made.name).read_bytes()

@@ -113,7 +113,7 @@ def write_thumbnails(
 ) -> dict[str, str]:
     """Write one small JPEG per distinct cluster member (by content digest) beside ``page``, and
     for the members the page shows of the clusters inside the reference; returns digest -> URL
-    relative to the page. An unreadable file gets no thumbnail.
+    relative to the page. An unreadable file gets no thumbnail unless a byte-identical member's does.
 
     The files are decoded again, in ``jobs`` worker processes (None: every core), each under the
     scan's guards (``timeout`` seconds a file, the memory bound: :func:`imgdup.parallel.map_files`):
@@ -128,10 +128,14 @@ def write_thumbnails(
     base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
     todo: dict[str, _Thumbnail] = {}
+    others: dict[str, list[str]] = {}  # target -> the other members with its digest, tried in turn
     shown = [m for c in result.reference_clusters[:REFERENCE_SHOWN] for m in c.members[:REFERENCE_MEMBERS]]
     for m in [m for c in result.clusters for m in c.members] + shown:
         digest = m.record.digest
-        if digest in out or digest in todo:
+        if digest in out:
+            continue
+        if digest in todo:
+            others[todo[digest].target].append(m.record.path)
             continue
         name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
         target = os.path.join(folder, name)
@@ -139,18 +143,34 @@ def write_thumbnails(
             out[digest] = f"{base}/{name}"
         else:
             todo[digest] = _Thumbnail(m.record.path, target)
+            others[target] = []
     tasks = list(todo.values())
+    retried: list[_Thumbnail] = []
+
+    def next_copy(task: _Thumbnail, res: object) -> list[_Thumbnail]:
+        """A byte-identical copy's file where this one gave no thumbnail (gone or changed since
+        the scan): the picture is still shown, as it was when thumbnails were made one by one."""
+        rest = others[task.target]
+        if res is True or isinstance(res, OutputError) or not rest:
+            return []
+        retried.append(_Thumbnail(rest.pop(0), task.target))
+        return retried[-1:]
+
     if progress and tasks:
         progress("thumbnails", 0, len(tasks))
+    # no more workers than files it may try: with ``more`` map_files starts every one it is given
+    tries = len(tasks) + sum(map(len, others.values()))
     made = map_files(
-        tasks, THUMB, _write_thumbnail, jobs=jobs, timeout=timeout,
-        on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None, here_if_daemonic=True,
+        tasks, THUMB, _write_thumbnail, jobs=min(jobs, tries), timeout=timeout,
+        on_progress=(lambda n: progress("thumbnails", n, len(tasks) + len(retried))) if progress else None,
+        more=next_copy if any(others.values()) else None, here_if_daemonic=True,
     )  # fmt: skip
-    for (digest, task), res in zip(todo.items(), made):
+    digests = {task.target: digest for digest, task in todo.items()}
+    for task, res in zip(tasks + retried, made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made
             raise res
         if res is True:  # else gone or changed since the scan, or undecodable: shown without preview
-            out[digest] = f"{base}/{os.path.basename(task.target)}"
+            out[digests[task.target]] = f"{base}/{os.path.basename(task.target)}"
     _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
 
