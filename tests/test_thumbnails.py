@@ -283,3 +283,24 @@ def test_a_picture_whose_first_copy_is_gone_is_previewed_from_another_copy(tmp_p
             assert f"j{jobs}_files/{c.members[0].record.digest[:32]}.jpg" in text
         made = Path(thumbnail_folder(str(page))) / f"{gone.digest[:32]}.jpg"
         assert made.read_bytes() == (tmp_path / "j1_files" / made.name).read_bytes()
+
+
+def test_a_file_replaced_since_the_scan_gives_no_thumbnail_under_the_scanned_digest(tmp_path: Path) -> None:
+    """QA pass 25: a thumbnail is named by the scanned content's digest, and every later report
+    reuses it for that digest; it was made from whatever the member's file held by then. A
+    member overwritten with another picture since the scan had the other picture shown as its
+    own and as its byte-identical copy's, in this report and the next ones. The file is checked
+    (size and modification time, as a removal checks it) before and after it is decoded; the
+    copy gives the thumbnail."""
+    root = _pairs(tmp_path / "d", range(2))
+    result = scan(root)
+    first = result.clusters[0].members[0].record
+    before = tmp_path / "before.html"
+    imgdup.write_report(result, before, jobs=1)
+    name = f"{first.digest[:32]}.jpg"
+    expected = (Path(thumbnail_folder(str(before))) / name).read_bytes()
+    photo(77, (200, 150)).save(first.path, format="PNG")  # another picture under the member's name
+    for jobs in (1, 2):
+        page = tmp_path / f"j{jobs}.html"
+        imgdup.write_report(result, page, jobs=jobs)
+        assert (Path(thumbnail_folder(str(page))) / name).read_bytes() == expected

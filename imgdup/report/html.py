@@ -21,6 +21,7 @@ import html
 import io
 import os
 import re
+import stat
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, NamedTuple
@@ -29,7 +30,7 @@ from urllib.parse import quote
 from ..errors import OutputError, check_workers
 from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
-from ..models import ScanResult
+from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from ..plan import to_document
@@ -128,21 +129,21 @@ def write_thumbnails(
     base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
     todo: dict[str, _Thumbnail] = {}
-    others: dict[str, list[str]] = {}  # target -> the other members with its digest, tried in turn
+    others: dict[str, list[_Thumbnail]] = {}  # target -> the other members with its digest, tried in turn
     shown = [m for c in result.reference_clusters[:REFERENCE_SHOWN] for m in c.members[:REFERENCE_MEMBERS]]
     for m in [m for c in result.clusters for m in c.members] + shown:
         digest = m.record.digest
         if digest in out:
             continue
         if digest in todo:
-            others[todo[digest].target].append(m.record.path)
+            others[todo[digest].target].append(_Thumbnail.of(m.record, todo[digest].target))
             continue
         name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
         target = os.path.join(folder, name)
         if os.path.exists(target):
             out[digest] = f"{base}/{name}"
         else:
-            todo[digest] = _Thumbnail(m.record.path, target)
+            todo[digest] = _Thumbnail.of(m.record, target)
             others[target] = []
     tasks = list(todo.values())
     retried: list[_Thumbnail] = []
@@ -153,7 +154,7 @@ def write_thumbnails(
         rest = others[task.target]
         if res is True or isinstance(res, OutputError) or not rest:
             return []
-        retried.append(_Thumbnail(rest.pop(0), task.target))
+        retried.append(rest.pop(0))
         return retried[-1:]
 
     if progress and tasks:
@@ -176,16 +177,34 @@ def write_thumbnails(
 
 
 class _Thumbnail(NamedTuple):
-    """One thumbnail to make: a member's file, and where its JPEG goes."""
+    """One thumbnail to make: a member's file as scanned, and where its JPEG goes."""
 
     path: str
     target: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, record: ImageRecord, target: str) -> _Thumbnail:
+        return cls(record.path, target, record.entry.size, record.entry.mtime_ns)
+
+    def check(self) -> None:
+        """Raise unless the file is still the regular file that was scanned (size and
+        modification time, as a removal checks): the thumbnail is named by the scanned
+        content's digest, and a later report reuses it for that digest."""
+        st = os.stat(self.path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("no longer a regular file")  # a named pipe: its open would block until the timeout
+        if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
+            raise ValueError("changed since the scan (size or modification time)")
 
 
 def _write_thumbnail(task: _Thumbnail, size: int) -> bool | OutputError:
     """Make one thumbnail, in a worker (:func:`write_thumbnails`); an :class:`OutputError` is
     handed back to be raised there, a file that cannot be decoded fails as in a scan."""
+    task.check()
     thumb = load_thumbnail(task.path, size)
+    task.check()  # not replaced while it was decoded
     buf = io.BytesIO()
     thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
     try:
