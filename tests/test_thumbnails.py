@@ -7,6 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 import imgdup
 from imgdup.report.html import thumbnail_folder
 
@@ -94,12 +96,19 @@ def test_thumbnails_made_by_several_workers_are_the_ones_one_makes(tmp_path: Pat
     assert made[1] == made[2] == made[3]
 
 
-def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(tmp_path: Path) -> None:
+def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Making the page's thumbnails decodes every member again, with the scan's per-file timeout:
     a file that blocks its decoder (here a member replaced by a named pipe after the scan: its
     open never returns) is shown without a preview, and the page is written. Before, the report
-    waited on it forever."""
+    waited on it forever. (A named pipe is refused before it is opened since QA pass 25: that
+    check is taken out here, in the forked workers too, so that the timeout is what is tested.)"""
     import os
+
+    from imgdup.report import html
+
+    monkeypatch.setattr(html._Thumbnail, "check", lambda self: None)
 
     root = _distinct_pairs(tmp_path / "d", range(3))
     result = scan(root)
