@@ -154,25 +154,36 @@ def test_montages_drawn_by_several_workers_are_the_ones_one_draws(tmp_path: Path
     assert sheets[1] == sheets[2] == sheets[3]
 
 
-def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(tmp_path: Path) -> None:
+def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A member whose decode blocks (replaced by a named pipe since the scan) used to hang
     ``--montage`` forever; its sheet is now drawn again file by file under the timeout, and it
-    comes out as it does for a file deleted since the scan: that place reads "(unreadable)"."""
+    comes out as it does for a file deleted since the scan: that place reads "(unreadable)".
+    (A named pipe is refused before it is opened since QA pass 25: that check is taken out for
+    the hung sheets, in the forked workers too, so that the timeout and the redrawing are tested.)"""
     import os
 
+    from imgdup.report import montage
     from imgdup.report.montage import write_montages
 
     root = _distinct_pairs(tmp_path / "d", range(3))
     result = scan(root)
     stuck = root / "1.jpg"
+    (scanned,) = [m.record.entry for c in result.clusters for m in c.members if m.record.path == str(stuck)]
     stuck.unlink()
     gone = write_montages(result, tmp_path / "gone", jobs=2)
     os.mkfifo(stuck)
-    hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(montage, "check_as_scanned", lambda *_: None)
+        hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
     assert [Path(p).name for p in hung] == [Path(p).name for p in gone]
     assert [Path(p).read_bytes() for p in hung] == [Path(p).read_bytes() for p in gone]
+    refused = write_montages(result, tmp_path / "refused", jobs=2)  # the named pipe, refused before its open
+    assert [Path(p).read_bytes() for p in refused] == [Path(p).read_bytes() for p in gone]
     stuck.unlink()
-    photo(1).save(root / "1.jpg", quality=95)  # readable again: its sheet differs
+    photo(1).save(stuck, quality=95)  # readable again, as scanned: its sheet differs
+    os.utime(stuck, ns=(scanned.mtime_ns, scanned.mtime_ns))
     assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != [
         Path(p).read_bytes() for p in gone
     ]
@@ -313,3 +324,25 @@ def test_a_file_replaced_since_the_scan_gives_no_thumbnail_under_the_scanned_dig
         page = tmp_path / f"j{jobs}.html"
         imgdup.write_report(result, page, jobs=jobs)
         assert (Path(thumbnail_folder(str(page))) / name).read_bytes() == expected
+
+
+def test_a_montage_shows_no_other_picture_under_a_members_name(tmp_path: Path) -> None:
+    """QA pass 25: a member overwritten with another picture since the scan was drawn on its
+    sheet, labelled with its name, size and action (REMOVE d=0), as if that picture were the
+    duplicate. Its place reads "(unreadable)", as for a file deleted since the scan; the file
+    as scanned (bytes and modification time) is drawn as before."""
+    import os
+
+    from imgdup.report.montage import write_montages
+
+    root = _distinct_pairs(tmp_path / "d", range(2))
+    result = scan(root)
+    member = result.clusters[0].members[1].record
+    kept = Path(member.path).read_bytes()
+    Path(member.path).unlink()
+    gone = [Path(p).read_bytes() for p in write_montages(result, tmp_path / "gone", jobs=2)]
+    photo(90).save(member.path, format="JPEG" if member.path.endswith(".jpg") else "PNG")
+    assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "other", jobs=2)] == gone
+    Path(member.path).write_bytes(kept)
+    os.utime(member.path, ns=(member.entry.mtime_ns, member.entry.mtime_ns))
+    assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != gone

@@ -21,14 +21,13 @@ import html
 import io
 import os
 import re
-import stat
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from ..errors import OutputError, check_workers
-from ..fsafe import inside, write_output
+from ..fsafe import check_as_scanned, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
@@ -189,14 +188,9 @@ class _Thumbnail(NamedTuple):
         return cls(record.path, target, record.entry.size, record.entry.mtime_ns)
 
     def check(self) -> None:
-        """Raise unless the file is still the regular file that was scanned (size and
-        modification time, as a removal checks): the thumbnail is named by the scanned
+        """Raise unless the file is still as scanned: the thumbnail is named by the scanned
         content's digest, and a later report reuses it for that digest."""
-        st = os.stat(self.path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("no longer a regular file")  # a named pipe: its open would block until the timeout
-        if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
-            raise ValueError("changed since the scan (size or modification time)")
+        check_as_scanned(self.path, self.size, self.mtime_ns)
 
 
 def _write_thumbnail(task: _Thumbnail, size: int) -> bool | OutputError:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
 from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, path_arg
-from ..fsafe import check_output, inside, write_output
+from ..fsafe import check_as_scanned, check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
@@ -38,6 +38,8 @@ class _Place(NamedTuple):
     distance: int
     size: str  # "640x480"
     name: str  # the path inside its root, as the text report prints it
+    bytes: int  # the file as scanned: one changed since shows no other picture under its name
+    mtime_ns: int
 
 
 class _Sheet(NamedTuple):
@@ -66,9 +68,9 @@ def _tile(place: _Place, thumb: Image.Image | None) -> Image.Image:
     return tile
 
 
-def _thumbnail_or_none(path: str) -> Image.Image | None:
+def _thumbnail_or_none(place: _Place) -> Image.Image | None:
     try:
-        return load_thumbnail(path, THUMB)
+        return _thumbnail_task(place, THUMB)
     except Exception:  # noqa: BLE001 - the file may be gone or changed since the scan
         return None
 
@@ -204,6 +206,8 @@ def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
             m.distance,
             f"{m.record.width}x{m.record.height}",
             _tile_name(m.record.entry, labels),
+            m.record.entry.size,
+            m.record.entry.mtime_ns,
         )
         for m in cluster.members[:shown]
     )
@@ -212,12 +216,16 @@ def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
 
 def _draw_and_write(sheet: _Sheet, _settings: None) -> bool | OutputError:
     """Draw and write one sheet, in a worker; an :class:`OutputError` is handed back to be raised."""
-    return _write(sheet, [_thumbnail_or_none(p.path) for p in sheet.places])
+    return _write(sheet, [_thumbnail_or_none(p) for p in sheet.places])
 
 
 def _thumbnail_task(place: _Place, size: int) -> Image.Image:
-    """One member's thumbnail, in a worker of its own (a sheet that hung: :func:`write_montages`)."""
-    return load_thumbnail(place.path, size)
+    """One member's thumbnail (in a worker of its own when a sheet hung: :func:`write_montages`),
+    from its file only while that is as scanned, checked before and after it is decoded."""
+    check_as_scanned(place.path, place.bytes, place.mtime_ns)
+    thumb = load_thumbnail(place.path, size)
+    check_as_scanned(place.path, place.bytes, place.mtime_ns)
+    return thumb
 
 
 def _write(sheet: _Sheet, thumbs: Sequence[Image.Image | None]) -> bool | OutputError:
