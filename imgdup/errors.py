@@ -49,6 +49,16 @@ def path_arg(name: str, value: object) -> str:
     raise UsageError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
 
 
+def check_workers(jobs: object, timeout: object) -> None:
+    """Refuse a report writer's ``jobs`` (None: every core) and ``timeout`` as a scan refuses them:
+    a timeout of 0 or below timed every thumbnail out at once and wrote the page without
+    previews, NaN timed nothing out, and jobs="2" raised a TypeError from inside the pool."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
 def check_result(func: str, value: object) -> None:
     """Refuse anything but a :class:`~imgdup.models.ScanResult` where a function acts on or
     reports one: a loaded plan, its document or a folder name raised an AttributeError from

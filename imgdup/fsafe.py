@@ -92,6 +92,17 @@ class Identity:
         return None
 
 
+def check_as_scanned(path: str, size: int, mtime_ns: int) -> None:
+    """Raise ValueError unless ``path`` is still a regular file of the scanned size and modification
+    time (what a removal checks): a preview drawn from it would show another picture under the
+    scanned one's name. A named pipe is refused before its open blocks."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("no longer a regular file")
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        raise ValueError("changed since the scan (size or modification time)")
+
+
 def inside(path: str, folder: str) -> bool:
     """``path`` is ``folder`` or below it (both absolute and normalised)."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

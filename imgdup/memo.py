@@ -151,6 +151,8 @@ def decode(value: Any, records: Sequence[ImageRecord]) -> Clustered | None:
         return None
     ok = all(
         type(c.id) is int and isinstance(c.keep_reason, str) and type(c.diameter) is int
+        # the keeper one of its members, each member once, as encode wrote them
+        and any(m.record is c.keep for m in c.members) and len({id(m.record) for m in c.members}) == len(c.members)
         and all(type(m.distance) is int and (m.via_distance is None or type(m.via_distance) is int)
                 for m in c.members)
         for c in clusters
@@ -186,6 +188,10 @@ def keepers(value: Any, records: Sequence[ImageRecord]) -> dict[frozenset[str], 
                 r = records[i]
                 paths.append(r.path)
                 decided.append((r, d, actions[a], None if v is None else records[v].path, vd, _kind(how)))
+            # the keeper one of its members, each member once (a hand-edited row: the keeper of
+            # another cluster ended the scan with a KeyError, a member twice was shown twice)
+            if records[keep].path not in paths or len(set(paths)) != len(paths):
+                return None
             out[frozenset(paths)] = Remembered(records[keep].path, reason, diameter, tuple(decided))
         if not all(type(i) is int and 0 <= i < n for i in low_v):
             return None

@@ -219,3 +219,32 @@ def test_the_keep_reason_does_not_say_one_rule_twice() -> None:
         [worst, second, best], ("quality", "path"), lambda rs: [verdicts[r.path] for r in rs]
     )
     assert keeper is best and reason == "highest JPEG quality (q94 vs q92)"
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [[0, 0, "keep", None, None, None], [1, 4, "keep", 0, 4, None]],  # keeper (c) not a member
+        [[0, 0, "keep", None, None, None], [1, 4, "keep", 0, 4, None], [1, 4, "keep", 0, 4, None]],  # b twice
+    ],
+)
+def test_a_hand_edited_remembered_cluster_is_a_miss_not_a_crash_nor_a_member_twice(members: list[object]) -> None:
+    """QA pass 25: a remembered reference cluster is read from the cache's ``searches`` table,
+    which anyone may edit. A row whose keeper is another cluster's file ended the scan with a
+    KeyError (taken as remembered, its keeper was looked up among its members); one listing a
+    member twice showed it twice. Both are misses: the cluster is decided afresh."""
+    from imgdup.memo import decode, keepers
+    from imgdup.models import FileEntry, ImageRecord
+    from imgdup.policy import decide_all
+
+    def rec(name: str, h: int) -> ImageRecord:
+        return ImageRecord(FileEntry(f"/d/{name}", "/d", name, 10, 1, sum(map(ord, name)), 1), 8, 8, h, name * 8)
+
+    a, b, c, e = rec("ref/a", 0), rec("ref/b", 0b1111), rec("ref/c", 1 << 40), rec("new/e", 1 << 20)
+    keep = 2 if len(members) == 2 else 0
+    value = [[[0, keep, "r", 4, members]], []]
+    assert keepers(value, [a, b, c]) is None and decode(value, [a, b, c]) is None
+    options = {"threshold": 8, "keep": ("pixels", "path"), "protected": lambda r: r.path.startswith("/d/ref/")}
+    chosen = keepers(value, [a, b, c]) or {}
+    got = decide_all([[a, b], [e, c]], chosen=chosen, **options)  # type: ignore[arg-type]
+    assert got == decide_all([[a, b], [e, c]], **options)  # type: ignore[arg-type]

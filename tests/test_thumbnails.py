@@ -96,12 +96,19 @@ def test_thumbnails_made_by_several_workers_are_the_ones_one_makes(tmp_path: Pat
     assert made[1] == made[2] == made[3]
 
 
-def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(tmp_path: Path) -> None:
+def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Making the page's thumbnails decodes every member again, with the scan's per-file timeout:
     a file that blocks its decoder (here a member replaced by a named pipe after the scan: its
     open never returns) is shown without a preview, and the page is written. Before, the report
-    waited on it forever."""
+    waited on it forever. (A named pipe is refused before it is opened since QA pass 25: that
+    check is taken out here, in the forked workers too, so that the timeout is what is tested.)"""
     import os
+
+    from imgdup.report import html
+
+    monkeypatch.setattr(html._Thumbnail, "check", lambda self: None)
 
     root = _distinct_pairs(tmp_path / "d", range(3))
     result = scan(root)
@@ -147,25 +154,36 @@ def test_montages_drawn_by_several_workers_are_the_ones_one_draws(tmp_path: Path
     assert sheets[1] == sheets[2] == sheets[3]
 
 
-def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(tmp_path: Path) -> None:
+def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A member whose decode blocks (replaced by a named pipe since the scan) used to hang
     ``--montage`` forever; its sheet is now drawn again file by file under the timeout, and it
-    comes out as it does for a file deleted since the scan: that place reads "(unreadable)"."""
+    comes out as it does for a file deleted since the scan: that place reads "(unreadable)".
+    (A named pipe is refused before it is opened since QA pass 25: that check is taken out for
+    the hung sheets, in the forked workers too, so that the timeout and the redrawing are tested.)"""
     import os
 
+    from imgdup.report import montage
     from imgdup.report.montage import write_montages
 
     root = _distinct_pairs(tmp_path / "d", range(3))
     result = scan(root)
     stuck = root / "1.jpg"
+    (scanned,) = [m.record.entry for c in result.clusters for m in c.members if m.record.path == str(stuck)]
     stuck.unlink()
     gone = write_montages(result, tmp_path / "gone", jobs=2)
     os.mkfifo(stuck)
-    hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(montage, "check_as_scanned", lambda *_: None)
+        hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
     assert [Path(p).name for p in hung] == [Path(p).name for p in gone]
     assert [Path(p).read_bytes() for p in hung] == [Path(p).read_bytes() for p in gone]
+    refused = write_montages(result, tmp_path / "refused", jobs=2)  # the named pipe, refused before its open
+    assert [Path(p).read_bytes() for p in refused] == [Path(p).read_bytes() for p in gone]
     stuck.unlink()
-    photo(1).save(root / "1.jpg", quality=95)  # readable again: its sheet differs
+    photo(1).save(stuck, quality=95)  # readable again, as scanned: its sheet differs
+    os.utime(stuck, ns=(scanned.mtime_ns, scanned.mtime_ns))
     assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != [
         Path(p).read_bytes() for p in gone
     ]
@@ -254,3 +272,92 @@ def test_verbose_says_what_the_page_and_the_montages_cost(tmp_path: Path, capsys
     assert re.search(r"drew 2 montages in \d+\.\d\d s", err), err
     assert main(args) == 0
     assert re.search(r"made 0 thumbnails for the page in \d+\.\d\d s \(4 reused", capsys.readouterr().err)
+
+
+def test_the_report_writers_refuse_a_worker_count_or_timeout_a_scan_refuses(tmp_path: Path) -> None:
+    """QA pass 25: write_report, write_thumbnails and write_montages took any jobs and timeout.
+    A timeout of 0 or below timed every thumbnail out at once and wrote the page without a
+    single preview, NaN timed nothing out, jobs="2" raised a TypeError from inside the pool,
+    and jobs=0 or -2 ran as something else. They are refused as find_duplicates refuses them,
+    before anything is written."""
+    import pytest
+
+    from imgdup.report.html import write_thumbnails
+    from imgdup.report.montage import write_montages
+
+    result = scan(_distinct_pairs(tmp_path / "d", range(2)))
+    page, sheets = tmp_path / "review.html", tmp_path / "sheets"
+    bad: list[dict[str, object]] = [
+        {"timeout": 0}, {"timeout": -1.0}, {"timeout": float("nan")}, {"timeout": True}, {"timeout": "5"},
+        {"jobs": 0}, {"jobs": -2}, {"jobs": True}, {"jobs": "2"}, {"jobs": 1.5},
+    ]  # fmt: skip
+    for options in bad:
+        for write, where in ((imgdup.write_report, page), (write_thumbnails, page), (write_montages, sheets)):
+            with pytest.raises(imgdup.UsageError, match=r"(jobs|timeout) must"):
+                write(result, where, **options)  # type: ignore[operator]
+    assert not page.exists() and not Path(thumbnail_folder(str(page))).exists() and not sheets.exists()
+    imgdup.write_report(result, page, jobs=1, timeout=30)  # the good ones still work
+    assert len(list(Path(thumbnail_folder(str(page))).iterdir())) == 4
+
+
+def test_a_picture_whose_first_copy_is_gone_is_previewed_from_another_copy(tmp_path: Path) -> None:
+    """QA pass 25: thumbnails are content-addressed, one per digest, made from the first member
+    with it. When that file was gone since the scan (or no longer decodes), its byte-identical
+    copies were not tried, as they were when thumbnails were made one by one in this process:
+    the picture showed no preview anywhere although a copy was there to make it from."""
+    root = _pairs(tmp_path / "d", range(3))
+    result = scan(root)
+    assert [len(c.members) for c in result.clusters] == [2, 2, 2]
+    gone = result.clusters[1].members[0].record
+    Path(gone.path).unlink()
+    for jobs in (1, 2):
+        page = tmp_path / f"j{jobs}.html"
+        imgdup.write_report(result, page, jobs=jobs)
+        text = page.read_text(encoding="utf-8")
+        for c in result.clusters:
+            assert f"j{jobs}_files/{c.members[0].record.digest[:32]}.jpg" in text
+        made = Path(thumbnail_folder(str(page))) / f"{gone.digest[:32]}.jpg"
+        assert made.read_bytes() == (tmp_path / "j1_files" / made.name).read_bytes()
+
+
+def test_a_file_replaced_since_the_scan_gives_no_thumbnail_under_the_scanned_digest(tmp_path: Path) -> None:
+    """QA pass 25: a thumbnail is named by the scanned content's digest, and every later report
+    reuses it for that digest; it was made from whatever the member's file held by then. A
+    member overwritten with another picture since the scan had the other picture shown as its
+    own and as its byte-identical copy's, in this report and the next ones. The file is checked
+    (size and modification time, as a removal checks it) before and after it is decoded; the
+    copy gives the thumbnail."""
+    root = _pairs(tmp_path / "d", range(2))
+    result = scan(root)
+    first = result.clusters[0].members[0].record
+    before = tmp_path / "before.html"
+    imgdup.write_report(result, before, jobs=1)
+    name = f"{first.digest[:32]}.jpg"
+    expected = (Path(thumbnail_folder(str(before))) / name).read_bytes()
+    photo(77, (200, 150)).save(first.path, format="PNG")  # another picture under the member's name
+    for jobs in (1, 2):
+        page = tmp_path / f"j{jobs}.html"
+        imgdup.write_report(result, page, jobs=jobs)
+        assert (Path(thumbnail_folder(str(page))) / name).read_bytes() == expected
+
+
+def test_a_montage_shows_no_other_picture_under_a_members_name(tmp_path: Path) -> None:
+    """QA pass 25: a member overwritten with another picture since the scan was drawn on its
+    sheet, labelled with its name, size and action (REMOVE d=0), as if that picture were the
+    duplicate. Its place reads "(unreadable)", as for a file deleted since the scan; the file
+    as scanned (bytes and modification time) is drawn as before."""
+    import os
+
+    from imgdup.report.montage import write_montages
+
+    root = _distinct_pairs(tmp_path / "d", range(2))
+    result = scan(root)
+    member = result.clusters[0].members[1].record
+    kept = Path(member.path).read_bytes()
+    Path(member.path).unlink()
+    gone = [Path(p).read_bytes() for p in write_montages(result, tmp_path / "gone", jobs=2)]
+    photo(90).save(member.path, format="JPEG" if member.path.endswith(".jpg") else "PNG")
+    assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "other", jobs=2)] == gone
+    Path(member.path).write_bytes(kept)
+    os.utime(member.path, ns=(member.entry.mtime_ns, member.entry.mtime_ns))
+    assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != gone

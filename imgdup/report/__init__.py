@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import StrOrBytesPath, UsageError, check_result, path_arg
+from ..errors import StrOrBytesPath, UsageError, check_result, check_workers, path_arg
 from ..fsafe import check_output, write_output
 from ..models import ScanResult
 from .tables import CSV_FIRST_COLUMNS, to_csv, to_json
@@ -88,6 +88,7 @@ def write_report(
     check_result("write_report", result)
     path = path_arg("path", path)
     fmt = report_format(path)
+    check_workers(jobs, 1.0 if timeout is None else timeout)  # whatever the format: as documented
     if fmt == "html":
         from .html import to_html, write_thumbnails
 

@@ -28,10 +28,10 @@ from importlib import resources
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from ..errors import OutputError
-from ..fsafe import inside, write_output
+from ..errors import OutputError, check_workers
+from ..fsafe import check_as_scanned, inside, write_output
 from ..hashing import load_thumbnail
-from ..models import ScanResult
+from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from ..plan import to_document
@@ -117,62 +117,97 @@ def write_thumbnails(
 ) -> dict[str, str]:
     """Write one small JPEG per distinct cluster member (by content digest) beside ``page``, and
     for the members the page shows of the clusters inside the reference; returns digest -> URL
-    relative to the page. An unreadable file gets no thumbnail.
+    relative to the page. An unreadable file gets no thumbnail unless a byte-identical member's does.
 
     The files are decoded again, in ``jobs`` worker processes (None: every core), each under the
     scan's guards (``timeout`` seconds a file, the memory bound: :func:`imgdup.parallel.map_files`):
     a 20,000-file report's 8,937 thumbnails took ~43 s in one process, which the worker pool
     divides among the cores; a file that hangs or crashes its decoder costs its own preview.
     ``progress(stage, done, total)``: as a scan's, stage ``"thumbnails"``."""
+    check_workers(jobs, timeout)
+    jobs = jobs or default_jobs()
     check_thumbnail_folder(page, result.roots)
     folder = thumbnail_folder(os.fspath(page))
     os.makedirs(folder, exist_ok=True)
     base = quote(os.fsencode(os.path.basename(folder)))  # the name's bytes: it may not be UTF-8
     out: dict[str, str] = {}
     todo: dict[str, _Thumbnail] = {}
+    others: dict[str, list[_Thumbnail]] = {}  # target -> the other members with its digest, tried in turn
     shown = [m for c in result.reference_clusters[:REFERENCE_SHOWN] for m in c.members[:REFERENCE_MEMBERS]]
     for m in [m for c in result.clusters for m in c.members] + shown:
         digest = m.record.digest
-        if digest in out or digest in todo:
+        if digest in out:
+            continue
+        if digest in todo:
+            others[todo[digest].target].append(_Thumbnail.of(m.record, todo[digest].target))
             continue
         name = f"{digest[:32]}.jpg"  # content-addressed: a re-run reuses what is there
         target = os.path.join(folder, name)
         if os.path.exists(target):
             out[digest] = f"{base}/{name}"
         else:
-            todo[digest] = _Thumbnail(m.record.path, target)
+            todo[digest] = _Thumbnail.of(m.record, target)
+            others[target] = []
     tasks = list(todo.values())
     started = time.perf_counter()
+    retried: list[_Thumbnail] = []
+
+    def next_copy(task: _Thumbnail, res: object) -> list[_Thumbnail]:
+        """A byte-identical copy's file where this one gave no thumbnail (gone or changed since
+        the scan): the picture is still shown, as it was when thumbnails were made one by one."""
+        rest = others[task.target]
+        if res is True or isinstance(res, OutputError) or not rest:
+            return []
+        retried.append(rest.pop(0))
+        return retried[-1:]
+
     if progress and tasks:
         progress("thumbnails", 0, len(tasks))
+    # no more workers than files it may try: with ``more`` map_files starts every one it is given
+    tries = len(tasks) + sum(map(len, others.values()))
     made = map_files(
-        tasks, THUMB, _write_thumbnail, jobs=jobs or default_jobs(), timeout=timeout,
-        on_progress=(lambda n: progress("thumbnails", n, len(tasks))) if progress else None, here_if_daemonic=True,
+        tasks, THUMB, _write_thumbnail, jobs=min(jobs, tries), timeout=timeout,
+        on_progress=(lambda n: progress("thumbnails", n, len(tasks) + len(retried))) if progress else None,
+        more=next_copy if any(others.values()) else None, here_if_daemonic=True,
     )  # fmt: skip
     log.info(
         "made %d %s for the page in %.2f s (%d reused from an earlier page)", len(tasks),
         "thumbnail" if len(tasks) == 1 else "thumbnails", time.perf_counter() - started, len(out),
     )  # fmt: skip
-    for (digest, task), res in zip(todo.items(), made):
+    digests = {task.target: digest for digest, task in todo.items()}
+    for task, res in zip(tasks + retried, made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made
             raise res
         if res is True:  # else gone or changed since the scan, or undecodable: shown without preview
-            out[digest] = f"{base}/{os.path.basename(task.target)}"
+            out[digests[task.target]] = f"{base}/{os.path.basename(task.target)}"
     _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
 
 
 class _Thumbnail(NamedTuple):
-    """One thumbnail to make: a member's file, and where its JPEG goes."""
+    """One thumbnail to make: a member's file as scanned, and where its JPEG goes."""
 
     path: str
     target: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, record: ImageRecord, target: str) -> _Thumbnail:
+        return cls(record.path, target, record.entry.size, record.entry.mtime_ns)
+
+    def check(self) -> None:
+        """Raise unless the file is still as scanned: the thumbnail is named by the scanned
+        content's digest, and a later report reuses it for that digest."""
+        check_as_scanned(self.path, self.size, self.mtime_ns)
 
 
 def _write_thumbnail(task: _Thumbnail, size: int) -> bool | OutputError:
     """Make one thumbnail, in a worker (:func:`write_thumbnails`); an :class:`OutputError` is
     handed back to be raised there, a file that cannot be decoded fails as in a scan."""
+    task.check()
     thumb = load_thumbnail(task.path, size)
+    task.check()  # not replaced while it was decoded
     buf = io.BytesIO()
     thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
     try:

@@ -14,8 +14,8 @@ from typing import NamedTuple
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-from ..errors import OutputError, StrOrBytesPath, check_result, path_arg
-from ..fsafe import check_output, inside, write_output
+from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, path_arg
+from ..fsafe import check_as_scanned, check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
@@ -42,6 +42,8 @@ class _Place(NamedTuple):
     distance: int
     size: str  # "640x480"
     name: str  # the path inside its root, as the text report prints it
+    bytes: int  # the file as scanned: one changed since shows no other picture under its name
+    mtime_ns: int
 
 
 class _Sheet(NamedTuple):
@@ -70,9 +72,9 @@ def _tile(place: _Place, thumb: Image.Image | None) -> Image.Image:
     return tile
 
 
-def _thumbnail_or_none(path: str) -> Image.Image | None:
+def _thumbnail_or_none(place: _Place) -> Image.Image | None:
     try:
-        return load_thumbnail(path, THUMB)
+        return _thumbnail_task(place, THUMB)
     except Exception:  # noqa: BLE001 - the file may be gone or changed since the scan
         return None
 
@@ -168,6 +170,8 @@ def write_montages(
     """
     check_result("write_montages", result)
     folder = path_arg("folder", folder)
+    check_workers(jobs, timeout)
+    jobs = jobs or default_jobs()
     _montage_folder(folder, result.roots)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -177,7 +181,6 @@ def write_montages(
     sheets = [
         _sheet(cluster, os.path.join(folder, f"cluster-{cluster.id:04d}.png"), labels) for cluster in result.clusters
     ]
-    jobs = jobs or default_jobs()
     started = time.perf_counter()
     if progress and sheets:
         progress("montages", 0, len(sheets))
@@ -214,6 +217,8 @@ def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
             m.distance,
             f"{m.record.width}x{m.record.height}",
             _tile_name(m.record.entry, labels),
+            m.record.entry.size,
+            m.record.entry.mtime_ns,
         )
         for m in cluster.members[:shown]
     )
@@ -222,12 +227,16 @@ def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
 
 def _draw_and_write(sheet: _Sheet, _settings: None) -> bool | OutputError:
     """Draw and write one sheet, in a worker; an :class:`OutputError` is handed back to be raised."""
-    return _write(sheet, [_thumbnail_or_none(p.path) for p in sheet.places])
+    return _write(sheet, [_thumbnail_or_none(p) for p in sheet.places])
 
 
 def _thumbnail_task(place: _Place, size: int) -> Image.Image:
-    """One member's thumbnail, in a worker of its own (a sheet that hung: :func:`write_montages`)."""
-    return load_thumbnail(place.path, size)
+    """One member's thumbnail (in a worker of its own when a sheet hung: :func:`write_montages`),
+    from its file only while that is as scanned, checked before and after it is decoded."""
+    check_as_scanned(place.path, place.bytes, place.mtime_ns)
+    thumb = load_thumbnail(place.path, size)
+    check_as_scanned(place.path, place.bytes, place.mtime_ns)
+    return thumb
 
 
 def _write(sheet: _Sheet, thumbs: Sequence[Image.Image | None]) -> bool | OutputError:
