@@ -1031,6 +1031,11 @@ class _Steps:
                 self.tried.add(r.path)
                 self.missed += 1
                 log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
+                if isinstance(res, HashFailure) and not res.transient and r.traits is not None and r.traits.intact:
+                    # Its full decode fails (a broken stream past what the hash pass read, a
+                    # decoder crash): what Pillow's full check would have said. It never wins;
+                    # for this run only (the cache keeps what the hash pass saw).
+                    self.measured[r.path] = replace(r, traits=replace(r.traits, intact=False))
         self.done += 1
         self._open[need.cluster] -= 1
         return self._open[need.cluster] == 0

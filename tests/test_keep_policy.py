@@ -1047,3 +1047,45 @@ def test_measuring_cluster_by_cluster_chooses_as_measuring_in_rounds(tmp_path: P
         (c.keep.path, c.keep_reason, [(m.record.path, m.action) for m in c.members]) for c in result.clusters
     ]
     assert {r.path: r.quality for r in again.records} == {r.path: r.quality for r in result.records}
+
+
+def test_a_file_whose_full_decode_fails_in_the_measuring_never_wins(tmp_path: Path) -> None:
+    """Issue 9: a file that fails a full decode never wins. The hash pass may read a file that the
+    keep policy's full decode then cannot (a decoder crash, a broken stream past what a reduced
+    decode reads): it was kept as "most pixels, not an enlargement", unmeasured (QA pass 25). A
+    failure that says nothing of the file (a timeout, the memory bound: transient) leaves it as
+    it was."""
+    from imgdup import pipeline
+    from imgdup.models import HashFailure
+
+    root = tmp_path / "d"
+    root.mkdir()
+    img = detailed(181, (600, 450))
+    img.save(root / "a_big.png")
+    img.resize((img.width // 2, img.height // 2)).save(root / "b_half.jpg", quality=90)
+    img.save(root / "c_q30.jpg", quality=30)
+    result = imgdup.find_duplicates(root, jobs=1, cache=None)
+    (cluster,) = result.clusters
+    assert cluster.keep.path.endswith("a_big.png")
+    records = [dataclasses.replace(r, quality=None) for r in result.records]
+
+    def decide(reason: str, transient: bool) -> imgdup.models.Cluster:
+        def measure(entries, settings, work):  # type: ignore[no-untyped-def]
+            return [
+                HashFailure(e.path, reason, transient=transient) if e.path.endswith("a_big.png") else work(e, settings)
+                for e in entries
+            ]
+
+        (c,) = pipeline.cluster_records(
+            records, result.settings.hash, threshold=result.settings.threshold, keep=result.settings.keep,
+            jobs=1, measure=measure,
+        ).clusters  # fmt: skip
+        return c
+
+    broken = decide("cannot decode: OSError: broken data stream when reading image file", False)
+    assert not broken.keep.path.endswith("a_big.png")
+    assert "intact" in broken.keep_reason
+    crashed = decide("the decoder crashed (signal 11); file skipped", False)
+    assert crashed.keep.path == broken.keep.path
+    slow = decide("decoding took longer than 60 s; file skipped", True)
+    assert slow.keep.path.endswith("a_big.png")
