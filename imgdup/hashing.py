@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import quality as quality_mod
+from .fsafe import check_as_scanned
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord, Quality, Traits
 from .regions import (
     FRAMED_SHARE,
@@ -1302,14 +1303,22 @@ def _framed_box_regions(
     return tuple(out)
 
 
-def load_thumbnail(path: str, size: int) -> Image.Image:
-    """An upright RGB thumbnail for montages, decoded with the same guards as hashing."""
+def load_thumbnail(path: str, size: int, *, scanned: tuple[int, int] | None = None) -> Image.Image:
+    """An upright RGB thumbnail for the report and the montages, decoded with the same guards as
+    hashing. ``scanned``: the file's size and modification time at the scan; the file must still
+    have them before and after it is decoded (:func:`imgdup.fsafe.check_as_scanned`, ValueError),
+    or its preview would show another picture under the scanned one's name."""
+    if scanned is not None:
+        check_as_scanned(path, *scanned)
     with _decoding(), Image.open(path, formats=_formats_for(path)) as img:
         img.draft("RGB", (size, size))
         img.load()
         img = normalise(ImageOps.exif_transpose(img))
         img.thumbnail((size, size))
-        return img.convert("RGB")
+        thumb = img.convert("RGB")
+    if scanned is not None:
+        check_as_scanned(path, *scanned)  # not replaced while it was decoded
+    return thumb
 
 
 # Central crop (native pixels, so the per-pixel detail is unchanged) the quality check looks at.

@@ -213,12 +213,17 @@ def _worker_main(
                 except MemoryError:
                     res = HashFailure(entry.path, f"more than the memory bound ({memory_mb} MB) needed", transient=True)
                 except Exception as exc:  # noqa: BLE001 - one file must never end the run
-                    res = HashFailure(entry.path, f"cannot decode: {type(exc).__name__}: {exc}")
+                    res = _failure(entry, exc)
                 out.append((index, res))
             state[0] = -1.0
             conn.send(out)  # one message a chunk: per-file messages cost ~15% of a 1 ms decode
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
+
+
+def _failure(item: HasPath, exc: Exception) -> HashFailure:
+    """What an exception of the work on one file is: that file's failure (the run goes on)."""
+    return HashFailure(item.path, f"cannot decode: {type(exc).__name__}: {exc}")
 
 
 def _here(
@@ -234,7 +239,7 @@ def _here(
         try:
             res = work(item, settings)
         except Exception as exc:  # noqa: BLE001 - one file must never end the run
-            res = HashFailure(item.path, f"cannot decode: {type(exc).__name__}: {exc}")
+            res = _failure(item, exc)
         out.append(res)
         if on_progress:
             on_progress(len(out))
@@ -363,9 +368,9 @@ def map_files(
     ``here_if_daemonic``: in a daemonic process, which may start none, do the items here, one by
     one, without the timeout (the report's thumbnails did so before they had workers); else such
     a process is refused with a :class:`UsageError`."""
-    if items and multiprocessing.current_process().daemon and here_if_daemonic:
-        return _here(list(items), settings, work, more, on_progress)
     if items and multiprocessing.current_process().daemon:
+        if here_if_daemonic:
+            return _here(list(items), settings, work, more, on_progress)
         # Said before anything starts: Python's own refusal was a bare AssertionError from deep
         # inside ("daemonic processes are not allowed to have children").
         raise UsageError(

@@ -957,18 +957,12 @@ class _Need(NamedTuple):
 
 def _measure_need(need: _Need, settings: HashSettings) -> ImageRecord | HashFailure:
     """Measure one file as its cluster's step asked (in a worker)."""
-    return quality_entry_some_rgb(
-        need.entry,
-        settings,
-        colour_paths=frozenset({need.path}) if need.colour else frozenset(),
-        factors={need.path: need.factors} if need.factors else None,
-        spectrum_paths=frozenset({need.path}) if need.spectrum else frozenset(),
-    )
+    return _measure_need_batch([need])(need.entry, settings)
 
 
 def _measure_need_batch(needs: Sequence[_Need]) -> Callable[..., ImageRecord | HashFailure]:
-    """The work of one round of another engine's ``measure`` (entries in, as the local pool's
-    :func:`_measure_need` measures them one by one)."""
+    """The work of one round of another engine's ``measure``: each entry measured as its need
+    asks (:func:`_measure_need`, the local pool's, is this for one)."""
     return functools.partial(
         quality_entry_some_rgb,
         colour_paths=frozenset(n.path for n in needs if n.colour),
@@ -1077,12 +1071,11 @@ def _with_quality(
             if not needs:
                 break
             rounds += 1
-            done_before = steps.done
             got = measure([n.entry for n in needs], settings, _measure_need_batch(needs))
             for n, res in zip(needs, got):
                 steps.record(n, res)
             if progress:
-                progress("measure", done_before + len(needs), steps.asked)
+                progress("measure", steps.done, steps.asked)
         how = f"in {rounds} {'round' if rounds == 1 else 'rounds'}"
     else:
 

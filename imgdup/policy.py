@@ -456,7 +456,7 @@ def _decide_batch(
     ids = [first_id + c for c, known in remembered.items() if known is None]
     groups = [records for records, known in zip(groups, remembered.values()) if known is None]
     if not groups:
-        return [replace(known, id=first_id + c) for c, known in remembered.items() if known is not None]
+        return _in_place([], remembered, first_id)
     plans = []
     for records in groups:
         refs = [i for i, r in enumerate(records) if protected and protected(r)]
@@ -561,10 +561,14 @@ def _decide_batch(
             members.append(Member(r, d, action, via=via_path, via_distance=via_d, linked_by=linked))
         members[1:] = sorted(members[1:], key=lambda m: (m.distance, m.record.path))
         out.append(Cluster(id=ids[c], keep=keeper, keep_reason=reason, members=tuple(members), diameter=widest))
-    if len(out) < len(remembered):  # the remembered clusters in their places
-        fresh = iter(out)
-        out = [next(fresh) if known is None else replace(known, id=first_id + c) for c, known in remembered.items()]
-    return out
+    return _in_place(out, remembered, first_id)
+
+
+def _in_place(decided: list[Cluster], remembered: Mapping[int, Cluster | None], first_id: int) -> list[Cluster]:
+    """The clusters decided now and the remembered ones (None where one was decided now), each
+    in its place, the remembered ones with their ids."""
+    fresh = iter(decided)
+    return [next(fresh) if known is None else replace(known, id=first_id + c) for c, known in remembered.items()]
 
 
 def _remembered(

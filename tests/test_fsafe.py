@@ -863,19 +863,11 @@ def _without_file_modes_bypass(cmd: list[str]) -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
 
 
-def test_undo_from_a_quarantine_that_is_not_writable_changes_nothing_and_says_so(data: Path, tmp_path: Path) -> None:
-    """The file got its name back (a hard link), then its quarantined name could not be removed:
-    undo said "cannot restore: Permission denied; left in the quarantine" of a file back at its
-    name, and once the quarantine was writable again every undo reported "the original path is
-    another name (hard link) of the quarantined copy; both left as they are", for good (QA pass
-    23). The new name is taken back: nothing changes until the quarantine can be changed."""
-    before = files_under(data)
-    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+def _undo_with_the_quarantine_read_only(done: imgdup.RemovalResult, script: str) -> dict[str, Any]:
+    """Run ``script`` (an undo of ``done.manifest``, given as argv[1], printing its outcome as
+    JSON) in a process that cannot write the quarantine's folders; the folders are writable again
+    afterwards whatever happens."""
     folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
-    script = (
-        "import json, sys, imgdup; res = imgdup.undo(sys.argv[1]); "
-        "print(json.dumps({'restored': res.restored, 'problems': res.problems}))"
-    )
     for folder in folders:
         folder.chmod(0o555)
     try:
@@ -887,7 +879,23 @@ def test_undo_from_a_quarantine_that_is_not_writable_changes_nothing_and_says_so
         for folder in folders:
             folder.chmod(0o755)
     assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_undo_from_a_quarantine_that_is_not_writable_changes_nothing_and_says_so(data: Path, tmp_path: Path) -> None:
+    """The file got its name back (a hard link), then its quarantined name could not be removed:
+    undo said "cannot restore: Permission denied; left in the quarantine" of a file back at its
+    name, and once the quarantine was writable again every undo reported "the original path is
+    another name (hard link) of the quarantined copy; both left as they are", for good (QA pass
+    23). The new name is taken back: nothing changes until the quarantine can be changed."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    script = (
+        "import json, sys, imgdup; res = imgdup.undo(sys.argv[1]); "
+        "print(json.dumps({'restored': res.restored, 'problems': res.problems}))"
+    )
+    res = _undo_with_the_quarantine_read_only(done, script)
     assert res["restored"] == [] and len(res["problems"]) == 2
     assert all("cannot leave the folder it is in" in why for _path, why in res["problems"])
     assert not (data / "g1" / "copy.png").exists() and not (data / "g2" / "copy.png").exists()
@@ -904,7 +912,6 @@ def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_s
     (QA pass 23). It is restored; the quarantine keeps its copy, found in place by a later undo."""
     before = files_under(data)
     done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
-    folders = sorted({Path(r.quarantine or "").parent for r in done.removed})
     script = textwrap.dedent(
         """
         import errno, json, sys, imgdup, imgdup.fsafe as fsafe
@@ -915,18 +922,7 @@ def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_s
         print(json.dumps({"restored": res.restored, "problems": res.problems}))
         """
     )
-    for folder in folders:
-        folder.chmod(0o555)
-    try:
-        proc = subprocess.run(
-            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    finally:
-        for folder in folders:
-            folder.chmod(0o755)
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout)
+    res = _undo_with_the_quarantine_read_only(done, script)
     assert res["problems"] == [] and len(res["restored"]) == 2 and files_under(data) == before
     again = imgdup.undo(done.manifest)
     assert not again.problems and len(again.already_in_place) == 2

@@ -106,9 +106,9 @@ def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(
     check is taken out here, in the forked workers too, so that the timeout is what is tested.)"""
     import os
 
-    from imgdup.report import html
+    from imgdup import hashing
 
-    monkeypatch.setattr(html._Thumbnail, "check", lambda self: None)
+    monkeypatch.setattr(hashing, "check_as_scanned", lambda *_: None)
 
     root = _distinct_pairs(tmp_path / "d", range(3))
     result = scan(root)
@@ -164,7 +164,7 @@ def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(
     the hung sheets, in the forked workers too, so that the timeout and the redrawing are tested.)"""
     import os
 
-    from imgdup.report import montage
+    from imgdup import hashing
     from imgdup.report.montage import write_montages
 
     root = _distinct_pairs(tmp_path / "d", range(3))
@@ -175,7 +175,7 @@ def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(
     gone = write_montages(result, tmp_path / "gone", jobs=2)
     os.mkfifo(stuck)
     with monkeypatch.context() as patch:
-        patch.setattr(montage, "check_as_scanned", lambda *_: None)
+        patch.setattr(hashing, "check_as_scanned", lambda *_: None)
         hung = write_montages(result, tmp_path / "hung", jobs=2, timeout=1.0)
     assert [Path(p).name for p in hung] == [Path(p).name for p in gone]
     assert [Path(p).read_bytes() for p in hung] == [Path(p).read_bytes() for p in gone]

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from ..errors import OutputError, check_workers
-from ..fsafe import check_as_scanned, inside, write_output
+from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
 from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
@@ -196,18 +196,13 @@ class _Thumbnail(NamedTuple):
     def of(cls, record: ImageRecord, target: str) -> _Thumbnail:
         return cls(record.path, target, record.entry.size, record.entry.mtime_ns)
 
-    def check(self) -> None:
-        """Raise unless the file is still as scanned: the thumbnail is named by the scanned
-        content's digest, and a later report reuses it for that digest."""
-        check_as_scanned(self.path, self.size, self.mtime_ns)
-
 
 def _write_thumbnail(task: _Thumbnail, size: int) -> bool | OutputError:
     """Make one thumbnail, in a worker (:func:`write_thumbnails`); an :class:`OutputError` is
     handed back to be raised there, a file that cannot be decoded fails as in a scan."""
-    task.check()
-    thumb = load_thumbnail(task.path, size)
-    task.check()  # not replaced while it was decoded
+    # only the file as scanned: the thumbnail is named by the scanned content's digest, and a
+    # later report reuses it for that digest
+    thumb = load_thumbnail(task.path, size, scanned=(task.size, task.mtime_ns))
     buf = io.BytesIO()
     thumb.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True, comment=_THUMB_MARK)
     try:

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
 from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, path_arg
-from ..fsafe import check_as_scanned, check_output, inside, write_output
+from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
@@ -233,10 +233,7 @@ def _draw_and_write(sheet: _Sheet, _settings: None) -> bool | OutputError:
 def _thumbnail_task(place: _Place, size: int) -> Image.Image:
     """One member's thumbnail (in a worker of its own when a sheet hung: :func:`write_montages`),
     from its file only while that is as scanned, checked before and after it is decoded."""
-    check_as_scanned(place.path, place.bytes, place.mtime_ns)
-    thumb = load_thumbnail(place.path, size)
-    check_as_scanned(place.path, place.bytes, place.mtime_ns)
-    return thumb
+    return load_thumbnail(place.path, size, scanned=(place.bytes, place.mtime_ns))
 
 
 def _write(sheet: _Sheet, thumbs: Sequence[Image.Image | None]) -> bool | OutputError:
