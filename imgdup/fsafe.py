@@ -32,6 +32,7 @@ API (folder descriptors come from :func:`anchored`; every function raises ``OSEr
 - ``unlink_checked(dir_fd, name, identity, digest=None)``: delete only the checked file;
 - ``move_out(dir_fd, name, dst_dir_fd, dst, identity, ...)``: into a private folder (quarantine);
 - ``move_in(src_dir_fd, src, dir_fd, name, ...)``: back to a shared folder, never replacing;
+- ``drop_second_name(src_dir_fd, src, dir_fd, name)``: finish a move_in a kill cut after its link;
 - ``copy_durable(src_fd, dst_dir_fd, dst, digest=None)``: the cross-device copy;
 - ``remove_partials(top)``: delete the temporary copies a kill left under ``top``;
 - ``put_back_staged(top)``: return the files a killed checked deletion left in its private folder;
@@ -192,6 +193,12 @@ def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None
             if (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
                 os.unlink(dst, dir_fd=dst_dir_fd)
         raise OSError(exc.errno, f"{exc.strerror} (it cannot leave the folder it is in)", src) from None
+
+
+def drop_second_name(src_dir_fd: int, src: str, dir_fd: int, name: str) -> None:
+    """Finish a move into ``name`` that was cut between its link and its unlink: ``src`` and
+    ``name`` are one file, and ``src`` goes (:func:`move_in` would have dropped it next)."""
+    _drop_old_name(src, src_dir_fd, name, dir_fd)
 
 
 # --- acting on the checked inode -------------------------------------------------------------

@@ -315,20 +315,6 @@ def test_sigkill_during_removal_then_undo_restores_everything(tmp_path: Path) ->
     assert regular_files(root) == before
 
 
-def test_undo_leaves_a_hard_link_of_the_quarantined_file_at_the_original_path(
-    two_clusters: Path, tmp_path: Path
-) -> None:
-    """Moves are renames, so this state is not one an interrupted removal leaves; if it is found,
-    undo deletes neither name (undo never deletes) and says so."""
-    done = remove_with_hook(two_clusters, tmp_path / "q", None)
-    first = done.removed[0]
-    os.link(first.quarantine, first.path)
-    res = imgdup.undo(done.manifest)
-    assert [p for p, _ in res.problems] == [first.path] and "hard link" in res.problems[0][1]
-    assert os.path.exists(first.quarantine) and os.path.exists(first.path)
-    assert (two_clusters / "g1" / "copy.png").exists() and (two_clusters / "g2" / "copy.png").exists()
-
-
 def test_sigkill_during_hashing_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
     root = tmp_path / "data"
     for i in range(300):
