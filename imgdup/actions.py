@@ -97,8 +97,11 @@ def _identity(entry: FileEntry) -> Identity:
     return Identity(entry.device, entry.inode, entry.size, entry.mtime_ns)
 
 
-def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str | None:
-    """Why ``path`` is no longer the file that was scanned, or None if it still is."""
+def _check_unchanged(
+    path: str, root: str, entry: FileEntry, digest: str, earlier: Callable[[str, str], str | None] | None = None
+) -> str | None:
+    """Why ``path`` is no longer the file that was scanned, or None if it still is. ``earlier``
+    says what an earlier removal did with a file that is gone (:func:`_earlier_removals`)."""
     try:
         with anchored(path, root) as (dir_fd, name):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -113,10 +116,49 @@ def _check_unchanged(path: str, root: str, entry: FileEntry, digest: str) -> str
                 if sha256_stream(fh) != digest:
                     return f"{path} changed since the scan (content)"
     except FileNotFoundError:
-        return f"{path} is gone"
+        said = earlier(path, digest) if earlier else None
+        return f"{path} is gone: {said}" if said else f"{path} is gone"
     except OSError as exc:
         return f"{path} cannot be checked: {exc.strerror or exc}"
     return None
+
+
+def _earlier_removals(base: str, this_run: str) -> Callable[[str, str], str | None]:
+    """What an earlier removal into the quarantine ``base`` did with a file (path, content
+    digest), in words, or None: a plan applied twice said only "X is gone" of each file the
+    first run had taken, which reads like a file lost. The manifests are read once, when a file
+    is first found gone; a file put back by an undo (its quarantined copy gone) is not named."""
+    known: dict[tuple[str, str], str] | None = None
+
+    def said(path: str, digest: str) -> str | None:
+        nonlocal known
+        if known is None:
+            known = {}
+            with contextlib.suppress(OSError):
+                for run in sorted(os.listdir(base)):  # oldest first: a later run's word stands
+                    run_dir = os.path.join(base, run)
+                    manifest = os.path.join(run_dir, "manifest.json")
+                    if run_dir == this_run or not os.path.isfile(manifest):
+                        continue
+                    try:
+                        doc = read_manifest(manifest)
+                    except ManifestError:
+                        continue
+                    for item in doc["entries"]:
+                        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                            continue
+                        key = (item["path"], str(item.get("sha256")))
+                        if doc.get("permanent"):
+                            known[key] = f"deleted permanently by an earlier run (manifest {manifest})"
+                        elif (q := _stored(item, os.path.realpath(run_dir))) and os.path.isfile(q):
+                            known[key] = (
+                                f"an earlier run moved it to the quarantine (imgdup --undo {manifest} puts it back)"
+                            )
+                        else:
+                            known.pop(key, None)
+        return known.get((path, digest))
+
+    return said
 
 
 def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:
@@ -375,7 +417,17 @@ def _remove(
     skipped: list[SkippedCluster] = []
     interrupted = False
     try:
-        _act(roots, work, kept_files, planned, run_dir, removed, skipped, before_cluster)
+        _act(
+            roots,
+            work,
+            kept_files,
+            planned,
+            run_dir,
+            removed,
+            skipped,
+            before_cluster,
+            _earlier_removals(base, run_dir),
+        )
     except KeyboardInterrupt:
         interrupted = True
     # Ctrl-C (again: users press it twice) waits for the record of what moved; it cut the rewrite,
@@ -462,9 +514,11 @@ def _act(
     removed: list[Removed],
     skipped: list[SkippedCluster],
     before_cluster: Callable[[Cluster], None] | None,
+    earlier: Callable[[str, str], str | None] | None = None,
 ) -> None:
     """Re-check each cluster, then move or delete its files (``planned``: each cluster's manifest
-    entries, in the order of ``work``); appends to ``removed``/``skipped``."""
+    entries, in the order of ``work``); appends to ``removed``/``skipped``. ``earlier``: see
+    :func:`_check_unchanged`."""
     copied: dict[tuple[int, int], str] = {}  # inode -> its quarantine copy (cross-device), links kept
     for c, items in zip(work, planned):
         if before_cluster:
@@ -474,7 +528,7 @@ def _act(
         kept = [c.keep, *(m.record for m in c.members if m.action is Action.KEEP and m.record.path != c.keep.path)]
         problem = None
         for r in kept:
-            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest)
+            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest, earlier)
         # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
@@ -483,7 +537,7 @@ def _act(
             elif not problem and (e.device, e.inode) in kept_files:
                 problem = f"{e.path} is a kept file itself (another name of the same file), not a copy of one"
             for name in (e.path, *e.aliases):
-                problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest)
+                problem = problem or _check_unchanged(name, roots[_root_of(name, roots)], e, m.record.digest, earlier)
         if problem:
             log.info("cluster %d skipped: %s", c.id, problem)  # in the result (the command prints it once)
             skipped.append(SkippedCluster(c.id, problem))

@@ -220,3 +220,38 @@ def test_a_plan_whose_threshold_is_missing_or_not_whole_is_refused(
     with pytest.raises(imgdup.PlanError, match="threshold"):
         imgdup.apply(plan, quarantine=tmp_path / "q")
     assert sorted(p for p in planted_root.rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("permanent", [False, True])
+def test_a_plan_applied_twice_says_which_earlier_run_took_each_file(
+    planted_root: Path, tmp_path: Path, permanent: bool
+) -> None:
+    """The second run said only "X is gone" of every file the first one had taken away, which
+    reads like a file lost (QA pass 21 left it): it names the earlier run, and how to undo it."""
+    result = scan(planted_root)
+    quarantine = tmp_path / "q"
+    first = imgdup.remove(result, quarantine=quarantine, permanent=permanent)
+    assert first.removed and first.manifest
+    again = imgdup.remove(result, quarantine=quarantine, permanent=permanent)
+    assert not again.removed and again.manifest is None
+    gone = [s.reason for s in again.skipped if " is gone" in s.reason]
+    assert gone and len(gone) == len({r.cluster for r in first.removed})
+    said = (
+        f"deleted permanently by an earlier run (manifest {first.manifest})"
+        if permanent
+        else f"an earlier run moved it to the quarantine (imgdup --undo {first.manifest} puts it back)"
+    )
+    assert all(reason.endswith(f" is gone: {said}") for reason in gone), gone
+
+
+def test_a_file_gone_since_an_earlier_run_was_undone_is_just_gone(planted_root: Path, tmp_path: Path) -> None:
+    """A file an earlier run moved, that its undo put back, then deleted by hand: no earlier run
+    holds it any more, so none is named."""
+    result = scan(planted_root)
+    quarantine = tmp_path / "q"
+    first = imgdup.remove(result, quarantine=quarantine)
+    assert first.manifest and not imgdup.undo(first.manifest).problems
+    victim = first.removed[0].path
+    os.remove(victim)
+    again = imgdup.remove(result, quarantine=quarantine)
+    assert any(s.reason == f"{victim} is gone" for s in again.skipped), again.skipped

@@ -20,6 +20,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -273,8 +274,8 @@ def test_directory_swapped_after_the_check_is_still_refused(
     real_check = actions._check_unchanged
     elsewhere = tmp_path / "elsewhere"
 
-    def check_then_swap(path: str, root: str, entry: FileEntry, digest_: str) -> str | None:
-        problem = real_check(path, root, entry, digest_)
+    def check_then_swap(path: str, root: str, entry: FileEntry, digest_: str, *rest: Any) -> str | None:
+        problem = real_check(path, root, entry, digest_, *rest)
         if path.endswith("g1/copy.png") and not elsewhere.exists():
             shutil.copytree(two_clusters / "g1", elsewhere)
             shutil.rmtree(two_clusters / "g1")
