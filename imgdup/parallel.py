@@ -226,28 +226,6 @@ def _failure(item: HasPath, exc: Exception) -> HashFailure:
     return HashFailure(item.path, f"cannot decode: {type(exc).__name__}: {exc}")
 
 
-def _here(
-    items: list[T],
-    settings: S,
-    work: Callable[[T, S], R | HashFailure],
-    more: Callable[[T, R | HashFailure], Sequence[T]] | None,
-    on_progress: Callable[[int], None] | None,
-) -> list[R | HashFailure]:
-    """:func:`map_files` in this process: a failure of one item is its result, as in a worker."""
-    out: list[R | HashFailure] = []
-    for item in items:  # grows as ``more`` asks
-        try:
-            res = work(item, settings)
-        except Exception as exc:  # noqa: BLE001 - one file must never end the run
-            res = _failure(item, exc)
-        out.append(res)
-        if on_progress:
-            on_progress(len(out))
-        if more is not None:
-            items.extend(more(item, res))
-    return out
-
-
 class _Worker:
     def __init__(
         self,
@@ -366,11 +344,10 @@ def map_files(
     workers while they are still busy with the rest, not after all of it. ``chunk``: items a
     message at most (fewer for slow items: a result comes back with its whole chunk).
     ``here_if_daemonic``: in a daemonic process, which may start none, do the items here, one by
-    one, without the timeout (the report's thumbnails did so before they had workers); else such
-    a process is refused with a :class:`UsageError`."""
-    if items and multiprocessing.current_process().daemon:
-        if here_if_daemonic:
-            return _here(list(items), settings, work, more, on_progress)
+    one, without the timeout (the report's thumbnails did so before they had workers), with the
+    callbacks called as with workers; else such a process is refused with a :class:`UsageError`."""
+    here = bool(items) and multiprocessing.current_process().daemon
+    if here and not here_if_daemonic:
         # Said before anything starts: Python's own refusal was a bare AssertionError from deep
         # inside ("daemonic processes are not allowed to have children").
         raise UsageError(
@@ -406,7 +383,7 @@ def map_files(
     workers: list[_Worker] = []
     lost = 0  # workers that died between files: a guard against a crash loop
     try:
-        if queue:
+        if queue and not here:
             load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
             ctx = _context()
             # with ``more``, a short first queue grows: every worker is started
@@ -414,6 +391,16 @@ def map_files(
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers, max_pixels))
         if on_started:
             on_started()
+        if here:
+            # One by one, through ``collect`` as the workers' results: the same callbacks, in the
+            # same order (on_results and on_started were never called here). ``more`` extends
+            # ``entries`` as it goes; its queued chunks are not used.
+            for index, item in enumerate(entries):
+                try:
+                    res = work(item, settings)
+                except Exception as exc:  # noqa: BLE001 - one file must never end the run
+                    res = _failure(item, exc)
+                collect(index, res)
         while done < len(entries):
             # Every worker gets a chunk, then a second one: it starts on that as soon as it has
             # sent its results, instead of idling while this process collects them and answers.

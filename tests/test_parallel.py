@@ -306,3 +306,30 @@ def test_map_files_takes_the_items_that_results_ask_for_while_it_runs() -> None:
     assert failed == ["b.0.crash"] and "crashed" in got[names.index("b.0.crash")].reason  # type: ignore[union-attr]
     done = [(r[0], r[1]) for r in got if not isinstance(r, HashFailure)]
     assert done == [(n, 10 * (n.count(".") + 1)) for n in names if n != "b.0.crash"]
+
+
+def _calls(items: list[_Item]) -> list[object]:
+    """Everything map_files hands its callbacks (jobs=1: in input order), with its results."""
+    from imgdup.parallel import map_files
+
+    seen: list[object] = []
+    got = map_files(
+        items, 10, _echo, jobs=1, batch=2, here_if_daemonic=True, on_started=lambda: seen.append("started"),
+        on_results=lambda done: seen.append([(i.path, r[1]) for i, r in done]),  # type: ignore[index]
+        on_progress=lambda n: seen.append(n),
+    )  # fmt: skip
+    return [*seen, [r[:2] for r in got]]  # type: ignore[index]
+
+
+def test_map_files_in_a_daemonic_process_calls_back_as_its_workers_do() -> None:
+    """In a daemonic process (a Pool or DataLoader worker) ``here_if_daemonic`` does the items in
+    that process: ``on_results`` (the cache's writes) and ``on_started`` were never called
+    there, while the workers' path calls them; both paths now keep one contract."""
+    import multiprocessing
+
+    items = [_Item((name, 1)) for name in "abcde"]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        here = pool.apply(_calls, (items,))
+    workers = _calls(items)
+    assert here == workers
+    assert workers[0] == "started" and [("a", 10), ("b", 10)] in workers and [("e", 10)] in workers
