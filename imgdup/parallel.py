@@ -261,8 +261,14 @@ class _Worker:
         except OSError:  # BrokenPipeError, ConnectionResetError: the worker is gone
             self.gone = True
 
-    def overdue(self, timeout: float) -> bool:
-        return self.state[0] >= 0 and time.monotonic() - self.state[1] > timeout
+    def overdue(self, timeout: float) -> int | None:
+        """The item this worker has been on for longer than ``timeout``, or None: decided and
+        named from one reading of its state. Read again to name it, the worker could have moved
+        on meanwhile, and the item it had just started was failed. Its index is read first: the
+        worker writes an item's start before its index, so a pair read across its move has the
+        new start, never the old one with the new index (the move reads as not overdue)."""
+        index, since = self.state[0], self.state[1]
+        return int(index) if index >= 0 and time.monotonic() - since > timeout else None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -425,12 +431,13 @@ def map_files(
                         code = w.proc.exitcode
                         why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                         failure, transient = f"the decoder crashed ({why}); file skipped", False
-                elif w.overdue(timeout):
+                        culprit = int(w.state[0])  # the worker is gone: its state stays as it left it
+                elif (late := w.overdue(timeout)) is not None:
                     # Not cached: on a less loaded machine the same file may well finish.
                     failure, transient = f"decoding took longer than {timeout:g} s; file skipped", True
+                    culprit = late
                 else:
                     continue
-                culprit = int(w.state[0])
                 if culprit in w.todo:
                     collect(culprit, HashFailure(w.todo.pop(culprit).path, failure, transient=transient))
                 else:

@@ -333,3 +333,65 @@ def test_map_files_in_a_daemonic_process_calls_back_as_its_workers_do() -> None:
     workers = _calls(items)
     assert here == workers
     assert workers[0] == "started" and [("a", 10), ("b", 10)] in workers and [("e", 10)] in workers
+
+
+class _NoProcess:
+    """A stand-in worker's process: there is none to kill or wait for."""
+
+    exitcode = None
+
+    def kill(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class _MovesOn:
+    """A worker's shared ``[index, start]``: on item 0 since an hour ago, and on item 1 from the
+    moment the parent has read the pair once (a worker that finished item 0 just past its time
+    and started the next one between the parent's look and its read of the culprit)."""
+
+    def __init__(self) -> None:
+        self.values = [0.0, time.monotonic() - 3600]
+
+    def __getitem__(self, i: int) -> float:
+        value = self.values[i]
+        if i == 1:
+            self.values = [1.0, time.monotonic()]
+        return value
+
+
+def test_the_item_timed_out_is_the_one_blamed_when_its_worker_moves_on_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parent decided that a worker was overdue from its shared state, then read which item it
+    was on again: a worker that moved on meanwhile (microseconds) had the next item failed,
+    one it had just started, and the overdue one done again. The decision and the blame now
+    come from one reading. Driven by hand (no process, no timing): the first worker never
+    answers and moves on as it is read; its replacement answers at once."""
+    import multiprocessing
+
+    from imgdup import parallel
+
+    made: list[parallel._Worker] = []
+
+    class Fake(parallel._Worker):
+        def __init__(self, ctx: object, work: object, settings: object, *_: object) -> None:
+            self.conn, self.other = multiprocessing.Pipe()
+            self.todo, self.chunks, self.gone = {}, 0, False
+            self.proc = _NoProcess()  # type: ignore[assignment]
+            self.state = _MovesOn() if not made else [-1.0, 0.0]
+            self.work, self.settings = work, settings
+            made.append(self)
+
+        def send(self, chunk: list[tuple[int, parallel.HasPath]]) -> None:
+            super().send(chunk)
+            if self is not made[0]:  # the replacement: every result at once
+                self.other.send([(i, self.work(item, self.settings)) for i, item in chunk])  # type: ignore[operator]
+
+    monkeypatch.setattr(parallel, "_Worker", Fake)
+    got = parallel.map_files([_Item(("a", 1)), _Item(("b", 1))], 10, _echo, jobs=1, timeout=0.2)
+    assert len(made) == 2
+    assert isinstance(got[0], HashFailure) and got[0].path == "a" and "longer than 0.2 s" in got[0].reason
+    assert got[1][:2] == ("b", 10)  # type: ignore[index]
