@@ -168,6 +168,17 @@ def _keep_freed_memory() -> None:
 
 HashFunction = Callable[[FileEntry, HashSettings], Result]
 
+_own_state: Any = None
+"""In a worker, its shared ``[index, start]`` (:func:`_worker_main`); None in any other process."""
+
+
+def file_started() -> None:
+    """Count the timeout from now: for a ``work`` of :func:`map_files` that decodes several
+    files for one item (a montage's sheet), called before each, so that the limit holds per
+    file, not for the item's files together. Outside a worker (no timeout there), nothing."""
+    if _own_state is not None:
+        _own_state[1] = time.monotonic()
+
 
 def _worker_main(
     conn: Connection,
@@ -178,7 +189,9 @@ def _worker_main(
     inherited: Sequence[Connection] = (),
     max_pixels: int | None = Image.MAX_IMAGE_PIXELS,
 ) -> None:
+    global _own_state
     _die_with_parent()
+    _own_state = state
     # A forked worker inherits the scan's paused collector (imgdup.gcpause) and every object the
     # scan built meanwhile, as the youngest generation: its first collection walked them all,
     # writing to each one's page (a copy of the parent's heap, ~0.2 s of CPU a worker in a
@@ -267,8 +280,9 @@ class _Worker:
         on meanwhile, and the item it had just started was failed. Its index is read first: the
         worker writes an item's start before its index, so a pair read across its move has the
         new start, never the old one with the new index (the move reads as not overdue)."""
+        now = time.monotonic()  # first: a start written after it (file_started) reads as not overdue
         index, since = self.state[0], self.state[1]
-        return int(index) if index >= 0 and time.monotonic() - since > timeout else None
+        return int(index) if index >= 0 and now - since > timeout else None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
