@@ -326,6 +326,60 @@ def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     assert c.label_conflict == () and [m.label for m in c.members] == ["3", "3"]
 
 
+def test_labels_given_in_python_as_a_mapping_read_as_a_labels_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ML pipeline holds its labels in memory; ``labels=`` took only "folder" or a CSV path, so
+    they had to be written to a file first (a dict was refused). A mapping ``{path: label}`` now
+    labels as a labels file does: its paths (str, bytes or pathlib.Path) spelled as the scan
+    spells them (relative to the current folder), a label without stray spaces, "" for none."""
+    a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
+    b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
+    c = _write(tmp_path / "imgs" / "c.jpg", _small(22))
+    labels = tmp_path / "imgs" / "metadata.csv"
+    labels.write_text("file_name,label\na.jpg,cat\nb.jpg, dog\nc.jpg,\n", encoding="utf-8")
+    from_file = _scan(tmp_path / "imgs", labels=labels)
+    monkeypatch.chdir(tmp_path)
+    given = {"imgs/a.jpg": "cat", Path("imgs/b.jpg"): " dog", os.fsencode(c): ""}
+    from_mapping = _scan(tmp_path / "imgs", labels=given)
+    assert from_mapping.clusters == from_file.clusters
+    (cluster,) = from_mapping.clusters
+    assert cluster.label_conflict == ("cat", "dog")
+    assert {m.record.path: m.label for m in cluster.members} == {_real(a): "cat", _real(b): "dog", _real(c): None}
+    assert from_mapping.settings.labels == "(mapping)"
+    assert imgdup.to_document(from_mapping)["settings"]["labels"] == "(mapping)"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        _scan(tmp_path / "imgs", labels={"imgs/a.jpg": "cat"})
+    assert [r.getMessage() for r in caplog.records] == [
+        "the labels mapping labels 1 of the 3 files found; the rest are unlabelled"
+    ]
+    with pytest.raises(imgdup.UsageError, match="the labels mapping names none of the 3 files found"):
+        _scan(tmp_path / "imgs", labels={"a.jpg": "cat"})  # relative to the current folder, not imgs
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"imgs/a.jpg": 3}, "labels['imgs/a.jpg'] is 3, not a string"),
+        ({"imgs/a.jpg": None}, "labels['imgs/a.jpg'] is None, not a string"),
+        ({3: "cat"}, "labels has a key that is not a path: 3"),
+        ({"imgs/a.jpg": "cat", "imgs/./a.jpg": "dog"}, "labels gives imgs/a.jpg two labels ('cat', 'dog')"),
+        (["imgs/a.jpg"], "labels must be"),
+    ],
+)
+def test_a_labels_mapping_of_the_wrong_types_is_a_usage_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: object, said: str
+) -> None:
+    """Refused before any file is read, the argument named (an int class index: the class names
+    are what a conflict shows)."""
+    _write(tmp_path / "imgs" / "a.jpg", _big(22))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(imgdup.UsageError) as exc:
+        _scan(tmp_path / "imgs", labels=given)
+    assert said in str(exc.value)
+
+
 def test_a_label_given_under_another_name_of_the_file_counts(tmp_path: Path) -> None:
     """A hard-linked file is one record under its first name; its label was looked up by that
     name only, so a label given under its other name was ignored and the conflict missed (QA 9)."""
