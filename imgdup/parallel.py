@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
@@ -79,16 +79,40 @@ def _context() -> Any:
 
     fork starts a worker in milliseconds with the decoders already imported; it is unsafe only
     when other threads may hold locks, so a threaded caller gets forkserver: workers fork from a
-    clean server that preloaded the decoders (~0.5 s once, then ~20 ms a worker).
+    clean server that preloaded the decoders (~0.5 s once, then ~20 ms a worker; see _preloading).
     """
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["imgdup.hashing", *DECODER_MODULES])
-        return ctx
+        return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")  # pragma: no cover - not Linux
+
+
+@contextlib.contextmanager
+def _preloading(ctx: Any) -> Iterator[None]:
+    """While a worker starts: a fork server that its start launches preloads the decoders as well
+    as what the caller asked for. The server and its preload list are the process's, shared
+    with the caller's own forkserver processes; set for good, imgdup's list replaced the
+    caller's (its modules were never preloaded in a server a scan started), so the caller's
+    list is put back as it was. A server already running is not changed (imgdup's workers then
+    import the decoders themselves, ~0.2 s each). Where the list cannot be read (another
+    Python's internals), nothing is preloaded: slower workers, never the caller's list lost."""
+    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    asked = getattr(server, "_preload_modules", None)
+    if ctx.get_start_method() != "forkserver" or not isinstance(asked, list):
+        yield
+        return
+    with _PRELOAD_LOCK:  # scans or reports in several threads: one at a time, each putting back what it found
+        asked = list(getattr(server, "_preload_modules", asked))  # read again: another thread may have just put it back
+        ctx.set_forkserver_preload([*asked, *(m for m in ("imgdup.hashing", *DECODER_MODULES) if m not in asked)])
+        try:
+            yield
+        finally:
+            ctx.set_forkserver_preload(asked)
+
+
+_PRELOAD_LOCK = threading.Lock()
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -256,7 +280,8 @@ class _Worker:
         inherited = [self.conn, *(w.conn for w in siblings)] if ctx.get_start_method() == "fork" else []
         args = (child, self.state, work, settings, memory_mb, inherited, max_pixels)
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
-        self.proc.start()
+        with _preloading(ctx):
+            self.proc.start()
         child.close()
         self.todo: dict[int, HasPath] = {}  # every file sent and not yet answered
         self.chunks = 0  # chunks in flight

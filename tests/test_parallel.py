@@ -395,3 +395,50 @@ def test_the_item_timed_out_is_the_one_blamed_when_its_worker_moves_on_meanwhile
     assert len(made) == 2
     assert isinstance(got[0], HashFailure) and got[0].path == "a" and "longer than 0.2 s" in got[0].reason
     assert got[1][:2] == ("b", 10)  # type: ignore[index]
+
+
+_CALLERS_FORKSERVER = """
+import multiprocessing, multiprocessing.forkserver, sys, threading
+
+import imgdup
+
+
+def loaded():
+    return [m for m in ("colorsys", "PIL.PngImagePlugin") if m in sys.modules]
+
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["colorsys"])  # the caller's own, its server not started yet
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait)
+    waiting.start()  # a caller with a thread (a notebook's kernel): imgdup's workers come from a fork server
+    try:
+        imgdup.find_duplicates(sys.argv[1], jobs=1)
+    finally:
+        stop.set()
+        waiting.join()
+    print(multiprocessing.forkserver._forkserver._preload_modules)
+    with ctx.Pool(1) as pool:
+        print(pool.apply(loaded))
+"""
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork server")
+def test_a_scan_leaves_the_callers_fork_server_preload_as_it_was(tmp_path: Path) -> None:
+    """A threaded caller's scan starts its workers from the process's fork server, which imgdup
+    told to preload the decoders with ``set_forkserver_preload``: that replaced the caller's own
+    list, so a server started by the scan never preloaded the caller's modules, and the caller's
+    setting stayed changed. The server a scan starts now preloads both, and the caller's setting
+    is as it was. (In a process of its own: this one may have a fork server running.)"""
+    (tmp_path / "d").mkdir()
+    make_entries(tmp_path / "d", ["a.png", "b.png"])
+    script = tmp_path / "caller.py"  # a file: the server's children import the caller's functions from it
+    script.write_text(_CALLERS_FORKSERVER, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    setting, loaded = out.stdout.splitlines()
+    assert setting == "['colorsys']"
+    assert loaded == "['colorsys', 'PIL.PngImagePlugin']"  # the caller's, and the decoders still preloaded
