@@ -46,8 +46,8 @@ def folder_label(
         if folder in named:
             return None
         # test/cat a link to store/cats_v2: ImageFolder's class is cat (it was cats_v2, and
-        # every leak there a label conflict).
-        return os.path.basename(os.path.dirname(given.get(path, path)))
+        # every leak there a label conflict). A file in / has no folder name (it read as "").
+        return os.path.basename(os.path.dirname(given.get(path, path))) or None
 
     return label
 
@@ -214,7 +214,8 @@ def label_source(
     names; paths written relative to another folder) is refused: it would silently see no label
     conflict, and one that labels only some is warned about (one split's ``metadata.csv``); so
     is a mapping, given as :func:`labels_mapping` reads it.
-    ``splits``: the folders named to scan, whose own files have no folder label; ``listed_as``:
+    ``splits``: the folders named to scan, and those holding listed files' class folders, whose
+    own files have no folder label; ``listed_as``:
     listed files' names as given, whose folder is their class (see :func:`folder_label`)."""
     if spec is None:
         return lambda _files: {}

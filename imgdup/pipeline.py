@@ -259,7 +259,12 @@ def find_duplicates(
     linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))
     linked_files = frozenset(t for t in links if t not in linked_dirs)
     protected = _protector((*ref_roots, *linked_dirs), linked_files)
-    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
+    # A listed files' folder that holds some of them in folders below it holds class folders: a
+    # split, as a folder named to scan (a file directly in it read as of class "test"); one that
+    # holds them all directly is their one class (ImageFolder's samples of one class).
+    listed_in = [os.path.dirname(p) for p in listed]
+    splits = given + [r for r in extras if any(f.startswith(r.rstrip(os.sep) + os.sep) for f in listed_in)]
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=splits, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         # With regions, the cached records' link hashes are converted while the rest are hashed:

@@ -311,6 +311,33 @@ def test_a_file_directly_in_a_named_folder_has_no_folder_label(tmp_path: Path) -
     assert {m.record.path: m.label for m in c.members} == {_real(train): None, _real(listed): "cat"}
 
 
+def test_a_listed_file_beside_the_listed_class_folders_has_no_folder_label(tmp_path: Path) -> None:
+    """Listed files (``--files``) are scanned under their deepest common folder. A file directly
+    in it took that folder's name for its class when other listed files lie in class folders
+    below it (``test/2.jpg`` beside ``test/cat/``: "LABEL CONFLICT: cat, test", its copy left for
+    review), where the same tree named with -d reads it as unlabelled (the folder is a split,
+    and ImageFolder lists no file there). It is now unlabelled too; one class's files listed
+    alone still take their folder (test_a_file_directly_in_a_named_folder_has_no_folder_label).
+    A file in the file system's root has no folder name: it read as the label ""."""
+    from imgdup.labels import folder_label
+
+    cat = _write(tmp_path / "data" / "test" / "cat" / "1.jpg", _big(27))
+    dog = _write(tmp_path / "data" / "test" / "dog" / "1.jpg", _small(27))
+    cat2 = _write(tmp_path / "data" / "test" / "cat" / "2.jpg", _big(28))
+    stray = _write(tmp_path / "data" / "test" / "2.jpg", _small(28))
+    listed = _scan(files=[cat, dog, cat2, stray], labels="folder")
+    named = _scan(tmp_path / "data" / "test", labels="folder")
+
+    def labels(result: ScanResult) -> dict[str, str | None]:
+        return {m.record.path: m.label for c in result.clusters for m in c.members}
+
+    assert labels(listed) == {_real(cat): "cat", _real(dog): "dog", _real(cat2): "cat", _real(stray): None}
+    assert labels(listed) == labels(named)
+    assert [c.label_conflict for c in listed.clusters] == [(), ("cat", "dog")]
+    assert "label test" not in imgdup.format_text(listed)
+    assert folder_label()(os.sep + "x.jpg") is None
+
+
 def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
     b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
