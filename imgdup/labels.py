@@ -1,8 +1,9 @@
-"""Where a file's class label comes from: its parent folder's name, or a labels file.
+"""Where a file's class label comes from: its parent folder's name, a labels file, or a mapping.
 
 ``folder`` follows the torchvision ``ImageFolder`` convention (``root/<class>/<image>``); a
 labels file is CSV with a path and a label per row (optionally a header naming the columns
-``path`` or ``file_name``, and ``label``), as Hugging Face's image-folder ``metadata.csv``.
+``path`` or ``file_name``, and ``label``), as Hugging Face's image-folder ``metadata.csv``; a
+mapping ``{path: label}`` is the same given in Python (labels an ML pipeline holds in memory).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import csv
 import logging
 import os
 import re
+import reprlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FOLDER = "folder"
+MAPPING = "(mapping)"
+"""A scan's ``settings.labels`` for labels given as a mapping (its entries are not kept there)."""
 _PATH_COLUMNS = ("path", "file_name", "filename", "file", "image", "filepath")
 _LABEL_COLUMNS = ("label", "class", "category", "target")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as surrogateescape reads it
@@ -42,8 +46,8 @@ def folder_label(
         if folder in named:
             return None
         # test/cat a link to store/cats_v2: ImageFolder's class is cat (it was cats_v2, and
-        # every leak there a label conflict).
-        return os.path.basename(os.path.dirname(given.get(path, path)))
+        # every leak there a label conflict). A file in / has no folder name (it read as "").
+        return os.path.basename(os.path.dirname(given.get(path, path))) or None
 
     return label
 
@@ -108,6 +112,35 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     return labels
 
 
+def labels_mapping(labels: Mapping[Any, Any]) -> dict[str, str]:
+    """``{real path: label}`` from a mapping given in Python, read as a labels file's rows: a
+    path as ``files=`` takes one (str, bytes or pathlib.Path; relative to the current folder)
+    in the scan's spelling, a label without surrounding spaces, an empty one for none. Anything
+    else, or one file given two labels (``a.jpg`` and ``./a.jpg``), is a :class:`UsageError`
+    naming the entry, before any file is read."""
+    table: dict[str, str] = {}
+    first: dict[str, str] = {}  # the key that gave each path its label, as given
+    for key, label in labels.items():
+        if not isinstance(key, (str, bytes, os.PathLike)):
+            raise UsageError(f"labels has a key that is not a path: {reprlib.repr(key)} (keys are file paths)")
+        if not isinstance(label, str):
+            # ImageFolder's samples give class indices: the class names are what a conflict shows
+            raise UsageError(
+                f"labels[{key!r}] is {reprlib.repr(label)}, not a string: labels are class names"
+                " (for class indices, the names: dataset.classes[i])"
+            )
+        label = label.strip()
+        if not label:
+            continue
+        name = os.fsdecode(key)
+        path = _real(name)
+        if table.setdefault(path, label) != label:
+            also = f" (also as {name})" if name != first[path] else ""
+            raise UsageError(f"labels gives {first[path]} two labels ({table[path]!r}, {label!r}){also}")
+        first.setdefault(path, name)
+    return table
+
+
 _SNIFF = 8192
 """Bytes read from the start of a labels file to tell text from binary data."""
 _CONTROL = re.compile(b"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")  # C0 controls but tab, line feed, return
@@ -155,18 +188,21 @@ def _rows(reader: _csv.Reader) -> list[tuple[int, list[str]]]:
     return out
 
 
-def _names_none(spec: str, table: dict[str, str], found: int) -> str:
-    """Why a labels file that labels no scanned file is refused, and where its paths led."""
+def _names_none(spec: str | None, table: Mapping[str, str], found: int) -> str:
+    """Why a labels file (None: a mapping) that labels no scanned file is refused, and where its
+    paths led."""
     example = next(iter(table))
+    what, row = ("the labels mapping", "entry") if spec is None else (f"the labels file {spec}", "row")
+    base = os.getcwd() if spec is None else os.path.dirname(os.path.abspath(spec))
     return (
-        f"the labels file {spec} names none of the {found} files found (its first row names {example}:"
-        f" relative paths are relative to its own folder, {os.path.dirname(os.path.abspath(spec))});"
+        f"{what} names none of the {found} files found (its first {row} names {example}:"
+        f" relative paths are relative to {'the current folder' if spec is None else 'its own folder'}, {base});"
         " no label conflict could be seen"
     )
 
 
 def label_source(
-    spec: str | os.PathLike[str] | None,
+    spec: str | os.PathLike[str] | Mapping[str, str] | None,
     found: Sequence[Sequence[str]] = (),
     splits: Collection[str] = (),
     listed_as: Mapping[str, str] | None = None,
@@ -176,12 +212,14 @@ def label_source(
     labels), ``"folder"`` or a CSV path. A labels file is read now, so a bad one stops the run
     before any image is decoded; one that labels none of the ``found`` files (each file's
     names; paths written relative to another folder) is refused: it would silently see no label
-    conflict, and one that labels only some is warned about (one split's ``metadata.csv``).
-    ``splits``: the folders named to scan, whose own files have no folder label; ``listed_as``:
+    conflict, and one that labels only some is warned about (one split's ``metadata.csv``); so
+    is a mapping, given as :func:`labels_mapping` reads it.
+    ``splits``: the folders named to scan, and those holding listed files' class folders, whose
+    own files have no folder label; ``listed_as``:
     listed files' names as given, whose folder is their class (see :func:`folder_label`)."""
     if spec is None:
         return lambda _files: {}
-    if os.fspath(spec) == FOLDER:
+    if not isinstance(spec, Mapping) and os.fspath(spec) == FOLDER:
         label = folder_label(splits, listed_as)
         if found and not any(label(n) is not None for names in found for n in names):
             # Said, as a labels file naming none of the files is: class folders named to scan
@@ -193,14 +231,19 @@ def label_source(
                 len(found),
             )
         return lambda files: _by_any_name(files, label)
-    table = read_labels_csv(spec)
+    file: str | None = None
+    if isinstance(spec, Mapping):
+        table: Mapping[str, str] = spec
+    else:
+        file = os.fspath(spec)
+        table = read_labels_csv(file)
     named = sum(1 for names in found if any(n in table for n in names))
     if table and found and not named:
-        raise UsageError(_names_none(os.fspath(spec), table, len(found)))
+        raise UsageError(_names_none(file, table, len(found)))
     if named < len(found):
         log.warning(
-            "the labels file %s labels %d of the %d files found; the rest are unlabelled",
-            os.fspath(spec), named, len(found),
+            "%s labels %d of the %d files found; the rest are unlabelled",
+            "the labels mapping" if file is None else f"the labels file {file}", named, len(found),
         )  # fmt: skip
     return lambda files: _by_any_name(files, table.get)
 

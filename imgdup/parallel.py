@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
@@ -79,16 +79,40 @@ def _context() -> Any:
 
     fork starts a worker in milliseconds with the decoders already imported; it is unsafe only
     when other threads may hold locks, so a threaded caller gets forkserver: workers fork from a
-    clean server that preloaded the decoders (~0.5 s once, then ~20 ms a worker).
+    clean server that preloaded the decoders (~0.5 s once, then ~20 ms a worker; see _preloading).
     """
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["imgdup.hashing", *DECODER_MODULES])
-        return ctx
+        return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")  # pragma: no cover - not Linux
+
+
+@contextlib.contextmanager
+def _preloading(ctx: Any) -> Iterator[None]:
+    """While a worker starts: a fork server that its start launches preloads the decoders as well
+    as what the caller asked for. The server and its preload list are the process's, shared
+    with the caller's own forkserver processes; set for good, imgdup's list replaced the
+    caller's (its modules were never preloaded in a server a scan started), so the caller's
+    list is put back as it was. A server already running is not changed (imgdup's workers then
+    import the decoders themselves, ~0.2 s each). Where the list cannot be read (another
+    Python's internals), nothing is preloaded: slower workers, never the caller's list lost."""
+    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    asked = getattr(server, "_preload_modules", None)
+    if ctx.get_start_method() != "forkserver" or not isinstance(asked, list):
+        yield
+        return
+    with _PRELOAD_LOCK:  # scans or reports in several threads: one at a time, each putting back what it found
+        asked = list(getattr(server, "_preload_modules", asked))  # read again: another thread may have just put it back
+        ctx.set_forkserver_preload([*asked, *(m for m in ("imgdup.hashing", *DECODER_MODULES) if m not in asked)])
+        try:
+            yield
+        finally:
+            ctx.set_forkserver_preload(asked)
+
+
+_PRELOAD_LOCK = threading.Lock()
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -168,6 +192,17 @@ def _keep_freed_memory() -> None:
 
 HashFunction = Callable[[FileEntry, HashSettings], Result]
 
+_own_state: Any = None
+"""In a worker, its shared ``[index, start]`` (:func:`_worker_main`); None in any other process."""
+
+
+def file_started() -> None:
+    """Count the timeout from now: for a ``work`` of :func:`map_files` that decodes several
+    files for one item (a montage's sheet), called before each, so that the limit holds per
+    file, not for the item's files together. Outside a worker (no timeout there), nothing."""
+    if _own_state is not None:
+        _own_state[1] = time.monotonic()
+
 
 def _worker_main(
     conn: Connection,
@@ -178,7 +213,9 @@ def _worker_main(
     inherited: Sequence[Connection] = (),
     max_pixels: int | None = Image.MAX_IMAGE_PIXELS,
 ) -> None:
+    global _own_state
     _die_with_parent()
+    _own_state = state
     # A forked worker inherits the scan's paused collector (imgdup.gcpause) and every object the
     # scan built meanwhile, as the youngest generation: its first collection walked them all,
     # writing to each one's page (a copy of the parent's heap, ~0.2 s of CPU a worker in a
@@ -226,28 +263,6 @@ def _failure(item: HasPath, exc: Exception) -> HashFailure:
     return HashFailure(item.path, f"cannot decode: {type(exc).__name__}: {exc}")
 
 
-def _here(
-    items: list[T],
-    settings: S,
-    work: Callable[[T, S], R | HashFailure],
-    more: Callable[[T, R | HashFailure], Sequence[T]] | None,
-    on_progress: Callable[[int], None] | None,
-) -> list[R | HashFailure]:
-    """:func:`map_files` in this process: a failure of one item is its result, as in a worker."""
-    out: list[R | HashFailure] = []
-    for item in items:  # grows as ``more`` asks
-        try:
-            res = work(item, settings)
-        except Exception as exc:  # noqa: BLE001 - one file must never end the run
-            res = _failure(item, exc)
-        out.append(res)
-        if on_progress:
-            on_progress(len(out))
-        if more is not None:
-            items.extend(more(item, res))
-    return out
-
-
 class _Worker:
     def __init__(
         self,
@@ -265,7 +280,8 @@ class _Worker:
         inherited = [self.conn, *(w.conn for w in siblings)] if ctx.get_start_method() == "fork" else []
         args = (child, self.state, work, settings, memory_mb, inherited, max_pixels)
         self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
-        self.proc.start()
+        with _preloading(ctx):
+            self.proc.start()
         child.close()
         self.todo: dict[int, HasPath] = {}  # every file sent and not yet answered
         self.chunks = 0  # chunks in flight
@@ -283,8 +299,15 @@ class _Worker:
         except OSError:  # BrokenPipeError, ConnectionResetError: the worker is gone
             self.gone = True
 
-    def overdue(self, timeout: float) -> bool:
-        return self.state[0] >= 0 and time.monotonic() - self.state[1] > timeout
+    def overdue(self, timeout: float) -> int | None:
+        """The item this worker has been on for longer than ``timeout``, or None: decided and
+        named from one reading of its state. Read again to name it, the worker could have moved
+        on meanwhile, and the item it had just started was failed. Its index is read first: the
+        worker writes an item's start before its index, so a pair read across its move has the
+        new start, never the old one with the new index (the move reads as not overdue)."""
+        now = time.monotonic()  # first: a start written after it (file_started) reads as not overdue
+        index, since = self.state[0], self.state[1]
+        return int(index) if index >= 0 and now - since > timeout else None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -366,11 +389,10 @@ def map_files(
     workers while they are still busy with the rest, not after all of it. ``chunk``: items a
     message at most (fewer for slow items: a result comes back with its whole chunk).
     ``here_if_daemonic``: in a daemonic process, which may start none, do the items here, one by
-    one, without the timeout (the report's thumbnails did so before they had workers); else such
-    a process is refused with a :class:`UsageError`."""
-    if items and multiprocessing.current_process().daemon:
-        if here_if_daemonic:
-            return _here(list(items), settings, work, more, on_progress)
+    one, without the timeout (the report's thumbnails did so before they had workers), with the
+    callbacks called as with workers; else such a process is refused with a :class:`UsageError`."""
+    here = bool(items) and multiprocessing.current_process().daemon
+    if here and not here_if_daemonic:
         # Said before anything starts: Python's own refusal was a bare AssertionError from deep
         # inside ("daemonic processes are not allowed to have children").
         raise UsageError(
@@ -406,7 +428,7 @@ def map_files(
     workers: list[_Worker] = []
     lost = 0  # workers that died between files: a guard against a crash loop
     try:
-        if queue:
+        if queue and not here:
             load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
             ctx = _context()
             # with ``more``, a short first queue grows: every worker is started
@@ -414,6 +436,16 @@ def map_files(
                 workers.append(_Worker(ctx, work, settings, memory_mb, workers, max_pixels))
         if on_started:
             on_started()
+        if here:
+            # One by one, through ``collect`` as the workers' results: the same callbacks, in the
+            # same order (on_results and on_started were never called here). ``more`` extends
+            # ``entries`` as it goes; its queued chunks are not used.
+            for index, item in enumerate(entries):
+                try:
+                    res = work(item, settings)
+                except Exception as exc:  # noqa: BLE001 - one file must never end the run
+                    res = _failure(item, exc)
+                collect(index, res)
         while done < len(entries):
             # Every worker gets a chunk, then a second one: it starts on that as soon as it has
             # sent its results, instead of idling while this process collects them and answers.
@@ -438,12 +470,13 @@ def map_files(
                         code = w.proc.exitcode
                         why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                         failure, transient = f"the decoder crashed ({why}); file skipped", False
-                elif w.overdue(timeout):
+                        culprit = int(w.state[0])  # the worker is gone: its state stays as it left it
+                elif (late := w.overdue(timeout)) is not None:
                     # Not cached: on a less loaded machine the same file may well finish.
                     failure, transient = f"decoding took longer than {timeout:g} s; file skipped", True
+                    culprit = late
                 else:
                     continue
-                culprit = int(w.state[0])
                 if culprit in w.todo:
                     collect(culprit, HashFailure(w.todo.pop(culprit).path, failure, transient=transient))
                 else:

@@ -20,7 +20,7 @@ from .errors import StrOrBytesPath, UsageError, check_bool, plain_number
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
-from .labels import label_source
+from .labels import MAPPING, label_source, labels_mapping
 from .models import (
     Action,
     Cluster,
@@ -126,7 +126,7 @@ def find_duplicates(
     *,
     reference: PathOrPaths = (),
     files: PathOrPaths | None = None,
-    labels: StrOrBytesPath | None = None,
+    labels: StrOrBytesPath | Mapping[str, str] | None = None,
     label_conflicts: str = "review",
     between: bool = False,
     threshold: int | None = None,
@@ -160,10 +160,11 @@ def find_duplicates(
     files are taken as they are. ``files`` lists more files (missing ones are reported as
     skipped, not an error). ``reference`` folders are matched but never removed: a cluster
     holding a reference file keeps it, and clusters made only of reference files are set
-    apart in ``reference_clusters``. ``labels`` is ``"folder"`` (parent folder name) or a CSV
-    file (path,label); a cluster whose members carry different labels is a label conflict,
-    whose members are left for ``review`` (``label_conflicts="remove"`` removes them as
-    usual). ``between`` keeps only clusters spanning two or more of the given folders.
+    apart in ``reference_clusters``. ``labels`` is ``"folder"`` (parent folder name), a CSV
+    file (path,label) or a mapping ``{path: label}`` (read as the CSV's rows); a cluster whose
+    members carry different labels is a label conflict, whose members are left for ``review``
+    (``label_conflicts="remove"`` removes them as usual). ``between`` keeps only clusters
+    spanning two or more of the given folders.
     """
     started = time.perf_counter()
     threshold, hash_size, jobs, timeout = (plain_number(v) for v in (threshold, hash_size, jobs, timeout))
@@ -182,9 +183,14 @@ def find_duplicates(
         raise UsageError(f"label_conflicts must be one of {allowed}, got {_short(label_conflicts)}")
     # Checked before any file is read: labels=3 raised a bare TypeError once the files were
     # found; bytes work as for roots.
-    if labels is not None:
+    if isinstance(labels, Mapping):
+        labels = labels_mapping(labels)
+    elif labels is not None:
         if not isinstance(labels, (str, bytes, os.PathLike)):
-            raise UsageError(f'labels must be "folder", the path of a labels file (CSV) or None, got {_short(labels)}')
+            raise UsageError(
+                f'labels must be "folder", the path of a labels file (CSV), a mapping {{path: label}} or None,'
+                f" got {_short(labels)}"
+            )
         labels = os.fsdecode(labels)
     cache = cache_and_progress(cache, progress)
     items = path_list(roots, "roots")
@@ -253,7 +259,12 @@ def find_duplicates(
     linked_dirs = tuple(sorted(t for t in links if os.path.isdir(t)))
     linked_files = frozenset(t for t in links if t not in linked_dirs)
     protected = _protector((*ref_roots, *linked_dirs), linked_files)
-    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=given, listed_as=listed_as)
+    # A listed files' folder that holds some of them in folders below it holds class folders: a
+    # split, as a folder named to scan (a file directly in it read as of class "test"); one that
+    # holds them all directly is their one class (ImageFolder's samples of one class).
+    listed_in = [os.path.dirname(p) for p in listed]
+    splits = given + [r for r in extras if any(f.startswith(r.rstrip(os.sep) + os.sep) for f in listed_in)]
+    labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=splits, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:
         # With regions, the cached records' link hashes are converted while the rest are hashed:
@@ -318,7 +329,7 @@ def find_duplicates(
             threshold=threshold,
             keep=keep_rules,
             index=index,
-            labels=None if labels is None else os.fspath(labels),
+            labels=None if labels is None else MAPPING if isinstance(labels, Mapping) else os.fspath(labels),
             label_conflicts=label_conflicts,
             between=between,
         ),

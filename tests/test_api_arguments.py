@@ -52,13 +52,16 @@ def test_a_table_given_as_the_list_of_files_is_refused_with_its_column_named(pai
         imgdup.find_duplicates(files=Frame(), jobs=1)  # type: ignore[arg-type]
 
 
+_LABELS = 'labels must be "folder", the path of a labels file (CSV), a mapping {path: label} or None,'
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
         ("keep", None, "keep must be rule names, a comma-separated string or a list of them, got None"),
         ("keep", ["pixels", 3], "keep must be rule names, a comma-separated string or a list of them, got"),
-        ("labels", 3, 'labels must be "folder", the path of a labels file (CSV) or None, got 3'),
-        ("labels", ["cat", "dog"], "labels must be \"folder\", the path of a labels file (CSV) or None, got ['cat'"),
+        ("labels", 3, f"{_LABELS} got 3"),
+        ("labels", ["cat", "dog"], f"{_LABELS} got ['cat'"),
         ("cache", 3, "cache must be the path of a SQLite file or None, got 3"),
         ("progress", True, "progress must be a function progress(stage, done, total) or None, got True"),
         ("label_conflicts", None, "label_conflicts must be one of review, remove, got None"),

@@ -306,3 +306,139 @@ def test_map_files_takes_the_items_that_results_ask_for_while_it_runs() -> None:
     assert failed == ["b.0.crash"] and "crashed" in got[names.index("b.0.crash")].reason  # type: ignore[union-attr]
     done = [(r[0], r[1]) for r in got if not isinstance(r, HashFailure)]
     assert done == [(n, 10 * (n.count(".") + 1)) for n in names if n != "b.0.crash"]
+
+
+def _calls(items: list[_Item]) -> list[object]:
+    """Everything map_files hands its callbacks (jobs=1: in input order), with its results."""
+    from imgdup.parallel import map_files
+
+    seen: list[object] = []
+    got = map_files(
+        items, 10, _echo, jobs=1, batch=2, here_if_daemonic=True, on_started=lambda: seen.append("started"),
+        on_results=lambda done: seen.append([(i.path, r[1]) for i, r in done]),  # type: ignore[index]
+        on_progress=lambda n: seen.append(n),
+    )  # fmt: skip
+    return [*seen, [r[:2] for r in got]]  # type: ignore[index]
+
+
+def test_map_files_in_a_daemonic_process_calls_back_as_its_workers_do() -> None:
+    """In a daemonic process (a Pool or DataLoader worker) ``here_if_daemonic`` does the items in
+    that process: ``on_results`` (the cache's writes) and ``on_started`` were never called
+    there, while the workers' path calls them; both paths now keep one contract."""
+    import multiprocessing
+
+    items = [_Item((name, 1)) for name in "abcde"]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        here = pool.apply(_calls, (items,))
+    workers = _calls(items)
+    assert here == workers
+    assert workers[0] == "started" and [("a", 10), ("b", 10)] in workers and [("e", 10)] in workers
+
+
+class _NoProcess:
+    """A stand-in worker's process: there is none to kill or wait for."""
+
+    exitcode = None
+
+    def kill(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class _MovesOn:
+    """A worker's shared ``[index, start]``: on item 0 since an hour ago, and on item 1 from the
+    moment the parent has read the pair once (a worker that finished item 0 just past its time
+    and started the next one between the parent's look and its read of the culprit)."""
+
+    def __init__(self) -> None:
+        self.values = [0.0, time.monotonic() - 3600]
+
+    def __getitem__(self, i: int) -> float:
+        value = self.values[i]
+        if i == 1:
+            self.values = [1.0, time.monotonic()]
+        return value
+
+
+def test_the_item_timed_out_is_the_one_blamed_when_its_worker_moves_on_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parent decided that a worker was overdue from its shared state, then read which item it
+    was on again: a worker that moved on meanwhile (microseconds) had the next item failed,
+    one it had just started, and the overdue one done again. The decision and the blame now
+    come from one reading. Driven by hand (no process, no timing): the first worker never
+    answers and moves on as it is read; its replacement answers at once."""
+    import multiprocessing
+
+    from imgdup import parallel
+
+    made: list[parallel._Worker] = []
+
+    class Fake(parallel._Worker):
+        def __init__(self, ctx: object, work: object, settings: object, *_: object) -> None:
+            self.conn, self.other = multiprocessing.Pipe()
+            self.todo, self.chunks, self.gone = {}, 0, False
+            self.proc = _NoProcess()  # type: ignore[assignment]
+            self.state = _MovesOn() if not made else [-1.0, 0.0]
+            self.work, self.settings = work, settings
+            made.append(self)
+
+        def send(self, chunk: list[tuple[int, parallel.HasPath]]) -> None:
+            super().send(chunk)
+            if self is not made[0]:  # the replacement: every result at once
+                self.other.send([(i, self.work(item, self.settings)) for i, item in chunk])  # type: ignore[operator]
+
+    monkeypatch.setattr(parallel, "_Worker", Fake)
+    got = parallel.map_files([_Item(("a", 1)), _Item(("b", 1))], 10, _echo, jobs=1, timeout=0.2)
+    assert len(made) == 2
+    assert isinstance(got[0], HashFailure) and got[0].path == "a" and "longer than 0.2 s" in got[0].reason
+    assert got[1][:2] == ("b", 10)  # type: ignore[index]
+
+
+_CALLERS_FORKSERVER = """
+import multiprocessing, multiprocessing.forkserver, sys, threading
+
+import imgdup
+
+
+def loaded():
+    return [m for m in ("colorsys", "PIL.PngImagePlugin") if m in sys.modules]
+
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["colorsys"])  # the caller's own, its server not started yet
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait)
+    waiting.start()  # a caller with a thread (a notebook's kernel): imgdup's workers come from a fork server
+    try:
+        imgdup.find_duplicates(sys.argv[1], jobs=1)
+    finally:
+        stop.set()
+        waiting.join()
+    print(multiprocessing.forkserver._forkserver._preload_modules)
+    with ctx.Pool(1) as pool:
+        print(pool.apply(loaded))
+"""
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork server")
+def test_a_scan_leaves_the_callers_fork_server_preload_as_it_was(tmp_path: Path) -> None:
+    """A threaded caller's scan starts its workers from the process's fork server, which imgdup
+    told to preload the decoders with ``set_forkserver_preload``: that replaced the caller's own
+    list, so a server started by the scan never preloaded the caller's modules, and the caller's
+    setting stayed changed. The server a scan starts now preloads both, and the caller's setting
+    is as it was. (In a process of its own: this one may have a fork server running.)"""
+    (tmp_path / "d").mkdir()
+    make_entries(tmp_path / "d", ["a.png", "b.png"])
+    script = tmp_path / "caller.py"  # a file: the server's children import the caller's functions from it
+    script.write_text(_CALLERS_FORKSERVER, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    setting, loaded = out.stdout.splitlines()
+    assert setting == "['colorsys']"
+    assert loaded == "['colorsys', 'PIL.PngImagePlugin']"  # the caller's, and the decoders still preloaded

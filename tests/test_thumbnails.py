@@ -361,3 +361,90 @@ def test_a_montage_shows_no_other_picture_under_a_members_name(tmp_path: Path) -
     Path(member.path).write_bytes(kept)
     os.utime(member.path, ns=(member.entry.mtime_ns, member.entry.mtime_ns))
     assert [Path(p).read_bytes() for p in write_montages(result, tmp_path / "back", jobs=2)] != gone
+
+
+_PER_FILE = """
+import json, multiprocessing, os, sys, time
+from pathlib import Path
+
+import imgdup
+from imgdup import parallel
+from imgdup.report import montage
+
+
+class Clock:
+    # imgdup.parallel's clock, shared with the forked workers: it moves only when a stand-in
+    # decode spends time, and keeps the latest time the parent read (a timeout is decided at
+    # such a reading), so that a decode can wait for the parent to have seen it.
+
+    def __init__(self):
+        self.now, self.seen = multiprocessing.RawValue("d", 0.0), multiprocessing.RawValue("d", 0.0)
+        self.parent = os.getpid()
+
+    def monotonic(self):
+        now = self.now.value
+        if os.getpid() == self.parent:
+            self.seen.value = now
+        return now
+
+    def spend(self, seconds):
+        self.now.value += seconds
+        deadline = time.monotonic() + 60
+        while self.seen.value < self.now.value and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+result = imgdup.find_duplicates(root, jobs=1)
+plain = {Path(p).name: Path(p).read_bytes() for p in montage.write_montages(result, out / "plain", jobs=1)}
+clock, log, real = Clock(), out / "decoded", montage.load_thumbnail
+
+
+def stand_in(path, size, scanned=None):
+    with open(log, "a") as fh:
+        fh.write(os.path.basename(path) + " ")
+    clock.spend(1.5 if path.endswith("slow.png") else 0.6)
+    return real(path, size, scanned=scanned)
+
+
+parallel.time, montage.load_thumbnail = clock, stand_in
+assert parallel._context().get_start_method() == "fork"  # the workers have the stand-ins
+drawn = montage.write_montages(result, out / "sheets", jobs=1, timeout=1.0)
+sheets = {Path(p).name: Path(p).read_bytes() for p in drawn}
+decoded = log.read_text().split()
+sizes = {f"cluster-{c.id:04d}.png": len(c.members) for c in result.clusters}
+print(json.dumps({
+    "decoded": {n: decoded.count(n) for n in sorted(set(decoded))},
+    "as_plain": {sizes[n]: sheets[n] == plain[n] for n in sorted(plain)},
+}))
+"""
+
+
+def test_the_montages_timeout_holds_per_file_not_per_sheet(tmp_path: Path) -> None:
+    """A sheet is drawn in one worker, and the timeout counted from the sheet's start: a sheet of
+    files each within the limit but over it together (47 two-second PNGs, 60 s) was timed out,
+    then drawn again file by file, the files decoded again and the limit's time lost. Each
+    file now has the limit; one over it still costs its place. On a clock of the test's own
+    (no timing): each file takes 0.6 of the limit, "slow.png" 1.5. (In a process of its own,
+    which forks its workers: the stand-ins must be theirs, and this one may have threads.)"""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    for name in ("b", "c", "d"):
+        shutil.copyfile(root / "a.png", root / f"{name}.png")
+    photo(2).save(root / "e.png")
+    photo(2).save(root / "slow.png")
+    script = tmp_path / "per_file.py"
+    script.write_text(_PER_FILE, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), str(root), str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    # each of the 4-file sheet's files once (two of them were decoded twice: the sheet redrawn)
+    assert got["decoded"] == {"a.png": 1, "b.png": 1, "c.png": 1, "d.png": 1, "e.png": 2, "slow.png": 2}
+    assert got["as_plain"] == {"4": True, "2": False}  # slow.png, over the limit, reads "(unreadable)"

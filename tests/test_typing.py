@@ -28,6 +28,7 @@ def main() -> None:
         [Path("data/test"), b"data/val"], reference=(Path(p) for p in ["data/train", "more"]), files=Path("x.jpg"),
         labels=b"labels.csv", cache=Path("cache.db"), keep="oldest,size", progress=lambda s, d, t: None,
     )
+    in_memory: ScanResult = imgdup.find_duplicates("data", labels={"data/a.jpg": "cat", "data/b.jpg": "dog"})
     leaked: set[str] = {p for pair in result.leak_pairs for p in pair.files_a + pair.files_b}
     drop: list[str] = [m.record.path for c in result.clusters for m in c.members if m.action is Action.REMOVE]
     labels: list[str | None] = [m.label for c in result.clusters for m in c.members]
@@ -42,7 +43,7 @@ def main() -> None:
         print(back.restored)
     plan: Plan = imgdup.load_plan(Path("r.json"))
     again: RemovalResult = imgdup.apply(plan, quarantine=Path("/tmp/q"), cache=b"cache.db")
-    print(leaked, drop, labels, rows, doc, text, written, sheets, again.bytes_freed, imgdup.apply(b"r.json"))
+    print(in_memory, leaked, drop, labels, rows, doc, text, written, sheets, again.bytes_freed, imgdup.apply(b"r.json"))
 """
 
 

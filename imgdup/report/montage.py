@@ -18,7 +18,7 @@ from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, p
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
-from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
+from ..parallel import DEFAULT_TIMEOUT, default_jobs, file_started, map_files
 from .text import display_path, root_labels, rooted
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,10 @@ def write_montages(
     earlier montages of clusters this result does not have.
 
     The sheets are drawn in ``jobs`` worker processes (None: every core) under the scan's guards
-    (:func:`imgdup.parallel.map_files`). A sheet whose drawing hangs or crashes (one of its
-    files blocks or kills the decoder: ``timeout`` seconds a file) is drawn again here with each
-    thumbnail made in a worker of its own, and that file's place reads "(unreadable)".
+    (:func:`imgdup.parallel.map_files`), ``timeout`` seconds a file (not a sheet). A sheet whose
+    drawing hangs or crashes (one of its files blocks or kills the decoder, or takes longer) is
+    drawn again here from thumbnails made in the workers file by file, and that file's place
+    reads "(unreadable)".
     ``progress(stage, done, total)``: as a scan's, stage ``"montages"``.
     """
     check_result("write_montages", result)
@@ -226,8 +227,14 @@ def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
 
 
 def _draw_and_write(sheet: _Sheet, _settings: None) -> bool | OutputError:
-    """Draw and write one sheet, in a worker; an :class:`OutputError` is handed back to be raised."""
-    return _write(sheet, [_thumbnail_or_none(p) for p in sheet.places])
+    """Draw and write one sheet, in a worker; an :class:`OutputError` is handed back to be raised.
+    Each file has the whole timeout: counted from the sheet's start, a sheet of files each
+    within it but over it together was timed out, then drawn again file by file."""
+    thumbs = []
+    for place in sheet.places:
+        file_started()
+        thumbs.append(_thumbnail_or_none(place))
+    return _write(sheet, thumbs)
 
 
 def _thumbnail_task(place: _Place, size: int) -> Image.Image:
