@@ -15,6 +15,7 @@ import io
 import itertools
 import os
 import random
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,27 @@ def dogs() -> Path:
     if not DOGS1000.is_dir():
         unavailable(f"dogs-1000 dataset not found at {DOGS1000} (set IMGDUP_DOGS1000)")
     return DOGS1000
+
+
+# Modules whose tests leave threads running for the rest of the session (a Dask LocalCluster's IO
+# loop, fsspec's event loop): they run last. With a thread alive, imgdup starts its workers from a
+# fork server (imgdup.parallel._context), where a test's monkeypatches do not reach, and a test
+# whose patch must act in a worker passed without testing what it says (QA pass 26).
+_LEAVE_THREADS = ("test_dask_engine.py", "test_dask_s3.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in _LEAVE_THREADS)  # stable: each module's order kept
+
+
+@pytest.fixture
+def forked_workers() -> None:
+    """For a test whose monkeypatches must reach imgdup's worker processes: those are forked
+    from this process (and see its patches) only while it runs one thread; else the test fails
+    here instead of passing without its patch."""
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if others:
+        pytest.fail(f"threads running ({', '.join(others)}): imgdup's workers would not be forked, nor patched")
 
 
 def scan(root: Path, **options: object) -> ScanResult:

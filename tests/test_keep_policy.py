@@ -345,6 +345,7 @@ def test_traits_and_measures_survive_the_cache(tmp_path: Path) -> None:
     assert warm.clusters[0].keep_reason == cold.clusters[0].keep_reason == "highest JPEG quality (q85 vs q60)"
 
 
+@pytest.mark.usefixtures("forked_workers")
 def test_an_enlargement_is_measured_only_as_far_as_it_needs_and_in_full_once_it_could_win(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -401,6 +402,7 @@ def test_a_rotated_reencode_is_found_on_its_sources_lattice_beside_a_png(dogs: P
     assert name == "z_original.jpg", reason
 
 
+@pytest.mark.usefixtures("forked_workers")
 def test_a_large_png_or_webp_is_not_decoded_again_to_tell_its_enlargements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,6 +96,7 @@ def test_thumbnails_made_by_several_workers_are_the_ones_one_makes(tmp_path: Pat
     assert made[1] == made[2] == made[3]
 
 
+@pytest.mark.usefixtures("forked_workers")
 def test_a_file_that_hangs_its_thumbnail_costs_its_preview_not_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,6 +155,7 @@ def test_montages_drawn_by_several_workers_are_the_ones_one_draws(tmp_path: Path
     assert sheets[1] == sheets[2] == sheets[3]
 
 
+@pytest.mark.usefixtures("forked_workers")
 def test_a_file_that_hangs_a_montage_reads_unreadable_and_the_others_are_drawn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
