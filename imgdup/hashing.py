@@ -38,6 +38,7 @@ from .regions import (
     content_share,
     half_boxes,
     occlusion_tail,
+    peeled_to_canvas,
     small_marks_on_canvas,
     sub_boxes,
 )
@@ -168,7 +169,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 23  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 24  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -191,6 +192,7 @@ HASH_VERSION = 23  # 2: 2x enlargements detected by the quality check; 3: every 
 # 21: small marks on a plain canvas that the peel cannot box (a picture under ~12% of the width) are low information
 # 22: whether the file embeds a colour profile (traits: of files with identical pixels, one with a profile is kept)
 # 23: a framed picture's content box is peeled to the picture and hashed on a decode where it is 64 px a side
+# 24: a framed image whose peel, carried on, ends in blank canvas (sparse lines: a chart) is its own box, not framed
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1229,7 +1231,18 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             low = (box if box is not None else content_box(arr)) == full
         regions = region_hashes(grey, settings, plain, box, chroma) if box is not None else ()
         if regions and not low and frames == 1 and settings.algorithm == "phash" and traits.content < FRAMED_SHARE:
-            regions = _framed_box_regions(source, settings, grey, regions)
+            framed = _framed_box_regions(source, settings, grey, regions)
+            if framed is None:
+                # Peeled on down, the box ran out into blank page: the first peel went through
+                # sparse marks (a line chart's columns hold a few dots of ink each) and stopped
+                # at its limit on whatever was left, a corner of axis labels the same in every
+                # chart of one style, so different charts met at distance 0 through it. No
+                # picture is framed there: the image is its own box.
+                full = (0, 0, grey.width, grey.height)
+                traits = replace(traits, content=1.0)
+                regions = region_hashes(grey, settings, plain, full, chroma)
+            else:
+                regions = framed
         return ImageRecord(
             entry=entry,
             width=width,
@@ -1277,9 +1290,10 @@ def _upright_grey(source: str | io.BytesIO, short_side: int) -> Image.Image:
 
 def _framed_box_regions(
     source: str | io.BytesIO, settings: HashSettings, grey: Image.Image, regions: tuple[int, ...]
-) -> tuple[int, ...]:
+) -> tuple[int, ...] | None:
     """``regions`` with the content box's hashes (coarse and finer) taken from the framed picture
-    itself on a larger decode (see _FRAMED_BOX_PIXELS); unchanged when no picture is found."""
+    itself on a larger decode (see _FRAMED_BOX_PIXELS); unchanged when that decode cannot be had
+    or its picture is smaller than the hash's input; None when peeling on finds no picture at all."""
     x0, y0, x1, y1 = content_box(np.asarray(grey), _FRAMED_MIN_KEEP)
     short = min(x1 - x0, y1 - y0)
     target = int(np.ceil(min(grey.size) * _FRAMED_BOX_PIXELS / max(short, 1)))
@@ -1288,6 +1302,8 @@ def _framed_box_regions(
     except (OSError, ValueError, Image.DecompressionBombError):
         return regions  # decoded once already: keep the reduced decode's hashes
     arr = np.asarray(big)
+    if peeled_to_canvas(arr, _FRAMED_MIN_KEEP):
+        return None  # no picture under the marks: see hash_entry
     box = content_box(arr, _FRAMED_MIN_KEEP)
     # A picture smaller than the hash's own input even in the file (a small shape in a small graphic)
     # gains no pixels: it keeps the reduced decode's hashes (with 16 px, 9 of the 1,640 expected

@@ -127,6 +127,30 @@ def content_box(grey: np.ndarray, min_keep: float = _MIN_KEEP) -> tuple[int, int
     """
     grey = grey.astype(np.int16)  # differences below need signs
     h, w = grey.shape
+    left, top, right, bottom = _peeled(grey, min_keep)
+    if (left, top, right, bottom) != (0, 0, w, h) and float(grey[top:bottom, left:right].std()) < _FLAT_STD:
+        return 0, 0, w, h
+    return left, top, right, bottom
+
+
+def peeled_to_canvas(grey: np.ndarray, min_keep: float = _MIN_KEEP) -> bool:
+    """Whether peeling ``grey`` (2-D uint8) ends in a flat box of the canvas's own colour (the
+    median of its outer lines): the marks it peeled through were all there was, sparse lines on
+    a blank page (a line chart), and no picture sits in the frame. A flat shape of another colour
+    (a filled square on a plain background) is a picture: not such an end."""
+    g = grey.astype(np.int16)
+    h, w = g.shape
+    left, top, right, bottom = _peeled(g, min_keep)
+    box = g[top:bottom, left:right]
+    if (left, top, right, bottom) == (0, 0, w, h) or float(box.std()) >= _FLAT_STD:
+        return False
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    return abs(float(box.mean()) - float(np.sort(border)[len(border) // 2])) <= _TOLERANCE
+
+
+def _peeled(grey: np.ndarray, min_keep: float) -> tuple[int, int, int, int]:
+    """:func:`content_box`'s peel alone (``grey`` as int16), before its flat-box check."""
+    h, w = grey.shape
     left, top, right, bottom = 0, 0, w, h
     min_w, min_h = max(1, int(w * min_keep)), max(1, int(h * min_keep))
     for _ in range(_ROUNDS):
@@ -141,8 +165,6 @@ def content_box(grey: np.ndarray, min_keep: float = _MIN_KEEP) -> tuple[int, int
         right -= _peel(area.T[::-1], right - left - min_w)
         if (left, top, right, bottom) == before:
             break
-    if (left, top, right, bottom) != (0, 0, w, h) and float(grey[top:bottom, left:right].std()) < _FLAT_STD:
-        return 0, 0, w, h
     return left, top, right, bottom
 
 
