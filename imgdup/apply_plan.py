@@ -224,9 +224,16 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
                 continue  # changed since the scan: remove() skips the cluster
             near = min(distance(got, k, bits=settings.bits) for k in kept)
             if near > threshold:
+                if near >= settings.bits:
+                    # No comparison holds (the region rule confirms none, or only frames match):
+                    # the rule's "all bits" is no distance; it read "64 bits from the nearest".
+                    plain = min((got.hash ^ k.hash).bit_count() for k in kept)
+                    how = f"no comparison links them under the scan's rules; the whole images are {plain} bits apart"
+                else:
+                    how = f"{near} bits from the nearest"
                 out[c.id] = (
-                    f"{m.path} is not within the threshold of a kept file ({near} bits from the nearest, "
-                    f"threshold {threshold}): not a duplicate of it; nothing in this cluster was removed"
+                    f"{m.path} is not within the threshold of a kept file ({how}, threshold {threshold}): "
+                    "not a duplicate of it; nothing in this cluster was removed"
                 )
                 break
             if not any(frames_match(k, got, threshold) for k in kept):
