@@ -242,18 +242,25 @@ def test_cli_apply_refuses_a_foreign_plan(
     assert present(planted_root) == before
 
 
-def test_a_file_moved_into_another_cluster_is_not_removed(planted_root: Path, tmp_path: Path) -> None:
-    """A scripted or hand-edited plan that crosses two clusters (each now removes a copy of the
-    other's picture) would have removed both copies of a picture: apply checks every file to
-    remove against its cluster's kept file, under the plan's settings, as --remove 1 does, and
-    skips a cluster that removes a file not within the threshold of it."""
-    doc = scanned_plan(planted_root)
-    a, b = (next(c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == x for m in c["members"]))
+def crossed_plan(root: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The planted set's plan with the clusters of A and B crossed (each removes a copy of the
+    other's picture, a script's mistake), and those two clusters."""
+    doc = scanned_plan(root)
+    a, b = (next(c for c in doc["clusters"] if any(rel(root, m["path"]) == x for m in c["members"]))
             for x in (A_ORIG, B_ORIG))  # fmt: skip
     ma = next(m for m in a["members"] if m["action"] == "remove")
     mb = next(m for m in b["members"] if m["action"] == "remove")
     a["members"] = [m for m in a["members"] if m is not ma] + [mb]
     b["members"] = [m for m in b["members"] if m is not mb] + [ma]
+    return doc, a, b
+
+
+def test_a_file_moved_into_another_cluster_is_not_removed(planted_root: Path, tmp_path: Path) -> None:
+    """A scripted or hand-edited plan that crosses two clusters (each now removes a copy of the
+    other's picture) would have removed both copies of a picture: apply checks every file to
+    remove against its cluster's kept file, under the plan's settings, as --remove 1 does, and
+    skips a cluster that removes a file not within the threshold of it."""
+    doc, a, b = crossed_plan(planted_root)
     done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
     skipped = {s.cluster: s.reason for s in done.skipped}
     assert set(skipped) >= {a["id"], b["id"]}

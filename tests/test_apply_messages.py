@@ -263,16 +263,9 @@ def test_a_file_no_rule_links_to_a_kept_one_is_not_given_a_stand_in_distance(
     """Two clusters crossed in a plan: the skip said "64 bits from the nearest", the region rule's
     "nothing confirmed" taken for a distance (QA pass 23 left it). It says no comparison links
     them, and how far apart the whole images are."""
-    from .conftest import A_ORIG, B_ORIG, rel
-    from .test_apply import scanned_plan, write_plan
+    from .test_apply import crossed_plan, write_plan
 
-    doc = scanned_plan(planted_root)
-    a, b = (next(c for c in doc["clusters"] if any(rel(planted_root, m["path"]) == x for m in c["members"]))
-            for x in (A_ORIG, B_ORIG))  # fmt: skip
-    ma = next(m for m in a["members"] if m["action"] == "remove")
-    mb = next(m for m in b["members"] if m["action"] == "remove")
-    a["members"] = [m for m in a["members"] if m is not ma] + [mb]
-    b["members"] = [m for m in b["members"] if m is not mb] + [ma]
+    doc, a, b = crossed_plan(planted_root)
     done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q")
     reasons = [s.reason for s in done.skipped if s.cluster in (a["id"], b["id"])]
     assert len(reasons) == 2
