@@ -845,9 +845,15 @@ def _undo_one(
                 # A restore cut between its link and its unlink by SIGKILL, which one_step cannot
                 # hold back: every later undo reported both names, for good (QA pass 23). The file
                 # is at its name, as the manifest has it: its quarantined name goes.
-                with one_step():
-                    drop_second_name(q_fd, q_name, dir_fd, name)
-                    back.setdefault((q_st.st_dev, q_st.st_ino), (path, root))
+                try:
+                    with one_step():
+                        drop_second_name(q_fd, q_name, dir_fd, name)
+                        back.setdefault((q_st.st_dev, q_st.st_ino), (path, root))
+                except OSError as exc:
+                    return (
+                        f"the original path is another name (hard link) of the quarantined copy {q}, whose name "
+                        f"there cannot be removed ({exc.strerror or exc}); both left as they are"
+                    )
                 return "restored"
             if _digest_at(name, dir_fd) == digest:
                 return "in place"

@@ -197,8 +197,10 @@ def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None
 
 def drop_second_name(src_dir_fd: int, src: str, dir_fd: int, name: str) -> None:
     """Finish a move into ``name`` that was cut between its link and its unlink: ``src`` and
-    ``name`` are one file, and ``src`` goes (:func:`move_in` would have dropped it next)."""
-    _drop_old_name(src, src_dir_fd, name, dir_fd)
+    ``name`` are two names of one file, and ``src`` goes (:func:`move_in` would have dropped it
+    next). If it cannot, ``name`` stays: unlike a fresh move's, it was there before this call
+    (taken back, the file the user saw restored left its folder)."""
+    os.unlink(src, dir_fd=src_dir_fd)
 
 
 # --- acting on the checked inode -------------------------------------------------------------
