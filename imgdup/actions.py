@@ -850,6 +850,10 @@ def _undo_one(
                         drop_second_name(q_fd, q_name, dir_fd, name)
                         back.setdefault((q_st.st_dev, q_st.st_ino), (path, root))
                 except OSError as exc:
+                    if exc.errno == errno.EINVAL:  # a manifest whose path leads to the quarantined file
+                        return (
+                            f"the original path is the quarantined copy {q} itself, not another name of it; left there"
+                        )
                     return (
                         f"the original path is another name (hard link) of the quarantined copy {q}, whose name "
                         f"there cannot be removed ({exc.strerror or exc}); both left as they are"

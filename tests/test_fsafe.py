@@ -808,6 +808,26 @@ def test_undo_leaves_both_names_of_a_file_changed_since_it_was_quarantined(data:
     assert os.stat(cut.path).st_nlink == 2
 
 
+def test_undo_of_a_manifest_whose_paths_are_its_quarantined_files_deletes_nothing(data: Path, tmp_path: Path) -> None:
+    """A manifest is data: one edited so that each entry's original path is its own quarantined
+    file (its roots the run folder) made the original path and the quarantined name one name, not
+    two, and finishing an interrupted restore by unlinking the quarantined name deleted each
+    quarantined file for good (QA pass 28). Nothing is unlinked, and undo says why."""
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    assert len(done.removed) == 2
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    doc["roots"] = [str(manifest.parent)]
+    for item in doc["entries"]:
+        item["path"] = item["quarantine"]
+    manifest.write_text(json.dumps(doc))
+    quarantined = {r.quarantine: digest(Path(r.quarantine or "")) for r in done.removed}
+    res = imgdup.undo(manifest)
+    assert {q: digest(Path(q or "")) for q in quarantined if os.path.exists(q or "")} == quarantined
+    assert not res.restored and len(res.problems) == 2
+    assert all("itself, not another name of it" in why for _p, why in res.problems), res.problems
+
+
 def test_undo_cut_between_link_and_unlink_with_the_quarantine_read_only_leaves_the_file_at_its_name(
     data: Path, tmp_path: Path
 ) -> None:
