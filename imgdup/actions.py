@@ -647,7 +647,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
         doc = from_json_text(text)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # nested too deep: no manifest of imgdup's
         if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a report, a picture: no JSON at all
             raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest (not JSON; {where})") from None
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc

@@ -255,3 +255,22 @@ def test_a_file_gone_since_an_earlier_run_was_undone_is_just_gone(planted_root: 
     os.remove(victim)
     again = imgdup.remove(result, quarantine=quarantine)
     assert any(s.reason == f"{victim} is gone" for s in again.skipped), again.skipped
+
+
+def test_a_manifest_in_the_quarantine_nested_too_deep_is_passed_over(planted_root: Path, tmp_path: Path) -> None:
+    """Every manifest in the quarantine is read once a file is found gone: one nested deeper than
+    the JSON reader's recursion limit (damaged, or not imgdup's) raised RecursionError out of the
+    removal, after the clusters before it had moved, and out of undo (QA pass 28). It is not a
+    manifest: passed over, and refused by undo as such."""
+    result = scan(planted_root)
+    quarantine = tmp_path / "q"
+    first = imgdup.remove(result, quarantine=quarantine)
+    assert first.removed and first.manifest
+    hostile = quarantine / "00000000-000000-1" / "manifest.json"
+    hostile.parent.mkdir()
+    hostile.write_text('{"schema": 1, "entries": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    again = imgdup.remove(result, quarantine=quarantine)
+    gone = [s.reason for s in again.skipped if " is gone" in s.reason]
+    assert gone and all(r.endswith(f"(imgdup --undo {first.manifest} puts it back)") for r in gone), gone
+    with pytest.raises(imgdup.ManifestError, match="cannot read manifest"):
+        imgdup.undo(hostile)
