@@ -274,3 +274,12 @@ def test_a_manifest_in_the_quarantine_nested_too_deep_is_passed_over(planted_roo
     assert gone and all(r.endswith(f"(imgdup --undo {first.manifest} puts it back)") for r in gone), gone
     with pytest.raises(imgdup.ManifestError, match="cannot read manifest"):
         imgdup.undo(hostile)
+
+
+def test_a_plan_nested_too_deep_to_read_is_a_plan_error(tmp_path: Path) -> None:
+    """A file nested deeper than the JSON reader's recursion limit raised a bare RecursionError
+    (a traceback from the command) instead of saying the plan cannot be read (QA pass 28)."""
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"clusters": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(imgdup.PlanError, match="cannot read the plan"):
+        imgdup.load_plan(plan)
