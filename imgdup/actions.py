@@ -647,7 +647,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
         doc = from_json_text(text)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # nested too deep: no manifest of imgdup's
         if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a report, a picture: no JSON at all
             raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest (not JSON; {where})") from None
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
@@ -845,9 +845,19 @@ def _undo_one(
                 # A restore cut between its link and its unlink by SIGKILL, which one_step cannot
                 # hold back: every later undo reported both names, for good (QA pass 23). The file
                 # is at its name, as the manifest has it: its quarantined name goes.
-                with one_step():
-                    drop_second_name(q_fd, q_name, dir_fd, name)
-                    back.setdefault((q_st.st_dev, q_st.st_ino), (path, root))
+                try:
+                    with one_step():
+                        drop_second_name(q_fd, q_name, dir_fd, name)
+                        back.setdefault((q_st.st_dev, q_st.st_ino), (path, root))
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL:  # a manifest whose path leads to the quarantined file
+                        return (
+                            f"the original path is the quarantined copy {q} itself, not another name of it; left there"
+                        )
+                    return (
+                        f"the original path is another name (hard link) of the quarantined copy {q}, whose name "
+                        f"there cannot be removed ({exc.strerror or exc}); both left as they are"
+                    )
                 return "restored"
             if _digest_at(name, dir_fd) == digest:
                 return "in place"

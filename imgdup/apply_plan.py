@@ -52,7 +52,7 @@ def load_plan(path: StrOrBytesPath) -> Plan:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
         doc = json.loads(text)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # nested too deep: no plan
         if isinstance(exc, ValueError) and text.lstrip()[:1] == "<":
             raise PlanError(
                 f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "

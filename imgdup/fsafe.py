@@ -197,8 +197,15 @@ def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None
 
 def drop_second_name(src_dir_fd: int, src: str, dir_fd: int, name: str) -> None:
     """Finish a move into ``name`` that was cut between its link and its unlink: ``src`` and
-    ``name`` are one file, and ``src`` goes (:func:`move_in` would have dropped it next)."""
-    _drop_old_name(src, src_dir_fd, name, dir_fd)
+    ``name`` are two names of one file, and ``src`` goes (:func:`move_in` would have dropped it
+    next). If it cannot, ``name`` stays: unlike a fresh move's, it was there before this call
+    (taken back, the file the user saw restored left its folder). Refused (EINVAL) when the two
+    are one name, not two (a folder reached through the other's): unlinking it deleted the file."""
+    here, there = os.fstat(dir_fd), os.fstat(src_dir_fd)
+    st = os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False)
+    if st.st_nlink < 2 or ((here.st_dev, here.st_ino) == (there.st_dev, there.st_ino) and name == src):
+        raise OSError(errno.EINVAL, "the two names are one", src)
+    os.unlink(src, dir_fd=src_dir_fd)
 
 
 # --- acting on the checked inode -------------------------------------------------------------

@@ -52,10 +52,15 @@ def folder_label(
     return label
 
 
-def _real(path: str) -> str:
-    """The spelling the scan uses: real folder, file name as given (a symlink stays itself)."""
+def _real(path: str, folders: dict[str, str]) -> str:
+    """The spelling the scan uses: real folder, file name as given (a symlink stays itself).
+    ``folders``: each folder's real path, resolved once per labels file or mapping (resolved
+    for each row, 100,000 rows in 100 class folders took 2 s, nine tenths of it in realpath)."""
     folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(os.path.realpath(folder), name)
+    real = folders.get(folder)
+    if real is None:
+        real = folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
 
 
 def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -95,13 +100,14 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         lcol = next(i for i, h in enumerate(head) if h in _LABEL_COLUMNS)
         rows = rows[1:]
     labels: dict[str, str] = {}
+    folders: dict[str, str] = {}  # _real
     first: dict[str, int] = {}
     for n, row in rows:
         if len(row) <= max(pcol, lcol):
             raise UsageError(f"{path}: line {n} has no label column: {row!r}")
         label = row[lcol].strip()  # "cat " is "cat"; an empty label is no label (as a missing row)
         if label:
-            name = _real(os.path.join(base, row[pcol]))
+            name = _real(os.path.join(base, row[pcol]), folders)
             _text(path, n, "label", label, exists=False)
             _text(path, n, "path", row[pcol], exists=os.path.lexists(name))
             if labels.setdefault(name, label) != label:  # the last row won: a cat and a dog read as a dog
@@ -119,6 +125,7 @@ def labels_mapping(labels: Mapping[Any, Any]) -> dict[str, str]:
     else, or one file given two labels (``a.jpg`` and ``./a.jpg``), is a :class:`UsageError`
     naming the entry, before any file is read."""
     table: dict[str, str] = {}
+    folders: dict[str, str] = {}  # _real
     first: dict[str, str] = {}  # the key that gave each path its label, as given
     for key, label in labels.items():
         if not isinstance(key, (str, bytes, os.PathLike)):
@@ -133,7 +140,7 @@ def labels_mapping(labels: Mapping[Any, Any]) -> dict[str, str]:
         if not label:
             continue
         name = os.fsdecode(key)
-        path = _real(name)
+        path = _real(name, folders)
         if table.setdefault(path, label) != label:
             also = f" (also as {name})" if name != first[path] else ""
             raise UsageError(f"labels gives {first[path]} two labels ({table[path]!r}, {label!r}){also}")

@@ -98,9 +98,17 @@ def _preloading(ctx: Any) -> Iterator[None]:
     list is put back as it was. A server already running is not changed (imgdup's workers then
     import the decoders themselves, ~0.2 s each). Where the list cannot be read (another
     Python's internals), nothing is preloaded: slower workers, never the caller's list lost."""
-    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    if ctx.get_start_method() != "forkserver":
+        yield
+        return
+    # Imported by a process's first fork server start, not before: looked up in sys.modules, it
+    # was missing then, and the server that start launched (the process's, for good) never had
+    # the decoders.
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
     asked = getattr(server, "_preload_modules", None)
-    if ctx.get_start_method() != "forkserver" or not isinstance(asked, list):
+    if not isinstance(asked, list):
         yield
         return
     with _PRELOAD_LOCK:  # scans or reports in several threads: one at a time, each putting back what it found

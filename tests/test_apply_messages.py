@@ -273,3 +273,31 @@ def test_a_file_no_rule_links_to_a_kept_one_is_not_given_a_stand_in_distance(
         assert "64 bits from the nearest" not in reason
         plain = int(reason.split("the whole images are ")[1].split(" bits apart")[0])
         assert 4 < plain < 64 and "no comparison links them under the scan's rules" in reason, reason
+
+
+def test_a_manifest_in_the_quarantine_nested_too_deep_is_passed_over(planted_root: Path, tmp_path: Path) -> None:
+    """Every manifest in the quarantine is read once a file is found gone: one nested deeper than
+    the JSON reader's recursion limit (damaged, or not imgdup's) raised RecursionError out of the
+    removal, after the clusters before it had moved, and out of undo (QA pass 28). It is not a
+    manifest: passed over, and refused by undo as such."""
+    result = scan(planted_root)
+    quarantine = tmp_path / "q"
+    first = imgdup.remove(result, quarantine=quarantine)
+    assert first.removed and first.manifest
+    hostile = quarantine / "00000000-000000-1" / "manifest.json"
+    hostile.parent.mkdir()
+    hostile.write_text('{"schema": 1, "entries": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    again = imgdup.remove(result, quarantine=quarantine)
+    gone = [s.reason for s in again.skipped if " is gone" in s.reason]
+    assert gone and all(r.endswith(f"(imgdup --undo {first.manifest} puts it back)") for r in gone), gone
+    with pytest.raises(imgdup.ManifestError, match="cannot read manifest"):
+        imgdup.undo(hostile)
+
+
+def test_a_plan_nested_too_deep_to_read_is_a_plan_error(tmp_path: Path) -> None:
+    """A file nested deeper than the JSON reader's recursion limit raised a bare RecursionError
+    (a traceback from the command) instead of saying the plan cannot be read (QA pass 28)."""
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"clusters": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(imgdup.PlanError, match="cannot read the plan"):
+        imgdup.load_plan(plan)

@@ -407,6 +407,28 @@ def test_a_labels_mapping_of_the_wrong_types_is_a_usage_error_naming_it(
     assert said in str(exc.value)
 
 
+def test_labels_resolve_each_folder_once_not_each_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A labels file or mapping names every file of a dataset, a few folders' worth: each row's
+    folder was resolved (realpath) again, 2 s for 100,000 labels in 100 folders, nine tenths of
+    the reading (QA pass 28). Each folder is resolved once, with the same paths."""
+    from imgdup.labels import labels_mapping, read_labels_csv
+
+    for kind in ("cat", "dog"):
+        (tmp_path / "imgs" / kind).mkdir(parents=True)
+    mapping = {str(tmp_path / "imgs" / kind / f"{i}.jpg"): kind for kind in ("cat", "dog") for i in range(50)}
+    csv_file = tmp_path / "imgs" / "labels.csv"
+    csv_file.write_text("".join(f"{kind}/{i}.jpg,{kind}\n" for kind in ("cat", "dog") for i in range(50)))
+    expected = {_real(Path(p)): kind for p, kind in mapping.items()}
+    resolved: list[str] = []
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: (resolved.append(p), real(p, *a, **k))[1])
+    assert labels_mapping(mapping) == expected
+    assert sorted(resolved) == [str(tmp_path / "imgs" / "cat"), str(tmp_path / "imgs" / "dog")]
+    resolved.clear()
+    assert read_labels_csv(csv_file) == expected
+    assert sorted(resolved) == [str(tmp_path / "imgs" / "cat"), str(tmp_path / "imgs" / "dog")]
+
+
 def test_a_label_given_under_another_name_of_the_file_counts(tmp_path: Path) -> None:
     """A hard-linked file is one record under its first name; its label was looked up by that
     name only, so a label given under its other name was ignored and the conflict missed (QA 9)."""

@@ -808,6 +808,48 @@ def test_undo_leaves_both_names_of_a_file_changed_since_it_was_quarantined(data:
     assert os.stat(cut.path).st_nlink == 2
 
 
+def test_undo_of_a_manifest_whose_paths_are_its_quarantined_files_deletes_nothing(data: Path, tmp_path: Path) -> None:
+    """A manifest is data: one edited so that each entry's original path is its own quarantined
+    file (its roots the run folder) made the original path and the quarantined name one name, not
+    two, and finishing an interrupted restore by unlinking the quarantined name deleted each
+    quarantined file for good (QA pass 28). Nothing is unlinked, and undo says why."""
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    assert len(done.removed) == 2
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    doc["roots"] = [str(manifest.parent)]
+    for item in doc["entries"]:
+        item["path"] = item["quarantine"]
+    manifest.write_text(json.dumps(doc))
+    quarantined = {r.quarantine: digest(Path(r.quarantine or "")) for r in done.removed}
+    res = imgdup.undo(manifest)
+    assert {q: digest(Path(q or "")) for q in quarantined if os.path.exists(q or "")} == quarantined
+    assert not res.restored and len(res.problems) == 2
+    assert all("itself, not another name of it" in why for _p, why in res.problems), res.problems
+
+
+def test_undo_cut_between_link_and_unlink_with_the_quarantine_read_only_leaves_the_file_at_its_name(
+    data: Path, tmp_path: Path
+) -> None:
+    """A restore a kill cut after its link leaves the file at its name and in the quarantine; the
+    next undo, unable to unlink the quarantined name (a read-only quarantine), took the original
+    name away instead (the roll-back of a fresh move_in), and the file the user saw back was gone
+    from the dataset (QA pass 28). Both names stay until the quarantine can be changed."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    cut = done.removed[0]
+    os.link(cut.quarantine or "", cut.path)  # the state the kill left: both names, one inode
+    script = (
+        "import json, sys, imgdup; res = imgdup.undo(sys.argv[1]); "
+        "print(json.dumps({'restored': res.restored, 'problems': res.problems}))"
+    )
+    res = _undo_with_the_quarantine_read_only(done, script)
+    assert os.path.exists(cut.path) and os.path.exists(cut.quarantine or "")
+    assert cut.path in dict(res["problems"]) and cut.path not in res["restored"]
+    again = imgdup.undo(done.manifest)  # writable again: finished
+    assert not again.problems and files_under(data) == before
+
+
 def test_undo_into_a_scanned_folder_that_is_gone_says_so_and_restores_once_it_is_back(
     data: Path, tmp_path: Path
 ) -> None:

@@ -442,3 +442,45 @@ def test_a_scan_leaves_the_callers_fork_server_preload_as_it_was(tmp_path: Path)
     setting, loaded = out.stdout.splitlines()
     assert setting == "['colorsys']"
     assert loaded == "['colorsys', 'PIL.PngImagePlugin']"  # the caller's, and the decoders still preloaded
+
+
+_FRESH_CALLER = """
+import multiprocessing, sys, threading
+
+import imgdup
+
+
+def loaded():
+    return [m for m in ("PIL.PngImagePlugin", "PIL.JpegImagePlugin") if m in sys.modules]
+
+
+if __name__ == "__main__":
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait)
+    waiting.start()  # a caller with a thread: imgdup's workers come from a fork server
+    try:
+        imgdup.find_duplicates(sys.argv[1], jobs=1)
+    finally:
+        stop.set()
+        waiting.join()
+    with multiprocessing.get_context("forkserver").Pool(1) as pool:  # a child of the server the scan started
+        print(pool.apply(loaded))
+"""
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork server")
+def test_the_fork_server_a_scan_starts_preloads_the_decoders_in_a_caller_that_never_used_one(tmp_path: Path) -> None:
+    """multiprocessing.forkserver is imported by a process's first fork server start, not before:
+    _preloading read the preload list from it and, not finding it, preloaded nothing, so the
+    server the first threaded scan started (kept for the process's life) never had the decoders,
+    and every worker imported them itself (QA pass 28). (In a process of its own, which has never
+    imported it: this one has.)"""
+    (tmp_path / "d").mkdir()
+    make_entries(tmp_path / "d", ["a.png", "b.png"])
+    script = tmp_path / "caller.py"
+    script.write_text(_FRESH_CALLER, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['PIL.PngImagePlugin', 'PIL.JpegImagePlugin']"

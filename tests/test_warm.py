@@ -149,8 +149,11 @@ def _collector_on(entry: FileEntry, settings: HashSettings) -> ImageRecord | Has
     return HashFailure(entry.path, f"collector {'on' if gc.isenabled() else 'off'}")
 
 
+@pytest.mark.usefixtures("forked_workers")
 def test_workers_forked_during_a_paused_scan_collect_their_garbage(tmp_path: Path) -> None:
-    """A worker decodes for as long as the scan runs: it does not inherit the pause."""
+    """A worker decodes for as long as the scan runs: it does not inherit the pause. (Only a
+    forked worker could: one from a fork server, with a thread running, passed whatever the
+    worker did, QA pass 28.)"""
     root = _folder(tmp_path / "ref", 1)
     entries, _ = discover([str(root)])
     with collector_paused():
