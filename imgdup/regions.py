@@ -824,7 +824,7 @@ class LinkHashes:
                 (use_a, turned_a, self.turned_fine[ia], fine_b),
                 (use_b, turned_b, self.turned_fine[ib], fine_a),
             ):
-                if turned_both.any():  # records hashed before the turned finer hashes have none
+                if turned_both.any():  # only where both records carry them (see turned_fine)
                     apart = np.maximum(bits_apart(tf[:, k], other[:, 0]), bits_apart(tf[:, 7 + k], other[:, 1]))
                     use &= ~turned_both | (turned == 0) | (apart <= fine_max)
             for use, turned in ((use_a, turned_a), (use_b, turned_b)):

@@ -67,7 +67,7 @@ def test_rotated_grid_turns_the_cells_as_pillow_turns_the_picture() -> None:
 
 
 def test_turned_versions_need_their_grey_grids_to_agree(dogs: Path, tmp_path: Path) -> None:
-    """A turned version has no finer hash to confirm it: two different dogs-1000 photos in the
+    """A turned version had no finer hash to confirm it (QA pass 12): two different dogs-1000 photos in the
     same 10% black border (00000354 and 00000725; 00000968 and 00000725) met at 8 bits through
     one's mirror image, which merged the two photos' clusters of copies on the accuracy
     benchmark. Their 8 x 8 grey grids, turned with the hash, disagree (the second pair only
