@@ -169,7 +169,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 24  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 25  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -193,6 +193,7 @@ HASH_VERSION = 24  # 2: 2x enlargements detected by the quality check; 3: every 
 # 22: whether the file embeds a colour profile (traits: of files with identical pixels, one with a profile is kept)
 # 23: a framed picture's content box is peeled to the picture and hashed on a decode where it is 64 px a side
 # 24: a framed image whose peel, carried on, ends in blank canvas (sparse lines: a chart) is its own box, not framed
+# 25: with --rotations, regions end with the finer hashes of the whole image's and the content box's 7 turned versions
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -590,6 +591,18 @@ def _lows_to_hashes(lows: np.ndarray, hash_size: int) -> tuple[list[int], list[i
     return _median_rows(lows[:, :hash_size, :hash_size].reshape(n, -1)), _median_rows(lows.reshape(n, -1))
 
 
+def _turned_lows(lows: np.ndarray) -> np.ndarray:
+    """:func:`_box_lows` of one box (side x side) -> the same frequencies of its 7 turned versions
+    (:data:`DIHEDRAL`'s order), (7, side, side). Exact, no new products: mirroring a picture
+    negates its odd frequencies along that axis (phash's resize matrices are symmetric as well as
+    the DCT), and a quarter turn transposes the block (checked against the turned images'
+    own blocks: 1e-10 apart)."""
+    odd = (-1.0) ** np.arange(lows.shape[-1])
+    rows, cols = odd[:, None], odd[None, :]
+    t = lows.T
+    return np.stack([cols * lows, rows * lows, rows * t, rows * cols * lows, cols * t, t, rows * cols * t])
+
+
 def region_hashes(
     img: Image.Image,
     settings: HashSettings,
@@ -605,7 +618,9 @@ def region_hashes(
     then the colour layouts of the same boxes (:func:`colour_layouts`; ``chroma``: the image's
     chroma planes, None for a grey one), then what :func:`imgdup.regions.occluded_distance`
     compares (:func:`imgdup.regions.occlusion_tail`: the four halves' hashes at both sizes and a
-    grey grid). The content box is found on the reduced
+    grey grid), then, with ``--rotations`` (``settings.rotations``), the finer hashes of the whole
+    image's 7 turned versions and of the content box's (:func:`imgdup.regions.turned_fine`). The
+    content box is found on the reduced
     grey image (:func:`imgdup.regions.content_box`); when nothing is peeled its hash is
     ``plain``, the image's plain hash. ``box``: the content box, when the caller found it already.
     """
@@ -626,7 +641,11 @@ def region_hashes(
         (coarse, half_coarse), (fine, half_fine) = (coarse[:-4], coarse[-4:]), (fine[:-4], fine[-4:])
         if not peeled:
             coarse, fine = [plain, plain, *coarse[1:]], [fine[0], *fine]
-        return (*coarse[1:], *fine, *colour, *occlusion_tail(half_coarse, half_fine, deviation, grid))
+        turned: list[int] = []
+        if settings.rotations:  # the whole image's and the content box's turned versions (see turned_fine)
+            blocks = [whole_and_halves[0], lows[0] if peeled else whole_and_halves[0]]
+            turned = _median_rows(np.concatenate([_turned_lows(b) for b in blocks]).reshape(2 * len(DIHEDRAL), -1))
+        return (*coarse[1:], *fine, *colour, *occlusion_tail(half_coarse, half_fine, deviation, grid), *turned)
     finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
     halves = half_boxes(luma.width, luma.height)
@@ -637,6 +656,8 @@ def region_hashes(
         *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]),
         *colour,
         *occlusion_tail(half_coarse, half_fine, deviation, grid),
+        *(hash_image(luma.transpose(t), finer) for t in (DIHEDRAL if settings.rotations else ())),
+        *(hash_image(luma.crop(boxes[0]).transpose(t), finer) for t in (DIHEDRAL if settings.rotations else ())),
     )
 
 
@@ -1312,10 +1333,14 @@ def _framed_box_regions(
         return regions
     x0, y0, x1, y1 = box
     picture = arr[y0:y1, x0:x1].astype(np.float64)  # the box alone: the same lows, smaller products
-    coarse, fine = _phash_boxes(picture, [(0, 0, x1 - x0, y1 - y0)], settings.hash_size)
+    lows = _box_lows(picture, [(0, 0, x1 - x0, y1 - y0)], settings.hash_size)
+    coarse, fine = _lows_to_hashes(lows, settings.hash_size)
     n = 1 + len(SUB_REGIONS)  # regions.split's layout: the box is the first coarse hash, the second fine one
     out = list(regions)
     out[0], out[n + 1] = coarse[0], fine[0]
+    if settings.rotations:  # the box's turned versions, from the same picture (see turned_fine)
+        at = len(out) - len(DIHEDRAL)
+        out[at:] = _median_rows(_turned_lows(lows[0]).reshape(len(DIHEDRAL), -1))
     return tuple(out)
 
 

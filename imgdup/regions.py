@@ -27,8 +27,8 @@ ones, while a colour filter keeps a copy's grey levels in every detail). Identic
 hashes need no other confirmation than the colours', unless both images are framed
 (:data:`FRAMED_SHARE`): then their content boxes must agree, whatever else does; a framed image
 is linked through its content box only (:func:`frames_veto`). With ``--rotations``, a turned
-version is held to the colour check, the framed-picture rule and its grey grid
-(:func:`rotated_distance`).
+version is held to the colour check, the framed-picture rule, its grey grid and the finer
+hashes of its whole image and content box (:func:`rotated_distance`, :data:`TURNED_FINE`).
 A corner match (:func:`occluded_distance`) counts as one more comparison.
 The distance of a link is the smallest of those comparisons, and it is the number reported as
 member distance and diameter and used by the removal rule.
@@ -290,6 +290,40 @@ def occlusion_parts(regions: Sequence[int]) -> tuple[Sequence[int], Sequence[int
     return regions[start : start + 4], regions[start + 4 : start + 8], regions[start + 8]
 
 
+# With --rotations the regions end with finer hashes (4x the bits) of the whole image's 7 turned
+# versions and then of its content box's (hashing: derived from the same frequencies, no new
+# decode or product), and a turned version is held to them as a plain comparison is held to the
+# finer hashes of its two boxes: both must agree within FINE_SHARE, unless the two hashes are
+# identical (a flat graphic's finer bits are mostly the signs of near-zero frequencies: a flag's
+# quarter-turned copy came 112-132 of 256 bits apart). The coarse hash, the 8 x 8 grey grid and
+# the 4 x 4 colour layout see a plain canvas or a frame that fills most of the image more than
+# the picture in it: different dogs-1000 photos at 45% of one white page's side were linked
+# through a turned version 2-8 bits apart with grids and layouts agreeing (QA pass 27: 30 photos,
+# 4 removed; cut as ellipses, 10), and so were portrait photos in one 16:9 black frame and
+# photos in a striped frame. The finer hashes of the content box (the picture itself, turned)
+# tell them apart; a copy's agree (a quarter-turned and a mirrored page: 0-10 of 256 bits apart
+# whole, 0-40 in the box).
+TURNED_FINE = 14
+_TURNED_START = 3 * _N + 2 + _TAIL
+
+
+def _turned_apart(turned: Sequence[int], fine: Sequence[int], k: int, bits: int) -> bool:
+    """Whether turned version ``k``'s finer hashes (``turned``: :func:`turned_fine`) disagree
+    with the other image's (``fine``: :func:`split`'s, whole image and content box)."""
+    apart = max((turned[k] ^ fine[0]).bit_count(), (turned[7 + k] ^ fine[1]).bit_count())
+    return apart > FINE_SHARE * 4 * bits
+
+
+def turned_fine(regions: Sequence[int]) -> Sequence[int] | None:
+    """``regions`` -> the finer hashes of the whole image's 7 rotated or mirrored versions
+    (``hashing.DIHEDRAL``'s order), then of its content box's (the whole image's again when
+    nothing was peeled), which a scan with ``--rotations`` appends to confirm a turned link
+    (:func:`rotated_distance`); None for records without them."""
+    if len(regions) < _TURNED_START + TURNED_FINE:
+        return None
+    return regions[_TURNED_START : _TURNED_START + TURNED_FINE]
+
+
 def _quadrant_masks() -> np.ndarray:
     """For each (horizontal half, vertical half) that :func:`occluded_distance` tries, the 8 x 8
     grid cells of the quadrant the two leave out, as (4, 64) booleans."""
@@ -504,7 +538,8 @@ def rotated_grid(grid: np.ndarray, variant: int) -> np.ndarray:
     return grid[..., _TURNS[variant], :]
 
 
-# A turned version has no finer hash to confirm it, so its link is confirmed by the 8 x 8 grid of
+# A turned version's link is confirmed (besides its finer hashes where the records carry them,
+# see TURNED_FINE; records hashed before them had none) by the 8 x 8 grid of
 # mean grey levels that the regions carry (see :data:`HALVES`), turned with it: the two grids
 # must correlate at least TURNED_GRID_CORRELATION, and so must their inner 6 x 6 cells at least
 # TURNED_INNER_CORRELATION (a frame both share, a 10% black border, is the outer ring of cells
@@ -545,6 +580,8 @@ def rotated_distance(
     b_variants: Sequence[int],
     a_regions: Sequence[int] = (),
     b_regions: Sequence[int] = (),
+    *,
+    bits: int = 64,
 ) -> int | None:
     """The least distance between one image's plain hash and the other's rotated or mirrored
     versions (``--rotations``); None when no turned version counts. With both images' ``regions``, a
@@ -552,13 +589,18 @@ def rotated_distance(
     with the other's (:func:`colours_differ`, :func:`turned_grids_agree`): a flag of vertical
     stripes is its own upside-down version, so without them the turn matched flags that differ
     only in colour, and different pictures in the same border or window, which the region rule
-    keeps apart."""
+    keeps apart. Where both carry their turned finer hashes (:func:`turned_fine`), a turned version
+    with a hash other than the other's plain one counts only when its finer hashes, of the whole
+    image and of the content box, agree with the other's within :data:`FINE_SHARE`, as a plain
+    comparison's must: see :data:`TURNED_FINE`. ``bits``: the plain hashes' size."""
     ds = []
     both = bool(a_regions) and bool(b_regions)
     if both:
         colours = [colour_grids(colour_layout(r)[:1]) for r in (a_regions, b_regions)]
         parts = [occlusion_parts(r) for r in (a_regions, b_regions)]
         greys = [_grid(p[2]) if p is not None else None for p in parts]
+        turned_fines = [turned_fine(r) for r in (a_regions, b_regions)]
+        fines = [split(r)[1] for r in (a_regions, b_regions)]
     for turned, variants, plain in ((0, a_variants, b_plain), (1, b_variants, a_plain)):
         for k, v in enumerate(variants):
             if both:
@@ -567,6 +609,15 @@ def rotated_distance(
                     continue
                 gm, gt = greys[turned], greys[1 - turned]
                 if gm is not None and gt is not None and not turned_grids_agree(gm[_GREY_TURNS[k]], gt):
+                    continue
+                tf, other = turned_fines[turned], fines[1 - turned]
+                # as a plain comparison: identical hashes need the colours only (see TURNED_FINE)
+                if (
+                    tf is not None
+                    and turned_fines[1 - turned] is not None
+                    and v != plain
+                    and _turned_apart(tf, other, k, bits)
+                ):
                     continue
             ds.append((v ^ plain).bit_count())
     return min(ds) if ds else None
@@ -611,12 +662,12 @@ def frames_veto(
 def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     """Distance of two images given as ``(plain, regions, variants[, framed])`` (:func:`link_item`):
     the region rule (:func:`region_distance`), and with rotation variants also
-    :func:`rotated_distance` (not confirmed by finer hashes: rotated versions have none; their
-    colour layouts and grey grids must agree, and :func:`frames_veto` holds in every
-    orientation, as in the region rule)."""
+    :func:`rotated_distance` (their colour layouts, grey grids and, where the records carry them,
+    turned finer hashes must agree, and :func:`frames_veto` holds in every orientation, as in
+    the region rule)."""
     a_framed, b_framed = len(a) > 3 and bool(a[3]), len(b) > 3 and bool(b[3])
     d = region_distance(a[0], a[1], b[0], b[1], bits=bits, a_framed=a_framed, b_framed=b_framed)
-    rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1])
+    rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1], bits=bits)
     if rotated is None:
         return d
     if frames_veto(a[1], b[1], a_framed, b_framed, bits=bits):
@@ -664,13 +715,18 @@ class LinkHashes:
         grids_raw = b"".join(p[2].to_bytes(64, "big") for p in halves)  # one buffer, not an array a record
         self.grid = np.frombuffer(grids_raw, dtype=np.uint8).reshape(n, 64)
         self.framed = np.array([len(it) > 3 and bool(it[3]) for it in items], dtype=bool) & self.has_regions
+        turned = [turned_fine(r) for r in regs]
+        self.has_turned = np.array([t is not None for t in turned], dtype=bool)
+        no_turns = (0,) * TURNED_FINE
+        self.turned_fine = index.to_words([h for t in turned for h in (t if t is not None else no_turns)], 4 * bits)
+        self.turned_fine = self.turned_fine.reshape(n, TURNED_FINE, -1 if n else 1)
         width = max((len(it[2]) for it in items), default=0)
         self.n_variants = np.array([len(it[2]) for it in items], dtype=np.int64)
         padded = [h for it in items for h in (*it[2], *(0,) * (width - len(it[2])))]
         self.variants = index.to_words(padded, bits).reshape(n, width, words)
 
     _ROWS = ("plain", "has_regions", "coarse", "fine", "colour", "colour_rms", "has_halves", "half_coarse",
-             "half_fine", "half_used", "grid", "framed", "n_variants")  # fmt: skip
+             "half_fine", "half_used", "grid", "framed", "n_variants", "has_turned", "turned_fine")  # fmt: skip
 
     def extended(self, other: LinkHashes) -> LinkHashes:
         """These rows, then ``other``'s (rotation variants padded to the wider of the two)."""
@@ -751,16 +807,27 @@ class LinkHashes:
         rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
         ga, gb = self.grid[ia], self.grid[ib]
         halves = self.has_halves[ia] & self.has_halves[ib] & self.has_regions[ia] & self.has_regions[ib]
+        turned_both = self.has_turned[ia] & self.has_turned[ib]
+        fine_a, fine_b = self.fine[ia, :2], self.fine[ib, :2]  # the whole images' and the content boxes'
         for k in range(self.variants.shape[1]):  # rotations: one side plain, the other turned, both ways
             # a turned version's colour layout, turned with it, must agree (see rotated_distance)
             use_a = (self.n_variants[ia] > k) & ~colours_differ(rotated_grid(ca, k), rms_a, cb, rms_b)
             use_b = (self.n_variants[ib] > k) & ~colours_differ(rotated_grid(cb, k), rms_b, ca, rms_a)
             use_a &= ~halves | turned_grids_agree(ga[:, _GREY_TURNS[k]], gb)
             use_b &= ~halves | turned_grids_agree(gb[:, _GREY_TURNS[k]], ga)
-            for use, turned in (
-                (use_a, bits_apart(self.variants[ia, k], self.plain[ib])),
-                (use_b, bits_apart(self.variants[ib, k], self.plain[ia])),
+            turned_a = bits_apart(self.variants[ia, k], self.plain[ib])
+            turned_b = bits_apart(self.variants[ib, k], self.plain[ia])
+            # and its finer hashes, the whole image's and the content box's, as a plain
+            # comparison's: identical hashes need the colours only (see TURNED_FINE)
+            fine_max = FINE_SHARE * 4 * self.bits
+            for use, turned, tf, other in (
+                (use_a, turned_a, self.turned_fine[ia], fine_b),
+                (use_b, turned_b, self.turned_fine[ib], fine_a),
             ):
+                if turned_both.any():  # only where both records carry them (see turned_fine)
+                    apart = np.maximum(bits_apart(tf[:, k], other[:, 0]), bits_apart(tf[:, 7 + k], other[:, 1]))
+                    use &= ~turned_both | (turned == 0) | (apart <= fine_max)
+            for use, turned in ((use_a, turned_a), (use_b, turned_b)):
                 if kind is not None:
                     kind = np.where(use & (turned < d), _TURNED, kind)
                 d = np.where(use, np.minimum(d, turned), d)

@@ -232,10 +232,13 @@ def _item(rng: random.Random, base: tuple[int, list[int]], bits: int, regions: b
         for cell in cells:
             grid[cell] = min(255, grid[cell] + rng.choice([3, 17, 40, 90]))
         regs += [*halves, int.from_bytes(bytes(grid), "big")]
+        if variants and rng.random() < 0.7:  # --rotations: the turned finer hashes, whole image and content box
+            near = [0, 2, bits, bits + 1, 2 * bits]  # about FINE_SHARE's limit (bits of 4 * bits)
+            regs += [_near(rng, layout[7 + k // 7], 4 * bits, rng.choice(near)) for k in range(14)]
     own = _near(rng, plain, bits, flips)
     if rng.random() < 0.3:  # nothing peeled: the content box is the image
         regs[0], regs[8] = own, regs[7]
-    turned = tuple(_near(rng, plain, bits, rng.choice([2, bits // 2])) for _ in range(variants))
+    turned = tuple(_near(rng, plain, bits, rng.choice([0, 2, bits // 2])) for _ in range(variants))
     # a picture in a wide frame (regions.FRAMED_SHARE): then the content boxes must agree
     return (own, tuple(regs) if regions else (), turned, regions and regs[8] != regs[7] and rng.random() < 0.5)
 
@@ -252,7 +255,11 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
         layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
         layout += [rng.getrandbits(256) for _ in range(8)]  # colour layouts
         layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]  # halves
-        layout.append(int.from_bytes(bytes(rng.randrange(120) for _ in range(64)), "big"))  # grey grid
+        # grey grid: random, or alike in every turn (else no turned version passes the grid check)
+        rings = [rng.randrange(120) for _ in range(99)]
+        symmetric = [rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)]
+        cells = symmetric if rng.random() < 0.5 else [rng.randrange(120) for _ in range(64)]
+        layout.append(int.from_bytes(bytes(cells), "big"))
         base = (rng.getrandbits(bits), layout)
         for _ in range(15):
             items.append(_item(rng, base, bits, regions=rng.random() < 0.8, variants=rng.choice([0, 0, 7])))
@@ -262,6 +269,35 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
     assert got == want
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
+
+
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_vectorised_turned_finer_checks_equal_the_one_pair_rule(bits: int) -> None:
+    """The same with every image turned (--rotations) and carrying its turned finer hashes, grids
+    alike in every turn (so turned versions reach the finer check), grey or colour: the finer
+    check decides many pairs, and both versions decide them alike."""
+    from imgdup.regions import LinkHashes, link_distance
+
+    rng = random.Random(1000 + bits)
+    items = []
+    for _ in range(8):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [rng.getrandbits(256) if rng.random() < 0.3 else 0 for _ in range(8)]  # mostly grey
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
+        rings = [rng.randrange(120) for _ in range(99)]
+        layout.append(
+            int.from_bytes(bytes(rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)), "big")
+        )
+        base = (rng.getrandbits(bits), layout)
+        items += [_item(rng, base, bits, regions=rng.random() < 0.9, variants=7) for _ in range(15)]
+    ia = [rng.randrange(len(items)) for _ in range(3000)]
+    ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
+    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
+    want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
+    assert got == want
+    untailed = [(it[0], tuple(it[1][:-14]) if len(it[1]) > 32 else it[1], *it[2:]) for it in items]
+    without = [link_distance(untailed[a], untailed[b], bits=bits) for a, b in zip(ia, ib)]
+    assert sum(w != o for w, o in zip(want, without)) > 20  # the turned finer hashes decided these
 
 
 @pytest.mark.parametrize("bits", [16, 64])

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+import pytest
+from PIL import Image, ImageDraw, ImageOps
 
 import imgdup
 
@@ -66,7 +67,7 @@ def test_rotated_grid_turns_the_cells_as_pillow_turns_the_picture() -> None:
 
 
 def test_turned_versions_need_their_grey_grids_to_agree(dogs: Path, tmp_path: Path) -> None:
-    """A turned version has no finer hash to confirm it: two different dogs-1000 photos in the
+    """A turned version had no finer hash to confirm it (QA pass 12): two different dogs-1000 photos in the
     same 10% black border (00000354 and 00000725; 00000968 and 00000725) met at 8 bits through
     one's mirror image, which merged the two photos' clusters of copies on the accuracy
     benchmark. Their 8 x 8 grey grids, turned with the hash, disagree (the second pair only
@@ -79,3 +80,57 @@ def test_turned_versions_need_their_grey_grids_to_agree(dogs: Path, tmp_path: Pa
         ImageOps.mirror(img).save(tmp_path / "mirror.jpg", quality=92)
         img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "r90.jpg", quality=92)
     assert names(imgdup.find_duplicates([tmp_path], jobs=1, rotations=True)) == [{"00000354", "mirror", "r90"}]
+
+
+def _on_page(picture: Image.Image, *, ellipse: bool = False, at: tuple[int, int] = (220, 220)) -> Image.Image:
+    """``picture`` pasted on an 800 x 800 white page (cut as an ellipse: a product shot)."""
+    page = Image.new("RGB", (800, 800), "white")
+    mask = None
+    if ellipse:
+        mask = Image.new("L", picture.size, 0)
+        ImageDraw.Draw(mask).ellipse((0, 0, *picture.size), fill=255)
+    page.paste(picture, at, mask)
+    return page
+
+
+@pytest.mark.parametrize("ellipse", [False, True], ids=["rectangle", "ellipse"])
+def test_turned_versions_of_pictures_on_one_page_need_their_finer_hashes_to_agree(
+    tmp_path: Path, ellipse: bool
+) -> None:
+    """Different pictures at 45% of one white page's side (QA pass 27): the page is most of every
+    hash, of the grey grid and of the colour layout, turned or not, and the turned versions
+    linked them with nothing finer to tell them apart (on the code before: 4 removed among 30
+    rectangles, 4 removed and 14 for review among 30 ellipses). A turned version's finer hashes,
+    of the whole image and of its content box, must now agree as a plain comparison's do."""
+    for seed in range(30):
+        _on_page(photo(seed, (360, 360)), ellipse=ellipse).save(tmp_path / f"{seed:02d}.jpg", quality=92)
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1)) == []  # what the rotations must keep
+    assert names(imgdup.find_duplicates([tmp_path], jobs=1, rotations=True)) == []
+
+
+def test_turned_copies_of_a_picture_on_a_page_are_still_found(tmp_path: Path) -> None:
+    """The finer hashes turned with the picture agree for its copies: a mirrored page, a page
+    turned a quarter (its picture moved with it, off the centre) and a re-encode still join it,
+    and so does the picture alone turned (its content box against the page's)."""
+    page = _on_page(photo(7, (400, 340)), at=(120, 260))
+    page.save(tmp_path / "page.jpg", quality=92)
+    ImageOps.mirror(page).save(tmp_path / "mirror.jpg", quality=80)
+    page.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "r90.jpg", quality=92)
+    page.transpose(Image.Transpose.TRANSPOSE).save(tmp_path / "transpose.png")
+    for seed in range(20, 26):  # other pictures on the same page
+        _on_page(photo(seed, (400, 340)), at=(120, 260)).save(tmp_path / f"{seed}.jpg", quality=92)
+    found = names(imgdup.find_duplicates([tmp_path], jobs=1, rotations=True))
+    assert found == [{"page", "mirror", "r90", "transpose"}]
+
+
+def test_turned_finer_hashes_are_those_of_the_turned_pictures() -> None:
+    """hashing._turned_lows derives the 7 turned versions' frequencies from the picture's own:
+    the same as turning the picture and taking its frequencies (odd and even sides, not square)."""
+    from imgdup.hashing import DIHEDRAL, _turned_lows, _whole_and_halves
+
+    grey = photo(3, (97, 70)).convert("L")
+    lows = _whole_and_halves(np.asarray(grey, dtype=np.float64), 8)[0][0]
+    derived = _turned_lows(lows)
+    for k, turn in enumerate(DIHEDRAL):
+        turned = _whole_and_halves(np.asarray(grey.transpose(turn), dtype=np.float64), 8)[0][0]
+        assert np.allclose(derived[k], turned, atol=1e-6)
