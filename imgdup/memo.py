@@ -38,8 +38,10 @@ _ACTIONS = {a.value: a for a in Action}
 # copy; a lossless file may be called filtered; twins of one size say path order decided.
 # 15: a thin border frames a copy only where its sibling's size is held by as many members as its own.
 # 16: a member beyond the threshold of the kept file carries the member it joined through (via), and
-# every member how its link was made (linked_by).
-DECISIONS = 16
+# every member how its link was made (linked_by). 17: with --rotations a turned version whose whole
+# image agrees closely is not asked its content box (regions.TURNED_SAME_SHARE): remembered
+# clusters may miss a link.
+DECISIONS = 17
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
@@ -48,7 +50,8 @@ def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, thres
     the records behind each hash value stand for (hashes are computed from a file's bytes under
     ``settings_key``; 20x cheaper than writing the hashes out). Paths, sizes and quality do not
     enter: the groups are positions in this list."""
-    head = f"search/4\n{settings_key}\n{threshold}\n"  # 4: the link rule of QA pass 12 (see DECISIONS)
+    # 4: the link rule of QA pass 12; 5: a turned version's content box (QA pass 30; see DECISIONS)
+    head = f"search/5\n{settings_key}\n{threshold}\n"
     return hashlib.sha256((head + "\n".join(",".join(r.digest for r in rs) for rs in unique)).encode()).hexdigest()
 
 

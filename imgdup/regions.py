@@ -307,11 +307,24 @@ TURNED_FINE = 14
 _TURNED_START = 3 * _N + 2 + _TAIL
 
 
+# The content box is asked only when the whole images' finer hashes are not this close (a share
+# of their bits): the peel is not turned with the picture (it takes the top before the bottom and
+# the left before the right, up to 70% of a side, and a dark or plain edge is near its uniformity
+# limit in a re-encode), so a photo and its turned copy can peel different edges and their boxes
+# hold different parts of it (dogs-1000, QA pass 30: 3 of 420 lone turned copies, turned 180 and
+# 270 degrees and a downscaled flip, were 2 bits apart turned, 12-22 of 256 whole and 74-116 in
+# the box, and were missed). Different photos on one canvas or in one frame, which the box tells
+# apart, were 50-82 bits apart whole (QA pass 29).
+TURNED_SAME_SHARE = 0.125
+
+
 def _turned_apart(turned: Sequence[int], fine: Sequence[int], k: int, bits: int) -> bool:
     """Whether turned version ``k``'s finer hashes (``turned``: :func:`turned_fine`) disagree
     with the other image's (``fine``: :func:`split`'s, whole image and content box)."""
-    apart = max((turned[k] ^ fine[0]).bit_count(), (turned[7 + k] ^ fine[1]).bit_count())
-    return apart > FINE_SHARE * 4 * bits
+    whole = (turned[k] ^ fine[0]).bit_count()
+    if whole <= TURNED_SAME_SHARE * 4 * bits:
+        return False
+    return max(whole, (turned[7 + k] ^ fine[1]).bit_count()) > FINE_SHARE * 4 * bits
 
 
 def turned_fine(regions: Sequence[int]) -> Sequence[int] | None:
@@ -592,7 +605,8 @@ def rotated_distance(
     keeps apart. Where both carry their turned finer hashes (:func:`turned_fine`), a turned version
     with a hash other than the other's plain one counts only when its finer hashes, of the whole
     image and of the content box, agree with the other's within :data:`FINE_SHARE`, as a plain
-    comparison's must: see :data:`TURNED_FINE`. ``bits``: the plain hashes' size."""
+    comparison's must (see :data:`TURNED_FINE`); the box is not asked when the whole images' agree
+    within :data:`TURNED_SAME_SHARE`. ``bits``: the plain hashes' size."""
     ds = []
     both = bool(a_regions) and bool(b_regions)
     if both:
@@ -819,13 +833,14 @@ class LinkHashes:
             turned_b = bits_apart(self.variants[ib, k], self.plain[ia])
             # and its finer hashes, the whole image's and the content box's, as a plain
             # comparison's: identical hashes need the colours only (see TURNED_FINE)
-            fine_max = FINE_SHARE * 4 * self.bits
+            fine_max, same_max = FINE_SHARE * 4 * self.bits, TURNED_SAME_SHARE * 4 * self.bits
             for use, turned, tf, other in (
                 (use_a, turned_a, self.turned_fine[ia], fine_b),
                 (use_b, turned_b, self.turned_fine[ib], fine_a),
             ):
                 if turned_both.any():  # only where both records carry them (see turned_fine)
-                    apart = np.maximum(bits_apart(tf[:, k], other[:, 0]), bits_apart(tf[:, 7 + k], other[:, 1]))
+                    whole = bits_apart(tf[:, k], other[:, 0])
+                    apart = np.where(whole <= same_max, 0, np.maximum(whole, bits_apart(tf[:, 7 + k], other[:, 1])))
                     use &= ~turned_both | (turned == 0) | (apart <= fine_max)
             for use, turned in ((use_a, turned_a), (use_b, turned_b)):
                 if kind is not None:
