@@ -169,7 +169,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 25  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 26  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -194,6 +194,7 @@ HASH_VERSION = 25  # 2: 2x enlargements detected by the quality check; 3: every 
 # 23: a framed picture's content box is peeled to the picture and hashed on a decode where it is 64 px a side
 # 24: a framed image whose peel, carried on, ends in blank canvas (sparse lines: a chart) is its own box, not framed
 # 25: with --rotations, regions end with the finer hashes of the whole image's and the content box's 7 turned versions
+# 26: 24's rule with --regions on dhash, ahash and whash too (a chart's blank box is no framed picture)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1251,7 +1252,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             full = (0, 0, grey.width, grey.height)
             low = (box if box is not None else content_box(arr)) == full
         regions = region_hashes(grey, settings, plain, box, chroma) if box is not None else ()
-        if regions and not low and frames == 1 and settings.algorithm == "phash" and traits.content < FRAMED_SHARE:
+        if regions and not low and frames == 1 and traits.content < FRAMED_SHARE:
             framed = _framed_box_regions(source, settings, grey, regions)
             if framed is None:
                 # Peeled on down, the box ran out into blank page: the first peel went through
@@ -1325,6 +1326,11 @@ def _framed_box_regions(
     arr = np.asarray(big)
     if peeled_to_canvas(arr, _FRAMED_MIN_KEEP):
         return None  # no picture under the marks: see hash_entry
+    if settings.algorithm != "phash":
+        # The box's hashes below are phash's own frequencies; the other hashes (--regions with
+        # dhash, ahash or whash) keep the reduced decode's, but not a box of blank page (above:
+        # with them, different charts met at distance 0 through their axis labels' box).
+        return regions
     box = content_box(arr, _FRAMED_MIN_KEEP)
     # A picture smaller than the hash's own input even in the file (a small shape in a small graphic)
     # gains no pixels: it keeps the reduced decode's hashes (with 16 px, 9 of the 1,640 expected
