@@ -725,3 +725,40 @@ def test_the_search_work_grows_with_the_copies_of_one_picture_not_their_square(
     result = imgdup.find_duplicates(tmp_path, cache=None, jobs=1)
     assert sorted(len(c.members) for c in result.clusters) == [2, copies]
     assert sum(built) < copies * copies // 4  # it was 4 x copies^2 and more
+
+
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_vectorised_turned_same_share_edge_equals_the_one_pair_rule(bits: int) -> None:
+    """The same about TURNED_SAME_SHARE's edge: turned versions whose whole image's finer hashes are
+    drawn just within, at and just past it of the base (the box then not asked, or asked), with
+    content boxes that agree, sit at FINE_SHARE's edge or differ: both versions decide alike."""
+    from imgdup.regions import TURNED_SAME_SHARE, LinkHashes, link_distance
+
+    edge = int(TURNED_SAME_SHARE * 4 * bits)
+    rng = random.Random(2000 + bits)
+    items = []
+    for _ in range(8):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [0] * 8  # grey: the colour check passes
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
+        rings = [rng.randrange(120) for _ in range(99)]
+        layout.append(
+            int.from_bytes(bytes(rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)), "big")
+        )
+        base = (rng.getrandbits(bits), layout)
+        for _ in range(15):
+            plain, regs, turned, framed = _item(rng, base, bits, regions=True, variants=7)
+            regs = list(regs)
+            if len(regs) == 46:  # carries its turned finer hashes: put them about the edge
+                for k in range(7):
+                    regs[32 + k] = _near(rng, layout[7], 4 * bits, rng.choice([edge - 1, edge, edge + 1, 2 * bits]))
+                    regs[39 + k] = _near(rng, layout[8], 4 * bits, rng.choice([0, bits, bits + 1, 3 * bits]))
+            items.append((plain, tuple(regs), turned, framed))
+    ia = [rng.randrange(len(items)) for _ in range(3000)]
+    ib = [(i // 15) * 15 + rng.randrange(15) for i in ia]
+    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
+    want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
+    assert got == want
+    untailed = [(it[0], tuple(it[1][:-14]) if len(it[1]) > 32 else it[1], *it[2:]) for it in items]
+    without = [link_distance(untailed[a], untailed[b], bits=bits) for a, b in zip(ia, ib)]
+    assert sum(w != o for w, o in zip(want, without)) > 20  # the turned finer hashes decided these
