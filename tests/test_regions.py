@@ -8,6 +8,7 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -271,33 +272,43 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
 
 
-@pytest.mark.parametrize("bits", [16, 64, 256])
-def test_vectorised_turned_finer_checks_equal_the_one_pair_rule(bits: int) -> None:
-    """The same with every image turned (--rotations) and carrying its turned finer hashes, grids
-    alike in every turn (so turned versions reach the finer check), grey or colour: the finer
-    check decides many pairs, and both versions decide them alike."""
+def _turn_alike_grid(rng: random.Random) -> int:
+    """A grey grid of rings about its centre: alike in every turn, so turned versions reach the
+    finer check."""
+    rings = [rng.randrange(120) for _ in range(99)]
+    return int.from_bytes(bytes(rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)), "big")
+
+
+def _assert_turned_checks_agree(items: list[Any], ia: list[int], ib: list[int], bits: int) -> None:
+    """LinkHashes gives link_distance's numbers for the pairs (ia, ib), and the turned finer hashes
+    (the regions' last 14 values) decide many of them."""
     from imgdup.regions import LinkHashes, link_distance
 
-    rng = random.Random(1000 + bits)
-    items = []
-    for _ in range(8):
-        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
-        layout += [rng.getrandbits(256) if rng.random() < 0.3 else 0 for _ in range(8)]  # mostly grey
-        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
-        rings = [rng.randrange(120) for _ in range(99)]
-        layout.append(
-            int.from_bytes(bytes(rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)), "big")
-        )
-        base = (rng.getrandbits(bits), layout)
-        items += [_item(rng, base, bits, regions=rng.random() < 0.9, variants=7) for _ in range(15)]
-    ia = [rng.randrange(len(items)) for _ in range(3000)]
-    ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
     got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
     want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
     assert got == want
     untailed = [(it[0], tuple(it[1][:-14]) if len(it[1]) > 32 else it[1], *it[2:]) for it in items]
     without = [link_distance(untailed[a], untailed[b], bits=bits) for a, b in zip(ia, ib)]
     assert sum(w != o for w, o in zip(want, without)) > 20  # the turned finer hashes decided these
+
+
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_vectorised_turned_finer_checks_equal_the_one_pair_rule(bits: int) -> None:
+    """The same with every image turned (--rotations) and carrying its turned finer hashes, grids
+    alike in every turn (so turned versions reach the finer check), grey or colour: the finer
+    check decides many pairs, and both versions decide them alike."""
+    rng = random.Random(1000 + bits)
+    items = []
+    for _ in range(8):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [rng.getrandbits(256) if rng.random() < 0.3 else 0 for _ in range(8)]  # mostly grey
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
+        layout.append(_turn_alike_grid(rng))
+        base = (rng.getrandbits(bits), layout)
+        items += [_item(rng, base, bits, regions=rng.random() < 0.9, variants=7) for _ in range(15)]
+    ia = [rng.randrange(len(items)) for _ in range(3000)]
+    ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
+    _assert_turned_checks_agree(items, ia, ib, bits)
 
 
 @pytest.mark.parametrize("bits", [16, 64])
@@ -732,7 +743,7 @@ def test_vectorised_turned_same_share_edge_equals_the_one_pair_rule(bits: int) -
     """The same about TURNED_SAME_SHARE's edge: turned versions whose whole image's finer hashes are
     drawn just within, at and just past it of the base (the box then not asked, or asked), with
     content boxes that agree, sit at FINE_SHARE's edge or differ: both versions decide alike."""
-    from imgdup.regions import TURNED_SAME_SHARE, LinkHashes, link_distance
+    from imgdup.regions import TURNED_SAME_SHARE
 
     edge = int(TURNED_SAME_SHARE * 4 * bits)
     rng = random.Random(2000 + bits)
@@ -741,10 +752,7 @@ def test_vectorised_turned_same_share_edge_equals_the_one_pair_rule(bits: int) -
         layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
         layout += [0] * 8  # grey: the colour check passes
         layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
-        rings = [rng.randrange(120) for _ in range(99)]
-        layout.append(
-            int.from_bytes(bytes(rings[(2 * r - 7) ** 2 + (2 * c - 7) ** 2] for r in range(8) for c in range(8)), "big")
-        )
+        layout.append(_turn_alike_grid(rng))
         base = (rng.getrandbits(bits), layout)
         for _ in range(15):
             plain, regs, turned, framed = _item(rng, base, bits, regions=True, variants=7)
@@ -756,9 +764,4 @@ def test_vectorised_turned_same_share_edge_equals_the_one_pair_rule(bits: int) -
             items.append((plain, tuple(regs), turned, framed))
     ia = [rng.randrange(len(items)) for _ in range(3000)]
     ib = [(i // 15) * 15 + rng.randrange(15) for i in ia]
-    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
-    want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
-    assert got == want
-    untailed = [(it[0], tuple(it[1][:-14]) if len(it[1]) > 32 else it[1], *it[2:]) for it in items]
-    without = [link_distance(untailed[a], untailed[b], bits=bits) for a, b in zip(ia, ib)]
-    assert sum(w != o for w, o in zip(want, without)) > 20  # the turned finer hashes decided these
+    _assert_turned_checks_agree(items, ia, ib, bits)
