@@ -127,38 +127,47 @@ def _earlier_removals(base: str, this_run: str) -> Callable[[str, str], str | No
     """What an earlier removal into the quarantine ``base`` did with a file (path, content
     digest), in words, or None: a plan applied twice said only "X is gone" of each file the
     first run had taken, which reads like a file lost. The manifests are read once, when a file
-    is first found gone; a file put back by an undo (its quarantined copy gone) is not named."""
+    is first found gone (:func:`_earlier_runs`)."""
     known: dict[tuple[str, str], str] | None = None
 
     def said(path: str, digest: str) -> str | None:
         nonlocal known
         if known is None:
-            known = {}
-            with contextlib.suppress(OSError):
-                for run in sorted(os.listdir(base)):  # oldest first: a later run's word stands
-                    run_dir = os.path.join(base, run)
-                    manifest = os.path.join(run_dir, "manifest.json")
-                    if run_dir == this_run or not os.path.isfile(manifest):
-                        continue
-                    try:
-                        doc = read_manifest(manifest)
-                    except ManifestError:
-                        continue
-                    for item in doc["entries"]:
-                        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-                            continue
-                        key = (item["path"], str(item.get("sha256")))
-                        if doc.get("permanent"):
-                            known[key] = f"deleted permanently by an earlier run (manifest {manifest})"
-                        elif (q := _stored(item, os.path.realpath(run_dir))) and os.path.isfile(q):
-                            known[key] = (
-                                f"an earlier run moved it to the quarantine (imgdup --undo {manifest} puts it back)"
-                            )
-                        else:
-                            known.pop(key, None)
+            known = _earlier_runs(base, this_run)
         return known.get((path, digest))
 
     return said
+
+
+def _earlier_runs(base: str, this_run: str) -> dict[tuple[str, str], str]:
+    """(path, content digest) -> what the removal runs in ``base`` other than ``this_run`` did with
+    that file, oldest first so that a later run's word stands; a file put back by an undo (its
+    quarantined copy gone) is not named. Manifests that cannot be read are passed over."""
+    known: dict[tuple[str, str], str] = {}
+    try:
+        runs = sorted(os.listdir(base))
+    except OSError:
+        return known
+    for run in runs:
+        run_dir = os.path.join(base, run)
+        manifest = os.path.join(run_dir, "manifest.json")
+        if run_dir == this_run or not os.path.isfile(manifest):
+            continue
+        try:
+            doc = read_manifest(manifest)
+        except ManifestError:
+            continue
+        for item in doc["entries"]:
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                continue
+            key = (item["path"], str(item.get("sha256")))
+            if doc.get("permanent"):
+                known[key] = f"deleted permanently by an earlier run (manifest {manifest})"
+            elif (q := _stored(item, os.path.realpath(run_dir))) and os.path.isfile(q):
+                known[key] = f"an earlier run moved it to the quarantine (imgdup --undo {manifest} puts it back)"
+            else:
+                known.pop(key, None)
+    return known
 
 
 def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:
