@@ -337,14 +337,36 @@ class HashCache:
     def rows(self, entries: Sequence[FileEntry]) -> list[Sequence[Any] | None]:
         """The stored rows of :meth:`get_many`, not yet decoded, in the entries' order: None where
         there is none, or one of another version of the file. The SQL part alone: the decoding
-        (:meth:`decode_rows`) touches no database and may run while workers hash the misses."""
+        (:meth:`decode_rows`) touches no database and may run while workers hash the misses.
+
+        Read folder by folder (a range of the primary key, in order) rather than path by path:
+        19,646 rows of one scanned tree took 0.41 s as ``path IN (...)`` lookups and 0.17 s as
+        ranges, before any worker starts. A range that turns out to hold mostly other files (a
+        cache of a larger tree, a few listed files of it) is given up for lookups."""
         if self.broken or self._db is None:
             return [None] * len(entries)
         rows: dict[bytes, Sequence[Any]] = {}
         keys = [os.fsencode(e.path) for e in entries]
         try:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
+            lookups = []
+            for prefix, wanted in _folders(keys):
+                if len(wanted) < _RANGE_AT_LEAST or not prefix:
+                    lookups += wanted
+                    continue
+                need = set(wanted)
+                for read, row in enumerate(
+                    self._db.execute(
+                        f"SELECT {_READ} FROM files WHERE settings=? AND path >= ? AND path < ?",
+                        (self.settings_key, prefix, prefix[:-1] + b"0"),  # "0" follows "/": the folder's subtree
+                    )
+                ):
+                    if row[0] in need:
+                        rows[row[0]] = row
+                    elif read > 2 * len(need) + _RANGE_AT_LEAST:
+                        lookups += [k for k in wanted if k not in rows]
+                        break
+            for start in range(0, len(lookups), _CHUNK):
+                chunk = lookups[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(
                     f"SELECT {_READ} FROM files WHERE settings=? AND path IN ({marks})", (self.settings_key, *chunk)
@@ -533,6 +555,26 @@ class HashCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_RANGE_AT_LEAST = 64  # a folder with fewer files to read is looked up path by path
+
+
+def _folders(keys: Sequence[bytes]) -> list[tuple[bytes, list[bytes]]]:
+    """The keys (absolute paths) grouped by the outermost of their folders: (the folder's prefix,
+    ending in ``/``, the keys under it), so that one range of the primary key reads each group;
+    names with no folder come first, under the prefix ``b""``."""
+    groups: dict[bytes, list[bytes]] = {}
+    for k in keys:
+        folder = os.path.dirname(k)
+        groups.setdefault(folder.rstrip(b"/") + b"/" if folder else b"", []).append(k)
+    out: list[tuple[bytes, list[bytes]]] = [(b"", groups.pop(b""))] if b"" in groups else []
+    for prefix in sorted(groups):  # names that share a prefix sort together, the prefix first
+        if out and prefix.startswith(out[-1][0]):
+            out[-1][1].extend(groups[prefix])
+        else:
+            out.append((prefix, list(groups[prefix])))
+    return out
 
 
 def _same_version(entry: FileEntry, row: Sequence[Any] | None) -> Sequence[Any] | None:

@@ -457,6 +457,32 @@ def test_decisions_made_without_a_measurement_are_not_remembered(tmp_path: Path)
         assert len(asked) >= 2 and asked.count(asked[0]) >= 2  # the second run measured again
 
 
+def test_rows_read_by_folder_ranges_are_exactly_those_of_the_files_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are read a folder's range at a time: a range holds other folders' rows too (a
+    sibling whose name extends this one's, a sub-folder, another tree) and files not asked for;
+    exactly the asked files' rows come back, in their order, through every way of reading."""
+    monkeypatch.setattr("imgdup.cache._RANGE_AT_LEAST", 3)
+    names = ["/d/a/1.png", "/d/a/2.png", "/d/a/3.png", "/d/a/sub/4.png", "/d/a-b/5.png", "/d/a0/6.png",
+             "/d/ab/7.png", "/e/8.png", "/9.png", "rel/10.png", "11.png"]  # fmt: skip
+    names += [f"/d/big/{i}.png" for i in range(40)]
+    entries = [FileEntry(n, "/", n, 10, 5, 7, i) for i, n in enumerate(names)]
+    records = {e.path: ImageRecord(e, 2, 3, i, f"{i:064x}") for i, e in enumerate(entries)}
+    with HashCache(tmp_path / "c.db", "k") as cache:
+        cache.put_many([(e, records[e.path]) for e in entries])
+        for asked in (
+            entries,  # every file
+            [e for e in entries if e.path.startswith(("/d/a/", "/d/a-b/"))],  # a folder, its sub-folder, a sibling
+            entries[-3:] + entries[:2],  # three of a big folder's 40 (the range is given up), out of order
+            [e for e in entries if "/" not in e.path.lstrip("/") or not e.path.startswith("/")],
+        ):
+            assert cache.get_many(asked) == [records[e.path] for e in asked]
+            assert cache.get_many(asked) == [cache.get(e) for e in asked]
+    with HashCache(tmp_path / "c.db", "other") as other:
+        assert other.get_many(entries) == [None] * len(entries)
+
+
 def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> None:
     """Regions mix 64-bit and 256-bit hashes (and a value may have leading zero bits); the cache
     stores them packed and must give back exactly the same values, traits and quality."""
