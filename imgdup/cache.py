@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .models import FileEntry, HashFailure, ImageRecord, Quality, Traits
+from .regions import PackedRegions
 
 log = logging.getLogger(__name__)
 
@@ -596,10 +597,13 @@ def _floats(blob: bytes | None) -> tuple[float, ...]:
     return struct.unpack(f"<{len(blob) // 8}d", blob) if blob else ()
 
 
-def _pack(values: tuple[int, ...]) -> bytes:
-    """Hash values as one blob of runs, each a byte giving the width of its values (in 8-byte
-    words), a byte giving their count, then the values, big-endian: the 64-bit values of a run
-    unpack in one call (regions: 7 coarse 64-bit hashes, then 8 fine 256-bit ones)."""
+def _pack(values: Sequence[int]) -> bytes:
+    """Hash values as one blob: :class:`~imgdup.regions.PackedRegions` as a zero byte, its length
+    and its two hash widths (in 8-byte words), then its buffer, which reads back without a
+    conversion; other values as runs, each a byte giving the width of its values (in 8-byte
+    words, never 0), a byte giving their count, then the values, big-endian."""
+    if isinstance(values, PackedRegions):
+        return bytes([0, values.length, values.coarse // 8, values.fine // 8]) + values.blob
     out = bytearray()
     start = 0
     while start < len(values):
@@ -615,7 +619,11 @@ def _pack(values: tuple[int, ...]) -> bytes:
 _from_bytes = int.from_bytes
 
 
-def _unpack(blob: bytes | None) -> tuple[int, ...]:
+def _unpack(blob: bytes | None) -> Sequence[int]:
+    if blob and blob[0] == 0:  # packed regions (a ValueError when their length is not their layout's)
+        if len(blob) < 4:
+            raise ValueError("packed regions cut short")
+        return PackedRegions(blob[4:], blob[1], 8 * blob[2], 8 * blob[3])
     values: list[int] = []
     at = 0
     while blob and at < len(blob):

@@ -38,6 +38,7 @@ from .regions import (
     content_share,
     half_boxes,
     occlusion_tail,
+    pack_regions,
     peeled_to_canvas,
     small_marks_on_canvas,
     sub_boxes,
@@ -1275,7 +1276,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             low_information=low,
             frames=frames,
             frame_hashes=tuple(frame_hashes),
-            regions=regions,
+            regions=pack_regions(regions, settings.bits),  # one buffer: cheap to send, store and compare
             traits=traits,
             quality=measured,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
@@ -176,7 +177,7 @@ class ImageRecord:
     frames: int = 1
     frame_hashes: tuple[int, ...] = ()
     # With HashSettings.regions: (content-box hash, *sub-region hashes), see imgdup.regions.
-    regions: tuple[int, ...] = ()
+    regions: Sequence[int] = ()
     traits: Traits | None = None
 
     @functools.cached_property

@@ -38,7 +38,7 @@ from .models import (
 )
 from .parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
-from .regions import LinkTable, colour_layout, is_framed, link_item, region_links, split
+from .regions import LinkTable, is_framed, link_item, region_links, split, whole_colour
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
 from .warm import hash_with_cache
 
@@ -770,7 +770,7 @@ def _node(r: ImageRecord, settings: HashSettings) -> Node:
     finer hash (:data:`imgdup.regions.FRAMED_SHARE`: there different pictures share a plain hash);
     with regions, the whole image's colour layout (flags of other colours share a plain hash)."""
     box = split(r.regions)[1][1] if settings.regions and is_framed(r) else -1
-    return r.hash, r.variants if settings.rotations else (), box, colour_layout(r.regions)[0]
+    return r.hash, r.variants if settings.rotations else (), box, whole_colour(r.regions)
 
 
 def _reference_keepers(

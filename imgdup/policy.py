@@ -297,7 +297,7 @@ def _hashes(records: Sequence[ImageRecord], bits: int) -> LinkHashes:
     return LinkHashes([link_item(r) for r in records], bits=bits)
 
 
-def _rep_key(r: ImageRecord) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+def _rep_key(r: ImageRecord) -> tuple[int, tuple[int, ...], Sequence[int]]:
     """A member's hash values: members with equal ones are 0 apart (one of them stands for all)."""
     return r.hash, r.variants, r.regions
 

@@ -38,6 +38,8 @@ This module never opens files: it works on grey-level arrays handed over by ``ha
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -226,6 +228,18 @@ def colour_layout(regions: Sequence[int]) -> Sequence[int]:
     return regions[start : start + _N + 1]
 
 
+def whole_colour(regions: Sequence[int]) -> int:
+    """``colour_layout(regions)[0]``, the whole image's colour layout, read alone (the search's
+    node of every record asks for it)."""
+    start = 2 * _N + 1
+    if len(regions) < start + _N + 1:
+        return 0
+    if type(regions) is PackedRegions:
+        at = _starts(regions.coarse, regions.fine)[start]
+        return int.from_bytes(regions.blob[at : at + 32], "big")
+    return regions[start]
+
+
 # A copy with a watermark, a logo or a caption in one corner differs from its original in one
 # quadrant only: the two halves that avoid that corner (one of top/bottom, one of left/right,
 # together three quarters of the image) are the same picture in both. Regions carry both sizes
@@ -305,6 +319,146 @@ def occlusion_parts(regions: Sequence[int]) -> tuple[Sequence[int], Sequence[int
 # whole, 0-40 in the box).
 TURNED_FINE = 14
 _TURNED_START = 3 * _N + 2 + _TAIL
+
+
+_REGION_VALUES = _TURNED_START + TURNED_FINE  # the longest layout (with --rotations)
+
+
+def _value_bytes(p: int, coarse: int, fine: int) -> int:
+    """Bytes of position ``p`` of the layout, given a coarse and a finer hash's bytes."""
+    if p < _N or 3 * _N + 2 <= p < 3 * _N + 6:
+        return coarse  # content box and sub-regions; the halves
+    if 2 * _N + 1 <= p < 3 * _N + 2:
+        return 32  # colour layouts: 32 signed bytes
+    if p == _TURNED_START - 1:
+        return 64  # the 8 x 8 grey grid
+    return fine
+
+
+def _hash_bytes(bits: int) -> tuple[int, int]:
+    """Bytes of a coarse hash and of a finer one (4x the bits), whole 64-bit words as to_words."""
+    return 8 * max(1, (bits + 63) // 64), 8 * max(1, (4 * bits + 63) // 64)
+
+
+@functools.lru_cache(maxsize=16)
+def _starts(coarse: int, fine: int) -> tuple[int, ...]:
+    """Where each position of the longest layout starts in a packed buffer, then its end."""
+    out = [0]
+    for p in range(_REGION_VALUES):
+        out.append(out[-1] + _value_bytes(p, coarse, fine))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _runs(coarse: int, fine: int) -> tuple[tuple[int, int, int, int], ...]:
+    """The longest layout as runs of positions of one width: (first, end, bytes each, offset)."""
+    starts = _starts(coarse, fine)
+    out: list[list[int]] = []
+    for p in range(_REGION_VALUES):
+        width = starts[p + 1] - starts[p]
+        if out and out[-1][2] == width:
+            out[-1][1] = p + 1
+        else:
+            out.append([p, p + 1, width, starts[p]])
+    return tuple((a, b, w, at) for a, b, w, at in out)
+
+
+class PackedRegions(Sequence[int]):
+    """A record's regions as one buffer of big-endian values, each at its position's fixed width
+    (what :func:`pack_regions` makes; reads like the tuple it stands for).
+
+    A cached reference of 20,000 files turned 640,000 stored values into Python ints and back
+    into arrays on every incremental run (1.3 s of the reading thread); packed, the cache hands
+    the buffer over as it is and :class:`LinkHashes` reads all of them in one ``frombuffer``."""
+
+    __slots__ = ("blob", "coarse", "fine", "length")
+
+    def __init__(self, blob: bytes, length: int, coarse: int, fine: int) -> None:
+        if length > _REGION_VALUES or len(blob) != _starts(coarse, fine)[length]:
+            raise ValueError("packed regions of another length than their layout's")
+        self.blob, self.length, self.coarse, self.fine = blob, length, coarse, fine
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _values(self, start: int, stop: int) -> tuple[int, ...]:
+        """Positions ``start`` to ``stop``: the 64-bit ones a run in one call (the search reads
+        the coarse hashes of every record), the others one by one."""
+        out: list[int] = []
+        blob = self.blob
+        for first, end, width, offset in _runs(self.coarse, self.fine):
+            a, b = max(first, start), min(end, stop)
+            if a < b:
+                at = offset + (a - first) * width
+                if width == 8:
+                    out += struct.unpack_from(f">{b - a}Q", blob, at)
+                else:
+                    out += [int.from_bytes(blob[x : x + width], "big") for x in range(at, at + (b - a) * width, width)]
+        return tuple(out)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.length)
+            return self._values(start, stop) if step == 1 else self._values(0, self.length)[key]
+        p = key.__index__()
+        if not -self.length <= p < self.length:
+            raise IndexError("regions index out of range")
+        p %= self.length
+        return self._values(p, p + 1)[0]
+
+    def __iter__(self) -> Any:
+        return iter(self._values(0, self.length))
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to packed regions alone, as a list is never equal to a tuple: its hash is then
+        # the buffer's, which Python keeps, where a tuple's would decode every value each time.
+        if not isinstance(other, PackedRegions):
+            return NotImplemented
+        return (self.length, self.coarse, self.fine, self.blob) == (other.length, other.coarse, other.fine, other.blob)
+
+    def __hash__(self) -> int:
+        return hash((self.length, self.blob))
+
+    def __repr__(self) -> str:
+        return f"PackedRegions({tuple(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PackedRegions, (self.blob, self.length, self.coarse, self.fine)
+
+
+def pack_regions(values: Sequence[int], bits: int) -> Sequence[int]:
+    """``values`` (a record's regions, for hashes of ``bits`` bits) as :class:`PackedRegions`;
+    as they are when they fit no layout (empty, too long, or a value wider than its position)."""
+    if not values or len(values) > _REGION_VALUES:
+        return values
+    coarse, fine = _hash_bytes(bits)
+    try:
+        blob = b"".join(v.to_bytes(_value_bytes(p, coarse, fine), "big") for p, v in enumerate(values))
+    except OverflowError:
+        return values
+    return PackedRegions(blob, len(values), coarse, fine)
+
+
+_COARSE_64 = struct.Struct(f">{_N}Q")
+_HALVES_64 = struct.Struct(">2Q")
+
+
+def coarse_hashes(regions: Sequence[int]) -> Sequence[int]:
+    """``split(regions)[0]``, the content-box and sub-region hashes, read alone: the search
+    reads them for every record, so 64-bit ones come out of a packed buffer in one call."""
+    if type(regions) is PackedRegions and regions.coarse == 8:
+        return _COARSE_64.unpack_from(regions.blob)
+    return regions[:_N]
+
+
+def top_bottom_hashes(regions: Sequence[int]) -> Sequence[int] | None:
+    """``occlusion_parts(regions)[0][:2]``, the top and bottom halves' hashes, read alone (the
+    search's candidates of :func:`occluded_distance`); None without halves."""
+    if len(regions) < 3 * _N + 2 + _TAIL:
+        return None
+    if type(regions) is PackedRegions and regions.coarse == 8:
+        return _HALVES_64.unpack_from(regions.blob, _starts(8, regions.fine)[3 * _N + 2])
+    return regions[3 * _N + 2 : 3 * _N + 4]
 
 
 # The content box is asked only when the whole images' finer hashes are not this close (a share
@@ -421,7 +575,12 @@ COLOUR_FINE_SHARE = 1 / 16
 def colour_grids(layouts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Colour layouts -> (their grids (k, 16, 2) as int8, their RMS chroma (k,) as float32):
     kept small, a scan holds them for every image of a candidate pair (256 bytes each)."""
-    grids = np.frombuffer(b"".join(v.to_bytes(32, "big") for v in layouts), dtype=np.int8).reshape(-1, 16, 2)
+    return colour_grids_of(np.frombuffer(b"".join(v.to_bytes(32, "big") for v in layouts), dtype=np.int8))
+
+
+def colour_grids_of(layouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`colour_grids` of layouts given as their bytes, int8 of any shape ending in 32."""
+    grids = layouts.reshape(-1, 16, 2)
     squares = np.square(grids, dtype=np.int16).reshape(len(grids), -1).sum(axis=-1, dtype=np.int32)
     return grids, np.sqrt(squares / np.float32(16)).astype(np.float32)
 
@@ -689,6 +848,30 @@ def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     return min(d, rotated)
 
 
+def _packed_table(regions: Sequence[Sequence[int]], bits: int) -> np.ndarray:
+    """Many records' regions as one (n, bytes) table of the longest layout: the packed ones'
+    buffers as they are, the others packed now; zeros past each one's own values."""
+    coarse, fine = _hash_bytes(bits)
+    size = _starts(coarse, fine)[-1]
+    rows = []
+    for r in regions:
+        if not (isinstance(r, PackedRegions) and (r.coarse, r.fine) == (coarse, fine)):
+            r = _packed_or_masked(r, bits)
+        rows.append(r.blob + bytes(size - len(r.blob)) if len(r.blob) < size else r.blob)
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size)
+
+
+def _packed_or_masked(values: Sequence[int], bits: int) -> PackedRegions:
+    """``values`` packed, each cut to its position's width and the longest layout (a value too
+    wide for its position can only come from a hand-made record: its low bits, as to_words reads
+    it)."""
+    coarse, fine = _hash_bytes(bits)
+    kept = tuple(values)[:_REGION_VALUES]
+    widths = [_value_bytes(p, coarse, fine) for p in range(len(kept))]
+    blob = b"".join((v & ((1 << (8 * w)) - 1)).to_bytes(w, "big") for v, w in zip(kept, widths))
+    return PackedRegions(blob, len(kept), coarse, fine)
+
+
 class LinkHashes:
     """Many images' ``(plain, regions, variants)`` as arrays: :func:`link_distance` for many pairs
     in a few numpy operations.
@@ -710,33 +893,34 @@ class LinkHashes:
         n = len(items)
         self.bits = bits
         self.plain = index.to_words([it[0] for it in items], bits)  # (n, words)
-        self.has_regions = np.array([bool(it[1]) for it in items], dtype=bool)
-        zeros = (0,) * (3 * _N + 2 + _TAIL)
-        regs = [tuple(it[1]) if it[1] else zeros for it in items]
-        coarse = [(it[0], *r[:_N]) for it, r in zip(items, regs)]
-        words = max(1, (bits + 63) // 64)
-        self.coarse = index.to_words([h for row in coarse for h in row], bits).reshape(n, _N + 1, words)
-        self.fine = index.to_words([h for r in regs for h in split(r)[1]], 4 * bits).reshape(n, _N + 1, -1 if n else 1)
-        grids, rms = colour_grids([h for r in regs for h in colour_layout(r)])
+        counts = np.array([len(it[1]) for it in items], dtype=np.int64)
+        self.has_regions = counts > 0
+        table = _packed_table([it[1] for it in items], bits)  # (n, bytes): every position, zeros where none
+
+        def values(first: int, k: int) -> np.ndarray:  # positions first..first+k-1 as (n, k, words) uint64
+            at = _starts(*_hash_bytes(bits))
+            raw = np.ascontiguousarray(table[:, at[first] : at[first + k]])
+            return raw.view(">u8").astype(np.uint64).reshape(n, k, -1 if n else 1)
+
+        self.coarse = np.concatenate([self.plain[:, None, :], values(0, _N)], axis=1)
+        self.fine = values(_N, _N + 1)
+        at = _starts(*_hash_bytes(bits))
+        grids = table[:, at[2 * _N + 1] : at[3 * _N + 2]].view(np.int8).copy()
+        grids[counts < 3 * _N + 2] = 0  # colour layouts are read only when all of them were stored
+        grids, rms = colour_grids_of(grids.reshape(-1, 16, 2))
         self.colour, self.colour_rms = grids.reshape(n, _N + 1, 16, 2), rms.reshape(n, _N + 1)
-        parts = [occlusion_parts(r) for r in regs]
-        self.has_halves = np.array([p is not None for p in parts], dtype=bool)
-        none = ((0,) * 4, (0,) * 4, 0)
-        halves = [p if p is not None else none for p in parts]
-        self.half_coarse = index.to_words([h for p in halves for h in p[0]], bits).reshape(n, 4, words)
-        self.half_fine = index.to_words([h for p in halves for h in p[1]], 4 * bits).reshape(n, 4, -1 if n else 1)
+        self.has_halves = counts >= 3 * _N + 2 + _TAIL
+        self.half_coarse = values(3 * _N + 2, 4)
+        self.half_fine = values(3 * _N + 6, 4)
         self.half_used = (self.half_fine != 0).any(axis=-1)  # a flat half's hashes are stored as 0
-        grids_raw = b"".join(p[2].to_bytes(64, "big") for p in halves)  # one buffer, not an array a record
-        self.grid = np.frombuffer(grids_raw, dtype=np.uint8).reshape(n, 64)
+        self.grid = np.ascontiguousarray(table[:, at[_TURNED_START - 1] : at[_TURNED_START]])
         self.framed = np.array([len(it) > 3 and bool(it[3]) for it in items], dtype=bool) & self.has_regions
-        turned = [turned_fine(r) for r in regs]
-        self.has_turned = np.array([t is not None for t in turned], dtype=bool)
-        no_turns = (0,) * TURNED_FINE
-        self.turned_fine = index.to_words([h for t in turned for h in (t if t is not None else no_turns)], 4 * bits)
-        self.turned_fine = self.turned_fine.reshape(n, TURNED_FINE, -1 if n else 1)
+        self.has_turned = counts >= _TURNED_START + TURNED_FINE
+        self.turned_fine = values(_TURNED_START, TURNED_FINE)
         width = max((len(it[2]) for it in items), default=0)
         self.n_variants = np.array([len(it[2]) for it in items], dtype=np.int64)
         padded = [h for it in items for h in (*it[2], *(0,) * (width - len(it[2])))]
+        words = max(1, (bits + 63) // 64)
         self.variants = index.to_words(padded, bits).reshape(n, width, words)
 
     _ROWS = ("plain", "has_regions", "coarse", "fine", "colour", "colour_rms", "has_halves", "half_coarse",
@@ -1021,13 +1205,13 @@ def _half_candidates(
     for i, records in enumerate(images):  # one pass for both halves
         seen: tuple[set[int], set[int]] = (set(), set())  # a value once per image (see region_links)
         for _plain, regions, *_rest in records:
-            parts = occlusion_parts(regions)
-            if parts is not None:
+            halves = top_bottom_hashes(regions)
+            if halves is not None:
                 for k in (0, 1):
-                    if parts[0][k] and parts[0][k] not in seen[k]:
-                        seen[k].add(parts[0][k])
+                    if halves[k] and halves[k] not in seen[k]:
+                        seen[k].add(halves[k])
                         owners[k].append(i)
-                        held[k].append(parts[0][k])
+                        held[k].append(halves[k])
     for owner, value in zip(owners, held):
         if len(owner) < 2:
             continue
@@ -1087,7 +1271,7 @@ def region_links(
     for i, records in enumerate(images):
         seen: set[tuple[int, bool]] | None = set() if len(records) > 1 else None
         for plain, regions, variants, *_framed in records:
-            coarse = split(regions)[0]
+            coarse = coarse_hashes(regions)
             own_values = (plain, *coarse, *variants)
             canonical = 1 + min(1, len(coarse))  # the plain hash and the content box's
             kinds = [False] * canonical + [True] * (len(own_values) - canonical)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import imgdup
 from imgdup.cache import HashCache, default_cache_path
 from imgdup.hashing import settings_key
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
+from imgdup.regions import PackedRegions, pack_regions
 
 from .synth import photo
 
@@ -497,17 +499,22 @@ def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> 
                       quality=Quality(True, "p" * 64, (0.5, 1e-300, 3.25), 75, False),
                       traits=Traits(False, 12.375, 92, True, bytes(range(256))))  # fmt: skip
     bare = ImageRecord(entry, 1, 1, 0, "e" * 64)
-    for r in (rec, bare):
+    packed = replace(rec, regions=pack_regions(regions[:15] + (2**255, 7) * 4 + regions[:8] + (1 << 500,), 64))
+    assert isinstance(packed.regions, PackedRegions)  # as the hasher makes them: stored and read back as one buffer
+    for r in (rec, bare, packed):
         with HashCache(tmp_path / "c.sqlite3", "k") as store:
             store.put_many([(entry, r)])
         with HashCache(tmp_path / "c.sqlite3", "k") as store:
             assert store.get_many([entry]) == [r]
+            assert type(store.get_many([entry])[0].regions) is type(r.regions)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
     "damage",
     [
         "regions=x'0409'",  # a run of 4-word values, cut short
+        "regions=x'0020010401'",  # packed regions (32 values) with one byte of their 796
+        "regions=x'00'",  # a packed header cut short
         "colourfulness='much'",
         "thumb='not bytes'",
         "jpeg_quality='q75'",

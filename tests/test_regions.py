@@ -272,6 +272,61 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
 
 
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_packed_regions_read_as_their_values_and_convert_alike(bits: int) -> None:
+    """Regions packed into one buffer (as the hasher hands them over and the cache stores them)
+    read back as the same values, by index, slice and iteration, and LinkHashes makes the same
+    arrays of them as of the values themselves, for every layout length (none, no colour, no
+    halves, all, --rotations), mixed in one batch; values too wide for their place stay a tuple."""
+    import pickle
+
+    from imgdup.regions import (
+        LinkHashes,
+        PackedRegions,
+        coarse_hashes,
+        colour_layout,
+        occlusion_parts,
+        pack_regions,
+        split,
+        top_bottom_hashes,
+        whole_colour,
+    )
+
+    rng = random.Random(7 + bits)
+    widths = [bits] * 7 + [4 * bits] * 8 + [256] * 8 + [bits] * 4 + [4 * bits] * 4 + [512] + [4 * bits] * 14
+    plain_items, packed_items = [], []
+    for k in range(60):
+        length = rng.choice([0, 15, 23, 32, 46])
+        values = tuple(rng.getrandbits(w) if rng.random() < 0.9 else 0 for w in widths[:length])
+        packed = pack_regions(values, bits)
+        assert isinstance(packed, PackedRegions) == bool(values)
+        assert tuple(packed) == values and len(packed) == length and list(packed[3:-2]) == list(values[3:-2])
+        if values:
+            assert packed[-1] == values[-1] and packed[length // 2] == values[length // 2]
+            assert pickle.loads(pickle.dumps(packed)) == packed and hash(pickle.loads(pickle.dumps(packed))) == hash(
+                packed
+            )
+            with pytest.raises(IndexError):
+                packed[length]
+        for r in (values, packed):  # what the search reads of every record, read alone
+            assert tuple(coarse_hashes(r)) == tuple(split(values)[0])
+            halves = occlusion_parts(values)
+            assert top_bottom_hashes(r) == (None if halves is None else tuple(halves[0][:2]))
+            assert whole_colour(r) == colour_layout(values)[0]
+        variants = tuple(rng.getrandbits(bits) for _ in range(rng.choice([0, 7])))
+        plain = rng.getrandbits(bits)
+        plain_items.append((plain, values, variants, k % 3 == 0))
+        packed_items.append((plain, packed, variants, k % 3 == 0))
+    a, b = LinkHashes(plain_items, bits=bits), LinkHashes(packed_items, bits=bits)
+    for name in LinkHashes._ROWS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert b.has_halves.any() and b.has_turned.any() and (~b.has_regions).any()
+    ia, ib = np.array([rng.randrange(60) for _ in range(500)]), np.array([rng.randrange(60) for _ in range(500)])
+    assert a.distances(ia, ib).tolist() == b.distances(ia, ib).tolist()
+    too_wide = (1 << 64 * max(1, bits // 64),) + (0,) * 14  # past the whole words a coarse hash takes
+    assert pack_regions(too_wide, bits) == too_wide and pack_regions((0,) * 47, bits) == (0,) * 47
+
+
 def _turn_alike_grid(rng: random.Random) -> int:
     """A grey grid of rings about its centre: alike in every turn, so turned versions reach the
     finer check."""
