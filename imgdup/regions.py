@@ -371,12 +371,13 @@ class PackedRegions(Sequence[int]):
     into arrays on every incremental run (1.3 s of the reading thread); packed, the cache hands
     the buffer over as it is and :class:`LinkHashes` reads all of them in one ``frombuffer``."""
 
-    __slots__ = ("blob", "coarse", "fine", "length")
+    __slots__ = ("_hash", "blob", "coarse", "fine", "length")
 
     def __init__(self, blob: bytes, length: int, coarse: int, fine: int) -> None:
         if length > _REGION_VALUES or len(blob) != _starts(coarse, fine)[length]:
             raise ValueError("packed regions of another length than their layout's")
         self.blob, self.length, self.coarse, self.fine = blob, length, coarse, fine
+        self._hash = hash((length, blob))  # kept: a search looks each record's item up several times
 
     def __len__(self) -> int:
         return self.length
@@ -417,7 +418,7 @@ class PackedRegions(Sequence[int]):
         return (self.length, self.coarse, self.fine, self.blob) == (other.length, other.coarse, other.fine, other.blob)
 
     def __hash__(self) -> int:
-        return hash((self.length, self.blob))
+        return self._hash
 
     def __repr__(self) -> str:
         return f"PackedRegions({tuple(self)!r})"
@@ -446,7 +447,7 @@ _HALVES_64 = struct.Struct(">2Q")
 def coarse_hashes(regions: Sequence[int]) -> Sequence[int]:
     """``split(regions)[0]``, the content-box and sub-region hashes, read alone: the search
     reads them for every record, so 64-bit ones come out of a packed buffer in one call."""
-    if type(regions) is PackedRegions and regions.coarse == 8:
+    if type(regions) is PackedRegions and regions.coarse == 8 and regions.length >= _N:
         return _COARSE_64.unpack_from(regions.blob)
     return regions[:_N]
 
@@ -895,6 +896,7 @@ class LinkHashes:
         self.plain = index.to_words([it[0] for it in items], bits)  # (n, words)
         counts = np.array([len(it[1]) for it in items], dtype=np.int64)
         self.has_regions = counts > 0
+        self.lengths = counts
         table = _packed_table([it[1] for it in items], bits)  # (n, bytes): every position, zeros where none
 
         def values(first: int, k: int) -> np.ndarray:  # positions first..first+k-1 as (n, k, words) uint64
@@ -923,7 +925,7 @@ class LinkHashes:
         words = max(1, (bits + 63) // 64)
         self.variants = index.to_words(padded, bits).reshape(n, width, words)
 
-    _ROWS = ("plain", "has_regions", "coarse", "fine", "colour", "colour_rms", "has_halves", "half_coarse",
+    _ROWS = ("plain", "has_regions", "lengths", "coarse", "fine", "colour", "colour_rms", "has_halves", "half_coarse",
              "half_fine", "half_used", "grid", "framed", "n_variants", "has_turned", "turned_fine")  # fmt: skip
 
     def extended(self, other: LinkHashes) -> LinkHashes:
@@ -1067,6 +1069,11 @@ class LinkTable:
         self._rows: dict[LinkItem, int] = {}
         self._of: dict[int, tuple[ImageRecord, int]] = {}  # id(record) -> (record, row): see rows_of
 
+    @property
+    def hashes(self) -> LinkHashes | None:
+        """The arrays of every item converted so far (rows as :meth:`rows` gives them)."""
+        return self._hashes
+
     def rows_of(self, records: Sequence[ImageRecord]) -> np.ndarray:
         """:meth:`rows` of the records' link items, remembered per record object: the records
         converted while a new batch is hashed are asked for again by the decisions, and an
@@ -1128,13 +1135,13 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
 
 
-def _slots(value: Sequence[int]) -> tuple[list[int], np.ndarray]:
+def _slots(value: Sequence[int] | np.ndarray) -> tuple[list[int], np.ndarray]:
     """The distinct hash values in order (what a self-join takes), and each entry's position
-    among them."""
-    if value and max(value) < 1 << 64 and min(value) >= 0:
+    among them (``value``: Python ints, or 64-bit ones as a uint64 array)."""
+    if isinstance(value, np.ndarray) or (value and max(value) < 1 << 64 and min(value) >= 0):
         # 64-bit hashes: sorted as numbers, not through a dict of Python ints (the search of a
         # new batch against a 20,000-file reference: ~110,000 entries, 0.05 -> 0.01 s)
-        arr = np.fromiter(value, dtype=np.uint64, count=len(value))
+        arr = value if isinstance(value, np.ndarray) else np.fromiter(value, dtype=np.uint64, count=len(value))
         order = np.argsort(arr, kind="stable")
         ordered = arr[order]
         first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
@@ -1186,6 +1193,44 @@ def _touching(
     return ma[near], mb[near], shared[held[shared]]
 
 
+def _single_rows(
+    images: Sequence[Sequence[Sequence[Any]]], table: LinkTable | None, bits: int
+) -> tuple[np.ndarray, np.ndarray, LinkHashes] | None:
+    """The images of one record each, their rows in ``table`` and its arrays, whose search
+    entries are read from the arrays rather than value by value in Python (a new batch against
+    a cached 20,000-file reference: 20,000 records' entries each run); None without a table, or
+    with hashes wider than 64 bits (whose values the search takes as Python ints)."""
+    if table is None or bits > 64:
+        return None
+    at = np.array([i for i, records in enumerate(images) if len(records) == 1], dtype=np.int64)
+    rows = table.rows([images[i][0] for i in at.tolist()])
+    hashes = table.hashes
+    if hashes is None:
+        return None
+    whole = (hashes.lengths[rows] == 0) | (hashes.lengths[rows] >= _N)  # a hand-made record's few values: by value
+    return at[whole], rows[whole], hashes
+
+
+def _table_entries(at: np.ndarray, rows: np.ndarray, hashes: LinkHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The search entries (owner, is a sub-region or variant, value) of images ``at`` of one record
+    each, whose :class:`LinkHashes` rows are ``rows``: as :func:`region_links` makes them, the
+    plain hash and (with regions) the content box's canonical, then the sub-regions' and the
+    rotation variants'."""
+    plain = hashes.plain[rows, 0]
+    boxed = hashes.lengths[rows] >= _N
+    coarse = hashes.coarse[rows, 1:, 0][boxed]  # (k, _N): the content box, then the sub-regions
+    owned = at[boxed]
+    n_var = hashes.n_variants[rows]
+    has_var = np.arange(hashes.variants.shape[1]) < n_var[:, None]
+    variants = hashes.variants[rows, :, 0][has_var]
+    owner = np.concatenate([at, owned, np.repeat(owned, _N - 1), np.repeat(at, n_var)])
+    is_sub = np.concatenate(
+        [np.zeros(len(at) + len(owned), dtype=bool), np.ones(len(owner) - len(at) - len(owned), dtype=bool)]
+    )
+    value = np.concatenate([plain, coarse[:, 0], coarse[:, 1:].ravel(), variants])
+    return owner, is_sub, value
+
+
 def _half_candidates(
     images: Sequence[Sequence[Sequence[Any]]],
     threshold: int,
@@ -1194,15 +1239,22 @@ def _half_candidates(
     backend: str,
     join: Callable[..., list[Match]] | None,
     fresh: Sequence[bool] | None = None,
+    single: tuple[np.ndarray, np.ndarray, LinkHashes] | None = None,
+    by_table: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images (as two arrays of indices) whose top halves, or whose bottom halves, are
     within ``threshold``: every corner leaves one of the two clean, so these are the candidates
     of :func:`occluded_distance`. One self-join per half; flat halves (stored as 0) take no part.
-    With ``fresh``, at least the pairs that hold a fresh image (see :func:`_touching`)."""
+    With ``fresh``, at least the pairs that hold a fresh image (see :func:`_touching`).
+    ``single``: :func:`_single_rows`, whose images (``by_table``) have their halves read from its
+    arrays."""
     xs, ys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     owners: tuple[list[int], list[int]] = ([], [])
     held: tuple[list[int], list[int]] = ([], [])
+    skip = by_table.tolist() if by_table is not None else [False] * len(images)
     for i, records in enumerate(images):  # one pass for both halves
+        if skip[i]:
+            continue
         seen: tuple[set[int], set[int]] = (set(), set())  # a value once per image (see region_links)
         for _plain, regions, *_rest in records:
             halves = top_bottom_hashes(regions)
@@ -1212,14 +1264,22 @@ def _half_candidates(
                         seen[k].add(halves[k])
                         owners[k].append(i)
                         held[k].append(halves[k])
-    for owner, value in zip(owners, held):
+    for k, (owner_list, value_list) in enumerate(zip(owners, held)):
+        owner = np.array(owner_list, dtype=np.int64)
+        value: list[int] | np.ndarray = value_list
+        if single is not None:  # 64-bit hashes (see _single_rows)
+            at, rows, hashes = single
+            half = hashes.half_coarse[rows, k, 0]
+            used = hashes.has_halves[rows] & (half != 0)
+            owner = np.concatenate([owner, at[used]])
+            value = np.concatenate([np.array(value_list, dtype=np.uint64), half[used]])
         if len(owner) < 2:
             continue
         values, slot = _slots(value)
-        own = np.array(owner, dtype=np.int64)[np.argsort(slot, kind="stable")]
+        own = owner[np.argsort(slot, kind="stable")]
         count = np.bincount(slot, minlength=len(values))
         start = np.cumsum(count) - count
-        hot = None if fresh is None else _held(np.asarray(fresh, dtype=bool), np.array(owner), slot, len(values))
+        hot = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owner, slot, len(values))
         ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=hot)
         shared = np.flatnonzero(count > 1)
         if hot is not None:
@@ -1265,10 +1325,17 @@ def region_links(
     # Every entry of a value met every other, its own image's too: the pairs grew as the square
     # of the copies (1,000 entries of one value on 100,000 files: a million pairs each, +1 GB).
     images = [records if len(records) < 2 else list(dict.fromkeys(records)) for records in images]
+    single = _single_rows(images, table, bits)
+    by_table = np.zeros(len(images), dtype=bool)
+    if single is not None:
+        by_table[single[0]] = True
     owner: list[int] = []  # one entry per (image, hash value, kind)
     sub: list[bool] = []
     value: list[int] = []
+    skip = by_table.tolist()
     for i, records in enumerate(images):
+        if skip[i]:
+            continue  # read from the table's arrays below
         seen: set[tuple[int, bool]] | None = set() if len(records) > 1 else None
         for plain, regions, variants, *_framed in records:
             coarse = coarse_hashes(regions)
@@ -1283,10 +1350,15 @@ def region_links(
             owner += [i] * len(own_values)
             sub += kinds
             value += own_values
-    values, slot = _slots(value)
-    is_sub = np.array(sub, dtype=bool)
-    order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
     owners = np.array(owner, dtype=np.int64)
+    is_sub = np.array(sub, dtype=bool)
+    entries: list[int] | np.ndarray = value
+    if single is not None:
+        more = _table_entries(*single)
+        owners, is_sub = np.concatenate([owners, more[0]]), np.concatenate([is_sub, more[1]])
+        entries = np.concatenate([np.array(value, dtype=np.uint64), more[2]])
+    values, slot = _slots(entries)
+    order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
     own = owners[order]
     count = np.bincount(slot, minlength=len(values))
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
@@ -1304,7 +1376,9 @@ def region_links(
         _cross(start[ma] + n_canon[ma], count[ma] - n_canon[ma], start[mb], n_canon[mb]),
     )
     x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
-    hx, hy = _half_candidates(images, threshold, bits=bits, backend=backend, join=join, fresh=fresh)
+    hx, hy = _half_candidates(
+        images, threshold, bits=bits, backend=backend, join=join, fresh=fresh, single=single, by_table=by_table
+    )
     x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
     apart = x != y
     if fresh is not None:

@@ -327,6 +327,40 @@ def test_packed_regions_read_as_their_values_and_convert_alike(bits: int) -> Non
     assert pack_regions(too_wide, bits) == too_wide and pack_regions((0,) * 47, bits) == (0,) * 47
 
 
+@pytest.mark.parametrize("bits", [16, 64, 256])
+def test_region_search_reading_a_table_finds_the_links_of_the_one_by_one_search(bits: int) -> None:
+    """With the scan's LinkTable, the search reads the entries of images of one record from its
+    arrays (64-bit hashes), and of the others value by value: the links are the same as without
+    a table, with and without fresh images, packed or not, with rotation variants, hand-made
+    short regions and images of two records (a content box shared by two framed copies)."""
+    from imgdup.regions import LinkTable, pack_regions, region_links
+
+    rng = random.Random(30 + bits)
+    images: list[list[Any]] = []
+    for _ in range(25):
+        layout = [rng.getrandbits(bits) for _ in range(7)] + [rng.getrandbits(4 * bits) for _ in range(8)]
+        layout += [rng.getrandbits(256) for _ in range(8)]
+        layout += [rng.getrandbits(bits) for _ in range(4)] + [rng.getrandbits(4 * bits) for _ in range(4)]
+        layout.append(_turn_alike_grid(rng))
+        base = (rng.getrandbits(bits), layout)
+        for _ in range(8):
+            items = [_item(rng, base, bits, regions=rng.random() < 0.85, variants=rng.choice([0, 0, 7]))]
+            if rng.random() < 0.1:
+                items.append(_item(rng, base, bits, regions=True, variants=0))
+            if rng.random() < 0.05:
+                items[0] = (items[0][0], tuple(items[0][1][:3]), *items[0][2:])  # a record of three values
+            if rng.random() < 0.5:
+                items = [(p, pack_regions(r, bits), *rest) for p, r, *rest in items]
+            images.append(items)
+    fresh = [rng.random() < 0.2 for _ in images]
+    for threshold in (bits // 16, bits // 6):  # 4 and 10 at 64 bits
+        want = region_links(images, threshold, bits=bits)
+        assert len(want) > 100  # the copies of each base are found, not only a few
+        assert region_links(images, threshold, bits=bits, table=LinkTable(bits=bits)) == want
+        want_fresh = region_links(images, threshold, bits=bits, fresh=fresh)
+        assert region_links(images, threshold, bits=bits, fresh=fresh, table=LinkTable(bits=bits)) == want_fresh
+
+
 def _turn_alike_grid(rng: random.Random) -> int:
     """A grey grid of rings about its centre: alike in every turn, so turned versions reach the
     finer check."""
