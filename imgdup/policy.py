@@ -441,6 +441,28 @@ _Pending = tuple[ImageRecord, int, Action, str | None, int | None, int | None]
 distance, and the position of its pair among the pairs asked for their kinds (None: no link)."""
 
 
+def _distances_once(
+    hashes: LinkHashes | LinkTable, row: np.ndarray, ia: np.ndarray, ib: np.ndarray, given: np.ndarray
+) -> np.ndarray:
+    """The distance of each pair (``ia``, ``ib``): ``given`` where it is not -1 (remembered), else
+    computed once per pair of members in either order (distances are symmetric, a property test
+    pins it): the keeper against every member, every kept file against the others and the
+    diameter's pairs share most of theirs (a new copy in a cluster of 21 reference files: 64
+    pairs, 21 of them distinct and not remembered)."""
+    need = np.flatnonzero(given < 0)
+    lo, hi = np.minimum(ia[need], ib[need]), np.maximum(ia[need], ib[need])
+    key = lo * (int(max(ia.max(initial=0), ib.max(initial=0))) + 1) + hi
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1])) if len(key) else np.zeros(0, dtype=bool)
+    slot = np.empty(len(key), dtype=np.int64)
+    slot[order] = np.cumsum(first) - 1
+    pick = order[first]
+    out = given.astype(np.int64)
+    out[need] = hashes.distances(row[lo[pick]], row[hi[pick]])[slot]
+    return out
+
+
 def _decide_batch(
     groups: Sequence[Sequence[ImageRecord]],
     threshold: int,
@@ -458,6 +480,7 @@ def _decide_batch(
     if not groups:
         return _in_place([], remembered, first_id)
     plans = []
+    remembered_d: dict[str, int] = {}  # reference file -> its remembered distance to its cluster's keeper
     for records in groups:
         refs = [i for i, r in enumerate(records) if protected and protected(r)]
         # A reference file never loses its place as the kept file: when the cluster holds any,
@@ -470,6 +493,10 @@ def _decide_batch(
             keeper, reason = choose_keeper(candidates, keep, assess)
         # the candidates' own diameter, when known: only pairs with another member are left
         inner = known[2] if known is not None else None
+        # and, for a cluster of exactly those reference files and new ones, each reference
+        # file's distance to the same keeper
+        if known is not None and known.members is not None:
+            remembered_d.update((r.path, d) for r, d, *_rest in known.members)
         if len(candidates) < len(records):
             reason = f"reference file; {reason}" if len(candidates) > 1 else "the reference file"
         at = next(i for i, r in enumerate(records) if r is keeper)
@@ -481,6 +508,7 @@ def _decide_batch(
     pa: list[np.ndarray] = []
     pb: list[np.ndarray] = []
     huge: list[bool] = []
+    given: list[np.ndarray] = []  # per pair: its distance when remembered, else -1
     offset = 0
     sizes: list[tuple[int, int]] = []  # per cluster: members not kept, diameter pairs
     rep_pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # per cluster: reps, the diameter pairs of them
@@ -500,12 +528,18 @@ def _decide_batch(
         rep_pairs.append((reps, ia, ib))
         pa += [np.full(n, at) + offset, np.repeat(kept, len(free)) + offset, reps[ia] + offset]
         pb += [np.arange(n) + offset, np.tile(free, len(kept)) + offset, reps[ib] + offset]
+        given.append(
+            np.array([remembered_d.get(r.path, -1) if i in ref_set else -1 for i, r in enumerate(records)])
+            if remembered_d and ref_set
+            else np.full(n, -1)
+        )
+        given.append(np.full(len(kept) * len(free) + len(ia), -1))
         offset += n
     everyone = [r for records in groups for r in records]
     ia, ib = np.concatenate(pa), np.concatenate(pb)
     hashes = table if table is not None else _hashes(everyone, bits)
     row = table.rows_of(everyone) if table is not None else np.arange(len(everyone))
-    dist = hashes.distances(row[ia], row[ib])
+    dist = _distances_once(hashes, row, ia, ib, np.concatenate(given))
     # How each member's link shown was made (linked_by): one pair a member, asked after the loop
     # (kinds cost more than distances; the diameter's pairs, most of the batch, need none).
     ask_a: list[int] = []

@@ -266,10 +266,17 @@ def test_vectorised_link_distances_equal_the_one_pair_rule(bits: int) -> None:
             items.append(_item(rng, base, bits, regions=rng.random() < 0.8, variants=rng.choice([0, 0, 7])))
     ia = [rng.randrange(len(items)) for _ in range(3000)]
     ib = [rng.randrange(len(items)) if rng.random() < 0.3 else (i // 15) * 15 + rng.randrange(15) for i in ia]
-    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
+    hashes = LinkHashes(items, bits=bits)
+    got = hashes.distances(np.array(ia), np.array(ib)).tolist()
     want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
     assert got == want
     assert len(set(want)) > 10 and min(want) == 0  # the cases cover the rule's branches
+    # symmetric, kinds too: the keep decisions compute each pair of members once, in either order
+    there, back = (
+        hashes.distances_and_kinds(np.array(ia), np.array(ib)),
+        hashes.distances_and_kinds(np.array(ib), np.array(ia)),
+    )
+    assert there[0].tolist() == back[0].tolist() and there[1].tolist() == back[1].tolist()
 
 
 @pytest.mark.parametrize("bits", [16, 64, 256])
@@ -373,9 +380,11 @@ def _assert_turned_checks_agree(items: list[Any], ia: list[int], ib: list[int], 
     (the regions' last 14 values) decide many of them."""
     from imgdup.regions import LinkHashes, link_distance
 
-    got = LinkHashes(items, bits=bits).distances(np.array(ia), np.array(ib)).tolist()
+    hashes = LinkHashes(items, bits=bits)
+    got = hashes.distances(np.array(ia), np.array(ib)).tolist()
     want = [link_distance(items[a], items[b], bits=bits) for a, b in zip(ia, ib)]
     assert got == want
+    assert hashes.distances(np.array(ib), np.array(ia)).tolist() == got  # symmetric (see _distances_once)
     untailed = [(it[0], tuple(it[1][:-14]) if len(it[1]) > 32 else it[1], *it[2:]) for it in items]
     without = [link_distance(untailed[a], untailed[b], bits=bits) for a, b in zip(ia, ib)]
     assert sum(w != o for w, o in zip(want, without)) > 20  # the turned finer hashes decided these
