@@ -27,6 +27,7 @@ import os
 import sqlite3
 import struct
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -90,6 +91,7 @@ def _files_columns() -> tuple[str, ...]:
 
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
+_VERSION = "path, inode, size, mtime_ns, ctime_ns"  # what _same_version reads
 
 
 @contextlib.contextmanager
@@ -338,45 +340,45 @@ class HashCache:
     def rows(self, entries: Sequence[FileEntry]) -> list[Sequence[Any] | None]:
         """The stored rows of :meth:`get_many`, not yet decoded, in the entries' order: None where
         there is none, or one of another version of the file. The SQL part alone: the decoding
-        (:meth:`decode_rows`) touches no database and may run while workers hash the misses.
-
-        Read folder by folder (a range of the primary key, in order) rather than path by path:
-        19,646 rows of one scanned tree took 0.41 s as ``path IN (...)`` lookups and 0.27 s as
-        ranges, before any worker starts. A range that turns out to hold mostly other files (a
-        cache of a larger tree, a few listed files of it) is given up for lookups."""
+        (:meth:`decode_rows`) touches no database and may run while workers hash the misses."""
         if self.broken or self._db is None:
             return [None] * len(entries)
-        rows: dict[bytes, Sequence[Any]] = {}
-        keys = [os.fsencode(e.path) for e in entries]
         try:
-            lookups = []
-            for prefix, wanted in _folders(keys):
-                if len(wanted) < _RANGE_AT_LEAST or not prefix:
-                    lookups += wanted
-                    continue
-                need = set(wanted)
-                for read, row in enumerate(
-                    self._db.execute(
-                        f"SELECT {_READ} FROM files WHERE settings=? AND path >= ? AND path < ?",
-                        (self.settings_key, prefix, prefix[:-1] + b"0"),  # "0" follows "/": the folder's subtree
-                    )
-                ):
-                    if row[0] in need:
-                        rows[row[0]] = row
-                    elif read > 2 * len(need) + _RANGE_AT_LEAST:
-                        lookups += [k for k in wanted if k not in rows]
-                        break
-            for start in range(0, len(lookups), _CHUNK):
-                chunk = lookups[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                for row in self._db.execute(
-                    f"SELECT {_READ} FROM files WHERE settings=? AND path IN ({marks})", (self.settings_key, *chunk)
-                ):
-                    rows[row[0]] = row
+            return _select(self._db, self.settings_key, entries, _READ)
         except sqlite3.Error as exc:
             self._failed(exc)
             return [None] * len(entries)
-        return [_same_version(e, rows.get(k)) for e, k in zip(entries, keys)]
+
+    def stored(self, entries: Sequence[FileEntry]) -> list[bool]:
+        """Whether a row of this exact version of each file is stored: the paths and versions
+        alone (19,646 files: 0.10 s against 0.22 s for whole rows), which is all the workers
+        wait for; :meth:`rows_apart` reads the rows while they hash."""
+        if self.broken or self._db is None:
+            return [False] * len(entries)
+        try:
+            return [row is not None for row in _select(self._db, self.settings_key, entries, _VERSION)]
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return [False] * len(entries)
+
+    def rows_apart(self, entries: Sequence[FileEntry]) -> list[Sequence[Any] | None]:
+        """:meth:`rows` through a connection of its own, read only, for another thread while this
+        one writes the new files' rows. A problem reading is no problem of the cache's: those
+        rows are misses (their files are hashed), the cache is left as it is."""
+        if self.broken or self._db is None:
+            return [None] * len(entries)
+        try:
+            db = sqlite3.connect(f"file:{urllib.parse.quote(os.fsencode(self.path))}?mode=ro", uri=True, timeout=30.0)
+        except sqlite3.Error as exc:
+            log.debug("cannot read the hash cache from a second connection: %s", exc)
+            return [None] * len(entries)
+        try:
+            return _select(db, self.settings_key, entries, _READ)
+        except sqlite3.Error as exc:
+            log.debug("cannot read the hash cache from a second connection: %s", exc)
+            return [None] * len(entries)
+        finally:
+            db.close()
 
     def decode_rows(
         self, entries: Sequence[FileEntry], rows: Sequence[Sequence[Any] | None]
@@ -556,6 +558,45 @@ class HashCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _select(
+    db: sqlite3.Connection, settings_key: str, entries: Sequence[FileEntry], columns: str
+) -> list[Sequence[Any] | None]:
+    """``columns`` (starting with the path and version columns) of the entries' rows, in their
+    order, None where there is none or one of another version of the file.
+
+    Read folder by folder (a range of the primary key, in order) rather than path by path:
+    19,646 rows of one scanned tree took 0.41 s as ``path IN (...)`` lookups and 0.27 s as
+    ranges, before any worker starts. A range that turns out to hold mostly other files (a
+    cache of a larger tree, a few listed files of it) is given up for lookups."""
+    rows: dict[bytes, Sequence[Any]] = {}
+    keys = [os.fsencode(e.path) for e in entries]
+    lookups = []
+    for prefix, wanted in _folders(keys):
+        if len(wanted) < _RANGE_AT_LEAST or not prefix:
+            lookups += wanted
+            continue
+        need = set(wanted)
+        for read, row in enumerate(
+            db.execute(
+                f"SELECT {columns} FROM files WHERE settings=? AND path >= ? AND path < ?",
+                (settings_key, prefix, prefix[:-1] + b"0"),  # "0" follows "/": the folder's subtree
+            )
+        ):
+            if row[0] in need:
+                rows[row[0]] = row
+            elif read > 2 * len(need) + _RANGE_AT_LEAST:
+                lookups += [k for k in wanted if k not in rows]
+                break
+    for start in range(0, len(lookups), _CHUNK):
+        chunk = lookups[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT {columns} FROM files WHERE settings=? AND path IN ({marks})", (settings_key, *chunk)
+        ):
+            rows[row[0]] = row
+    return [_same_version(e, rows.get(k)) for e, k in zip(entries, keys)]
 
 
 _RANGE_AT_LEAST = 64  # a folder with fewer files to read is looked up path by path

@@ -40,13 +40,17 @@ def hash_with_cache(
     thread, while workers hash (work over them that need not wait for the others); not called
     when nothing is to be hashed."""
     total = len(entries)
-    rows = store.rows(entries) if store else [None] * total
-    todo = [e for e, row in zip(entries, rows) if row is None]
+    stored = store.stored(entries) if store else [False] * total
+    todo = [e for e, here in zip(entries, stored) if not here]
     cached: list[Result | None] = []
     failed: list[BaseException] = []
 
     def read(overlap: bool = False) -> None:
         try:
+            if store:  # while workers hash, through a connection of its own: this one writes their rows
+                rows = store.rows_apart(entries) if overlap else store.rows(entries)
+                # a row that went since (another run, a file changed): a miss, hashed below
+                rows = [row if here else None for row, here in zip(rows, stored)]
             cached.extend(store.decode_rows(entries, rows) if store else [None] * total)
             if overlap and meanwhile is not None:
                 meanwhile([r for r in cached if isinstance(r, ImageRecord)])
@@ -74,10 +78,10 @@ def hash_with_cache(
         raise failed[0]
     # Rows stored for this version of a file that cannot be read back (a foreign or damaged row):
     # misses after all, hashed now.
-    unread = [e for e, row, c in zip(entries, rows, cached) if row is not None and c is None]
+    unread = [e for e, here, c in zip(entries, stored, cached) if here and c is None]
     late = iter(_hash(unread, settings, total, jobs=jobs, store=store, timeout=timeout, progress=progress))
     early = iter(fresh)
-    out = [c if c is not None else next(early) if row is None else next(late) for c, row in zip(cached, rows)]
+    out = [c if c is not None else next(early) if not here else next(late) for c, here in zip(cached, stored)]
     return out, total - len(todo) - len(unread)
 
 

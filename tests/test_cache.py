@@ -485,6 +485,37 @@ def test_rows_read_by_folder_ranges_are_exactly_those_of_the_files_asked(
         assert other.get_many(entries) == [None] * len(entries)
 
 
+def test_rows_read_apart_are_the_rows_and_a_failed_read_apart_only_hashes_again(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While workers hash, the cached rows are read through a second, read-only connection: the
+    same rows as the main one reads. If that read fails, those files are hashed again (misses),
+    the result is the same and the cache stays in use."""
+    cache = tmp_path / "c.sqlite3"
+    cold = scan(folder, cache)
+    key = settings_key(cold.settings.hash)
+    entries = [r.entry for r in cold.records]
+    with HashCache(cache, key) as store:
+        rows = store.rows(entries)
+        assert all(rows) and store.rows_apart(entries) == rows
+        assert store.stored(entries) == [True] * len(entries)
+    photo(7).save(folder / "new.png")  # something to hash, so the rows are read while it is
+    real = sqlite3.connect
+
+    def no_second_connection(target: str, *args: object, **kw: object) -> sqlite3.Connection:
+        if str(target).startswith("file:"):
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(target, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", no_second_connection)
+    again = scan(folder, cache)
+    assert decoded(again) == 9  # the new file, and the cached ones that could not be read apart
+    monkeypatch.setattr(sqlite3, "connect", real)
+    warm = scan(folder, cache)
+    assert decoded(warm) == 0  # the cache was kept, and holds the new file too
+    assert imgdup.to_document(warm)["clusters"] == imgdup.to_document(again)["clusters"]
+
+
 def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> None:
     """Regions mix 64-bit and 256-bit hashes (and a value may have leading zero bits); the cache
     stores them packed and must give back exactly the same values, traits and quality."""
