@@ -731,9 +731,11 @@ def _components(
     if settings.regions:  # every link is confirmed by the finer hashes: imgdup.regions
         images = [[link_item(r) for r in by_hash[h]] for h in unique]
         known_links, fresh = _reference_links(records, nodes, by_hash, settings, threshold, searches, protected)
+        # each image's first record's row in the table, looked up by the record (see LinkTable.rows_of)
+        first_rows = table.rows_of([by_hash[h][0] for h in unique]) if table is not None else None
         found_links = region_links(
             images, threshold, bits=settings.bits, backend=backend, join=join, fresh=fresh, table=table,
-            spanning=True, known=known_links,
+            spanning=True, known=known_links, first_rows=first_rows,
         )  # fmt: skip
         pairs = [(i, j) for i, j, _d in found_links] + known_links
     elif not settings.rotations:

@@ -1194,7 +1194,7 @@ def _touching(
 
 
 def _single_rows(
-    images: Sequence[Sequence[Sequence[Any]]], table: LinkTable | None, bits: int
+    images: Sequence[Sequence[Sequence[Any]]], table: LinkTable | None, bits: int, first_rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, LinkHashes] | None:
     """The images of one record each, their rows in ``table`` and its arrays, whose search
     entries are read from the arrays rather than value by value in Python (a new batch against
@@ -1203,7 +1203,8 @@ def _single_rows(
     if table is None or bits > 64:
         return None
     at = np.array([i for i, records in enumerate(images) if len(records) == 1], dtype=np.int64)
-    rows = table.rows([images[i][0] for i in at.tolist()])
+    # the rows of those items: as the caller found them (by record, cheaper than by item), or now
+    rows = first_rows[at] if first_rows is not None else table.rows([images[i][0] for i in at.tolist()])
     hashes = table.hashes
     if hashes is None:
         return None
@@ -1276,7 +1277,8 @@ def _half_candidates(
         if len(owner) < 2:
             continue
         values, slot = _slots(value)
-        own = owner[np.argsort(slot, kind="stable")]
+        is_new = np.zeros(len(owner), dtype=bool) if fresh is None else np.asarray(fresh, dtype=bool)[owner]
+        own = owner[np.lexsort((~is_new, slot))]  # by value, the fresh images' entries first
         count = np.bincount(slot, minlength=len(values))
         start = np.cumsum(count) - count
         hot = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owner, slot, len(values))
@@ -1284,9 +1286,11 @@ def _half_candidates(
         shared = np.flatnonzero(count > 1)
         if hot is not None:
             ma, mb, shared = _touching(hot, ma, mb, shared)
+        # every entry is canonical here (a half against the same half): see _entry_pairs
+        blocks = (start, count, count, np.bincount(slot[is_new], minlength=len(values)), np.zeros_like(count))
         for px, py in (
-            _cross(start[shared], count[shared], start[shared], count[shared]),
-            _cross(start[ma], count[ma], start[mb], count[mb]),
+            *_entry_pairs(blocks, shared, shared, subs=False, fresh_only=fresh is not None),
+            *_entry_pairs(blocks, ma, mb, subs=False, fresh_only=fresh is not None),
         ):
             xs.append(own[px])
             ys.append(own[py])
@@ -1304,6 +1308,7 @@ def region_links(
     table: LinkTable | None = None,
     spanning: bool = False,
     known: Sequence[tuple[int, int]] = (),
+    first_rows: np.ndarray | None = None,
 ) -> list[tuple[int, int, int]]:
     """Triples ``(i, j, distance)`` of images linked under :func:`link_distance` within ``threshold``.
 
@@ -1313,7 +1318,8 @@ def region_links(
     owner; rotation variants count like sub-regions); each candidate pair of images is then
     confirmed by :func:`link_distance`, finer hashes included. With ``fresh``, only pairs holding at least
     one fresh image are confirmed (the links between the others are already known). ``table``:
-    the scan's :class:`LinkTable`, which the keep decisions read again.
+    the scan's :class:`LinkTable`, which the keep decisions read again; ``first_rows``: each
+    image's first item's row in it, when the caller has them.
 
     ``spanning``: only links that join groups not joined yet (by the links ``known`` already,
     pairs of images, or by a link confirmed before), in rounds (:func:`_spanning`): the groups
@@ -1325,7 +1331,7 @@ def region_links(
     # Every entry of a value met every other, its own image's too: the pairs grew as the square
     # of the copies (1,000 entries of one value on 100,000 files: a million pairs each, +1 GB).
     images = [records if len(records) < 2 else list(dict.fromkeys(records)) for records in images]
-    single = _single_rows(images, table, bits)
+    single = _single_rows(images, table, bits, first_rows)
     by_table = np.zeros(len(images), dtype=bool)
     if single is not None:
         by_table[single[0]] = True
@@ -1358,22 +1364,27 @@ def region_links(
         owners, is_sub = np.concatenate([owners, more[0]]), np.concatenate([is_sub, more[1]])
         entries = np.concatenate([np.array(value, dtype=np.uint64), more[2]])
     values, slot = _slots(entries)
-    order = np.lexsort((is_sub, slot))  # entries by value, each value's canonical entries first
+    new = None if fresh is None else np.asarray(fresh, dtype=bool)
+    is_new = np.zeros(len(owners), dtype=bool) if new is None else new[owners]
+    # entries by value, each value's canonical entries first, and in each kind the fresh images' first
+    order = np.lexsort((~is_new, is_sub, slot))
     own = owners[order]
     count = np.bincount(slot, minlength=len(values))
     n_canon = np.bincount(slot[~is_sub], minlength=len(values))
     start = np.cumsum(count) - count
-    held = None if fresh is None else _held(np.asarray(fresh, dtype=bool), owners, slot, len(values))
+    held = None if new is None else _held(new, owners, slot, len(values))
     ma, mb = _join(values, threshold, bits=bits, backend=backend, join=join, held=held)
     shared = np.flatnonzero((count > 1) & (n_canon > 0))  # one value, several owners
     if held is not None:
         ma, mb, shared = _touching(held, ma, mb, shared)
     # A pair counts when at least one side is canonical for its owner: canonical entries of u
-    # against all of v, sub-region entries of u against canonical ones of v.
+    # against all of v, sub-region entries of u against canonical ones of v; with fresh images,
+    # only the pairs that hold one (see _entry_pairs).
+    blocks = (start, count, n_canon, np.bincount(slot[~is_sub & is_new], minlength=len(values)),
+              np.bincount(slot[is_sub & is_new], minlength=len(values)))  # fmt: skip
     xs, ys = zip(
-        _cross(start[shared], n_canon[shared], start[shared], count[shared]),
-        _cross(start[ma], n_canon[ma], start[mb], count[mb]),
-        _cross(start[ma] + n_canon[ma], count[ma] - n_canon[ma], start[mb], n_canon[mb]),
+        *_entry_pairs(blocks, shared, shared, subs=False, fresh_only=new is not None),
+        *_entry_pairs(blocks, ma, mb, subs=True, fresh_only=new is not None),
     )
     x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
     hx, hy = _half_candidates(
@@ -1381,11 +1392,7 @@ def region_links(
     )
     x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
     apart = x != y
-    if fresh is not None:
-        # Only pairs holding a fresh image, dropped before the sort: a value that a new copy
-        # shares with 20 reference copies makes 441 pairs, 21 of them with the new one (a batch
-        # of 1,000 against 20,000 cached files: 990,000 pairs sorted for 50,000).
-        new = np.asarray(fresh, dtype=bool)
+    if new is not None:  # (the halves' pairs: those that hold a fresh image, and some others)
         apart &= new[x] | new[y]
     candidates = _distinct(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
     if not len(candidates):
@@ -1426,6 +1433,37 @@ _ONE_EACH_ROUNDS = 16
 """Rounds in which each group confirms one candidate of its own before the rest are confirmed at
 once: groups at least halve in number each round while those candidates hold (a cluster of 64
 copies joins in 6), and a near miss only gives its group another try in the next round."""
+
+
+def _entry_pairs(
+    blocks: tuple[np.ndarray, ...], u: np.ndarray, v: np.ndarray, *, subs: bool, fresh_only: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs of entries (positions in the value-sorted order) of values ``u`` and ``v``: each
+    canonical entry of u against every entry of v, and with ``subs`` each sub-region entry of u
+    against the canonical ones of v. ``blocks``: per value, where its entries start, how many
+    there are, how many are canonical, and how many of the canonical and of the sub-region
+    ones are fresh (each kind's fresh entries first).
+
+    ``fresh_only``: only the pairs that hold a fresh entry. A value that a new copy shares with
+    20 reference copies made 441 pairs, 21 of them with the new one (a batch of 1,000 against
+    20,000 cached files: ~1,000,000 pairs crossed and then dropped for ~50,000)."""
+    start, count, canon, canon_new, sub_new = (b[u] for b in blocks)
+    v_start, v_count, v_canon, v_canon_new, v_sub_new = (b[v] for b in blocks)
+    if not fresh_only:
+        out = [_cross(start, canon, v_start, v_count)]
+        return out + ([_cross(start + canon, count - canon, v_start, v_canon)] if subs else [])
+    canon_old, sub_start = canon - canon_new, start + canon
+    out = [
+        _cross(start, canon_new, v_start, v_count),  # u's fresh canonical: every entry of v
+        _cross(start + canon_new, canon_old, v_start, v_canon_new),  # u's other canonical: v's fresh ones
+        _cross(start + canon_new, canon_old, v_start + v_canon, v_sub_new),
+    ]
+    if subs:
+        out += [
+            _cross(sub_start, sub_new, v_start, v_canon),  # u's fresh sub-regions: v's canonical
+            _cross(sub_start + sub_new, count - canon - sub_new, v_start, v_canon_new),
+        ]
+    return out
 
 
 def _spanning(

@@ -366,6 +366,41 @@ def test_region_search_reading_a_table_finds_the_links_of_the_one_by_one_search(
         assert region_links(images, threshold, bits=bits, table=LinkTable(bits=bits)) == want
         want_fresh = region_links(images, threshold, bits=bits, fresh=fresh)
         assert region_links(images, threshold, bits=bits, fresh=fresh, table=LinkTable(bits=bits)) == want_fresh
+        # restricted to fresh images, exactly the links of the whole search that hold one
+        assert want_fresh == [(i, j, d) for i, j, d in want if fresh[i] or fresh[j]]
+
+
+@pytest.mark.parametrize("subs", [False, True])
+def test_entry_pairs_of_fresh_images_are_the_pairs_that_hold_one(subs: bool) -> None:
+    """The search's pairs of entries restricted to fresh images are exactly the unrestricted
+    pairs that hold a fresh entry, for every mix of canonical, sub-region, fresh and old entries."""
+    from imgdup.regions import _entry_pairs
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n, n_values = int(rng.integers(1, 60)), int(rng.integers(1, 8))
+        slot, is_sub, is_new = rng.integers(0, n_values, n), rng.random(n) < 0.4, rng.random(n) < 0.3
+        order = np.lexsort((~is_new, is_sub, slot))  # as region_links sorts them
+        slot, is_sub, is_new = slot[order], is_sub[order], is_new[order]
+        count = np.bincount(slot, minlength=n_values)
+        fresh_canon = np.bincount(slot[~is_sub & is_new], minlength=n_values)
+        fresh_sub = np.bincount(slot[is_sub & is_new], minlength=n_values)
+        blocks = (
+            np.cumsum(count) - count,
+            count,
+            np.bincount(slot[~is_sub], minlength=n_values),
+            fresh_canon,
+            fresh_sub,
+        )
+        u, v = rng.integers(0, n_values, 12), rng.integers(0, n_values, 12)
+
+        def pairs(fresh_only: bool, blocks: Any = blocks, u: Any = u, v: Any = v) -> set[tuple[int, int]]:
+            found = _entry_pairs(blocks, u, v, subs=subs, fresh_only=fresh_only)
+            return {(a, b) for x, y in found for a, b in zip(x.tolist(), y.tolist())}
+
+        every = pairs(False)
+        assert pairs(True) == {(a, b) for a, b in every if is_new[a] or is_new[b]}
+        assert all(not is_sub[a] or (subs and not is_sub[b]) for a, b in every)  # a canonical side in each
 
 
 def _turn_alike_grid(rng: random.Random) -> int:
