@@ -569,8 +569,9 @@ def cluster_records(
     of the same kernels). ``table``: a :class:`LinkTable` that may hold some records' link hashes already.
     """
     decided = functools.partial(
-        memo.decision_key, settings_key=settings_key(settings), threshold=threshold, keep=keep, protected=protected
-    )
+        memo.decision_key, settings_key=settings_key(settings), threshold=threshold, keep=keep, protected=protected,
+        lines={},  # each record's part of a key made once: all the records' key, then the reference files'
+    )  # fmt: skip
     key = ""
     if searches is not None:  # a re-run over unchanged files: the decisions are remembered
         key = decided(records)
