@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -514,6 +515,23 @@ def test_rows_read_apart_are_the_rows_and_a_failed_read_apart_only_hashes_again(
     warm = scan(folder, cache)
     assert decoded(warm) == 0  # the cache was kept, and holds the new file too
     assert imgdup.to_document(warm)["clusters"] == imgdup.to_document(again)["clusters"]
+
+
+def test_a_decision_key_made_from_remembered_parts_is_the_key_made_anew(folder: Path, tmp_path: Path) -> None:
+    """Each record's part of a decision key is made once per scan and reused: the keys are the
+    ones made from scratch, for all the records and for any subset, and a record that changed
+    (another object) gets a part of its own."""
+    from imgdup import memo
+
+    records = list(scan(folder, tmp_path / "c.sqlite3").records)
+    key = functools.partial(memo.decision_key, settings_key="k", threshold=4, keep=("quality", "path"),
+                            protected=lambda r: r.path.endswith("3.png"))  # fmt: skip
+    lines: dict[int, tuple[ImageRecord, str]] = {}
+    assert key(records, lines=lines) == key(records) and len(lines) == len(records)
+    assert key(records[2:5], lines=lines) == key(records[2:5])
+    touched = replace(records[3], entry=replace(records[3].entry, mtime_ns=records[3].entry.mtime_ns + 1))
+    changed = [*records[:3], touched, *records[4:]]
+    assert key(changed, lines=lines) == key(changed) != key(records)
 
 
 def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> None:
