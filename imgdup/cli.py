@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--null", action="store_true", help="the --files list is NUL-separated (names with newlines)")
     p.add_argument(
         "--labels", metavar="folder|FILE.csv", action=_Once,
-        help="class labels: 'folder' (parent folder name, as torchvision ImageFolder) or a CSV of path,label",
+        help="class labels: 'folder' (the class folder, first below the scanned one, as torchvision ImageFolder)"
+             " or a CSV of path,label",
     )  # fmt: skip
     p.add_argument(
         "--label-conflicts", choices=("review", "remove"), default=None,

@@ -1,6 +1,6 @@
-"""Where a file's class label comes from: its parent folder's name, a labels file, or a mapping.
+"""Where a file's class label comes from: its class folder's name, a labels file, or a mapping.
 
-``folder`` follows the torchvision ``ImageFolder`` convention (``root/<class>/<image>``); a
+``folder`` follows the torchvision ``ImageFolder`` convention (``root/<class>/[...]/<image>``); a
 labels file is CSV with a path and a label per row (optionally a header naming the columns
 ``path`` or ``file_name``, and ``label``), as Hugging Face's image-folder ``metadata.csv``; a
 mapping ``{path: label}`` is the same given in Python (labels an ML pipeline holds in memory).
@@ -34,20 +34,42 @@ _SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as surrogatee
 def folder_label(
     splits: Collection[str] = (), listed_as: Mapping[str, str] | None = None
 ) -> Callable[[str], str | None]:
-    """A path's parent folder name (``train/cat/1.jpg`` -> ``cat``), or None in one of the
-    ``splits``: a folder named to scan (``train``) is a split, not a class (flat splits read
-    "LABEL CONFLICT: test, train" for every leak). ``listed_as``: a listed file's name as its
-    list gave it, by the scan's name (real folders), whose folder is the class."""
-    named = frozenset(splits)
+    """A path's class as torchvision's ``ImageFolder`` reads it: the first folder below its
+    split, the deepest of ``splits`` holding it (``train/cat/2019/1.jpg`` -> ``cat``: the
+    classes are the root's direct sub-folders, each walked down; it read ``2019``, so a cat filed
+    under ``dog/2019`` was no conflict), or None directly in the split (a folder named to scan,
+    ``train``, is a split, not a class: flat splits read "LABEL CONFLICT: test, train" for every
+    leak). A split holding another (``-d data --reference data/train``) holds splits: the
+    folders beside that one (``data/test``) are splits too. A path in no split takes its parent
+    folder's name (one class's listed files). ``listed_as``: a listed file's name as its list gave
+    it, by the scan's name (real folders), read in its place (``test/cat`` a link to ``cats_v2``)."""
+    deepest = sorted(splits, key=len, reverse=True)
+    levels = frozenset(deepest) & {os.path.dirname(s) for s in deepest if os.path.dirname(s) != s}  # hold splits
     given = listed_as or {}
 
+    def split_of(folder: str) -> str | None:
+        return next((s for s in deepest if folder == s or folder.startswith(s.rstrip(os.sep) + os.sep)), None)
+
+    def of_folders(folders: tuple[str, ...]) -> str | None:
+        for folder in folders:
+            split = split_of(folder)
+            if split is not None:
+                below = folder[len(split.rstrip(os.sep)) + 1 :].split(os.sep) if folder != split else []
+                below = below[1:] if split in levels else below
+                return below[0] if below else None
+        # A file in / has no folder name (it read as "").
+        return os.path.basename(folders[0]) or None
+
+    known: dict[tuple[str, ...], str | None] = {}  # by folder: a dataset is a few folders' worth
+
     def label(path: str) -> str | None:
-        folder = os.path.dirname(path)
-        if folder in named:
-            return None
-        # test/cat a link to store/cats_v2: ImageFolder's class is cat (it was cats_v2, and
-        # every leak there a label conflict). A file in / has no folder name (it read as "").
-        return os.path.basename(os.path.dirname(given.get(path, path))) or None
+        name = given.get(path, path)
+        # The name as listed first: its split is the listed files' folder as listed (a class
+        # folder that is a link: ImageFolder's class is cat, it was cats_v2); then the scan's.
+        folders = (os.path.dirname(name),) if name == path else (os.path.dirname(name), os.path.dirname(path))
+        if folders not in known:
+            known[folders] = of_folders(folders)
+        return known[folders]
 
     return label
 
@@ -222,8 +244,8 @@ def label_source(
     conflict, and one that labels only some is warned about (one split's ``metadata.csv``); so
     is a mapping, given as :func:`labels_mapping` reads it.
     ``splits``: the folders named to scan, and those holding listed files' class folders, whose
-    own files have no folder label; ``listed_as``:
-    listed files' names as given, whose folder is their class (see :func:`folder_label`)."""
+    own files have no folder label and whose first folder level is the class; ``listed_as``:
+    listed files' names as given, read as their names (see :func:`folder_label`)."""
     if spec is None:
         return lambda _files: {}
     if not isinstance(spec, Mapping) and os.fspath(spec) == FOLDER:

@@ -160,7 +160,7 @@ def find_duplicates(
     files are taken as they are. ``files`` lists more files (missing ones are reported as
     skipped, not an error). ``reference`` folders are matched but never removed: a cluster
     holding a reference file keeps it, and clusters made only of reference files are set
-    apart in ``reference_clusters``. ``labels`` is ``"folder"`` (parent folder name), a CSV
+    apart in ``reference_clusters``. ``labels`` is ``"folder"`` (class folder name, as ImageFolder), a CSV
     file (path,label) or a mapping ``{path: label}`` (read as the CSV's rows); a cluster whose
     members carry different labels is a label conflict, whose members are left for ``review``
     (``label_conflicts="remove"`` removes them as usual). ``between`` keeps only clusters
@@ -261,9 +261,13 @@ def find_duplicates(
     protected = _protector((*ref_roots, *linked_dirs), linked_files)
     # A listed files' folder that holds some of them in folders below it holds class folders: a
     # split, as a folder named to scan (a file directly in it read as of class "test"); one that
-    # holds them all directly is their one class (ImageFolder's samples of one class).
-    listed_in = [os.path.dirname(p) for p in listed]
-    splits = given + [r for r in extras if any(f.startswith(r.rstrip(os.sep) + os.sep) for f in listed_in)]
+    # holds them all directly is their one class (ImageFolder's samples of one class). Taken as
+    # listed (test/cat a link to store/cats_v2: the split is test, not the folder above both).
+    names = [listed_as.get(p, p) for p in listed]
+    listed_in = [os.path.dirname(p) for p in names]
+    named = sorted({os.path.realpath(p) for p in folders} | set(ref_roots))  # -d data -d data/test: both
+    in_lists = file_roots(names, given) if listed_as else extras  # the same folders when no name differs
+    splits = named + [r for r in in_lists if any(f.startswith(r.rstrip(os.sep) + os.sep) for f in listed_in)]
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=splits, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
     try:

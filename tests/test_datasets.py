@@ -338,6 +338,132 @@ def test_a_listed_file_beside_the_listed_class_folders_has_no_folder_label(tmp_p
     assert folder_label()(os.sep + "x.jpg") is None
 
 
+def _image_folder(root: Path) -> dict[str, str]:
+    """What torchvision's ImageFolder(root) reads, as its ``find_classes`` and ``make_dataset``
+    do: the classes are the root's direct sub-folders, each walked recursively (links
+    followed); a file directly in the root is no sample. ``{path as listed: class}``."""
+    out = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            for folder, _dirs, names in os.walk(entry.path, followlinks=True):
+                out.update({os.path.join(folder, n): entry.name for n in names if n.endswith(".jpg")})
+    return out
+
+
+def _labels(result: ScanResult) -> dict[str, str | None]:
+    return {m.record.path: m.label for c in result.clusters for m in c.members}
+
+
+def test_a_class_is_the_first_folder_under_the_split_as_imagefolder_reads_it(tmp_path: Path) -> None:
+    """ImageFolder reads ``train/cat/2019/a.jpg`` as a cat (its classes are the root's direct
+    sub-folders, each walked recursively), but ``--labels folder`` took the parent's name,
+    ``2019``: a copy filed under cat and under dog (both in ``2019/``) was no label conflict and
+    was removed, and two sub-folders of one class (``cat/a/x.jpg`` = ``cat/b/x.jpg``) were one.
+    A file directly in the split has no label, as before; a folder named inside a class folder
+    (``-d train/cat``) is the split, its sub-folders the classes, as ImageFolder(train/cat) reads it."""
+    from imgdup.labels import folder_label
+
+    train = tmp_path / "train"
+    cat = _write(train / "cat" / "2019" / "a.jpg", _big(30))
+    dog = _write(train / "dog" / "2019" / "a.jpg", _small(30))  # the same cat filed under dog
+    one = _write(train / "cat" / "a" / "x.jpg", _big(31))
+    two = _write(train / "cat" / "b" / "x.jpg", _small(31))  # two sub-folders of one class
+    loose = _write(train / "z.jpg", _big(32))  # directly in the split: no class
+    flat = _write(train / "cat" / "z.jpg", _small(32))
+    result = _scan(train, labels="folder")
+    expected: dict[str, str | None] = {_real(Path(p)): c for p, c in _image_folder(train).items()}
+    assert _real(loose) not in expected
+    expected[_real(loose)] = None
+    assert _labels(result) == expected
+    assert expected[_real(dog)] == "dog" and expected[_real(two)] == "cat" and expected[_real(flat)] == "cat"
+    by_path = {m.record.path: c for c in result.clusters for m in c.members}
+    assert by_path[_real(cat)].label_conflict == ("cat", "dog")
+    assert _actions(result)[_real(dog)] == "review"
+    assert by_path[_real(one)].label_conflict == ()
+    assert {_actions(result)[_real(one)], _actions(result)[_real(two)]} == {"keep", "remove"}
+    assert result.summary.label_conflicts == 1
+
+    (inside,) = _scan(train / "cat", labels="folder").clusters  # -d train/cat: a and b are its classes
+    assert inside.label_conflict == ("a", "b")
+
+    label = folder_label([os.sep + os.path.join("d", "train")])
+    assert label(os.sep + os.path.join("d", "train", "cat", "2019", "08", "a.jpg")) == "cat"
+    assert label(os.sep + os.path.join("d", "train", "a.jpg")) is None
+    assert label(os.sep + os.path.join("d", "trainee", "x", "a.jpg")) == "x"  # in no split: its folder
+
+
+def test_a_leak_filed_in_another_sub_folder_of_its_class_is_no_label_conflict(tmp_path: Path) -> None:
+    """``--reference train -d test --between --labels folder --remove 1`` on nested class
+    folders (``train/cat/2019/``, ``test/cat/2020/``): every leak read LABEL CONFLICT: 2019, 2020
+    and was left for review, while a cat copied into ``test/dog/2019/`` was removed as agreeing."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    ref = _write(train / "cat" / "2019" / "a.jpg", _big(33))
+    leak = _write(test / "cat" / "2020" / "a.jpg", _small(33))
+    _write(train / "cat" / "2019" / "b.jpg", _big(34))
+    misfiled = _write(test / "dog" / "2019" / "b.jpg", _small(34))
+    result = _scan(test, reference=[train], labels="folder", between=True)
+    assert sorted(c.label_conflict for c in result.clusters) == [(), ("cat", "dog")]
+    assert _actions(result)[_real(ref)] == "keep"
+    assert _actions(result)[_real(leak)] == "remove" and _actions(result)[_real(misfiled)] == "review"
+    assert _labels(result)[_real(leak)] == "cat" and _labels(result)[_real(misfiled)] == "dog"
+
+
+def test_listed_files_take_the_first_folder_under_their_common_folder(tmp_path: Path) -> None:
+    """The torchvision recipe (``files=[p for p, _ in test.samples], reference=train.root``) on
+    nested class folders, one of them a link (``test/cat -> store/cats_v2``): the listed files'
+    common folder, as listed, is their split, and the first folder below it their class, as
+    ImageFolder gave it (it read 2020: every leak a label conflict, the misfiled cat none)."""
+    train, test = tmp_path / "data" / "train", tmp_path / "data" / "test"
+    _write(train / "cat" / "2019" / "a.jpg", _big(35))
+    _write(train / "cat" / "2019" / "b.jpg", _big(36))
+    linked = _write(tmp_path / "store" / "cats_v2" / "2020" / "a.jpg", _small(35))
+    misfiled = _write(test / "dog" / "2020" / "b.jpg", _small(36))
+    test.mkdir(parents=True, exist_ok=True)
+    (test / "cat").symlink_to(tmp_path / "store" / "cats_v2")
+    samples = _image_folder(test)
+    assert sorted(samples.values()) == ["cat", "dog"]
+    result = _scan(files=list(samples), reference=train, labels="folder", between=True)
+    assert _labels(result)[_real(linked)] == "cat" and _labels(result)[_real(misfiled)] == "dog"
+    assert sorted(c.label_conflict for c in result.clusters) == [(), ("cat", "dog")]
+    assert _actions(result)[_real(linked)] == "remove" and _actions(result)[_real(misfiled)] == "review"
+
+
+def test_a_labels_file_wins_over_nested_class_folders(tmp_path: Path) -> None:
+    """A labels file's rows are the labels, whatever the folders say (unchanged)."""
+    a = _write(tmp_path / "train" / "cat" / "2019" / "a.jpg", _big(37))
+    b = _write(tmp_path / "train" / "dog" / "2019" / "a.jpg", _small(37))
+    labels = tmp_path / "train" / "metadata.csv"
+    labels.write_text("file_name,label\ncat/2019/a.jpg,dog\ndog/2019/a.jpg,dog\n", encoding="utf-8")
+    result = _scan(tmp_path / "train", labels=labels)
+    (c,) = result.clusters
+    assert c.label_conflict == () and _labels(result) == {_real(a): "dog", _real(b): "dog"}
+    (c,) = _scan(tmp_path / "train", labels="folder").clusters
+    assert c.label_conflict == ("cat", "dog")
+
+
+def test_a_folder_named_inside_another_makes_the_folders_beside_it_splits(tmp_path: Path) -> None:
+    """``-d data --reference data/train`` (a reference inside the scanned folder): ``data/test``
+    beside ``data/train`` is a split too, so ``data/test/cat/a.jpg`` is a cat, not of class
+    ``test`` (every leak a conflict with the training cat); a file directly in ``data/new`` has
+    no class. Likewise ``-d data -d data/test``."""
+    data = tmp_path / "data"
+    ref = _write(data / "train" / "cat" / "a.jpg", _big(38))
+    leak = _write(data / "test" / "cat" / "a.jpg", _small(38))
+    _write(data / "train" / "cat" / "b.jpg", _big(39))
+    misfiled = _write(data / "test" / "dog" / "b.jpg", _small(39))
+    new = _write(data / "new" / "c.jpg", _small(40))
+    _write(data / "train" / "cat" / "c.jpg", _big(40))
+    for result in (
+        _scan(data, reference=[data / "train"], labels="folder"),
+        _scan(data, data / "test", labels="folder"),
+    ):
+        labels = _labels(result)
+        assert (labels[_real(ref)], labels[_real(leak)], labels[_real(misfiled)]) == ("cat", "cat", "dog")
+        assert labels[_real(new)] is None
+    result = _scan(data, reference=[data / "train"], labels="folder")
+    assert _actions(result)[_real(leak)] == "remove" and _actions(result)[_real(misfiled)] == "review"
+
+
 def test_label_conflict_from_a_labels_file(tmp_path: Path) -> None:
     a = _write(tmp_path / "imgs" / "a.jpg", _big(22))
     b = _write(tmp_path / "imgs" / "b.jpg", _small(22))
