@@ -230,6 +230,10 @@ def _names_none(spec: str | None, table: Mapping[str, str], found: int) -> str:
     )
 
 
+SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation", "dev", "eval"})
+"""Folder names that usually name a dataset's split, not a class (see :func:`label_source`)."""
+
+
 def label_source(
     spec: str | os.PathLike[str] | Mapping[str, str] | None,
     found: Sequence[Sequence[str]] = (),
@@ -250,7 +254,19 @@ def label_source(
         return lambda _files: {}
     if not isinstance(spec, Mapping) and os.fspath(spec) == FOLDER:
         label = folder_label(splits, listed_as)
-        if found and not any(label(n) is not None for names in found for n in names):
+        given = {label(n) for names in found for n in names}
+        like_splits = sorted(n for n in given if n in SPLIT_NAMES)
+        if like_splits and len(given - {None}) > 1:
+            # ImageFolder("data") reads data/train/cat as class "train" too, but the user who
+            # names data/ with splits inside means cat and dog: every leak between the splits
+            # would be a "test, train" label conflict, left for review. Said, not guessed.
+            log.warning(
+                "--labels folder: files are labelled %s, the first folder below the folder named to scan, as"
+                " ImageFolder reads it; if those are splits holding class folders, name them (-d data/test"
+                " --reference data/train, or -d data/train -d data/test) to label the files by their classes",
+                ", ".join(repr(n) for n in like_splits),
+            )
+        if found and given <= {None}:
             # Said, as a labels file naming none of the files is: class folders named to scan
             # (-d train/cat -d train/dog) are splits, and a cat filed under dog was removed.
             log.warning(

@@ -277,6 +277,27 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
 
 
+def test_a_folder_of_splits_scanned_whole_is_labelled_by_split_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``-d data`` over ``data/{train,test}/{cat,dog}``: ImageFolder("data") reads train and test
+    as the classes, and so does --labels folder, so every leak is a "test, train" conflict left
+    for review. The run says so and how to name the splits; named, nothing is said and the leak
+    is no conflict."""
+    data = tmp_path / "data"
+    _write(data / "train" / "cat" / "1.jpg", _big(41))
+    _write(data / "test" / "cat" / "1.jpg", _small(41))
+    _write(data / "train" / "dog" / "2.jpg", _big(42))
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        whole = _scan(data, labels="folder")
+    assert [c.label_conflict for c in whole.clusters] == [("test", "train")]
+    assert "files are labelled 'test', 'train'" in caplog.text and "-d data/test --reference data/train" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        named = _scan(data / "test", reference=[data / "train"], labels="folder")
+    assert [c.label_conflict for c in named.clusters] == [()] and "labelled" not in caplog.text
+
+
 def test_class_folders_named_to_scan_give_no_label_and_say_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """``-d train/cat -d train/dog --labels folder``: folders named to scan are splits, so no file
     had a label, the cat filed under dog was no conflict and was removed, and nothing said that
