@@ -92,6 +92,7 @@ def _files_columns() -> tuple[str, ...]:
 # Paths per query in get_many: under SQLite's oldest limit on bound parameters (999).
 _CHUNK = 900
 _VERSION = "path, inode, size, mtime_ns, ctime_ns"  # what _same_version reads
+_BLOB, _TEXT = (bytes, type(None)), (str, type(None))  # a column's types as a row may hold them
 
 
 @contextlib.contextmanager
@@ -399,8 +400,7 @@ class HashCache:
             return HashFailure(entry.path, failure)
         try:
             # A hand-edited or foreign row must not reach the policy with wrong types (a miss instead).
-            blobs = all(type(v) in (bytes, type(None)) for v in (thumb, repeats))
-            if not (blobs and type(pixels_sha256) in (str, type(None))):
+            if not (type(thumb) in _BLOB and type(repeats) in _BLOB and type(pixels_sha256) in _TEXT):
                 raise TypeError("a column of the wrong type")
             quality = traits = None
             if pixels_sha256 is not None:

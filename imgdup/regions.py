@@ -851,15 +851,21 @@ def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
 
 def _packed_table(regions: Sequence[Sequence[int]], bits: int) -> np.ndarray:
     """Many records' regions as one (n, bytes) table of the longest layout: the packed ones'
-    buffers as they are, the others packed now; zeros past each one's own values."""
+    buffers as they are, the others packed now; zeros past each one's own values (records of
+    one length are copied in together, not padded one by one)."""
     coarse, fine = _hash_bytes(bits)
-    size = _starts(coarse, fine)[-1]
-    rows = []
-    for r in regions:
+    table = np.zeros((len(regions), _starts(coarse, fine)[-1]), dtype=np.uint8)
+    by_size: dict[int, tuple[list[int], list[bytes]]] = {}
+    for k, r in enumerate(regions):
         if not (isinstance(r, PackedRegions) and (r.coarse, r.fine) == (coarse, fine)):
             r = _packed_or_masked(r, bits)
-        rows.append(r.blob + bytes(size - len(r.blob)) if len(r.blob) < size else r.blob)
-    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size)
+        rows, blobs = by_size.setdefault(len(r.blob), ([], []))
+        rows.append(k)
+        blobs.append(r.blob)
+    for size, (rows, blobs) in by_size.items():
+        if size:
+            table[rows, :size] = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(rows), size)
+    return table
 
 
 def _packed_or_masked(values: Sequence[int], bits: int) -> PackedRegions:
