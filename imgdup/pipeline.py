@@ -39,7 +39,7 @@ from .models import (
 from .parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import LinkTable, is_framed, link_item, region_links, split, whole_colour
-from .sets import CONFLICT_POLICIES, Annotated, annotate, set_of
+from .sets import CONFLICT_POLICIES, Annotated, annotate, set_finder
 from .warm import hash_with_cache
 
 log = logging.getLogger(__name__)
@@ -364,11 +364,12 @@ def dataset_sets(
     shared by the local and the Dask engine, whose reports must be the same."""
     counts: dict[str, int] = {}
     links = link_names or {}
+    where = set_finder(roots, os.sep)
     for r in scanned.records:
         # Each folder counts the files it names: a file hard-linked into train and test (a
         # ``cp -al`` split) is an image of both; by its first name alone, train lost one. So is
         # a file that a training folder's symbolic link points at (ImageFolder reads it there).
-        for key in {set_of(n, roots, os.sep) for n in (r.path, *r.entry.aliases, *links.get(r.path, ()))}:
+        for key in {where(n) for n in (r.path, *r.entry.aliases, *links.get(r.path, ()))}:
             counts[key] = counts.get(key, 0) + 1
     return annotate(
         scanned.clusters,

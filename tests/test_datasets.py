@@ -277,6 +277,20 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
 
 
+def test_the_set_of_a_path_remembered_by_folder_is_the_set_of_the_path() -> None:
+    """set_finder remembers each folder's set: for every path it gives set_of's answer (nested
+    roots, a root itself, a name that extends a root's, paths in no root, one file per folder
+    asked first or last)."""
+    from imgdup.sets import set_finder, set_of
+
+    roots = ["/d", "/d/train", "/d/train/cat", "/e/x.jpg", "/f"]
+    paths = ["/d/a.jpg", "/d/train/b.jpg", "/d/train/cat/c.jpg", "/d/train/cat/sub/d.jpg", "/d/train2/e.jpg",
+             "/d/trainee.jpg", "/e/x.jpg", "/e/y.jpg", "/f/g/h/i.jpg", "/g.jpg", "/d/train", "/f"]  # fmt: skip
+    for order in (paths, paths[::-1]):
+        where = set_finder(roots, "/")
+        assert [where(p) for p in order] == [set_of(p, roots, "/") for p in order]
+
+
 def test_a_folder_of_splits_scanned_whole_is_labelled_by_split_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
