@@ -441,6 +441,16 @@ _Pending = tuple[ImageRecord, int, Action, str | None, int | None, int | None]
 distance, and the position of its pair among the pairs asked for their kinds (None: no link)."""
 
 
+def _pairs_with(other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs ``(i, j)``, ``i < j``, of positions of which at least one is ``other``: the
+    diameter's pairs of a cluster whose reference members' own widest pair is known (a new copy
+    in a cluster of 21 reference files: its 21 pairs, not the 231 of every pair, made and dropped)."""
+    fresh, known = np.flatnonzero(other), np.flatnonzero(~other)
+    fi, fj = np.triu_indices(len(fresh), k=1)
+    a, b = np.repeat(known, len(fresh)), np.tile(fresh, len(known))
+    return np.concatenate([np.minimum(a, b), fresh[fi]]), np.concatenate([np.maximum(a, b), fresh[fj]])
+
+
 def _distances_once(
     hashes: LinkHashes | LinkTable, row: np.ndarray, ia: np.ndarray, ib: np.ndarray, given: np.ndarray
 ) -> np.ndarray:
@@ -518,11 +528,12 @@ def _decide_batch(
         reps = np.array(_reps(records), dtype=np.int64)
         # A huge cluster's diameter goes block by block (diameter()); the rest come in one batch.
         big = len(reps) ** 2 > 2 * _BATCH_PAIRS
-        ia, ib = np.triu_indices(0 if big else len(reps), k=1)
-        if inner is not None:  # pairs of two reference members: their widest is known
-            other = np.isin(reps, free)
-            with_other = other[ia] | other[ib]
-            ia, ib = ia[with_other], ib[with_other]
+        if inner is not None and not big:  # pairs of two reference members: their widest is known
+            is_free = np.zeros(n, dtype=bool)
+            is_free[free] = True
+            ia, ib = _pairs_with(is_free[reps])
+        else:
+            ia, ib = np.triu_indices(0 if big else len(reps), k=1)
         huge.append(big)
         sizes.append((len(free), len(ia)))
         rep_pairs.append((reps, ia, ib))

@@ -248,3 +248,19 @@ def test_a_hand_edited_remembered_cluster_is_a_miss_not_a_crash_nor_a_member_twi
     chosen = keepers(value, [a, b, c]) or {}
     got = decide_all([[a, b], [e, c]], chosen=chosen, **options)  # type: ignore[arg-type]
     assert got == decide_all([[a, b], [e, c]], **options)  # type: ignore[arg-type]
+
+
+def test_the_diameter_pairs_that_hold_another_member_are_those_of_every_pair() -> None:
+    """A cluster whose reference members' widest pair is remembered measures only the pairs that
+    hold another member: exactly every pair (i < j) with one, none twice, whatever the mix."""
+    import numpy as np
+
+    from imgdup.policy import _pairs_with
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 5, 23):
+        for _ in range(5):
+            other = rng.random(n) < rng.choice([0.0, 0.1, 0.5, 1.0])
+            ia, ib = _pairs_with(other)
+            every = [(i, j) for i in range(n) for j in range(i + 1, n) if other[i] or other[j]]
+            assert sorted(zip(ia.tolist(), ib.tolist())) == every
