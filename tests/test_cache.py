@@ -582,6 +582,7 @@ def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> 
         "regions=x'0409'",  # a run of 4-word values, cut short
         "regions=x'0020010401'",  # packed regions (32 values) with one byte of their 796
         "regions=x'00'",  # a packed header cut short
+        "regions=x'00050000'",  # packed regions of 0-byte hashes (5 values in no bytes): no layout
         "colourfulness='much'",
         "thumb='not bytes'",
         "jpeg_quality='q75'",
