@@ -195,6 +195,7 @@ class HashCache:
 
     def __init__(self, path: str | os.PathLike[str], settings_key: str) -> None:
         self.path = os.fspath(path)
+        self._where = os.path.abspath(self.path)  # what rows_apart opens, whatever the folder then
         self.settings_key = settings_key
         self.hits = 0
         self.broken: str | None = None  # damage proven mid-run: set aside at close
@@ -369,7 +370,10 @@ class HashCache:
         if self.broken or self._db is None:
             return [None] * len(entries)
         try:
-            db = sqlite3.connect(f"file:{urllib.parse.quote(os.fsencode(self.path))}?mode=ro", uri=True, timeout=30.0)
+            # "file://" and an absolute path: a path of two leading slashes (POSIX keeps them)
+            # after "file:" alone would name a host, and SQLite would open nothing
+            uri = f"file://{urllib.parse.quote(os.fsencode(self._where))}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=30.0)
         except sqlite3.Error as exc:
             log.debug("cannot read the hash cache from a second connection: %s", exc)
             return [None] * len(entries)

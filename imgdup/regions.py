@@ -374,7 +374,8 @@ class PackedRegions(Sequence[int]):
     __slots__ = ("_hash", "blob", "coarse", "fine", "length")
 
     def __init__(self, blob: bytes, length: int, coarse: int, fine: int) -> None:
-        if length > _REGION_VALUES or len(blob) != _starts(coarse, fine)[length]:
+        # (a stored header of 0-byte hashes would make a layout of no values: none is written)
+        if length > _REGION_VALUES or coarse < 8 or fine < 8 or len(blob) != _starts(coarse, fine)[length]:
             raise ValueError("packed regions of another length than their layout's")
         self.blob, self.length, self.coarse, self.fine = blob, length, coarse, fine
         self._hash = hash((length, blob))  # kept: a search looks each record's item up several times

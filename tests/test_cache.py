@@ -517,6 +517,24 @@ def test_rows_read_apart_are_the_rows_and_a_failed_read_apart_only_hashes_again(
     assert imgdup.to_document(warm)["clusters"] == imgdup.to_document(again)["clusters"]
 
 
+@pytest.mark.parametrize("name", ["c%20d?x#y z.db", os.fsdecode(b"c\xff.db"), "c:d.db"])
+@pytest.mark.parametrize("where", ["abs", "double-slash", "relative"])
+def test_rows_read_apart_at_any_cache_path_are_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, where: str
+) -> None:
+    """The second connection names the cache as a URI: a path with URI characters, bytes that
+    are not UTF-8, a relative one, or one that starts with two slashes (POSIX keeps them:
+    ``file://tmp/...`` would name a host) reads the same rows, not misses hashed again."""
+    entry = FileEntry(str(tmp_path / "a.png"), str(tmp_path), "a.png", 10, 20, 30, 40)
+    record = ImageRecord(entry, 1, 1, 5, "e" * 64, regions=pack_regions(tuple(range(1, 8)), 64))
+    monkeypatch.chdir(tmp_path)
+    path = {"abs": str(tmp_path / name), "double-slash": "/" + str(tmp_path / name), "relative": name}[where]
+    with HashCache(path, "k") as store:
+        store.put_many([(entry, record)])
+        rows = store.rows([entry])
+        assert rows[0] is not None and store.rows_apart([entry]) == rows
+
+
 def test_a_decision_key_made_from_remembered_parts_is_the_key_made_anew(folder: Path, tmp_path: Path) -> None:
     """Each record's part of a decision key is made once per scan and reused: the keys are the
     ones made from scratch, for all the records and for any subset, and a record that changed
@@ -564,6 +582,7 @@ def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> 
         "regions=x'0409'",  # a run of 4-word values, cut short
         "regions=x'0020010401'",  # packed regions (32 values) with one byte of their 796
         "regions=x'00'",  # a packed header cut short
+        "regions=x'00050000'",  # packed regions of 0-byte hashes (5 values in no bytes): no layout
         "colourfulness='much'",
         "thumb='not bytes'",
         "jpeg_quality='q75'",
