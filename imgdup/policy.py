@@ -18,7 +18,7 @@ from .frames import frames_match
 from .index import oriented_distance
 from .models import Action, Cluster, ImageRecord, Member, Remembered
 from .quality import Assessment
-from .regions import LINK_KINDS, LinkHashes, LinkTable, link_distance, link_item
+from .regions import LINK_KINDS, LinkHashes, LinkTable, distinct_slots, link_distance, link_item
 
 
 @dataclass(frozen=True)
@@ -460,16 +460,11 @@ def _distances_once(
     diameter's pairs share most of theirs (a new copy in a cluster of 21 reference files: 64
     pairs, 21 of them distinct and not remembered)."""
     need = np.flatnonzero(given < 0)
-    lo, hi = np.minimum(ia[need], ib[need]), np.maximum(ia[need], ib[need])
-    key = lo * (int(max(ia.max(initial=0), ib.max(initial=0))) + 1) + hi
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    first = np.concatenate(([True], ordered[1:] != ordered[:-1])) if len(key) else np.zeros(0, dtype=bool)
-    slot = np.empty(len(key), dtype=np.int64)
-    slot[order] = np.cumsum(first) - 1
-    pick = order[first]
+    side = int(max(ia.max(initial=0), ib.max(initial=0))) + 1
+    pairs, slot = distinct_slots(np.minimum(ia[need], ib[need]) * side + np.maximum(ia[need], ib[need]))
+    lo, hi = np.divmod(np.array(pairs, dtype=np.int64), side)
     out = given.astype(np.int64)
-    out[need] = hashes.distances(row[lo[pick]], row[hi[pick]])[slot]
+    out[need] = hashes.distances(row[lo], row[hi])[slot]
     return out
 
 

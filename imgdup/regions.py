@@ -433,12 +433,20 @@ def pack_regions(values: Sequence[int], bits: int) -> Sequence[int]:
     as they are when they fit no layout (empty, too long, or a value wider than its position)."""
     if not values or len(values) > _REGION_VALUES:
         return values
-    coarse, fine = _hash_bytes(bits)
     try:
-        blob = b"".join(v.to_bytes(_value_bytes(p, coarse, fine), "big") for p, v in enumerate(values))
+        return _packed(values, bits)
     except OverflowError:
         return values
-    return PackedRegions(blob, len(values), coarse, fine)
+
+
+def _packed(values: Sequence[int], bits: int, *, cut: bool = False) -> PackedRegions:
+    """``values`` packed at their positions' widths (OverflowError for one too wide), or with
+    ``cut`` each cut to its width's low bits, as to_words reads a value too wide."""
+    coarse, fine = _hash_bytes(bits)
+    widths = [_value_bytes(p, coarse, fine) for p in range(len(values))]
+    if cut:
+        values = [v & ((1 << (8 * w)) - 1) for v, w in zip(values, widths)]
+    return PackedRegions(b"".join(v.to_bytes(w, "big") for v, w in zip(values, widths)), len(values), coarse, fine)
 
 
 _COARSE_64 = struct.Struct(f">{_N}Q")
@@ -859,7 +867,8 @@ def _packed_table(regions: Sequence[Sequence[int]], bits: int) -> np.ndarray:
     by_size: dict[int, tuple[list[int], list[bytes]]] = {}
     for k, r in enumerate(regions):
         if not (isinstance(r, PackedRegions) and (r.coarse, r.fine) == (coarse, fine)):
-            r = _packed_or_masked(r, bits)
+            # a value too wide for its place (only a hand-made record holds one): its low bits
+            r = _packed(tuple(r)[:_REGION_VALUES], bits, cut=True)
         rows, blobs = by_size.setdefault(len(r.blob), ([], []))
         rows.append(k)
         blobs.append(r.blob)
@@ -867,17 +876,6 @@ def _packed_table(regions: Sequence[Sequence[int]], bits: int) -> np.ndarray:
         if size:
             table[rows, :size] = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(rows), size)
     return table
-
-
-def _packed_or_masked(values: Sequence[int], bits: int) -> PackedRegions:
-    """``values`` packed, each cut to its position's width and the longest layout (a value too
-    wide for its position can only come from a hand-made record: its low bits, as to_words reads
-    it)."""
-    coarse, fine = _hash_bytes(bits)
-    kept = tuple(values)[:_REGION_VALUES]
-    widths = [_value_bytes(p, coarse, fine) for p in range(len(kept))]
-    blob = b"".join((v & ((1 << (8 * w)) - 1)).to_bytes(w, "big") for v, w in zip(kept, widths))
-    return PackedRegions(blob, len(kept), coarse, fine)
 
 
 class LinkHashes:
@@ -905,15 +903,14 @@ class LinkHashes:
         self.has_regions = counts > 0
         self.lengths = counts
         table = _packed_table([it[1] for it in items], bits)  # (n, bytes): every position, zeros where none
+        at = _starts(*_hash_bytes(bits))
 
         def values(first: int, k: int) -> np.ndarray:  # positions first..first+k-1 as (n, k, words) uint64
-            at = _starts(*_hash_bytes(bits))
             raw = np.ascontiguousarray(table[:, at[first] : at[first + k]])
             return raw.view(">u8").astype(np.uint64).reshape(n, k, -1 if n else 1)
 
         self.coarse = np.concatenate([self.plain[:, None, :], values(0, _N)], axis=1)
         self.fine = values(_N, _N + 1)
-        at = _starts(*_hash_bytes(bits))
         grids = table[:, at[2 * _N + 1] : at[3 * _N + 2]].view(np.int8).copy()
         grids[counts < 3 * _N + 2] = 0  # colour layouts are read only when all of them were stored
         grids, rms = colour_grids_of(grids.reshape(-1, 16, 2))
@@ -1142,9 +1139,11 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
 
 
-def _slots(value: Sequence[int] | np.ndarray) -> tuple[list[int], np.ndarray]:
+def distinct_slots(value: Sequence[int] | np.ndarray) -> tuple[list[int], np.ndarray]:
     """The distinct hash values in order (what a self-join takes), and each entry's position
-    among them (``value``: Python ints, or 64-bit ones as a uint64 array)."""
+    among them (``value``: Python ints, or 64-bit ones as an integer array)."""
+    if not len(value):
+        return [], np.zeros(0, dtype=np.int64)
     if isinstance(value, np.ndarray) or (value and max(value) < 1 << 64 and min(value) >= 0):
         # 64-bit hashes: sorted as numbers, not through a dict of Python ints (the search of a
         # new batch against a 20,000-file reference: ~110,000 entries, 0.05 -> 0.01 s)
@@ -1219,6 +1218,15 @@ def _single_rows(
     return at[whole], rows[whole], hashes
 
 
+def _by_table(single: tuple[np.ndarray, np.ndarray, LinkHashes] | None, n: int) -> list[bool]:
+    """For each of ``n`` images, whether :func:`_single_rows` gives its entries (the rest are
+    read value by value)."""
+    skip = np.zeros(n, dtype=bool)
+    if single is not None:
+        skip[single[0]] = True
+    return skip.tolist()
+
+
 def _table_entries(at: np.ndarray, rows: np.ndarray, hashes: LinkHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The search entries (owner, is a sub-region or variant, value) of images ``at`` of one record
     each, whose :class:`LinkHashes` rows are ``rows``: as :func:`region_links` makes them, the
@@ -1248,18 +1256,16 @@ def _half_candidates(
     join: Callable[..., list[Match]] | None,
     fresh: Sequence[bool] | None = None,
     single: tuple[np.ndarray, np.ndarray, LinkHashes] | None = None,
-    by_table: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images (as two arrays of indices) whose top halves, or whose bottom halves, are
     within ``threshold``: every corner leaves one of the two clean, so these are the candidates
     of :func:`occluded_distance`. One self-join per half; flat halves (stored as 0) take no part.
     With ``fresh``, at least the pairs that hold a fresh image (see :func:`_touching`).
-    ``single``: :func:`_single_rows`, whose images (``by_table``) have their halves read from its
-    arrays."""
+    ``single``: :func:`_single_rows`, whose images have their halves read from its arrays."""
     xs, ys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     owners: tuple[list[int], list[int]] = ([], [])
     held: tuple[list[int], list[int]] = ([], [])
-    skip = by_table.tolist() if by_table is not None else [False] * len(images)
+    skip = _by_table(single, len(images))
     for i, records in enumerate(images):  # one pass for both halves
         if skip[i]:
             continue
@@ -1283,7 +1289,7 @@ def _half_candidates(
             value = np.concatenate([np.array(value_list, dtype=np.uint64), half[used]])
         if len(owner) < 2:
             continue
-        values, slot = _slots(value)
+        values, slot = distinct_slots(value)
         is_new = np.zeros(len(owner), dtype=bool) if fresh is None else np.asarray(fresh, dtype=bool)[owner]
         own = owner[np.lexsort((~is_new, slot))]  # by value, the fresh images' entries first
         count = np.bincount(slot, minlength=len(values))
@@ -1339,13 +1345,10 @@ def region_links(
     # of the copies (1,000 entries of one value on 100,000 files: a million pairs each, +1 GB).
     images = [records if len(records) < 2 else list(dict.fromkeys(records)) for records in images]
     single = _single_rows(images, table, bits, first_rows)
-    by_table = np.zeros(len(images), dtype=bool)
-    if single is not None:
-        by_table[single[0]] = True
     owner: list[int] = []  # one entry per (image, hash value, kind)
     sub: list[bool] = []
     value: list[int] = []
-    skip = by_table.tolist()
+    skip = _by_table(single, len(images))
     for i, records in enumerate(images):
         if skip[i]:
             continue  # read from the table's arrays below
@@ -1370,7 +1373,7 @@ def region_links(
         more = _table_entries(*single)
         owners, is_sub = np.concatenate([owners, more[0]]), np.concatenate([is_sub, more[1]])
         entries = np.concatenate([np.array(value, dtype=np.uint64), more[2]])
-    values, slot = _slots(entries)
+    values, slot = distinct_slots(entries)
     new = None if fresh is None else np.asarray(fresh, dtype=bool)
     is_new = np.zeros(len(owners), dtype=bool) if new is None else new[owners]
     # entries by value, each value's canonical entries first, and in each kind the fresh images' first
@@ -1394,13 +1397,9 @@ def region_links(
         *_entry_pairs(blocks, ma, mb, subs=True, fresh_only=new is not None),
     )
     x, y = own[np.concatenate(xs)], own[np.concatenate(ys)]
-    hx, hy = _half_candidates(
-        images, threshold, bits=bits, backend=backend, join=join, fresh=fresh, single=single, by_table=by_table
-    )
+    hx, hy = _half_candidates(images, threshold, bits=bits, backend=backend, join=join, fresh=fresh, single=single)
     x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
-    apart = x != y
-    if new is not None:  # (the halves' pairs: those that hold a fresh image, and some others)
-        apart &= new[x] | new[y]
+    apart = x != y  # (with fresh images, every pair holds one: _entry_pairs made no other)
     candidates = _distinct(np.minimum(x, y)[apart] * len(images) + np.maximum(x, y)[apart])
     if not len(candidates):
         return []

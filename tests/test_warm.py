@@ -290,19 +290,25 @@ def test_a_new_batch_against_a_warm_reference_gives_the_cold_scans_result(
 
 @pytest.mark.parametrize("width", [8, 64, 65, 256])
 def test_the_search_slots_are_the_sorted_distinct_values_and_each_entrys_place(width: int) -> None:
-    """regions._slots, 64-bit values through numpy and wider ones through Python ints: the same
+    """regions.distinct_slots, 64-bit values through numpy and wider ones through Python ints: the same
     answer as the definition."""
     import random
 
     import numpy as np
 
-    from imgdup.regions import _slots
+    from imgdup.regions import distinct_slots
 
     rng = random.Random(width)
     for n in (0, 1, 2, 7, 500):
         value = [rng.getrandbits(width) for _ in range(n)]
         value += value[: n // 3] + [0] * (n > 3)
         rng.shuffle(value)
-        values, slot = _slots(value)
+        values, slot = distinct_slots(value)
         assert values == sorted(set(value)) and all(type(v) is int for v in values)
         assert slot.dtype == np.int64 and [values[k] for k in slot] == value
+        if width > 64:
+            continue
+        for as_array in (np.array(value, dtype=np.uint64), np.array([v >> 1 for v in value], dtype=np.int64)):
+            # 64-bit values as arrays too (the search's entries, the policy's pair keys)
+            values, slot = distinct_slots(as_array)
+            assert values == sorted(set(as_array.tolist())) and [values[k] for k in slot] == as_array.tolist()
