@@ -145,7 +145,7 @@ def _earlier_runs(base: str, this_run: str) -> dict[tuple[str, str], str]:
     quarantined copy gone) is not named. Manifests that cannot be read are passed over."""
     known: dict[tuple[str, str], str] = {}
     try:
-        runs = sorted(os.listdir(base))
+        runs = sorted(os.listdir(base), key=_run_order)
     except OSError:
         return known
     for run in runs:
@@ -168,6 +168,13 @@ def _earlier_runs(base: str, this_run: str) -> dict[tuple[str, str], str]:
             else:
                 known.pop(key, None)
     return known
+
+
+def _run_order(name: str) -> tuple[str, int]:
+    """Run folders (``<time>-<n>``, :func:`_remove`) oldest first: n counts the runs of one second,
+    and as text run 10 sorted before run 2. Other names sort by name."""
+    head, _, n = name.rpartition("-")
+    return (head, int(n)) if head and n.isdigit() and n.isascii() else (name, -1)
 
 
 def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:

@@ -301,3 +301,22 @@ def test_a_plan_nested_too_deep_to_read_is_a_plan_error(tmp_path: Path) -> None:
     plan.write_text('{"clusters": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
     with pytest.raises(imgdup.PlanError, match="cannot read the plan"):
         imgdup.load_plan(plan)
+
+
+def test_of_two_earlier_runs_in_one_second_the_later_ones_word_stands(planted_root: Path, tmp_path: Path) -> None:
+    """Run folders are named <time>-<n>, n counting the runs of one second: sorted as text, run 10
+    came before run 2, and the earlier run's word stood over the later one's."""
+    result = scan(planted_root)
+    quarantine = tmp_path / "q"
+    first = imgdup.remove(result, quarantine=quarantine, permanent=True)
+    assert first.manifest
+    run = Path(first.manifest).parent
+    earlier, later = quarantine / "20000101-000000-2", quarantine / "20000101-000000-10"
+    run.rename(later)
+    earlier.mkdir()
+    (earlier / "manifest.json").write_bytes((later / "manifest.json").read_bytes())
+    again = imgdup.remove(result, quarantine=quarantine, permanent=True)
+    gone = [s.reason for s in again.skipped if " is gone" in s.reason]
+    assert gone
+    said = f"deleted permanently by an earlier run (manifest {later / 'manifest.json'})"
+    assert all(reason.endswith(f" is gone: {said}") for reason in gone), gone
