@@ -11,7 +11,8 @@ times, as whole ``imgdup`` commands (median of ``--repeats``):
 * incremental: the same command with a cache that holds the reference only (a fresh copy of it
   for every repeat, so the new batch is always unseen);
 
-and checks that both give the same clusters and actions.
+the two alternating (an incremental run, then a cold one, ``--repeats`` times), and checks
+that both give the same clusters and actions.
 
     python benchmarks/bench_incremental.py --workdir /tmp/imgdup-incr                # 20,000 + 1,000
     python benchmarks/bench_incremental.py --workdir /tmp/x --reference-size 2000 --batch-size 200
@@ -160,12 +161,15 @@ def main() -> None:
                 "--format", "json", "--cache", warm_ref]  # fmt: skip
         fill_s, _, _ = run_measured(fill)
         print(f"  fill the reference cache       {fill_s:8.2f} s", flush=True)
-        incr = []
+        # Alternating, an incremental run then a cold one: a shared host's speed drifts over the
+        # minutes a run of the script takes, and three of each back to back measured the drift too.
+        incr, cold = [], []
         for i in range(args.repeats):
             cache = os.path.join(tmp, f"run{i}.sqlite3")
             shutil.copyfile(warm_ref, cache)
             incr.append(run_measured(_cmd(ref, new, cache, args.jobs)))
-        cold = [run_measured(_cmd(ref, new, None, args.jobs)) for _ in range(args.repeats)]
+            cold.append(run_measured(_cmd(ref, new, None, args.jobs)))
+            print(f"  run {i + 1}: incremental {incr[-1][0]:6.2f} s, cold {cold[-1][0]:6.2f} s", flush=True)
     incr_s = statistics.median(r[0] for r in incr)
     cold_s = statistics.median(r[0] for r in cold)
     incr_doc, cold_doc = json.loads(incr[-1][2]), json.loads(cold[-1][2])
