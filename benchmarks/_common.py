@@ -95,6 +95,18 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[
         return float(seconds), int(maxrss) / 1024, out.read()
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set in MiB: VmHWM, the peak of its own memory (ru_maxrss also
+    holds the peak of the memory it was exec'd from: its parent's, see :data:`_LAUNCH`)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):  # pragma: no cover - not Linux
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine() -> dict[str, str | int]:
     import numpy
     import PIL

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._common import peak_rss_mib
 from imgdup.index import mih_plan, self_join
 
 BITS = 64
@@ -105,7 +105,7 @@ def child(backend: str, n: int, threshold: int, seed: int, budget: float, max_re
         times.append(time.perf_counter() - start)
         if sum(times) + times[-1] > budget / 2 or (len(times) >= 3 and times[-1] > 2):
             break
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     return {
         "n": len(hashes),
         "seconds": float(np.median(times)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import json
@@ -247,6 +248,18 @@ def test_a_timed_commands_peak_memory_is_its_own_not_the_benchmarks(tmp_path: Pa
     assert 200 < big[1] < 300, big  # its own 200 MiB
     with pytest.raises(RuntimeError, match="failed"):
         common.run_measured([sys.executable, "-c", "raise SystemExit(5)"])
+
+
+def test_the_index_benchmarks_peak_memory_is_the_childs_own(tmp_path: Path) -> None:
+    """bench_index measures each backend in a child of its own "so its peak RSS is its own"; read
+    as ru_maxrss, the child's figure was at least the benchmark's peak (see the test above)."""
+    bench_index = importlib.import_module("benchmarks.bench_index")
+    ballast = bytearray(400 * 2**20)
+    ballast[:: 2**12] = b"\1" * len(ballast[:: 2**12])
+    row = bench_index.run_child("bktree", 200, 4, argparse.Namespace(seed=0, budget=30.0, repeats=1))
+    del ballast
+    assert row is not None and row["pairs"] is not None
+    assert row["peak_mib"] < 200, row  # an interpreter with numpy and 200 hashes, not 400 MiB of this process
 
 
 def test_incremental_sets_built_from_another_recipe_are_rebuilt(
