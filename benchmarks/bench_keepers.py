@@ -14,6 +14,7 @@ the sharpened one only in part (see README, "Filtered copies saved at a higher J
     python benchmarks/bench_keepers.py                   # 100 photos (dogs-1000 #300-399)
     python benchmarks/bench_keepers.py --photos 20 --json out.json
     python benchmarks/bench_keepers.py --processed
+    python benchmarks/bench_keepers.py --pages 0.15,0.2,0.25   # photo vs a copy on a page (pairs)
 """
 
 from __future__ import annotations
@@ -65,6 +66,43 @@ def write_versions(photo: Path, folder: Path, index: int, processed: bool = Fals
         )
 
 
+def write_page_pairs(photo: Path, folder: Path, index: int, shares: list[float], page: int = 800) -> None:
+    """Per share, a folder with the photo (q92) and a copy of it centred on a white square page,
+    scaled to cover that share of the page's area (q90): a scan or a slide of the photo."""
+    im = Image.open(photo).convert("RGB")
+    for share in shares:
+        pair = folder / f"{share:g}" / f"{index:03d}"
+        pair.mkdir(parents=True)
+        im.save(pair / f"IMG_{index:04d}.jpg", quality=92)
+        scale = (share * page * page / (im.width * im.height)) ** 0.5
+        small = im.resize((max(8, round(im.width * scale)), max(8, round(im.height * scale))), Image.Resampling.LANCZOS)
+        sheet = Image.new("RGB", (page, page), (255, 255, 255))
+        sheet.paste(small, ((page - small.width) // 2, (page - small.height) // 2))
+        sheet.save(pair / "page.jpg", quality=90)
+
+
+def pages(photos: list[Path], shares: list[float], jobs: int) -> dict[str, dict[str, int]]:
+    """Which of the two is kept, per share: pairs found as a cluster, photo kept, page kept."""
+    out: dict[str, dict[str, int]] = {}
+    areas = []
+    for photo in photos:
+        with Image.open(photo) as im:
+            areas.append(im.width * im.height)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, photo in enumerate(photos):
+            write_page_pairs(photo, Path(tmp), i, shares)
+        for share in shares:
+            result = imgdup.find_duplicates(Path(tmp) / f"{share:g}", jobs=jobs)
+            kept = collections.Counter(version_of(c.keep.path) for c in result.clusters)
+            out[f"{share:g}"] = {"pairs": len(photos), "found": len(result.clusters), "photo": kept.get("camera", 0),
+                                 "page": kept.get("page", 0)}  # fmt: skip
+            larger = sum(1 for a in areas if a > share * 800 * 800)
+            print(f"  page at {share:4.0%} of its area: {len(result.clusters):3d} of {len(photos)} pairs found, "
+                  f"photo kept in {kept.get('camera', 0):3d}, page in {kept.get('page', 0):3d} (the photo has more "
+                  f"pixels than the page's copy of it in {larger})")  # fmt: skip
+    return out
+
+
 def version_of(path: str) -> str:
     name = Path(path).name
     return "camera" if name.startswith("IMG_") else Path(name).stem
@@ -77,9 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", type=Path)
     p.add_argument("--processed", action="store_true", help="add a sharpened and a grainy version (q90)")
+    p.add_argument("--pages", help="instead: pairs of a photo and a copy on an 800 px white page, at these shares of "
+                   "its area (e.g. 0.15,0.2,0.25)")  # fmt: skip
     args = p.parse_args(argv)
     photos = sorted(p for p in dogs1000().iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     photos = photos[args.first : args.first + args.photos]
+    if args.pages:
+        print(f"{len(photos)} photos, each beside a copy on a white 800x800 page")
+        found = pages(photos, [float(x) for x in args.pages.split(",")], args.jobs)
+        if args.json:
+            args.json.write_text(json.dumps({"photos": len(photos), "pages": found}))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, photo in enumerate(photos):
             write_versions(photo, Path(tmp) / f"{i:03d}", i, args.processed)

@@ -289,6 +289,26 @@ def test_keepers_benchmark_keeps_the_camera_file_not_a_framed_copy(tmp_path: Pat
     assert doc["clusters"] == 10 and doc["kept"] == {"camera": 10}
 
 
+def test_keepers_page_pairs_hold_the_photo_at_the_share_of_the_page(tmp_path: Path) -> None:
+    """bench_keepers --pages: per share, one folder per photo with the photo and a copy of it
+    centred on a white 800 px page, covering that share of the page's area (the pairs whose
+    keeper README's "Not told" for small clusters counts)."""
+    keepers = importlib.import_module("benchmarks.bench_keepers")
+    photo = tmp_path / "photo.jpg"
+    _photo(3, (500, 375)).save(photo, quality=92)
+    keepers.write_page_pairs(photo, tmp_path / "pairs", 7, [0.15, 0.5])
+    for share in (0.15, 0.5):
+        pair = tmp_path / "pairs" / f"{share:g}" / "007"
+        assert sorted(p.name for p in pair.iterdir()) == ["IMG_0007.jpg", "page.jpg"]
+        with Image.open(pair / "page.jpg") as im:
+            grey = np.asarray(im.convert("L"))
+        assert grey.shape == (800, 800)
+        rows, cols = np.nonzero(grey < 235)  # the photo's pixels; the page is white
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert abs(box / 800**2 - share) < 0.01, box
+        assert abs((rows.min() + rows.max()) / 2 - 399.5) < 3 and abs((cols.min() + cols.max()) / 2 - 399.5) < 3
+
+
 def test_bench_e2e_counts_which_variant_each_cluster_kept(tmp_path: Path) -> None:
     """bench_e2e.py's labelled scale set says which variant the default policy kept per cluster
     (a 1.5x bicubic enlargement was kept in 215 of its 993 clusters, unreported)."""
