@@ -803,6 +803,38 @@ def test_plain_reencodes_agree_and_filtered_copies_do_not(tmp_path: Path, seed: 
     assert quality.consistent(_signature(tmp_path / "smaller.jpg"), sig["z_camera"]) is None
 
 
+def test_answers_remembered_across_rounds_are_those_of_a_fresh_assessment(tmp_path: Path) -> None:
+    """One PairMemo serves every measuring round of a clustering (Assessor): its answers for the
+    filtered-copy test and the nearest-neighbour test must be a fresh assessment's, also when a
+    member's measurement changes between rounds or the same signatures are compared through
+    other qualities (a memo keyed on the signatures alone would answer the first question)."""
+    paths = _versions(tmp_path, 23)
+    decoded(paths["z_camera"]).resize((800, 600), Image.Resampling.NEAREST).save(tmp_path / "a_nearest.png")
+    # a second smaller size: the nearest-neighbour test asks about each (it repeats the 400 px one's)
+    decoded(paths["z_camera"]).resize((320, 240), Image.Resampling.LANCZOS).save(tmp_path / "m_small.jpg", quality=90)
+    members = _every_member_measured(tmp_path)
+    memo = quality.PairMemo()
+    fresh = quality.assess(members)
+    assert quality.assess(members, memo=memo) == fresh == quality.assess(members, memo=memo)
+    names = [Path(r.path).name for r in members]
+    assert "grain.jpg" in {n for n, a in zip(names, fresh) if a.processed}
+    assert {n for n, a in zip(names, fresh) if a.enlarged} == {"a_nearest.png"}
+    assert memo.nearest and memo.consistent  # the questions were asked, and remembered
+    # A round later the grainy file's measurement is the camera file's (as if it were a re-save):
+    by_name = dict(zip(names, members))
+    camera = by_name["z_camera.jpg"].quality
+    later = [dataclasses.replace(r, quality=camera) if Path(r.path).name == "grain.jpg" else r for r in members]
+    assert quality.assess(later, memo=memo) == quality.assess(later) != fresh
+    profile = by_name["a_nearest.png"].quality.repeats  # type: ignore[union-attr]
+    answers = [memo.nearest_enlargement(profile, (800, 600), side) for side in ((320, 240), (400, 300))]
+    assert answers == [quality.nearest_enlargement(profile, (800, 600), side) for side in ((320, 240), (400, 300))]
+    assert answers == [False, True]  # a 2x nearest-neighbour copy of the 400 px one, not of the 320 px one
+    sig = {n: r.quality.blocks for n, r in by_name.items() if r.quality}
+    for through in ((None, None), (75, None), (None, 30), (30, 30)):
+        expected = quality.consistent(sig["grain.jpg"], sig["chat.jpg"], through)
+        assert memo.consistent_through(sig["grain.jpg"], sig["chat.jpg"], through) is expected
+
+
 @pytest.mark.parametrize("seed", [21, 22])
 def test_a_grainy_copy_saved_at_higher_quality_loses_to_the_camera_file(tmp_path: Path, seed: int) -> None:
     """bench_keepers --processed kept the grainy q90 copy in 97 of 100 clusters ("highest JPEG
