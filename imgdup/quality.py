@@ -427,6 +427,11 @@ def may_be_filtered(r: ImageRecord) -> bool:
     return t is not None and (t.format in ("JPEG", "MPO") or t.lossless)
 
 
+# Answers a PairMemo holds at most, per kind: a cluster of thousands of measured copies asks
+# about millions of pairs (~170 bytes an answer), past which they are found again, not held.
+PAIR_MEMO_MAX = 200_000
+
+
 @dataclass(eq=False)
 class PairMemo:
     """Answers about files' measurements alone, remembered for one clustering (:class:`Assessor`):
@@ -442,21 +447,27 @@ class PairMemo:
     def has_signature(self, sig: bytes) -> bool:
         known = self.signed.get(sig)
         if known is None:
-            known = self.signed[sig] = _parse_signature(sig) is not None
+            known = _parse_signature(sig) is not None
+            if len(self.signed) < PAIR_MEMO_MAX:
+                self.signed[sig] = known
         return known
 
     def consistent_through(self, a: bytes, b: bytes, through: tuple[int | None, int | None]) -> bool | None:
         key = (a, b, *through)
         if key in self.consistent:
             return self.consistent[key]
-        found = self.consistent[key] = consistent(a, b, through)
+        found = consistent(a, b, through)
+        if len(self.consistent) < PAIR_MEMO_MAX:
+            self.consistent[key] = found
         return found
 
     def nearest_enlargement(self, profile: bytes, oriented: tuple[int, int], sibling: tuple[int, int]) -> bool:
         key = (profile, *oriented, *sibling)
         known = self.nearest.get(key)
         if known is None:
-            known = self.nearest[key] = nearest_enlargement(profile, oriented, sibling)
+            known = nearest_enlargement(profile, oriented, sibling)
+            if len(self.nearest) < PAIR_MEMO_MAX:
+                self.nearest[key] = known
         return known
 
 

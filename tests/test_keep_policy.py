@@ -835,6 +835,18 @@ def test_answers_remembered_across_rounds_are_those_of_a_fresh_assessment(tmp_pa
         assert memo.consistent_through(sig["grain.jpg"], sig["chat.jpg"], through) is expected
 
 
+def test_the_remembered_answers_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster of thousands of measured copies asks about millions of pairs: past
+    PAIR_MEMO_MAX answers a kind, they are found again rather than held, and stay right."""
+    paths = _versions(tmp_path, 24)
+    members = _every_member_measured(tmp_path)
+    fresh = quality.assess(members)
+    monkeypatch.setattr(quality, "PAIR_MEMO_MAX", 2)
+    memo = quality.PairMemo()
+    assert quality.assess(members, memo=memo) == fresh == quality.assess(members, memo=memo)
+    assert len(paths) == 4 and 0 < len(memo.consistent) <= 2 and len(memo.signed) <= 2
+
+
 @pytest.mark.parametrize("seed", [21, 22])
 def test_a_grainy_copy_saved_at_higher_quality_loses_to_the_camera_file(tmp_path: Path, seed: int) -> None:
     """bench_keepers --processed kept the grainy q90 copy in 97 of 100 clusters ("highest JPEG
