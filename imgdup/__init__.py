@@ -34,7 +34,7 @@ from .models import (
 from .plan import Plan, to_document
 
 if TYPE_CHECKING:
-    from .actions import remove, undo
+    from .actions import put_back_interrupted, remove, undo
     from .apply_plan import apply, load_plan
     from .dataframe import to_dataframe
     from .pipeline import find_duplicates
@@ -48,6 +48,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # The functions below load on first use (PEP 562): ``import imgdup`` and a command-line run pay
 # only for the modules they use (a scan does not import the removal, report or pandas code).
 _LAZY = {
+    "put_back_interrupted": "actions",
     "remove": "actions",
     "undo": "actions",
     "apply": "apply_plan",
@@ -101,6 +102,7 @@ __all__ = [
     "find_duplicates",
     "format_text",
     "load_plan",
+    "put_back_interrupted",
     "remove",
     "to_dataframe",
     "to_document",

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .discover import normalise_roots
 from .errors import (
     ManifestError,
     OutputError,
@@ -73,6 +74,7 @@ from .models import (
     UndoResult,
 )
 from .names import from_json_text, to_json_text
+from .pipeline import PathOrPaths, path_list
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +234,13 @@ def remove(
         acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
         quarantine = default_quarantine(acted or result.roots)
     with _locked(result.roots):
-        _put_back_staged(result.roots)
+        back = _put_back_staged(result.roots)
+        if back:  # not in the scan: their duplicates are not known (put_back_interrupted, before it)
+            log.warning(
+                "%d %s put back %s not in this scan: scan again to find %s duplicates",
+                len(back), "file" if len(back) == 1 else "files", "was" if len(back) == 1 else "were",
+                "its" if len(back) == 1 else "their",
+            )  # fmt: skip
         done = _remove(result.roots, work, _kept_files(result), quarantine, permanent, before_cluster)
     if not done.removed:
         return done
@@ -283,12 +291,28 @@ def _kept_files(result: ScanResult) -> frozenset[tuple[int, int]]:
     return frozenset((r.entry.device, r.entry.inode) for r in kept if r.entry.inode > 0)  # -1: gone; 0: none (a URL)
 
 
-def _put_back_staged(roots: tuple[str, ...]) -> None:
+def put_back_interrupted(roots: PathOrPaths) -> tuple[str, ...]:
+    """Return to their names the files an interrupted ``--permanent`` removal left aside under
+    ``roots`` (one folder or any iterable of folders), and the names put back. Call it before the
+    scan whose result you will remove (``imgdup --remove 1`` does): a file set aside is not
+    scanned, so the removal that puts it back cannot know its duplicates. Under the removals'
+    lock (:class:`RemovalError` while another removal or undo runs on these folders)."""
+    folders = normalise_roots(path_list(roots, "roots"))
+    with _locked(folders):
+        return _put_back_staged(folders)
+
+
+def _put_back_staged(roots: tuple[str, ...]) -> tuple[str, ...]:
     """Files an interrupted ``--permanent`` run left in its private folders go back to their
-    names first (under the lock, so no other removal is between its rename and its unlink)."""
+    names first (under the lock, so no other removal is between its rename and its unlink);
+    the names put back."""
+    back: list[str] = []
     for root in roots:
         for path, problem in put_back_staged(root):
             _say_put_back(path, problem)
+            if problem is None:
+                back.append(path)
+    return tuple(back)
 
 
 def _say_put_back(path: str, problem: str | None) -> None:

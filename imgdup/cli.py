@@ -439,6 +439,12 @@ def _run_scan(args: argparse.Namespace) -> int:
         from .progress import TqdmProgress
 
         progress = TqdmProgress()
+    if args.remove and args.engine == "local":
+        # Files a killed --permanent run set aside go back before the scan, which then sees them:
+        # put back only by the removal, a duplicate among them stayed for the run after.
+        from .actions import put_back_interrupted
+
+        put_back_interrupted([d for d in args.dataset or () if os.path.isdir(d)])
     try:
         dataset_options: dict[str, Any] = {}
         if args.engine == "local":  # reference sets, file lists and labels: the local engine's for now
