@@ -53,7 +53,7 @@ def contents(folder: Path) -> dict[str, str]:
     return out
 
 
-def imgdup(*args: str) -> list[str]:
+def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "imgdup", *args, "--no-progress", "-q"]
 
 
@@ -80,21 +80,21 @@ def trial(mode: str, src: Path, work: Path, rng: random.Random, span: float) -> 
     remove = ["-d", str(data), "-t", "0", "--remove", "1", "--no-cache", "--quarantine", str(quarantine)]
     at = rng.uniform(0.7 * span, 1.4 * span)
     if mode == "permanent":
-        status = killed(imgdup(*remove, "--permanent"), at)
-        run(imgdup(*remove, "--permanent"))
+        status = killed(command(*remove, "--permanent"), at)
+        run(command(*remove, "--permanent"))
         after = contents(data)
         lost = set(before.values()) - set(after.values())
         if lost or len(after) != len(set(after.values())):
             return False, status, f"{len(lost)} pictures lost, {len(after)} files for {len(set(after.values()))}"
         return True, status, ""
     if mode == "move":
-        status = killed(imgdup(*remove), at)
+        status = killed(command(*remove), at)
     else:
-        run(imgdup(*remove))
+        run(command(*remove))
         (manifest,) = quarantine.glob("*/manifest.json")
-        status = killed(imgdup("--undo", str(manifest)), at * 0.3)
+        status = killed(command("--undo", str(manifest)), at * 0.3)
     for manifest in sorted(quarantine.glob("*/manifest.json")):
-        run(imgdup("--undo", str(manifest)))
+        run(command("--undo", str(manifest)))
     after = contents(data)
     if after != before:
         return False, status, f"differs: {sorted(set(before) ^ set(after))[:5]}"
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(photos / name, src / f"{prefix}{name}")
         # how long a whole removal takes here: the kills fall around its end, where the files move
         start = time.perf_counter()
-        run(imgdup("-d", str(src), "-t", "0", "--no-cache"))
+        run(command("-d", str(src), "-t", "0", "--no-cache"))
         span = 600.0 if args.smoke else time.perf_counter() - start
         when = "no kill lands (smoke)" if args.smoke else f"a scan takes {span:.2f} s here, kills at 0.7-1.4 times that"
         print(f"{len(names)} photos x 3 copies; {when}", flush=True)

@@ -26,6 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -427,6 +428,8 @@ def may_be_filtered(r: ImageRecord) -> bool:
     return t is not None and (t.format in ("JPEG", "MPO") or t.lossless)
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 # Answers a PairMemo holds at most, per kind: a cluster of thousands of measured copies asks
 # about millions of pairs (~170 bytes an answer), past which they are found again, not held.
 PAIR_MEMO_MAX = 200_000
@@ -446,30 +449,25 @@ class PairMemo:
     nearest: dict[tuple[bytes, int, int, int, int], bool] = field(default_factory=dict)
 
     def has_signature(self, sig: bytes) -> bool:
-        known = self.signed.get(sig)
-        if known is None:
-            known = _parse_signature(sig) is not None
-            if len(self.signed) < PAIR_MEMO_MAX:
-                self.signed[sig] = known
-        return known
+        return self._kept(self.signed, sig, lambda: _parse_signature(sig) is not None)
 
     def consistent_through(self, a: bytes, b: bytes, through: tuple[int | None, int | None]) -> bool | None:
-        key = (a, b, *through)
-        if key in self.consistent:
-            return self.consistent[key]
-        found = consistent(a, b, through)
-        if len(self.consistent) < PAIR_MEMO_MAX:
-            self.consistent[key] = found
-        return found
+        return self._kept(self.consistent, (a, b, *through), lambda: consistent(a, b, through))
 
     def nearest_enlargement(self, profile: bytes, oriented: tuple[int, int], sibling: tuple[int, int]) -> bool:
-        key = (profile, *oriented, *sibling)
-        known = self.nearest.get(key)
-        if known is None:
-            known = nearest_enlargement(profile, oriented, sibling)
-            if len(self.nearest) < PAIR_MEMO_MAX:
-                self.nearest[key] = known
-        return known
+        return self._kept(
+            self.nearest, (profile, *oriented, *sibling), lambda: nearest_enlargement(profile, oriented, sibling)
+        )
+
+    @staticmethod
+    def _kept(table: dict[_K, _V], key: _K, find: Callable[[], _V]) -> _V:
+        """``table[key]``, found and (under :data:`PAIR_MEMO_MAX` entries) kept when missing."""
+        if key in table:
+            return table[key]
+        found = find()
+        if len(table) < PAIR_MEMO_MAX:
+            table[key] = found
+        return found
 
 
 def processed(members: Sequence[ImageRecord], memo: PairMemo | None = None) -> list[bool]:
