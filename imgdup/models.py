@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
+
+_T = TypeVar("_T")
 
 ALGORITHMS = ("phash", "dhash", "ahash", "whash")
 DECODE_MODES = ("draft", "full")
+
+
+def _direct_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen dataclass the ``__init__`` that dataclasses generates for it, with
+    ``object.__setattr__`` bound once instead of looked up twice a field.
+
+    Why: the generated one spends ~3.6 us on 12 fields against ~2.1 us; a 20,000-member
+    incremental scan builds ~100,000 records, traits and members. Instances are the same (frozen,
+    same layout and size: writing into ``__dict__`` instead was faster still but made each
+    instance ~3x larger and its attributes slower to read). Only for classes without
+    ``__post_init__``, default factories or ``init=False`` fields."""
+    params, stores = [], []
+    namespace: dict[str, Any] = {"_set": object.__setattr__}
+    for f in fields(cast(Any, cls)):
+        if f.default_factory is not MISSING or not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: no default factories or init=False fields here")
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        stores.append(f"    _set(self, {f.name!r}, {f.name})\n")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__: keep its generated __init__")
+    source = f"def __init__(self, {', '.join(params)}):\n{''.join(stores)}"
+    exec(source, namespace)  # our own field names, as dataclasses itself does
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,7 @@ class HashSettings:
         return format(value, f"0{self.hex_width}x")
 
 
+@_direct_init
 @dataclass(frozen=True)
 class FileEntry:
     """A regular file found under a root; hard links to it are folded into ``aliases``."""
@@ -76,6 +109,7 @@ class FileEntry:
         return self.links <= 1 + len(self.aliases)
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Quality:
     """What the ``quality`` keep rule compares, measured on the full-resolution grey image.
@@ -110,6 +144,7 @@ class Quality:
     border: int = 0
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Traits:
     """What the keep policy needs that the hash's own (reduced) decode already shows, for free.
@@ -150,6 +185,7 @@ class Traits:
     icc: bool = False
 
 
+@_direct_init
 @dataclass(frozen=True)
 class ImageRecord:
     """A successfully hashed image; ``digest`` is the SHA-256 of the very bytes that were decoded.
@@ -224,6 +260,7 @@ class Action(str, Enum):
     REVIEW = "review"
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Member:
     """One file of a cluster with its distance to the kept file and what will happen to it."""
@@ -245,6 +282,7 @@ class Member:
     linked_by: str | None = None
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Cluster:
     """A connected group of near-identical images with the keeper chosen by the keep policy.
