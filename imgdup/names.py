@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,9 +31,26 @@ pure-Python encoder over every value: 0.32 s for a 20,000-member report, 0.13-0.
 (the C encoder writes the one-line parts)."""
 
 
-# One encoder for every value: json.dumps with any non-default option builds a new encoder per
-# call, which was most of the cost of the ~100,000 calls a 20,000-member report makes.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+def _one_line_encoder() -> Callable[[Any], str]:
+    """One value as compact JSON text, exactly as ``json.JSONEncoder(ensure_ascii=False).encode``
+    writes it (a test pins it), for the ~40,000 calls a 20,000-member report makes.
+
+    ``JSONEncoder.encode`` builds a new C encoder and a dict of the values it has seen (to
+    refuse cycles) on every call: half of the time of a member's line. A report is a tree (no
+    cycles), so one C encoder serves every call; where the C accelerator is missing (another
+    Python), the plain encoder does."""
+    plain = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    encode = make(
+        None, plain.default, json.encoder.encode_basestring, None, plain.key_separator, plain.item_separator,
+        plain.sort_keys, plain.skipkeys, plain.allow_nan,
+    )  # fmt: skip
+    return lambda value: "".join(encode(value, 0))
+
+
+_ENCODE = _one_line_encoder()
 
 
 def _layout(value: Any, level: int, indent: int) -> str:

@@ -183,3 +183,20 @@ def test_root_folder_names_that_are_not_utf8_or_hold_control_characters_in_csv_a
     text.encode("utf-8")
     assert "\x1b" not in text
     assert "caf\\xe9" in text and "esc\\x1b[2J" in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a\udcff.jpg", 'é\n\t"\\', 1, 2.5, float("nan"), float("-inf"), -0.0, 10**30, None, True, [], {},
+     {"a": [1, {"b": None}], 3: "x", True: 1, None: 2, 2.5: 3}, [[["deep"]]]],
+)  # fmt: skip
+def test_the_reused_json_encoder_writes_what_json_writes(value: object) -> None:
+    """The report's one-line parts come from one C encoder kept for every call (names._ENCODE):
+    byte for byte what ``json.JSONEncoder(ensure_ascii=False).encode`` writes."""
+    import json
+
+    from imgdup.names import _ENCODE
+
+    assert _ENCODE(value) == json.JSONEncoder(ensure_ascii=False).encode(value)
+    with pytest.raises(TypeError):
+        _ENCODE({"path": object()})
