@@ -89,22 +89,29 @@ def _annotate(
     members = []
     every: set[str] = set()  # the labels of every name of every member
     for m in c.members:
-        path = m.record.path
-        # every name's label: a file a training folder's link files under dog is a dog there
-        first, *others = _names(m, link_names)
-        own = _labels_of(first, others, labels)
+        entry = m.record.entry
+        path, aliases = entry.path, entry.aliases
+        home = where(path)
+        if aliases or path in link_names:
+            # every name's label: a file a training folder's link files under dog is a dog there
+            first, *others = _names(m, link_names)
+            own = _labels_of(first, others, labels)
+            # A scanned folder never lies inside a reference folder (refused), so a file is a
+            # reference file exactly when the deepest folder holding it is a reference folder.
+            is_reference = path in reference_files or any(where(n) in reference for n in (path, *aliases))
+        else:  # a file of one name (most): the same answers without the tuples of names
+            label = labels.get(path) if labels else None
+            own = [] if label is None else [label]
+            is_reference = path in reference_files or home in reference
         every.update(own)
         members.append(
             Member(
                 m.record,
                 m.distance,
                 m.action,
-                # A scanned folder never lies inside a reference folder (refused), so a file is a
-                # reference file exactly when the deepest folder holding it is a reference folder.
-                reference=path in reference_files
-                or any(where(n) in reference for n in (path, *m.record.entry.aliases)),
+                reference=is_reference,
                 label=own[0] if own else None,
-                split=names[where(path)],
+                split=names[home],
                 via=m.via,
                 via_distance=m.via_distance,
                 linked_by=m.linked_by,
@@ -131,6 +138,18 @@ def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...
     e = m.record.entry
     extra = link_names.get(e.path, ())
     return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
+
+
+def _spans(c: Cluster, where: Callable[[str], str], link_names: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the names of the cluster's members (:func:`_names`) lie in two or more folders."""
+    seen: set[str] = set()
+    for m in c.members:
+        entry = m.record.entry
+        if entry.aliases or entry.path in link_names:
+            seen.update(where(n) for n in _names(m, link_names))
+        else:
+            seen.add(where(entry.path))
+    return len(seen) > 1
 
 
 def _several_names(
@@ -281,7 +300,7 @@ def annotate(
     # A member lies in the folders of all its names: train/a.jpg first named test/a.jpg (a hard
     # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak); so
     # does a file that a reference folder's symbolic link names.
-    spanning = [c for c in done if len({where(n) for m in c.members for n in _names(m, link_names or {})}) > 1]
+    spanning = [c for c in done if _spans(c, where, link_names or {})]
     leaks = len(spanning)
     if between:
         done = spanning
