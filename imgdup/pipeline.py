@@ -536,20 +536,12 @@ def _protector(reference: Sequence[str], files: frozenset[str] = frozenset()) ->
     if not reference and not files:
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in reference)
-    # Asked ~8 times a record in a run (search, decisions, sets, keys): answered once a file.
-    known: dict[str, tuple[FileEntry, bool]] = {}  # by path, with the entry it was answered for
 
     def protected(r: ImageRecord) -> bool:
-        e = r.entry
-        hit = known.get(e.path)
-        if hit is None or hit[0] is not e:
-            answer = (
-                e.path.startswith(prefixes)
-                or any(a.startswith(prefixes) for a in e.aliases)
-                or (bool(files) and (e.path in files or any(a in files for a in e.aliases)))
-            )
-            hit = known[e.path] = (e, answer)
-        return hit[1]
+        e = r.entry  # called several times per record and run: no generator for the common case
+        if e.path.startswith(prefixes) or (bool(e.aliases) and any(a.startswith(prefixes) for a in e.aliases)):
+            return True
+        return bool(files) and (e.path in files or any(a in files for a in e.aliases))
 
     return protected
 
