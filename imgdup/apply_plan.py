@@ -56,7 +56,8 @@ def load_plan(path: StrOrBytesPath) -> Plan:
         if isinstance(exc, ValueError) and text.lstrip()[:1] == "<":
             raise PlanError(
                 f"{os.fspath(path)} is the HTML page, not a plan: its 'Download plan (JSON)' button saves the "
-                "decisions as imgdup-plan-<date>-<time>.json; apply that file (or the scan's --report FILE.json)"
+                "decisions as imgdup-plan-<date>-<time>-<token>.json; apply that file (or the scan's --report "
+                "FILE.json)"
             ) from None
         from .report.tables import CSV_FIRST_COLUMNS
 
@@ -68,7 +69,7 @@ def load_plan(path: StrOrBytesPath) -> Plan:
         if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a picture, a list: no JSON at all
             raise PlanError(
                 f"{os.fspath(path)} is not a plan (not JSON): apply the scan's --report FILE.json, or the plan the "
-                "HTML report exports (imgdup-plan-<date>-<time>.json)"
+                "HTML report exports (imgdup-plan-<date>-<time>-<token>.json)"
             ) from None
         raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
     if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:

@@ -252,6 +252,35 @@ def test_a_second_download_is_named_apart_and_the_message_names_it(browser: Any,
     assert names[0] != names[1] and all(n.startswith("imgdup-plan-") and n.endswith(".json") for n in names)
 
 
+def test_a_page_opened_again_names_its_download_apart_from_one_of_the_same_second(browser: Any, tmp_path: Path) -> None:
+    """Plan names count within one page load and carry the time to the second: the page opened
+    again (reloaded, a second report) counted afresh, so a download in the same second took the
+    same name; the browser saved it as "... (1).json" and the message named the first, stale
+    plan (CI met it: two tests' downloads in one second). The clock is frozen here to make that
+    second certain."""
+    frozen = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "(() => { const D = Date, t = 1796212800000;"
+                   " class F extends D { constructor(...a) { if (a.length) super(...a); else super(t); }"
+                   " static now() { return t; } }; window.Date = F; })();"},
+    )  # fmt: skip
+    try:
+        page = tmp_path / "chain.html"
+        page.write_text(render_page(_chain_plan(regions=True), thumbs={}, labels={"/r": "r"}), encoding="utf-8")
+        names = []
+        for action in ("review", "keep"):  # each on a fresh load of the page
+            _load(browser, page.as_uri())
+            _tiles(browser, 0)["/r/a.jpg"].find_element("css selector", f"button.set-{action}").click()
+            browser.find_element("id", "download").click()
+            name = browser.find_element("id", "copied").text.split("plan downloaded as ", 1)[1].split(";", 1)[0]
+            saved = json.loads(_downloaded(browser, name).read_text(encoding="utf-8"))
+            assert {m["path"]: m["action"] for m in saved["clusters"][0]["members"]}["/r/a.jpg"] == action
+            names.append(name)
+        assert names[0] != names[1]
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": frozen["identifier"]})
+
+
 def test_download_does_not_lay_out_the_whole_plan_as_text(browser: Any, tmp_path: Path) -> None:
     """QA pass 22: "Download plan" also put the plan's whole text in a visible text box; the
     browser lays that text out, which froze the page for 12 of the 19 s the download took on

@@ -417,15 +417,18 @@
     $("plan-out").value = text;
     return text;
   }
-  // Each download gets its own name (local date and time, then a count within one second): with
-  // one fixed name the browser saved a second download as "imgdup-plan (1).json", and the command
-  // this page gave applied the first, stale one.
+  // Each download gets its own name (local date and time, a token of this page load, then a count
+  // within one second): with one fixed name the browser saved a second download as
+  // "imgdup-plan (1).json", and the command this page gave applied the first, stale one. The
+  // token: the page opened again (reloaded, another report) counts afresh, and a download in the
+  // same second as one before it took that one's name.
   const used = new Set();
+  const token = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, "0");
   function planName() {
     const d = new Date();
     const p = (n) => String(n).padStart(2, "0");
     const stem = "imgdup-plan-" + d.getFullYear() + p(d.getMonth() + 1) + p(d.getDate()) + "-" +
-      p(d.getHours()) + p(d.getMinutes()) + p(d.getSeconds());
+      p(d.getHours()) + p(d.getMinutes()) + p(d.getSeconds()) + "-" + token;
     let name = stem + ".json";
     for (let n = 2; used.has(name); n++) name = stem + "-" + n + ".json";
     used.add(name);
