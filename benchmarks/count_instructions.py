@@ -33,7 +33,7 @@ import tempfile
 from collections import Counter
 from typing import Any
 
-# (module, function, stage): timed at every call; a stage nested in another is subtracted from it
+# (module, function, stage): counted at every call; a stage nested in another is not counted in it
 STAGES = (
     ("imgdup.pipeline", "discover", "walk"),
     ("imgdup.pipeline", "hash_with_cache", "hash pass / cache read"),
@@ -77,10 +77,8 @@ def _inner(shim: str, args: list[str]) -> None:
             wrap(modules[module_name], name, stage)
         else:
             print(f"count_instructions: {module_name}.{name} not found: not counted apart", file=sys.stderr)
-    from imgdup import cli
-
     with contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(args)
+        code = modules["imgdup.cli"].main(args)
     dump()
     if code:
         print(f"count_instructions: the command exited with {code}", file=sys.stderr)

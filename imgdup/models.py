@@ -78,9 +78,13 @@ class HashSettings:
     def hex_width(self) -> int:
         return (self.bits + 3) // 4
 
+    @functools.cached_property
+    def _hex_format(self) -> str:
+        return f"0{self.hex_width}x"  # worked out once: a report asks once a member
+
     def to_hex(self, value: int) -> str:
         """Zero-padded hex, the same spelling as ``str(imagehash.ImageHash)``."""
-        return format(value, f"0{self.hex_width}x")
+        return format(value, self._hex_format)
 
 
 @_direct_init

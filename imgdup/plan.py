@@ -82,8 +82,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
     check_result("to_document", result)
 
     s = result.settings
-    spec = f"0{s.hash.hex_width}x"  # HashSettings.to_hex, its format worked out once (one call a member)
-    to_hex = lambda value: format(value, spec)  # noqa: E731
+    to_hex = s.hash.to_hex
     return {
         "schema": SCHEMA,
         "imgdup": __version__,
