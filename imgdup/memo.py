@@ -40,8 +40,9 @@ _ACTIONS = {a.value: a for a in Action}
 # 16: a member beyond the threshold of the kept file carries the member it joined through (via), and
 # every member how its link was made (linked_by). 17: with --rotations a turned version whose whole
 # image agrees closely is not asked its content box (regions.TURNED_SAME_SHARE): remembered
-# clusters may miss a link.
-DECISIONS = 17
+# clusters may miss a link. 18: of two copies that went through one coarser JPEG quality, the one
+# stored losslessly wins (it was path order).
+DECISIONS = 18
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -142,12 +142,18 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     are not picture), most pixels, then at equal resolution the least processed (no edit or
     overlay, not blurred, not filtered (noise, sharpening: :func:`imgdup.quality.processed`),
     highest effective JPEG quality, most bits per sample, transparency kept, most colour samples
-    (chroma subsampling), not re-encoded from a coarser one)."""
+    (chroma subsampling), not re-encoded from a coarser one, and of two that were, the one stored
+    losslessly: it holds that coarser picture exactly, where a lossy re-save added a loss of its own)."""
     return (
         a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, a.processed,
         -a.quality,
-        -a.bits, not a.transparent, a.subsampled, a.reencoded_from is not None,
+        -a.bits, not a.transparent, a.subsampled, a.reencoded_from is not None, _resaved_lossily(a, r),
     )  # fmt: skip
+
+
+def _resaved_lossily(a: Assessment, r: ImageRecord) -> bool:
+    """Whether a copy that went through a coarser JPEG quality was then stored lossily again."""
+    return a.reencoded_from is not None and not (r.traits is not None and r.traits.lossless)
 
 
 def _quality_reason(
@@ -207,7 +213,11 @@ def _quality_reason(
     if a.subsampled != b.subsampled:
         fewer, more = _pixels(a.subsampled), _pixels(b.subsampled)
         return f"more colour samples (1 per {fewer} vs 1 per {more}: chroma subsampling)"
-    return f"not a re-encode (another copy went through q{b.reencoded_from})"
+    if a.reencoded_from is None:
+        return f"not a re-encode (another copy went through q{b.reencoded_from})"
+    again = s.traits.jpeg_quality if s.traits is not None else None
+    how = f"at q{again}" if again else "lossily"
+    return f"lossless copy of a q{a.reencoded_from} picture (another copy of it was saved again {how})"
 
 
 def _pixels(n: int) -> str:

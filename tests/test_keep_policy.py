@@ -226,6 +226,20 @@ def test_original_kept_over_its_higher_quality_reencode_and_a_png_of_a_q30_copy(
     assert reason == "not a re-encode (another copy went through q75)"
 
 
+def test_lossless_copy_kept_over_a_lossy_resave_of_the_same_decode(tmp_path: Path) -> None:
+    """Without the original, a PNG of its decode and a q92 JPEG re-encode of the same decode both
+    went through q75: the PNG holds that picture exactly, the JPEG added a loss of its own. Path
+    order decided between them ("first in path order", the JPEG kept: QA pass of session 20)."""
+    img = detailed(7)
+    img.save(tmp_path / "original.jpg", quality=75)
+    decoded(tmp_path / "original.jpg").save(tmp_path / "a_q92_reencode.jpg", quality=92)
+    decoded(tmp_path / "original.jpg").save(tmp_path / "b_decode.png")
+    (tmp_path / "original.jpg").unlink()
+    name, reason = keeper(tmp_path)
+    assert name == "b_decode.png", reason
+    assert reason == "lossless copy of a q75 picture (another copy of it was saved again at q92)"
+
+
 def test_blurred_copy_loses_at_equal_size(tmp_path: Path) -> None:
     img = detailed(8)
     img.save(tmp_path / "z_original.jpg", quality=85)
