@@ -297,7 +297,7 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
         picked = np.arange(0, rows * cols, max(1, rows * cols // _FIT_BLOCKS))
         grid = y[oy : oy + rows * 8, ox : ox + cols * 8].reshape(rows, 8, cols, 8)
         blocks = grid[picked // cols, :, picked % cols, :].reshape(-1, 64).astype(np.float64) - 128.0
-        grids.append(blocks @ low.T)  # the low frequencies of every block, one product
+        grids.append(distinct_rows(blocks @ low.T))  # the low frequencies of every block, one product
     qualities = [q for q in LATTICE_QUALITIES if below is None or (q < below and not _harmonic(q, below))]
     if not grids or not qualities:
         return None
@@ -315,6 +315,16 @@ def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, in
                 best, k = err, int(t)
     # The best-fitting lattice among those tried (the file's own is not: it always fits best).
     return (qualities * 2)[k] if k >= 0 and best < LATTICE_FIT else None
+
+
+def distinct_rows(coef: np.ndarray) -> np.ndarray:
+    """The rows of ``coef`` (blocks' DCT coefficients) that differ from every earlier one once
+    rounded to whole numbers, in order: a block repeated over a picture is one piece of evidence
+    for a lattice, not hundreds. A synthetic pattern of ramps repeats a few coefficients that fell
+    near the q50 lattice by chance (mean error 0.155 over its blocks, 0.26 over its distinct ones),
+    and its lossless original lost to a q85 copy. A photo's blocks hardly ever repeat."""
+    _, first = np.unique(np.rint(coef), axis=0, return_index=True)
+    return coef[np.sort(first)]
 
 
 # Same-size copies that are plain re-encodes of one picture have every luminance DCT coefficient
