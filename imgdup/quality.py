@@ -323,7 +323,10 @@ def distinct_rows(coef: np.ndarray) -> np.ndarray:
     for a lattice, not hundreds. A synthetic pattern of ramps repeats a few coefficients that fell
     near the q50 lattice by chance (mean error 0.155 over its blocks, 0.26 over its distinct ones),
     and its lossless original lost to a q85 copy. A photo's blocks hardly ever repeat."""
-    _, first = np.unique(np.rint(coef), axis=0, return_index=True)
+    whole = np.rint(coef) + 0.0  # -0.0 -> 0.0: rows are compared by their bytes
+    # each row as one opaque value: 4x faster than np.unique(axis=0) (~0.4 ms a grid, 4 grids a file)
+    rows = np.ascontiguousarray(whole).view(np.dtype((np.void, whole.dtype.itemsize * whole.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
     return coef[np.sort(first)]
 
 

@@ -507,6 +507,16 @@ def test_a_repeated_block_is_one_piece_of_evidence_for_a_lattice() -> None:
     assert _exhaustive_fit(y, None, offsets) is None
 
 
+@pytest.mark.parametrize("scale", [0.2, 3.0, 30.0])
+def test_distinct_rows_keeps_the_first_of_each_rounded_row_in_order(scale: float) -> None:
+    """The same rows as numpy's unique over rounded rows (which takes -0.0 for 0.0), in order."""
+    rng = np.random.default_rng(int(scale * 10))
+    coef = rng.normal(0, scale, (300, 14))
+    coef = np.concatenate([coef, coef[::3] + 0.1])  # repeats within rounding
+    _, first = np.unique(np.rint(coef), axis=0, return_index=True)
+    assert np.array_equal(quality.distinct_rows(coef), coef[np.sort(first)])
+
+
 def test_lossless_synthetic_original_kept_over_its_jpegs(tmp_path: Path) -> None:
     """The ramps' PNG "went through" a coarse lattice by chance, and its q75, q85 and q95 copies
     claimed q55-q60: the PNG original was removed and the q85 copy kept as "highest JPEG quality
