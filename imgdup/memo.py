@@ -41,8 +41,9 @@ _ACTIONS = {a.value: a for a in Action}
 # every member how its link was made (linked_by). 17: with --rotations a turned version whose whole
 # image agrees closely is not asked its content box (regions.TURNED_SAME_SHARE): remembered
 # clusters may miss a link. 18: of two copies that went through one coarser JPEG quality, the one
-# stored losslessly wins (it was path order).
-DECISIONS = 18
+# stored losslessly wins (it was path order). 19: a flat drawing's lossless nearest-neighbour enlargement is
+# one (its exact repeats; quality._exact_repeats).
+DECISIONS = 19
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:
