@@ -291,7 +291,20 @@ def _plan_cluster(doc: object, roots: tuple[str, ...], n: int) -> PlanCluster:
     kept = [m.path for m in members if m.action == "keep"]
     if any(m.action == "remove" for m in members):
         # The last copy of a picture is never removed: a cluster that removes keeps one.
-        _need(isinstance(keep, str) and keep in kept, where, "it removes files but its keep path is not a kept member")
+        _need(
+            kept != [],
+            where,
+            'it marks every member "remove": mark the copy to keep "keep"'
+            " (the last copy of a picture is never removed)",
+        )
+        _need(
+            isinstance(keep, str) and keep in kept,
+            where,
+            f'it removes files but its keep path is not a kept member: set its "keep" to the path of the member marked'
+            f' "keep" ({kept[0]!r})'
+            if len(kept) == 1
+            else "it removes files but its keep path is not a kept member",
+        )
     elif keep is not None:
         _need(keep in kept, where, "its keep path is not a kept member")
     return PlanCluster(

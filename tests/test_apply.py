@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,19 @@ def test_a_cluster_that_removes_every_copy_is_refused(shared_planted_root: Path)
     cluster = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
     for m in cluster["members"]:
         m["action"] = "remove"
-    _refused(doc, "keep path is not a kept member")
+    _refused(doc, re.escape('it marks every member "remove": mark the copy to keep "keep"'))
+
+
+def test_a_plan_whose_kept_member_was_changed_by_hand_says_what_to_set(shared_planted_root: Path) -> None:
+    """The actions swapped by hand in a saved report, its cluster's "keep" left as it was: refused,
+    and the message names the path to set it to (it said only "not a kept member")."""
+    doc = scanned_plan(shared_planted_root)
+    cluster = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
+    kept = next(m for m in cluster["members"] if m["action"] == "keep")
+    removed = next(m for m in cluster["members"] if m["action"] == "remove")
+    kept["action"], removed["action"] = "remove", "keep"
+    now = removed["path"]
+    _refused(doc, re.escape(f'set its "keep" to the path of the member marked "keep" ({now!r})'))
 
 
 def test_another_name_of_the_kept_file_is_not_removed_as_its_copy(planted_root: Path, tmp_path: Path) -> None:
