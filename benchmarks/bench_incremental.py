@@ -70,19 +70,37 @@ def build(workdir: Path, ref_size: int, batch_size: int, jobs: int, kind: str) -
     old, fresh = photos[:-n_new_photos][:ref_size], photos[-n_new_photos:]
     per_photo = max(1, ref_size // len(old))
     jobs_list: list[tuple[str, str, list[tuple[int, str]]]] = []
-    ref_marker = workdir / f".ref-{ref_size}-{n_new_photos}-{recipe()}"
-    new_marker = workdir / f".new-{kind}-{ref_size}-{batch_size}-{recipe()}"
-    if not ref_marker.exists():
-        shutil.rmtree(ref, ignore_errors=True)
-        jobs_list += _ref_jobs(ref, old, ref_size, per_photo)
-    if not new_marker.exists():
-        shutil.rmtree(new, ignore_errors=True)
-        jobs_list += _new_jobs(new, old, fresh, batch_size, per_photo, kind)
+    # What each folder was built from, in one marker per folder (both kinds share the reference,
+    # whose split depends on the batch size): a folder is reused only when its marker says what
+    # is asked now. Markers named by their settings had let a folder rebuilt for another batch
+    # size pass as the one an older marker named.
+    ref_built = f"ref {ref_size} {n_new_photos} {recipe()}"
+    new_built = f"new {kind} {batch_size} {ref_built}"
+    for folder, built, todo in (
+        (ref, ref_built, lambda: _ref_jobs(ref, old, ref_size, per_photo)),
+        (new, new_built, lambda: _new_jobs(new, old, fresh, batch_size, per_photo, kind)),
+    ):
+        if _built(folder) != built:
+            _marker(folder).unlink(missing_ok=True)  # gone before the folder: an interrupted build is redone
+            shutil.rmtree(folder, ignore_errors=True)
+            jobs_list += todo()
     with ProcessPoolExecutor(jobs) as pool:
         list(pool.map(_write_variants, jobs_list, chunksize=8))
-    ref_marker.touch()
-    new_marker.touch()
+    _marker(ref).write_text(ref_built)
+    _marker(new).write_text(new_built)
     return ref, new
+
+
+def _marker(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.built"
+
+
+def _built(folder: Path) -> str | None:
+    """What ``folder`` was last built from (complete), or None."""
+    try:
+        return _marker(folder).read_text()
+    except FileNotFoundError:
+        return None
 
 
 def _ref_jobs(
