@@ -1217,7 +1217,34 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
     except MemoryError:
         return HashFailure(entry.path, "not enough memory to decode", transient=True)
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything from a decoder
+        guard = _png_inflation_limit(exc)
+        if guard is not None:
+            return HashFailure(entry.path, guard)
         return HashFailure(entry.path, f"cannot decode: {type(exc).__name__}: {exc}")
+
+
+# Pillow's guards on a PNG's compressed chunks (text, colour profile): a few KB that inflate to
+# gigabytes would exhaust memory before a pixel is read. Their ValueErrors name the limit.
+_PNG_LIMITS = {
+    "MAX_TEXT_CHUNK": "a compressed text or colour-profile chunk that inflates past Pillow's limit for one chunk",
+    "MAX_TEXT_MEMORY": "compressed text chunks that inflate past Pillow's limit for all of them",
+}
+
+
+def _png_inflation_limit(exc: Exception) -> str | None:
+    """The refusal, in words, when ``exc`` is one of Pillow's PNG inflation guards, else None:
+    not a damaged file ("cannot decode"), a decompression bomb it declines to open. The limits
+    are module constants of Pillow's with no imgdup option: a trusted file is rare enough."""
+    if not isinstance(exc, ValueError):
+        return None
+    from PIL import PngImagePlugin  # loaded already: only a PNG raises these
+
+    for name, what in _PNG_LIMITS.items():
+        if name in str(exc):
+            limit = getattr(PngImagePlugin, name, None)
+            size = f", {limit / 2**20:g} MB" if isinstance(limit, int) else ""
+            return f"refused: possible decompression bomb ({what}: PngImagePlugin.{name}{size})"
+    return None
 
 
 def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:

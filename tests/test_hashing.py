@@ -186,6 +186,45 @@ def test_decompression_bombs_are_refused(tmp_path: Path, side: int, word: str) -
     assert isinstance(res, HashFailure) and word in res.reason
 
 
+def _png_with(*chunks: tuple[bytes, bytes]) -> bytes:
+    """A small valid PNG (8 x 8 grey) with ``chunks`` (type, data) before its pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
+    extra = b"".join(chunk(kind, data) for kind, data in chunks)
+    idat = chunk(b"IDAT", zlib.compress(b"".join(b"\0" + bytes(range(0, 256, 32)) for _ in range(8))))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + idat + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("chunks", "limit"),
+    [
+        # 20 MB of comment in 20 KB: past PngImagePlugin.MAX_TEXT_CHUNK (1 MB) once inflated
+        ([(b"zTXt", b"comment\0\0" + zlib.compress(b"A" * 20 * 2**20))], "MAX_TEXT_CHUNK"),
+        ([(b"iCCP", b"profile\0\0" + zlib.compress(b"\0" * 20 * 2**20))], "MAX_TEXT_CHUNK"),
+        # 70 chunks of 0.99 MB each: past MAX_TEXT_MEMORY (64 MB) in all
+        ([(b"zTXt", b"c%d\0\0" % i + zlib.compress(b"A" * (2**20 - 2**14))) for i in range(70)], "MAX_TEXT_MEMORY"),
+    ],
+)
+def test_a_png_chunk_that_inflates_past_pillows_limit_is_refused_as_a_bomb(
+    tmp_path: Path, chunks: list[tuple[bytes, bytes]], limit: str
+) -> None:
+    """Pillow refuses a PNG whose compressed text or colour profile inflates past its limits (a
+    decompression-bomb guard); the failure said "cannot decode: ValueError: ..." as for a damaged
+    file, where the file is refused by a guard that names no pixels."""
+    path = tmp_path / "inflates.png"
+    path.write_bytes(_png_with(*chunks))
+    res = hash_entry(entry_for(path), FULL)
+    assert isinstance(res, HashFailure)
+    assert res.reason.startswith("refused: ") and "decompression bomb" in res.reason, res.reason
+    assert f"PngImagePlugin.{limit}" in res.reason and "ValueError" not in res.reason, res.reason
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(_png_with((b"zTXt", b"comment\0\0" + zlib.compress(b"A" * 1000))))
+    assert isinstance(hash_entry(entry_for(plain), FULL), ImageRecord)  # a small comment is fine
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
