@@ -1153,6 +1153,7 @@ def _decoding() -> Iterator[None]:
     left ignoring every UserWarning for good. So the first decoder in sets the filters and the
     last one out restores them; where Python keeps filters per thread (3.14's
     ``context_aware_warnings``) a plain ``catch_warnings`` is right."""
+    _quiet_libtiff()
     if getattr(sys.flags, "context_aware_warnings", False):
         with warnings.catch_warnings():
             _decoder_filters()
@@ -1173,6 +1174,27 @@ def _decoding() -> Iterator[None]:
             if _decoders == 0 and _saved_filters is not None:
                 _saved_filters.__exit__(None, None, None)
                 _saved_filters = None
+
+
+@functools.cache
+def _quiet_libtiff() -> None:
+    """libtiff writes its complaints about a damaged TIFF to stderr from C ("ZIPDecode: Decoding
+    error at scanline 0, ..."), naming no file, in every process that decodes, with -q too.
+    Pillow takes the failure from the call's result, and the report names the file; so libtiff's
+    handlers are set to none, once per process. Reached through Pillow's own extension, whose
+    symbols include the libtiff it links; where that fails (another build), nothing changes."""
+    try:
+        import ctypes
+
+        from PIL import _imaging
+
+        lib = ctypes.CDLL(_imaging.__file__)
+        for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+            handler = getattr(lib, name)
+            handler.argtypes, handler.restype = [ctypes.c_void_p], ctypes.c_void_p
+            handler(None)
+    except (OSError, AttributeError):  # pragma: no cover - a Pillow without libtiff, or not ELF
+        pass
 
 
 def _decoder_filters() -> None:

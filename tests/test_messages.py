@@ -576,3 +576,31 @@ def test_between_says_the_duplicates_within_a_folder_were_left_out(
     )
     _rc, out, _err = cli(capsys, *args)  # without --between, the reference-only cluster is counted
     assert "1 cluster spans two or more folders, 0 label conflicts, 1 cluster only inside the reference" in out
+
+
+def _damaged_tiff(path: Path) -> None:
+    """A deflate-compressed TIFF whose strip is damaged: libtiff's decoder fails on it."""
+    import io
+
+    buf = io.BytesIO()
+    photo(4).resize((64, 64)).save(buf, "TIFF", compression="tiff_deflate")
+    data = bytearray(buf.getvalue())
+    for k in range(20, 60):  # inside the first strip, after the 8-byte header
+        data[k] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_damaged_tiff_leaves_only_its_own_failure_line_on_stderr(tmp_path: Path, jobs: str) -> None:
+    """libtiff prints its complaints to stderr from C ("ZIPDecode: Decoding error at scanline 0,
+    invalid bit length repeat."), naming no file, in every process that decodes, with -q too;
+    the report's own line for the file ("failed ... decoder error") was already there."""
+    _damaged_tiff(tmp_path / "bad.tif")
+    photo(1).save(tmp_path / "a.png")
+    run = subprocess.run(
+        [sys.executable, "-m", "imgdup", "-d", str(tmp_path), "-q", "--no-cache", "-j", jobs],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.splitlines() == ["imgdup: 1 file could not be read (listed above)"], run.stderr
+    assert any(line.startswith("failed") and "bad.tif" in line for line in run.stdout.splitlines()), run.stdout
