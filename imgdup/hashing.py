@@ -1240,8 +1240,8 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
         return HashFailure(entry.path, "not enough memory to decode", transient=True)
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything from a decoder
         guard = _png_inflation_limit(exc)
-        if guard is not None:
-            return HashFailure(entry.path, guard)
+        if guard is not None:  # a limit of the run (a library user may raise it), as the pixel limit's
+            return HashFailure(entry.path, guard, transient=True)
         return HashFailure(entry.path, f"cannot decode: {type(exc).__name__}: {exc}")
 
 
@@ -1256,7 +1256,8 @@ _PNG_LIMITS = {
 def _png_inflation_limit(exc: Exception) -> str | None:
     """The refusal, in words, when ``exc`` is one of Pillow's PNG inflation guards, else None:
     not a damaged file ("cannot decode"), a decompression bomb it declines to open. The limits
-    are module constants of Pillow's with no imgdup option: a trusted file is rare enough."""
+    are module constants of Pillow's with no imgdup option (a trusted file is rare enough); a
+    library user may raise them, so the refusal is not cached."""
     if not isinstance(exc, ValueError):
         return None
     from PIL import PngImagePlugin  # loaded already: only a PNG raises these

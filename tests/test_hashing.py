@@ -220,6 +220,7 @@ def test_a_png_chunk_that_inflates_past_pillows_limit_is_refused_as_a_bomb(
     assert isinstance(res, HashFailure)
     assert res.reason.startswith("refused: ") and "decompression bomb" in res.reason, res.reason
     assert f"PngImagePlugin.{limit}" in res.reason and "ValueError" not in res.reason, res.reason
+    assert res.transient  # like the pixel limit's refusal: not cached, so a limit raised is heeded next run
     plain = tmp_path / "plain.png"
     plain.write_bytes(_png_with((b"zTXt", b"comment\0\0" + zlib.compress(b"A" * 1000))))
     assert isinstance(hash_entry(entry_for(plain), FULL), ImageRecord)  # a small comment is fine
