@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -580,8 +581,6 @@ def test_between_says_the_duplicates_within_a_folder_were_left_out(
 
 def _damaged_tiff(path: Path) -> None:
     """A deflate-compressed TIFF whose strip is damaged: libtiff's decoder fails on it."""
-    import io
-
     buf = io.BytesIO()
     photo(4).resize((64, 64)).save(buf, "TIFF", compression="tiff_deflate")
     data = bytearray(buf.getvalue())
