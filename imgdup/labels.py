@@ -283,7 +283,15 @@ def label_source(
         file = os.fspath(spec)
         table = read_labels_csv(file)
     named = sum(1 for names in found if any(n in table for n in names))
-    if table and found and not named:
+    if found and not table:
+        # 0 bytes, a header alone, every label blank: no file has a label, as when the paths
+        # lead elsewhere; it was warned about and the run saw "0 label conflicts" (QA pass 28).
+        what = "the labels mapping" if file is None else f"the labels file {file}"
+        raise UsageError(
+            f"{what} holds no label (empty, a header alone, or every label blank) for the {len(found)} files"
+            " found; no label conflict could be seen"
+        )
+    if found and not named:
         raise UsageError(_names_none(file, table, len(found)))
     if named < len(found):
         log.warning(

@@ -724,6 +724,28 @@ def test_a_labels_file_that_names_none_of_the_scanned_files_is_a_usage_error(
     assert c.label_conflict == ("cat", "dog")
 
 
+@pytest.mark.parametrize(
+    "text", ["", "path,label\n", "path,label\ntrain/cat/x.jpg,\ntest/dog/x.jpg,  \n"], ids=["empty", "header", "blank"]
+)
+def test_a_labels_file_that_holds_no_label_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """An empty labels file (0 bytes, a header alone, every label blank) was only warned about
+    ("labels 0 of the 2 files found") and the run said "0 label conflicts": a copy filed under
+    another class would be removed (QA pass 28). It names none of the files, as one whose paths
+    lead elsewhere does, and is refused the same way; so is an empty mapping."""
+    _write(tmp_path / "data" / "train" / "cat" / "x.jpg", _big(24))
+    _write(tmp_path / "data" / "test" / "dog" / "x.jpg", _small(24))
+    labels = tmp_path / "labels.csv"
+    labels.write_text(text, encoding="utf-8")
+    with pytest.raises(imgdup.UsageError, match=r"the labels file .*labels\.csv holds no label .*2 files found"):
+        _scan(tmp_path / "data", labels=labels)
+    assert main(["-d", str(tmp_path / "data"), "--labels", str(labels), "--no-cache", "--no-progress"]) == 2
+    assert "holds no label" in capsys.readouterr().err
+    with pytest.raises(imgdup.UsageError, match="the labels mapping holds no label"):
+        _scan(tmp_path / "data", labels={})
+
+
 def test_a_labels_file_that_labels_only_some_files_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
