@@ -500,20 +500,28 @@ def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
     # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
     name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
     if beside or name in _SPLIT_NAMES:
+        # The split its name makes it, not always "test" (QA pass 28: train.imgdup-quarantine).
+        split = _SPLIT_NAMES.get(name)
+        hf = (
+            f"Hugging Face imagefolder takes a folder named '{name}.*' for the {split} split"
+            if split
+            else "Hugging Face imagefolder takes a folder named after a split ('test.*') for that split"
+        )
         log.warning(
             "the quarantine %s lies in %s%s: a loader that reads %s reads the removed files as data"
-            " (Hugging Face imagefolder takes a folder named 'test.*' for the test split; ImageFolder a folder"
-            " for a class); move it out of %s (undo still finds its files) or give --quarantine DIR"
-            " (quarantine= in Python) outside the dataset",
-            base, parent, f", beside {beside[0]}" if beside else "", parent, parent,
+            " (%s; ImageFolder a folder for a class); move it out of %s (undo still finds its files) or give"
+            " --quarantine DIR (quarantine= in Python) outside the dataset",
+            base, parent, f", beside {beside[0]}" if beside else "", parent, hf, parent,
         )  # fmt: skip
 
 
-# Hugging Face datasets' split keywords (datasets.data_files.SPLIT_KEYWORDS): a folder named one
-# of them, then a separator, is read as that split.
-_SPLIT_NAMES = frozenset(
-    {"train", "training", "validation", "valid", "dev", "val", "test", "testing", "eval", "evaluation"}
-)
+# Hugging Face datasets' split keywords (datasets.data_files.SPLIT_KEYWORDS), by the split they
+# name: a folder named one of them, then a separator, is read as that split.
+_SPLIT_NAMES = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("validation", "valid", "dev", "val"), "validation"),
+    **dict.fromkeys(("test", "testing", "eval", "evaluation"), "test"),
+}
 
 
 def _drop_run_folder(run_dir: str, manifest: str) -> bool:

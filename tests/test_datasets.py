@@ -1520,6 +1520,7 @@ def test_a_default_quarantine_beside_the_other_split_is_warned_about(
     assert main([*args, "--remove", "1"]) == 0
     err = capsys.readouterr().err
     assert f"{_real(data / 'test')}.imgdup-quarantine" in err and "--quarantine" in err
+    assert "a folder named 'test.*' for the test split" in " ".join(err.split())
     assert not (data / "test" / "cat" / "a.jpg").exists()
     _write(data / "test" / "cat" / "b.jpg", _big(71))
     assert main([*args, "--remove", "1", "--quarantine", str(tmp_path / "q")]) == 0
@@ -1543,6 +1544,12 @@ def test_a_default_quarantine_named_as_a_split_is_warned_about(
     assert main(["-d", str(data / "train"), "--no-cache", "-j", "1", "--remove", "1"]) == 0
     err = capsys.readouterr().err
     assert f"{_real(data / 'train')}.imgdup-quarantine" in err and "--quarantine" in err
+    # the split it is, not always "test" (QA pass 28)
+    assert "a folder named 'train.*' for the train split" in " ".join(err.split()) and "'test.*'" not in err
+    _write(data / "val" / "cat" / "d.jpg", _big(75))
+    _write(data / "val" / "cat" / "e.jpg", _big(75))
+    assert main(["-d", str(data / "val"), "--no-cache", "-j", "1", "--remove", "1"]) == 0
+    assert "a folder named 'val.*' for the validation split" in " ".join(capsys.readouterr().err.split())
 
 
 def _leaky_splits(data: Path, seed: int) -> Path:
