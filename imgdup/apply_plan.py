@@ -306,6 +306,8 @@ def apply(
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
     quarantine = None if quarantine is None else path_arg("quarantine", quarantine)  # before the hashing
     cache = None if cache is None else path_arg("cache", cache)
+    if cache == "":  # read as no file at all: every file hashed again, silently
+        raise UsageError("cache='' names no file: give the path of a SQLite file, or cache=None for no cache")
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):

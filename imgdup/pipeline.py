@@ -111,6 +111,8 @@ def cache_and_progress(cache: StrOrBytesPath | None, progress: object) -> str | 
         raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
     if progress is not None and not callable(progress):
         raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
+    if cache is not None and not os.fsdecode(cache):  # SQLite read "" as a private temporary database
+        raise UsageError("cache='' names no file: give the path of a SQLite file, or cache=None for no cache")
     return None if cache is None else os.fsdecode(cache)
 
 

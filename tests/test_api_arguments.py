@@ -63,6 +63,8 @@ _LABELS = 'labels must be "folder", the path of a labels file (CSV), a mapping {
         ("labels", 3, f"{_LABELS} got 3"),
         ("labels", ["cat", "dog"], f"{_LABELS} got ['cat'"),
         ("cache", 3, "cache must be the path of a SQLite file or None, got 3"),
+        ("cache", "", "cache='' names no file: give the path of a SQLite file, or cache=None for no cache"),
+        ("cache", b"", "cache='' names no file"),
         ("progress", True, "progress must be a function progress(stage, done, total) or None, got True"),
         ("label_conflicts", None, "label_conflicts must be one of review, remove, got None"),
     ],
@@ -115,6 +117,7 @@ def test_a_report_of_something_else_than_a_scan_result_is_a_usage_error(pair: Pa
         (lambda: imgdup.apply(None), "plan must be a Plan, a plan document (dict) or the path of a plan file, got"),
         (lambda: imgdup.apply({}, quarantine=5), "quarantine must be a path (str, bytes or os.PathLike), got int"),
         (lambda: imgdup.apply({}, cache=5), "cache must be a path (str, bytes or os.PathLike), got int"),
+        (lambda: imgdup.apply({}, cache=""), "cache='' names no file"),
     ],
 )
 def test_a_path_argument_of_the_wrong_type_is_a_usage_error_naming_it(call: object, message: str) -> None:
