@@ -500,7 +500,7 @@ def _warn_if_beside_another_root(roots: tuple[str, ...], base: str) -> None:
     # A split's name alone does it: imagefolder reads train.imgdup-quarantine as the train split.
     name = os.path.basename(base).removesuffix(QUARANTINE_SUFFIX).lower()
     if beside or name in _SPLIT_NAMES:
-        # The split its name makes it, not always "test" (QA pass 28: train.imgdup-quarantine).
+        # The split its name makes it, not always "test" (QA pass 33: train.imgdup-quarantine).
         split = _SPLIT_NAMES.get(name)
         hf = (
             f"Hugging Face imagefolder takes a folder named '{name}.*' for the {split} split"

@@ -285,7 +285,7 @@ def label_source(
     named = sum(1 for names in found if any(n in table for n in names))
     if found and not table:
         # 0 bytes, a header alone, every label blank: no file has a label, as when the paths
-        # lead elsewhere; it was warned about and the run saw "0 label conflicts" (QA pass 28).
+        # lead elsewhere; it was warned about and the run saw "0 label conflicts" (QA pass 33).
         what = "the labels mapping" if file is None else f"the labels file {file}"
         raise UsageError(
             f"{what} holds no label (empty, a header alone, or every label blank) for the {len(found)} files"

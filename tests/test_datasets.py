@@ -732,7 +732,7 @@ def test_a_labels_file_that_holds_no_label_is_a_usage_error(
 ) -> None:
     """An empty labels file (0 bytes, a header alone, every label blank) was only warned about
     ("labels 0 of the 2 files found") and the run said "0 label conflicts": a copy filed under
-    another class would be removed (QA pass 28). It names none of the files, as one whose paths
+    another class would be removed (QA pass 33). It names none of the files, as one whose paths
     lead elsewhere does, and is refused the same way; so is an empty mapping."""
     _write(tmp_path / "data" / "train" / "cat" / "x.jpg", _big(24))
     _write(tmp_path / "data" / "test" / "dog" / "x.jpg", _small(24))
@@ -1544,7 +1544,7 @@ def test_a_default_quarantine_named_as_a_split_is_warned_about(
     assert main(["-d", str(data / "train"), "--no-cache", "-j", "1", "--remove", "1"]) == 0
     err = capsys.readouterr().err
     assert f"{_real(data / 'train')}.imgdup-quarantine" in err and "--quarantine" in err
-    # the split it is, not always "test" (QA pass 28)
+    # the split it is, not always "test" (QA pass 33)
     assert "a folder named 'train.*' for the train split" in " ".join(err.split()) and "'test.*'" not in err
     _write(data / "val" / "cat" / "d.jpg", _big(75))
     _write(data / "val" / "cat" / "e.jpg", _big(75))
