@@ -332,7 +332,7 @@ def _put_back_staged_of(entries: list[Any], roots: list[str]) -> list[str]:
     seen: set[str] = set()
     for item in entries:
         path = item.get("path") if isinstance(item, dict) else None
-        if not isinstance(path, str) or os.path.normpath(path) != path or os.path.dirname(path) in seen:
+        if not _plain_path(path) or os.path.dirname(path) in seen:
             continue
         seen.add(os.path.dirname(path))
         root = next((r for r in roots if inside(path, r) and path != r), None)
@@ -701,7 +701,20 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):
         raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA}; {where})")
+    roots = doc.get("roots")
+    # Where undo may restore to: "roots": "/tmp" was read letter by letter, and "/" let a file be
+    # restored anywhere; null was a TypeError (QA pass 33).
+    if not isinstance(roots, list) or not roots or not all(_plain_path(r) and os.path.isabs(r) for r in roots):
+        raise ManifestError(
+            f"{os.fspath(path)} is not an imgdup manifest (its roots are not a list of absolute folder paths; {where})"
+        )
     return doc
+
+
+def _plain_path(value: object) -> bool:
+    """Whether a manifest's value is a path a system call takes (a NUL byte in one entry's path
+    was a ValueError that ended the whole undo) and is written as imgdup writes it (normalised)."""
+    return isinstance(value, str) and bool(value) and "\x00" not in value and os.path.normpath(value) == value
 
 
 def undo(manifest: StrOrBytesPath) -> UndoResult:
@@ -736,7 +749,7 @@ def undo(manifest: StrOrBytesPath) -> UndoResult:
             f"restored (the same machine under another name, a container's: run it as {doc.get('host')!r}, "
             "docker run --hostname NAME)"
         )
-    roots = [r for r in doc.get("roots", []) if isinstance(r, str) and os.path.isabs(r)]
+    roots: list[str] = doc["roots"]  # absolute folder paths (read_manifest)
     if doc.get("permanent"):
         with _locked(tuple(r for r in roots if os.path.isdir(r))):  # not while a removal runs there
             put_back = _put_back_staged_of(doc["entries"], roots)
@@ -783,7 +796,7 @@ def _undo_all(
     partials: dict[tuple[int, int], list[str]] = {}  # folder -> its temporary copies (fsafe.partials_in)
     for item in entries:
         path = item.get("path") if isinstance(item, dict) else None
-        if not isinstance(path, str):
+        if not isinstance(path, str) or "\x00" in path:
             problems.append((str(path), "not a valid manifest entry; refused"))
             continue
         try:
@@ -862,6 +875,15 @@ def _undo_one(
         return f"its quarantined file is not under this manifest's folder {run_dir}; refused"
     if root is None or os.path.normpath(path) != path:
         return "the original path is outside the manifest's roots; refused"
+    stored = item.get("stored")
+    if isinstance(stored, str):
+        # Where the removal put it: its root's folder, then its path below that root. An entry
+        # whose path or roots were changed since (a root "/") no longer matches (QA pass 33).
+        i = roots.index(root)
+        if os.path.normpath(stored) != os.path.join("files", _root_folder(i, root), os.path.relpath(path, root)):
+            return (
+                "its quarantined name does not match its path under the manifest's roots (an edited manifest?); refused"
+            )
     with contextlib.ExitStack() as stack:
         try:
             q_fd, q_name = stack.enter_context(anchored(q, run_dir))

@@ -362,6 +362,59 @@ def test_manifest_from_another_machine_or_pointing_outside_is_refused(two_cluste
     assert not victim.exists() and os.path.exists(keeper)
 
 
+@pytest.mark.parametrize("roots", [None, "/tmp", [], ["relative/data"], [3], ["/tmp/a\x00b"]])
+def test_a_manifest_whose_roots_are_not_a_list_of_folders_is_refused_in_one_line(
+    two_clusters: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], roots: object
+) -> None:
+    """``"roots": null`` in a hand-damaged manifest was a TypeError traceback, and ``"roots":
+    "/tmp"`` was read letter by letter: ``/`` became a root, and a file was restored outside the
+    scanned folder (QA pass 33)."""
+    done = remove_with_hook(two_clusters, tmp_path / "q", None)
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "roots": roots}))
+    with pytest.raises(imgdup.ManifestError, match=r"is not an imgdup manifest .*its roots"):
+        imgdup.undo(manifest)
+    assert main(["--undo", str(manifest)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    manifest.write_text(json.dumps(doc))
+    assert len(imgdup.undo(manifest).restored) == 2  # nothing was lost meanwhile
+
+
+def test_a_manifest_entry_that_does_not_match_its_roots_is_refused_and_the_others_restored(
+    two_clusters: Path, tmp_path: Path
+) -> None:
+    """A manifest edited to name ``/`` as its root (or an entry's path changed) restored a file
+    outside the scanned folder; a NUL byte in one entry's path was a ValueError that stopped the
+    whole undo (QA pass 33). An entry's quarantined name is its root's folder and its path below
+    that root: one that does not match is refused, and every other entry is restored."""
+    done = remove_with_hook(two_clusters, tmp_path / "q", None)
+    manifest = Path(done.manifest or "")
+    doc = json.loads(manifest.read_text())
+    first, second = doc["entries"]
+    elsewhere = tmp_path / "elsewhere.png"
+    for roots, entries in (
+        (["/"], doc["entries"]),  # widened: every absolute path inside it
+        (doc["roots"], [{**first, "path": str(elsewhere)}, second]),  # outside the roots
+        (["/", *doc["roots"]], [{**first, "path": str(elsewhere)}, second]),
+        (doc["roots"], [{**first, "path": first["path"] + "\x00x"}, second]),
+        (doc["roots"], [{**first, "stored": first["stored"] + "\x00x"}, second]),
+    ):
+        manifest.write_text(json.dumps({**doc, "roots": roots, "entries": entries}))
+        res = imgdup.undo(manifest)
+        assert not elsewhere.exists()
+        assert all("refused" in why for _path, why in res.problems), res.problems
+        if roots == doc["roots"]:
+            assert res.restored == (second["path"],), res
+            assert len(res.problems) == 1
+            Path(second["quarantine"]).parent.mkdir(parents=True, exist_ok=True)  # undo pruned it, emptied
+            os.rename(second["path"], second["quarantine"])  # as the removal left it, for the next case
+        else:
+            assert not res.restored and len(res.problems) == 2
+    manifest.write_text(json.dumps(doc))
+    assert len(imgdup.undo(manifest).restored) == 2
+
+
 @pytest.mark.parametrize("content", [b"<!doctype html>\n<html>", b"cluster,action,distance\n", b"\xff\xd8\xff\xe0JFIF"])
 def test_undo_of_a_file_that_is_no_manifest_says_what_to_give_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
