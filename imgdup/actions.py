@@ -383,8 +383,10 @@ def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
     first: a symlink at the default path that points into a root is refused, not followed."""
     base = os.path.realpath(os.fspath(quarantine) if quarantine is not None else default_quarantine(roots))
     for root in roots:
-        if inside(base, root) or inside(root, base):
+        if inside(base, root):
             raise RemovalError(f"the quarantine {base} must be outside the scanned folder {root}")
+        if inside(root, base):  # it said "must be outside the scanned folder", which it was (QA pass 33)
+            raise RemovalError(f"the quarantine {base} holds the scanned folder {root}: give a folder outside it")
     return base
 
 

@@ -615,6 +615,22 @@ def test_symlinked_default_quarantine_pointing_into_the_root_is_refused(data: Pa
     assert files_under(data) == before
 
 
+def test_a_quarantine_that_holds_the_scanned_folder_is_refused_for_that_reason(data: Path, tmp_path: Path) -> None:
+    """``--quarantine`` given the scanned folder's parent was refused as "must be outside the
+    scanned folder", which it was: it holds it (QA pass 33)."""
+    before = files_under(data)
+    for where in (tmp_path, tmp_path.parent):
+        with pytest.raises(imgdup.RemovalError) as exc:
+            imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=where)
+        assert str(exc.value) == (
+            f"the quarantine {os.path.realpath(where)} holds the scanned folder {os.path.realpath(data)}:"
+            " give a folder outside it"
+        )
+    with pytest.raises(imgdup.RemovalError, match="must be outside the scanned folder"):
+        imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=data / "q")
+    assert files_under(data) == before
+
+
 @pytest.mark.parametrize("permanent", [True, False])
 def test_ctrl_c_in_the_middle_of_a_file_lets_that_file_finish(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
