@@ -23,6 +23,7 @@ import itertools
 import logging
 import os
 import platform
+import shlex
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -129,23 +130,42 @@ def _earlier_removals(base: str, this_run: str) -> Callable[[str, str], str | No
     """What an earlier removal into the quarantine ``base`` did with a file (path, content
     digest), in words, or None: a plan applied twice said only "X is gone" of each file the
     first run had taken, which reads like a file lost. The manifests are read once, when a file
-    is first found gone (:func:`_earlier_runs`)."""
-    known: dict[tuple[str, str], str] | None = None
+    is first found gone (:func:`_other_runs`)."""
+    held = _runs_holding(base, this_run)
 
     def said(path: str, digest: str) -> str | None:
-        nonlocal known
-        if known is None:
-            known = _earlier_runs(base, this_run)
-        return known.get((path, digest))
+        found = held(path, digest)
+        if found is None:
+            return None
+        manifest, permanent = found
+        if permanent:
+            return f"deleted permanently by an earlier run (manifest {manifest})"
+        return f"an earlier run moved it to the quarantine (imgdup --undo {manifest} puts it back)"
 
     return said
 
 
-def _earlier_runs(base: str, this_run: str) -> dict[tuple[str, str], str]:
-    """(path, content digest) -> what the removal runs in ``base`` other than ``this_run`` did with
-    that file, oldest first so that a later run's word stands; a file put back by an undo (its
-    quarantined copy gone) is not named. Manifests that cannot be read are passed over."""
-    known: dict[tuple[str, str], str] = {}
+def _runs_holding(base: str, this_run: str) -> Callable[[str, str], tuple[str, bool] | None]:
+    """Which other run of the quarantine ``base`` holds a file (path, content digest): its
+    manifest and whether it deleted the file permanently, or None. The manifests are read once,
+    when first asked (:func:`_other_runs`)."""
+    known: dict[tuple[str, str], tuple[str, bool]] | None = None
+
+    def holding(path: str, digest: str) -> tuple[str, bool] | None:
+        nonlocal known
+        if known is None:
+            known = _other_runs(base, this_run)
+        return known.get((path, digest))
+
+    return holding
+
+
+def _other_runs(base: str, this_run: str) -> dict[tuple[str, str], tuple[str, bool]]:
+    """(path, content digest) -> the manifest of the removal run in ``base`` other than ``this_run``
+    that took that file last, and whether it deleted it permanently: read oldest first so that a
+    later run's word stands; a file put back by an undo (its quarantined copy gone) is not named.
+    Manifests that cannot be read are passed over."""
+    known: dict[tuple[str, str], tuple[str, bool]] = {}
     try:
         runs = sorted(os.listdir(base), key=_run_order)
     except OSError:
@@ -164,9 +184,9 @@ def _earlier_runs(base: str, this_run: str) -> dict[tuple[str, str], str]:
                 continue
             key = (item["path"], str(item.get("sha256")))
             if doc.get("permanent"):
-                known[key] = f"deleted permanently by an earlier run (manifest {manifest})"
+                known[key] = (manifest, True)
             elif (q := _stored(item, os.path.realpath(run_dir))) and os.path.isfile(q):
-                known[key] = f"an earlier run moved it to the quarantine (imgdup --undo {manifest} puts it back)"
+                known[key] = (manifest, False)
             else:
                 known.pop(key, None)
     return known
@@ -796,13 +816,14 @@ def _undo_all(
 ) -> None:
     back: dict[tuple[int, int], tuple[str, str]] = {}  # quarantined inode -> restored (path, root)
     partials: dict[tuple[int, int], list[str]] = {}  # folder -> its temporary copies (fsafe.partials_in)
+    held = _runs_holding(os.path.dirname(run_dir), run_dir)  # a file missing here: another run's?
     for item in entries:
         path = item.get("path") if isinstance(item, dict) else None
         if not isinstance(path, str) or "\x00" in path:
             problems.append((str(path), "not a valid manifest entry; refused"))
             continue
         try:
-            outcome = _undo_one(item, path, roots, run_dir, back, partials)
+            outcome = _undo_one(item, path, roots, run_dir, back, partials, held)
         except OSError as exc:
             outcome = f"cannot restore: {exc.strerror or exc}; left in the quarantine"
         if outcome == "restored":
@@ -868,8 +889,10 @@ def _undo_one(
     run_dir: str,
     back: dict[tuple[int, int], tuple[str, str]],
     partials: dict[tuple[int, int], list[str]],
+    held: Callable[[str, str], tuple[str, bool] | None] = lambda _path, _digest: None,
 ) -> str:
-    """Restore one entry: returns "restored", "in place", or the reason it was not restored."""
+    """Restore one entry: returns "restored", "in place", or the reason it was not restored.
+    ``held`` says which other run of the quarantine holds a file (:func:`_runs_holding`)."""
     digest = item.get("sha256")
     q = _stored(item, run_dir)
     root = next((r for r in roots if inside(os.path.normpath(path), r)), None)
@@ -935,6 +958,16 @@ def _undo_one(
                 return "in place"
             return "a different file now exists at the original path; not overwritten"
         if q_st is None:
+            # A run killed before it moved the file, then run again: the second run holds it, and
+            # undo of the first said "missing from the quarantine", which reads like a loss (QA pass 33).
+            other = held(path, digest) if isinstance(digest, str) else None
+            if other is not None and other[1]:
+                return f"never moved by this run; deleted permanently by another run (manifest {other[0]})"
+            if other is not None:
+                return (
+                    f"never moved by this run, or put back since: another run moved it to its own quarantine"
+                    f" (imgdup --undo {shlex.quote(other[0])} puts it back)"
+                )
             return f"missing from the quarantine ({q})"
         if _digest_at(q_name, q_fd) != digest:
             return f"the quarantined copy {q} was modified; left there"

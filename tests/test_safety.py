@@ -415,6 +415,31 @@ def test_a_manifest_entry_that_does_not_match_its_roots_is_refused_and_the_other
     assert len(imgdup.undo(manifest).restored) == 2
 
 
+def test_undo_of_a_run_whose_files_another_run_holds_names_that_run(two_clusters: Path, tmp_path: Path) -> None:
+    """A run killed before it moved its files, then run again: undo of the first run's manifest
+    (which lists every planned file) said "missing from the quarantine" of each file the second
+    run holds, 281 lines that read like 281 pictures lost (QA pass 33). The same state: a run
+    undone, then its files removed again by another. Undo names the run that holds them; a file
+    no run holds is still missing."""
+    first = remove_with_hook(two_clusters, tmp_path / "q", None)
+    assert len(imgdup.undo(first.manifest or "").restored) == 2
+    second = remove_with_hook(two_clusters, tmp_path / "q", None)
+    assert second.manifest and second.manifest != first.manifest and len(second.removed) == 2
+    res = imgdup.undo(first.manifest or "")
+    said = (
+        "never moved by this run, or put back since: another run moved it to its own quarantine"
+        f" (imgdup --undo {shlex.quote(second.manifest)} puts it back)"
+    )
+    assert not res.restored and [why for _path, why in res.problems] == [said, said]
+    os.unlink(second.removed[0].quarantine or "")  # gone from every quarantine: missing, as it is
+    res = imgdup.undo(first.manifest or "")
+    assert sorted(why.split(" (")[0] for _path, why in res.problems) == [
+        "missing from the quarantine",
+        "never moved by this run, or put back since: another run moved it to its own quarantine",
+    ]
+    assert len(imgdup.undo(second.manifest).restored) == 1
+
+
 @pytest.mark.parametrize("content", [b"<!doctype html>\n<html>", b"cluster,action,distance\n", b"\xff\xd8\xff\xe0JFIF"])
 def test_undo_of_a_file_that_is_no_manifest_says_what_to_give_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
