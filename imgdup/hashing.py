@@ -1688,10 +1688,11 @@ def quality_entry_some_rgb(
     batch, one set of workers (bind ``colour_paths`` with functools.partial). ``factors``: per
     path, the siblings' scales for :func:`measure_siblingwise`. ``spectrum_paths``: files whose
     spectrum alone is asked for (:func:`spectrum_only`)."""
-    scales = (factors or {}).get(entry.path, ())
+    key = entry.key  # an object-store file's local copy: the object's path (QA pass 33)
+    scales = (factors or {}).get(key, ())
     return _guarded(
         entry,
         lambda: _quality_work(
-            entry, settings, colour=entry.path in colour_paths, factors=scales, spectrum=entry.path in spectrum_paths
+            entry, settings, colour=key in colour_paths, factors=scales, spectrum=key in spectrum_paths
         ),
     )

@@ -140,8 +140,9 @@ def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:
     if st.st_size != entry.size:
         return HashFailure(entry.path, CHANGED_REASON, transient=True)
     return dataclasses.replace(
-        entry, path=local, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev, aliases=()
-    )
+        entry, path=local, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev, aliases=(),
+        staged_from=entry.path,
+    )  # fmt: skip
 
 
 def _restore(res: Result, entry: FileEntry) -> Result:

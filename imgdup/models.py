@@ -106,6 +106,14 @@ class FileEntry:
     # Names of the inode on the file system (st_nlink): more than the scan's own names means a
     # name outside the scan keeps the data when this file is removed (no space freed).
     links: int = 1
+    # For a local copy of an object-store file (imgdup.kernels), the object's path: per-file
+    # options are keyed by it (the keep policy's colour decode was looked up by the copy's name).
+    staged_from: str = ""
+
+    @property
+    def key(self) -> str:
+        """The name per-file options are given under: the path, or the object a copy stands for."""
+        return self.staged_from or self.path
 
     @property
     def frees_space(self) -> bool:

@@ -150,3 +150,26 @@ def test_removal_refuses_object_store_files(s3: Any, tmp_path: Path, monkeypatch
         imgdup.remove(result, quarantine=tmp_path / "q")
     assert sorted(s3.find("photos/dup")) == ["photos/dup/a.jpg", "photos/dup/b.jpg"]
     assert sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]
+
+
+def test_s3_objects_get_the_keepers_and_reasons_of_local_files(s3: Any, dogs: Path, tmp_path: Path) -> None:
+    """A JPEG and a PNG of its exact pixels: the smaller file, the JPEG, is kept ("smallest of the
+    files with identical pixels"). From S3 the PNG was kept: the keep policy's per-file options (a
+    colour decode for a JPEG with a same-size lossless twin) were looked up by the name of the
+    object's local copy and never found, so the digests differed (QA pass 33)."""
+    engine = _need("imgdup.engine.dask")
+    root = tmp_path / "twins"
+    root.mkdir()
+    for photo in sorted(dogs.iterdir())[:3]:
+        with Image.open(photo) as im:
+            im.convert("RGB").save(root / f"{photo.stem}.jpg", "JPEG", quality=85)
+        with Image.open(root / f"{photo.stem}.jpg") as jpeg:
+            jpeg.save(root / f"{photo.stem}-twin.png", "PNG")
+    s3.put(str(root) + "/", "photos/twins/", recursive=True)
+    local = imgdup.find_duplicates([root], jobs=1)
+    assert [c.keep_reason for c in local.clusters] == ["smallest of the files with identical pixels"] * 3
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        remote = engine.find_duplicates(["s3://photos/twins"], client=client)
+    assert [(c.keep.entry.relpath, c.keep_reason) for c in remote.clusters] == [
+        (c.keep.entry.relpath, c.keep_reason) for c in local.clusters
+    ]
