@@ -125,20 +125,27 @@ def _main_not_reimported() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:
-    """Copy one remote object to ``folder``; a local :class:`FileEntry` for it, or the failure."""
+def fetch(url: str, size: int, local: str) -> str | None:
+    """Copy the object at ``url`` to the new file ``local``: None, or why it could not be (a
+    store error, or a size other than ``size``, the scanned one: the object changed since)."""
     import fsspec  # only remote inputs need it (it comes with the dask extra)
 
-    local = os.path.join(folder, f"{n:08d}")
     try:
-        with fsspec.open(entry.path, "rb") as src, open(local, "xb") as dst:
+        with fsspec.open(url, "rb") as src, open(local, "xb") as dst:
             while block := src.read(1 << 20):
                 dst.write(block)
     except Exception as exc:  # noqa: BLE001 - any store error is this file's failure, the run goes on
-        return HashFailure(entry.path, f"cannot read: {type(exc).__name__}: {exc}", transient=True)
+        return f"cannot read: {type(exc).__name__}: {exc}"
+    return None if os.stat(local).st_size == size else CHANGED_REASON
+
+
+def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:
+    """Copy one remote object to ``folder``; a local :class:`FileEntry` for it, or the failure."""
+    local = os.path.join(folder, f"{n:08d}")
+    failed = fetch(entry.path, entry.size, local)
+    if failed is not None:
+        return HashFailure(entry.path, failed, transient=True)
     st = os.stat(local)
-    if st.st_size != entry.size:
-        return HashFailure(entry.path, CHANGED_REASON, transient=True)
     return dataclasses.replace(
         entry, path=local, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev, aliases=(),
         staged_from=entry.path,

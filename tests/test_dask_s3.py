@@ -173,3 +173,28 @@ def test_s3_objects_get_the_keepers_and_reasons_of_local_files(s3: Any, dogs: Pa
     assert [(c.keep.entry.relpath, c.keep_reason) for c in remote.clusters] == [
         (c.keep.entry.relpath, c.keep_reason) for c in local.clusters
     ]
+
+
+def test_an_html_report_of_s3_objects_shows_their_previews(s3: Any, dogs: Path, tmp_path: Path) -> None:
+    """The page of an object-store scan had no preview at all (the thumbnails were decoded from
+    the object's URL as if it were a local path, and failed), nothing said so, and ``-v`` said
+    "made 36 thumbnails" (QA pass 33): a review page without pictures cannot be decided on."""
+    engine = _need("imgdup.report.html")
+    dask_engine = _need("imgdup.engine.dask")
+    root = tmp_path / "pairs"
+    root.mkdir()
+    for photo in sorted(dogs.iterdir())[:2]:
+        with Image.open(photo) as im:
+            im.convert("RGB").save(root / f"{photo.stem}.jpg", "JPEG", quality=90)
+            im.convert("RGB").resize((im.width // 2, im.height // 2)).save(root / f"{photo.stem}-half.jpg", "JPEG")
+    s3.put(str(root) + "/", "photos/pairs/", recursive=True)
+    with dask_engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        remote = dask_engine.find_duplicates(["s3://photos/pairs"], client=client)
+    assert [len(c.members) for c in remote.clusters] == [2, 2]
+    thumbs = engine.write_thumbnails(remote, tmp_path / "page.html", jobs=1)
+    assert set(thumbs) == {m.record.digest for c in remote.clusters for m in c.members}
+    (tmp_path / "local").mkdir()
+    local = engine.write_thumbnails(imgdup.find_duplicates([root], jobs=1), tmp_path / "local" / "page.html", jobs=1)
+    assert {d: (tmp_path / url).read_bytes() for d, url in thumbs.items()} == {
+        d: (tmp_path / "local" / url).read_bytes() for d, url in local.items()
+    }  # the same previews as of the files on disk

@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -31,6 +32,7 @@ from urllib.parse import quote
 from ..errors import OutputError, check_workers
 from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
+from ..kernels import fetch, is_remote
 from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
@@ -165,23 +167,52 @@ def write_thumbnails(
         progress("thumbnails", 0, len(tasks))
     # no more workers than files it may try: with ``more`` map_files starts every one it is given
     tries = len(tasks) + sum(map(len, others.values()))
-    made = map_files(
-        tasks, THUMB, _write_thumbnail, jobs=min(jobs, tries), timeout=timeout,
-        on_progress=(lambda n: progress("thumbnails", n, len(tasks) + len(retried))) if progress else None,
-        more=next_copy if any(others.values()) else None, here_if_daemonic=True,
-    )  # fmt: skip
-    log.info(
-        "made %d %s for the page in %.2f s (%d reused from an earlier page)", len(tasks),
-        "thumbnail" if len(tasks) == 1 else "thumbnails", time.perf_counter() - started, len(out),
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="imgdup-") as staging:
+        # An object-store file (the Dask engine's s3:// input) is copied here first, as a scan's
+        # workers copy it: decoded from its URL as a path, no page of one had any preview.
+        staged = _Staging(staging)
+        made = map_files(
+            [staged(t) for t in tasks], THUMB, _write_thumbnail, jobs=min(jobs, tries), timeout=timeout,
+            on_progress=(lambda n: progress("thumbnails", n, len(tasks) + len(retried))) if progress else None,
+            more=(lambda task, res: [staged(t) for t in next_copy(task, res)]) if any(others.values()) else None,
+            here_if_daemonic=True,
+        )  # fmt: skip
     digests = {task.target: digest for digest, task in todo.items()}
+    reused = len(out)
     for task, res in zip(tasks + retried, made):
         if isinstance(res, OutputError):  # the folder refused it (full, read-only): the page cannot be made
             raise res
         if res is True:  # else gone or changed since the scan, or undecodable: shown without preview
             out[digests[task.target]] = f"{base}/{os.path.basename(task.target)}"
+    done = len(out) - reused  # it counted the files tried: "made 36 thumbnails" of a page with none
+    log.info(
+        "made %d %s for the page in %.2f s (%d reused from an earlier page; %d shown without one: unreadable,"
+        " or changed since the scan)", done, "thumbnail" if done == 1 else "thumbnails",
+        time.perf_counter() - started, reused, len(todo) - done,
+    )  # fmt: skip
     _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
+
+
+class _Staging:
+    """Thumbnail tasks for local files as they are; one for an object-store file is given a local
+    copy of it in ``folder`` (its size checked against the scanned one), or left as it is when
+    the copy fails (then no preview, as for a file gone since the scan)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def __call__(self, task: _Thumbnail) -> _Thumbnail:
+        if not is_remote(task.path):
+            return task
+        self.count += 1
+        local = os.path.join(self.folder, f"{self.count:08d}")
+        failed = fetch(task.path, task.size, local)
+        if failed is not None:
+            log.debug("no preview of %s: %s", task.path, failed)
+            return task
+        return task._replace(path=local, mtime_ns=os.stat(local).st_mtime_ns)
 
 
 class _Thumbnail(NamedTuple):
