@@ -492,7 +492,14 @@ def test_a_local_cluster_needs_one_worker_at_least(engine: Any, jobs: int, capsy
     assert "jobs must be a whole number of worker processes, at least 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("address", ["nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "nonsense", "tcp://127.0.0.1:port", "foo://127.0.0.1:8786",
+        # each waited 30 s for Dask's connect timeout (QA pass 33)
+        "tcp://127.0.0.1:99999", "tcp://127.0.0.1:65536", "tcp://127.0.0.1:0", "tcp://:8786",
+    ],
+)  # fmt: skip
 def test_a_malformed_scheduler_address_is_a_usage_error(
     engine: Any, address: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -105,7 +105,13 @@ def _check_address(scheduler: str) -> None:
     scheme, _ = parse_address(scheduler)
     get_backend(scheme)  # an unknown scheme
     if scheme in ("tcp", "tls", "ws", "wss"):
-        get_address_host_port(scheduler)  # no port, or not a number
+        host, port = get_address_host_port(scheduler)  # no port, or not a number
+        # Nothing could ever answer there: each waited for Dask's 30 s connect timeout, then said
+        # "Timed out", which sent the user looking for a network problem (QA pass 33).
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} is not one from 1 to 65535")
+        if not host:
+            raise ValueError("no host")
 
 
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
