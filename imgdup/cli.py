@@ -8,6 +8,7 @@ summary line says how many and where they are listed).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -575,11 +576,19 @@ def _scan_dask(
     with dask_engine.connect(scheduler, jobs=jobs) as client:
         if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
-        if tables:
-            dask_engine.write_tables(client, result, tables)
-            if not quiet:
-                print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
+        try:
+            result = dask_engine.find_duplicates(roots, client=client, tables=tables, **options)
+            if tables:
+                dask_engine.write_tables(client, result, tables)
+        except concurrent.futures.CancelledError as exc:
+            # The scheduler gone mid-run cancels every task: distributed's FutureCancelledError
+            # ended the command in a traceback with no error line (QA pass 33).
+            where = scheduler or "of the local cluster"
+            raise OSError(
+                f"lost the Dask scheduler {where} during the run ({type(exc).__name__}: {exc}); nothing was removed"
+            ) from None
+        if tables and not quiet:
+            print(f"imgdup: Parquet tables written to {display_path(tables)}", file=sys.stderr)
     return result
 
 

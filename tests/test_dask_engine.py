@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -572,3 +573,53 @@ def test_roots_are_taken_as_the_local_engine_takes_them(engine: Any, client: Any
     for option, value in (("cache", 3), ("progress", True)):  # a TypeError once the files were listed / mid-scan
         with pytest.raises(imgdup.UsageError, match=f"^{option} must be"):
             engine.find_duplicates(tmp_path, client=client, **{option: value})
+
+
+def test_a_scheduler_lost_during_the_run_is_one_error_line(
+    engine: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's process killed while the scan ran: the command ended in a traceback of
+    distributed's FutureCancelledError ("scheduler-connection-lost"), with no ``imgdup: error:``
+    line (QA pass 33). A real scheduler in a process of its own is killed just before the first
+    batch is handed over."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for k in range(4):
+        picture(k).save(root / f"{k}.png")
+    shutil.copyfile(root / "0.png", root / "copy.png")
+    address = tmp_path / "address"
+    script = (
+        "import os, sys, time\n"
+        "from dask.distributed import LocalCluster\n"
+        "if __name__ == '__main__':\n"
+        "    c = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)\n"
+        f"    open({str(address)!r} + '.tmp', 'w').write(c.scheduler_address)\n"
+        f"    os.rename({str(address)!r} + '.tmp', {str(address)!r})\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        for _ in range(600):
+            if address.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert address.exists(), "the scheduler did not start"
+        real = engine.run_batches
+
+        def killed_first(*args: Any, **kwargs: Any) -> Any:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "run_batches", killed_first)
+        args = ["-d", str(root), "--engine", "dask", "--scheduler", address.read_text(), "--no-cache", "--no-progress"]
+        with _need("dask").config.set({"distributed.comm.timeouts.connect": "2s"}):  # the client gives up sooner
+            assert main([*args, "-r", "1"]) == 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("imgdup: error:")]
+    assert lines and "lost the Dask scheduler" in lines[-1] and "nothing was removed" in lines[-1], lines
+    assert sorted(p.name for p in root.iterdir()) == ["0.png", "1.png", "2.png", "3.png", "copy.png"]
