@@ -685,6 +685,38 @@ def test_keyboard_focus_follows_the_file_kept_with_enter(browser: Any, tmp_path:
     assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/b.jpg"
 
 
+def test_keyboard_focus_on_a_file_below_the_window_scrolls_it_into_view(browser: Any, tmp_path: Path) -> None:
+    """In a cluster taller than the window, ``l`` moved the focus to a file far below it and the
+    page did not scroll: ``space`` then changed a decision the reviewer could not see (QA pass
+    33). The card was brought into view, and a tall card counts as in view at its top."""
+    doc = _synthetic_plan(1)
+    (cluster,) = doc["clusters"]
+    first = cluster["members"][0]
+    cluster["members"] = [
+        {**first, "path": f"/r/one/big/f{j:03d}.jpg", "relpath": f"big/f{j:03d}.jpg", "sha256": f"{j:064x}",
+         "action": "keep" if j == 0 else "remove", "distance": 0}
+        for j in range(120)
+    ]  # fmt: skip
+    cluster["keep"] = cluster["members"][0]["path"]
+    page = tmp_path / "tall.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
+    _load(browser, page.as_uri())
+    in_view = """
+        const r = document.querySelector('.file.focus').getBoundingClientRect();
+        return [r.top >= -1 && r.bottom <= window.innerHeight + 1, window.scrollY];  // sub-pixel edges
+    """
+    body = browser.find_element("css selector", "body")
+    body.send_keys(*["l"] * 100)
+    visible, scrolled = browser.execute_script(in_view)
+    assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/one/big/f100.jpg"
+    assert visible and scrolled > 0
+    body.send_keys(" ")  # remove -> review, on the file in view; it stays in view, focused
+    assert browser.execute_script(in_view)[0]
+    assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/one/big/f100.jpg"
+    body.send_keys(*["h"] * 100)
+    assert browser.execute_script(in_view)[0]
+
+
 def test_a_file_with_a_hard_link_outside_the_scan_frees_nothing_on_the_page(browser: Any, tmp_path: Path) -> None:
     """QA pass 7: the page counted a file whose other name lies outside the scanned folder in
     "bytes to free" (and its export rewrote summary.bytes_to_remove); text and JSON leave it out."""

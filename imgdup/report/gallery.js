@@ -346,7 +346,11 @@
     const files = card.querySelectorAll(".file");
     focusM = Math.min(Math.max(focusM, 0), files.length - 1);
     files[focusM].classList.add("focus");
-    if (scroll) card.scrollIntoView({ block: "nearest" });
+    if (!scroll) return;
+    // The card, then the file: a card taller than the window is "in view" at its top, and the
+    // keys went on acting on a file below it that the reviewer could not see (QA pass 33).
+    card.scrollIntoView({ block: "nearest" });
+    files[focusM].scrollIntoView({ block: "nearest" });
   }
 
   function rerenderCard(ci, mi) {
@@ -362,7 +366,7 @@
       focusM = order(c).indexOf(c.members[mi]);
     }
     drawSummary();
-    markFocus(false);
+    markFocus(pos >= 0 && !!old);  // the file decided on stays in view where the card now shows it
   }
   function setAction(ci, mi, action) {
     const c = clusters[ci];
