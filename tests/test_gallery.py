@@ -685,6 +685,17 @@ def test_keyboard_focus_follows_the_file_kept_with_enter(browser: Any, tmp_path:
     assert browser.find_element("css selector", ".file.focus .name").get_attribute("title") == "/r/b.jpg"
 
 
+def test_a_page_with_no_cluster_says_no_duplicates_not_filters(browser: Any, tmp_path: Path) -> None:
+    """A scan that found nothing read "No cluster matches the filters." with no filter set (QA pass 33)."""
+    doc = _synthetic_plan(0)
+    page = tmp_path / "none.html"
+    page.write_text(render_page(doc, thumbs={}, labels={"/r/one": "one", "/r/two": "two"}), encoding="utf-8")
+    browser.get_log("browser")
+    browser.get(page.as_uri())
+    assert browser.find_element("css selector", "main p").text == "No duplicates found."
+    assert _console_problems(browser) == []
+
+
 def test_keyboard_focus_on_a_file_below_the_window_scrolls_it_into_view(browser: Any, tmp_path: Path) -> None:
     """In a cluster taller than the window, ``l`` moved the focus to a file far below it and the
     page did not scroll: ``space`` then changed a decision the reviewer could not see (QA pass

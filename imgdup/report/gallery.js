@@ -327,7 +327,8 @@
     const frag = document.createDocumentFragment();
     const first = page * PER_PAGE;
     view.slice(first, first + PER_PAGE).forEach((i, k) => frag.append(card(i, k)));
-    if (!view.length) frag.append(el("p", "", "No cluster matches the filters."));
+    // With no cluster at all there is no filter to blame (QA pass 33: it said "matches the filters").
+    if (!view.length) frag.append(el("p", "", clusters.length ? "No cluster matches the filters." : "No duplicates found."));
     main.textContent = "";
     main.append(frag);
     $("page").textContent = "page " + (page + 1) + " of " + pages + " (" + count(view.length, "cluster") + ")";
