@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import os
 import sys
@@ -31,6 +32,8 @@ from PIL import Image
 from .hashing import CHANGED_REASON, hash_entry, quality_entry
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 from .parallel import DEFAULT_TIMEOUT, THIS_PROCESS, hash_all
+
+log = logging.getLogger(__name__)
 
 Result = ImageRecord | HashFailure
 Work = Callable[[FileEntry, HashSettings], Result]
@@ -137,6 +140,30 @@ def fetch(url: str, size: int, local: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any store error is this file's failure, the run goes on
         return f"cannot read: {type(exc).__name__}: {exc}"
     return None if os.stat(local).st_size == size else CHANGED_REASON
+
+
+class LocalCopies:
+    """Local copies of object-store files for the outputs that decode them again (the HTML
+    report's previews, the montages), as a scan's workers copy them: decoded from the URL as a
+    path, no preview of an ``s3://`` scan was ever made. Local paths are given back as they are."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def of(self, path: str, size: int, mtime_ns: int) -> tuple[str, int]:
+        """(path, modification time) of a local file to decode for ``path`` as scanned (``size``
+        bytes): a copy of a remote one, or the same when it is local or cannot be copied (then
+        the output shows no picture, as for a file gone since the scan)."""
+        if not is_remote(path):
+            return path, mtime_ns
+        self.count += 1
+        local = os.path.join(self.folder, f"{self.count:08d}")
+        failed = fetch(path, size, local)
+        if failed is not None:
+            log.debug("no picture of %s: %s", path, failed)
+            return path, mtime_ns
+        return local, os.stat(local).st_mtime_ns
 
 
 def _fetch(entry: FileEntry, folder: str, n: int) -> FileEntry | HashFailure:

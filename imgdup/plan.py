@@ -228,6 +228,8 @@ def _str(doc: dict[str, Any], key: str, where: str) -> str:
 
 
 def _abs_path(value: object, where: str) -> str:
+    if isinstance(value, str) and "://" in value and not value.startswith("/"):  # read as a damaged plan (QA pass 33)
+        _need(False, where, f"{value} is an object-store URL: object-store inputs are report-only, nothing to apply")
     _need(isinstance(value, str) and value.startswith("/") and "\x00" not in value, where, "not an absolute path")
     assert isinstance(value, str)
     _need(posixpath.normpath(value) == value, where, f"path {value!r} is not normalised ('..', '//' or a trailing /)")

@@ -35,6 +35,18 @@ def test_a_plan_from_another_host_name_says_how_to_run_it_under_that_name(shared
     assert "'a1b2c3d4e5f6'" in str(exc.value) and "docker run --hostname" in str(exc.value)
 
 
+def test_a_plan_of_object_store_files_says_they_are_report_only(shared_planted_root: Path) -> None:
+    """The report of an ``s3://`` scan given to apply said "invalid plan: roots: not an absolute
+    path", which reads like a damaged plan (QA pass 33)."""
+    doc: dict[str, Any] = imgdup.to_document(scan(shared_planted_root))
+    root = doc["roots"][0]
+    doc = json.loads(json.dumps(doc).replace(json.dumps(root)[1:-1], "s3://photos/data"))
+    with pytest.raises(imgdup.PlanError) as exc:
+        parse_plan(doc)
+    assert "s3://photos/data is an object-store URL" in str(exc.value) and "report-only" in str(exc.value)
+    assert "not an absolute path" not in str(exc.value)
+
+
 def test_a_skipped_cluster_names_its_kept_file_that_is_gone(planted_root: Path, tmp_path: Path) -> None:
     """The reason "skipped cluster 2: its kept file cannot be checked now: cannot read or decode: No such
     file or directory" named no file (which one, in a cluster of several kept files?)."""

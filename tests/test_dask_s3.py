@@ -198,3 +198,22 @@ def test_an_html_report_of_s3_objects_shows_their_previews(s3: Any, dogs: Path, 
     assert {d: (tmp_path / url).read_bytes() for d, url in thumbs.items()} == {
         d: (tmp_path / "local" / url).read_bytes() for d, url in local.items()
     }  # the same previews as of the files on disk
+
+
+def test_montages_of_s3_objects_are_drawn_from_local_copies(
+    s3: Any, small_set: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """``--montage DIR`` with an ``s3://`` input was refused as "not a directory: s3://..." and,
+    through the API, drew every tile "(unreadable)" (QA pass 33): the same sheets as of the files
+    on disk."""
+    s3.put(str(small_set) + "/", "photos/set/", recursive=True)
+    args = ["--engine", "dask", "-j", "1", "-t", "8", "--no-cache", "--no-progress", "-q"]
+    assert main(["-d", "s3://photos/set", *args, "--montage", str(tmp_path / "remote")]) == 3  # one unreadable file
+    assert main(["-d", str(small_set), *args, "--montage", str(tmp_path / "local")]) == 3
+    capsys.readouterr()
+    remote = sorted((tmp_path / "remote").iterdir())
+    local = sorted((tmp_path / "local").iterdir())
+    assert [p.name for p in remote] == [p.name for p in local] and len(remote) == 8
+    for a, b in zip(remote, local):
+        with Image.open(a) as x, Image.open(b) as y:
+            assert x.tobytes() == y.tobytes()  # the same pictures under the same names

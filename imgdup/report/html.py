@@ -32,7 +32,7 @@ from urllib.parse import quote
 from ..errors import OutputError, check_workers
 from ..fsafe import inside, write_output
 from ..hashing import load_thumbnail
-from ..kernels import fetch, is_remote
+from ..kernels import LocalCopies
 from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
@@ -170,7 +170,12 @@ def write_thumbnails(
     with tempfile.TemporaryDirectory(prefix="imgdup-") as staging:
         # An object-store file (the Dask engine's s3:// input) is copied here first, as a scan's
         # workers copy it: decoded from its URL as a path, no page of one had any preview.
-        staged = _Staging(staging)
+        copies = LocalCopies(staging)
+
+        def staged(task: _Thumbnail) -> _Thumbnail:
+            path, mtime_ns = copies.of(task.path, task.size, task.mtime_ns)
+            return task._replace(path=path, mtime_ns=mtime_ns)
+
         made = map_files(
             [staged(t) for t in tasks], THUMB, _write_thumbnail, jobs=min(jobs, tries), timeout=timeout,
             on_progress=(lambda n: progress("thumbnails", n, len(tasks) + len(retried))) if progress else None,
@@ -192,27 +197,6 @@ def write_thumbnails(
     )  # fmt: skip
     _drop_stale_thumbnails(folder, {url.rsplit("/", 1)[1] for url in out.values()})
     return out
-
-
-class _Staging:
-    """Thumbnail tasks for local files as they are; one for an object-store file is given a local
-    copy of it in ``folder`` (its size checked against the scanned one), or left as it is when
-    the copy fails (then no preview, as for a file gone since the scan)."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.count = 0
-
-    def __call__(self, task: _Thumbnail) -> _Thumbnail:
-        if not is_remote(task.path):
-            return task
-        self.count += 1
-        local = os.path.join(self.folder, f"{self.count:08d}")
-        failed = fetch(task.path, task.size, local)
-        if failed is not None:
-            log.debug("no preview of %s: %s", task.path, failed)
-            return task
-        return task._replace(path=local, mtime_ns=os.stat(local).st_mtime_ns)
 
 
 class _Thumbnail(NamedTuple):

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import re
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 from ..errors import OutputError, StrOrBytesPath, check_result, check_workers, path_arg
 from ..fsafe import check_output, inside, write_output
 from ..hashing import load_thumbnail
+from ..kernels import LocalCopies
 from ..models import Action, Cluster, FileEntry, HashFailure, ScanResult
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, file_started, map_files
 from .text import display_path, root_labels, rooted
@@ -185,18 +187,22 @@ def write_montages(
     started = time.perf_counter()
     if progress and sheets:
         progress("montages", 0, len(sheets))
-    drawn = map_files(
-        sheets, None, _draw_and_write, jobs=jobs, timeout=timeout,
-        on_progress=(lambda n: progress("montages", n, len(sheets))) if progress else None, here_if_daemonic=True,
-    )  # fmt: skip
-    for sheet, done in zip(sheets, drawn):
-        if isinstance(done, HashFailure):  # a file hung or crashed the decoder: find which, file by file
-            thumbs = map_files(
-                list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout, here_if_daemonic=True
-            )
-            done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
-        if isinstance(done, OutputError):
-            raise done
+    with tempfile.TemporaryDirectory(prefix="imgdup-") as staging:
+        # object-store files drawn from local copies, as a scan's workers hash them (QA pass 33)
+        copies = LocalCopies(staging)
+        local = [_from_local_copies(sheet, copies) for sheet in sheets]
+        drawn = map_files(
+            local, None, _draw_and_write, jobs=jobs, timeout=timeout,
+            on_progress=(lambda n: progress("montages", n, len(sheets))) if progress else None, here_if_daemonic=True,
+        )  # fmt: skip
+        for sheet, done in zip(local, drawn):
+            if isinstance(done, HashFailure):  # a file hung or crashed the decoder: find which, file by file
+                thumbs = map_files(
+                    list(sheet.places), THUMB, _thumbnail_task, jobs=jobs, timeout=timeout, here_if_daemonic=True
+                )
+                done = _write(sheet, [t if isinstance(t, Image.Image) else None for t in thumbs])
+            if isinstance(done, OutputError):
+                raise done
     log.info(
         "drew %d %s in %.2f s",
         len(sheets),
@@ -206,6 +212,15 @@ def write_montages(
     written = [sheet.path for sheet in sheets]
     _drop_stale(folder, written)
     return written
+
+
+def _from_local_copies(sheet: _Sheet, copies: LocalCopies) -> _Sheet:
+    """The sheet with its object-store files' places read from local copies of them."""
+    places = []
+    for place in sheet.places:
+        path, mtime_ns = copies.of(place.path, place.bytes, place.mtime_ns)
+        places.append(place._replace(path=path, mtime_ns=mtime_ns))
+    return sheet._replace(places=tuple(places))
 
 
 def _sheet(cluster: Cluster, path: str, labels: dict[str, str]) -> _Sheet:
