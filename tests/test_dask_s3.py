@@ -152,24 +152,34 @@ def test_removal_refuses_object_store_files(s3: Any, tmp_path: Path, monkeypatch
     assert sorted(os.listdir(tmp_path)) == ["a.jpg", "b.jpg"]
 
 
+def _twins(dogs: Path, root: Path, n: int) -> Path:
+    """``n`` photos as JPEGs, each with a PNG of its exact pixels (its twin): ``n`` clusters of two."""
+    root.mkdir()
+    for photo in sorted(dogs.iterdir())[:n]:
+        with Image.open(photo) as im:
+            im.convert("RGB").save(root / f"{photo.stem}.jpg", "JPEG", quality=85)
+        with Image.open(root / f"{photo.stem}.jpg") as jpeg:
+            jpeg.save(root / f"{photo.stem}-twin.png", "PNG")
+    return root
+
+
+def _scan_on_s3(s3: Any, root: Path) -> imgdup.ScanResult:
+    """``root`` put under ``s3://photos/<its name>`` and scanned there by the Dask engine."""
+    engine = _need("imgdup.engine.dask")
+    s3.put(str(root) + "/", f"photos/{root.name}/", recursive=True)
+    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
+        return engine.find_duplicates([f"s3://photos/{root.name}"], client=client)
+
+
 def test_s3_objects_get_the_keepers_and_reasons_of_local_files(s3: Any, dogs: Path, tmp_path: Path) -> None:
     """A JPEG and a PNG of its exact pixels: the smaller file, the JPEG, is kept ("smallest of the
     files with identical pixels"). From S3 the PNG was kept: the keep policy's per-file options (a
     colour decode for a JPEG with a same-size lossless twin) were looked up by the name of the
     object's local copy and never found, so the digests differed (QA pass 33)."""
-    engine = _need("imgdup.engine.dask")
-    root = tmp_path / "twins"
-    root.mkdir()
-    for photo in sorted(dogs.iterdir())[:3]:
-        with Image.open(photo) as im:
-            im.convert("RGB").save(root / f"{photo.stem}.jpg", "JPEG", quality=85)
-        with Image.open(root / f"{photo.stem}.jpg") as jpeg:
-            jpeg.save(root / f"{photo.stem}-twin.png", "PNG")
-    s3.put(str(root) + "/", "photos/twins/", recursive=True)
+    root = _twins(dogs, tmp_path / "twins", 3)
     local = imgdup.find_duplicates([root], jobs=1)
     assert [c.keep_reason for c in local.clusters] == ["smallest of the files with identical pixels"] * 3
-    with engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
-        remote = engine.find_duplicates(["s3://photos/twins"], client=client)
+    remote = _scan_on_s3(s3, root)
     assert [(c.keep.entry.relpath, c.keep_reason) for c in remote.clusters] == [
         (c.keep.entry.relpath, c.keep_reason) for c in local.clusters
     ]
@@ -180,16 +190,8 @@ def test_an_html_report_of_s3_objects_shows_their_previews(s3: Any, dogs: Path, 
     the object's URL as if it were a local path, and failed), nothing said so, and ``-v`` said
     "made 36 thumbnails" (QA pass 33): a review page without pictures cannot be decided on."""
     engine = _need("imgdup.report.html")
-    dask_engine = _need("imgdup.engine.dask")
-    root = tmp_path / "pairs"
-    root.mkdir()
-    for photo in sorted(dogs.iterdir())[:2]:
-        with Image.open(photo) as im:
-            im.convert("RGB").save(root / f"{photo.stem}.jpg", "JPEG", quality=90)
-            im.convert("RGB").resize((im.width // 2, im.height // 2)).save(root / f"{photo.stem}-half.jpg", "JPEG")
-    s3.put(str(root) + "/", "photos/pairs/", recursive=True)
-    with dask_engine.connect(jobs=1, processes=False, dashboard_address=None) as client:
-        remote = dask_engine.find_duplicates(["s3://photos/pairs"], client=client)
+    root = _twins(dogs, tmp_path / "pairs", 2)
+    remote = _scan_on_s3(s3, root)
     assert [len(c.members) for c in remote.clusters] == [2, 2]
     thumbs = engine.write_thumbnails(remote, tmp_path / "page.html", jobs=1)
     assert set(thumbs) == {m.record.digest for c in remote.clusters for m in c.members}
