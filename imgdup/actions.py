@@ -27,7 +27,7 @@ import shlex
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from .discover import normalise_roots
 from .errors import (
@@ -733,7 +733,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return doc
 
 
-def _plain_path(value: object) -> bool:
+def _plain_path(value: object) -> TypeGuard[str]:
     """Whether a manifest's value is a path a system call takes (a NUL byte in one entry's path
     was a ValueError that ended the whole undo) and is written as imgdup writes it (normalised)."""
     return isinstance(value, str) and bool(value) and "\x00" not in value and os.path.normpath(value) == value
