@@ -190,6 +190,27 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
         stack.extend(reversed(subdirs))
 
 
+def _one_name_per_entry(names: list[tuple[str, str, os.stat_result]]) -> list[tuple[str, str, os.stat_result]]:
+    """Names of one file (in path order) less those that are a directory entry already named: a
+    folder bind-mounted inside a root, or two roots that are one folder, show every entry twice.
+    Read as hard links, the first move took the file and the other name was reported as a
+    skipped cluster, "No such file or directory" (QA pass 33). An entry is its folder (device
+    and inode) and its name; a folder that cannot be read keeps its names apart."""
+    out = []
+    seen: set[tuple[int, int, str]] = set()
+    for name in names:
+        folder, base = os.path.split(name[0])
+        try:
+            st = os.stat(folder)
+        except OSError:
+            out.append(name)
+            continue
+        if (st.st_dev, st.st_ino, base) not in seen:
+            seen.add((st.st_dev, st.st_ino, base))
+            out.append(name)
+    return out
+
+
 def discover(
     roots: Iterable[str | os.PathLike[str]], *, on_found: Callable[[int], None] | None = None
 ) -> tuple[list[FileEntry], list[Skipped]]:
@@ -212,6 +233,8 @@ def discover(
     entries = []
     for (dev, ino), names in found.items():
         names.sort(key=lambda n: n[0])
+        if len(names) > 1:
+            names = _one_name_per_entry(names)
         path, root, st = names[0]
         entries.append(
             FileEntry(

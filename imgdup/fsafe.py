@@ -655,6 +655,19 @@ def lock_trees(roots: Iterable[str]) -> Iterator[None]:
             wanted.setdefault(folder, fcntl.LOCK_SH)
     for root in roots:
         wanted[root] = fcntl.LOCK_EX
+    # One lock a folder, however many paths lead to it: two roots that are one folder through a
+    # bind mount took two locks on it, and the second failed on the first, "another imgdup removal
+    # or undo is running" (QA pass 33). A folder that cannot be read is passed over as below.
+    by_inode: dict[tuple[int, int], str] = {}
+    for folder in sorted(wanted):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        first = by_inode.setdefault((st.st_dev, st.st_ino), folder)
+        if first != folder:
+            modes = (wanted[first], wanted.pop(folder))
+            wanted[first] = fcntl.LOCK_EX if fcntl.LOCK_EX in modes else fcntl.LOCK_SH
     fds: list[int] = []
     try:
         for folder in sorted(wanted):

@@ -1294,3 +1294,42 @@ def test_a_quarantine_on_a_full_disk_says_to_put_it_elsewhere(tmp_path: Path, mo
     with pytest.raises(imgdup.RemovalError, match="give --quarantine DIR"):
         imgdup.remove(result, quarantine=tmp_path / "q", permanent=True)
     assert sorted(os.listdir(root)) == ["a-keep.png", "copy.png"]
+
+
+@contextlib.contextmanager
+def _bind_mount(source: Path, target: Path) -> Iterator[None]:
+    """``source`` shown again at ``target`` (a bind mount: one folder, two paths, as a container's
+    volume); skips where this process may not mount (only root may)."""
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"bind mounts need root: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def test_a_folder_bind_mounted_inside_the_root_is_one_copy_of_its_files(data: Path) -> None:
+    """A folder shown twice inside the root: each file was found under two names of one directory
+    entry (read as hard links); the first move took the file, and the second name was reported as
+    a skipped cluster ("No such file or directory", exit 3) though nothing was lost (QA pass 33)."""
+    with _bind_mount(data / "g1", data / "mirror"):
+        result = imgdup.find_duplicates([data], jobs=1)
+        assert all(not r.entry.aliases for r in result.records)  # one name per directory entry
+        assert sorted(len(c.members) for c in result.clusters) == [2, 2]
+        done = imgdup.remove(result, quarantine=data.parent / "q")
+        assert not done.skipped and len(done.removed) == 2
+        assert len(imgdup.undo(done.manifest or "").restored) == 2
+
+
+def test_two_roots_that_are_one_folder_through_a_bind_mount_lock_once(data: Path, tmp_path: Path) -> None:
+    """``-d data -d mounted`` where ``mounted`` is ``data`` bind-mounted: the removal stopped with
+    "another imgdup removal or undo is running", its own second lock on the same folder (QA pass 33)."""
+    other = tmp_path / "mounted"
+    with _bind_mount(data, other):
+        result = imgdup.find_duplicates([data, other], jobs=1)
+        assert sorted(len(c.members) for c in result.clusters) == [2, 2]
+        done = imgdup.remove(result, quarantine=tmp_path / "q")
+        assert not done.skipped and len(done.removed) == 2
+        assert len(imgdup.undo(done.manifest or "").restored) == 2
