@@ -189,9 +189,13 @@ def find_duplicates(
         labels = labels_mapping(labels)
     elif labels is not None:
         if not isinstance(labels, (str, bytes, os.PathLike)):
+            # A table's column was "got" with its whole repr, rows and dtype across lines (QA pass 33).
+            table = type(labels).__module__.split(".")[0] == "pandas"
+            got = f"a pandas {type(labels).__name__}" if table else _short(labels)
+            how = " (a table's columns: labels=dict(zip(df['path'], df['label'])))" if table else ""
             raise UsageError(
                 f'labels must be "folder", the path of a labels file (CSV), a mapping {{path: label}} or None,'
-                f" got {_short(labels)}"
+                f" got {got}{how}"
             )
         labels = os.fsdecode(labels)
     cache = cache_and_progress(cache, progress)

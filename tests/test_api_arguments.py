@@ -14,6 +14,7 @@ import pytest
 
 import imgdup
 
+from .conftest import need
 from .synth import photo
 
 
@@ -75,6 +76,21 @@ def test_an_option_of_the_wrong_type_is_a_usage_error_naming_it(
     with pytest.raises(imgdup.UsageError) as err:
         imgdup.find_duplicates(pair, jobs=1, **{option: value})  # type: ignore[arg-type]
     assert str(err.value).startswith(message)
+
+
+def test_labels_given_as_a_table_column_say_how_to_give_them(pair: Path) -> None:
+    """A pandas Series of labels was refused with its whole repr as "got" (rows and a dtype line,
+    across lines; QA pass 33): the message names what it is and the mapping to give instead."""
+    pandas = need("pandas", "test,pandas")
+    column = pandas.Series(["cat", "dog"], index=[str(pair / "a.png"), str(pair / "b.png")])
+    for given in (column, column.to_frame("label")):
+        with pytest.raises(imgdup.UsageError) as err:
+            imgdup.find_duplicates(pair, labels=given, jobs=1)
+        said = str(err.value)
+        assert "\n" not in said and f"got a pandas {type(given).__name__}" in said
+        assert "labels=dict(zip(df['path'], df['label']))" in said
+    result = imgdup.find_duplicates(pair, labels=column.to_dict(), jobs=1)  # what it says to give
+    assert result.clusters[0].label_conflict == ("cat", "dog")
 
 
 def test_a_labels_file_and_a_cache_given_as_bytes_are_read_as_paths(pair: Path, tmp_path: Path) -> None:
