@@ -851,6 +851,7 @@ def _to_measure(
     # Only a spectrum was measured (an enlargement of a sibling then): enough while it still is
     # one here; measured again in full if this cluster has no sibling it is an enlargement of.
     partial = {r.path for r, v in zip(members, verdicts) if r.quality and not r.quality.complete and not v.enlarged}
+    partial |= _measured_without_twin(members)
     unknown = [r for r in members if (r.quality is None or r.path in partial) and r.path not in tried]
     if not tiered:
         return unknown, False
@@ -883,6 +884,25 @@ def _to_measure(
         need = _best_quality_first(pairs, unknown_paths)
         return need or _witnesses([(r, v) for r, v in zip(members, verdicts) if r.path in in_tier], tried), False
     return [], False
+
+
+def _measured_without_twin(members: Sequence[ImageRecord]) -> set[str]:
+    """Lossy members beside a same-size lossless one whose pixel digest matches none of theirs:
+    measured (a cached measurement) when no such sibling was there, their digest is of their
+    luminance, not of the colour decode a twin is compared by (:class:`_Steps`), so a PNG of
+    their exact pixels added since was not seen as their twin, and a warm run kept another file
+    than a cold one (QA pass 33). Measured again, once a run; a member that truly differs
+    costs that only while the files change (a run over the same files remembers its decisions)."""
+    lossless: dict[int, set[str]] = {}
+    for r in members:
+        if r.traits and r.traits.lossless and r.quality and r.quality.pixels_sha256:
+            lossless.setdefault(r.pixels, set()).add(r.quality.pixels_sha256)
+    return {
+        r.path
+        for r in members
+        if r.pixels in lossless and not (r.traits and r.traits.lossless)
+        and r.quality and r.quality.complete and r.quality.pixels_sha256 not in lossless[r.pixels]
+    }  # fmt: skip
 
 
 # Same-size files measured at most for their block signature's sake (see _witnesses): bounded

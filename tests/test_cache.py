@@ -733,3 +733,26 @@ def test_a_cache_made_with_smaller_pages_is_read_and_written_as_it_is(
         assert cache.get_many(entries) == records
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
+def test_a_pixel_twin_added_later_gets_the_keeper_a_cold_run_gets(dogs: Path, tmp_path: Path) -> None:
+    """A JPEG measured (and cached) with no same-size lossless sibling has its pixel digest taken
+    from its luminance; once a PNG of its exact pixels joined the folder, the warm run compared
+    that digest with the PNG's colour one, missed the twin, and kept the PNG ("lossless copy")
+    where a cold run keeps the smaller JPEG ("smallest of the files with identical pixels"): a
+    different file removed (QA pass 33)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    with Image.open(sorted(dogs.iterdir())[5]) as im:
+        im.convert("RGB").save(root / "a.jpg", quality=92)
+        im.convert("RGB").save(root / "a_q40.jpg", quality=40)
+    cache = tmp_path / "cache.sqlite3"
+    scan(root, cache)
+    with Image.open(root / "a.jpg") as jpeg:
+        jpeg.convert("RGB").save(root / "a_twin.png")
+    cold = imgdup.find_duplicates([root], threshold=4, jobs=1)
+    warm = scan(root, cache)
+    assert cold.clusters[0].keep.path.endswith("a.jpg")  # the premise
+    assert [(c.keep.path, c.keep_reason, [m.action for m in c.members]) for c in warm.clusters] == [
+        (c.keep.path, c.keep_reason, [m.action for m in c.members]) for c in cold.clusters
+    ]
