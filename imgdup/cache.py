@@ -573,7 +573,38 @@ class HashCache:
         self.close()
 
 
+class _Undecodable(bytes):
+    """A text cell whose bytes are not UTF-8 (bit rot in one row): its row is a miss."""
+
+
+def _lenient_text(data: bytes) -> str | bytes:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(data)
+
+
 def _select(
+    db: sqlite3.Connection, settings_key: str, entries: Sequence[FileEntry], columns: str
+) -> list[Sequence[Any] | None]:
+    """:func:`_select_rows`; where a text cell is not UTF-8, sqlite3 fails the whole read ("Could
+    not decode to UTF-8 column"), and one damaged row turned the cache off for good (QA pass 33):
+    read again with such cells marked, and their rows are misses (their files hashed again)."""
+    try:
+        return _select_rows(db, settings_key, entries, columns)
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc):
+            raise
+    saved = db.text_factory
+    db.text_factory = _lenient_text
+    try:
+        rows = _select_rows(db, settings_key, entries, columns)
+    finally:
+        db.text_factory = saved
+    return [None if row is not None and any(type(c) is _Undecodable for c in row) else row for row in rows]
+
+
+def _select_rows(
     db: sqlite3.Connection, settings_key: str, entries: Sequence[FileEntry], columns: str
 ) -> list[Sequence[Any] | None]:
     """``columns`` (starting with the path and version columns) of the entries' rows, in their

@@ -756,3 +756,21 @@ def test_a_pixel_twin_added_later_gets_the_keeper_a_cold_run_gets(dogs: Path, tm
     assert [(c.keep.path, c.keep_reason, [m.action for m in c.members]) for c in warm.clusters] == [
         (c.keep.path, c.keep_reason, [m.action for m in c.members]) for c in cold.clusters
     ]
+
+
+def test_one_row_of_undecodable_text_is_one_miss_not_the_whole_cache(folder: Path, tmp_path: Path) -> None:
+    """A text column holding bytes that are not UTF-8 (bit rot in one row) made every read of the
+    cache fail ("Could not decode to UTF-8 column 'digest'"): each later run warned, with the
+    row's bytes in the message, and read nothing from the cache, for good (QA pass 33). The row
+    is a miss: its file is hashed again and its row written anew."""
+    cache = tmp_path / "cache.sqlite3"
+    first = scan(folder, cache)
+    db = sqlite3.connect(cache)
+    (path,) = db.execute("SELECT path FROM files LIMIT 1").fetchone()
+    db.execute("UPDATE files SET digest = CAST(x'616263ff0f1efe' AS TEXT) WHERE path = ?", (path,))
+    db.commit()
+    db.close()
+    again = scan(folder, cache)
+    assert decoded(again) == 1
+    assert imgdup.to_document(again)["clusters"] == imgdup.to_document(first)["clusters"]
+    assert decoded(scan(folder, cache)) == 0  # the row was written again
