@@ -384,7 +384,7 @@ def test_a_manifest_whose_roots_are_not_a_list_of_folders_is_refused_in_one_line
 def test_a_manifest_entry_that_does_not_match_its_roots_is_refused_and_the_others_restored(
     two_clusters: Path, tmp_path: Path
 ) -> None:
-    """A manifest edited to name ``/`` as its root (or an entry's path changed) restored a file
+    """A manifest edited to name a wider root (``/``) or an entry's path changed restored a file
     outside the scanned folder; a NUL byte in one entry's path was a ValueError that stopped the
     whole undo (QA pass 33). An entry's quarantined name is its root's folder and its path below
     that root: one that does not match is refused, and every other entry is restored."""
@@ -393,10 +393,11 @@ def test_a_manifest_entry_that_does_not_match_its_roots_is_refused_and_the_other
     doc = json.loads(manifest.read_text())
     first, second = doc["entries"]
     elsewhere = tmp_path / "elsewhere.png"
+    # (widened to tmp_path, not "/": undo locks its roots, and "/" met every other test's lock)
     for roots, entries in (
-        (["/"], doc["entries"]),  # widened: every absolute path inside it
+        ([str(tmp_path)], doc["entries"]),  # widened: the files and elsewhere.png inside it
         (doc["roots"], [{**first, "path": str(elsewhere)}, second]),  # outside the roots
-        (["/", *doc["roots"]], [{**first, "path": str(elsewhere)}, second]),
+        ([str(tmp_path), *doc["roots"]], [{**first, "path": str(elsewhere)}, second]),
         (doc["roots"], [{**first, "path": first["path"] + "\x00x"}, second]),
         (doc["roots"], [{**first, "stored": first["stored"] + "\x00x"}, second]),
     ):
