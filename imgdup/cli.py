@@ -218,7 +218,7 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
         if fmt == "json":
             doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
                    "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
-            sys.stdout.write(_json_out(to_json_text({"undo": doc})))
+            _write_out(_json_out(to_json_text({"undo": doc})))
         else:
             print(f"restored {restored}, {in_place} already in place, {plural(problems, 'problem')}")
         sys.stdout.flush()
@@ -347,7 +347,7 @@ def _run_apply(args: argparse.Namespace) -> int:
     removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
     try:
         if args.format == "json":
-            sys.stdout.write(_json_out(to_json_text({"removal": _removal_doc(removal)})))
+            _write_out(_json_out(to_json_text({"removal": _removal_doc(removal)})))
         else:
             _print_removal(removal)
         sys.stdout.flush()
@@ -498,11 +498,9 @@ def _run_scan(args: argparse.Namespace) -> int:
             doc = to_document(result)
             if removal:
                 doc["removal"] = _removal_doc(removal)
-            sys.stdout.write(_json_out(to_json_text(doc)))
+            _write_out(_json_out(to_json_text(doc)))
         else:
-            sys.stdout.write(
-                format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0)
-            )
+            _write_out(format_text(result, removed=removal is not None, skipped=len(removal.skipped) if removal else 0))
             if removal is None:
                 if result.summary.to_remove:
                     print("dry run: nothing was changed (add --remove 1 to act)")
@@ -646,6 +644,23 @@ def _escape_what_streams_cannot_hold() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             stream.reconfigure(errors="backslashreplace")
+
+
+def _write_out(text: str) -> None:
+    """``text`` on stdout, all of it or BrokenPipeError. A reader that leaves while a long write
+    is blocked on a full pipe gets part of it, and the kernel reports that part as written:
+    Python's buffered stdout then said nothing, and a removal whose report was cut so gave no
+    manifest and no undo command (QA pass 33). Written here in a loop, the next write meets the
+    closed pipe. A stdout that is no file (a test's capture) is written as it is."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _json_out(text: str) -> str:

@@ -603,3 +603,31 @@ def test_a_damaged_tiff_leaves_only_its_own_failure_line_on_stderr(tmp_path: Pat
     assert run.returncode == 3, run.stderr
     assert run.stderr.splitlines() == ["imgdup: 1 file could not be read (listed above)"], run.stderr
     assert any(line.startswith("failed") and "bad.tif" in line for line in run.stdout.splitlines()), run.stdout
+
+
+def test_a_reader_that_leaves_in_the_middle_of_a_long_output_is_noticed(tmp_path: Path) -> None:
+    """``imgdup -d D -r 1 --format json | head -c 100``: the reader left while the JSON (one write
+    of ~200 KB) was half in the pipe; the kernel wrote part of it and Python said nothing, so
+    the run said "(in the JSON)" of a JSON nobody got and gave no manifest and no undo command
+    for the files it had moved (QA pass 33)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(150):
+        photo(k).resize((48, 36)).save(data / f"{k:03d}.png")
+        shutil.copyfile(data / f"{k:03d}.png", data / f"{k:03d}-copy.png")
+    (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    for fmt in ("json", "text"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imgdup", "-d", str(data), "-r", "1", "--format", fmt, "--no-cache",
+             "--no-progress", "-j", "1", "--quarantine", str(tmp_path / f"q-{fmt}")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        assert len(proc.stdout.read(100)) == 100  # the output has begun: more than a pipe holds is on its way
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 3, err
+        assert "output closed by its reader" in err and "imgdup --undo" in err, err
+        assert "(not shown: the output was closed by its reader)" in err.splitlines()[-1]
+        assert "Traceback" not in err
+        assert imgdup.undo(next((tmp_path / f"q-{fmt}").glob("*/manifest.json"))).restored
