@@ -211,6 +211,9 @@ class HashCache:
         try:
             folder = os.path.dirname(os.path.abspath(self.path))
             _refuse_a_file_above(folder)
+            if os.path.isdir(self.path):  # it said "unable to open database file" (QA pass 33)
+                suggested = os.path.join(self.path, "hashes.sqlite3")
+                raise _Unusable(f"it is a folder: give the path of a file in it, such as {suggested}")
             os.makedirs(folder, exist_ok=True)
             try:
                 self._db = self._open()

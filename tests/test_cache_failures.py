@@ -95,6 +95,20 @@ def test_a_cache_under_a_file_says_that_file_is_no_folder(tmp_path: Path, caplog
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_a_cache_path_that_is_a_folder_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``--cache some/folder``: the warning said "unable to open database file" (QA pass 33)."""
+    root = make_tree(tmp_path / "data", 2, 10)
+    cache = tmp_path / "caches"
+    cache.mkdir()
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        assert scan(root, cache).summary.clusters == 1
+    assert cache_warnings(caplog) == [
+        f"cannot use the hash cache {cache} (it is a folder: give the path of a file in it, such as"
+        f" {cache / 'hashes.sqlite3'}); continuing without it"
+    ]
+    assert list(cache.iterdir()) == []
+
+
 def test_healthy_cache_in_a_read_only_folder_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = make_tree(tmp_path / "data", 5, 20)
     with tmpfs(tmp_path / "fs", "1m") as folder:
