@@ -889,7 +889,7 @@ def _undo_one(
     run_dir: str,
     back: dict[tuple[int, int], tuple[str, str]],
     partials: dict[tuple[int, int], list[str]],
-    held: Callable[[str, str], tuple[str, bool] | None] = lambda _path, _digest: None,
+    held: Callable[[str, str], tuple[str, bool] | None],
 ) -> str:
     """Restore one entry: returns "restored", "in place", or the reason it was not restored.
     ``held`` says which other run of the quarantine holds a file (:func:`_runs_holding`)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import remove
 from .cache import HashCache
-from .errors import PlanError, StrOrBytesPath, UsageError, check_bool, path_arg, plain_number
+from .errors import PlanError, StrOrBytesPath, UsageError, check_bool, check_cache_name, path_arg, plain_number
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
 from .hashing import CHANGED_REASON, settings_key
@@ -306,8 +306,8 @@ def apply(
         raise UsageError(f"jobs must be a whole number of worker processes, at least 1, got {jobs!r}")  # as a scan
     quarantine = None if quarantine is None else path_arg("quarantine", quarantine)  # before the hashing
     cache = None if cache is None else path_arg("cache", cache)
-    if cache == "":  # read as no file at all: every file hashed again, silently
-        raise UsageError("cache='' names no file: give the path of a SQLite file, or cache=None for no cache")
+    if cache is not None:
+        check_cache_name(cache)
     if isinstance(plan, dict):
         plan = parse_plan(plan)  # a report document edited in Python, as a plan file holds it
     elif not isinstance(plan, Plan):

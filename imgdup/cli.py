@@ -369,8 +369,10 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
 
     def roots() -> tuple[str, ...]:  # only when a local output needs them (-d may name s3:// URLs)
         # -d may name an image file, taken as a listed one (as the scan does; here it was "not a directory")
+        from .kernels import is_remote
+
         # (an object-store input holds no local folder: it said "not a directory: s3://..." of one)
-        given = [d for d in (*(args.dataset or ()), *args.reference) if "://" not in d or d.startswith("file://")]
+        given = [d for d in (*(args.dataset or ()), *args.reference) if not is_remote(d)]
         if args.engine == "dask":  # a .csv/.parquet list: its files' folders are scanned, not the list's own
             given = _local_files_of_lists(given)
         listed = [*(d for d in given if os.path.isfile(d)), *files]

@@ -49,6 +49,13 @@ def path_arg(name: str, value: object) -> str:
     raise UsageError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
 
 
+def check_cache_name(cache: str) -> None:
+    """Refuse an empty cache path: SQLite reads "" as a private temporary database, so nothing
+    was cached and nothing said (QA pass 33)."""
+    if not cache:
+        raise UsageError("cache='' names no file: give the path of a SQLite file, or cache=None for no cache")
+
+
 def check_workers(jobs: object, timeout: object) -> None:
     """Refuse a report writer's ``jobs`` (None: every core) and ``timeout`` as a scan refuses them:
     a timeout of 0 or below timed every thumbnail out at once and wrote the page without

@@ -16,7 +16,7 @@ from . import quality as quality_mod
 from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
-from .errors import StrOrBytesPath, UsageError, check_bool, plain_number
+from .errors import StrOrBytesPath, UsageError, check_bool, check_cache_name, plain_number
 from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
@@ -111,9 +111,10 @@ def cache_and_progress(cache: StrOrBytesPath | None, progress: object) -> str | 
         raise UsageError(f"cache must be the path of a SQLite file or None, got {_short(cache)}")
     if progress is not None and not callable(progress):
         raise UsageError(f"progress must be a function progress(stage, done, total) or None, got {_short(progress)}")
-    if cache is not None and not os.fsdecode(cache):  # SQLite read "" as a private temporary database
-        raise UsageError("cache='' names no file: give the path of a SQLite file, or cache=None for no cache")
-    return None if cache is None else os.fsdecode(cache)
+    if cache is None:
+        return None
+    check_cache_name(os.fsdecode(cache))
+    return os.fsdecode(cache)
 
 
 def _short(value: object) -> str:
