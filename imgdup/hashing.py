@@ -170,7 +170,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 27  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 28  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -198,6 +198,8 @@ HASH_VERSION = 27  # 2: 2x enlargements detected by the quality check; 3: every 
 # 26: 24's rule with --regions on dhash, ahash and whash too (a chart's blank box is no framed picture)
 # 27: the lattice test counts each distinct block once (quality.distinct_rows: a pattern's repeated blocks fitted
 #     a coarse lattice by chance, and its lossless original was ranked as that quality)
+# 28: traits: the EXIF orientation a file is shown with (of files with identical pixels, one whose tag turns them
+#     is kept over a copy stripped of the tag)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -860,6 +862,7 @@ def _load_first_frame(
             transparent=transparent,
             subsampling=subsampling,
             icc=icc,
+            orientation=int(orientation) if orientation in range(2, 9) else 1,
         )
         return img, width, height, frames, traits, measured, chroma
 

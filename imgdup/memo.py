@@ -42,8 +42,9 @@ _ACTIONS = {a.value: a for a in Action}
 # image agrees closely is not asked its content box (regions.TURNED_SAME_SHARE): remembered
 # clusters may miss a link. 18: of two copies that went through one coarser JPEG quality, the one
 # stored losslessly wins (it was path order). 19: a flat drawing's lossless nearest-neighbour enlargement is
-# one (its exact repeats; quality._exact_repeats).
-DECISIONS = 19
+# one (its exact repeats; quality._exact_repeats). 20: a lossless file above a q100 JPEG; a copy that went
+# through a coarser JPEG has that JPEG's chroma and 8 bits whatever its header says (QA pass 34).
+DECISIONS = 20
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

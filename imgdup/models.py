@@ -181,6 +181,8 @@ class Traits:
     another file.
     ``icc``: the file embeds a colour profile (ICC), which says what its pixel values mean: a copy
     with the same values and no profile shows other colours in a colour-managed viewer.
+    ``orientation``: the EXIF orientation (1-8) the stored pixels are shown with, 1 when they are
+    shown as stored: a copy stripped of the tag holds the same pixels and shows them turned.
     """
 
     intact: bool = True
@@ -195,6 +197,7 @@ class Traits:
     transparent: bool = False
     subsampling: int | None = None
     icc: bool = False
+    orientation: int = 1
 
 
 @_direct_init

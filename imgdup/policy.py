@@ -110,11 +110,17 @@ def _has_profile(r: ImageRecord) -> bool:
     return r.traits is not None and r.traits.icc
 
 
-def _twin_rank(r: ImageRecord) -> tuple[bool, int, str]:
+def _turned(r: ImageRecord) -> bool:
+    return r.traits is not None and r.traits.orientation != 1
+
+
+def _twin_rank(r: ImageRecord) -> tuple[bool, bool, int, str]:
     """Among files with identical pixels (transparency alike: :func:`_twin_key`): one that embeds
     a colour profile first (a copy stripped of it, smaller by the profile, was kept, and shows
-    other colours where the profile is not sRGB), then the smallest, then path order."""
-    return not _has_profile(r), r.entry.size, r.path
+    other colours where the profile is not sRGB), then one whose EXIF orientation turns them (a
+    copy stripped of the tag shows the picture sideways: with --rotations it was kept as the
+    smaller), then the smallest, then path order."""
+    return not _has_profile(r), not _turned(r), r.entry.size, r.path
 
 
 def _smallest_of_twins(records: Sequence[ImageRecord]) -> list[ImageRecord]:
@@ -141,12 +147,13 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     of a scan, holds part of it), not an enlargement of a sibling, no added frame (its pixels
     are not picture), most pixels, then at equal resolution the least processed (no edit or
     overlay, not blurred, not filtered (noise, sharpening: :func:`imgdup.quality.processed`),
-    highest effective JPEG quality, most bits per sample, transparency kept, most colour samples
-    (chroma subsampling), not re-encoded from a coarser one, and of two that were, the one stored
-    losslessly: it holds that coarser picture exactly, where a lossy re-save added a loss of its own)."""
+    highest effective JPEG quality, stored losslessly (above a q100 JPEG), most bits per sample,
+    transparency kept, most colour samples (chroma subsampling), not re-encoded from a coarser one,
+    and of two that were, the one stored losslessly: it holds that coarser picture exactly, where a
+    lossy re-save added a loss of its own)."""
     return (
         a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, a.processed,
-        -a.quality,
+        -a.quality, not a.lossless,
         -a.bits, not a.transparent, a.subsampled, a.reencoded_from is not None, _resaved_lossily(a, r),
     )  # fmt: skip
 
@@ -194,18 +201,21 @@ def _quality_reason(
         return "not filtered (another copy is no plain re-encode of the picture the others share: noise or sharpening)"
     finer = max((o.quality for o in set_aside if o.processed), default=0)
     if not a.processed and finer > a.quality:
-        copy = "a lossless copy" if finer == 100 else f"a q{finer} copy"
+        lossless = any(o.lossless for o in set_aside if o.processed and o.quality == finer)
+        copy = "a lossless copy" if lossless else f"a q{finer} copy"
         return (
             f"not filtered ({copy} of its size is no plain re-encode of the picture the others share:"
             " noise or sharpening)"
         )
     if a.quality != b.quality:
         theirs = _quality_words(b, s)
-        if a.quality == 100:  # q0: a format whose quality is not known (GIF, a palette file)
+        if a.lossless:  # q0: a format whose quality is not known (GIF, a palette file)
             return f"lossless (vs {theirs})" if b.quality else "lossless (vs a lossy copy of unknown quality)"
         if a.reencoded_from is None and quality.unknown_quality(r):
             return f"{_quality_words(a, r)} (vs {theirs})"
         return f"highest JPEG quality (q{a.quality} vs {theirs})" if b.quality else f"JPEG quality q{a.quality}"
+    if a.lossless != b.lossless:  # a q100 JPEG rounds what it stores
+        return f"lossless (vs {_quality_words(b, s)})"
     if a.bits != b.bits:
         return f"more bits per sample ({a.bits} vs {b.bits})"
     if a.transparent != b.transparent:
@@ -256,6 +266,8 @@ def choose_keeper(
             return best, "first in path order"
         if _has_profile(best) and not all(_has_profile(r) for r in records):
             return best, "colour profile (the others hold its pixels without the profile that says what they mean)"
+        if _turned(best) and not all(_turned(r) for r in records):
+            return best, "EXIF orientation (the others hold its pixels without the tag that says how to turn them)"
         if sum(r.entry.size == best.entry.size for r in records) > 1:
             # a size shared by another twin: path order decided (it read "smallest")
             if all(r.entry.size == best.entry.size for r in records):

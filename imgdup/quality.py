@@ -899,6 +899,7 @@ class Assessment:
     blurred: bool = False
     processed: bool = False  # a filtered copy of the picture its same-size siblings agree on
     quality: int = 0  # effective quality 0-100: JPEG quality, capped by the lattice it sits on
+    lossless: bool = False  # quality 100 as stored exactly, not a q100 JPEG (which rounds): above it
     reencoded_from: int | None = None  # the coarser quality its pixels went through
     recoloured: bool = False  # the edit is a change of colours (then ``edited`` too)
     bits: int = 8  # bits per sample as stored (16 for a 16-bit scan, 1 for a black-and-white copy)
@@ -950,7 +951,9 @@ def chroma_subsampling(r: ImageRecord, through: int | None) -> int:
         # rule leaves alone, was kept over its 4:2:0 original: accuracy benchmark, seed 1).
         return 4
     if t.subsampling is not None:
-        return t.subsampling
+        # A copy whose pixels went through a coarser JPEG holds that JPEG's chroma, whatever its
+        # own header says (a 4:4:4 q95 re-encode of a 4:2:0 camera file won "more colour samples").
+        return t.subsampling if through is None else max(t.subsampling, 4)
     return 4 if unknown_quality(r) or through is not None else 1
 
 
@@ -1113,8 +1116,10 @@ def assess(
                 blurred=blurred[i],
                 processed=filtered[i],
                 quality=q,
+                lossless=q == 100 and fit is None and r.traits is not None and r.traits.lossless,
                 reencoded_from=fit,
-                bits=bits_per_sample(r.traits.mode) if r.traits is not None else 8,
+                # a 16-bit copy of a JPEG's decode (every sample v * 257) holds 8 bits of picture
+                bits=min(bits_per_sample(r.traits.mode) if r.traits is not None else 8, 8 if fit is not None else 32),
                 transparent=r.traits is not None and r.traits.transparent,
                 subsampled=chroma_subsampling(r, fit),
             )
@@ -1218,7 +1223,7 @@ def _enlarged_with_the_cleanest(
     tier's best JPEG kept a smaller copy over the source in 1-3 clusters per seed (a soft
     photo's q92 re-encode is an enlargement by the noise test while its q75 source is not, and
     an EXIF-rotated re-encode's effective quality can stay above its source's)."""
-    if not any(v.quality == 100 and _spectrum(r) for r, v in zip(members, verdicts)):
+    if not any(v.lossless and _spectrum(r) for r, v in zip(members, verdicts)):
         return verdicts  # the common case: no measured lossless original, nothing to pass on
     out = list(verdicts)
     for own in sizes:
@@ -1226,12 +1231,12 @@ def _enlarged_with_the_cleanest(
         lossless = [
             i
             for i in tier
-            if verdicts[i].quality == 100 and _spectrum(members[i]) and not (verdicts[i].edited or verdicts[i].blurred)
+            if verdicts[i].lossless and _spectrum(members[i]) and not (verdicts[i].edited or verdicts[i].blurred)
         ]
         scales = sibling_scales(own, sizes)
         if lossless and all(verdicts[i].enlarged and _bare(members[i], scales) for i in lossless):
             for i in tier:
-                if verdicts[i].quality < 100 and not out[i].enlarged:
+                if not verdicts[i].lossless and not out[i].enlarged:
                     out[i] = replace(out[i], enlarged=True)
     return out
 

@@ -6,6 +6,7 @@ Each case names its copies so that path order would keep the wrong file.
 from __future__ import annotations
 
 import io
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -456,3 +457,69 @@ def test_a_grayscale_copy_of_a_nearly_grey_photo_gains_nothing_by_chroma_subsamp
     assert 1.5 <= original.traits.colourfulness < 3.0
     (cluster,) = result.clusters
     assert Path(cluster.keep.path).name == "z_original.jpg", cluster.keep_reason
+
+
+# QA pass 34: copies the accuracy benchmark does not make.
+
+
+def test_a_444_reencode_of_a_420_original_gains_no_colour_samples(dogs: Path, tmp_path: Path) -> None:
+    """A camera file (q75, 4:2:0) and its q95 re-encode saved with full chroma (4:4:4, what
+    Photoshop's and GIMP's highest settings write): the copy's colours went through the
+    original's 4:2:0 planes, yet its own header won "more colour samples" over the original."""
+    shutil.copyfile(dogs / "00000005.jpg", tmp_path / "z_original.jpg")
+    decoded(tmp_path / "z_original.jpg").save(tmp_path / "a_q95_444.jpg", quality=95, subsampling=0)
+    assert keeper(tmp_path) == ("z_original.jpg", "not a re-encode (another copy went through q75)")
+
+
+def test_a_lossless_master_is_kept_over_its_q100_jpeg(tmp_path: Path) -> None:
+    """A q100 JPEG is lossy (DCT rounding, YCbCr): it ranked equal to the lossless PNG it was made
+    from, so path order kept the JPEG."""
+    img = detailed(6)
+    img.save(tmp_path / "z_master.png")
+    img.save(tmp_path / "a_q100.jpg", quality=100, subsampling=0)
+    assert keeper(tmp_path) == ("z_master.png", "lossless (vs q100)")
+
+
+def test_a_kept_q100_jpeg_is_not_called_lossless(tmp_path: Path) -> None:
+    img = detailed(7)
+    for q in (85, 95, 100):
+        img.save(tmp_path / f"q{q}.jpg", quality=q)
+    assert keeper(tmp_path) == ("q100.jpg", "highest JPEG quality (q100 vs q95)")
+
+
+def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF segment holding ``orientation`` after its start marker (pixels untouched)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = exif.tobytes()
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def test_a_file_whose_orientation_tag_was_stripped_is_no_twin_of_it(dogs: Path, tmp_path: Path) -> None:
+    """With --rotations a camera file tagged "turn 90 degrees to show" (EXIF orientation 6) and the
+    same file stripped of its EXIF (it shows sideways) match; they hold the same stored pixels,
+    and the stripped one, smaller by the tag, was kept as "smallest of the files with identical
+    pixels". They do not show the same picture: the tagged file is kept, and the cache remembers
+    the orientation (a warm run keeps the same file)."""
+    stripped = (dogs / "00000007.jpg").read_bytes()
+    (tmp_path / "a_stripped.jpg").write_bytes(stripped)
+    (tmp_path / "z_tagged.jpg").write_bytes(_with_orientation(stripped, 6))
+    expected = (
+        "z_tagged.jpg",
+        "EXIF orientation (the others hold its pixels without the tag that says how to turn them)",
+    )
+    cache = tmp_path.parent / f"{tmp_path.name}.sqlite3"
+    for _run in range(2):
+        result = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, rotations=True, cache=cache)
+        (cluster,) = result.clusters
+        assert (Path(cluster.keep.path).name, cluster.keep_reason) == expected
+    assert result.summary.from_cache == 2
+
+
+def test_a_16_bit_png_of_a_jpeg_decode_claims_no_more_bits(dogs: Path, tmp_path: Path) -> None:
+    """A 16-bit RGB PNG made from an 8-bit camera JPEG (every sample v * 257) holds the JPEG's
+    picture and nothing more: it won "more bits per sample (16 vs 8)" over its original."""
+    shutil.copyfile(dogs / "00000012.jpg", tmp_path / "z_original.jpg")
+    rgb = np.asarray(decoded(tmp_path / "z_original.jpg"), dtype=np.uint16) * 257
+    png_16bit_rgb(tmp_path / "a_16bit.png", rgb)
+    assert keeper(tmp_path) == ("z_original.jpg", "not a re-encode (another copy went through q75)")
