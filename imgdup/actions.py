@@ -739,6 +739,24 @@ def _plain_path(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value) and "\x00" not in value and os.path.normpath(value) == value
 
 
+def _manifests_in(folder: str) -> str:
+    """The undo command for a folder given instead of its manifest (tab completion stops at the
+    folder): a run folder's own manifest, or a quarantine's newest run's and how many it holds."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        if os.path.isdir(folder):
+            own = os.path.join(folder, "manifest.json")
+            found = [own] if os.path.isfile(own) else [
+                os.path.join(folder, e.name, "manifest.json") for e in os.scandir(folder)
+                if e.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(folder, e.name, "manifest.json"))
+            ]  # fmt: skip
+    if not found:
+        return "imgdup --undo QUARANTINE/RUN/manifest.json"
+    newest = max(found)  # run folders are named by their start time
+    more = f"; it holds {len(found)} runs, this is the newest" if len(found) > 1 else ""
+    return f"imgdup --undo {shlex.quote(newest)}{more}"
+
+
 def undo(manifest: StrOrBytesPath) -> UndoResult:
     """Put every quarantined file back where it was, byte-identical; never deletes or
     overwrites anything of yours.
@@ -761,7 +779,7 @@ def undo(manifest: StrOrBytesPath) -> UndoResult:
         if not stat.S_ISREG(os.stat(manifest).st_mode):
             raise ManifestError(
                 f"{os.fspath(manifest)} is not a regular file: undo reads the manifest in its own run folder, "
-                "beside the quarantined files (imgdup --undo QUARANTINE/RUN/manifest.json); nothing was restored"
+                f"beside the quarantined files ({_manifests_in(os.fsdecode(manifest))}); nothing was restored"
             )
     doc = read_manifest(manifest)
     if doc.get("host") != platform.node() and not _same_folders(doc):

@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(f"{h} {t}" for h, t in DEFAULT_THRESHOLDS.items()) + ", scaled to other sizes",
     )  # fmt: skip
     p.add_argument(
-        "-r", "--remove", type=int, choices=(0, 1), default=0, help="1 = prune each cluster to its kept file"
-    )
+        "-r", "--remove", type=int, choices=(0, 1), default=0,
+        help="1 = prune each cluster to its kept file (default 0: a dry run)",
+    )  # fmt: skip
     p.add_argument("--hash", choices=ALGORITHMS, default="phash", help="perceptual hash (default phash)")
     p.add_argument(
         "--hash-size", type=int, default=8, metavar="N",
@@ -127,12 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also match copies with borders, letterboxes, captions, frames, small rotations and crops "
         "(default: on with phash)",
     )
-    p.add_argument("--decode", choices=DECODE_MODES, default="draft", help="JPEG decode: draft = reduced (fast)")
+    p.add_argument(
+        "--decode", choices=DECODE_MODES, default="draft", help="JPEG decode: draft = reduced (fast; default)"
+    )
     p.add_argument(
         "--keep", default=",".join(DEFAULT_KEEP),
         help=f"ordered keep policy, comma-separated from {', '.join(KEEP_RULES)} (default {','.join(DEFAULT_KEEP)})",
     )  # fmt: skip
-    p.add_argument("--index", choices=index.BACKENDS, default="auto", help="near-duplicate search backend")
+    p.add_argument(
+        "--index", choices=index.BACKENDS, default="auto", help="near-duplicate search backend (default auto)"
+    )
     p.add_argument(
         "-j",
         "--jobs",
@@ -157,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="FILE", action="append", default=[],
         help="also write the result as JSON (.json), CSV (.csv) or HTML (.html); repeat for several formats",
     )  # fmt: skip
-    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout (default text)")
     p.add_argument("--montage", metavar="DIR", help="write one labelled PNG contact sheet per cluster into DIR")
     p.add_argument("--quarantine", metavar="DIR", help="where --remove 1 moves files (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="with --remove 1: delete instead of moving (no undo)")
@@ -167,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove what a saved JSON report or a plan exported from the HTML report marks 'remove' "
         "(also: imgdup apply PLAN); every file is re-checked first",
     )  # fmt: skip
-    p.add_argument("--engine", choices=("local", "dask"), default="local", help="who hashes and searches")
+    p.add_argument(
+        "--engine", choices=("local", "dask"), default="local", help="who hashes and searches (default local)"
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: scheduler (default: a local cluster)")
     p.add_argument("--tables", metavar="DIR_OR_URL", help="with --engine dask: write Parquet tables there")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -186,7 +193,7 @@ def _apply_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", help="the plan: a --report FILE.json or the JSON exported from the HTML report")
     p.add_argument("--quarantine", metavar="DIR", help="where files are moved (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout (default text)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for re-hashing (default: all cores)")
     p.add_argument("--cache", metavar="PATH", default=None, help="hash cache to read hashes from (default: the scan's)")
     p.add_argument("--no-cache", action="store_true", help="hash every file of the plan again")
@@ -573,7 +580,9 @@ def _scan_dask(
     try:
         from .engine import dask as dask_engine  # dask is an optional extra
     except ImportError as exc:
-        raise UsageError(f"--engine dask needs the dask extra: pip install 'imgdup-ml[dask]' ({exc})") from None
+        raise UsageError(
+            f"--engine dask needs the dask extra: pip install 'dask[distributed]' pyarrow fsspec ({exc})"
+        ) from None
     with dask_engine.connect(scheduler, jobs=jobs) as client:
         if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)

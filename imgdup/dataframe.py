@@ -23,14 +23,13 @@ def _exact_text(values: list[object]) -> bool:
 def to_dataframe(result: ScanResult) -> Any:
     """``pandas.DataFrame`` of :meth:`ScanResult.to_records` (one row per cluster member).
 
-    pandas is imported here, never by the rest of imgdup: install it with
-    ``pip install 'imgdup-ml[pandas]'``.
+    pandas is imported here, never by the rest of imgdup: install it (imgdup's pandas extra).
     """
     check_result("to_dataframe", result)
     try:
         import pandas
     except ImportError:
-        raise ImgdupError("to_dataframe needs pandas: pip install 'imgdup-ml[pandas]'") from None
+        raise ImgdupError("to_dataframe needs pandas: pip install pandas, imgdup's pandas extra") from None
     rows = result.to_records()
     columns = list(RECORD_COLUMNS)
     # pandas 3 with pyarrow (as in every Hugging Face datasets environment) stores text as Arrow

@@ -72,7 +72,7 @@ def load_decoders() -> None:
 
 # Formats of the ISO base media file family (a ``ftyp`` box at byte 4), read only where this
 # installation can: AVIF by Pillow's own plugin when Pillow was built with libavif, HEIC/HEIF
-# by the optional pillow-heif package (``pip install 'imgdup-ml[heic]'``).
+# by the optional pillow-heif package (imgdup's heic extra).
 _ISOBMFF_EXTENSIONS = {".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
 
 
@@ -107,7 +107,9 @@ def _formats_for(source: str | io.BytesIO) -> tuple[str, ...]:
 
 
 _UNIDENTIFIED = "not an image Pillow can identify (or a format imgdup does not open)"
-_WITHOUT_HEIF = "HEIC/HEIF image: not read without the optional pillow-heif package (pip install 'imgdup-ml[heic]')"
+_WITHOUT_HEIF = (
+    "HEIC/HEIF image: not read without the optional pillow-heif package (pip install pillow-heif, imgdup's heic extra)"
+)
 _WITHOUT_AVIF = "AVIF image: this Pillow was built without AVIF support (see PIL.features.check('avif'))"
 
 

@@ -67,7 +67,7 @@ class HashSettings:
         if self.decode not in DECODE_MODES:
             raise ValueError(f"unknown decode mode {self.decode!r}; choose one of {', '.join(DECODE_MODES)}")
         if not 4 <= self.hash_size <= 32 or self.hash_size & (self.hash_size - 1):
-            raise ValueError("hash_size must be a power of two between 4 and 32")
+            raise ValueError(f"hash_size must be a power of two from 4 to 32 (4, 8, 16, 32), got {self.hash_size}")
 
     @property
     def bits(self) -> int:

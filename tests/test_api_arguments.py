@@ -242,3 +242,11 @@ def test_a_list_file_given_as_files_is_refused_with_how_to_read_it(pair: Path, t
 def test_a_folder_given_as_files_is_refused_with_where_it_goes(pair: Path) -> None:
     with pytest.raises(imgdup.UsageError, match=r"is a folder: folders go to roots \(the first argument\)"):
         imgdup.find_duplicates(files=pair, jobs=1)  # it scanned nothing: "not a regular file" in result.skipped
+
+
+@pytest.mark.parametrize("size", [12, 64])
+def test_a_hash_size_that_is_no_power_of_two_in_range_is_named_with_its_value(pair: Path, size: int) -> None:
+    """As every other option's message does (``threshold ..., got 65``): it said only "hash_size
+    must be a power of two between 4 and 32", without the value given (QA pass 34)."""
+    with pytest.raises(imgdup.UsageError, match=rf"hash_size must be a power of two from 4 to 32 .*got {size}$"):
+        imgdup.find_duplicates(pair, hash_size=size, jobs=1)

@@ -86,6 +86,25 @@ def test_the_undo_command_shown_runs_as_pasted(tmp_path: Path, capsys: pytest.Ca
     assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
 
 
+def test_undo_given_a_run_folder_or_a_quarantine_names_the_manifest_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tab completion stops at the folder: ``--undo Q/RUN/`` said only that it is no regular file,
+    with a pattern, though the folder holds exactly one manifest (QA pass 34)."""
+    data = tmp_path / "data"
+    _pair(data)
+    assert main(["-d", str(data), "--no-cache", "-q", "-j", "1", "--remove", "1"]) == 0
+    capsys.readouterr()
+    quarantine = tmp_path / "data.imgdup-quarantine"
+    (run,) = quarantine.iterdir()
+    for given in (run, quarantine):
+        assert main(["--undo", f"{given}/"]) == 1
+        err = capsys.readouterr().err
+        assert f"imgdup --undo {run / 'manifest.json'}" in err, err
+    assert main(["--undo", str(run / "manifest.json")]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 def test_the_undo_command_apply_suggests_for_a_manifest_runs_as_pasted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

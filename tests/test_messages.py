@@ -68,7 +68,8 @@ def isobmff(brand: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("name", "brand", "hint"), [
-    ("photo.heic", b"heic", "pip install 'imgdup-ml[heic]'"),
+    # the package itself: imgdup-ml is not on PyPI yet, so 'imgdup-ml[heic]' could not be installed
+    ("photo.heic", b"heic", "pip install pillow-heif"),
     ("photo.avif", b"avif", "without AVIF support"),
 ])  # fmt: skip
 def test_heic_and_avif_are_listed_with_how_to_enable_them(
@@ -87,7 +88,7 @@ def test_a_format_this_installation_cannot_read_is_not_cached_as_a_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The failure depends on the installation, not on the file: cached, it stood after
-    ``pip install 'imgdup-ml[heic]'``, as its own message advises (QA pass 9)."""
+    ``pip install pillow-heif``, as its own message advises (QA pass 9)."""
     path = tmp_path / "photo.heic"
     path.write_bytes(isobmff(b"heic"))
     monkeypatch.setattr(hashing, "optional_formats", lambda: ())
