@@ -26,7 +26,7 @@ import platform
 import shlex
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from .discover import normalise_roots
@@ -101,10 +101,16 @@ def _identity(entry: FileEntry) -> Identity:
 
 
 def _check_unchanged(
-    path: str, root: str, entry: FileEntry, digest: str, earlier: Callable[[str, str], str | None] | None = None
+    path: str,
+    root: str,
+    entry: FileEntry,
+    digest: str,
+    earlier: Callable[[str, str], str | None] | None = None,
+    changed: dict[str, int] | None = None,
 ) -> str | None:
     """Why ``path`` is no longer the file that was scanned, or None if it still is. ``earlier``
-    says what an earlier removal did with a file that is gone (:func:`_earlier_removals`)."""
+    says what an earlier removal did with a file that is gone (:func:`_earlier_removals`);
+    ``changed`` gets the file's change time as it was read (see :func:`_kept_gone`)."""
     try:
         with anchored(path, root) as (dir_fd, name):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -114,8 +120,11 @@ def _check_unchanged(
                 return f"{path} changed since the scan (inode, size or modification time)"
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
             with os.fdopen(fd, "rb") as fh:
-                if _identity(entry).differs(os.fstat(fh.fileno())):
+                opened = os.fstat(fh.fileno())
+                if _identity(entry).differs(opened):
                     return f"{path} changed since the scan"
+                if changed is not None:  # before the read: a write while it is hashed shows later
+                    changed[path] = opened.st_ctime_ns
                 if sha256_stream(fh) != digest:
                     return f"{path} changed since the scan (content)"
     except FileNotFoundError:
@@ -597,8 +606,9 @@ def _act(
         # keeps several) a file is removed against the nearest kept one, which may be another.
         kept = [c.keep, *(m.record for m in c.members if m.action is Action.KEEP and m.record.path != c.keep.path)]
         problem = None
+        kept_ctime: dict[str, int] = {}
         for r in kept:
-            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest, earlier)
+            problem = problem or _check_unchanged(r.path, r.entry.root, r.entry, r.digest, earlier, kept_ctime)
         # A name to remove must not be a kept file itself, of this cluster or another (_kept_files).
         for m in c.removable:
             e = m.record.entry
@@ -630,7 +640,7 @@ def _act(
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
-            if gone := _kept_gone(kept):
+            if gone := _kept_gone(kept, kept_ctime):
                 log.info("cluster %d: stopped: %s", c.id, gone)
                 skipped.append(SkippedCluster(c.id, gone))
                 break
@@ -648,17 +658,19 @@ def _act(
                 break
 
 
-def _kept_gone(kept: list[ImageRecord]) -> str | None:
+def _kept_gone(kept: list[ImageRecord], ctime: Mapping[str, int]) -> str | None:
     """Why a cluster's kept files are no longer all there, looked at again before each file: a
     large cluster takes a while, and a kept file deleted after the cluster's check (another
     program, a user tidying up) did not stop it; with --permanent every copy went after it, the
-    picture gone. One lstat per kept file; the full check (content, folders) ran at the start."""
+    picture gone. One lstat per kept file; the full check (content, folders) ran at the start,
+    and ``ctime`` holds each kept file's change time then: a file rewritten in place with its
+    size and modification time put back (``rsync --inplace -t``) changes it, and no one can set it."""
     for r in kept:
         try:
             st = os.lstat(r.path)
         except OSError:
             return f"{r.path} (a kept file) is gone; the others were left"
-        if _identity(r.entry).differs(st):
+        if _identity(r.entry).differs(st) or st.st_ctime_ns != ctime.get(r.path, st.st_ctime_ns):
             return f"{r.path} (a kept file) changed; the others were left"
     return None
 

@@ -1197,6 +1197,43 @@ def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
     assert sorted(os.listdir(root)) == ["copy1.png", "copy2.png"]
 
 
+def test_a_kept_file_rewritten_in_place_with_its_time_put_back_stops_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rsync --inplace -t`` (or an editor that keeps timestamps) writes another picture into the
+    kept file while its cluster is removed: same inode, same size, modification time put back.
+    The look before each file compared only those, and with --permanent every copy was deleted,
+    the picture gone (QA pass 34). The change time, which no one can set, gives it away."""
+    root = tmp_path / "data"
+    save_png(68, root / "a-keep.png")
+    for n in range(3):
+        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    other = tmp_path / "other.png"
+    save_png(69, other)
+    keep = root / "a-keep.png"
+    real = actions._move_one
+    moved: list[str] = []
+
+    def then_keeper_rewritten(path: str, *a: Any) -> None:
+        real(path, *a)
+        moved.append(path)
+        if len(moved) == 1:
+            st = keep.stat()
+            data = other.read_bytes()[: st.st_size].ljust(st.st_size, b"\0")
+            with open(keep, "r+b") as fh:  # in place: the inode and size stay
+                fh.write(data)
+            os.utime(keep, ns=(st.st_atime_ns, st.st_mtime_ns))
+            assert (keep.stat().st_ino, keep.stat().st_size, keep.stat().st_mtime_ns) == (
+                st.st_ino, st.st_size, st.st_mtime_ns
+            )  # fmt: skip
+
+    monkeypatch.setattr(actions, "_move_one", then_keeper_rewritten)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), permanent=True)
+    assert len(done.removed) == 1 and len(moved) == 1
+    assert [s.reason for s in done.skipped] == [f"{keep} (a kept file) changed; the others were left"]
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy1.png", "copy2.png"]
+
+
 def test_undo_where_the_machine_has_another_name_but_the_same_folders_restores(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
