@@ -231,6 +231,12 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_closed(None)
+    except OSError as exc:  # a full disk, an I/O error: the restore is done, and said here
+        _stdout_closed(None, exc)
+        print(
+            f"imgdup: restored {restored}, {in_place} already in place, {plural(problems, 'problem')}", file=sys.stderr
+        )
+        return EXIT_ERROR
     return EXIT_PARTIAL if res.problems else EXIT_OK
 
 
@@ -303,25 +309,34 @@ def _interrupted_after(removal: RemovalResult | None) -> KeyboardInterrupt:
     return KeyboardInterrupt()
 
 
-def _listed_where(fmt: str, closed: bool) -> str:
+_CLOSED = "closed by its reader"
+
+
+def _listed_where(fmt: str, lost: str | None) -> str:
     """Where the closing line's problems are listed: never "listed above" when the reader of
-    stdout left before the listing reached it (``imgdup -d D | head`` said so)."""
-    if closed:
-        return "not shown: the output was closed by its reader"
+    stdout left before the listing reached it (``imgdup -d D | head`` said so) or it could not be
+    written (``lost``: how the output was lost)."""
+    if lost:
+        return f"not shown: the output was {lost}"
     return "listed above" if fmt == "text" else "in the JSON"
 
 
-def _stdout_closed(removal: RemovalResult | None) -> None:
+def _stdout_closed(removal: RemovalResult | None, failed: OSError | None = None) -> None:
     """The reader of stdout left early (``imgdup ... | head``): the run itself is done, so its
     exit code stands, and what a removal did is said on stderr (it read "error: Broken pipe",
-    exit 1, with no manifest). Later writes go nowhere instead of failing at exit."""
+    exit 1, with no manifest). Later writes go nowhere instead of failing at exit. ``failed``: the
+    output could not be written (a full disk, an I/O error), an error said here, and what the
+    removal did with it (it said only "[Errno 28] No space left on device")."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+    if failed is not None:
+        print(f"imgdup: error: cannot write the output: {failed.strerror or failed}", file=sys.stderr)
     if removal is None or removal.manifest is None or not removal.removed:  # (nothing done: nothing to undo)
         return
     verb = "deleted" if removal.permanent else "moved to the quarantine"
-    print(f"imgdup: output closed by its reader; {_files_removed(removal)} {verb}", file=sys.stderr)
+    why = "output closed by its reader" if failed is None else "the output is lost"
+    print(f"imgdup: {why}; {_files_removed(removal)} {verb}", file=sys.stderr)
     print(f"imgdup: manifest: {display_path(removal.manifest)}", file=sys.stderr)
     if not removal.permanent:
         print(f"imgdup: undo with: imgdup --undo {_pasteable(removal.manifest)}", file=sys.stderr)
@@ -358,15 +373,20 @@ def _run_apply(args: argparse.Namespace) -> int:
         else:
             _print_removal(removal)
         sys.stdout.flush()
-        closed = False
+        lost = None
     except BrokenPipeError:
         _stdout_closed(removal)
-        closed = True
+        lost = _CLOSED
+    except OSError as exc:  # a full disk, an I/O error: what was done is said on stderr
+        _stdout_closed(removal, exc)
+        lost = f"lost ({exc.strerror or exc})"
     except KeyboardInterrupt:
         raise _interrupted_after(removal) from None
     if removal.skipped:  # the closing line a scan's removal prints too
-        where = _listed_where(args.format, closed)
+        where = _listed_where(args.format, lost)
         print(f"imgdup: {plural(len(removal.skipped), 'cluster')} skipped ({where})", file=sys.stderr)
+    if lost and lost != _CLOSED:
+        return EXIT_ERROR
     return EXIT_PARTIAL if removal.skipped else EXIT_OK
 
 
@@ -516,17 +536,20 @@ def _run_scan(args: argparse.Namespace) -> int:
             else:
                 _print_removal(removal)
         sys.stdout.flush()
-        closed = False
+        lost = None
     except BrokenPipeError:
         _stdout_closed(removal)
-        closed = True
+        lost = _CLOSED
+    except OSError as exc:  # a full disk, an I/O error: what was done is said on stderr
+        _stdout_closed(removal, exc)
+        lost = f"lost ({exc.strerror or exc})"
     except KeyboardInterrupt:
         raise _interrupted_after(removal) from None
     for path in args.report if not args.quiet else ():  # -q: only errors on stderr (QA pass 10)
         print(f"report written to {display_path(path)}", file=sys.stderr)
     partial = bool(result.failures or (removal and removal.skipped))
     if partial:  # said only when something went wrong: a clean run ends quietly
-        here = _listed_where(args.format, closed)
+        here = _listed_where(args.format, lost)
         # The reports are written before the removal: they list the unreadable files, never the
         # skipped clusters (it said "1 cluster skipped (listed in r.json)", which lists none).
         failed = f"listed in {', '.join(display_path(p) for p in args.report)}" if args.report else here
@@ -537,6 +560,8 @@ def _run_scan(args: argparse.Namespace) -> int:
             print(f"imgdup: {', '.join(what for what, _ in problems)} ({problems[0][1]})", file=sys.stderr)
         else:
             print(f"imgdup: {', '.join(f'{what} ({where})' for what, where in problems)}", file=sys.stderr)
+    if lost and lost != _CLOSED:  # the output is an error of its own: what was done is said above
+        return EXIT_ERROR
     return EXIT_PARTIAL if partial else EXIT_OK
 
 

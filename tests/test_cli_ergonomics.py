@@ -50,6 +50,35 @@ def test_a_closed_standard_stream_neither_crashes_nor_stops_the_work(tmp_path: P
     assert report.is_file() and sorted(p.name for p in data.iterdir()) == ["a.png"]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_output_that_cannot_be_written_after_a_removal_still_names_its_manifest(tmp_path: Path, fmt: str) -> None:
+    """stdout on a full disk (``> /dev/full``): the files were moved and the manifest written, but
+    the command said only "imgdup: error: [Errno 28] No space left on device", with no manifest
+    and no undo command; an undo so restored every file and said the same (QA pass 34)."""
+    data = tmp_path / "data"
+    _pair(data)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        with open("/dev/full", "w") as full:
+            return subprocess.run(
+                [sys.executable, "-m", "imgdup", *args, "--format", fmt], stdout=full, stderr=subprocess.PIPE,
+                text=True, timeout=120, check=False,
+            )  # fmt: skip
+
+    done = run("-d", str(data), "--no-cache", "-j", "1", "--remove", "1")
+    assert sorted(p.name for p in data.iterdir()) == ["a.png"]
+    assert done.returncode == 1, done.stderr
+    assert "cannot write the output: No space left on device" in done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("imgdup: undo with: ")]
+    manifest = shlex.split(line.removeprefix("imgdup: undo with: "))[2]
+    assert "1 file moved to the quarantine" in done.stderr and Path(manifest).is_file()
+    undone = run("--undo", manifest)
+    assert undone.returncode == 1 and "cannot write the output" in undone.stderr
+    assert "restored 1 file, 0 already in place, 0 problems" in undone.stderr, undone.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["a.png", "b.png"]
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_a_traceback(tmp_path: Path, fmt: str) -> None:
     """With stdout in a legacy encoding (a Latin-1 locale; PYTHONIOENCODING=ascii) a name such as
