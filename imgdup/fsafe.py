@@ -291,15 +291,26 @@ def _unlink_checked_beside(
     raise OSError(errno.ESTALE, problem, name)
 
 
+_ZEROS = bytes(_CHUNK)
+
+
 def _copy_data(src: int, dst: int) -> str:
-    """Copy an open file's bytes; returns their SHA-256."""
+    """Copy an open file's bytes; returns their SHA-256. A chunk of zeros is skipped over, left a
+    hole: a sparse file of a few KiB on disk (a hostile one declares gigabytes) was written out in
+    full into a quarantine on another disk, and again into the dataset by its undo."""
     os.lseek(src, 0, os.SEEK_SET)
     h = hashlib.sha256()
+    end = 0
     while chunk := os.read(src, _CHUNK):
         h.update(chunk)
+        end += len(chunk)
+        if chunk == _ZEROS[: len(chunk)]:
+            os.lseek(dst, end, os.SEEK_SET)
+            continue
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst, view) :]
+    os.ftruncate(dst, end)  # the size, where the file ends in a hole
     return h.hexdigest()
 
 
