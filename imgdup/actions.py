@@ -636,13 +636,14 @@ def _act(
             for alias in e.aliases:
                 frees[alias] = frees.get(e.path, False)
         first_names = {m.record.entry.path for m in c.removable}
+        moved = 0  # files of this cluster moved so far (a stop part-way says how many)
         for item in items:
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
             if gone := _kept_gone(kept, kept_ctime):
                 log.info("cluster %d: stopped: %s", c.id, gone)
-                skipped.append(SkippedCluster(c.id, gone))
+                skipped.append(SkippedCluster(c.id, gone, moved))
                 break
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
@@ -654,8 +655,9 @@ def _act(
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
                 log.info("cluster %d: stopped at %s", c.id, reason)
-                skipped.append(SkippedCluster(c.id, reason))
+                skipped.append(SkippedCluster(c.id, reason, moved))
                 break
+            moved += path in first_names
 
 
 def _kept_gone(kept: list[ImageRecord], ctime: Mapping[str, int]) -> str | None:

@@ -287,7 +287,11 @@ def _print_removal(removal: RemovalResult) -> None:
         if not r.frees_space:
             print(f"  {display_path(r.path)}: another name of this file (a hard link) keeps its data")
     for s in removal.skipped:
-        print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
+        if s.moved:  # part of it is done: "skipped" read as untouched
+            done = f"{plural(s.moved, 'file')} {'deleted' if removal.permanent else 'moved'}"
+            print(f"stopped cluster {s.cluster} after {done} (the others left): {display_path(s.reason)}")
+        else:
+            print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
     if removal.dangling:
         again = "for good" if removal.permanent else "until an undo puts the files back"
         point = "points at a file" if len(removal.dangling) == 1 else "point at files"
@@ -348,7 +352,8 @@ def _removal_doc(removal: RemovalResult) -> dict[str, object]:
         "removed": [r.path for r in removal.removed],
         "bytes_freed": removal.bytes_freed,
         "no_space_freed": [r.path for r in removal.removed if not r.frees_space],
-        "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason} for s in removal.skipped],
+        # moved: files of the cluster moved (or deleted) before it stopped; 0 for one left untouched
+        "skipped_clusters": [{"cluster": s.cluster, "reason": s.reason, "moved": s.moved} for s in removal.skipped],
         "dangling_links": list(removal.dangling),
     }
 

@@ -498,10 +498,13 @@ class Removed:
 
 @dataclass(frozen=True)
 class SkippedCluster:
-    """A cluster left untouched by a removal, and why (a file changed since the scan, ...)."""
+    """A cluster left untouched by a removal, and why (a file changed since the scan, ...); or,
+    with ``moved``, stopped part-way: that many of its files were moved (or deleted) before it
+    stopped (a full disk, a kept file that changed meanwhile), and are in ``removed``."""
 
     cluster: int
     reason: str
+    moved: int = 0
 
 
 @dataclass(frozen=True)

@@ -1400,3 +1400,36 @@ def test_a_copy_across_disks_keeps_a_sparse_file_sparse(tmp_path: Path) -> None:
     with open(copy, "rb") as a, open(src, "rb") as b:
         assert a.read() == b.read()
     assert copy.read_bytes()[: len(head)] == head
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_cluster_stopped_part_way_says_how_many_of_its_files_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """A quarantine disk that fills after 2 of a cluster's 3 copies: the cluster was reported as
+    "skipped cluster 0", which reads as untouched, while two of its files had moved and were
+    listed as removed (QA pass 34)."""
+    root = tmp_path / "data"
+    save_png(71, root / "a-keep.png")
+    for n in range(3):
+        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    real = actions._move_one
+    calls: list[str] = []
+
+    def full_on_the_third(path: str, *a: Any) -> None:
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a)
+
+    monkeypatch.setattr(actions, "_move_one", full_on_the_third)
+    code = main(["-d", str(root), "--no-cache", "-q", "-j", "1", "--remove", "1", "--format", fmt])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy2.png"]
+    if fmt == "text":
+        assert f"stopped cluster 0 after 2 files moved (the others left): {root / 'copy2.png'}: No space" in out, out
+        assert "skipped cluster" not in out
+    else:
+        (stopped,) = json.loads(out)["removal"]["skipped_clusters"]
+        assert (stopped["cluster"], stopped["moved"]) == (0, 2)
