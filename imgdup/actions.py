@@ -208,6 +208,12 @@ def _run_order(name: str) -> tuple[str, int]:
     return (head, int(n)) if head and n.isdigit() and n.isascii() else (name, -1)
 
 
+def _room(code: int | None) -> str:
+    """The hint for a quarantine on a full disk: the run that most needs to free space."""
+    full = code in (errno.ENOSPC, errno.EDQUOT)
+    return " (give --quarantine DIR, quarantine= in Python, on a disk with room for it)" if full else ""
+
+
 def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:
     """Write atomically and durably (file and folder fsynced): the manifest must exist before
     anything moves. A new file in the run's new folder: nothing is ever replaced, except, with
@@ -440,10 +446,8 @@ def _remove(
                 continue
         _quarantine_base(roots, run_dir)  # the folder made is where it was meant to be
     except OSError as exc:
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)  # the run that most needs to free space
-        hint = " (give --quarantine DIR, quarantine= in Python, on a disk with room for it)" if full else ""
         raise RemovalError(
-            f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed{hint}"
+            f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed{_room(exc.errno)}"
         ) from exc
 
     # Each cluster's own entries, by its place in ``work``, not by its id: a result merged from
@@ -482,7 +486,9 @@ def _remove(
         }
         _write_manifest(manifest, {**head, "entries": entries})
     except OutputError as exc:
-        raise RemovalError(f"{exc}; nothing was removed") from exc
+        with contextlib.suppress(OSError):  # the run folder made for it, empty: each try left one
+            os.rmdir(run_dir)
+        raise RemovalError(f"{exc}; nothing was removed{_room(exc.errno)}") from exc
 
     removed: list[Removed] = []
     skipped: list[SkippedCluster] = []

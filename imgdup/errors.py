@@ -97,7 +97,12 @@ class PlanError(ImgdupError):
 
 class OutputError(ImgdupError):
     """An output file (report, montage) cannot be written where asked, or would replace a file
-    imgdup did not write."""
+    imgdup did not write. ``errno``: the system's error number, when one was the cause (a full
+    disk is said with a hint of where to go)."""
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class RemovalInterrupted(KeyboardInterrupt):

@@ -733,7 +733,7 @@ def check_output(path: str, is_ours: Mark) -> None:
     try:
         dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}", errno=exc.errno) from None
     try:
         _existing_output(dir_fd, os.path.basename(path), path, is_ours)
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -754,7 +754,7 @@ def write_output(path: str, data: bytes, is_ours: Mark) -> None:
     try:
         dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}", errno=exc.errno) from None
     tmp = f"{_tmp_prefix(name)}{PARTIAL_MARK}{secrets.token_hex(4)}"
     try:
         old = _existing_output(dir_fd, name, path, is_ours)
@@ -778,7 +778,7 @@ def write_output(path: str, data: bytes, is_ours: Mark) -> None:
         except FileExistsError:
             raise OutputError(f"{path} appeared while imgdup was writing it; not overwritten") from None
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}", errno=exc.errno) from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)

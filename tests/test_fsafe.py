@@ -1433,3 +1433,24 @@ def test_a_cluster_stopped_part_way_says_how_many_of_its_files_moved(
     else:
         (stopped,) = json.loads(out)["removal"]["skipped_clusters"]
         assert (stopped["cluster"], stopped["moved"]) == (0, 2)
+
+
+def test_a_manifest_that_cannot_be_written_leaves_no_run_folder_and_says_where_to_go(tmp_path: Path) -> None:
+    """A quarantine on a full disk: each try removed nothing, rightly, but left an empty run
+    folder behind, and the message lacked the "--quarantine DIR on a disk with room" hint that
+    a quarantine folder that cannot be made gets (QA pass 34)."""
+    root = tmp_path / "data"
+    pair(root, 59)
+    before = files_under(root)
+    with tmpfs(tmp_path / "mnt") as mnt:
+        (mnt / "q").mkdir()
+        with open(mnt / "filler", "wb") as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\1" * 65536)
+                fh.flush()
+        for _try in range(2):
+            with pytest.raises(imgdup.RemovalError, match="on a disk with room for it") as err:
+                imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=mnt / "q")
+            assert "No space left on device; nothing was removed" in str(err.value)
+        assert os.listdir(mnt / "q") == []
+    assert files_under(root) == before
