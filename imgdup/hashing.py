@@ -172,7 +172,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 28  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 29  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -202,6 +202,7 @@ HASH_VERSION = 28  # 2: 2x enlargements detected by the quality check; 3: every 
 #     a coarse lattice by chance, and its lossless original was ranked as that quality)
 # 28: traits: the EXIF orientation a file is shown with (of files with identical pixels, one whose tag turns them
 #     is kept over a copy stripped of the tag)
+# 29: thin plain bars measured on each side alone (Quality.border packs the four widths): a bar on one side frames
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1503,22 +1504,23 @@ def _spectrum_alone(spec: Sequence[float], upscaled: bool, repeats: bytes, borde
 
 
 def _thin_border(img: Image.Image) -> int:
-    """:func:`imgdup.quality.thin_border` of a picture, from its outer rows and columns alone (grey)."""
+    """:func:`imgdup.quality.thin_bars` of a picture, from its outer rows and columns alone (grey),
+    packed (:func:`imgdup.quality.pack_bars`)."""
     w, h, d = img.width, img.height, quality_mod.THIN_BORDER + 1
     if min(w, h) < 4 * d:
         return 0
-    # the outermost ring first: almost every picture ends there (a fifth of the cost)
-    t, b, lt, rt = (
+    # the outermost row of each side first: almost every picture ends there (a fifth of the cost)
+    outer = [
         np.asarray(_luma(img.crop(box))).reshape(1, -1)
         for box in ((0, 0, w, 1), (0, h - 1, w, h), (0, 0, 1, h), (w - 1, 0, w, h))
-    )
-    if not quality_mod.thin_border(t, b, lt, rt, rings=1):
+    ]
+    if all(quality_mod.plain_level(row[0, d : row.shape[1] - d]) is None for row in outer):
         return 0
     top = np.asarray(_luma(img.crop((0, 0, w, d))))
     bottom = np.asarray(_luma(img.crop((0, h - d, w, h))))[::-1]
     left = np.asarray(_luma(img.crop((0, 0, d, h)))).T
     right = np.asarray(_luma(img.crop((w - d, 0, w, h)))).T[::-1]
-    return quality_mod.thin_border(top, bottom, left, right)
+    return quality_mod.pack_bars(quality_mod.thin_bars(top, bottom, left, right))
 
 
 def measure_siblingwise(

@@ -44,7 +44,8 @@ _ACTIONS = {a.value: a for a in Action}
 # stored losslessly wins (it was path order). 19: a flat drawing's lossless nearest-neighbour enlargement is
 # one (its exact repeats; quality._exact_repeats). 20: a lossless file above a q100 JPEG; a copy that went
 # through a coarser JPEG has that JPEG's chroma and 8 bits whatever its header says (QA pass 34).
-DECISIONS = 20
+# 21: a thin bar on one side frames a copy (QA pass 34).
+DECISIONS = 21
 
 
 def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, threshold: int) -> str:

@@ -152,7 +152,8 @@ class Quality:
     # ``repeats``: the centre crop's column and row differences (quality.repeat_profile): whether
     # the file is a nearest-neighbour enlargement of a smaller sibling (b"": not measured).
     repeats: bytes = field(default=b"", repr=False)
-    # ``border``: the width of a thin plain border round the picture (quality.thin_border), 0: none.
+    # ``border``: the widths of thin plain bars along the picture's sides as stored, packed
+    # (quality.thin_bars, quality.pack_bars), 0: none.
     border: int = 0
 
 

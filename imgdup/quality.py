@@ -664,38 +664,61 @@ def holds_only_noise(spec: Sequence[float], f: float, energy: float) -> bool:
     return bool(spec) and f <= NOISE_MAX_F and _top_band(spec, f) < NOISE_VAR * energy
 
 
-# A thin border (THIN_BORDER px at most on every side, plain: BORDER_SHARE of each ring of pixels
-# within BORDER_LEVELS of the ring's median, all rings one level) is too thin for the reduced
-# decode's content box (a pixel or two of ~100 a side): a copy with a 1 or 2 px white border
-# was kept as "most pixels" even beside three other copies (QA pass 15). Such a copy is framed
-# when a sibling's size is its own less the border (a pixel of slack). Measured on dogs-1000:
-# 17 of 1,000 photos have one (dark scan edges; none matters without a sibling of that size);
-# 1-4 px borders (white, black, red) added to 100 of them: found in 97-99% of PNG, q90, q75 copies.
+# A thin border or bar (THIN_BORDER px at most on a side, plain: BORDER_SHARE of each row of
+# pixels along that side within BORDER_LEVELS of the row's median, all rows of the side one level)
+# is too thin for the reduced decode's content box (a pixel or two of ~100 a side): a copy with a
+# 1 or 2 px white border was kept as "most pixels" even beside three other copies (QA pass 15),
+# and one with a 3 px bar on one side (a bad crop, a pad to a size) in any cluster (QA pass 34:
+# the border had to go all round). Such a copy is framed when a sibling's size is its own less the
+# bars (a pixel of slack). Measured on dogs-1000: 17 of 1,000 photos have a plain edge of their own
+# (dark scan edges; none matters without a sibling of that size); 1-4 px borders (white, black,
+# red) added to 100 of them: found in 97-99% of PNG, q90, q75 copies.
 THIN_BORDER = 4
 BORDER_LEVELS = 12.0
 BORDER_SHARE = 0.9
+_BAR_BITS = 3  # bits a side's width takes in Quality.border (0 to THIN_BORDER)
 
 
-def thin_border(
-    top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray, rings: int = THIN_BORDER + 1
-) -> int:
-    """The width of a plain border of a picture (1 to :data:`THIN_BORDER`), from its outer
-    :data:`THIN_BORDER` + 1 rows (``top``, ``bottom``: outermost first) and columns (``left``,
-    ``right``: as rows, outermost first), grey; 0 when none (or a plain band wider than that: a
-    background, not a border). With ``rings`` 1, the outermost ring alone: 1 when it is plain."""
+def plain_level(row: np.ndarray) -> float | None:
+    """The grey level of a plain row of pixels (:data:`BORDER_SHARE` of it within
+    :data:`BORDER_LEVELS` of its median), None when it is not plain (or empty)."""
+    if not row.size:
+        return None
+    values = row.astype(np.float64)
+    m = float(np.median(values))
+    return m if float((np.abs(values - m) <= BORDER_LEVELS).mean()) >= BORDER_SHARE else None
+
+
+def _bar(side: np.ndarray) -> int:
+    """The width of a plain bar along one side (rows outermost first, corners left out), 0 when
+    none or when it is wider than :data:`THIN_BORDER` (a background, not a bar)."""
     level = None
-    for k in range(min(rings, len(top), len(bottom), len(left), len(right))):
-        sides = [side[k, k : side.shape[1] - k] for side in (top, bottom, left, right)]
-        ring = np.concatenate(sides).astype(np.float64)
-        if not ring.size:
-            return 0
-        m = float(np.median(ring))
-        plain = float((np.abs(ring - m) <= BORDER_LEVELS).mean()) >= BORDER_SHARE
-        if plain and (level is None or abs(m - level) <= BORDER_LEVELS):
-            level = m if level is None else level
-            continue
-        return k if k <= THIN_BORDER else 0
-    return 1 if rings == 1 and level is not None else 0
+    for k in range(len(side)):
+        m = plain_level(side[k])
+        if m is None or (level is not None and abs(m - level) > BORDER_LEVELS):
+            return k if k <= THIN_BORDER else 0
+        level = m if level is None else level
+    return 0
+
+
+def thin_bars(top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[int, int, int, int]:
+    """The widths (top, bottom, left, right) of thin plain bars along a picture's sides, from its
+    outer :data:`THIN_BORDER` + 1 rows (``top``, ``bottom``: outermost first) and columns
+    (``left``, ``right``: as rows, outermost first), grey; each 0 where there is none. The ends
+    of each row, where another side's bar may lie, are left out."""
+    d = THIN_BORDER + 1
+    return tuple(_bar(side[: THIN_BORDER + 1, d : side.shape[1] - d]) for side in (top, bottom, left, right))  # type: ignore[return-value]
+
+
+def pack_bars(bars: Sequence[int]) -> int:
+    """:func:`thin_bars` as the one number :attr:`imgdup.models.Quality.border` holds."""
+    return sum(int(b) << (_BAR_BITS * i) for i, b in enumerate(bars))
+
+
+def unpack_bars(border: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of :func:`pack_bars`' number."""
+    mask = (1 << _BAR_BITS) - 1
+    return tuple((border >> (_BAR_BITS * i)) & mask for i in range(4))  # type: ignore[return-value]
 
 
 # A file is a nearest-neighbour enlargement of a smaller sibling when, on its centre crop, the
@@ -1128,8 +1151,8 @@ def assess(
 
 
 def _thin_framed(members: Sequence[ImageRecord]) -> list[bool]:
-    """Which members have a thin plain border (:func:`thin_border`) that a sibling of their size
-    less the border has not, where at least as many members hold that sibling's size as hold
+    """Which members have thin plain bars (:func:`thin_bars`: a border, or a bar on some sides)
+    that a sibling of their size less the bars has not, where at least as many members hold that sibling's size as hold
     theirs. An original whose own background shows as a plain edge of a few pixels is no
     bordered copy of its crop: the crop's size is held by one file, the original's by its
     re-encodes too (the graphics benchmark lost 2 originals of 148 to a q70 or a watermarked
@@ -1137,15 +1160,25 @@ def _thin_framed(members: Sequence[ImageRecord]) -> list[bool]:
     count = Counter((r.width, r.height) for r in members)
     out = []
     for r in members:
-        b = r.quality.border if r.quality else 0
-        w, h = r.width - 2 * b, r.height - 2 * b
+        top, bottom, left, right = unpack_bars(r.quality.border if r.quality else 0)
+        across, down = left + right, top + bottom  # as stored: turned by its EXIF orientation, as shown
+        if r.traits is not None and r.traits.orientation in (5, 6, 7, 8):
+            across, down = down, across
         out.append(
-            b > 0
+            across + down > 0
             and any(
-                abs(sw - w) <= 1 and abs(sh - h) <= 1 and n >= count[r.width, r.height] for (sw, sh), n in count.items()
+                _less_bars(sw, r.width, across) and _less_bars(sh, r.height, down) and n >= count[r.width, r.height]
+                for (sw, sh), n in count.items()
             )
         )
     return out
+
+
+def _less_bars(theirs: int, own: int, bars: int) -> bool:
+    """Whether a sibling's side is this one less its bars (a pixel of slack), or the same where
+    it has none. Never its own length: with the slack, a 1 px bar on one side matched the file's
+    own size, and an original whose top row is plain (1 of 150 sources) was framed by itself."""
+    return abs(theirs - (own - bars)) <= 1 and theirs < own if bars else theirs == own
 
 
 def _nearest_enlargement(r: ImageRecord, shapes: Sequence[tuple[int, int]], memo: PairMemo) -> bool:

@@ -523,3 +523,35 @@ def test_a_16_bit_png_of_a_jpeg_decode_claims_no_more_bits(dogs: Path, tmp_path:
     rgb = np.asarray(decoded(tmp_path / "z_original.jpg"), dtype=np.uint16) * 257
     png_16bit_rgb(tmp_path / "a_16bit.png", rgb)
     assert keeper(tmp_path) == ("z_original.jpg", "not a re-encode (another copy went through q75)")
+
+
+@pytest.mark.parametrize(("side", "fill", "saved"), [("bottom", "black", "png"), ("right", "white", "q95")])
+def test_a_copy_with_a_thin_bar_on_one_side_loses_to_the_picture_without_it(
+    dogs: Path, tmp_path: Path, side: str, fill: str, saved: str
+) -> None:
+    """A bar of 3 plain rows on one side only (a bad crop, a pad to a size) is no border all
+    round, and the copy, the original plus those rows, was kept as "most pixels" (QA pass 34)."""
+    shutil.copyfile(dogs / "00000005.jpg", tmp_path / "z_original.jpg")
+    img = decoded(tmp_path / "z_original.jpg")
+    w, h = img.size
+    barred = Image.new("RGB", (w, h + 3) if side == "bottom" else (w + 3, h), fill)
+    barred.paste(img, (0, 0))
+    if saved == "png":
+        barred.save(tmp_path / "a_barred.png")
+    else:
+        barred.save(tmp_path / "a_barred.jpg", quality=95)
+    assert keeper(tmp_path) == ("z_original.jpg", "no added border, bars or caption (another copy has them)")
+
+
+def test_a_picture_whose_own_edge_row_is_plain_is_not_framed_by_itself(dogs: Path, tmp_path: Path) -> None:
+    """A photo whose top row happens to be plain, beside copies of its size: with a pixel of
+    slack its own size matched "its size less a 1 px bar", and the original was framed (the
+    accuracy benchmark, 1 of 150 sources on each seed, while one-sided bars were added)."""
+    img = decoded(dogs / "00000069.jpg")
+    arr = np.asarray(img).copy()
+    arr[0] = arr[0].mean(axis=0).astype(np.uint8)  # one plain row at the top
+    Image.fromarray(arr).save(tmp_path / "z_original.png")
+    Image.fromarray(arr).save(tmp_path / "a_q70.jpg", quality=70)
+    records = [m.record for m in imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters[0].members]
+    assert quality.unpack_bars(next(r for r in records if r.path.endswith("png")).quality.border)[0] == 1
+    assert not any(a.framed for a in quality.assess(records))

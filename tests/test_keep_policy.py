@@ -781,9 +781,9 @@ def test_a_plain_background_is_no_thin_border() -> None:
     picture = ImageOps.expand(detailed(12, (200, 150)), 20, fill="white")
     grey = np.asarray(picture.convert("L"))
     sides = grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]
-    assert quality.thin_border(*sides) == 0
+    assert quality.thin_bars(*sides) == (0, 0, 0, 0)
     grey = np.asarray(ImageOps.expand(detailed(12, (200, 150)), 3, fill="white").convert("L"))
-    assert quality.thin_border(grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]) == 3
+    assert quality.thin_bars(grey[:5], grey[::-1][:5], grey.T[:5], grey.T[::-1][:5]) == (3, 3, 3, 3)
 
 
 def test_a_coloured_frame_does_not_make_a_grey_photo_lose_to_its_crop(tmp_path: Path) -> None:
