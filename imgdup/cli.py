@@ -613,6 +613,8 @@ def _scan_dask(
         raise UsageError(
             f"--engine dask needs the dask extra: pip install 'dask[distributed]' pyarrow fsspec ({exc})"
         ) from None
+    if tables:  # before a cluster is started: the check needs none (it started -j workers, then refused)
+        dask_engine.check_tables_folder(tables)
     with dask_engine.connect(scheduler, jobs=jobs) as client:
         if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)

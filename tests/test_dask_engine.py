@@ -544,6 +544,23 @@ def test_a_tables_folder_that_cannot_be_written_is_refused_before_the_scan(
     assert stages == []  # nothing was hashed
 
 
+def test_cli_refuses_a_tables_folder_before_it_starts_a_cluster(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --tables folder that already holds tables is refused before the scan, but only after a
+    local cluster of -j workers was started (its dashboard line printed, and once in a while its
+    shutdown's CommClosedError): the check needs no cluster (QA pass 34)."""
+    dask_engine = pytest.importorskip("imgdup.engine.dask")
+    (tmp_path / "set").mkdir()
+    picture(42).save(tmp_path / "set" / "a.png")
+    (tmp_path / "tables" / "members").mkdir(parents=True)
+    started: list[object] = []
+    monkeypatch.setattr(dask_engine, "connect", lambda *a, **_k: started.append(a) or pytest.fail("a cluster started"))
+    code = main(["-d", str(tmp_path / "set"), "--engine", "dask", "--tables", str(tmp_path / "tables"), "--no-cache"])
+    assert code == 2 and not started
+    assert "already holds a members table" in capsys.readouterr().err
+
+
 def test_cli_refuses_removal_of_object_store_files_named_by_a_file_list(tmp_path: Path, capsys: Any) -> None:
     """A .csv or .parquet file list naming s3:// objects passed the report-only check (it looked at
     the -d strings only): the whole scan ran, then the removal stopped on 'Not a directory:

@@ -458,7 +458,7 @@ def find_duplicates(
         regions=regions, keep=keep, index=index, timeout=timeout,
     )  # fmt: skip
     if tables:
-        _check_tables_folder(tables)
+        check_tables_folder(tables)
     # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
     entries, skipped, root_list = collect(path_list(roots, "roots"))
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
@@ -514,7 +514,7 @@ def find_duplicates(
     )
 
 
-def _check_tables_folder(url: str) -> None:
+def check_tables_folder(url: str) -> None:
     """Refuse a folder that already holds tables (stale part files would join the new ones), or
     that cannot be written: found by the search's tasks, after every file was hashed, it cost
     the scan. (A worker on another machine may still fail there; this checks the driver's view.)"""
