@@ -1169,6 +1169,14 @@ def test_a_quarantine_on_a_disk_that_refuses_modes_still_takes_the_files(
     assert not res.problems and files_under(root) == before
 
 
+def kept_and_copies(root: Path, seed: int, copies: int = 3) -> Path:
+    """``root`` holding ``a-keep.png`` (the file path order keeps) and ``copies`` exact copies of it."""
+    save_png(seed, root / "a-keep.png")
+    for n in range(copies):
+        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    return root
+
+
 @pytest.mark.parametrize("permanent", [True, False])
 def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool
@@ -1177,10 +1185,7 @@ def test_a_kept_file_deleted_while_its_cluster_is_removed_stops_the_cluster(
     cluster takes a while, and a kept file deleted meanwhile (another program, a user tidying
     up) did not stop it: with --permanent every copy was deleted after it, the picture gone
     (QA pass 23). The kept files are looked at again before each file."""
-    root = tmp_path / "data"
-    save_png(68, root / "a-keep.png")
-    for n in range(3):
-        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    root = kept_and_copies(tmp_path / "data", 68)
     real = actions._move_one
     moved: list[str] = []
 
@@ -1204,10 +1209,7 @@ def test_a_kept_file_rewritten_in_place_with_its_time_put_back_stops_the_cluster
     kept file while its cluster is removed: same inode, same size, modification time put back.
     The look before each file compared only those, and with --permanent every copy was deleted,
     the picture gone (QA pass 34). The change time, which no one can set, gives it away."""
-    root = tmp_path / "data"
-    save_png(68, root / "a-keep.png")
-    for n in range(3):
-        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    root = kept_and_copies(tmp_path / "data", 68)
     other = tmp_path / "other.png"
     save_png(69, other)
     keep = root / "a-keep.png"
@@ -1409,10 +1411,7 @@ def test_a_cluster_stopped_part_way_says_how_many_of_its_files_moved(
     """A quarantine disk that fills after 2 of a cluster's 3 copies: the cluster was reported as
     "skipped cluster 0", which reads as untouched, while two of its files had moved and were
     listed as removed (QA pass 34)."""
-    root = tmp_path / "data"
-    save_png(71, root / "a-keep.png")
-    for n in range(3):
-        shutil.copyfile(root / "a-keep.png", root / f"copy{n}.png")
+    root = kept_and_copies(tmp_path / "data", 71)
     real = actions._move_one
     calls: list[str] = []
 
