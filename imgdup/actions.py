@@ -740,7 +740,8 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError, RecursionError) as exc:  # nested too deep: no manifest of imgdup's
         if isinstance(exc, ValueError) and not text.lstrip().startswith("{"):  # a report, a picture: no JSON at all
             raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest (not JSON; {where})") from None
-        raise ManifestError(f"cannot read manifest {os.fspath(path)}: {exc}") from exc
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not "[Errno 2] ...: 'x'" again
+        raise ManifestError(f"cannot read manifest {os.fspath(path)}: {why}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA or not isinstance(doc.get("entries"), list):
         raise ManifestError(f"{os.fspath(path)} is not an imgdup manifest ({MANIFEST_SCHEMA}; {where})")
     roots = doc.get("roots")

@@ -71,7 +71,8 @@ def load_plan(path: StrOrBytesPath) -> Plan:
                 f"{os.fspath(path)} is not a plan (not JSON): apply the scan's --report FILE.json, or the plan the "
                 "HTML report exports (imgdup-plan-<date>-<time>-<token>.json)"
             ) from None
-        raise PlanError(f"cannot read the plan {os.fspath(path)}: {exc}") from exc
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not "[Errno 2] ...: 'x'" again
+        raise PlanError(f"cannot read the plan {os.fspath(path)}: {why}") from exc
     if isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA:
         raise PlanError(
             f"{os.fspath(path)} is a removal manifest, not a plan: to put its files back, "

@@ -332,3 +332,15 @@ def test_of_two_earlier_runs_in_one_second_the_later_ones_word_stands(planted_ro
     assert gone
     said = f"deleted permanently by an earlier run (manifest {later / 'manifest.json'})"
     assert all(reason.endswith(f" is gone: {said}") for reason in gone), gone
+
+
+def test_a_missing_manifest_or_plan_is_named_without_the_raw_os_error(tmp_path: Path) -> None:
+    """``imgdup --undo x.json`` of a typo said "cannot read manifest x.json: [Errno 2] No such file
+    or directory: 'x.json'", the name twice and Python's error number (QA pass 34)."""
+    missing = tmp_path / "missing.json"
+    with pytest.raises(imgdup.ManifestError) as err:
+        imgdup.undo(missing)
+    assert str(err.value) == f"cannot read manifest {missing}: No such file or directory"
+    with pytest.raises(imgdup.PlanError) as plan_err:
+        imgdup.load_plan(missing)
+    assert str(plan_err.value) == f"cannot read the plan {missing}: No such file or directory"
