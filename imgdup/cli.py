@@ -409,7 +409,10 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
             given = _local_files_of_lists(given)
         listed = [*(d for d in given if os.path.isfile(d)), *files]
         named = normalise_roots([d for d in given if not os.path.isfile(d)])
-        return normalise_roots([*named, *file_roots(real_file_paths(listed), list(named))]) if listed else named
+        if not listed:
+            return named
+        references = normalise_roots([d for d in args.reference if not is_remote(d) and os.path.isdir(d)])
+        return normalise_roots([*named, *file_roots(real_file_paths(listed), list(named), beside=references)])
 
     try:
         for path in args.report:

@@ -56,19 +56,42 @@ def _tree(path: str) -> list[str]:
     return path.split(os.sep)[:2]
 
 
-def file_roots(paths: Sequence[str], roots: Sequence[str]) -> list[str]:
+def file_roots(paths: Sequence[str], roots: Sequence[str], beside: Sequence[str] = ()) -> list[str]:
     """The folders for listed files outside every given root: per top-level tree, the deepest
     folder holding that tree's files. One folder for all of them would be ``/`` for files on
-    two trees (``/data``, ``/tmp``), and every quarantine then lies inside a scanned folder."""
+    two trees (``/data``, ``/tmp``), and every quarantine then lies inside a scanned folder.
+
+    A file below the folder that holds one of the ``beside`` folders (the reference folders:
+    ``data/test/cat/2019/x.jpg`` beside ``data/train``) lies in the folder beside it that holds
+    it (``data/test``), the split: the deepest common folder of a test split's files is their one
+    class folder when the split has only one (``test/cat``), and the first folder below it, a
+    year, was read as their class (every leak a label conflict, none removed)."""
     # Missing names are only reported as skipped: they must not widen the folder, nor files a
     # scan passes over (a quarantine's, listed by find from the folder above the dataset).
     aside = set_aside_by(roots)
     loose = [p for p in paths if os.path.lexists(p) and not any(p.startswith(r.rstrip(os.sep) + os.sep) for r in roots)]
     loose = [p for p in loose if aside(p) is None]
+    parents = sorted({os.path.dirname(r.rstrip(os.sep)) for r in beside} - {"", os.sep}, key=len, reverse=True)
+    splits: set[str] = set()
     trees: dict[tuple[str, ...], list[str]] = {}
     for p in loose:
-        trees.setdefault(tuple(_tree(p)), []).append(os.path.dirname(p))
-    return sorted(os.path.commonpath(folders) for folders in trees.values())
+        split = _split_beside(p, parents)
+        if split is not None:
+            splits.add(split)
+        else:
+            trees.setdefault(tuple(_tree(p)), []).append(os.path.dirname(p))
+    return sorted(splits | {os.path.commonpath(folders) for folders in trees.values()})
+
+
+def _split_beside(path: str, parents: Sequence[str]) -> str | None:
+    """The folder directly in one of ``parents`` (deepest first) that holds ``path`` below it, or
+    None (a file directly in such a parent, or under none of them)."""
+    for parent in parents:
+        prefix = parent + os.sep
+        if path.startswith(prefix):
+            first, sep, _rest = path[len(prefix) :].partition(os.sep)
+            return os.path.join(parent, first) if sep else None
+    return None
 
 
 def entries_for_files(

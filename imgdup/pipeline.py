@@ -236,7 +236,7 @@ def find_duplicates(
         ref = next((r for r in ref_roots if f.startswith(r.rstrip(os.sep) + os.sep)), None)
         if ref:
             raise UsageError(f"{f} lies inside the reference folder {ref}: its files would be protected too")
-    extras = file_roots(listed, given)
+    extras = file_roots(listed, given, beside=ref_roots)
     root_list = normalise_roots(given + extras)
     if not root_list:
         raise UsageError(nothing_to_scan(listed, list_given=files is not None))
@@ -273,7 +273,7 @@ def find_duplicates(
     names = [listed_as.get(p, p) for p in listed]
     listed_in = [os.path.dirname(p) for p in names]
     named = sorted({os.path.realpath(p) for p in folders} | set(ref_roots))  # -d data -d data/test: both
-    in_lists = file_roots(names, given) if listed_as else extras  # the same folders when no name differs
+    in_lists = file_roots(names, given, beside=ref_roots) if listed_as else extras  # the same when no name differs
     splits = named + [r for r in in_lists if any(f.startswith(r.rstrip(os.sep) + os.sep) for f in listed_in)]
     labels_of = label_source(labels, found=[(e.path, *e.aliases) for e in entries], splits=splits, listed_as=listed_as)
     store = HashCache(cache, settings_key(settings)) if cache is not None else None

@@ -463,6 +463,28 @@ def test_listed_files_take_the_first_folder_under_their_common_folder(tmp_path: 
     assert _actions(result)[_real(linked)] == "remove" and _actions(result)[_real(misfiled)] == "review"
 
 
+def test_listed_files_of_one_class_with_subfolders_beside_the_reference_take_their_split(tmp_path: Path) -> None:
+    """The torchvision recipe on a test split of one class whose files lie in year folders
+    (``test/cat/2019``, ``test/cat/2020``): their common folder, ``test/cat``, was taken for the
+    split, so the leak's class read ``2019``, a label conflict with the training copy's ``cat``,
+    left for review: the exact leak was never removed (QA pass 34). Beside the reference folder
+    (``data/train``), the listed files' split is the folder beside it that holds them
+    (``data/test``), as ``-d data/test`` reads them."""
+    train, test = tmp_path / "data" / "train", tmp_path / "data" / "test"
+    _write(train / "cat" / "2019" / "a.jpg", _big(38))
+    _write(train / "dog" / "b.jpg", _big(39))
+    leak = _write(test / "cat" / "2019" / "leak.jpg", _small(38))
+    other = _write(test / "cat" / "2020" / "x.jpg", _big(40))
+    samples = _image_folder(test)
+    assert sorted(set(samples.values())) == ["cat"]
+    result = _scan(files=list(samples), reference=train, labels="folder", between=True)
+    assert _labels(result)[_real(leak)] == "cat" and _actions(result)[_real(leak)] == "remove"
+    assert result.summary.label_conflicts == 0
+    (record,) = [r for r in result.to_records() if r["path"] == _real(leak)]
+    assert record["split"] == "test"
+    assert _real(other) not in _actions(result)
+
+
 def test_a_labels_file_wins_over_nested_class_folders(tmp_path: Path) -> None:
     """A labels file's rows are the labels, whatever the folders say (unchanged)."""
     a = _write(tmp_path / "train" / "cat" / "2019" / "a.jpg", _big(37))
@@ -1315,7 +1337,8 @@ def test_a_report_of_listed_files_around_the_reference_applies_as_scanned(
     the listed files' folder, data, holds the reference folder, whose files kept their own root
     (train), which is not among the scan's roots. ``imgdup apply plan.json`` refused the plan
     ("its root is not one of the plan's roots") and the text report named the reference files
-    by their absolute paths (QA pass 18). They lie under data, as with ``-d data``."""
+    by their absolute paths (QA pass 18). Each listed file lies in the split beside the reference
+    that holds it (data/test, data/val; QA pass 34), as with ``-d data/test -d data/val``."""
     ref = _write(tmp_path / "data" / "train" / "cat" / "a.jpg", _big(16))
     leak = _write(tmp_path / "data" / "test" / "cat" / "a.jpg", _small(16))
     other = _write(tmp_path / "data" / "val" / "dog" / "b.jpg", _big(17))
@@ -1325,7 +1348,8 @@ def test_a_report_of_listed_files_around_the_reference_applies_as_scanned(
     args = ["--files", str(listed), "--reference", str(tmp_path / "data" / "train"), "-t", "8", "--no-cache", "-j", "1"]
     assert main([*args, "--no-progress", "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "keep   data/train/cat/a.jpg" in out and "remove data/test/cat/a.jpg" in out
+    assert "keep   train/cat/a.jpg" in out and "remove test/cat/a.jpg" in out
+    assert "leaks test <-> train: 1 cluster" in out
     assert main(["apply", str(report), "--quarantine", str(tmp_path / "q")]) == 0
     assert ref.exists() and not leak.exists() and other.exists()
 
