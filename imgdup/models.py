@@ -314,6 +314,9 @@ class Cluster:
     diameter: int
     # The distinct labels of the members when they disagree (a "label conflict"), else ().
     label_conflict: tuple[str, ...] = ()
+    # The scanned and reference folders its members' names lie in (hard links and a reference
+    # folder's symbolic links included) when they are two or more: a leak between them; else ().
+    spans: tuple[str, ...] = ()
 
     @property
     def removable(self) -> tuple[Member, ...]:

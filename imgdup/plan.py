@@ -59,6 +59,7 @@ def _cluster(c: Cluster, to_hex: Any) -> dict[str, Any]:
         "keep_reason": c.keep_reason,
         "diameter": c.diameter,
         "label_conflict": list(c.label_conflict),
+        "spans": list(c.spans),  # the folders its members' names lie in, when two or more (a leak)
         "members": [_member(m, to_hex) for m in c.members],
     }
 

@@ -140,8 +140,8 @@ def _names(m: Member, link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...
     return (e.path, *e.aliases, *extra) if extra or e.aliases else (e.path,)
 
 
-def _spans(c: Cluster, where: Callable[[str], str], link_names: Mapping[str, Sequence[str]]) -> bool:
-    """Whether the names of the cluster's members (:func:`_names`) lie in two or more folders."""
+def _spans(c: Cluster, where: Callable[[str], str], link_names: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The folders the names of the cluster's members (:func:`_names`) lie in, when two or more."""
     seen: set[str] = set()
     for m in c.members:
         entry = m.record.entry
@@ -149,7 +149,7 @@ def _spans(c: Cluster, where: Callable[[str], str], link_names: Mapping[str, Seq
             seen.update(where(n) for n in _names(m, link_names))
         else:
             seen.add(where(entry.path))
-    return len(seen) > 1
+    return tuple(sorted(seen)) if len(seen) > 1 else ()
 
 
 def _several_names(
@@ -300,7 +300,8 @@ def annotate(
     # A member lies in the folders of all its names: train/a.jpg first named test/a.jpg (a hard
     # link) and its copy test/b.jpg span train and test (read as test alone, b was no leak); so
     # does a file that a reference folder's symbolic link names.
-    spanning = [c for c in done if _spans(c, where, link_names or {})]
+    done = [replace(c, spans=spans) if (spans := _spans(c, where, link_names or {})) else c for c in done]
+    spanning = [c for c in done if c.spans]
     leaks = len(spanning)
     if between:
         done = spanning

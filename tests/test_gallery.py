@@ -819,6 +819,32 @@ def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(brows
     assert ids == {str(leak)}
 
 
+def test_the_between_filter_sees_a_leak_through_a_hard_link(browser: Any, tmp_path: Path) -> None:
+    """``cp -al``: test/a.jpg is the very file train/z.jpg (a hard link, listed under its first
+    name, test/a.jpg) and test/b.jpg a copy of it. The text report counts a test/train leak, but
+    the page read every member's split as test and its "between roots" filter showed no cluster
+    (QA pass 34). It goes by the folders all the members' names lie in (``spans``)."""
+    import os
+
+    train, test = tmp_path / "data" / "train", tmp_path / "data" / "test"
+    train.mkdir(parents=True)
+    test.mkdir()
+    (test / "a.jpg").write_bytes(encode(picture(64, (400, 300)), quality=95))
+    os.link(test / "a.jpg", train / "z.jpg")
+    (test / "b.jpg").write_bytes(encode(picture(64, (400, 300)).resize((200, 150)), quality=80))
+    result = imgdup.find_duplicates([test], reference=[train], threshold=8, jobs=1)
+    (cluster,) = result.clusters
+    assert result.summary.leaks == 1 and {m.split for m in cluster.members} == {"test"}  # premise
+    assert sorted(cluster.spans) == sorted([str(test), str(train)])
+    page = tmp_path / "report" / "r.html"
+    page.parent.mkdir()
+    imgdup.write_report(result, page)
+    _load(browser, page.as_uri())
+    browser.find_element("id", "f-roots").click()
+    ids = {e.get_attribute("data-cluster") for e in browser.find_elements("css selector", ".cluster")}
+    assert ids == {str(cluster.id)}
+
+
 def test_a_tile_says_how_its_link_was_made(browser: Any, tmp_path: Path) -> None:
     """A bordered copy's tile reads "distance N (content box)": the page says how the scan linked
     it to the kept file, not only how far (a plain re-encode, "whole image", goes unsaid)."""

@@ -143,7 +143,12 @@
   function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
   // The folders a cluster spans: the members' splits (a reference folder inside the scanned
   // one is a split of its own: -d data --reference data/train), else their roots.
-  function spanOf(c) { return new Set(c.members.map((m) => (m.split ? "split:" + m.split : m.root))); }
+  function spanOf(c) {
+    // The scan's own word, over every name of every member (a hard link's, a reference folder's
+    // link's): a member listed under its test name was read as test alone, and a leak was hidden.
+    if (c.spans && c.spans.length > 1) return new Set(c.spans);
+    return new Set(c.members.map((m) => (m.split ? "split:" + m.split : m.root)));
+  }
   function conflict(c) {
     if (c.conflict || (c.label_conflict && c.label_conflict.length)) return true;
     const labels = new Set(c.members.filter((m) => m.label !== undefined && m.label !== null).map((m) => String(m.label)));
