@@ -1706,3 +1706,17 @@ def test_a_label_with_a_comma_reads_as_one_label_in_the_text_report(tmp_path: Pa
     (cluster,) = result.clusters
     assert cluster.label_conflict == ("dog", 'dog, "large"')
     assert 'LABEL CONFLICT: dog, "dog, ""large"""' in imgdup.format_text(result)
+
+
+def test_the_dataset_line_of_one_folder_with_labels_names_only_what_was_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d flat --labels labels.csv``, no reference and one folder: the line read "0 clusters span
+    two or more folders, 1 label conflict, 0 clusters only inside the reference" (QA pass 34)."""
+    flat = tmp_path / "flat"
+    a = _write(flat / "a.jpg", _big(41))
+    _write(flat / "b.jpg", a.read_bytes())
+    (flat / "labels.csv").write_text("path,label\na.jpg,cat\nb.jpg,dog\n", encoding="utf-8")
+    assert main(["-d", str(flat), "--labels", str(flat / "labels.csv"), "--no-cache", "-j", "1", "-q"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if "label conflict" in x and "LABEL" not in x]
+    assert lines == ["1 label conflict"]

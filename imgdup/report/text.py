@@ -178,18 +178,20 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     if result.sets:
         lines += [*sets_lines(result), ""]
     if s.label_conflicts or s.leaks or s.reference_clusters or result.settings.labels:
-        lines.append(
-            f"{plural(s.leaks, 'cluster spans', 'clusters span')} two or more folders, "
-            f"{plural(s.label_conflicts, 'label conflict')}, "
-            + (
-                # --between drops the clusters inside one folder, so none is counted here; the
-                # per-folder lines above still count their duplicates within (it read "0 clusters
-                # only inside the reference" beside "train (reference): ... 1 duplicate within").
-                "duplicates within one folder left out by --between"
-                if result.settings.between
-                else f"{plural(s.reference_clusters, 'cluster')} only inside the reference"
-            )
-        )
+        # What the scan was asked: folders to compare, labels, a reference (one folder with a
+        # labels file read "0 clusters span two or more folders, ..., 0 clusters only inside the
+        # reference", of neither).
+        said = [f"{plural(s.leaks, 'cluster spans', 'clusters span')} two or more folders"] if result.sets else []
+        if s.label_conflicts or result.settings.labels:
+            said.append(plural(s.label_conflicts, "label conflict"))
+        if result.settings.between:
+            # --between drops the clusters inside one folder, so none is counted here; the
+            # per-folder lines above still count their duplicates within (it read "0 clusters
+            # only inside the reference" beside "train (reference): ... 1 duplicate within").
+            said.append("duplicates within one folder left out by --between")
+        elif result.reference or s.reference_clusters:
+            said.append(f"{plural(s.reference_clusters, 'cluster')} only inside the reference")
+        lines.append(", ".join(said))
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
         f"{s.failures} failed, {len(result.skipped)} skipped "
