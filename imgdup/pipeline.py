@@ -258,6 +258,8 @@ def find_duplicates(
     )  # fmt: skip
     set_roots = sorted(set(given) | set(extras))
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
+        if listed and not any(os.path.lexists(p) for p in listed):  # the list's names are wrong, not its folders
+            raise UsageError(nothing_to_scan(listed, list_given=True))
         raise UsageError(
             f"between compares two or more folders, and everything to scan lies in one ({set_roots[0]}):"
             " name the splits as folders (-d DIR, --reference DIR; roots= and reference= in Python)"

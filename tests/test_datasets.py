@@ -1720,3 +1720,14 @@ def test_the_dataset_line_of_one_folder_with_labels_names_only_what_was_asked(
     assert main(["-d", str(flat), "--labels", str(flat / "labels.csv"), "--no-cache", "-j", "1", "-q"]) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if "label conflict" in x and "LABEL" not in x]
     assert lines == ["1 label conflict"]
+
+
+def test_between_over_a_list_of_missing_files_says_they_are_missing(tmp_path: Path) -> None:
+    """A ``find`` list made in another folder, every relative name wrong, with --between and a
+    reference: it said "everything to scan lies in one (train): name the splits as folders",
+    never that the listed files do not exist (QA pass 34)."""
+    train = tmp_path / "data" / "train"
+    _write(train / "cat" / "a.jpg", _big(42))
+    missing = [str(tmp_path / "test" / "cat" / "x.jpg")]
+    with pytest.raises(imgdup.UsageError, match=r"none of the 1 listed files exists"):
+        imgdup.find_duplicates([], files=missing, reference=train, between=True, jobs=1)
