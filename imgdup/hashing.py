@@ -1139,9 +1139,23 @@ def _bomb_reason(what: str, exc: Exception) -> str:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     if found is None or not Image.MAX_IMAGE_PIXELS:
         return f"refused: {what} ({exc}; {_RAISE_LIMIT})"
-    pixels = int(found.group(1))
+    return _refusal(what, int(found.group(1)))
+
+
+def over_the_limit(r: ImageRecord) -> HashFailure | None:
+    """The refusal a decode of ``r``'s file gives under this run's pixel limit (--max-pixels), for
+    a record read from the cache: hashed under a higher limit, it was served to a run that a cold
+    scan of the same files refuses, and a warm --remove 1 acted on them (QA pass 34)."""
+    pixels, limit = r.width * r.height, Image.MAX_IMAGE_PIXELS
+    if not limit or pixels <= limit:
+        return None
+    what = "decompression bomb" if pixels > 2 * limit else "possible decompression bomb"  # as Pillow says
+    return HashFailure(r.path, _refusal(what, pixels), transient=True)
+
+
+def _refusal(what: str, pixels: int) -> str:
     return (
-        f"refused: {what} ({pixels:,} pixels, over the limit of {int(Image.MAX_IMAGE_PIXELS):,}; for a trusted"
+        f"refused: {what} ({pixels:,} pixels, over the limit of {Image.MAX_IMAGE_PIXELS or 0:,}; for a trusted"
         f" file, raise the limit with --max-pixels {pixels} or more (PIL.Image.MAX_IMAGE_PIXELS))"
     )
 

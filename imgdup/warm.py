@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from .cache import HashCache
+from .hashing import over_the_limit
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 from .parallel import hash_all
 
@@ -82,6 +83,9 @@ def hash_with_cache(
     late = iter(_hash(unread, settings, total, jobs=jobs, store=store, timeout=timeout, progress=progress))
     early = iter(fresh)
     out = [c if c is not None else next(early) if not here else next(late) for c, here in zip(cached, stored)]
+    # This run's pixel limit holds for a cached file too (hashed under a higher one, it was served
+    # where a cold run refuses it); a file just decoded passed it.
+    out = [(over_the_limit(r) or r) if isinstance(r, ImageRecord) else r for r in out]
     return out, total - len(todo) - len(unread)
 
 

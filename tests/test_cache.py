@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +36,7 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-def scan(root: Path, cache: Path, **kw: object) -> imgdup.ScanResult:
+def scan(root: Path, cache: Path | None, **kw: object) -> imgdup.ScanResult:
     return imgdup.find_duplicates([root], threshold=4, jobs=1, cache=cache, **kw)  # type: ignore[arg-type]
 
 
@@ -254,6 +255,26 @@ def test_a_refusal_under_another_pixel_limit_is_not_served_from_the_cache(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
     raised = scan(root, cache)
     assert not raised.failures and raised.summary.images == 1
+
+
+def test_a_lower_pixel_limit_refuses_a_cached_file_as_a_cold_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file hashed under the default limit, then scanned with a lower --max-pixels: the cold run
+    refuses it, the warm one served its cached hash, so a warm --remove 1 acted on files a cold
+    run refuses (QA pass 34). The limit applies to every file of the run, cached or not."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(1, (80, 60)).save(root / "a.png")  # 4,800 pixels
+    shutil.copyfile(root / "a.png", root / "b.png")
+    cache = tmp_path / "c.sqlite3"
+    assert len(scan(root, cache).clusters) == 1
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    cold = scan(root, None)
+    warm = scan(root, cache)
+    assert [f.reason for f in warm.failures] == [f.reason for f in cold.failures]
+    assert len(cold.failures) == 2 and not warm.clusters
+    assert "--max-pixels 4800 or more" in warm.failures[0].reason
 
 
 def test_a_cache_whose_columns_differ_from_its_schema_is_rebuilt_in_place(
