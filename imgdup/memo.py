@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -21,6 +22,26 @@ from .models import Action, Cluster, Clustered, ImageRecord, Member, Remembered
 from .regions import LINK_KINDS
 
 _ACTIONS = {a.value: a for a in Action}
+
+# The modules whose code decides what a search links and which file a cluster keeps.
+_DECIDING = ("cluster.py", "hashing.py", "index.py", "memo.py", "pipeline.py", "policy.py", "quality.py", "regions.py")
+
+
+def _code() -> str:
+    """imgdup's version and a digest of the code that searches and decides, part of every memo's
+    key: a fix that changed decisions without a version or a constant raised was served the
+    decisions the code before it remembered (every commit is one version; QA pass 34). Read once
+    per process (~0.4 MB, 1 ms); where the sources cannot be read (a frozen build), the version."""
+    digest = hashlib.sha256()
+    try:
+        for name in _DECIDING:
+            digest.update((Path(__file__).parent / name).read_bytes())
+    except OSError:
+        return __version__
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+CODE = _code()
 # Part of every decision key besides imgdup's version: raise it when the keep policy's answers
 # change within a version (a remembered decision would be stale). 2: the enlargement noise test;
 # 3: lossy copies inherit a bare lossless sibling's enlargement verdict; 4: framed copies lose;
@@ -55,7 +76,7 @@ def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, thres
     ``settings_key``; 20x cheaper than writing the hashes out). Paths, sizes and quality do not
     enter: the groups are positions in this list."""
     # 4: the link rule of QA pass 12; 5: a turned version's content box (QA pass 30; see DECISIONS)
-    head = f"search/5\n{settings_key}\n{threshold}\n"
+    head = f"search/5/{CODE}\n{settings_key}\n{threshold}\n"
     return hashlib.sha256((head + "\n".join(",".join(r.digest for r in rs) for rs in unique)).encode()).hexdigest()
 
 
@@ -78,7 +99,7 @@ def decision_key(
     protected: Callable[[ImageRecord], bool] | None,
     lines: dict[int, tuple[ImageRecord, str]] | None = None,
 ) -> str:
-    """What the clusters, keepers, actions and reasons depend on: imgdup's version (its keep
+    """What the clusters, keepers, actions and reasons depend on: imgdup's code (:data:`CODE`: its keep
     policy), the settings, the threshold, the keep rules, and for every record in order its
     path, size, modification time (the oldest/newest rules read it; a touch changes no byte),
     content digest, measured quality, and whether it is a reference file.
@@ -92,7 +113,7 @@ def decision_key(
     ``lines``: each record's part, by ``id``, filled and reused (a scan with reference files
     asks for the key of all its records and of the reference ones: 20,000 records' parts once).
     """
-    h = hashlib.sha256(f"decide/{DECISIONS}/{__version__}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
+    h = hashlib.sha256(f"decide/{DECISIONS}/{CODE}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
     known = {} if lines is None else lines
     parts = []
     for r in records:

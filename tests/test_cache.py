@@ -795,3 +795,27 @@ def test_one_row_of_undecodable_text_is_one_miss_not_the_whole_cache(folder: Pat
     assert decoded(again) == 1
     assert imgdup.to_document(again)["clusters"] == imgdup.to_document(first)["clusters"]
     assert decoded(scan(folder, cache)) == 0  # the row was written again
+
+
+def test_remembered_searches_and_decisions_are_of_this_code_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fix to the keep policy that no one marked (memo.DECISIONS, HASH_VERSION) was served the
+    decision the code before it had remembered: every commit is version 0.1.0 (QA pass 34, against
+    d5faa55). The memos are keyed on a digest of the code that searches and decides."""
+    from imgdup import memo
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(3, (120, 90)).save(root / "a.png")
+    photo(3, (120, 90)).save(root / "b.jpg", quality=80)
+    cache = tmp_path / "c.sqlite3"
+    caplog.set_level(logging.INFO, logger="imgdup")
+    scan(root, cache)
+    caplog.clear()
+    scan(root, cache)
+    assert "decisions remembered" in caplog.text  # premise: an unchanged re-run remembers
+    monkeypatch.setattr(memo, "CODE", memo.CODE + "+a fix")
+    caplog.clear()
+    scan(root, cache)
+    assert "decisions remembered" not in caplog.text
