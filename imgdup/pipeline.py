@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -950,12 +951,15 @@ def _sibling_sources_to_measure(
     """Smaller siblings whose spectrum :func:`imgdup.quality.enlarged_against` needs before the
     candidates (measured, not enlargements by their own spectrum) can be kept: per pixel count
     0.6-0.8 times a candidate's size (linear), one unmeasured, unframed, unedited member with
-    the best claimed quality, unless one of that size is measured already."""
+    the best claimed quality, unless two of that size are measured already: one alone may be a
+    blurred copy (the best claim, a q90 one), which a larger file out-details without being the
+    picture's source (a 1.5x enlargement was kept over the camera file so, QA pass 34); of two,
+    one blurred beside the other is left out (:func:`imgdup.quality.assess`)."""
     low, high = quality_mod.SIBLING_SCALES
-    measured = {r.pixels for r in members if r.quality and r.quality.spectrum}
+    measured = Counter(r.pixels for r in members if r.quality and r.quality.spectrum)
     by_size: dict[int, ImageRecord] = {}
     for r, v in zip(members, verdicts):
-        if r.path in tried or r.pixels in measured or v.framed or v.edited:
+        if r.path in tried or (r.quality and r.quality.spectrum) or measured[r.pixels] >= 2 or v.framed or v.edited:
             continue
         if not any(low <= (r.pixels / c.pixels) ** 0.5 <= high for c in candidates if c.pixels):
             continue

@@ -1113,7 +1113,7 @@ def assess(
     per_size = {own: sibling_scales(own, sizes) for own in sizes}
     blurred = _blurred(members, pixels, frames)
     filtered = processed(members, memo)
-    sources = _sibling_sources(members, frames)
+    sources = _sibling_sources(members, frames, blurred)
     shapes = sorted({(r.width, r.height) for r, f in zip(members, frames) if not f})  # a frame's pixels are no source
     thin = _thin_framed(members)
     for i, r in enumerate(members):
@@ -1220,15 +1220,17 @@ def _blurred(members: Sequence[ImageRecord], pixels: Sequence[int], frames: Sequ
 
 
 def _sibling_sources(
-    members: Sequence[ImageRecord], frames: Sequence[bool]
+    members: Sequence[ImageRecord], frames: Sequence[bool], blurred: Sequence[bool] = ()
 ) -> Callable[[int], list[tuple[int, tuple[float, ...]]]]:
     """For a member's pixel count, the (pixel count, spectrum) pairs :func:`enlarged_against`
     compares it with: per size within :data:`SIBLING_SCALES`, the measured, unframed member of
     that size whose top band is the median of theirs (one q30 copy's block edges or one blurred
-    copy does not decide). Sizes are sorted once: a member looks only at its range of them."""
+    copy does not decide), a member blurred beside a sibling of its size left out (compared with a
+    blurred copy, a 1.5x enlargement of the camera file held more detail and was kept, QA pass
+    34). Sizes are sorted once: a member looks only at its range of them."""
     by_size: dict[int, list[tuple[float, ...]]] = {}
-    for r, f in zip(members, frames):
-        if r.quality and r.quality.spectrum and not f:
+    for i, (r, f) in enumerate(zip(members, frames)):
+        if r.quality and r.quality.spectrum and not f and not (i < len(blurred) and blurred[i]):
             by_size.setdefault(r.pixels, []).append(r.quality.spectrum)
     sizes = sorted(by_size)
     chosen = []

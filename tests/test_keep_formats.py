@@ -555,3 +555,20 @@ def test_a_picture_whose_own_edge_row_is_plain_is_not_framed_by_itself(dogs: Pat
     records = [m.record for m in imgdup.find_duplicates([tmp_path], threshold=8, jobs=1).clusters[0].members]
     assert quality.unpack_bars(next(r for r in records if r.path.endswith("png")).quality.border)[0] == 1
     assert not any(a.framed for a in quality.assess(records))
+
+
+def test_a_larger_copy_is_told_an_enlargement_beside_a_blurred_copy_of_its_source(dogs: Path, tmp_path: Path) -> None:
+    """A camera file (q75), its q40 copy, a blurred copy saved at q90 (the best claimed quality of
+    their size) and a 1.5x enlargement: the enlargement was compared with the blurred copy alone,
+    held more detail than it, and was kept as "most pixels (750x562), not an enlargement", the
+    camera file removed (QA pass 34). A blurred sibling is no source to compare with, and a second
+    sibling of that size is measured before a larger file is called no enlargement."""
+    shutil.copyfile(dogs / "00000070.jpg", tmp_path / "z_original.jpg")
+    img = decoded(tmp_path / "z_original.jpg")
+    img.save(tmp_path / "c_q40.jpg", quality=40)
+    img.filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "b_blur.jpg", quality=90)
+    img.resize((img.width * 3 // 2, img.height * 3 // 2), Image.Resampling.BICUBIC).save(
+        tmp_path / "a_big.jpg", quality=85
+    )
+    name, reason = keeper(tmp_path)
+    assert name == "z_original.jpg", reason
