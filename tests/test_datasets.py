@@ -975,6 +975,30 @@ def test_a_file_hard_linked_into_train_and_test_is_listed_as_a_leak(
     assert "1 hard-linked file" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("what", ["file", "class folder"])
+def test_a_test_link_to_a_training_image_is_listed_as_a_leak(tmp_path: Path, what: str) -> None:
+    """The mirror of the case below: test/cat/x.jpg -> train/cat/x.jpg (or the whole class,
+    test/cat -> ../train/cat). ImageFolder follows the link and reads the training image in test,
+    but the link was only listed as skipped and the summary said "leaks: none" (QA pass 34). Now
+    the training file has the link's name too, as a training folder's link gives one."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(46))
+    _write(test / "dog" / "y.jpg", _big(47))
+    if what == "file":
+        (test / "cat").mkdir(parents=True)
+        (test / "cat" / "x.jpg").symlink_to(a)
+    else:
+        (test / "cat").symlink_to(train / "cat")
+    result = _scan(test, reference=[train], between=True)
+    assert result.clusters == ()
+    (pair,) = result.leak_pairs
+    assert (pair.clusters, pair.hard_links, pair.symlinks) == (0, 0, 1)
+    names = {pair.a: pair.files_a, pair.b: pair.files_b}
+    assert names == {_real(test): (str(test / "cat" / "x.jpg" if what == "file" else test / "cat" / "a.jpg"),),
+                     _real(train): (_real(a),)}  # fmt: skip
+    assert a.exists()
+
+
 def test_a_test_file_a_training_link_points_at_is_listed_as_a_leak(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1501,7 +1525,8 @@ def test_the_readme_imagefolder_recipe_drops_every_leaked_test_image(
     exec(compile(_readme_recipe("ImageFolder("), "README.md", "exec"), scope)
     scope["main"]()  # type: ignore[operator]
     out = capsys.readouterr().out
-    assert out.startswith("3 test images copy a training image; 0 label conflicts\n")
+    # the link test/dog/symlink.jpg -> a training cat: a leak, and a dog in test (QA pass 34)
+    assert out.startswith("3 test images copy a training image; label conflicts: 1\n")
     assert f"not compared: {_real(data / 'test' / 'dog' / 'symlink.jpg')} (symbolic link (not followed))" in out
 
 
