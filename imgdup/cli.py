@@ -220,22 +220,20 @@ def _run_undo(manifest: str, fmt: str = "text") -> int:
     for path, reason in res.problems:
         print(f"not restored: {display_path(path)}: {reason}", file=sys.stderr)
     restored, in_place = _files_restored(res.restored), _files_restored(res.already_in_place, word="")
-    problems = len(res.problems)
+    said = f"restored {restored}, {in_place} already in place, {plural(len(res.problems), 'problem')}"
     try:
         if fmt == "json":
             doc = {"restored": list(res.restored), "already_in_place": list(res.already_in_place),
                    "problems": [{"path": p, "reason": r} for p, r in res.problems]}  # fmt: skip
             _write_out(_json_out(to_json_text({"undo": doc})))
         else:
-            print(f"restored {restored}, {in_place} already in place, {plural(problems, 'problem')}")
+            print(said)
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_closed(None)
     except OSError as exc:  # a full disk, an I/O error: the restore is done, and said here
         _stdout_closed(None, exc)
-        print(
-            f"imgdup: restored {restored}, {in_place} already in place, {plural(problems, 'problem')}", file=sys.stderr
-        )
+        print(f"imgdup: {said}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_PARTIAL if res.problems else EXIT_OK
 

@@ -11,6 +11,7 @@ again. Pure: keys and JSON values, no storage.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Callable, Sequence
@@ -27,11 +28,13 @@ _ACTIONS = {a.value: a for a in Action}
 _DECIDING = ("cluster.py", "hashing.py", "index.py", "memo.py", "pipeline.py", "policy.py", "quality.py", "regions.py")
 
 
-def _code() -> str:
+@functools.cache
+def code() -> str:
     """imgdup's version and a digest of the code that searches and decides, part of every memo's
     key: a fix that changed decisions without a version or a constant raised was served the
     decisions the code before it remembered (every commit is one version; QA pass 34). Read once
-    per process (~0.4 MB, 1 ms); where the sources cannot be read (a frozen build), the version."""
+    per process, by the first memo key (~0.4 MB, 1 ms), not at import (``--undo`` needs none);
+    where the sources cannot be read (a frozen build), the version."""
     digest = hashlib.sha256()
     try:
         for name in _DECIDING:
@@ -41,9 +44,9 @@ def _code() -> str:
     return f"{__version__}+{digest.hexdigest()[:16]}"
 
 
-CODE = _code()
-# Part of every decision key besides imgdup's version: raise it when the keep policy's answers
-# change within a version (a remembered decision would be stale). 2: the enlargement noise test;
+# Part of every decision key: it was raised by hand when the keep policy's answers changed (a
+# remembered decision would be stale); :func:`code` now changes with any change of that code, so
+# it needs raising no more, and stays as it is (its history below). 2: the enlargement noise test;
 # 3: lossy copies inherit a bare lossless sibling's enlargement verdict; 4: framed copies lose;
 # 5: the frame rule's share sieve 0.9 -> 0.97 and its 4-member minimum (decisions of 4 differ);
 # 6: the keep reason speaks of the largest copy when it lost (the reasons are remembered too);
@@ -76,7 +79,7 @@ def search_key(unique: Sequence[Sequence[ImageRecord]], settings_key: str, thres
     ``settings_key``; 20x cheaper than writing the hashes out). Paths, sizes and quality do not
     enter: the groups are positions in this list."""
     # 4: the link rule of QA pass 12; 5: a turned version's content box (QA pass 30; see DECISIONS)
-    head = f"search/5/{CODE}\n{settings_key}\n{threshold}\n"
+    head = f"search/5/{code()}\n{settings_key}\n{threshold}\n"
     return hashlib.sha256((head + "\n".join(",".join(r.digest for r in rs) for rs in unique)).encode()).hexdigest()
 
 
@@ -99,7 +102,7 @@ def decision_key(
     protected: Callable[[ImageRecord], bool] | None,
     lines: dict[int, tuple[ImageRecord, str]] | None = None,
 ) -> str:
-    """What the clusters, keepers, actions and reasons depend on: imgdup's code (:data:`CODE`: its keep
+    """What the clusters, keepers, actions and reasons depend on: imgdup's code (:func:`code`: its keep
     policy), the settings, the threshold, the keep rules, and for every record in order its
     path, size, modification time (the oldest/newest rules read it; a touch changes no byte),
     content digest, measured quality, and whether it is a reference file.
@@ -113,7 +116,7 @@ def decision_key(
     ``lines``: each record's part, by ``id``, filled and reused (a scan with reference files
     asks for the key of all its records and of the reference ones: 20,000 records' parts once).
     """
-    h = hashlib.sha256(f"decide/{DECISIONS}/{CODE}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
+    h = hashlib.sha256(f"decide/{DECISIONS}/{code()}\n{settings_key}\n{threshold}\n{','.join(keep)}\n".encode())
     known = {} if lines is None else lines
     parts = []
     for r in records:

@@ -1220,7 +1220,7 @@ def _blurred(members: Sequence[ImageRecord], pixels: Sequence[int], frames: Sequ
 
 
 def _sibling_sources(
-    members: Sequence[ImageRecord], frames: Sequence[bool], blurred: Sequence[bool] = ()
+    members: Sequence[ImageRecord], frames: Sequence[bool], blurred: Sequence[bool]
 ) -> Callable[[int], list[tuple[int, tuple[float, ...]]]]:
     """For a member's pixel count, the (pixel count, spectrum) pairs :func:`enlarged_against`
     compares it with: per size within :data:`SIBLING_SCALES`, the measured, unframed member of
@@ -1229,8 +1229,8 @@ def _sibling_sources(
     blurred copy, a 1.5x enlargement of the camera file held more detail and was kept, QA pass
     34). Sizes are sorted once: a member looks only at its range of them."""
     by_size: dict[int, list[tuple[float, ...]]] = {}
-    for i, (r, f) in enumerate(zip(members, frames)):
-        if r.quality and r.quality.spectrum and not f and not (i < len(blurred) and blurred[i]):
+    for r, f, soft in zip(members, frames, blurred):
+        if r.quality and r.quality.spectrum and not f and not soft:
             by_size.setdefault(r.pixels, []).append(r.quality.spectrum)
     sizes = sorted(by_size)
     chosen = []

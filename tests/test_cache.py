@@ -815,7 +815,8 @@ def test_remembered_searches_and_decisions_are_of_this_code_only(
     caplog.clear()
     scan(root, cache)
     assert "decisions remembered" in caplog.text  # premise: an unchanged re-run remembers
-    monkeypatch.setattr(memo, "CODE", memo.CODE + "+a fix")
+    fixed = memo.code() + "+a fix"
+    monkeypatch.setattr(memo, "code", lambda: fixed)
     caplog.clear()
     scan(root, cache)
     assert "decisions remembered" not in caplog.text
