@@ -611,9 +611,12 @@ def test_a_reader_that_leaves_in_the_middle_of_a_long_output_is_noticed(tmp_path
     for the files it had moved (QA pass 33)."""
     data = tmp_path / "data"
     data.mkdir()
+    # Long names make even the text report (~100 KB) more than a pipe holds (64 KiB): with short
+    # names it was 28 KB, which the run could write whole before the reader left (a race CI lost).
     for k in range(150):
-        photo(k).resize((48, 36)).save(data / f"{k:03d}.png")
-        shutil.copyfile(data / f"{k:03d}.png", data / f"{k:03d}-copy.png")
+        name = f"{k:03d}-{'x' * 200}"
+        photo(k).resize((48, 36)).save(data / f"{name}.png")
+        shutil.copyfile(data / f"{name}.png", data / f"{name}-copy.png")
     (data / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     for fmt in ("json", "text"):
         proc = subprocess.Popen(
