@@ -145,14 +145,16 @@ def _quality_key(a: Assessment, r: ImageRecord) -> tuple[object, ...]:
     """The order of the ``quality`` rule: intact, colour, more than 1 bit per pixel (a dithered
     copy's noise is no detail), most frames (a still of an animation's first frame, or page 1
     of a scan, holds part of it), not an enlargement of a sibling, no added frame (its pixels
-    are not picture), most pixels, then at equal resolution the least processed (no edit or
+    are not picture), most pixels, then at equal resolution the whole picture (not a crop of a
+    sibling, zoomed back to its size), the least processed (no edit or
     overlay, not blurred, not filtered (noise, sharpening: :func:`imgdup.quality.processed`),
     highest effective JPEG quality, stored losslessly (above a q100 JPEG), most bits per sample,
     transparency kept, most colour samples (chroma subsampling), not re-encoded from a coarser one,
     and of two that were, the one stored losslessly: it holds that coarser picture exactly, where a
     lossy re-save added a loss of its own)."""
     return (
-        a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.edited, a.blurred, a.processed,
+        a.damaged, a.grey, a.bits == 1, -r.frames, a.enlarged, a.framed, -r.pixels, a.cropped, a.edited, a.blurred,
+        a.processed,
         -a.quality, not a.lossless,
         -a.bits, not a.transparent, a.subsampled, a.reencoded_from is not None, _resaved_lossily(a, r),
     )  # fmt: skip
@@ -191,6 +193,8 @@ def _quality_reason(
         return "no added border, bars or caption (another copy has them)"
     if r.pixels != s.pixels:
         return f"most pixels ({r.width}x{r.height}), not an enlargement"
+    if a.cropped != b.cropped:
+        return "the whole picture (another copy of its size shows only part of it: a crop)"
     if a.edited != b.edited:
         if b.recoloured:
             return "true colours (another copy's colours were changed: a filter)"

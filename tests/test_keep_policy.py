@@ -265,6 +265,31 @@ def test_watermarked_copy_loses_to_what_the_others_agree_on(tmp_path: Path) -> N
     assert keeper(tmp_path) == ("z_original.jpg", "no overlay or edit (another copy differs where the others agree)")
 
 
+@pytest.mark.parametrize(("seed", "box"), [(7, (40, 30, 360, 270)), (8, (0, 0, 368, 276)), (9, (20, 15, 380, 285))])
+def test_a_zoomed_crop_loses_to_the_whole_picture(tmp_path: Path, seed: int, box: tuple[int, ...]) -> None:
+    """A centre (or corner) crop enlarged back to the original's size and saved at a higher JPEG
+    quality was kept, and the camera file, the only one holding the whole picture, removed:
+    "highest JPEG quality (q92 vs q75)" (QA pass 35: 29 of 29 dogs-1000 photos)."""
+    img = detailed(seed)
+    img.save(tmp_path / "z_original.jpg", quality=75)
+    img.crop(box).resize(img.size, Image.Resampling.LANCZOS).save(tmp_path / "a_zoomed.jpg", quality=92)
+    assert keeper(tmp_path) == (
+        "z_original.jpg", "the whole picture (another copy of its size shows only part of it: a crop)"
+    )  # fmt: skip
+
+
+def test_an_original_is_no_crop_of_its_copy_in_a_frame_of_its_size(tmp_path: Path) -> None:
+    """A copy shrunk into a plain frame of the original's size holds the original's picture in
+    its centre: the original must not count as a crop of it (the frame's pixels are no picture)."""
+    img = detailed(10)
+    img.save(tmp_path / "z_original.jpg", quality=90)
+    framed = Image.new("RGB", img.size, (250, 250, 250))
+    framed.paste(img.resize((360, 270), Image.Resampling.LANCZOS), (20, 15))
+    framed.save(tmp_path / "a_framed.jpg", quality=75)
+    name, reason = keeper(tmp_path)
+    assert (name, "crop" in reason) == ("z_original.jpg", False), reason
+
+
 def test_higher_jpeg_quality_wins_at_equal_size(tmp_path: Path) -> None:
     img = detailed(6)
     img.save(tmp_path / "z_q85.jpg", quality=85)
