@@ -22,7 +22,7 @@ import pytest
 import imgdup
 from imgdup.plan import parse_plan
 from imgdup.report.html import render_page, thumbnail_folder
-from imgdup.report.text import human_bytes
+from imgdup.report.text import display_path, human_bytes
 
 from .conftest import A_ORIG, CHAIN_X, CHAIN_Y, CHAIN_Z, THRESHOLD, PlantedSet, encode, picture, rel, scan
 
@@ -159,22 +159,39 @@ def test_hostile_file_name_is_shown_not_run(browser: Any, reviewed: tuple[Path, 
     assert _console_problems(browser) == []
 
 
-def test_a_name_that_is_not_utf8_is_shown_escaped(browser: Any, tmp_path: Path) -> None:
+def test_a_name_that_is_not_utf8_or_invisible_is_shown_escaped(browser: Any, tmp_path: Path) -> None:
     """README: the page shows a byte that is not UTF-8 as \\xNN (it showed U+FFFD), control
-    characters escaped as the text report shows them."""
+    characters escaped as the text report shows them. It showed invisible and direction-changing
+    characters raw, which the text report escapes: photo<U+200B>.png read as photo.png, and a
+    right-to-left override turned the end of a name around (QA pass 35). The exported plan keeps
+    every name exact."""
     root = tmp_path / "d"
     root.mkdir()
     picture(5).save(root / "a.png")
     odd = os.path.join(os.fsencode(root), b"caf\xe9\tx.png")
     shutil.copyfile(root / "a.png", odd)
     shutil.copyfile(root / "a.png", root / "caf\\tx.png")  # a literal backslash: shown \\, as in text
+    # a zero-width space, a right-to-left override; a line separator, a no-break space, a tag
+    # character (outside the BMP); a plain space stays a space
+    invisible = ["a\u200b.png", "cat_\u202egnp.png", "l\u2028\xa0\U000e0041.png", "a b.png"]
+    for name in invisible:
+        shutil.copyfile(root / "a.png", root / name)
+    result = scan(root)
     page = tmp_path / "r.html"
-    imgdup.write_report(scan(root), page)
+    imgdup.write_report(result, page)
     _load(browser, page.as_uri())
     names = [e.text for e in browser.find_elements("css selector", ".name")]
     assert "d/caf\\xe9\\tx.png" in names and "d/caf\\\\tx.png" in names, names
     titles = [e.get_attribute("title") for e in browser.find_elements("css selector", ".name")]
     assert any(t.endswith("/d/caf\\xe9\\tx.png") for t in titles), titles
+    (cluster,) = result.clusters
+    paths = sorted(m.record.path for m in cluster.members)
+    assert _texts(browser, ".cluster .name") == sorted(display_path(f"d/{rel(root, p)}") for p in paths)
+    assert {"d/a\\u200b.png", "d/cat_\\u202egnp.png", "d/l\\u2028\\xa0\\U000e0041.png", "d/a b.png"} <= set(names)
+    assert sorted(titles) == sorted(display_path(p) for p in paths)
+    browser.find_element("id", "copy").click()
+    doc = json.loads(browser.find_element("id", "plan-out").get_attribute("value"))
+    assert sorted(m["path"] for m in doc["clusters"][0]["members"]) == paths  # the plan's names stay exact
     assert _console_problems(browser) == []
 
 

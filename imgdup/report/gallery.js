@@ -32,14 +32,21 @@
   let focusM = 0;
 
   const $ = (id) => document.getElementById(id);
-  // A name as the text report shows it: a byte that is not UTF-8 (a lone surrogate U+DC80-U+DCFF
-  // in the JSON, see imgdup.names) as \xNN, a control character as its escape, a backslash as
-  // \\ (else a<TAB>b.jpg and a\tb.jpg would read the same).
+  // A name as the text report shows it (imgdup.report.text.display_path): a byte that is not
+  // UTF-8 (a lone surrogate U+DC80-U+DCFF in the JSON, see imgdup.names) as \xNN, a backslash as
+  // \\ (else a<TAB>b.jpg and a\tb.jpg would read the same), and whatever Python's isprintable()
+  // refuses (a category C or Z character but the space) as Python's escape: \t, \x1b, \u200b,
+  // \U000e0041. An invisible one (a zero-width space) made two names read the same, and a
+  // right-to-left override turned the end of a name around (QA pass 35). A character newer than
+  // Python's Unicode database is escaped by the text report alone.
   const ESCAPES = { 9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\" };
   function shown(name) {
-    return name.replace(/(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]|[\u0000-\u001F\u007F-\u009F\\]/g, (ch) => {
-      const c = ch.charCodeAt(0);
-      return ESCAPES[c] || "\\x" + (c >= 0xdc80 ? c - 0xdc00 : c).toString(16).padStart(2, "0");
+    return name.replace(/(?! )[\p{C}\p{Z}]|\\/gu, (ch) => {
+      const c = ch.codePointAt(0);
+      if (ESCAPES[c]) return ESCAPES[c];
+      if (c >= 0xdc80 && c <= 0xdcff) return "\\x" + (c - 0xdc00).toString(16);
+      const hex = c.toString(16);
+      return c < 0x100 ? "\\x" + hex.padStart(2, "0") : c < 0x10000 ? "\\u" + hex.padStart(4, "0") : "\\U" + hex.padStart(8, "0");
     });
   }
   function el(tag, cls, text) {
@@ -263,7 +270,7 @@
     const name = el("div", "name", shown(rootLabel[m.root] + "/" + m.relpath));
     name.title = shown(m.path);
     box.append(name);
-    box.append(el("div", "info", m.width + "×" + m.height + " · " + kind(m.path) + " · " + human(m.bytes)));
+    box.append(el("div", "info", m.width + "×" + m.height + " · " + shown(kind(m.path)) + " · " + human(m.bytes)));
     if (via) box.append(el("div", "info via", "joined through " + shown(rootLabel[via.root] + "/" + via.relpath) + " at " + m.via_distance +
       (m.linked_by && m.linked_by !== "whole image" ? " (" + m.linked_by + ")" : "")));
     const tags = el("div", "tags");
