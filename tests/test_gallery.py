@@ -828,6 +828,8 @@ def test_the_between_filter_sees_a_reference_folder_inside_the_scanned_one(brows
     assert len(result.clusters) == 2 and result.summary.leaks == 1  # premise: a leak and a duplicate in test
     leak = next(c.id for c in result.clusters if any(m.reference for m in c.members))
     assert _between_roots(browser, result, tmp_path) == {str(leak)}
+    # the header names both, as the filter reads them (it named data alone; QA pass 35)
+    assert browser.find_element("css selector", ".cluster h2 .meta").text.endswith(" · data, train")
 
 
 def _between_roots(browser: Any, result: imgdup.ScanResult, tmp_path: Path) -> set[str]:
@@ -844,7 +846,9 @@ def test_the_between_filter_sees_a_leak_through_a_hard_link(browser: Any, tmp_pa
     """``cp -al``: test/a.jpg is the very file train/z.jpg (a hard link, listed under its first
     name, test/a.jpg) and test/b.jpg a copy of it. The text report counts a test/train leak, but
     the page read every member's split as test and its "between roots" filter showed no cluster
-    (QA pass 34). It goes by the folders all the members' names lie in (``spans``)."""
+    (QA pass 34). It goes by the folders all the members' names lie in (``spans``). The card's
+    header named test alone and the roots table counted no file of train in a cluster (QA pass
+    35): both go by the same names."""
     import os
 
     train, test = tmp_path / "data" / "train", tmp_path / "data" / "test"
@@ -858,6 +862,9 @@ def test_the_between_filter_sees_a_leak_through_a_hard_link(browser: Any, tmp_pa
     assert result.summary.leaks == 1 and {m.split for m in cluster.members} == {"test"}  # premise
     assert sorted(cluster.spans) == sorted([str(test), str(train)])
     assert _between_roots(browser, result, tmp_path) == {str(cluster.id)}
+    assert browser.find_element("css selector", ".cluster h2 .meta").text.endswith(" · test, train")
+    rows = [r.text.split() for r in browser.find_elements("css selector", "#roots tbody tr")]
+    assert {r[0]: r[1:3] for r in rows} == {"test": ["2", "1"], "train": ["1", "0"]}  # files, to remove
 
 
 def test_a_tile_says_how_its_link_was_made(browser: Any, tmp_path: Path) -> None:

@@ -148,6 +148,10 @@
     return clusters.map((c, i) => i).filter((i) => { const r = risk(i); return r.beyond + r.unknown > 0; });
   }
   function rootsOf(c) { return new Set(c.members.map((m) => m.root)); }
+  // A folder as the page names it: a root as its files read; a reference folder inside a scanned
+  // one has no root label, and reads as the scan names its split (plan.sets).
+  const setName = new Map((plan.sets || []).map((t) => [t.root, t.name]));
+  function folderName(f) { return shown(Object.hasOwn(rootLabel, f) ? rootLabel[f] : setName.get(f) || f); }
   // The folders a cluster spans: the members' splits (a reference folder inside the scanned
   // one is a split of its own: -d data --reference data/train), else their roots.
   function spanOf(c) {
@@ -166,15 +170,25 @@
     return c.members.some((m) => m.action === "remove") && !c.members.some((m) => m.action === "keep");
   }
 
+  // The rows of the roots table a member counts in: its root's and its hard links' roots' (test/a.jpg
+  // that is train/z.jpg too counted under test alone, beside a header and a filter that say train; QA pass 35).
+  function rowsOf(per, m) {
+    const rows = [per.get(m.root)];
+    for (const n of m.hardlinks || []) {
+      const p = per.get(plan.roots.find((r) => n.startsWith(r.replace(/\/+$/, "") + "/")));
+      if (!rows.includes(p)) rows.push(p);
+    }
+    return rows.filter(Boolean);
+  }
   function summary() {
     let files = 0, remove = 0, review = 0, bytes = 0;
     const per = new Map(plan.roots.map((r) => [r, { files: 0, remove: 0, bytes: 0 }]));
     for (const c of clusters) {
       for (const m of c.members) {
         files++;
-        const p = per.get(m.root);
-        if (p) p.files++;
-        if (m.action === "remove") { remove++; bytes += frees(m); if (p) { p.remove++; p.bytes += frees(m); } }
+        const rows = rowsOf(per, m);
+        for (const p of rows) p.files++;
+        if (m.action === "remove") { remove++; bytes += frees(m); for (const p of rows) { p.remove++; p.bytes += frees(m); } }
         if (m.action === "review") review++;
       }
     }
@@ -310,7 +324,8 @@
     box.dataset.cluster = String(c.id);
     box.dataset.pos = String(pos);
     const h = el("h2", "", "Cluster " + c.id + " ");
-    const roots = [...rootsOf(c)].map((r) => shown(rootLabel[r]));
+    // The folders it spans, as the "between roots" filter reads them: a hard link's too (QA pass 35).
+    const roots = (c.spans && c.spans.length > 1 ? c.spans : [...rootsOf(c)]).map(folderName);
     const joined = c.members.filter((m) => m.via).length;  // beyond the threshold, in through others
     h.append(el("span", "meta", c.members.length + " files · distance up to " + c.diameter +
       (joined ? " (" + joined + " joined through others)" : "") + " · frees " +
