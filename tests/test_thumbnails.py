@@ -42,6 +42,24 @@ def test_a_later_report_drops_the_thumbnails_only_an_earlier_one_used(tmp_path: 
     assert {p.name for p in folder.iterdir()} == linked | {"notes.txt", "f" * 32 + ".jpg"}
 
 
+def test_a_page_whose_thumbnail_folder_another_page_uses_is_refused(tmp_path: Path) -> None:
+    """``review.html`` and ``review.htm`` (both written as HTML) keep their thumbnails in one
+    folder, ``review_files/``: writing the second removed every thumbnail of the first, whose
+    previews then showed broken, and nothing said so (QA pass 35). The second is refused before
+    anything is written, naming the first; a page that is not imgdup's takes no folder."""
+    page = tmp_path / "review.html"
+    (tmp_path / "review.htm").write_text("<!doctype html>mine")  # not imgdup's: it keeps no thumbnails
+    imgdup.write_report(scan(_pairs(tmp_path / "a", range(3))), page)
+    folder = Path(thumbnail_folder(str(page)))
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert len(first) == 3
+    (tmp_path / "review.htm").unlink()
+    other = tmp_path / "review.htm"
+    with pytest.raises(imgdup.OutputError, match=f"in {re.escape(str(folder))}, as the report {re.escape(str(page))}"):
+        imgdup.write_report(scan(_pairs(tmp_path / "b", range(10, 12))), other)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first and not other.exists()
+
+
 def test_the_page_shows_the_clusters_inside_the_reference_with_their_thumbnails(tmp_path: Path) -> None:
     """Duplicates inside a reference set are reported apart and never acted on (issue 10): the
     text, JSON and CSV reports listed them, the HTML page did not show them at all."""

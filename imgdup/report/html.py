@@ -37,6 +37,7 @@ from ..models import ImageRecord, ScanResult
 from ..names import to_json_text
 from ..parallel import DEFAULT_TIMEOUT, default_jobs, map_files
 from ..plan import to_document
+from . import MARKS
 from .text import display_path, human_bytes, plural, root_labels
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,51 @@ def thumbnail_folder(page: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(page)), f"{stem}_files")
 
 
+def _page_sharing_folder(page: str) -> str | None:
+    """Another imgdup page beside ``page`` whose thumbnails go in the same folder: it is named by
+    the stem, so ``review.html`` and ``review.htm`` (or ``review.HTML``) share ``review_files/``."""
+    where, name = os.path.split(os.path.abspath(page))
+    try:
+        names = sorted(os.listdir(where))
+    except OSError:  # no such folder: the report's own check says so
+        return None
+    for other in names:
+        path = os.path.join(where, other)
+        stem, suffix = os.path.splitext(other)
+        if (other == name or stem != os.path.splitext(name)[0] or suffix.lower() not in (".html", ".htm")
+                or os.path.islink(path) or not os.path.isfile(path)):  # fmt: skip
+            continue
+        if os.path.exists(page) and os.path.samefile(page, path):  # one file, two spellings (case-insensitive)
+            continue
+        try:
+            with open(path, "rb") as fh:
+                if MARKS["html"](fh.read(4096)):  # a page of the user's keeps no thumbnails of ours
+                    return path
+        except OSError:
+            continue
+    return None
+
+
 def check_thumbnail_folder(page: str | os.PathLike[str], roots: tuple[str, ...]) -> None:
     """Raise :class:`OutputError` if the page's thumbnails would lie inside a scanned root: they
     are images, and the next scan would take them for the dataset's (as a montage folder); and
     if something other than a folder (a file) holds its name, which failed only after the scan.
     A symbolic link at its name is resolved as the folder it leads to: one into a scanned folder
-    had the thumbnails written among the dataset's pictures."""
+    had the thumbnails written among the dataset's pictures. And if another imgdup page beside it
+    keeps its thumbnails there (``review.html`` beside ``review.htm``): this page removed every
+    thumbnail that one showed (QA pass 35)."""
     folder = thumbnail_folder(os.fspath(page))
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise OutputError(
             f"the HTML report {os.fspath(page)} keeps its thumbnails in {folder}, which is not a folder; "
             "move it away or name the report otherwise"
+        )
+    other = _page_sharing_folder(os.fspath(page))
+    if other is not None:
+        raise OutputError(
+            f"the HTML report {os.fspath(page)} would keep its thumbnails in {folder}, as the report {other} "
+            "beside it does: writing it would remove that page's thumbnails; name it otherwise, or remove "
+            f"{os.path.basename(other)} first"
         )
     real = os.path.realpath(folder)
     for root in roots:
