@@ -3,8 +3,10 @@
 Each worker decodes a chunk of files and reports every result as it goes. A worker that
 crashes (a decoder segfault, the memory bound) or stays on one file longer than the per-file
 timeout is killed and replaced; the file it was on becomes a failure and the rest of its chunk
-goes back to the queue. Workers ignore SIGINT, so Ctrl-C reaches only the parent, which stops
-them; results already handed to ``on_results`` (the cache) are kept, so a rerun resumes.
+goes back to the queue. A worker killed from outside (the out-of-memory killer's SIGKILL) says
+nothing of its file: the file is tried once more, then becomes a transient failure. Workers
+ignore SIGINT, so Ctrl-C reaches only the parent, which stops them; results already handed to
+``on_results`` (the cache) are kept, so a rerun resumes.
 
 Workers never outlive the run: on Linux each asks the kernel for SIGKILL when its parent dies
 (PR_SET_PDEATHSIG; under forkserver the parent is the fork server, which exits with the main
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,6 +41,8 @@ from .hashing import DECODER_MODULES, hash_entry, load_decoders
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
 Result = ImageRecord | HashFailure
+
+log = logging.getLogger(__name__)
 
 
 class HasPath(Protocol):
@@ -61,6 +66,30 @@ open (~89 M pixels x 4 bytes, plus conversions), not for a decoder gone wild."""
 
 THIS_PROCESS = -1
 """A ``max_pixels`` of :func:`hash_all`: the limit this process has (``PIL.Image.MAX_IMAGE_PIXELS``)."""
+
+KILLED = "its worker was killed from outside"
+"""How the failure of a file whose worker was killed from outside, twice, begins (a transient one)."""
+
+# The signals a process raises on itself (a bad memory access, abort(), a trap): a decoder's own
+# crash, which the file may well cause again. Any other signal was sent by someone else: the
+# kernel's out-of-memory killer (SIGKILL, to the largest process: the worker on the largest
+# file, QA pass 35), an administrator, a service manager (SIGTERM, SIGHUP).
+_OWN_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS")
+    if hasattr(signal, name)
+)  # fmt: skip
+
+
+def _sent_by(number: int) -> str:
+    """Signal ``number``, and who sends it."""
+    try:
+        name = f"{signal.Signals(number).name}, signal {number}"
+    except ValueError:  # a real-time signal has no name of its own
+        name = f"signal {number}"
+    if number == signal.SIGKILL:
+        return f"{name}: sent by the out-of-memory killer when memory runs short, or by a kill command"
+    return f"{name}: sent by another process"
+
 
 _CHUNK = 16  # files per message: small enough to rebalance, large enough to amortise IPC
 _IN_FLIGHT = 2  # chunks sent ahead to each worker
@@ -435,6 +464,7 @@ def map_files(
     queue = deque(_chunks(list(enumerate(entries)), jobs, chunk))
     workers: list[_Worker] = []
     lost = 0  # workers that died between files: a guard against a crash loop
+    retried: set[int] = set()  # items whose worker was killed from outside once: tried again, at most once
     try:
         if queue and not here:
             load_decoders()  # once per process: forked workers inherit them (hashing.load_decoders)
@@ -476,16 +506,32 @@ def map_files(
                     except (EOFError, OSError):
                         w.proc.join(5)
                         code = w.proc.exitcode
-                        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                        failure, transient = f"the decoder crashed ({why}); file skipped", False
                         culprit = int(w.state[0])  # the worker is gone: its state stays as it left it
+                        if code is not None and code < 0 and -code not in _OWN_SIGNALS:
+                            # Says nothing of the file (QA pass 35): not cached, not damage. Tried once
+                            # more in another worker, after the other files (their workers idle by then,
+                            # memory to spare); killed again, it is left as a timeout leaves it.
+                            killer = _sent_by(-code)
+                            failure, transient = f"{KILLED} twice ({killer}); file skipped", True
+                            again = culprit not in retried
+                        else:
+                            why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                            failure, transient, again = f"the decoder crashed ({why}); file skipped", False, False
                 elif (late := w.overdue(timeout)) is not None:
                     # Not cached: on a less loaded machine the same file may well finish.
-                    failure, transient = f"decoding took longer than {timeout:g} s; file skipped", True
+                    failure, transient, again = f"decoding took longer than {timeout:g} s; file skipped", True, False
                     culprit = late
                 else:
                     continue
-                if culprit in w.todo:
+                if culprit in w.todo and again:
+                    retried.add(culprit)
+                    again_item = w.todo.pop(culprit)
+                    queue.append([(culprit, again_item)])
+                    log.warning(
+                        "a worker was killed from outside (%s) while it decoded %s, no fault of the file: it is "
+                        "tried once more in another worker, after the other files", killer, again_item.path,
+                    )  # fmt: skip
+                elif culprit in w.todo:
                     collect(culprit, HashFailure(w.todo.pop(culprit).path, failure, transient=transient))
                 else:
                     lost += 1

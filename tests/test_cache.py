@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -15,9 +16,10 @@ import pytest
 from PIL import Image
 
 import imgdup
+from imgdup import parallel
 from imgdup.cache import HashCache, default_cache_path
 from imgdup.discover import discover
-from imgdup.hashing import settings_key
+from imgdup.hashing import hash_entry, settings_key
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
 from imgdup.regions import PackedRegions, pack_regions
 from imgdup.warm import hash_with_cache
@@ -238,6 +240,33 @@ def test_transient_failures_are_not_cached(tmp_path: Path) -> None:
         assert cache.get(e) is None
         cache.put_many([(e, HashFailure(e.path, "not an image"))])
         assert cache.get(e) == HashFailure(e.path, "not an image")
+
+
+def _killed_while_marked(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """The hash function, in a worker killed from outside (SIGKILL, the out-of-memory killer's
+    signal) on "copy.png" while a file "kill" lies beside the scanned folder."""
+    if os.path.basename(entry.path) == "copy.png" and (Path(entry.path).parent.parent / "kill").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return hash_entry(entry, settings)
+
+
+def test_a_file_whose_worker_was_killed_from_outside_is_hashed_again_next_run(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hashing worker killed from outside (the out-of-memory killer's SIGKILL) was recorded as
+    "the decoder crashed (signal 9)" and cached: every later run served that failure, and the
+    file's copy was never found until the file changed. Nothing about the file caused it: it is
+    not cached now, and the next run hashes it (QA pass 35)."""
+    monkeypatch.setattr("imgdup.warm.hash_all", functools.partial(parallel.hash_all, work=_killed_while_marked))
+    cache = tmp_path / "c.sqlite3"
+    (tmp_path / "kill").touch()
+    killed = scan(folder, cache)
+    assert [f.path for f in killed.failures] == [str(folder / "broken.jpg"), str(folder / "copy.png")]
+    assert "killed from outside" in killed.failures[1].reason and killed.summary.clusters == 0
+    (tmp_path / "kill").unlink()
+    again = scan(folder, cache)
+    assert decoded(again) == 1  # the killed file, and only it
+    assert [f.path for f in again.failures] == [str(folder / "broken.jpg")] and again.summary.clusters == 1
 
 
 def test_a_refusal_under_another_pixel_limit_is_not_served_from_the_cache(

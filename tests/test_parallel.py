@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,22 @@ def misbehaving(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashF
         hog = bytearray(8 * 1024**3)  # far beyond the memory bound
         return HashFailure(entry.path, f"allocated {len(hog)}")
     return hash_entry(entry, settings)
+
+
+def killed_from_outside(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
+    """Stand-in decoder whose worker is killed from outside on an "oom" file (SIGKILL, the
+    out-of-memory killer's signal): every time, or on an "oom_once" file the first time only; on
+    a "term" file by SIGTERM. Each try of a "crash", "oom" or "term" file leaves a line in FILE.tries."""
+    name = os.path.basename(entry.path)
+    if name.startswith(("crash", "oom", "term")):
+        tries = Path(entry.path + ".tries")
+        with tries.open("a") as fh:
+            fh.write("try\n")
+        if name.startswith("term"):
+            os.kill(os.getpid(), signal.SIGTERM)
+        if name.startswith("oom") and not (name.startswith("oom_once") and len(tries.read_text().split()) > 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return misbehaving(entry, settings)
 
 
 def refaults(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFailure:
@@ -74,6 +91,34 @@ def test_a_crashing_worker_is_replaced_and_only_its_file_fails(tmp_path: Path, b
     assert [f.path for f in failed] == [str(tmp_path / bad)]
     assert words in failed[0].reason
     assert [r.path for r in results] == [e.path for e in entries]
+
+
+def test_a_worker_killed_from_outside_is_no_fault_of_its_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker killed by a signal its decoder does not raise itself (SIGKILL: what the kernel's
+    out-of-memory killer sends the largest process, the worker on the largest file) was "the
+    decoder crashed (signal 9)": not transient, so cached by the hash pass and taken as damage
+    by the keep policy, with nothing said without -v. Its file is now tried once more in a fresh
+    worker; killed again, it is a transient failure; a warning says so. A decoder's own crash
+    (SIGSEGV) stays a crash, tried once (QA pass 35)."""
+    names = [f"{i:02d}.png" for i in range(6)]
+    names[3:3] = ["oom.png", "crash.png", "oom_once.png", "term.png"]
+    entries = make_entries(tmp_path, names)
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        results = hash_all(entries, HashSettings(), jobs=2, work=killed_from_outside)
+    by_name = {os.path.basename(r.path): r for r in results}
+    tries = {n: len((tmp_path / f"{n}.tries").read_text().split()) for n in names if n[0].isalpha()}
+    assert tries == {"oom.png": 2, "crash.png": 1, "oom_once.png": 2, "term.png": 2}
+    killed, termed, crashed = by_name["oom.png"], by_name["term.png"], by_name["crash.png"]
+    assert isinstance(killed, HashFailure) and killed.transient
+    assert "killed from outside" in killed.reason and "SIGKILL" in killed.reason and "out-of-memory" in killed.reason
+    assert isinstance(termed, HashFailure) and termed.transient and "SIGTERM" in termed.reason
+    assert isinstance(crashed, HashFailure) and not crashed.transient and "crashed (signal 11)" in crashed.reason
+    assert isinstance(by_name["oom_once.png"], ImageRecord)
+    assert [r.path for r in results] == [e.path for e in entries]
+    assert sum(isinstance(r, ImageRecord) for r in results) == 7
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 3 and all("killed from outside" in m and "once more" in m for m in said)
+    assert {n for n in ("oom.png", "oom_once.png", "term.png") for m in said if n in m} == {*tries} - {"crash.png"}
 
 
 def test_a_hanging_file_times_out_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -275,9 +320,10 @@ class _Item(tuple):  # type: ignore[type-arg]
 
 
 def _echo(item: _Item, settings: int) -> tuple[str, int, int] | HashFailure:
-    """Worker: the item's name, its depth and the worker's pid; "crash" kills the worker."""
+    """Worker: the item's name, its depth and the worker's pid; "crash" crashes the worker."""
     if item.path.endswith("crash"):
-        os.kill(os.getpid(), signal.SIGKILL)
+        faulthandler.disable()
+        os.kill(os.getpid(), signal.SIGSEGV)
     return item.path, item[1] * settings, os.getpid()
 
 
