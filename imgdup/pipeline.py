@@ -37,7 +37,7 @@ from .models import (
     Skipped,
     Summary,
 )
-from .parallel import DEFAULT_TIMEOUT, default_jobs, map_files
+from .parallel import DEFAULT_TIMEOUT, KILLED, default_jobs, map_files
 from .policy import DEFAULT_KEEP, decide_all, parse_keep
 from .regions import LinkTable, is_framed, link_item, region_links, split, whole_colour
 from .sets import CONFLICT_POLICIES, Annotated, annotate, set_finder
@@ -1083,7 +1083,15 @@ class _Steps:
             else:
                 self.tried.add(r.path)
                 self.missed += 1
-                log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
+                if isinstance(res, HashFailure) and res.reason.startswith(KILLED):
+                    # A memory shortage of the machine (the out-of-memory killer), said without -v:
+                    # the keeper was chosen without this file's measurement.
+                    log.warning(
+                        "quality of %s not measured: %s; the keep policy takes its quality as unknown, as after a "
+                        "timeout, not as damage", r.path, res.reason.partition(";")[0],
+                    )  # fmt: skip
+                else:
+                    log.info("quality of %s not measured: %s", r.path, getattr(res, "reason", "file changed"))
                 if isinstance(res, HashFailure) and not res.transient and r.traits is not None and r.traits.intact:
                     # Its full decode fails (a broken stream past what the hash pass read, a
                     # decoder crash): what Pillow's full check would have said. It never wins;

@@ -10,8 +10,11 @@ import dataclasses
 import functools
 import importlib
 import io
+import logging
+import os
 import random
 import shutil
+import signal
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -1232,6 +1235,37 @@ def test_measuring_cluster_by_cluster_chooses_as_measuring_in_rounds(tmp_path: P
         (c.keep.path, c.keep_reason, [(m.record.path, m.action) for m in c.members]) for c in result.clusters
     ]
     assert {r.path: r.quality for r in again.records} == {r.path: r.quality for r in result.records}
+
+
+def _measuring_killed(need: Any, settings: Any) -> Any:
+    """The keep policy's measuring decode, in a worker killed from outside (SIGKILL: the
+    out-of-memory killer takes the largest process, the worker decoding the largest file) on
+    "a_big.png"."""
+    if need.path.endswith("a_big.png"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return pipeline._measure_need_batch([need])(need.entry, settings)
+
+
+def test_a_measuring_worker_killed_from_outside_leaves_the_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker measuring the original was killed from outside (the out-of-memory killer's
+    SIGKILL): that read as "its full decode fails", so the original was ranked damaged and its
+    smaller copy kept "intact (another copy fails Pillow's full check)", a false reason, with
+    nothing said without -v; --remove 1 removed the original. Such a kill says nothing of the
+    file: it stays unmeasured, as after a timeout, and a warning says so (QA pass 35)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    img = detailed(181, (600, 450))
+    img.save(root / "a_big.png")
+    img.resize((img.width // 2, img.height // 2)).save(root / "b_half.jpg", quality=90)
+    img.save(root / "c_q30.jpg", quality=30)
+    monkeypatch.setattr(pipeline, "_measure_need", _measuring_killed)
+    with caplog.at_level(logging.WARNING, logger="imgdup"):
+        (cluster,) = imgdup.find_duplicates(root, jobs=1, cache=None).clusters
+    assert cluster.keep.path.endswith("a_big.png") and "intact" not in cluster.keep_reason
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "a_big.png" in r.getMessage()]
+    assert said and all("killed from outside" in m for m in said) and "unknown" in said[-1]
 
 
 def test_a_file_whose_full_decode_fails_in_the_measuring_never_wins(tmp_path: Path) -> None:
