@@ -1071,9 +1071,7 @@ def _frames_at(
                 img.seek(index)
                 w, h = img.size
                 if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError(
-                        f"frame {index + 1} has {w * h} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}"
-                    )
+                    raise _FrameOverLimit(index, w * h)
                 img.load()
             except (EOFError, OSError) as exc:
                 if isinstance(exc, OSError) and exc.errno is not None:
@@ -1132,14 +1130,25 @@ CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime o
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
 
+class _FrameOverLimit(Image.DecompressionBombError):
+    """A frame after the one the file opens on is over the pixel limit (Pillow checks only that
+    one): ``pixels``, its count, goes into the refusal as a first frame's does."""
+
+    def __init__(self, index: int, pixels: int) -> None:
+        super().__init__(f"frame {index + 1} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS}")
+        self.pixels = pixels
+
+
 def _bomb_reason(what: str, exc: Exception) -> str:
     """The refusal in terms of the limit that --max-pixels sets. Over twice the limit Pillow's
     own message gives twice it ("exceeds limit of 178956970 pixels"), and a --max-pixels just
     above that number was refused again."""
+    if isinstance(exc, _FrameOverLimit):
+        return _refusal(exc.pixels, later=True)
     found = re.search(r"\((\d+) pixels\)", str(exc))
     if found is None or not Image.MAX_IMAGE_PIXELS:
         return f"refused: {what} ({exc}; {_RAISE_LIMIT})"
-    return _refusal(what, int(found.group(1)))
+    return _refusal(int(found.group(1)))
 
 
 def over_the_limit(r: ImageRecord) -> HashFailure | None:
@@ -1149,14 +1158,18 @@ def over_the_limit(r: ImageRecord) -> HashFailure | None:
     pixels, limit = r.width * r.height, Image.MAX_IMAGE_PIXELS
     if not limit or pixels <= limit:
         return None
-    what = "decompression bomb" if pixels > 2 * limit else "possible decompression bomb"  # as Pillow says
-    return HashFailure(r.path, _refusal(what, pixels), transient=True)
+    return HashFailure(r.path, _refusal(pixels), transient=True)
 
 
-def _refusal(what: str, pixels: int) -> str:
+def _refusal(pixels: int, *, later: bool = False) -> str:
+    """The refusal of a frame of ``pixels`` over this run's limit: the file's first (the one it
+    opens on), or a ``later`` one. Over twice the limit a "decompression bomb", else a
+    "possible" one, as Pillow says of a first frame (a later one was a bomb at any size)."""
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    what = "decompression bomb" if pixels > 2 * limit else "possible decompression bomb"
     return (
-        f"refused: {what} ({pixels:,} pixels, over the limit of {Image.MAX_IMAGE_PIXELS or 0:,}; for a trusted"
-        f" file, raise the limit with --max-pixels {pixels} or more (PIL.Image.MAX_IMAGE_PIXELS))"
+        f"refused: {what} ({'another frame has ' if later else ''}{pixels:,} pixels, over the limit of {limit:,};"
+        f" for a trusted file, raise the limit with --max-pixels {pixels} or more (PIL.Image.MAX_IMAGE_PIXELS))"
     )
 
 

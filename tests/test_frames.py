@@ -100,6 +100,22 @@ def test_a_later_page_over_the_pixel_limit_is_refused(tmp_path: Path, monkeypatc
     assert isinstance(res, HashFailure) and "decompression bomb" in res.reason
 
 
+def test_a_later_page_over_the_pixel_limit_is_refused_with_its_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later page over the limit was refused with no count ("raise the limit with --max-pixels
+    N": the count was read out of Pillow's words only), and as a "decompression bomb" where a first
+    page of its size is a "possible" one (QA pass 35). It reads as a first page does, with the count."""
+    path = tmp_path / "pages.tiff"
+    photo(1, (64, 48)).save(path, "TIFF", save_all=True, append_images=[photo(2, (80, 60))])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)  # 3,072 pixels, then 4,800: the second page only
+    st = path.stat()
+    res = hash_entry(FileEntry(str(path), str(tmp_path), path.name, st.st_size, st.st_mtime_ns, st.st_ino, 0),
+                     HashSettings())  # fmt: skip
+    assert isinstance(res, HashFailure) and res.reason.startswith("refused: possible decompression bomb (")
+    assert "4,800 pixels, over the limit of 4,000" in res.reason and "--max-pixels 4800 or more" in res.reason
+
+
 def record(digest: str, frames: int, hashes: tuple[int, ...]) -> ImageRecord:
     return ImageRecord(FileEntry("/x", "/", "x", 1, 1, 1, 1), 10, 10, 0, digest, frames=frames, frame_hashes=hashes)
 
