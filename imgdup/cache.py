@@ -37,12 +37,13 @@ from .regions import PackedRegions
 log = logging.getLogger(__name__)
 
 _MEMOS = 16  # remembered searches and decisions (see HashCache.get_memo): 8 datasets' worth
-SCHEMA = "imgdup.cache/14"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
+SCHEMA = "imgdup.cache/15"  # 2: low_information and rotation variants; 3: quality; 4: byte paths, frames;
 # 5: traits and sibling measures (keep policy); 6: regions (content box and sub-region hashes);
 # 7: traits, measures and regions in plain columns (faster to read); 8: the content box's share;
 # 9: ctime_ns in the key; 10: the file's format, mode and chroma spread (traits); 11: block signatures;
 # 12: transparency and JPEG chroma subsampling (traits), repeated columns and rows, a thin border (measures)
 # 13: whether the file embeds a colour profile (traits); 14: the EXIF orientation it is shown with (traits)
+# 15: the pixel count of a multi-frame file's largest later frame (held to --max-pixels when read back)
 _SCHEMA_PREFIX = "imgdup.cache/"
 _APP_ID = 0x696D6764  # "imgd": marks the file as ours (PRAGMA application_id)
 
@@ -55,16 +56,16 @@ _CREATE_FILES = """
         settings TEXT NOT NULL, path BLOB NOT NULL,
         inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
         width INTEGER, height INTEGER, hash TEXT, digest TEXT, failure TEXT,
-        low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, regions BLOB,
-        intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB, content REAL,
-        format TEXT, mode TEXT, chroma_spread REAL, transparent INTEGER, subsampling INTEGER, icc INTEGER,
+        low_information INTEGER, variants TEXT, frames INTEGER, frame_hashes TEXT, largest_frame INTEGER,
+        regions BLOB, intact INTEGER, colourfulness REAL, jpeg_quality INTEGER, lossless INTEGER, thumb BLOB,
+        content REAL, format TEXT, mode TEXT, chroma_spread REAL, transparent INTEGER, subsampling INTEGER, icc INTEGER,
         orientation INTEGER,
         upscaled INTEGER, pixels_sha256 TEXT, spectrum BLOB, lowest_fit INTEGER, complete INTEGER, blocks BLOB,
         repeats BLOB, border INTEGER,
         PRIMARY KEY (settings, path)
     ) WITHOUT ROWID
 """
-_COLUMNS = 37
+_COLUMNS = 38
 # A file's row with region hashes is ~1.3 KB, and a WITHOUT ROWID table keeps at most ~1/4 of a
 # page of a row in place: with SQLite's 4 KB pages every row spilled into an overflow page of its
 # own (4.6 KB a file on disk, two pages read a row). With 16 KB pages a row fits: 19,646 files
@@ -78,8 +79,8 @@ _PAGE_SIZE = 16384
 # The columns a cached result is read from, in the order _from_row reads them.
 _READ = (
     "path, inode, size, mtime_ns, ctime_ns, width, height, hash, digest, failure, low_information, variants, frames,"
-    " frame_hashes, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format, mode,"
-    " chroma_spread, transparent, subsampling, icc, orientation, upscaled, pixels_sha256, spectrum, lowest_fit,"
+    " frame_hashes, largest_frame, regions, intact, colourfulness, jpeg_quality, lossless, thumb, content, format,"
+    " mode, chroma_spread, transparent, subsampling, icc, orientation, upscaled, pixels_sha256, spectrum, lowest_fit,"
     " complete, repeats, border"
 )
 
@@ -410,9 +411,9 @@ class HashCache:
         if row is None:
             return None
         (_, _inode, _size, _mtime_ns, _ctime_ns, width, height, hash_, digest, failure, low, variants, frames,
-         frame_hashes, regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode, spread, transparent,
-         subsampling, icc, orientation, upscaled, pixels_sha256, spectrum, fit, complete, repeats,
-         border) = row  # fmt: skip
+         frame_hashes, largest_frame, regions, intact, colour, jpeg_quality, lossless, thumb, content, fmt, mode,
+         spread, transparent, subsampling, icc, orientation, upscaled, pixels_sha256, spectrum, fit, complete,
+         repeats, border) = row  # fmt: skip
         if failure is not None:
             self.hits += 1
             return HashFailure(entry.path, failure)
@@ -455,6 +456,7 @@ class HashCache:
                 tuple(int(v, 16) for v in frame_hashes.split(",")) if frame_hashes else (),
                 _unpack(regions),
                 traits,
+                int(largest_frame or 0),
             )
         except (ValueError, TypeError, IndexError, struct.error):
             return None
@@ -501,7 +503,7 @@ class HashCache:
             rows.append(
                 (*key, res.width, res.height, format(res.hash, "x"), res.digest, None, int(res.low_information),
                  ",".join(format(v, "x") for v in res.variants), res.frames,
-                 ",".join(format(v, "x") for v in res.frame_hashes), _pack(res.regions),
+                 ",".join(format(v, "x") for v in res.frame_hashes), res.largest_frame, _pack(res.regions),
                  *((None,) * 13 if t is None else (int(t.intact), t.colourfulness, t.jpeg_quality, int(t.lossless),
                                                    t.thumb, t.content, t.format, t.mode, t.chroma_spread,
                                                    int(t.transparent), t.subsampling, int(t.icc), t.orientation)),

@@ -172,7 +172,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 29  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 30  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -203,6 +203,7 @@ HASH_VERSION = 29  # 2: 2x enlargements detected by the quality check; 3: every 
 # 28: traits: the EXIF orientation a file is shown with (of files with identical pixels, one whose tag turns them
 #     is kept over a copy stripped of the tag)
 # 29: thin plain bars measured on each side alone (Quality.border packs the four widths): a bar on one side frames
+# 30: the pixel count of a multi-frame file's largest later frame (a cached record is held to --max-pixels by it)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -1026,17 +1027,18 @@ def _intact(source: str | io.BytesIO) -> bool:
 
 def other_frame_hashes(source: str | io.BytesIO, settings: HashSettings, frames: int) -> tuple[int, ...]:
     """Hashes of frames 2 .. min(frames, MAX_FRAMES), each seen as a viewer sees it."""
-    return tuple(hash_image(frame, settings) for frame in _later_frames(source, settings, frames))
+    return tuple(hash_image(frame, settings) for _, frame in _later_frames(source, settings, frames))
 
 
-def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[Image.Image]:
-    """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first.
+def _later_frames(source: str | io.BytesIO, settings: HashSettings, frames: int) -> Iterator[tuple[int, Image.Image]]:
+    """Frames 2 .. min(frames, MAX_FRAMES), each oriented, normalised and reduced like the first,
+    after its pixel count as stored (what the pixel limit holds it to).
 
     The first frame is the one the file opens on: a HEIF collection opens on its primary image,
     which need not be its first, so the others are the rest in file order.
     """
     for _index, frame, orientation in _frames_at(source, frames):
-        yield _hash_view(frame, orientation, settings)
+        yield frame.width * frame.height, _hash_view(frame, orientation, settings)
 
 
 # What ImageOps.exif_transpose does for each EXIF orientation (a normalised frame has no EXIF of its own).
@@ -1154,11 +1156,14 @@ def _bomb_reason(what: str, exc: Exception) -> str:
 def over_the_limit(r: ImageRecord) -> HashFailure | None:
     """The refusal a decode of ``r``'s file gives under this run's pixel limit (--max-pixels), for
     a record read from the cache: hashed under a higher limit, it was served to a run that a cold
-    scan of the same files refuses, and a warm --remove 1 acted on them (QA pass 34)."""
-    pixels, limit = r.width * r.height, Image.MAX_IMAGE_PIXELS
-    if not limit or pixels <= limit:
-        return None
-    return HashFailure(r.path, _refusal(pixels), transient=True)
+    scan of the same files refuses, and a warm --remove 1 acted on them (QA pass 34). Its first
+    frame is checked first, then its largest later one, as a decode checks them (QA pass 35)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and r.pixels > limit:
+        return HashFailure(r.path, _refusal(r.pixels), transient=True)
+    if limit and r.largest_frame > limit:
+        return HashFailure(r.path, _refusal(r.largest_frame, later=True), transient=True)
+    return None
 
 
 def _refusal(pixels: int, *, later: bool = False) -> str:
@@ -1318,7 +1323,9 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
         grey = _luma(img)
         low = is_low_information(grey)
         frame_hashes: list[int] = []
-        for frame in _later_frames(source, settings, frames) if frames > 1 else ():
+        largest = 0  # pixels of the largest later frame: a cached record is refused by it too (over_the_limit)
+        for pixels, frame in _later_frames(source, settings, frames) if frames > 1 else ():
+            largest = max(largest, pixels)
             frame_grey = _luma(frame)
             frame_hashes.append(hash_image(frame_grey, settings))
             if low and not is_low_information(frame_grey):
@@ -1364,6 +1371,7 @@ def hash_entry(entry: FileEntry, settings: HashSettings) -> ImageRecord | HashFa
             regions=pack_regions(regions, settings.bits),  # one buffer: cheap to send, store and compare
             traits=traits,
             quality=measured,
+            largest_frame=largest,
         )
 
     return _guarded(entry, work)

@@ -215,7 +215,9 @@ class ImageRecord:
     ``frames`` is the number of frames (pages) of an animated or multi-page file and
     ``frame_hashes`` the hashes of frames 2, 3, ... (``hash`` is the first frame's), read up to
     a cap: a file with more frames than hashes was not compared in full and is never removed
-    as a duplicate (see :func:`imgdup.frames.frames_match`).
+    as a duplicate (see :func:`imgdup.frames.frames_match`). ``largest_frame`` is the pixel count
+    of its largest frame after the first (0 for a still image): every frame is held to the pixel
+    limit, a cached record's too (:func:`imgdup.hashing.over_the_limit`).
     """
 
     entry: FileEntry
@@ -231,6 +233,7 @@ class ImageRecord:
     # With HashSettings.regions: (content-box hash, *sub-region hashes), see imgdup.regions.
     regions: Sequence[int] = ()
     traits: Traits | None = None
+    largest_frame: int = 0
 
     @functools.cached_property
     def path(self) -> str:

@@ -306,6 +306,25 @@ def test_a_lower_pixel_limit_refuses_a_cached_file_as_a_cold_run_does(
     assert "--max-pixels 4800 or more" in warm.failures[0].reason
 
 
+def test_a_cached_file_with_a_later_page_over_the_pixel_limit_is_refused_as_a_cold_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-page TIFF whose second page is over the limit: a cold run refuses it, but once
+    hashed under a higher --max-pixels its cached record was served at the lower limit (and a
+    warm --remove 1 acted on it): only the first page's size was checked (QA pass 35)."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo(1, (64, 48)).save(root / "a.tiff", "TIFF", save_all=True, append_images=[photo(2, (80, 60))])
+    shutil.copyfile(root / "a.tiff", root / "b.tiff")
+    cache = tmp_path / "c.sqlite3"
+    assert len(scan(root, cache).clusters) == 1
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)  # 3,072 pixels, then 4,800: the second page only
+    cold = scan(root, None)
+    warm = scan(root, cache)
+    assert len(cold.failures) == 2 and not warm.clusters
+    assert [f.reason for f in warm.failures] == [f.reason for f in cold.failures]
+
+
 def test_a_cache_whose_columns_differ_from_its_schema_is_rebuilt_in_place(
     folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -614,7 +633,7 @@ def test_hash_values_of_any_width_and_every_trait_round_trip(tmp_path: Path) -> 
     widths = [64] * 7 + [256] * 8 + [3, 64, 65, 300, 1]
     regions = tuple(int.from_bytes(rng.bytes(40), "big") >> (320 - w) for w in widths)
     rec = ImageRecord(entry, 640, 480, (1 << 64) - 1, "d" * 64, variants=(5, 1 << 63), regions=regions,
-                      frames=3, frame_hashes=(7, 9), low_information=True,
+                      frames=3, frame_hashes=(7, 9), low_information=True, largest_frame=4_800_000,
                       quality=Quality(True, "p" * 64, (0.5, 1e-300, 3.25), 75, False),
                       traits=Traits(False, 12.375, 92, True, bytes(range(256))))  # fmt: skip
     bare = ImageRecord(entry, 1, 1, 0, "e" * 64)
