@@ -381,9 +381,9 @@ def normalise(img: Image.Image) -> Image.Image:
         mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         # Pillow's I -> L conversion clips at 255 instead of scaling, which would turn most
-        # 16-bit images white.
-        levels = np.asarray(img.convert("I") if mode.startswith("I;16") else img, dtype=np.float64)
-        return _stretched(levels, is_float=mode == "F")
+        # 16-bit images white. The levels as stored (2 or 4 bytes a pixel): no float64 copy of
+        # the whole (see _to_grey).
+        return _stretched(np.asarray(img), is_float=mode == "F")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
@@ -393,11 +393,26 @@ def normalise(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
 
 
+# Levels stretched at a time by _to_grey: float64 steps of 2 MB. Over the whole picture at once
+# they took 8 bytes a pixel each, several alive together: a 9000 x 9000 16-bit X-ray (81 MP,
+# under the pixel limit) needed 2.3 GB and failed in a 2 GiB worker (QA pass 35).
+_STRETCH_SLICE = 1 << 18
+
+
 def _to_grey(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
-    """``arr`` with ``lo``..``hi`` mapped linearly onto 0..255 (mid grey when they are equal)."""
+    """``arr`` with ``lo``..``hi`` mapped linearly onto 0..255 (mid grey when they are equal),
+    a slice at a time in float64: the values of the whole-array sum, in a fraction of its memory."""
     if hi <= lo:
         return Image.fromarray(np.full(arr.shape, 128, dtype=np.uint8), "L")
-    return Image.fromarray(np.clip((arr - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8), "L")
+    scale = 255.0 / (hi - lo)
+    flat, out = arr.reshape(-1), np.empty(arr.size, dtype=np.uint8)
+    for start in range(0, flat.size, _STRETCH_SLICE):
+        part = flat[start : start + _STRETCH_SLICE].astype(np.float64)
+        part -= lo
+        part *= scale
+        part += 0.5
+        out[start : start + _STRETCH_SLICE] = np.clip(part, 0, 255, out=part).astype(np.uint8)
+    return Image.fromarray(out.reshape(arr.shape), "L")
 
 
 def _stretched(arr: np.ndarray, is_float: bool) -> Image.Image:
@@ -411,9 +426,10 @@ def _stretched(arr: np.ndarray, is_float: bool) -> Image.Image:
     for floats within them) decides flatness, so a blank 16-bit scan's noise is not stretched
     into a picture, and a solid colour keeps its grey level.
     """
-    finite = np.isfinite(arr)
-    if not finite.all():  # NaN / infinity in a float file: no data, shown as its darkest value
-        arr = np.where(finite, arr, arr[finite].min() if finite.any() else 0.0)
+    if is_float:
+        finite = np.isfinite(arr)
+        if not finite.all():  # NaN / infinity in a float file: no data, shown as its darkest value
+            arr = np.where(finite, arr, arr[finite].min() if finite.any() else 0.0)
     lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
     if lo < 0:
         depth = (lo, hi)

@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import imagehash
@@ -356,6 +357,34 @@ def test_high_bit_depth_and_float_pictures_are_stretched_to_their_range(tmp_path
     # the stretch covers the whole 8-bit range
     grey = np.asarray(normalise(Image.open(tmp_path / "window.png")))
     assert (int(grey.min()), int(grey.max())) == (0, 255)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_high_bit_depth_pictures_are_stretched_without_a_float_copy_of_the_whole(mode: str) -> None:
+    """A 16-bit grey picture was stretched as float64 copies of the whole (the levels, then each
+    step of the sum: over 24 bytes a pixel), so a 9000 x 9000 X-ray, under the pixel limit,
+    failed "not enough memory" in a 2 GiB worker (QA pass 35). The stretch is done a slice at a
+    time, with the same values: a few bytes a pixel beyond the levels, the 8-bit picture included."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    levels = rng.integers(0, 4096, (1000, 2000)).astype({"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode])
+    levels[0, :2] = 0, 4095  # 12 bits, all of them: the stretch is onto 0..4095 whichever the mode
+    img = Image.fromarray(levels)
+    assert img.mode == mode
+    want = np.clip(levels.astype(np.float64) * (255.0 / 4095) + 0.5, 0, 255).astype(np.uint8)
+
+    def peak(work: Callable[[], object]) -> int:
+        tracemalloc.start()
+        try:
+            work()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert np.array_equal(np.asarray(normalise(img)), want)
+    # reading the levels (Pillow joins its chunks: twice their bytes), then a few bytes a pixel
+    assert peak(lambda: normalise(img)) < peak(lambda: np.asarray(img)) + 4 * levels.size
 
 
 def test_flat_high_bit_depth_pictures_stay_low_information(tmp_path: Path) -> None:
