@@ -1145,6 +1145,24 @@ class _Changed(Exception):
 
 GONE_REASON = "file disappeared while it was being scanned"
 CHANGED_REASON = "file changed while it was being scanned"  # (its size, mtime or inode moved under it)
+_memory_bound_mb: int | None = None  # what this process may add (a worker's bound: set_memory_bound), else None
+
+
+def set_memory_bound(megabytes: int) -> None:
+    """Say that this process may add ``megabytes`` of memory at most (a worker of
+    :mod:`imgdup.parallel` under its bound): a file that needs more fails naming that bound."""
+    global _memory_bound_mb
+    _memory_bound_mb = megabytes
+
+
+def memory_reason() -> str:
+    """The failure a MemoryError is: past this process's own bound where it has one (the machine
+    may have plenty free: "not enough memory" pointed at it), else the machine's memory."""
+    if _memory_bound_mb is None:
+        return "not enough memory to decode"
+    return f"more than the memory bound ({_memory_bound_mb} MB) needed"
+
+
 _RAISE_LIMIT = "for a trusted file, raise the limit with --max-pixels N (PIL.Image.MAX_IMAGE_PIXELS)"
 
 
@@ -1291,7 +1309,7 @@ def _guarded(entry: FileEntry, work: Callable[[], ImageRecord]) -> ImageRecord |
             return HashFailure(entry.path, f"cannot read: {exc.strerror or exc}", transient=True)
         return HashFailure(entry.path, f"cannot read or decode: {exc.strerror or exc}")
     except MemoryError:
-        return HashFailure(entry.path, "not enough memory to decode", transient=True)
+        return HashFailure(entry.path, memory_reason(), transient=True)
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything from a decoder
         guard = _png_inflation_limit(exc)
         if guard is not None:  # a limit of the run (a library user may raise it), as the pixel limit's

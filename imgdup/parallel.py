@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 from PIL import Image
 
 from .errors import UsageError
-from .hashing import DECODER_MODULES, hash_entry, load_decoders
+from .hashing import DECODER_MODULES, hash_entry, load_decoders, memory_reason, set_memory_bound
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 
 Result = ImageRecord | HashFailure
@@ -152,7 +152,8 @@ def _preloading(ctx: Any) -> Iterator[None]:
 _PRELOAD_LOCK = threading.Lock()
 
 
-def _limit_memory(megabytes: int) -> None:
+def _limit_memory(megabytes: int) -> bool:
+    """Bound this process's address space to ``megabytes`` above what it holds; whether it was."""
     try:
         import resource
 
@@ -161,7 +162,8 @@ def _limit_memory(megabytes: int) -> None:
         limit = current + megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, OSError, ValueError):  # pragma: no cover - not Linux
-        pass
+        return False
+    return True
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -270,7 +272,8 @@ def _worker_main(
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _keep_freed_memory()
-    _limit_memory(memory_mb)
+    if _limit_memory(memory_mb):
+        set_memory_bound(memory_mb)  # a decode's MemoryError names it, as one here does (hashing._guarded)
     try:
         while True:
             chunk = conn.recv()
@@ -285,7 +288,7 @@ def _worker_main(
                 try:
                     res = work(entry, settings)
                 except MemoryError:
-                    res = HashFailure(entry.path, f"more than the memory bound ({memory_mb} MB) needed", transient=True)
+                    res = HashFailure(entry.path, memory_reason(), transient=True)
                 except Exception as exc:  # noqa: BLE001 - one file must never end the run
                     res = _failure(entry, exc)
                 out.append((index, res))

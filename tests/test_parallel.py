@@ -146,6 +146,25 @@ def test_huge_legal_jpeg_is_decoded_reduced_within_a_small_memory_bound(tmp_path
     assert isinstance(full, HashFailure) and "memory" in full.reason
 
 
+@pytest.mark.usefixtures("forked_workers")
+def test_a_decode_over_the_memory_bound_is_said_to_be_over_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture that needed more than a worker's memory bound failed "not enough memory to
+    decode" (the decoder's MemoryError was read before the worker's own words), which points at
+    the machine, however much it has free (QA pass 35). The failure names the bound; in this
+    process, with no bound, it stays the machine's memory."""
+    from imgdup import hashing
+
+    def starved(img: Image.Image) -> Image.Image:
+        raise MemoryError  # as a decode over the bound raises it (a real one: 2.3 GB, see test_hashing)
+
+    (entry,) = make_entries(tmp_path, ["a.png"])
+    monkeypatch.setattr(hashing, "normalise", starved)
+    (res,) = hash_all([entry], HashSettings(), jobs=1, memory_mb=300)
+    assert isinstance(res, HashFailure) and res.transient
+    assert "more than the memory bound (300 MB) needed" in res.reason
+    assert hash_entry(entry, HashSettings()) == HashFailure(entry.path, "not enough memory to decode", transient=True)
+
+
 PLUGIN_PROBE = """
 import sys
 from imgdup.discover import discover
