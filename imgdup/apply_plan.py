@@ -171,9 +171,11 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
     through its content box, a crop or a rotation), or read from the hash ``cache`` where it
     holds them (the scan's: a 20,000-file plan took 23 s to hash again on 2 cores). A file to
     remove must also match a kept file frame by frame (an animation whose later frames differ
-    is not a duplicate). A file that changed is left to the re-check of :func:`imgdup.remove`,
-    which skips its cluster anyway; one that cannot be decoded now (or a cluster whose kept
-    files cannot be) skips its cluster here: the check fails closed.
+    is not a duplicate); a nearly flat one (low information), or one kept against a nearly flat
+    file, counts only as a byte-identical copy, the scan's rule. A file that changed is left to
+    the re-check of :func:`imgdup.remove`, which skips its cluster anyway; one that cannot be
+    decoded now (or a cluster whose kept files cannot be) skips its cluster here: the check
+    fails closed.
     """
     settings = _hash_settings(plan.settings)
     threshold = plan.settings.get("threshold")
@@ -224,12 +226,27 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
                 break
             if not isinstance(got, ImageRecord) or got.digest != m.sha256:
                 continue  # changed since the scan: remove() skips the cluster
-            near = min(distance(got, k, bits=settings.bits) for k in kept)
+            # A scan groups a nearly flat file only with a byte-identical one, never by hash: under
+            # dhash or ahash every flat picture hashes to 0, and a white page "kept" a navy one.
+            alike = [k for k in kept if k.digest == got.digest or not (got.low_information or k.low_information)]
+            if not alike:
+                what = (
+                    "is nearly flat (low information) and is not a byte-identical copy of a kept file"
+                    if got.low_information
+                    else f"is not a byte-identical copy of the kept file {kept[0].path}, which is nearly flat (low "
+                    "information)"
+                )
+                out[c.id] = (
+                    f"{m.path} {what}: a scan groups such files only with byte-identical copies, so it is not a "
+                    "duplicate; nothing in this cluster was removed"
+                )
+                break
+            near = min(distance(got, k, bits=settings.bits) for k in alike)
             if near > threshold:
                 if near >= settings.bits:
                     # No comparison holds (the region rule confirms none, or only frames match):
                     # the rule's "all bits" is no distance; it read "64 bits from the nearest".
-                    plain = min((got.hash ^ k.hash).bit_count() for k in kept)
+                    plain = min((got.hash ^ k.hash).bit_count() for k in alike)
                     how = f"no comparison links them under the scan's rules; the whole images are {plain} bits apart"
                 else:
                     how = f"{near} bits from the nearest"
@@ -238,7 +255,7 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
                     "not a duplicate of it; nothing in this cluster was removed"
                 )
                 break
-            if not any(frames_match(k, got, threshold) for k in kept):
+            if not any(frames_match(k, got, threshold) for k in alike):
                 out[c.id] = (
                     f"{m.path} has frames (pages) that differ from every kept file's: not a duplicate; "
                     "nothing in this cluster was removed"

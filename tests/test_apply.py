@@ -487,3 +487,29 @@ def test_applying_a_plan_again_leaves_no_empty_run_folder_in_the_quarantine(
     # no manifest of this run (a skip names the earlier run's, the one that moved the file)
     assert not [line for line in out.splitlines() if line.startswith(("manifest:", "undo with:"))]
     assert sorted(quarantine.iterdir()) == first
+
+
+@pytest.mark.parametrize("hash_name", ["dhash", "ahash"])
+def test_flat_pictures_crossed_by_a_script_are_not_removed(tmp_path: Path, hash_name: str) -> None:
+    """A scan groups nearly flat ("low information") files only when byte-identical, but apply
+    compared them by hash, and under dhash or ahash every flat picture hashes to 0: a script
+    that merged the navy copies' cluster into the white page's had both navy files removed,
+    every copy of that picture (QA pass 35). apply holds them to the scan's rule."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for name, colour in (("white", (250, 250, 250)), ("navy", (0, 0, 120))):
+        Image.new("RGB", (200, 150), colour).save(root / f"{name}.png")
+        (root / f"{name}_copy.png").write_bytes((root / f"{name}.png").read_bytes())
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1, hash=hash_name))
+    white, navy = sorted(doc["clusters"], key=lambda c: "navy" in c["keep"])
+    assert len(doc["clusters"]) == 2 and white["members"][0]["hash"] == navy["members"][0]["hash"]
+    honest = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q", jobs=1)
+    assert {r.path for r in honest.removed} == to_remove(doc) and not honest.skipped  # copies still go
+    imgdup.undo(honest.manifest)  # type: ignore[arg-type]
+    for m in navy["members"]:
+        m["action"] = "remove"
+    white["members"] += navy["members"]
+    doc["clusters"] = [white]
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q", jobs=1)
+    assert done.removed == () and "byte-identical" in done.skipped[0].reason
+    assert sorted(p.name for p in root.iterdir()) == ["navy.png", "navy_copy.png", "white.png", "white_copy.png"]
