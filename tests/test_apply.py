@@ -377,6 +377,27 @@ def test_a_file_that_cannot_be_checked_now_is_not_removed(tmp_path: Path, monkey
     assert (root / "unique.png").exists() and (root / "b.jpg").exists()
 
 
+def test_a_file_over_the_pixel_limit_is_not_removed_on_its_cached_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan run with a raised --max-pixels, applied without it: the files read from the hash
+    cache (the CLI's default) were never held to the limit, and a 90 MP file was removed where
+    --no-cache skipped its cluster (QA pass 35). A cached record is held to it, as in a scan."""
+    from .conftest import picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(83).save(root / "a.png")
+    picture(83).save(root / "b.jpg", quality=80)
+    cache = tmp_path / "cache.sqlite3"
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1, cache=cache))
+    assert len(to_remove(doc)) == 1
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the scan's limit was higher: every file over it now
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q", jobs=1, cache=cache)
+    assert done.removed == () and "--max-pixels" in done.skipped[0].reason
+    assert (root / "a.png").exists() and (root / "b.jpg").exists()
+
+
 def test_a_member_marked_reference_is_never_removed_by_a_plan(shared_planted_root: Path) -> None:
     """Reference files were protected only by the plan's list of reference folders: a script
     that dropped the list removed a member whose own entry says it is a reference file."""
