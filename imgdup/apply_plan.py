@@ -38,7 +38,7 @@ from .models import (
     Summary,
 )
 from .parallel import default_jobs, hash_all
-from .plan import Plan, PlanCluster, PlanFile, parse_plan
+from .plan import ROUNDED, Plan, PlanCluster, PlanFile, parse_plan
 from .policy import distance
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,27 @@ def _check_roots(plan: Plan) -> None:
     for root in plan.roots:
         if not os.path.isdir(root) or os.path.realpath(root) != root:
             raise PlanError(f"the plan's root {root} is missing or is no longer a real folder; nothing was done")
+
+
+def _check_rounded_times(plan: Plan) -> None:
+    """A plan edited with a tool that reads numbers as doubles (jq 1.6) has every 61-bit
+    ``mtime_ns`` rounded (1700000000123456789 became ...800): each cluster was skipped, its kept
+    file "changed since the scan", though none had. A file whose time is the plan's but for that
+    rounding refuses the plan, saying so: the re-check itself stays exact."""
+    for c in plan.clusters:
+        if c.keep is None or not any(m.action == "remove" for m in c.members):
+            continue  # left alone: nothing of it is checked
+        for m in (m for m in c.members if m.action != "review"):
+            try:
+                now = os.lstat(m.path).st_mtime_ns
+            except OSError:
+                continue  # gone or unreadable: the re-check says so
+            # The same double (jq prints ...456800, not the double's ...768); float() of a huge one raises.
+            if now != m.mtime_ns and abs(m.mtime_ns) < 2**64 and float(now) == float(m.mtime_ns):
+                raise PlanError(
+                    f"the plan's mtime_ns of {m.path} is {m.mtime_ns}, the file's modification time {now} rounded "
+                    f"to a double: {ROUNDED}; nothing was done"
+                )
 
 
 def _record(f: PlanFile) -> ImageRecord:
@@ -339,6 +360,7 @@ def apply(
         plan = load_plan(plan)
     _check_roots(plan)
     _check_threshold(plan.settings, _hash_settings(plan.settings).bits)
+    _check_rounded_times(plan)
     jobs = default_jobs() if jobs is None else jobs
     far = _not_duplicates(plan, jobs=jobs, cache=None if cache is None else os.fspath(cache))
     result = plan_to_result(plan)

@@ -162,6 +162,12 @@ def to_document(result: ScanResult) -> dict[str, Any]:
 # shape). A plan is data from outside: everything is checked before anything acts on it.
 
 ACTIONS = ("keep", "remove", "review")
+# Why a plan's large integers (a 61-bit mtime_ns) are not what the scan wrote: read as doubles.
+ROUNDED = (
+    "the tool that edited the plan read its numbers as floating-point, which rounds large integers such as "
+    "a 61-bit mtime_ns (jq 1.6, Debian 12's, does); edit the scan's report again with jq 1.7 or later, or "
+    "with Python's json module, which keep them exact"
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -217,6 +223,8 @@ def _int(doc: dict[str, Any], key: str, where: str, *, optional: bool = False, s
     value = doc.get(key)
     if optional and value is None:
         return None
+    if isinstance(value, float) and abs(value) >= 2**53:  # jq 1.6 writes a whole second's mtime_ns as 1.7e+18
+        _need(False, where, f"{key} is {value!r}, a floating-point number, not a whole one: {ROUNDED}")
     whole = isinstance(value, int) and not isinstance(value, bool) and (signed or value >= 0)
     _need(whole, where, f"{key} must be a whole number")
     return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,35 @@ def test_a_kept_file_that_changed_since_the_scan_says_so(planted_root: Path, tmp
     done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1)
     (reason,) = [s.reason for s in done.skipped if s.cluster == c["id"]]
     assert f"its kept file {c['keep']} changed since the scan" in reason and "being scanned" not in reason
+
+
+@pytest.mark.parametrize(
+    ("mtime_ns", "as_jq_16_writes_it"),
+    # jq 1.6 prints the shortest decimal that reads back as the double: 1700000000123456800
+    [(1_700_000_000_123_456_789, lambda t: int(Decimal(repr(float(t))))), (1_700_000_000 * 10**9, float)],
+    ids=["rounded", "exponent"],
+)
+def test_a_plan_whose_times_a_json_tool_rounded_says_so(
+    tmp_path: Path, mtime_ns: int, as_jq_16_writes_it: Callable[[int], object]
+) -> None:
+    """jq 1.6 (Debian 12's) reads numbers as doubles: 1700000000123456789 came back as
+    ...456800, and apply skipped every cluster saying its kept file "changed since the scan",
+    though none did; a whole second came back as 1.7e+18, refused as "not a whole number"
+    (QA pass 35). The plan is refused, saying that the tool rounded its numbers; nothing is done."""
+    from .conftest import picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(91).save(root / "a.png")
+    picture(91).save(root / "b.jpg", quality=80)
+    for name in ("a.png", "b.jpg"):
+        os.utime(root / name, ns=(mtime_ns, mtime_ns))
+    doc: dict[str, Any] = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    for m in doc["clusters"][0]["members"]:
+        m["mtime_ns"] = as_jq_16_writes_it(m["mtime_ns"])
+    with pytest.raises(imgdup.PlanError, match=r"round.*jq 1\.6.*jq 1\.7"):
+        imgdup.apply(doc, quarantine=tmp_path / "q", jobs=1)
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.jpg"]
 
 
 @pytest.mark.parametrize("where", ["inside", "file"])
