@@ -141,13 +141,21 @@ def _hash_settings(settings: dict[str, Any]) -> HashSettings:
     """The plan's hash settings, as the scan used them; a missing one is the default, an invalid
     one a :class:`PlanError` (it was replaced by the defaults without a word: a 256-bit scan's
     threshold of 32 then measured 64-bit hashes, where 32 bits is chance level)."""
+
+    def get(key: str, kind: type, what: str, default: object) -> Any:
+        # Of another type, refused: coerced, "rotations": "false" turned rotations on, 8.9 bits read 8.
+        value = settings.get(key, default)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise PlanError(f"invalid plan: settings: {key} must be {what}, got {value!r}")
+        return value
+
     try:
         return HashSettings(
-            algorithm=str(settings.get("hash", "phash")),
-            hash_size=int(settings.get("hash_size", 8)),
-            decode=str(settings.get("decode", "draft")),
-            rotations=bool(settings.get("rotations", False)),
-            regions=bool(settings.get("regions", False)),
+            algorithm=get("hash", str, "a string", "phash"),
+            hash_size=get("hash_size", int, "a whole number", 8),
+            decode=get("decode", str, "a string", "draft"),
+            rotations=get("rotations", bool, "true or false", False),
+            regions=get("regions", bool, "true or false", False),
         )
     except (TypeError, ValueError) as exc:
         raise PlanError(f"invalid plan: settings: {exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -232,6 +233,28 @@ def test_a_plan_whose_hash_settings_are_invalid_is_refused(
     doc["settings"].update(change)
     with pytest.raises(imgdup.PlanError, match=says):
         imgdup.apply(doc)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"rotations": "false"}, "rotations must be true or false, got 'false'"),
+        ({"regions": "no"}, "regions must be true or false"),
+        ({"hash_size": 8.9}, "hash_size must be a whole number, got 8.9"),
+        ({"hash_size": "16"}, "hash_size must be a whole number"),
+        ({"hash": None}, "hash must be a string"),
+    ],
+)
+def test_a_plan_whose_hash_settings_have_the_wrong_type_is_refused(
+    tmp_path: Path, change: dict[str, Any], says: str
+) -> None:
+    """They were coerced, not refused: "rotations": "false" (a string) turned rotations on, and a
+    mirrored picture the scan had not matched was removed; "hash_size": 8.9 was read as 8 (QA
+    pass 35). Each is refused, naming the key and what it must be."""
+    doc: dict[str, Any] = imgdup.to_document(imgdup.find_duplicates([tmp_path], jobs=1))
+    doc["settings"].update(change)
+    with pytest.raises(imgdup.PlanError, match=re.escape(f"settings: {says}")):
+        imgdup.apply(doc, quarantine=tmp_path / "q")
 
 
 def test_a_removal_that_moved_nothing_offers_no_undo_when_its_reader_left(planted_root: Path, tmp_path: Path) -> None:
