@@ -349,7 +349,7 @@ def parse_plan(doc: object, *, host: str | None = None) -> Plan:
     _need(isinstance(roots_doc, list) and len(roots_doc) > 0, "roots", "must be a non-empty list")
     roots = tuple(_abs_path(r, "roots") for r in roots_doc)  # type: ignore[union-attr]
     _need(len(set(roots)) == len(roots), "roots", "a root is listed twice")
-    _need(not any(_inside(a, b) for a in roots for b in roots), "roots", "a root lies inside another")
+    _need(not any(_inside(a, b) for a in roots for b in roots if a != b), "roots", "a root lies inside another")
     clusters_doc = doc.get("clusters")
     _need(isinstance(clusters_doc, list), "clusters", "must be a list")
     clusters = tuple(_plan_cluster(c, roots, i) for i, c in enumerate(clusters_doc))  # type: ignore[arg-type]

@@ -139,6 +139,18 @@ def test_hostile_or_broken_plans_are_refused(shared_planted_root: Path, change: 
     _refused(doc, match)
 
 
+def test_a_plan_whose_root_is_the_file_system_root_is_not_called_nested(shared_planted_root: Path) -> None:
+    """A plan of the one root "/" was refused as "a root lies inside another": the root was
+    compared with itself (QA pass 35). Read, not applied (a removal walks its roots)."""
+    doc = scanned_plan(shared_planted_root)
+    doc["roots"] = ["/"]
+    for m in (m for c in doc["clusters"] for m in c["members"]):
+        m.update(root="/", relpath=m["path"][1:])
+    assert parse_plan(doc).roots == ("/",)
+    doc["roots"].append(str(shared_planted_root))
+    _refused(doc, "inside another")
+
+
 def test_a_cluster_that_removes_every_copy_is_refused(shared_planted_root: Path) -> None:
     doc = scanned_plan(shared_planted_root)
     cluster = next(c for c in doc["clusters"] if any(m["action"] == "remove" for m in c["members"]))
