@@ -377,3 +377,29 @@ def test_graphics_sources_are_reproducible_distinct_and_feed_the_generator(tmp_p
     assert generate.main(argv) == 0
     groups = [r["group"] for r in json.loads(generate.default_truth_path(out).read_text())["files"]]
     assert set(groups) - {None} == {0, 1} and groups.count(None) == 3
+
+
+def test_lone_benchmark_scores_one_copy_per_photo_and_counts_mixed_clusters(tmp_path: Path) -> None:
+    """lone.py: a folder per edit holds each photo and one copy of it; a copy is found when it
+    is clustered with its own original, and a cluster of two different photos is mixed."""
+    lone = importlib.import_module("benchmarks.accuracy.lone")
+    source = tmp_path / "photos"
+    source.mkdir()
+    for i in range(3):
+        _photo(60 + i, (240, 180)).save(source / f"{i}.jpg", quality=92)
+    out = tmp_path / "lone.json"
+    argv = ["--source", str(source), "--photos", "3", "--edits", "border_5_white,one_edge_10", "--jobs", "1"]
+    assert lone.main([*argv, "--workdir", str(tmp_path / "w"), "--json", str(out)]) == 0
+    folder = tmp_path / "w" / "seed0" / "one_edge_10"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:03d}-{s}.jpg" for i in range(3) for s in "ab"]
+    with Image.open(folder / "000-a.jpg") as a, Image.open(folder / "000-b.jpg") as b:
+        assert (a.width - b.width, a.height - b.height) in {(round(a.width * 0.1), 0), (0, round(a.height * 0.1))}
+    figures = json.loads(out.read_text(encoding="utf-8"))["seeds"]["0"]
+    assert set(figures) == {"border_5_white", "one_edge_10"}
+    assert figures["border_5_white"] == {"photos": 3, "found": 3, "mixed": 0, "removed_for_another": 0}
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("000-a.jpg", "000-b.jpg", "001-a.jpg"):  # 001's original is 000's picture
+        _photo(60).save(mixed / name, quality=92)
+    _photo(61).save(mixed / "001-b.jpg", quality=92)
+    assert lone.score(mixed, 2, 1) == {"photos": 2, "found": 1, "mixed": 1, "removed_for_another": 1}
