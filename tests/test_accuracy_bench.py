@@ -403,3 +403,24 @@ def test_lone_benchmark_scores_one_copy_per_photo_and_counts_mixed_clusters(tmp_
         _photo(60).save(mixed / name, quality=92)
     _photo(61).save(mixed / "001-b.jpg", quality=92)
     assert lone.score(mixed, 2, 1) == {"photos": 2, "found": 1, "mixed": 1, "removed_for_another": 1}
+
+
+def test_negatives_benchmark_puts_different_photos_on_one_backdrop(tmp_path: Path) -> None:
+    """negatives.py: every file of a set is a different photo at the set's share of a shared
+    backdrop (a radial gradient, a viewer window), scored at three settings."""
+    negatives = importlib.import_module("benchmarks.accuracy.negatives")
+    source = tmp_path / "photos"
+    source.mkdir()
+    for i in range(8):
+        _photo(70 + i, (200, 150)).save(source / f"{i}.jpg", quality=92)
+    out = tmp_path / "neg.json"
+    assert negatives.main(["--smoke", "--source", str(source), "--jobs", "1", "--json", str(out)]) == 0
+    sets = json.loads(out.read_text(encoding="utf-8"))["sets"]
+    assert set(sets) == {"gradient 20%", "viewer 15%"}
+    assert all(set(s) == {"defaults", "--no-regions", "--hash-size 16"} for s in sets.values())
+    photo = Image.new("RGB", (200, 100), (255, 0, 0))
+    for kind, share, size in (("gradient", 0.25, (800, 800)), ("viewer", 0.35, (1280, 800))):
+        grid = np.asarray(negatives.place(photo, kind, share))
+        assert grid.shape[:2] == size[::-1]
+        cols = np.nonzero((grid[..., 0] > 200) & (grid[..., 1] < 60))[1]
+        assert abs(cols.max() - cols.min() + 1 - share * size[0]) <= 1
