@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import os
 import platform
@@ -21,6 +22,18 @@ def dogs1000() -> Path:
     if not path.is_dir():
         sys.exit(f"dogs-1000 not found at {path}: set IMGDUP_DOGS1000 or pass --dataset")
     return path
+
+
+def photos_and_workdir(parser: argparse.ArgumentParser, source: Path | None, workdir: Path | None) -> Path:
+    """The folder of photos a generated benchmark starts from (``--source``, else dogs-1000), after
+    checking that ``--workdir``, where it builds its sets, is absent or empty (exit if not)."""
+    if workdir is not None and workdir.exists() and any(workdir.iterdir()):
+        parser.error(f"--workdir {workdir} is not empty")
+    if source is None:
+        return dogs1000()
+    if not source.is_dir():
+        sys.exit(f"photo folder not found: {source}")
+    return source
 
 
 def byte_compile_imgdup() -> str:

@@ -169,14 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(kinds or ()) - {name for name, _, _ in KINDS}
     if unknown:
         parser.error(f"unknown edit(s): {', '.join(sorted(unknown))}")
-    if args.source is None:
-        from benchmarks._common import dogs1000
+    from benchmarks._common import photos_and_workdir
 
-        args.source = dogs1000()
-    elif not args.source.is_dir():
-        sys.exit(f"photo folder not found: {args.source}")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        parser.error(f"--workdir {args.workdir} is not empty")
+    args.source = photos_and_workdir(parser, args.source, args.workdir)
     seeds = args.seed or [0]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="imgdup-lone-") as tmp:

@@ -130,14 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--sets: choose from {', '.join(SHARES)}")
     sets = [(kind, share) for kind in kinds for share in SHARES[kind][: 1 if args.smoke else None]]
     n = 4 if args.smoke else args.photos
-    if args.source is None:
-        from benchmarks._common import dogs1000
+    from benchmarks._common import photos_and_workdir
 
-        args.source = dogs1000()
-    elif not args.source.is_dir():
-        sys.exit(f"photo folder not found: {args.source}")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        parser.error(f"--workdir {args.workdir} is not empty")
+    args.source = photos_and_workdir(parser, args.source, args.workdir)
     photos, _dropped = unique_photos(args.source)
     if len(photos) < n * len(sets):
         sys.exit(f"{args.source} holds {len(photos)} distinct photos, fewer than {n} x {len(sets)} sets")
