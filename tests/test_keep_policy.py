@@ -1246,6 +1246,17 @@ def _measuring_killed(need: Any, settings: Any) -> Any:
     return pipeline._measure_need_batch([need])(need.entry, settings)
 
 
+def _big_half_and_q30(tmp_path: Path) -> Path:
+    """A folder of a lossless 600 x 450 picture, its half-size q90 copy and a q30 copy of its size."""
+    root = tmp_path / "d"
+    root.mkdir()
+    img = detailed(181, (600, 450))
+    img.save(root / "a_big.png")
+    img.resize((img.width // 2, img.height // 2)).save(root / "b_half.jpg", quality=90)
+    img.save(root / "c_q30.jpg", quality=30)
+    return root
+
+
 def test_a_measuring_worker_killed_from_outside_leaves_the_file_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1254,12 +1265,7 @@ def test_a_measuring_worker_killed_from_outside_leaves_the_file_as_it_was(
     smaller copy kept "intact (another copy fails Pillow's full check)", a false reason, with
     nothing said without -v; --remove 1 removed the original. Such a kill says nothing of the
     file: it stays unmeasured, as after a timeout, and a warning says so (QA pass 35)."""
-    root = tmp_path / "d"
-    root.mkdir()
-    img = detailed(181, (600, 450))
-    img.save(root / "a_big.png")
-    img.resize((img.width // 2, img.height // 2)).save(root / "b_half.jpg", quality=90)
-    img.save(root / "c_q30.jpg", quality=30)
+    root = _big_half_and_q30(tmp_path)
     monkeypatch.setattr(pipeline, "_measure_need", _measuring_killed)
     with caplog.at_level(logging.WARNING, logger="imgdup"):
         (cluster,) = imgdup.find_duplicates(root, jobs=1, cache=None).clusters
@@ -1277,12 +1283,7 @@ def test_a_file_whose_full_decode_fails_in_the_measuring_never_wins(tmp_path: Pa
     from imgdup import pipeline
     from imgdup.models import HashFailure
 
-    root = tmp_path / "d"
-    root.mkdir()
-    img = detailed(181, (600, 450))
-    img.save(root / "a_big.png")
-    img.resize((img.width // 2, img.height // 2)).save(root / "b_half.jpg", quality=90)
-    img.save(root / "c_q30.jpg", quality=30)
+    root = _big_half_and_q30(tmp_path)
     result = imgdup.find_duplicates(root, jobs=1, cache=None)
     (cluster,) = result.clusters
     assert cluster.keep.path.endswith("a_big.png")
