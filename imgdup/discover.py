@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import struct
 from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
 
 from .errors import UsageError
 from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage, staged_name
@@ -23,6 +25,18 @@ IMAGE_EXTENSIONS = frozenset(
      ".heic", ".heif", ".avif"}  # read when this installation can (hashing.optional_formats), else failures
 )  # fmt: skip
 
+# Camera RAW files. Most are TIFF containers whose first IFD, the one Pillow reads, is a small
+# embedded preview (256x171 in a DNG), not the sensor picture: hashed by it, a RAW was removed
+# as a smaller copy of the camera's own JPEG of the shot (QA pass 35). Never scanned.
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".pef", ".srw", ".3fr",
+     ".erf", ".kdc", ".dcr", ".mos", ".iiq", ".mef", ".orf", ".rw2", ".rwl", ".raf", ".mrw", ".x3f",
+     ".fff", ".gpr"}
+)  # fmt: skip
+RAW_REASON = "camera RAW file: imgdup cannot read its RAW picture, only the small preview embedded in it; not scanned"
+_DNG_VERSION = 50706  # a TIFF tag only DNG files carry, in their first IFD
+_TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
+
 # Leading bytes of the formats hashing may open; used to recognise images without a known
 # extension (e.g. "IMG_0001" or "photo.dat") without handing every file to Pillow.
 _MAGIC: tuple[bytes, ...] = (
@@ -31,9 +45,8 @@ _MAGIC: tuple[bytes, ...] = (
     b"GIF87a",
     b"GIF89a",
     b"BM",
-    b"II*\x00",  # TIFF little-endian
-    b"MM\x00*",  # TIFF big-endian
 )
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # little-endian, big-endian
 
 
 def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
@@ -55,21 +68,53 @@ def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def looks_like_image(path: str) -> bool:
-    """True when the name or the first bytes say image; reading 16 bytes is cheap and safe."""
-    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
-        return True
+def image_kind(path: str) -> Literal["image", "raw"] | None:
+    """``"image"`` for a file to scan, ``"raw"`` for a camera RAW file (never scanned: listed as
+    skipped), None for neither. By the name, else by the first bytes; a TIFF's first IFD is read
+    too, whatever its name (a DNG is a TIFF): small header reads, no decode."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in RAW_EXTENSIONS:
+        return "raw"
+    if ext in IMAGE_EXTENSIONS and ext not in _TIFF_EXTENSIONS:
+        return "image"
+    # A .tif that cannot be opened is a candidate still: hashing lists it as a failure.
+    named: Literal["image"] | None = "image" if ext in IMAGE_EXTENSIONS else None
     try:
         # O_NONBLOCK|O_NOFOLLOW: a file swapped for a FIFO or a symlink since the listing
         # must neither hang the scan nor lead it outside the root.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         try:
-            head = os.read(fd, 16) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return named
+            head = os.read(fd, 32)
+            if head.startswith(_TIFF_MAGIC):
+                return "raw" if _is_dng(fd, head) else "image"
         finally:
             os.close(fd)
     except OSError:
+        return named
+    if named or head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    return None
+
+
+def _is_dng(fd: int, head: bytes) -> bool:
+    """Whether a TIFF's first IFD carries DNGVersion (a tag count and the tag table, read alone)."""
+    if len(head) < 8:
         return False
-    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    order = "<" if head[:2] == b"II" else ">"
+    (at,) = struct.unpack(order + "I", head[4:8])
+    count = os.pread(fd, 2, at)
+    if len(count) < 2:
+        return False
+    table = os.pread(fd, 12 * min(struct.unpack(order + "H", count)[0], 1024), at + 2)  # a DNG's holds ~60
+    return any(struct.unpack_from(order + "H", table, i)[0] == _DNG_VERSION for i in range(0, len(table) - 1, 12))
+
+
+def looks_like_image(path: str) -> bool:
+    """True when the name or the first bytes say image (a camera RAW file too: it is one, which
+    the scan lists as skipped); reading a header is cheap and safe."""
+    return image_kind(path) is not None
 
 
 _STAGE_REASON = (
@@ -224,7 +269,10 @@ def discover(
     found: dict[tuple[int, int], list[tuple[str, str, os.stat_result]]] = {}
     for root in normalise_roots(roots):
         for path, st in _walk(root, skipped):
-            if looks_like_image(path):
+            kind = image_kind(path)
+            if kind == "raw":
+                skipped.append(Skipped(path, RAW_REASON))
+            elif kind:
                 found.setdefault((st.st_dev, st.st_ino), []).append((path, root, st))
                 if on_found and len(found) % 256 == 0:  # a progress callback, not a call per file
                     on_found(len(found))

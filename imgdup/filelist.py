@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import IO
 
-from .discover import looks_like_image, set_aside_by
+from .discover import RAW_REASON, image_kind, set_aside_by
 from .errors import UsageError
 from .models import FileEntry, Skipped
 
@@ -116,8 +116,10 @@ def entries_for_files(
             skipped.append(Skipped(path, "not a regular file (folder, FIFO, socket or device)"))
         elif why := aside(path):
             skipped.append(Skipped(path, why))
-        elif not looks_like_image(path):
+        elif not (kind := image_kind(path)):
             skipped.append(Skipped(path, "listed but not an image"))
+        elif kind == "raw":
+            skipped.append(Skipped(path, RAW_REASON))
         else:
             names = found.setdefault((st.st_dev, st.st_ino), [])
             if all(n != path for n, _ in names):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, TiffImagePlugin, TiffTags
 
 import imgdup
 from imgdup.cli import main
@@ -139,6 +139,49 @@ def test_symlink_is_skipped_never_a_member(shared_planted_root: Path, planted_sc
         rel(shared_planted_root, f.path) for f in planted_scan.failures
     }
     assert SYMLINK not in every_name
+
+
+def _tiff(img: Image.Image, path: Path, *, dng: bool) -> Path:
+    """A TIFF of ``img``, its first IFD marked DNG (DNGVersion 1.4) with ``dng``: as a camera's
+    RAW file holds its small preview there, the sensor picture elsewhere."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    if dng:
+        ifd[50706] = bytes((1, 4, 0, 0))
+        ifd.tagtype[50706] = TiffTags.BYTE
+    img.save(path, "TIFF", tiffinfo=ifd)
+    return path
+
+
+def test_camera_raw_files_are_skipped_never_members(tmp_path: Path) -> None:
+    """A RAW file is a TIFF whose first IFD, the only one Pillow reads, is a small preview: it was
+    hashed by that preview, and --remove 1 moved each RAW out as a smaller copy of the camera's
+    JPEG (QA pass 35). Found by its extension, or by DNGVersion whatever its name, it is skipped,
+    saying why, in a folder scan, a list of files and a reference folder alike."""
+    dcim = tmp_path / "dcim"
+    dcim.mkdir()
+    shot = photo(40)
+    shot.save(dcim / "IMG_0042.JPG", quality=92)
+    preview = shot.resize((160, 120))
+    raws = [
+        _tiff(preview, dcim / "IMG_0042.DNG", dng=True),
+        _tiff(preview, dcim / "IMG_0042.NEF", dng=False),  # by its extension
+        _tiff(preview, dcim / "IMG_0042.tif", dng=True),  # by DNGVersion
+        _tiff(preview, dcim / "IMG_0042", dng=True),
+    ]
+    plain = _tiff(preview, dcim / "small.tiff", dng=False)  # a TIFF of its own is still read
+    raw_names = {str(p) for p in raws}
+    listed = [str(p) for p in (*raws, plain, dcim / "IMG_0042.JPG")]
+    for result in (imgdup.find_duplicates(dcim, jobs=1), imgdup.find_duplicates(files=listed, jobs=1)):
+        skipped = {s.path: s.reason for s in result.skipped}
+        assert set(skipped) == raw_names
+        assert all("camera RAW" in why and "preview" in why for why in skipped.values())
+        members = [sorted(Path(m.record.path).name for m in c.members) for c in result.clusters]
+        assert members == [["IMG_0042.JPG", "small.tiff"]]
+    (tmp_path / "new").mkdir()
+    shot.save(tmp_path / "new" / "copy.png")
+    result = imgdup.find_duplicates(tmp_path / "new", reference=dcim, jobs=1)
+    assert {s.path for s in result.skipped} == raw_names
+    assert {Path(r.path).name for r in result.records} == {"copy.png", "IMG_0042.JPG", "small.tiff"}
 
 
 def test_hard_link_is_one_member_with_an_alias(shared_planted_root: Path, planted_scan: ScanResult) -> None:
