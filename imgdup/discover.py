@@ -44,9 +44,11 @@ _MAGIC: tuple[bytes, ...] = (
     b"\x89PNG\r\n\x1a\n",
     b"GIF87a",
     b"GIF89a",
-    b"BM",
 )
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # little-endian, big-endian
+# "BM" alone is no signature (a CSV starting "BMI,age" was read as a broken BMP, exit 3: QA pass
+# 35): a BMP's DIB header, right after its 14-byte file header, starts with its own size.
+_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 
 
 def normalise_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
@@ -95,7 +97,7 @@ def image_kind(path: str) -> Literal["image", "raw"] | None:
         return named
     if named or head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
-    return None
+    return "image" if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _DIB_SIZES else None
 
 
 def _is_dng(fd: int, head: bytes) -> bool:

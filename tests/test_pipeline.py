@@ -184,6 +184,21 @@ def test_camera_raw_files_are_skipped_never_members(tmp_path: Path) -> None:
     assert {Path(r.path).name for r in result.records} == {"copy.png", "IMG_0042.JPG", "small.tiff"}
 
 
+def test_a_text_file_starting_bm_is_no_image_but_a_bmp_without_extension_is(tmp_path: Path) -> None:
+    """Any file starting "BM" was taken for a BMP: a CSV whose first column is BMI, or notes, was
+    listed as a broken image ("Truncated File Read") and the run exited 3 (QA pass 35). A BMP is
+    known by its header; one without an extension is still found."""
+    (tmp_path / "patients.csv").write_text("BMI,age,label\n22.5,41,0\n31.0,57,1\n")
+    (tmp_path / "NOTES").write_text("BM: bone marrow scans, batch 3\n")
+    photo(41).save(tmp_path / "scan_001", "BMP")
+    photo(41).save(tmp_path / "scan_001.png")
+    result = imgdup.find_duplicates(tmp_path, jobs=1)
+    assert result.failures == ()
+    assert [sorted(Path(m.record.path).name for m in c.members) for c in result.clusters] == [
+        ["scan_001", "scan_001.png"]
+    ]
+
+
 def test_hard_link_is_one_member_with_an_alias(shared_planted_root: Path, planted_scan: ScanResult) -> None:
     member_paths = [rel(shared_planted_root, m.record.path) for c in planted_scan.clusters for m in c.members]
     assert B_LINK not in member_paths
