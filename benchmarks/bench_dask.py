@@ -113,7 +113,7 @@ def bench_hashing(files: int, repeats: int) -> dict[str, Any]:
     usage the worker never sees.)"""
     from imgdup.engine import dask as engine
 
-    entries, _ = discover([dogs1000()])
+    entries, _, _ = discover([dogs1000()])
     entries = entries[:files]
     settings = HashSettings()
     local_s, dask_s = [], []

@@ -6,6 +6,7 @@ Symbolic links are never followed, so a scan cannot escape its roots or loop; sp
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -15,7 +16,7 @@ from typing import Literal
 
 from .errors import UsageError
 from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage, staged_name
-from .models import FileEntry, Skipped
+from .models import FileEntry, HashFailure, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,22 @@ def set_aside_by(scanned: Iterable[str]) -> Callable[[str], str | None]:
     return reason
 
 
-def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_result]]:
+_GONE = (errno.ENOENT, errno.ENOTDIR)  # removed (or replaced) since it was listed: nothing left to read
+
+
+def note_unreadable(path: str, what: str, exc: OSError, skipped: list[Skipped], failed: list[HashFailure]) -> None:
+    """A path the scan could not look at: skipped when it is gone since it was listed, else a
+    failure (exit 3). A folder it cannot list (mode 000) or files it cannot stat (in a folder
+    without search permission) were only skipped, and the run exited 0: their images were never
+    read (QA pass 35)."""
+    reason = f"{what}: {exc.strerror or exc}"
+    if exc.errno in _GONE:
+        skipped.append(Skipped(path, reason))
+    else:
+        failed.append(HashFailure(path, reason, transient=True))
+
+
+def _walk(root: str, skipped: list[Skipped], failed: list[HashFailure]) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path, lstat) of regular files below ``root`` in sorted order, depth first."""
     stack = [root]
     while stack:
@@ -203,7 +219,7 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            skipped.append(Skipped(folder, f"cannot list folder: {exc.strerror or exc}"))
+            note_unreadable(folder, "cannot list folder (its files are not scanned)", exc, skipped, failed)
             continue
         if folder != root and _is_run_folder(entries):  # a quarantine of the user's choosing
             skipped.append(Skipped(folder, _QUARANTINE_REASON))
@@ -213,7 +229,7 @@ def _walk(root: str, skipped: list[Skipped]) -> Iterator[tuple[str, os.stat_resu
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                skipped.append(Skipped(entry.path, f"cannot stat: {exc.strerror or exc}"))
+                note_unreadable(entry.path, "cannot stat", exc, skipped, failed)
                 continue
             if stat.S_ISLNK(st.st_mode):
                 skipped.append(Skipped(entry.path, "symbolic link (not followed)"))
@@ -260,17 +276,19 @@ def _one_name_per_entry(names: list[tuple[str, str, os.stat_result]]) -> list[tu
 
 def discover(
     roots: Iterable[str | os.PathLike[str]], *, on_found: Callable[[int], None] | None = None
-) -> tuple[list[FileEntry], list[Skipped]]:
-    """Candidate image files of all roots, sorted by path, one entry per inode.
+) -> tuple[list[FileEntry], list[Skipped], list[HashFailure]]:
+    """Candidate image files of all roots, sorted by path, one entry per inode; the paths
+    skipped, and those that could not be looked at (failures: a folder that cannot be listed).
 
     Several names of one inode (hard links) become one entry whose other names are listed in
     ``aliases``: they are one copy of the picture and must never be removed as each other's
     duplicate. ``on_found`` is told the number of files (inodes) found so far.
     """
     skipped: list[Skipped] = []
+    failed: list[HashFailure] = []
     found: dict[tuple[int, int], list[tuple[str, str, os.stat_result]]] = {}
     for root in normalise_roots(roots):
-        for path, st in _walk(root, skipped):
+        for path, st in _walk(root, skipped, failed):
             kind = image_kind(path)
             if kind == "raw":
                 skipped.append(Skipped(path, RAW_REASON))
@@ -304,4 +322,5 @@ def discover(
         )
     entries.sort(key=lambda e: e.path)
     skipped.sort(key=lambda s: s.path)
-    return entries, skipped
+    failed.sort(key=lambda f: f.path)
+    return entries, skipped, failed

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import IO
 
-from .discover import RAW_REASON, image_kind, set_aside_by
+from .discover import RAW_REASON, image_kind, note_unreadable, set_aside_by
 from .errors import UsageError
-from .models import FileEntry, Skipped
+from .models import FileEntry, HashFailure, Skipped
 
 
 def parse_file_list(data: bytes, *, null: bool = False) -> list[str]:
@@ -96,19 +96,21 @@ def _split_beside(path: str, parents: Sequence[str]) -> str | None:
 
 def entries_for_files(
     paths: Iterable[str], roots: Sequence[str], *, scanned: Sequence[str] = ()
-) -> tuple[list[FileEntry], list[Skipped]]:
+) -> tuple[list[FileEntry], list[Skipped], list[HashFailure]]:
     """FileEntry for every listed regular image file under ``roots`` (deepest root wins);
     symlinks, missing and special files are skipped with a reason, hard links folded, and so
-    are the files a walk of the ``scanned`` folders passes over (:func:`discover.set_aside_by`)."""
+    are the files a walk of the ``scanned`` folders passes over (:func:`discover.set_aside_by`);
+    a file that cannot be stat'ed other than for being missing is a failure, as in a folder scan."""
     aside = set_aside_by(scanned)
     skipped: list[Skipped] = []
+    failed: list[HashFailure] = []
     found: dict[tuple[int, int], list[tuple[str, os.stat_result]]] = {}
     for raw in paths:
         path = _real_name(raw)
         try:
             st = os.lstat(path)
         except OSError as exc:
-            skipped.append(Skipped(path, f"listed but cannot stat: {exc.strerror or exc}"))
+            note_unreadable(path, "listed but cannot stat", exc, skipped, failed)
             continue
         if stat.S_ISLNK(st.st_mode):
             skipped.append(Skipped(path, "symbolic link (not followed)"))
@@ -144,7 +146,7 @@ def entries_for_files(
             )
         )
     entries.sort(key=lambda e: e.path)
-    return entries, skipped
+    return entries, skipped, failed
 
 
 def real_file_paths(paths: Iterable[str]) -> list[str]:

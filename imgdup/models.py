@@ -258,7 +258,8 @@ class HashFailure:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A path that was seen but not scanned (symlink, special file, unreadable folder)."""
+    """A path that was seen but not scanned (symlink, special file, a file gone since its folder
+    was listed); one that could not be looked at (a folder it cannot list) is a HashFailure."""
 
     path: str
     reason: str

@@ -242,15 +242,16 @@ def find_duplicates(
     if not root_list:
         raise UsageError(nothing_to_scan(listed, list_given=files is not None))
 
-    entries, skipped = (
+    entries, skipped, unlisted = (
         discover(normalise_roots(given), on_found=(lambda n: progress("discover", n, 0)) if progress else None)
         if given
-        else ([], [])
+        else ([], [], [])
     )
     if listed:
-        more, more_skipped = entries_for_files(listed, given + extras, scanned=given)
+        more, more_skipped, more_failed = entries_for_files(listed, given + extras, scanned=given)
         entries = merge_listed(entries, more)
         skipped = sorted(skipped + more_skipped, key=lambda k: k.path)
+        unlisted += more_failed
     entries = under_roots(entries, root_list)
     n_roots = len(root_list)
     log.info(
@@ -352,7 +353,8 @@ def find_duplicates(
         sets=sets,
         files=len(entries),
         from_cache=from_cache,
-        failures=failures,
+        # with the paths discovery could not look at (a folder it cannot list): never read either
+        failures=tuple(sorted((*unlisted, *failures), key=lambda f: f.path)),
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )

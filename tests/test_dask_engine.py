@@ -340,7 +340,7 @@ def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path
             distributed.Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c,
         ):
             c.register_plugin(CrashOnKill(), name="crash-on-kill")
-            entries, _, _ = collect([tmp_path])
+            entries, _, _, _ = collect([tmp_path])
             results = engine.run_batches(c, entries, imgdup.HashSettings(), batch=6)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])

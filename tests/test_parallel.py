@@ -177,7 +177,7 @@ def plugins_after_hashing(entry, settings):
     loaded = sorted(m for m in sys.modules if m.startswith("PIL.") and m.endswith("ImagePlugin"))
     return HashFailure(entry.path, ",".join(loaded))
 
-entries, _ = discover([sys.argv[1]])
+entries, _, _ = discover([sys.argv[1]])
 for r in hash_all(entries, HashSettings(), jobs=1, work=plugins_after_hashing):
     print(r.reason)
 """

@@ -145,7 +145,7 @@ def test_on_by_default_for_phash_only(tmp_path: Path) -> None:
 def test_regions_are_in_the_cache_key_and_round_trip(tmp_path: Path) -> None:
     assert settings_key(HashSettings()) != settings_key(HashSettings(regions=True))
     photo(1).save(tmp_path / "a.jpg")
-    (entry,), _ = discover([str(tmp_path)])
+    (entry,), _, _ = discover([str(tmp_path)])
     settings = HashSettings(regions=True)
     record = hash_entry(entry, settings)
     # coarse hashes of the content box and sub-regions; fine and colour ones of those and the image;

@@ -179,7 +179,7 @@ def test_remove_over_the_hostile_tree_loses_nothing_and_never_hangs(hostile: Pat
     for name in ("inside-link.jpg", "outside-link.jpg", "dangling.jpg", "loop.jpg", "dir-loop"):
         assert "symbolic link" in skipped[name]
     assert "regular file" in skipped["special-fifo.jpg"] and "regular file" in skipped["special-socket.jpg"]
-    assert any("too long" in s["reason"] for s in doc["skipped"])  # past PATH_MAX
+    assert any("too long" in f["reason"] for f in doc["failures"])  # past PATH_MAX: never read
     hashed = {Path(m["path"]).name for c in doc["clusters"] for m in c["members"]}
     assert hashed == {"a.jpg", "b.jpg"}
     assert doc["summary"]["images"] >= 20  # every odd-but-legal image was decoded
@@ -589,6 +589,42 @@ def test_unreadable_file_is_a_failure_and_the_run_goes_on(tmp_path: Path) -> Non
     assert [Path(f["path"]).name for f in doc["failures"]] == ["secret.png"]
     assert "ermission" in doc["failures"][0]["reason"]
     assert [len(c["members"]) for c in doc["clusters"]] == [2]
+
+
+def test_unreadable_folders_are_failures_and_the_run_exits_3(tmp_path: Path) -> None:
+    """A folder that cannot be listed (mode 000), or files that cannot be stat'ed (a folder that
+    can be listed but not searched), were only skipped and the run exited 0: their images were
+    never read (QA pass 35). They are failures, as an unreadable file is; a listed file too."""
+    root = tmp_path / "data"
+    save(photo(92), root / "ok" / "a.png")
+    shutil.copyfile(root / "ok" / "a.png", root / "ok" / "copy.png")
+    save(photo(93), root / "locked" / "b.png")
+    save(photo(94), root / "noexec" / "c.png")
+    save(photo(95), tmp_path / "other" / "d.png")
+    (tmp_path / "list.txt").write_text(f"{tmp_path / 'other' / 'd.png'}\n{tmp_path / 'gone.png'}\n")
+    cmd = [sys.executable, "-m", "imgdup", "-d", str(root), "--files", str(tmp_path / "list.txt"), "--no-cache"]
+    cmd += ["--no-progress", "-j", "1", "--format", "json"]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a folder unreadable")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    folders = {root / "locked": 0o000, root / "noexec": 0o644, tmp_path / "other": 0o644}
+    for folder, mode in folders.items():
+        folder.chmod(mode)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads(proc.stdout)
+    failures = {Path(f["path"]).name: f["reason"] for f in doc["failures"]}
+    assert set(failures) == {"locked", "c.png", "d.png"}
+    assert all("ermission" in why for why in failures.values())
+    assert "cannot list folder" in failures["locked"] and "cannot stat" in failures["c.png"]
+    assert [Path(s["path"]).name for s in doc["skipped"]] == ["gone.png"]  # a missing name is no failure
+    assert [len(c["members"]) for c in doc["clusters"]] == [2]
+    assert proc.stderr.splitlines()[-1].startswith("imgdup: 3 files could not be read")
 
 
 def test_removing_a_file_whose_other_hard_link_is_outside_the_roots_says_no_space_is_freed(

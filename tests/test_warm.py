@@ -46,10 +46,10 @@ def test_rows_read_while_workers_hash_give_get_many_then_hash_all(tmp_path: Path
     ref = _folder(tmp_path / "ref", 5)
     cache = tmp_path / "c.sqlite3"
     with HashCache(cache, settings_key(SETTINGS)) as store:
-        entries, _ = discover([str(ref)])
+        entries, _, _ = discover([str(ref)])
         hash_with_cache(entries, SETTINGS, jobs=1, store=store, timeout=60, progress=None)
     new = _folder(tmp_path / "new", 3, first=10)
-    entries, _ = discover([str(ref), str(new)])
+    entries, _, _ = discover([str(ref), str(new)])
     bad = next(e for e in entries if e.path.endswith("02.png"))
     db = sqlite3.connect(cache)
     with db:
@@ -75,7 +75,7 @@ def test_rows_read_while_workers_hash_give_get_many_then_hash_all(tmp_path: Path
 def test_with_nothing_to_hash_the_rows_are_read_in_this_thread(tmp_path: Path) -> None:
     ref = _folder(tmp_path / "ref", 3)
     cache = tmp_path / "c.sqlite3"
-    entries, _ = discover([str(ref)])
+    entries, _, _ = discover([str(ref)])
     with HashCache(cache, settings_key(SETTINGS)) as store:
         first, n_first = hash_with_cache(entries, SETTINGS, jobs=1, store=store, timeout=60, progress=None)
     with HashCache(cache, settings_key(SETTINGS)) as store:
@@ -155,7 +155,7 @@ def test_workers_forked_during_a_paused_scan_collect_their_garbage(tmp_path: Pat
     forked worker could: one from a fork server, with a thread running, passed whatever the
     worker did, QA pass 28.)"""
     root = _folder(tmp_path / "ref", 1)
-    entries, _ = discover([str(root)])
+    entries, _, _ = discover([str(root)])
     with collector_paused():
         got = parallel.hash_all(entries, SETTINGS, jobs=1, work=_collector_on)
     assert {r.reason for r in got if isinstance(r, HashFailure)} == {"collector on"}

@@ -44,7 +44,7 @@ def score(dataset: Path, truth: dict[str, Any], *, regions: bool, jobs: int, thr
 
     t = DEFAULT_THRESHOLD if threshold is None else threshold
     roots = normalise_roots([dataset])
-    entries, skipped = discover(roots)
+    entries, skipped, _unread = discover(roots)  # a generated set: every folder readable
     settings = HashSettings(regions=regions)
     started = time.perf_counter()
     results = hash_all(entries, settings, jobs=jobs)

@@ -81,7 +81,7 @@ def sweep(
     keep_rules = parse_keep(keep or DEFAULT_KEEP)
     jobs = jobs or default_jobs()
     roots = normalise_roots([dataset])
-    entries, skipped = discover(roots)
+    entries, skipped, _unread = discover(roots)  # a generated set: every folder readable
     measured: dict[str, ImageRecord] = {}  # path -> record with its quality, shared by every run
     runs = []
     for size in sizes:

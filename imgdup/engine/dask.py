@@ -460,7 +460,7 @@ def find_duplicates(
     if tables:
         check_tables_folder(tables)
     # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
-    entries, skipped, root_list = collect(path_list(roots, "roots"))
+    entries, skipped, unlisted, root_list = collect(path_list(roots, "roots"))
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
@@ -508,7 +508,7 @@ def find_duplicates(
         sets=dataset_sets(scanned, sorted(root_list)),  # several folders: summary and leaks, as the local engine
         files=len(entries),
         from_cache=before,
-        failures=failures,
+        failures=tuple(sorted((*unlisted, *failures), key=lambda f: f.path)),  # unlisted: never read either
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )

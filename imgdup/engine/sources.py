@@ -21,7 +21,7 @@ from ..discover import IMAGE_EXTENSIONS, discover
 from ..errors import ImgdupError, UsageError
 from ..filelist import entries_for_files, file_roots, real_file_paths
 from ..kernels import is_remote
-from ..models import FileEntry, Skipped
+from ..models import FileEntry, HashFailure, Skipped
 
 LIST_SUFFIXES = (".parquet", ".csv")
 
@@ -30,11 +30,15 @@ def is_file_list(root: str) -> bool:
     return root.lower().endswith(LIST_SUFFIXES) and (is_remote(root) or os.path.isfile(root))
 
 
-def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], list[Skipped], tuple[str, ...]]:
-    """Entries (sorted by path, one per file), skipped paths, and the normalised roots."""
+def collect(
+    roots: Iterable[str | os.PathLike[str]],
+) -> tuple[list[FileEntry], list[Skipped], list[HashFailure], tuple[str, ...]]:
+    """Entries (sorted by path, one per file), skipped paths, paths that could not be looked at
+    (a folder that cannot be listed: failures, as in the local engine), and the normalised roots."""
     local: list[str] = []
     entries: list[FileEntry] = []
     skipped: list[Skipped] = []
+    failed: list[HashFailure] = []
     named: list[str] = []
     for raw in roots:
         root = os.fspath(raw)
@@ -42,9 +46,10 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
             listed = read_file_list(root)
             remote = [p for p in listed if is_remote(p)]
             found, skip = _remote_entries(remote)
-            found_local, skip_local = _local_entries([p for p in listed if not is_remote(p)])
+            found_local, skip_local, failed_local = _local_entries([p for p in listed if not is_remote(p)])
             entries += found + found_local
             skipped += skip + skip_local
+            failed += failed_local
             # The folders of its files are the roots, as for a local --files list: the list file
             # itself was one, and a removal ended in "Not a directory: list.csv".
             named += sorted({e.root for e in (*found, *found_local)}) or [root]
@@ -55,9 +60,10 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
             local.append(root)
     roots_out: tuple[str, ...] = ()
     if local:
-        found, skip = discover(local)
+        found, skip, fail = discover(local)
         entries += found
         skipped += skip
+        failed += fail
         roots_out = tuple(sorted({e.root for e in found} | {os.path.realpath(p) for p in local}))
     if not entries and not named and not local:
         raise UsageError("no folder to scan")
@@ -67,7 +73,8 @@ def collect(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[FileEntry], l
         if e.path not in seen:
             seen.add(e.path)
             unique.append(e)
-    return unique, sorted(skipped, key=lambda s: s.path), tuple(sorted({*roots_out, *named}))
+    roots_found = tuple(sorted({*roots_out, *named}))
+    return unique, sorted(skipped, key=lambda s: s.path), sorted(failed, key=lambda f: f.path), roots_found
 
 
 def read_file_list(source: str) -> list[str]:
@@ -94,12 +101,12 @@ def read_file_list(source: str) -> list[str]:
     return [r[col] for r in rows if len(r) > col and r[col]]
 
 
-def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped]]:
+def _local_entries(paths: list[str]) -> tuple[list[FileEntry], list[Skipped], list[HashFailure]]:
     """Listed local files, exactly as the local engine takes a file list (:mod:`imgdup.filelist`):
     regular image files only (links and special files skipped), one per inode, under the deepest
     folder holding them (one per top-level tree)."""
     if not paths:
-        return [], []
+        return [], [], []
     real = real_file_paths(paths)
     return entries_for_files(real, file_roots(real, []))
 
