@@ -1236,6 +1236,39 @@ def test_a_kept_file_rewritten_in_place_with_its_time_put_back_stops_the_cluster
     assert sorted(os.listdir(root)) == ["a-keep.png", "copy1.png", "copy2.png"]
 
 
+def test_a_file_to_remove_rewritten_in_place_during_the_removal_is_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file to remove rewritten in place (``rsync --inplace -t``: another picture, same size,
+    modification time put back) after its cluster's check was moved without a word: a move on one
+    file system checked only inode, size and time after its rename, and undo then refused the
+    quarantined file as modified, the new picture in the quarantine alone (QA pass 35). The moved
+    file's content is checked in the private run folder: it goes back and the cluster stops."""
+    root = kept_and_copies(tmp_path / "data", 68)
+    other = tmp_path / "other.png"
+    save_png(69, other)
+    victim = root / "copy1.png"
+    real = fsafe._rename_between
+
+    def rewritten_then_renamed(src: str, dst: str, **fds: int) -> None:
+        if src == victim.name:  # after the cluster's check, just before its move
+            st = victim.stat()
+            with open(victim, "r+b") as fh:  # in place: the inode and size stay
+                fh.write(other.read_bytes()[: st.st_size].ljust(st.st_size, b"\0"))
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+        real(src, dst, **fds)
+
+    monkeypatch.setattr(fsafe, "_rename_between", rewritten_then_renamed)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    new = digest(victim)
+    assert [r.path for r in done.removed] == [str(root / "copy0.png")]
+    assert [(s.reason, s.moved) for s in done.skipped] == [(f"{victim}: changed (content)", 1)]
+    assert sorted(os.listdir(root)) == ["a-keep.png", "copy1.png", "copy2.png"]
+    assert new != digest(root / "a-keep.png") and not list((tmp_path / "q").rglob("copy1.png"))
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and res.restored == (str(root / "copy0.png"),) and digest(victim) == new
+
+
 def test_undo_where_the_machine_has_another_name_but_the_same_folders_restores(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
