@@ -911,6 +911,62 @@ def test_undo_cut_between_link_and_unlink_with_the_quarantine_read_only_leaves_t
     assert not again.problems and files_under(data) == before
 
 
+def _no_hard_links_to_others_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fs.protected_hardlinks=1`` (Debian, Ubuntu, Fedora) for a file the user neither owns nor
+    can write (a colleague's, in a shared folder): every ``link()`` of it fails with EPERM."""
+
+    def eperm(*a: Any, **k: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", eperm)
+
+
+def test_undo_restores_every_hard_linked_name_of_a_file_it_may_not_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second name of a file owned by another user was not restored (``protected_hardlinks``
+    refuses to link it): "cannot restore: Operation not permitted; left in the quarantine", exit 3,
+    until a second undo (QA pass 35). It is given its name back by a rename of the quarantined name,
+    one file with the first: the two names stay linked."""
+    root = tmp_path / "data"
+    pair(root, 70)
+    os.link(root / "copy.png", root / "copy-link.png")
+    before = files_under(root)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert sorted(os.listdir(root)) == ["a-keep.png"]
+    _no_hard_links_to_others_files(monkeypatch)
+    res = imgdup.undo(done.manifest)
+    assert not res.problems and len(res.restored) == 2 and files_under(root) == before
+    assert (root / "copy.png").stat().st_ino == (root / "copy-link.png").stat().st_ino
+
+
+def test_undo_without_hard_links_never_replaces_a_file_made_at_the_name_meanwhile(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a file cannot be linked (``protected_hardlinks``, a file system without hard links),
+    undo checked that the name was free, then renamed: a file made at the name between the two was
+    replaced, though undo never overwrites anything of yours (QA pass 35). The rename itself
+    refuses an existing name (``renameat2(RENAME_NOREPLACE)``, Linux)."""
+    if fsafe._renameat2() is None:
+        pytest.skip("no renameat2 here")
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    yours = data / "g1" / "copy.png"
+    _no_hard_links_to_others_files(monkeypatch)
+    real = fsafe._free
+
+    def then_made(name: str, dir_fd: int) -> bool:
+        free = real(name, dir_fd)
+        if name == yours.name and not yours.exists():  # just after the check, once
+            yours.write_bytes(b"yours")
+        return free
+
+    monkeypatch.setattr(fsafe, "_free", then_made)
+    res = imgdup.undo(done.manifest)
+    assert yours.read_bytes() == b"yours"
+    assert [path for path, _why in res.problems] == [str(yours)]
+    assert [r.quarantine for r in done.removed if r.path == str(yours) and os.path.exists(r.quarantine or "")]
+
+
 def test_undo_into_a_scanned_folder_that_is_gone_says_so_and_restores_once_it_is_back(
     data: Path, tmp_path: Path
 ) -> None:
