@@ -399,8 +399,9 @@ def _locked(roots: tuple[str, ...]) -> Iterator[None]:
 
 
 def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
-    """The real quarantine folder for ``roots``, or :class:`RemovalError` if it is no folder or
-    lies inside (or holds) one of them; the command asks before its scan, a removal again."""
+    """The real quarantine folder for ``roots``, or :class:`RemovalError` if it is no folder, lies
+    inside (or holds) one of them, or cannot be written; the command asks before its scan (with
+    ``--permanent`` too: its manifest is written there), a removal again."""
     base = _quarantine_base(roots, quarantine)
     if os.path.exists(base) and not os.path.isdir(base):
         raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
@@ -410,6 +411,15 @@ def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
         above = os.path.dirname(above)
     if not os.path.isdir(above):
         raise RemovalError(f"cannot create the quarantine {base}: {above} is not a folder; nothing was removed")
+    # Where the run folder (or the first missing folder) is made: a read-only disk failed only
+    # then, after the whole scan (QA pass 35).
+    where = base if os.path.isdir(base) else above
+    if not os.access(where, os.W_OK | os.X_OK):
+        ro = os.statvfs(where).f_flag & os.ST_RDONLY
+        raise RemovalError(
+            f"cannot create the quarantine {base}: {where} is not writable"
+            f"{' (a read-only file system)' if ro else ''}; nothing was removed"
+        )
     return base
 
 

@@ -361,7 +361,7 @@ def _run_apply(args: argparse.Namespace) -> int:
 
     cache = None if args.no_cache else (args.cache or default_cache_path())
     plan: Any = args.apply
-    if args.quarantine and not args.permanent:  # a usage error, as for a scan's --remove 1
+    if args.quarantine:  # a usage error, as for a scan's --remove 1
         from .actions import check_quarantine
 
         plan = load_plan(args.apply)
@@ -425,7 +425,7 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
             check_montages(args.montage, roots())
     except OutputError as exc:
         raise UsageError(str(exc)) from None
-    if args.remove and args.quarantine and not args.permanent:
+    if args.remove and args.quarantine:  # --permanent too: its manifest goes there (QA pass 35)
         from .actions import check_quarantine  # a removal run loads it anyway
 
         try:  # removal asks again; asked here it costs no scan, and it is a usage error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -248,6 +249,67 @@ def test_a_quarantine_under_a_file_is_refused_before_the_scan(
         assert "nothing was removed" not in err  # a usage error: nothing was started
     assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_permanent_checks_its_quarantine_before_the_scan_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--permanent`` writes its manifest in the quarantine too, but a ``--quarantine`` inside the
+    dataset or under a file was refused only after the whole scan, exit 1 (QA pass 35)."""
+    import imgdup.cli as cli_mod
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    plan = tmp_path / "plan.json"
+    assert cli(capsys, "-d", str(root), "--report", str(plan), "-q")[0] == 0
+    (tmp_path / "notes.txt").write_text("mine")
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the quarantine was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    for target, said in (
+        (root / "q", "must be outside the scanned folder"),
+        (tmp_path / "notes.txt" / "q", "is not a folder"),
+    ):
+        for args in (["-d", str(root), "-r", "1"], ["apply", str(plan)]):
+            rc, _out, err = cli(capsys, *args, "--permanent", "--quarantine", str(target))
+            assert rc == 2 and said in err, err
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
+
+
+def test_a_quarantine_on_a_read_only_disk_is_refused_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``--quarantine`` on a read-only disk (or in a folder the user may not write) failed only
+    at removal time, after the whole scan, exit 1 (QA pass 35)."""
+    import imgdup.cli as cli_mod
+
+    root = tmp_path / "d"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    shutil.copyfile(root / "a.png", root / "b.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with contextlib.ExitStack() as stack:
+        if os.geteuid() == 0:  # root writes any folder: a read-only mount
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(locked)]).returncode:
+                pytest.skip("cannot mount a read-only tmpfs here")
+            stack.callback(subprocess.run, ["umount", "-l", str(locked)], check=False)
+        else:
+            locked.chmod(0o555)
+            stack.callback(locked.chmod, 0o755)
+
+        def no_scan(*_a: object, **_k: object) -> None:
+            raise AssertionError("the scan ran before the quarantine was checked")
+
+        monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+        for extra in ([], ["--permanent"]):
+            rc, _out, err = cli(capsys, "-d", str(root), "-r", "1", *extra, "--quarantine", str(locked / "q"))
+            assert rc == 2 and f"cannot create the quarantine {locked / 'q'}: {locked} is not writable" in err, err
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
 
 
 def test_undo_with_format_json_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
