@@ -835,7 +835,9 @@ def undo(manifest: StrOrBytesPath) -> UndoResult:
     restored: list[str] = []
     already: list[str] = []
     problems: list[tuple[str, str]] = []
-    run_dir = os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(manifest))))
+    # The folder of the manifest itself: a symbolic link to it (a script's last-removal.json) was
+    # refused as "a copy of" the very file it points at (QA pass 35).
+    run_dir = os.path.dirname(os.path.realpath(os.fspath(manifest)))
     recorded = _recorded_run_dir(doc["entries"])
     if recorded and os.path.realpath(recorded) != run_dir and os.path.isfile(os.path.join(recorded, "manifest.json")):
         raise ManifestError(

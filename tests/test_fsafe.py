@@ -485,6 +485,17 @@ def test_undo_refuses_a_copy_of_a_manifest_and_removes_only_the_folders_it_empti
     assert sorted(p.name for p in (moved / "files").iterdir()) == ["ours_empty"]  # the emptied ones went
 
 
+def test_undo_through_a_symbolic_link_to_the_manifest_restores(data: Path, tmp_path: Path) -> None:
+    """A script's ``last-removal.json -> Q/RUN/manifest.json`` was refused as "a copy of" the very
+    manifest it points at: undo took the folder of the link, not of its target (QA pass 35)."""
+    before = files_under(data)
+    done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
+    link = tmp_path / "last-removal.json"
+    link.symlink_to(done.manifest or "")
+    res = imgdup.undo(link)
+    assert not res.problems and len(res.restored) == 2 and files_under(data) == before
+
+
 # --- 11. cross-device quarantine ------------------------------------------------------------------
 
 
