@@ -14,30 +14,29 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.m
 import logging
 from typing import TYPE_CHECKING
 
-from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
-from .models import (
-    Action,
-    Cluster,
-    HashFailure,
-    HashSettings,
-    ImageRecord,
-    LeakPair,
-    Member,
-    RemovalResult,
-    Removed,
-    ScanResult,
-    SetSummary,
-    SkippedCluster,
-    Summary,
-    UndoResult,
-)
-from .plan import Plan, to_document
-
 if TYPE_CHECKING:
     from .actions import put_back_interrupted, remove, undo
     from .apply_plan import apply, load_plan
     from .dataframe import to_dataframe
+    from .errors import ImgdupError, ManifestError, OutputError, PlanError, RemovalError, UsageError
+    from .models import (
+        Action,
+        Cluster,
+        HashFailure,
+        HashSettings,
+        ImageRecord,
+        LeakPair,
+        Member,
+        RemovalResult,
+        Removed,
+        ScanResult,
+        SetSummary,
+        SkippedCluster,
+        Summary,
+        UndoResult,
+    )
     from .pipeline import find_duplicates
+    from .plan import Plan, to_document
     from .report import format_text, write_report
     from .report.montage import write_montages
 
@@ -45,9 +44,21 @@ if TYPE_CHECKING:
 # stderr when the caller configured no logging (remove() printed "cluster N skipped: ...").
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# The functions below load on first use (PEP 562): ``import imgdup`` and a command-line run pay
-# only for the modules they use (a scan does not import the removal, report or pandas code).
+# Every name loads on first use (PEP 562): ``import imgdup`` and a command-line run pay only for
+# the modules they use (a scan does not import the removal, report or pandas code). The records
+# too: the ``imgdup`` command imports this package before its Ctrl-C handler (imgdup.__main__.run)
+# is reached, and a Ctrl-C while they loaded printed Python's traceback (QA pass 35).
 _LAZY = {
+    **dict.fromkeys(
+        ("ImgdupError", "ManifestError", "OutputError", "PlanError", "RemovalError", "UsageError"), "errors"
+    ),
+    **dict.fromkeys(
+        ("Action", "Cluster", "HashFailure", "HashSettings", "ImageRecord", "LeakPair", "Member"), "models"
+    ),
+    **dict.fromkeys(("RemovalResult", "Removed", "ScanResult", "SetSummary", "SkippedCluster", "Summary"), "models"),
+    "UndoResult": "models",
+    "Plan": "plan",
+    "to_document": "plan",
     "put_back_interrupted": "actions",
     "remove": "actions",
     "undo": "actions",
