@@ -640,3 +640,30 @@ def test_a_scheduler_lost_during_the_run_is_one_error_line(
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("imgdup: error:")]
     assert lines and "lost the Dask scheduler" in lines[-1] and "nothing was removed" in lines[-1], lines
     assert sorted(p.name for p in root.iterdir()) == ["0.png", "1.png", "2.png", "3.png", "copy.png"]
+
+
+def test_the_pairs_table_holds_the_members_hash_pairs_each_once(client: Any, engine: Any, tmp_path: Path) -> None:
+    """With regions (the default) the search runs the join three times (whole pictures, then top
+    and bottom halves), and each run wrote pairs/part-00000.parquet over the last: the table held
+    bottom halves' hashes, none of them a member's; with --rotations, turned versions. It now
+    holds every pair of distinct members' hash values within the threshold, once each, with
+    regions and rotations alike. Fails on the code before (QA pass 35)."""
+    root = tmp_path / "set"
+    root.mkdir()
+    for k in range(4):
+        img = picture(60 + k)
+        img.save(root / f"{k}.png")
+        img.save(root / f"{k}-q40.jpg", quality=40)
+        img.resize((160, 120)).save(root / f"{k}-half.jpg", quality=70)
+    # regions on (the default) and turned versions too: the searches that joined other values
+    result = engine.find_duplicates([root], client=client, threshold=8, rotations=True, tables=str(tmp_path / "t"))
+    values = sorted({r.hash for r in result.records if not r.low_information})
+    expected = sorted(
+        (f"{a:016x}", f"{b:016x}", (a ^ b).bit_count())
+        for i, a in enumerate(values)
+        for b in values[i + 1 :]
+        if (a ^ b).bit_count() <= 8
+    )
+    assert len(expected) >= 2  # copies a few bits apart, the premise
+    pairs = _table(tmp_path / "t" / "pairs")
+    assert sorted(zip(pairs["a"], pairs["b"], pairs["distance"])) == expected

@@ -433,8 +433,9 @@ def find_duplicates(
     ``roots`` may also hold object-store URLs (``s3://bucket/prefix``) and Parquet/CSV file
     lists. Results are identical to the local engine's (same hashes, pairs, clusters, keepers).
     The cache, if any, lives on the driver: workers receive only files it does not hold.
-    With ``tables`` (a folder path or URL), the workers write the pairs table there during the
-    search; :func:`write_tables` adds the members and clusters tables.
+    With ``tables`` (a folder path or URL), the workers write the pairs table there after the
+    search (every pair of distinct members' hash values within the threshold, once);
+    :func:`write_tables` adds the members and clusters tables.
     """
     started = time.perf_counter()
     unknown = sorted(set(local_only) - set(_LOCAL_ONLY))
@@ -493,9 +494,15 @@ def find_duplicates(
             index=index,
             timeout=timeout,
             on_quality=store.put_quality if store else None,
-            join=partial(self_join, client, pairs_table=f"{tables.rstrip('/')}/pairs" if tables else None),
+            join=partial(self_join, client),
             measure=partial(_measure, client, timeout=timeout, batch=batch),
         )
+        if tables:
+            # One join of its own, over the members' hashes: the search joins other values too (with
+            # regions, halves; with rotations, turned versions), and each join wrote its parts over
+            # the last one's (QA pass 35). Sorted, so that a < b in every row.
+            values = sorted({r.hash for r in scanned.records if not r.low_information})
+            self_join(client, values, threshold, bits=settings.bits, pairs_table=f"{tables.rstrip('/')}/pairs")
         if progress:
             progress("search", 1, 1)
     finally:
