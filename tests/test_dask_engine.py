@@ -667,3 +667,20 @@ def test_the_pairs_table_holds_the_members_hash_pairs_each_once(client: Any, eng
     assert len(expected) >= 2  # copies a few bits apart, the premise
     pairs = _table(tmp_path / "t" / "pairs")
     assert sorted(zip(pairs["a"], pairs["b"], pairs["distance"])) == expected
+
+
+def test_a_folder_nested_in_another_is_not_a_second_root(client: Any, engine: Any, tmp_path: Path) -> None:
+    """``-d data -d data/sub``: the local engine drops the nested root (the same files), the Dask
+    engine kept it, and every cluster of a file in data with its copy in data/sub was reported
+    as a leak between the two folders. Fails on the code before (QA pass 35)."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    for k in range(2):
+        picture(70 + k).save(data / f"{k}.png")
+        shutil.copyfile(data / f"{k}.png", data / "sub" / f"{k}.png")
+    roots = [data, data / "sub"]
+    local = imgdup.find_duplicates(roots, jobs=1)
+    assert local.roots == (str(data),) and len(local.clusters) == 2  # the premise
+    dask = engine.find_duplicates(roots, client=client)
+    assert dask.roots == local.roots and dask.summary.leaks == 0
+    _same_scan(local, dask)

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 from collections.abc import Iterable
 
-from ..discover import IMAGE_EXTENSIONS, discover
+from ..discover import IMAGE_EXTENSIONS, discover, normalise_roots
 from ..errors import ImgdupError, UsageError
 from ..filelist import entries_for_files, file_roots, real_file_paths
 from ..kernels import is_remote
@@ -60,11 +60,14 @@ def collect(
             local.append(root)
     roots_out: tuple[str, ...] = ()
     if local:
-        found, skip, fail = discover(local)
+        # The local engine's roots: real, and a folder inside another dropped (its files are the
+        # outer folder's); kept, it made every cluster across the two a "leak" (QA pass 35).
+        folders = normalise_roots(local)
+        found, skip, fail = discover(folders)
         entries += found
         skipped += skip
         failed += fail
-        roots_out = tuple(sorted({e.root for e in found} | {os.path.realpath(p) for p in local}))
+        roots_out = folders
     if not entries and not named and not local:
         raise UsageError("no folder to scan")
     seen: set[str] = set()
