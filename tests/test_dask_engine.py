@@ -684,3 +684,25 @@ def test_a_folder_nested_in_another_is_not_a_second_root(client: Any, engine: An
     dask = engine.find_duplicates(roots, client=client)
     assert dask.roots == local.roots and dask.summary.leaks == 0
     _same_scan(local, dask)
+
+
+def test_a_relative_tables_folder_is_the_drivers(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--tables rel-tables`` was resolved by each worker in its own working directory (a
+    hand-started, Slurm or Kubernetes worker's): the command said "Parquet tables written to
+    rel-tables" and the folder it checked and made stayed empty. Fails on the code before (QA pass 35)."""
+    data, driver, elsewhere = tmp_path / "data", tmp_path / "driver", tmp_path / "worker-home"
+    for folder in (data, driver, elsewhere):
+        folder.mkdir()
+    picture(80).save(data / "a.png")
+    shutil.copyfile(data / "a.png", data / "b.png")
+    monkeypatch.chdir(driver)
+    before = client.run(os.getcwd)
+    client.run(os.chdir, str(elsewhere))  # the workers run somewhere else, as on a cluster
+    try:
+        args = ["-d", str(data), "--no-cache", "-q", "--engine", "dask", "--scheduler", client.scheduler.address]
+        assert main([*args, "--tables", "rel-tables"]) == 0
+    finally:
+        for worker, cwd in before.items():
+            client.run(os.chdir, cwd, workers=[worker])
+    assert sorted(p.name for p in (driver / "rel-tables").iterdir()) == ["clusters", "members", "pairs"]
+    assert not list(elsewhere.iterdir())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import os
 import signal
 import threading
 import time
@@ -459,6 +460,7 @@ def find_duplicates(
         regions=regions, keep=keep, index=index, timeout=timeout,
     )  # fmt: skip
     if tables:
+        tables = tables_url(tables)
         check_tables_folder(tables)
     # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
     entries, skipped, unlisted, root_list = collect(path_list(roots, "roots"))
@@ -521,6 +523,13 @@ def find_duplicates(
     )
 
 
+def tables_url(url: str) -> str:
+    """``url`` as the workers must get it: a local path made absolute here, on the driver. A
+    relative one was resolved by each worker in its own working directory, so the tables landed
+    where the workers run, not in the folder checked and named (QA pass 35). URLs stay as given."""
+    return url if "://" in url else os.path.abspath(url)
+
+
 def check_tables_folder(url: str) -> None:
     """Refuse a folder that already holds tables (stale part files would join the new ones), or
     that cannot be written: found by the search's tasks, after every file was hashed, it cost
@@ -567,7 +576,7 @@ def write_tables(client: Client, result: ScanResult, url: str) -> dict[str, int]
     doubled), since Parquet text must be UTF-8; :func:`imgdup.names.from_escaped` gives the name
     back. A table with no rows is written all the same (one empty part). Returns the row counts.
     """
-    base = url.rstrip("/")
+    base = tables_url(url).rstrip("/")
     hs = result.settings.hash
     members = [
         {"path": to_csv_cell(r.path), "root": to_csv_cell(r.entry.root), "relpath": to_csv_cell(r.entry.relpath),
