@@ -706,3 +706,30 @@ def test_a_relative_tables_folder_is_the_drivers(client: Any, tmp_path: Path, mo
             client.run(os.chdir, cwd, workers=[worker])
     assert sorted(p.name for p in (driver / "rel-tables").iterdir()) == ["clusters", "members", "pairs"]
     assert not list(elsewhere.iterdir())
+
+
+def test_a_scheduler_address_where_nothing_answers_is_an_error(engine: Any, tmp_path: Path, capsys: Any) -> None:
+    """--scheduler at a port where something listens but never answers (a proxy, a firewall, the
+    dashboard's HTTP port): distributed waits for the handshake's answer with no limit, and the
+    command waited forever, where README promises an error after the connect timeout. A local
+    socket accepts (the kernel does) and never answers. Fails on the code before (QA pass 35)."""
+    import socket
+    import threading
+
+    dask = _need("dask")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    args = ["-d", str(tmp_path), "--engine", "dask", "--scheduler", address, "--no-cache", "-q"]
+    codes: list[int] = []
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            run = threading.Thread(target=lambda: codes.append(main(args)), daemon=True)
+            run.start()
+            run.join(20)  # the code before never returned: the thread is left behind, the test fails
+    finally:
+        listener.close()  # the connection is reset: a thread left behind ends too
+    assert codes == [1]
+    err = capsys.readouterr().err
+    assert any(line.startswith("imgdup: error: ") and address in line for line in err.splitlines()), err

@@ -115,6 +115,50 @@ def _check_address(scheduler: str) -> None:
             raise ValueError("no host")
 
 
+def _check_answers(scheduler: str) -> None:
+    """Raise OSError unless a Dask scheduler at ``scheduler`` answers the handshake within Dask's
+    connect timeout. distributed bounds the connection but waits for the handshake's answer with
+    no limit (``Client(addr, timeout=5)`` too): at a port where something else listens (the
+    dashboard's HTTP port, a proxy or firewall that accepts and never answers) the command waited
+    forever (QA pass 35). The probe runs in a thread of its own, with its own event loop, so that
+    a caller inside a running loop (a notebook) can call connect() as before."""
+    import asyncio
+
+    import dask
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect as open_comm
+    from distributed.comm import parse_address
+    from distributed.security import Security
+
+    if parse_address(scheduler)[0] not in ("tcp", "tls"):
+        return
+    limit = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
+
+    async def probe() -> None:
+        comm = await open_comm(scheduler, timeout=limit, **Security().get_connection_args("client"))
+        await comm.close()
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:  # a second past the connect timeout: a closed port still fails with distributed's words
+            asyncio.run(asyncio.wait_for(probe(), limit + 1))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="imgdup-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(limit + 5)
+    if thread.is_alive() or (failed and isinstance(failed[0], (asyncio.TimeoutError, TimeoutError))):
+        raise OSError(
+            f"nothing answered as a Dask scheduler at {scheduler} within {limit:g} s: something listens there but"
+            " does not speak Dask's protocol (the dashboard's port? the scheduler's is 8786 by default)"
+        )
+    if failed and isinstance(failed[0], OSError):  # a closed port, a connection reset: distributed's words
+        raise failed[0]
+    # Anything else (a TLS setting) is left to Client, which says it as before.
+
+
 def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster: Any) -> Client:
     """A client of the scheduler at ``scheduler``, or of a new LocalCluster of ``jobs`` workers.
 
@@ -126,6 +170,7 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
     if scheduler:
         try:
             _check_address(scheduler)
+            _check_answers(scheduler)
             return Client(scheduler)
         except ValueError as exc:  # distributed's own parse errors: no port, an unknown scheme
             raise UsageError(f"bad scheduler address {scheduler!r} (e.g. tcp://head:8786): {exc}") from None
