@@ -733,3 +733,28 @@ def test_a_scheduler_address_where_nothing_answers_is_an_error(engine: Any, tmp_
     assert codes == [1]
     err = capsys.readouterr().err
     assert any(line.startswith("imgdup: error: ") and address in line for line in err.splitlines()), err
+
+
+def test_a_cached_file_is_held_to_the_pixel_limit_given(client: Any, tmp_path: Path, capsys: Any) -> None:
+    """With --engine dask a file hashed under a higher --max-pixels was served from the cache at a
+    lower one (exit 0, the file in the report), where the local engine and a cold Dask run refuse
+    it: the engine read the cache without this run's limit. Fails on the code before (QA pass 35)."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(81, (400, 300)).save(data / "big.png")
+    picture(82, (100, 80)).save(data / "small.png")
+    args = ["-d", str(data), "--cache", str(tmp_path / "cache.db"), "--no-progress", "--format", "json",
+            "--engine", "dask", "--scheduler", client.scheduler.address]  # fmt: skip
+    try:
+        assert main([*args, "--max-pixels", "200000"]) == 0  # both hashed, and cached
+        capsys.readouterr()
+        assert main([*args, "--max-pixels", "50000"]) == 3
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    doc = json.loads(capsys.readouterr().out)
+    (failure,) = doc["failures"]
+    assert failure["path"].endswith("big.png") and "--max-pixels 120000" in failure["reason"]
+    assert doc["summary"]["images"] == 1

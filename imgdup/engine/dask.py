@@ -34,7 +34,7 @@ from PIL import Image
 from .. import minlabel
 from ..cache import HashCache
 from ..errors import StrOrBytesPath, UsageError, plain_number
-from ..hashing import settings_key
+from ..hashing import over_the_limit, settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
@@ -529,6 +529,9 @@ def find_duplicates(
         )
         it = iter(fresh)
         results = [c if c is not None else next(it) for c in cached]
+        # This run's pixel limit holds for a cached file too, as in the local engine (imgdup.warm):
+        # hashed under a higher --max-pixels, it was served where a cold run refuses it (QA pass 35).
+        results = [(over_the_limit(r) or r) if isinstance(r, ImageRecord) else r for r in results]
         records = [r for r in results if isinstance(r, ImageRecord)]
         failures = tuple(r for r in results if isinstance(r, HashFailure))
         if progress:
