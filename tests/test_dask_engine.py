@@ -758,3 +758,19 @@ def test_a_cached_file_is_held_to_the_pixel_limit_given(client: Any, tmp_path: P
     (failure,) = doc["failures"]
     assert failure["path"].endswith("big.png") and "--max-pixels 120000" in failure["reason"]
     assert doc["summary"]["images"] == 1
+
+
+def test_a_local_worker_that_dies_at_start_is_one_error_line(engine: Any, tmp_path: Path) -> None:
+    """A local worker that died while the cluster started (the out-of-memory killer, a broken
+    worker environment) ended the command in a 59-line traceback of distributed's "Nanny failed
+    to start.", with no ``imgdup: error:`` line. A worker preload that cannot be imported stands
+    in for it; in a process of its own, as a Client whose start failed is left half-built (see
+    test_a_malformed_scheduler_address_is_a_usage_error). Fails on the code before (QA pass 35)."""
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PRELOAD": '["imgdup_no_such_module"]'}
+    code = "import sys; from imgdup.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["-d", str(tmp_path), "--engine", "dask", "-j", "1", "--no-cache", "-q"]
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("imgdup: error: could not start the local Dask cluster: Nanny failed to start."), last
+    assert "imgdup_no_such_module" in last

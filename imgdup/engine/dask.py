@@ -33,7 +33,7 @@ from PIL import Image
 
 from .. import minlabel
 from ..cache import HashCache
-from ..errors import StrOrBytesPath, UsageError, plain_number
+from ..errors import ImgdupError, StrOrBytesPath, UsageError, plain_number
 from ..hashing import over_the_limit, settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
@@ -188,6 +188,14 @@ def connect(scheduler: str | None = None, *, jobs: int | None = None, **cluster:
     setting = dask.config.set({"distributed.worker.daemon": False})
     try:
         client = _LocalClient(**options)
+    except (RuntimeError, OSError) as exc:
+        setting.__exit__(None, None, None)
+        # A worker that dies while the cluster starts (the out-of-memory killer, a broken worker
+        # environment): distributed's "Nanny failed to start." ended the command in a 59-line
+        # traceback (QA pass 35). Its cause, where it has one, says why.
+        cause = exc.__cause__
+        why = f"{exc} ({type(cause).__name__}: {cause})" if cause else f"{type(exc).__name__}: {exc}"
+        raise ImgdupError(f"could not start the local Dask cluster: {why}") from exc
     except BaseException:
         setting.__exit__(None, None, None)
         raise
