@@ -222,13 +222,8 @@ def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
         imgdup.remove(result, quarantine=tmp_path / "q")
 
 
-def test_a_quarantine_under_a_file_is_refused_before_the_scan(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``--quarantine notes.txt/q``: refused only at removal time, after the whole scan (exit 1,
-    "cannot create the quarantine ...: Not a directory"), as no other bad option is (QA pass 21)."""
-    import imgdup.cli as cli_mod
-
+def _pair_and_its_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    """A folder of two identical pictures, its plan, and a file (notes.txt) beside them."""
     root = tmp_path / "d"
     root.mkdir()
     photo(1).save(root / "a.png")
@@ -236,6 +231,17 @@ def test_a_quarantine_under_a_file_is_refused_before_the_scan(
     plan = tmp_path / "plan.json"
     assert cli(capsys, "-d", str(root), "--report", str(plan), "-q")[0] == 0
     (tmp_path / "notes.txt").write_text("mine")
+    return root, plan
+
+
+def test_a_quarantine_under_a_file_is_refused_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--quarantine notes.txt/q``: refused only at removal time, after the whole scan (exit 1,
+    "cannot create the quarantine ...: Not a directory"), as no other bad option is (QA pass 21)."""
+    import imgdup.cli as cli_mod
+
+    root, plan = _pair_and_its_plan(tmp_path, capsys)
     target = tmp_path / "notes.txt" / "sub" / "q"
 
     def no_scan(*_a: object, **_k: object) -> None:
@@ -258,13 +264,7 @@ def test_permanent_checks_its_quarantine_before_the_scan_too(
     dataset or under a file was refused only after the whole scan, exit 1 (QA pass 35)."""
     import imgdup.cli as cli_mod
 
-    root = tmp_path / "d"
-    root.mkdir()
-    photo(1).save(root / "a.png")
-    shutil.copyfile(root / "a.png", root / "b.png")
-    plan = tmp_path / "plan.json"
-    assert cli(capsys, "-d", str(root), "--report", str(plan), "-q")[0] == 0
-    (tmp_path / "notes.txt").write_text("mine")
+    root, plan = _pair_and_its_plan(tmp_path, capsys)
 
     def no_scan(*_a: object, **_k: object) -> None:
         raise AssertionError("the scan ran before the quarantine was checked")
