@@ -32,7 +32,7 @@ import numpy as np
 
 from . import index
 from .models import ImageRecord, Traits
-from .regions import split
+from .regions import SUB_REGIONS, fine_words, split
 
 # Cut-off frequencies (fractions of Nyquist) at which a spectrum stores the power above it.
 CUTOFFS = tuple(2.0 ** (-k / 4) for k in range(21))  # 1 .. 1/32, four per octave
@@ -1087,57 +1087,68 @@ def framed(members: Sequence[ImageRecord], edited: Sequence[bool]) -> list[bool]
 # therefore count as no whole picture (with them counted, 10 of 150 originals lost).
 CROP_EVIDENCE = 32
 _CROP_BLOCK = 128  # members compared with every other at a time: (128, n, 2, 6) words a block
+_SUBS = len(SUB_REGIONS)
 
 
 def cropped(members: Sequence[ImageRecord], edited: Sequence[bool], frames: Sequence[bool]) -> list[bool]:
     """Which members are a crop of a sibling: their picture matches a part of the sibling's
     (:data:`CROP_EVIDENCE`) and not the other way round, so they hold only part of it. A zoomed
     copy (a centre crop enlarged back to the original's size, re-saved at a higher JPEG quality)
-    was kept over the uncropped camera file: nothing of its size or quality tells it apart. Byte
-    or hash twins share one row, so a cluster of exact copies costs nothing."""
+    was kept over the uncropped camera file: nothing of its size or quality tells it apart.
+    The rule ranks members of equal resolution only, so only a member that shares its pixel
+    count with a different one is asked; byte or hash twins share one row, so a cluster of
+    exact copies costs nothing."""
     n = len(members)
-    rows: dict[tuple[int, ...], list[int]] = {}
-    for i, r in enumerate(members):
-        fine = tuple(split(r.regions)[1]) if r.regions else ()
-        if len(fine) > 2:  # plain, content box, the sub-regions
-            rows.setdefault(fine, []).append(i)
-    if len(rows) < 2:
+    usable = [i for i, r in enumerate(members) if r.regions and len(r.regions) > 2 * _SUBS + 2]
+    if len(usable) < 2:
         return [False] * n
-    keys = list(rows)
+    distinct: dict[Sequence[int], int] = {}  # twins' regions are equal (and hash fast: packed)
+    row = np.array([distinct.setdefault(members[i].regions, len(distinct)) for i in usable])
+    if len(distinct) < 2:
+        return [False] * n
+    first = np.zeros(len(distinct), dtype=np.int64)
+    first[row[::-1]] = np.arange(len(usable))[::-1]
+    words = fine_words([members[usable[k]].regions for k in first])
     # A sibling that holds a copy's picture with more around it counts only when it is no edit
     # or frame itself: a copy turned by a few degrees onto a larger canvas holds the original in
     # its centre, and the original is no crop of it.
-    whole_picture = np.array([not any(edited[i] or frames[i] for i in rows[key]) for key in keys])
-    bits = max(64, max(h.bit_length() for key in keys for h in key))
-    words = np.stack([index.to_words([key[s] for key in keys], bits) for s in range(len(keys[0]))], axis=1)
+    whole_picture = np.ones(len(first), dtype=bool)
+    sizes: dict[int, set[int]] = {}
+    for k, i in enumerate(usable):
+        whole_picture[row[k]] &= not (edited[i] or frames[i])
+        sizes.setdefault(members[i].pixels, set()).add(int(row[k]))
+    asked = sorted({r for rows in sizes.values() if len(rows) > 1 for r in rows})
+    if not asked or not whole_picture.any():
+        return [False] * n
     whole, parts = words[:, :2], words[:, 2:]  # (rows, 2, words), (rows, sub-regions, words)
+    containers = np.flatnonzero(whole_picture)
 
     def apart(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.bitwise_count(x ^ y).sum(axis=-1, dtype=np.int64)
 
-    out = [False] * n
-    for lo in range(0, len(keys), _CROP_BLOCK):
-        own, own_parts = whole[lo : lo + _CROP_BLOCK], parts[lo : lo + _CROP_BLOCK]
+    found = np.zeros(len(first), dtype=bool)
+    for lo in range(0, len(asked), _CROP_BLOCK):
+        own = np.array(asked[lo : lo + _CROP_BLOCK])
         # [a, b]: a's whole against b's sub-regions, b's whole against a's, whole against whole
-        into = apart(own[:, None, :, None], parts[None, :, None, :]).min(axis=(2, 3))
-        back = apart(own_parts[:, None, :, None], whole[None, :, None, :]).min(axis=(2, 3))
-        same = apart(own[:, None, :, None], whole[None, :, None, :]).min(axis=(2, 3))
-        evidence = np.minimum(same - into, back - into)
-        evidence[:, ~whole_picture] = 0
-        for a in np.flatnonzero((evidence >= CROP_EVIDENCE).any(axis=1)):
-            for i in rows[keys[lo + a]]:
-                out[i] = True
+        into = apart(whole[own][:, None, :, None], parts[containers][None, :, None, :]).min(axis=(2, 3))
+        back = apart(parts[own][:, None, :, None], whole[containers][None, :, None, :]).min(axis=(2, 3))
+        same = apart(whole[own][:, None, :, None], whole[containers][None, :, None, :]).min(axis=(2, 3))
+        found[own] = (np.minimum(same - into, back - into) >= CROP_EVIDENCE).any(axis=1)
+    out = [False] * n
+    for k, i in enumerate(usable):
+        out[i] = bool(found[row[k]])
     return out
 
 
-Layout = tuple[tuple[bool, ...], list[bool], list[bool], bool]
+Layout = tuple[tuple[bool, ...], list[bool], list[bool], bool, list[bool]]
 """What :func:`assess` finds from the hash pass's traits alone (see :func:`layout`)."""
 
 
 def layout(members: Sequence[ImageRecord]) -> Layout:
-    """The verdicts that depend on the members' traits only, not on any measurement: edited,
-    framed and recoloured per member, and whether the cluster has real colour. The measuring
-    rounds ask again about clusters whose members differ only by what was measured."""
+    """The verdicts that depend on the hash pass alone (traits, regions), not on any measurement:
+    edited, framed and recoloured per member, whether the cluster has real colour, and cropped
+    per member. The measuring rounds ask again about clusters whose members differ only by what
+    was measured."""
     edited = _edited(tuple(r.traits.thumb if r.traits else b"" for r in members))
     frames = framed(members, edited)
     recoloured = _recoloured(members, frames)
@@ -1145,7 +1156,7 @@ def layout(members: Sequence[ImageRecord]) -> Layout:
     # desktop) must not make its plain copies "grey" next to it.
     # A tint (sepia) is no colour either: a tinted q80 copy won over the lossless grey original.
     colourful = any(real_colour(r.traits) for r, f in zip(members, frames) if not f)
-    return edited, frames, recoloured, colourful
+    return edited, frames, recoloured, colourful, cropped(members, edited, frames)
 
 
 def assess(
@@ -1153,7 +1164,7 @@ def assess(
 ) -> list[Assessment]:
     """Compare every member with its siblings (same order as ``members``); ``known``: their
     :func:`layout`, when the caller has it; ``memo``: answers of earlier calls to reuse."""
-    edited, frames, recoloured, colourful = known if known is not None else layout(members)
+    edited, frames, recoloured, colourful, crops = known if known is not None else layout(members)
     memo = memo if memo is not None else PairMemo()
     out = []
     pixels = [r.pixels for r in members]
@@ -1171,7 +1182,6 @@ def assess(
     sources = _sibling_sources(members, frames, blurred)
     shapes = sorted({(r.width, r.height) for r, f in zip(members, frames) if not f})  # a frame's pixels are no source
     thin = _thin_framed(members)
-    crops = cropped(members, edited, frames)
     for i, r in enumerate(members):
         spec = r.quality.spectrum if r.quality else ()
         smaller = per_size[pixels[i]]

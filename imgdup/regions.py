@@ -428,6 +428,22 @@ class PackedRegions(Sequence[int]):
         return PackedRegions, (self.blob, self.length, self.coarse, self.fine)
 
 
+def fine_words(regions: Sequence[Sequence[int]]) -> np.ndarray:
+    """The finer hashes of the whole image, the content box and the sub-regions of many records,
+    as an (n, 2 + sub-regions, words) uint64 array; each record must hold them (``len(r) >
+    2 * _N``). Packed regions of one width are read from their buffers in one ``frombuffer``:
+    turning them into ints first cost the keep policy's crop test more than its comparisons."""
+    packed = [r for r in regions if isinstance(r, PackedRegions)]
+    if len(packed) == len(regions) and len({(r.coarse, r.fine) for r in packed}) == 1:
+        coarse, fine = packed[0].coarse, packed[0].fine
+        start, end = _N * coarse, _N * coarse + (_N + 1) * fine  # positions 0.._N-1 are coarse
+        raw = b"".join(r.blob[start:end] for r in packed)
+        return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(regions), _N + 1, fine // 8)
+    values = [split(r)[1] for r in regions]
+    bits = max(64, max((h.bit_length() for v in values for h in v), default=64))
+    return np.stack([index.to_words([v[k] for v in values], bits) for k in range(_N + 1)], axis=1)
+
+
 def pack_regions(values: Sequence[int], bits: int) -> Sequence[int]:
     """``values`` (a record's regions, for hashes of ``bits`` bits) as :class:`PackedRegions`;
     as they are when they fit no layout (empty, too long, or a value wider than its position)."""
