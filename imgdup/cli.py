@@ -610,12 +610,14 @@ def _scan_dask(
     ``quiet`` (-q) leaves stderr to errors: the dashboard's link and the tables' line are not said."""
     try:
         from .engine import dask as dask_engine  # dask is an optional extra
+        from .engine.sources import check_local_roots
     except ImportError as exc:
         raise UsageError(
             f"--engine dask needs the dask extra: pip install 'dask[distributed]' pyarrow fsspec ({exc})"
         ) from None
     if tables:  # before a cluster is started: the check needs none (it started -j workers, then refused)
         dask_engine.check_tables_folder(tables)
+    check_local_roots(roots)  # so is a missing folder (refused seconds later, once the workers had started)
     with dask_engine.connect(scheduler, jobs=jobs) as client:
         if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)

@@ -340,7 +340,7 @@ def test_a_file_that_kills_its_worker_is_one_failure(engine: Any, tmp_path: Path
             distributed.Client(n_workers=1, threads_per_worker=1, dashboard_address=None) as c,
         ):
             c.register_plugin(CrashOnKill(), name="crash-on-kill")
-            entries, _, _, _ = collect([tmp_path])
+            entries, *_ = collect([tmp_path])
             results = engine.run_batches(c, entries, imgdup.HashSettings(), batch=6)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -774,3 +774,43 @@ def test_a_local_worker_that_dies_at_start_is_one_error_line(engine: Any, tmp_pa
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("imgdup: error: could not start the local Dask cluster: Nanny failed to start."), last
     assert "imgdup_no_such_module" in last
+
+
+def test_an_image_file_as_a_root_is_taken_as_the_local_engine_takes_it(
+    client: Any, engine: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """``-d data -d lone.jpg``: the local engine takes an image file given as a root as it is
+    (README, "Python API"); the Dask engine refused it, "not a directory: lone.jpg", exit 2,
+    after its cluster had started. Fails on the code before (QA pass 35)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(80).save(data / "a.png")
+    picture(81).save(data / "b.png")
+    shutil.copyfile(data / "a.png", tmp_path / "lone.png")
+    shutil.copyfile(data / "b.png", data / "c.png")
+    for roots in ([data, tmp_path / "lone.png"], [tmp_path / "lone.png"], [data, data / "b.png"]):
+        local = imgdup.find_duplicates(roots, jobs=1)
+        dask = engine.find_duplicates(roots, client=client)
+        assert dask.roots == local.roots and dask.sets == local.sets
+        _same_scan(local, dask)
+    assert len(local.clusters) == 1  # the premise: data/b.png, given twice, is one file
+    args = ["-d", str(data), "-d", str(tmp_path / "lone.png"), "--engine", "dask", "--no-cache", "-q"]
+    assert main([*args, "--scheduler", client.scheduler.address, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["leaks"] == 1
+
+
+def test_cli_refuses_a_missing_root_before_it_starts_a_cluster(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-d /nonexistent-folder --engine dask`` was refused "not a directory" only once a local
+    cluster of -j workers had started, seconds later; the local engine says "not a directory or a
+    file" at once. Fails on the code before (QA pass 35)."""
+    dask_engine = pytest.importorskip("imgdup.engine.dask")
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    monkeypatch.setattr(dask_engine, "connect", lambda *a, **_k: pytest.fail("a cluster started"))
+    for root, said in (
+        (tmp_path / "gone", f"not a directory or a file: {tmp_path / 'gone'}"),
+        (tmp_path / "notes.txt", "is neither a folder nor an image file"),
+    ):
+        assert main(["-d", str(root), "--engine", "dask", "--no-cache"]) == 2
+        assert said in capsys.readouterr().err

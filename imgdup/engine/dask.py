@@ -516,7 +516,7 @@ def find_duplicates(
         tables = tables_url(tables)
         check_tables_folder(tables)
     # One folder or several, as imgdup.find_duplicates takes them (bytes, generators; a bad item named)
-    entries, skipped, unlisted, root_list = collect(path_list(roots, "roots"))
+    entries, skipped, unlisted, root_list, set_roots = collect(path_list(roots, "roots"))
     if not can_isolate():  # pragma: no cover - a driver inside a daemonic process
         log.info("driver is daemonic: quality tasks run in-process")
     store = HashCache(cache, settings_key(settings)) if cache is not None else None
@@ -570,7 +570,7 @@ def find_duplicates(
         scanned,
         settings=ScanSettings(hash=settings, threshold=threshold, keep=keep_rules, index=index),
         roots=root_list,
-        sets=dataset_sets(scanned, sorted(root_list)),  # several folders: summary and leaks, as the local engine
+        sets=dataset_sets(scanned, set_roots),  # several folders: summary and leaks, as the local engine
         files=len(entries),
         from_cache=before,
         failures=tuple(sorted((*unlisted, *failures), key=lambda f: f.path)),  # unlisted: never read either

@@ -1,6 +1,7 @@
 """Inputs of a cluster scan: local folders, object-store prefixes (fsspec) and file lists.
 
-* a local folder is discovered exactly as the local engine does (:func:`imgdup.discover.discover`);
+* a local folder is discovered exactly as the local engine does (:func:`imgdup.discover.discover`),
+  and a local image file is taken as it is, as a listed file (:mod:`imgdup.filelist`);
 * ``s3://bucket/prefix`` (or any fsspec URL whose package is installed: ``gs://`` with gcsfs)
   is listed recursively; objects with an image extension are candidates (no content sniffing:
   reading the first bytes of every object would cost a request each);
@@ -17,9 +18,9 @@ import datetime as dt
 import os
 from collections.abc import Iterable
 
-from ..discover import IMAGE_EXTENSIONS, discover, normalise_roots
+from ..discover import IMAGE_EXTENSIONS, discover, looks_like_image, normalise_roots
 from ..errors import ImgdupError, UsageError
-from ..filelist import entries_for_files, file_roots, real_file_paths
+from ..filelist import entries_for_files, file_roots, merge_listed, real_file_paths, under_roots
 from ..kernels import is_remote
 from ..models import FileEntry, HashFailure, Skipped
 
@@ -30,11 +31,30 @@ def is_file_list(root: str) -> bool:
     return root.lower().endswith(LIST_SUFFIXES) and (is_remote(root) or os.path.isfile(root))
 
 
+def check_local_roots(roots: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse a local root the scan cannot take, as the local engine does (:class:`UsageError`).
+    Cheap: the CLI calls it before it starts a cluster (a missing folder was refused only after
+    ``-j`` workers had started, seconds later: QA pass 35)."""
+    for raw in roots:
+        root = os.fspath(raw)
+        if not root or is_remote(root) or is_file_list(root) or os.path.isdir(root):
+            continue  # an empty name: normalise_roots says why
+        if not os.path.isfile(root):
+            raise UsageError(f"not a directory or a file: {root}")
+        if not looks_like_image(root):
+            raise UsageError(
+                f"{root} is neither a folder nor an image file; a list of image paths is a .csv or .parquet"
+                " file with a path column"
+            )
+
+
 def collect(
     roots: Iterable[str | os.PathLike[str]],
-) -> tuple[list[FileEntry], list[Skipped], list[HashFailure], tuple[str, ...]]:
+) -> tuple[list[FileEntry], list[Skipped], list[HashFailure], tuple[str, ...], tuple[str, ...]]:
     """Entries (sorted by path, one per file), skipped paths, paths that could not be looked at
-    (a folder that cannot be listed: failures, as in the local engine), and the normalised roots."""
+    (a folder that cannot be listed: failures, as in the local engine), the normalised roots, and
+    the folders the summary counts (and finds leaks between): the roots, but with an image file
+    given as a root, the named folder inside its folder is one of its own, as in the local engine."""
     local: list[str] = []
     entries: list[FileEntry] = []
     skipped: list[Skipped] = []
@@ -59,11 +79,25 @@ def collect(
         else:
             local.append(root)
     roots_out: tuple[str, ...] = ()
+    set_roots: tuple[str, ...] = ()
     if local:
+        check_local_roots(local)
         # The local engine's roots: real, and a folder inside another dropped (its files are the
         # outer folder's); kept, it made every cluster across the two a "leak" (QA pass 35).
-        folders = normalise_roots(local)
-        found, skip, fail = discover(folders)
+        folders = normalise_roots([r for r in local if not os.path.isfile(r)])
+        found, skip, fail = discover(folders) if folders else ([], [], [])
+        # An image file given as a root is a listed file, under the named folder holding it, else
+        # the folder of its own (pipeline.find_duplicates): it was refused as "not a directory".
+        listed = real_file_paths([r for r in local if os.path.isfile(r)])
+        set_roots = folders
+        if listed:
+            extras = file_roots(listed, list(folders))
+            more, more_skip, more_fail = entries_for_files(listed, [*folders, *extras], scanned=folders)
+            set_roots = (*folders, *extras)
+            folders = normalise_roots(set_roots)
+            found = under_roots(merge_listed(found, more), folders)
+            skip += more_skip
+            fail += more_fail
         entries += found
         skipped += skip
         failed += fail
@@ -77,7 +111,8 @@ def collect(
             seen.add(e.path)
             unique.append(e)
     roots_found = tuple(sorted({*roots_out, *named}))
-    return unique, sorted(skipped, key=lambda s: s.path), sorted(failed, key=lambda f: f.path), roots_found
+    sets_of = tuple(sorted({*set_roots, *named}))
+    return unique, sorted(skipped, key=lambda s: s.path), sorted(failed, key=lambda f: f.path), roots_found, sets_of
 
 
 def read_file_list(source: str) -> list[str]:
