@@ -618,7 +618,10 @@ def _scan_dask(
     if tables:  # before a cluster is started: the check needs none (it started -j workers, then refused)
         dask_engine.check_tables_folder(tables)
     check_local_roots(roots)  # so is a missing folder (refused seconds later, once the workers had started)
-    with dask_engine.connect(scheduler, jobs=jobs) as client:
+    # -q: distributed's own lines are dropped too, from the start of the cluster to its shutdown
+    with dask_engine.quiet_dask_logs(quiet), dask_engine.connect(scheduler, jobs=jobs) as client:
+        if quiet and not scheduler:  # the workers of a local cluster share our stderr; a scheduler's are not ours
+            client.register_plugin(dask_engine.QuietLogs(), name="imgdup-quiet-logs")
         if client.dashboard_link and not quiet:
             print(f"imgdup: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         try:

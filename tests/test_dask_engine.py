@@ -814,3 +814,43 @@ def test_cli_refuses_a_missing_root_before_it_starts_a_cluster(
     ):
         assert main(["-d", str(root), "--engine", "dask", "--no-cache"]) == 2
         assert said in capsys.readouterr().err
+
+
+def test_cli_quiet_drops_distributeds_own_log_lines_for_the_run(
+    client: Any, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-q`` is "only errors on stderr", and distributed's own lines still reached it: the nanny's
+    "Restarting worker", "Worker process still alive after 4.0 seconds, killing" and the workers'
+    "Async instruction ... ended with CancelledError" on Ctrl-C, a failed task's "Compute Failed".
+    During a -q run on a local cluster, here the module's, neither this process nor a worker logs
+    them; after it, both log as before. Fails on the code before (QA pass 35)."""
+    import contextlib
+    import logging
+
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(90).save(data / "a.png")
+
+    def loud() -> list[bool]:  # whether a distributed line of each kind would be written
+        return [logging.getLogger(n).isEnabledFor(logging.WARNING) for n in ("distributed.nanny", "distributed.client")]
+
+    seen: dict[str, Any] = {}
+    scan = engine.find_duplicates
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen["driver"] = loud()
+        seen["workers"] = sorted(client.run(loud).values())
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "connect", lambda *_a, **_k: contextlib.nullcontext(client))  # the module's
+    monkeypatch.setattr(engine, "find_duplicates", watched)
+    before = loud()
+    assert before == [True, True] and all(w == before for w in client.run(loud).values())  # the premise
+    try:
+        assert main(["-d", str(data), "--engine", "dask", "--no-cache", "-q"]) == 0
+        assert seen == {"driver": [False, False], "workers": [[False, False]] * 2}
+    finally:
+        client.unregister_worker_plugin("imgdup-quiet-logs")
+    assert loud() == before and all(w == before for w in client.run(loud).values())
+    assert main(["-d", str(data), "--engine", "dask", "--no-cache", "--no-progress"]) == 0  # not quiet
+    assert seen == {"driver": before, "workers": [before] * 2}

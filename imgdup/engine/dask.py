@@ -23,7 +23,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -93,6 +94,47 @@ class _IgnoreInterrupt(WorkerPlugin):  # type: ignore[misc]  # distributed has n
     def setup(self, worker: Any) -> None:
         if threading.current_thread() is threading.main_thread():  # the worker process's own loop
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_DASK_LOGGERS = ("distributed", "tornado", "bokeh")  # the ones distributed configures, each with its own handler
+
+
+def _raise_dask_loggers() -> list[tuple[logging.Logger, int]]:
+    """Every logger distributed gave a level (``distributed``, ``distributed.client``, ``tornado``,
+    ...) set to CRITICAL: a child's own level wins over its parent's; the levels they had."""
+    saved = []
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in _DASK_LOGGERS and logger.level:
+            saved.append((logger, logger.level))
+            logger.setLevel(logging.CRITICAL)
+    return saved
+
+
+@contextmanager
+def quiet_dask_logs(quiet: bool = True) -> Iterator[None]:
+    """With ``quiet``, this process's distributed log lines are dropped while the block runs
+    (``-q`` is "only errors on stderr": the nanny's "Restarting worker", "Worker process still
+    alive after 4.0 seconds, killing" on Ctrl-C went there); their levels are put back after,
+    as the library leaves a process's logging as it found it."""
+    saved = _raise_dask_loggers() if quiet else []
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+class QuietLogs(WorkerPlugin):  # type: ignore[misc]  # distributed has no type hints
+    """:func:`quiet_dask_logs` in each worker process of a cluster imgdup started (``-q``): a
+    worker's own lines (a cancelled task on Ctrl-C, a failed task's "Compute Failed", a missed
+    heartbeat's traceback) reached the terminal it shares. Removing the plugin puts them back."""
+
+    def setup(self, worker: Any) -> None:
+        self._saved = _raise_dask_loggers()
+
+    def teardown(self, worker: Any) -> None:
+        for logger, level in getattr(self, "_saved", ()):
+            logger.setLevel(level)
 
 
 def _check_address(scheduler: str) -> None:
