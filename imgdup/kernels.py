@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 import tempfile
 import threading
@@ -29,7 +30,7 @@ from typing import Any
 
 from PIL import Image
 
-from .hashing import CHANGED_REASON, hash_entry, quality_entry
+from .hashing import CHANGED_REASON, GONE_REASON, hash_entry, quality_entry
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 from .parallel import DEFAULT_TIMEOUT, THIS_PROCESS, hash_all
 
@@ -69,7 +70,7 @@ def run_batch(
     work = WORK[kind] if isinstance(kind, str) else kind
     remote = [i for i, e in enumerate(entries) if is_remote(e.path)]
     if not remote:
-        return _local_batch(list(entries), settings, work, timeout, isolate, max_pixels)
+        return _unseen(entries, _local_batch(list(entries), settings, work, timeout, isolate, max_pixels))
     with tempfile.TemporaryDirectory(prefix="imgdup-") as folder:
         staged: list[FileEntry | HashFailure] = list(entries)
         for i in remote:
@@ -80,6 +81,26 @@ def run_batch(
         for (i, _), res in zip(todo, done):
             results[i] = _restore(res, entries[i])
         return [results[i] for i in range(len(entries))]
+
+
+def _unseen(entries: Sequence[FileEntry], results: list[Result]) -> list[Result]:
+    """``results``, where a file is gone because its folder is not there at all: a worker on a
+    node without the dataset's mount read every file as "disappeared while it was being
+    scanned", a race on the client's side that never happened (QA pass 35). Said as what it
+    most likely is; still transient (not cached): once the mount is there, a run hashes them."""
+    out = list(results)
+    folders: dict[str, bool] = {}
+    for i, (entry, res) in enumerate(zip(entries, results)):
+        if isinstance(res, HashFailure) and res.reason == GONE_REASON:
+            folder = os.path.dirname(entry.path)
+            if not folders.setdefault(folder, os.path.isdir(folder)):
+                out[i] = HashFailure(
+                    res.path,
+                    f"its folder {folder} is not there on the worker {socket.gethostname()}: every worker needs "
+                    "the image files at the same paths as the client (or the folder was removed during the scan)",
+                    transient=True,
+                )
+    return out
 
 
 _LIMIT_LOCK = threading.Lock()

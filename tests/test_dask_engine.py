@@ -114,6 +114,28 @@ def test_cost_model_prefers_more_chunks_than_the_textbook_plan() -> None:
         assert plan.cost < textbook.cost
 
 
+def test_a_worker_that_cannot_see_a_folder_says_so(tmp_path: Path) -> None:
+    """A Dask worker on a node where the dataset's mount was missing reported every file as "file
+    disappeared while it was being scanned", which points at a race on the client's side; the
+    files never moved (QA pass 35). A file gone from a folder that is there still reads so."""
+    from imgdup.discover import discover
+    from imgdup.hashing import GONE_REASON
+    from imgdup.kernels import run_batch
+    from imgdup.models import HashSettings
+
+    for name in ("mount/a.png", "kept/b.png"):
+        (tmp_path / name).parent.mkdir()
+        picture(1).save(tmp_path / name)
+    entries, _skipped, _failed = discover([tmp_path])
+    shutil.rmtree(tmp_path / "mount")  # this worker does not see the folder
+    (tmp_path / "kept" / "b.png").unlink()  # the folder is there, the file went
+    gone, unseen = run_batch(entries, HashSettings(), isolate=False)  # in path order: kept/, mount/
+    assert not isinstance(unseen, imgdup.ImageRecord) and not isinstance(gone, imgdup.ImageRecord)
+    assert unseen.reason.startswith(f"its folder {tmp_path / 'mount'} is not there on the worker ") and unseen.transient
+    assert "same paths" in unseen.reason
+    assert gone.reason == GONE_REASON
+
+
 def test_import_imgdup_does_not_import_dask() -> None:
     code = "import sys, imgdup, imgdup.cli; print([m for m in ('dask', 'distributed', 'pyarrow') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
