@@ -476,9 +476,10 @@ def _run_scan(args: argparse.Namespace) -> int:
         from .progress import TqdmProgress
 
         progress = TqdmProgress()
-    if args.remove and args.engine == "local":
+    if args.remove:
         # Files a killed --permanent run set aside go back before the scan, which then sees them:
-        # put back only by the removal, a duplicate among them stayed for the run after.
+        # put back only by the removal, a duplicate among them stayed for the run after. Local
+        # folders with either engine (a Dask removal acts on local files only; QA pass 35).
         from .actions import put_back_interrupted
 
         put_back_interrupted([d for d in args.dataset or () if os.path.isdir(d)])

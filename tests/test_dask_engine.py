@@ -431,6 +431,22 @@ def test_cli_quiet_dask_run_says_nothing_on_stderr(client: Any, tmp_path: Path, 
     assert (tmp_path / "tables" / "clusters").is_dir()
 
 
+def test_a_dask_removal_puts_back_what_a_killed_permanent_run_left_aside(client: Any, tmp_path: Path) -> None:
+    """``--remove 1`` puts back the files a killed ``--permanent`` run set aside before it scans,
+    so the scan sees them; with --engine dask it did not, and a duplicate among them stayed for
+    the run after, where the local engine removed it (QA pass 35)."""
+    from .test_fsafe import _kill_between_rename_and_unlink, files_under, pair
+
+    root = tmp_path / "data"
+    pair(root, 60, keep="a.png", copy="b.png")
+    shutil.copyfile(root / "a.png", root / "e.png")
+    _kill_between_rename_and_unlink(root, "e.png")
+    assert not (root / "e.png").exists()
+    args = ["-d", str(root), "-r", "1", "--permanent", "--quarantine", str(tmp_path / "q"), "--no-cache", "-q"]
+    assert main([*args, "--engine", "dask", "--scheduler", client.scheduler.address]) == 0
+    assert sorted(files_under(root)) == ["a.png"]  # e.png put back, scanned, removed
+
+
 def test_one_folder_as_roots_is_one_folder(client: Any, engine: Any, tmp_path: Path) -> None:
     """``find_duplicates("photos", client=c)``, as the local engine takes it (README, "Python
     API"): the Dask engine read the string as its characters ("not a directory: p", QA pass 20)."""
