@@ -292,8 +292,8 @@ def keeper_variants(root: Path, doc: dict[str, Any]) -> dict[str, int]:
     an original at all (a cluster of crops that did not link to theirs holds none); empty for
     other folders."""
     truth = root.parent / f"{root.name}.truth.json"
-    rows = json.loads(truth.read_text()) if truth.is_file() else []
-    if not isinstance(rows, list):  # the accuracy benchmark's truth (a document): its evaluate.py reads it
+    rows = json.loads(truth.read_text()) if truth.is_file() else None
+    if not isinstance(rows, list):  # none, or the accuracy benchmark's (a document: its evaluate.py reads it)
         return {}
     variant = {row["file"]: row["variant"] for row in rows}
 
