@@ -22,7 +22,7 @@ from .cache import HashCache
 from .errors import PlanError, StrOrBytesPath, UsageError, check_bool, check_cache_name, path_arg, plain_number
 from .frames import frames_match
 from .fsafe import MANIFEST_SCHEMA
-from .hashing import CHANGED_REASON, over_the_limit, settings_key
+from .hashing import CHANGED_REASON, held_to_the_limit, settings_key
 from .models import (
     Action,
     Cluster,
@@ -225,7 +225,7 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
     hashed = {path: k if isinstance(k, ImageRecord) else next(fresh) for path, k in zip(files, known)}
     # This run's pixel limit holds for a cached file too, as in a scan (imgdup.warm): hashed under
     # a raised --max-pixels, it counted as decoded now, and a warm apply removed it.
-    hashed = {path: (over_the_limit(r) or r) if isinstance(r, ImageRecord) else r for path, r in hashed.items()}
+    hashed = {path: held_to_the_limit(r) for path, r in hashed.items()}
     out: dict[int, str] = {}
     for c in acting:
         kept_files = [m for m in c.members if m.action == "keep"]

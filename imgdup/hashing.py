@@ -1200,6 +1200,13 @@ def over_the_limit(r: ImageRecord) -> HashFailure | None:
     return None
 
 
+def held_to_the_limit(r: ImageRecord | HashFailure) -> ImageRecord | HashFailure:
+    """A result read from the cache, as this run's pixel limit has it: a record over the limit
+    becomes its refusal (:func:`over_the_limit`); a failure stays as it is. Every reader of
+    cached records (a warm scan, the Dask engine, apply) goes through it."""
+    return (over_the_limit(r) or r) if isinstance(r, ImageRecord) else r
+
+
 def _refusal(pixels: int, *, later: bool = False) -> str:
     """The refusal of a frame of ``pixels`` over this run's limit: the file's first (the one it
     opens on), or a ``later`` one. Over twice the limit a "decompression bomb", else a

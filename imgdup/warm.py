@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from .cache import HashCache
-from .hashing import over_the_limit
+from .hashing import held_to_the_limit
 from .models import FileEntry, HashFailure, HashSettings, ImageRecord
 from .parallel import hash_all
 
@@ -85,7 +85,7 @@ def hash_with_cache(
     out = [c if c is not None else next(early) if not here else next(late) for c, here in zip(cached, stored)]
     # This run's pixel limit holds for a cached file too (hashed under a higher one, it was served
     # where a cold run refuses it); a file just decoded passed it.
-    out = [(over_the_limit(r) or r) if isinstance(r, ImageRecord) else r for r in out]
+    out = [held_to_the_limit(r) for r in out]
     return out, total - len(todo) - len(unread)
 
 

@@ -35,7 +35,7 @@ from PIL import Image
 from .. import minlabel
 from ..cache import HashCache
 from ..errors import ImgdupError, StrOrBytesPath, UsageError, plain_number
-from ..hashing import over_the_limit, settings_key
+from ..hashing import held_to_the_limit, settings_key
 from ..index import to_words
 from ..kernels import Work, can_isolate, run_batch
 from ..models import FileEntry, HashFailure, HashSettings, ImageRecord, Match, ScanResult, ScanSettings
@@ -110,6 +110,11 @@ def _raise_dask_loggers() -> list[tuple[logging.Logger, int]]:
     return saved
 
 
+def _restore_levels(saved: list[tuple[logging.Logger, int]]) -> None:
+    for logger, level in saved:
+        logger.setLevel(level)
+
+
 @contextmanager
 def quiet_dask_logs(quiet: bool = True) -> Iterator[None]:
     """With ``quiet``, this process's distributed log lines are dropped while the block runs
@@ -120,8 +125,7 @@ def quiet_dask_logs(quiet: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, level in saved:
-            logger.setLevel(level)
+        _restore_levels(saved)
 
 
 class QuietLogs(WorkerPlugin):  # type: ignore[misc]  # distributed has no type hints
@@ -133,8 +137,7 @@ class QuietLogs(WorkerPlugin):  # type: ignore[misc]  # distributed has no type 
         self._saved = _raise_dask_loggers()
 
     def teardown(self, worker: Any) -> None:
-        for logger, level in getattr(self, "_saved", ()):
-            logger.setLevel(level)
+        _restore_levels(getattr(self, "_saved", []))
 
 
 def _check_address(scheduler: str) -> None:
@@ -581,7 +584,7 @@ def find_duplicates(
         results = [c if c is not None else next(it) for c in cached]
         # This run's pixel limit holds for a cached file too, as in the local engine (imgdup.warm):
         # hashed under a higher --max-pixels, it was served where a cold run refuses it (QA pass 35).
-        results = [(over_the_limit(r) or r) if isinstance(r, ImageRecord) else r for r in results]
+        results = [held_to_the_limit(r) for r in results]
         records = [r for r in results if isinstance(r, ImageRecord)]
         failures = tuple(r for r in results if isinstance(r, HashFailure))
         if progress:
