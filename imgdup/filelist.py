@@ -83,6 +83,49 @@ def file_roots(paths: Sequence[str], roots: Sequence[str], beside: Sequence[str]
     return sorted(splits | {os.path.commonpath(folders) for folders in trees.values()})
 
 
+def listed_names(paths: Sequence[str], roots: Sequence[str], beside: Sequence[str] = ()) -> list[str]:
+    """Each listed path as the dataset names it: real folders (:func:`real_file_paths`), but a
+    symbolic link to a folder inside a split kept as listed, as a folder scan of the split keeps
+    its name (``test/dog2 -> ../train/cat``: ``test/dog2/a.jpg``, a name of the training file in
+    test; ``test/cat -> store/cats_v2``: ``test/cat/z.jpg``, a test file). Resolved to its real
+    name, the file lay in the link target's folder: a training file alone (no leak), or a split
+    of its own (QA pass 36). A link above the splits (a home folder on another disk, a whole
+    split that is a link) is resolved, as ``-d`` resolves its folder. ``roots``: the folders named
+    to scan and the reference folders (real); ``beside``: the reference folders (see :func:`file_roots`)."""
+    spelt = [os.path.abspath(p) for p in paths]
+    parents = sorted({os.path.dirname(r.rstrip(os.sep)) for r in beside} - {"", os.sep}, key=len, reverse=True)
+    splits: list[str] = []  # the listed files' folders, as listed: found once a link is (a stat a file)
+
+    def inside_split(link: str) -> bool:
+        up = os.path.dirname(link)
+        real = os.path.join(os.path.realpath(up), os.path.basename(link))
+        splits[:] = splits or file_roots(spelt, roots, beside)
+        return (
+            any(up.startswith(s.rstrip(os.sep) + os.sep) or up == s for s in splits)
+            or any(real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+            or _split_beside(real, parents) is not None
+        )
+
+    memo: dict[str, str] = {}  # by folder: a list is a few folders' worth
+
+    def name_of(folder: str) -> str:
+        link = folder
+        while not os.path.islink(link):  # the deepest link on the path
+            if link == (link := os.path.dirname(link)):
+                return os.path.realpath(folder)
+        if not inside_split(link):
+            return os.path.realpath(folder)
+        return os.path.join(os.path.realpath(os.path.dirname(link)), os.path.relpath(folder, os.path.dirname(link)))
+
+    out = []
+    for path in spelt:
+        folder, name = os.path.split(path)
+        if folder not in memo:
+            memo[folder] = name_of(folder)
+        out.append(os.path.join(memo[folder], name))
+    return out
+
+
 def _split_beside(path: str, parents: Sequence[str]) -> str | None:
     """The folder directly in one of ``parents`` (deepest first) that holds ``path`` below it, or
     None (a file directly in such a parent, or under none of them)."""

@@ -18,7 +18,15 @@ from .cache import HashCache
 from .cluster import components
 from .discover import discover, looks_like_image, normalise_roots
 from .errors import StrOrBytesPath, UsageError, check_bool, check_cache_name, plain_number
-from .filelist import entries_for_files, file_roots, merge_listed, nothing_to_scan, real_file_paths, under_roots
+from .filelist import (
+    entries_for_files,
+    file_roots,
+    listed_names,
+    merge_listed,
+    nothing_to_scan,
+    real_file_paths,
+    under_roots,
+)
 from .gcpause import collector_paused
 from .hashing import quality_entry_some_rgb, settings_key
 from .labels import MAPPING, label_source, labels_mapping
@@ -218,8 +226,6 @@ def find_duplicates(
         )
     given_files = [p for p in items if os.path.isfile(p)] + listed_here
     listed = real_file_paths(given_files)
-    # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder.
-    listed_as = {real: os.path.abspath(p) for real, p in zip(listed, given_files) if real != os.path.abspath(p)}
     for p in items:
         if not os.path.isdir(p) and not os.path.isfile(p):
             raise UsageError(f"not a directory or a file: {p}")
@@ -237,8 +243,12 @@ def find_duplicates(
         ref = next((r for r in ref_roots if f.startswith(r.rstrip(os.sep) + os.sep)), None)
         if ref:
             raise UsageError(f"{f} lies inside the reference folder {ref}: its files would be protected too")
-    extras = file_roots(listed, given, beside=ref_roots)
+    extras = file_roots(listed, given, beside=ref_roots)  # where the listed files lie: removal's roots
     root_list = normalise_roots(given + extras)
+    # The splits they lie in, as listed: a linked class folder's files are test's (not a split
+    # named after the link's target), a linked training class is train's and test's (a leak).
+    as_named = listed_names(given_files, given, beside=ref_roots)
+    in_splits = file_roots(as_named, given, beside=ref_roots) if as_named != listed else extras
     if not root_list:
         raise UsageError(nothing_to_scan(listed, list_given=files is not None))
 
@@ -258,7 +268,7 @@ def find_duplicates(
         "found %d %s under %d %s (%d skipped) in %.2f s", len(entries), "file" if len(entries) == 1 else "files",
         n_roots, "folder" if n_roots == 1 else "folders", len(skipped), time.perf_counter() - started,
     )  # fmt: skip
-    set_roots = sorted(set(given) | set(extras))
+    set_roots = sorted(set(given) | set(in_splits))
     if between and len(set_roots) < 2:  # listed files alone make one folder: no cluster could span two
         if listed and not any(os.path.lexists(p) for p in listed):  # the list's names are wrong, not its folders
             raise UsageError(nothing_to_scan(listed, list_given=True))
@@ -274,6 +284,11 @@ def find_duplicates(
     # split, as a folder named to scan (a file directly in it read as of class "test"); one that
     # holds them all directly is their one class (ImageFolder's samples of one class). Taken as
     # listed (test/cat a link to store/cats_v2: the split is test, not the folder above both).
+    # A listed name's folder is its class, as ImageFolder reads it, even through a linked folder;
+    # not a file the walk found too (train/cat/a.jpg listed as test/dog2/a.jpg is a cat, and a dog2 there).
+    walked = tuple(g.rstrip(os.sep) + os.sep for g in given)
+    spelt = [os.path.abspath(p) for p in given_files]
+    listed_as = {real: p for real, p in zip(listed, spelt) if real != p and not real.startswith(walked)}
     names = [listed_as.get(p, p) for p in listed]
     listed_in = [os.path.dirname(p) for p in names]
     named = sorted({os.path.realpath(p) for p in folders} | set(ref_roots))  # -d data -d data/test: both
@@ -325,7 +340,7 @@ def find_duplicates(
                 by_link, "file is kept as a reference file" if by_link == 1 else "files are kept as reference files",
                 *(("it", "it") if by_link == 1 else ("them", "them")),
             )  # fmt: skip
-    link_names = _link_names(scanned.records, links)
+    link_names = _link_names(scanned.records, links, {r: n for r, n in zip(listed, as_named) if r != n})
     sets = dataset_sets(
         scanned,
         set_roots,
@@ -525,10 +540,18 @@ def _linked_from(reference: Sequence[str], skipped: Sequence[Skipped]) -> dict[s
     return out
 
 
-def _link_names(records: Sequence[ImageRecord], links: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+def _link_names(
+    records: Sequence[ImageRecord], links: Mapping[str, Sequence[str]], listed: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, ...]]:
     """Each record's names by the reference folders' symbolic links (``links``: target -> links):
     test/cat/x.jpg is also train/cat/x.jpg, pool/p.jpg also train/dog/p.jpg. A file is in the
-    folders of all its names: its copy in test is a leak to train."""
+    folders of all its names: its copy in test is a leak to train. So are the names it was listed
+    by through a linked folder (``listed``: real -> as listed, :func:`imgdup.filelist.listed_names`)."""
+    if listed:
+        merged = {t: list(via) for t, via in links.items()}
+        for real, name in listed.items():
+            merged.setdefault(real, []).append(name)
+        links = merged
     if not links:
         return {}
     # Folder links are few (class folders); file links may be a whole split: looked up by name.

@@ -96,6 +96,9 @@ def _annotate(
             # every name's label: a file a training folder's link files under dog is a dog there
             first, *others = _names(m, link_names)
             own = _labels_of(first, others, labels)
+            # A file listed through a linked folder only (test/cat -> store/cats_v2) lies where it was
+            # listed: its real folder is in no split (it was a split of its own, QA pass 36).
+            home = home or next((h for n in others if (h := where(n))), "")
             # A scanned folder never lies inside a reference folder (refused), so a file is a
             # reference file exactly when the deepest folder holding it is a reference folder.
             is_reference = path in reference_files or any(where(n) in reference for n in (path, *aliases))
@@ -149,6 +152,7 @@ def _spans(c: Cluster, where: Callable[[str], str], link_names: Mapping[str, Seq
             seen.update(where(n) for n in _names(m, link_names))
         else:
             seen.add(where(entry.path))
+    seen.discard("")  # a listed file's real folder, in no split (its listed name is in one)
     return tuple(sorted(seen)) if len(seen) > 1 else ()
 
 

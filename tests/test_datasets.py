@@ -999,6 +999,61 @@ def test_a_test_link_to_a_training_image_is_listed_as_a_leak(tmp_path: Path, wha
     assert a.exists()
 
 
+def test_a_listed_file_through_a_class_folder_linked_into_train_is_a_leak(tmp_path: Path) -> None:
+    """The same class link (test/dog2 -> ../train/cat), its file listed as ImageFolder(test)
+    gives it (``--files``, the recipe's ``test.samples``): the listed name was resolved to the
+    training file and dropped, so there was no leak and no label conflict, where ``-d test``
+    reports both (QA pass 36). The listed name is a name of the training file in test."""
+    train, test = tmp_path / "d" / "train", tmp_path / "d" / "test"
+    a = _write(train / "cat" / "a.jpg", _big(46))
+    _write(test / "dog" / "y.jpg", _big(47))
+    (test / "dog2").symlink_to(train / "cat")
+    samples = _image_folder(test)
+    assert samples[str(test / "dog2" / "a.jpg")] == "dog2"
+    for result in (
+        _scan(test, reference=[train], labels="folder", between=True),
+        _scan(files=list(samples), reference=[train], labels="folder", between=True),
+    ):
+        (pair,) = result.leak_pairs
+        assert (pair.clusters, pair.hard_links, pair.symlinks) == (0, 0, 1)
+        names = {pair.a: pair.files_a, pair.b: pair.files_b}
+        assert names == {_real(test): (str(test / "dog2" / "a.jpg"),), _real(train): (_real(a),)}
+        assert [(x.names, x.labels) for x in result.linked_label_conflicts] == [
+            ((str(test / "dog2" / "a.jpg"), _real(a)), ("cat", "dog2"))
+        ]
+        assert {s.name: s.files for s in result.sets} == {"test": 2, "train": 1}
+
+
+def test_files_listed_through_a_linked_class_folder_lie_in_the_split_they_are_listed_in(tmp_path: Path) -> None:
+    """``test/cat -> store/cats_v2`` (README's example), its files listed beside ``--reference
+    train``: the split was read off their real folder, a split ``cats_v2`` of its own, so a copy
+    inside test (test/dog/w.jpg = test/cat/z.jpg) was a leak "test <-> cats_v2", and
+    ``--between --remove 1`` removed it (QA pass 36). They lie in test, as listed."""
+    train, test, store = tmp_path / "data" / "train", tmp_path / "data" / "test", tmp_path / "store" / "cats_v2"
+    a = _write(train / "cat" / "a.jpg", _big(48))
+    _write(train / "dog" / "b.jpg", _big(49))
+    x = _write(store / "x.jpg", _small(48))  # a copy of a training image
+    z = _write(store / "z.jpg", _big(50))
+    _write(test / "dog" / "w.jpg", z.read_bytes())  # a duplicate inside test
+    (test / "cat").symlink_to(store)
+    samples = _image_folder(test)
+    result = _scan(files=list(samples), reference=[train], labels="folder", between=True)
+    assert {s.name: (s.files, s.duplicates_within, dict(s.leaks)) for s in result.sets} == {
+        "test": (3, 1, {_real(train): 1}),  # w.jpg = z.jpg, within test
+        "train": (2, 0, {_real(test): 1}),
+    }
+    (pair,) = result.leak_pairs
+    assert (pair.a, pair.b, pair.clusters) == (_real(test), _real(train), 1)
+    assert pair.files_a == (str(test / "cat" / "x.jpg"),)
+    (c,) = result.clusters
+    assert {m.record.path: (m.split, m.label, m.action.value) for m in c.members} == {
+        _real(a): ("train", "cat", "keep"),
+        _real(x): ("test", "cat", "remove"),
+    }
+    done = imgdup.remove(result, quarantine=tmp_path / "q")
+    assert [r.path for r in done.removed] == [_real(x)] and z.exists()
+
+
 def test_a_test_file_a_training_link_points_at_is_listed_as_a_leak(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
