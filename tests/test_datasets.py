@@ -266,8 +266,8 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     doc = imgdup.to_document(result)
     assert [c["label_conflict"] for c in doc["clusters"]].count(["cat", "dog"]) == 1
     assert "LABEL CONFLICT: cat, dog" in imgdup.format_text(result)
-    csv_text = imgdup.report.to_csv(result)
-    assert "cat|dog" in csv_text
+    rows = list(csv.DictReader(io.StringIO(imgdup.report.to_csv(result))))
+    assert [json.loads(r["label_conflict"]) for r in rows if r["label_conflict"]] == [["cat", "dog"]] * 2
     # The gallery's embedded plan carries the conflict; its script flags and filters such clusters.
     assert '"label_conflict":["cat","dog"]' in imgdup.report.to_html(result).replace(", ", ",").replace('": ', '":')
 
@@ -275,6 +275,18 @@ def test_label_conflict_from_folders_is_left_for_review(tmp_path: Path) -> None:
     assert unlabeled.summary.label_conflicts == 0 and unlabeled.summary.to_review == 0
     asked = _scan(tmp_path / "train", labels="folder", label_conflicts="remove")
     assert {m.record.path: m.action for c in asked.clusters for m in c.members}[_real(dog)] is Action.REMOVE
+
+
+def test_the_csv_report_tells_apart_label_conflicts_whose_labels_hold_a_bar(tmp_path: Path) -> None:
+    """The CSV cell joined the labels with ``|``: the conflicts {a, b|c} and {a|b, c} both read
+    ``a|b|c`` (QA pass 36). It holds them as a JSON list, as the JSON report does."""
+    pairs = [(_write(tmp_path / "i" / f"{n}1.jpg", _big(seed)), _write(tmp_path / "i" / f"{n}2.jpg", _big(seed)))
+             for n, seed in (("p", 22), ("q", 23))]  # fmt: skip
+    labels = {str(pairs[0][0]): "a", str(pairs[0][1]): "b|c", str(pairs[1][0]): "a|b", str(pairs[1][1]): "c"}
+    result = _scan(tmp_path / "i", labels=labels)
+    rows = list(csv.DictReader(io.StringIO(imgdup.report.to_csv(result))))
+    assert sorted({r["label_conflict"] for r in rows}) == ['["a", "b|c"]', '["a|b", "c"]']
+    assert sorted(json.loads(r["label_conflict"]) for r in rows) == [["a", "b|c"]] * 2 + [["a|b", "c"]] * 2
 
 
 def test_the_set_of_a_path_remembered_by_folder_is_the_set_of_the_path() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from ..models import ScanResult
 from ..names import to_csv_cell, to_json_text
@@ -43,7 +44,9 @@ def to_csv(result: ScanResult) -> str:
     to_hex = result.settings.hash.to_hex
     groups = [("duplicates", c) for c in result.clusters] + [("reference", c) for c in result.reference_clusters]
     for group, c in groups:
-        conflict = "|".join(c.label_conflict)
+        # A JSON list, as the JSON report's: labels joined with "|" read the same for {a, b|c}
+        # and {a|b, c} (QA pass 36).
+        conflict = json.dumps(list(c.label_conflict), ensure_ascii=False) if c.label_conflict else ""
         for m in c.members:
             r = m.record
             row = (c.id, m.action.value, m.distance, to_csv_cell(r.path), to_csv_cell(r.entry.root),
