@@ -8,6 +8,7 @@ mapping ``{path: label}`` is the same given in Python (labels an ML pipeline hol
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import os
@@ -98,6 +99,12 @@ def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
         hint = '; labels are read from folder names with --labels folder (labels="folder" in Python)'
         lost = isinstance(exc, FileNotFoundError) and os.sep not in path and "." not in path
         raise UsageError(f"cannot read the labels file {path}: {exc.strerror or exc}{hint if lost else ''}") from None
+    wide = _wide_encoding(start)
+    if wide:  # its NUL bytes read as binary data, "an image?" (QA pass 36)
+        raise UsageError(
+            f"the labels file {path} is {wide} text; --labels reads UTF-8: save it as UTF-8"
+            " (CSV UTF-8 in a spreadsheet)"
+        )
     if _binary(start, whole=len(start) < _SNIFF):
         raise UsageError(
             f"the labels file {path} is not a text file (binary data: an image?); "
@@ -173,6 +180,14 @@ def labels_mapping(labels: Mapping[Any, Any]) -> dict[str, str]:
 _SNIFF = 8192
 """Bytes read from the start of a labels file to tell text from binary data."""
 _CONTROL = re.compile(b"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")  # C0 controls but tab, line feed, return
+
+
+def _wide_encoding(start: bytes) -> str | None:
+    """The encoding, UTF-16 or UTF-32, of a file that starts with that encoding's byte order mark (as
+    Windows tools save "Unicode" text), else None."""
+    if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: ff fe 00 00 starts as it
+        return "UTF-32"
+    return "UTF-16" if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None
 
 
 def _binary(start: bytes, *, whole: bool) -> bool:

@@ -838,6 +838,21 @@ def test_a_binary_labels_file_is_refused_with_a_short_reason(tmp_path: Path) -> 
         read_labels_csv(labels)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_utf16_labels_file_is_refused_as_utf16(tmp_path: Path, encoding: str) -> None:
+    """A labels file saved as UTF-16 with its byte order mark (as Windows tools write it) was
+    refused as "not a text file (binary data: an image?)" (QA pass 36): its mark says what it is."""
+    labels = tmp_path / "labels.csv"
+    text = "path,label\na.jpg,cat\n"
+    labels.write_bytes(text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding))
+    with pytest.raises(imgdup.UsageError) as info:
+        read_labels_csv(labels)
+    name = encoding.upper().replace("-BE", "")
+    assert str(info.value) == (
+        f"the labels file {labels} is {name} text; --labels reads UTF-8: save it as UTF-8 (CSV UTF-8 in a spreadsheet)"
+    )
+
+
 def test_a_labels_file_names_a_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
     """A labels file was refused whole ("not UTF-8 CSV") when one of its rows named a file
     whose name is not UTF-8 (``caf\\xe9.jpg``, written byte for byte): no file of that dataset
