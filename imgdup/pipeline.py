@@ -235,6 +235,14 @@ def find_duplicates(
                 " line (in Python, files= takes the paths themselves; a .csv or .parquet list with a path column:"
                 " --engine dask)"
             )
+    for p in references:  # it said "not a directory: train/cat/a.jpg", naming no option (QA pass 36)
+        if os.path.isfile(p):
+            raise UsageError(
+                f"reference takes folders (--reference DIR), and {p} is a file: give the folder that holds the"
+                " reference images (an ImageFolder's root: reference=train.root)"
+            )
+        if not os.path.isdir(p):
+            raise UsageError(f"reference (--reference DIR) is not a folder: {p}")
     ref_roots = normalise_roots(references)
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):

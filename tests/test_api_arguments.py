@@ -244,6 +244,22 @@ def test_a_folder_given_as_files_is_refused_with_where_it_goes(pair: Path) -> No
         imgdup.find_duplicates(files=pair, jobs=1)  # it scanned nothing: "not a regular file" in result.skipped
 
 
+def test_image_files_given_as_reference_are_refused_naming_reference(pair: Path, tmp_path: Path) -> None:
+    """``reference=[p for p, _ in train.samples]``, as ``files`` takes them: it said only "not a
+    directory: .../a.png", naming no option (QA pass 36). A missing folder names it too."""
+    test = tmp_path / "test"
+    test.mkdir()
+    with pytest.raises(imgdup.UsageError) as err:
+        imgdup.find_duplicates(test, reference=[pair / "a.png", pair / "b.png"], between=True, jobs=1)
+    assert str(err.value) == (
+        f"reference takes folders (--reference DIR), and {pair / 'a.png'} is a file: give the folder that holds"
+        " the reference images (an ImageFolder's root: reference=train.root)"
+    )
+    with pytest.raises(imgdup.UsageError) as err:
+        imgdup.find_duplicates(test, reference=tmp_path / "gone", jobs=1)
+    assert str(err.value) == f"reference (--reference DIR) is not a folder: {tmp_path / 'gone'}"
+
+
 @pytest.mark.parametrize("size", [12, 64])
 def test_a_hash_size_that_is_no_power_of_two_in_range_is_named_with_its_value(pair: Path, size: int) -> None:
     """As every other option's message does (``threshold ..., got 65``): it said only "hash_size
