@@ -172,7 +172,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 30  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 31  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -204,6 +204,8 @@ HASH_VERSION = 30  # 2: 2x enlargements detected by the quality check; 3: every 
 #     is kept over a copy stripped of the tag)
 # 29: thin plain bars measured on each side alone (Quality.border packs the four widths): a bar on one side frames
 # 30: the pixel count of a multi-frame file's largest later frame (a cached record is held to --max-pixels by it)
+# 31: --regions on dhash, ahash and whash at --hash-size 32 hashes its finer hashes at 64 a side (each file had
+#     failed, and the failure was cached)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -672,19 +674,26 @@ def region_hashes(
             blocks = [whole_and_halves[0], lows[0] if peeled else whole_and_halves[0]]
             turned = _median_rows(np.concatenate([_turned_lows(b) for b in blocks]).reshape(2 * len(DIHEDRAL), -1))
         return (*coarse[1:], *fine, *colour, *occlusion_tail(half_coarse, half_fine, deviation, grid), *turned)
-    finer = HashSettings(settings.algorithm, 2 * settings.hash_size, settings.decode)
     coarse = [plain if b == full else hash_image(luma.crop(b), settings) for b in boxes]
     halves = half_boxes(luma.width, luma.height)
     half_coarse = [hash_image(luma.crop(b), settings) for b in halves]
-    half_fine = [hash_image(luma.crop(b), finer) for b in halves]
+    half_fine = [_finer_hash(luma.crop(b), settings) for b in halves]
     return (
         *coarse,
-        *(hash_image(luma if b == full else luma.crop(b), finer) for b in [full, *boxes]),
+        *(_finer_hash(luma if b == full else luma.crop(b), settings) for b in [full, *boxes]),
         *colour,
         *occlusion_tail(half_coarse, half_fine, deviation, grid),
-        *(hash_image(luma.transpose(t), finer) for t in (DIHEDRAL if settings.rotations else ())),
-        *(hash_image(luma.crop(boxes[0]).transpose(t), finer) for t in (DIHEDRAL if settings.rotations else ())),
+        *(_finer_hash(luma.transpose(t), settings) for t in (DIHEDRAL if settings.rotations else ())),
+        *(_finer_hash(luma.crop(boxes[0]).transpose(t), settings) for t in (DIHEDRAL if settings.rotations else ())),
     )
+
+
+def _finer_hash(img: Image.Image, settings: HashSettings) -> int:
+    """The finer hash of a region: the scan's hash at twice its side (4x the bits), as phash's
+    finer hashes are. Called through the hasher, not a :class:`HashSettings`: at
+    ``--hash-size 32`` the side is 64, past the scan's own sizes (asked of HashSettings, it failed
+    every file)."""
+    return bits_to_int(_HASHERS[settings.algorithm](img, 2 * settings.hash_size))
 
 
 _GRID = 4  # cells a side of a box's colour layout

@@ -176,6 +176,25 @@ def test_cli_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "1 cluster," in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("algorithm", ["dhash", "ahash", "whash", "phash"])
+def test_regions_at_hash_size_32_hash_every_file(tmp_path: Path, algorithm: str) -> None:
+    """--regions on dhash, ahash or whash at --hash-size 32 failed every file as "cannot decode"
+    (their finer hashes, 64 a side, were refused as a hash size), so not even byte-identical
+    copies were found (QA pass 36). The finer hashes are now 4x the bits at every size, as phash's."""
+    original = photo(31, (200, 150))
+    original.save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes())
+    original.resize((150, 112), Image.Resampling.LANCZOS).save(tmp_path / "small.png")
+    photo(32, (200, 150)).save(tmp_path / "other.png")
+    found = imgdup.find_duplicates([tmp_path], threshold=64, jobs=1, hash=algorithm, hash_size=32, regions=True)
+    assert not found.failures
+    assert names(found) == [{"a", "b", "small"}]
+    record = next(m.record for m in found.clusters[0].members)
+    n = 1 + len(SUB_REGIONS)
+    assert all(r.bit_length() <= 4 * 1024 for r in record.regions[n : 2 * n + 1])  # the finer hashes
+    assert max(r.bit_length() for r in record.regions[n : 2 * n + 1]) > 1024
+
+
 def test_regions_combine_with_rotations(tmp_path: Path) -> None:
     """A rotated copy links through --rotations, a letterboxed one through --regions, together."""
     original = photo(21, (400, 300))
