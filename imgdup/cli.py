@@ -195,7 +195,13 @@ def _apply_parser() -> argparse.ArgumentParser:
     p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout (default text)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for re-hashing (default: all cores)")
-    p.add_argument("--cache", metavar="PATH", default=None, help="hash cache to read hashes from (default: the scan's)")
+    p.add_argument(
+        "--cache",
+        metavar="PATH",
+        default=None,
+        help=f"hash cache to read hashes from (default {default_cache_path()}; a plan records no cache, so give "
+        "a scan's --cache PATH again)",
+    )
     p.add_argument("--no-cache", action="store_true", help="hash every file of the plan again")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N", help="as for a scan: the pixel limit")
     p.add_argument("--no-progress", action="store_true", help="accepted for symmetry with a scan (no bar here)")

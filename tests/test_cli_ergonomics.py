@@ -301,6 +301,17 @@ def test_help_names_what_each_option_takes(capsys: pytest.CaptureFixture[str]) -
     assert "moved by an earlier --remove 1 or apply run" in text
 
 
+def test_apply_help_names_the_cache_it_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    """apply --help said --cache defaults to "the scan's" cache; a plan records no cache, and apply
+    reads the default one unless --cache names another (QA pass 36)."""
+    from imgdup.cache import default_cache_path
+
+    with pytest.raises(SystemExit):
+        main(["apply", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the scan's" not in text and f"(default {default_cache_path()}" in text
+
+
 def test_quiet_leaves_stderr_empty_on_a_clean_run_with_a_report(tmp_path: Path) -> None:
     """-q said "report written to ..." on stderr all the same: a cron job's clean run mailed it."""
     shared_planted_root = tmp_path / "d"
