@@ -431,7 +431,9 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
             check_montages(args.montage, roots())
     except OutputError as exc:
         raise UsageError(str(exc)) from None
-    if args.remove and args.quarantine:  # --permanent too: its manifest goes there (QA pass 35)
+    # --permanent too: its manifest goes there (QA pass 35); and in a dry run, which previews the
+    # real command: a quarantine that -r 1 refuses was accepted without a word (QA pass 36)
+    if args.quarantine:
         from .actions import check_quarantine  # a removal run loads it anyway
 
         try:  # removal asks again; asked here it costs no scan, and it is a usage error

@@ -280,6 +280,33 @@ def test_permanent_checks_its_quarantine_before_the_scan_too(
     assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
 
 
+def test_a_dry_run_checks_its_quarantine_as_the_removal_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``-r 1`` a ``--quarantine`` inside the dataset or under a file was accepted without a
+    word (exit 0, "add --remove 1 to act"), and the same command with ``-r 1`` was then refused:
+    a dry run that previews the real command did not check it (QA pass 36)."""
+    import imgdup.cli as cli_mod
+
+    root, _plan = _pair_and_its_plan(tmp_path, capsys)
+    scan = cli_mod.find_duplicates
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the quarantine was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    for target, said in (
+        (root / "q", "must be outside the scanned folder"),
+        (tmp_path / "notes.txt" / "q", "is not a folder"),
+    ):
+        rc, _out, err = cli(capsys, "-d", str(root), "--quarantine", str(target))
+        assert rc == 2 and said in err, err
+    monkeypatch.setattr(cli_mod, "find_duplicates", scan)
+    rc, out, _err = cli(capsys, "-d", str(root), "--quarantine", str(tmp_path / "q"))  # a good one: a dry run
+    assert rc == 0 and "dry run: nothing was changed" in out and not (tmp_path / "q").exists()
+    assert sorted(p.name for p in root.iterdir()) == ["a.png", "b.png"]
+
+
 def test_a_quarantine_on_a_read_only_disk_is_refused_before_the_scan(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
