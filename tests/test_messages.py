@@ -144,8 +144,25 @@ def test_skipped_paths_are_named_with_their_reason(tmp_path: Path, capsys: pytes
         (tmp_path / f"l{i:02}.png").symlink_to(tmp_path / "a.png")
     rc, out, _err = cli(capsys, "-d", str(tmp_path))
     assert sum(ln.startswith("skipped ") for ln in out.splitlines()) == 20
-    assert "... and 6 more skipped (the JSON report lists every one)" in out
-    assert "26 skipped (listed above)" in out
+    assert "... and 6 more skipped (a JSON report lists every one: --report FILE.json)" in out
+    assert "26 skipped (20 listed above)" in out
+
+
+def test_failed_and_skipped_paths_are_named_by_their_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Skipped and failed files were named by their absolute paths while every other line reads
+    ``<root name>/<path>``; past 20 skipped paths the report sent the reader to "the JSON report"
+    that no one had asked for, and its summary said "(listed above)" of 26 when 20 were (QA pass 36)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo(1).save(root / "a.png")
+    (root / "bad.jpg").write_bytes(b"not a picture")
+    (root / "link.png").symlink_to(root / "a.png")
+    rc, out, _err = cli(capsys, "-d", str(root), "--no-cache")
+    lines = out.splitlines()
+    assert rc == 3 and f"roots: photos = {root}" in lines
+    assert any(ln.startswith("failed  photos/bad.jpg: ") for ln in lines), out
+    assert "skipped photos/link.png: symbolic link (not followed)" in lines
+    assert str(root) not in out.replace(f"roots: photos = {root}", "")
 
 
 def test_dataset_summaries_count_in_the_right_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

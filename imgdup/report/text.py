@@ -136,7 +136,14 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     to_hex = result.settings.hash.to_hex
     labels = root_labels(result.roots)
     lines: list[str] = []
-    if result.clusters or result.reference_clusters or result.low_information:
+    if (
+        result.clusters
+        or result.reference_clusters
+        or result.low_information
+        or result.failures
+        or result.skipped
+        or result.linked_label_conflicts
+    ):
         # Paths below read "<root name>/<path inside the root>": train/x.jpg and test/x.jpg differ.
         lines.append("roots: " + ", ".join(f"{display_path(labels[r])} = {display_path(r)}" for r in result.roots))
         lines.append("")
@@ -154,15 +161,16 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     if result.low_information:
         lines.append("")
     for f in result.failures:
-        lines.append(f"failed  {display_path(f.path)}: {f.reason}")
+        lines.append(f"failed  {display_path(rooted_path(f.path, labels))}: {f.reason}")
     if result.failures:
         lines.append("")
     # Named, so a listed file that is missing is not mistaken for a link; capped, since a tree of
     # symbolic links would bury the clusters (the JSON report keeps every one).
     for k in result.skipped[:SKIPPED_SHOWN]:
-        lines.append(f"skipped {display_path(k.path)}: {k.reason}")
-    if len(result.skipped) > SKIPPED_SHOWN:
-        lines.append(f"... and {len(result.skipped) - SKIPPED_SHOWN} more skipped (the JSON report lists every one)")
+        lines.append(f"skipped {display_path(rooted_path(k.path, labels))}: {k.reason}")
+    if len(result.skipped) > SKIPPED_SHOWN:  # (it said "the JSON report" where none was asked for)
+        more = len(result.skipped) - SKIPPED_SHOWN
+        lines.append(f"... and {more} more skipped (a JSON report lists every one: --report FILE.json)")
     if result.skipped:
         lines.append("")
     s = result.summary
@@ -195,7 +203,13 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
         f"{s.failures} failed, {len(result.skipped)} skipped "
-        + ("(listed above)" if result.skipped else "(symlinks, special files)")
+        + (
+            f"({SKIPPED_SHOWN} listed above)"
+            if len(result.skipped) > SKIPPED_SHOWN
+            else "(listed above)"
+            if result.skipped
+            else "(symlinks, special files)"
+        )
     )
     verb = ("planned to remove" if skipped else "removed") if removed else "would remove"
     left = "; " + plural(skipped, "cluster") + " skipped, see below" if removed and skipped else ""
