@@ -60,7 +60,9 @@ def _printable(text: str) -> str:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        super().error(_printable(message))
+        # One line, as a UsageError raised later prints: argparse put its usage block first (9
+        # lines), so a bad value read one way or the other by where it was caught (QA pass 36).
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_printable(message)}\n")
 
 
 class _Formatter(logging.Formatter):
@@ -191,6 +193,7 @@ def _apply_parser() -> argparse.ArgumentParser:
         "Every file is re-checked against the plan (size, mtime, SHA-256); a cluster with any change is skipped.",
     )
     p.add_argument("plan", help="the plan: a --report FILE.json or the JSON exported from the HTML report")
+    p.add_argument("--version", action="version", version=f"imgdup {__version__}")  # not "plan is required"
     p.add_argument("--quarantine", metavar="DIR", help="where files are moved (default: beside the first root)")
     p.add_argument("--permanent", action="store_true", help="delete instead of moving (no undo)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout (default text)")
@@ -771,7 +774,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = lambda: _run_apply(args)  # noqa: E731
     else:
         if not (args.dataset or args.reference or args.files):
-            parser.error("give at least one folder with -d/--dataset, --reference or --files (or --undo MANIFEST)")
+            parser.error(  # (no usage block above it now: say where the options are)
+                "give at least one folder with -d/--dataset, --reference or --files (or --undo MANIFEST);"
+                " imgdup --help lists every option"
+            )
         if args.null and not args.files:
             parser.error("--null describes the --files list")
         if args.between and len(args.dataset or []) + len(args.reference) < 2 and not args.files:

@@ -312,6 +312,40 @@ def test_apply_help_names_the_cache_it_reads(capsys: pytest.CaptureFixture[str])
     assert "the scan's" not in text and f"(default {default_cache_path()}" in text
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--threshold", "-1"], "threshold"),  # refused after parsing (UsageError)
+        (["--report", "out.unknownext"], "out.unknownext"),  # refused by argparse's error()
+        (["--max-pixels", "0"], "--max-pixels"),
+        (["--cache", ""], "--cache"),
+        (["--hash", "bogus"], "--hash"),
+        (["--threshold", "4.5"], "--threshold"),
+    ],
+)
+def test_every_usage_error_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], named: str
+) -> None:
+    """Some bad values printed argparse's 9-line usage block before the error, others one line
+    (QA pass 36): every one is now the one line that names the option, exit 2."""
+    try:
+        rc = main(["-d", str(tmp_path), "--no-cache", *args])
+    except SystemExit as exc:
+        rc = exc.code  # type: ignore[assignment]
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("imgdup: error: ") and named in err, err
+
+
+def test_apply_version_prints_the_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """``imgdup apply --version`` said "the following arguments are required: plan" (QA pass 36)."""
+    from imgdup import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", "--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"imgdup {__version__}"
+
+
 def test_quiet_leaves_stderr_empty_on_a_clean_run_with_a_report(tmp_path: Path) -> None:
     """-q said "report written to ..." on stderr all the same: a cron job's clean run mailed it."""
     shared_planted_root = tmp_path / "d"
