@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find and remove duplicate and near-duplicate images (perceptual hashes, Hamming distance).",
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 done but some files failed or clusters were skipped.",
     )
-    p.add_argument("-d", "--dataset", action="append", metavar="DIR", help="folder to scan (repeat for several)")
+    p.add_argument("-d", "--dataset", action="append", metavar="DIR", help="folder or image file to scan (repeat)")
     p.add_argument(
         "--reference", action="append", metavar="DIR", default=[],
         help="folder matched but never removed (repeatable): its files keep their place as kept files",

@@ -58,7 +58,7 @@ def report_format(path: str | os.PathLike[str]) -> str:
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     fmt = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}.get(suffix)
     if fmt is None:
-        raise UsageError(f"report file must end in .json, .csv or .html: {os.fspath(path)}")
+        raise UsageError(f"report file must end in .json, .csv or .html (.htm; any case): {os.fspath(path)}")
     return fmt
 
 
