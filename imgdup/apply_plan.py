@@ -111,21 +111,24 @@ def _check_rounded_times(plan: Plan) -> None:
 
 
 def _record(f: PlanFile) -> ImageRecord:
-    inode, device = f.inode, f.device
+    inode, device, ctime_ns = f.inode, f.device, 0
+    try:
+        st = os.lstat(f.path)
+        # The change time, as a scan takes it: without it the hash cache served the row of an
+        # older version rewritten in place with its size and mtime set back (QA pass 36).
+        ctime_ns = st.st_ctime_ns
+    except OSError:
+        st = None  # gone: the re-check reports it and skips the cluster
     if inode is None or device is None:
         # The report holds no inode (the same files copied elsewhere give the same report), so
         # the re-check compares size, mtime and content digest, and the file's identity is taken
         # now: actions still refuses a file swapped between its check and its move.
-        try:
-            st = os.lstat(f.path)
-            inode, device = st.st_ino, st.st_dev
-        except OSError:
-            inode, device = -1, -1  # gone: the re-check reports it and skips the cluster
+        inode, device = (st.st_ino, st.st_dev) if st is not None else (-1, -1)
     try:
         value = int(f.hash, 16)
     except ValueError:
         value = 0
-    entry = FileEntry(f.path, f.root, f.relpath, f.bytes, f.mtime_ns, inode, device, f.hardlinks)
+    entry = FileEntry(f.path, f.root, f.relpath, f.bytes, f.mtime_ns, inode, device, f.hardlinks, ctime_ns=ctime_ns)
     return ImageRecord(entry=entry, width=f.width, height=f.height, hash=value, digest=f.sha256)
 
 
@@ -201,11 +204,10 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
     holds them (the scan's: a 20,000-file plan took 23 s to hash again on 2 cores). A file to
     remove must also match a kept file frame by frame (an animation whose later frames differ
     is not a duplicate); a nearly flat one (low information), or one kept against a nearly flat
-    file, counts only as a byte-identical copy, the scan's rule. A file that changed is left to
-    the re-check of :func:`imgdup.remove`, which skips its cluster anyway; one that cannot be
-    decoded now (or a cluster whose kept files cannot be) skips its cluster here: the check
-    fails closed.
-    """
+    file, counts only as a byte-identical copy, the scan's rule. A cached record whose digest is
+    not the plan's is hashed again; a file whose content is not the plan's, or one that cannot
+    be decoded now (or a cluster whose kept files cannot be), skips its cluster here: the check
+    fails closed (a gone file is left to the re-check of :func:`imgdup.remove`)."""
     settings = _hash_settings(plan.settings)
     threshold = plan.settings.get("threshold")
     if not isinstance(threshold, int) or isinstance(threshold, bool):
@@ -220,6 +222,9 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
             known = store.get_many(entries)
         finally:
             store.close()
+    # A cached digest that is not the plan's is an older version's row (a file rewritten within
+    # one tick of a coarse ctime), not proof the file changed: hashed again, like a miss.
+    known = [k if isinstance(k, ImageRecord) and k.digest == f.sha256 else None for f, k in zip(files.values(), known)]
     todo = [e for e, k in zip(entries, known) if not isinstance(k, ImageRecord)]
     fresh = iter(hash_all(todo, settings, jobs=min(jobs, max(1, len(todo) // 64))) if todo else [])
     hashed = {path: k if isinstance(k, ImageRecord) else next(fresh) for path, k in zip(files, known)}
@@ -256,8 +261,11 @@ def _not_duplicates(plan: Plan, *, jobs: int, cache: str | None = None) -> dict[
                     "nothing in this cluster was removed"
                 )
                 break
-            if not isinstance(got, ImageRecord) or got.digest != m.sha256:
-                continue  # changed since the scan: remove() skips the cluster
+            if not isinstance(got, ImageRecord):
+                continue  # a kept file, or gone: remove()'s re-check says so
+            if got.digest != m.sha256:  # hashed now: its content is not the plan's (never a pass)
+                out[c.id] = f"{m.path} changed since the scan (content); nothing in this cluster was removed"
+                break
             # A scan groups a nearly flat file only with a byte-identical one, never by hash: under
             # dhash or ahash every flat picture hashes to 0, and a white page "kept" a navy one.
             alike = [k for k in kept if k.digest == got.digest or not (got.low_information or k.low_information)]

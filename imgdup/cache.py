@@ -676,7 +676,7 @@ def _same_version(entry: FileEntry, row: Sequence[Any] | None) -> Sequence[Any] 
     known, ctime), else None: what :meth:`HashCache._from_row` may read."""
     if row is None or row[1] != entry.inode or row[2] != entry.size or row[3] != entry.mtime_ns:
         return None
-    if entry.ctime_ns and row[4] != entry.ctime_ns:  # 0: not known (a plan's entry)
+    if entry.ctime_ns and row[4] != entry.ctime_ns:  # 0: not known (an object store's file)
         return None
     return row
 

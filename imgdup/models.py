@@ -101,7 +101,7 @@ class FileEntry:
     device: int
     aliases: tuple[str, ...] = ()
     # The inode's change time: a rewrite in place with size and mtime set back still moves it
-    # (the cache's key holds it). 0 = unknown (an object store's file, a plan's record).
+    # (the cache's key holds it). 0 = unknown (an object store's file, a gone file of a plan).
     ctime_ns: int = 0
     # Names of the inode on the file system (st_nlink): more than the scan's own names means a
     # name outside the scan keeps the data when this file is removed (no space freed).

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,91 @@ def test_the_check_reads_the_scans_hash_cache(tmp_path: Path, monkeypatch: pytes
     hashed.clear()
     done = imgdup.apply(plan, quarantine=tmp_path / "q", cache=cache, jobs=1)
     assert hashed == [] and {r.path for r in done.removed} == to_remove(doc) and len(done.removed) == 3
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """Write ``data`` over ``path``, padded with zeros to its size, and set its mtime back: only
+    its change time (ctime) tells the new version from the old."""
+    st = path.stat()
+    assert len(data) <= st.st_size
+    with open(path, "r+b") as fh:
+        fh.write(data + b"\0" * (st.st_size - len(data)))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = path.stat()
+    assert (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    assert now.st_ctime_ns != st.st_ctime_ns  # (a scan ran between the two writes)
+
+
+def _crossed_plan(root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """a.png kept, b.jpg (a copy) and x.jpg (another picture) to remove: a plan that crosses
+    clusters, made by a scan without the cache; the cache holds an older version of x.jpg."""
+    from .conftest import encode, picture
+
+    picture(91).save(root / "a.png")
+    picture(91).save(root / "b.jpg", quality=80)
+    picture(92, (640, 480)).save(root / "x.jpg", quality=98)
+    cache = tmp_path / "cache.sqlite3"
+    imgdup.find_duplicates([root], jobs=1, cache=cache)  # caches x.jpg as picture 92
+    _rewrite_in_place(root / "x.jpg", encode(picture(93), quality=85))
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    (c,) = doc["clusters"]
+    everything = imgdup.to_document(imgdup.find_duplicates([root], jobs=1, threshold=64))["clusters"][0]["members"]
+    c["members"].append({**next(m for m in everything if m["path"].endswith("x.jpg")), "action": "remove"})
+    return write_plan(doc, tmp_path / "plan.json"), cache
+
+
+def test_a_stale_cache_row_does_not_let_a_plan_remove_a_file_that_is_no_duplicate(tmp_path: Path) -> None:
+    """A file rewritten in place (size and mtime set back) after the cache stored it: apply
+    identified it without its ctime, was served the old row, took its digest (not the plan's)
+    for a change that remove() would catch, and skipped the distance check; the file on disk
+    was the plan's, so remove() moved a picture that is no duplicate (QA pass 36)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    plan, cache = _crossed_plan(root, tmp_path)
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1, cache=cache)
+    assert done.removed == () and "not within the threshold" in done.skipped[0].reason
+    assert (root / "x.jpg").exists() and (root / "b.jpg").exists()
+
+
+def test_a_cached_digest_that_is_not_the_plans_is_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a file's ctime does not tell its versions apart (a coarse clock, a file system
+    without one), the cache may still serve an older version's row: a digest that is not the
+    plan's is never taken as a reason to skip the check; the file is hashed again (QA pass 36)."""
+    from imgdup import apply_plan
+
+    root = tmp_path / "d"
+    root.mkdir()
+    plan, cache = _crossed_plan(root, tmp_path)
+    read = apply_plan.HashCache.get_many
+    # The rows read as if the ctime were not part of the key: the old version of x.jpg is served.
+    monkeypatch.setattr(
+        apply_plan.HashCache, "get_many", lambda self, es: read(self, [replace(e, ctime_ns=0) for e in es])
+    )
+    done = imgdup.apply(plan, quarantine=tmp_path / "q", jobs=1, cache=cache)
+    assert done.removed == () and "not within the threshold" in done.skipped[0].reason
+    assert (root / "x.jpg").exists()
+
+
+def test_a_stale_cache_row_of_a_kept_file_does_not_skip_its_cluster(tmp_path: Path) -> None:
+    """The kept file rewritten in place with another encoding of its picture (size and mtime set
+    back) after the cache stored it, then scanned again: apply read the old row and skipped the
+    cluster, "its kept file ... changed since the scan", though the file was the plan's (QA pass 36)."""
+    from .conftest import encode, picture
+
+    root = tmp_path / "d"
+    root.mkdir()
+    picture(94).save(root / "a.jpg", quality=98)
+    picture(94).save(root / "b.jpg", quality=70)
+    cache = tmp_path / "cache.sqlite3"
+    imgdup.find_duplicates([root], jobs=1, cache=cache)
+    _rewrite_in_place(root / "a.jpg", encode(picture(94), quality=95))
+    doc = imgdup.to_document(imgdup.find_duplicates([root], jobs=1))
+    (c,) = doc["clusters"]
+    assert c["keep"].endswith("a.jpg")
+    done = imgdup.apply(write_plan(doc, tmp_path / "plan.json"), quarantine=tmp_path / "q", jobs=1, cache=cache)
+    assert not done.skipped and {r.path for r in done.removed} == to_remove(doc) == {str(root / "b.jpg")}
 
 
 def _gif(path: Path, frames: list[Image.Image]) -> None:
