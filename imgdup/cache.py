@@ -66,13 +66,19 @@ _CREATE_FILES = """
     ) WITHOUT ROWID
 """
 _COLUMNS = 38
-# A file's row with region hashes is ~1.3 KB, and a WITHOUT ROWID table keeps at most ~1/4 of a
-# page of a row in place: with SQLite's 4 KB pages every row spilled into an overflow page of its
-# own (4.6 KB a file on disk, two pages read a row). With 16 KB pages a row fits: 19,646 files
-# took 29 MB instead of 92, and reading them 0.08 s instead of 0.14 (their versions alone, what
-# a run reads before its workers start, 0.015 s instead of 0.07). A cache made before keeps its
-# pages (they are fixed once written): it reads as before, and a new file gets the new size.
-_PAGE_SIZE = 16384
+# A WITHOUT ROWID table keeps at most ~1/4 of a page of a row in place; the rest goes to overflow
+# pages of the row's own. A file's row with region hashes is ~1.3 KB: with SQLite's 4 KB pages
+# every row spilled (19,646 files: 92 MB; 29 MB with 16 KB pages). A file the keep policy
+# measured adds its block signatures and repeat profile, ~6.5 KB (up to ~11 KB), over a 16 KB
+# page's ~4 KB: each spilled into a 16 KB overflow page, mostly empty (QA pass 36). In 64 KB
+# pages every row fits: 4,725 files, 2,007 measured, took 19.7 MB instead of 41.9 (30.6 with
+# 4 KB pages), and a warm read of their rows 36-39 ms of CPU instead of 47-48 (the versions
+# alone 13 ms instead of 19-23); 5,000 files none measured 8.1 MB instead of 7.3 (a 64 KB page
+# a table), read as fast. A cache made before keeps its pages (fixed once written).
+_PAGE_SIZE = 65536
+# SQLite checkpoints the WAL every 1,000 pages by default: 64 MB of 64 KB pages. About 16 MiB,
+# as with 16 KB pages (a cold run of those 4,725 files: a WAL of 18 MB, 29 MB without).
+_WAL_BYTES = 16 << 20
 # Plain columns and packed numbers, not JSON: a warm run reads every row (20,000 rows: 0.33 s,
 # 0.52 s with JSON and hex lists; benchmarks/RESULTS.md).
 
@@ -279,6 +285,8 @@ class HashCache:
             if not tables:  # a new file: its page size is set before anything is written (then it is fixed)
                 db.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             _to_wal(db)
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+            db.execute(f"PRAGMA wal_autocheckpoint={min(1000, _WAL_BYTES // page)}")
             db.execute("PRAGMA synchronous=NORMAL")
             # One write transaction checks and creates: two runs creating the same new cache
             # take turns, and the second finds the first one's complete schema.

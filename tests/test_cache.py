@@ -17,7 +17,7 @@ from PIL import Image
 
 import imgdup
 from imgdup import parallel
-from imgdup.cache import HashCache, default_cache_path
+from imgdup.cache import HashCache, _columns, default_cache_path
 from imgdup.discover import discover
 from imgdup.hashing import hash_entry, settings_key
 from imgdup.models import FileEntry, HashFailure, HashSettings, ImageRecord
@@ -783,6 +783,49 @@ def test_a_file_with_regions_takes_one_row_not_a_page_and_an_overflow_page(tmp_p
         per_file = (used() - empty) / len(entries)
         assert cache.get_many(entries[:3]) == [replace(record, entry=e) for e in entries[:3]]
     assert per_file < 2_000, f"{per_file:.0f} bytes a file"
+
+
+def test_a_measured_file_takes_its_row_not_an_overflow_page_of_its_own(tmp_path: Path) -> None:
+    """A file measured by the keep policy adds its block signatures (~4.2 KB) and a repeat
+    profile (~1 KB) to its row, ~6.5 KB, over a 16 KB page's share of a WITHOUT ROWID table
+    (~4 KB): each spilled into a 16 KB overflow page of its own, mostly empty (350 files, 149
+    measured: 3.19 MB, against 2.28 MB with 4 KB pages; QA pass 36). A measured row, the
+    largest signature's too (~8.5 KB when it does not compress), fits a new cache's page."""
+    src = tmp_path / "two"
+    src.mkdir()
+    photo(8).save(src / "a.png")
+    photo(8).save(src / "b.jpg", quality=90)
+    scanned = tmp_path / "scan.sqlite3"
+    imgdup.find_duplicates([src], jobs=1, cache=scanned)
+    with sqlite3.connect(scanned) as db:
+        (key,) = db.execute("SELECT settings FROM files WHERE blocks IS NOT NULL LIMIT 1").fetchone()
+    with HashCache(scanned, key) as store:
+        entry = next(e for e in discover([src])[0] if e.path.endswith("b.jpg"))
+        (got,) = store.get_many([entry])
+        assert isinstance(got, ImageRecord) and got.quality is not None and got.regions
+        blocks = store.get_blocks([got])[got.path]
+    assert len(blocks) > 2_000 and len(got.quality.repeats) > 900  # a measured row: over 4 KB
+    record = replace(got, quality=replace(got.quality, blocks=blocks))
+    noise = np.random.default_rng(8).integers(0, 256, 8_600, dtype=np.uint8).tobytes()
+    largest = replace(record, quality=replace(got.quality, blocks=noise))
+    path = tmp_path / "c.sqlite3"
+
+    def used() -> int:
+        with sqlite3.connect(path) as db:  # the WAL's pages included
+            return int(db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0])
+
+    with HashCache(path, "k") as cache:
+        cache.put_many([])
+        empty = used()
+        entries = [FileEntry(f"/d/{i:04d}.jpg", "/d", f"{i:04d}.jpg", 10, 5, 7, i) for i in range(200)]
+        rows = [replace(largest if i % 8 == 0 else record, entry=e) for i, e in enumerate(entries)]
+        cache.put_many(list(zip(entries, rows)))
+        per_file = (used() - empty) / len(entries)
+        assert cache.get_blocks(rows[:2]) == {rows[0].path: noise, rows[1].path: blocks}
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT avg(" + " + ".join(f"ifnull(length({c}), 8)" for c in _columns(db)) + ") FROM files")
+        stored = row.fetchone()[0]
+    assert per_file < 1.25 * stored, f"{per_file:.0f} bytes a file for rows of {stored:.0f}"
 
 
 def test_a_cache_made_with_smaller_pages_is_read_and_written_as_it_is(

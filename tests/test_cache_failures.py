@@ -111,7 +111,7 @@ def test_a_cache_path_that_is_a_folder_says_so(tmp_path: Path, caplog: pytest.Lo
 
 def test_healthy_cache_in_a_read_only_folder_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = make_tree(tmp_path / "data", 5, 20)
-    with tmpfs(tmp_path / "fs", "1m") as folder:
+    with tmpfs(tmp_path / "fs", "2m") as folder:
         cache = folder / "c.sqlite3"
         scan(root, cache)
         before = cache.read_bytes()
@@ -128,7 +128,7 @@ def test_healthy_cache_in_a_read_only_folder_is_left_alone(tmp_path: Path, caplo
 def test_full_disk_mid_run_keeps_the_healthy_cache(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = make_tree(tmp_path / "first", 5, 30)
     second = make_tree(tmp_path / "second", 300, 400)
-    with tmpfs(tmp_path / "fs", "256k") as folder:
+    with tmpfs(tmp_path / "fs", "1m") as folder:
         cache = folder / "c.sqlite3"
         scan(first, cache)
         filled = False
