@@ -143,8 +143,11 @@ def _to_wal(db: sqlite3.Connection, *, within: float = 30.0) -> None:
 
 
 def default_cache_path() -> str:
-    """``$XDG_CACHE_HOME/imgdup/hashes.sqlite3`` (``~/.cache`` when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """``$XDG_CACHE_HOME/imgdup/hashes.sqlite3`` (``~/.cache`` when unset or relative: the XDG spec
+    calls a relative value invalid, and ``.cache`` put the cache inside the dataset scanned)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "imgdup", "hashes.sqlite3")
 
 

@@ -196,6 +196,17 @@ def test_rotation_variants_and_low_information_round_trip(folder: Path, tmp_path
     assert decoded(scan(folder, cache)) == 9  # without rotations: other settings, other entries
 
 
+@pytest.mark.parametrize("value", [".cache", "cache/here", ""])
+def test_a_relative_xdg_cache_home_is_ignored(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """XDG_CACHE_HOME=.cache was used as given: run from the dataset, the default cache was made
+    inside it (QA pass 36). The XDG spec says a relative path there is invalid and is ignored."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    assert default_cache_path() == str(tmp_path / "home" / ".cache" / "imgdup" / "hashes.sqlite3")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_path() == str(tmp_path / "xdg" / "imgdup" / "hashes.sqlite3")
+
+
 def test_entry_must_match_inode_size_mtime_and_ctime(tmp_path: Path) -> None:
     key = settings_key(HashSettings())
     e = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1, ctime_ns=9)
@@ -206,7 +217,7 @@ def test_entry_must_match_inode_size_mtime_and_ctime(tmp_path: Path) -> None:
         for changed in (e.__class__(**{**e.__dict__, field: value}) for field, value in
                         (("size", 11), ("mtime_ns", 6), ("inode", 8), ("ctime_ns", 10))):  # fmt: skip
             assert cache.get(changed) is None
-        unknown = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)  # a plan's entry: change time not known
+        unknown = FileEntry("/x/a.png", "/x", "a.png", 10, 5, 7, 1)  # an object store's entry: change time not known
         assert cache.get(unknown) is not None
     with HashCache(tmp_path / "c.db", key + "-other") as other:
         assert other.get(e) is None
