@@ -50,6 +50,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     cut_name,
     drop_second_name,
     inside,
+    link_again,
     lock_trees,
     move_in,
     move_out,
@@ -653,10 +654,13 @@ def _act(
                 frees[alias] = frees.get(e.path, False)
         first_names = {m.record.entry.path for m in c.removable}
         moved = 0  # files of this cluster moved so far (a stop part-way says how many)
+        names: list[tuple[int, dict[str, Any]]] = []  # the names of the file being moved that moved
         for item in items:
             path = item["path"]
             entry = entry_of[path]
             root = roots[_root_of(path, roots)]
+            if path in first_names:
+                names = []
             if gone := _kept_gone(kept, kept_ctime):
                 log.info("cluster %d: stopped: %s", c.id, gone)
                 skipped.append(SkippedCluster(c.id, gone, moved))
@@ -668,12 +672,64 @@ def _act(
                     removed.append(
                         Removed(c.id, path, item["quarantine"], size, frees.get(path, False), path not in first_names)
                     )
+                    names.append((len(removed) - 1, item))
             except OSError as exc:
                 reason = f"{path}: {exc.strerror or exc}"
+                if names:  # its other names moved: a file's names move together or not at all
+                    reason += _put_back_names(path, root, entry, removed, names, roots, run_dir, copied)
+                    if not names:  # all put back: that file did not move
+                        moved -= 1
                 log.info("cluster %d: stopped at %s", c.id, reason)
                 skipped.append(SkippedCluster(c.id, reason, moved))
                 break
             moved += path in first_names
+
+
+def _put_back_names(
+    survivor: str,
+    root: str,
+    entry: FileEntry,
+    removed: list[Removed],
+    names: list[tuple[int, dict[str, Any]]],
+    roots: tuple[str, ...],
+    run_dir: str,
+    copied: dict[tuple[int, int], str],
+) -> str:
+    """Give the names of a file that were moved (``removed[i]``, manifest entry, for each of
+    ``names``) their place back, linked to ``survivor``, its name that could not move (in
+    ``root``): its first name moved, its second (in a read-only folder) did not, and the run said
+    "moved 1 file (743 B)" of a file still in the dataset; across disks the quarantine kept a copy,
+    and undo brought the name back as a file of its own (QA pass 36). A name put back leaves
+    ``removed`` and ``names``; one that cannot be stays where it went, in the manifest, freeing
+    nothing. Returns what to add to the cluster's reason."""
+    back: list[int] = []
+    with contextlib.suppress(OSError), anchored(survivor, root) as (s_fd, s_name):
+        st = os.stat(s_name, dir_fd=s_fd, follow_symlinks=False)
+        link_from = (s_fd, s_name) if _identity(entry).differs(st) is None else None
+        for i, item in reversed(names):
+            with contextlib.suppress(OSError), one_step():
+                with anchored(item["path"], roots[_root_of(item["path"], roots)]) as (dir_fd, name):
+                    if item["quarantine"] is None:  # deleted: its other name alone holds the file
+                        if link_from is None:
+                            continue
+                        link_again(s_fd, s_name, dir_fd, name, _identity(entry))
+                    else:
+                        with anchored(item["quarantine"], run_dir) as (q_fd, q_name):
+                            move_in(q_fd, q_name, dir_fd, name, digest=item["sha256"], link_from=link_from)
+                        if copied.get((entry.device, entry.inode)) == item["quarantine"]:
+                            del copied[(entry.device, entry.inode)]  # that copy is gone
+                back.append(i)
+    said = [item["path"] for i, item in names if i in back]
+    left = [(i, item) for i, item in names if i not in back]
+    for i, _item in left:  # its data stays on disk under the name that could not move
+        removed[i] = dataclasses.replace(removed[i], frees_space=False)
+    for i in sorted(back, reverse=True):
+        del removed[i]
+    names[:] = left
+    out = f"; put back: {', '.join(said)} (the names of a file move together)" if said else ""
+    if left:
+        out += f"; not put back (left in the quarantine): {', '.join(item['path'] for _i, item in left)}"
+    return out
 
 
 def _kept_gone(kept: list[ImageRecord], ctime: Mapping[str, int]) -> str | None:

@@ -33,6 +33,7 @@ API (folder descriptors come from :func:`anchored`; every function raises ``OSEr
 - ``move_out(dir_fd, name, dst_dir_fd, dst, identity, ...)``: into a private folder (quarantine);
 - ``move_in(src_dir_fd, src, dir_fd, name, ...)``: back to a shared folder, never replacing;
 - ``drop_second_name(src_dir_fd, src, dir_fd, name)``: finish a move_in a kill cut after its link;
+- ``link_again(src_dir_fd, src, dir_fd, name, identity)``: a deleted name back, from another name of it;
 - ``copy_durable(src_fd, dst_dir_fd, dst, digest=None)``: the cross-device copy;
 - ``remove_partials(top)``: delete the temporary copies a kill left under ``top``;
 - ``put_back_staged(top)``: return the files a killed checked deletion left in its private folder;
@@ -227,6 +228,15 @@ def _drop_old_name(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None
             if (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
                 os.unlink(dst, dir_fd=dst_dir_fd)
         raise OSError(exc.errno, f"{exc.strerror} (it cannot leave the folder it is in)", src) from None
+
+
+def link_again(src_dir_fd: int, src: str, dir_fd: int, name: str, expected: Identity) -> None:
+    """Give the file ``src``, while it is the ``expected`` file, the new name ``name`` (never
+    replacing one): a name of it deleted while another of its names could not be."""
+    problem = expected.differs(os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False))
+    if problem is not None:
+        raise OSError(errno.ESTALE, problem, src)
+    os.link(src, name, src_dir_fd=src_dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
 
 
 def drop_second_name(src_dir_fd: int, src: str, dir_fd: int, name: str) -> None:

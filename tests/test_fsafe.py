@@ -813,6 +813,54 @@ def test_a_cross_device_move_from_a_folder_that_is_not_writable_leaves_no_copy_i
     assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
 
 
+@pytest.mark.parametrize("how", ["same disk", "another disk", "permanent"])
+def test_a_file_whose_other_name_is_in_a_folder_that_is_not_writable_is_not_half_moved(
+    tmp_path: Path, how: str
+) -> None:
+    """A duplicate with a second name (hard link) in a read-only folder: its first name moved, the
+    second could not, and the run said "moved to the quarantine: 1 file (743 B)" of a file still in
+    the dataset under its other name; across disks the quarantine kept a copy, and undo brought the
+    name back as a file of its own, the link broken (QA pass 36). The names of a file move together
+    or not at all: the name moved is put back, linked to the other, and the cluster is skipped."""
+    root = tmp_path / "data"
+    pair(root, 64)
+    (root / "locked").mkdir()
+    os.link(root / "copy.png", root / "locked" / "copy-link.png")
+    before = files_under(root)
+    quarantine = tmp_path / "q"
+    script = textwrap.dedent(
+        f"""
+        import errno, json, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        if {how == "another disk"!r}:
+            fsafe._rename_between = fsafe._link_between = exdev
+        done = imgdup.remove(
+            imgdup.find_duplicates([{str(root)!r}], jobs=1), quarantine={str(quarantine)!r},
+            permanent={how == "permanent"!r},
+        )
+        print(json.dumps({{"removed": [r.path for r in done.removed], "freed": done.bytes_freed,
+                           "skipped": [[s.reason, s.moved] for s in done.skipped]}}))
+        """
+    )
+    (root / "locked").chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script]), cwd=REPO, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        (root / "locked").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["removed"] == [] and done["freed"] == 0
+    ((reason, moved),) = done["skipped"]
+    assert moved == 0 and "copy-link.png: Permission denied" in reason and "put back" in reason, reason
+    assert files_under(root) == before
+    assert (root / "copy.png").stat().st_ino == (root / "locked" / "copy-link.png").stat().st_ino
+    assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
+
+
 def test_ctrl_c_in_the_middle_of_a_restore_lets_that_file_finish_and_undo_again_completes(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
