@@ -482,6 +482,9 @@ def _remove(
                         "stored": stored,  # relative to the manifest's folder: undo works after a move
                         "bytes": e.size,
                         "sha256": m.record.digest,
+                        # the names of one file (hard links) share it: an undo run again links a name
+                        # to another already back, which across disks is no longer the quarantine's
+                        **({"file": e.path} if e.aliases else {}),
                     }
                 )
     entries = [item for mine in planned for item in mine]
@@ -922,6 +925,10 @@ def _undo_all(
     problems: list[tuple[str, str]],
 ) -> None:
     back: dict[tuple[int, int], tuple[str, str]] = {}  # quarantined inode -> restored (path, root)
+    names_of: dict[str, list[str]] = {}  # a file's first name -> the paths of its names (hard links)
+    for item in entries:
+        if isinstance(item, dict) and isinstance(item.get("file"), str) and _plain_path(item.get("path")):
+            names_of.setdefault(item["file"], []).append(item["path"])
     partials: dict[tuple[int, int], list[str]] = {}  # folder -> its temporary copies (fsafe.partials_in)
     held = _runs_holding(os.path.dirname(run_dir), run_dir)  # a file missing here: another run's?
     for item in entries:
@@ -930,7 +937,7 @@ def _undo_all(
             problems.append((str(path), "not a valid manifest entry; refused"))
             continue
         try:
-            outcome = _undo_one(item, path, roots, run_dir, back, partials, held)
+            outcome = _undo_one(item, path, roots, run_dir, back, partials, held, names_of)
         except OSError as exc:
             outcome = f"cannot restore: {exc.strerror or exc}; left in the quarantine"
         if outcome == "restored":
@@ -997,9 +1004,11 @@ def _undo_one(
     back: dict[tuple[int, int], tuple[str, str]],
     partials: dict[tuple[int, int], list[str]],
     held: Callable[[str, str], tuple[str, bool] | None],
+    names_of: Mapping[str, list[str]],
 ) -> str:
     """Restore one entry: returns "restored", "in place", or the reason it was not restored.
-    ``held`` says which other run of the quarantine holds a file (:func:`_runs_holding`)."""
+    ``held`` says which other run of the quarantine holds a file (:func:`_runs_holding`);
+    ``names_of`` the paths of each file's names, by its first (the manifest's ``file``)."""
     digest = item.get("sha256")
     q = _stored(item, run_dir)
     root = next((r for r in roots if inside(os.path.normpath(path), r)), None)
@@ -1086,7 +1095,10 @@ def _undo_one(
                 )
             dir_fd, name = stack.enter_context(anchored(path, root, create=True))
         key = (q_st.st_dev, q_st.st_ino)
-        link_from = stack.enter_context(anchored(*back[key])) if key in back else None
+        file = item.get("file")
+        names = names_of.get(file, []) if isinstance(file, str) else []
+        linked = back.get(key) or _name_in_place(path, names, roots, digest)  # hard links come back together
+        link_from = stack.enter_context(anchored(*linked)) if linked else None
         folder = os.fstat(dir_fd)
         where = (folder.st_dev, folder.st_ino)
         if where not in partials:  # each folder listed once per undo, not once per file
@@ -1098,6 +1110,22 @@ def _undo_one(
             move_in(q_fd, q_name, dir_fd, name, digest=digest, link_from=link_from, partials=partials[where])
             back.setdefault(key, (path, root))
     return "restored"
+
+
+def _name_in_place(path: str, names: list[str], roots: list[str], digest: object) -> tuple[str, str] | None:
+    """Another of ``names`` (the names of ``path``'s file) back in place, with the recorded content,
+    and its root: an undo run again after one that restored that name alone (the other's folder
+    read-only) gave ``path`` back as a file of its own across disks, the two names no longer one
+    file, since the quarantined name they shared was gone (QA pass 36)."""
+    for name in names:
+        root = next((r for r in roots if inside(name, r) and name != r), None)
+        if name == path or root is None:
+            continue
+        with contextlib.suppress(OSError), anchored(name, root) as (dir_fd, base):
+            st = _lstat(base, dir_fd)
+            if st is not None and stat.S_ISREG(st.st_mode) and _digest_at(base, dir_fd) == digest:
+                return name, root
+    return None
 
 
 def _prune_emptied(top: str, emptied: list[str]) -> None:

@@ -861,6 +861,51 @@ def test_a_file_whose_other_name_is_in_a_folder_that_is_not_writable_is_not_half
     assert not [p for p in quarantine.rglob("*") if p.is_file()]  # no copy, and no manifest of nothing
 
 
+def test_undo_run_again_after_a_partial_undo_gives_the_second_name_back_linked_to_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two names of one file, moved to a quarantine on another disk; undo while the second name's
+    folder was read-only restored the first (a copy, the quarantine's other name of it left), and
+    the undo run again once the folder was writable gave the second name back as a file of its own:
+    two files where there was one (QA pass 36). It is linked to the first, already in place."""
+    root = tmp_path / "data"
+    pair(root, 66)
+    (root / "x").mkdir()
+    (root / "y").mkdir()
+    shutil.copyfile(root / "a-keep.png", root / "x" / "z.png")
+    os.link(root / "x" / "z.png", root / "y" / "z.png")
+    (root / "copy.png").unlink()
+    before = files_under(root)
+    stage_exdev(monkeypatch)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    assert len(done.removed) == 2 and not (root / "x" / "z.png").exists()
+    script = textwrap.dedent(
+        """
+        import errno, json, sys, imgdup, imgdup.fsafe as fsafe
+        def exdev(*a, **k):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        fsafe._rename_between = fsafe._link_between = exdev
+        res = imgdup.undo(sys.argv[1])
+        print(json.dumps({"restored": res.restored, "problems": res.problems}))
+        """
+    )
+    (root / "y").chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-c", script, str(done.manifest)]),
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        (root / "y").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(proc.stdout)
+    assert first["restored"] == [str(root / "x" / "z.png")] and len(first["problems"]) == 1, first
+    res = imgdup.undo(done.manifest)
+    assert res.restored == (str(root / "y" / "z.png"),) and res.already_in_place == (str(root / "x" / "z.png"),)
+    assert not res.problems and files_under(root) == before
+    assert (root / "x" / "z.png").stat().st_ino == (root / "y" / "z.png").stat().st_ino
+
+
 def test_ctrl_c_in_the_middle_of_a_restore_lets_that_file_finish_and_undo_again_completes(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
