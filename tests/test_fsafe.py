@@ -415,6 +415,31 @@ def test_an_html_report_whose_thumbnail_folder_is_a_link_into_a_root_or_a_file_f
     assert (out / "review_files").read_text() == "mine"
 
 
+@pytest.mark.parametrize("output", ["thumbnails", "montages"])
+def test_a_thumbnail_or_montage_folder_that_is_not_writable_fails_before_the_scan(
+    data: Path, tmp_path: Path, output: str
+) -> None:
+    """An HTML report's ``r_files/``, or an existing ``--montage`` folder, the user cannot write (an
+    earlier ``sudo imgdup`` made it) was found only after the whole scan: exit 1, nothing on
+    stdout, not even the text report, and ``-r 1`` removed nothing (QA pass 36). A usage error
+    before the scan, as for a report's own folder that is not writable."""
+    out = tmp_path / "out"
+    folder = out / ("r_files" if output == "thumbnails" else "m")
+    folder.mkdir(parents=True)
+    option = ["--report", str(out / "r.html")] if output == "thumbnails" else ["--montage", str(folder)]
+    before = files_under(data)
+    cmd = [sys.executable, "-m", "imgdup", "-d", str(data), *option, "-r", "1", "--no-cache", "--no-progress", "-v"]
+    folder.chmod(0o555)
+    try:
+        proc = subprocess.run(_without_file_modes_bypass(cmd), cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{folder}" in proc.stderr and "not writable" in proc.stderr
+    assert "hashed" not in proc.stderr  # -v: no scan ran
+    assert files_under(data) == before and not list(folder.iterdir())
+
+
 def test_several_reports_one_per_format(data: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "r.json", tmp_path / "r.csv"
     assert main(["-d", str(data), "--no-cache", "--no-progress", "--report", str(a), "--report", str(b)]) == 0

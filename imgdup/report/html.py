@@ -121,12 +121,18 @@ def check_thumbnail_folder(page: str | os.PathLike[str], roots: tuple[str, ...])
     A symbolic link at its name is resolved as the folder it leads to: one into a scanned folder
     had the thumbnails written among the dataset's pictures. And if another imgdup page beside it
     keeps its thumbnails there (``review.html`` beside ``review.htm``): this page removed every
-    thumbnail that one showed (QA pass 35)."""
+    thumbnail that one showed (QA pass 35). And if the folder is there but not writable."""
     folder = thumbnail_folder(os.fspath(page))
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise OutputError(
             f"the HTML report {os.fspath(page)} keeps its thumbnails in {folder}, which is not a folder; "
             "move it away or name the report otherwise"
+        )
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        # (one an earlier `sudo imgdup` made): it failed after the whole scan, with no report at all
+        raise OutputError(
+            f"the HTML report {os.fspath(page)} keeps its thumbnails in {folder}, which is not writable (made by "
+            "another user?); make it writable, remove it, or name the report otherwise"
         )
     other = _page_sharing_folder(os.fspath(page))
     if other is not None:
@@ -275,10 +281,13 @@ def _drop_stale_thumbnails(folder: str, current: set[str]) -> None:
         path = os.path.join(folder, name)
         if name in current or not _THUMB_NAME.fullmatch(name) or os.path.islink(path) or not os.path.isfile(path):
             continue
-        with open(path, "rb") as fh:
-            if _THUMB_MARK not in fh.read(4096):
-                continue
-        os.unlink(path)
+        try:
+            with open(path, "rb") as fh:
+                if _THUMB_MARK not in fh.read(4096):
+                    continue
+            os.unlink(path)
+        except OSError as exc:  # another user's, in a shared folder: the page is made all the same
+            log.warning("cannot remove the old thumbnail %s: %s; left there", path, exc.strerror or exc)
 
 
 def render_page(document: dict[str, Any], *, thumbs: dict[str, str], labels: dict[str, str]) -> str:

@@ -129,7 +129,7 @@ def _montage_folder(folder: str, roots: tuple[str, ...]) -> str:
 
 def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> None:
     """Raise :class:`OutputError` now if :func:`write_montages` would refuse ``folder``: inside a
-    scanned root, not a folder, or holding a ``cluster-NNNN.png`` imgdup did not write (or a
+    scanned root, not a folder, not writable, or holding a ``cluster-NNNN.png`` imgdup did not write (or a
     symbolic link at such a name). Call it before a long scan."""
     folder = os.fspath(folder)
     _montage_folder(folder, roots)
@@ -145,6 +145,8 @@ def check_montages(folder: str | os.PathLike[str], roots: tuple[str, ...]) -> No
         return
     if not os.path.isdir(folder):
         raise OutputError(f"the montage folder {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):  # it failed after the whole scan, with no output at all
+        raise OutputError(f"cannot write to the montage folder {folder}: it is not writable (made by another user?)")
     for name in sorted(os.listdir(folder)):
         if _NAME.fullmatch(name):
             check_output(os.path.join(folder, name), _is_montage)
