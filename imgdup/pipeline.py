@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -132,6 +133,18 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
+def _unreachable(path: str) -> str | None:
+    """Why ``path`` cannot be looked at, when that is not that it is missing: a folder under one
+    the user may not search (mode 700, another user's) read "not a directory or a file", word for
+    word a typo's (QA pass 36). None when it is missing."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return f"cannot reach {path}: {exc.strerror or exc}"
+    return None
+
+
 @collector_paused()  # millions of objects and no cycles: imgdup.gcpause
 def find_duplicates(
     roots: PathOrPaths = (),
@@ -228,7 +241,7 @@ def find_duplicates(
     listed = real_file_paths(given_files)
     for p in items:
         if not os.path.isdir(p) and not os.path.isfile(p):
-            raise UsageError(f"not a directory or a file: {p}")
+            raise UsageError(_unreachable(p) or f"not a directory or a file: {p}")
         if os.path.isfile(p) and not looks_like_image(p):  # a list of paths (-d files.csv): it said "no images found"
             raise UsageError(
                 f"{p} is neither a folder nor an image file; a list of image paths goes to --files LIST, one path per"
@@ -242,7 +255,7 @@ def find_duplicates(
                 " reference images (an ImageFolder's root: reference=train.root)"
             )
         if not os.path.isdir(p):
-            raise UsageError(f"reference (--reference DIR) is not a folder: {p}")
+            raise UsageError(_unreachable(p) or f"reference (--reference DIR) is not a folder: {p}")
     ref_roots = normalise_roots(references)
     given = sorted(set(normalise_roots(folders)) | set(ref_roots))  # every folder named, nested ones too
     for f in normalise_roots(folders):

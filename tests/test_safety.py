@@ -627,6 +627,30 @@ def test_unreadable_folders_are_failures_and_the_run_exits_3(tmp_path: Path) -> 
     assert proc.stderr.splitlines()[-1].startswith("imgdup: 3 files could not be read")
 
 
+def test_a_folder_the_user_cannot_reach_is_not_reported_as_missing(tmp_path: Path) -> None:
+    """A folder to scan (or a reference folder) under one the user may not search read "not a
+    directory or a file", word for word a typo's, or "is not a folder" (QA pass 36)."""
+    closed = tmp_path / "closed"
+    save(photo(96), closed / "ds" / "a.png")
+    save(photo(97), tmp_path / "mine" / "b.png")
+    base = [sys.executable, "-m", "imgdup", "--no-cache", "--no-progress"]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a folder unreachable")
+        base = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *base]
+    runs = [["-d", str(closed / "ds")], ["--reference", str(closed / "ds"), "-d", str(tmp_path / "mine")]]
+    closed.chmod(0)
+    try:
+        procs = [subprocess.run([*base, *a], cwd=REPO, capture_output=True, text=True, timeout=120) for a in runs]
+    finally:
+        closed.chmod(0o755)
+    for proc in procs:
+        assert proc.returncode == 2, proc.stderr
+        assert f"cannot reach {closed / 'ds'}: Permission denied" in proc.stderr, proc.stderr
+    with pytest.raises(imgdup.UsageError, match="not a directory or a file"):  # a typo's words stay
+        imgdup.find_duplicates([tmp_path / "nothere"])
+
+
 def test_removing_a_file_whose_other_hard_link_is_outside_the_roots_says_no_space_is_freed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
