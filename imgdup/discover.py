@@ -16,7 +16,7 @@ from typing import Literal
 
 from .errors import UsageError
 from .fsafe import MANIFEST_SCHEMA, PARTIAL_MARK, QUARANTINE_SUFFIX, is_stage, staged_name
-from .models import FileEntry, HashFailure, Skipped
+from .models import UNLISTED_FOLDER, FileEntry, HashFailure, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def _walk(root: str, skipped: list[Skipped], failed: list[HashFailure]) -> Itera
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            note_unreadable(folder, "cannot list folder (its files are not scanned)", exc, skipped, failed)
+            note_unreadable(folder, f"{UNLISTED_FOLDER} (its files are not scanned)", exc, skipped, failed)
             continue
         if folder != root and _is_run_folder(entries):  # a quarantine of the user's choosing
             skipped.append(Skipped(folder, _QUARANTINE_REASON))

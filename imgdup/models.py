@@ -245,6 +245,9 @@ class ImageRecord:
         return self.width * self.height
 
 
+UNLISTED_FOLDER = "cannot list folder"  # the reason of a folder's failure (discover), how it is told apart
+
+
 @dataclass(frozen=True)
 class HashFailure:
     """A file that could not be hashed, and why; failures are data, not exceptions."""
@@ -254,6 +257,11 @@ class HashFailure:
     # Transient failures (file changed mid-scan, out of memory, timeout, over the pixel limit, a
     # format this installation lacks) are not cached.
     transient: bool = False
+
+    @property
+    def folder(self) -> bool:
+        """A folder the scan could not list (its files never counted), not a file that failed."""
+        return self.reason.startswith(UNLISTED_FOLDER)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,37 @@ def test_a_clean_run_prints_no_failure_line(tmp_path: Path, capsys: pytest.Captu
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     rc, _out, err = cli(capsys, "-d", str(tmp_path), "-q")
     assert rc == 3 and err.strip().splitlines()[-1] == "imgdup: 1 file could not be read (listed above)"
+
+
+def test_a_folder_that_cannot_be_listed_is_counted_as_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder that could not be listed was counted as a file: "2 files scanned ..., 2 images
+    hashed, 1 failed" and "1 file could not be read", of a folder whose files were never counted
+    (QA pass 36). It is said as a folder, and the files' counts add up."""
+    photo(1).save(tmp_path / "a.png")
+    shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")
+    (tmp_path / "locked").mkdir()
+    photo(2).save(tmp_path / "locked" / "c.png")
+    real = os.scandir
+
+    def scandir(path: str = ".") -> Any:  # mode 000 as an ordinary user sees it (root reads any folder)
+        if os.fspath(path) == str(tmp_path / "locked"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rc, out, err = cli(capsys, "-d", str(tmp_path))
+    assert (
+        rc == 3 and "2 files scanned (0 from the cache), 2 images hashed, 0 failed, 1 folder could not be listed" in out
+    )
+    assert err.strip().splitlines()[-1] == "imgdup: 1 folder could not be listed (listed above)"
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rc, out, err = cli(capsys, "-d", str(tmp_path))
+    assert "3 files scanned (0 from the cache), 2 images hashed, 1 failed, 1 folder could not be listed" in out
+    assert (
+        err.strip().splitlines()[-1] == "imgdup: 1 file could not be read, 1 folder could not be listed (listed above)"
+    )
 
 
 def test_counts_of_one_are_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

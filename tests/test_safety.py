@@ -624,7 +624,7 @@ def test_unreadable_folders_are_failures_and_the_run_exits_3(tmp_path: Path) -> 
     assert "cannot list folder" in failures["locked"] and "cannot stat" in failures["c.png"]
     assert [Path(s["path"]).name for s in doc["skipped"]] == ["gone.png"]  # a missing name is no failure
     assert [len(c["members"]) for c in doc["clusters"]] == [2]
-    assert proc.stderr.splitlines()[-1].startswith("imgdup: 3 files could not be read")
+    assert proc.stderr.splitlines()[-1].startswith("imgdup: 2 files could not be read, 1 folder could not be listed")
 
 
 def test_a_folder_the_user_cannot_reach_is_not_reported_as_missing(tmp_path: Path) -> None:

@@ -200,9 +200,12 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         elif result.reference or s.reference_clusters:
             said.append(f"{plural(s.reference_clusters, 'cluster')} only inside the reference")
         lines.append(", ".join(said))
+    unlisted = sum(f.folder for f in result.failures)  # counted apart: no file of theirs was counted
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
-        f"{s.failures} failed, {len(result.skipped)} skipped "
+        f"{s.failures - unlisted} failed, "
+        + (f"{plural(unlisted, 'folder')} could not be listed, " if unlisted else "")
+        + f"{len(result.skipped)} skipped "
         + (
             f"({SKIPPED_SHOWN} listed above)"
             if len(result.skipped) > SKIPPED_SHOWN
