@@ -54,6 +54,7 @@ from .fsafe import (  # MANIFEST_SCHEMA, QUARANTINE_SUFFIX: defined there, where
     lock_trees,
     move_in,
     move_out,
+    not_private,
     one_step,
     partials_in,
     put_back_staged,
@@ -215,13 +216,14 @@ def _room(code: int | None) -> str:
     return " (give --quarantine DIR, quarantine= in Python, on a disk with room for it)" if full else ""
 
 
-def _write_manifest(path: str, doc: dict[str, Any], *, replace: bool = False) -> None:
+def _write_manifest(path: str, doc: dict[str, Any], *, dir_fd: int, replace: bool = False) -> None:
     """Write atomically and durably (file and folder fsynced): the manifest must exist before
-    anything moves. A new file in the run's new folder: nothing is ever replaced, except, with
-    ``replace``, the run's own manifest (once the run is over: :func:`_settle_manifest`)."""
+    anything moves. A new file in the run's new folder (``dir_fd``, held open): nothing is ever
+    replaced, except, with ``replace``, the run's own manifest (once the run is over:
+    :func:`_settle_manifest`)."""
     text = to_json_text(doc)  # names that are not UTF-8 stay exact: imgdup.names
     mark = MANIFEST_SCHEMA.encode()
-    write_output(path, text.encode("utf-8"), lambda head: replace and mark in head)
+    write_output(path, text.encode("utf-8"), lambda head: replace and mark in head, dir_fd=dir_fd)
 
 
 def _root_of(path: str, roots: tuple[str, ...]) -> int:
@@ -266,9 +268,8 @@ def remove(
                 if ref is not None:
                     raise RemovalError(f"{name} lies in the reference folder {ref}; nothing was removed")
     chosen = quarantine is not None
-    if quarantine is None and result.reference:  # beside the first folder files are removed from
-        acted = tuple(r for r in result.roots if not any(inside(r, f) for f in result.reference))
-        quarantine = default_quarantine(acted or result.roots)
+    if quarantine is None:
+        quarantine = _default_for(result.roots, result.reference)
     with _locked(result.roots):
         back = _put_back_staged(result.roots)
         if back:  # not in the scan: their duplicates are not known (put_back_interrupted, before it)
@@ -399,13 +400,19 @@ def _locked(roots: tuple[str, ...]) -> Iterator[None]:
         ) from None
 
 
-def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
-    """The real quarantine folder for ``roots``, or :class:`RemovalError` if it is no folder, lies
-    inside (or holds) one of them, or cannot be written; the command asks before its scan (with
-    ``--permanent`` too: its manifest is written there), a removal again."""
-    base = _quarantine_base(roots, quarantine)
+def check_quarantine(
+    roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None, reference: tuple[str, ...] = ()
+) -> str:
+    """The real quarantine folder for ``roots`` (the default one beside the first of them that is
+    not in ``reference`` when ``quarantine`` is None), or :class:`RemovalError` if it is no folder,
+    lies inside (or holds) one of them, is not the user's alone (:func:`fsafe.not_private`) or
+    cannot be written; the command asks before its scan (with ``--permanent`` too: its manifest
+    is written there), a removal again."""
+    base = _quarantine_base(roots, _default_for(roots, reference) if quarantine is None else quarantine)
     if os.path.exists(base) and not os.path.isdir(base):
         raise RemovalError(f"the quarantine {base} exists and is not a folder; nothing was removed")
+    if os.path.isdir(base):
+        _check_private(base, os.stat(base))
     # Made later with makedirs: a file above it failed only then, after the whole scan.
     above = os.path.dirname(base)
     while not os.path.lexists(above) and os.path.dirname(above) != above:
@@ -422,6 +429,31 @@ def check_quarantine(roots: tuple[str, ...], quarantine: str | os.PathLike[str] 
             f"{' (a read-only file system)' if ro else ''}; nothing was removed"
         )
     return base
+
+
+def _default_for(roots: tuple[str, ...], reference: tuple[str, ...]) -> str:
+    """The default quarantine: beside the first folder files are removed from (not a reference one)."""
+    acted = tuple(r for r in roots if not any(inside(r, f) for f in reference))
+    return default_quarantine(acted or roots)
+
+
+def _check_private(base: str, st: os.stat_result) -> None:
+    """:class:`RemovalError` unless the existing quarantine ``base`` is the user's alone: another
+    user's, or one others may write to, let them swap the run folder and take the files."""
+    problem = not_private(st)
+    if problem is None:
+        return
+    q = shlex.quote(base)
+    fix = (
+        f"chmod go-w {q} (or chmod +t, to share it as /tmp is: no one else can then rename or delete your run "
+        "folders in it)"
+        if problem.startswith("is writable")
+        else "remove it if it is not meant to be one (its owner can)"
+    )
+    raise RemovalError(
+        f"the quarantine {base} {problem}: someone else could take, read or delete the files moved there; "
+        f"{fix}, or give --quarantine DIR (quarantine= in Python) a folder of your own; nothing was removed"
+    )
 
 
 def _quarantine_base(roots: tuple[str, ...], quarantine: str | os.PathLike[str] | None) -> str:
@@ -445,22 +477,57 @@ def _remove(
     before_cluster: Callable[[Cluster], None] | None,
 ) -> RemovalResult:
     base = check_quarantine(roots, quarantine)
+    run_dir, run_fd = _make_run_folder(roots, base)
+    try:
+        return _remove_into(roots, work, kept_files, base, run_dir, run_fd, permanent, before_cluster)
+    finally:
+        os.close(run_fd)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _make_run_folder(roots: tuple[str, ...], base: str) -> tuple[str, int]:
+    """Make the run's folder in the quarantine ``base`` (0700, as ``base`` if imgdup makes it: the
+    umask's 0755 let anyone list the runs): its path and a descriptor of it, held for the whole run.
+    Every file goes in through that descriptor: each move reopened the folder by its path, and a
+    folder swapped in at its name received them (QA pass 36)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
-        os.makedirs(base, exist_ok=True)
-        for n in itertools.count(1):
-            run_dir = os.path.join(base, f"{stamp}-{n}")
-            try:
-                os.mkdir(run_dir, 0o700)  # atomic: two removals never share a run folder; private
-                break
-            except FileExistsError:
-                continue
+        os.makedirs(base, 0o700, exist_ok=True)
+        base_fd = os.open(base, _DIR_FLAGS)
+        try:
+            _check_private(base, os.fstat(base_fd))  # the folder opened, whoever made it since the check
+            for n in itertools.count(1):
+                name = f"{stamp}-{n}"
+                try:
+                    os.mkdir(name, 0o700, dir_fd=base_fd)  # atomic: two removals never share a run folder; private
+                    break
+                except FileExistsError:
+                    continue
+            run_fd = os.open(name, _DIR_FLAGS, dir_fd=base_fd)
+        finally:
+            os.close(base_fd)
+        run_dir = os.path.join(base, name)
         _quarantine_base(roots, run_dir)  # the folder made is where it was meant to be
     except OSError as exc:
         raise RemovalError(
             f"cannot create the quarantine {base}: {exc.strerror or exc}; nothing was removed{_room(exc.errno)}"
         ) from exc
+    return run_dir, run_fd
 
+
+def _remove_into(
+    roots: tuple[str, ...],
+    work: list[Cluster],
+    kept_files: frozenset[tuple[int, int]],
+    base: str,
+    run_dir: str,
+    run_fd: int,
+    permanent: bool,
+    before_cluster: Callable[[Cluster], None] | None,
+) -> RemovalResult:
+    """:func:`_remove` once the run folder ``run_dir`` is made and open (``run_fd``)."""
     # Each cluster's own entries, by its place in ``work``, not by its id: a result merged from
     # two scans (both number their clusters from 0) gave one cluster the other's files too, and
     # the removal stopped in the middle with a KeyError.
@@ -498,10 +565,10 @@ def _remove(
             "roots": list(roots),
             "root_ids": [_folder_id(r) for r in roots],  # the same folders, whatever the host's name
         }
-        _write_manifest(manifest, {**head, "entries": entries})
+        _write_manifest(manifest, {**head, "entries": entries}, dir_fd=run_fd)
     except OutputError as exc:
         with contextlib.suppress(OSError):  # the run folder made for it, empty: each try left one
-            os.rmdir(run_dir)
+            _drop_empty(run_dir, run_fd)
         raise RemovalError(f"{exc}; nothing was removed{_room(exc.errno)}") from exc
 
     removed: list[Removed] = []
@@ -514,6 +581,7 @@ def _remove(
             kept_files,
             planned,
             run_dir,
+            run_fd,
             removed,
             skipped,
             before_cluster,
@@ -526,9 +594,9 @@ def _remove(
     dropped = False
     try:
         with one_step():
-            dropped = not interrupted and not removed and _drop_run_folder(run_dir, manifest)
+            dropped = not interrupted and not removed and _drop_run_folder(run_dir, run_fd)
             if not dropped:
-                _settle_manifest(manifest, head, entries, removed)
+                _settle_manifest(manifest, head, entries, removed, run_fd)
     except KeyboardInterrupt:
         interrupted = True
     if dropped:  # nothing moved: nothing to undo, no manifest
@@ -575,21 +643,40 @@ _SPLIT_NAMES = {
 }
 
 
-def _drop_run_folder(run_dir: str, manifest: str) -> bool:
+def _drop_run_folder(run_dir: str, run_fd: int) -> bool:
     """Remove a run's quarantine folder when nothing was moved into it (every cluster skipped:
     a plan applied twice), so that the quarantine holds no run with a manifest of nothing; only
     the manifest and empty folders are removed, bottom up. Whether the folder is gone."""
     try:
-        os.unlink(manifest)
-        for folder, _dirs, _files in sorted(os.walk(run_dir), key=lambda w: -len(w[0])):
-            os.rmdir(folder)  # fails (and stops) on anything that is not empty
+        os.unlink("manifest.json", dir_fd=run_fd)
+        _drop_empty(run_dir, run_fd)
     except OSError:
         return False
     return True
 
 
+def _drop_empty(run_dir: str, run_fd: int) -> None:
+    """Remove the run folder ``run_fd`` and the folders below it, all empty (OSError if not),
+    through its descriptor; its name only while it is still that folder."""
+
+    def below(fd: int) -> None:
+        for name in os.listdir(fd):
+            inner = os.open(name, _DIR_FLAGS, dir_fd=fd)  # not a folder (a file): fails, and stops
+            try:
+                below(inner)
+            finally:
+                os.close(inner)
+            os.rmdir(name, dir_fd=fd)
+
+    below(run_fd)
+    here, named = os.fstat(run_fd), os.stat(run_dir, follow_symlinks=False)
+    if (here.st_dev, here.st_ino) != (named.st_dev, named.st_ino):
+        raise OSError(errno.ESTALE, "not the run folder made", run_dir)
+    os.rmdir(run_dir)
+
+
 def _settle_manifest(
-    manifest: str, head: dict[str, Any], entries: list[dict[str, Any]], removed: list[Removed]
+    manifest: str, head: dict[str, Any], entries: list[dict[str, Any]], removed: list[Removed], run_fd: int
 ) -> None:
     """Once the run is over, the manifest lists what was moved (or deleted), nothing more.
 
@@ -601,7 +688,9 @@ def _settle_manifest(
     if len(acted) == len(entries):
         return
     with contextlib.suppress(OutputError):
-        _write_manifest(manifest, {**head, "entries": [e for e in entries if e["path"] in acted]}, replace=True)
+        _write_manifest(
+            manifest, {**head, "entries": [e for e in entries if e["path"] in acted]}, dir_fd=run_fd, replace=True
+        )
 
 
 def _act(
@@ -610,6 +699,7 @@ def _act(
     kept_files: frozenset[tuple[int, int]],
     planned: list[list[dict[str, Any]]],
     run_dir: str,
+    run_fd: int,
     removed: list[Removed],
     skipped: list[SkippedCluster],
     before_cluster: Callable[[Cluster], None] | None,
@@ -670,7 +760,7 @@ def _act(
                 break
             try:
                 with one_step():  # Ctrl-C stops between two files, never in the middle of one
-                    _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, copied)
+                    _move_one(path, root, entry, item["sha256"], item["quarantine"], run_dir, run_fd, copied)
                     size = item["bytes"] if path in first_names else 0
                     removed.append(
                         Removed(c.id, path, item["quarantine"], size, frees.get(path, False), path not in first_names)
@@ -759,18 +849,20 @@ def _move_one(
     digest: str,
     dst: str | None,
     run_dir: str,
+    run_fd: int,
     copied: dict[tuple[int, int], str],
 ) -> None:
-    """Move (``dst``) or delete (None) one checked file; the inode acted on is the one checked."""
+    """Move (``dst``) or delete (None) one checked file; the inode acted on is the one checked.
+    ``dst`` is reached from the run folder's descriptor ``run_fd``, never by its path."""
     expected = _identity(entry)
     with anchored(path, root) as (dir_fd, name):
         if dst is None:
             unlink_checked(dir_fd, name, expected, digest=digest)
             return
         with contextlib.ExitStack() as stack:
-            q_fd, q_name = stack.enter_context(anchored(dst, run_dir, create=True))
+            q_fd, q_name = stack.enter_context(anchored(dst, run_dir, create=True, at=run_fd))
             key = (entry.device, entry.inode)
-            link_from = stack.enter_context(anchored(copied[key], run_dir)) if key in copied else None
+            link_from = stack.enter_context(anchored(copied[key], run_dir, at=run_fd)) if key in copied else None
             if move_out(dir_fd, name, q_fd, q_name, expected, digest=digest, link_from=link_from):
                 copied.setdefault(key, dst)
 

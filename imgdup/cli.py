@@ -370,12 +370,16 @@ def _run_apply(args: argparse.Namespace) -> int:
 
     cache = None if args.no_cache else (args.cache or default_cache_path())
     plan: Any = args.apply
-    if args.quarantine:  # a usage error, as for a scan's --remove 1
+    # a usage error, as for a scan's --remove 1; the default quarantine too (another user's, made
+    # beforehand in a shared folder, was taken: QA pass 36) where the plan and its roots are there
+    # (apply says what is wrong with them; object-store roots are report-only)
+    if args.quarantine or os.path.isfile(args.apply):
         from .actions import check_quarantine
 
         plan = load_plan(args.apply)
         try:
-            check_quarantine(plan.roots, args.quarantine)
+            if args.quarantine or all(os.path.isdir(r) for r in plan.roots):
+                check_quarantine(plan.roots, args.quarantine, plan.reference)
         except RemovalError as exc:
             raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
     removal = apply(plan, quarantine=args.quarantine, permanent=args.permanent, jobs=args.jobs, cache=cache)
@@ -435,12 +439,14 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = ()) -> None:
     except OutputError as exc:
         raise UsageError(str(exc)) from None
     # --permanent too: its manifest goes there (QA pass 35); and in a dry run, which previews the
-    # real command: a quarantine that -r 1 refuses was accepted without a word (QA pass 36)
-    if args.quarantine:
+    # real command: a quarantine that -r 1 refuses was accepted without a word (QA pass 36). The
+    # default one with -r 1: another user's, made beforehand in a shared folder, was taken (QA pass 36).
+    if args.quarantine or (args.remove and roots()):
         from .actions import check_quarantine  # a removal run loads it anyway
 
+        reference = normalise_roots([d for d in args.reference if "://" not in d and os.path.isdir(d)])
         try:  # removal asks again; asked here it costs no scan, and it is a usage error
-            check_quarantine(roots(), args.quarantine)
+            check_quarantine(roots(), args.quarantine, reference)
         except RemovalError as exc:
             raise UsageError(str(exc).removesuffix("; nothing was removed")) from None
 

@@ -27,7 +27,7 @@ API (folder descriptors come from :func:`anchored`; every function raises ``OSEr
 ``ESTALE`` for "not the expected file", except the output functions, which raise
 :class:`~imgdup.errors.OutputError` naming the path):
 
-- ``anchored(path, root, create=False)``: context manager, ``(dir_fd, name)``;
+- ``anchored(path, root, create=False, at=None)``: context manager, ``(dir_fd, name)``;
 - ``Identity.of(stat)`` / ``Identity.differs(stat)``: what a checked file was;
 - ``unlink_checked(dir_fd, name, identity, digest=None)``: delete only the checked file;
 - ``move_out(dir_fd, name, dst_dir_fd, dst, identity, ...)``: into a private folder (quarantine);
@@ -39,7 +39,8 @@ API (folder descriptors come from :func:`anchored`; every function raises ``OSEr
 - ``put_back_staged(top)``: return the files a killed checked deletion left in its private folder;
 - ``one_step()``: hold Ctrl-C back for the length of one file's action;
 - ``lock_trees(roots)``: context manager, the nested-root lock;
-- ``check_output(path, is_ours)`` / ``write_output(path, data, is_ours)``: output files, where
+- ``not_private(stat)``: why a folder for the user's removed files is not theirs alone;
+- ``check_output(path, is_ours)`` / ``write_output(path, data, is_ours, dir_fd=None)``: output files, where
   ``is_ours(first_4_KiB) -> bool`` recognises an earlier output of the same kind.
 """
 
@@ -52,6 +53,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import pwd
 import re
 import secrets
 import signal
@@ -125,13 +127,15 @@ def _link_between(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> No
 
 
 @contextlib.contextmanager
-def anchored(path: str, root: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+def anchored(path: str, root: str, *, create: bool = False, at: int | None = None) -> Iterator[tuple[int, str]]:
     """A descriptor of ``path``'s folder reached from ``root`` without following any symbolic
-    link below ``root``, and the file's name in it. ``create`` makes missing folders (0o755)."""
+    link below ``root``, and the file's name in it. ``create`` makes missing folders (0o755).
+    ``at``: ``root`` already open (a run folder held since it was made), used instead of its
+    name, which someone else may have pointed at another folder since."""
     parts = os.path.relpath(path, root).split(os.sep)
     if parts[0] == os.pardir or parts == ["."]:
         raise OSError(errno.EXDEV, "outside its root", path)
-    fd = os.open(root, _DIR_FLAGS)
+    fd = os.open(root, _DIR_FLAGS) if at is None else os.dup(at)
     try:
         for part in parts[:-1]:
             if create:
@@ -686,6 +690,33 @@ def one_step() -> Iterator[None]:
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
 
+# --- private folders --------------------------------------------------------------------------
+
+
+def owner_name(uid: int) -> str:
+    """``alice (uid 1001)``, or ``uid 1001`` for a number with no account here."""
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def not_private(st: os.stat_result) -> str | None:
+    """Why a folder that is to hold the user's removed files is not theirs alone, or None.
+
+    It must belong to the user (or root, who can read everything anyway) and be writable by no
+    one else, unless sticky (as /tmp): no one else can then rename or delete the user's folders in
+    it. Another user's ``data.imgdup-quarantine`` (mode 777, made in a shared folder before the
+    user's run) let her swap the run folder for her own and receive, read and delete the files
+    moved there (QA pass 36); ssh refuses such a folder for a key for the same reason."""
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"belongs to {owner_name(st.st_uid)}"
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        who = "others" if st.st_mode & 0o002 else "its group"
+        return f"is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
 # --- locks ------------------------------------------------------------------------------------
 
 
@@ -793,17 +824,19 @@ def check_output(path: str, is_ours: Mark) -> None:
         os.close(dir_fd)
 
 
-def write_output(path: str, data: bytes, is_ours: Mark) -> None:
+def write_output(path: str, data: bytes, is_ours: Mark, *, dir_fd: int | None = None) -> None:
     """Write an output file: a new name, or an earlier imgdup output (``is_ours`` on its first
     4 KiB) replaced by one atomic rename; never through a symbolic link, never anything else.
 
     Written to a temporary name (``O_EXCL | O_NOFOLLOW``) and fsynced first, so a reader sees
     the old file or the whole new one. Errors name ``path``, never the temporary file.
+    ``dir_fd``: ``path``'s folder already open (a run folder held since it was made), used
+    instead of its name.
     """
     folder = os.path.dirname(os.path.abspath(path)) or os.sep
     name = os.path.basename(path)
     try:
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY) if dir_fd is None else os.dup(dir_fd)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: folder {folder}: {exc.strerror or exc}", errno=exc.errno) from None
     tmp = f"{_tmp_prefix(name)}{PARTIAL_MARK}{secrets.token_hex(4)}"

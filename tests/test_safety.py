@@ -11,10 +11,12 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -545,6 +547,90 @@ def test_quarantine_that_fills_up_mid_copy_keeps_every_original(two_clusters: Pa
     for rel, value in before.items():
         moved = str(two_clusters / rel) in {r.path for r in done.removed}
         assert moved or after[rel] == value
+
+
+@pytest.mark.parametrize(
+    ("case", "given"), [("another user's", False), ("mode 0777", False), ("mode 0775", True), ("mode 0777", True)]
+)
+def test_a_quarantine_of_another_user_or_writable_by_others_is_refused_before_the_scan(
+    two_clusters: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, given: bool
+) -> None:
+    """Another user of a shared (1777) folder made ``data.imgdup-quarantine`` (mode 777) before the
+    run; imgdup took it without a word, and she could swap the run folder made in it and receive,
+    read and delete every moved file (QA pass 36). A quarantine that exists must be the user's
+    (or root's) and writable by no one else (a sticky one, as /tmp, aside): refused before the
+    scan, the default one or --quarantine's, and again by remove()."""
+    q = tmp_path / ("q" if given else "data.imgdup-quarantine")
+    q.mkdir()
+    if case == "another user's":
+        if os.geteuid() != 0:
+            pytest.skip("making a folder of another user needs root")
+        os.chown(q, 65534, 65534)
+        q.chmod(0o755)
+        why = "belongs to uid 65534" if not _uid_named(65534) else f"belongs to {_uid_named(65534)} (uid 65534)"
+    else:
+        q.chmod(int(case.removeprefix("mode "), 8))
+        why = f"is writable by {'others' if case.endswith('7') else 'its group'} (mode {case.removeprefix('mode ')})"
+    before = regular_files(two_clusters)
+    args = ["-d", str(two_clusters), "-r", "1", "--no-cache", "--no-progress"]
+    assert main([*args, *(["--quarantine", str(q)] if given else [])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"the quarantine {q} {why}" in err and "nothing was removed" not in err
+    with pytest.raises(imgdup.RemovalError, match=re.escape(f"the quarantine {q} {why}")):
+        imgdup.remove(imgdup.find_duplicates([two_clusters], jobs=1), quarantine=q if given else None)
+    assert regular_files(two_clusters) == before and list(q.iterdir()) == []
+
+
+def _uid_named(uid: int) -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def test_the_quarantine_imgdup_makes_is_private_and_a_sticky_shared_one_is_taken(
+    two_clusters: Path, tmp_path: Path
+) -> None:
+    """The default quarantine was made with the umask's mode (0755: anyone could list the runs in
+    it); it is made 0700 now, as each run folder is. A folder shared as /tmp is (mode 1777) is
+    taken: no one else can rename or delete the user's run folder in it."""
+    done = imgdup.remove(imgdup.find_duplicates([two_clusters], jobs=1))
+    base = tmp_path / "data.imgdup-quarantine"
+    assert Path(done.manifest or "").parent.parent == base and len(done.removed) == 2
+    assert stat.S_IMODE(base.stat().st_mode) == 0o700
+    assert stat.S_IMODE(Path(done.manifest or "").parent.stat().st_mode) & 0o077 == 0
+    assert len(imgdup.undo(done.manifest).restored) == 2
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    done = imgdup.remove(imgdup.find_duplicates([two_clusters], jobs=1), quarantine=shared)
+    assert len(done.removed) == 2
+    assert stat.S_IMODE(Path(done.manifest or "").parent.stat().st_mode) & 0o077 == 0
+
+
+def test_the_moves_go_to_the_run_folder_made_even_when_its_name_is_swapped(two_clusters: Path, tmp_path: Path) -> None:
+    """Each move reopened the run folder by its path: another user who could rename it put a folder
+    of her own (with files/0-data) at its name and received every moved file, read and deleted them,
+    and the undo printed found no manifest (QA pass 36). The moves go through the descriptor of the
+    folder made, held for the whole run, so they follow it wherever it is renamed."""
+    before = regular_files(two_clusters)
+    q = tmp_path / "q"
+    planted: list[Path] = []
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if not planted:
+            (run,) = q.iterdir()
+            run.rename(q / "renamed")
+            (run / "files" / "0-data").mkdir(parents=True)
+            planted.append(run)
+
+    done = remove_with_hook(two_clusters, q, hook)
+    assert len(done.removed) == 2 and not done.skipped
+    assert [p for p in planted[0].rglob("*") if not p.is_dir()] == []
+    res = imgdup.undo(q / "renamed" / "manifest.json")
+    assert len(res.restored) == 2 and not res.problems and regular_files(two_clusters) == before
 
 
 def test_report_on_a_full_disk_fails_before_anything_moves(two_clusters: Path, tmp_path: Path) -> None:
