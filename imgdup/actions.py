@@ -355,8 +355,8 @@ def _put_back_staged(roots: tuple[str, ...]) -> tuple[str, ...]:
 def _say_put_back(path: str, problem: str | None) -> None:
     if problem is None:
         log.warning("put back %s (left aside by an interrupted --permanent removal)", path)
-    else:
-        log.warning("left at %s by an interrupted --permanent removal: %s; move it back yourself", path, problem)
+    else:  # the problem says what to do (fsafe.put_back_staged)
+        log.warning("left at %s by an interrupted --permanent removal: %s", path, problem)
 
 
 def _put_back_staged_of(entries: list[Any], roots: list[str]) -> list[str]:

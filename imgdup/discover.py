@@ -122,7 +122,7 @@ def looks_like_image(path: str) -> bool:
 
 _STAGE_REASON = (
     "left by an interrupted --permanent removal (its file was being deleted); not scanned. "
-    "The next run with --remove puts the file back first"
+    "The next run with --remove puts the file back first, or says why it cannot"
 )
 
 

@@ -308,7 +308,7 @@ def unlink_checked(dir_fd: int, name: str, expected: Identity, *, digest: str | 
         if problem is None:
             os.unlink(name, dir_fd=stage_fd)
             return
-        if not _put_back(stage_fd, name, dir_fd, name):
+        if _put_back(stage_fd, name, dir_fd, name) is not None:
             keep_stage = True
             problem += f"; it was left in {stage}"
         raise OSError(errno.ESTALE, problem, name)
@@ -334,7 +334,7 @@ def _unlink_checked_beside(
     if problem is None:
         os.unlink(staged, dir_fd=dir_fd)
         return
-    if not _put_back(dir_fd, staged, dir_fd, name):
+    if _put_back(dir_fd, staged, dir_fd, name) is not None:
         problem += f"; it was left as {staged}"
     raise OSError(errno.ESTALE, problem, name)
 
@@ -447,7 +447,7 @@ def move_out(
         # file that moved; that check just read it, so its bytes are mostly still in the page cache.
         problem = _verify(dst_dir_fd, dst, expected, digest)
         if problem is not None:
-            if not _put_back(dst_dir_fd, dst, dir_fd, name):
+            if _put_back(dst_dir_fd, dst, dir_fd, name) is not None:
                 problem += f"; it was left at {dst} in the quarantine"
             raise OSError(errno.ESTALE, problem, name)
         _fsync_dir(dst_dir_fd)
@@ -476,13 +476,16 @@ def move_out(
     return True
 
 
-def _put_back(src_dir_fd: int, src: str, dir_fd: int, name: str) -> bool:
-    """Return a file taken by mistake to its name, if that name is still free."""
+def _put_back(src_dir_fd: int, src: str, dir_fd: int, name: str) -> str | None:
+    """Return a file taken by mistake to its name, if that name is still free: None once it is
+    back, else why not, "taken" when the name is (any other error was reported as taken too)."""
     try:
         _place(src, src_dir_fd, name, dir_fd)
-    except OSError:
-        return False
-    return True
+    except FileExistsError:
+        return "taken"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def move_in(
@@ -644,23 +647,44 @@ def _put_back_staged_file(dir_fd: int, folder: str, staged: str, out: list[tuple
     name = staged_name(staged) or ""
     if not stat.S_ISREG(os.stat(staged, dir_fd=dir_fd, follow_symlinks=False).st_mode):
         return
-    if _put_back(dir_fd, staged, dir_fd, name):
-        out.append((os.path.join(folder, name), None))
-    else:
-        out.append((os.path.join(folder, staged), f"{name} is taken in {folder}"))
+    why = _put_back(dir_fd, staged, dir_fd, name)
+    out.append((os.path.join(folder, name if why is None else staged), _not_back(why, name, folder)))
+
+
+def _not_back(why: str | None, name: str, folder: str) -> str | None:
+    """What to tell of a file :func:`_put_back` could not return: the name was taken, or the
+    folder could not be changed (a read-only folder was reported as the name "is taken")."""
+    if why is None:
+        return None
+    if why == "taken":
+        return f"{name} is taken in {folder}; move it back yourself"
+    return f"cannot put it back in {folder} ({why}); move it back yourself"
 
 
 def _put_back_stage(parent_fd: int, folder: str, stage: str, out: list[tuple[str, str | None]]) -> None:
-    """Put back the files of the private folder ``stage``; appends to ``out`` as it goes."""
-    stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
+    """Put back the files of the private folder ``stage``; appends to ``out`` as it goes. One
+    that cannot be opened (another user's: a killed ``sudo imgdup --permanent``) is reported, not
+    passed over: each scan said that the next removal would put its file back, and none did."""
+    try:
+        stage_fd = os.open(stage, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        why = f"cannot open it ({exc.strerror}); put its files back yourself"
+        with contextlib.suppress(OSError):
+            uid = os.stat(stage, dir_fd=parent_fd, follow_symlinks=False).st_uid
+            if uid != os.geteuid():
+                why = (
+                    f"cannot open it ({exc.strerror}): it belongs to {owner_name(uid)}, whose removal was "
+                    "interrupted; only that user (or root) can put its files back (a run with --remove as them does)"
+                )
+        out.append((os.path.join(folder, stage), why))
+        return
     try:
         for name in sorted(os.listdir(stage_fd)):
             if not stat.S_ISREG(os.stat(name, dir_fd=stage_fd, follow_symlinks=False).st_mode):
                 continue
-            if _put_back(stage_fd, name, parent_fd, name):
-                out.append((os.path.join(folder, name), None))
-            else:
-                out.append((os.path.join(folder, stage, name), f"{name} is taken in {folder}"))
+            failed = _put_back(stage_fd, name, parent_fd, name)
+            path = os.path.join(folder, name) if failed is None else os.path.join(folder, stage, name)
+            out.append((path, _not_back(failed, name, folder)))
     finally:
         os.close(stage_fd)
     with contextlib.suppress(OSError):

@@ -231,6 +231,43 @@ def test_a_removal_says_which_files_it_put_back_without_having_scanned_them(
     assert imgdup.put_back_interrupted([root]) == ()
 
 
+def test_a_file_left_aside_that_cannot_be_put_back_is_reported_with_the_real_reason(tmp_path: Path) -> None:
+    """A file left in a private folder by an interrupted --permanent run, in a folder the user may
+    not change: the warning said its name "is taken" (it was free); the private folder of another
+    user (a killed sudo run) was passed over without a word, run after run, while each scan said
+    the next removal would put the file back (QA pass 36). Each now says why it stays."""
+    root = tmp_path / "data"
+    pair(root, 68, keep="a.png", copy="b.png")
+    stage = root / "sub" / ".imgdup-unlink-0123456789ab"
+    save_png(69, stage / "lost.png")
+    theirs = root / ".imgdup-unlink-00112233aabb"
+    if os.geteuid() == 0:  # another user's private folder, as a killed run of theirs leaves it
+        save_png(70, theirs / "photo.png")
+        theirs.chmod(0o700)
+        os.chown(theirs, 65534, 65534)
+    (root / "sub").chmod(0o555)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-m", "imgdup", "-d", str(root), "-r", "1", "--no-progress",
+                                        "--no-cache", "--quarantine", str(tmp_path / "q")]),
+            capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        (root / "sub").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert "is taken" not in proc.stderr
+    assert (
+        f"left at {stage / 'lost.png'} by an interrupted --permanent removal: cannot put it back in {root / 'sub'}"
+        " (Permission denied); move it back yourself"
+    ) in proc.stderr
+    if os.geteuid() == 0:
+        assert (
+            f"left at {theirs} by an interrupted --permanent removal: cannot open it (Permission denied): it belongs"
+            " to uid 65534, whose removal was interrupted; only that user (or root) can put its files back"
+        ) in proc.stderr.replace("nobody (uid 65534)", "uid 65534")
+    assert (stage / "lost.png").exists() and not (root / "b.png").exists()
+
+
 # --- 3. locks cover nested roots ----------------------------------------------------------------
 
 
