@@ -682,15 +682,25 @@ def _settle_manifest(
 
     It was written before anything moved, with every planned file (a crash must leave a record
     of whatever moved); the files of a cluster skipped since, never moved, made every undo
-    report them "missing from the quarantine". If this rewrite fails, the first one stands:
-    undo then reports those files as missing, as after a crash."""
+    report them "missing from the quarantine". If this rewrite fails (a quarantine disk the
+    moves filled), the first one stands, said in a warning (it was silent, QA pass 36): undo
+    then finds those files in place. It is not rewritten in place, which a crash would leave
+    half-written: the record of every file moved."""
     acted = {r.path for r in removed}
     if len(acted) == len(entries):
         return
-    with contextlib.suppress(OutputError):
+    try:
         _write_manifest(
             manifest, {**head, "entries": [e for e in entries if e["path"] in acted]}, dir_fd=run_fd, replace=True
         )
+    except OutputError as exc:
+        stale = sum(1 for e in entries if e["path"] not in acted)
+        log.warning(
+            "could not rewrite the manifest %s to list only what moved: %s; it still lists %d %s that did not"
+            " move (undo finds %s in place and says so)",
+            manifest, os.strerror(exc.errno) if exc.errno else exc, stale, "file" if stale == 1 else "files",
+            "it" if stale == 1 else "them",
+        )  # fmt: skip
 
 
 def _act(

@@ -633,6 +633,33 @@ def test_the_moves_go_to_the_run_folder_made_even_when_its_name_is_swapped(two_c
     assert len(res.restored) == 2 and not res.problems and regular_files(two_clusters) == before
 
 
+def test_a_manifest_that_cannot_be_rewritten_at_the_end_says_so(
+    two_clusters: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A quarantine disk filled by the moves: the closing rewrite of the manifest (to list what was
+    moved) failed without a word, and the manifest still listed a file that never moved (QA pass 36)."""
+    import imgdup.actions as actions
+
+    real = actions.write_output
+
+    def full_on_rewrite(path: str, data: bytes, is_ours: Callable[[bytes], bool], **kw: Any) -> None:
+        if os.path.exists(path):
+            raise imgdup.OutputError(f"cannot write {path}: No space left on device", errno=28)
+        real(path, data, is_ours, **kw)
+
+    monkeypatch.setattr(actions, "write_output", full_on_rewrite)
+
+    def hook(cluster: imgdup.Cluster) -> None:
+        if cluster.id == 1:
+            (two_clusters / "g2" / "copy.png").unlink()
+
+    with caplog.at_level("WARNING", logger="imgdup"):
+        done = remove_with_hook(two_clusters, tmp_path / "q", hook)
+    assert len(done.removed) == 1 and len(done.skipped) == 1
+    assert f"could not rewrite the manifest {done.manifest} to list only what moved" in caplog.text
+    assert "No space left on device; it still lists 1 file that did not move" in caplog.text
+
+
 def test_report_on_a_full_disk_fails_before_anything_moves(two_clusters: Path, tmp_path: Path) -> None:
     before = regular_files(two_clusters)
     with tiny_tmpfs(tmp_path / "small", "4k") as full:
