@@ -389,15 +389,22 @@ def _put_back_staged_of(entries: list[Any], roots: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def _locked(roots: tuple[str, ...]) -> Iterator[None]:
-    """Two removals whose roots are equal or nested never overlap (see :func:`fsafe.lock_trees`)."""
-    try:
-        with lock_trees(roots):
-            yield
-    except BlockingIOError as exc:
-        raise RemovalError(
-            f"another imgdup removal or undo is running on {exc.filename} (a scanned folder, or one above or "
-            "inside it); nothing was changed"
-        ) from None
+    """Two removals whose roots are equal or nested never overlap (see :func:`fsafe.lock_trees`).
+    Only taking the lock is its error; what the block raises goes through as it is."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_trees(roots))
+        except BlockingIOError as exc:
+            raise RemovalError(
+                f"another imgdup removal or undo is running on {exc.filename} (a scanned folder, or one above or "
+                "inside it); nothing was changed"
+            ) from None
+        except OSError as exc:  # a scanned folder one may enter but not open: Python's "[Errno 13] ..." (QA pass 36)
+            raise RemovalError(
+                f"cannot lock the scanned folder {exc.filename}: {exc.strerror or exc} (a removal or undo opens each "
+                "scanned folder to lock it, so that no other one runs there meanwhile); nothing was changed"
+            ) from None
+        yield
 
 
 def check_quarantine(

@@ -268,6 +268,27 @@ def test_a_file_left_aside_that_cannot_be_put_back_is_reported_with_the_real_rea
     assert (stage / "lost.png").exists() and not (root / "b.png").exists()
 
 
+def test_an_undo_on_a_folder_that_cannot_be_listed_says_what_needs_it(tmp_path: Path) -> None:
+    """A scanned folder one may enter but not list (mode 311): undo (and apply) ended with Python's
+    "[Errno 13] Permission denied: '...'" (QA pass 36); it now says that the lock on the scanned
+    folder needs to open it, and that nothing was changed."""
+    root = tmp_path / "data"
+    pair(root, 71)
+    done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
+    root.chmod(0o311)
+    try:
+        proc = subprocess.run(
+            _without_file_modes_bypass([sys.executable, "-m", "imgdup", "--undo", str(done.manifest)]),
+            capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        root.chmod(0o755)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"imgdup: error: cannot lock the scanned folder {root}: Permission denied (")
+    assert proc.stderr.endswith("; nothing was changed\n") and "Errno" not in proc.stderr
+    assert not (root / "copy.png").exists()
+
+
 # --- 3. locks cover nested roots ----------------------------------------------------------------
 
 
