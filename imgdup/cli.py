@@ -277,7 +277,8 @@ def _files_removed(removal: RemovalResult) -> str:
 
 def _print_removal(removal: RemovalResult) -> None:
     if removal.manifest is None:
-        print("nothing was moved: every cluster was skipped" if removal.skipped else "nothing to remove")
+        verb = "deleted" if removal.permanent else "moved"
+        print(f"nothing was {verb}: every cluster was skipped" if removal.skipped else "nothing to remove")
         for s in removal.skipped:  # every cluster skipped: say why, as below
             print(f"skipped cluster {s.cluster}: {display_path(s.reason)}")
         return

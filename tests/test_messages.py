@@ -484,16 +484,20 @@ def test_apply_names_each_skipped_cluster_once_and_ends_with_a_count(
     assert err.strip().splitlines()[-1] == "imgdup: 1 cluster skipped (listed above)"
 
 
+@pytest.mark.parametrize("permanent", [False, True])
 def test_apply_with_every_cluster_skipped_still_says_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], pixel_limit: object
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pixel_limit: object, permanent: bool
 ) -> None:
     """With nothing left to remove, apply printed "nothing to remove" and, on stderr, "1 cluster
-    skipped (listed above)" with nothing listed (QA pass 8)."""
+    skipped (listed above)" with nothing listed (QA pass 8); with --permanent it said "nothing was
+    moved" of files it would have deleted (QA pass 36)."""
     report = _scanned_pair(tmp_path, capsys, 6)
     # files that cannot be checked now (a pixel limit below them): apply skips before removing
-    assert main(["apply", str(report), "-j", "1", "--no-cache", "--max-pixels", "100"]) == 3
+    args = ["apply", str(report), "-j", "1", "--no-cache", "--max-pixels", "100"]
+    assert main([*args, *(["--permanent"] if permanent else [])]) == 3
     out, _err = capsys.readouterr()
-    assert "nothing was moved: every cluster was skipped" in out and "skipped cluster 0" in out
+    verb = "deleted" if permanent else "moved"
+    assert f"nothing was {verb}: every cluster was skipped" in out and "skipped cluster 0" in out
 
 
 def _closed_stdout_run(*args: str) -> subprocess.CompletedProcess[str]:
