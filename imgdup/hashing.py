@@ -172,7 +172,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 31  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 32  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -206,6 +206,7 @@ HASH_VERSION = 31  # 2: 2x enlargements detected by the quality check; 3: every 
 # 30: the pixel count of a multi-frame file's largest later frame (a cached record is held to --max-pixels by it)
 # 31: --regions on dhash, ahash and whash at --hash-size 32 hashes its finer hashes at 64 a side (each file had
 #     failed, and the failure was cached)
+# 32: an ICO's sizes are its frames (each one hashed and compared, not only the largest)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their
@@ -232,10 +233,22 @@ def _mpo_frames(img: Image.Image) -> int:
     return count if any(t not in _MPO_PREVIEWS for t in types) else 1
 
 
+def _icon_sizes(img: Image.Image) -> list[tuple[int, int]]:
+    """An ICO's picture sizes as its frames: the one it opens on (its largest) first, then the
+    others, largest first. Pillow shows an ICO by its largest entry and has no frames for the
+    rest; an icon's small sizes may be other pictures (a hand-drawn 16 px icon), and two icons
+    were removed as copies of a PNG of their 256 px picture, and those lost (QA pass 36). Entries
+    of one size in several colour depths are one picture (Pillow reads the size's first)."""
+    sizes: Iterable[tuple[int, int]] = img.info.get("sizes", ())
+    return [img.size, *sorted((s for s in sizes if s != img.size), key=lambda s: (-s[0] * s[1], s))]
+
+
 def _frame_count(img: Image.Image) -> int:
     """The pictures of an opened file that count as its frames (1 for a still image)."""
     if img.format in _MULTI_FRAME:
         return int(getattr(img, "n_frames", 1))
+    if img.format == "ICO":
+        return len(_icon_sizes(img))
     return _mpo_frames(img) if img.format == "MPO" else 1
 
 
@@ -1092,10 +1105,14 @@ def _frames_at(
         source.seek(0)
     with _decoding(), Image.open(source, formats=_formats_for(source)) as img:
         opened = img.tell()
+        icon = _icon_sizes(img) if img.format == "ICO" else None  # an ICO's sizes are its frames
         wanted = [k for k in range(frames) if k != opened][: MAX_FRAMES - 1] if indices is None else indices
         for index in wanted:
             try:
-                img.seek(index)
+                if icon is None:
+                    img.seek(index)
+                else:
+                    img.size = icon[index]  # type: ignore[misc]  # IcoImageFile's setter picks the entry
                 w, h = img.size
                 if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
                     raise _FrameOverLimit(index, w * h)

@@ -271,3 +271,34 @@ def test_an_animation_declaring_more_frames_than_it_holds_says_so(tmp_path: Path
     (failure,) = result.failures
     assert failure.path.endswith("a-anim.png")
     assert "frame 4 of the 1000 frames its header declares cannot be read" in failure.reason, failure.reason
+
+
+def _icon(path: Path, big: int, small: list[int]) -> None:
+    """An ICO whose 256 px entry is photo ``big`` and whose 16, 32, 48 px entries are the
+    photos ``small`` (hand-made small icons: other pictures, not reductions of the big one)."""
+    sizes = [16, 32, 48][: len(small)]
+    others = [photo(seed, (side, side)) for seed, side in zip(small, sizes)]
+    photo(big, (256, 256)).save(path, "ICO", sizes=[(s, s) for s in [*sizes, 256]], append_images=others)
+
+
+def test_an_icon_is_not_removed_as_a_copy_of_its_largest_size(tmp_path: Path) -> None:
+    """An ICO was read by its largest entry alone: two icons whose smaller sizes are other
+    pictures were removed as "smallest of the files with identical pixels" beside a PNG of their
+    256 px picture, and those pictures were lost (QA pass 36). Each size is a frame now."""
+    _icon(tmp_path / "a-app.ico", 80, [81, 82, 83])
+    _icon(tmp_path / "b-app-v2.ico", 80, [84, 85])
+    photo(80, (256, 256)).save(tmp_path / "c-app-256.png")
+    result = imgdup.find_duplicates([tmp_path], jobs=1)  # the default keep policy
+    frames = {Path(r.path).name: (r.frames, len(r.frame_hashes)) for r in result.records}
+    assert frames == {"a-app.ico": (4, 3), "b-app-v2.ico": (3, 2), "c-app-256.png": (1, 0)}
+    acts = actions(result)
+    assert "remove" not in acts.values(), acts
+
+
+def test_icons_whose_sizes_all_match_are_removed_and_a_differing_size_is_not(tmp_path: Path) -> None:
+    """Two icons of the same pictures are copies (the frame rule), one whose 16 px picture is
+    another is left for review: every size is compared, not only the largest."""
+    _icon(tmp_path / "a.ico", 86, [87, 88])
+    (tmp_path / "b.ico").write_bytes((tmp_path / "a.ico").read_bytes() + b"\0")  # other bytes, same pictures
+    _icon(tmp_path / "c.ico", 86, [89, 88])
+    assert actions(scan(tmp_path)) == {"a.ico": "keep", "b.ico": "remove", "c.ico": "review"}
