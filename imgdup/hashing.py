@@ -172,7 +172,7 @@ def _unidentified(path: str) -> tuple[str, bool]:
 _READ_WHOLE_LIMIT = 256 * 1024 * 1024
 
 # Bump when a change here alters hash values: it is part of every cache key.
-HASH_VERSION = 32  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
+HASH_VERSION = 33  # 2: 2x enlargements detected by the quality check; 3: every frame hashed;
 # 4: traits for the keep policy (colour, JPEG quality, integrity, thumbnail); 5: colour on every second chroma pixel;
 # 6: a caption's dense text lines no longer end its band (content-box hashes of captioned copies)
 # 7: a run of text lines as tall as a picture ends the band, and a flat content box is none (picture on a canvas);
@@ -207,6 +207,7 @@ HASH_VERSION = 32  # 2: 2x enlargements detected by the quality check; 3: every 
 # 31: --regions on dhash, ahash and whash at --hash-size 32 hashes its finer hashes at 64 a side (each file had
 #     failed, and the failure was cached)
 # 32: an ICO's sizes are its frames (each one hashed and compared, not only the largest)
+# 33: the lattice test tries q92 too, and for a q95-q100 file the lattices of twice its steps (a re-save of a q92 file)
 
 # Formats whose files may hold several pictures (animation frames, pages, an AVIF sequence, the
 # images of a HEIF collection), all of which are hashed. (AVIF and HEIF files were read by their

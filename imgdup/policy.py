@@ -239,7 +239,12 @@ def _pixels(n: int) -> str:
 
 
 def _quality_words(a: Assessment, r: ImageRecord) -> str:
-    """A copy's effective quality in words: "q75", or what a WebP of unknown quality ranks as."""
+    """A copy's effective quality in words: "q75", what a WebP of unknown quality ranks as, or for
+    a JPEG whose pixels sit on a coarser lattice both qualities (its header's alone read as if
+    the lattice's were its own: "q92 vs q90" of a q98 file, QA pass 36)."""
+    claimed = r.traits.jpeg_quality if r.traits is not None else None
+    if a.reencoded_from is not None and claimed and claimed != a.quality:
+        return f"a q{claimed} file whose pixels went through q{a.reencoded_from}"
     if a.reencoded_from is None and quality.unknown_quality(r) and r.traits is not None:
         kind = f"CMYK {r.traits.format}" if r.traits.mode == "CMYK" else r.traits.format
         return f"{kind} of unknown quality, ranked as q{a.quality}"

@@ -147,7 +147,13 @@ BLUR_TOP = 0.15
 # it they must sit (mean distance of quantised coefficients from an integer; uniform: 0.25).
 # Measured on 15 benchmark sources (dogs-1000 originals are IJG q75): originals 0.03-0.09 from
 # the q75 lattice, their q90/q92 re-encodes 0.09-0.19, WebP / blurred / brightened copies 0.20-0.28.
-LATTICE_QUALITIES = tuple(range(10, 100, 5))
+# q92 too: phone cameras save at it, and a q95-q100 re-save of such a file sits 0.11-0.17 from
+# its lattice (6 dogs-1000 photos) but 0.18-0.22 from q90's, and was kept over the camera file
+# (QA pass 36); originals at q95-q100 sit 0.25-0.26 from it.
+LATTICE_QUALITIES = tuple(sorted({*range(10, 100, 5), 92}))
+# Lattices tried only for files whose own steps are 1 (q95 and finer): a q93 or q94 original
+# sits 0.21 from the q92 lattice, too near LATTICE_FIT to tell.
+_FINE_ONLY = (92,)
 LATTICE_FIT = 0.18
 # JPEG blocks sampled for the lattice test (every k-th block of the crop): enough to be sure.
 _FIT_BLOCKS = 256
@@ -270,9 +276,15 @@ def _harmonic(coarse: int, own: int) -> bool:
     """True when a coarser lattice says nothing about a file's history: steps under 1.5x its own
     (a q92 file sits near the q90 lattice whatever it went through), or about twice its own
     (every other point of the own lattice lies on it: a q75 file half fits the q50 lattice,
-    0.16-0.28 measured)."""
+    0.16-0.28 measured), unless the own steps are 1; and a :data:`_FINE_ONLY` lattice for a file
+    whose steps are not 1."""
     ratio = float(np.median(ijg_table(coarse).ravel()[_LOW] / ijg_table(own).ravel()[_LOW]))
-    return ratio < 1.5 or abs(ratio - 2) < 0.25
+    if np.median(ijg_table(own).ravel()[_LOW]) <= 1:
+        # Steps of 1 (q95 and finer): a decode's rounding blurs that lattice, so no coarser one
+        # half-fits it (q95-q100 originals sit 0.25-0.26 from the q90 and q92 lattices, twice
+        # their steps), while a re-save of a q92 file sits 0.11-0.17 from q92's (QA pass 36).
+        return ratio < 1.5
+    return ratio < 1.5 or abs(ratio - 2) < 0.25 or coarse in _FINE_ONLY
 
 
 def lowest_fit(y: np.ndarray, below: int | None, offsets: Sequence[tuple[int, int]] = ((0, 0),)) -> int | None:

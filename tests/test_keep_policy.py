@@ -1309,3 +1309,30 @@ def test_a_file_whose_full_decode_fails_in_the_measuring_never_wins(tmp_path: Pa
     assert crashed.keep.path == broken.keep.path
     slow = decide("decoding took longer than 60 s; file skipped", True)
     assert slow.keep.path.endswith("a_big.png")
+
+
+@pytest.mark.parametrize("resave", [95, 98, 100])
+def test_a_camera_file_wins_over_its_upright_resave_at_a_finer_quality(tmp_path: Path, resave: int) -> None:
+    """A q92 camera file (EXIF-rotated) and the copy an editor saves upright at q95-q100: the
+    lattice test tried the standard q90 lattice but not q92's, and for a q95 file not even q90
+    (half its steps), so the re-save's claimed quality won and the camera file was removed as
+    "highest JPEG quality (q95 vs q92)" (QA pass 36)."""
+    img = detailed(30, (400, 304))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: a viewer turns the stored pixels back upright
+    img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "z_IMG_0030.jpg", quality=92, exif=exif.tobytes())
+    ImageOps.exif_transpose(Image.open(tmp_path / "z_IMG_0030.jpg")).save(tmp_path / "a_upright.jpg", quality=resave)
+    name, reason = keeper(tmp_path)
+    assert name == "z_IMG_0030.jpg", reason
+    assert reason == "not a re-encode (another copy went through q92)", reason
+
+
+def test_a_resave_that_went_through_a_coarser_quality_is_named_by_both(tmp_path: Path) -> None:
+    """The camera file beat a q98 copy of a q85 re-send as "highest JPEG quality (q92 vs q85)":
+    the copy's header says q98; q85 is the lattice its pixels sit on (QA pass 36)."""
+    detailed(31).save(tmp_path / "z_IMG_0031.jpg", quality=92)
+    decoded(tmp_path / "z_IMG_0031.jpg").save(tmp_path / "sent.jpg", quality=85)
+    decoded(tmp_path / "sent.jpg").save(tmp_path / "a_copy.jpg", quality=98)
+    (tmp_path / "sent.jpg").unlink()
+    reason = "highest JPEG quality (q92 vs a q98 file whose pixels went through q85)"
+    assert keeper(tmp_path) == ("z_IMG_0031.jpg", reason)
