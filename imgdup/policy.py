@@ -114,6 +114,41 @@ def _turned(r: ImageRecord) -> bool:
     return r.traits is not None and r.traits.orientation != 1
 
 
+# numpy's version of each EXIF orientation's turn (ImageOps.exif_transpose), on a 16x16 thumbnail
+_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.T,
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].T,
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+_TURNED_THUMB = 2.0  # mean grey levels
+
+
+def _untagged_copy(best: ImageRecord, other: ImageRecord) -> bool:
+    """Whether ``other`` looks like ``best`` stripped of its EXIF orientation: untagged, of
+    ``best``'s size as stored, format and JPEG quality, and its thumbnail is ``best``'s own turned
+    back (within :data:`_TURNED_THUMB`). Only for words: such a copy is a twin when both were
+    measured (same pixel digest), but beside a third copy it may not be (its sideways thumbnail
+    passes for an edit), and it was explained as "no overlay or edit" (QA pass 36)."""
+    a, b = best.traits, other.traits
+    if a is None or b is None or a.orientation not in _TURNS or b.orientation != 1:
+        return False
+    stored = (best.height, best.width) if a.orientation >= 5 else (best.width, best.height)
+    if (other.width, other.height) != stored or (a.format, a.jpeg_quality) != (b.format, b.jpeg_quality):
+        return False
+    if len(a.thumb) != 256 or len(b.thumb) != 256:
+        return False
+    turned = _TURNS[a.orientation](np.frombuffer(b.thumb, dtype=np.uint8).reshape(16, 16)).astype(np.int16)
+    # Not equal: the reduced decode's box thumbnail of the turned picture differs a little from
+    # the stored one's turned (mean 0.7 grey levels, dogs-1000 #126); a q70 copy differs ~0.2.
+    return float(np.abs(turned - np.frombuffer(a.thumb, dtype=np.uint8).reshape(16, 16)).mean()) <= _TURNED_THUMB
+
+
 def _twin_rank(r: ImageRecord) -> tuple[bool, bool, int, str]:
     """Among files with identical pixels (transparency alike: :func:`_twin_key`): one that embeds
     a colour profile first (a copy stripped of it, smaller by the profile, was kept, and shows
@@ -309,6 +344,8 @@ def _why(
     for name, rule in zip(keep, rules):
         if rule.key(best) != rule.key(other):
             if name == "quality":
+                if _untagged_copy(best, other):
+                    return "EXIF orientation (another copy holds its picture without the tag that says how to turn it)"
                 others = [assessed[r.path] for r in candidates if r is not best]
                 same_size = [assessed[r.path] for r in candidates if r is not best and r.pixels == best.pixels]
                 return _quality_reason((assessed[best.path], best), (assessed[other.path], other), others, same_size)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter, features
+from PIL import Image, ImageFilter, ImageOps, features
 
 import imgdup
 from imgdup import hashing, quality
@@ -572,3 +572,19 @@ def test_a_larger_copy_is_told_an_enlargement_beside_a_blurred_copy_of_its_sourc
     )
     name, reason = keeper(tmp_path)
     assert name == "z_original.jpg", reason
+
+
+def test_a_stripped_twin_beside_a_third_copy_is_explained_by_its_tag(dogs: Path, tmp_path: Path) -> None:
+    """With a q70 copy beside them, the tagged file's reason against its stripped twin (not
+    measured: its sideways thumbnail passed for an edit) read "no overlay or edit (another copy
+    differs where the others agree)", which neither copy is (QA pass 36). It names the tag."""
+    stripped = (dogs / "00000007.jpg").read_bytes()
+    (tmp_path / "a_stripped.jpg").write_bytes(stripped)
+    (tmp_path / "z_tagged.jpg").write_bytes(_with_orientation(stripped, 6))
+    with Image.open(tmp_path / "z_tagged.jpg") as im:
+        ImageOps.exif_transpose(im).save(tmp_path / "m_other.jpg", quality=70)
+    (cluster,) = imgdup.find_duplicates([tmp_path], threshold=8, jobs=1, rotations=True).clusters
+    assert Path(cluster.keep.path).name == "z_tagged.jpg"
+    assert "overlay or edit" not in cluster.keep_reason, cluster.keep_reason
+    reason = cluster.keep_reason
+    assert "EXIF orientation (another copy holds its picture without the tag" in reason, reason
