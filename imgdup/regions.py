@@ -51,8 +51,8 @@ from .models import ImageRecord, Match
 
 Box = tuple[float, float, float, float]
 """(left, top, right, bottom) as fractions of the width and height."""
-LinkItem = tuple[int, Sequence[int], Sequence[int], bool]
-"""(plain hash, regions, rotation variants, framed): see :func:`link_item`."""
+LinkItem = tuple[int, Sequence[int], Sequence[int], bool, bytes]
+"""(plain hash, regions, rotation variants, framed, thumbnail): see :func:`link_item`."""
 
 # Sub-regions whose hashes are compared with other images' canonical hashes. Centre crops of
 # 10-20% (and small rotations cropped to their inner rectangle, which are centre crops of
@@ -637,9 +637,220 @@ def is_framed(r: ImageRecord) -> bool:
 
 
 def link_item(r: ImageRecord) -> LinkItem:
-    """What the link rule compares of an image: plain hash, regions, rotation variants, and
-    whether its picture is a small part of a frame (:func:`is_framed`)."""
-    return r.hash, r.regions, r.variants, is_framed(r)
+    """What the link rule compares of an image: plain hash, regions, rotation variants,
+    whether its picture is a small part of a frame (:func:`is_framed`), and its 16 x 16 grey
+    thumbnail (``b""`` when it has none; see :func:`shared_backdrop`)."""
+    return r.hash, r.regions, r.variants, is_framed(r), r.traits.thumb if r.traits is not None else b""
+
+
+# Different pictures on one backdrop that the content box cannot peel (a studio sweep's
+# gradient, an application window with text down its side) are mostly backdrop: their hashes,
+# the finer ones included, are the backdrop's (different dogs-1000 photos at 15-30% of such
+# backdrops came 0-8 bits apart, finer hashes 20-68 of 256: a copy's range). Their 16 x 16
+# thumbnails show it: after a linear fit of one on the other (b ~ alpha a + beta over the cells
+# within BACKDROP_LEVELS of the median offset) the cells that differ form a block off every edge,
+# and the ring of cells around the block is backdrop in both (a quadratic surface fits it within
+# BACKDROP_SMOOTH levels RMS once up to a quarter of it, a picture's edge, is left out). Such a
+# pair is two pictures on a shared backdrop when, in the block, each image departs from its
+# backdrop (BACKDROP_DEPARTS levels: a copy with a mark on a plain area has the backdrop there),
+# the fit's slope is 1 within BACKDROP_SCALE (one backdrop, not scaled: a 5-20% crop of a picture
+# on a gradient scales the gradient, a slope of 0.79-0.96; different pictures 0.992-1.008),
+# at least BACKDROP_DENSE of its cells differ, one by BACKDROP_APART levels or more, and the two
+# differ by at least BACKDROP_RATIO of what they depart (RMS over the block). Measured on the
+# negatives benchmark (seed 0: 435 linked pairs of different photos on a gradient or in a viewer
+# window) and on every link of the accuracy benchmark (seed 0: 140,101 pairs of copies; 559 of
+# them have such a block on a smooth ring, the resampling noise at a subject's edges over a plain
+# background): the three bounds together part 416 of the 435 and none of the copies, whose block
+# is sparse (median 16% of its cells differ, the pictures' 86%), faint (a median 12 levels at
+# most, the pictures' 55) and small beside the picture (a median 0.06 of its departure, the
+# pictures' 0.35). Two kinds of copy pass those bounds, and are let through: a mark (a sticker,
+# a logo) of one or two cells, so the block must span BACKDROP_SPAN cells each way (a picture at
+# 15% of a window's width spans 3); and a crop or shift of a picture on a backdrop that does not
+# scale with it (a vertical sweep), which moves the picture's outline by under a cell, so that
+# most of a large picture's cells differ: some small crop, shift or scaling of one thumbnail
+# (:func:`_warps`) then correlates with the other over the block by BACKDROP_MOVED or more
+# (copies on a sweep at 20-80% of its side 0.90-0.99), BACKDROP_MOVED_SMALL for a block under
+# BACKDROP_SMALL cells, where few cells leave different pictures as alike (different photos at
+# 15-30%: median 0.72-0.86, 5% of them 0.95 or more).
+BACKDROP_LEVELS = 4
+BACKDROP_SMOOTH = 4.0
+BACKDROP_DEPARTS = 16
+BACKDROP_DENSE = 0.5
+BACKDROP_APART = 28
+BACKDROP_RATIO = 0.15
+BACKDROP_SCALE = 0.02
+_THUMB_SIDE = 16
+_CELL_Y, _CELL_X = np.divmod(np.arange(_THUMB_SIDE * _THUMB_SIDE), _THUMB_SIDE)
+_SURFACE = np.stack(
+    [np.ones(_THUMB_SIDE**2), _CELL_X / 15, _CELL_Y / 15, (_CELL_X / 15) ** 2, (_CELL_Y / 15) ** 2,
+     _CELL_X * _CELL_Y / 225],
+    axis=1,
+)  # fmt: skip
+"""A quadratic surface over the thumbnail's cells: constant, x, y, x², y², xy."""
+_EDGE = np.flatnonzero((_CELL_X % 15 == 0) | (_CELL_Y % 15 == 0))  # the thumbnail's outer cells
+BACKDROP_SPAN = 3
+BACKDROP_MOVED = 0.9
+BACKDROP_MOVED_SMALL = 0.95
+BACKDROP_SMALL = 30
+_WARP_SCALES = (0.85, 0.9, 0.95, 1.0, 1 / 0.95, 1 / 0.9, 1 / 0.85)
+_WARP_SHIFT = 1.0
+
+
+def _warps() -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear resampling of the thumbnail under small crops, shifts and scalings (a crop of up
+    to 15%, or the picture moved by up to a cell): (w, 256, 4) cells to read and their weights."""
+    centre, last = (_THUMB_SIDE - 1) / 2, _THUMB_SIDE - 1
+    cells, weights = [], []
+    shifts = np.arange(-_WARP_SHIFT, _WARP_SHIFT + 0.01, 0.5)
+    for scale in _WARP_SCALES:
+        for dy in shifts:
+            for dx in shifts:
+                x = np.clip(centre + scale * (_CELL_X - centre) + dx, 0, last)
+                y = np.clip(centre + scale * (_CELL_Y - centre) + dy, 0, last)
+                x0, y0 = np.minimum(np.floor(x), last - 1).astype(int), np.minimum(np.floor(y), last - 1).astype(int)
+                fx, fy = x - x0, y - y0
+                at = y0 * _THUMB_SIDE + x0
+                cells.append(np.stack([at, at + 1, at + _THUMB_SIDE, at + _THUMB_SIDE + 1], axis=1))
+                weights.append(np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1))
+    return np.array(cells), np.array(weights)
+
+
+_WARP_CELLS, _WARP_WEIGHTS = _warps()
+
+
+def _moved(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(n, 256) grey levels and block masks -> whether ``b`` is ``a`` cropped, shifted or scaled:
+    some warp of :func:`_warps` correlates them by BACKDROP_MOVED or more over the block."""
+    cells = np.maximum(inside.sum(axis=1, keepdims=True), 1)
+    bc = np.where(inside, b - (b * inside).sum(axis=1, keepdims=True) / cells, 0)
+    best = np.full(len(a), -1.0)
+    for at, w in zip(_WARP_CELLS, _WARP_WEIGHTS):
+        aw = (a[:, at] * w).sum(axis=2)
+        ac = np.where(inside, aw - (aw * inside).sum(axis=1, keepdims=True) / cells, 0)
+        c = (ac * bc).sum(axis=1) / np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1) + 1e-9)
+        best = np.maximum(best, c)
+    return best >= np.where(inside.sum(axis=1) < BACKDROP_SMALL, BACKDROP_MOVED_SMALL, BACKDROP_MOVED)
+
+
+def _backdrop_fit(grey: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 256) grey levels and (n, 256) ring masks -> (the quadratic surface fitted to each
+    ring, whether it fits: RMS within BACKDROP_SMOOTH once the worst cells, at most a quarter of
+    the ring, are left out one at a time)."""
+    keep = ring.copy()
+    most = np.floor(0.25 * ring.sum(axis=1))
+    left_out = np.zeros(len(grey))
+    active = np.ones(len(grey), dtype=bool)
+    model = np.zeros_like(grey)
+    fits = np.zeros(len(grey), dtype=bool)
+    while active.any():
+        rows = np.flatnonzero(active)
+        w, g = keep[rows].astype(np.float64), grey[rows]
+        normal = np.einsum("nk,ki,kj->nij", w, _SURFACE, _SURFACE)
+        coef = np.einsum("nij,nj->ni", np.linalg.pinv(normal), np.einsum("nk,ki,nk->ni", w, _SURFACE, g))
+        model[rows] = coef @ _SURFACE.T
+        res = np.abs(g - model[rows]) * w
+        good = np.sqrt((res * res).sum(axis=1) / w.sum(axis=1)) <= BACKDROP_SMOOTH
+        fits[rows] = good
+        more = ~good & (left_out[rows] < most[rows])
+        keep[rows[more], res[more].argmax(axis=1)] = False
+        left_out[rows[more]] += 1
+        active[rows[~more]] = False
+    return model, fits
+
+
+def _cells_within(top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(n,) bounds, inclusive -> (n, 256) masks of the thumbnail cells inside each box."""
+    y, x = _CELL_Y, _CELL_X
+    return (top[:, None] <= y) & (y <= bottom[:, None]) & (left[:, None] <= x) & (x <= right[:, None])
+
+
+def shared_backdrop(thumb_a: np.ndarray, thumb_b: np.ndarray) -> np.ndarray:
+    """Whether two images are different pictures on one backdrop (see :data:`BACKDROP_LEVELS`),
+    from their thumbnails as (n, 256) uint8 rows (elementwise: the same answer for one pair as
+    for many, and in either order: the fit of one on the other is not symmetric, so both must
+    say so)."""
+    # The edge cells are backdrop in both: b - a there is (alpha - 1) a + beta within
+    # BACKDROP_LEVELS, so it spans at most this much. Most pairs of copies fail this cheap test
+    # (the accuracy benchmark's, seed 0: 466 of the 81,096 asked pass it).
+    edge = np.ptp(thumb_b[:, _EDGE].astype(np.int16) - thumb_a[:, _EDGE], axis=1)
+    rows = np.flatnonzero(edge <= 2 * BACKDROP_LEVELS + BACKDROP_SCALE * 255)
+    out = np.zeros(len(thumb_a), dtype=bool)
+    if len(rows):
+        a, b = thumb_a[rows], thumb_b[rows]
+        both = _one_way(np.concatenate([a, b]), np.concatenate([b, a]))
+        out[rows] = both[: len(rows)] & both[len(rows) :]
+    return out
+
+
+def _one_way(thumb_a: np.ndarray, thumb_b: np.ndarray) -> np.ndarray:
+    """:func:`shared_backdrop` with ``thumb_b`` fitted on ``thumb_a``."""
+    a, b = thumb_a.astype(np.float64), thumb_b.astype(np.float64)
+    n = len(a)
+    out = np.zeros(n, dtype=bool)
+    offset = np.median(b - a, axis=1, keepdims=True)
+    agree = np.abs(b - a - offset) <= BACKDROP_LEVELS
+    w = agree.astype(np.float64)
+    count = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+    ma, mb = (w * a).sum(axis=1, keepdims=True) / count, (w * b).sum(axis=1, keepdims=True) / count
+    var = (w * (a - ma) ** 2).sum(axis=1, keepdims=True)
+    alpha = np.where(var > 0, (w * (a - ma) * (b - mb)).sum(axis=1, keepdims=True) / np.maximum(var, 1e-9), 1.0)
+    beta = np.where(var > 0, mb - alpha * ma, offset)
+    r = b - (alpha * a + beta)
+    differ = np.abs(r) > BACKDROP_LEVELS
+    grid = differ.reshape(n, _THUMB_SIDE, _THUMB_SIDE)
+    in_row, in_col = np.asarray(grid.any(axis=2)), np.asarray(grid.any(axis=1))
+    last = _THUMB_SIDE - 1  # the block's bounds: first and last row and column with a cell that differs
+    top, bottom = in_row.argmax(axis=1), last - in_row[:, ::-1].argmax(axis=1)
+    left, right = in_col.argmax(axis=1), last - in_col[:, ::-1].argmax(axis=1)
+    box = _cells_within(top, bottom, left, right)
+    dense = differ.sum(axis=1) >= BACKDROP_DENSE * box.sum(axis=1)
+    asked = np.flatnonzero(
+        (agree.sum(axis=1) >= _THUMB_SIDE**2 // 4)
+        & (np.abs(alpha[:, 0] - 1) <= BACKDROP_SCALE)
+        & (np.abs(r).max(axis=1) >= BACKDROP_APART)
+        & (top > 0) & (left > 0) & (bottom < last) & (right < last)
+        & (bottom - top >= BACKDROP_SPAN - 1) & (right - left >= BACKDROP_SPAN - 1)
+        & dense
+    )  # fmt: skip
+    if not len(asked):
+        return out
+    t, bo, le, ri = top[asked], bottom[asked], left[asked], right[asked]
+    near = _cells_within(t - 1, bo + 1, le - 1, ri + 1)
+    ring = near & ~box[asked]
+    model_a, fits_a = _backdrop_fit(a[asked], ring)
+    model_b, fits_b = _backdrop_fit(b[asked], ring)
+    off_a, off_b = np.abs(a[asked] - model_a), np.abs(b[asked] - model_b)
+    d, inside = differ[asked], box[asked]
+    departs = (np.where(d, off_a, 0).max(axis=1) >= BACKDROP_DEPARTS) & (
+        np.where(d, off_b, 0).max(axis=1) >= BACKDROP_DEPARTS
+    )
+    cells = inside.sum(axis=1)
+
+    def rms(x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.where(inside, x * x, 0).sum(axis=1) / cells)
+
+    apart = rms(r[asked]) >= BACKDROP_RATIO * np.minimum(rms(off_a), rms(off_b))
+    out[asked] = fits_a & fits_b & departs & apart
+    kept = asked[out[asked]]  # a few pairs at most outside sets like the negatives benchmark's
+    if len(kept):
+        out[kept] = ~_moved(a[kept], b[kept], box[kept])
+    return out
+
+
+def _thumb_rows(thumbs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnails -> (n, 256) uint8 rows (zeros where none) and whether each has one."""
+    size = _THUMB_SIDE * _THUMB_SIDE
+    has = np.array([len(t) == size for t in thumbs], dtype=bool)
+    rows = np.zeros((len(thumbs), size), dtype=np.uint8)
+    if has.any():
+        rows[has] = np.frombuffer(b"".join(t for t in thumbs if len(t) == size), dtype=np.uint8).reshape(-1, size)
+    return rows, has
+
+
+def backdrop_veto(a_thumb: bytes, b_thumb: bytes) -> bool:
+    """:func:`shared_backdrop` of two thumbnails; False when either has none."""
+    rows, has = _thumb_rows((a_thumb, b_thumb))
+    return bool(has.all() and shared_backdrop(rows[:1], rows[1:])[0])
 
 
 def _pairs() -> tuple[tuple[int, int], ...]:
@@ -671,6 +882,8 @@ def region_distance(
     bits: int,
     a_framed: bool = False,
     b_framed: bool = False,
+    a_thumb: bytes = b"",
+    b_thumb: bytes = b"",
 ) -> int:
     """Bits between two images under the region rule (see the module docstring).
 
@@ -681,8 +894,9 @@ def region_distance(
     apart (nothing in common). Two framed images (``a_framed``, ``b_framed``: see
     :data:`FRAMED_SHARE`) whose content boxes' finer hashes disagree are ``bits`` apart whatever
     else agrees, and so is a framed image whose content box agrees with no box of the other
-    (:func:`frames_veto`). With no regions
-    (``()``), the plain distance.
+    (:func:`frames_veto`); so are two different pictures on one backdrop, which their
+    thumbnails (``a_thumb``, ``b_thumb``: 16 x 16 grey levels) show (:func:`shared_backdrop`).
+    With no regions (``()``), the plain distance.
     ``regions`` is the layout of :func:`split` and :func:`colour_layout`.
     """
     plain = (a_plain ^ b_plain).bit_count()
@@ -698,11 +912,19 @@ def region_distance(
 
     if frames_veto(a_regions, b_regions, a_framed, b_framed, bits=bits):
         return bits  # what a frame holds matches nothing of the other image: only the frames matched
-    if plain == 0 and colours_agree(0, 0):
+    # Only the backdrop matched, the pictures on it differ: the whole images' comparisons do
+    # not count, and a sub-region's only where its finer hashes are one picture's (a crop of a
+    # picture on a backdrop, whose thumbnail is not aligned with the original's: 0 of 256 bits
+    # at 10-20%; different pictures, 16 or more, 50 for all but 2% of them).
+    same = SAME_PICTURE_SHARE * 4 * bits
+    backdrop = (af[0] ^ bf[0]).bit_count() > same and backdrop_veto(a_thumb, b_thumb)
+    if plain == 0 and colours_agree(0, 0) and not backdrop:
         return plain
     a, b = (a_plain, *ac), (b_plain, *bc)
-    best = occluded_distance(a_regions, b_regions, bits=bits)  # bits: no confirmed comparison
+    best = bits if backdrop else occluded_distance(a_regions, b_regions, bits=bits)  # bits: none confirmed
     for i, j in PAIRS:
+        if backdrop and (max(i, j) < 2 or (af[i] ^ bf[j]).bit_count() > same):
+            continue
         d = (a[i] ^ b[j]).bit_count()
         if d < best and (af[i] ^ bf[j]).bit_count() <= fine_max and colours_agree(i, j):
             best = d
@@ -865,7 +1087,10 @@ def link_distance(a: Sequence[Any], b: Sequence[Any], *, bits: int) -> int:
     turned finer hashes must agree, and :func:`frames_veto` holds in every orientation, as in
     the region rule)."""
     a_framed, b_framed = len(a) > 3 and bool(a[3]), len(b) > 3 and bool(b[3])
-    d = region_distance(a[0], a[1], b[0], b[1], bits=bits, a_framed=a_framed, b_framed=b_framed)
+    a_thumb, b_thumb = a[4] if len(a) > 4 else b"", b[4] if len(b) > 4 else b""
+    d = region_distance(
+        a[0], a[1], b[0], b[1], bits=bits, a_framed=a_framed, b_framed=b_framed, a_thumb=a_thumb, b_thumb=b_thumb
+    )
     rotated = rotated_distance(a[0], a[2], b[0], b[2], a[1], b[1], bits=bits)
     if rotated is None:
         return d
@@ -907,6 +1132,7 @@ class LinkHashes:
     _PAIRS_B = np.array([j for _, j in PAIRS])
     _BOX_PAIR = PAIRS.index((1, 1))  # content box against content box
     _PLAIN_PAIR = PAIRS.index((0, 0))
+    _SUB = np.array([max(i, j) >= 2 for i, j in PAIRS])  # a sub-region against a canonical box
     _BOX_OF_A = np.array([i == 1 for i, _ in PAIRS])  # a's content box against each box of b
     _BOX_OF_B = np.array([j == 1 for _, j in PAIRS])
     _KIND = np.array([_WHOLE if i == j == 0 else _BOX if max(i, j) == 1 else _PART for i, j in PAIRS], dtype=np.int8)
@@ -937,6 +1163,7 @@ class LinkHashes:
         self.half_used = (self.half_fine != 0).any(axis=-1)  # a flat half's hashes are stored as 0
         self.grid = np.ascontiguousarray(table[:, at[_TURNED_START - 1] : at[_TURNED_START]])
         self.framed = np.array([len(it) > 3 and bool(it[3]) for it in items], dtype=bool) & self.has_regions
+        self.thumb, self.has_thumb = _thumb_rows([it[4] if len(it) > 4 else b"" for it in items])
         self.has_turned = counts >= _TURNED_START + TURNED_FINE
         self.turned_fine = values(_TURNED_START, TURNED_FINE)
         width = max((len(it[2]) for it in items), default=0)
@@ -946,7 +1173,8 @@ class LinkHashes:
         self.variants = index.to_words(padded, bits).reshape(n, width, words)
 
     _ROWS = ("plain", "has_regions", "lengths", "coarse", "fine", "colour", "colour_rms", "has_halves", "half_coarse",
-             "half_fine", "half_used", "grid", "framed", "n_variants", "has_turned", "turned_fine")  # fmt: skip
+             "half_fine", "half_used", "grid", "framed", "thumb", "has_thumb", "n_variants", "has_turned",
+             "turned_fine")  # fmt: skip
 
     def extended(self, other: LinkHashes) -> LinkHashes:
         """These rows, then ``other``'s (rotation variants padded to the wider of the two)."""
@@ -1023,6 +1251,16 @@ class LinkHashes:
             kind = np.where(ruled, np.where(corner < confirmed, _CORNER, self._KIND[masked.argmin(axis=1)]), _WHOLE)
         confirmed = np.minimum(confirmed, corner)
         d = np.where(ruled, np.minimum(confirmed, self.bits), plain)
+        # shared_backdrop where it can change a distance: both have regions and thumbnails, and
+        # the whole images' finer hashes are not one picture's (``apart``: SAME_PICTURE_SHARE)
+        asked = np.flatnonzero(both & self.has_thumb[ia] & self.has_thumb[ib] & apart & (d < self.bits))
+        if len(asked):
+            vetoed = asked[shared_backdrop(self.thumb[ia[asked]], self.thumb[ib[asked]])]
+            same = fine[vetoed][:, self._SUB] <= SAME_PICTURE_SHARE * 4 * self.bits
+            # sub-regions alone, and as close as one picture's (see region_distance)
+            d[vetoed] = np.where(same, masked[vetoed][:, self._SUB], self.bits).min(axis=1)
+            if kind is not None:
+                kind[vetoed] = _PART
         ca, cb = self.colour[ia, 0], self.colour[ib, 0]
         rms_a, rms_b = self.colour_rms[ia, 0], self.colour_rms[ib, 0]
         ga, gb = self.grid[ia], self.grid[ib]

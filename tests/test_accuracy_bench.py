@@ -410,7 +410,7 @@ def test_lone_benchmark_scores_one_copy_per_photo_and_counts_mixed_clusters(tmp_
 
 def test_negatives_benchmark_puts_different_photos_on_one_backdrop(tmp_path: Path) -> None:
     """negatives.py: every file of a set is a different photo at the set's share of a shared
-    backdrop (a radial gradient, a viewer window), scored at three settings."""
+    backdrop (a radial gradient, a viewer window, a sweep), scored at three settings."""
     negatives = importlib.import_module("benchmarks.accuracy.negatives")
     source = tmp_path / "photos"
     source.mkdir()
@@ -422,7 +422,11 @@ def test_negatives_benchmark_puts_different_photos_on_one_backdrop(tmp_path: Pat
     assert set(sets) == {"gradient 20%", "viewer 15%"}
     assert all(set(s) == {"defaults", "--no-regions", "--hash-size 16"} for s in sets.values())
     photo = Image.new("RGB", (200, 100), (255, 0, 0))
-    for kind, share, size in (("gradient", 0.25, (800, 800)), ("viewer", 0.35, (1280, 800))):
+    for kind, share, size in (
+        ("gradient", 0.25, (800, 800)),
+        ("viewer", 0.35, (1280, 800)),
+        ("sweep", 0.5, (800, 800)),
+    ):
         grid = np.asarray(negatives.place(photo, kind, share))
         assert grid.shape[:2] == size[::-1]
         cols = np.nonzero((grid[..., 0] > 200) & (grid[..., 1] < 60))[1]

@@ -9,7 +9,9 @@ bands), so the framed-image guard never applies:
   photo centred on it at 20%, 25% or 30% of the side;
 - ``viewer``: a 1280 x 800 photo-viewer window (a dark title bar with text, a toolbar of coloured
   buttons, an album list of 22 text lines down the left side, a status bar), the photo centred in
-  the viewing area at 15%, 25%, 35% or 50% of the window's width.
+  the viewing area at 15%, 25%, 35% or 50% of the window's width;
+- ``sweep`` (not in the default ``--sets``): an 800 x 800 studio sweep (light at the top, darker
+  towards the floor), the photo as an oval cut-out (a product shot) at 50%, 65% or 80% of the side.
 
 Each set (``--photos`` files, JPEG q90) is scanned in-process, no cache, at the defaults (phash,
 64 bits, T=8, regions on), with ``--no-regions`` and with ``--hash-size 16`` (its own default
@@ -37,7 +39,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .generate import SOURCE_ENV, unique_photos
 
-SHARES = {"gradient": (0.20, 0.25, 0.30), "viewer": (0.15, 0.25, 0.35, 0.50)}
+SHARES = {"gradient": (0.20, 0.25, 0.30), "viewer": (0.15, 0.25, 0.35, 0.50), "sweep": (0.50, 0.65, 0.80)}
 SETTINGS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "--no-regions": {"regions": False},
@@ -50,6 +52,13 @@ def gradient(side: int = 800) -> Image.Image:
     yy, xx = np.mgrid[0:side, 0:side]
     r = np.hypot(xx - side / 2, yy - side / 2) / (side / 2 * 2**0.5)
     grey = np.clip(235 - 150 * r, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
+
+
+def sweep(side: int = 800) -> Image.Image:
+    """A grey studio sweep: 230 at the top, falling to 170 at the floor and a little to the sides."""
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    grey = np.clip(230 - 60 * yy**2 - 20 * (xx - 0.5) ** 2, 0, 255).astype(np.uint8)
     return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
 
 
@@ -77,9 +86,10 @@ def viewer() -> Image.Image:
 
 
 def place(photo: Image.Image, kind: str, share: float) -> Image.Image:
-    """``photo`` on the set's backdrop at ``share`` of its side (gradient) or width (viewer)."""
-    if kind == "gradient":
-        canvas = gradient()
+    """``photo`` on the set's backdrop at ``share`` of its side (gradient, sweep) or width (viewer)."""
+    mask = None
+    if kind in ("gradient", "sweep"):
+        canvas = gradient() if kind == "gradient" else sweep()
         scale = min(canvas.width * share / photo.width, canvas.height * share / photo.height)
         area = (0, 0, canvas.width, canvas.height)
     else:
@@ -88,9 +98,12 @@ def place(photo: Image.Image, kind: str, share: float) -> Image.Image:
         scale = min(canvas.width * share / photo.width, (area[3] - area[1]) / photo.height)
     size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
     small = photo.resize(size, Image.Resampling.LANCZOS)
+    if kind == "sweep":  # an oval cut-out, as product shots on a sweep often are
+        mask = Image.new("L", small.size, 0)
+        ImageDraw.Draw(mask).ellipse((0, 0, small.width - 1, small.height - 1), fill=255)
     left = area[0] + (area[2] - area[0] - small.width) // 2
     top = area[1] + (area[3] - area[1] - small.height) // 2
-    canvas.paste(small, (left, top))
+    canvas.paste(small, (left, top), mask)
     return canvas
 
 
@@ -117,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="which photos (default 0)")
     parser.add_argument("--photos", type=int, default=40, help="files per set, each a different photo (default 40)")
-    parser.add_argument("--sets", default="gradient,viewer", help="gradient, viewer or both (default)")
+    parser.add_argument(
+        "--sets", default="gradient,viewer", help="comma-separated: gradient, viewer, sweep (default: gradient,viewer)"
+    )
     parser.add_argument("--source", type=Path, help=f"folder of photos (default: ${SOURCE_ENV} or dogs-1000)")
     parser.add_argument("--workdir", type=Path, help="build the sets here and keep them (absent or empty); "
                         "default: a temporary folder, removed at the end")  # fmt: skip
