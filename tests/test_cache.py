@@ -765,6 +765,12 @@ def test_rows_of_an_older_hash_version_are_dropped_once_a_newer_one_opens_the_ca
     assert write(current) == {newer, current}  # and this one, opening after it, drops nothing
 
 
+def _bytes_used(path: Path) -> int:
+    """A cache file's size in pages, the WAL's pages included."""
+    with sqlite3.connect(path) as db:
+        return int(db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0])
+
+
 def test_a_file_with_regions_takes_one_row_not_a_page_and_an_overflow_page(tmp_path: Path) -> None:
     """A row with region hashes (~1.3 KB) did not fit a 4 KB page's share of a WITHOUT ROWID
     table (~1 KB): every row spilled into an overflow page of its own, 4.6 KB a file on disk and a
@@ -782,16 +788,12 @@ def test_a_file_with_regions_takes_one_row_not_a_page_and_an_overflow_page(tmp_p
     assert isinstance(record, ImageRecord)
     path = tmp_path / "c.sqlite3"
 
-    def used() -> int:
-        with sqlite3.connect(path) as db:  # the WAL's pages included
-            return int(db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0])
-
     with HashCache(path, "k") as cache:
         cache.put_many([])
-        empty = used()
+        empty = _bytes_used(path)
         entries = [FileEntry(f"/d/{i:04d}.png", "/d", f"{i:04d}.png", 10, 5, 7, i) for i in range(400)]
         cache.put_many([(e, replace(record, entry=e)) for e in entries])
-        per_file = (used() - empty) / len(entries)
+        per_file = (_bytes_used(path) - empty) / len(entries)
         assert cache.get_many(entries[:3]) == [replace(record, entry=e) for e in entries[:3]]
     assert per_file < 2_000, f"{per_file:.0f} bytes a file"
 
@@ -821,17 +823,13 @@ def test_a_measured_file_takes_its_row_not_an_overflow_page_of_its_own(tmp_path:
     largest = replace(record, quality=replace(got.quality, blocks=noise))
     path = tmp_path / "c.sqlite3"
 
-    def used() -> int:
-        with sqlite3.connect(path) as db:  # the WAL's pages included
-            return int(db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0])
-
     with HashCache(path, "k") as cache:
         cache.put_many([])
-        empty = used()
+        empty = _bytes_used(path)
         entries = [FileEntry(f"/d/{i:04d}.jpg", "/d", f"{i:04d}.jpg", 10, 5, 7, i) for i in range(200)]
         rows = [replace(largest if i % 8 == 0 else record, entry=e) for i, e in enumerate(entries)]
         cache.put_many(list(zip(entries, rows)))
-        per_file = (used() - empty) / len(entries)
+        per_file = (_bytes_used(path) - empty) / len(entries)
         assert cache.get_blocks(rows[:2]) == {rows[0].path: noise, rows[1].path: blocks}
     with sqlite3.connect(path) as db:
         row = db.execute("SELECT avg(" + " + ".join(f"ifnull(length({c}), 8)" for c in _columns(db)) + ") FROM files")

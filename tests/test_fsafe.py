@@ -31,6 +31,19 @@ from imgdup.cli import main
 
 from .synth import photo
 
+# Undo in a child process whose every rename or link across the quarantine fails as EXDEV: a
+# quarantine on another disk, with the folders' permissions as the test leaves them.
+_UNDO_ACROSS_DISKS = textwrap.dedent(
+    """
+    import errno, json, sys, imgdup, imgdup.fsafe as fsafe
+    def exdev(*a, **k):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    fsafe._rename_between = fsafe._link_between = exdev
+    res = imgdup.undo(sys.argv[1])
+    print(json.dumps({"restored": res.restored, "problems": res.problems}))
+    """
+)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -962,16 +975,7 @@ def test_undo_run_again_after_a_partial_undo_gives_the_second_name_back_linked_t
     stage_exdev(monkeypatch)
     done = imgdup.remove(imgdup.find_duplicates([root], jobs=1), quarantine=tmp_path / "q")
     assert len(done.removed) == 2 and not (root / "x" / "z.png").exists()
-    script = textwrap.dedent(
-        """
-        import errno, json, sys, imgdup, imgdup.fsafe as fsafe
-        def exdev(*a, **k):
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        fsafe._rename_between = fsafe._link_between = exdev
-        res = imgdup.undo(sys.argv[1])
-        print(json.dumps({"restored": res.restored, "problems": res.problems}))
-        """
-    )
+    script = _UNDO_ACROSS_DISKS
     (root / "y").chmod(0o555)
     try:
         proc = subprocess.run(
@@ -1287,16 +1291,7 @@ def test_undo_across_disks_from_a_quarantine_that_is_not_writable_restores_and_s
     (QA pass 23). It is restored; the quarantine keeps its copy, found in place by a later undo."""
     before = files_under(data)
     done = imgdup.remove(imgdup.find_duplicates([data], jobs=1), quarantine=tmp_path / "q")
-    script = textwrap.dedent(
-        """
-        import errno, json, sys, imgdup, imgdup.fsafe as fsafe
-        def exdev(*a, **k):
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        fsafe._rename_between = fsafe._link_between = exdev
-        res = imgdup.undo(sys.argv[1])
-        print(json.dumps({"restored": res.restored, "problems": res.problems}))
-        """
-    )
+    script = _UNDO_ACROSS_DISKS
     res = _undo_with_the_quarantine_read_only(done, script)
     assert res["problems"] == [] and len(res["restored"]) == 2 and files_under(data) == before
     again = imgdup.undo(done.manifest)

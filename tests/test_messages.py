@@ -272,6 +272,16 @@ def test_a_quarantine_that_is_a_file_is_named_as_such_before_the_scan(
         imgdup.remove(result, quarantine=tmp_path / "q")
 
 
+def _scan_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the CLI's scan fail the test: what is checked must be checked before it."""
+    import imgdup.cli as cli_mod
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scan ran before the quarantine was checked")
+
+    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+
+
 def _pair_and_its_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
     """A folder of two identical pictures, its plan, and a file (notes.txt) beside them."""
     root = tmp_path / "d"
@@ -289,15 +299,11 @@ def test_a_quarantine_under_a_file_is_refused_before_the_scan(
 ) -> None:
     """``--quarantine notes.txt/q``: refused only at removal time, after the whole scan (exit 1,
     "cannot create the quarantine ...: Not a directory"), as no other bad option is (QA pass 21)."""
-    import imgdup.cli as cli_mod
 
     root, plan = _pair_and_its_plan(tmp_path, capsys)
     target = tmp_path / "notes.txt" / "sub" / "q"
 
-    def no_scan(*_a: object, **_k: object) -> None:
-        raise AssertionError("the scan ran before the quarantine was checked")
-
-    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    _scan_forbidden(monkeypatch)
     for args in (["-d", str(root), "-r", "1"], ["apply", str(plan)]):
         rc, _out, err = cli(capsys, *args, "--quarantine", str(target))
         assert rc == 2, err
@@ -312,14 +318,10 @@ def test_permanent_checks_its_quarantine_before_the_scan_too(
 ) -> None:
     """``--permanent`` writes its manifest in the quarantine too, but a ``--quarantine`` inside the
     dataset or under a file was refused only after the whole scan, exit 1 (QA pass 35)."""
-    import imgdup.cli as cli_mod
 
     root, plan = _pair_and_its_plan(tmp_path, capsys)
 
-    def no_scan(*_a: object, **_k: object) -> None:
-        raise AssertionError("the scan ran before the quarantine was checked")
-
-    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    _scan_forbidden(monkeypatch)
     for target, said in (
         (root / "q", "must be outside the scanned folder"),
         (tmp_path / "notes.txt" / "q", "is not a folder"),
@@ -341,10 +343,7 @@ def test_a_dry_run_checks_its_quarantine_as_the_removal_does(
     root, _plan = _pair_and_its_plan(tmp_path, capsys)
     scan = cli_mod.find_duplicates
 
-    def no_scan(*_a: object, **_k: object) -> None:
-        raise AssertionError("the scan ran before the quarantine was checked")
-
-    monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+    _scan_forbidden(monkeypatch)
     for target, said in (
         (root / "q", "must be outside the scanned folder"),
         (tmp_path / "notes.txt" / "q", "is not a folder"),
@@ -362,7 +361,6 @@ def test_a_quarantine_on_a_read_only_disk_is_refused_before_the_scan(
 ) -> None:
     """A ``--quarantine`` on a read-only disk (or in a folder the user may not write) failed only
     at removal time, after the whole scan, exit 1 (QA pass 35)."""
-    import imgdup.cli as cli_mod
 
     root = tmp_path / "d"
     root.mkdir()
@@ -379,10 +377,7 @@ def test_a_quarantine_on_a_read_only_disk_is_refused_before_the_scan(
             locked.chmod(0o555)
             stack.callback(locked.chmod, 0o755)
 
-        def no_scan(*_a: object, **_k: object) -> None:
-            raise AssertionError("the scan ran before the quarantine was checked")
-
-        monkeypatch.setattr(cli_mod, "find_duplicates", no_scan)
+        _scan_forbidden(monkeypatch)
         for extra in ([], ["--permanent"]):
             rc, _out, err = cli(capsys, "-d", str(root), "-r", "1", *extra, "--quarantine", str(locked / "q"))
             assert rc == 2 and f"cannot create the quarantine {locked / 'q'}: {locked} is not writable" in err, err
