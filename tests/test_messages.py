@@ -71,6 +71,32 @@ def test_a_folder_that_cannot_be_listed_is_counted_as_a_folder(
     )
 
 
+def test_a_scanned_folder_that_cannot_be_listed_is_not_reported_as_holding_no_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When the folder given to ``-d`` could not be listed, the report said "no images found in
+    data" above the counts, as of an empty folder (QA pass 36): it now says the folder could not
+    be listed, and an empty folder keeps its words."""
+    data = tmp_path / "data"
+    data.mkdir()
+    photo(1).save(data / "a.png")
+    real = os.scandir
+
+    def scandir(path: str = ".") -> Any:  # mode 000 as an ordinary user sees it (root reads any folder)
+        if os.fspath(path) == str(data):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rc, out, _err = cli(capsys, "-d", str(data))
+    assert rc == 3 and "no images found" not in out, out
+    assert f"nothing to compare in {data}: 1 folder could not be listed (see above)" in out, out
+    monkeypatch.setattr(os, "scandir", real)
+    (tmp_path / "empty").mkdir()
+    rc, out, _err = cli(capsys, "-d", str(tmp_path / "empty"))
+    assert f"no images found in {tmp_path / 'empty'}" in out, out
+
+
 def test_counts_of_one_are_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photo(1).save(tmp_path / "a.png")
     shutil.copyfile(tmp_path / "a.png", tmp_path / "b.png")

@@ -174,7 +174,11 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     if result.skipped:
         lines.append("")
     s = result.summary
-    if not s.files:
+    unlisted = sum(f.folder for f in result.failures)
+    if not s.files and unlisted:  # not "no images found": an unreadable folder is not an empty one
+        where = ", ".join(display_path(r) for r in result.roots)
+        lines.append(f"nothing to compare in {where}: {plural(unlisted, 'folder')} could not be listed (see above)")
+    elif not s.files:
         lines.append(f"no images found in {', '.join(display_path(r) for r in result.roots)}")
     elif not s.images:
         lines.append("no image could be read (see the failures above)")
