@@ -680,14 +680,15 @@ BACKDROP_APART = 28
 BACKDROP_RATIO = 0.15
 BACKDROP_SCALE = 0.02
 _THUMB_SIDE = 16
+_LAST = _THUMB_SIDE - 1  # the last row or column of cells
 _CELL_Y, _CELL_X = np.divmod(np.arange(_THUMB_SIDE * _THUMB_SIDE), _THUMB_SIDE)
 _SURFACE = np.stack(
-    [np.ones(_THUMB_SIDE**2), _CELL_X / 15, _CELL_Y / 15, (_CELL_X / 15) ** 2, (_CELL_Y / 15) ** 2,
-     _CELL_X * _CELL_Y / 225],
+    [np.ones(_THUMB_SIDE**2), _CELL_X / _LAST, _CELL_Y / _LAST, (_CELL_X / _LAST) ** 2, (_CELL_Y / _LAST) ** 2,
+     _CELL_X * _CELL_Y / _LAST**2],
     axis=1,
 )  # fmt: skip
 """A quadratic surface over the thumbnail's cells: constant, x, y, x², y², xy."""
-_EDGE = np.flatnonzero((_CELL_X % 15 == 0) | (_CELL_Y % 15 == 0))  # the thumbnail's outer cells
+_EDGE = np.flatnonzero((_CELL_X % _LAST == 0) | (_CELL_Y % _LAST == 0))  # the thumbnail's outer cells
 BACKDROP_SPAN = 3
 BACKDROP_MOVED = 0.9
 BACKDROP_MOVED_SMALL = 0.95
@@ -699,7 +700,7 @@ _WARP_SHIFT = 1.0
 def _warps() -> tuple[np.ndarray, np.ndarray]:
     """Bilinear resampling of the thumbnail under small crops, shifts and scalings (a crop of up
     to 15%, or the picture moved by up to a cell): (w, 256, 4) cells to read and their weights."""
-    centre, last = (_THUMB_SIDE - 1) / 2, _THUMB_SIDE - 1
+    centre, last = _LAST / 2, _LAST
     cells, weights = [], []
     shifts = np.arange(-_WARP_SHIFT, _WARP_SHIFT + 0.01, 0.5)
     for scale in _WARP_SCALES:
@@ -799,7 +800,7 @@ def _one_way(thumb_a: np.ndarray, thumb_b: np.ndarray) -> np.ndarray:
     differ = np.abs(r) > BACKDROP_LEVELS
     grid = differ.reshape(n, _THUMB_SIDE, _THUMB_SIDE)
     in_row, in_col = np.asarray(grid.any(axis=2)), np.asarray(grid.any(axis=1))
-    last = _THUMB_SIDE - 1  # the block's bounds: first and last row and column with a cell that differs
+    last = _LAST  # the block's bounds: first and last row and column with a cell that differs
     top, bottom = in_row.argmax(axis=1), last - in_row[:, ::-1].argmax(axis=1)
     left, right = in_col.argmax(axis=1), last - in_col[:, ::-1].argmax(axis=1)
     box = _cells_within(top, bottom, left, right)
