@@ -578,10 +578,11 @@ def _run_scan(args: argparse.Namespace) -> int:
         # The reports are written before the removal: they list the unreadable files, never the
         # skipped clusters (it said "1 cluster skipped (listed in r.json)", which lists none).
         failed = f"listed in {', '.join(display_path(p) for p in args.report)}" if args.report else here
-        unlisted = sum(f.folder for f in result.failures)  # a folder: none of its files was counted
-        unread = [f"{plural(n, 'file')} could not be read" for n in [len(result.failures) - unlisted] if n]
-        unread += [f"{plural(unlisted, 'folder')} could not be listed"] if unlisted else []
-        problems = [(", ".join(unread), failed)] if result.failures else []
+        unlisted = result.unlisted_folders  # a folder: none of its files was counted
+        unread = len(result.failures) - unlisted
+        said = [f"{plural(unread, 'file')} could not be read"] if unread else []
+        said += [f"{plural(unlisted, 'folder')} could not be listed"] if unlisted else []
+        problems = [(", ".join(said), failed)] if result.failures else []
         if removal and removal.skipped:
             problems.append((f"{plural(len(removal.skipped), 'cluster')} skipped", here))
         if len({where for _, where in problems}) == 1:  # one place: said once, at the end

@@ -459,6 +459,12 @@ class ScanResult:
     leak_pairs: tuple[LeakPair, ...] = ()
     linked_label_conflicts: tuple[LinkedConflict, ...] = ()
 
+    @property
+    def unlisted_folders(self) -> int:
+        """How many of ``failures`` are folders that could not be listed (:attr:`HashFailure.folder`):
+        the messages count them apart, as none of their files was counted."""
+        return sum(f.folder for f in self.failures)
+
     def to_records(self) -> list[dict[str, object]]:  # columns: RECORD_COLUMNS
         """One flat row per cluster member (reference-only clusters too), ready for
         ``pandas.DataFrame(result.to_records())`` or ``csv.DictWriter``."""

@@ -174,7 +174,7 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
     if result.skipped:
         lines.append("")
     s = result.summary
-    unlisted = sum(f.folder for f in result.failures)
+    unlisted = result.unlisted_folders  # counted apart: no file of theirs was counted
     if not s.files and unlisted:  # not "no images found": an unreadable folder is not an empty one
         where = ", ".join(display_path(r) for r in result.roots)
         lines.append(f"nothing to compare in {where}: {plural(unlisted, 'folder')} could not be listed (see above)")
@@ -204,7 +204,6 @@ def format_text(result: ScanResult, *, removed: bool = False, skipped: int = 0) 
         elif result.reference or s.reference_clusters:
             said.append(f"{plural(s.reference_clusters, 'cluster')} only inside the reference")
         lines.append(", ".join(said))
-    unlisted = sum(f.folder for f in result.failures)  # counted apart: no file of theirs was counted
     lines.append(
         f"{plural(s.files, 'file')} scanned ({s.from_cache} from the cache), {plural(s.images, 'image')} hashed, "
         f"{s.failures - unlisted} failed, "
